@@ -1,0 +1,5 @@
+"""Values every page's layout needs."""
+
+
+def navigation(request):
+    return {}

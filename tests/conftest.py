@@ -1,0 +1,3 @@
+import os
+
+os.environ.setdefault("KAIZEN_TESTING", "1")
