@@ -53,7 +53,7 @@ class Param:
     """One declared parameter of an analyzer; the portal builds its form from these."""
 
     name: str
-    type: str  # "int", "float", "str", "bool", "choice", "text", "list"
+    type: str  # "int", "float", "str", "bool", "choice", "text", "list", "json"
     default: Any
     help: str = ""
     label: str = ""
