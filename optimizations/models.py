@@ -1,0 +1,184 @@
+"""Target services, initiatives, their four phases and the tasks in them."""
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import models
+from django.urls import reverse
+from django.utils import timezone
+
+from departments.models import Department
+
+
+class TargetService(models.Model):
+    """A FastAPI + SQLAlchemy + PostgreSQL service that Kaizen analyses."""
+
+    ENVIRONMENTS = [
+        ("production", "Production"),
+        ("staging", "Staging"),
+        ("development", "Development"),
+        ("demo", "Demo"),
+    ]
+
+    name = models.CharField(max_length=120)
+    slug = models.SlugField(max_length=60, unique=True)
+    base_url = models.URLField(
+        max_length=300, help_text="Where its HTTP API answers, e.g. http://127.0.0.1:8100"
+    )
+    owner_department = models.ForeignKey(
+        Department, on_delete=models.PROTECT, related_name="targets"
+    )
+    environment = models.CharField(max_length=20, choices=ENVIRONMENTS, default="staging")
+    description = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+    def get_absolute_url(self):
+        return reverse("target_detail", args=[self.slug])
+
+
+class Initiative(models.Model):
+    """A performance-optimization initiative on one target, run through four phases."""
+
+    DRAFT, ACTIVE, DONE, ARCHIVED = "draft", "active", "done", "archived"
+    STATUSES = [(DRAFT, "Draft"), (ACTIVE, "Active"), (DONE, "Done"), (ARCHIVED, "Archived")]
+
+    COMPREHENSIVE, PERFORMANCE, QUALITY, STRATEGY = (
+        "comprehensive",
+        "performance",
+        "quality",
+        "strategy",
+    )
+    RUN_MODES = [
+        (COMPREHENSIVE, "Comprehensive"),
+        (PERFORMANCE, "Performance"),
+        (QUALITY, "Quality"),
+        (STRATEGY, "Strategy"),
+    ]
+    # The focus tags each run mode accepts (DESIGN.md, "Run modes").
+    FOCUS_BY_MODE = {
+        COMPREHENSIVE: (),
+        PERFORMANCE: ("fastapi", "sqlalchemy", "async"),
+        QUALITY: ("testing", "security", "validation"),
+        STRATEGY: ("architecture", "monitoring", "scaling"),
+    }
+
+    title = models.CharField(max_length=200)
+    target = models.ForeignKey(TargetService, on_delete=models.PROTECT, related_name="initiatives")
+    run_mode = models.CharField(max_length=20, choices=RUN_MODES, default=COMPREHENSIVE)
+    focus = models.JSONField(default=list, blank=True)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="owned_initiatives"
+    )
+    description = models.TextField(blank=True)
+    start_date = models.DateField(default=timezone.localdate)
+    target_date = models.DateField(null=True, blank=True)
+    status = models.CharField(max_length=20, choices=STATUSES, default=ACTIVE)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["status", "-created_at"])]
+
+    def __str__(self):
+        return self.title
+
+    def get_absolute_url(self):
+        return reverse("initiative_detail", args=[self.pk])
+
+    def focus_display(self):
+        return ", ".join(self.focus) if self.focus else "—"
+
+
+class Phase(models.Model):
+    """One of an initiative's four standard phases."""
+
+    NOT_STARTED, ACTIVE, DONE = "not_started", "active", "done"
+    STATUSES = [(NOT_STARTED, "Not started"), (ACTIVE, "Active"), (DONE, "Done")]
+
+    initiative = models.ForeignKey(Initiative, on_delete=models.CASCADE, related_name="phases")
+    number = models.PositiveSmallIntegerField()
+    name = models.CharField(max_length=80)
+    lead_department = models.ForeignKey(
+        Department, on_delete=models.PROTECT, related_name="led_phases"
+    )
+    status = models.CharField(max_length=20, choices=STATUSES, default=NOT_STARTED)
+    planned_start = models.DateField(null=True, blank=True)
+    planned_end = models.DateField(null=True, blank=True)
+    actual_start = models.DateField(null=True, blank=True)
+    actual_end = models.DateField(null=True, blank=True)
+    exit_criterion = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["initiative", "number"]
+        constraints = [
+            models.UniqueConstraint(fields=["initiative", "number"], name="one_phase_per_number")
+        ]
+
+    def __str__(self):
+        return f"{self.number}. {self.name}"
+
+    def is_overdue(self, today=None):
+        today = today or timezone.localdate()
+        return bool(self.planned_end and self.status != self.DONE and self.planned_end < today)
+
+
+class PhaseTask(models.Model):
+    """A piece of work in a phase, owned by a department."""
+
+    TODO, DOING, BLOCKED, DONE = "todo", "doing", "blocked", "done"
+    STATUSES = [(TODO, "To do"), (DOING, "Doing"), (BLOCKED, "Blocked"), (DONE, "Done")]
+    OPEN_STATUSES = (TODO, DOING, BLOCKED)
+
+    phase = models.ForeignKey(Phase, on_delete=models.CASCADE, related_name="tasks")
+    title = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    department = models.ForeignKey(Department, on_delete=models.PROTECT, related_name="tasks")
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="assigned_tasks",
+    )
+    status = models.CharField(max_length=20, choices=STATUSES, default=TODO)
+    estimate_hours = models.DecimalField(max_digits=7, decimal_places=1, null=True, blank=True)
+    logged_hours = models.DecimalField(max_digits=7, decimal_places=1, default=Decimal("0"))
+    due_date = models.DateField(null=True, blank=True)
+    position = models.PositiveSmallIntegerField(default=0)
+    # Tasks that stand for a command of the organisation's old optimizer carry
+    # that command (run mode + focus), so the task can start the run itself.
+    run_mode = models.CharField(max_length=20, choices=Initiative.RUN_MODES, blank=True)
+    run_focus = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["phase", "position", "pk"]
+        indexes = [
+            # The dashboard's "my open tasks" and "open work per department".
+            models.Index(fields=["assignee", "status"]),
+            models.Index(fields=["department", "status"]),
+        ]
+
+    def __str__(self):
+        return self.title
+
+    @property
+    def weight(self) -> Decimal:
+        """A task's weight in its phase's progress: its estimate, or 1 without one."""
+        return self.estimate_hours if self.estimate_hours else Decimal(1)
+
+    def is_open(self):
+        return self.status in self.OPEN_STATUSES
+
+    def is_overdue(self, today=None):
+        today = today or timezone.localdate()
+        return bool(self.due_date and self.is_open() and self.due_date < today)

@@ -6,16 +6,26 @@ from django.utils import timezone
 
 
 class UserTimezoneMiddleware:
+    """Reads the user's time zone once per session and keeps it there."""
+
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
-        name = request.session.get("time_zone") if hasattr(request, "session") else None
-        if name:
-            try:
-                timezone.activate(zoneinfo.ZoneInfo(name))
-            except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-                timezone.deactivate()
-        else:
+        name = None
+        if request.user.is_authenticated:
+            name = request.session.get("time_zone")
+            if name is None:
+                from departments.models import Profile
+
+                name = (
+                    Profile.objects.filter(user=request.user)
+                    .values_list("time_zone", flat=True)
+                    .first()
+                ) or "UTC"
+                request.session["time_zone"] = name
+        try:
+            timezone.activate(zoneinfo.ZoneInfo(name)) if name else timezone.deactivate()
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
             timezone.deactivate()
         return self.get_response(request)

@@ -1,0 +1,144 @@
+"""The organisation's standard four-phase plan and how progress is derived from it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from django.db.models import Case, DecimalField, F, Q, Sum, Value, When
+
+
+@dataclass(frozen=True)
+class TaskTemplate:
+    title: str
+    description: str
+    department: str
+    estimate_hours: int
+    run_mode: str = ""
+    run_focus: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class PhaseTemplate:
+    number: int
+    name: str
+    lead: str
+    exit_criterion: str
+    tasks: tuple[TaskTemplate, ...] = field(default_factory=tuple)
+
+
+STANDARD_PHASES = (
+    PhaseTemplate(
+        1,
+        "Analysis",
+        "qa",
+        "A baseline benchmark and DB snapshot exist.",
+        (
+            TaskTemplate(
+                "Analyze performance",
+                "FastAPI, SQLAlchemy, database: code scan, DB scan and a baseline benchmark.",
+                "qa",
+                16,
+                run_mode="performance",
+                run_focus=("fastapi", "sqlalchemy", "async"),
+            ),
+            TaskTemplate(
+                "Find bottlenecks",
+                "API endpoints, DB queries, connection pool: the capacity knee, pool and settings.",
+                "qa",
+                12,
+                run_mode="strategy",
+                run_focus=("architecture", "scaling"),
+            ),
+        ),
+    ),
+    PhaseTemplate(
+        2,
+        "Implementation",
+        "dev",
+        "No open high-severity performance finding.",
+        (
+            TaskTemplate(
+                "Enhance FastAPI", "Async, middleware, response optimization.", "dev", 24
+            ),
+            TaskTemplate(
+                "Enhance SQLAlchemy", "ORM, queries, relationships.", "dev", 24
+            ),
+            TaskTemplate(
+                "Enhance the database", "Indexes, connection pool, caching.", "dev", 16
+            ),
+        ),
+    ),
+    PhaseTemplate(
+        3,
+        "Infrastructure",
+        "strategy",
+        "Capacity model and monitoring checks pass.",
+        (
+            TaskTemplate(
+                "Architecture", "Scalability, monitoring, high availability.", "strategy", 16
+            ),
+            TaskTemplate(
+                "Monitoring", "Performance metrics, alerting, logging.", "strategy", 12
+            ),
+        ),
+    ),
+    PhaseTemplate(
+        4,
+        "Quality assurance",
+        "qa",
+        "SLOs met on the latest benchmark, no open high-severity security finding.",
+        (
+            TaskTemplate(
+                "Performance tests",
+                "Load, stress, endurance.",
+                "qa",
+                16,
+                run_mode="quality",
+                run_focus=("testing",),
+            ),
+            TaskTemplate(
+                "Security tests",
+                "API security, data protection.",
+                "qa",
+                12,
+                run_mode="quality",
+                run_focus=("security", "validation"),
+            ),
+        ),
+    ),
+)
+
+
+def _weight():
+    # A task weighs its estimate; one without an estimate weighs 1.
+    return Case(
+        When(tasks__estimate_hours__gt=0, then=F("tasks__estimate_hours")),
+        When(tasks__isnull=True, then=Value(Decimal(0))),
+        default=Value(Decimal(1)),
+        output_field=DecimalField(max_digits=9, decimal_places=1),
+    )
+
+
+def with_progress(phases):
+    """Annotate a Phase queryset with the weights its progress is derived from."""
+    return phases.annotate(
+        total_weight=Sum(_weight()),
+        done_weight=Sum(_weight(), filter=Q(tasks__status="done")),
+    )
+
+
+def progress_percent(total_weight, done_weight, status: str) -> int:
+    """Done weight over total weight; a phase without tasks is 0 % until done."""
+    total = Decimal(total_weight or 0)
+    if total <= 0:
+        return 100 if status == "done" else 0
+    return int((Decimal(done_weight or 0) * 100 / total).to_integral_value(rounding="ROUND_FLOOR"))
+
+
+def progress_of_tasks(tasks, status: str) -> int:
+    """The same arithmetic over task objects already in memory."""
+    tasks = list(tasks)
+    total = sum((task.weight for task in tasks), Decimal(0))
+    done = sum((task.weight for task in tasks if task.status == "done"), Decimal(0))
+    return progress_percent(total, done, status)

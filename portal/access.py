@@ -1,0 +1,135 @@
+"""Who may see or change what — decided here and nowhere else.
+
+Everyone signed in reads. Managers (of any department) create and edit
+initiatives, move phases, edit schedules and memberships. Engineers of dev,
+qa and strategy register and edit targets, trigger jobs and update their
+department's tasks. HR editors own runbooks and training (and HR's tasks).
+Views call the ``get_*_for_user`` helpers and the ``can_*`` predicates; the
+same predicates gate the buttons in templates, so what is hidden is also
+refused.
+"""
+
+from __future__ import annotations
+
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import get_object_or_404
+
+from departments.models import Department, Membership
+
+
+def roles_of(user) -> dict[str, str]:
+    """{department code: role} for ``user``, read once per request."""
+    if not getattr(user, "is_authenticated", False):
+        return {}
+    cached = getattr(user, "_kaizen_roles", None)
+    if cached is None:
+        cached = dict(
+            Membership.objects.filter(user=user).values_list("department__code", "role")
+        )
+        user._kaizen_roles = cached
+    return cached
+
+
+def forget_roles(user) -> None:
+    """Drop the per-request cache after memberships changed."""
+    if hasattr(user, "_kaizen_roles"):
+        del user._kaizen_roles
+
+
+def is_manager(user) -> bool:
+    return bool(getattr(user, "is_superuser", False)) or Membership.MANAGER in roles_of(
+        user
+    ).values()
+
+
+def is_engineer(user) -> bool:
+    """An engineer of dev, qa or strategy."""
+    return any(
+        role == Membership.ENGINEER and code in Department.ENGINEERING
+        for code, role in roles_of(user).items()
+    )
+
+
+def can_manage_initiatives(user) -> bool:
+    return is_manager(user)
+
+
+def can_manage_people(user) -> bool:
+    return is_manager(user)
+
+
+def can_view_audit(user) -> bool:
+    return is_manager(user)
+
+
+def can_edit_targets(user) -> bool:
+    return is_manager(user) or is_engineer(user)
+
+
+def can_trigger_jobs(user) -> bool:
+    return is_manager(user) or is_engineer(user)
+
+
+def can_edit_runbooks(user) -> bool:
+    role = roles_of(user).get(Department.HR)
+    return bool(getattr(user, "is_superuser", False)) or role in (
+        Membership.EDITOR,
+        Membership.MANAGER,
+    )
+
+
+def can_update_task(user, task) -> bool:
+    """Managers update any task; engineers their department's; HR editors HR's."""
+    if is_manager(user):
+        return True
+    code = task.department.code
+    role = roles_of(user).get(code)
+    if code in Department.ENGINEERING:
+        return role == Membership.ENGINEER
+    return code == Department.HR and role == Membership.EDITOR
+
+
+def require(allowed: bool) -> None:
+    if not allowed:
+        raise PermissionDenied
+
+
+def get_initiative_for_user(request, pk, *, write=False):
+    from optimizations.models import Initiative
+
+    initiative = get_object_or_404(Initiative.objects.select_related("target", "owner"), pk=pk)
+    if write:
+        require(can_manage_initiatives(request.user))
+    return initiative
+
+
+def get_phase_for_user(request, pk, *, write=False):
+    from optimizations.models import Phase
+
+    phase = get_object_or_404(Phase.objects.select_related("initiative", "lead_department"), pk=pk)
+    if write:
+        require(can_manage_initiatives(request.user))
+    return phase
+
+
+def get_task_for_user(request, pk, *, write=False):
+    from optimizations.models import PhaseTask
+
+    task = get_object_or_404(
+        PhaseTask.objects.select_related(
+            "department", "assignee", "phase__initiative", "phase__lead_department"
+        ),
+        pk=pk,
+    )
+    if write:
+        require(can_update_task(request.user, task))
+    return task
+
+
+def get_target_for_user(request, slug, *, write=False):
+    from optimizations.models import TargetService
+
+    target = get_object_or_404(TargetService.objects.select_related("owner_department"), slug=slug)
+    if write:
+        require(can_edit_targets(request.user))
+    return target

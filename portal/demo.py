@@ -1,0 +1,98 @@
+"""Demo data for a newcomer: people, the demo target and one initiative in progress.
+
+Only plan data is created here. Measurements, findings and verdicts never are:
+they come from real runs against the demo target.
+"""
+
+from __future__ import annotations
+
+import datetime
+import secrets
+
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.utils import timezone
+
+from departments.models import Department, Membership, Profile
+from optimizations.actions import do_create_initiative, do_create_target
+from optimizations.models import Initiative, PhaseTask
+
+DEMO_TARGET_SLUG = "shop-api"
+
+# (username, first name, last name, department, role)
+DEMO_PEOPLE = [
+    ("dev.manager", "Maria", "Okafor", Department.DEV, Membership.MANAGER),
+    ("dev.engineer", "Devon", "Park", Department.DEV, Membership.ENGINEER),
+    ("qa.manager", "Quentin", "Moreau", Department.QA, Membership.MANAGER),
+    ("qa.engineer", "Aiko", "Tanaka", Department.QA, Membership.ENGINEER),
+    ("strategy.manager", "Sofia", "Lindqvist", Department.STRATEGY, Membership.MANAGER),
+    ("strategy.engineer", "Ravi", "Menon", Department.STRATEGY, Membership.ENGINEER),
+    ("hr.manager", "Helen", "Brooks", Department.HR, Membership.MANAGER),
+    ("hr.editor", "Tomás", "Ruiz", Department.HR, Membership.EDITOR),
+    ("viewer", "Victor", "Stein", Department.STRATEGY, Membership.VIEWER),
+]
+
+# Who takes the default tasks of each phase in the demo initiative.
+DEMO_ASSIGNEES = {1: "qa.engineer", 2: "dev.engineer", 3: "strategy.engineer", 4: "qa.engineer"}
+
+
+def new_password() -> str:
+    return "kaizen-" + secrets.token_urlsafe(9)
+
+
+def demo_loaded() -> bool:
+    return get_user_model().objects.filter(username=DEMO_PEOPLE[0][0]).exists()
+
+
+@transaction.atomic
+def load_demo(password: str, target_url: str) -> bool:
+    """Create the demo people, target and initiative once; False when already there."""
+    if demo_loaded():
+        return False
+    User = get_user_model()
+    departments = {d.code: d for d in Department.objects.all()}
+    users = {}
+    for username, first, last, code, role in DEMO_PEOPLE:
+        user = User.objects.create_user(
+            username=username,
+            first_name=first,
+            last_name=last,
+            email=f"{username}@example.com",
+            password=password,
+        )
+        Profile.objects.create(user=user)
+        Membership.objects.create(user=user, department=departments[code], role=role)
+        users[username] = user
+    manager = users["dev.manager"]
+    target = do_create_target(
+        manager,
+        name="Shop API (demo)",
+        slug=DEMO_TARGET_SLUG,
+        base_url=target_url,
+        owner_department=departments[Department.DEV],
+        environment="demo",
+        description=(
+            "The demo FastAPI + SQLAlchemy shop that ./kaizen up starts beside the portal "
+            "(examples/shop_api). It starts in slow mode, with the classic problems planted."
+        ),
+    )
+    today = timezone.localdate()
+    initiative = do_create_initiative(
+        manager,
+        title="Make the Shop API fast",
+        target=target,
+        run_mode=Initiative.COMPREHENSIVE,
+        focus=[],
+        owner=manager,
+        description=(
+            "Bring the shop's list and search endpoints within the SLOs: API average ≤ 100 ms, "
+            "throughput ≥ 1000 req/s, error rate ≤ 1 %, memory −50 % against the baseline."
+        ),
+        start_date=today,
+        target_date=today + datetime.timedelta(weeks=8),
+        status=Initiative.ACTIVE,
+    )
+    for task in PhaseTask.objects.filter(phase__initiative=initiative).select_related("phase"):
+        task.assignee = users[DEMO_ASSIGNEES[task.phase.number]]
+        task.save(update_fields=["assignee"])
+    return True

@@ -1,0 +1,141 @@
+"""The dashboard, the audit list and the user's own settings."""
+
+from __future__ import annotations
+
+import zoneinfo
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth import update_session_auth_hash
+from django.contrib.auth.forms import PasswordChangeForm
+from django.core.paginator import Paginator
+from django.db.models import Count, Q, Sum
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_http_methods
+
+from departments.actions import do_set_time_zone
+from departments.models import Department, Profile
+from optimizations.models import Initiative, Phase, PhaseTask
+from optimizations.views import _attach_phases
+from portal import access
+from portal.models import AuditEvent
+
+
+@require_GET
+def dashboard(request):
+    today = timezone.localdate()
+    initiatives = list(
+        Initiative.objects.filter(status=Initiative.ACTIVE)
+        .select_related("target", "owner")
+        .order_by("target_date", "-created_at")[:20]
+    )
+    _attach_phases(initiatives)
+    open_tasks = PhaseTask.objects.filter(status__in=PhaseTask.OPEN_STATUSES).exclude(
+        phase__initiative__status__in=(Initiative.DONE, Initiative.ARCHIVED)
+    )
+    my_tasks = (
+        open_tasks.filter(assignee=request.user)
+        .select_related("phase__initiative", "department")
+        .order_by("due_date", "pk")[:20]
+    )
+    by_department = {
+        row["department"]: row
+        for row in open_tasks.values("department").annotate(
+            count=Count("pk"),
+            blocked=Count("pk", filter=Q(status=PhaseTask.BLOCKED)),
+            overdue=Count("pk", filter=Q(due_date__lt=today)),
+            hours=Sum("estimate_hours"),
+        )
+    }
+    departments = list(Department.objects.all())
+    for department in departments:
+        row = by_department.get(department.pk, {})
+        department.open_count = row.get("count", 0)
+        department.blocked_count = row.get("blocked", 0)
+        department.overdue_count = row.get("overdue", 0)
+        department.open_hours = row.get("hours") or 0
+    overdue_tasks = (
+        open_tasks.filter(due_date__lt=today)
+        .select_related("phase__initiative", "department", "assignee")
+        .order_by("due_date")[:20]
+    )
+    overdue_phases = (
+        Phase.objects.filter(
+            planned_end__lt=today,
+            status__in=(Phase.NOT_STARTED, Phase.ACTIVE),
+            initiative__status=Initiative.ACTIVE,
+        )
+        .select_related("initiative", "lead_department")
+        .order_by("planned_end")[:20]
+    )
+    context = {
+        "initiatives": initiatives,
+        "my_tasks": my_tasks,
+        "departments": departments,
+        "overdue_tasks": overdue_tasks,
+        "overdue_phases": overdue_phases,
+        "today": today,
+        "can_create": access.can_manage_initiatives(request.user),
+    }
+    return render(request, "portal/dashboard.html", context)
+
+
+@require_GET
+def audit_list(request):
+    access.require(access.can_view_audit(request.user))
+    events = AuditEvent.objects.select_related("actor", "initiative", "target")
+    query = request.GET.get("q", "").strip()
+    action = request.GET.get("action", "").strip()
+    if query:
+        events = events.filter(
+            Q(summary__icontains=query)
+            | Q(object_repr__icontains=query)
+            | Q(actor__username__icontains=query)
+        )
+    if action:
+        events = events.filter(action__startswith=action)
+    page = Paginator(events, 50).get_page(request.GET.get("page"))
+    template = "portal/audit_list.html"
+    if request.htmx and not request.htmx.boosted:
+        template += "#results"
+    actions = ["initiative", "phase", "task", "target", "membership"]
+    return render(
+        request, template, {"page": page, "q": query, "action": action, "actions": actions}
+    )
+
+
+class TimeZoneForm(forms.Form):
+    time_zone = forms.ChoiceField(choices=[])
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["time_zone"].choices = [
+            (name, name) for name in sorted(zoneinfo.available_timezones())
+        ]
+
+
+@require_http_methods(["GET", "POST"])
+def profile(request):
+    current = Profile.objects.filter(user=request.user).values_list("time_zone", flat=True).first()
+    tz_form = TimeZoneForm(initial={"time_zone": current or "UTC"})
+    password_form = PasswordChangeForm(request.user)
+    if request.method == "POST" and request.POST.get("form") == "time_zone":
+        tz_form = TimeZoneForm(request.POST)
+        if tz_form.is_valid():
+            do_set_time_zone(request.user, tz_form.cleaned_data["time_zone"])
+            request.session["time_zone"] = tz_form.cleaned_data["time_zone"]
+            messages.success(request, "Time zone saved.")
+            return redirect("profile")
+    elif request.method == "POST" and request.POST.get("form") == "password":
+        password_form = PasswordChangeForm(request.user, request.POST)
+        if password_form.is_valid():
+            user = password_form.save()
+            update_session_auth_hash(request, user)
+            messages.success(request, "Password changed.")
+            return redirect("profile")
+    return render(
+        request,
+        "portal/profile.html",
+        {"tz_form": tz_form, "password_form": password_form, "roles": access.roles_of(request.user)},
+    )
