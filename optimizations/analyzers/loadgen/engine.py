@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import json
 import os
 import random
@@ -49,9 +50,15 @@ from optimizations.analyzers.loadgen.hdr import DEFAULT_SUB_BITS, MAX_VALUE_US
 ENGINE_VERSION = "1"
 ERROR_CLASSES = ("refused", "timeout", "reset", "non_2xx", "malformed")
 USER_AGENT = "kaizen-loadgen/" + ENGINE_VERSION
-# The event loop's timers tick in milliseconds; waiting less than this for the
-# next arrival would only spin the loop, so arrivals due within it go out together.
+# The event loop's timers tick in milliseconds: a request planned between two
+# ticks would go out up to 1 ms late, and that lateness would land in the
+# latency from the intended time. On Linux the pump sleeps on a timerfd armed
+# at the absolute planned time (time.perf_counter is CLOCK_MONOTONIC there)
+# instead, waking no more often than every MIN_WAKE_GAP so a very high rate
+# costs batches rather than one wake-up per request. Elsewhere the pump falls
+# back to the loop's timers and MIN_PUMP_DELAY.
 MIN_PUMP_DELAY = 0.001
+MIN_WAKE_GAP = 0.00005
 SWEEP_INTERVAL = 0.1
 # A closed-model connection that cannot connect waits this long before it
 # tries again, so a refused target is not hammered with connect() calls.
@@ -169,6 +176,10 @@ def _sparse(counts: dict[int, int]) -> list[list[int]]:
     return [[index, counts[index]] for index in sorted(counts)]
 
 
+def _hist(counts: dict[int, int], total_sum: int, high: int) -> dict:
+    return {"counts": _sparse(counts), "sum": total_sum, "max": high}
+
+
 class Slot:
     """One place in the connection pool; it outlives the connections it makes."""
 
@@ -256,20 +267,12 @@ class Engine:
         if not requests:
             raise ValueError("the scenario has no requests")
         self.payloads = [build_request(host_header, spec) for spec in requests]
-        names: list[str] = []
+        by_name: dict[str, OpStats] = {}
+        self.request_op: list[OpStats] = []
         for spec in requests:
             name = spec.get("operation") or f"{spec.get('method', 'GET')} {spec.get('path', '/')}"
-            if name not in names:
-                names.append(name)
-        self.ops = [OpStats(name) for name in names]
-        self.request_op = [
-            self.ops[
-                names.index(
-                    spec.get("operation") or f"{spec.get('method', 'GET')} {spec.get('path', '/')}"
-                )
-            ]
-            for spec in requests
-        ]
+            self.request_op.append(by_name.setdefault(name, OpStats(name)))
+        self.ops = list(by_name.values())
         seed = int(config.get("seed", 1))
         self.table = weighted_table([float(s.get("weight", 1.0)) for s in requests], seed)
         self.table_pos = 0
@@ -282,7 +285,7 @@ class Engine:
             self.rate = min(self.rate, max_rate) if self.rate else max_rate
         if self.model == "open" and self.rate <= 0:
             raise ValueError("the open model needs a rate above zero")
-        # In the closed model a rate is a ceiling (the target's limit), enforced by pacing.
+        # In the closed model a rate is a ceiling (the target's limit), kept by pacing.
         self.pace = 1.0 / self.rate if self.rate > 0 else 0.0
         self.poisson = config.get("arrival", "constant") == "poisson"
         self.random = random.Random(seed)
@@ -292,9 +295,10 @@ class Engine:
         self.timeout = float(config.get("timeout", 5.0))
         self.grace = float(config.get("grace", self.timeout))
         self.connections = max(1, int(config.get("connections", 10)))
-        self.max_connections = max(self.connections, int(config.get("max_connections", 0) or 0))
+        self.max_connections = max(self.connections, int(config.get("max_connections") or 0))
         self.interval = float(config.get("interval", 1.0))
         self.sub_bits = int(config.get("sub_bits", DEFAULT_SUB_BITS))
+        self.exact_below = 1 << self.sub_bits
 
         self.slots: list[Slot] = []
         self.idle: list[Slot] = []
@@ -303,15 +307,20 @@ class Engine:
         self.totals = [0] * len(COUNTERS)
         self.sec_lag: dict[int, int] = {}
         self.tot_lag: dict[int, int] = {}
+        self.lag_sum = 0
+        self.lag_max = 0
+        self.timerfd: int | None = None
         self.error_samples: list[str] = []
         self.in_flight = 0
         self.start = 0.0
         self.end = 0.0
         self.next_arrival = 0.0
+        self.arrivals = 0
         self.next_allowed = 0.0
         self.arrivals_open = False
         self.stopping = False
         self.cancelled = False
+        self.cancelled_in_flight = 0
         self.last_completion = 0.0
         self.done = self.loop.create_future()
         self.tick_number = 0
@@ -322,13 +331,18 @@ class Engine:
     # -- lifecycle -----------------------------------------------------------------
 
     async def run(self) -> dict:
-        self.slots = [Slot(self) for _ in range(self.connections)]
+        self.slots = [Slot() for _ in range(self.connections)]
         results = await asyncio.gather(
             *(self._connect(slot) for slot in self.slots), return_exceptions=True
         )
         failures = [r for r in results if isinstance(r, BaseException)]
         if failures:
-            self.note(f"{len(failures)} of {len(self.slots)} connections failed: {failures[0]}")
+            self.note(
+                f"{len(failures)} of {len(self.slots)} connections could not be opened "
+                f"before the start: {type(failures[0]).__name__}: {failures[0]}"
+            )
+        if self.done.done():  # cancelled while connecting
+            return self.result()
         self.emit({"type": "ready", "connections": self.open_connections()})
         self.start = time.perf_counter()
         self.end = self.start + self.duration
@@ -336,14 +350,17 @@ class Engine:
         self.tick_cpu = time.process_time()
         self.loop.call_later(self.interval, self._tick)
         self.loop.call_later(SWEEP_INTERVAL, self._sweep)
-        self.loop.call_later(self.duration, self._close_arrivals)
         self.arrivals_open = True
         if self.model == "open":
-            self.idle = [slot for slot in self.slots if slot.transport is not None]
-            self.idle += [slot for slot in self.slots if slot.transport is None]
+            # The pump itself closes the arrivals once the next one falls past the end.
+            self._start_timer()
+            # Connected slots last: idle.pop() takes from the end.
+            self.idle = [slot for slot in self.slots if slot.conn is None]
+            self.idle += [slot for slot in self.slots if slot.conn is not None]
             self.next_arrival = self.start
             self._pump()
         else:
+            self.loop.call_later(self.duration, self._close_arrivals)
             self.next_allowed = self.start
             for slot in self.slots:
                 self._closed_next(slot)
@@ -358,13 +375,21 @@ class Engine:
         self.arrivals_open = False
         self.stopping = True
         for slot in self.slots:
-            slot.busy = False
-            if slot.transport is not None:
-                slot.transport.abort()
+            if slot.busy:
+                self.cancelled_in_flight += 1
+                slot.busy = False
+            conn, slot.conn = slot.conn, None
+            if conn is not None and conn.transport is not None:
+                conn.transport.abort()
+        self.in_flight = 0
         self.queue.clear()
+        self._stop_timer()
         self._finish()
 
     def _close_arrivals(self) -> None:
+        if not self.arrivals_open:
+            return
+        self._stop_timer()
         self.arrivals_open = False
         self.stopping = True
         # In-flight requests get ``grace`` seconds to finish so that every request
@@ -379,7 +404,8 @@ class Engine:
         self.queue.clear()
         for slot in self.slots:
             if slot.busy:
-                self.fail(slot, TIMEOUT)
+                self._count_error(slot, TIMEOUT)
+                self._drop_connection(slot)
         self._finish()
 
     def _maybe_finish(self) -> None:
@@ -391,8 +417,9 @@ class Engine:
             return
         self._flush_second(final=True)
         for slot in self.slots:
-            if slot.transport is not None:
-                slot.transport.close()
+            conn, slot.conn = slot.conn, None
+            if conn is not None and conn.transport is not None:
+                conn.transport.close()
         self.done.set_result(None)
 
     # -- sending -------------------------------------------------------------------
@@ -408,27 +435,67 @@ class Engine:
             return
         now = time.perf_counter()
         lag_counts = self.sec_lag
+        exact_below, sub_bits = self.exact_below, self.sub_bits
         while self.next_arrival <= now:
             intended = self.next_arrival
             if intended >= self.end:
+                self._close_arrivals()
                 return
             self.sec[OFFERED] += 1
             lag = int((now - intended) * 1e6)
-            index = lag if lag < 1024 else _index(lag, self.sub_bits)
+            index = lag if lag < exact_below else _index(lag, sub_bits)
             lag_counts[index] = lag_counts.get(index, 0) + 1
+            if lag > self.lag_max:
+                self.lag_max = lag
+            self.lag_sum += lag
             self._dispatch(self._pick(), intended)
+            self.arrivals += 1
             if self.poisson:
                 self.next_arrival += self.random.expovariate(self.rate)
             else:
-                self.next_arrival += self.pace
-        delay = self.next_arrival - time.perf_counter()
-        self.loop.call_later(delay if delay > MIN_PUMP_DELAY else MIN_PUMP_DELAY, self._pump)
+                # From the count, not by adding up gaps, which drifts by rounding.
+                self.next_arrival = self.start + self.arrivals * self.pace
+        wake = min(self.next_arrival, self.end)
+        if self.timerfd is not None:
+            now = time.perf_counter()
+            os.timerfd_settime(
+                self.timerfd,
+                flags=os.TFD_TIMER_ABSTIME,
+                initial=wake if wake - now > MIN_WAKE_GAP else now + MIN_WAKE_GAP,
+            )
+        else:
+            delay = wake - time.perf_counter()
+            self.loop.call_later(delay if delay > MIN_PUMP_DELAY else MIN_PUMP_DELAY, self._pump)
+
+    def _on_timerfd(self) -> None:
+        try:
+            os.read(self.timerfd, 8)
+        except BlockingIOError:
+            return  # a wake-up already consumed
+        self._pump()
+
+    def _start_timer(self) -> None:
+        """Use a timerfd for the open model's pump where the platform has one."""
+        if not hasattr(os, "timerfd_create") or sys.platform != "linux":
+            return
+        try:
+            fd = os.timerfd_create(time.CLOCK_MONOTONIC, flags=os.TFD_NONBLOCK | os.TFD_CLOEXEC)
+            self.loop.add_reader(fd, self._on_timerfd)
+        except (OSError, NotImplementedError):
+            return
+        self.timerfd = fd
+
+    def _stop_timer(self) -> None:
+        if self.timerfd is not None:
+            self.loop.remove_reader(self.timerfd)
+            os.close(self.timerfd)
+            self.timerfd = None
 
     def _dispatch(self, request: int, intended: float) -> None:
         if self.idle:
             self._send(self.idle.pop(), request, intended)
         elif len(self.slots) < self.max_connections:
-            slot = Slot(self)
+            slot = Slot()
             self.slots.append(slot)
             self._send(slot, request, intended)
         else:
@@ -439,21 +506,24 @@ class Engine:
         slot.request = request
         slot.intended = intended
         self.in_flight += 1
-        transport = slot.transport
-        if transport is None:
+        conn = slot.conn
+        if conn is None:
             slot.waiting = True
             if not slot.connecting:
                 self.loop.create_task(self._connect_and_send(slot))
             return
         slot.sent_at = time.perf_counter()
         self.sec[SENT] += 1
-        transport.write(self.payloads[request])
+        conn.transport.write(self.payloads[request])
 
     def _closed_next(self, slot: Slot) -> None:
         """Closed model: this connection's next request, paced under the rate ceiling."""
         if not self.arrivals_open:
             return
         now = time.perf_counter()
+        if now >= self.end:
+            self._close_arrivals()
+            return
         if self.pace:
             when = self.next_allowed if self.next_allowed > now else now
             self.next_allowed = when + self.pace
@@ -474,10 +544,11 @@ class Engine:
 
     async def _connect(self, slot: Slot) -> None:
         slot.connecting = True
+        conn = Conn(self, slot)
         try:
             await asyncio.wait_for(
                 self.loop.create_connection(
-                    lambda: slot,
+                    lambda: conn,
                     self.host,
                     self.port,
                     ssl=self.ssl_context,
@@ -485,16 +556,21 @@ class Engine:
                 ),
                 self.timeout,
             )
-            sock = slot.transport.get_extra_info("socket") if slot.transport else None
-            if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         finally:
             slot.connecting = False
+        if self.done.done():
+            conn.transport.close()
+            return
+        sock = conn.transport.get_extra_info("socket")
+        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+            # Requests are small and latency-bound: never let Nagle hold one back.
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        slot.conn = conn
 
     async def _connect_and_send(self, slot: Slot) -> None:
         try:
             await self._connect(slot)
-        except (TimeoutError, asyncio.TimeoutError) as exc:
+        except TimeoutError as exc:
             self._connect_failed(slot, TIMEOUT, exc)
             return
         except ConnectionRefusedError as exc:
@@ -504,44 +580,44 @@ class Engine:
             self._connect_failed(slot, RESET, exc)
             return
         except (OSError, ssl.SSLError) as exc:
-            # Unreachable network, TLS failure...: the request could not be made.
+            # Unreachable network, TLS failure...: the connection could not be made.
             self._connect_failed(slot, REFUSED, exc)
             return
-        if not slot.busy or self.done.done():
+        if not slot.busy or slot.conn is None:
             return
         slot.waiting = False
         slot.sent_at = time.perf_counter()
         self.sec[SENT] += 1
-        slot.transport.write(self.payloads[slot.request])
+        slot.conn.transport.write(self.payloads[slot.request])
 
     def _connect_failed(self, slot: Slot, error: int, exc: BaseException) -> None:
         if not slot.busy or self.done.done():
             return
-        slot.waiting = False
         self.sample_error(f"connect: {type(exc).__name__}: {exc}")
+        self._count_error(slot, error)
         if self.model == "closed" and self.arrivals_open:
-            self._count_error(slot, error)
             self.loop.call_later(RECONNECT_BACKOFF, self._release, slot)
         else:
-            self.fail(slot, error)
+            self._release(slot)
 
     # -- outcomes ------------------------------------------------------------------
 
     def complete(self, slot: Slot) -> None:
         now = time.perf_counter()
-        status = slot.status
+        conn = slot.conn
+        status = conn.status
         op = self.request_op[slot.request]
-        sub_bits = self.sub_bits
         latency = int((now - slot.intended) * 1e6)
         service = int((now - slot.sent_at) * 1e6)
         if latency > MAX_VALUE_US:
             latency = MAX_VALUE_US
         if service > MAX_VALUE_US:
             service = MAX_VALUE_US
-        index = latency if latency < 1024 else _index(latency, sub_bits)
+        exact_below = self.exact_below
+        index = latency if latency < exact_below else _index(latency, self.sub_bits)
         counts = op.sec_lat
         counts[index] = counts.get(index, 0) + 1
-        index = service if service < 1024 else _index(service, sub_bits)
+        index = service if service < exact_below else _index(service, self.sub_bits)
         counts = op.sec_svc
         counts[index] = counts.get(index, 0) + 1
         op.lat_sum += latency
@@ -560,23 +636,25 @@ class Engine:
         self.last_completion = now
         slot.busy = False
         self.in_flight -= 1
-        parser = slot.parser
-        if parser is not None and not parser.should_keep_alive() and slot.transport is not None:
-            slot.transport.close()
-            slot.transport = None
+        if not conn.parser.should_keep_alive():
+            self._drop_connection(slot, abort=False)
         self._release(slot)
 
     def fail(self, slot: Slot, error: int) -> None:
         """The request on ``slot`` failed with ``error``; the connection is dropped."""
         if slot.busy:
             self._count_error(slot, error)
-        transport = slot.transport
-        slot.transport = None
-        slot.parser = None
-        if transport is not None:
-            transport.abort()
+        self._drop_connection(slot)
         if not self.done.done():
             self._release(slot)
+
+    def _drop_connection(self, slot: Slot, abort: bool = True) -> None:
+        conn, slot.conn = slot.conn, None
+        if conn is not None and conn.transport is not None:
+            if abort:
+                conn.transport.abort()
+            else:
+                conn.transport.close()
 
     def _count_error(self, slot: Slot, error: int) -> None:
         self.sec[error] += 1
@@ -639,7 +717,7 @@ class Engine:
             self.error_samples.append(message)
 
     def open_connections(self) -> int:
-        return sum(1 for slot in self.slots if slot.transport is not None)
+        return sum(1 for slot in self.slots if slot.conn is not None)
 
     def _tick(self) -> None:
         if self.done.done():
@@ -704,10 +782,11 @@ class Engine:
             # Time from the first arrival to the last answer: what req/s divides by.
             "elapsed": round(max(end - self.start, 1e-9), 6),
             "cancelled": self.cancelled,
+            "cancelled_in_flight": self.cancelled_in_flight,
             "sub_bits": self.sub_bits,
             "totals": dict(zip(COUNTERS, self.totals, strict=True)),
             "cpu_samples": [round(value, 2) for value in self.cpu_samples],
-            "lag": _sparse(self.tot_lag),
+            "lag": _hist(self.tot_lag, self.lag_sum, self.lag_max),
             "connections_opened": len(self.slots),
             "error_samples": self.error_samples,
             "operations": [
@@ -716,16 +795,8 @@ class Engine:
                     "ok": op.ok,
                     "errors": op.errors,
                     "status": {str(code): count for code, count in sorted(op.status.items())},
-                    "latency": {
-                        "counts": _sparse(op.tot_lat),
-                        "sum": op.lat_sum,
-                        "max": op.lat_max,
-                    },
-                    "service": {
-                        "counts": _sparse(op.tot_svc),
-                        "sum": op.svc_sum,
-                        "max": op.svc_max,
-                    },
+                    "latency": _hist(op.tot_lat, op.lat_sum, op.lat_max),
+                    "service": _hist(op.tot_svc, op.svc_sum, op.svc_max),
                 }
                 for op in self.ops
             ],
@@ -792,17 +863,13 @@ def main() -> int:
                 loop.remove_reader(stdin_fd)
                 engine.cancel()
 
-        try:
+        # stdin may be a file or a terminal: then signals alone stop us.
+        with contextlib.suppress(OSError, ValueError, NotImplementedError):
             loop.add_reader(stdin_fd, on_stdin)
-        except (OSError, ValueError, NotImplementedError):
-            pass  # stdin is a file or a terminal: signals still stop us
         return await engine.run()
 
     try:
-        if uvloop is not None:
-            result = uvloop.run(go())
-        else:
-            result = asyncio.run(go())
+        result = uvloop.run(go()) if uvloop is not None else asyncio.run(go())
     except (ValueError, KeyError, OSError) as exc:
         emit({"type": "error", "message": f"{type(exc).__name__}: {exc}"})
         return 2

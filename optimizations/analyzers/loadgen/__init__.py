@@ -1,0 +1,1 @@
+"""The load engine: open, closed, stress and endurance benchmarks of a target's HTTP API."""
