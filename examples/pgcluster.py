@@ -4,8 +4,8 @@ Used by ``./kaizen up --postgres`` and by the DB-scan tests. No Django here.
 
     python -m examples.pgcluster start|stop|status --dir var/pg --port 5544
 
-The cluster is small (a few MB of shared buffers, fsync off: it holds nothing
-worth keeping), listens on 127.0.0.1 and on a Unix socket inside its data
+The cluster is small (a few MB of shared buffers, commits not waiting for
+the WAL flush: it holds nothing worth keeping), listens on 127.0.0.1 and on a Unix socket inside its data
 directory, and gets a database with ``pg_stat_statements``, ``pg_trgm`` and,
 when Debian's ``postgresql-15-hypopg`` is installed, ``hypopg``.
 
@@ -46,9 +46,9 @@ work_mem = 4MB
 maintenance_work_mem = 16MB
 max_wal_size = 128MB
 min_wal_size = 32MB
-fsync = off
+# Durable enough to look like a real server to the scan (fsync on), fast
+# enough for tests: commits do not wait for the WAL flush.
 synchronous_commit = off
-full_page_writes = off
 shared_preload_libraries = 'pg_stat_statements'
 pg_stat_statements.track = all
 pg_stat_statements.max = 5000
@@ -91,7 +91,9 @@ def _run(argv: list[str], what: str, timeout: float = 120) -> str:
         _as_owner(argv), capture_output=True, text=True, timeout=timeout, check=False
     )
     if proc.returncode != 0:
-        raise ClusterError(f"{what} failed ({proc.returncode}): {proc.stderr.strip() or proc.stdout}")
+        raise ClusterError(
+            f"{what} failed ({proc.returncode}): {proc.stderr.strip() or proc.stdout}"
+        )
     return proc.stdout
 
 
@@ -174,7 +176,9 @@ def _wait_ready(port: int, timeout: float = 30) -> None:
                 return
         except psycopg.OperationalError:
             if time.monotonic() > deadline:
-                raise ClusterError(f"the cluster on port {port} did not accept connections") from None
+                raise ClusterError(
+                    f"the cluster on port {port} did not accept connections"
+                ) from None
             time.sleep(0.2)
 
 
@@ -214,7 +218,9 @@ def stop_cluster(datadir: str | os.PathLike) -> bool:
     datadir = Path(datadir).resolve()
     if not is_running(datadir):
         return False
-    _run([_bin("pg_ctl"), "stop", "-D", str(datadir), "-m", "fast", "-w", "-t", "60"], "pg_ctl stop")
+    _run(
+        [_bin("pg_ctl"), "stop", "-D", str(datadir), "-m", "fast", "-w", "-t", "60"], "pg_ctl stop"
+    )
     return True
 
 
@@ -229,7 +235,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("action", choices=("start", "stop", "status"))
     parser.add_argument("--dir", default="var/pg", help="data directory (default var/pg)")
     parser.add_argument("--port", type=int, default=5544)
-    parser.add_argument("--db", default=DEFAULT_DB, help=f"database to create (default {DEFAULT_DB})")
+    parser.add_argument(
+        "--db", default=DEFAULT_DB, help=f"database to create (default {DEFAULT_DB})"
+    )
     args = parser.parse_args(argv)
     try:
         if args.action == "start":

@@ -182,7 +182,9 @@ def detect(session: Session) -> Capabilities:
 
     # pg_stat_statements, rung by rung.
     caps.pgss_available = bool(
-        session.scalar("SELECT count(*) FROM pg_available_extensions WHERE name = %(n)s", {"n": PGSS})
+        session.scalar(
+            "SELECT count(*) FROM pg_available_extensions WHERE name = %(n)s", {"n": PGSS}
+        )
     )
     rungs.append(
         Rung(
@@ -210,7 +212,9 @@ def detect(session: Session) -> Capabilities:
             "pgss.extension",
             f"Extension created in database {caps.database}",
             created if caps.pgss_available else None,
-            "" if created else f"CREATE EXTENSION pg_stat_statements was not run in {caps.database}",
+            ""
+            if created
+            else f"CREATE EXTENSION pg_stat_statements was not run in {caps.database}",
             "" if created else PRELOAD_FIX.format(db=db),
         )
     )
@@ -264,7 +268,11 @@ def detect(session: Session) -> Capabilities:
                 "WHERE name IN ('pg_stat_statements.max', 'pg_stat_statements.track')"
             )
         }
-        caps.pgss_max = int(settings["pg_stat_statements.max"]) if "pg_stat_statements.max" in settings else None
+        caps.pgss_max = (
+            int(settings["pg_stat_statements.max"])
+            if "pg_stat_statements.max" in settings
+            else None
+        )
         caps.pgss_track = settings.get("pg_stat_statements.track", "")
         if row:
             caps.pgss_dealloc = int(row["dealloc"])
@@ -334,7 +342,9 @@ def detect(session: Session) -> Capabilities:
             "Table and index usage counters collected (track_counts)",
             caps.track_counts,
             "" if caps.track_counts else "track_counts is off: no scan or vacuum counters",
-            "" if caps.track_counts else "ALTER SYSTEM SET track_counts = on; SELECT pg_reload_conf();",
+            ""
+            if caps.track_counts
+            else "ALTER SYSTEM SET track_counts = on; SELECT pg_reload_conf();",
         )
     )
     return caps

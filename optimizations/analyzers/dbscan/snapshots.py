@@ -99,7 +99,9 @@ def take_snapshot(
         f"ORDER BY total_exec_time DESC LIMIT {int(limit) + 1}",
         limit=limit + 1,
     )
-    info = session.one(f"SELECT dealloc, stats_reset, now() AS now FROM {schema}.pg_stat_statements_info")
+    info = session.one(
+        f"SELECT dealloc, stats_reset, now() AS now FROM {schema}.pg_stat_statements_info"
+    )
     parsed = {}
     for r in rows[:limit]:
         row = StatRow(
@@ -174,7 +176,11 @@ def diff(
                 continue
             total = cur.total_ms - prev.total_ms
             sq = cur.sumsq - prev.sumsq
-            rows, hit, read = cur.rows - prev.rows, cur.blks_hit - prev.blks_hit, cur.blks_read - prev.blks_read
+            rows, hit, read = (
+                cur.rows - prev.rows,
+                cur.blks_hit - prev.blks_hit,
+                cur.blks_read - prev.blks_read,
+            )
             exact = False
             max_in = cur.max_ms > prev.max_ms
         fam = merged.get(cur.queryid)
