@@ -5,7 +5,6 @@ from __future__ import annotations
 from django import forms
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db.models import Q
 
 from departments.models import Department
 from optimizations.analyzers.netguard import HostNotAllowed, check_url
@@ -86,11 +85,20 @@ class TaskUpdateForm(forms.ModelForm):
         users = get_user_model().objects.filter(is_active=True)
         if assignees is not None:
             # The department's members, and whoever holds the task now.
-            users = users.filter(
-                Q(pk__in=[user.pk for user in assignees]) | Q(pk=self.instance.assignee_id)
-            )
-        self.fields["assignee"].queryset = users.order_by("username")
-        self.fields["logged_hours"].min_value = 0
+            people = {user.pk: user for user in assignees}
+            current = self.instance.assignee if self.instance.assignee_id else None
+            if current is not None:
+                people.setdefault(current.pk, current)
+            users = users.filter(pk__in=people)
+            # Choices given as a list render without a query per task card;
+            # the queryset above still validates what comes back.
+            self.fields["assignee"].queryset = users
+            self.fields["assignee"].choices = [("", "— nobody —")] + [
+                (user.pk, user.get_full_name() or user.username)
+                for user in sorted(people.values(), key=lambda u: u.username)
+            ]
+        else:
+            self.fields["assignee"].queryset = users.order_by("username")
 
     def clean_logged_hours(self):
         hours = self.cleaned_data["logged_hours"]

@@ -12,6 +12,7 @@ from django.http import HttpResponseBadRequest
 from django.shortcuts import redirect, render
 from django.utils.text import slugify
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.vary import vary_on_headers
 
 from departments.models import Department, Membership
 from optimizations import actions
@@ -31,6 +32,7 @@ from portal.models import AuditEvent
 
 
 @require_GET
+@vary_on_headers("HX-Request")
 def initiative_list(request):
     initiatives = Initiative.objects.select_related("target", "owner").annotate(
         open_tasks=Count("phases__tasks", filter=Q(phases__tasks__status__in=PhaseTask.OPEN_STATUSES))
@@ -103,7 +105,7 @@ def initiative_detail(request, pk):
         "events": AuditEvent.objects.filter(initiative=initiative).select_related("actor")[:20],
         "can_manage": access.can_manage_initiatives(request.user),
         "phase_statuses": Phase.STATUSES,
-        "task_form": TaskCreateForm() if access.can_manage_initiatives(request.user) else None,
+        "departments": list(Department.objects.all()),
     }
     return render(request, "optimizations/initiative_detail.html", context)
 
@@ -188,7 +190,8 @@ def task_update(request, pk):
     task = access.get_task_for_user(request, pk, write=True)
     assignees = _assignees_by_department().get(task.department_id, [])
     form = TaskUpdateForm(request.POST, instance=task, assignees=assignees, prefix=f"t{task.pk}")
-    if form.is_valid():
+    saved = form.is_valid()
+    if saved:
         fresh = PhaseTask.objects.select_related("phase__initiative__target").get(pk=task.pk)
         actions.do_update_task(request.user, fresh, **form.cleaned_data)
         task = PhaseTask.objects.select_related("department", "assignee", "phase").get(pk=task.pk)
@@ -205,7 +208,7 @@ def task_update(request, pk):
         request,
         "optimizations/task_update.html",
         {"task": task, "phase": phase, "oob": True},
-        status=200 if form.is_valid() else 422,
+        status=200 if saved else 422,
     )
 
 

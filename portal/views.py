@@ -13,6 +13,7 @@ from django.db.models import Count, Q, Sum
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.vary import vary_on_headers
 
 from departments.actions import do_set_time_zone
 from departments.models import Department, Profile
@@ -82,6 +83,7 @@ def dashboard(request):
 
 
 @require_GET
+@vary_on_headers("HX-Request")
 def audit_list(request):
     access.require(access.can_view_audit(request.user))
     events = AuditEvent.objects.select_related("actor", "initiative", "target")

@@ -1,0 +1,135 @@
+"""The demo target that ``./kaizen up`` runs beside the portal (examples/shop_api).
+
+Its state — mode, database, port — lives in ``var/demo_target.json``. The
+``demo_target`` management command changes it; the launcher notices and
+restarts the target in the new mode.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+STATE_FILE = "demo_target.json"
+PG_PORT = 5544
+MODES = ("slow", "fast")
+
+
+@dataclass
+class DemoState:
+    mode: str = "slow"
+    database: str = "sqlite"  # or "postgres"
+    port: int = 8100
+    database_url: str = ""
+    seeded: list[str] = field(default_factory=list)  # databases already seeded
+    var_dir: str = ""
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def database_label(self) -> str:
+        return "PostgreSQL" if self.database == "postgres" else "SQLite"
+
+    @property
+    def source_path(self) -> str:
+        return str(BASE_DIR / "examples" / "shop_api" / self.mode)
+
+
+def state_path(var_dir: Path) -> Path:
+    return Path(var_dir) / STATE_FILE
+
+
+def reload_state(var_dir: Path) -> DemoState:
+    path = state_path(var_dir)
+    if path.exists():
+        data = json.loads(path.read_text())
+        known = {k: v for k, v in data.items() if k in DemoState.__dataclass_fields__}
+        return DemoState(**known)
+    return DemoState(var_dir=str(var_dir))
+
+
+def save_state(state: DemoState) -> None:
+    path = state_path(Path(state.var_dir))
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(asdict(state), indent=2))
+    os.replace(tmp, path)  # atomic: the launcher never reads half a file
+
+
+def mode_changed(state: DemoState) -> bool:
+    current = reload_state(Path(state.var_dir))
+    return current.mode != state.mode
+
+
+def _free_port(preferred: int) -> int:
+    for port in range(preferred, preferred + 100):
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free port between {preferred} and {preferred + 99}")
+
+
+def prepare(var_dir: Path, *, use_postgres: bool, port: int, say) -> DemoState:
+    """Choose the database and port, seed once, and remember the state."""
+    state = reload_state(var_dir)
+    state.var_dir = str(var_dir)
+    state.port = _free_port(port)
+    if use_postgres:
+        from examples.pgcluster import ensure_cluster
+
+        say(f"• Starting a throwaway PostgreSQL cluster in {var_dir / 'pg'} (port {PG_PORT})…")
+        state.database = "postgres"
+        state.database_url = ensure_cluster(var_dir / "pg", PG_PORT)
+    else:
+        state.database = "sqlite"
+        state.database_url = f"sqlite+aiosqlite:///{var_dir / 'shop_api.sqlite3'}"
+    if state.database not in state.seeded:
+        say(f"• Seeding the demo target's {state.database_label} database (first start only)…")
+        seed(state)
+        state.seeded.append(state.database)
+    save_state(state)
+    return state
+
+
+def seed(state: DemoState, reset: bool = False) -> None:
+    argv = [sys.executable, "-m", "examples.shop_api", "seed", "--database-url", state.database_url]
+    if reset:
+        argv.append("--reset")
+    subprocess.run(argv, check=True, cwd=BASE_DIR)
+
+
+def command(state: DemoState) -> list[str]:
+    return [
+        sys.executable, "-m", "examples.shop_api", "serve",
+        "--mode", state.mode,
+        "--port", str(state.port),
+        "--database-url", state.database_url,
+    ]  # fmt: skip
+
+
+def register(state: DemoState) -> None:
+    """Point the registered demo target at where it runs now."""
+    from optimizations.actions import do_update_target
+    from optimizations.models import TargetService
+    from portal.demo import DEMO_TARGET_SLUG
+
+    target = TargetService.objects.filter(slug=DEMO_TARGET_SLUG).first()
+    if target is not None and target.base_url != state.base_url:
+        do_update_target(None, target, base_url=state.base_url)
+
+
+def shutdown(state: DemoState) -> None:
+    if state.database == "postgres":
+        from examples.pgcluster import stop_cluster
+
+        stop_cluster(Path(state.var_dir) / "pg")
