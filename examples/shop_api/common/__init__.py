@@ -1,0 +1,1 @@
+"""Neutral pieces shared by both modes: configuration, instrumentation and the seeder."""
