@@ -4,10 +4,11 @@ Used by ``./kaizen up --postgres`` and by the DB-scan tests. No Django here.
 
     python -m examples.pgcluster start|stop|status --dir var/pg --port 5544
 
-The cluster is small (a few MB of shared buffers, commits not waiting for
-the WAL flush: it holds nothing worth keeping), listens on 127.0.0.1 and on a Unix socket inside its data
-directory, and gets a database with ``pg_stat_statements``, ``pg_trgm`` and,
-when Debian's ``postgresql-15-hypopg`` is installed, ``hypopg``.
+The cluster is small (a few MB of shared buffers, commits not waiting for the
+WAL flush: it holds nothing worth keeping), listens on 127.0.0.1 and on a Unix
+socket inside its data directory, and gets a database with
+``pg_stat_statements``, ``pg_trgm`` and, when Debian's ``postgresql-15-hypopg``
+is installed, ``hypopg``.
 
 ``initdb`` and ``pg_ctl`` refuse to run as root, so as root they run as the
 ``postgres`` user, which then owns the data directory.

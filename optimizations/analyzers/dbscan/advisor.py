@@ -211,7 +211,8 @@ class Advisor:
         )
 
     def hypothetical_cost(self, query: str, table: tuple[str, str], cols: tuple[str, ...]):
-        ddl = f"CREATE INDEX ON {quote_ident(table[0])}.{quote_ident(table[1])} ({', '.join(quote_ident(c) for c in cols)})"
+        collist = ", ".join(quote_ident(c) for c in cols)
+        ddl = f"CREATE INDEX ON {quote_ident(table[0])}.{quote_ident(table[1])} ({collist})"
         schema = quote_ident(self.hypo)
         oid = self.s.scalar(
             f"SELECT indexrelid FROM {schema}.hypopg_create_index(%(d)s)", {"d": ddl}
@@ -226,7 +227,7 @@ class Advisor:
     # -- candidates ----------------------------------------------------------
     def candidates(self, scan: Scan) -> list[tuple[str, ...]]:
         leading = self._leading.get((scan.schema, scan.table), set())
-        firsts = [c for c in dict.fromkeys(scan.eq + scan.join + scan.rng + scan.sort)]
+        firsts = list(dict.fromkeys(scan.eq + scan.join + scan.rng + scan.sort))
         singles = [(c,) for c in firsts if c not in leading]
         pairs = []
         for a in scan.eq:
@@ -236,7 +237,7 @@ class Advisor:
         return (singles + pairs)[:MAX_CANDIDATES]
 
     def advise(self, query: str, min_cost: float, min_saving: float) -> dict:
-        """Measure one family; return {'base_cost', 'plan', 'accepted': [...], 'heuristic': [...]}."""
+        """Measure one family: base cost, plan excerpt, accepted and heuristic indexes."""
         base, plan = self.cost(query)
         tables = self._plan_tables(plan)
         self._table_facts(tables)
@@ -283,9 +284,9 @@ class Advisor:
             accept = best_single
             for cost, key, cols in measured:
                 # A second column only when it halves the cost again.
-                if len(cols) == 2 and cols[0] == best_single[2][0] and cost <= best_single[0] / 2:
-                    if cost < accept[0]:
-                        accept = (cost, key, cols)
+                again_halved = cost <= best_single[0] / 2 and cost < accept[0]
+                if len(cols) == 2 and cols[0] == best_single[2][0] and again_halved:
+                    accept = (cost, key, cols)
             out["accepted"].append(
                 {
                     "table": accept[1],
@@ -431,7 +432,10 @@ def _emit(state: ScanState, sug: Suggestion) -> None:
     cols = ", ".join(sug.columns)
     if sug.validated:
         best = max(q["saving_pct"] for q in sug.queries)
-        title = f"Index {table} ({cols}): generic-plan cost −{best:.0f}% for {len(sug.queries)} statement famil(ies)"
+        title = (
+            f"Index {table} ({cols}): generic-plan cost -{best:.0f}% for "
+            f"{len(sug.queries)} statement famil(ies)"
+        )
         severity = "medium"
         why = "measured with a HypoPG hypothetical index on the generic plan"
     else:

@@ -93,7 +93,8 @@ def _has_role(session: Session, role: str) -> bool:
     try:
         return bool(
             session.scalar(
-                "SELECT pg_has_role(current_user, oid, 'USAGE') FROM pg_roles WHERE rolname = %(r)s",
+                "SELECT pg_has_role(current_user, oid, 'USAGE') FROM pg_roles "
+                "WHERE rolname = %(r)s",
                 {"r": role},
             )
         )
@@ -107,7 +108,8 @@ def detect(session: Session) -> Capabilities:
     info = session.one(
         "SELECT current_setting('server_version') AS version, "
         "current_setting('server_version_num')::int AS num, current_database() AS db, "
-        "current_user AS role, (SELECT oid FROM pg_roles WHERE rolname = current_user) AS role_oid, "
+        "current_user AS role, "
+        "(SELECT oid FROM pg_roles WHERE rolname = current_user) AS role_oid, "
         "(SELECT rolsuper FROM pg_roles WHERE rolname = current_user) AS superuser, "
         "pg_is_in_recovery() AS in_recovery, "
         "current_setting('track_counts') AS track_counts"
@@ -240,7 +242,8 @@ def detect(session: Session) -> Capabilities:
         rungs.append(Rung("pgss.readable", "pg_stat_statements readable", True))
         view = caps.pgss
         hidden = session.scalar(
-            f"SELECT count(*) FROM {view} WHERE queryid IS NULL OR query = '<insufficient privilege>'"
+            f"SELECT count(*) FROM {view} "
+            "WHERE queryid IS NULL OR query = '<insufficient privilege>'"
         )
         caps.pgss_hidden_rows = int(hidden or 0)
         caps.pgss_all_text = caps.read_all_stats or caps.pgss_hidden_rows == 0
@@ -259,7 +262,8 @@ def detect(session: Session) -> Capabilities:
             )
         )
         row = session.one(
-            f"SELECT dealloc, stats_reset FROM {quote_ident(caps.pgss_schema)}.pg_stat_statements_info"
+            "SELECT dealloc, stats_reset FROM "
+            f"{quote_ident(caps.pgss_schema)}.pg_stat_statements_info"
         )
         settings = {
             r["name"]: r["setting"]

@@ -42,7 +42,10 @@ def _sessions(state: ScanState, rule_id: str, where: str, limit_s: float, what: 
                 f"{quote_ident(r['usename'])} SET idle_in_transaction_session_timeout = '60s';"
                 f" — to end this one now: SELECT pg_terminate_backend({r['pid']});"
             )
-            title = f"Session {r['pid']} ({r['application_name'] or 'no name'}) idle in transaction for {seconds:.0f}s"
+            title = (
+                f"Session {r['pid']} ({r['application_name'] or 'no name'}) idle in "
+                f"transaction for {seconds:.0f}s"
+            )
         else:
             fix = (
                 f"SELECT pg_cancel_backend({r['pid']}); to stop it now; set a statement_timeout "
@@ -193,7 +196,8 @@ def txid_wraparound(state: ScanState) -> None:
         state.add(
             FindingData(
                 rule_id="db.txid_wraparound",
-                title=f"Database {r['datname']} has {remaining:,} transaction IDs left before wraparound",
+                title=f"Database {r['datname']} has {remaining:,} transaction IDs left "
+                "before wraparound",
                 severity="critical" if remaining < 100_000_000 else "high",
                 category="reliability",
                 location=r["datname"],
@@ -279,7 +283,8 @@ def _settings_rules(cfg: dict[str, str]):
             "autovacuum",
             cfg.get("autovacuum") == "off",
             "high",
-            "autovacuum is off: dead rows pile up and wraparound protection depends on manual VACUUM",
+            "autovacuum is off: dead rows pile up and wraparound protection depends on "
+            "manual VACUUM",
             "ALTER SYSTEM SET autovacuum = on; SELECT pg_reload_conf();",
         ),
         (
@@ -310,7 +315,8 @@ def _settings_rules(cfg: dict[str, str]):
             "low",
             "no idle_in_transaction_session_timeout: a leaked transaction holds locks and "
             "vacuum back forever",
-            "ALTER SYSTEM SET idle_in_transaction_session_timeout = '5min'; SELECT pg_reload_conf();",
+            "ALTER SYSTEM SET idle_in_transaction_session_timeout = '5min'; "
+            "SELECT pg_reload_conf();",
         ),
         (
             "log_min_duration_statement",
@@ -331,7 +337,8 @@ def _settings_rules(cfg: dict[str, str]):
             "shared_buffers",
             num("shared_buffers") * 8 <= 131072,
             "low",
-            "shared_buffers is at most 128MB (the default): most servers should give it ≈25% of RAM",
+            "shared_buffers is at most 128MB (the default): most servers should give it "
+            "≈25% of RAM",
             "ALTER SYSTEM SET shared_buffers = '<25% of RAM>'; then restart.",
         ),
     ]

@@ -8,6 +8,8 @@ from .attribution import routes_from_comment
 from .common import DOCS, ScanState, normalise_sql, short
 from .slowrate import SlowRate, exact_rate, window_rate
 
+LOAD_FIX = "scan while the target serves traffic (e.g. during a benchmark) or with a longer window"
+
 
 def pgss_unknown(state: ScanState, check_ids) -> None:
     why, fix = state.caps.pgss_unknown()
@@ -24,7 +26,7 @@ def avg_query_time(state: ScanState, families, window_s: float | None) -> None:
         state.unknown(
             "db.avg_query_time",
             f"no statement ran in the {scope}",
-            "scan while the target serves traffic (e.g. during a benchmark) or with a longer window",
+            LOAD_FIX,
         )
         return
     avg = total / calls
@@ -69,7 +71,7 @@ def slow_query_rate(state: ScanState, families, exact: tuple[float, str] | None)
         state.unknown(
             "db.slow_query_rate",
             "no statement ran in the window",
-            "scan while the target serves traffic (e.g. during a benchmark) or with a longer window",
+            LOAD_FIX,
         )
         return None
     if exact is not None:
@@ -108,11 +110,11 @@ def slow_query_rate(state: ScanState, families, exact: tuple[float, str] | None)
         key=lambda x: x[0].estimate,
         reverse=True,
     )[:5]
+    bounds = "exact" if rate.exact is not None else f"bounds {pct['low']:.1f}-{pct['high']:.1f}%"
     state.add(
         FindingData(
             rule_id="db.slow_query_rate",
-            title=f"Slow-query rate {best:.1f}% exceeds {t.slow_query_rate_pct:g}% "
-            f"({'exact' if rate.exact is not None else f'bounds {pct["low"]:.1f}–{pct["high"]:.1f}%'})",
+            title=f"Slow-query rate {best:.1f}% exceeds {t.slow_query_rate_pct:g}% ({bounds})",
             severity="high" if certain else "medium",
             category="performance",
             location=state.caps.database,
@@ -168,7 +170,7 @@ def slow_families(state: ScanState, families, routes: dict[int, dict[str, int]])
         state.add(
             FindingData(
                 rule_id="db.slow_families",
-                title=f"Slow statement ({fam.mean_ms:.0f} ms mean × {fam.calls:,} calls, "
+                title=f"Slow statement ({fam.mean_ms:.0f} ms mean x {fam.calls:,} calls, "
                 f"{100 * fam.share:.0f}% of DB time){where}: {short(query, 90)}",
                 severity="high" if high else "medium",
                 category="performance",
@@ -206,7 +208,8 @@ def slow_families(state: ScanState, families, routes: dict[int, dict[str, int]])
     state.verdict(
         "db.slow_families",
         len(slow),
-        f"slow statement famil(ies) (mean ≥ {t.slow_family_mean_ms:g} ms over ≥ {t.slow_family_min_calls} calls)",
+        f"slow statement famil(ies) (mean ≥ {t.slow_family_mean_ms:g} ms over "
+        f"≥ {t.slow_family_min_calls} calls)",
     )
     return ids
 

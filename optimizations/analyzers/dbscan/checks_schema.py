@@ -123,8 +123,10 @@ def duplicate_index(state: ScanState) -> None:
         f"""WITH {INDEXES}
         SELECT a.nspname, a.relname AS dup, b.relname AS covered_by,
                a.indrelid::regclass::text AS table_name,
-               CASE WHEN cardinality(a.keys) = cardinality(b.keys) THEN 'exact' ELSE 'prefix' END AS kind,
-               pg_get_indexdef(a.indexrelid) AS dup_def, pg_get_indexdef(b.indexrelid) AS covered_def,
+               CASE WHEN cardinality(a.keys) = cardinality(b.keys) THEN 'exact'
+                    ELSE 'prefix' END AS kind,
+               pg_get_indexdef(a.indexrelid) AS dup_def,
+               pg_get_indexdef(b.indexrelid) AS covered_def,
                pg_relation_size(a.indexrelid) AS dup_bytes, a.indisunique AS dup_unique,
                b.indisunique AS covered_unique
         FROM idx a JOIN idx b
@@ -292,7 +294,8 @@ def invalid_constraint(state: ScanState) -> None:
                 key=f"notvalid:{r['table_name']}.{r['conname']}",
                 evidence={"definition": r["definition"]},
                 fix_hint=(
-                    f"ALTER TABLE {r['table_name']} VALIDATE CONSTRAINT {quote_ident(r['conname'])}; "
+                    f"ALTER TABLE {r['table_name']} VALIDATE CONSTRAINT "
+                    f"{quote_ident(r['conname'])}; "
                     "— existing rows are unchecked until then, and the planner cannot rely on it."
                 ),
                 doc_url=DOCS + "sql-altertable.html",

@@ -5,17 +5,17 @@ min and max — not the executions. So how many executions were ≥ T (one secon
 by default) cannot be read; what *can* be proven, per family:
 
 * none when max < T; all when min ≥ T;
-* at most ⌊(Σx − n·min)/(T − min)⌋ (the rest sit at the minimum),
-  and at most n·σ²/(σ² + (T − μ)²) when μ < T (Cantelli, exact for any
+* at most ⌊(Σx - n·min)/(T - min)⌋ (the rest sit at the minimum),
+  and at most n·σ²/(σ² + (T - μ)²) when μ < T (Cantelli, exact for any
   distribution, the empirical one included);
-* at least ⌈(Σx − n·T)/(max − T)⌉ (the rest just under T), at least
-  n·(1 − σ²/(σ² + (μ − T)²)) when μ > T, and at least one when the window
+* at least ⌈(Σx - n·T)/(max - T)⌉ (the rest just under T), at least
+  n·(1 - σ²/(σ² + (μ - T)²)) when μ > T, and at least one when the window
   itself saw its maximum ≥ T.
 
 The estimate fits a log-normal with the family's mean and variance,
 truncated to [min, max], clamped into the bounds. Classifying whole families by
 their mean — what pghero and pganalyze do — reports 0 % for a family of 97
-fast calls and 3 of 2 s; these bounds say 1–3 %.
+fast calls and 3 of 2 s; these bounds say 1-3 %.
 """
 
 from __future__ import annotations

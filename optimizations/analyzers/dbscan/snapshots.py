@@ -94,7 +94,8 @@ def take_snapshot(
         f"SELECT userid::bigint AS userid, dbid::bigint AS dbid, queryid, toplevel, calls, "
         f"total_exec_time, min_exec_time, max_exec_time, mean_exec_time, stddev_exec_time, "
         f"rows, shared_blks_hit, shared_blks_read, {text_col} "
-        f"FROM {view} WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) "
+        f"FROM {view} "
+        "WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) "
         f"AND queryid IS NOT NULL AND calls > 0 "
         f"ORDER BY total_exec_time DESC LIMIT {int(limit) + 1}",
         limit=limit + 1,
@@ -230,7 +231,7 @@ def diff(
 
 
 def wait_window(seconds: float, ctx, started: float, during=None, tick: float = 0.25) -> None:
-    """Wait until ``seconds`` after ``started``, honouring cancellation; call ``during`` each tick."""
+    """Wait until ``seconds`` after ``started``, honouring cancellation; ``during`` each tick."""
     deadline = started + seconds
     while True:
         ctx.check_cancel()
