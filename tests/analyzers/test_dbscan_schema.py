@@ -38,10 +38,12 @@ CREATE INDEX stores_code_country_idx ON stores (code, country);   -- reordered: 
 CREATE TABLE payments (id serial PRIMARY KEY, order_id bigint REFERENCES orders (id), paid bool);
 CREATE INDEX payments_order_partial ON payments (order_id) WHERE paid;  -- partial: no cover
 
-CREATE TABLE shipments (id serial PRIMARY KEY, order_id bigint REFERENCES orders (id), carrier text);
+CREATE TABLE shipments (id serial PRIMARY KEY, order_id bigint REFERENCES orders (id),
+    carrier text);
 CREATE INDEX shipments_carrier_incl ON shipments (carrier) INCLUDE (order_id);  -- INCLUDE: no cover
 
-CREATE TABLE reviews (id serial PRIMARY KEY, customer_id bigint REFERENCES customers (id), body text);
+CREATE TABLE reviews (id serial PRIMARY KEY, customer_id bigint REFERENCES customers (id),
+    body text);
 CREATE INDEX reviews_customer_idx ON reviews (customer_id);       -- unused, but the FK's only cover
 CREATE INDEX reviews_body_idx ON reviews (body);                  -- unused: report
 
@@ -63,8 +65,10 @@ INSERT INTO tags VALUES (1, 'a'), (2, 'a');
 INSERT INTO customers (email, name)
     SELECT 'c' || i || '@example.com', 'name ' || i FROM generate_series(1, 2000) i;
 INSERT INTO orders (customer_id, status, note)
-    SELECT 1 + i % 2000, (ARRAY['new','paid','sent'])[1 + i % 3], 'n' FROM generate_series(1, 20000) i;
-INSERT INTO reviews (customer_id, body) SELECT 1 + i % 2000, 'b' || i FROM generate_series(1, 500) i;
+    SELECT 1 + i % 2000, (ARRAY['new','paid','sent'])[1 + i % 3], 'n'
+    FROM generate_series(1, 20000) i;
+INSERT INTO reviews (customer_id, body)
+    SELECT 1 + i % 2000, 'b' || i FROM generate_series(1, 500) i;
 INSERT INTO events SELECT i, 'k' || (i % 10), 'p' FROM generate_series(1, 20000) i;
 INSERT INTO small_events SELECT i, 'k' FROM generate_series(1, 50) i;
 INSERT INTO churn SELECT i, 'v' FROM generate_series(1, 5000) i;

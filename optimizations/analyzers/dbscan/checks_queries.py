@@ -67,7 +67,7 @@ def slow_query_rate(state: ScanState, families, exact: tuple[float, str] | None)
     t = state.thresholds
     rate, per_family = window_rate(families, t.slow_query_ms)
     state.facts["slow_counts"] = per_family
-    if rate.calls == 0:
+    if rate.calls == 0 and exact is None:
         state.unknown(
             "db.slow_query_rate",
             "no statement ran in the window",
@@ -76,6 +76,9 @@ def slow_query_rate(state: ScanState, families, exact: tuple[float, str] | None)
         return None
     if exact is not None:
         rate.exact, rate.exact_source = exact
+        if rate.calls == 0:
+            # pg_stat_statements saw nothing (e.g. another database): no bounds from it.
+            rate.low, rate.high, rate.estimate = 0.0, 1.0, rate.exact
     pct = {
         k: round(100 * v, 4)
         for k, v in (("low", rate.low), ("high", rate.high), ("estimate", rate.estimate))
@@ -83,6 +86,8 @@ def slow_query_rate(state: ScanState, families, exact: tuple[float, str] | None)
     state.summary["slow_query_rate"] = {
         "threshold_ms": t.slow_query_ms,
         "calls": rate.calls,
+        "slow_low": round(rate.low * rate.calls),
+        "slow_high": round(rate.high * rate.calls),
         "low_pct": pct["low"],
         "high_pct": pct["high"],
         "estimate_pct": pct["estimate"],
