@@ -1,0 +1,1 @@
+"""Tests of the shop API demo target (examples/shop_api)."""
