@@ -156,9 +156,11 @@ def resolve_source(
         check_host(host, tuple(allowed_hosts))
     except HostNotAllowed as exc:
         raise AnalysisError(str(exc)) from None
-    base = Path(cache_dir or os.environ.get("KAIZEN_CODESCAN_CACHE", "")) if (
-        cache_dir or os.environ.get("KAIZEN_CODESCAN_CACHE")
-    ) else Path(tempfile.gettempdir()) / "kaizen-codescan"
+    base = Path(
+        cache_dir
+        or os.environ.get("KAIZEN_CODESCAN_CACHE")
+        or Path(tempfile.gettempdir()) / "kaizen-codescan"
+    )
     checkout = base / hashlib.sha256(f"{source}#{git_ref}".encode()).hexdigest()[:20]
     base.mkdir(parents=True, exist_ok=True)
     if (checkout / ".git").is_dir():
@@ -510,7 +512,7 @@ def read_dependencies(root: Path) -> dict[str, Dependency]:
     if setup_cfg.is_file():
         text = setup_cfg.read_text(encoding="utf-8", errors="replace")
         block = re.search(r"install_requires\s*=\s*\n((?:[ \t]+\S.*\n?)+)", text)
-        for line in (block.group(1).splitlines() if block else []):
+        for line in block.group(1).splitlines() if block else []:
             add(line.strip(), "setup.cfg")
     _read_locks(root, deps)
     _read_python_version(root, deps)

@@ -1,0 +1,505 @@
+"""Code scan: FastAPI/SQLAlchemy-aware rules (FSA001–FSA502) plus ruff, over a source tree.
+
+``run(target, params, ctx)`` follows the analyzer contract of ``base.py``. It
+loads the tree (a local directory, or a git URL on an allow-listed host,
+cloned into a cache), builds the project index (models, routes, dependencies,
+call graph) and the request taint, runs the selected FSA rules and ruff's
+FAST/ASYNC/S/B rules, and returns findings with a stable ``key``, one
+CheckOutcome per rule that ran, the summary (counts, files, lines, duration,
+stack report, parse failures) and measurements. ``to_json`` and ``to_sarif``
+export the result.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+import textwrap
+import time
+from collections import Counter
+from datetime import date
+from pathlib import Path
+
+from ..base import (
+    CHECK_FAILED,
+    CHECK_PASSED,
+    CHECK_UNKNOWN,
+    SEVERITY_RANK,
+    AnalysisError,
+    AnalysisResult,
+    CheckOutcome,
+    Context,
+    FindingData,
+    MeasurementData,
+    Param,
+    TargetSpec,
+    validate_params,
+)
+from . import project
+from .index import Index
+from .ruff import FIX as RUFF_FIX
+from .ruff import run_ruff, severity_of
+from .rules import RULES, Hit, load_checks
+from .rules.common import Scan
+from .sarif import to_json, to_sarif
+from .stack import stack_report
+from .taint import Taint
+
+__all__ = ["PARAMS", "RULES", "run", "scan_path", "to_json", "to_sarif"]
+
+VERSION = "1"
+FOCI = ("fastapi", "sqlalchemy", "async", "security", "correctness", "performance", "architecture")
+RUFF_TAGS = {
+    "FAST": {"fastapi", "correctness"},
+    "ASYNC": {"async", "performance"},
+    "S": {"security"},
+    "B": {"correctness"},
+}
+# A ruff diagnostic on a line one of our rules already reports says the same thing less well.
+SUPERSEDED_BY = {
+    "S608": {"FSA402"},
+    "S105": {"FSA405"},
+    "S106": {"FSA405"},
+    "S107": {"FSA405"},
+    "ASYNC210": {"FSA104", "FSA304"},
+    "ASYNC212": {"FSA104"},
+    "ASYNC220": {"FSA104"},
+    "ASYNC221": {"FSA104"},
+    "ASYNC222": {"FSA104"},
+    "ASYNC230": {"FSA104"},
+    "ASYNC251": {"FSA104"},
+}
+
+PARAMS = [
+    Param(
+        "source",
+        "str",
+        "",
+        label="Source",
+        help="Local directory or git URL to scan; empty uses the target's source path.",
+    ),
+    Param("git_ref", "str", "", label="Git ref", help="Branch or tag to clone (default: HEAD)."),
+    Param(
+        "focus",
+        "list",
+        [],
+        label="Focus",
+        choices=FOCI,
+        help="Run only the rules with these tags; empty runs every rule.",
+    ),
+    Param(
+        "rules",
+        "list",
+        [],
+        label="Rules",
+        help="Rule ids or prefixes to run (FSA1, FSA402, ASYNC); empty runs every rule.",
+    ),
+    Param("ruff", "bool", True, label="Run ruff", help="Merge ruff's FAST/ASYNC/S/B rules."),
+    Param(
+        "include_tests",
+        "bool",
+        False,
+        label="Include tests",
+        help="Scan test files and directories too.",
+    ),
+    Param("exclude", "list", [], label="Exclude", help="Extra glob patterns of paths to skip."),
+    Param("max_files", "int", 20000, label="Max files", min=1, max=500000),
+    Param(
+        "workers",
+        "int",
+        0,
+        label="Worker processes",
+        min=0,
+        max=4096,
+        help="Server processes per deployment, for pool sizing (0: read from the deployment files).",
+    ),
+    Param(
+        "max_connections",
+        "int",
+        0,
+        label="max_connections",
+        min=0,
+        max=100000,
+        help="PostgreSQL max_connections from the DB scan (0: PostgreSQL's default, 100).",
+    ),
+    Param(
+        "pooler",
+        "choice",
+        "auto",
+        label="Connection pooler",
+        choices=("auto", "none", "session", "transaction"),
+        help="PgBouncer in front of PostgreSQL; auto reads the deployment files.",
+    ),
+    Param(
+        "postgres_version",
+        "str",
+        "",
+        label="PostgreSQL version",
+        help="server_version from the latest DB scan, for the stack report.",
+    ),
+    Param("timeout", "int", 600, label="Timeout (s)", min=10, max=7200),
+    Param("cache_dir", "str", "", label="Clone cache", help="Where git URLs are cloned."),
+]
+
+
+def _selected_rules(params: dict) -> tuple[set[str], callable]:
+    focus, prefixes = set(params["focus"]), [p.upper() for p in params["rules"]]
+
+    def wanted(rule_id: str, tags: set[str]) -> bool:
+        if prefixes and not any(rule_id.startswith(p) for p in prefixes):
+            return False
+        return not focus or bool(focus & tags)
+
+    ours = {r.id for r in RULES.values() if wanted(r.id, set(r.tags))}
+    return ours, wanted
+
+
+def _ruff_tags(code: str) -> set[str]:
+    for family in sorted(RUFF_TAGS, key=len, reverse=True):
+        if code.startswith(family):
+            return RUFF_TAGS[family]
+    return set()
+
+
+def _normalise(text: str) -> str:
+    return re.sub(r"\s+", " ", text).strip()[:240]
+
+
+class _Findings:
+    """Turns hits and ruff diagnostics into FindingData with stable keys."""
+
+    def __init__(self, index: Index, by_rel: dict[str, project.SourceFile]):
+        self.index = index
+        self.by_rel = by_rel
+        self.findings: list[FindingData] = []
+        self.suppressed = 0
+        self._keys: Counter = Counter()
+        self._places: set[tuple] = set()
+
+    def _key(self, rule_id: str, rel: str, func_qual: str, excerpt: str) -> str:
+        base = f"{rel}::{func_qual or '<module>'}::{_normalise(excerpt)}"
+        self._keys[(rule_id, base)] += 1
+        count = self._keys[(rule_id, base)]
+        return base if count == 1 else f"{base}#{count}"
+
+    def _excerpt(self, source: project.SourceFile, line: int, end: int) -> str:
+        end = max(line, min(end, line + 4))
+        return textwrap.dedent("\n".join(source.lines[line - 1 : end])).strip("\n")
+
+    def add_hit(self, hit: Hit) -> None:
+        rule = RULES[hit.rule_id]
+        source = hit.file
+        line = getattr(hit.node, "lineno", 1)
+        end = getattr(hit.node, "end_lineno", line) or line
+        column = getattr(hit.node, "col_offset", 0) + 1
+        place = (hit.rule_id, source.rel, line, column)
+        if place in self._places:
+            return
+        self._places.add(place)
+        if source.suppressed(hit.rule_id, line):
+            self.suppressed += 1
+            return
+        segment = ast.get_source_segment(source.text, hit.node) or source.line(line)
+        func_qual = hit.func.qual if hit.func is not None else ""
+        evidence = {
+            "excerpt": self._excerpt(source, line, end),
+            "line": line,
+            "end_line": end,
+            "column": column,
+            "function": func_qual,
+            "detail": hit.detail,
+            "why": rule.why,
+            "rule_title": rule.title,
+            **hit.evidence,
+        }
+        self.findings.append(
+            FindingData(
+                rule_id=hit.rule_id,
+                title=rule.title,
+                severity=hit.severity or rule.severity,
+                category=rule.category,
+                location=f"{source.rel}:{line}",
+                evidence=evidence,
+                fix_hint=rule.fix,
+                doc_url=rule.doc_url,
+                key=self._key(hit.rule_id, source.rel, func_qual, segment),
+            )
+        )
+
+    def add_parse_failure(self, source: project.SourceFile) -> None:
+        rule = RULES["FSA001"]
+        line = max(1, source.error_line)
+        if source.suppressed("FSA001", line):
+            self.suppressed += 1
+            return
+        self.findings.append(
+            FindingData(
+                rule_id="FSA001",
+                title=rule.title,
+                severity=rule.severity,
+                category=rule.category,
+                location=f"{source.rel}:{line}",
+                evidence={
+                    "excerpt": source.line(line).strip(),
+                    "line": line,
+                    "detail": source.error,
+                    "why": rule.why,
+                    "rule_title": rule.title,
+                },
+                fix_hint=rule.fix,
+                doc_url=rule.doc_url,
+                key=f"{source.rel}::<file>::parse",
+            )
+        )
+
+    def add_ruff(self, diagnostic: dict, root: Path, rules: dict[str, dict]) -> None:
+        code = diagnostic["code"]
+        try:
+            rel = Path(diagnostic["filename"]).resolve().relative_to(root).as_posix()
+        except ValueError:
+            rel = diagnostic["filename"]
+        line = int(diagnostic.get("location", {}).get("row") or 1)
+        end = int(diagnostic.get("end_location", {}).get("row") or line)
+        source = self.by_rel.get(rel)
+        if source is not None and source.suppressed(code, line):
+            self.suppressed += 1
+            return
+        covering = SUPERSEDED_BY.get(code, set())
+        for finding in self.findings:
+            ev = finding.evidence
+            if (
+                finding.rule_id in covering
+                and finding.location.rsplit(":", 1)[0] == rel
+                and ev.get("line", 0) <= line <= ev.get("end_line", ev.get("line", 0))
+            ):
+                ev.setdefault("also_reported_by", []).append(code)
+                return
+        severity, category = severity_of(code)
+        func = self.index.enclosing_function(source, line) if source and source.tree else None
+        excerpt = self._excerpt(source, line, end) if source else ""
+        info = rules.get(code, {})
+        url = diagnostic.get("url") or info.get("url", "")
+        message = diagnostic.get("message", "")
+        self.findings.append(
+            FindingData(
+                rule_id=code,
+                title=message or info.get("summary", code),
+                severity=severity,
+                category=category,
+                location=f"{rel}:{line}",
+                evidence={
+                    "excerpt": excerpt,
+                    "line": line,
+                    "end_line": end,
+                    "column": int(diagnostic.get("location", {}).get("column") or 1),
+                    "function": func.qual if func else "",
+                    "detail": message,
+                    "why": f"ruff {code} ({diagnostic.get('name') or info.get('name', '')}): "
+                    f"{message}",
+                    "rule_title": info.get("summary") or message,
+                    "rule_name": diagnostic.get("name") or info.get("name", ""),
+                    "linter": "ruff",
+                },
+                fix_hint=RUFF_FIX.get(code, f"See ruff's documentation of {code}: {url}"),
+                doc_url=url,
+                key=self._key(
+                    code,
+                    rel,
+                    func.qual if func else "",
+                    excerpt.splitlines()[0] if excerpt else message,
+                ),
+            )
+        )
+
+
+def run(target: TargetSpec, params: dict, ctx: Context) -> AnalysisResult:
+    """Scan the target's source tree; see the module docstring."""
+    params = validate_params(PARAMS, dict(params or {}))
+    started = time.monotonic()
+    source_ref = params["source"] or target.source_path
+    if not source_ref:
+        raise AnalysisError(
+            "no source to scan: set the target's source location or the scan's source parameter"
+        )
+    ctx.progress(1, "locating the source tree")
+    root, commit = project.resolve_source(
+        source_ref,
+        allowed_hosts=target.allowed_hosts,
+        cache_dir=params["cache_dir"],
+        git_ref=params["git_ref"],
+        timeout=params["timeout"],
+        log=ctx.log,
+    )
+    ctx.check_cancel()
+    paths, excluded = project.discover(
+        root,
+        include_tests=params["include_tests"],
+        exclude=params["exclude"],
+        max_files=params["max_files"],
+    )
+    ctx.log(f"{len(paths)} Python files to scan under {root}")
+    files: list[project.SourceFile] = []
+    for number, path in enumerate(paths, start=1):
+        if number % 50 == 0:
+            ctx.check_cancel()
+            ctx.progress(5 + 35 * number / max(1, len(paths)), f"parsing {number}/{len(paths)}")
+        source = project.load_file(root, path)
+        if source is None:
+            excluded["templates"] += 1
+        else:
+            files.append(source)
+    deps = project.read_dependencies(root)
+    config_texts = project.read_config_texts(root)
+    ctx.progress(42, "indexing models, routes and calls")
+    index = Index(files, deps)
+    taint = Taint(index)
+    ctx.check_cancel()
+    scan = Scan(
+        index,
+        taint,
+        options={k: params[k] for k in ("workers", "max_connections", "pooler")},
+        config_texts=config_texts,
+        migration_text=project.read_migration_texts(root),
+    )
+    ours, wanted = _selected_rules(params)
+    checks = load_checks()
+    by_rel = {f.rel: f for f in files}
+    collector = _Findings(index, by_rel)
+    outcomes: list[CheckOutcome] = []
+    failed_checks: dict[str, str] = {}
+    rule_ids = sorted(r for r in ours if r in checks)
+    for number, rule_id in enumerate(rule_ids, start=1):
+        ctx.check_cancel()
+        ctx.progress(45 + 35 * number / max(1, len(rule_ids)), f"rule {rule_id}")
+        try:
+            for hit in checks[rule_id](scan):
+                collector.add_hit(hit)
+        except Exception as exc:  # one broken rule must not sink the scan
+            failed_checks[rule_id] = f"{type(exc).__name__}: {exc}"
+            ctx.log(f"rule {rule_id} failed: {failed_checks[rule_id]}", "error")
+    unparsed = [f for f in files if f.tree is None]
+    if "FSA001" in ours:
+        for source in unparsed:
+            collector.add_parse_failure(source)
+    ruff_summary = {"ran": False}
+    ruff_rules: dict[str, dict] = {}
+    if params["ruff"]:
+        ctx.progress(82, "running ruff")
+        result = run_ruff(
+            root,
+            [f.rel for f in files],
+            timeout=params["timeout"],
+            check_cancel=ctx.check_cancel,
+        )
+        ruff_summary = {
+            "ran": result.ran,
+            "version": result.version,
+            "duration_s": round(result.duration, 3),
+            "error": result.error,
+        }
+        if result.ran:
+            ruff_rules = {c: i for c, i in result.rules.items() if wanted(c, _ruff_tags(c))}
+            for diagnostic in result.diagnostics:
+                if diagnostic["code"] in ruff_rules:
+                    collector.add_ruff(diagnostic, root, ruff_rules)
+        else:
+            ctx.log(f"ruff did not run: {result.error}", "warning")
+            outcomes.append(CheckOutcome("ruff", CHECK_UNKNOWN, result.error))
+    findings = collector.findings
+    fired = Counter(f.rule_id for f in findings)
+    unparsed_note = (
+        f"; {len(unparsed)} file(s) could not be parsed, their findings are unknown"
+        if unparsed
+        else ""
+    )
+    for rule_id in sorted(ours):
+        if rule_id in failed_checks:
+            outcomes.append(CheckOutcome(rule_id, CHECK_UNKNOWN, failed_checks[rule_id]))
+        elif rule_id in scan.notes and not fired[rule_id]:
+            status, detail = scan.notes[rule_id]
+            outcomes.append(CheckOutcome(rule_id, status, detail))
+        elif rule_id in checks or rule_id == "FSA001":
+            status = CHECK_FAILED if fired[rule_id] else CHECK_PASSED
+            outcomes.append(
+                CheckOutcome(rule_id, status, f"{fired[rule_id]} finding(s){unparsed_note}")
+            )
+    for code in sorted(ruff_rules):
+        status = CHECK_FAILED if fired[code] else CHECK_PASSED
+        outcomes.append(CheckOutcome(code, status, f"{fired[code]} finding(s){unparsed_note}"))
+    findings.sort(
+        key=lambda f: (-SEVERITY_RANK[f.severity], f.location.rsplit(":", 1)[0], _line(f))
+    )
+    duration = time.monotonic() - started
+    lines = sum(len(f.lines) for f in files)
+    stack = stack_report(
+        deps, config_texts, postgres=params["postgres_version"], today=date.today()
+    )
+    summary = {
+        "version": VERSION,
+        "root": str(root),
+        "source": source_ref,
+        "commit": commit,
+        "files_scanned": len(files),
+        "files_parsed": len(files) - len(unparsed),
+        "lines": lines,
+        "duration_s": round(duration, 3),
+        "lines_per_second": round(lines / duration) if duration > 0 else None,
+        "files_excluded": dict(sorted(excluded.items())),
+        "parse_failures": [
+            {"path": f.rel, "line": f.error_line, "error": f.error} for f in unparsed
+        ],
+        "unparsed_paths": [f.rel for f in unparsed],
+        "parsed_with_newer_syntax": [
+            {"path": f.rel, "rewrites": f.compat} for f in files if f.compat
+        ],
+        "counts": {
+            "total": len(findings),
+            "by_rule": dict(sorted(fired.items())),
+            "by_severity": {
+                s: n
+                for s, n in sorted(
+                    Counter(f.severity for f in findings).items(),
+                    key=lambda item: -SEVERITY_RANK[item[0]],
+                )
+            },
+        },
+        "suppressed": collector.suppressed,
+        "rules_run": sorted(ours) + sorted(ruff_rules),
+        "rules_failed": failed_checks,
+        "routes": len(index.routes),
+        "models": sum(1 for c in index.classes.values() if c.is_model),
+        "ruff": ruff_summary,
+        "stack": stack,
+    }
+    measurements = [
+        MeasurementData("codescan.files", len(files), "files"),
+        MeasurementData("codescan.lines", lines, "lines"),
+        MeasurementData("codescan.duration", round(duration, 3), "s"),
+        MeasurementData("codescan.findings", len(findings), "findings"),
+    ]
+    for severity, count in summary["counts"]["by_severity"].items():
+        measurements.append(
+            MeasurementData("codescan.findings", count, "findings", {"severity": severity})
+        )
+    worst = max((SEVERITY_RANK[f.severity] for f in findings), default=-1)
+    ctx.progress(100, "done")
+    return AnalysisResult(
+        summary=summary,
+        findings=findings,
+        measurements=measurements,
+        checks=outcomes,
+        verdict="fail" if worst >= SEVERITY_RANK["high"] else "pass",
+    )
+
+
+def _line(finding: FindingData) -> int:
+    tail = finding.location.rsplit(":", 1)[-1]
+    return int(tail) if tail.isdigit() else 0
+
+
+def scan_path(path: str | Path, ctx: Context | None = None, **params) -> AnalysisResult:
+    """Scan a local directory: the CLI's, the tests' and the benchmark's entry point."""
+    from ..base import LocalContext
+
+    target = TargetSpec(name=Path(path).name or "source", source_path=str(path))
+    return run(target, params, ctx or LocalContext())

@@ -1,0 +1,1099 @@
+"""What the rules need to know about a project beyond one line of code.
+
+The index is built once per scan: imports resolved to dotted names, classes
+(SQLAlchemy models with their relationships and loader strategies, Pydantic
+schemas, settings classes), every function with its calls resolved to the
+project's own functions (the call graph), the FastAPI routes and the
+functions used as dependencies, and which functions a request can reach.
+Within a function, ``kind_of`` tells a sync Session from an AsyncSession, an
+engine or an HTTP client, from annotations, dependencies and assignments.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from collections import deque
+from dataclasses import dataclass, field
+
+from .project import Dependency, SourceFile
+
+HTTP_METHODS = {"get", "post", "put", "patch", "delete", "options", "head", "trace", "api_route"}
+SYNC_SESSION_TYPES = {"Session", "Connection", "scoped_session", "Engine"}
+ASYNC_SESSION_TYPES = {"AsyncSession", "AsyncConnection", "async_scoped_session", "AsyncEngine"}
+SESSION_NAME = re.compile(
+    r"^(session|db|dbs|db_session|dbsession|sess|conn|connection|tx|uow)$|_(session|db|conn)$"
+)
+# Calls on a session or connection that go to the database.
+DB_EXEC_METHODS = {
+    "execute",
+    "scalars",
+    "scalar",
+    "get",
+    "get_one",
+    "query",
+    "refresh",
+    "stream",
+    "stream_scalars",
+    "exec",
+    "exec_driver_sql",
+    "fetch",
+    "fetchrow",
+    "fetchval",
+}
+DB_WRITE_METHODS = {"commit", "flush", "rollback", "merge", "delete"}
+HTTP_CLIENT_FACTORIES = {
+    "requests.Session",
+    "requests.session",
+    "httpx.Client",
+    "httpx.AsyncClient",
+    "aiohttp.ClientSession",
+}
+ENGINE_FACTORIES = {"create_engine", "create_async_engine"}
+SESSION_FACTORIES = {"sessionmaker", "async_sessionmaker", "scoped_session", "async_scoped_session"}
+CACHE_DECORATORS = {"lru_cache", "cache", "cached_property", "cached", "alru_cache"}
+# Method names too common to resolve by name alone when the receiver's type is unknown.
+COMMON_METHODS = (
+    DB_EXEC_METHODS
+    | DB_WRITE_METHODS
+    | {
+        "add",
+        "all",
+        "first",
+        "one",
+        "close",
+        "append",
+        "update",
+        "items",
+        "keys",
+        "values",
+        "copy",
+        "dict",
+        "json",
+        "run",
+        "send",
+        "save",
+        "create",
+        "list",
+        "set",
+        "pop",
+        "remove",
+        "put",
+        "post",
+        "patch",
+        "format",
+        "join",
+        "split",
+        "strip",
+        "lower",
+        "upper",
+        "replace",
+        "encode",
+        "decode",
+        "read",
+        "write",
+        "__init__",
+    }
+)
+
+
+def walk_body(node: ast.AST):
+    """Every node under ``node`` except the bodies of nested functions and classes."""
+    stack = list(ast.iter_child_nodes(node))
+    while stack:
+        current = stack.pop()
+        yield current
+        if isinstance(current, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            # decorators and defaults run in the enclosing scope
+            stack.extend(current.decorator_list)
+            if not isinstance(current, ast.ClassDef):
+                stack.extend(current.args.defaults)
+                stack.extend(d for d in current.args.kw_defaults if d is not None)
+            continue
+        stack.extend(ast.iter_child_nodes(current))
+
+
+def last_name(expr: ast.AST) -> str:
+    """``a.b.c`` → ``c``; ``f`` → ``f``; a call → the name of what it calls."""
+    if isinstance(expr, ast.Call):
+        expr = expr.func
+    if isinstance(expr, ast.Attribute):
+        return expr.attr
+    if isinstance(expr, ast.Name):
+        return expr.id
+    return ""
+
+
+def keyword(call: ast.Call, name: str) -> ast.expr | None:
+    for item in call.keywords:
+        if item.arg == name:
+            return item.value
+    return None
+
+
+def is_true(expr: ast.AST | None) -> bool:
+    return isinstance(expr, ast.Constant) and expr.value is True
+
+
+def const_str(expr: ast.AST | None) -> str | None:
+    if isinstance(expr, ast.Constant) and isinstance(expr.value, str):
+        return expr.value
+    return None
+
+
+def annotation_names(expr: ast.AST | None) -> list[ast.AST]:
+    """The type names inside an annotation: ``Annotated[X, ...]`` → X, ``X | None`` → X."""
+    if expr is None:
+        return []
+    if isinstance(expr, ast.Constant) and isinstance(expr.value, str):
+        try:
+            expr = ast.parse(expr.value, mode="eval").body
+        except SyntaxError:
+            return []
+    if isinstance(expr, ast.Subscript):
+        outer = last_name(expr.value)
+        inner = expr.slice
+        items = inner.elts if isinstance(inner, ast.Tuple) else [inner]
+        if outer == "Annotated":
+            return annotation_names(items[0]) if items else []
+        if outer in {"Optional", "Union", "Mapped", "list", "List", "Sequence", "Iterable"}:
+            return [name for item in items for name in annotation_names(item)]
+        return [expr.value]
+    if isinstance(expr, ast.BinOp) and isinstance(expr.op, ast.BitOr):
+        return annotation_names(expr.left) + annotation_names(expr.right)
+    if isinstance(expr, ast.Name | ast.Attribute):
+        return [expr]
+    return []
+
+
+def annotated_metadata(expr: ast.AST | None) -> list[ast.AST]:
+    """The metadata of ``Annotated[X, m1, m2]``: [m1, m2]."""
+    if isinstance(expr, ast.Subscript) and last_name(expr.value) == "Annotated":
+        inner = expr.slice
+        if isinstance(inner, ast.Tuple):
+            return list(inner.elts[1:])
+    return []
+
+
+@dataclass(eq=False)
+class ClassInfo:
+    """A class of the project, with what the rules care about."""
+
+    qual: str
+    name: str
+    node: ast.ClassDef
+    file: SourceFile
+    bases: list[str] = field(default_factory=list)  # resolved dotted names
+    is_model: bool = False
+    is_schema: bool = False
+    is_settings: bool = False
+    relationships: dict[str, Relationship] = field(default_factory=dict)
+    columns: dict[str, str] = field(default_factory=dict)  # name → type text
+    fields: dict[str, ast.AST] = field(default_factory=dict)  # schema fields → annotation
+    extra_allowed: bool = False
+    from_attributes: bool = False
+    attr_types: dict[str, str] = field(default_factory=dict)  # self.x → class qual
+
+
+@dataclass
+class Relationship:
+    """One ``relationship()`` of a model and how it loads."""
+
+    name: str
+    model: str
+    target: str
+    lazy: str
+    line: int
+
+
+@dataclass(eq=False)
+class Func:
+    """A function or method of the project."""
+
+    qual: str
+    name: str
+    node: ast.FunctionDef | ast.AsyncFunctionDef
+    file: SourceFile
+    cls: ClassInfo | None
+    is_async: bool
+    calls: list[tuple[ast.Call, Func]] = field(default_factory=list)
+    kinds: dict[str, str] = field(default_factory=dict)
+    assigns: dict[str, list[ast.AST]] = field(default_factory=dict)
+    awaited: set[int] = field(default_factory=set)
+    params: list[ast.arg] = field(default_factory=list)
+
+    @property
+    def line(self) -> int:
+        return self.node.lineno
+
+    def decorator_names(self) -> set[str]:
+        return {last_name(d) for d in self.node.decorator_list}
+
+    def is_cached(self) -> bool:
+        return bool(self.decorator_names() & CACHE_DECORATORS)
+
+
+@dataclass
+class Route:
+    """One FastAPI path operation."""
+
+    func: Func
+    method: str
+    path: str
+    decorator: ast.Call
+    response_model: ast.AST | None
+    has_response_model: bool
+
+    @property
+    def label(self) -> str:
+        return f"{self.method.upper()} {self.path}"
+
+
+class Index:
+    """The project as the rules see it."""
+
+    def __init__(self, files: list[SourceFile], deps: dict[str, Dependency] | None = None):
+        self.files = [f for f in files if f.tree is not None]
+        self.deps = deps or {}
+        self.by_module = {f.module: f for f in self.files}
+        self.imports: dict[str, dict[str, str]] = {}
+        self.module_defs: dict[str, dict[str, ast.AST]] = {}
+        self.classes: dict[str, ClassInfo] = {}
+        self.class_by_name: dict[str, list[ClassInfo]] = {}
+        self.functions: dict[str, Func] = {}
+        self.func_by_node: dict[int, Func] = {}
+        self.methods_by_name: dict[str, list[Func]] = {}
+        self.routes: list[Route] = []
+        self.route_of: dict[str, Route] = {}
+        self.dependencies: set[str] = set()
+        self.dependency_classes: set[str] = set()
+        self.lifespans: set[str] = set()
+        self.factories: dict[str, str] = {}  # dotted name of a session factory → "sync"/"async"
+        self.engines: dict[str, str] = {}  # dotted name of a module-level engine → "sync"/"async"
+        self.session_deps: dict[str, str] = {}  # dependency function → session kind
+        self.reach: dict[str, list[str]] = {}  # request-reachable function → chain from a route
+        for source in self.files:
+            self._collect_module(source)
+        for info in self.classes.values():
+            self._classify(info, set())
+        for info in self.classes.values():
+            if info.is_model:
+                self._collect_model(info)
+            if info.is_schema:
+                self._collect_schema(info)
+        self._collect_factories()
+        for func in self.functions.values():
+            self._collect_locals(func)
+        self._collect_routes()
+        self._collect_session_deps()
+        for func in self.functions.values():
+            self._collect_kinds(func)
+        for func in self.functions.values():
+            self._resolve_calls(func)
+        self._compute_reach()
+
+    # --- names ----------------------------------------------------------------------------
+
+    def _collect_module(self, source: SourceFile) -> None:
+        imports: dict[str, str] = {}
+        defs: dict[str, ast.AST] = {}
+        package = source.module if source.rel.endswith("__init__.py") else source.module
+        package_parts = package.split(".")
+        if not source.rel.endswith("__init__.py"):
+            package_parts = package_parts[:-1]
+        for node in ast.walk(source.tree):
+            if isinstance(node, ast.Import):
+                for alias in node.names:
+                    if alias.asname:
+                        imports[alias.asname] = alias.name
+                    else:
+                        imports[alias.name.split(".")[0]] = alias.name.split(".")[0]
+            elif isinstance(node, ast.ImportFrom):
+                if node.level:
+                    base_parts = package_parts[: len(package_parts) - node.level + 1]
+                    base = ".".join([*base_parts, *([node.module] if node.module else [])])
+                else:
+                    base = node.module or ""
+                for alias in node.names:
+                    imports[alias.asname or alias.name] = f"{base}.{alias.name}".strip(".")
+        for node in source.tree.body:
+            if isinstance(node, ast.Assign):
+                for target in node.targets:
+                    if isinstance(target, ast.Name):
+                        defs[target.id] = node.value
+            elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+                if node.value is not None:
+                    defs[node.target.id] = node.value
+        self.imports[source.module] = imports
+        self.module_defs[source.module] = defs
+        self._collect_defs(source, source.tree.body, source.module, None)
+
+    def _collect_defs(self, source, body, prefix: str, cls: ClassInfo | None) -> None:
+        for node in body:
+            if isinstance(node, ast.ClassDef):
+                info = ClassInfo(f"{prefix}.{node.name}", node.name, node, source)
+                info.bases = [self.resolve_in(source.module, b) or last_name(b) for b in node.bases]
+                self.classes[info.qual] = info
+                self.class_by_name.setdefault(node.name, []).append(info)
+                self._collect_defs(source, node.body, info.qual, info)
+            elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                func = Func(
+                    f"{prefix}.{node.name}",
+                    node.name,
+                    node,
+                    source,
+                    cls,
+                    isinstance(node, ast.AsyncFunctionDef),
+                )
+                func.params = [*node.args.posonlyargs, *node.args.args, *node.args.kwonlyargs]
+                self.functions[func.qual] = func
+                self.func_by_node[id(node)] = func
+                if cls is not None:
+                    self.methods_by_name.setdefault(node.name, []).append(func)
+                self._collect_defs(source, node.body, func.qual, None)
+
+    def resolve_in(self, module: str, expr: ast.AST) -> str | None:
+        """The dotted name ``expr`` refers to in ``module``, following imports."""
+        if isinstance(expr, ast.Name):
+            imported = self.imports.get(module, {}).get(expr.id)
+            if imported:
+                return imported
+            return f"{module}.{expr.id}"
+        if isinstance(expr, ast.Attribute):
+            base = self.resolve_in(module, expr.value)
+            return f"{base}.{expr.attr}" if base else None
+        return None
+
+    def resolve(self, func_or_file, expr: ast.AST) -> str:
+        file = func_or_file.file if isinstance(func_or_file, Func) else func_or_file
+        return self.resolve_in(file.module, expr) or ""
+
+    def class_for(self, module: str, expr: ast.AST) -> ClassInfo | None:
+        dotted = self.resolve_in(module, expr)
+        if dotted and dotted in self.classes:
+            return self.classes[dotted]
+        # re-exported through a package __init__, or imported under another path
+        candidates = self.class_by_name.get(last_name(expr), [])
+        return candidates[0] if len(candidates) == 1 else None
+
+    # --- classes --------------------------------------------------------------------------
+
+    def _classify(self, info: ClassInfo, seen: set[str]) -> None:
+        if info.qual in seen:
+            return
+        seen.add(info.qual)
+        keywords = {k.arg: k.value for k in info.node.keywords}
+        body_names = set()
+        for stmt in info.node.body:
+            targets = stmt.targets if isinstance(stmt, ast.Assign) else []
+            if isinstance(stmt, ast.AnnAssign):
+                targets = [stmt.target]
+            body_names.update(t.id for t in targets if isinstance(t, ast.Name))
+        for base in info.bases:
+            short = base.rsplit(".", 1)[-1]
+            parent = self.classes.get(base) or next(
+                iter(self.class_by_name.get(short, []) if short != info.name else []), None
+            )
+            if parent is not None and parent is not info:
+                self._classify(parent, seen)
+                info.is_model |= parent.is_model and (
+                    "__tablename__" in body_names or not _is_abstract_base(parent)
+                )
+                info.is_schema |= parent.is_schema
+                info.is_settings |= parent.is_settings
+                info.extra_allowed |= parent.extra_allowed
+                info.from_attributes |= parent.from_attributes
+            if short in {"BaseSettings"}:
+                info.is_settings = True
+            elif short in {"BaseModel", "RootModel", "GenericModel"} or (
+                short == "SQLModel" and not is_true(keywords.get("table"))
+            ):
+                info.is_schema = True
+        if "__tablename__" in body_names or "__table__" in body_names:
+            info.is_model = True
+        if is_true(keywords.get("table")):
+            info.is_model, info.is_schema = True, False
+        if info.is_settings:
+            info.is_schema = False
+
+    def _collect_model(self, info: ClassInfo) -> None:
+        for stmt in info.node.body:
+            if isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name):
+                name, value, annotation = stmt.target.id, stmt.value, stmt.annotation
+            elif (
+                isinstance(stmt, ast.Assign)
+                and len(stmt.targets) == 1
+                and isinstance(stmt.targets[0], ast.Name)
+            ):
+                name, value, annotation = stmt.targets[0].id, stmt.value, None
+            else:
+                continue
+            called = last_name(value) if isinstance(value, ast.Call) else ""
+            if called in {"relationship", "Relationship"}:
+                self._add_relationship(info, name, value, annotation, stmt.lineno)
+            elif called in {"Column", "mapped_column", "Field"} or annotation is not None:
+                info.columns[name] = ast.unparse(value if called else annotation)[:200]
+
+    def _add_relationship(self, info, name, call: ast.Call, annotation, line: int) -> None:
+        lazy = const_str(keyword(call, "lazy"))
+        extra = keyword(call, "sa_relationship_kwargs")
+        if lazy is None and isinstance(extra, ast.Dict):
+            for key, value in zip(extra.keys, extra.values, strict=False):
+                if const_str(key) == "lazy":
+                    lazy = const_str(value)
+        target = const_str(call.args[0]) if call.args else None
+        if target is None and call.args:
+            target = last_name(call.args[0])
+        if not target and annotation is not None:
+            names = annotation_names(annotation)
+            target = last_name(names[0]) if names else ""
+        info.relationships[name] = Relationship(
+            name, info.name, target or "", lazy or "select", line
+        )
+        backref = keyword(call, "backref")
+        backref_name = const_str(backref)
+        if backref_name is None and isinstance(backref, ast.Call) and backref.args:
+            backref_name = const_str(backref.args[0])
+        if backref_name and target:
+            for other in self.class_by_name.get(target.rsplit(".", 1)[-1], []):
+                other.relationships.setdefault(
+                    backref_name, Relationship(backref_name, other.name, info.name, "select", line)
+                )
+
+    def _collect_schema(self, info: ClassInfo) -> None:
+        for stmt in info.node.body:
+            if isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name):
+                if last_name(stmt.annotation) != "ClassVar":
+                    info.fields[stmt.target.id] = stmt.annotation
+            config_values: list[tuple[str, ast.AST]] = []
+            if isinstance(stmt, ast.Assign) and any(
+                isinstance(t, ast.Name) and t.id == "model_config" for t in stmt.targets
+            ):
+                if isinstance(stmt.value, ast.Call):
+                    config_values = [(k.arg or "", k.value) for k in stmt.value.keywords]
+                elif isinstance(stmt.value, ast.Dict):
+                    config_values = [
+                        (const_str(k) or "", v)
+                        for k, v in zip(stmt.value.keys, stmt.value.values, strict=False)
+                    ]
+            elif isinstance(stmt, ast.ClassDef) and stmt.name == "Config":
+                for inner in stmt.body:
+                    if isinstance(inner, ast.Assign) and isinstance(inner.targets[0], ast.Name):
+                        config_values.append((inner.targets[0].id, inner.value))
+            for key, value in config_values:
+                text = ast.unparse(value)
+                if key == "extra" and "allow" in text:
+                    info.extra_allowed = True
+                if key in {"from_attributes", "orm_mode"} and is_true(value):
+                    info.from_attributes = True
+
+    def models_named(self, name: str) -> list[ClassInfo]:
+        return [c for c in self.class_by_name.get(name, []) if c.is_model]
+
+    def lazy_relationships(self) -> dict[str, list[Relationship]]:
+        """Relationship name → the lazily loaded relationships of that name."""
+        found: dict[str, list[Relationship]] = {}
+        for info in self.classes.values():
+            for rel in info.relationships.values():
+                if rel.lazy in {"select", "True", "true"}:
+                    found.setdefault(rel.name, []).append(rel)
+        return found
+
+    # --- sessions and engines ---------------------------------------------------------------
+
+    def _collect_factories(self) -> None:
+        for module, defs in self.module_defs.items():
+            for name, value in defs.items():
+                if not isinstance(value, ast.Call):
+                    continue
+                called = last_name(value)
+                if called in ENGINE_FACTORIES:
+                    self.engines[f"{module}.{name}"] = (
+                        "async" if called == "create_async_engine" else "sync"
+                    )
+        for module, defs in self.module_defs.items():
+            for name, value in defs.items():
+                if isinstance(value, ast.Call) and last_name(value) in SESSION_FACTORIES:
+                    self.factories[f"{module}.{name}"] = self._factory_kind(module, value)
+
+    def _factory_kind(self, module: str, call: ast.Call) -> str:
+        called = last_name(call)
+        if called.startswith("async_"):
+            return "async"
+        if called == "scoped_session" and call.args and isinstance(call.args[0], ast.Call):
+            return self._factory_kind(module, call.args[0])
+        class_ = keyword(call, "class_")
+        if class_ is not None and last_name(class_).startswith("Async"):
+            return "async"
+        bind = keyword(call, "bind") or (call.args[0] if call.args else None)
+        if bind is not None:
+            dotted = self.resolve_in(module, bind)
+            if self.engines.get(dotted or "") == "async":
+                return "async"
+        return "sync"
+
+    def factory_kind(self, func_or_file, expr: ast.AST) -> str | None:
+        """'sync'/'async' when ``expr`` names a session factory, engine or Session class."""
+        dotted = self.resolve(func_or_file, expr)
+        if dotted in self.factories:
+            return self.factories[dotted]
+        for table in (self.factories, self.engines):
+            matches = {v for k, v in table.items() if k.rsplit(".", 1)[-1] == last_name(expr)}
+            if len(matches) == 1 and dotted.rsplit(".", 1)[0] not in self.by_module:
+                return matches.pop()
+        name = last_name(expr)
+        if name in {"Session"}:
+            return "sync"
+        if name in {"AsyncSession"}:
+            return "async"
+        return None
+
+    def _collect_locals(self, func: Func) -> None:
+        for node in walk_body(func.node):
+            if isinstance(node, ast.Await):
+                func.awaited.add(id(node.value))
+            elif isinstance(node, ast.Assign):
+                for target in node.targets:
+                    for name in _target_names(target):
+                        func.assigns.setdefault(name, []).append(node.value)
+            elif isinstance(node, ast.AnnAssign | ast.AugAssign) and node.value is not None:
+                for name in _target_names(node.target):
+                    func.assigns.setdefault(name, []).append(node.value)
+            elif isinstance(node, ast.NamedExpr):
+                func.assigns.setdefault(node.target.id, []).append(node.value)
+
+    def _collect_session_deps(self) -> None:
+        """Dependencies that hand out a session: ``yield session`` / ``return session``."""
+        for qual in sorted(self.dependencies):
+            func = self.functions.get(qual)
+            if func is None:
+                continue
+            self._collect_kinds(func)
+            for node in walk_body(func.node):
+                if isinstance(node, ast.Yield | ast.Return) and node.value is not None:
+                    kind = self.kind_of(func, node.value)
+                    if kind and kind.startswith("session"):
+                        self.session_deps[qual] = kind
+
+    def _collect_kinds(self, func: Func) -> None:
+        """What each local name holds: a sync/async session, an engine, an HTTP client."""
+        kinds: dict[str, str] = {}
+        defaults = _param_defaults(func.node)
+        for param in func.params:
+            kind = self._annotation_kind(func, param.annotation)
+            depends = _depends_target(defaults.get(param.arg)) or _annotated_depends(
+                param.annotation
+            )
+            if depends is None and param.annotation is not None:
+                depends = self._alias_depends(func, param.annotation)
+            if depends is not None:
+                target = self.resolve(func, depends)
+                dep_kind = self.session_deps.get(target)
+                if dep_kind:
+                    kind = kind or dep_kind
+                if kind is None:
+                    dep_func = self.functions.get(target)
+                    if dep_func is not None and dep_func.qual != func.qual:
+                        self._collect_kinds(dep_func) if not dep_func.kinds else None
+                        kind = self._returns_kind(dep_func)
+            if kind:
+                kinds[param.arg] = kind
+        func.kinds = kinds
+        for node in walk_body(func.node):
+            if isinstance(node, ast.With | ast.AsyncWith):
+                for item in node.items:
+                    if isinstance(item.optional_vars, ast.Name):
+                        kind = self._value_kind(func, item.context_expr, with_item=True)
+                        if kind:
+                            kinds[item.optional_vars.id] = kind
+            elif isinstance(node, ast.Assign) and len(node.targets) == 1:
+                target = node.targets[0]
+                if isinstance(target, ast.Name):
+                    kind = self._value_kind(func, node.value)
+                    if kind:
+                        kinds[target.id] = kind
+
+    def _returns_kind(self, func: Func) -> str | None:
+        for node in walk_body(func.node):
+            if isinstance(node, ast.Yield | ast.Return) and node.value is not None:
+                kind = self.kind_of(func, node.value)
+                if kind:
+                    return kind
+        return None
+
+    def _alias_depends(self, func: Func, annotation: ast.AST) -> ast.AST | None:
+        if isinstance(annotation, ast.Name):
+            value = self._module_value(func.file.module, annotation)
+            return _annotated_depends(value)
+        return None
+
+    def _module_value(self, module: str, expr: ast.AST) -> ast.AST | None:
+        dotted = self.resolve_in(module, expr) or ""
+        owner, _, name = dotted.rpartition(".")
+        return self.module_defs.get(owner, {}).get(name)
+
+    def _annotation_kind(self, func: Func, annotation: ast.AST | None) -> str | None:
+        if annotation is None:
+            return None
+        if isinstance(annotation, ast.Name):
+            value = self._module_value(func.file.module, annotation)
+            if value is not None and isinstance(value, ast.Subscript):
+                annotation = value
+        for name_node in annotation_names(annotation):
+            name = last_name(name_node)
+            if name in ASYNC_SESSION_TYPES:
+                return "engine_async" if name.endswith("Engine") else "session_async"
+            if name in SYNC_SESSION_TYPES:
+                return "engine_sync" if name == "Engine" else "session_sync"
+            dotted = self.resolve(func, name_node)
+            if dotted in HTTP_CLIENT_FACTORIES:
+                return "http"
+        return None
+
+    def _value_kind(self, func: Func, value: ast.AST, with_item: bool = False) -> str | None:
+        if isinstance(value, ast.Await):
+            value = value.value
+        if not isinstance(value, ast.Call):
+            if isinstance(value, ast.Name) and value.id in func.kinds:
+                return func.kinds[value.id]
+            return None
+        dotted = self.resolve(func, value.func)
+        if dotted in HTTP_CLIENT_FACTORIES or dotted.startswith(
+            ("requests.", "httpx.", "aiohttp.")
+        ):
+            return "http"
+        called = last_name(value)
+        if called in ENGINE_FACTORIES:
+            return "engine_async" if called == "create_async_engine" else "engine_sync"
+        if called in {"connect", "begin"} and isinstance(value.func, ast.Attribute):
+            receiver = self.kind_of(func, value.func.value)
+            if receiver and receiver.startswith("engine"):
+                return "session" + receiver[len("engine") :]
+            if receiver and receiver.startswith("session"):
+                return receiver
+        factory = self.factory_kind(func, value.func)
+        if (
+            factory
+            and self.factories.get(dotted) is None
+            and called
+            not in {
+                "Session",
+                "AsyncSession",
+            }
+        ):
+            # an engine name called like a function is not a session
+            factory = None if any(k.endswith("." + called) for k in self.engines) else factory
+        if factory:
+            return f"session_{factory}"
+        if isinstance(value.func, ast.Attribute) and value.func.attr == "begin":
+            inner = value.func.value
+            if isinstance(inner, ast.Call):
+                kind = self.factory_kind(func, inner.func)
+                if kind:
+                    return f"session_{kind}"
+        return None
+
+    def kind_of(self, func: Func, expr: ast.AST) -> str | None:
+        """What ``expr`` holds inside ``func``: 'session_sync', 'session_async', 'session'
+        (a session of unknown flavour, by its name), 'engine_sync', 'engine_async', 'http'."""
+        if isinstance(expr, ast.Name):
+            if expr.id in func.kinds:
+                return func.kinds[expr.id]
+            dotted = self.resolve(func, expr)
+            if dotted in self.engines:
+                return "engine_" + self.engines[dotted]
+            if SESSION_NAME.search(expr.id):
+                return "session"
+            if expr.id == "engine" or expr.id.endswith("_engine"):
+                return "engine"
+            return None
+        if isinstance(expr, ast.Attribute) and isinstance(expr.value, ast.Name):
+            if expr.value.id in {"self", "cls"}:
+                if SESSION_NAME.search(expr.attr.lstrip("_")):
+                    return "session"
+                if expr.attr.lstrip("_") == "engine":
+                    return "engine"
+            dotted = self.resolve(func, expr)
+            if dotted in self.engines:
+                return "engine_" + self.engines[dotted]
+            if expr.attr in {"session", "db"} and expr.value.id not in {
+                "request",
+                "req",
+                "websocket",
+                "ws",
+                "flask",
+                "g",
+            }:
+                return "session"
+        if isinstance(expr, ast.Call):
+            return self._value_kind(func, expr)
+        return None
+
+    def db_call(self, func: Func, call: ast.Call, methods=DB_EXEC_METHODS) -> str | None:
+        """The session kind when ``call`` runs a statement on a session/connection."""
+        if not isinstance(call.func, ast.Attribute) or call.func.attr not in methods:
+            return None
+        kind = self.kind_of(func, call.func.value)
+        if kind and (kind.startswith("session") or kind.startswith("engine")):
+            if call.func.attr == "get" and kind in {"session", "engine"}:
+                # dict.get / request.get on something merely named like a session
+                if not call.args or not _looks_like_model(call.args[0]):
+                    return None
+            return kind
+        return None
+
+    # --- call graph -----------------------------------------------------------------------
+
+    def _resolve_calls(self, func: Func) -> None:
+        for node in walk_body(func.node):
+            if isinstance(node, ast.Call):
+                callee = self._callee(func, node.func)
+                if callee is not None and callee is not func:
+                    func.calls.append((node, callee))
+
+    def _callee(self, func: Func, target: ast.AST) -> Func | None:
+        module = func.file.module
+        if isinstance(target, ast.Name):
+            dotted = self.resolve_in(module, target) or ""
+            found = self.functions.get(dotted) or self.functions.get(f"{func.qual}.{target.id}")
+            if found is None and dotted in self.classes:
+                return None
+            if found is None and "." in dotted:
+                # imported through a package that re-exports it
+                candidates = [
+                    f
+                    for f in self.functions.values()
+                    if f.name == target.id and f.cls is None and f.qual.endswith("." + target.id)
+                ]
+                if len(candidates) == 1 and dotted.split(".")[0] in {
+                    m.split(".")[0] for m in self.by_module
+                }:
+                    found = candidates[0]
+            return found
+        if not isinstance(target, ast.Attribute):
+            return None
+        owner = target.value
+        if isinstance(owner, ast.Name) and owner.id in {"self", "cls"} and func.cls is not None:
+            return self._method(func.cls, target.attr, set())
+        if isinstance(owner, ast.Name) and owner.id not in func.kinds:
+            dotted = self.resolve_in(module, target) or ""
+            if dotted in self.functions:
+                return self.functions[dotted]
+            owner_class = self.class_for(module, owner) if owner.id[:1].isupper() else None
+            if owner_class is not None:
+                return self._method(owner_class, target.attr, set())
+            owner_class = self._local_class(func, owner.id)
+            if owner_class is not None:
+                return self._method(owner_class, target.attr, set())
+        if (
+            isinstance(owner, ast.Attribute)
+            and isinstance(owner.value, ast.Name)
+            and owner.value.id == "self"
+            and func.cls is not None
+        ):
+            attr_class = func.cls.attr_types.get(owner.attr) or self._init_attr_class(
+                func.cls, owner.attr
+            )
+            if attr_class and attr_class in self.classes:
+                return self._method(self.classes[attr_class], target.attr, set())
+        if isinstance(owner, ast.Name) and func.kinds.get(owner.id, "").startswith(
+            ("session", "engine", "http")
+        ):
+            return None
+        if target.attr in COMMON_METHODS or target.attr.startswith("__"):
+            return None
+        candidates = self.methods_by_name.get(target.attr, [])
+        return candidates[0] if len(candidates) == 1 else None
+
+    def _method(self, info: ClassInfo, name: str, seen: set[str]) -> Func | None:
+        if info.qual in seen:
+            return None
+        seen.add(info.qual)
+        found = self.functions.get(f"{info.qual}.{name}")
+        if found is not None:
+            return found
+        for base in info.bases:
+            parent = self.classes.get(base) or next(
+                iter(self.class_by_name.get(base.rsplit(".", 1)[-1], [])), None
+            )
+            if parent is not None:
+                found = self._method(parent, name, seen)
+                if found is not None:
+                    return found
+        return None
+
+    def _local_class(self, func: Func, name: str) -> ClassInfo | None:
+        """The project class of a parameter (by annotation) or of a local built from one."""
+        for param in func.params:
+            if param.arg == name:
+                for name_node in annotation_names(param.annotation):
+                    info = self.class_for(func.file.module, name_node)
+                    if info is not None:
+                        return info
+                default = _param_defaults(func.node).get(name)
+                target = _depends_target(default)
+                if target is not None:
+                    info = self.class_for(func.file.module, target)
+                    if info is not None:
+                        return info
+        for value in func.assigns.get(name, []):
+            if isinstance(value, ast.Call):
+                info = self.class_for(func.file.module, value.func)
+                if info is not None:
+                    return info
+        return None
+
+    def _init_attr_class(self, info: ClassInfo, attr: str) -> str | None:
+        for stmt in info.node.body:
+            if (
+                isinstance(stmt, ast.AnnAssign)
+                and isinstance(stmt.target, ast.Name)
+                and stmt.target.id == attr
+            ):
+                for name_node in annotation_names(stmt.annotation):
+                    found = self.class_for(info.file.module, name_node)
+                    if found is not None:
+                        info.attr_types[attr] = found.qual
+                        return found.qual
+        init = self.functions.get(f"{info.qual}.__init__")
+        if init is None:
+            return None
+        for node in walk_body(init.node):
+            if (
+                isinstance(node, ast.Assign)
+                and isinstance(node.targets[0], ast.Attribute)
+                and node.targets[0].attr == attr
+            ):
+                value = node.value
+                if isinstance(value, ast.Call):
+                    found = self.class_for(info.file.module, value.func)
+                elif isinstance(value, ast.Name):
+                    found = self._local_class(init, value.id)
+                else:
+                    found = None
+                if found is not None:
+                    info.attr_types[attr] = found.qual
+                    return found.qual
+        return None
+
+    # --- routes and dependencies ----------------------------------------------------------
+
+    def _app_objects(self) -> set[str]:
+        found = set()
+        for module, defs in self.module_defs.items():
+            for name, value in defs.items():
+                if isinstance(value, ast.Call) and last_name(value) in {"FastAPI", "APIRouter"}:
+                    found.add(f"{module}.{name}")
+        return found
+
+    def _collect_routes(self) -> None:
+        apps = self._app_objects()
+        prefixes = {}
+        for module, defs in self.module_defs.items():
+            for name, value in defs.items():
+                if isinstance(value, ast.Call) and last_name(value) == "APIRouter":
+                    prefixes[f"{module}.{name}"] = const_str(keyword(value, "prefix")) or ""
+        for func in self.functions.values():
+            uses_fastapi = any(
+                v.startswith("fastapi") for v in self.imports.get(func.file.module, {}).values()
+            )
+            for decorator in func.node.decorator_list:
+                if not (
+                    isinstance(decorator, ast.Call) and isinstance(decorator.func, ast.Attribute)
+                ):
+                    continue
+                method = decorator.func.attr
+                owner = self.resolve(func, decorator.func.value)
+                path = const_str(decorator.args[0]) if decorator.args else None
+                path = path if path is not None else const_str(keyword(decorator, "path"))
+                if method == "on_event" or (method == "websocket" and owner in apps):
+                    if method == "on_event":
+                        self.lifespans.add(func.qual)
+                    continue
+                if method not in HTTP_METHODS or path is None:
+                    continue
+                if owner not in apps and not (uses_fastapi and path.startswith("/")):
+                    continue
+                if method == "api_route":
+                    methods = keyword(decorator, "methods")
+                    method = (
+                        "/".join(const_str(e) or "?" for e in methods.elts)
+                        if isinstance(methods, ast.List | ast.Tuple)
+                        else "get"
+                    )
+                response_model = keyword(decorator, "response_model")
+                route = Route(
+                    func,
+                    method,
+                    prefixes.get(owner, "") + path,
+                    decorator,
+                    response_model,
+                    response_model is not None,
+                )
+                self.routes.append(route)
+                self.route_of.setdefault(func.qual, route)
+        for source in self.files:
+            for node in ast.walk(source.tree):
+                if not isinstance(node, ast.Call):
+                    continue
+                called = last_name(node)
+                if called in {"Depends", "Security"}:
+                    target = node.args[0] if node.args else keyword(node, "dependency")
+                    if target is not None:
+                        self._add_dependency(source, target)
+                elif called in {"FastAPI", "Starlette"}:
+                    lifespan = keyword(node, "lifespan")
+                    if lifespan is not None:
+                        self.lifespans.add(self.resolve(source, lifespan))
+        for func in self.functions.values():
+            if func.name == "lifespan" or func.name.endswith("_lifespan"):
+                self.lifespans.add(func.qual)
+        # a class-based dependency with no argument: `x: Service = Depends()`
+        for func in list(self.functions.values()):
+            defaults = _param_defaults(func.node)
+            for param in func.params:
+                default = defaults.get(param.arg)
+                if (
+                    isinstance(default, ast.Call)
+                    and last_name(default) == "Depends"
+                    and not default.args
+                ):
+                    for name_node in annotation_names(param.annotation):
+                        self._add_dependency(func.file, name_node)
+
+    def _add_dependency(self, source: SourceFile, target: ast.AST) -> None:
+        dotted = self.resolve(source, target)
+        if dotted in self.functions:
+            self.dependencies.add(dotted)
+            return
+        info = self.class_for(source.module, target)
+        if info is not None:
+            self.dependency_classes.add(info.qual)
+            init = self.functions.get(f"{info.qual}.__init__")
+            if init is not None:
+                self.dependencies.add(init.qual)
+            return
+        candidates = [f for f in self.functions.values() if f.name == last_name(target)]
+        if len(candidates) == 1:
+            self.dependencies.add(candidates[0].qual)
+
+    def _compute_reach(self) -> None:
+        """Functions a request runs: routes, dependencies and what they call."""
+        queue: deque[str] = deque()
+        for route in self.routes:
+            if route.func.qual not in self.reach:
+                self.reach[route.func.qual] = [f"{route.label} → {route.func.qual}"]
+                queue.append(route.func.qual)
+        for qual in sorted(self.dependencies):
+            if qual not in self.reach:
+                self.reach[qual] = [f"dependency {qual}"]
+                queue.append(qual)
+        while queue:
+            func = self.functions[queue.popleft()]
+            for _call, callee in func.calls:
+                if callee.qual in self.reach or callee.qual in self.lifespans:
+                    continue
+                self.reach[callee.qual] = [*self.reach[func.qual], callee.qual]
+                queue.append(callee.qual)
+
+    def enclosing_function(self, source: SourceFile, line: int) -> Func | None:
+        """The innermost function of ``source`` whose lines include ``line``."""
+        if not hasattr(self, "_by_file"):
+            self._by_file: dict[str, list[Func]] = {}
+            for func in self.functions.values():
+                self._by_file.setdefault(func.file.rel, []).append(func)
+        best = None
+        for func in self._by_file.get(source.rel, []):
+            if func.node.lineno <= line <= (func.node.end_lineno or 0):
+                if best is None or func.node.lineno >= best.node.lineno:
+                    best = func
+        return best
+
+    def request_params(self, func: Func) -> list[ast.arg]:
+        """Parameters of a route that FastAPI fills from the request (path, query, body...)."""
+        defaults = _param_defaults(func.node)
+        found = []
+        for param in func.params:
+            if param.arg in {"self", "cls"}:
+                continue
+            default = defaults.get(param.arg)
+            if _depends_target(default) is not None or _annotated_depends(param.annotation):
+                continue
+            if isinstance(default, ast.Call) and last_name(default) == "Depends":
+                continue
+            if self._alias_depends(func, param.annotation) if param.annotation else None:
+                continue
+            names = {last_name(n) for n in annotation_names(param.annotation)}
+            if names & {
+                "Request",
+                "Response",
+                "BackgroundTasks",
+                "WebSocket",
+                "HTTPConnection",
+                "SecurityScopes",
+                *SYNC_SESSION_TYPES,
+                *ASYNC_SESSION_TYPES,
+            }:
+                continue
+            found.append(param)
+        return found
+
+
+def _is_abstract_base(info: ClassInfo) -> bool:
+    """``class Base(DeclarativeBase)`` is not itself a table."""
+    names = {
+        t.id
+        for stmt in info.node.body
+        if isinstance(stmt, ast.Assign)
+        for t in stmt.targets
+        if isinstance(t, ast.Name)
+    }
+    return "__tablename__" not in names and "__table__" not in names
+
+
+def _target_names(target: ast.AST) -> list[str]:
+    if isinstance(target, ast.Name):
+        return [target.id]
+    if isinstance(target, ast.Tuple | ast.List):
+        return [n for element in target.elts for n in _target_names(element)]
+    if isinstance(target, ast.Starred):
+        return _target_names(target.value)
+    return []
+
+
+def _param_defaults(node) -> dict[str, ast.AST]:
+    args = node.args
+    positional = [*args.posonlyargs, *args.args]
+    defaults = dict(
+        zip([a.arg for a in positional[len(positional) - len(args.defaults) :]], args.defaults)
+    )
+    for arg, default in zip(args.kwonlyargs, args.kw_defaults, strict=False):
+        if default is not None:
+            defaults[arg.arg] = default
+    return defaults
+
+
+def param_defaults(node) -> dict[str, ast.AST]:
+    return _param_defaults(node)
+
+
+def _depends_target(default: ast.AST | None) -> ast.AST | None:
+    if isinstance(default, ast.Call) and last_name(default) in {"Depends", "Security"}:
+        return default.args[0] if default.args else keyword(default, "dependency")
+    return None
+
+
+def _annotated_depends(annotation: ast.AST | None) -> ast.AST | None:
+    for item in annotated_metadata(annotation):
+        target = _depends_target(item)
+        if target is not None:
+            return target
+    return None
+
+
+def depends_target(default, annotation) -> ast.AST | None:
+    return _depends_target(default) or _annotated_depends(annotation)
+
+
+def _looks_like_model(expr: ast.AST) -> bool:
+    return isinstance(expr, ast.Name | ast.Attribute) and last_name(expr)[:1].isupper()

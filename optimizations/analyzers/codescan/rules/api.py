@@ -1,0 +1,283 @@
+"""FastAPI rules: ORM objects returned without a response model (FSA301), heavy work or the
+request's session in BackgroundTasks (FSA302), settings rebuilt per request (FSA303),
+module-level state changed per request (FSA305)."""
+
+from __future__ import annotations
+
+import ast
+
+from ..index import Func, annotation_names, last_name, walk_body
+from . import Hit, check
+from .aio import BLOCKING_NETWORK, BLOCKING_PROCESS
+from .common import QUERY_METHODS, Scan
+
+LEAKY_CONVERTERS = {"jsonable_encoder", "vars", "model_to_dict", "asdict"}
+MUTATORS = {
+    "append",
+    "extend",
+    "insert",
+    "add",
+    "update",
+    "pop",
+    "popitem",
+    "clear",
+    "remove",
+    "discard",
+    "setdefault",
+    "appendleft",
+    "popleft",
+    "__setitem__",
+}
+MUTABLE_FACTORIES = {"dict", "list", "set", "defaultdict", "OrderedDict", "Counter", "deque"}
+
+
+def _orm_value(scan: Scan, func: Func, expr: ast.AST, depth: int = 0, seen=None) -> bool:
+    """Whether ``expr`` is an ORM object, rows of one, or a dict dumped from one."""
+    seen = set() if seen is None else seen
+    while isinstance(expr, ast.Await):
+        expr = expr.value
+    if isinstance(expr, ast.Attribute):
+        return expr.attr in {"__dict__", "_mapping"}
+    if isinstance(expr, ast.ListComp | ast.GeneratorExp):
+        return _orm_value(scan, func, expr.elt, depth, seen)
+    if isinstance(expr, ast.Name):
+        if expr.id in seen:
+            return False
+        seen.add(expr.id)
+        return any(_orm_value(scan, func, v, depth, seen) for v in func.assigns.get(expr.id, []))
+    if not isinstance(expr, ast.Call):
+        return False
+    name = last_name(expr)
+    if name in LEAKY_CONVERTERS or name == "_asdict":
+        return True
+    if scan.index.models_named(name):
+        return True
+    node: ast.AST = expr
+    while isinstance(node, ast.Call | ast.Attribute):
+        if isinstance(node, ast.Call):
+            if scan.index.db_call(func, node, QUERY_METHODS):
+                return True
+            callee = scan.callee(func, node)
+            if callee is not None and depth < 2:
+                returns = callee.node.returns
+                if any(scan.index.models_named(last_name(n)) for n in annotation_names(returns)):
+                    return True
+                return any(
+                    isinstance(r, ast.Return)
+                    and r.value is not None
+                    and _orm_value(scan, callee, r.value, depth + 1)
+                    for r in walk_body(callee.node)
+                )
+            node = node.func
+        else:
+            node = node.value
+    if isinstance(node, ast.Name) and node is not expr:
+        return _orm_value(scan, func, node, depth, seen)
+    return False
+
+
+@check("FSA301")
+def no_response_model(scan: Scan):
+    for route in scan.index.routes:
+        func = route.func
+        decorator = route.decorator
+        if any(k.arg == "response_class" for k in decorator.keywords):
+            continue
+        declared = route.response_model if route.has_response_model else func.node.returns
+        declared_is_none = isinstance(declared, ast.Constant) and declared.value is None
+        if declared is not None and not declared_is_none:
+            names = annotation_names(declared)
+            tables = [last_name(n) for n in names if scan.index.models_named(last_name(n))]
+            if tables:
+                yield Hit(
+                    "FSA301",
+                    func.file,
+                    decorator,
+                    func,
+                    detail=f"the response model is the table model {tables[0]} itself: every "
+                    "column is sent",
+                    evidence={"route": route.label},
+                )
+                continue
+            if not ({last_name(n) for n in names} & {"dict", "Dict", "Any", "object"}):
+                continue
+        for node in walk_body(func.node):
+            if isinstance(node, ast.Return) and node.value is not None:
+                if _orm_value(scan, func, node.value):
+                    yield Hit(
+                        "FSA301",
+                        func.file,
+                        node,
+                        func,
+                        detail=f"{route.label} returns an ORM object without a response model",
+                        evidence={"route": route.label},
+                    )
+                    break
+
+
+def _heavy(scan: Scan, func: Func) -> str | None:
+    for current in scan.chain_functions(func, 2):
+        for node in walk_body(current.node):
+            if isinstance(node, ast.Call):
+                dotted = scan.index.resolve(current, node.func)
+                if dotted in BLOCKING_PROCESS:
+                    return f"`{dotted}()` in {current.qual}"
+            if isinstance(node, ast.For | ast.AsyncFor | ast.While):
+                for inner in ast.walk(node):
+                    if not isinstance(inner, ast.Call):
+                        continue
+                    dotted = scan.index.resolve(current, inner.func)
+                    if dotted in BLOCKING_NETWORK or scan.index.db_call(
+                        current, inner, QUERY_METHODS
+                    ):
+                        return f"a loop of queries or network calls in {current.qual}"
+    return None
+
+
+@check("FSA302")
+def background_task_misuse(scan: Scan):
+    for func in scan.functions():
+        for node in walk_body(func.node):
+            if not (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr == "add_task"
+                and node.args
+            ):
+                continue
+            params = {p.arg for p in func.params}
+            sessions = [
+                ast.unparse(arg)
+                for arg in [*node.args[1:], *(k.value for k in node.keywords)]
+                if isinstance(arg, ast.Name)
+                and arg.id in params
+                and (scan.index.kind_of(func, arg) or "").startswith("session")
+            ]
+            if sessions:
+                yield Hit(
+                    "FSA302",
+                    func.file,
+                    node,
+                    func,
+                    detail=f"the request's session `{sessions[0]}` is handed to a background "
+                    "task: it is closed by the time the task runs",
+                    severity="medium",
+                )
+                continue
+            task = scan.index._callee(func, node.args[0]) if node.args else None
+            heavy = _heavy(scan, task) if task is not None else None
+            if heavy:
+                yield Hit(
+                    "FSA302",
+                    func.file,
+                    node,
+                    func,
+                    detail=f"heavy work in a background task: {heavy}",
+                )
+
+
+@check("FSA303")
+def settings_per_request(scan: Scan):
+    index = scan.index
+    settings = {q for q, info in index.classes.items() if info.is_settings}
+    if not settings:
+        return
+    for qual, chain in index.reach.items():
+        func = index.functions[qual]
+        if func.is_cached() or qual in index.lifespans:
+            continue
+        for node in walk_body(func.node):
+            if isinstance(node, ast.Call):
+                info = index.class_for(func.file.module, node.func)
+                if info is not None and info.qual in settings:
+                    yield Hit(
+                        "FSA303",
+                        func.file,
+                        node,
+                        func,
+                        detail=f"`{info.name}()` is built on every request",
+                        evidence={"request_path": chain},
+                    )
+    for source in index.files:
+        for node in ast.walk(source.tree):
+            if isinstance(node, ast.Call) and last_name(node) == "Depends" and node.args:
+                info = index.class_for(source.module, node.args[0])
+                if info is not None and info.qual in settings:
+                    yield Hit(
+                        "FSA303",
+                        source,
+                        node,
+                        index.enclosing_function(source, node.lineno),
+                        detail=f"`Depends({info.name})` builds the settings on every request",
+                    )
+
+
+def _module_mutables(scan: Scan) -> dict[str, set[str]]:
+    found: dict[str, set[str]] = {}
+    for module, defs in scan.index.module_defs.items():
+        for name, value in defs.items():
+            if name.startswith("__"):
+                continue
+            if isinstance(value, ast.Dict | ast.List | ast.Set) or (
+                isinstance(value, ast.Call) and last_name(value) in MUTABLE_FACTORIES
+            ):
+                found.setdefault(module, set()).add(name)
+    return found
+
+
+@check("FSA305")
+def shared_state_per_request(scan: Scan):
+    index = scan.index
+    mutables = _module_mutables(scan)
+    for qual, chain in index.reach.items():
+        func = index.functions[qual]
+        module = func.file.module
+        names = set(mutables.get(module, set()))
+        for alias, dotted in index.imports.get(module, {}).items():
+            owner, _, name = dotted.rpartition(".")
+            if name in mutables.get(owner, set()):
+                names.add(alias)
+        if not names:
+            continue
+        declared_global = {
+            n for node in walk_body(func.node) if isinstance(node, ast.Global) for n in node.names
+        }
+        local = {p.arg for p in func.params} | (set(func.assigns) - declared_global)
+        locked = _under_lock(func)
+        for node in walk_body(func.node):
+            target = _mutated_name(node, declared_global)
+            if target is None or target not in names or target in local or id(node) in locked:
+                continue
+            yield Hit(
+                "FSA305",
+                func.file,
+                node,
+                func,
+                detail=f"module-level `{target}` is changed by a request: per process, lost on "
+                "restart, raced by concurrent requests",
+                evidence={"request_path": chain},
+            )
+
+
+def _mutated_name(node: ast.AST, declared_global: set[str]) -> str | None:
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+        if node.func.attr in MUTATORS and isinstance(node.func.value, ast.Name):
+            return node.func.value.id
+    if isinstance(node, ast.Assign | ast.AugAssign | ast.Delete):
+        targets = node.targets if isinstance(node, ast.Assign | ast.Delete) else [node.target]
+        for target in targets:
+            if isinstance(target, ast.Subscript) and isinstance(target.value, ast.Name):
+                return target.value.id
+            if isinstance(target, ast.Name) and target.id in declared_global:
+                return target.id
+    return None
+
+
+def _under_lock(func: Func) -> set[int]:
+    inside = set()
+    for node in walk_body(func.node):
+        if isinstance(node, ast.With | ast.AsyncWith) and any(
+            "lock" in ast.unparse(item.context_expr).lower() for item in node.items
+        ):
+            inside.update(id(n) for n in ast.walk(node))
+    return inside

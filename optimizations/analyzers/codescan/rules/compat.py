@@ -1,0 +1,149 @@
+"""Version-gated rules: Pydantic v1 API under a Pydantic 2 pin (FSA501), legacy
+``session.query()`` in SQLAlchemy 2 code (FSA502). Without a pin they do not guess."""
+
+from __future__ import annotations
+
+import ast
+
+from ...base import CHECK_PASSED, CHECK_UNKNOWN
+from ..index import annotation_names, last_name, walk_body
+from ..project import pinned_major
+from . import Hit, check
+from .common import Scan
+
+V1_CLASS_METHODS = {
+    "parse_obj",
+    "parse_raw",
+    "parse_file",
+    "from_orm",
+    "schema",
+    "schema_json",
+    "update_forward_refs",
+    "construct",
+    "validate",
+}
+V1_CONFIG = {
+    "orm_mode",
+    "allow_population_by_field_name",
+    "schema_extra",
+    "anystr_strip_whitespace",
+    "allow_mutation",
+    "underscore_attrs_are_private",
+}
+V1_FIELD_KEYWORDS = {"regex", "min_items", "max_items", "const", "allow_mutation"}
+V1_IMPORTS = {"validator", "root_validator", "BaseSettings", "parse_obj_as"}
+V1_INSTANCE_METHODS = {"dict", "json", "copy"}
+
+
+@check("FSA501")
+def pydantic_v1_api(scan: Scan):
+    major = pinned_major(scan.index.deps.get("pydantic"))
+    if major != 2:
+        scan.notes["FSA501"] = (
+            (CHECK_PASSED, f"the project pins Pydantic {major}: v1 API is expected")
+            if major is not None
+            else (CHECK_UNKNOWN, "no Pydantic pin found (pyproject, requirements or lock file)")
+        )
+        return
+    index = scan.index
+    schemas = {info.name for info in index.classes.values() if info.is_schema}
+    for source in index.files:
+        for node in ast.walk(source.tree):
+            if isinstance(node, ast.ImportFrom) and node.module == "pydantic":
+                for alias in node.names:
+                    if alias.name in V1_IMPORTS:
+                        yield Hit(
+                            "FSA501",
+                            source,
+                            node,
+                            None,
+                            detail=f"`from pydantic import {alias.name}` is Pydantic v1 API",
+                        )
+            elif isinstance(node, ast.ClassDef) and any(
+                info.node is node and info.is_schema
+                for info in index.class_by_name.get(node.name, [])
+            ):
+                for stmt in node.body:
+                    if isinstance(stmt, ast.ClassDef) and stmt.name == "Config":
+                        for inner in stmt.body:
+                            if (
+                                isinstance(inner, ast.Assign)
+                                and isinstance(inner.targets[0], ast.Name)
+                                and inner.targets[0].id in V1_CONFIG
+                            ):
+                                yield Hit(
+                                    "FSA501",
+                                    source,
+                                    inner,
+                                    None,
+                                    detail=f"`class Config: {inner.targets[0].id}` is v1 "
+                                    "configuration",
+                                )
+    for func in index.functions.values():
+        typed = {
+            p.arg
+            for p in func.params
+            if any(last_name(n) in schemas for n in annotation_names(p.annotation))
+        }
+        for node in walk_body(func.node):
+            if not isinstance(node, ast.Call):
+                continue
+            name = last_name(node)
+            if name == "Field" and any(k.arg in V1_FIELD_KEYWORDS for k in node.keywords):
+                bad = next(k.arg for k in node.keywords if k.arg in V1_FIELD_KEYWORDS)
+                yield Hit("FSA501", func.file, node, func, detail=f"`Field({bad}=...)` is v1")
+                continue
+            if not isinstance(node.func, ast.Attribute):
+                continue
+            owner = node.func.value
+            if name in V1_CLASS_METHODS and last_name(owner) in schemas:
+                yield Hit("FSA501", func.file, node, func, detail=f"`.{name}()` is v1 API")
+            elif (
+                name == "dict"
+                and not node.args
+                and (not isinstance(owner, ast.Name) or owner.id not in func.kinds)
+            ):
+                if isinstance(owner, ast.Name | ast.Attribute) and last_name(owner) != "self":
+                    yield Hit("FSA501", func.file, node, func, detail="`.dict()` is v1 API")
+            elif name in {"json", "copy"} and isinstance(owner, ast.Name) and owner.id in typed:
+                yield Hit("FSA501", func.file, node, func, detail=f"`.{name}()` is v1 API")
+    for func in index.functions.values():
+        for decorator in func.node.decorator_list:
+            if last_name(decorator) in {"validator", "root_validator"}:
+                dotted = index.resolve(func, getattr(decorator, "func", decorator))
+                if dotted.startswith("pydantic.") and not dotted.startswith("pydantic.v1"):
+                    yield Hit(
+                        "FSA501",
+                        func.file,
+                        decorator,
+                        func,
+                        detail=f"`@{last_name(decorator)}` is v1 API",
+                    )
+
+
+@check("FSA502")
+def legacy_query(scan: Scan):
+    major = pinned_major(scan.index.deps.get("sqlalchemy"))
+    modern = any(
+        "mapped_column" in source.text or "DeclarativeBase" in source.text
+        for source in scan.index.files
+    )
+    if major is not None and major < 2:
+        scan.notes["FSA502"] = (CHECK_PASSED, f"the project pins SQLAlchemy {major}")
+        return
+    if major is None and not modern:
+        scan.notes["FSA502"] = (
+            CHECK_UNKNOWN,
+            "no SQLAlchemy 2 pin and no 2.0-style models found",
+        )
+        return
+    for func in scan.functions():
+        for node in walk_body(func.node):
+            if isinstance(node, ast.Call) and scan.index.db_call(func, node, {"query"}):
+                yield Hit(
+                    "FSA502",
+                    func.file,
+                    node,
+                    func,
+                    detail=f"`{ast.unparse(node.func)[:40]}()` is the 1.x Query API",
+                )

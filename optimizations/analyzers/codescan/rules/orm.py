@@ -1,0 +1,427 @@
+"""ORM and query rules: N+1 (FSA101, FSA102), unbounded results and pagination (FSA105,
+FSA106), leading-wildcard LIKE (FSA107), counting rows (FSA108), commit per row (FSA109)."""
+
+from __future__ import annotations
+
+import ast
+import re
+
+from ..index import annotation_names, const_str, keyword, last_name, param_defaults, walk_body
+from . import Hit, check
+from .common import QUERY_METHODS, Scan
+
+PAGE_SIZE_NAMES = {
+    "limit",
+    "page_size",
+    "pagesize",
+    "per_page",
+    "perpage",
+    "size",
+    "take",
+    "max_results",
+    "max_items",
+    "items_per_page",
+}
+TEXT_TYPES = re.compile(r"\b(str|String|Text|Unicode|UnicodeText|VARCHAR|CITEXT|CHAR)\b")
+NON_TEXT_TYPES = re.compile(r"\b(ARRAY|JSON|JSONB|list|dict|HSTORE|TSVECTOR|Range)\b")
+
+
+@check("FSA101")
+def query_in_loop(scan: Scan):
+    for func in scan.functions():
+        for loop, _iterable, _targets, body in scan.row_loops(func):
+            for node in body:
+                if not isinstance(node, ast.Call):
+                    continue
+                direct = scan.index.db_call(func, node, QUERY_METHODS)
+                callee = None if direct else scan.callee(func, node)
+                if direct or (callee is not None and scan.executes_query(callee)):
+                    via = f" (through {callee.qual})" if callee is not None else ""
+                    yield Hit(
+                        "FSA101",
+                        func.file,
+                        node,
+                        func,
+                        detail=f"query per row of the loop at line {loop.lineno}{via}",
+                        evidence={"loop_line": loop.lineno},
+                    )
+
+
+@check("FSA102")
+def lazy_load_per_row(scan: Scan):
+    lazy = scan.lazy
+    if not lazy:
+        return
+    for func in scan.functions():
+        row_loops = scan.row_loops(func)
+        if not row_loops:
+            continue
+        chain = scan.chain_functions(func, 2)
+        loaded = scan.loader_mentions(chain)
+        models = scan.queried_models(chain)
+        for loop, _iterable, targets, body in row_loops:
+            reported = set()
+            for node in body:
+                if not (
+                    isinstance(node, ast.Attribute)
+                    and isinstance(node.ctx, ast.Load)
+                    and isinstance(node.value, ast.Name)
+                    and node.value.id in targets
+                    and node.attr in lazy
+                ):
+                    continue
+                rels = [r for r in lazy[node.attr] if not models or r.model in models]
+                if not rels or node.attr in loaded or "*" in loaded or node.attr in reported:
+                    continue
+                reported.add(node.attr)
+                rel = rels[0]
+                yield Hit(
+                    "FSA102",
+                    func.file,
+                    node,
+                    func,
+                    detail=f"`{rel.model}.{rel.name}` is lazy and read for each row of the loop "
+                    f"at line {loop.lineno} without an eager-load option",
+                    evidence={"relationship": f"{rel.model}.{rel.name}", "loop_line": loop.lineno},
+                )
+    yield from _serialized_relationships(scan, lazy)
+
+
+def _response_schema(scan: Scan, route):
+    candidates = []
+    if route.response_model is not None:
+        candidates = annotation_names(route.response_model)
+    elif route.func.node.returns is not None:
+        candidates = annotation_names(route.func.node.returns)
+    for node in candidates:
+        info = scan.index.class_for(route.func.file.module, node)
+        if info is not None and info.is_schema:
+            return info
+    return None
+
+
+def _serialized_relationships(scan: Scan, lazy):
+    for route in scan.index.routes:
+        schema = _response_schema(scan, route)
+        if schema is None:
+            continue
+        chain = scan.chain_functions(route.func, 3)
+        models = scan.queried_models(chain)
+        if not models:
+            continue
+        loaded = scan.loader_mentions(chain)
+        for field_name, annotation in schema.fields.items():
+            if field_name not in lazy or field_name in loaded or "*" in loaded:
+                continue
+            nested = [
+                scan.index.class_for(schema.file.module, n) for n in annotation_names(annotation)
+            ]
+            if not any(info is not None and info.is_schema for info in nested):
+                continue
+            rels = [r for r in lazy[field_name] if r.model in models]
+            if not rels:
+                continue
+            rel = rels[0]
+            async_note = " (under asyncio: MissingGreenlet)" if route.func.is_async else ""
+            yield Hit(
+                "FSA102",
+                route.func.file,
+                route.decorator,
+                route.func,
+                detail=f"the response schema {schema.name} reads `{rel.model}.{rel.name}`, a lazy "
+                f"relationship the query does not eager-load: one SELECT per row{async_note}",
+                evidence={"relationship": f"{rel.model}.{rel.name}", "route": route.label},
+            )
+
+
+@check("FSA105")
+def unbounded_results(scan: Scan):
+    index = scan.index
+    for qual in index.reach:
+        func = index.functions[qual]
+        for node in walk_body(func.node):
+            if not (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr in {"all", "fetchall"}
+                and scan.is_rows(func, node.func.value)
+            ):
+                continue
+            names = scan.statement_names(func, node.func.value)
+            if not names & {"select", "query", "text"}:
+                continue
+            bounded = {
+                "limit",
+                "slice",
+                "where",
+                "filter",
+                "filter_by",
+                "fetch",
+                "having",
+                "count",
+                "get",
+                "with_parent",
+            }
+            if names & bounded:
+                continue
+            yield Hit(
+                "FSA105",
+                func.file,
+                node,
+                func,
+                detail="the whole table is read: no LIMIT and no filter on this statement",
+                evidence={"request_path": index.reach[qual]},
+            )
+    yield from _page_size_params(scan)
+
+
+def _bounded_marker(call: ast.AST | None) -> bool:
+    return isinstance(call, ast.Call) and any(k.arg in {"le", "lt"} for k in call.keywords)
+
+
+def _page_size_params(scan: Scan):
+    index = scan.index
+    entry = [r.func for r in index.routes] + [
+        index.functions[q] for q in sorted(index.dependencies) if q in index.functions
+    ]
+    seen = set()
+    for func in entry:
+        if func.qual in seen:
+            continue
+        seen.add(func.qual)
+        defaults = param_defaults(func.node)
+        clamped = {
+            n.id
+            for call in walk_body(func.node)
+            if isinstance(call, ast.Call) and last_name(call) in {"min", "clamp"}
+            for n in ast.walk(call)
+            if isinstance(n, ast.Name)
+        }
+        for param in index.request_params(func):
+            if param.arg.lower() not in PAGE_SIZE_NAMES:
+                continue
+            default = defaults.get(param.arg)
+            types = {last_name(n) for n in annotation_names(param.annotation)}
+            is_int = "int" in types or (
+                isinstance(default, ast.Constant) and isinstance(default.value, int)
+            )
+            if isinstance(default, ast.Call) and default.args:
+                first = default.args[0]
+                is_int |= isinstance(first, ast.Constant) and isinstance(first.value, int)
+            if not is_int and not types & {"conint", "PositiveInt"}:
+                continue
+            markers = [default] + [
+                m
+                for n in [param.annotation]
+                if isinstance(n, ast.Subscript) and last_name(n.value) == "Annotated"
+                for m in (n.slice.elts[1:] if isinstance(n.slice, ast.Tuple) else [])
+            ]
+            if isinstance(param.annotation, ast.Call):
+                markers.append(param.annotation)
+            if any(_bounded_marker(m) for m in markers) or param.arg in clamped:
+                continue
+            yield Hit(
+                "FSA105",
+                func.file,
+                param,
+                func,
+                detail=f"page-size parameter `{param.arg}` has no upper bound (`le=`): a client "
+                "can ask for every row",
+                evidence={"parameter": param.arg},
+            )
+    for qual in index.reach:
+        func = index.functions[qual]
+        for node in walk_body(func.node):
+            if (
+                isinstance(node, ast.Compare)
+                and isinstance(node.left, ast.Name)
+                and node.left.id.lower() in PAGE_SIZE_NAMES
+                and len(node.ops) == 1
+                and _is_all_marker(node.ops[0], node.comparators[0])
+            ):
+                yield Hit(
+                    "FSA105",
+                    func.file,
+                    node,
+                    func,
+                    detail=f"`{node.left.id}` has a value that means 'no limit'",
+                    evidence={"parameter": node.left.id},
+                )
+
+
+def _is_all_marker(op: ast.cmpop, value: ast.AST) -> bool:
+    number = None
+    if isinstance(value, ast.Constant) and isinstance(value.value, int):
+        number = value.value
+    elif (
+        isinstance(value, ast.UnaryOp)
+        and isinstance(value.op, ast.USub)
+        and isinstance(value.operand, ast.Constant)
+    ):
+        number = -value.operand.value
+    if number is None:
+        return False
+    if isinstance(op, ast.Eq | ast.NotEq):
+        return number < 0
+    if isinstance(op, ast.Lt):
+        return number in {0, 1}
+    if isinstance(op, ast.LtE):
+        return number in {0, -1}
+    return False
+
+
+@check("FSA106")
+def request_offset(scan: Scan):
+    for func in scan.functions():
+        for node in walk_body(func.node):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr == "offset"
+                and node.args
+                and "req" in scan.taint.labels(node.args[0])
+            ):
+                yield Hit(
+                    "FSA106",
+                    func.file,
+                    node,
+                    func,
+                    detail="the OFFSET comes from the request: deep pages scan every skipped row",
+                    evidence={"request_path": scan.taint.chain(node.args[0])},
+                )
+
+
+def _leading_wildcard(expr: ast.AST) -> bool:
+    if isinstance(expr, ast.Constant) and isinstance(expr.value, str):
+        return expr.value.startswith("%")
+    if isinstance(expr, ast.JoinedStr) and expr.values:
+        first = expr.values[0]
+        return isinstance(first, ast.Constant) and str(first.value).startswith("%")
+    if isinstance(expr, ast.BinOp) and isinstance(expr.op, ast.Add):
+        return _leading_wildcard(expr.left)
+    if isinstance(expr, ast.BinOp) and isinstance(expr.op, ast.Mod):
+        return _leading_wildcard(expr.left)
+    if isinstance(expr, ast.Call) and last_name(expr) == "format":
+        return isinstance(expr.func, ast.Attribute) and _leading_wildcard(expr.func.value)
+    return False
+
+
+def _column_type(scan: Scan, expr: ast.AST) -> str | None:
+    """The declared type of ``Model.column`` when ``expr`` is one."""
+    if isinstance(expr, ast.Attribute) and isinstance(expr.value, ast.Name):
+        for model in scan.index.models_named(expr.value.id):
+            if expr.attr in model.columns:
+                return model.columns[expr.attr]
+    return None
+
+
+@check("FSA107")
+def leading_wildcard(scan: Scan):
+    trigram = re.findall(r"(\w+)\s+(?:gin|gist)_trgm_ops", scan.migration_text)
+    for func in scan.functions():
+        for node in walk_body(func.node):
+            if not isinstance(node, ast.Call) or not isinstance(node.func, ast.Attribute):
+                continue
+            method, column = node.func.attr, node.func.value
+            if method in {"like", "ilike", "notlike", "notilike"} and node.args:
+                pattern = node.args[0]
+                if isinstance(pattern, ast.Name):
+                    values = func.assigns.get(pattern.id, [])
+                    hit = bool(values) and all(_leading_wildcard(v) for v in values)
+                else:
+                    hit = _leading_wildcard(pattern)
+            elif method in {"contains", "icontains", "endswith", "iendswith"} and node.args:
+                column_type = _column_type(scan, column)
+                hit = column_type is not None and bool(TEXT_TYPES.search(column_type))
+                hit = hit and not NON_TEXT_TYPES.search(column_type or "")
+                hit = hit and not const_str(keyword(node, "autoescape"))
+            else:
+                continue
+            if not hit:
+                continue
+            column_name = last_name(column)
+            indexed = column_name in trigram
+            yield Hit(
+                "FSA107",
+                func.file,
+                node,
+                func,
+                detail=f"`{ast.unparse(column)[:60]}.{method}(...)` matches with a leading "
+                "wildcard"
+                + (": a trigram index exists, check it is used" if indexed else ": full scan"),
+                severity="low" if indexed else None,
+                evidence={"trigram_index": indexed},
+            )
+
+
+@check("FSA108")
+def count_by_loading(scan: Scan):
+    for func in scan.functions():
+        for node in walk_body(func.node):
+            if not (isinstance(node, ast.Call) and last_name(node) == "len" and node.args):
+                continue
+            arg = node.args[0]
+            if isinstance(arg, ast.Name):
+                uses = [
+                    n
+                    for n in walk_body(func.node)
+                    if isinstance(n, ast.Name) and n.id == arg.id and isinstance(n.ctx, ast.Load)
+                ]
+                if len(uses) != 1:
+                    continue  # the rows are used for something else too
+            target = (
+                arg.func.value
+                if isinstance(arg, ast.Call)
+                and isinstance(arg.func, ast.Attribute)
+                and arg.func.attr in {"all", "fetchall"}
+                else arg
+            )
+            if scan.is_rows(func, arg) or (target is not arg and scan.is_rows(func, target)):
+                yield Hit(
+                    "FSA108",
+                    func.file,
+                    node,
+                    func,
+                    detail="rows are loaded only to be counted",
+                )
+
+
+@check("FSA109")
+def commit_per_row(scan: Scan):
+    for func in scan.functions():
+        for loop, _iterable, _targets, body in scan.loops(func):
+            if not isinstance(loop, ast.For | ast.AsyncFor):
+                continue
+            adds = [
+                n
+                for n in body
+                if isinstance(n, ast.Call)
+                and isinstance(n.func, ast.Attribute)
+                and n.func.attr in {"add", "add_all", "merge", "bulk_save_objects"}
+                and scan.index.kind_of(func, n.func.value) not in {None, "http"}
+            ]
+            if not adds:
+                continue
+            for node in body:
+                if (
+                    isinstance(node, ast.Call)
+                    and scan.index.db_call(func, node, {"commit", "flush"})
+                    and not _in_nested_loop(loop, node)
+                ):
+                    yield Hit(
+                        "FSA109",
+                        func.file,
+                        node,
+                        func,
+                        detail=f"`{node.func.attr}()` for each row of the loop at line "
+                        f"{loop.lineno}",
+                        evidence={"loop_line": loop.lineno},
+                    )
+
+
+def _in_nested_loop(loop: ast.AST, node: ast.AST) -> bool:
+    for inner in ast.walk(loop):
+        if inner is not loop and isinstance(inner, ast.For | ast.AsyncFor | ast.While):
+            if any(n is node for n in ast.walk(inner)):
+                return True
+    return False

@@ -1,0 +1,425 @@
+"""Taint: which values in a request's code path came from the request.
+
+Sources are the parameters FastAPI fills from the request (path, query,
+header, cookie, body) of routes and dependencies, and ``request.query_params``
+/ ``headers`` / ``json()`` on a ``Request``. Labels say what a value can be:
+
+- ``req``: anything derived from the request (an int page number too);
+- ``str``: a free string an attacker chooses (not an int, a UUID, an Enum, a
+  ``Literal`` or a pattern-checked string);
+- ``anykey``: a mapping whose keys the client chooses (a raw dict body,
+  ``request.json()``, a schema with ``extra="allow"`` or with privileged fields).
+
+Taint follows assignments, f-strings, concatenation and method calls inside a
+function, and into the project's functions through their parameters (route →
+service → repository). It stops at allow-list lookups (``ALLOWED[key]``,
+``MAPPING.get(key)``), at ``int()``/``UUID()`` conversions, inside ``if key in
+ALLOWED:`` and after ``if key not in ALLOWED: raise``. Calls into the
+project's own functions return untainted values: precision over recall.
+"""
+
+from __future__ import annotations
+
+import ast
+
+from .index import Func, Index, annotation_names, last_name, param_defaults
+
+SAFE_TYPES = {
+    "int",
+    "float",
+    "bool",
+    "UUID",
+    "UUID4",
+    "date",
+    "datetime",
+    "time",
+    "timedelta",
+    "Decimal",
+    "PositiveInt",
+    "NonNegativeInt",
+    "PositiveFloat",
+    "NonNegativeFloat",
+    "conint",
+    "confloat",
+    "condecimal",
+    "Literal",
+    "StrictInt",
+    "StrictBool",
+}
+CONVERTERS = {
+    "int",
+    "float",
+    "bool",
+    "len",
+    "abs",
+    "round",
+    "UUID",
+    "Decimal",
+    "hash",
+    "isinstance",
+}
+REQUEST_ATTRS = {"query_params", "path_params", "headers", "cookies", "url", "json", "form", "body"}
+PRIVILEGED_FIELDS = {
+    "is_admin",
+    "is_superuser",
+    "is_staff",
+    "admin",
+    "role",
+    "roles",
+    "permissions",
+    "scopes",
+    "is_active",
+    "is_verified",
+    "owner_id",
+    "user_id",
+    "tenant_id",
+    "account_id",
+    "balance",
+    "credits",
+    "password_hash",
+    "hashed_password",
+    "created_by",
+}
+REQUEST = "request"  # the label of a Request object itself; never propagated
+MAX_CONTEXTS = 4
+MAX_DEPTH = 6
+
+
+class Taint:
+    """Labels of every expression a request can influence, and the route path to it."""
+
+    def __init__(self, index: Index):
+        self.index = index
+        self.labels_of: dict[int, set[str]] = {}
+        self.chain_of: dict[int, list[str]] = {}
+        self.privileged: dict[int, list[str]] = {}  # node → privileged fields it may carry
+        self._contexts: dict[str, set[frozenset]] = {}
+        self._enums = {
+            info.name
+            for info in index.classes.values()
+            if any(b.rsplit(".", 1)[-1] in {"Enum", "StrEnum", "IntEnum"} for b in info.bases)
+        }
+        entries = [(r.func, [f"{r.label} → {r.func.qual}"]) for r in index.routes]
+        entries += [
+            (index.functions[q], [f"dependency {q}"])
+            for q in sorted(index.dependencies)
+            if q in index.functions
+        ]
+        for func, chain in entries:
+            env = self._sources(func)
+            if env:
+                self._analyze(func, env, chain, 0)
+
+    def labels(self, node: ast.AST | None) -> set[str]:
+        return self.labels_of.get(id(node), set()) if node is not None else set()
+
+    def chain(self, node: ast.AST) -> list[str]:
+        return self.chain_of.get(id(node), [])
+
+    # --- sources ----------------------------------------------------------------------------
+
+    def _sources(self, func: Func) -> dict[str, set[str]]:
+        env: dict[str, set[str]] = {}
+        defaults = param_defaults(func.node)
+        for param in func.params:
+            names = {last_name(n) for n in annotation_names(param.annotation)}
+            if names & {"Request", "HTTPConnection", "WebSocket"}:
+                env[param.arg] = {REQUEST}
+        for param in self.index.request_params(func):
+            env[param.arg] = self._param_labels(func, param, defaults.get(param.arg))
+        return {k: v for k, v in env.items() if v}
+
+    def _param_labels(self, func: Func, param: ast.arg, default: ast.AST | None) -> set[str]:
+        annotation = param.annotation
+        markers = [default] if isinstance(default, ast.Call) else []
+        if isinstance(annotation, ast.Subscript) and last_name(annotation.value) == "Annotated":
+            inner = annotation.slice
+            if isinstance(inner, ast.Tuple):
+                markers += [m for m in inner.elts[1:] if isinstance(m, ast.Call)]
+        for marker in markers:
+            if any(k.arg in {"pattern", "regex"} for k in marker.keywords):
+                return {"req"}
+        type_nodes = annotation_names(annotation)
+        names = {last_name(n) for n in type_nodes}
+        if isinstance(annotation, ast.Subscript) and last_name(annotation.value) == "Literal":
+            return {"req"}
+        if names and all(n in SAFE_TYPES or n in self._enums or n == "None" for n in names):
+            return {"req"}
+        labels = {"req", "str"}
+        for node in type_nodes:
+            info = self.index.class_for(func.file.module, node)
+            if info is not None and info.is_schema:
+                privileged = sorted(set(info.fields) & PRIVILEGED_FIELDS)
+                if info.extra_allowed or privileged:
+                    labels.add("anykey")
+                return labels
+        if not names or names & {"dict", "Dict", "Any", "Mapping", "JSON", "Json"}:
+            if names or any(last_name(m) == "Body" for m in markers):
+                labels.add("anykey")
+        return labels
+
+    # --- propagation ------------------------------------------------------------------------
+
+    def _analyze(self, func: Func, env: dict[str, set[str]], chain: list[str], depth: int):
+        key = frozenset((name, frozenset(labels)) for name, labels in env.items())
+        seen = self._contexts.setdefault(func.qual, set())
+        if key in seen or len(seen) >= MAX_CONTEXTS or depth > MAX_DEPTH:
+            return
+        seen.add(key)
+        walker = _Walker(self, func, chain, depth)
+        walker.block(func.node.body, dict(env))
+
+    def record(self, node: ast.AST, labels: set[str], chain: list[str]) -> None:
+        labels = labels - {REQUEST}
+        if labels:
+            self.labels_of.setdefault(id(node), set()).update(labels)
+            self.chain_of.setdefault(id(node), chain)
+
+    def enter(self, caller: Func, call: ast.Call, callee: Func, arg_labels, chain, depth):
+        params = [p.arg for p in callee.params]
+        if callee.cls is not None and params and params[0] in {"self", "cls"}:
+            params = params[1:]
+        env: dict[str, set[str]] = {}
+        for position, labels in enumerate(arg_labels["positional"]):
+            if position < len(params) and labels:
+                env[params[position]] = labels
+        for name, labels in arg_labels["keywords"].items():
+            if name in params and labels:
+                env[name] = labels
+        if env:
+            self._analyze(callee, env, [*chain, callee.qual], depth + 1)
+
+
+def _terminates(body: list[ast.stmt]) -> bool:
+    return bool(body) and isinstance(body[-1], ast.Raise | ast.Return | ast.Continue | ast.Break)
+
+
+def _membership_guard(test: ast.AST) -> tuple[str, bool] | None:
+    """``name in X`` → (name, True); ``name not in X`` → (name, False)."""
+    if (
+        isinstance(test, ast.Compare)
+        and len(test.ops) == 1
+        and isinstance(test.left, ast.Name)
+        and isinstance(test.ops[0], ast.In | ast.NotIn)
+    ):
+        return test.left.id, isinstance(test.ops[0], ast.In)
+    return None
+
+
+class _Walker:
+    """Walks one function body in order with an environment of labelled names."""
+
+    def __init__(self, taint: Taint, func: Func, chain: list[str], depth: int):
+        self.taint, self.func, self.chain, self.depth = taint, func, chain, depth
+        self.index = taint.index
+        self.callees = {id(call): callee for call, callee in func.calls}
+        self.constants = self._constant_mappings()
+
+    def _constant_mappings(self) -> set[str]:
+        names = set()
+        for name, value in self.index.module_defs.get(self.func.file.module, {}).items():
+            if isinstance(value, ast.Dict | ast.Set | ast.List | ast.Tuple) or (
+                isinstance(value, ast.Call) and last_name(value) in {"frozenset", "set", "dict"}
+            ):
+                names.add(name)
+        for name, values in self.func.assigns.items():
+            if values and all(isinstance(v, ast.Dict | ast.Set) for v in values):
+                names.add(name)
+        return names
+
+    def block(self, body: list[ast.stmt], env: dict[str, set[str]]) -> dict[str, set[str]]:
+        for stmt in body:
+            env = self.stmt(stmt, env)
+        return env
+
+    def stmt(self, stmt: ast.stmt, env: dict[str, set[str]]) -> dict[str, set[str]]:
+        if isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            return env
+        if isinstance(stmt, ast.Assign):
+            labels = self.expr(stmt.value, env)
+            for target in stmt.targets:
+                self.assign(target, labels, env)
+        elif isinstance(stmt, ast.AnnAssign):
+            labels = self.expr(stmt.value, env) if stmt.value is not None else set()
+            self.assign(stmt.target, labels, env)
+        elif isinstance(stmt, ast.AugAssign):
+            labels = self.expr(stmt.value, env)
+            if isinstance(stmt.target, ast.Name):
+                env[stmt.target.id] = env.get(stmt.target.id, set()) | labels
+        elif isinstance(stmt, ast.For | ast.AsyncFor):
+            labels = self.expr(stmt.iter, env)
+            self.assign(stmt.target, labels, env)
+            env = self._merge(env, self.block(stmt.body, dict(env)))
+            env = self.block(stmt.orelse, env)
+        elif isinstance(stmt, ast.While):
+            self.expr(stmt.test, env)
+            env = self._merge(env, self.block(stmt.body, dict(env)))
+            env = self.block(stmt.orelse, env)
+        elif isinstance(stmt, ast.If):
+            self.expr(stmt.test, env)
+            guard = _membership_guard(stmt.test)
+            body_env, else_env = dict(env), dict(env)
+            if guard and guard[1]:
+                body_env[guard[0]] = body_env.get(guard[0], set()) & {"req"}
+            elif guard:
+                else_env[guard[0]] = else_env.get(guard[0], set()) & {"req"}
+            after_body = self.block(stmt.body, body_env)
+            after_else = self.block(stmt.orelse, else_env)
+            if guard and not guard[1] and _terminates(stmt.body):
+                return after_else
+            if _terminates(stmt.body):
+                return after_else
+            if stmt.orelse and _terminates(stmt.orelse):
+                return after_body
+            env = self._merge(after_body, after_else)
+        elif isinstance(stmt, ast.With | ast.AsyncWith):
+            for item in stmt.items:
+                labels = self.expr(item.context_expr, env)
+                if item.optional_vars is not None:
+                    self.assign(item.optional_vars, labels, env)
+            env = self.block(stmt.body, env)
+        elif isinstance(stmt, ast.Try | ast.TryStar):
+            env = self.block(stmt.body, env)
+            for handler in stmt.handlers:
+                env = self._merge(env, self.block(handler.body, dict(env)))
+            env = self.block(stmt.orelse, env)
+            env = self.block(stmt.finalbody, env)
+        elif isinstance(stmt, ast.Assert):
+            self.expr(stmt.test, env)
+            guard = _membership_guard(stmt.test)
+            if guard and guard[1]:
+                env[guard[0]] = env.get(guard[0], set()) & {"req"}
+        elif isinstance(stmt, ast.Match):
+            self.expr(stmt.subject, env)
+            merged = env
+            for case in stmt.cases:
+                merged = self._merge(merged, self.block(case.body, dict(env)))
+            env = merged
+        else:
+            for child in ast.iter_child_nodes(stmt):
+                if isinstance(child, ast.expr):
+                    self.expr(child, env)
+        return env
+
+    @staticmethod
+    def _merge(first: dict, second: dict) -> dict:
+        merged = dict(first)
+        for name, labels in second.items():
+            merged[name] = merged.get(name, set()) | labels
+        return merged
+
+    def assign(self, target: ast.AST, labels: set[str], env: dict[str, set[str]]) -> None:
+        if isinstance(target, ast.Name):
+            env[target.id] = set(labels)
+        elif isinstance(target, ast.Tuple | ast.List):
+            for element in target.elts:
+                self.assign(element, labels, env)
+        elif isinstance(target, ast.Starred):
+            self.assign(target.value, labels, env)
+        else:
+            self.expr(target, env)
+
+    def expr(self, node: ast.AST | None, env: dict[str, set[str]]) -> set[str]:
+        if node is None:
+            return set()
+        labels = self._expr(node, env)
+        self.taint.record(node, labels, self.chain)
+        return labels
+
+    def _expr(self, node: ast.AST, env: dict[str, set[str]]) -> set[str]:
+        if isinstance(node, ast.Name):
+            return set(env.get(node.id, set()))
+        if isinstance(node, ast.Constant):
+            return set()
+        if isinstance(node, ast.Attribute):
+            base = self.expr(node.value, env)
+            if REQUEST in base:
+                return {"req", "str", "anykey"} if node.attr in REQUEST_ATTRS else set()
+            return base - {REQUEST, "anykey"} if node.attr not in {"__dict__"} else base
+        if isinstance(node, ast.Subscript):
+            base = self.expr(node.value, env)
+            self.expr(node.slice, env)
+            if isinstance(node.value, ast.Name) and node.value.id in self.constants:
+                return set()  # an allow-list lookup chooses among our own values
+            return base - {REQUEST, "anykey"}
+        if isinstance(node, ast.Call):
+            return self._call(node, env)
+        if isinstance(node, ast.Lambda):
+            return set()
+        if isinstance(node, ast.Compare):
+            for child in [node.left, *node.comparators]:
+                self.expr(child, env)
+            return set()
+        if isinstance(node, ast.ListComp | ast.SetComp | ast.GeneratorExp | ast.DictComp):
+            inner = dict(env)
+            for generator in node.generators:
+                labels = self.expr(generator.iter, inner)
+                self.assign(generator.target, labels, inner)
+                for condition in generator.ifs:
+                    self.expr(condition, inner)
+            if isinstance(node, ast.DictComp):
+                return self.expr(node.key, inner) | self.expr(node.value, inner)
+            return self.expr(node.elt, inner)
+        if isinstance(node, ast.NamedExpr):
+            labels = self.expr(node.value, env)
+            env[node.target.id] = labels
+            return labels
+        labels: set[str] = set()
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.expr):
+                labels |= self.expr(child, env)
+            elif isinstance(child, ast.keyword | ast.comprehension):
+                for inner in ast.iter_child_nodes(child):
+                    if isinstance(inner, ast.expr):
+                        labels |= self.expr(inner, env)
+        return labels - {REQUEST}
+
+    def _call(self, node: ast.Call, env: dict[str, set[str]]) -> set[str]:
+        receiver: set[str] = set()
+        if isinstance(node.func, ast.Attribute):
+            receiver = self.expr(node.func.value, env)
+            if REQUEST in receiver:
+                return {"req", "str", "anykey"} if node.func.attr in REQUEST_ATTRS else set()
+        else:
+            self.expr(node.func, env)
+        positional = [self.expr(arg, env) for arg in node.args]
+        keywords = {k.arg: self.expr(k.value, env) for k in node.keywords if k.arg}
+        for item in node.keywords:
+            if item.arg is None:
+                keywords.setdefault("**", set()).update(self.expr(item.value, env))
+        name = last_name(node)
+        callee = self.callees.get(id(node))
+        if callee is not None:
+            if any(positional) or any(keywords.values()):
+                self.taint.enter(
+                    self.func,
+                    node,
+                    callee,
+                    {"positional": positional, "keywords": keywords},
+                    self.chain,
+                    self.depth,
+                )
+            return set()
+        if name in CONVERTERS:
+            return {"req"} if any(positional) else set()
+        if name == "getattr":
+            return set()
+        if (
+            name == "get"
+            and isinstance(node.func, ast.Attribute)
+            and isinstance(node.func.value, ast.Name)
+            and node.func.value.id in self.constants
+        ):
+            return set()
+        labels = set(receiver)
+        if isinstance(node.func, ast.Attribute) and node.func.attr in {
+            "dict",
+            "model_dump",
+            "items",
+            "keys",
+            "copy",
+        }:
+            return labels
+        for item in [*positional, *keywords.values()]:
+            labels |= item
+        return labels - {REQUEST, "anykey"} if name not in {"dict", "loads"} else labels
