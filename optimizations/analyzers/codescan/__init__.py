@@ -455,13 +455,10 @@ def run(target: TargetSpec, params: dict, ctx: Context) -> AnalysisResult:
         "counts": {
             "total": len(findings),
             "by_rule": dict(sorted(fired.items())),
-            "by_severity": {
-                s: n
-                for s, n in sorted(
+            "by_severity": dict(sorted(
                     Counter(f.severity for f in findings).items(),
                     key=lambda item: -SEVERITY_RANK[item[0]],
-                )
-            },
+                )),
         },
         "suppressed": collector.suppressed,
         "rules_run": sorted(ours) + sorted(ruff_rules),

@@ -12,167 +12,50 @@ engine or an HTTP client, from annotations, dependencies and assignments.
 from __future__ import annotations
 
 import ast
-import re
 from collections import deque
 from dataclasses import dataclass, field
 
+from .kinds import (  # noqa: F401  (re-exported for the rules)
+    ASYNC_SESSION_TYPES,
+    DB_EXEC_METHODS,
+    DB_WRITE_METHODS,
+    ENGINE_FACTORIES,
+    HTTP_CLIENT_FACTORIES,
+    SESSION_FACTORIES,
+    SESSION_NAME,
+    SYNC_SESSION_TYPES,
+    KindsMixin,
+)
 from .project import Dependency, SourceFile
+from .syntax import (  # noqa: F401  (re-exported for the rules)
+    annotated_depends,
+    annotated_metadata,
+    annotation_names,
+    const_str,
+    depends_default,
+    depends_target,
+    is_true,
+    keyword,
+    last_name,
+    looks_like_model,
+    param_defaults,
+    target_names,
+    walk_body,
+    words,
+)
 
 HTTP_METHODS = {"get", "post", "put", "patch", "delete", "options", "head", "trace", "api_route"}
-SYNC_SESSION_TYPES = {"Session", "Connection", "scoped_session", "Engine"}
-ASYNC_SESSION_TYPES = {"AsyncSession", "AsyncConnection", "async_scoped_session", "AsyncEngine"}
-SESSION_NAME = re.compile(
-    r"^(session|db|dbs|db_session|dbsession|sess|conn|connection|tx|uow)$|_(session|db|conn)$"
-)
-# Calls on a session or connection that go to the database.
-DB_EXEC_METHODS = {
-    "execute",
-    "scalars",
-    "scalar",
-    "get",
-    "get_one",
-    "query",
-    "refresh",
-    "stream",
-    "stream_scalars",
-    "exec",
-    "exec_driver_sql",
-    "fetch",
-    "fetchrow",
-    "fetchval",
-}
-DB_WRITE_METHODS = {"commit", "flush", "rollback", "merge", "delete"}
-HTTP_CLIENT_FACTORIES = {
-    "requests.Session",
-    "requests.session",
-    "httpx.Client",
-    "httpx.AsyncClient",
-    "aiohttp.ClientSession",
-}
-ENGINE_FACTORIES = {"create_engine", "create_async_engine"}
-SESSION_FACTORIES = {"sessionmaker", "async_sessionmaker", "scoped_session", "async_scoped_session"}
 CACHE_DECORATORS = {"lru_cache", "cache", "cached_property", "cached", "alru_cache"}
 # Method names too common to resolve by name alone when the receiver's type is unknown.
 COMMON_METHODS = (
     DB_EXEC_METHODS
     | DB_WRITE_METHODS
-    | {
-        "add",
-        "all",
-        "first",
-        "one",
-        "close",
-        "append",
-        "update",
-        "items",
-        "keys",
-        "values",
-        "copy",
-        "dict",
-        "json",
-        "run",
-        "send",
-        "save",
-        "create",
-        "list",
-        "set",
-        "pop",
-        "remove",
-        "put",
-        "post",
-        "patch",
-        "format",
-        "join",
-        "split",
-        "strip",
-        "lower",
-        "upper",
-        "replace",
-        "encode",
-        "decode",
-        "read",
-        "write",
-        "__init__",
-    }
+    | words(
+        "__init__ add all append close copy create decode dict encode first format items "
+        "join json keys list lower one patch pop post put read remove replace run save "
+        "send set split strip update upper values write"
+    )
 )
-
-
-def walk_body(node: ast.AST):
-    """Every node under ``node`` except the bodies of nested functions and classes."""
-    stack = list(ast.iter_child_nodes(node))
-    while stack:
-        current = stack.pop()
-        yield current
-        if isinstance(current, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
-            # decorators and defaults run in the enclosing scope
-            stack.extend(current.decorator_list)
-            if not isinstance(current, ast.ClassDef):
-                stack.extend(current.args.defaults)
-                stack.extend(d for d in current.args.kw_defaults if d is not None)
-            continue
-        stack.extend(ast.iter_child_nodes(current))
-
-
-def last_name(expr: ast.AST) -> str:
-    """``a.b.c`` → ``c``; ``f`` → ``f``; a call → the name of what it calls."""
-    if isinstance(expr, ast.Call):
-        expr = expr.func
-    if isinstance(expr, ast.Attribute):
-        return expr.attr
-    if isinstance(expr, ast.Name):
-        return expr.id
-    return ""
-
-
-def keyword(call: ast.Call, name: str) -> ast.expr | None:
-    for item in call.keywords:
-        if item.arg == name:
-            return item.value
-    return None
-
-
-def is_true(expr: ast.AST | None) -> bool:
-    return isinstance(expr, ast.Constant) and expr.value is True
-
-
-def const_str(expr: ast.AST | None) -> str | None:
-    if isinstance(expr, ast.Constant) and isinstance(expr.value, str):
-        return expr.value
-    return None
-
-
-def annotation_names(expr: ast.AST | None) -> list[ast.AST]:
-    """The type names inside an annotation: ``Annotated[X, ...]`` → X, ``X | None`` → X."""
-    if expr is None:
-        return []
-    if isinstance(expr, ast.Constant) and isinstance(expr.value, str):
-        try:
-            expr = ast.parse(expr.value, mode="eval").body
-        except SyntaxError:
-            return []
-    if isinstance(expr, ast.Subscript):
-        outer = last_name(expr.value)
-        inner = expr.slice
-        items = inner.elts if isinstance(inner, ast.Tuple) else [inner]
-        if outer == "Annotated":
-            return annotation_names(items[0]) if items else []
-        if outer in {"Optional", "Union", "Mapped", "list", "List", "Sequence", "Iterable"}:
-            return [name for item in items for name in annotation_names(item)]
-        return [expr.value]
-    if isinstance(expr, ast.BinOp) and isinstance(expr.op, ast.BitOr):
-        return annotation_names(expr.left) + annotation_names(expr.right)
-    if isinstance(expr, ast.Name | ast.Attribute):
-        return [expr]
-    return []
-
-
-def annotated_metadata(expr: ast.AST | None) -> list[ast.AST]:
-    """The metadata of ``Annotated[X, m1, m2]``: [m1, m2]."""
-    if isinstance(expr, ast.Subscript) and last_name(expr.value) == "Annotated":
-        inner = expr.slice
-        if isinstance(inner, ast.Tuple):
-            return list(inner.elts[1:])
-    return []
 
 
 @dataclass(eq=False)
@@ -249,7 +132,7 @@ class Route:
         return f"{self.method.upper()} {self.path}"
 
 
-class Index:
+class Index(KindsMixin):
     """The project as the rules see it."""
 
     def __init__(self, files: list[SourceFile], deps: dict[str, Dependency] | None = None):
@@ -499,249 +382,6 @@ class Index:
                     found.setdefault(rel.name, []).append(rel)
         return found
 
-    # --- sessions and engines ---------------------------------------------------------------
-
-    def _collect_factories(self) -> None:
-        for module, defs in self.module_defs.items():
-            for name, value in defs.items():
-                if not isinstance(value, ast.Call):
-                    continue
-                called = last_name(value)
-                if called in ENGINE_FACTORIES:
-                    self.engines[f"{module}.{name}"] = (
-                        "async" if called == "create_async_engine" else "sync"
-                    )
-        for module, defs in self.module_defs.items():
-            for name, value in defs.items():
-                if isinstance(value, ast.Call) and last_name(value) in SESSION_FACTORIES:
-                    self.factories[f"{module}.{name}"] = self._factory_kind(module, value)
-
-    def _factory_kind(self, module: str, call: ast.Call) -> str:
-        called = last_name(call)
-        if called.startswith("async_"):
-            return "async"
-        if called == "scoped_session" and call.args and isinstance(call.args[0], ast.Call):
-            return self._factory_kind(module, call.args[0])
-        class_ = keyword(call, "class_")
-        if class_ is not None and last_name(class_).startswith("Async"):
-            return "async"
-        bind = keyword(call, "bind") or (call.args[0] if call.args else None)
-        if bind is not None:
-            dotted = self.resolve_in(module, bind)
-            if self.engines.get(dotted or "") == "async":
-                return "async"
-        return "sync"
-
-    def factory_kind(self, func_or_file, expr: ast.AST) -> str | None:
-        """'sync'/'async' when ``expr`` names a session factory, engine or Session class."""
-        dotted = self.resolve(func_or_file, expr)
-        if dotted in self.factories:
-            return self.factories[dotted]
-        for table in (self.factories, self.engines):
-            matches = {v for k, v in table.items() if k.rsplit(".", 1)[-1] == last_name(expr)}
-            if len(matches) == 1 and dotted.rsplit(".", 1)[0] not in self.by_module:
-                return matches.pop()
-        name = last_name(expr)
-        if name in {"Session"}:
-            return "sync"
-        if name in {"AsyncSession"}:
-            return "async"
-        return None
-
-    def _collect_locals(self, func: Func) -> None:
-        for node in walk_body(func.node):
-            if isinstance(node, ast.Await):
-                func.awaited.add(id(node.value))
-            elif isinstance(node, ast.Assign):
-                for target in node.targets:
-                    for name in _target_names(target):
-                        func.assigns.setdefault(name, []).append(node.value)
-            elif isinstance(node, ast.AnnAssign | ast.AugAssign) and node.value is not None:
-                for name in _target_names(node.target):
-                    func.assigns.setdefault(name, []).append(node.value)
-            elif isinstance(node, ast.NamedExpr):
-                func.assigns.setdefault(node.target.id, []).append(node.value)
-
-    def _collect_session_deps(self) -> None:
-        """Dependencies that hand out a session: ``yield session`` / ``return session``."""
-        for qual in sorted(self.dependencies):
-            func = self.functions.get(qual)
-            if func is None:
-                continue
-            self._collect_kinds(func)
-            for node in walk_body(func.node):
-                if isinstance(node, ast.Yield | ast.Return) and node.value is not None:
-                    kind = self.kind_of(func, node.value)
-                    if kind and kind.startswith("session"):
-                        self.session_deps[qual] = kind
-
-    def _collect_kinds(self, func: Func) -> None:
-        """What each local name holds: a sync/async session, an engine, an HTTP client."""
-        kinds: dict[str, str] = {}
-        defaults = _param_defaults(func.node)
-        for param in func.params:
-            kind = self._annotation_kind(func, param.annotation)
-            depends = _depends_target(defaults.get(param.arg)) or _annotated_depends(
-                param.annotation
-            )
-            if depends is None and param.annotation is not None:
-                depends = self._alias_depends(func, param.annotation)
-            if depends is not None:
-                target = self.resolve(func, depends)
-                dep_kind = self.session_deps.get(target)
-                if dep_kind:
-                    kind = kind or dep_kind
-                if kind is None:
-                    dep_func = self.functions.get(target)
-                    if dep_func is not None and dep_func.qual != func.qual:
-                        self._collect_kinds(dep_func) if not dep_func.kinds else None
-                        kind = self._returns_kind(dep_func)
-            if kind:
-                kinds[param.arg] = kind
-        func.kinds = kinds
-        for node in walk_body(func.node):
-            if isinstance(node, ast.With | ast.AsyncWith):
-                for item in node.items:
-                    if isinstance(item.optional_vars, ast.Name):
-                        kind = self._value_kind(func, item.context_expr, with_item=True)
-                        if kind:
-                            kinds[item.optional_vars.id] = kind
-            elif isinstance(node, ast.Assign) and len(node.targets) == 1:
-                target = node.targets[0]
-                if isinstance(target, ast.Name):
-                    kind = self._value_kind(func, node.value)
-                    if kind:
-                        kinds[target.id] = kind
-
-    def _returns_kind(self, func: Func) -> str | None:
-        for node in walk_body(func.node):
-            if isinstance(node, ast.Yield | ast.Return) and node.value is not None:
-                kind = self.kind_of(func, node.value)
-                if kind:
-                    return kind
-        return None
-
-    def _alias_depends(self, func: Func, annotation: ast.AST) -> ast.AST | None:
-        if isinstance(annotation, ast.Name):
-            value = self._module_value(func.file.module, annotation)
-            return _annotated_depends(value)
-        return None
-
-    def _module_value(self, module: str, expr: ast.AST) -> ast.AST | None:
-        dotted = self.resolve_in(module, expr) or ""
-        owner, _, name = dotted.rpartition(".")
-        return self.module_defs.get(owner, {}).get(name)
-
-    def _annotation_kind(self, func: Func, annotation: ast.AST | None) -> str | None:
-        if annotation is None:
-            return None
-        if isinstance(annotation, ast.Name):
-            value = self._module_value(func.file.module, annotation)
-            if value is not None and isinstance(value, ast.Subscript):
-                annotation = value
-        for name_node in annotation_names(annotation):
-            name = last_name(name_node)
-            if name in ASYNC_SESSION_TYPES:
-                return "engine_async" if name.endswith("Engine") else "session_async"
-            if name in SYNC_SESSION_TYPES:
-                return "engine_sync" if name == "Engine" else "session_sync"
-            dotted = self.resolve(func, name_node)
-            if dotted in HTTP_CLIENT_FACTORIES:
-                return "http"
-        return None
-
-    def _value_kind(self, func: Func, value: ast.AST, with_item: bool = False) -> str | None:
-        if isinstance(value, ast.Await):
-            value = value.value
-        if not isinstance(value, ast.Call):
-            if isinstance(value, ast.Name) and value.id in func.kinds:
-                return func.kinds[value.id]
-            return None
-        dotted = self.resolve(func, value.func)
-        if dotted in HTTP_CLIENT_FACTORIES or dotted.startswith(
-            ("requests.", "httpx.", "aiohttp.")
-        ):
-            return "http"
-        called = last_name(value)
-        if called in ENGINE_FACTORIES:
-            return "engine_async" if called == "create_async_engine" else "engine_sync"
-        if called in {"connect", "begin"} and isinstance(value.func, ast.Attribute):
-            receiver = self.kind_of(func, value.func.value)
-            if receiver and receiver.startswith("engine"):
-                return "session" + receiver[len("engine") :]
-            if receiver and receiver.startswith("session"):
-                return receiver
-        factory = self.factory_kind(func, value.func)
-        if (
-            factory
-            and self.factories.get(dotted) is None
-            and called
-            not in {
-                "Session",
-                "AsyncSession",
-            }
-        ):
-            # an engine name called like a function is not a session
-            factory = None if any(k.endswith("." + called) for k in self.engines) else factory
-        if factory:
-            return f"session_{factory}"
-        if isinstance(value.func, ast.Attribute) and value.func.attr == "begin":
-            inner = value.func.value
-            if isinstance(inner, ast.Call):
-                kind = self.factory_kind(func, inner.func)
-                if kind:
-                    return f"session_{kind}"
-        return None
-
-    def kind_of(self, func: Func, expr: ast.AST) -> str | None:
-        """What ``expr`` holds inside ``func``: 'session_sync', 'session_async', 'session'
-        (a session of unknown flavour, by its name), 'engine_sync', 'engine_async', 'http'."""
-        if isinstance(expr, ast.Name):
-            if expr.id in func.kinds:
-                return func.kinds[expr.id]
-            dotted = self.resolve(func, expr)
-            if dotted in self.engines:
-                return "engine_" + self.engines[dotted]
-            if SESSION_NAME.search(expr.id):
-                return "session"
-            if expr.id == "engine" or expr.id.endswith("_engine"):
-                return "engine"
-            return None
-        if isinstance(expr, ast.Attribute) and isinstance(expr.value, ast.Name):
-            if expr.value.id in {"self", "cls"}:
-                if SESSION_NAME.search(expr.attr.lstrip("_")):
-                    return "session"
-                if expr.attr.lstrip("_") == "engine":
-                    return "engine"
-            dotted = self.resolve(func, expr)
-            if dotted in self.engines:
-                return "engine_" + self.engines[dotted]
-            if expr.attr in {"session", "db"} and expr.value.id not in {
-                "request",
-                "req",
-                "websocket",
-                "ws",
-                "flask",
-                "g",
-            }:
-                return "session"
-        if isinstance(expr, ast.Call):
-            return self._value_kind(func, expr)
-        return None
-
-    def db_call(self, func: Func, call: ast.Call, methods=DB_EXEC_METHODS) -> str | None:
-        """The session kind when ``call`` runs a statement on a session/connection."""
-        if not isinstance(call.func, ast.Attribute) or call.func.attr not in methods:
-            return None
-        kind = self.kind_of(func, call.func.value)
-        if kind and (kind.startswith("session") or kind.startswith("engine")):
-            if call.func.attr == "get" and kind in {"session", "engine"}:
-                # dict.get / request.get on something merely named like a session
-                if not call.args or not _looks_like_model(call.args[0]):
-                    return None
-            return kind
-        return None
-
     # --- call graph -----------------------------------------------------------------------
 
     def _resolve_calls(self, func: Func) -> None:
@@ -830,8 +470,8 @@ class Index:
                     info = self.class_for(func.file.module, name_node)
                     if info is not None:
                         return info
-                default = _param_defaults(func.node).get(name)
-                target = _depends_target(default)
+                default = param_defaults(func.node).get(name)
+                target = depends_default(default)
                 if target is not None:
                     info = self.class_for(func.file.module, target)
                     if info is not None:
@@ -950,7 +590,7 @@ class Index:
                 self.lifespans.add(func.qual)
         # a class-based dependency with no argument: `x: Service = Depends()`
         for func in list(self.functions.values()):
-            defaults = _param_defaults(func.node)
+            defaults = param_defaults(func.node)
             for param in func.params:
                 default = defaults.get(param.arg)
                 if (
@@ -1011,13 +651,13 @@ class Index:
 
     def request_params(self, func: Func) -> list[ast.arg]:
         """Parameters of a route that FastAPI fills from the request (path, query, body...)."""
-        defaults = _param_defaults(func.node)
+        defaults = param_defaults(func.node)
         found = []
         for param in func.params:
             if param.arg in {"self", "cls"}:
                 continue
             default = defaults.get(param.arg)
-            if _depends_target(default) is not None or _annotated_depends(param.annotation):
+            if depends_default(default) is not None or annotated_depends(param.annotation):
                 continue
             if isinstance(default, ast.Call) and last_name(default) == "Depends":
                 continue
@@ -1049,51 +689,3 @@ def _is_abstract_base(info: ClassInfo) -> bool:
         if isinstance(t, ast.Name)
     }
     return "__tablename__" not in names and "__table__" not in names
-
-
-def _target_names(target: ast.AST) -> list[str]:
-    if isinstance(target, ast.Name):
-        return [target.id]
-    if isinstance(target, ast.Tuple | ast.List):
-        return [n for element in target.elts for n in _target_names(element)]
-    if isinstance(target, ast.Starred):
-        return _target_names(target.value)
-    return []
-
-
-def _param_defaults(node) -> dict[str, ast.AST]:
-    args = node.args
-    positional = [*args.posonlyargs, *args.args]
-    defaults = dict(
-        zip([a.arg for a in positional[len(positional) - len(args.defaults) :]], args.defaults)
-    )
-    for arg, default in zip(args.kwonlyargs, args.kw_defaults, strict=False):
-        if default is not None:
-            defaults[arg.arg] = default
-    return defaults
-
-
-def param_defaults(node) -> dict[str, ast.AST]:
-    return _param_defaults(node)
-
-
-def _depends_target(default: ast.AST | None) -> ast.AST | None:
-    if isinstance(default, ast.Call) and last_name(default) in {"Depends", "Security"}:
-        return default.args[0] if default.args else keyword(default, "dependency")
-    return None
-
-
-def _annotated_depends(annotation: ast.AST | None) -> ast.AST | None:
-    for item in annotated_metadata(annotation):
-        target = _depends_target(item)
-        if target is not None:
-            return target
-    return None
-
-
-def depends_target(default, annotation) -> ast.AST | None:
-    return _depends_target(default) or _annotated_depends(annotation)
-
-
-def _looks_like_model(expr: ast.AST) -> bool:
-    return isinstance(expr, ast.Name | ast.Attribute) and last_name(expr)[:1].isupper()

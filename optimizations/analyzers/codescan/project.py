@@ -32,6 +32,7 @@ from urllib.parse import urlsplit
 
 from ..base import AnalysisError
 from ..netguard import HostNotAllowed, check_host
+from .syntax import words
 
 # Directories never scanned, with the reason reported in the summary.
 EXCLUDED_DIRS = {
@@ -52,26 +53,10 @@ EXCLUDED_DIRS = {
     "templates": "templates",
 }
 # Tooling and build output: skipped silently, they are not the project's code.
-IGNORED_DIRS = {
-    ".git",
-    ".hg",
-    ".svn",
-    ".venv",
-    "venv",
-    ".env",
-    "env",
-    "__pycache__",
-    ".tox",
-    ".nox",
-    ".mypy_cache",
-    ".pytest_cache",
-    ".ruff_cache",
-    "build",
-    "dist",
-    ".eggs",
-    ".idea",
-    ".vscode",
-}
+IGNORED_DIRS = words(
+    ".eggs .env .git .hg .idea .mypy_cache .nox .pytest_cache .ruff_cache .svn .tox "
+    ".venv .vscode __pycache__ build dist env venv"
+)
 TEST_FILE_PATTERNS = ("test_*.py", "*_test.py", "tests.py", "conftest.py")
 
 JINJA_MARKERS = re.compile(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}")
@@ -369,9 +354,8 @@ def rewrite_newer_syntax(text: str) -> tuple[str, list[str]]:
             token.type == tokenize.NAME
             and token.string in {"def", "class", "type"}
             and sys.version_info < (3, 13)
-        ):
-            if _rewrite_type_param_defaults(significant, index, edits):
-                applied.append("type parameter defaults (3.13)")
+        ) and _rewrite_type_param_defaults(significant, index, edits):
+            applied.append("type parameter defaults (3.13)")
     lines = text.splitlines(keepends=True)
     for row, start, end, replacement in sorted(edits, reverse=True):
         line = lines[row - 1]

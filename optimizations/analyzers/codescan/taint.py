@@ -23,29 +23,13 @@ from __future__ import annotations
 import ast
 
 from .index import Func, Index, annotation_names, last_name, param_defaults
+from .syntax import words
 
-SAFE_TYPES = {
-    "int",
-    "float",
-    "bool",
-    "UUID",
-    "UUID4",
-    "date",
-    "datetime",
-    "time",
-    "timedelta",
-    "Decimal",
-    "PositiveInt",
-    "NonNegativeInt",
-    "PositiveFloat",
-    "NonNegativeFloat",
-    "conint",
-    "confloat",
-    "condecimal",
-    "Literal",
-    "StrictInt",
-    "StrictBool",
-}
+SAFE_TYPES = words(
+    "Decimal Literal NonNegativeFloat NonNegativeInt PositiveFloat PositiveInt "
+    "StrictBool StrictInt UUID UUID4 bool condecimal confloat conint date datetime "
+    "float int time timedelta"
+)
 CONVERTERS = {
     "int",
     "float",
@@ -59,27 +43,11 @@ CONVERTERS = {
     "isinstance",
 }
 REQUEST_ATTRS = {"query_params", "path_params", "headers", "cookies", "url", "json", "form", "body"}
-PRIVILEGED_FIELDS = {
-    "is_admin",
-    "is_superuser",
-    "is_staff",
-    "admin",
-    "role",
-    "roles",
-    "permissions",
-    "scopes",
-    "is_active",
-    "is_verified",
-    "owner_id",
-    "user_id",
-    "tenant_id",
-    "account_id",
-    "balance",
-    "credits",
-    "password_hash",
-    "hashed_password",
-    "created_by",
-}
+PRIVILEGED_FIELDS = words(
+    "account_id admin balance created_by credits hashed_password is_active is_admin "
+    "is_staff is_superuser is_verified owner_id password_hash permissions role roles "
+    "scopes tenant_id user_id"
+)
 REQUEST = "request"  # the label of a Request object itself; never propagated
 MAX_CONTEXTS = 4
 MAX_DEPTH = 6

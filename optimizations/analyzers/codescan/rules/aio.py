@@ -7,32 +7,16 @@ import ast
 from collections import deque
 
 from ..index import Func, last_name, walk_body
+from ..syntax import words
 from . import Hit, check
 from .common import QUERY_METHODS, Scan
 
-BLOCKING_NETWORK = {
-    "requests.get",
-    "requests.post",
-    "requests.put",
-    "requests.patch",
-    "requests.delete",
-    "requests.head",
-    "requests.options",
-    "requests.request",
-    "urllib.request.urlopen",
-    "urllib3.request",
-    "httpx.get",
-    "httpx.post",
-    "httpx.put",
-    "httpx.patch",
-    "httpx.delete",
-    "httpx.head",
-    "httpx.request",
-    "httpx.stream",
-    "smtplib.SMTP",
-    "smtplib.SMTP_SSL",
-    "socket.create_connection",
-}
+BLOCKING_NETWORK = words(
+    "httpx.delete httpx.get httpx.head httpx.patch httpx.post httpx.put httpx.request "
+    "httpx.stream requests.delete requests.get requests.head requests.options "
+    "requests.patch requests.post requests.put requests.request smtplib.SMTP "
+    "smtplib.SMTP_SSL socket.create_connection urllib.request.urlopen urllib3.request"
+)
 BLOCKING_PROCESS = {
     "time.sleep",
     "subprocess.run",

@@ -7,27 +7,16 @@ from __future__ import annotations
 import ast
 
 from ..index import Func, annotation_names, last_name, walk_body
+from ..syntax import words
 from . import Hit, check
 from .aio import BLOCKING_NETWORK, BLOCKING_PROCESS
 from .common import QUERY_METHODS, Scan
 
 LEAKY_CONVERTERS = {"jsonable_encoder", "vars", "model_to_dict", "asdict"}
-MUTATORS = {
-    "append",
-    "extend",
-    "insert",
-    "add",
-    "update",
-    "pop",
-    "popitem",
-    "clear",
-    "remove",
-    "discard",
-    "setdefault",
-    "appendleft",
-    "popleft",
-    "__setitem__",
-}
+MUTATORS = words(
+    "__setitem__ add append appendleft clear discard extend insert pop popitem "
+    "popleft remove setdefault update"
+)
 MUTABLE_FACTORIES = {"dict", "list", "set", "defaultdict", "OrderedDict", "Counter", "deque"}
 
 

@@ -7,51 +7,22 @@ import ast
 from typing import Any
 
 from ..index import Func, Index, last_name, walk_body
+from ..syntax import words
 from ..taint import Taint
 
-SINGLE_ROW = {
-    "first",
-    "one",
-    "one_or_none",
-    "scalar",
-    "scalar_one",
-    "scalar_one_or_none",
-    "get",
-    "get_one",
-    "count",
-    "exists",
-    "fetchone",
-    "fetchrow",
-    "fetchval",
-}
+SINGLE_ROW = words(
+    "count exists fetchone fetchrow fetchval first get get_one one one_or_none scalar "
+    "scalar_one scalar_one_or_none"
+)
 ROW_METHODS = {"execute", "scalars", "query", "stream", "stream_scalars", "exec", "fetch"}
-QUERY_METHODS = {
-    "execute",
-    "scalars",
-    "scalar",
-    "get",
-    "get_one",
-    "query",
-    "refresh",
-    "stream",
-    "stream_scalars",
-    "exec",
-    "fetch",
-    "fetchrow",
-    "fetchval",
-    "exec_driver_sql",
-}
-LOADER_OPTIONS = {
-    "selectinload",
-    "joinedload",
-    "subqueryload",
-    "contains_eager",
-    "immediateload",
-    "defaultload",
-    "raiseload",
-    "noload",
-    "selectin_polymorphic",
-}
+QUERY_METHODS = words(
+    "exec exec_driver_sql execute fetch fetchrow fetchval get get_one query refresh "
+    "scalar scalars stream stream_scalars"
+)
+LOADER_OPTIONS = words(
+    "contains_eager defaultload immediateload joinedload noload raiseload "
+    "selectin_polymorphic selectinload subqueryload"
+)
 
 
 class Scan:

@@ -7,21 +7,13 @@ import ast
 import re
 
 from ..index import annotation_names, const_str, keyword, last_name, param_defaults, walk_body
+from ..syntax import words
 from . import Hit, check
 from .common import QUERY_METHODS, Scan
 
-PAGE_SIZE_NAMES = {
-    "limit",
-    "page_size",
-    "pagesize",
-    "per_page",
-    "perpage",
-    "size",
-    "take",
-    "max_results",
-    "max_items",
-    "items_per_page",
-}
+PAGE_SIZE_NAMES = words(
+    "items_per_page limit max_items max_results page_size pagesize per_page perpage size take"
+)
 TEXT_TYPES = re.compile(r"\b(str|String|Text|Unicode|UnicodeText|VARCHAR|CITEXT|CHAR)\b")
 NON_TEXT_TYPES = re.compile(r"\b(ARRAY|JSON|JSONB|list|dict|HSTORE|TSVECTOR|Range)\b")
 

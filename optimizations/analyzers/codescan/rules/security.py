@@ -8,6 +8,7 @@ import ast
 import re
 
 from ..index import Func, const_str, is_true, keyword, last_name, walk_body
+from ..syntax import words
 from . import Hit, check
 from .common import Scan
 
@@ -21,21 +22,9 @@ DSN = re.compile(
     r"amqps?|mongodb(?:\+srv)?|mssql(?:\+\w+)?|oracle(?:\+\w+)?|cockroachdb(?:\+\w+)?)://"
     r"(?P<user>[^:/\s@]+):(?P<password>[^@\s/]+)@(?P<host>[^/\s:?]+)"
 )
-PLACEHOLDERS = {
-    "password",
-    "pass",
-    "passwd",
-    "pwd",
-    "secret",
-    "changeme",
-    "change-me",
-    "xxx",
-    "xxxx",
-    "...",
-    "example",
-    "user",
-    "username",
-}
+PLACEHOLDERS = words(
+    "... change-me changeme example pass passwd password pwd secret user username xxx xxxx"
+)
 COLUMN_SINKS = {"order_by", "group_by", "distinct", "with_only_columns", "add_columns"}
 COLUMN_WRAPPERS = {"desc", "asc", "nulls_first", "nulls_last", "column", "literal_column"}
 

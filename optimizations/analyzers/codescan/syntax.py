@@ -1,0 +1,131 @@
+"""Small helpers over Python's syntax tree, shared by the index, the taint and the rules."""
+
+from __future__ import annotations
+
+import ast
+
+
+def walk_body(node: ast.AST):
+    """Every node under ``node`` except the bodies of nested functions and classes."""
+    stack = list(ast.iter_child_nodes(node))
+    while stack:
+        current = stack.pop()
+        yield current
+        if isinstance(current, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            # decorators and defaults run in the enclosing scope
+            stack.extend(current.decorator_list)
+            if not isinstance(current, ast.ClassDef):
+                stack.extend(current.args.defaults)
+                stack.extend(d for d in current.args.kw_defaults if d is not None)
+            continue
+        stack.extend(ast.iter_child_nodes(current))
+
+
+def last_name(expr: ast.AST) -> str:
+    """``a.b.c`` → ``c``; ``f`` → ``f``; a call → the name of what it calls."""
+    if isinstance(expr, ast.Call):
+        expr = expr.func
+    if isinstance(expr, ast.Attribute):
+        return expr.attr
+    if isinstance(expr, ast.Name):
+        return expr.id
+    return ""
+
+
+def keyword(call: ast.Call, name: str) -> ast.expr | None:
+    for item in call.keywords:
+        if item.arg == name:
+            return item.value
+    return None
+
+
+def is_true(expr: ast.AST | None) -> bool:
+    return isinstance(expr, ast.Constant) and expr.value is True
+
+
+def const_str(expr: ast.AST | None) -> str | None:
+    if isinstance(expr, ast.Constant) and isinstance(expr.value, str):
+        return expr.value
+    return None
+
+
+def annotation_names(expr: ast.AST | None) -> list[ast.AST]:
+    """The type names inside an annotation: ``Annotated[X, ...]`` → X, ``X | None`` → X."""
+    if expr is None:
+        return []
+    if isinstance(expr, ast.Constant) and isinstance(expr.value, str):
+        try:
+            expr = ast.parse(expr.value, mode="eval").body
+        except SyntaxError:
+            return []
+    if isinstance(expr, ast.Subscript):
+        outer = last_name(expr.value)
+        inner = expr.slice
+        items = inner.elts if isinstance(inner, ast.Tuple) else [inner]
+        if outer == "Annotated":
+            return annotation_names(items[0]) if items else []
+        if outer in {"Optional", "Union", "Mapped", "list", "List", "Sequence", "Iterable"}:
+            return [name for item in items for name in annotation_names(item)]
+        return [expr.value]
+    if isinstance(expr, ast.BinOp) and isinstance(expr.op, ast.BitOr):
+        return annotation_names(expr.left) + annotation_names(expr.right)
+    if isinstance(expr, ast.Name | ast.Attribute):
+        return [expr]
+    return []
+
+
+def annotated_metadata(expr: ast.AST | None) -> list[ast.AST]:
+    """The metadata of ``Annotated[X, m1, m2]``: [m1, m2]."""
+    if isinstance(expr, ast.Subscript) and last_name(expr.value) == "Annotated":
+        inner = expr.slice
+        if isinstance(inner, ast.Tuple):
+            return list(inner.elts[1:])
+    return []
+
+
+def target_names(target: ast.AST) -> list[str]:
+    if isinstance(target, ast.Name):
+        return [target.id]
+    if isinstance(target, ast.Tuple | ast.List):
+        return [n for element in target.elts for n in target_names(element)]
+    if isinstance(target, ast.Starred):
+        return target_names(target.value)
+    return []
+
+
+def param_defaults(node) -> dict[str, ast.AST]:
+    args = node.args
+    positional = [*args.posonlyargs, *args.args]
+    named = [a.arg for a in positional[len(positional) - len(args.defaults) :]]
+    defaults = dict(zip(named, args.defaults, strict=True))
+    for arg, default in zip(args.kwonlyargs, args.kw_defaults, strict=False):
+        if default is not None:
+            defaults[arg.arg] = default
+    return defaults
+
+
+def depends_default(default: ast.AST | None) -> ast.AST | None:
+    if isinstance(default, ast.Call) and last_name(default) in {"Depends", "Security"}:
+        return default.args[0] if default.args else keyword(default, "dependency")
+    return None
+
+
+def annotated_depends(annotation: ast.AST | None) -> ast.AST | None:
+    for item in annotated_metadata(annotation):
+        target = depends_default(item)
+        if target is not None:
+            return target
+    return None
+
+
+def depends_target(default, annotation) -> ast.AST | None:
+    return depends_default(default) or annotated_depends(annotation)
+
+
+def looks_like_model(expr: ast.AST) -> bool:
+    return isinstance(expr, ast.Name | ast.Attribute) and last_name(expr)[:1].isupper()
+
+
+def words(text: str) -> frozenset[str]:
+    """A set of names written as one string, to keep long vocabularies readable."""
+    return frozenset(text.split())
