@@ -19,9 +19,10 @@ USER_SCHEMAS = (
 # An index is a usable cover of a foreign key when its leading key columns are
 # exactly the FK's columns (in any order), it is valid and not partial. INCLUDE
 # columns (beyond indnkeyatts) do not count; expression columns show as 0 in
-# indkey and so never match.
+# indkey and so never match. Both CTEs are MATERIALIZED: inlined into the NOT
+# EXISTS below they made the query quadratic (5 s on 1 000 foreign keys).
 FK_COVERS = f"""
-fk AS (
+fk AS MATERIALIZED (
     SELECT con.oid AS con_oid, con.conname, con.conrelid, con.confrelid, con.conkey,
            cardinality(con.conkey) AS nkeys, n.nspname, r.relname, r.reltuples
     FROM pg_constraint con
@@ -29,22 +30,13 @@ fk AS (
     JOIN pg_namespace n ON n.oid = r.relnamespace
     WHERE con.contype = 'f' AND {USER_SCHEMAS}
 ),
-cover AS (
+cover AS MATERIALIZED (
     SELECT fk.con_oid, i.indexrelid
     FROM fk JOIN pg_index i ON i.indrelid = fk.conrelid
     WHERE i.indisvalid AND i.indpred IS NULL AND i.indnkeyatts >= fk.nkeys
       AND (SELECT array_agg(k ORDER BY k) FROM unnest((i.indkey::int2[])[0:fk.nkeys - 1]) k)
         = (SELECT array_agg(k ORDER BY k) FROM unnest(fk.conkey) k)
 )"""
-
-
-def _columns(session, relid: int, attnums: list[int]) -> list[str]:
-    rows = session.rows(
-        "SELECT attnum, attname FROM pg_attribute WHERE attrelid = %(r)s AND attnum = ANY(%(a)s)",
-        {"r": relid, "a": list(attnums)},
-    )
-    names = {r["attnum"]: r["attname"] for r in rows}
-    return [names.get(a, f"#{a}") for a in attnums]
 
 
 def fk_without_index(state: ScanState) -> None:
@@ -54,6 +46,9 @@ def fk_without_index(state: ScanState) -> None:
         SELECT fk.con_oid, fk.conname, fk.nspname, fk.relname, fk.conrelid, fk.conkey,
                fk.confrelid::regclass::text AS parent, fk.reltuples::bigint AS est_rows,
                pg_get_constraintdef(fk.con_oid) AS definition,
+               array(SELECT a.attname::text FROM pg_attribute a
+                     WHERE a.attrelid = fk.conrelid AND a.attnum = ANY(fk.conkey)
+                     ORDER BY array_position(fk.conkey, a.attnum)) AS columns,
                (SELECT count(*) FROM pg_index i WHERE i.indrelid = fk.conrelid
                   AND i.indpred IS NOT NULL) AS partial_indexes
         FROM fk WHERE NOT EXISTS (SELECT 1 FROM cover c WHERE c.con_oid = fk.con_oid)
@@ -61,7 +56,7 @@ def fk_without_index(state: ScanState) -> None:
     )
     state.facts["fk_uncovered"] = []
     for r in rows:
-        cols = _columns(s, r["conrelid"], r["conkey"])
+        cols = list(r["columns"])
         table = f"{quote_ident(r['nspname'])}.{quote_ident(r['relname'])}"
         collist = ", ".join(quote_ident(c) for c in cols)
         name = quote_ident(f"{r['relname']}_{'_'.join(cols)}_idx"[:63])
