@@ -8,7 +8,5 @@ urlpatterns = [
     path("people/", views.people, name="people"),
     path("people/new/", views.person_add, name="person_add"),
     path("people/memberships/", views.membership_set, name="membership_set"),
-    path(
-        "people/memberships/<int:pk>/remove/", views.membership_remove, name="membership_remove"
-    ),
+    path("people/memberships/<int:pk>/remove/", views.membership_remove, name="membership_remove"),
 ]

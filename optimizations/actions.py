@@ -153,7 +153,9 @@ def do_update_task(actor, task: PhaseTask, **fields) -> dict:
     task.save()
     changes = describe_changes(before, _snapshot(task, TASK_FIELDS))
     if changes:
-        what = ", ".join(f"{name} {old or '—'} → {new or '—'}" for name, (old, new) in changes.items())
+        what = ", ".join(
+            f"{name} {old or '—'} → {new or '—'}" for name, (old, new) in changes.items()
+        )
         record(
             actor,
             "task." + "+".join(sorted(changes)),

@@ -58,15 +58,9 @@ STANDARD_PHASES = (
         "dev",
         "No open high-severity performance finding.",
         (
-            TaskTemplate(
-                "Enhance FastAPI", "Async, middleware, response optimization.", "dev", 24
-            ),
-            TaskTemplate(
-                "Enhance SQLAlchemy", "ORM, queries, relationships.", "dev", 24
-            ),
-            TaskTemplate(
-                "Enhance the database", "Indexes, connection pool, caching.", "dev", 16
-            ),
+            TaskTemplate("Enhance FastAPI", "Async, middleware, response optimization.", "dev", 24),
+            TaskTemplate("Enhance SQLAlchemy", "ORM, queries, relationships.", "dev", 24),
+            TaskTemplate("Enhance the database", "Indexes, connection pool, caching.", "dev", 16),
         ),
     ),
     PhaseTemplate(
@@ -78,9 +72,7 @@ STANDARD_PHASES = (
             TaskTemplate(
                 "Architecture", "Scalability, monitoring, high availability.", "strategy", 16
             ),
-            TaskTemplate(
-                "Monitoring", "Performance metrics, alerting, logging.", "strategy", 12
-            ),
+            TaskTemplate("Monitoring", "Performance metrics, alerting, logging.", "strategy", 12),
         ),
     ),
     PhaseTemplate(

@@ -35,7 +35,9 @@ from portal.models import AuditEvent
 @vary_on_headers("HX-Request")
 def initiative_list(request):
     initiatives = Initiative.objects.select_related("target", "owner").annotate(
-        open_tasks=Count("phases__tasks", filter=Q(phases__tasks__status__in=PhaseTask.OPEN_STATUSES))
+        open_tasks=Count(
+            "phases__tasks", filter=Q(phases__tasks__status__in=PhaseTask.OPEN_STATUSES)
+        )
     )
     status = request.GET.get("status", "")
     department = request.GET.get("department", "")
@@ -278,5 +280,7 @@ def target_edit(request, slug):
         messages.success(request, "Target saved.")
         return redirect(fresh)
     return render(
-        request, "optimizations/target_form.html", {"form": form, "creating": False, "target": target}
+        request,
+        "optimizations/target_form.html",
+        {"form": form, "creating": False, "target": target},
     )

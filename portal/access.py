@@ -23,9 +23,7 @@ def roles_of(user) -> dict[str, str]:
         return {}
     cached = getattr(user, "_kaizen_roles", None)
     if cached is None:
-        cached = dict(
-            Membership.objects.filter(user=user).values_list("department__code", "role")
-        )
+        cached = dict(Membership.objects.filter(user=user).values_list("department__code", "role"))
         user._kaizen_roles = cached
     return cached
 
@@ -37,9 +35,9 @@ def forget_roles(user) -> None:
 
 
 def is_manager(user) -> bool:
-    return bool(getattr(user, "is_superuser", False)) or Membership.MANAGER in roles_of(
-        user
-    ).values()
+    return (
+        bool(getattr(user, "is_superuser", False)) or Membership.MANAGER in roles_of(user).values()
+    )
 
 
 def is_engineer(user) -> bool:

@@ -9,6 +9,7 @@ process it started. Each process's output goes to ``var/log/<name>.log``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import signal
@@ -80,11 +81,9 @@ class Supervisor:
         except ValueError:
             previous = {}
         for name, pid in previous.items():
-            try:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(pid, signal.SIGTERM)
                 say(f"  stopped {name} left over from an earlier run (pid {pid})")
-            except (ProcessLookupError, PermissionError):
-                pass
         self.state_file.unlink(missing_ok=True)
 
     def start(self, name: str, argv: list[str], env: dict | None = None) -> None:
@@ -94,7 +93,9 @@ class Supervisor:
     def _spawn(self, name: str) -> None:
         argv, extra_env = self.specs[name]
         log = open(self.log_dir / f"{name}.log", "ab", buffering=0)  # noqa: SIM115 - kept by the child
-        log.write(f"\n--- started {time.strftime('%Y-%m-%d %H:%M:%S')}: {' '.join(argv)}\n".encode())
+        log.write(
+            f"\n--- started {time.strftime('%Y-%m-%d %H:%M:%S')}: {' '.join(argv)}\n".encode()
+        )
         self.procs[name] = subprocess.Popen(
             argv,
             stdout=log,
@@ -146,19 +147,15 @@ class Supervisor:
 
     @staticmethod
     def _signal(proc: subprocess.Popen, sig: int) -> None:
-        try:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(proc.pid, sig)
-        except (ProcessLookupError, PermissionError):
-            pass
 
     @staticmethod
     def _wait(procs, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         for proc in procs:
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(max(0.0, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                pass
 
 
 def tail(path: Path, lines: int = 15) -> str:

@@ -127,18 +127,19 @@ STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
 
-# Mail: files under var/mail in the embedded run, SMTP when EMAIL_HOST is set.
-_smtp_host = env_str("EMAIL_HOST")
+# Mail: files under var/mail in the embedded run; SMTP when EMAIL_HOST is set,
+# and always in production (default: a relay on localhost).
+_smtp_host = env_str("EMAIL_HOST", "localhost" if PRODUCTION else "")
 if _smtp_host:
     MAILERS = {
         "default": {
             "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
             "OPTIONS": {
                 "host": _smtp_host,
-                "port": env_int("EMAIL_PORT", 587, minimum=1),
+                "port": env_int("EMAIL_PORT", 25 if _smtp_host == "localhost" else 587, minimum=1),
                 "username": env_str("EMAIL_HOST_USER"),
                 "password": env_str("EMAIL_HOST_PASSWORD"),
-                "use_tls": env_bool("EMAIL_USE_TLS", True),
+                "use_tls": env_bool("EMAIL_USE_TLS", _smtp_host != "localhost"),
                 "timeout": 10,
             },
         }
@@ -158,7 +159,7 @@ CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", PRODUCTION)
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", PRODUCTION)
 SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000 if PRODUCTION else 0, minimum=0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = PRODUCTION
-SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", PRODUCTION)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"

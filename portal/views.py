@@ -139,5 +139,9 @@ def profile(request):
     return render(
         request,
         "portal/profile.html",
-        {"tz_form": tz_form, "password_form": password_form, "roles": access.roles_of(request.user)},
+        {
+            "tz_form": tz_form,
+            "password_form": password_form,
+            "roles": access.roles_of(request.user),
+        },
     )

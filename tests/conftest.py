@@ -12,10 +12,16 @@ import socket
 from urllib.parse import urlsplit
 
 import pytest
+from django.conf import settings
 
+from departments.defaults import ensure_departments
 from departments.models import Department, Membership
 
 PASSWORD = "correct-horse-battery-42"
+
+# Persistent connections would outlive the live server's request threads and
+# keep PostgreSQL from dropping the test database at the end.
+settings.DATABASES["default"]["CONN_MAX_AGE"] = 0
 
 
 def in_ci() -> bool:
@@ -53,6 +59,8 @@ def _test_settings(settings):
 
 @pytest.fixture
 def departments(db):
+    # A transactional test flushes what the data migration created; put it back.
+    ensure_departments(Department)
     return {d.code: d for d in Department.objects.all()}
 
 
@@ -104,7 +112,15 @@ def outsider(make_user):
     return make_user("olga")
 
 
-PERSONAS = ["manager", "dev_engineer", "qa_engineer", "strategist", "hr_editor", "viewer", "outsider"]
+PERSONAS = [
+    "manager",
+    "dev_engineer",
+    "qa_engineer",
+    "strategist",
+    "hr_editor",
+    "viewer",
+    "outsider",
+]
 
 
 @pytest.fixture

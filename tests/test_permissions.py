@@ -11,32 +11,92 @@ ENGINEERS = {"dev_engineer", "qa_engineer", "strategist"}
 
 
 def _task(initiative, department):
-    return PhaseTask.objects.filter(phase__initiative=initiative, department__code=department).first()
+    return PhaseTask.objects.filter(
+        phase__initiative=initiative, department__code=department
+    ).first()
 
 
 def _requests(initiative, target, departments, personas):
     """(name, method, url, data, personas allowed) for every write view."""
     phase = initiative.phases.get(number=2)
-    hr_task = PhaseTask.objects.create(phase=phase, title="Write runbook", department=departments["hr"])
-    dev_task, qa_task, strategy_task = (_task(initiative, code) for code in ("dev", "qa", "strategy"))
+    hr_task = PhaseTask.objects.create(
+        phase=phase, title="Write runbook", department=departments["hr"]
+    )
+    dev_task, qa_task, strategy_task = (
+        _task(initiative, code) for code in ("dev", "qa", "strategy")
+    )
     membership = Membership.objects.get(user=personas["viewer"])
     task_data = lambda task: {f"t{task.pk}-status": "doing", f"t{task.pk}-logged_hours": "1"}  # noqa: E731
     return [
         ("initiative create", "post", reverse("initiative_create"), {}, {"manager"}),
-        ("initiative edit", "post", reverse("initiative_edit", args=[initiative.pk]), {}, {"manager"}),
-        ("phase status", "post", reverse("phase_status", args=[phase.pk]), {"status": "active"}, {"manager"}),
-        ("task create", "post", reverse("task_create", args=[phase.pk]), {"title": "x", "department": departments["dev"].pk}, {"manager"}),
-        ("dev task", "post", reverse("task_update", args=[dev_task.pk]), task_data(dev_task), {"manager", "dev_engineer"}),
-        ("qa task", "post", reverse("task_update", args=[qa_task.pk]), task_data(qa_task), {"manager", "qa_engineer"}),
-        ("strategy task", "post", reverse("task_update", args=[strategy_task.pk]), task_data(strategy_task), {"manager", "strategist"}),
-        ("hr task", "post", reverse("task_update", args=[hr_task.pk]), task_data(hr_task), {"manager", "hr_editor"}),
+        (
+            "initiative edit",
+            "post",
+            reverse("initiative_edit", args=[initiative.pk]),
+            {},
+            {"manager"},
+        ),
+        (
+            "phase status",
+            "post",
+            reverse("phase_status", args=[phase.pk]),
+            {"status": "active"},
+            {"manager"},
+        ),
+        (
+            "task create",
+            "post",
+            reverse("task_create", args=[phase.pk]),
+            {"title": "x", "department": departments["dev"].pk},
+            {"manager"},
+        ),
+        (
+            "dev task",
+            "post",
+            reverse("task_update", args=[dev_task.pk]),
+            task_data(dev_task),
+            {"manager", "dev_engineer"},
+        ),
+        (
+            "qa task",
+            "post",
+            reverse("task_update", args=[qa_task.pk]),
+            task_data(qa_task),
+            {"manager", "qa_engineer"},
+        ),
+        (
+            "strategy task",
+            "post",
+            reverse("task_update", args=[strategy_task.pk]),
+            task_data(strategy_task),
+            {"manager", "strategist"},
+        ),
+        (
+            "hr task",
+            "post",
+            reverse("task_update", args=[hr_task.pk]),
+            task_data(hr_task),
+            {"manager", "hr_editor"},
+        ),
         ("target create", "post", reverse("target_create"), {}, {"manager"} | ENGINEERS),
-        ("target edit", "post", reverse("target_edit", args=[target.slug]), {}, {"manager"} | ENGINEERS),
+        (
+            "target edit",
+            "post",
+            reverse("target_edit", args=[target.slug]),
+            {},
+            {"manager"} | ENGINEERS,
+        ),
         ("person add", "post", reverse("person_add"), {}, {"manager"}),
         ("membership set", "post", reverse("membership_set"), {}, {"manager"}),
-        ("membership remove", "post", reverse("membership_remove", args=[membership.pk]), {}, {"manager"}),
+        (
+            "membership remove",
+            "post",
+            reverse("membership_remove", args=[membership.pk]),
+            {},
+            {"manager"},
+        ),
         ("audit list", "get", reverse("audit_list"), {}, {"manager"}),
-    ]  # fmt: skip
+    ]
 
 
 @pytest.fixture

@@ -36,7 +36,12 @@ def test_changing_a_task_status_returns_the_card_and_the_new_phase_progress(
 def test_a_task_change_is_audited_on_the_initiative(login, initiative, qa_engineer):
     client = login(qa_engineer)
     task = PhaseTask.objects.get(phase__initiative=initiative, title="Find bottlenecks")
-    htmx(client, "post", reverse("task_update", args=[task.pk]), {f"t{task.pk}-status": "blocked", f"t{task.pk}-logged_hours": "0"})
+    htmx(
+        client,
+        "post",
+        reverse("task_update", args=[task.pk]),
+        {f"t{task.pk}-status": "blocked", f"t{task.pk}-logged_hours": "0"},
+    )
     event = AuditEvent.objects.get(action__startswith="task.")
     assert event.actor == qa_engineer
     assert event.initiative == initiative
@@ -48,9 +53,17 @@ def test_a_task_change_is_audited_on_the_initiative(login, initiative, qa_engine
 def test_negative_hours_are_refused_with_the_card_showing_why(login, initiative, qa_engineer):
     client = login(qa_engineer)
     task = PhaseTask.objects.get(phase__initiative=initiative, title="Analyze performance")
-    response = htmx(client, "post", reverse("task_update", args=[task.pk]), {f"t{task.pk}-status": "done", f"t{task.pk}-logged_hours": "-2"})
+    response = htmx(
+        client,
+        "post",
+        reverse("task_update", args=[task.pk]),
+        {f"t{task.pk}-status": "done", f"t{task.pk}-logged_hours": "-2"},
+    )
     assert response.status_code == 422
-    assert "cannot be negative" in response.content.decode() or "greater than or equal" in response.content.decode()
+    assert (
+        "cannot be negative" in response.content.decode()
+        or "greater than or equal" in response.content.decode()
+    )
     task.refresh_from_db()
     assert task.status == "todo"
 
@@ -58,17 +71,40 @@ def test_negative_hours_are_refused_with_the_card_showing_why(login, initiative,
 def test_a_plain_post_without_htmx_redirects_back_to_the_page(login, initiative, qa_engineer):
     client = login(qa_engineer)
     task = PhaseTask.objects.get(phase__initiative=initiative, title="Analyze performance")
-    response = client.post(reverse("task_update", args=[task.pk]), {f"t{task.pk}-status": "doing", f"t{task.pk}-logged_hours": "0"})
+    response = client.post(
+        reverse("task_update", args=[task.pk]),
+        {f"t{task.pk}-status": "doing", f"t{task.pk}-logged_hours": "0"},
+    )
     assert response.status_code == 302
     assert response["Location"] == initiative.get_absolute_url()
 
 
-def test_an_assignee_must_belong_to_the_task_department(login, initiative, qa_engineer, dev_engineer):
+def test_an_assignee_must_belong_to_the_task_department(
+    login, initiative, qa_engineer, dev_engineer
+):
     client = login(qa_engineer)
     task = PhaseTask.objects.get(phase__initiative=initiative, title="Analyze performance")
-    response = htmx(client, "post", reverse("task_update", args=[task.pk]), {f"t{task.pk}-status": "todo", f"t{task.pk}-assignee": dev_engineer.pk, f"t{task.pk}-logged_hours": "0"})
+    response = htmx(
+        client,
+        "post",
+        reverse("task_update", args=[task.pk]),
+        {
+            f"t{task.pk}-status": "todo",
+            f"t{task.pk}-assignee": dev_engineer.pk,
+            f"t{task.pk}-logged_hours": "0",
+        },
+    )
     assert response.status_code == 422
-    response = htmx(client, "post", reverse("task_update", args=[task.pk]), {f"t{task.pk}-status": "todo", f"t{task.pk}-assignee": qa_engineer.pk, f"t{task.pk}-logged_hours": "0"})
+    response = htmx(
+        client,
+        "post",
+        reverse("task_update", args=[task.pk]),
+        {
+            f"t{task.pk}-status": "todo",
+            f"t{task.pk}-assignee": qa_engineer.pk,
+            f"t{task.pk}-logged_hours": "0",
+        },
+    )
     assert response.status_code == 200
     task.refresh_from_db()
     assert task.assignee == qa_engineer
@@ -86,7 +122,9 @@ def test_moving_a_phase_answers_htmx_with_the_phase_head(login, initiative, mana
     assert AuditEvent.objects.filter(action="phase.status", initiative=initiative).exists()
 
 
-def test_the_list_filters_answer_htmx_with_the_results_fragment(login, make_initiative, manager, departments):
+def test_the_list_filters_answer_htmx_with_the_results_fragment(
+    login, make_initiative, manager, departments
+):
     make_initiative(title="Active one")
     make_initiative(title="Drafted one", status="draft")
     client = login(manager)
@@ -124,7 +162,15 @@ def test_a_focus_that_does_not_fit_the_mode_is_refused(login, manager, target):
     client = login(manager)
     response = client.post(
         reverse("initiative_create"),
-        {"title": "x", "target": target.pk, "run_mode": "performance", "focus": ["security"], "owner": manager.pk, "status": "active", "start_date": "2026-12-01"},
+        {
+            "title": "x",
+            "target": target.pk,
+            "run_mode": "performance",
+            "focus": ["security"],
+            "owner": manager.pk,
+            "status": "active",
+            "start_date": "2026-12-01",
+        },
     )
     assert response.status_code == 200
     assert "does not apply to performance mode" in response.content.decode()
@@ -163,7 +209,9 @@ def test_the_initiative_page_costs_the_same_queries_for_few_and_many_tasks(
 ):
     phase = initiative.phases.get(number=1)
     PhaseTask.objects.bulk_create(
-        PhaseTask(phase=phase, title=f"extra {n}", department=phase.lead_department, assignee=qa_engineer)
+        PhaseTask(
+            phase=phase, title=f"extra {n}", department=phase.lead_department, assignee=qa_engineer
+        )
         for n in range(extra_tasks)
     )
     client = login(manager)

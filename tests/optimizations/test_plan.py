@@ -20,7 +20,9 @@ def test_an_initiative_gets_the_four_standard_phases(initiative):
 
 
 def test_each_phase_gets_its_default_tasks_owned_by_departments(initiative):
-    tasks = PhaseTask.objects.filter(phase__initiative=initiative).order_by("phase__number", "position")
+    tasks = PhaseTask.objects.filter(phase__initiative=initiative).order_by(
+        "phase__number", "position"
+    )
     got = [(t.phase.number, t.title, t.department.code) for t in tasks]
     expected = [
         (template.number, task.title, task.department)
@@ -83,7 +85,7 @@ def test_progress_percent(total, done, status, expected):
 
 def test_progress_is_weighted_by_estimate_and_unestimated_tasks_weigh_one(initiative):
     phase = initiative.phases.get(number=2)  # estimates 24, 24, 16
-    fastapi, sqlalchemy, database = phase.tasks.order_by("position")
+    _fastapi, _sqlalchemy, database = phase.tasks.order_by("position")
     database.status = PhaseTask.DONE
     database.save()
     annotated = with_progress(Phase.objects.filter(pk=phase.pk)).get()
