@@ -194,6 +194,12 @@ class _Findings:
         column = getattr(hit.node, "col_offset", 0) + 1
         place = (hit.rule_id, source.rel, line, column)
         if place in self._places:
+            # a second reason for the same finding (FSA205 can have several)
+            for finding in self.findings:
+                ev = finding.evidence
+                if finding.rule_id == hit.rule_id and finding.location == f"{source.rel}:{line}":
+                    if hit.detail and hit.detail not in ev.get("detail", ""):
+                        ev["detail"] = f"{ev.get('detail', '')}; {hit.detail}".strip("; ")
             return
         self._places.add(place)
         if source.suppressed(hit.rule_id, line):

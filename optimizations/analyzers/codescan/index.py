@@ -315,7 +315,8 @@ class Index(KindsMixin):
             if called in {"relationship", "Relationship"}:
                 self._add_relationship(info, name, value, annotation, stmt.lineno)
             elif called in {"Column", "mapped_column", "Field"} or annotation is not None:
-                info.columns[name] = ast.unparse(value if called else annotation)[:200]
+                parts = [p for p in (annotation, value if called else None) if p is not None]
+                info.columns[name] = " ".join(ast.unparse(p) for p in parts)[:200]
 
     def _add_relationship(self, info, name, call: ast.Call, annotation, line: int) -> None:
         lazy = const_str(keyword(call, "lazy"))

@@ -57,10 +57,10 @@ def blocking_call(scan: Scan, func: Func, call: ast.Call, network_only: bool = F
         return f"`{dotted}()` (blocking network I/O)"
     if dotted in BLOCKING_PROCESS:
         return f"`{dotted}()` (blocks the thread)"
-    if network_only:
-        return None
-    if dotted in BLOCKING_DRIVERS:
+    if dotted in BLOCKING_DRIVERS and not network_only:
         return f"`{dotted}()` (synchronous database driver)"
+    if network_only:
+        return _sync_http_client_call(scan, func, call)
     if isinstance(call.func, ast.Name) and call.func.id == "open" and dotted.endswith(".open"):
         owner = dotted.rsplit(".", 1)[0]
         if "open" not in index.module_defs.get(owner, {}) and owner == func.file.module:
@@ -69,8 +69,9 @@ def blocking_call(scan: Scan, func: Func, call: ast.Call, network_only: bool = F
         return None
     awaited = id(call) in func.awaited
     receiver = index.kind_of(func, call.func.value)
-    if receiver == "http" and call.func.attr in HTTP_METHODS and not awaited:
-        return f"`{ast.unparse(call.func)[:60]}()` on a synchronous HTTP client"
+    described = _sync_http_client_call(scan, func, call)
+    if described:
+        return described
     kind = index.db_call(func, call, QUERY_METHODS | {"commit", "flush", "rollback"})
     if kind is None and call.func.attr in {"connect", "begin"} and receiver == "engine_sync":
         kind = "engine_sync"
@@ -82,6 +83,14 @@ def blocking_call(scan: Scan, func: Func, call: ast.Call, network_only: bool = F
         if not _is_argument(func, call):
             return f"`{ast.unparse(call.func)[:60]}()` on a synchronous session"
     return None
+
+
+def _sync_http_client_call(scan: Scan, func: Func, call: ast.Call) -> str | None:
+    if not isinstance(call.func, ast.Attribute) or call.func.attr not in HTTP_METHODS:
+        return None
+    if id(call) in func.awaited or scan.index.kind_of(func, call.func.value) != "http":
+        return None
+    return f"`{ast.unparse(call.func)[:60]}()` on a synchronous HTTP client"
 
 
 def _is_argument(func: Func, call: ast.Call) -> bool:

@@ -59,6 +59,13 @@ def pydantic_v1_api(scan: Scan):
                             None,
                             detail=f"`from pydantic import {alias.name}` is Pydantic v1 API",
                         )
+            elif (
+                isinstance(node, ast.Call)
+                and last_name(node) == "Field"
+                and any(k.arg in V1_FIELD_KEYWORDS for k in node.keywords)
+            ):
+                bad = next(k.arg for k in node.keywords if k.arg in V1_FIELD_KEYWORDS)
+                yield Hit("FSA501", source, node, None, detail=f"`Field({bad}=...)` is v1")
             elif isinstance(node, ast.ClassDef) and any(
                 info.node is node and info.is_schema
                 for info in index.class_by_name.get(node.name, [])
@@ -89,10 +96,6 @@ def pydantic_v1_api(scan: Scan):
             if not isinstance(node, ast.Call):
                 continue
             name = last_name(node)
-            if name == "Field" and any(k.arg in V1_FIELD_KEYWORDS for k in node.keywords):
-                bad = next(k.arg for k in node.keywords if k.arg in V1_FIELD_KEYWORDS)
-                yield Hit("FSA501", func.file, node, func, detail=f"`Field({bad}=...)` is v1")
-                continue
             if not isinstance(node.func, ast.Attribute):
                 continue
             owner = node.func.value

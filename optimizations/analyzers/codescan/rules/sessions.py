@@ -318,7 +318,8 @@ def pooling_mismatch(scan: Scan):
         poolclass = _poolclass(call)
         is_async = last_name(call) == "create_async_engine"
         asyncpg = "+asyncpg" in url or (is_async and not url and uses_asyncpg)
-        if pooler in {"transaction", "present"} and asyncpg:
+        # PgBouncer's default pool_mode is session, where prepared statements survive.
+        if pooler == "transaction" and asyncpg:
             connect_args = ast.unparse(keyword(call, "connect_args") or ast.Constant(""))
             if "statement_cache_size" not in connect_args and "cache_size=0" not in url:
                 yield Hit(

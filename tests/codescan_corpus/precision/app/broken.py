@@ -1,0 +1,2 @@
+def broken(:  # expect: FSA001
+    return 1

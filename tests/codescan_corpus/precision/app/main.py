@@ -1,0 +1,17 @@
+from fastapi import FastAPI, Query
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.models import Thing
+
+app = FastAPI()
+
+
+@app.get("/things")
+async def things(session: AsyncSession, limit: int = Query(10)):  # kaizen: ignore[FSA105]
+    return (await session.scalars(select(Thing).limit(limit))).all()  # kaizen: ignore
+
+
+@app.get("/others")
+async def others(session: AsyncSession, limit: int = Query(10)):  # expect: FSA105
+    return (await session.scalars(select(Thing).limit(limit))).all()  # kaizen: ignore[FSA301]

@@ -1,0 +1,5 @@
+import requests
+
+
+async def fetch(url):
+    return requests.get(url)
