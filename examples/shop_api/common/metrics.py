@@ -55,6 +55,7 @@ class Metrics:
         self.pool_checkouts = 0
         self.pool_checkout_timeouts = 0
         self.connections_opened = 0
+        self.pool_checked_out_peak = 0
         self.cache_hits = 0
         self.cache_misses = 0
         self.engine: AsyncEngine | None = None
@@ -65,6 +66,19 @@ class Metrics:
         key = (method, route, str(status))
         self.requests[key] = self.requests.get(key, 0) + 1
         self.latency.setdefault(key, Histogram()).observe(seconds)
+
+    def watch_engine(self, engine: AsyncEngine) -> None:
+        """Report the pool of the application's engine, and the peak of its checkouts."""
+        self.engine = engine
+        pool = engine.sync_engine.pool
+        if not hasattr(pool, "checkedout"):
+            return
+
+        def record_peak(_dbapi_connection, _record, _proxy) -> None:
+            # Scrapes are instants; the peak shows saturation that happened between two.
+            self.pool_checked_out_peak = max(self.pool_checked_out_peak, pool.checkedout())
+
+        event.listen(pool, "checkout", record_peak)
 
     def count_cache(self, *, hit: bool) -> None:
         if hit:
@@ -135,6 +149,11 @@ class Metrics:
                     "Configured max_overflow of the pool.",
                     [({}, max_overflow)],
                 )
+        out.gauge(
+            "db_pool_checked_out_peak",
+            "Most connections checked out of the pool at once so far.",
+            [({}, self.pool_checked_out_peak)],
+        )
         out.counter(
             "db_pool_checkouts_total",
             "Connections checked out of a pool.",

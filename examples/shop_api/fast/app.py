@@ -70,7 +70,7 @@ def create_app(
         app.state.engine = engine
         app.state.sessionmaker = create_sessionmaker(engine)
         app.state.cache = cache
-        metrics.engine = engine
+        metrics.watch_engine(engine)
         metrics.watch_cache(cache.backend, cache.size)
         yield
         await cache.close()

@@ -71,7 +71,9 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
         yield session
 
 
-SessionDep = Annotated[AsyncSession, Depends(get_session)]
+# scope="function": the session closes, and its connection goes back to the pool, as soon as
+# the route returns; responses are built from eagerly loaded data and need no connection.
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 
 
 async def apply_schema(engine: AsyncEngine) -> None:

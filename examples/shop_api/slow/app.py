@@ -47,7 +47,7 @@ def create_app(database_url: str) -> FastAPI:
         await apply_schema(engine)
         app.state.engine = engine
         app.state.sessionmaker = create_sessionmaker(engine)
-        metrics.engine = engine
+        metrics.watch_engine(engine)
         yield
         await engine.dispose()
 
