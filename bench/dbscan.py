@@ -21,11 +21,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import psycopg  # noqa: E402
+import psycopg
 
-from examples import pgcluster  # noqa: E402
-from optimizations.analyzers import dbscan  # noqa: E402
-from optimizations.analyzers.base import LocalContext, TargetSpec  # noqa: E402
+from examples import pgcluster
+from optimizations.analyzers import dbscan
+from optimizations.analyzers.base import LocalContext, TargetSpec
 
 
 def free_port() -> int:
