@@ -40,7 +40,8 @@ class Command(BaseCommand):
             "--allow-host",
             action="append",
             default=[],
-            help="also allow this host or network (default: KAIZEN_ALLOWED_TARGET_HOSTS or loopback)",
+            help="also allow this host or network "
+            "(default: KAIZEN_ALLOWED_TARGET_HOSTS or loopback)",
         )
 
     def handle(self, *args, **opts):
