@@ -139,6 +139,16 @@ class Index(KindsMixin):
         self.files = [f for f in files if f.tree is not None]
         self.deps = deps or {}
         self.by_module = {f.module: f for f in self.files}
+        # When the scan starts below the package root (examples/shop_api/fast), imports
+        # spell the full path (examples.shop_api.fast.db): these prefixes are stripped.
+        self.root_prefixes: list[str] = []
+        if self.files:
+            first = self.files[0]
+            root_parts = first.path.parts[: len(first.path.parts) - len(first.rel.split("/"))]
+            self.root_prefixes = [
+                ".".join(root_parts[i:]) + "." for i in range(1, len(root_parts))
+            ]
+            self.root_prefixes.sort(key=len, reverse=True)
         self.imports: dict[str, dict[str, str]] = {}
         self.module_defs: dict[str, dict[str, ast.AST]] = {}
         self.classes: dict[str, ClassInfo] = {}
@@ -188,7 +198,7 @@ class Index(KindsMixin):
             if isinstance(node, ast.Import):
                 for alias in node.names:
                     if alias.asname:
-                        imports[alias.asname] = alias.name
+                        imports[alias.asname] = self._in_project(alias.name)
                     else:
                         imports[alias.name.split(".")[0]] = alias.name.split(".")[0]
             elif isinstance(node, ast.ImportFrom):
@@ -198,7 +208,9 @@ class Index(KindsMixin):
                 else:
                     base = node.module or ""
                 for alias in node.names:
-                    imports[alias.asname or alias.name] = f"{base}.{alias.name}".strip(".")
+                    imports[alias.asname or alias.name] = self._in_project(
+                        f"{base}.{alias.name}".strip(".")
+                    )
         for node in source.tree.body:
             if isinstance(node, ast.Assign):
                 for target in node.targets:
@@ -234,6 +246,12 @@ class Index(KindsMixin):
                 if cls is not None:
                     self.methods_by_name.setdefault(node.name, []).append(func)
                 self._collect_defs(source, node.body, func.qual, None)
+
+    def _in_project(self, dotted: str) -> str:
+        for prefix in self.root_prefixes:
+            if dotted.startswith(prefix):
+                return dotted[len(prefix) :]
+        return dotted
 
     def resolve_in(self, module: str, expr: ast.AST) -> str | None:
         """The dotted name ``expr`` refers to in ``module``, following imports."""
@@ -636,6 +654,13 @@ class Index(KindsMixin):
                     continue
                 self.reach[callee.qual] = [*self.reach[func.qual], callee.qual]
                 queue.append(callee.qual)
+
+    def is_engine_factory(self, owner, call: ast.AST) -> bool:
+        """``create_engine(...)`` of SQLAlchemy, not a project function of the same name."""
+        if not isinstance(call, ast.Call) or last_name(call) not in ENGINE_FACTORIES:
+            return False
+        dotted = self.resolve(owner, call.func)
+        return dotted not in self.functions and dotted.rsplit(".", 1)[0] not in self.by_module
 
     def enclosing_function(self, source: SourceFile, line: int) -> Func | None:
         """The innermost function of ``source`` whose lines include ``line``."""

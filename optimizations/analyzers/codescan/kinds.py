@@ -218,7 +218,7 @@ class KindsMixin:
         ):
             return "http"
         called = last_name(value)
-        if called in ENGINE_FACTORIES:
+        if self.is_engine_factory(func, value):
             return "engine_async" if called == "create_async_engine" else "engine_sync"
         if called in {"connect", "begin"} and isinstance(value.func, ast.Attribute):
             receiver = self.kind_of(func, value.func.value)

@@ -9,7 +9,7 @@ from sqlalchemy import create_engine, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from models import User
-from schemas import UserAdminUpdate, UserCreate, UserOut
+from schemas import UserAdminUpdate, UserCreate, UserInvite, UserOut, UserProfileIn
 
 DATABASE_URL = os.environ.get("DATABASE_URL", "postgresql://app:s3cr3t-Pa55@db.internal/app")  # expect: FSA405
 FALLBACK_URL = "postgresql://app:${DB_PASSWORD}@db/app"  # ok: a placeholder, not a password
@@ -28,7 +28,7 @@ app.add_middleware(  # expect: FSA401
 )
 app.add_middleware(CORSMiddleware, allow_origins=["*"], allow_credentials=False)  # ok: no credentials
 
-visits: dict[str, int] = {}
+visits: dict[str, int] = {}  # expect: FSA305
 KNOWN_COLUMNS = ("email", "id")
 
 
@@ -45,16 +45,16 @@ class SortField(str, Enum):
     id = "id"
 
 
-@app.get("/users/{user_id}")
+@app.get("/users/{user_id}")  # expect: FSA301
 def read_user(user_id: int, db: DB):
     user = db.get(User, user_id)
-    return user  # expect: FSA301
+    return user
 
 
-@app.get("/users/{user_id}/dump")
+@app.get("/users/{user_id}/dump")  # expect: FSA301
 def dump_user(user_id: int, db: DB):
     user = db.get(User, user_id)
-    return user.__dict__  # expect: FSA301
+    return user.__dict__
 
 
 @app.get("/users/{user_id}/safe", response_model=UserOut)
@@ -165,7 +165,7 @@ def welcome(user_id: int, background: BackgroundTasks, db: DB) -> dict:
 
 @app.get("/visit")
 def visit(page: str) -> dict:
-    visits[page] = visits.get(page, 0) + 1  # expect: FSA305
+    visits[page] = visits.get(page, 0) + 1
     local_counts = {}
     local_counts[page] = 1  # ok: a local
     return {"visits": visits[page]}
@@ -175,3 +175,19 @@ def visit(page: str) -> dict:
 def users_page(db: DB, page: int = 1, per_page: Annotated[int, Query(le=100)] = 20) -> list[UserOut]:
     stmt = select(User).order_by(User.id).offset((page - 1) * per_page).limit(per_page)  # expect: FSA106
     return list(db.scalars(stmt))
+
+
+@app.post("/users/invite")
+def invite(payload: UserInvite, db: DB) -> UserOut:
+    user = User(**payload.model_dump())  # expect: FSA404
+    db.add(user)
+    db.commit()
+    return UserOut(id=user.id, email=user.email)
+
+
+@app.post("/users/profile")
+def profile(payload: UserProfileIn, db: DB) -> UserOut:
+    user = User(**payload.model_dump())  # ok: only fields the API shows anyway
+    db.add(user)
+    db.commit()
+    return UserOut(id=user.id, email=user.email)

@@ -12,3 +12,4 @@ class User(Base):
     email: Mapped[str] = mapped_column(String(200))
     password_hash: Mapped[str]
     is_admin: Mapped[bool] = mapped_column(default=False)
+    referral_credit: Mapped[int] = mapped_column(default=0)

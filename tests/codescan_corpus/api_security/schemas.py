@@ -15,3 +15,12 @@ class UserCreate(BaseModel):
 class UserAdminUpdate(BaseModel):
     email: str | None = None
     is_admin: bool | None = None
+
+
+class UserInvite(BaseModel):
+    email: str
+    referral_credit: int
+
+
+class UserProfileIn(BaseModel):
+    email: str

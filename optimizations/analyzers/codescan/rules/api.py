@@ -29,6 +29,19 @@ def _orm_value(scan: Scan, func: Func, expr: ast.AST, depth: int = 0, seen=None)
         return expr.attr in {"__dict__", "_mapping"}
     if isinstance(expr, ast.ListComp | ast.GeneratorExp):
         return _orm_value(scan, func, expr.elt, depth, seen)
+    if isinstance(expr, ast.Dict):
+        # `{**row_dict, "extra": 1}` leaks whatever row_dict holds
+        return any(
+            key is None and _orm_value(scan, func, value, depth, seen)
+            for key, value in zip(expr.keys, expr.values, strict=True)
+        )
+    if isinstance(expr, ast.DictComp):
+        # `{c.key: getattr(row, c.key) for c in row.__table__.columns}`: every column
+        return any(
+            isinstance(n, ast.Attribute) and n.attr in {"__table__", "__mapper__"}
+            for generator in expr.generators
+            for n in ast.walk(generator.iter)
+        )
     if isinstance(expr, ast.Name):
         if expr.id in seen:
             return False
@@ -91,17 +104,21 @@ def no_response_model(scan: Scan):
             if not ({last_name(n) for n in names} & {"dict", "Dict", "Any", "object"}):
                 continue
         for node in walk_body(func.node):
-            if isinstance(node, ast.Return) and node.value is not None:
-                if _orm_value(scan, func, node.value):
-                    yield Hit(
-                        "FSA301",
-                        func.file,
-                        node,
-                        func,
-                        detail=f"{route.label} returns an ORM object without a response model",
-                        evidence={"route": route.label},
-                    )
-                    break
+            if (
+                isinstance(node, ast.Return)
+                and node.value is not None
+                and _orm_value(scan, func, node.value)
+            ):
+                yield Hit(
+                    "FSA301",
+                    func.file,
+                    decorator,
+                    func,
+                    detail=f"{route.label} returns ORM data (line {node.lineno}) without a "
+                    "response model",
+                    evidence={"route": route.label, "return_line": node.lineno},
+                )
+                break
 
 
 def _heavy(scan: Scan, func: Func) -> str | None:
@@ -216,16 +233,18 @@ def _module_mutables(scan: Scan) -> dict[str, set[str]]:
 
 @check("FSA305")
 def shared_state_per_request(scan: Scan):
+    """Reported once per module variable, at its definition, with where requests change it."""
     index = scan.index
     mutables = _module_mutables(scan)
+    sites: dict[tuple[str, str], list[str]] = {}
     for qual, chain in index.reach.items():
         func = index.functions[qual]
         module = func.file.module
-        names = set(mutables.get(module, set()))
+        names = {name: (module, name) for name in mutables.get(module, set())}
         for alias, dotted in index.imports.get(module, {}).items():
             owner, _, name = dotted.rpartition(".")
             if name in mutables.get(owner, set()):
-                names.add(alias)
+                names[alias] = (owner, name)
         if not names:
             continue
         declared_global = {
@@ -237,15 +256,19 @@ def shared_state_per_request(scan: Scan):
             target = _mutated_name(node, declared_global)
             if target is None or target not in names or target in local or id(node) in locked:
                 continue
-            yield Hit(
-                "FSA305",
-                func.file,
-                node,
-                func,
-                detail=f"module-level `{target}` is changed by a request: per process, lost on "
-                "restart, raced by concurrent requests",
-                evidence={"request_path": chain},
-            )
+            where = f"{func.file.rel}:{node.lineno} ({chain[0].split(' → ')[0]})"
+            sites.setdefault(names[target], []).append(where)
+    for (module, name), changed_at in sorted(sites.items()):
+        source = index.by_module[module]
+        yield Hit(
+            "FSA305",
+            source,
+            index.module_defs[module][name],
+            None,
+            detail=f"module-level `{name}` is changed by requests at {', '.join(changed_at[:3])}: "
+            "per process, lost on restart, raced by concurrent requests",
+            evidence={"changed_at": changed_at},
+        )
 
 
 def _mutated_name(node: ast.AST, declared_global: set[str]) -> str | None:

@@ -99,6 +99,8 @@ class Scan:
         if isinstance(expr, ast.Call):
             if isinstance(expr.func, ast.Attribute) and expr.func.attr in SINGLE_ROW:
                 return False
+            if last_name(expr) == "gather":
+                return any(self.is_rows(func, a, row_vars, seen) for a in expr.args)
             if last_name(expr) in {"list", "tuple", "sorted", "reversed", "enumerate"}:
                 return bool(expr.args) and self.is_rows(func, expr.args[0], row_vars, seen)
             node: ast.AST = expr

@@ -54,11 +54,14 @@ def lazy_load_per_row(scan: Scan):
         for loop, _iterable, targets, body in row_loops:
             reported = set()
             for node in body:
+                owner = node.value if isinstance(node, ast.Attribute) else None
+                if isinstance(owner, ast.Attribute) and owner.attr == "awaitable_attrs":
+                    owner = owner.value  # `await row.awaitable_attrs.rel`: still one SELECT a row
                 if not (
                     isinstance(node, ast.Attribute)
                     and isinstance(node.ctx, ast.Load)
-                    and isinstance(node.value, ast.Name)
-                    and node.value.id in targets
+                    and isinstance(owner, ast.Name)
+                    and owner.id in targets
                     and node.attr in lazy
                 ):
                     continue
@@ -101,7 +104,7 @@ def _serialized_relationships(scan: Scan, lazy):
         models = scan.queried_models(chain)
         if not models:
             continue
-        loaded = scan.loader_mentions(chain)
+        loaded = scan.loader_mentions(chain) | _awaited_relationships(chain)
         for field_name, annotation in schema.fields.items():
             if field_name not in lazy or field_name in loaded or "*" in loaded:
                 continue
@@ -124,6 +127,19 @@ def _serialized_relationships(scan: Scan, lazy):
                 f"relationship the query does not eager-load: one SELECT per row{async_note}",
                 evidence={"relationship": f"{rel.model}.{rel.name}", "route": route.label},
             )
+
+
+def _awaited_relationships(funcs) -> set[str]:
+    """Relationships loaded explicitly (``await row.awaitable_attrs.rel``): FSA102 reports
+    that loop itself, not the serializer that then reads loaded attributes."""
+    return {
+        node.attr
+        for func in funcs
+        for node in walk_body(func.node)
+        if isinstance(node, ast.Attribute)
+        and isinstance(node.value, ast.Attribute)
+        and node.value.attr == "awaitable_attrs"
+    }
 
 
 @check("FSA105")

@@ -7,7 +7,8 @@ from __future__ import annotations
 import ast
 import re
 
-from ..index import Func, const_str, is_true, keyword, last_name, walk_body
+from ..index import Func, annotation_names, const_str, is_true, keyword, last_name, walk_body
+from ..taint import PRIVILEGED_FIELDS
 from ..syntax import words
 from . import Hit, check
 from .common import Scan
@@ -24,6 +25,11 @@ DSN = re.compile(
 )
 PLACEHOLDERS = words(
     "... change-me changeme example pass passwd password pwd secret user username xxx xxxx"
+)
+# Names of fields that are usually the server's to set, not the client's.
+INTERNAL_WORDS = re.compile(
+    r"cost|margin|internal|secret|hash|credit|balance|discount|role|admin|owner|tenant|"
+    r"permission|verified|approved|quota"
 )
 COLUMN_SINKS = {"order_by", "group_by", "distinct", "with_only_columns", "add_columns"}
 COLUMN_WRAPPERS = {"desc", "asc", "nulls_first", "nulls_last", "column", "literal_column"}
@@ -248,12 +254,100 @@ def column_from_input(scan: Scan):
                 )
 
 
+def _schema_of(scan: Scan, func: Func, name: str, depth: int = 0):
+    """The Pydantic schema a local name holds: a body parameter, or an item of one's list."""
+    for param in func.params:
+        if param.arg == name:
+            for node in annotation_names(param.annotation):
+                info = scan.index.class_for(func.file.module, node)
+                if info is not None and info.is_schema:
+                    return info
+    if depth > 2:
+        return None
+    for node in walk_body(func.node):
+        if (
+            isinstance(node, ast.For)
+            and isinstance(node.target, ast.Name)
+            and node.target.id == name
+            and isinstance(node.iter, ast.Attribute)
+            and isinstance(node.iter.value, ast.Name)
+        ):
+            outer = _schema_of(scan, func, node.iter.value.id, depth + 1)
+            annotation = outer.fields.get(node.iter.attr) if outer else None
+            for inner in annotation_names(annotation):
+                info = scan.index.class_for(outer.file.module, inner)
+                if info is not None and info.is_schema:
+                    return info
+    return None
+
+
+def _output_fields(scan: Scan) -> set[str]:
+    """Fields of every schema a route answers with (nested ones included)."""
+    if not hasattr(scan, "_output_fields"):
+        found: set[str] = set()
+        pending = []
+        for route in scan.index.routes:
+            declared = route.response_model or route.func.node.returns
+            pending += [(route.func.file.module, n) for n in annotation_names(declared)]
+        seen = set()
+        while pending:
+            module, node = pending.pop()
+            info = scan.index.class_for(module, node)
+            if info is None or not info.is_schema or info.qual in seen:
+                continue
+            seen.add(info.qual)
+            found |= set(info.fields)
+            pending += [(info.file.module, n) for a in info.fields.values() for n in annotation_names(a)]
+        scan._output_fields = found
+    return scan._output_fields
+
+
+def _writable_internal(scan: Scan, schema, model_name: str) -> list[str]:
+    """Fields of an input schema a client should not set: privileged names, or columns of
+    the model that no response ever shows (internal fields such as a cost price)."""
+    fields = set(schema.fields)
+    risky = fields & PRIVILEGED_FIELDS
+    shown = _output_fields(scan)
+    for model in scan.index.models_named(model_name):
+        if shown:
+            risky |= {
+                f
+                for f in fields
+                if f in model.columns and f not in shown and INTERNAL_WORDS.search(f)
+            }
+    return sorted(risky)
+
+
 @check("FSA404")
 def mass_assignment(scan: Scan):
     taint = scan.taint
     for func in scan.functions():
         for node in walk_body(func.node):
             source = None
+            if isinstance(node, ast.Call) and scan.index.models_named(last_name(node)):
+                for item in node.keywords:
+                    dumped = item.value
+                    if not (
+                        item.arg is None
+                        and isinstance(dumped, ast.Call)
+                        and last_name(dumped) in {"model_dump", "dict"}
+                        and isinstance(dumped.func, ast.Attribute)
+                        and isinstance(dumped.func.value, ast.Name)
+                        and "req" in taint.labels(dumped.func.value)
+                    ):
+                        continue
+                    schema = _schema_of(scan, func, dumped.func.value.id)
+                    risky = _writable_internal(scan, schema, last_name(node)) if schema else []
+                    if risky:
+                        yield Hit(
+                            "FSA404",
+                            func.file,
+                            node,
+                            func,
+                            detail=f"`{schema.name}` lets the client set {', '.join(risky)}, "
+                            "and every field is copied into the model",
+                            evidence={"fields": risky, "request_path": taint.chain(dumped)},
+                        )
             if isinstance(node, ast.Call):
                 name = last_name(node)
                 is_model = bool(scan.index.models_named(name))

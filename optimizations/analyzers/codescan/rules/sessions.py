@@ -7,7 +7,7 @@ from __future__ import annotations
 import ast
 import re
 
-from ..index import ENGINE_FACTORIES, Func, is_true, keyword, last_name, walk_body
+from ..index import Func, is_true, keyword, last_name, walk_body
 from . import Hit, check
 from .common import Scan
 
@@ -18,7 +18,7 @@ def _engine_calls(scan: Scan):
     """(file, func or None, call) for every create_engine/create_async_engine call."""
     for source in scan.index.files:
         for node in ast.walk(source.tree):
-            if isinstance(node, ast.Call) and last_name(node) in ENGINE_FACTORIES:
+            if scan.index.is_engine_factory(source, node):
                 yield source, scan.index.enclosing_function(source, node.lineno), node
 
 
@@ -56,7 +56,7 @@ def engine_per_request(scan: Scan):
         if any(isinstance(n, ast.Global | ast.Nonlocal) for n in walk_body(func.node)):
             continue  # the lazily created module singleton
         for node in walk_body(func.node):
-            if isinstance(node, ast.Call) and last_name(node) in ENGINE_FACTORIES:
+            if index.is_engine_factory(func, node):
                 yield Hit(
                     "FSA201",
                     func.file,
@@ -119,6 +119,8 @@ def expire_on_commit(scan: Scan):
             if isinstance(expire, ast.Constant) and expire.value is False:
                 continue
             func = scan.index.enclosing_function(source, node.lineno)
+            if name == "AsyncSession" and not _commits(func):
+                continue  # a read-only session built on the spot never expires anything
             detail = "`expire_on_commit` is not False"
             if read_after:
                 detail += f"; an object is read after commit at {read_after}"
@@ -131,6 +133,14 @@ def expire_on_commit(scan: Scan):
                 severity="high" if read_after else None,
                 evidence={"read_after_commit": read_after or ""},
             )
+
+
+def _commits(func: Func | None) -> bool:
+    if func is None:
+        return True
+    return any(
+        isinstance(n, ast.Call) and last_name(n) == "commit" for n in walk_body(func.node)
+    )
 
 
 def _creates_session(scan: Scan, func: Func, value: ast.AST) -> bool:

@@ -7,11 +7,11 @@ from app.models import Thing
 app = FastAPI()
 
 
-@app.get("/things")
+@app.get("/things")  # kaizen: ignore[FSA301]
 async def things(session: AsyncSession, limit: int = Query(10)):  # kaizen: ignore[FSA105]
-    return (await session.scalars(select(Thing).limit(limit))).all()  # kaizen: ignore
+    return (await session.scalars(select(Thing).limit(limit))).all()
 
 
-@app.get("/others")
+@app.get("/others")  # kaizen: ignore
 async def others(session: AsyncSession, limit: int = Query(10)):  # expect: FSA105
-    return (await session.scalars(select(Thing).limit(limit))).all()  # kaizen: ignore[FSA301]
+    return (await session.scalars(select(Thing).limit(limit))).all()
