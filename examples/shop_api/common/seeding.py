@@ -36,7 +36,7 @@ ADJECTIVES = (
     "Lightweight",
     "Premium",
     "Classic",
-    "Portable",
+    "Foldable",
     "Smart",
 )
 MATERIALS = (
