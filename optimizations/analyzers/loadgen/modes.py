@@ -1,0 +1,663 @@
+"""The benchmark analyzer: load, closed, stress and endurance runs against a target's HTTP API.
+
+* ``load`` — open model: a fixed arrival rate (constant or Poisson), latency
+  from the intended send time, service time beside it, late and dropped
+  requests counted.
+* ``closed`` — N connections back to back (wrk's model), held under the
+  target's rate limit.
+* ``stress`` — open-model steps, each ``step_factor`` times the last, until an
+  SLO breaks (error rate, corrected p99, achieved below 99 % of offered); the
+  knee is the last sustainable step. Each step is its own result.
+* ``endurance`` — a long open-model run sampling the target's memory, with a
+  trend verdict (growing or flat).
+
+The target's ``max_rate`` and ``max_duration`` are hard limits: a run that
+would exceed them is refused, and the engine enforces them again itself.
+"""
+
+from __future__ import annotations
+
+import math
+import socket
+import time
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from optimizations.analyzers.base import (
+    AnalysisError,
+    AnalysisResult,
+    Cancelled,
+    MeasurementData,
+    Param,
+    TargetSpec,
+    validate_params,
+)
+from optimizations.analyzers.loadgen import report, scenario, verdicts
+from optimizations.analyzers.loadgen.memory import MemorySampler
+from optimizations.analyzers.loadgen.runner import EngineFailed, run_engines
+from optimizations.analyzers.netguard import HostNotAllowed, check_url
+
+MODES = ("load", "closed", "stress", "endurance")
+
+_MODE = Param(
+    "mode",
+    "choice",
+    "load",
+    label="Test",
+    choices=MODES,
+    help="load: fixed arrival rate; closed: N connections back to back; stress: rate steps "
+    "up to the knee; endurance: long run watching the target's memory",
+)
+_SCENARIO = [
+    Param(
+        "paths",
+        "list",
+        [],
+        label="Paths",
+        help="GET paths to call, comma-separated "
+        "(e.g. /items, /items/1). Empty: every GET operation of the target's OpenAPI.",
+    ),
+    Param(
+        "scenario",
+        "json",
+        None,
+        label="Custom scenario",
+        help="A list of requests: "
+        '[{"method": "POST", "path": "/items", "headers": {}, "body": {...}, "weight": 1}]. '
+        "Takes precedence over the paths and the OpenAPI.",
+    ),
+    Param(
+        "weights",
+        "json",
+        None,
+        label="Operation weights",
+        help='Weights of OpenAPI operations, e.g. {"GET /items": 3}; others weigh 1.',
+    ),
+    Param(
+        "exclude",
+        "list",
+        [],
+        label="Exclude",
+        help="Operations or paths to leave out, glob patterns (e.g. GET /export*).",
+    ),
+]
+_ENGINE = [
+    Param("timeout", "float", 5.0, label="Request timeout (s)", min=0.1, max=120.0),
+    Param(
+        "workers",
+        "int",
+        1,
+        label="Generator processes",
+        min=1,
+        max=64,
+        help="Engine processes sharing the load (at most one per core); their "
+        "histograms are merged.",
+    ),
+    Param(
+        "cpu",
+        "str",
+        "auto",
+        label="Pin to CPU",
+        help="auto (least busy core), a core number, or none.",
+    ),
+    Param(
+        "warmup",
+        "float",
+        0.0,
+        label="Warm-up (s)",
+        min=0.0,
+        max=600.0,
+        help="Load sent before the measurement and left out of it.",
+    ),
+    Param("seed", "int", 1, label="Seed", help="Fixes the request order and Poisson arrivals."),
+]
+
+
+def _open_params(rate: float, duration: float) -> list[Param]:
+    return [
+        Param(
+            "rate",
+            "float",
+            rate,
+            label="Rate (req/s)",
+            min=0.1,
+            help="Requests per second offered, whatever the target does (open model).",
+        ),
+        Param("arrival", "choice", "constant", label="Arrivals", choices=("constant", "poisson")),
+        Param("duration", "float", duration, label="Duration (s)", min=1.0),
+        Param("connections", "int", 10, label="Connections at start", min=1, max=10000),
+        Param(
+            "max_connections",
+            "int",
+            256,
+            label="Most connections",
+            min=1,
+            max=10000,
+            help="Arrivals finding every connection busy open new ones up to this many, "
+            "then wait (counted late) or are dropped after the timeout.",
+        ),
+    ]
+
+
+PARAMS_BY_MODE: dict[str, list[Param]] = {
+    "load": [_MODE, *_open_params(100.0, 30.0), *_SCENARIO, *_ENGINE],
+    "closed": [
+        _MODE,
+        Param("connections", "int", 10, label="Connections", min=1, max=10000),
+        Param("duration", "float", 30.0, label="Duration (s)", min=1.0),
+        *_SCENARIO,
+        *_ENGINE,
+    ],
+    "stress": [
+        _MODE,
+        Param("start_rate", "float", 50.0, label="First step (req/s)", min=0.1),
+        Param("step_factor", "float", 1.25, label="Step factor", min=1.01, max=4.0),
+        Param("step_duration", "float", 10.0, label="Step duration (s)", min=1.0),
+        Param("max_steps", "int", 30, label="Most steps", min=1, max=200),
+        Param("arrival", "choice", "constant", label="Arrivals", choices=("constant", "poisson")),
+        Param("connections", "int", 10, label="Connections at start", min=1, max=10000),
+        Param("max_connections", "int", 512, label="Most connections", min=1, max=10000),
+        Param(
+            "p99_ms",
+            "float",
+            None,
+            label="p99 limit (ms)",
+            min=0.1,
+            help="A step breaks when its corrected p99 exceeds this (default: the "
+            "target's p99 threshold, 500 ms).",
+        ),
+        Param(
+            "max_error_rate",
+            "float",
+            None,
+            label="Error-rate limit",
+            min=0.0,
+            max=1.0,
+            help="A step breaks above this error rate (default: the target's, 1 %).",
+        ),
+        Param(
+            "min_achieved",
+            "float",
+            0.99,
+            label="Least achieved share",
+            min=0.5,
+            max=1.0,
+            help="A step breaks when fewer than this share of the offered requests were answered.",
+        ),
+        *_SCENARIO,
+        *_ENGINE,
+    ],
+    "endurance": [
+        _MODE,
+        *_open_params(50.0, 600.0),
+        Param("memory_interval", "float", 5.0, label="Memory sample every (s)", min=0.2),
+        Param(
+            "memory_source",
+            "choice",
+            "auto",
+            label="Memory from",
+            choices=("auto", "psutil", "metrics", "none"),
+            help="auto: the process tree listening on the target's port when it runs on "
+            "this host, else its /metrics.",
+        ),
+        Param(
+            "target_pid",
+            "int",
+            0,
+            label="Target PID",
+            min=0,
+            help="The target's process, when finding it by its port is not possible.",
+        ),
+        Param(
+            "growth_threshold",
+            "float",
+            0.05,
+            label="Growth called a leak",
+            min=0.0,
+            max=10.0,
+            help="Memory growth after warm-up, as a share, above which the "
+            "trend is 'growing' (with Mann-Kendall p < 0.05).",
+        ),
+        Param(
+            "baseline_memory_bytes",
+            "float",
+            0.0,
+            label="Baseline memory (bytes)",
+            min=0.0,
+            help="The pinned baseline's mean PSS, for the memory -50 % objective.",
+        ),
+        *_SCENARIO,
+        *_ENGINE,
+    ],
+}
+
+# The union, for a form that shows every field: defaults that depend on the mode are
+# left empty here and filled from PARAMS_BY_MODE when the job runs.
+PARAMS: list[Param] = []
+for _params in PARAMS_BY_MODE.values():
+    for _param in _params:
+        if any(p.name == _param.name for p in PARAMS):
+            continue
+        differs = any(
+            q.name == _param.name and q.default != _param.default
+            for other in PARAMS_BY_MODE.values()
+            for q in other
+        )
+        PARAMS.append(Param(**{**_param.__dict__, "default": None}) if differs else _param)
+
+
+@dataclass
+class Plan:
+    """Where and what to send, decided once per job."""
+
+    host: str
+    port: int
+    tls: bool
+    host_header: str
+    requests: list[dict]
+    operations: list[scenario.Operation]
+
+
+def clean_params(params: dict) -> dict:
+    """The job's parameters checked against its mode's declaration, defaults filled in."""
+    union = {p.name for p in PARAMS}
+    unknown = sorted(set(params) - union)
+    if unknown:
+        raise AnalysisError(f"unknown parameter(s): {', '.join(unknown)}")
+    mode = params.get("mode") or "load"
+    if mode not in PARAMS_BY_MODE:
+        raise AnalysisError(f"mode must be one of {', '.join(MODES)}")
+    declared = PARAMS_BY_MODE[mode]
+    names = {p.name for p in declared}
+    given = {k: v for k, v in params.items() if k in names and v is not None and v != ""}
+    try:
+        return validate_params(declared, given)
+    except ValueError as exc:
+        raise AnalysisError(str(exc)) from None
+
+
+def run(target: TargetSpec, params: dict, ctx) -> AnalysisResult:
+    """The benchmark job: one of MODES against ``target``."""
+    p = clean_params(params)
+    mode = p["mode"]
+    thresholds = verdicts.thresholds_for(target.thresholds)
+    plan = prepare(target, p, ctx)
+    try:
+        if mode == "stress":
+            result = _stress(target, p, ctx, plan, thresholds)
+        else:
+            result = _steady(target, p, ctx, plan, thresholds, mode)
+    except EngineFailed as exc:
+        raise AnalysisError(str(exc)) from None
+    result.summary["thresholds"] = thresholds
+    result.summary["limits"] = {"max_rate": target.max_rate, "max_duration": target.max_duration}
+    result.summary["scenario"] = [
+        {"operation": op.name, "weight": op.weight, "variants": len(op.requests)}
+        for op in plan.operations
+    ]
+    ctx.progress(100.0, "done")
+    return result
+
+
+def prepare(target: TargetSpec, p: dict, ctx) -> Plan:
+    """Check the host and the limits, build the scenario, make sure the target answers."""
+    parts = urlsplit(target.base_url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise AnalysisError(f"the target's base URL {target.base_url!r} is not an http(s) URL")
+    try:
+        addresses = check_url(target.base_url, target.allowed_hosts)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except (HostNotAllowed, ValueError) as exc:
+        raise AnalysisError(str(exc)) from None
+    _check_limits(target, p)
+    # Connect to the address that was checked, not to the name again: a name that
+    # resolves elsewhere on the second lookup must not slip past the allow-list.
+    host = sorted(addresses, key=lambda a: ":" in a)[0]
+    netloc = parts.netloc.rsplit("@", 1)[-1]
+    try:
+        with socket.create_connection((host, port), timeout=p["timeout"]):
+            pass
+    except OSError as exc:
+        raise AnalysisError(
+            f"cannot connect to {netloc} ({host} port {port}): {exc.strerror or exc}. "
+            "Is the target running?"
+        ) from None
+    operations = scenario.build(target, p, ctx.log)
+    requests = scenario.engine_requests(
+        operations, base_path=scenario.base_path(target.base_url), auth_header=target.auth_header
+    )
+    return Plan(host, port, parts.scheme == "https", netloc, requests, operations)
+
+
+def _check_limits(target: TargetSpec, p: dict) -> None:
+    rate = p.get("rate")
+    if rate is not None and rate > target.max_rate:
+        raise AnalysisError(
+            f"a rate of {rate:g} req/s exceeds this target's limit of {target.max_rate:g} req/s; "
+            "lower the rate or raise the target's limit"
+        )
+    if p["mode"] == "stress":
+        if p["start_rate"] > target.max_rate:
+            raise AnalysisError(
+                f"the first step ({p['start_rate']:g} req/s) exceeds this target's limit "
+                f"of {target.max_rate:g} req/s"
+            )
+        needed = p["step_duration"] + p["warmup"]
+    else:
+        needed = p["duration"] + p["warmup"]
+    if needed > target.max_duration:
+        raise AnalysisError(
+            f"{needed:g} s of load exceeds this target's limit of {target.max_duration:g} s; "
+            "shorten the run or raise the target's limit"
+        )
+
+
+def engine_config(plan: Plan, p: dict, target: TargetSpec, **pattern) -> dict:
+    """The engine's configuration for one load pattern (``model``, ``rate``, ``duration``)."""
+    config = {
+        "host": plan.host,
+        "port": plan.port,
+        "tls": plan.tls,
+        "host_header": plan.host_header,
+        "requests": plan.requests,
+        "timeout": p["timeout"],
+        "seed": p["seed"],
+        "connections": p["connections"],
+        "max_connections": max(p.get("max_connections") or 0, p["connections"]),
+        "arrival": p.get("arrival", "constant"),
+        # Hard limits again, inside the engine itself.
+        "max_rate": target.max_rate,
+        "max_duration": target.max_duration,
+    }
+    config.update(pattern)
+    return config
+
+
+def _generate(plan, p, target, ctx, *, on_row=None, on_poll=None, **pattern):
+    output = run_engines(
+        engine_config(plan, p, target, **pattern),
+        ctx,
+        workers=p["workers"],
+        cpu=p["cpu"],
+        on_row=on_row,
+        on_poll=on_poll,
+    )
+    for level, message in output.logs:
+        ctx.log(message, level)
+    if output.cancelled:
+        raise Cancelled("cancelled")
+    return output
+
+
+def _warm_up(plan, p, target, ctx, pattern: dict) -> None:
+    if p["warmup"] <= 0:
+        return
+    ctx.progress(0.0, f"warm-up, {p['warmup']:g} s")
+    ctx.log(f"warm-up: {p['warmup']:g} s, not measured")
+    _generate(plan, p, target, ctx, on_row=lambda row: None, **{**pattern, "duration": p["warmup"]})
+
+
+def _steady(target, p, ctx, plan, thresholds, mode) -> AnalysisResult:
+    """load, closed and endurance: one measured run."""
+    duration = p["duration"]
+    if mode == "closed":
+        pattern = {"model": "closed", "duration": duration}
+        described = f"{p['connections']} connections, closed loop"
+    else:
+        pattern = {"model": "open", "rate": p["rate"], "duration": duration}
+        described = f"{p['rate']:g} req/s offered ({p['arrival']})"
+    ctx.log(f"{mode} test: {described} for {duration:g} s on {len(plan.requests)} request(s)")
+    _warm_up(plan, p, target, ctx, pattern)
+    sampler = None
+    if mode == "endurance" and p["memory_source"] != "none":
+        sampler = MemorySampler(
+            target,
+            addresses=[plan.host],
+            port=plan.port,
+            interval=p["memory_interval"],
+            source=p["memory_source"],
+            pid=p["target_pid"] or None,
+            log=ctx.log,
+        )
+        sampler.poll()
+
+    def on_row(row: dict) -> None:
+        row = {**row, "mode": mode}
+        if sampler is not None and sampler.samples:
+            row["memory_bytes"] = sampler.samples[-1][1]
+        ctx.sample(row)
+        ctx.progress(min(99.0, 100.0 * row["elapsed"] / duration), f"{row['elapsed']:.0f} s")
+
+    output = _generate(
+        plan, p, target, ctx, on_row=on_row, on_poll=sampler.poll if sampler else None, **pattern
+    )
+    capped = mode == "closed" and output.result.get("totals", {}).get("offered", 0) >= (
+        0.98 * target.max_rate * duration
+    )
+    if capped:
+        ctx.log(f"held at the target's rate limit of {target.max_rate:g} req/s", "warning")
+    summary = report.summarize(
+        output.result,
+        output.rows,
+        mode=mode,
+        offered_rate=p["rate"] if mode != "closed" else None,
+        arrival=p.get("arrival", "constant"),
+        capped=capped,
+    )
+    summary["cpus"] = output.cpus
+    _log_validity(summary, ctx)
+    memory = None
+    if mode == "endurance":
+        memory = (
+            sampler.report(p["growth_threshold"])
+            if sampler
+            else {"trend": "unknown", "detail": "memory sampling was turned off"}
+        )
+        summary["memory"] = memory
+        ctx.log(f"memory trend: {memory['trend']} {memory.get('detail', '')}".rstrip())
+    judged = verdicts.judge_run(
+        summary,
+        thresholds,
+        mode=mode,
+        memory=memory,
+        baseline_memory=p.get("baseline_memory_bytes") or None,
+    )
+    return _result(summary, judged, thresholds, target, mode, memory)
+
+
+def _log_validity(summary: dict, ctx) -> None:
+    validity = summary["validity"]
+    if validity["generator_limited"]:
+        ctx.log(
+            "generator-limited: " + "; ".join(validity["reasons"]) + ". The rates measured "
+            "are the generator's, not the target's limit (add workers or a bigger machine).",
+            "warning",
+        )
+
+
+def _result(summary, judged, thresholds, target, mode, memory=None) -> AnalysisResult:
+    summary["slo"] = [verdict.to_dict() for verdict in judged]
+    checks, findings = verdicts.checks_and_findings(judged, target_name=target.name, mode=mode)
+    op_checks, op_findings = report.operation_findings(summary, thresholds, target.name)
+    measured = report.measurements(summary)
+    if memory is not None:
+        measured += _memory_measurements(memory)
+    return AnalysisResult(
+        summary=summary,
+        findings=findings + op_findings,
+        measurements=measured,
+        checks=checks + op_checks,
+        verdict=verdicts.overall(judged),
+    )
+
+
+def _memory_measurements(memory: dict) -> list[MeasurementData]:
+    out = []
+    for key, name in (
+        ("start_bytes", "memory.pss.start"),
+        ("end_bytes", "memory.pss.end"),
+        ("max_bytes", "memory.pss.max"),
+        ("mean_bytes", "memory.pss.mean"),
+        ("peak_hwm_bytes", "memory.peak"),
+        ("growth_bytes_per_hour", "memory.growth_rate"),
+    ):
+        if memory.get(key) is not None:
+            unit = "bytes/h" if key == "growth_bytes_per_hour" else "bytes"
+            out.append(
+                MeasurementData(name, float(memory[key]), unit, {"source": memory["metric"]})
+            )
+    if memory.get("growth") is not None:
+        out.append(MeasurementData("memory.growth", memory["growth"], "ratio"))
+    return out
+
+
+def step_breaches(summary: dict, p: dict, thresholds: dict) -> list[str]:
+    """Why a stress step is not sustainable (empty when it is)."""
+    reasons = []
+    error_limit = (
+        p["max_error_rate"] if p["max_error_rate"] is not None else thresholds["error_rate"]
+    )
+    p99_limit = p["p99_ms"] if p["p99_ms"] is not None else thresholds["p99_ms"]
+    if summary["error_rate"] > error_limit:
+        reasons.append(f"error rate {summary['error_rate']:.2%} > {error_limit:.2%}")
+    p99 = summary["latency_ms"]["p99"]
+    if p99 > p99_limit:
+        reasons.append(f"corrected p99 {p99:g} ms > {p99_limit:g} ms")
+    offered = summary["requests"]["offered"]
+    completed = summary["requests"]["completed"]
+    if offered and completed < p["min_achieved"] * offered:
+        reasons.append(
+            f"achieved {completed / offered:.1%} of the offered requests "
+            f"(< {p['min_achieved']:.0%})"
+        )
+    return reasons
+
+
+def _stress(target, p, ctx, plan, thresholds) -> AnalysisResult:
+    """Step the rate up until an SLO breaks; the knee is the last sustainable step."""
+    rate = p["start_rate"]
+    budget = target.max_duration - p["warmup"]
+    # Steps until the rate passes the target's limit (plus one at the limit), for progress.
+    planned = math.floor(math.log(target.max_rate / rate) / math.log(p["step_factor"])) + 2
+    planned = max(1, min(planned, p["max_steps"], int(budget // p["step_duration"])))
+    _warm_up(plan, p, target, ctx, {"model": "open", "rate": rate, "duration": p["warmup"]})
+    steps: list[dict] = []
+    knee_summary = None
+    knee_number = None
+    stopped = f"reached {p['max_steps']} steps"
+    at_limit = False
+    spent = 0.0
+    for number in range(1, p["max_steps"] + 1):
+        if rate > target.max_rate:
+            if steps and steps[-1]["offered_rate"] >= target.max_rate:
+                at_limit = True
+                stopped = f"reached the target's rate limit ({target.max_rate:g} req/s)"
+                break
+            rate = target.max_rate  # one last step exactly at the limit
+        if spent + p["step_duration"] > budget:
+            stopped = f"reached the target's duration limit ({target.max_duration:g} s)"
+            at_limit = True
+            break
+        ctx.log(f"step {number}: {rate:g} req/s for {p['step_duration']:g} s")
+        started = time.monotonic()
+
+        def on_row(row, number=number, rate=rate):
+            ctx.sample({**row, "mode": "stress", "step": number, "step_rate": rate})
+            done = (number - 1 + min(1.0, row["elapsed"] / p["step_duration"])) / planned
+            ctx.progress(min(99.0, 100.0 * done), f"step {number}: {rate:g} req/s")
+
+        output = _generate(
+            plan,
+            p,
+            target,
+            ctx,
+            on_row=on_row,
+            model="open",
+            rate=rate,
+            duration=p["step_duration"],
+        )
+        spent += time.monotonic() - started
+        summary = report.summarize(
+            output.result, output.rows, mode="stress", offered_rate=rate, arrival=p["arrival"]
+        )
+        summary["cpus"] = output.cpus
+        breaches = step_breaches(summary, p, thresholds)
+        limited = summary["validity"]["generator_limited"]
+        steps.append(_step_record(number, rate, summary, breaches))
+        ctx.log(
+            f"step {number}: achieved {summary['rps']:g} req/s, p99 "
+            f"{summary['latency_ms']['p99']:g} ms, errors {summary['error_rate']:.2%}"
+            + (f" — breaks: {'; '.join(breaches)}" if breaches else "")
+        )
+        if limited:
+            _log_validity(summary, ctx)
+            stopped = "the generator became the limit"
+            break
+        if breaches:
+            stopped = f"step {number} broke: {'; '.join(breaches)}"
+            break
+        knee_summary, knee_number = summary, number
+        rate = rate * p["step_factor"]
+    capacity = knee_summary["offered_rate"] if knee_summary else None
+    headline = knee_summary or summary
+    headline = dict(headline)
+    headline["validity"] = (
+        summary["validity"] if summary["validity"]["generator_limited"] else headline["validity"]
+    )
+    headline.update(
+        capacity_rps=capacity,
+        knee_achieved_rps=knee_summary["rps"] if knee_summary else None,
+        knee_step=knee_number,
+        steps=steps,
+        stopped_because=stopped,
+    )
+    ctx.log(
+        f"knee: {capacity:g} req/s ({stopped})" if capacity else f"no sustainable step ({stopped})"
+    )
+    judged = verdicts.judge_run(
+        headline,
+        thresholds,
+        mode="stress",
+        capacity=capacity,
+        capacity_reached=not at_limit,
+    )
+    result = _result(headline, judged, thresholds, target, "stress")
+    if capacity is not None and not headline["validity"]["generator_limited"]:
+        result.measurements.append(MeasurementData("http.capacity", capacity, "req/s"))
+    for step in steps:
+        labels = {"step": str(step["step"]), "offered_rate": f"{step['offered_rate']:g}"}
+        for key in ("med", "p95", "p99"):
+            result.measurements.append(
+                MeasurementData(f"http.latency.{key}", step["latency_ms"][key], "ms", labels)
+            )
+        result.measurements.append(
+            MeasurementData("http.throughput", step["achieved_rate"], "req/s", labels)
+        )
+        result.measurements.append(
+            MeasurementData("http.error_rate", step["error_rate"], "ratio", labels)
+        )
+    return result
+
+
+def _step_record(number: int, rate: float, summary: dict, breaches: list[str]) -> dict:
+    requests = summary["requests"]
+    return {
+        "step": number,
+        "offered_rate": rate,
+        "achieved_rate": summary["rps"],
+        "achieved_share": round(requests["completed"] / requests["offered"], 6)
+        if requests["offered"]
+        else 0.0,
+        "error_rate": summary["error_rate"],
+        "latency_ms": summary["latency_ms"],
+        "service_ms": summary["service_ms"],
+        "requests": requests,
+        "breaches": breaches,
+        "sustainable": not breaches and not summary["validity"]["generator_limited"],
+        "validity": summary["validity"],
+        "operations": [
+            {k: op[k] for k in ("name", "rps", "error_rate", "latency_ms")}
+            for op in summary["operations"]
+        ],
+        "hdr": summary["hdr"]["latency"],
+    }
