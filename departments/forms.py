@@ -42,6 +42,11 @@ class PersonForm(forms.Form):
 class MembershipForm(forms.Form):
     """Give a person a role in a department (adds or changes the membership)."""
 
-    user = forms.ModelChoiceField(queryset=get_user_model().objects.filter(is_active=True))
-    department = forms.ModelChoiceField(queryset=Department.objects.all())
-    role = forms.ChoiceField(choices=Membership.ROLES)
+    user = forms.ModelChoiceField(
+        queryset=get_user_model().objects.filter(is_active=True).order_by("username"),
+        empty_label="Choose a person…",
+    )
+    department = forms.ModelChoiceField(
+        queryset=Department.objects.all(), empty_label="Choose a department…"
+    )
+    role = forms.ChoiceField(choices=Membership.ROLES, initial=Membership.ENGINEER)

@@ -71,6 +71,7 @@ def mode_changed(state: DemoState) -> bool:
 def _free_port(preferred: int) -> int:
     for port in range(preferred, preferred + 100):
         with socket.socket() as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 sock.bind(("127.0.0.1", port))
             except OSError:

@@ -208,6 +208,7 @@ def main(argv=None) -> int:
     django.setup()
     from django.conf import settings
 
+    from departments.models import Department
     from portal import demo_target
     from portal.demo import DEMO_PEOPLE, load_demo
     from portal.processes import commands
@@ -242,9 +243,9 @@ def main(argv=None) -> int:
 
     say("• Starting the demo target, the web server, two Celery workers and beat…")
     supervisor.start("demo-target", demo_target.command(state))
-    env = {"KAIZEN_BIND": f"{args.host}:{args.port}"}
+    os.environ["KAIZEN_BIND"] = f"{args.host}:{args.port}"
     for name, argv in commands(str(var_dir)).items():
-        supervisor.start(name, argv, env)
+        supervisor.start(name, argv)
 
     host = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host
     url = f"http://{host}:{args.port}/"
@@ -265,8 +266,9 @@ def main(argv=None) -> int:
     say(f"  Logs          {log_dir}/")
     say()
     say(f"  Demo logins (every password: {password})")
+    names = dict(Department.CODES)
     for username, first, last, code, role in DEMO_PEOPLE:
-        say(f"    {username:<20} {first} {last:<12} {role} of {code}")
+        say(f"    {username:<19} {first + ' ' + last:<18} {role} of {names[code]}")
     say()
     say("Press Ctrl-C to stop.")
 
