@@ -120,7 +120,7 @@ async def list_categories(
     return list((await session.scalars(query)).all())
 
 
-@router.get("/categories/{category_id}/stats", response_model=CategoryStats, tags=["analytics"])
+@router.get("/categories/{category_id}/stats", tags=["analytics"])
 async def category_stats(
     session: SessionDep,
     category_id: CategoryId,
@@ -147,7 +147,7 @@ async def category_stats(
     )
 
 
-@router.get("/items", response_model=ItemPage, tags=["catalogue"])
+@router.get("/items", tags=["catalogue"])
 async def list_items(
     session: SessionDep,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
@@ -226,7 +226,7 @@ async def export_items(request: Request) -> StreamingResponse:
     )
 
 
-@router.get("/items/{item_id}", response_model=ItemDetail, tags=["catalogue"])
+@router.get("/items/{item_id}", tags=["catalogue"])
 async def get_item(item_id: ItemId, request: Request, session: SessionDep) -> ItemDetail:
     in_stock = await warehouse_stock(item_id)
     cache = request.app.state.cache
@@ -246,7 +246,6 @@ async def get_item(item_id: ItemId, request: Request, session: SessionDep) -> It
 
 @router.post(
     "/items/bulk",
-    response_model=BulkCreated,
     status_code=201,
     tags=["catalogue"],
     dependencies=[Depends(require_api_key)],
