@@ -19,9 +19,12 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
 import socket
 import struct
+import subprocess
 import sys
+import urllib.request
 
 COUNTS = {"requests": 0, "responses": 0, "by_path": {}, "by_status": {}}
 LEAK: list[bytes] = []
@@ -156,6 +159,43 @@ class Handler(asyncio.Protocol):
 
     def connection_lost(self, exc):
         self.transport = None
+
+
+class LoadgenServer:
+    """This server started as a subprocess, for a test module's fixture."""
+
+    def __init__(self):
+        self.process = subprocess.Popen(
+            [sys.executable, __file__], stdout=subprocess.PIPE, text=True
+        )
+        self.port = int(self.process.stdout.readline().split()[1])
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def stats(self) -> dict:
+        with urllib.request.urlopen(self.url + "/__stats", timeout=5) as response:
+            return json.loads(response.read())
+
+    def reset(self) -> None:
+        urllib.request.urlopen(self.url + "/__reset", timeout=5).close()
+
+    def freeze(self) -> None:
+        os.kill(self.process.pid, signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        os.kill(self.process.pid, signal.SIGCONT)
+
+    def stop(self) -> None:
+        self.thaw()
+        self.process.kill()
+        self.process.wait()
+        self.process.stdout.close()
+
+
+def free_port() -> int:
+    """A port nothing listens on (bound, then released)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 async def main() -> None:

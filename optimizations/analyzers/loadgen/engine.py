@@ -29,6 +29,7 @@ import asyncio
 import collections
 import contextlib
 import json
+import math
 import os
 import random
 import resource
@@ -120,20 +121,30 @@ def build_request(host_header: str, spec: dict) -> bytes:
 
 
 def weighted_table(weights: list[float], seed: int, size: int = 1000) -> list[int]:
-    """Indices repeated in proportion to their weights, shuffled by ``seed``.
+    """Request indices in proportion to their weights, spread out evenly.
 
-    Walking this table round-robin gives every operation its share exactly over
-    each pass, deterministically, at the cost of one list lookup per request.
+    Smooth weighted round-robin (as nginx balances upstreams): each pass over
+    the table gives every request exactly its share, the heavy ones are spread
+    between the light ones rather than bunched, and walking the table costs
+    one list lookup per request. ``seed`` only rotates the starting point.
     """
     total = sum(weights)
     if total <= 0:
         raise ValueError("scenario weights must add up to more than zero")
-    table: list[int] = []
-    for index, weight in enumerate(weights):
-        if weight > 0:
-            table.extend([index] * max(1, round(weight / total * size)))
-    random.Random(seed).shuffle(table)
-    return table
+    counts = [max(1, round(w / total * size)) if w > 0 else 0 for w in weights]
+    divisor = math.gcd(*counts)
+    counts = [count // divisor for count in counts]
+    current = [0] * len(counts)
+    length = sum(counts)
+    table = []
+    for _ in range(length):
+        for index, count in enumerate(counts):
+            current[index] += count
+        chosen = max(range(len(counts)), key=current.__getitem__)
+        current[chosen] -= length
+        table.append(chosen)
+    shift = random.Random(seed).randrange(length)
+    return table[shift:] + table[:shift]
 
 
 class OpStats:

@@ -591,7 +591,7 @@ def _stress(target, p, ctx, plan, thresholds) -> AnalysisResult:
         )
         if limited:
             _log_validity(summary, ctx)
-            stopped = "the generator became the limit"
+            stopped = f"step {number} was generator-limited; the target's knee may be higher"
             break
         if breaches:
             stopped = f"step {number} broke: {'; '.join(breaches)}"

@@ -25,8 +25,10 @@ from optimizations.analyzers.stats import median
 
 GENERATOR_CPU_LIMIT = 80.0  # percent of one core, per engine process
 SEND_LAG_LIMIT_MS = 10.0
-# "Stayed" high: in at least this share of the run's whole seconds.
+# "Stayed" high: in at least this share of the run's whole seconds, and in at
+# least STAYED_SECONDS of them, so one hiccup of a busy machine does not count.
 STAYED_SHARE = 0.5
+STAYED_SECONDS = 2
 # A bottleneck operation: p95 at least this many times the median operation's, and above...
 BOTTLENECK_FACTOR = 2.0
 BOTTLENECK_MIN_MS = 10.0
@@ -58,14 +60,15 @@ def validity(result: dict, rows: list[dict]) -> dict:
     cpu = [float(value) for value in result.get("cpu_samples", [])]
     reasons = []
     cpu_high = sum(1 for value in cpu if value > GENERATOR_CPU_LIMIT)
-    if cpu and cpu_high >= STAYED_SHARE * len(cpu):
+    if cpu and cpu_high >= max(STAYED_SECONDS, STAYED_SHARE * len(cpu)):
         reasons.append(
             f"generator CPU above {GENERATOR_CPU_LIMIT:g} % in {cpu_high} of {len(cpu)} seconds"
         )
     lag = histogram_of(result.get("lag", {}), result.get("sub_bits", DEFAULT_SUB_BITS))
     lag_p99 = lag.value_at_quantile(0.99) / 1000.0 if lag.total else 0.0
     lag_high = sum(1 for row in whole if row.get("send_lag_p99_ms", 0.0) > SEND_LAG_LIMIT_MS)
-    if result.get("model") == "open" and whole and lag_high >= STAYED_SHARE * len(whole):
+    stayed = max(STAYED_SECONDS, STAYED_SHARE * len(whole))
+    if result.get("model") == "open" and whole and lag_high >= stayed:
         reasons.append(
             f"send lag p99 above {SEND_LAG_LIMIT_MS:g} ms in {lag_high} of {len(whole)} seconds"
         )

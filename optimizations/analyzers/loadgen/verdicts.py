@@ -149,8 +149,9 @@ def judge_run(
     throughput = thresholds["throughput_rps"]
     if mode == "stress":
         value, detail = capacity, ""
-        if limited:
-            value, detail = None, "generator-limited: the capacity found is the generator's"
+        if limited and (capacity is None or capacity < throughput):
+            value = None
+            detail = "generator-limited before the target broke: its capacity may be higher"
         elif capacity is None:
             detail = "no step was sustainable"
             value = 0.0
