@@ -20,6 +20,7 @@ import psycopg
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import create_engine, inspect, text
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
 
 from examples.shop_api import cli
@@ -46,6 +47,11 @@ _METRIC_LINE = re.compile(r"^(?P<name>[a-zA-Z_:][\w:]*)(?:\{(?P<labels>.*)\})? (
 
 def _boom() -> None:
     raise RuntimeError(SECRET_MESSAGE)
+
+
+def _pool_timeout() -> None:
+    # What SQLAlchemy raises when no pooled connection frees up within pool_timeout.
+    raise sa_exc.TimeoutError("QueuePool limit of size 1 overflow 0 reached")
 
 
 @dataclass
@@ -130,6 +136,7 @@ def start_shop(mode: str, backend: str, database_url: str, **app_options) -> Liv
         app_options.setdefault("cors_origins", [ALLOWED_ORIGIN])
     app = cli.create_app(mode, database_url, **app_options)
     app.add_api_route("/test/boom", _boom)
+    app.add_api_route("/test/pool-timeout", _pool_timeout)
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     port = listener.getsockname()[1]

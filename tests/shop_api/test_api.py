@@ -253,3 +253,15 @@ def test_item_detail_is_the_same_in_both_modes_but_for_the_leak(shops, backend):
 
     assert slow.pop("cost_cents") > 0
     assert slow == fast
+
+
+def test_pool_checkout_timeouts_are_counted(shop):
+    before = shop.metric("db_pool_checkout_timeouts_total")
+
+    # uvicorn closes the connection after an unhandled exception; do not reuse it.
+    response = shop.get("/test/pool-timeout", headers={"Connection": "close"})
+
+    assert response.status_code == (503 if shop.mode == "fast" else 500)
+    assert shop.metric("db_pool_checkout_timeouts_total") == before + 1
+    if shop.mode == "fast":
+        assert response.headers["retry-after"] == "1"
