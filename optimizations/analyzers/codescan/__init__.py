@@ -111,7 +111,7 @@ PARAMS = [
         label="Worker processes",
         min=0,
         max=4096,
-        help="Server processes per deployment, for pool sizing (0: read from the deployment files).",
+        help="Server processes per deployment, for pool sizing (0: read the deployment files).",
     ),
     Param(
         "max_connections",
@@ -197,9 +197,13 @@ class _Findings:
             # a second reason for the same finding (FSA205 can have several)
             for finding in self.findings:
                 ev = finding.evidence
-                if finding.rule_id == hit.rule_id and finding.location == f"{source.rel}:{line}":
-                    if hit.detail and hit.detail not in ev.get("detail", ""):
-                        ev["detail"] = f"{ev.get('detail', '')}; {hit.detail}".strip("; ")
+                if (
+                    finding.rule_id == hit.rule_id
+                    and finding.location == f"{source.rel}:{line}"
+                    and hit.detail
+                    and hit.detail not in ev.get("detail", "")
+                ):
+                    ev["detail"] = f"{ev.get('detail', '')}; {hit.detail}".strip("; ")
             return
         self._places.add(place)
         if source.suppressed(hit.rule_id, line):
@@ -461,10 +465,12 @@ def run(target: TargetSpec, params: dict, ctx: Context) -> AnalysisResult:
         "counts": {
             "total": len(findings),
             "by_rule": dict(sorted(fired.items())),
-            "by_severity": dict(sorted(
+            "by_severity": dict(
+                sorted(
                     Counter(f.severity for f in findings).items(),
                     key=lambda item: -SEVERITY_RANK[item[0]],
-                )),
+                )
+            ),
         },
         "suppressed": collector.suppressed,
         "rules_run": sorted(ours) + sorted(ruff_rules),

@@ -105,9 +105,18 @@ class Func:
     awaited: set[int] = field(default_factory=set)
     params: list[ast.arg] = field(default_factory=list)
 
+    _nodes: list[ast.AST] | None = None
+
     @property
     def line(self) -> int:
         return self.node.lineno
+
+    @property
+    def nodes(self) -> list[ast.AST]:
+        """Every node of the body (not of nested functions), walked once and kept."""
+        if self._nodes is None:
+            self._nodes = list(walk_body(self.node))
+        return self._nodes
 
     def decorator_names(self) -> set[str]:
         return {last_name(d) for d in self.node.decorator_list}
@@ -145,9 +154,7 @@ class Index(KindsMixin):
         if self.files:
             first = self.files[0]
             root_parts = first.path.parts[: len(first.path.parts) - len(first.rel.split("/"))]
-            self.root_prefixes = [
-                ".".join(root_parts[i:]) + "." for i in range(1, len(root_parts))
-            ]
+            self.root_prefixes = [".".join(root_parts[i:]) + "." for i in range(1, len(root_parts))]
             self.root_prefixes.sort(key=len, reverse=True)
         self.imports: dict[str, dict[str, str]] = {}
         self.module_defs: dict[str, dict[str, ast.AST]] = {}
@@ -175,6 +182,11 @@ class Index(KindsMixin):
             if info.is_schema:
                 self._collect_schema(info)
         self._collect_factories()
+        self.functions_by_name: dict[str, list[Func]] = {}
+        for func in self.functions.values():
+            if func.cls is None:
+                self.functions_by_name.setdefault(func.name, []).append(func)
+        self._top_packages = {m.split(".")[0] for m in self.by_module}
         for func in self.functions.values():
             self._collect_locals(func)
         self._collect_routes()
@@ -190,8 +202,7 @@ class Index(KindsMixin):
     def _collect_module(self, source: SourceFile) -> None:
         imports: dict[str, str] = {}
         defs: dict[str, ast.AST] = {}
-        package = source.module if source.rel.endswith("__init__.py") else source.module
-        package_parts = package.split(".")
+        package_parts = source.module.split(".")
         if not source.rel.endswith("__init__.py"):
             package_parts = package_parts[:-1]
         for node in ast.walk(source.tree):
@@ -216,9 +227,12 @@ class Index(KindsMixin):
                 for target in node.targets:
                     if isinstance(target, ast.Name):
                         defs[target.id] = node.value
-            elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
-                if node.value is not None:
-                    defs[node.target.id] = node.value
+            elif (
+                isinstance(node, ast.AnnAssign)
+                and isinstance(node.target, ast.Name)
+                and node.value is not None
+            ):
+                defs[node.target.id] = node.value
         self.imports[source.module] = imports
         self.module_defs[source.module] = defs
         self._collect_defs(source, source.tree.body, source.module, None)
@@ -364,9 +378,12 @@ class Index(KindsMixin):
 
     def _collect_schema(self, info: ClassInfo) -> None:
         for stmt in info.node.body:
-            if isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name):
-                if last_name(stmt.annotation) != "ClassVar":
-                    info.fields[stmt.target.id] = stmt.annotation
+            if (
+                isinstance(stmt, ast.AnnAssign)
+                and isinstance(stmt.target, ast.Name)
+                and last_name(stmt.annotation) != "ClassVar"
+            ):
+                info.fields[stmt.target.id] = stmt.annotation
             config_values: list[tuple[str, ast.AST]] = []
             if isinstance(stmt, ast.Assign) and any(
                 isinstance(t, ast.Name) and t.id == "model_config" for t in stmt.targets
@@ -404,7 +421,7 @@ class Index(KindsMixin):
     # --- call graph -----------------------------------------------------------------------
 
     def _resolve_calls(self, func: Func) -> None:
-        for node in walk_body(func.node):
+        for node in func.nodes:
             if isinstance(node, ast.Call):
                 callee = self._callee(func, node.func)
                 if callee is not None and callee is not func:
@@ -417,16 +434,10 @@ class Index(KindsMixin):
             found = self.functions.get(dotted) or self.functions.get(f"{func.qual}.{target.id}")
             if found is None and dotted in self.classes:
                 return None
-            if found is None and "." in dotted:
+            if found is None and dotted.split(".")[0] in self._top_packages:
                 # imported through a package that re-exports it
-                candidates = [
-                    f
-                    for f in self.functions.values()
-                    if f.name == target.id and f.cls is None and f.qual.endswith("." + target.id)
-                ]
-                if len(candidates) == 1 and dotted.split(".")[0] in {
-                    m.split(".")[0] for m in self.by_module
-                }:
+                candidates = self.functions_by_name.get(target.id, [])
+                if len(candidates) == 1:
                     found = candidates[0]
             return found
         if not isinstance(target, ast.Attribute):
@@ -517,7 +528,7 @@ class Index(KindsMixin):
         init = self.functions.get(f"{info.qual}.__init__")
         if init is None:
             return None
-        for node in walk_body(init.node):
+        for node in init.nodes:
             if (
                 isinstance(node, ast.Assign)
                 and isinstance(node.targets[0], ast.Attribute)
@@ -592,7 +603,7 @@ class Index(KindsMixin):
                 self.routes.append(route)
                 self.route_of.setdefault(func.qual, route)
         for source in self.files:
-            for node in ast.walk(source.tree):
+            for node in self.file_nodes(source):
                 if not isinstance(node, ast.Call):
                     continue
                 called = last_name(node)
@@ -632,7 +643,7 @@ class Index(KindsMixin):
             if init is not None:
                 self.dependencies.add(init.qual)
             return
-        candidates = [f for f in self.functions.values() if f.name == last_name(target)]
+        candidates = self.functions_by_name.get(last_name(target), [])
         if len(candidates) == 1:
             self.dependencies.add(candidates[0].qual)
 
@@ -655,6 +666,14 @@ class Index(KindsMixin):
                 self.reach[callee.qual] = [*self.reach[func.qual], callee.qual]
                 queue.append(callee.qual)
 
+    def file_nodes(self, source: SourceFile) -> list[ast.AST]:
+        """Every node of a file's tree, walked once and kept."""
+        if not hasattr(self, "_file_nodes"):
+            self._file_nodes: dict[str, list[ast.AST]] = {}
+        if source.rel not in self._file_nodes:
+            self._file_nodes[source.rel] = list(ast.walk(source.tree))
+        return self._file_nodes[source.rel]
+
     def is_engine_factory(self, owner, call: ast.AST) -> bool:
         """``create_engine(...)`` of SQLAlchemy, not a project function of the same name."""
         if not isinstance(call, ast.Call) or last_name(call) not in ENGINE_FACTORIES:
@@ -670,9 +689,9 @@ class Index(KindsMixin):
                 self._by_file.setdefault(func.file.rel, []).append(func)
         best = None
         for func in self._by_file.get(source.rel, []):
-            if func.node.lineno <= line <= (func.node.end_lineno or 0):
-                if best is None or func.node.lineno >= best.node.lineno:
-                    best = func
+            inside = func.node.lineno <= line <= (func.node.end_lineno or 0)
+            if inside and (best is None or func.node.lineno >= best.node.lineno):
+                best = func
         return best
 
     def request_params(self, func: Func) -> list[ast.arg]:

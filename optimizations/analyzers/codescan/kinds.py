@@ -21,7 +21,6 @@ from .syntax import (
     looks_like_model,
     param_defaults,
     target_names,
-    walk_body,
     words,
 )
 
@@ -104,7 +103,7 @@ class KindsMixin:
         return None
 
     def _collect_locals(self, func: Func) -> None:
-        for node in walk_body(func.node):
+        for node in func.nodes:
             if isinstance(node, ast.Await):
                 func.awaited.add(id(node.value))
             elif isinstance(node, ast.Assign):
@@ -124,7 +123,7 @@ class KindsMixin:
             if func is None:
                 continue
             self._collect_kinds(func)
-            for node in walk_body(func.node):
+            for node in func.nodes:
                 if isinstance(node, ast.Yield | ast.Return) and node.value is not None:
                     kind = self.kind_of(func, node.value)
                     if kind and kind.startswith("session"):
@@ -154,7 +153,7 @@ class KindsMixin:
             if kind:
                 kinds[param.arg] = kind
         func.kinds = kinds
-        for node in walk_body(func.node):
+        for node in func.nodes:
             if isinstance(node, ast.With | ast.AsyncWith):
                 for item in node.items:
                     if isinstance(item.optional_vars, ast.Name):
@@ -169,7 +168,7 @@ class KindsMixin:
                         kinds[target.id] = kind
 
     def _returns_kind(self, func: Func) -> str | None:
-        for node in walk_body(func.node):
+        for node in func.nodes:
             if isinstance(node, ast.Yield | ast.Return) and node.value is not None:
                 kind = self.kind_of(func, node.value)
                 if kind:
@@ -290,9 +289,12 @@ class KindsMixin:
             return None
         kind = self.kind_of(func, call.func.value)
         if kind and (kind.startswith(("session", "engine"))):
-            if call.func.attr == "get" and kind in {"session", "engine"}:
-                # dict.get / request.get on something merely named like a session
-                if not call.args or not looks_like_model(call.args[0]):
-                    return None
+            # dict.get / request.get on something merely named like a session
+            if (
+                call.func.attr == "get"
+                and kind in {"session", "engine"}
+                and (not call.args or not looks_like_model(call.args[0]))
+            ):
+                return None
             return kind
         return None

@@ -121,9 +121,9 @@ class Taint:
                 if info.extra_allowed or privileged:
                     labels.add("anykey")
                 return labels
-        if not names or names & {"dict", "Dict", "Any", "Mapping", "JSON", "Json"}:
-            if names or any(last_name(m) == "Body" for m in markers):
-                labels.add("anykey")
+        untyped = not names or names & {"dict", "Dict", "Any", "Mapping", "JSON", "Json"}
+        if untyped and (names or any(last_name(m) == "Body" for m in markers)):
+            labels.add("anykey")
         return labels
 
     # --- propagation ------------------------------------------------------------------------

@@ -6,7 +6,7 @@ from __future__ import annotations
 import ast
 from collections import deque
 
-from ..index import Func, last_name, walk_body
+from ..index import Func, last_name
 from ..syntax import words
 from . import Hit, check
 from .common import QUERY_METHODS, Scan
@@ -42,7 +42,7 @@ SPAWNERS = {"create_task", "ensure_future", "start_soon", "spawn"}
 def _offloaded(func: Func) -> set[int]:
     """Nodes inside the arguments of run_in_threadpool/to_thread: they run off the loop."""
     skipped: set[int] = set()
-    for node in walk_body(func.node):
+    for node in func.nodes:
         if isinstance(node, ast.Call) and last_name(node) in THREADPOOL_WRAPPERS:
             for arg in [*node.args, *(k.value for k in node.keywords)]:
                 skipped.update(id(n) for n in ast.walk(arg))
@@ -79,9 +79,13 @@ def blocking_call(scan: Scan, func: Func, call: ast.Call, network_only: bool = F
         kind in {"session", "engine"} and not awaited and not func.is_async
     ):
         return f"`{ast.unparse(call.func)[:60]}()` on a synchronous session"
-    if kind in {"session", "engine"} and not awaited and func.is_async:
-        if not _is_argument(func, call):
-            return f"`{ast.unparse(call.func)[:60]}()` on a synchronous session"
+    if (
+        kind in {"session", "engine"}
+        and not awaited
+        and func.is_async
+        and not _is_argument(func, call)
+    ):
+        return f"`{ast.unparse(call.func)[:60]}()` on a synchronous session"
     return None
 
 
@@ -95,10 +99,15 @@ def _sync_http_client_call(scan: Scan, func: Func, call: ast.Call) -> str | None
 
 def _is_argument(func: Func, call: ast.Call) -> bool:
     """Whether ``call`` is handed to another call (``wait_for(session.execute(...))``)."""
-    for node in walk_body(func.node):
-        if isinstance(node, ast.Call) and node is not call:
-            if any(arg is call for arg in node.args) or any(k.value is call for k in node.keywords):
-                return True
+    for node in func.nodes:
+        if (
+            isinstance(node, ast.Call)
+            and node is not call
+            and (
+                any(arg is call for arg in node.args) or any(k.value is call for k in node.keywords)
+            )
+        ):
+            return True
     return False
 
 
@@ -135,7 +144,7 @@ def blocking_in_async(scan: Scan):
     reported: set[int] = set()
     for func, chain in _walk_chains(scan, roots, follow_async=True):
         offloaded = _offloaded(func)
-        for node in walk_body(func.node):
+        for node in func.nodes:
             if not isinstance(node, ast.Call) or id(node) in offloaded or id(node) in reported:
                 continue
             what = blocking_call(scan, func, node)
@@ -159,7 +168,7 @@ def blocking_in_sync_route(scan: Scan):
     roots = [(r.func, f"{r.label} → {r.func.qual}") for r in index.routes if not r.func.is_async]
     reported: set[int] = set()
     for func, chain in _walk_chains(scan, roots, follow_async=False, max_depth=3):
-        for node in walk_body(func.node):
+        for node in func.nodes:
             if not isinstance(node, ast.Call) or id(node) in reported:
                 continue
             what = blocking_call(scan, func, node, network_only=True)
@@ -203,7 +212,7 @@ def _shared_receivers(scan: Scan, func: Func, calls: list[ast.AST]) -> set[str]:
             and isinstance(n.value, ast.Name)
             and n.value.id == "self"
             and scan.index.kind_of(init, n) == "session"
-            for n in walk_body(init.node)
+            for n in init.nodes
         )
         if holds_session:
             key = ast.unparse(call.func.value)
@@ -218,7 +227,7 @@ def session_shared_by_tasks(scan: Scan):
             continue
         spawned: dict[str, list[ast.Call]] = {}
         in_loop = _calls_in_loops(func)
-        for node in walk_body(func.node):
+        for node in func.nodes:
             if not isinstance(node, ast.Call):
                 continue
             name = last_name(node)
@@ -265,7 +274,7 @@ def session_shared_by_tasks(scan: Scan):
 
 def _calls_in_loops(func: Func) -> set[int]:
     found = set()
-    for node in walk_body(func.node):
+    for node in func.nodes:
         if isinstance(node, ast.For | ast.AsyncFor | ast.While):
             found.update(id(n) for n in ast.walk(node) if isinstance(n, ast.Call))
     return found
@@ -273,7 +282,7 @@ def _calls_in_loops(func: Func) -> set[int]:
 
 def _other_uses(scan: Scan, func: Func, session: str, spawns: list[ast.Call]) -> bool:
     inside = {id(n) for call in spawns for n in ast.walk(call)}
-    for node in walk_body(func.node):
+    for node in func.nodes:
         if (
             isinstance(node, ast.Call)
             and id(node) not in inside

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import ast
 
-from ..index import Func, annotation_names, last_name, walk_body
+from ..index import Func, annotation_names, last_name
 from ..syntax import words
 from . import Hit, check
 from .aio import BLOCKING_NETWORK, BLOCKING_PROCESS
@@ -68,7 +68,7 @@ def _orm_value(scan: Scan, func: Func, expr: ast.AST, depth: int = 0, seen=None)
                     isinstance(r, ast.Return)
                     and r.value is not None
                     and _orm_value(scan, callee, r.value, depth + 1)
-                    for r in walk_body(callee.node)
+                    for r in callee.nodes
                 )
             node = node.func
         else:
@@ -103,7 +103,7 @@ def no_response_model(scan: Scan):
                 continue
             if not ({last_name(n) for n in names} & {"dict", "Dict", "Any", "object"}):
                 continue
-        for node in walk_body(func.node):
+        for node in func.nodes:
             if (
                 isinstance(node, ast.Return)
                 and node.value is not None
@@ -123,7 +123,7 @@ def no_response_model(scan: Scan):
 
 def _heavy(scan: Scan, func: Func) -> str | None:
     for current in scan.chain_functions(func, 2):
-        for node in walk_body(current.node):
+        for node in current.nodes:
             if isinstance(node, ast.Call):
                 dotted = scan.index.resolve(current, node.func)
                 if dotted in BLOCKING_PROCESS:
@@ -143,7 +143,7 @@ def _heavy(scan: Scan, func: Func) -> str | None:
 @check("FSA302")
 def background_task_misuse(scan: Scan):
     for func in scan.functions():
-        for node in walk_body(func.node):
+        for node in func.nodes:
             if not (
                 isinstance(node, ast.Call)
                 and isinstance(node.func, ast.Attribute)
@@ -192,7 +192,7 @@ def settings_per_request(scan: Scan):
         func = index.functions[qual]
         if func.is_cached() or qual in index.lifespans:
             continue
-        for node in walk_body(func.node):
+        for node in func.nodes:
             if isinstance(node, ast.Call):
                 info = index.class_for(func.file.module, node.func)
                 if info is not None and info.qual in settings:
@@ -205,7 +205,7 @@ def settings_per_request(scan: Scan):
                         evidence={"request_path": chain},
                     )
     for source in index.files:
-        for node in ast.walk(source.tree):
+        for node in scan.index.file_nodes(source):
             if isinstance(node, ast.Call) and last_name(node) == "Depends" and node.args:
                 info = index.class_for(source.module, node.args[0])
                 if info is not None and info.qual in settings:
@@ -248,11 +248,11 @@ def shared_state_per_request(scan: Scan):
         if not names:
             continue
         declared_global = {
-            n for node in walk_body(func.node) if isinstance(node, ast.Global) for n in node.names
+            n for node in func.nodes if isinstance(node, ast.Global) for n in node.names
         }
         local = {p.arg for p in func.params} | (set(func.assigns) - declared_global)
         locked = _under_lock(func)
-        for node in walk_body(func.node):
+        for node in func.nodes:
             target = _mutated_name(node, declared_global)
             if target is None or target not in names or target in local or id(node) in locked:
                 continue
@@ -272,9 +272,13 @@ def shared_state_per_request(scan: Scan):
 
 
 def _mutated_name(node: ast.AST, declared_global: set[str]) -> str | None:
-    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
-        if node.func.attr in MUTATORS and isinstance(node.func.value, ast.Name):
-            return node.func.value.id
+    if (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr in MUTATORS
+        and isinstance(node.func.value, ast.Name)
+    ):
+        return node.func.value.id
     if isinstance(node, ast.Assign | ast.AugAssign | ast.Delete):
         targets = node.targets if isinstance(node, ast.Assign | ast.Delete) else [node.target]
         for target in targets:
@@ -287,7 +291,7 @@ def _mutated_name(node: ast.AST, declared_global: set[str]) -> str | None:
 
 def _under_lock(func: Func) -> set[int]:
     inside = set()
-    for node in walk_body(func.node):
+    for node in func.nodes:
         if isinstance(node, ast.With | ast.AsyncWith) and any(
             "lock" in ast.unparse(item.context_expr).lower() for item in node.items
         ):

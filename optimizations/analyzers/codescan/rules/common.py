@@ -45,6 +45,8 @@ class Scan:
         self._executes: dict[str, bool] = {}
         self._returns_rows: dict[str, bool] = {}
         self._lazy = index.lazy_relationships()
+        self._loops: dict[str, list] = {}
+        self._row_loops: dict[str, list] = {}
         # rule id → (status, detail) for rules that decided not to look (version gates)
         self.notes: dict[str, tuple[str, str]] = {}
 
@@ -63,7 +65,7 @@ class Scan:
         self._executes[func.qual] = False  # cycle guard
         found = any(
             isinstance(n, ast.Call) and self.index.db_call(func, n, QUERY_METHODS)
-            for n in walk_body(func.node)
+            for n in func.nodes
         )
         if not found and depth < 3:
             found = any(self.executes_query(callee, depth + 1) for _c, callee in func.calls)
@@ -76,7 +78,7 @@ class Scan:
         self._returns_rows[func.qual] = False
         found = any(
             isinstance(n, ast.Return) and n.value is not None and self.is_rows(func, n.value)
-            for n in walk_body(func.node)
+            for n in func.nodes
         )
         self._returns_rows[func.qual] = found
         return found
@@ -152,7 +154,7 @@ class Scan:
         """Relationship names (and '*') named in eager-loading options inside ``funcs``."""
         mentioned: set[str] = set()
         for func in funcs:
-            for node in walk_body(func.node):
+            for node in func.nodes:
                 if isinstance(node, ast.Call) and last_name(node) in LOADER_OPTIONS:
                     for inner in ast.walk(node):
                         if isinstance(inner, ast.Attribute):
@@ -180,7 +182,7 @@ class Scan:
         """Model names selected, queried or fetched by primary key in ``funcs``."""
         models = set()
         for func in funcs:
-            for node in walk_body(func.node):
+            for node in func.nodes:
                 if isinstance(node, ast.Call) and last_name(node) in {
                     "select",
                     "query",
@@ -193,9 +195,14 @@ class Scan:
                             models.add(name)
         return models
 
-    def loops(self, func: Func):
+    def loops(self, func: Func) -> list:
         """(loop node, iterable, target names, body nodes) of every loop and comprehension."""
-        for node in walk_body(func.node):
+        if func.qual not in self._loops:
+            self._loops[func.qual] = list(self._find_loops(func))
+        return self._loops[func.qual]
+
+    def _find_loops(self, func: Func):
+        for node in func.nodes:
             if isinstance(node, ast.For | ast.AsyncFor):
                 body = [n for stmt in node.body for n in [stmt, *walk_body(stmt)]]
                 yield node, node.iter, _names(node.target), body
@@ -211,7 +218,9 @@ class Scan:
 
     def row_loops(self, func: Func):
         """The loops of ``func`` that iterate query results (nested ones included)."""
-        loops = list(self.loops(func))
+        if func.qual in self._row_loops:
+            return self._row_loops[func.qual]
+        loops = self.loops(func)
         row_vars: set[str] = set()
         found = []
         # two passes so that `for item in order.items` inside `for order in orders` counts
@@ -222,6 +231,7 @@ class Scan:
                 if self.is_rows(func, loop[1], row_vars):
                     found.append(loop)
                     row_vars |= loop[2]
+        self._row_loops[func.qual] = found
         return found
 
 

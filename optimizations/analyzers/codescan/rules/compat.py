@@ -6,7 +6,7 @@ from __future__ import annotations
 import ast
 
 from ...base import CHECK_PASSED, CHECK_UNKNOWN
-from ..index import annotation_names, last_name, walk_body
+from ..index import annotation_names, last_name
 from ..project import pinned_major
 from . import Hit, check
 from .common import Scan
@@ -48,7 +48,7 @@ def pydantic_v1_api(scan: Scan):
     index = scan.index
     schemas = {info.name for info in index.classes.values() if info.is_schema}
     for source in index.files:
-        for node in ast.walk(source.tree):
+        for node in scan.index.file_nodes(source):
             if isinstance(node, ast.ImportFrom) and node.module == "pydantic":
                 for alias in node.names:
                     if alias.name in V1_IMPORTS:
@@ -92,7 +92,7 @@ def pydantic_v1_api(scan: Scan):
             for p in func.params
             if any(last_name(n) in schemas for n in annotation_names(p.annotation))
         }
-        for node in walk_body(func.node):
+        for node in func.nodes:
             if not isinstance(node, ast.Call):
                 continue
             name = last_name(node)
@@ -141,7 +141,7 @@ def legacy_query(scan: Scan):
         )
         return
     for func in scan.functions():
-        for node in walk_body(func.node):
+        for node in func.nodes:
             if isinstance(node, ast.Call) and scan.index.db_call(func, node, {"query"}):
                 yield Hit(
                     "FSA502",

@@ -6,7 +6,7 @@ from __future__ import annotations
 import ast
 import re
 
-from ..index import annotation_names, const_str, keyword, last_name, param_defaults, walk_body
+from ..index import annotation_names, const_str, keyword, last_name, param_defaults
 from ..syntax import words
 from . import Hit, check
 from .common import QUERY_METHODS, Scan
@@ -135,7 +135,7 @@ def _awaited_relationships(funcs) -> set[str]:
     return {
         node.attr
         for func in funcs
-        for node in walk_body(func.node)
+        for node in func.nodes
         if isinstance(node, ast.Attribute)
         and isinstance(node.value, ast.Attribute)
         and node.value.attr == "awaitable_attrs"
@@ -147,7 +147,7 @@ def unbounded_results(scan: Scan):
     index = scan.index
     for qual in index.reach:
         func = index.functions[qual]
-        for node in walk_body(func.node):
+        for node in func.nodes:
             if not (
                 isinstance(node, ast.Call)
                 and isinstance(node.func, ast.Attribute)
@@ -200,7 +200,7 @@ def _page_size_params(scan: Scan):
         defaults = param_defaults(func.node)
         clamped = {
             n.id
-            for call in walk_body(func.node)
+            for call in func.nodes
             if isinstance(call, ast.Call) and last_name(call) in {"min", "clamp"}
             for n in ast.walk(call)
             if isinstance(n, ast.Name)
@@ -239,7 +239,7 @@ def _page_size_params(scan: Scan):
             )
     for qual in index.reach:
         func = index.functions[qual]
-        for node in walk_body(func.node):
+        for node in func.nodes:
             if (
                 isinstance(node, ast.Compare)
                 and isinstance(node.left, ast.Name)
@@ -281,7 +281,7 @@ def _is_all_marker(op: ast.cmpop, value: ast.AST) -> bool:
 @check("FSA106")
 def request_offset(scan: Scan):
     for func in scan.functions():
-        for node in walk_body(func.node):
+        for node in func.nodes:
             if (
                 isinstance(node, ast.Call)
                 and isinstance(node.func, ast.Attribute)
@@ -327,7 +327,7 @@ def _column_type(scan: Scan, expr: ast.AST) -> str | None:
 def leading_wildcard(scan: Scan):
     trigram = re.findall(r"(\w+)\s+(?:gin|gist)_trgm_ops", scan.migration_text)
     for func in scan.functions():
-        for node in walk_body(func.node):
+        for node in func.nodes:
             if not isinstance(node, ast.Call) or not isinstance(node.func, ast.Attribute):
                 continue
             method, column = node.func.attr, node.func.value
@@ -365,14 +365,14 @@ def leading_wildcard(scan: Scan):
 @check("FSA108")
 def count_by_loading(scan: Scan):
     for func in scan.functions():
-        for node in walk_body(func.node):
+        for node in func.nodes:
             if not (isinstance(node, ast.Call) and last_name(node) == "len" and node.args):
                 continue
             arg = node.args[0]
             if isinstance(arg, ast.Name):
                 uses = [
                     n
-                    for n in walk_body(func.node)
+                    for n in func.nodes
                     if isinstance(n, ast.Name) and n.id == arg.id and isinstance(n.ctx, ast.Load)
                 ]
                 if len(uses) != 1:
@@ -429,7 +429,7 @@ def commit_per_row(scan: Scan):
 
 def _in_nested_loop(loop: ast.AST, node: ast.AST) -> bool:
     for inner in ast.walk(loop):
-        if inner is not loop and isinstance(inner, ast.For | ast.AsyncFor | ast.While):
-            if any(n is node for n in ast.walk(inner)):
-                return True
+        nested = inner is not loop and isinstance(inner, ast.For | ast.AsyncFor | ast.While)
+        if nested and any(n is node for n in ast.walk(inner)):
+            return True
     return False

@@ -7,9 +7,9 @@ from __future__ import annotations
 import ast
 import re
 
-from ..index import Func, annotation_names, const_str, is_true, keyword, last_name, walk_body
-from ..taint import PRIVILEGED_FIELDS
+from ..index import Func, annotation_names, const_str, is_true, keyword, last_name
 from ..syntax import words
+from ..taint import PRIVILEGED_FIELDS
 from . import Hit, check
 from .common import Scan
 
@@ -37,7 +37,7 @@ COLUMN_WRAPPERS = {"desc", "asc", "nulls_first", "nulls_last", "column", "litera
 
 def _cors_calls(scan: Scan):
     for source in scan.index.files:
-        for node in ast.walk(source.tree):
+        for node in scan.index.file_nodes(source):
             if not isinstance(node, ast.Call) or not node.args:
                 continue
             if last_name(node) in {"add_middleware", "Middleware"} and (
@@ -85,7 +85,7 @@ def _constant(func: Func, expr: ast.AST, depth: int = 0) -> bool:
             return all(_constant(func, v, depth + 1) for v in values)
         loop_iters = [
             n.iter
-            for n in walk_body(func.node)
+            for n in func.nodes
             if isinstance(n, ast.For | ast.comprehension)
             and isinstance(n.target, ast.Name)
             and n.target.id == expr.id
@@ -171,7 +171,7 @@ def _sql_argument(scan: Scan, func: Func, call: ast.Call) -> tuple[ast.AST, bool
 @check("FSA402")
 def sql_from_strings(scan: Scan):
     for func in scan.functions():
-        for node in walk_body(func.node):
+        for node in func.nodes:
             if not isinstance(node, ast.Call):
                 continue
             found = _sql_argument(scan, func, node)
@@ -218,14 +218,14 @@ def column_from_input(scan: Scan):
     taint = scan.taint
     for func in scan.functions():
         in_query = set()
-        for node in walk_body(func.node):
+        for node in func.nodes:
             if isinstance(node, ast.Call) and last_name(node) in COLUMN_SINKS | {
                 "where",
                 "filter",
                 "select",
             }:
                 in_query.update(id(n) for arg in node.args for n in ast.walk(arg))
-        for node in walk_body(func.node):
+        for node in func.nodes:
             key = None
             if isinstance(node, ast.Call) and last_name(node) == "getattr" and len(node.args) >= 2:
                 target = node.args[0]
@@ -264,7 +264,7 @@ def _schema_of(scan: Scan, func: Func, name: str, depth: int = 0):
                     return info
     if depth > 2:
         return None
-    for node in walk_body(func.node):
+    for node in func.nodes:
         if (
             isinstance(node, ast.For)
             and isinstance(node.target, ast.Name)
@@ -297,7 +297,9 @@ def _output_fields(scan: Scan) -> set[str]:
                 continue
             seen.add(info.qual)
             found |= set(info.fields)
-            pending += [(info.file.module, n) for a in info.fields.values() for n in annotation_names(a)]
+            pending += [
+                (info.file.module, n) for a in info.fields.values() for n in annotation_names(a)
+            ]
         scan._output_fields = found
     return scan._output_fields
 
@@ -322,7 +324,7 @@ def _writable_internal(scan: Scan, schema, model_name: str) -> list[str]:
 def mass_assignment(scan: Scan):
     taint = scan.taint
     for func in scan.functions():
-        for node in walk_body(func.node):
+        for node in func.nodes:
             source = None
             if isinstance(node, ast.Call) and scan.index.models_named(last_name(node)):
                 for item in node.keywords:
@@ -362,11 +364,11 @@ def mass_assignment(scan: Scan):
                         source = node.args[1]
                 elif name == "update" and isinstance(node.func, ast.Attribute):
                     owner = node.func.value
-                    if (isinstance(owner, ast.Attribute) and owner.attr == "__dict__") or (
-                        isinstance(owner, ast.Call) and last_name(owner) == "vars"
-                    ):
-                        if node.args and "anykey" in taint.labels(node.args[0]):
-                            source = node.args[0]
+                    dumps_object = (
+                        isinstance(owner, ast.Attribute) and owner.attr == "__dict__"
+                    ) or (isinstance(owner, ast.Call) and last_name(owner) == "vars")
+                    if dumps_object and node.args and "anykey" in taint.labels(node.args[0]):
+                        source = node.args[0]
             if source is not None:
                 yield Hit(
                     "FSA404",
@@ -382,8 +384,8 @@ def mass_assignment(scan: Scan):
 @check("FSA405")
 def credentials_in_code(scan: Scan):
     for source in scan.index.files:
-        docstrings = _docstring_ids(source.tree)
-        for node in ast.walk(source.tree):
+        docstrings = _docstring_ids(scan.index.file_nodes(source))
+        for node in scan.index.file_nodes(source):
             if not (isinstance(node, ast.Constant) and isinstance(node.value, str)):
                 continue
             if id(node) in docstrings or "://" not in node.value:
@@ -404,9 +406,9 @@ def credentials_in_code(scan: Scan):
                 break
 
 
-def _docstring_ids(tree: ast.Module) -> set[int]:
+def _docstring_ids(nodes: list[ast.AST]) -> set[int]:
     found = set()
-    for node in ast.walk(tree):
+    for node in nodes:
         if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
             body = node.body
             if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):

@@ -7,7 +7,7 @@ from __future__ import annotations
 import ast
 import re
 
-from ..index import Func, is_true, keyword, last_name, walk_body
+from ..index import Func, is_true, keyword, last_name
 from . import Hit, check
 from .common import Scan
 
@@ -17,7 +17,7 @@ DEFAULT_MAX_CONNECTIONS = 100  # PostgreSQL's default max_connections
 def _engine_calls(scan: Scan):
     """(file, func or None, call) for every create_engine/create_async_engine call."""
     for source in scan.index.files:
-        for node in ast.walk(source.tree):
+        for node in scan.index.file_nodes(source):
             if scan.index.is_engine_factory(source, node):
                 yield source, scan.index.enclosing_function(source, node.lineno), node
 
@@ -53,9 +53,9 @@ def engine_per_request(scan: Scan):
         func = index.functions[qual]
         if func.is_cached() or qual in index.lifespans:
             continue
-        if any(isinstance(n, ast.Global | ast.Nonlocal) for n in walk_body(func.node)):
+        if any(isinstance(n, ast.Global | ast.Nonlocal) for n in func.nodes):
             continue  # the lazily created module singleton
-        for node in walk_body(func.node):
+        for node in func.nodes:
             if index.is_engine_factory(func, node):
                 yield Hit(
                     "FSA201",
@@ -76,15 +76,16 @@ def _reads_after_commit(scan: Scan) -> str | None:
         commits: list[int] = []
         refreshed: dict[str, list[int]] = {}
         reads: list[tuple[str, int]] = []
-        for node in walk_body(func.node):
+        for node in func.nodes:
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
                 if node.func.attr == "add" and node.args and isinstance(node.args[0], ast.Name):
                     added.setdefault(node.args[0].id, node.lineno)
                 elif node.func.attr == "commit" and id(node) in func.awaited:
                     commits.append(node.lineno)
-                elif node.func.attr == "refresh" and node.args:
-                    if isinstance(node.args[0], ast.Name):
-                        refreshed.setdefault(node.args[0].id, []).append(node.lineno)
+                elif (
+                    node.func.attr == "refresh" and node.args and isinstance(node.args[0], ast.Name)
+                ):
+                    refreshed.setdefault(node.args[0].id, []).append(node.lineno)
             elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
                 if isinstance(node.ctx, ast.Load):
                     reads.append((node.value.id, node.lineno))
@@ -105,7 +106,7 @@ def _reads_after_commit(scan: Scan) -> str | None:
 def expire_on_commit(scan: Scan):
     read_after = _reads_after_commit(scan)
     for source in scan.index.files:
-        for node in ast.walk(source.tree):
+        for node in scan.index.file_nodes(source):
             if not isinstance(node, ast.Call):
                 continue
             name = last_name(node)
@@ -138,9 +139,7 @@ def expire_on_commit(scan: Scan):
 def _commits(func: Func | None) -> bool:
     if func is None:
         return True
-    return any(
-        isinstance(n, ast.Call) and last_name(n) == "commit" for n in walk_body(func.node)
-    )
+    return any(isinstance(n, ast.Call) and last_name(n) == "commit" for n in func.nodes)
 
 
 def _creates_session(scan: Scan, func: Func, value: ast.AST) -> bool:
@@ -158,7 +157,7 @@ def _creates_session(scan: Scan, func: Func, value: ast.AST) -> bool:
 def session_not_closed(scan: Scan):
     index = scan.index
     for func in scan.functions():
-        nodes = list(walk_body(func.node))
+        nodes = list(func.nodes)
         yields = any(isinstance(n, ast.Yield | ast.YieldFrom) for n in nodes)
         closed_in_finally = _closed_in_finally(func)
         for node in nodes:
@@ -243,7 +242,7 @@ def session_not_closed(scan: Scan):
 
 def _closed_in_finally(func: Func) -> set[str]:
     names = set()
-    for node in walk_body(func.node):
+    for node in func.nodes:
         if isinstance(node, ast.Try | ast.TryStar):
             for stmt in node.finalbody:
                 for inner in ast.walk(stmt):
