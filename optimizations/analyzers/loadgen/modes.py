@@ -190,7 +190,7 @@ PARAMS_BY_MODE: dict[str, list[Param]] = {
     "endurance": [
         _MODE,
         *_open_params(50.0, 600.0),
-        Param("memory_interval", "float", 5.0, label="Memory sample every (s)", min=0.2),
+        Param("memory_interval", "float", 5.0, label="Memory sample every (s)", min=0.1),
         Param(
             "memory_source",
             "choice",
