@@ -29,7 +29,6 @@ import asyncio
 import collections
 import contextlib
 import json
-import math
 import os
 import random
 import resource
@@ -47,10 +46,10 @@ except ImportError:  # pragma: no cover - uvloop is a dependency on Linux
     uvloop = None
 
 from optimizations.analyzers.loadgen.hdr import DEFAULT_SUB_BITS, MAX_VALUE_US
+from optimizations.analyzers.loadgen.wire import build_request, weighted_table
 
 ENGINE_VERSION = "1"
 ERROR_CLASSES = ("refused", "timeout", "reset", "non_2xx", "malformed")
-USER_AGENT = "kaizen-loadgen/" + ENGINE_VERSION
 # The event loop's timers tick in milliseconds: a request planned between two
 # ticks would go out up to 1 ms late, and that lateness would land in the
 # latency from the intended time. On Linux the pump sleeps on a timerfd armed
@@ -65,86 +64,8 @@ SWEEP_INTERVAL = 0.1
 # tries again, so a refused target is not hammered with connect() calls.
 RECONNECT_BACKOFF = 0.01
 # Per-second counters, in the order kept in Engine.sec (a list: cheaper than attributes).
-COUNTERS = (
-    "offered",
-    "sent",
-    "ok",
-    "refused",
-    "timeout",
-    "reset",
-    "non_2xx",
-    "malformed",
-    "late",
-    "dropped",
-)
-(
-    OFFERED,
-    SENT,
-    OK,
-    REFUSED,
-    TIMEOUT,
-    RESET,
-    NON_2XX,
-    MALFORMED,
-    LATE,
-    DROPPED,
-) = range(len(COUNTERS))
-CLASS_INDEX = {
-    "refused": REFUSED,
-    "timeout": TIMEOUT,
-    "reset": RESET,
-    "non_2xx": NON_2XX,
-    "malformed": MALFORMED,
-}
-
-
-def build_request(host_header: str, spec: dict) -> bytes:
-    """The bytes of one HTTP/1.1 request, built once and written many times."""
-    method = spec.get("method", "GET").upper()
-    path = spec.get("path", "/") or "/"
-    body = spec.get("body")
-    if isinstance(body, (dict, list)):
-        body = json.dumps(body, separators=(",", ":"))
-    payload = body.encode() if isinstance(body, str) else (body or b"")
-    headers = {"Host": host_header, "User-Agent": USER_AGENT, "Accept": "*/*"}
-    for name, value in dict(spec.get("headers") or {}).items():
-        headers[str(name)] = str(value)
-    if payload or method in {"POST", "PUT", "PATCH"}:
-        headers["Content-Length"] = str(len(payload))
-        if isinstance(body, str) and "Content-Type" not in headers:
-            headers["Content-Type"] = "application/json"
-    lines = [f"{method} {path} HTTP/1.1"] + [f"{name}: {value}" for name, value in headers.items()]
-    if any(ch in line for line in lines for ch in "\r\n\0"):
-        # A line break in a header value would smuggle a second request onto the wire.
-        raise ValueError("a request line or header contains a line break")
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + payload
-
-
-def weighted_table(weights: list[float], seed: int, size: int = 1000) -> list[int]:
-    """Request indices in proportion to their weights, spread out evenly.
-
-    Smooth weighted round-robin (as nginx balances upstreams): each pass over
-    the table gives every request exactly its share, the heavy ones are spread
-    between the light ones rather than bunched, and walking the table costs
-    one list lookup per request. ``seed`` only rotates the starting point.
-    """
-    total = sum(weights)
-    if total <= 0:
-        raise ValueError("scenario weights must add up to more than zero")
-    counts = [max(1, round(w / total * size)) if w > 0 else 0 for w in weights]
-    divisor = math.gcd(*counts)
-    counts = [count // divisor for count in counts]
-    current = [0] * len(counts)
-    length = sum(counts)
-    table = []
-    for _ in range(length):
-        for index, count in enumerate(counts):
-            current[index] += count
-        chosen = max(range(len(counts)), key=current.__getitem__)
-        current[chosen] -= length
-        table.append(chosen)
-    shift = random.Random(seed).randrange(length)
-    return table[shift:] + table[:shift]
+COUNTERS = ("offered", "sent", "ok", *ERROR_CLASSES, "late", "dropped")
+OFFERED, SENT, OK, REFUSED, TIMEOUT, RESET, NON_2XX, MALFORMED, LATE, DROPPED = range(10)
 
 
 class OpStats:

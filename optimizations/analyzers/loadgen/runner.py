@@ -301,6 +301,7 @@ def merge_ticks(ticks: list[dict], sub_bits: int = DEFAULT_SUB_BITS) -> dict:
         "t": ticks[0]["t"],
         "elapsed": round(max(tick.get("elapsed", 0.0) for tick in ticks), 3),
         "interval": round(interval, 3),
+        "final": any(tick.get("final") for tick in ticks),
         "offered": round(counts["offered"] / per, 1),
         "achieved": round(achieved / per, 1),
         "sent": counts["sent"],
