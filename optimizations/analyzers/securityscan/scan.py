@@ -116,11 +116,11 @@ PARAMS: list[Param] = [
         max=100_000_000,
     ),
     Param(
-        "docs_path",
-        "str",
-        "/docs",
-        "an HTML page of the service to check too (empty: none)",
-        "Docs page",
+        "html_paths",
+        "list",
+        ["/docs"],
+        "HTML pages of the service to check too, beside the documented operations",
+        "HTML pages",
     ),
     Param("verify_tls", "bool", True, "verify the target's TLS certificate", "Verify TLS"),
 ]

@@ -79,14 +79,15 @@ class Scan:
                 self.samples.append(self.send(op, self.doc.sample_request(op)))
             except TransportError as exc:
                 self.sample_failures.append(f"{op.label}: {exc}")
-        docs = self.params["docs_path"]
-        if docs and not any(op.path == docs for op in reads):
+        for page in self.params["html_paths"]:
+            if any(op.path == page for op in reads):
+                continue
             try:
-                exchange = self.client.request("GET", docs, operation=f"GET {docs}")
-                exchange.note = "interactive docs page"
+                exchange = self.client.request("GET", page, operation=f"GET {page}")
+                exchange.note = "HTML page"
                 self.samples.append(exchange)
             except TransportError as exc:
-                self.sample_failures.append(f"GET {docs}: {exc}")
+                self.sample_failures.append(f"GET {page}: {exc}")
         return self.samples
 
     def is_operational(self, exchange: Exchange) -> bool:
@@ -96,7 +97,7 @@ class Scan:
             self.target.health_path,
             self.target.metrics_path,
             self.target.openapi_path,
-            self.params["docs_path"],
+            *self.params["html_paths"],
         }
         return path in own
 
