@@ -444,7 +444,8 @@ class HttpClient:
             return TransportError(
                 "protocol",
                 f"{where} did not answer with HTTP ({type(error).__name__}: "
-                f"{self.redactor.text(str(error))[:120]}). Is this the service's HTTP port?",
+                f"{self.redactor.text(str(error)).strip()[:120]!r}). "
+                "Is this the service's HTTP port?",
             )
         if isinstance(error, OSError):
             if error.errno in {errno.ENETUNREACH, errno.EHOSTUNREACH, errno.EHOSTDOWN}:
