@@ -264,6 +264,12 @@ def interleaved(order: Sequence[str]) -> bool:
     return fewer > 0 and switches >= fewer
 
 
+def order_from_times(baseline_times: Sequence[Any], candidate_times: Sequence[Any]) -> list[str]:
+    """The ``"a"``/``"b"`` time order of runs from their start times (any comparable values)."""
+    labelled = [(t, "a") for t in baseline_times] + [(t, "b") for t in candidate_times]
+    return [label for _, label in sorted(labelled, key=lambda pair: pair[0])]
+
+
 def interleaved_order(runs_per_side: int) -> list[str]:
     """The order to run a comparison in: a, b, a, b, ..."""
     return ["a", "b"] * runs_per_side

@@ -153,6 +153,7 @@ def test_runs_that_were_not_interleaved_are_inconclusive():
     assert result.interleaved is False and result.verdict == "inconclusive"
     assert stats.interleaved("aabbaabbab") and not stats.interleaved("aaaabbbb")
     assert stats.interleaved_order(3) == ["a", "b", "a", "b", "a", "b"]
+    assert stats.order_from_times([1, 3, 5], [2, 4, 6]) == ["a", "b", "a", "b", "a", "b"]
 
 
 def test_comparability_guard_flags_unintended_differences():

@@ -36,6 +36,8 @@ STARTUP_ALLOWANCE = 15.0
 # After SIGTERM an engine writes its result and exits in milliseconds; past this it is killed.
 STOP_GRACE = 0.5
 POLL_INTERVAL = 0.05
+# ctx.cancelled() may ask the database; a fifth of a second keeps cancel well within a second.
+CANCEL_CHECK_INTERVAL = 0.2
 
 
 class EngineFailed(Exception):
@@ -215,8 +217,13 @@ def run_engines(
             selector.register(worker.process.stdout, selectors.EVENT_READ, worker)
         live = list(running)
         stopping = False
+        next_check = 0.0
         while live:
-            if not stopping and (ctx.cancelled() or time.monotonic() > deadline):
+            now = time.monotonic()
+            checking = not stopping and now >= next_check
+            if checking:
+                next_check = now + CANCEL_CHECK_INTERVAL
+            if checking and (ctx.cancelled() or now > deadline):
                 stopping = True
                 output.cancelled = ctx.cancelled()
                 if not output.cancelled:
