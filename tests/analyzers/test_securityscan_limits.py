@@ -78,7 +78,7 @@ def test_a_garbage_answer_is_not_http():
 
 
 def test_a_hanging_server_times_out_with_the_timeout_named():
-    with raw_server("silent") as (url, _), pytest.raises(AnalysisError, match="within 0.2 s"):
+    with raw_server("silent") as (url, _), pytest.raises(AnalysisError, match=r"within 0\.2 s"):
         run(target(url), request_timeout=0.2)
 
 
@@ -86,7 +86,7 @@ def test_https_to_a_plain_http_port_is_a_tls_error_with_a_hint():
     app, _ = make_app()
     with serve_app(app) as running:
         https = running.base_url.replace("http://", "https://")
-        with pytest.raises(AnalysisError, match="TLS handshake .* plain HTTP"):
+        with pytest.raises(AnalysisError, match=r"TLS handshake .* plain HTTP"):
             run(target(https))
 
 

@@ -413,6 +413,7 @@ class Document:
             if not pointer:
                 yield pointer, schema, False
             if self.type_of(items) in {"object", "array"}:
+                yield (*pointer, 0), items, False
                 yield from self._slots(items, (*pointer, 0), depth + 1)
 
     # -- bounds ------------------------------------------------------------------------------
