@@ -1,12 +1,32 @@
-"""Writes to people and memberships — each one audited."""
+"""Writes to people and memberships, runbooks and training — each one audited."""
 
 from __future__ import annotations
 
-from django.contrib.auth import get_user_model
-from django.db import transaction
+import datetime
+import logging
 
-from departments.models import Membership, Profile
-from portal.audit import record
+from django.contrib.auth import get_user_model
+from django.core.mail import send_mail
+from django.db import transaction
+from django.utils import timezone
+from django.utils.text import slugify
+
+from departments.models import (
+    Membership,
+    Profile,
+    QuizAttempt,
+    Runbook,
+    RunbookRevision,
+    TrainingAssignment,
+    TrainingGate,
+    TrainingModule,
+    TrainingRecord,
+)
+from departments.quiz import parse as parse_quiz
+from departments.quiz import score as score_quiz
+from portal.audit import describe_changes, record
+
+logger = logging.getLogger(__name__)
 
 
 @transaction.atomic
@@ -67,3 +87,601 @@ def do_remove_membership(actor, membership: Membership) -> None:
 
 def do_set_time_zone(user, time_zone: str) -> None:
     Profile.objects.update_or_create(user=user, defaults={"time_zone": time_zone})
+
+
+# --- runbooks -------------------------------------------------------------------
+
+RUNBOOK_SETTINGS = (
+    "owner_department",
+    "owner",
+    "status",
+    "topics",
+    "targets",
+    "phases",
+    "next_review_date",
+    "review_interval_days",
+)
+
+
+def unique_slug(model, title: str, *, max_length: int = 80) -> str:
+    base = slugify(title)[: max_length - 4].strip("-") or model._meta.model_name
+    slug, n = base, 2
+    while model.objects.filter(slug=slug).exists():
+        slug, n = f"{base}-{n}", n + 1
+    return slug
+
+
+def _settings_snapshot(runbook: Runbook) -> dict:
+    return {
+        "owner_department": runbook.owner_department.name,
+        "owner": runbook.owner.username if runbook.owner_id else None,
+        "status": runbook.status,
+        "topics": ", ".join(sorted(t.name for t in runbook.topics.all())) or None,
+        "targets": ", ".join(sorted(t.name for t in runbook.targets.all())) or None,
+        "phases": ", ".join(str(n) for n in sorted(runbook.phases)) or None,
+        "next_review_date": runbook.next_review_date,
+        "review_interval_days": runbook.review_interval_days,
+    }
+
+
+def _next_number(runbook: Runbook) -> int:
+    # The runbook row is locked by the caller, so two saves cannot pick one number.
+    last = runbook.revisions.order_by("-number").values_list("number", flat=True).first()
+    return (last or 0) + 1
+
+
+def _lock(runbook: Runbook) -> Runbook:
+    """Lock the runbook's row for the rest of the transaction (no-op on SQLite, which
+    serialises writers anyway); revision numbers are picked under this lock."""
+    Runbook.objects.select_for_update().filter(pk=runbook.pk).first()
+    return runbook
+
+
+def _add_accepted(actor, runbook, *, title, body, note, copy_of=None) -> RunbookRevision:
+    revision = RunbookRevision.objects.create(
+        runbook=runbook,
+        number=_next_number(runbook),
+        title=title,
+        body=body,
+        note=note,
+        state=RunbookRevision.ACCEPTED,
+        author=actor,
+        copy_of=copy_of,
+    )
+    runbook.title = title
+    runbook.current_revision = revision
+    runbook.save(update_fields=["title", "current_revision", "updated_at"])
+    return revision
+
+
+@transaction.atomic
+def do_create_runbook(
+    actor,
+    *,
+    title,
+    body,
+    owner_department,
+    note="",
+    owner=None,
+    status=Runbook.DRAFT,
+    topics=(),
+    targets=(),
+    phases=(),
+    next_review_date=None,
+    review_interval_days=180,
+    template_key="",
+) -> Runbook:
+    """Create a runbook and its first revision."""
+    if status == Runbook.PUBLISHED and next_review_date is None:
+        next_review_date = timezone.localdate() + datetime.timedelta(days=review_interval_days)
+    runbook = Runbook.objects.create(
+        title=title,
+        slug=unique_slug(Runbook, title),
+        owner_department=owner_department,
+        owner=owner,
+        status=status,
+        phases=sorted({int(n) for n in phases}),
+        next_review_date=next_review_date,
+        review_interval_days=review_interval_days,
+        template_key=template_key,
+        created_by=actor,
+    )
+    runbook.topics.set(topics)
+    runbook.targets.set(targets)
+    _add_accepted(actor, runbook, title=title, body=body, note=note or "Created")
+    record(
+        actor,
+        "runbook.create",
+        runbook,
+        f"created runbook “{title}”"
+        + (f" from the {template_key} template" if template_key else ""),
+    )
+    return runbook
+
+
+@transaction.atomic
+def do_save_runbook(actor, runbook: Runbook, *, title, body, note="") -> RunbookRevision | None:
+    """HR saves new text: a new accepted revision, or None when nothing changed."""
+    _lock(runbook)
+    current = runbook.current_revision
+    if current is not None and current.title == title and current.body == body:
+        return None
+    revision = _add_accepted(actor, runbook, title=title, body=body, note=note)
+    record(
+        actor,
+        "runbook.edit",
+        runbook,
+        f"saved revision {revision.number} of “{title}”" + (f": {note}" if note else ""),
+    )
+    return revision
+
+
+@transaction.atomic
+def do_update_runbook_settings(actor, runbook: Runbook, **fields) -> dict:
+    """Owner, status, tags and review dates; audited as a list of what changed."""
+    before = _settings_snapshot(runbook)
+    for name in ("topics", "targets"):
+        if name in fields:
+            getattr(runbook, name).set(fields.pop(name))
+    if "phases" in fields:
+        fields["phases"] = sorted({int(n) for n in fields["phases"]})
+    for name, value in fields.items():
+        setattr(runbook, name, value)
+    if runbook.status == Runbook.PUBLISHED and runbook.next_review_date is None:
+        runbook.next_review_date = timezone.localdate() + datetime.timedelta(
+            days=runbook.review_interval_days
+        )
+    runbook.save()
+    changes = describe_changes(before, _settings_snapshot(runbook))
+    if changes:
+        record(
+            actor,
+            "runbook.settings",
+            runbook,
+            f"changed {', '.join(name.replace('_', ' ') for name in changes)} of “{runbook}”",
+            changes=changes,
+        )
+    return changes
+
+
+@transaction.atomic
+def do_propose_runbook_edit(actor, runbook: Runbook, *, title, body, note="") -> RunbookRevision:
+    """An engineer's change, kept as a proposal until HR approves or rejects it."""
+    _lock(runbook)
+    revision = RunbookRevision.objects.create(
+        runbook=runbook,
+        number=_next_number(runbook),
+        title=title,
+        body=body,
+        note=note,
+        state=RunbookRevision.PROPOSED,
+        author=actor,
+        based_on=runbook.current_revision,
+    )
+    record(
+        actor,
+        "runbook.propose",
+        runbook,
+        f"proposed revision {revision.number} of “{runbook}”" + (f": {note}" if note else ""),
+    )
+    owner = runbook.owner
+    if owner is not None and owner.email and owner != actor:
+        _mail_after_commit(
+            [owner.email],
+            f"Kaizen: a change to “{runbook}” waits for your review",
+            f"{_name(actor)} proposed a change to the runbook “{runbook}”"
+            + (f":\n\n    {note}\n" if note else ".\n")
+            + f"\nReview it: {revision.get_absolute_url()}\n",
+        )
+    return revision
+
+
+def _refuse_unless_proposed(revision: RunbookRevision) -> None:
+    if revision.state != RunbookRevision.PROPOSED:
+        raise ValueError(f"revision {revision.number} is not waiting for review")
+
+
+@transaction.atomic
+def do_approve_revision(actor, proposal: RunbookRevision, note="") -> RunbookRevision:
+    """Accept a proposal: its text becomes a new current revision, in order."""
+    runbook = _lock(proposal.runbook)
+    proposal = RunbookRevision.objects.select_for_update().get(pk=proposal.pk)
+    _refuse_unless_proposed(proposal)
+    accepted = _add_accepted(
+        proposal.author,
+        runbook,
+        title=proposal.title,
+        body=proposal.body,
+        note=proposal.note or f"Proposal r{proposal.number}",
+        copy_of=proposal,
+    )
+    accepted.reviewed_by, accepted.reviewed_at = actor, timezone.now()
+    accepted.review_note = note
+    accepted.save(update_fields=["reviewed_by", "reviewed_at", "review_note"])
+    proposal.state = RunbookRevision.APPROVED
+    proposal.reviewed_by, proposal.reviewed_at, proposal.review_note = (
+        actor,
+        accepted.reviewed_at,
+        note,
+    )
+    proposal.save(update_fields=["state", "reviewed_by", "reviewed_at", "review_note"])
+    record(
+        actor,
+        "runbook.approve",
+        runbook,
+        f"approved {_name(proposal.author)}’s proposal r{proposal.number} of “{runbook}” "
+        f"as revision {accepted.number}",
+    )
+    return accepted
+
+
+@transaction.atomic
+def do_reject_revision(actor, proposal: RunbookRevision, note="") -> None:
+    proposal = RunbookRevision.objects.select_for_update().get(pk=proposal.pk)
+    _refuse_unless_proposed(proposal)
+    proposal.state = RunbookRevision.REJECTED
+    proposal.reviewed_by, proposal.reviewed_at, proposal.review_note = (
+        actor,
+        timezone.now(),
+        note,
+    )
+    proposal.save(update_fields=["state", "reviewed_by", "reviewed_at", "review_note"])
+    record(
+        actor,
+        "runbook.reject",
+        proposal.runbook,
+        f"rejected {_name(proposal.author)}’s proposal r{proposal.number} of “{proposal.runbook}”"
+        + (f": {note}" if note else ""),
+    )
+
+
+@transaction.atomic
+def do_restore_revision(actor, revision: RunbookRevision) -> RunbookRevision:
+    """Make an old revision current again by adding a copy of it: nothing is lost."""
+    if revision.state != RunbookRevision.ACCEPTED:
+        raise ValueError("only saved revisions can be restored; proposals are approved")
+    runbook = _lock(revision.runbook)
+    restored = _add_accepted(
+        actor,
+        runbook,
+        title=revision.title,
+        body=revision.body,
+        note=f"Restored revision {revision.number}",
+        copy_of=revision,
+    )
+    record(
+        actor,
+        "runbook.restore",
+        runbook,
+        f"restored revision {revision.number} of “{runbook}” as revision {restored.number}",
+    )
+    return restored
+
+
+@transaction.atomic
+def do_mark_runbook_reviewed(actor, runbook: Runbook) -> None:
+    """The owner checked the runbook: clear the flag and set the next review date."""
+    before = runbook.next_review_date
+    runbook.review_needed = False
+    runbook.review_reason = ""
+    runbook.last_reviewed_at = timezone.now()
+    runbook.next_review_date = timezone.localdate() + datetime.timedelta(
+        days=runbook.review_interval_days
+    )
+    runbook.save(
+        update_fields=[
+            "review_needed",
+            "review_reason",
+            "last_reviewed_at",
+            "next_review_date",
+            "updated_at",
+        ]
+    )
+    record(
+        actor,
+        "runbook.reviewed",
+        runbook,
+        f"reviewed “{runbook}”; next review {runbook.next_review_date}",
+        changes=describe_changes(
+            {"next_review_date": before}, {"next_review_date": runbook.next_review_date}
+        ),
+    )
+
+
+# Finishing these phases changes how a service runs (code and queries in 2,
+# infrastructure in 3), so its runbooks may no longer be right.
+REVIEW_AFTER_PHASES = (2, 3)
+
+
+def flag_runbooks_for_review(initiative, phase, actor) -> list[Runbook]:
+    """Flag the runbooks of the initiative's target "review needed" and tell their owners.
+
+    Called by ``optimizations.actions.do_set_phase_status`` when a phase becomes
+    done; does nothing for phases other than 2 and 3. Runbooks already flagged
+    keep their first reason and are not mailed again.
+    """
+    if phase.number not in REVIEW_AFTER_PHASES:
+        return []
+    target = initiative.target
+    runbooks = list(
+        Runbook.objects.filter(targets=target, review_needed=False)
+        .exclude(status=Runbook.ARCHIVED)
+        .select_related("owner")
+    )
+    if not runbooks:
+        return []
+    reason = (
+        f"Phase {phase.number} ({phase.name}) of “{initiative.title}” finished on "
+        f"{timezone.localdate():%Y-%m-%d}: {target.name} changed."
+    )[:300]
+    now = timezone.now()
+    Runbook.objects.filter(pk__in=[r.pk for r in runbooks]).update(
+        review_needed=True, review_reason=reason, updated_at=now
+    )
+    by_owner: dict[int, list[Runbook]] = {}
+    for runbook in runbooks:
+        runbook.review_needed, runbook.review_reason = True, reason
+        record(
+            actor,
+            "runbook.review_needed",
+            runbook,
+            f"flagged “{runbook}” for review: {reason}",
+            initiative=initiative,
+            target=target,
+        )
+        if runbook.owner is not None and runbook.owner.email:
+            by_owner.setdefault(runbook.owner_id, []).append(runbook)
+    for owned in by_owner.values():
+        owner = owned[0].owner
+        lines = "\n".join(f"- {r.title}: {r.get_absolute_url()}" for r in owned)
+        _mail_after_commit(
+            [owner.email],
+            f"Kaizen: {len(owned)} runbook{'s' if len(owned) != 1 else ''} to review "
+            f"for {target.name}",
+            f"{reason}\n\nRunbooks you own that may need changes:\n{lines}\n\n"
+            "Open each one, update it if needed, and press “Mark reviewed”.\n",
+        )
+    return runbooks
+
+
+def _name(user) -> str:
+    if user is None:
+        return "somebody"
+    return user.get_full_name() or user.username
+
+
+def _mail_after_commit(recipients: list[str], subject: str, body: str) -> None:
+    """Send after the transaction commits, so a rolled-back change mails nobody; a mail
+    server that is down is logged, never allowed to fail the change."""
+
+    def send():
+        try:
+            send_mail(subject, body, None, recipients)
+        except Exception:  # SMTP, DNS, timeouts: the change itself is already saved
+            logger.exception("could not mail %s", ", ".join(recipients))
+
+    transaction.on_commit(send)
+
+
+# --- training -------------------------------------------------------------------
+
+MODULE_FIELDS = (
+    "title",
+    "summary",
+    "content",
+    "quiz",
+    "pass_mark",
+    "recertify_after_days",
+    "status",
+    "owner_department",
+)
+# A recertification, and a late joiner whose assignment's date has passed, get this long.
+GRACE_DAYS = 14
+
+
+@transaction.atomic
+def do_create_module(actor, *, runbooks=(), **fields) -> TrainingModule:
+    module = TrainingModule.objects.create(
+        slug=unique_slug(TrainingModule, fields["title"]), created_by=actor, **fields
+    )
+    module.runbooks.set(runbooks)
+    record(actor, "training.module.create", module, f"created training module “{module}”")
+    return module
+
+
+@transaction.atomic
+def do_update_module(actor, module: TrainingModule, *, runbooks=None, **fields) -> dict:
+    before = {name: getattr(module, name) for name in MODULE_FIELDS}
+    before["runbooks"] = ", ".join(sorted(r.title for r in module.runbooks.all())) or None
+    for name, value in fields.items():
+        setattr(module, name, value)
+    module.save()
+    if runbooks is not None:
+        module.runbooks.set(runbooks)
+    after = {name: getattr(module, name) for name in MODULE_FIELDS}
+    after["runbooks"] = ", ".join(sorted(r.title for r in module.runbooks.all())) or None
+    changes = describe_changes(before, after)
+    # Long texts are named, not copied into the audit trail.
+    for name in ("content", "quiz"):
+        if name in changes:
+            changes[name] = ["…", "changed"]
+    if changes:
+        record(
+            actor,
+            "training.module.edit",
+            module,
+            f"edited {', '.join(n.replace('_', ' ') for n in changes)} of “{module}”",
+            changes=changes,
+        )
+    return changes
+
+
+def materialise(assignment: TrainingAssignment, now=None) -> int:
+    """Give each person of the assignment's audience a record, unless they have a current
+    one for the module already (open, or a completion that still counts). Idempotent:
+    the partial unique constraint holds one current record per person and module."""
+    now = now or timezone.now()
+    today = timezone.localdate(now)
+    due = assignment.due_date
+    if due < today:  # somebody joined the audience after the date
+        due = today + datetime.timedelta(days=GRACE_DAYS)
+    has_current = TrainingRecord.objects.filter(module=assignment.module, current=True).values(
+        "user_id"
+    )
+    new = [
+        TrainingRecord(
+            module=assignment.module,
+            user=user,
+            assignment=assignment,
+            due_date=due,
+            assigned_at=now,
+        )
+        for user in assignment.audience_users().exclude(pk__in=has_current)
+    ]
+    TrainingRecord.objects.bulk_create(new)
+    return len(new)
+
+
+@transaction.atomic
+def do_assign_training(
+    actor, module: TrainingModule, *, due_date, user=None, department=None, role="", note=""
+) -> tuple[TrainingAssignment, int]:
+    """Assign ``module`` to a person, a department, a role, or a role in a department."""
+    if user is None and department is None and not role:
+        raise ValueError("an assignment needs a person, a department or a role")
+    assignment = TrainingAssignment.objects.create(
+        module=module,
+        user=user,
+        department=department,
+        role=role,
+        due_date=due_date,
+        note=note,
+        assigned_by=actor,
+    )
+    count = materialise(assignment)
+    record(
+        actor,
+        "training.assign",
+        assignment,
+        f"assigned “{module}” to {assignment.audience()} by {due_date} ({count} "
+        f"{'person' if count == 1 else 'people'})",
+    )
+    return assignment, count
+
+
+@transaction.atomic
+def do_withdraw_assignment(actor, assignment: TrainingAssignment) -> int:
+    """Stop an assignment: its people's unfinished records go; completions stay."""
+    assignment.active = False
+    assignment.save(update_fields=["active"])
+    removed, _ = (
+        TrainingRecord.objects.filter(assignment=assignment, current=True)
+        .exclude(state=TrainingRecord.COMPLETED)
+        .delete()
+    )
+    record(
+        actor,
+        "training.withdraw",
+        assignment,
+        f"withdrew “{assignment.module}” from {assignment.audience()}",
+    )
+    return removed
+
+
+@transaction.atomic
+def do_start_training(user, module: TrainingModule) -> TrainingRecord:
+    """The person starts ``module``: their record moves to in progress (stamped once).
+
+    Anybody may take a published module unasked (to pass a training gate, say):
+    without a current record they get one of their own, due in ``GRACE_DAYS``.
+    """
+    now = timezone.now()
+    training = (
+        TrainingRecord.objects.select_for_update()
+        .filter(user=user, module=module, current=True)
+        .first()
+    )
+    if training is None:
+        training = TrainingRecord.objects.create(
+            module=module,
+            user=user,
+            due_date=timezone.localdate(now) + datetime.timedelta(days=GRACE_DAYS),
+            assigned_at=now,
+        )
+        record(user, "training.enrol", training, f"started “{module}” unassigned")
+    if training.start(now):
+        training.save(update_fields=["state", "started_at"])
+    return training
+
+
+@transaction.atomic
+def do_submit_quiz(user, training: TrainingRecord, answers: dict[int, set[int]]):
+    """Score a quiz submission; a pass completes the training with the result as evidence."""
+    training = (
+        TrainingRecord.objects.select_for_update().select_related("module").get(pk=training.pk)
+    )
+    if not training.current or training.state == TrainingRecord.COMPLETED:
+        raise TrainingRecord.IllegalTransition("this training is already completed")
+    module = training.module
+    result = score_quiz(parse_quiz(module.quiz), answers, module.pass_mark)
+    now = timezone.now()
+    training.start(now)
+    attempt = QuizAttempt.objects.create(
+        record=training,
+        answers={str(k): sorted(v) for k, v in answers.items()},
+        correct=result.correct,
+        total=result.total,
+        score=result.percent,
+        passed=result.passed,
+    )
+    if result.passed:
+        training.complete(
+            now,
+            evidence=f"Quiz passed: {result.correct} of {result.total} right ({result.percent} %, "
+            f"pass mark {module.pass_mark} %), attempt #{attempt.pk}.",
+            score=result.percent,
+        )
+        record(user, "training.complete", training, f"completed “{module}” ({result.percent} %)")
+    training.save()
+    return attempt, result
+
+
+@transaction.atomic
+def do_complete_training(user, training: TrainingRecord, evidence: str) -> None:
+    """Complete a module without a quiz, in the person's own words."""
+    training = (
+        TrainingRecord.objects.select_for_update().select_related("module").get(pk=training.pk)
+    )
+    if training.module.has_quiz():
+        raise TrainingRecord.IllegalTransition("this module is completed by passing its quiz")
+    training.complete(timezone.now(), evidence=evidence)
+    training.save()
+    record(user, "training.complete", training, f"completed “{training.module}”")
+
+
+@transaction.atomic
+def do_set_training_gate(actor, target, module: TrainingModule, job_kind=TrainingGate.BENCHMARK):
+    gate, created = TrainingGate.objects.get_or_create(
+        target=target, module=module, job_kind=job_kind, defaults={"created_by": actor}
+    )
+    if created:
+        record(
+            actor,
+            "training.gate.set",
+            gate,
+            f"{gate.get_job_kind_display()} on {target.name} now need “{module}”",
+            target=target,
+        )
+    return gate
+
+
+@transaction.atomic
+def do_remove_training_gate(actor, gate: TrainingGate) -> None:
+    record(
+        actor,
+        "training.gate.remove",
+        gate,
+        f"{gate.get_job_kind_display()} on {gate.target.name} no longer need “{gate.module}”",
+        target=gate.target,
+    )
+    gate.delete()

@@ -1,9 +1,15 @@
-"""Forms for people and memberships."""
+"""Forms for people and memberships, runbooks and training."""
 
 from django import forms
 from django.contrib.auth import get_user_model, password_validation
+from django.core.validators import MinValueValidator
+from django.utils import timezone
 
-from departments.models import Department, Membership
+from departments.actions import RUNBOOK_SETTINGS
+from departments.models import Department, Membership, Runbook, TrainingModule
+from departments.quiz import QuizError
+from departments.quiz import parse as parse_quiz
+from optimizations.forms import DateInput
 
 
 class PersonForm(forms.Form):
@@ -50,3 +56,226 @@ class MembershipForm(forms.Form):
         queryset=Department.objects.all(), empty_label="Choose a department…"
     )
     role = forms.ChoiceField(choices=Membership.ROLES, initial=Membership.ENGINEER)
+
+
+# --- runbooks -------------------------------------------------------------------
+
+
+class RunbookContentForm(forms.Form):
+    """The text of a runbook: what a revision holds."""
+
+    title = forms.CharField(max_length=200)
+    body = forms.CharField(
+        label="Text",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 26, "class": "markdown-source", "spellcheck": "true"}),
+        help_text="Markdown. A ```kaizen-run fenced block (kind=…, target=…, key: value lines) "
+        "becomes a “run this” button.",
+    )
+    note = forms.CharField(
+        label="What changed",
+        max_length=300,
+        required=False,
+        help_text="One line for the history, e.g. “pool_size raised to 20 after the load test”.",
+    )
+
+
+class RunbookForm(RunbookContentForm, forms.ModelForm):
+    """HR's full form: the text and the runbook's owner, status, tags and review dates."""
+
+    phases = forms.TypedMultipleChoiceField(
+        choices=Runbook.PHASES,
+        coerce=int,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="The initiative phases the runbook serves.",
+    )
+
+    class Meta:
+        model = Runbook
+        fields = [
+            "title",
+            "status",
+            "owner_department",
+            "owner",
+            "topics",
+            "targets",
+            "phases",
+            "next_review_date",
+            "review_interval_days",
+        ]
+        labels = {"review_interval_days": "Review every (days)"}
+        widgets = {
+            "topics": forms.CheckboxSelectMultiple,
+            "targets": forms.CheckboxSelectMultiple,
+            "next_review_date": DateInput,
+        }
+        help_texts = {
+            "targets": "The services this runbook operates; it counts in their coverage when "
+            "published.",
+            "next_review_date": "Empty: set from the interval when published.",
+        }
+
+    field_order = [
+        "title",
+        "body",
+        "note",
+        "status",
+        "owner_department",
+        "owner",
+        "topics",
+        "targets",
+        "phases",
+        "next_review_date",
+        "review_interval_days",
+    ]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        from optimizations.models import TargetService
+
+        self.fields["owner"].queryset = (
+            get_user_model().objects.filter(is_active=True).order_by("username")
+        )
+        self.fields["targets"].queryset = TargetService.objects.order_by("name")
+        self.fields["review_interval_days"].validators.append(MinValueValidator(1))
+
+    def content(self) -> dict:
+        return {name: self.cleaned_data[name] for name in ("title", "body", "note")}
+
+    def settings(self) -> dict:
+        return {name: self.cleaned_data[name] for name in RUNBOOK_SETTINGS}
+
+    def settings_fields(self):
+        return [self[name] for name in RUNBOOK_SETTINGS]
+
+
+class ReviewNoteForm(forms.Form):
+    note = forms.CharField(max_length=300, required=False)
+
+
+# --- training -------------------------------------------------------------------
+
+
+class TrainingModuleForm(forms.ModelForm):
+    class Meta:
+        model = TrainingModule
+        fields = [
+            "title",
+            "summary",
+            "status",
+            "owner_department",
+            "content",
+            "quiz",
+            "pass_mark",
+            "recertify_after_days",
+            "runbooks",
+        ]
+        widgets = {
+            "content": forms.Textarea(attrs={"rows": 18, "class": "markdown-source"}),
+            "quiz": forms.Textarea(attrs={"rows": 12, "class": "markdown-source"}),
+            "runbooks": forms.CheckboxSelectMultiple,
+        }
+        labels = {"pass_mark": "Pass mark (%)", "recertify_after_days": "Recertify after (days)"}
+        help_texts = {
+            "content": "Markdown.",
+            "quiz": "Optional. One line each: “? question”, “+ right choice”, “- wrong choice”, "
+            "“> explanation”; a blank line between questions. Several + lines: all of them "
+            "must be chosen.",
+            "runbooks": "The runbooks this training teaches.",
+        }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["runbooks"].queryset = Runbook.objects.exclude(
+            status=Runbook.ARCHIVED
+        ).order_by("title")
+
+    def clean_quiz(self):
+        text = self.cleaned_data["quiz"]
+        try:
+            parse_quiz(text)
+        except QuizError as error:
+            raise forms.ValidationError(str(error)) from None
+        return text
+
+
+class AssignmentForm(forms.Form):
+    """Assign a module to one person, or to a department, a role, or a role in a department."""
+
+    user = forms.ModelChoiceField(
+        queryset=get_user_model().objects.filter(is_active=True).order_by("username"),
+        required=False,
+        label="Person",
+        empty_label="— nobody in particular —",
+    )
+    department = forms.ModelChoiceField(
+        queryset=Department.objects.all(), required=False, empty_label="— any department —"
+    )
+    role = forms.ChoiceField(choices=[("", "— any role —"), *Membership.ROLES], required=False)
+    due_date = forms.DateField(widget=DateInput)
+    note = forms.CharField(max_length=300, required=False)
+
+    def clean_due_date(self):
+        due = self.cleaned_data["due_date"]
+        if due < timezone.localdate():
+            raise forms.ValidationError("The due date has passed already.")
+        return due
+
+    def clean(self):
+        data = super().clean()
+        user, department, role = data.get("user"), data.get("department"), data.get("role")
+        if user and (department or role):
+            raise forms.ValidationError(
+                "Choose a person, or a department and/or a role — not both."
+            )
+        if not (user or department or role):
+            raise forms.ValidationError("Choose a person, a department or a role.")
+        return data
+
+
+class CompletionForm(forms.Form):
+    evidence = forms.CharField(
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="How you completed it: what you read or did, a link to your notes.",
+    )
+
+
+class TrainingGateForm(forms.Form):
+    target = forms.ModelChoiceField(queryset=None, empty_label="Choose a target…")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        from optimizations.models import TargetService
+
+        self.fields["target"].queryset = TargetService.objects.order_by("name")
+
+
+class QuizForm(forms.Form):
+    """One field per question: radio buttons, or check boxes where several are right."""
+
+    def __init__(self, questions, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.questions = questions
+        for question in questions:
+            choices = [(str(n), c.text) for n, c in enumerate(question.choices, 1)]
+            if question.multiple:
+                field = forms.MultipleChoiceField(
+                    choices=choices,
+                    widget=forms.CheckboxSelectMultiple,
+                    help_text="Choose every right answer.",
+                )
+            else:
+                field = forms.ChoiceField(choices=choices, widget=forms.RadioSelect)
+            field.label = question.text
+            field.error_messages["required"] = "Answer this question."
+            self.fields[f"q{question.number}"] = field
+
+    def answers(self) -> dict[int, set[int]]:
+        answers = {}
+        for question in self.questions:
+            value = self.cleaned_data[f"q{question.number}"]
+            values = value if isinstance(value, list) else [value]
+            answers[question.number] = {int(v) for v in values}
+        return answers

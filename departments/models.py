@@ -1,7 +1,13 @@
-"""Departments, who belongs to them and in which role."""
+"""Departments, who belongs to them and in which role; HR's runbooks and training."""
+
+import datetime
 
 from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.db.models import Q
+from django.urls import reverse
+from django.utils import timezone
 
 
 class Department(models.Model):
@@ -78,3 +84,417 @@ class Profile(models.Model):
 
     def __str__(self):
         return f"Profile of {self.user}"
+
+
+# --- runbooks -------------------------------------------------------------------
+
+
+class Topic(models.Model):
+    """A subject runbooks are tagged with; the standard ones make up a target's coverage."""
+
+    slug = models.SlugField(max_length=60, unique=True)
+    name = models.CharField(max_length=80)
+    # A standard runbook: every target should have one published (the coverage page).
+    standard = models.BooleanField(default=False)
+    position = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["position", "name"]
+
+    def __str__(self):
+        return self.name
+
+
+class Runbook(models.Model):
+    """An operating procedure in Markdown, owned by a department; its text lives in revisions."""
+
+    DRAFT, PUBLISHED, ARCHIVED = "draft", "published", "archived"
+    STATUSES = [(DRAFT, "Draft"), (PUBLISHED, "Published"), (ARCHIVED, "Archived")]
+    PHASES = [(1, "1 Analysis"), (2, "2 Implementation"), (3, "3 Infrastructure"), (4, "4 QA")]
+
+    title = models.CharField(max_length=200)
+    slug = models.SlugField(max_length=80, unique=True)
+    owner_department = models.ForeignKey(
+        Department, on_delete=models.PROTECT, related_name="runbooks"
+    )
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="owned_runbooks",
+    )
+    status = models.CharField(max_length=20, choices=STATUSES, default=DRAFT)
+    topics = models.ManyToManyField(Topic, blank=True, related_name="runbooks")
+    targets = models.ManyToManyField(
+        "optimizations.TargetService", blank=True, related_name="runbooks"
+    )
+    # The initiative phases (1–4) the runbook serves, as a list of numbers.
+    phases = models.JSONField(default=list, blank=True)
+    # The accepted revision shown on the page; proposals never become it unapproved.
+    current_revision = models.ForeignKey(
+        "RunbookRevision", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # Which of HR's templates it started from ("" for a blank page).
+    template_key = models.CharField(max_length=40, blank=True)
+    review_interval_days = models.PositiveSmallIntegerField(
+        default=180, help_text="A review sets the next review date this many days ahead."
+    )
+    next_review_date = models.DateField(null=True, blank=True)
+    last_reviewed_at = models.DateTimeField(null=True, blank=True)
+    # Set when the service it operates changed (an initiative finished phase 2 or 3).
+    review_needed = models.BooleanField(default=False)
+    review_reason = models.CharField(max_length=300, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["title"]
+        indexes = [
+            # The overdue-review list and badge.
+            models.Index(fields=["status", "next_review_date"]),
+        ]
+
+    def __str__(self):
+        return self.title
+
+    def get_absolute_url(self):
+        return reverse("runbook_detail", args=[self.slug])
+
+    def review_overdue(self, today=None) -> bool:
+        today = today or timezone.localdate()
+        return bool(
+            self.status != self.ARCHIVED and self.next_review_date and self.next_review_date < today
+        )
+
+    def phase_labels(self) -> list[str]:
+        names = dict(self.PHASES)
+        return [names[number] for number in sorted(self.phases) if number in names]
+
+
+class RunbookRevision(models.Model):
+    """One saved version of a runbook's title and text. Revisions are never changed or deleted.
+
+    Accepted revisions form the runbook's history, numbered in order; the
+    newest is the current one. A restore adds a new accepted revision that
+    copies an old one. Engineers' proposals wait as ``proposed``; approving one
+    adds an accepted copy (so history stays in order) and marks it ``approved``;
+    rejecting marks it ``rejected``.
+    """
+
+    ACCEPTED, PROPOSED, APPROVED, REJECTED = "accepted", "proposed", "approved", "rejected"
+    STATES = [
+        (ACCEPTED, "Saved"),
+        (PROPOSED, "Proposed"),
+        (APPROVED, "Approved proposal"),
+        (REJECTED, "Rejected proposal"),
+    ]
+
+    runbook = models.ForeignKey(Runbook, on_delete=models.CASCADE, related_name="revisions")
+    number = models.PositiveIntegerField()
+    title = models.CharField(max_length=200)
+    body = models.TextField(blank=True)
+    note = models.CharField(max_length=300, blank=True, help_text="What changed and why.")
+    state = models.CharField(max_length=20, choices=STATES, default=ACCEPTED)
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    # The current revision when a proposal was written: its diff is against this.
+    based_on = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # The revision this one copies: a restored one, or the approved proposal.
+    copy_of = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+    review_note = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["runbook", "-number"]
+        constraints = [
+            models.UniqueConstraint(fields=["runbook", "number"], name="one_revision_per_number")
+        ]
+        indexes = [
+            # HR's queue of proposals waiting for review.
+            models.Index(fields=["state", "created_at"]),
+        ]
+
+    def __str__(self):
+        return f"{self.runbook} r{self.number}"
+
+    def get_absolute_url(self):
+        return reverse("runbook_revision", args=[self.runbook.slug, self.number])
+
+    def is_proposal(self) -> bool:
+        return self.state in (self.PROPOSED, self.APPROVED, self.REJECTED)
+
+
+# --- training -------------------------------------------------------------------
+
+
+class TrainingModule(models.Model):
+    """A piece of training: Markdown content and an optional multiple-choice quiz."""
+
+    DRAFT, PUBLISHED, ARCHIVED = "draft", "published", "archived"
+    STATUSES = [(DRAFT, "Draft"), (PUBLISHED, "Published"), (ARCHIVED, "Archived")]
+
+    title = models.CharField(max_length=200)
+    slug = models.SlugField(max_length=80, unique=True)
+    summary = models.CharField(max_length=300, blank=True)
+    content = models.TextField(blank=True)
+    # The quiz in its plain-text form (see departments/quiz.py); empty for none.
+    quiz = models.TextField(blank=True)
+    pass_mark = models.PositiveSmallIntegerField(
+        default=80,
+        validators=[MinValueValidator(1), MaxValueValidator(100)],
+        help_text="Per cent of questions answered right to pass the quiz.",
+    )
+    recertify_after_days = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1)],
+        help_text="Days until a completion expires and the module is assigned again; empty: never.",
+    )
+    status = models.CharField(max_length=20, choices=STATUSES, default=DRAFT)
+    owner_department = models.ForeignKey(
+        Department, on_delete=models.PROTECT, related_name="training_modules"
+    )
+    runbooks = models.ManyToManyField(Runbook, blank=True, related_name="training_modules")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["title"]
+
+    def __str__(self):
+        return self.title
+
+    def get_absolute_url(self):
+        return reverse("training_module", args=[self.slug])
+
+    def has_quiz(self) -> bool:
+        return bool(self.quiz.strip())
+
+
+class TrainingAssignment(models.Model):
+    """HR's decision that a person, a department, a role (or a role in a department) takes
+    a module by a date. Each person concerned gets a ``TrainingRecord``; people who join
+    the audience later get theirs from the periodic refresh."""
+
+    module = models.ForeignKey(TrainingModule, on_delete=models.CASCADE, related_name="assignments")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="+",
+    )
+    department = models.ForeignKey(
+        Department, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    role = models.CharField(max_length=20, choices=Membership.ROLES, blank=True)
+    due_date = models.DateField()
+    note = models.CharField(max_length=300, blank=True)
+    active = models.BooleanField(default=True)
+    assigned_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(user__isnull=False) | Q(department__isnull=False) | ~Q(role=""),
+                name="assignment_has_an_audience",
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.module} for {self.audience()}"
+
+    def audience(self) -> str:
+        if self.user_id:
+            return self.user.get_full_name() or self.user.username
+        role = f"{self.get_role_display().lower()}s" if self.role else "everyone"
+        if self.department_id:
+            return f"{role} of {self.department.name}" if self.role else self.department.name
+        return f"all {role}"
+
+    def audience_users(self):
+        """The active users this assignment concerns, as a queryset."""
+        from django.contrib.auth import get_user_model
+
+        users = get_user_model().objects.filter(is_active=True)
+        if self.user_id:
+            return users.filter(pk=self.user_id)
+        memberships = Membership.objects.all()
+        if self.department_id:
+            memberships = memberships.filter(department_id=self.department_id)
+        if self.role:
+            memberships = memberships.filter(role=self.role)
+        return users.filter(pk__in=memberships.values("user_id"))
+
+
+class TrainingRecord(models.Model):
+    """One person's progress through one module: assigned → in progress → completed,
+    or overdue when the due date passed first.
+
+    A person has at most one *current* record per module. Recertification keeps
+    the completed record as history (``current=False``) and opens a new one.
+    State changes go through the methods below, which refuse illegal moves.
+    """
+
+    ASSIGNED, IN_PROGRESS, COMPLETED, OVERDUE = "assigned", "in_progress", "completed", "overdue"
+    STATES = [
+        (ASSIGNED, "Assigned"),
+        (IN_PROGRESS, "In progress"),
+        (COMPLETED, "Completed"),
+        (OVERDUE, "Overdue"),
+    ]
+    OPEN_STATES = (ASSIGNED, IN_PROGRESS, OVERDUE)
+
+    module = models.ForeignKey(TrainingModule, on_delete=models.CASCADE, related_name="records")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="training_records"
+    )
+    assignment = models.ForeignKey(
+        TrainingAssignment,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="records",
+    )
+    state = models.CharField(max_length=20, choices=STATES, default=ASSIGNED)
+    current = models.BooleanField(default=True)
+    due_date = models.DateField()
+    assigned_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    overdue_at = models.DateTimeField(null=True, blank=True)
+    # When a completion stops counting (completed_at + the module's recertification period).
+    expires_at = models.DateTimeField(null=True, blank=True)
+    # What proves the completion: the quiz result, or the person's own words.
+    evidence = models.TextField(blank=True)
+    score = models.PositiveSmallIntegerField(null=True, blank=True)
+    recertification_of = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["due_date", "pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "module"],
+                condition=Q(current=True),
+                name="one_current_record_per_person_and_module",
+            )
+        ]
+        indexes = [
+            # "My training" and the dashboard's counts per state.
+            models.Index(fields=["user", "current", "state"]),
+            models.Index(fields=["current", "state", "due_date"]),
+        ]
+
+    def __str__(self):
+        return f"{self.user} — {self.module} ({self.state})"
+
+    class IllegalTransition(Exception):
+        pass
+
+    def start(self, now) -> bool:
+        """The person started the module; True when that changed anything.
+
+        An overdue record stays overdue (it is still late) but gets its start stamped.
+        """
+        if self.state == self.COMPLETED:
+            return False
+        changed = False
+        if self.started_at is None:
+            self.started_at, changed = now, True
+        if self.state == self.ASSIGNED:
+            self.state, changed = self.IN_PROGRESS, True
+        return changed
+
+    def complete(self, now, *, evidence: str, score: int | None = None) -> None:
+        if self.state == self.COMPLETED or not self.current:
+            raise self.IllegalTransition(f"{self} is already completed")
+        self.started_at = self.started_at or now
+        self.state = self.COMPLETED
+        self.completed_at = now
+        self.evidence = evidence
+        self.score = score
+        days = self.module.recertify_after_days
+        self.expires_at = now + datetime.timedelta(days=days) if days else None
+
+    def mark_overdue(self, now) -> None:
+        if self.state not in (self.ASSIGNED, self.IN_PROGRESS):
+            raise self.IllegalTransition(f"{self} cannot become overdue")
+        self.state = self.OVERDUE
+        self.overdue_at = now
+
+    def is_valid_completion(self, now=None) -> bool:
+        """A completion that still counts (for training gates)."""
+        now = now or timezone.now()
+        return self.state == self.COMPLETED and (self.expires_at is None or self.expires_at > now)
+
+
+class QuizAttempt(models.Model):
+    """One submission of a module's quiz, kept whether it passed or not."""
+
+    record = models.ForeignKey(TrainingRecord, on_delete=models.CASCADE, related_name="attempts")
+    # {question number: [chosen choice numbers]} as submitted.
+    answers = models.JSONField(default=dict)
+    correct = models.PositiveSmallIntegerField()
+    total = models.PositiveSmallIntegerField()
+    score = models.PositiveSmallIntegerField()
+    passed = models.BooleanField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return f"{self.record.user} {self.score} % on {self.record.module}"
+
+
+class TrainingGate(models.Model):
+    """On a target, starting a job of this kind needs a current completion of the module."""
+
+    BENCHMARK = "benchmark"
+    JOB_KINDS = [(BENCHMARK, "Load tests (benchmarks: load, stress, endurance)")]
+
+    target = models.ForeignKey(
+        "optimizations.TargetService", on_delete=models.CASCADE, related_name="training_gates"
+    )
+    module = models.ForeignKey(TrainingModule, on_delete=models.CASCADE, related_name="gates")
+    job_kind = models.CharField(max_length=20, choices=JOB_KINDS, default=BENCHMARK)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["target", "module", "job_kind"], name="one_gate_per_module_and_kind"
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.get_job_kind_display()} on {self.target} need {self.module}"

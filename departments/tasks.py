@@ -1,0 +1,70 @@
+"""Periodic work of HR's training: overdue, recertification, late joiners.
+
+``update_training_states`` is a plain function (tests call it with a chosen
+``now``); ``refresh_training_states`` is the Celery task that beat runs,
+daily is enough. Both are idempotent: a second call in a row changes nothing.
+"""
+
+from __future__ import annotations
+
+import datetime
+
+from celery import shared_task
+from django.db import transaction
+from django.utils import timezone
+
+from departments.actions import GRACE_DAYS, materialise
+from departments.models import TrainingAssignment, TrainingRecord
+
+
+@transaction.atomic
+def update_training_states(now=None) -> dict[str, int]:
+    """Move training records along with time; returns how many changed, by reason.
+
+    - open records whose due date has passed become *overdue*;
+    - completions past their module's recertification period expire: the record
+      is kept as history and a new one is assigned, due in ``GRACE_DAYS``;
+    - people who joined an active assignment's department or role since it was
+      made get their record.
+    """
+    now = now or timezone.now()
+    today = timezone.localdate(now)
+    # One UPDATE: the state and its timestamp change together, only for rows
+    # still open and late, so a rerun (or a race with a person completing) is harmless.
+    overdue = TrainingRecord.objects.filter(
+        current=True,
+        state__in=(TrainingRecord.ASSIGNED, TrainingRecord.IN_PROGRESS),
+        due_date__lt=today,
+    ).update(state=TrainingRecord.OVERDUE, overdue_at=now)
+
+    recertified = 0
+    expired = (
+        TrainingRecord.objects.select_for_update()
+        .filter(current=True, state=TrainingRecord.COMPLETED, expires_at__lte=now)
+        .select_related("module")
+    )
+    for old in expired:
+        # Retire the old record first: one current record per person and module.
+        TrainingRecord.objects.filter(pk=old.pk).update(current=False)
+        TrainingRecord.objects.create(
+            module=old.module,
+            user_id=old.user_id,
+            assignment_id=old.assignment_id,
+            due_date=today + datetime.timedelta(days=GRACE_DAYS),
+            assigned_at=now,
+            recertification_of=old,
+        )
+        recertified += 1
+
+    joined = 0
+    for assignment in TrainingAssignment.objects.filter(
+        active=True, user__isnull=True, module__status="published"
+    ).select_related("module"):
+        joined += materialise(assignment, now)
+    return {"overdue": overdue, "recertified": recertified, "joined": joined}
+
+
+@shared_task(name="departments.tasks.refresh_training_states")
+def refresh_training_states() -> dict[str, int]:
+    """Beat: mark overdue training, re-assign expired completions, catch up new members."""
+    return update_training_states()

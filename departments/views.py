@@ -1,21 +1,44 @@
-"""Department pages and the people list where managers change memberships."""
+"""Department pages, the people list, HR's runbooks and training."""
 
 from __future__ import annotations
 
+import datetime
 from collections import defaultdict
+from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth import get_user_model
+from django.core.paginator import Paginator
 from django.db.models import Count, Q
+from django.http import Http404, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.vary import vary_on_headers
 
-from departments import actions
-from departments.forms import MembershipForm, PersonForm
-from departments.models import Department, Membership
-from optimizations.models import Initiative, PhaseTask
+from departments import actions, runbook_templates
+from departments.diffs import diff as diff_texts
+from departments.forms import (
+    MembershipForm,
+    PersonForm,
+    ReviewNoteForm,
+    RunbookContentForm,
+    RunbookForm,
+)
+from departments.markdown import render as render_markdown
+from departments.models import (
+    Department,
+    Membership,
+    Runbook,
+    RunbookRevision,
+    Topic,
+    TrainingModule,
+)
+from departments.search import search_runbooks, snippet
+from optimizations.models import Initiative, PhaseTask, TargetService
 from portal import access
+from portal.models import AuditEvent
 
 
 @require_GET
@@ -108,3 +131,454 @@ def membership_remove(request, pk):
     actions.do_remove_membership(request.user, membership)
     messages.success(request, f"{membership.user.username} left {membership.department.name}.")
     return redirect("people")
+
+
+# --- runbooks -------------------------------------------------------------------
+
+RUNBOOKS = {"nav_section": "runbooks"}
+
+
+def _runbook_rows(runbooks):
+    """Runbooks for a table, with their topics and targets in two queries for all."""
+    return runbooks.select_related("owner", "owner_department").prefetch_related(
+        "topics", "targets"
+    )
+
+
+@require_GET
+@vary_on_headers("HX-Request")
+def runbook_list(request):
+    today = timezone.localdate()
+    filters = {
+        key: request.GET.get(key, "").strip()
+        for key in ("q", "topic", "target", "phase", "status", "review")
+    }
+    runbooks = Runbook.objects.all()
+    if filters["status"]:
+        runbooks = runbooks.filter(status=filters["status"])
+    else:
+        runbooks = runbooks.exclude(status=Runbook.ARCHIVED)
+    if filters["topic"]:
+        runbooks = runbooks.filter(topics__slug=filters["topic"])
+    if filters["target"]:
+        runbooks = runbooks.filter(targets__slug=filters["target"])
+    if filters["phase"] in {"1", "2", "3", "4"}:
+        # ``phases`` holds only the numbers 1–4, so the digit's text match is exact.
+        runbooks = runbooks.filter(phases__icontains=filters["phase"])
+    if filters["review"] == "due":
+        runbooks = runbooks.filter(Q(next_review_date__lt=today) | Q(review_needed=True))
+    if filters["q"]:
+        runbooks = search_runbooks(runbooks, filters["q"])
+    else:
+        runbooks = runbooks.order_by("title")
+    page = Paginator(_runbook_rows(runbooks), 30).get_page(request.GET.get("page"))
+    if filters["q"]:
+        bodies = dict(
+            RunbookRevision.objects.filter(
+                pk__in=[r.current_revision_id for r in page.object_list]
+            ).values_list("pk", "body")
+        )
+        for runbook in page.object_list:
+            runbook.snippet = snippet(
+                runbook, filters["q"], bodies.get(runbook.current_revision_id, "")
+            )
+    context = {
+        **RUNBOOKS,
+        "page": page,
+        "filters": filters,
+        "query_string": urlencode({k: v for k, v in filters.items() if v}),
+        "topics": Topic.objects.all(),
+        "targets": TargetService.objects.order_by("name"),
+        "phases": Runbook.PHASES,
+        "statuses": Runbook.STATUSES,
+        "today": today,
+        "counts": _review_counts(today),
+        "can_edit": access.can_edit_runbooks(request.user),
+    }
+    template = "departments/runbook_list.html"
+    if request.htmx and not request.htmx.boosted:
+        template += "#results"
+    return render(request, template, context)
+
+
+def _review_counts(today) -> dict:
+    live = Runbook.objects.exclude(status=Runbook.ARCHIVED)
+    counts = live.aggregate(
+        published=Count("pk", filter=Q(status=Runbook.PUBLISHED)),
+        overdue=Count("pk", filter=Q(next_review_date__lt=today)),
+        needed=Count("pk", filter=Q(review_needed=True)),
+    )
+    counts["proposals"] = RunbookRevision.objects.filter(state=RunbookRevision.PROPOSED).count()
+    return counts
+
+
+@require_GET
+def runbook_new(request):
+    """HR picks one of the standard templates, or a blank page."""
+    access.require(access.can_edit_runbooks(request.user))
+    context = {
+        **RUNBOOKS,
+        "templates": runbook_templates.TEMPLATES.values(),
+        "targets": TargetService.objects.order_by("name"),
+        "target": request.GET.get("target", ""),
+    }
+    return render(request, "departments/runbook_new.html", context)
+
+
+@require_http_methods(["GET", "POST"])
+def runbook_create(request):
+    access.require(access.can_edit_runbooks(request.user))
+    template = runbook_templates.TEMPLATES.get(request.GET.get("template", ""))
+    form = RunbookForm(request.POST or None, initial=_runbook_initial(request, template))
+    if request.method == "POST" and form.is_valid():
+        runbook = actions.do_create_runbook(
+            request.user,
+            title=form.cleaned_data["title"],
+            body=form.cleaned_data["body"],
+            note=form.cleaned_data["note"],
+            template_key=template.key if template else "",
+            **form.settings(),
+        )
+        messages.success(request, f"Runbook “{runbook}” created.")
+        return redirect(runbook)
+    context = {**RUNBOOKS, "form": form, "creating": True, "template": template}
+    return render(request, "departments/runbook_form.html", context)
+
+
+def _runbook_initial(request, template) -> dict:
+    target = TargetService.objects.filter(slug=request.GET.get("target", "")).first()
+    hr = Department.objects.filter(code=Department.HR).first()
+    initial = {
+        "owner_department": hr,
+        "owner": request.user,
+        "status": Runbook.DRAFT,
+        "targets": [target] if target else [],
+        "topics": list(Topic.objects.filter(slug=request.GET.get("topic", ""))),
+    }
+    if template is not None:
+        title, body = template.fill(target.name if target else "the service")
+        initial.update(
+            title=title,
+            body=body,
+            note=f"Started from the {template.name.lower()} template",
+            topics=list(Topic.objects.filter(slug__in=template.topics)),
+        )
+    return initial
+
+
+def _step_views(request, runbook, steps):
+    """What each executable step needs to show: its target and whether it can run."""
+    slugs = {step.target for step in steps if step.target}
+    targets = {t.slug: t for t in TargetService.objects.filter(slug__in=slugs)}
+    default = None
+    if any(not step.target for step in steps):
+        linked = list(runbook.targets.all()[:2])
+        default = linked[0] if len(linked) == 1 else None
+    may_run = access.can_run_runbook_steps(request.user)
+    engine = job_engine()
+    views = {}
+    for step in steps:
+        target = targets.get(step.target) if step.target else default
+        if step.error:
+            problem = f"This step cannot run: {step.error}."
+        elif target is None:
+            problem = (
+                f"No target “{step.target}”."
+                if step.target
+                else "Name the target (target=…): this runbook has no single target."
+            )
+        elif engine is None:
+            problem = "Available once jobs land."
+        elif not may_run:
+            problem = "Engineers and managers run this step."
+        else:
+            problem = ""
+        views[step.index] = {"step": step, "target": target, "problem": problem}
+    return views
+
+
+@require_GET
+def runbook_detail(request, slug):
+    runbook = access.get_runbook_for_user(request, slug)
+    revision = runbook.current_revision
+    rendered = render_markdown(revision.body if revision else "")
+    steps = _step_views(request, runbook, rendered.steps)
+    parts = [
+        {"html": part.html, "step": steps[part.step.index] if part.step else None}
+        for part in rendered.parts
+    ]
+    context = {
+        **RUNBOOKS,
+        "runbook": runbook,
+        "revision": revision,
+        "parts": parts,
+        "topics": runbook.topics.all(),
+        "targets": runbook.targets.all(),
+        "proposals": runbook.revisions.filter(state=RunbookRevision.PROPOSED).select_related(
+            "author"
+        ),
+        "recent": runbook.revisions.filter(state=RunbookRevision.ACCEPTED).select_related("author")[
+            :5
+        ],
+        "modules": runbook.training_modules.exclude(status=TrainingModule.ARCHIVED),
+        "events": AuditEvent.objects.filter(
+            object_type="runbook", object_id=str(runbook.pk)
+        ).select_related("actor")[:10],
+        "step_runs": _step_runs(runbook),
+        "can_edit": access.can_edit_runbooks(request.user),
+        "can_propose": access.can_propose_runbook_edits(request.user),
+        "today": timezone.localdate(),
+    }
+    return render(request, "departments/runbook_detail.html", context)
+
+
+@require_http_methods(["GET", "POST"])
+def runbook_edit(request, slug):
+    """HR saves a new revision (and the settings); engineers and managers propose one."""
+    runbook = access.get_runbook_for_user(request, slug, propose=True)
+    current = runbook.current_revision
+    hr = access.can_edit_runbooks(request.user)
+    initial = {"title": runbook.title, "body": current.body if current else ""}
+    if hr:
+        form = RunbookForm(request.POST or None, instance=runbook, initial=initial)
+    else:
+        form = RunbookContentForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        if hr:
+            fresh = Runbook.objects.select_related("current_revision").get(pk=runbook.pk)
+            revision = actions.do_save_runbook(request.user, fresh, **form.content())
+            changes = actions.do_update_runbook_settings(request.user, fresh, **form.settings())
+            if revision:
+                messages.success(request, f"Saved as revision {revision.number}.")
+            elif changes:
+                messages.success(request, "Settings saved; the text did not change.")
+            else:
+                messages.info(request, "Nothing changed.")
+            return redirect(fresh)
+        content = form.cleaned_data
+        if current and content["title"] == current.title and content["body"] == current.body:
+            form.add_error("body", "This is the current text: change something to propose it.")
+        else:
+            proposal = actions.do_propose_runbook_edit(request.user, runbook, **content)
+            messages.success(
+                request,
+                f"Your change is proposed as revision {proposal.number}; "
+                "HR will review it before it shows.",
+            )
+            return redirect(proposal)
+    context = {**RUNBOOKS, "form": form, "runbook": runbook, "creating": False, "proposing": not hr}
+    return render(request, "departments/runbook_form.html", context)
+
+
+@require_POST
+def runbook_preview(request):
+    """The editor's preview: the sanitised HTML of the posted text."""
+    access.require(access.can_propose_runbook_edits(request.user))
+    html = render_markdown(request.POST.get("body", "")[:200_000]).html
+    return render(request, "departments/runbook_form.html#preview", {"preview": html})
+
+
+@require_GET
+def runbook_history(request, slug):
+    runbook = access.get_runbook_for_user(request, slug)
+    revisions = runbook.revisions.select_related("author", "reviewed_by", "copy_of")
+    context = {
+        **RUNBOOKS,
+        "runbook": runbook,
+        "revisions": revisions,
+        "can_edit": access.can_edit_runbooks(request.user),
+    }
+    return render(request, "departments/runbook_history.html", context)
+
+
+def _number(value, default):
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return default
+
+
+@require_GET
+def runbook_diff(request, slug):
+    """The difference between any two revisions (default: the last change)."""
+    runbook = access.get_runbook_for_user(request, slug)
+    numbers = list(runbook.revisions.order_by("number").values_list("number", flat=True))
+    if not numbers:
+        raise Http404("This runbook has no revisions.")
+    current = runbook.current_revision.number if runbook.current_revision else numbers[-1]
+    newer = _number(request.GET.get("to"), current)
+    older_default = max((n for n in numbers if n < newer), default=newer)
+    older = _number(request.GET.get("from"), older_default)
+    old = access.get_revision_for_user(request, runbook, older)
+    new = access.get_revision_for_user(request, runbook, newer)
+    context = {
+        **RUNBOOKS,
+        "runbook": runbook,
+        "old": old,
+        "new": new,
+        "diff": diff_texts(old.body, new.body),
+        "numbers": numbers,
+        "can_edit": access.can_edit_runbooks(request.user),
+    }
+    return render(request, "departments/runbook_diff.html", context)
+
+
+@require_GET
+def runbook_revision(request, slug, number):
+    runbook = access.get_runbook_for_user(request, slug)
+    revision = access.get_revision_for_user(request, runbook, number)
+    current = runbook.current_revision
+    # A proposal is judged against the text it would replace: the current one.
+    against = current if revision.state == RunbookRevision.PROPOSED else None
+    context = {
+        **RUNBOOKS,
+        "runbook": runbook,
+        "revision": revision,
+        "rendered": render_markdown(revision.body).html,
+        "is_current": current is not None and current.pk == revision.pk,
+        "against": against,
+        "diff": diff_texts(against.body, revision.body) if against else None,
+        "stale": bool(against and revision.based_on_id and revision.based_on_id != against.pk),
+        "can_edit": access.can_edit_runbooks(request.user),
+    }
+    return render(request, "departments/runbook_revision.html", context)
+
+
+@require_POST
+def runbook_restore(request, slug, number):
+    runbook = access.get_runbook_for_user(request, slug, write=True)
+    revision = access.get_revision_for_user(request, runbook, number, write=True)
+    if revision.state != RunbookRevision.ACCEPTED:
+        return HttpResponseBadRequest("Only saved revisions can be restored.")
+    restored = actions.do_restore_revision(request.user, revision)
+    messages.success(
+        request, f"Revision {number} restored as revision {restored.number}; nothing was lost."
+    )
+    return redirect(runbook)
+
+
+@require_POST
+def runbook_approve(request, slug, number):
+    runbook = access.get_runbook_for_user(request, slug, write=True)
+    proposal = access.get_revision_for_user(request, runbook, number, write=True)
+    if proposal.state != RunbookRevision.PROPOSED:
+        return HttpResponseBadRequest("This revision is not waiting for review.")
+    form = ReviewNoteForm(request.POST)
+    note = form.cleaned_data["note"] if form.is_valid() else ""
+    accepted = actions.do_approve_revision(request.user, proposal, note)
+    messages.success(request, f"Proposal approved: it is revision {accepted.number} now.")
+    return redirect(runbook)
+
+
+@require_POST
+def runbook_reject(request, slug, number):
+    runbook = access.get_runbook_for_user(request, slug, write=True)
+    proposal = access.get_revision_for_user(request, runbook, number, write=True)
+    if proposal.state != RunbookRevision.PROPOSED:
+        return HttpResponseBadRequest("This revision is not waiting for review.")
+    form = ReviewNoteForm(request.POST)
+    actions.do_reject_revision(
+        request.user, proposal, form.cleaned_data["note"] if form.is_valid() else ""
+    )
+    messages.success(request, f"Proposal r{number} rejected; it stays in the history.")
+    return redirect(runbook)
+
+
+@require_POST
+def runbook_reviewed(request, slug):
+    runbook = access.get_runbook_for_user(request, slug, write=True)
+    actions.do_mark_runbook_reviewed(request.user, runbook)
+    if request.htmx:
+        context = {"runbook": runbook, "can_edit": True, "today": timezone.localdate()}
+        return render(request, "departments/runbook_detail.html#review", context)
+    messages.success(request, f"Reviewed; next review {runbook.next_review_date}.")
+    return redirect(runbook)
+
+
+@require_POST
+def runbook_run_step(request, slug, index):
+    """Start the job a ``kaizen-run`` step describes, on its target."""
+    runbook = access.get_runbook_for_user(request, slug)
+    access.require(access.can_run_runbook_steps(request.user))
+    revision = runbook.current_revision
+    steps = render_markdown(revision.body if revision else "").steps
+    if not 1 <= index <= len(steps):
+        raise Http404("No such step in the current revision.")
+    view = _step_views(request, runbook, steps)[index]
+    if view["problem"]:
+        if request.htmx:
+            context = {"view": view, "runbook": runbook, "message": view["problem"]}
+            return render(request, "departments/runbook_detail.html#run_step", context, status=422)
+        messages.error(request, view["problem"])
+        return redirect(runbook)
+    raise Http404  # the jobs engine is not there yet: job_engine() returned None above
+
+
+def job_engine():
+    """The jobs engine's entry point for a runbook step, once it exists; None before."""
+    return None
+
+
+def _step_runs(runbook):
+    return []
+
+
+@require_GET
+def runbook_reviews(request):
+    """HR's review desk: overdue reviews, runbooks flagged by changes, proposals waiting."""
+    today = timezone.localdate()
+    live = _runbook_rows(Runbook.objects.exclude(status=Runbook.ARCHIVED))
+    context = {
+        **RUNBOOKS,
+        "today": today,
+        "overdue": live.filter(next_review_date__lt=today).order_by("next_review_date"),
+        "needed": live.filter(review_needed=True).order_by("title"),
+        "upcoming": live.filter(
+            next_review_date__gte=today, next_review_date__lte=today + datetime.timedelta(days=30)
+        ).order_by("next_review_date"),
+        "proposals": RunbookRevision.objects.filter(state=RunbookRevision.PROPOSED)
+        .select_related("runbook", "author")
+        .order_by("created_at"),
+        "can_edit": access.can_edit_runbooks(request.user),
+    }
+    return render(request, "departments/runbook_reviews.html", context)
+
+
+@require_GET
+def runbook_coverage(request):
+    """For each target, which of the standard runbooks exist."""
+    topics = list(Topic.objects.filter(standard=True))
+    targets = list(TargetService.objects.order_by("name"))
+    found: dict[tuple[int, int], list] = defaultdict(list)
+    runbooks = (
+        Runbook.objects.exclude(status=Runbook.ARCHIVED)
+        .filter(topics__standard=True)
+        .distinct()
+        .prefetch_related("topics", "targets")
+        .order_by("-status", "title")  # published before draft
+    )
+    for runbook in runbooks:
+        for topic in runbook.topics.all():
+            for target in runbook.targets.all():
+                found[(target.pk, topic.pk)].append(runbook)
+    rows = []
+    for target in targets:
+        cells = []
+        for topic in topics:
+            entries = found[(target.pk, topic.pk)]
+            published = [r for r in entries if r.status == Runbook.PUBLISHED]
+            cells.append({"topic": topic, "published": published, "drafts": entries})
+        covered = sum(1 for cell in cells if cell["published"])
+        rows.append({"target": target, "cells": cells, "covered": covered})
+    context = {
+        **RUNBOOKS,
+        "topics": topics,
+        "rows": rows,
+        "templates_by_topic": {
+            topic: template.key
+            for template in runbook_templates.TEMPLATES.values()
+            for topic in template.topics
+        },
+        "can_edit": access.can_edit_runbooks(request.user),
+    }
+    return render(request, "departments/runbook_coverage.html", context)

@@ -131,3 +131,84 @@ def get_target_for_user(request, slug, *, write=False):
     if write:
         require(can_edit_targets(request.user))
     return target
+
+
+# --- runbooks and training (HR) -------------------------------------------------
+
+
+def can_propose_runbook_edits(user) -> bool:
+    """Engineers and managers propose changes that HR approves; HR edits directly."""
+    return can_edit_runbooks(user) or is_engineer(user) or is_manager(user)
+
+
+def can_edit_training(user) -> bool:
+    """HR editors own training as they own runbooks."""
+    return can_edit_runbooks(user)
+
+
+def can_view_training_report(user) -> bool:
+    """The HR dashboard names overdue people: HR and managers see it."""
+    return can_edit_training(user) or is_manager(user)
+
+
+def can_run_runbook_steps(user) -> bool:
+    return can_trigger_jobs(user)
+
+
+def get_runbook_for_user(request, slug, *, write=False, propose=False):
+    from departments.models import Runbook
+
+    runbook = get_object_or_404(
+        Runbook.objects.select_related("owner_department", "owner", "current_revision"), slug=slug
+    )
+    if write:
+        require(can_edit_runbooks(request.user))
+    elif propose:
+        require(can_propose_runbook_edits(request.user))
+    return runbook
+
+
+def get_revision_for_user(request, runbook, number, *, write=False):
+    """A revision of ``runbook``; ``write`` (restore, approve, reject) is HR's."""
+    from departments.models import RunbookRevision
+
+    revision = get_object_or_404(
+        RunbookRevision.objects.select_related("author", "based_on", "reviewed_by"),
+        runbook=runbook,
+        number=number,
+    )
+    revision.runbook = runbook
+    if write:
+        require(can_edit_runbooks(request.user))
+    return revision
+
+
+def get_module_for_user(request, slug, *, write=False):
+    from departments.models import TrainingModule
+
+    module = get_object_or_404(TrainingModule.objects.select_related("owner_department"), slug=slug)
+    if write:
+        require(can_edit_training(request.user))
+    return module
+
+
+def get_assignment_for_user(request, pk, *, write=False):
+    from departments.models import TrainingAssignment
+
+    assignment = get_object_or_404(
+        TrainingAssignment.objects.select_related("module", "user", "department"), pk=pk
+    )
+    if write:
+        require(can_edit_training(request.user))
+    return assignment
+
+
+def get_own_training_record(request, module):
+    """The signed-in person's current record of ``module``, or None: only they take it."""
+    from departments.models import TrainingRecord
+
+    return (
+        TrainingRecord.objects.filter(user=request.user, module=module, current=True)
+        .select_related("module")
+        .first()
+    )
