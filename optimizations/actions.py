@@ -23,7 +23,6 @@ INITIATIVE_FIELDS = (
     "target_date",
     "status",
 )
-TARGET_FIELDS = ("name", "slug", "base_url", "owner_department", "environment", "description")
 
 
 def _snapshot(obj, fields):
@@ -183,18 +182,45 @@ def do_create_task(actor, phase: Phase, **fields) -> PhaseTask:
     return task
 
 
+TARGET_FIELDS = (
+    "name",
+    "slug",
+    "base_url",
+    "owner_department",
+    "environment",
+    "description",
+    "health_path",
+    "openapi_path",
+    "metrics_path",
+    "source_location",
+    "auth_header_name",
+    "max_rate",
+    "max_duration",
+    "slo",
+)
+
+
 @transaction.atomic
-def do_create_target(actor, **fields) -> TargetService:
-    target = TargetService.objects.create(**fields)
+def do_create_target(actor, *, credentials=None, **fields) -> TargetService:
+    """Register a target with the organisation's recurring reviews scheduled."""
+    from optimizations.schedules import create_default_schedules
+
+    target = TargetService(**fields)
+    _apply_credentials(target, credentials or {})
+    target.save()
     record(actor, "target.create", target, f"registered target {target.name}", target=target)
+    if credentials:
+        _record_credentials(actor, target, credentials)
+    create_default_schedules(target, actor)
     return target
 
 
 @transaction.atomic
-def do_update_target(actor, target: TargetService, **fields) -> dict:
+def do_update_target(actor, target: TargetService, *, credentials=None, **fields) -> dict:
     before = _snapshot(target, TARGET_FIELDS)
     for name, value in fields.items():
         setattr(target, name, value)
+    _apply_credentials(target, credentials or {})
     target.save()
     changes = describe_changes(before, _snapshot(target, TARGET_FIELDS))
     if changes:
@@ -206,4 +232,28 @@ def do_update_target(actor, target: TargetService, **fields) -> dict:
             changes=changes,
             target=target,
         )
+    if credentials:
+        _record_credentials(actor, target, credentials)
     return changes
+
+
+def _apply_credentials(target: TargetService, credentials: dict) -> None:
+    from optimizations.crypto import encrypt
+
+    if "database_url" in credentials:
+        target.database_url_encrypted = encrypt(credentials["database_url"])
+    if "auth_header_value" in credentials:
+        target.auth_header_value_encrypted = encrypt(credentials["auth_header_value"])
+
+
+def _record_credentials(actor, target, credentials: dict) -> None:
+    # Which credential changed, never its value.
+    what = {name: ["•••", "removed" if not value else "•••"] for name, value in credentials.items()}
+    record(
+        actor,
+        "target.credentials",
+        target,
+        f"changed the {' and '.join(n.replace('_', ' ') for n in credentials)} of {target.name}",
+        changes=what,
+        target=target,
+    )

@@ -7,8 +7,9 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 
 from departments.models import Department
+from optimizations import slo
 from optimizations.analyzers.netguard import HostNotAllowed, check_url
-from optimizations.models import Initiative, Phase, PhaseTask, TargetService
+from optimizations.models import Initiative, Phase, PhaseTask, Schedule, TargetService
 
 ALL_FOCUS = sorted({tag for tags in Initiative.FOCUS_BY_MODE.values() for tag in tags})
 
@@ -119,9 +120,43 @@ class TaskCreateForm(forms.ModelForm):
 
 
 class TargetForm(forms.ModelForm):
+    """Register or edit a target. Credentials are write-only: blank keeps what is stored."""
+
+    database_url = forms.CharField(
+        required=False,
+        max_length=1000,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
+        help_text="postgresql://user:password@host:5432/db — read-only access is enough. "
+        "Stored encrypted; leave blank to keep the stored one.",
+    )
+    clear_database_url = forms.BooleanField(required=False, label="Forget the database URL")
+    auth_header_value = forms.CharField(
+        required=False,
+        max_length=2000,
+        label="Auth header value",
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
+        help_text="Sent with every request to the API, e.g. “Bearer …”. Stored encrypted; "
+        "leave blank to keep the stored one.",
+    )
+    clear_auth_header = forms.BooleanField(required=False, label="Forget the auth header")
+
     class Meta:
         model = TargetService
-        fields = ["name", "slug", "base_url", "owner_department", "environment", "description"]
+        fields = [
+            "name",
+            "slug",
+            "base_url",
+            "owner_department",
+            "environment",
+            "description",
+            "health_path",
+            "openapi_path",
+            "metrics_path",
+            "source_location",
+            "auth_header_name",
+            "max_rate",
+            "max_duration",
+        ]
         widgets = {"description": forms.Textarea(attrs={"rows": 3})}
 
     def __init__(self, *args, **kwargs):
@@ -129,6 +164,30 @@ class TargetForm(forms.ModelForm):
         self.fields["owner_department"].queryset = Department.objects.filter(
             code__in=Department.ENGINEERING
         )
+        target = self.instance
+        if target.pk and target.database_url_encrypted:
+            self.fields[
+                "database_url"
+            ].help_text = f"Stored: {target.database_url_masked()}. Leave blank to keep it."
+        if target.pk and target.auth_header_value_encrypted:
+            from optimizations.crypto import CredentialUnreadable, mask_secret
+
+            try:
+                shown = mask_secret(target.auth_header_value)
+            except CredentialUnreadable:
+                shown = "(unreadable: enter it again)"
+            self.fields["auth_header_value"].help_text = f"Stored: {shown}. Leave blank to keep it."
+        current = target.thresholds() if target.pk else slo.defaults()
+        for threshold in slo.THRESHOLDS:
+            self.fields[f"slo_{threshold.key}"] = forms.FloatField(
+                label=f"{threshold.label} ({threshold.unit})",
+                initial=current[threshold.key],
+                min_value=0,
+                help_text=threshold.help or f"Default {threshold.default:g}",
+            )
+
+    def slo_fields(self):
+        return [self[f"slo_{t.key}"] for t in slo.THRESHOLDS]
 
     def clean_base_url(self):
         url = self.cleaned_data["base_url"]
@@ -137,3 +196,188 @@ class TargetForm(forms.ModelForm):
         except HostNotAllowed as exc:
             raise forms.ValidationError(str(exc)) from None
         return url.rstrip("/")
+
+    def clean_database_url(self):
+        url = self.cleaned_data["database_url"].strip()
+        if not url:
+            return ""
+        scheme = url.split("://", 1)[0].lower()
+        if "://" not in url or not scheme.startswith("postgres"):
+            raise forms.ValidationError("Give a PostgreSQL URL: postgresql://user:pass@host/db")
+        try:
+            check_url(url, settings.KAIZEN_ALLOWED_TARGET_HOSTS)
+        except HostNotAllowed as exc:
+            raise forms.ValidationError(str(exc)) from None
+        return url
+
+    def clean_source_location(self):
+        location = self.cleaned_data["source_location"].strip()
+        if not location:
+            return ""
+        if "://" in location or location.startswith("git@"):
+            host_url = location if "://" in location else "ssh://" + location.replace(":", "/", 1)
+            try:
+                check_url(host_url, settings.KAIZEN_ALLOWED_TARGET_HOSTS)
+            except HostNotAllowed as exc:
+                raise forms.ValidationError(str(exc)) from None
+            return location
+        from pathlib import Path
+
+        if not Path(location).is_dir():
+            raise forms.ValidationError(
+                f"{location} is not a directory on this machine (give a git URL otherwise)."
+            )
+        return location
+
+    def thresholds(self) -> dict:
+        """The thresholds that differ from DESIGN.md's defaults."""
+        values = {}
+        for threshold in slo.THRESHOLDS:
+            value = self.cleaned_data.get(f"slo_{threshold.key}")
+            if value is not None and value != threshold.default:
+                values[threshold.key] = value
+        return values
+
+    def credentials(self) -> dict:
+        """{"database_url": new or "" to forget, "auth_header_value": …}, only what changed."""
+        changes = {}
+        data = self.cleaned_data
+        if data.get("clear_database_url"):
+            changes["database_url"] = ""
+        elif data.get("database_url"):
+            changes["database_url"] = data["database_url"]
+        if data.get("clear_auth_header"):
+            changes["auth_header_value"] = ""
+        elif data.get("auth_header_value"):
+            changes["auth_header_value"] = data["auth_header_value"]
+        return changes
+
+    def model_fields(self) -> dict:
+        return {name: self.cleaned_data[name] for name in self.Meta.fields}
+
+
+class RunForm(forms.Form):
+    """Start a run of a mode (with focus) on a target."""
+
+    mode = forms.ChoiceField(choices=Initiative.RUN_MODES, initial=Initiative.PERFORMANCE)
+    focus = forms.MultipleChoiceField(
+        choices=[(tag, tag) for tag in ALL_FOCUS],
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+    )
+    initiative = forms.IntegerField(required=False, widget=forms.HiddenInput)
+    phase = forms.IntegerField(required=False, widget=forms.HiddenInput)
+    task = forms.IntegerField(required=False, widget=forms.HiddenInput)
+
+    def clean(self):
+        data = super().clean()
+        mode, focus = data.get("mode"), data.get("focus") or []
+        allowed = Initiative.FOCUS_BY_MODE.get(mode, ())
+        wrong = [tag for tag in focus if tag not in allowed]
+        if wrong:
+            raise forms.ValidationError(
+                f"{', '.join(wrong)} does not apply to {mode} mode"
+                + (f" (use {', '.join(allowed)})." if allowed else " (it takes no focus).")
+            )
+        return data
+
+
+def params_form_class(declared):
+    """A form generated from an analyzer's declared parameters (defaults, bounds, help)."""
+    fields = {}
+    for param in declared:
+        label = param.label or param.name.replace("_", " ").capitalize()
+        common = {"label": label, "help_text": param.help, "required": param.required}
+        initial = param.default
+        if param.type == "int":
+            field = forms.IntegerField(
+                min_value=param.min, max_value=param.max, initial=initial, **common
+            )
+        elif param.type == "float":
+            field = forms.FloatField(
+                min_value=param.min, max_value=param.max, initial=initial, **common
+            )
+        elif param.type == "bool":
+            field = forms.BooleanField(initial=bool(initial), **{**common, "required": False})
+        elif param.type == "choice":
+            field = forms.ChoiceField(
+                choices=[(choice, choice) for choice in param.choices], initial=initial, **common
+            )
+        elif param.type == "list":
+            field = forms.CharField(
+                initial=", ".join(initial or []),
+                **{**common, "help_text": (param.help + " (comma-separated)").strip()},
+            )
+        elif param.type in ("text", "json"):
+            field = forms.CharField(
+                widget=forms.Textarea(attrs={"rows": 3, "class": "mono"}),
+                initial="" if initial is None else initial,
+                **common,
+            )
+        else:
+            field = forms.CharField(initial=initial or "", **common)
+        if not param.required:
+            field.required = False
+        fields[param.name] = field
+    return type("ParamsForm", (forms.Form,), fields)
+
+
+def params_from_form(declared, cleaned: dict) -> dict:
+    """The values a person changed from the defaults, ready for validate_params."""
+    import json
+
+    values = {}
+    for param in declared:
+        value = cleaned.get(param.name)
+        if value in (None, "") and param.type != "bool":
+            continue
+        if param.type == "json" and isinstance(value, str):
+            try:
+                value = json.loads(value)
+            except ValueError as error:
+                raise forms.ValidationError(f"{param.name}: not valid JSON ({error})") from None
+        if param.type == "list" and isinstance(value, str):
+            value = [item.strip() for item in value.split(",") if item.strip()]
+        if value != param.default:
+            values[param.name] = value
+    return values
+
+
+class ScheduleForm(forms.ModelForm):
+    focus = forms.MultipleChoiceField(
+        choices=[(tag, tag) for tag in ALL_FOCUS],
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+    )
+
+    class Meta:
+        model = Schedule
+        fields = ["name", "mode", "focus", "cron", "initiative", "enabled"]
+        help_texts = {
+            "cron": "Five fields: minute hour day-of-month month day-of-week, "
+            "e.g. “0 2 1 * *” = the 1st of every month at 02:00 (portal time zone).",
+        }
+
+    def __init__(self, *args, target=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        target = target or self.instance.target
+        self.fields["initiative"].queryset = Initiative.objects.filter(target=target)
+        self.fields["mode"].choices = Initiative.RUN_MODES
+
+    def clean_cron(self):
+        from optimizations import cron
+
+        expression = " ".join(self.cleaned_data["cron"].split())
+        try:
+            cron.parse(expression)
+        except ValueError as error:
+            raise forms.ValidationError(str(error)) from None
+        return expression
+
+    def clean(self):
+        data = super().clean()
+        allowed = Initiative.FOCUS_BY_MODE.get(data.get("mode"), ())
+        wrong = [tag for tag in data.get("focus") or [] if tag not in allowed]
+        if wrong:
+            self.add_error("focus", f"{', '.join(wrong)} does not apply to this mode")
+        return data

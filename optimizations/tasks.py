@@ -1,0 +1,33 @@
+"""Celery tasks: thin wrappers that load rows by primary key and call the real code."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from optimizations import housekeeping, runner
+
+
+@shared_task(bind=True, acks_late=True, ignore_result=True)
+def run_job(self, job_id: int) -> str:
+    """Run one job. Safe to deliver twice: only the first claim runs it."""
+    return runner.execute(job_id, self.request.hostname or "worker")
+
+
+@shared_task(ignore_result=True)
+def tick() -> dict:
+    """Every few seconds from beat: reap lost jobs, start due schedules, expire stale ones."""
+    return housekeeping.tick()
+
+
+@shared_task(ignore_result=True)
+def check_availability() -> int:
+    """Every minute from beat: each target's health and /metrics."""
+    from optimizations import availability
+
+    return availability.check_all()
+
+
+@shared_task(ignore_result=True)
+def purge_old_data() -> dict:
+    """Daily from beat: job logs and per-second samples past their retention."""
+    return housekeeping.purge()

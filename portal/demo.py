@@ -71,6 +71,8 @@ def load_demo(password: str, target_url: str) -> bool:
         base_url=target_url,
         owner_department=departments[Department.DEV],
         environment="demo",
+        max_rate=5000,
+        max_duration=1800,
         description=(
             "The demo FastAPI + SQLAlchemy shop that ./kaizen up starts beside the portal "
             "(examples/shop_api). It starts in slow mode, with the classic problems planted."

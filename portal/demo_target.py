@@ -125,8 +125,17 @@ def register(state: DemoState) -> None:
     from portal.demo import DEMO_TARGET_SLUG
 
     target = TargetService.objects.filter(slug=DEMO_TARGET_SLUG).first()
-    if target is not None and target.base_url != state.base_url:
-        do_update_target(None, target, base_url=state.base_url)
+    if target is None:
+        return
+    fields = {"base_url": state.base_url, "source_location": state.source_path}
+    fields = {name: value for name, value in fields.items() if getattr(target, name) != value}
+    credentials = {}
+    database_url = state.database_url if state.database == "postgres" else ""
+    current = target.database_url if target.database_url_encrypted else ""
+    if database_url != current:
+        credentials["database_url"] = database_url
+    if fields or credentials:
+        do_update_target(None, target, credentials=credentials, **fields)
 
 
 def shutdown(state: DemoState) -> None:

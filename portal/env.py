@@ -110,7 +110,9 @@ def database_from_url(url: str, sqlite_default: Path) -> dict:
                     "PRAGMA foreign_keys=ON;"
                 ),
             },
-            "TEST": {"NAME": None},
+            # A file, not memory: the fault tests start real worker processes
+            # that must see the test database; one per test process.
+            "TEST": {"NAME": str(Path(path).with_name(f"test-kaizen-{os.getpid()}.sqlite3"))},
         }
     if scheme in {"postgres", "postgresql", "pgsql"}:
         options = dict(parse_qsl(parts.query))
@@ -124,6 +126,8 @@ def database_from_url(url: str, sqlite_default: Path) -> dict:
             "CONN_MAX_AGE": 60,
             "CONN_HEALTH_CHECKS": True,
             "OPTIONS": options,
+            # One test database per test process, so parallel runs do not collide.
+            "TEST": {"NAME": f"test_{unquote(parts.path.lstrip('/')) or 'kaizen'}_{os.getpid()}"},
         }
     raise ImproperlyConfigured(
         f"DATABASE_URL: unsupported scheme {scheme!r} (use postgres://… or sqlite:///…)"

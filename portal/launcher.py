@@ -280,6 +280,7 @@ def main(argv=None) -> int:
             say(f"• Demo target switching to {state.mode} mode…")
             supervisor.specs["demo-target"] = (demo_target.command(state), {})
             supervisor.restart("demo-target")
+            demo_target.register(state)
         failure = supervisor.check()
         if failure:
             break

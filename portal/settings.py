@@ -196,6 +196,26 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TIME_LIMIT = env_int("KAIZEN_JOB_TIME_LIMIT", 3 * 3600, minimum=60)
 CELERY_TASK_SOFT_TIME_LIMIT = CELERY_TASK_TIME_LIMIT - 30
 CELERY_WORKER_SEND_TASK_EVENTS = False
+# A broker that is down must not hold a web request for long: fail fast, say so.
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 2,
+    "interval_start": 0,
+    "interval_step": 0.2,
+    "interval_max": 0.5,
+}
+KAIZEN_TICK_SECONDS = env_int("KAIZEN_TICK_SECONDS", 10, minimum=1)
+CELERY_BEAT_SCHEDULE = {
+    "kaizen-tick": {"task": "optimizations.tasks.tick", "schedule": KAIZEN_TICK_SECONDS},
+    "kaizen-availability": {
+        "task": "optimizations.tasks.check_availability",
+        "schedule": env_int("KAIZEN_AVAILABILITY_SECONDS", 60, minimum=5),
+    },
+    "kaizen-purge": {"task": "optimizations.tasks.purge_old_data", "schedule": 24 * 3600},
+}
+# A running job whose heartbeat is older than this lost its worker.
+KAIZEN_LOST_AFTER = env_int("KAIZEN_LOST_AFTER", 60, minimum=2)
+# Job logs and per-second samples older than this many days are purged.
+KAIZEN_RETENTION_DAYS = env_int("KAIZEN_RETENTION_DAYS", 90, minimum=1)
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_ENABLE_UTC = True
 

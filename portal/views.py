@@ -18,7 +18,7 @@ from django.views.decorators.vary import vary_on_headers
 from departments.actions import do_set_time_zone
 from departments.models import Department, Profile
 from optimizations.models import Initiative, Phase, PhaseTask
-from optimizations.views import _attach_phases
+from optimizations.views.plan import _attach_phases
 from portal import access
 from portal.models import AuditEvent
 

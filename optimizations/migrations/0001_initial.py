@@ -8,112 +8,277 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('departments', '0001_initial'),
+        ("departments", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Initiative',
+            name="Initiative",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('title', models.CharField(max_length=200)),
-                ('run_mode', models.CharField(choices=[('comprehensive', 'Comprehensive'), ('performance', 'Performance'), ('quality', 'Quality'), ('strategy', 'Strategy')], default='comprehensive', max_length=20)),
-                ('focus', models.JSONField(blank=True, default=list)),
-                ('description', models.TextField(blank=True)),
-                ('start_date', models.DateField(default=django.utils.timezone.localdate)),
-                ('target_date', models.DateField(blank=True, null=True)),
-                ('status', models.CharField(choices=[('draft', 'Draft'), ('active', 'Active'), ('done', 'Done'), ('archived', 'Archived')], default='active', max_length=20)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('owner', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='owned_initiatives', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("title", models.CharField(max_length=200)),
+                (
+                    "run_mode",
+                    models.CharField(
+                        choices=[
+                            ("comprehensive", "Comprehensive"),
+                            ("performance", "Performance"),
+                            ("quality", "Quality"),
+                            ("strategy", "Strategy"),
+                        ],
+                        default="comprehensive",
+                        max_length=20,
+                    ),
+                ),
+                ("focus", models.JSONField(blank=True, default=list)),
+                ("description", models.TextField(blank=True)),
+                ("start_date", models.DateField(default=django.utils.timezone.localdate)),
+                ("target_date", models.DateField(blank=True, null=True)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("draft", "Draft"),
+                            ("active", "Active"),
+                            ("done", "Done"),
+                            ("archived", "Archived"),
+                        ],
+                        default="active",
+                        max_length=20,
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "owner",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="owned_initiatives",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at'],
+                "ordering": ["-created_at"],
             },
         ),
         migrations.CreateModel(
-            name='Phase',
+            name="Phase",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('number', models.PositiveSmallIntegerField()),
-                ('name', models.CharField(max_length=80)),
-                ('status', models.CharField(choices=[('not_started', 'Not started'), ('active', 'Active'), ('done', 'Done')], default='not_started', max_length=20)),
-                ('planned_start', models.DateField(blank=True, null=True)),
-                ('planned_end', models.DateField(blank=True, null=True)),
-                ('actual_start', models.DateField(blank=True, null=True)),
-                ('actual_end', models.DateField(blank=True, null=True)),
-                ('exit_criterion', models.TextField(blank=True)),
-                ('initiative', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='phases', to='optimizations.initiative')),
-                ('lead_department', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='led_phases', to='departments.department')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("number", models.PositiveSmallIntegerField()),
+                ("name", models.CharField(max_length=80)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("not_started", "Not started"),
+                            ("active", "Active"),
+                            ("done", "Done"),
+                        ],
+                        default="not_started",
+                        max_length=20,
+                    ),
+                ),
+                ("planned_start", models.DateField(blank=True, null=True)),
+                ("planned_end", models.DateField(blank=True, null=True)),
+                ("actual_start", models.DateField(blank=True, null=True)),
+                ("actual_end", models.DateField(blank=True, null=True)),
+                ("exit_criterion", models.TextField(blank=True)),
+                (
+                    "initiative",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="phases",
+                        to="optimizations.initiative",
+                    ),
+                ),
+                (
+                    "lead_department",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="led_phases",
+                        to="departments.department",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['initiative', 'number'],
+                "ordering": ["initiative", "number"],
             },
         ),
         migrations.CreateModel(
-            name='PhaseTask',
+            name="PhaseTask",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('title', models.CharField(max_length=200)),
-                ('description', models.TextField(blank=True)),
-                ('status', models.CharField(choices=[('todo', 'To do'), ('doing', 'Doing'), ('blocked', 'Blocked'), ('done', 'Done')], default='todo', max_length=20)),
-                ('estimate_hours', models.DecimalField(blank=True, decimal_places=1, max_digits=7, null=True)),
-                ('logged_hours', models.DecimalField(decimal_places=1, default=Decimal('0'), max_digits=7)),
-                ('due_date', models.DateField(blank=True, null=True)),
-                ('position', models.PositiveSmallIntegerField(default=0)),
-                ('run_mode', models.CharField(blank=True, choices=[('comprehensive', 'Comprehensive'), ('performance', 'Performance'), ('quality', 'Quality'), ('strategy', 'Strategy')], max_length=20)),
-                ('run_focus', models.JSONField(blank=True, default=list)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('assignee', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='assigned_tasks', to=settings.AUTH_USER_MODEL)),
-                ('department', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='tasks', to='departments.department')),
-                ('phase', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='tasks', to='optimizations.phase')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("title", models.CharField(max_length=200)),
+                ("description", models.TextField(blank=True)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("todo", "To do"),
+                            ("doing", "Doing"),
+                            ("blocked", "Blocked"),
+                            ("done", "Done"),
+                        ],
+                        default="todo",
+                        max_length=20,
+                    ),
+                ),
+                (
+                    "estimate_hours",
+                    models.DecimalField(blank=True, decimal_places=1, max_digits=7, null=True),
+                ),
+                (
+                    "logged_hours",
+                    models.DecimalField(decimal_places=1, default=Decimal("0"), max_digits=7),
+                ),
+                ("due_date", models.DateField(blank=True, null=True)),
+                ("position", models.PositiveSmallIntegerField(default=0)),
+                (
+                    "run_mode",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("comprehensive", "Comprehensive"),
+                            ("performance", "Performance"),
+                            ("quality", "Quality"),
+                            ("strategy", "Strategy"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                ("run_focus", models.JSONField(blank=True, default=list)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "assignee",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="assigned_tasks",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "department",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="tasks",
+                        to="departments.department",
+                    ),
+                ),
+                (
+                    "phase",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="tasks",
+                        to="optimizations.phase",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['phase', 'position', 'pk'],
+                "ordering": ["phase", "position", "pk"],
             },
         ),
         migrations.CreateModel(
-            name='TargetService',
+            name="TargetService",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=120)),
-                ('slug', models.SlugField(max_length=60, unique=True)),
-                ('base_url', models.URLField(help_text='Where its HTTP API answers, e.g. http://127.0.0.1:8100', max_length=300)),
-                ('environment', models.CharField(choices=[('production', 'Production'), ('staging', 'Staging'), ('development', 'Development'), ('demo', 'Demo')], default='staging', max_length=20)),
-                ('description', models.TextField(blank=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('owner_department', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='targets', to='departments.department')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=120)),
+                ("slug", models.SlugField(max_length=60, unique=True)),
+                (
+                    "base_url",
+                    models.URLField(
+                        help_text="Where its HTTP API answers, e.g. http://127.0.0.1:8100",
+                        max_length=300,
+                    ),
+                ),
+                (
+                    "environment",
+                    models.CharField(
+                        choices=[
+                            ("production", "Production"),
+                            ("staging", "Staging"),
+                            ("development", "Development"),
+                            ("demo", "Demo"),
+                        ],
+                        default="staging",
+                        max_length=20,
+                    ),
+                ),
+                ("description", models.TextField(blank=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "owner_department",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="targets",
+                        to="departments.department",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['name'],
+                "ordering": ["name"],
             },
         ),
         migrations.AddField(
-            model_name='initiative',
-            name='target',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='initiatives', to='optimizations.targetservice'),
+            model_name="initiative",
+            name="target",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="initiatives",
+                to="optimizations.targetservice",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='phase',
-            constraint=models.UniqueConstraint(fields=('initiative', 'number'), name='one_phase_per_number'),
+            model_name="phase",
+            constraint=models.UniqueConstraint(
+                fields=("initiative", "number"), name="one_phase_per_number"
+            ),
         ),
         migrations.AddIndex(
-            model_name='phasetask',
-            index=models.Index(fields=['assignee', 'status'], name='optimizatio_assigne_57ffc2_idx'),
+            model_name="phasetask",
+            index=models.Index(
+                fields=["assignee", "status"], name="optimizatio_assigne_57ffc2_idx"
+            ),
         ),
         migrations.AddIndex(
-            model_name='phasetask',
-            index=models.Index(fields=['department', 'status'], name='optimizatio_departm_54eedf_idx'),
+            model_name="phasetask",
+            index=models.Index(
+                fields=["department", "status"], name="optimizatio_departm_54eedf_idx"
+            ),
         ),
         migrations.AddIndex(
-            model_name='initiative',
-            index=models.Index(fields=['status', '-created_at'], name='optimizatio_status_f1f3c1_idx'),
+            model_name="initiative",
+            index=models.Index(
+                fields=["status", "-created_at"], name="optimizatio_status_f1f3c1_idx"
+            ),
         ),
     ]

@@ -1,4 +1,4 @@
-"""Pages for initiatives, their phases and tasks, and target services."""
+"""Pages for initiatives, their phases and tasks."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ from django.core.paginator import Paginator
 from django.db.models import Count, Q
 from django.http import HttpResponseBadRequest
 from django.shortcuts import redirect, render
-from django.utils.text import slugify
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 
@@ -19,7 +18,6 @@ from optimizations import actions
 from optimizations.forms import (
     InitiativeForm,
     PhaseStatusForm,
-    TargetForm,
     TaskCreateForm,
     TaskUpdateForm,
 )
@@ -224,63 +222,3 @@ def task_create(request, pk):
     else:
         messages.error(request, "The task was not added: " + form.errors.as_text())
     return redirect(phase.initiative)
-
-
-# --- targets --------------------------------------------------------------------
-
-
-@require_GET
-def target_list(request):
-    targets = TargetService.objects.select_related("owner_department").annotate(
-        initiative_count=Count("initiatives", filter=Q(initiatives__status=Initiative.ACTIVE))
-    )
-    return render(
-        request,
-        "optimizations/target_list.html",
-        {"targets": targets, "can_edit": access.can_edit_targets(request.user)},
-    )
-
-
-@require_GET
-def target_detail(request, slug):
-    target = access.get_target_for_user(request, slug)
-    initiatives = list(target.initiatives.select_related("owner").order_by("-created_at")[:20])
-    _attach_phases(initiatives)
-    context = {
-        "target": target,
-        "initiatives": initiatives,
-        "events": AuditEvent.objects.filter(target=target).select_related("actor")[:20],
-        "can_edit": access.can_edit_targets(request.user),
-        "can_manage": access.can_manage_initiatives(request.user),
-    }
-    return render(request, "optimizations/target_detail.html", context)
-
-
-@require_http_methods(["GET", "POST"])
-def target_create(request):
-    access.require(access.can_edit_targets(request.user))
-    data = request.POST.copy() if request.method == "POST" else None
-    if data is not None and not data.get("slug") and data.get("name"):
-        data["slug"] = slugify(data["name"])[:60]
-    form = TargetForm(data)
-    if request.method == "POST" and form.is_valid():
-        target = actions.do_create_target(request.user, **form.cleaned_data)
-        messages.success(request, f"Target {target.name} registered.")
-        return redirect(target)
-    return render(request, "optimizations/target_form.html", {"form": form, "creating": True})
-
-
-@require_http_methods(["GET", "POST"])
-def target_edit(request, slug):
-    target = access.get_target_for_user(request, slug, write=True)
-    form = TargetForm(request.POST or None, instance=target)
-    if request.method == "POST" and form.is_valid():
-        fresh = TargetService.objects.get(pk=target.pk)
-        actions.do_update_target(request.user, fresh, **form.cleaned_data)
-        messages.success(request, "Target saved.")
-        return redirect(fresh)
-    return render(
-        request,
-        "optimizations/target_form.html",
-        {"form": form, "creating": False, "target": target},
-    )

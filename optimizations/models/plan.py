@@ -1,4 +1,4 @@
-"""Target services, initiatives, their four phases and the tasks in them."""
+"""Initiatives, their four phases and the tasks in them."""
 
 from decimal import Decimal
 
@@ -8,39 +8,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from departments.models import Department
-
-
-class TargetService(models.Model):
-    """A FastAPI + SQLAlchemy + PostgreSQL service that Kaizen analyses."""
-
-    ENVIRONMENTS = [
-        ("production", "Production"),
-        ("staging", "Staging"),
-        ("development", "Development"),
-        ("demo", "Demo"),
-    ]
-
-    name = models.CharField(max_length=120)
-    slug = models.SlugField(max_length=60, unique=True)
-    base_url = models.URLField(
-        max_length=300, help_text="Where its HTTP API answers, e.g. http://127.0.0.1:8100"
-    )
-    owner_department = models.ForeignKey(
-        Department, on_delete=models.PROTECT, related_name="targets"
-    )
-    environment = models.CharField(max_length=20, choices=ENVIRONMENTS, default="staging")
-    description = models.TextField(blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
-
-    class Meta:
-        ordering = ["name"]
-
-    def __str__(self):
-        return self.name
-
-    def get_absolute_url(self):
-        return reverse("target_detail", args=[self.slug])
+from optimizations.models.targets import TargetService
 
 
 class Initiative(models.Model):

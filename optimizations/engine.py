@@ -1,0 +1,260 @@
+"""Starting, cancelling and repeating runs — the one way jobs come into being.
+
+The UI, the CLI, the API, schedules and runbooks all call ``start_run``; it
+plans the jobs of a mode, checks each kind can run on the target, creates
+the run and its jobs in one transaction and enqueues them after commit.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from django.db import transaction
+from django.utils import timezone
+
+from optimizations import kinds, modes
+from optimizations.analyzers.base import validate_params
+from optimizations.models import Job, Run, TargetService
+from portal.audit import record
+
+logger = logging.getLogger(__name__)
+
+
+class CannotStart(Exception):
+    """A run could not start; the message says why, for a person."""
+
+
+def missing_needs(target: TargetService, kind: kinds.Kind) -> list[str]:
+    """What the target lacks for ``kind`` to run, in words."""
+    missing = []
+    if "base_url" in kind.needs and not target.base_url:
+        missing.append("a base URL")
+    if "database_url" in kind.needs and not target.database_url_encrypted:
+        missing.append("a database URL (set it on the target's settings page)")
+    if "source" in kind.needs and not target.source_location:
+        missing.append("a source location (set it on the target's settings page)")
+    return missing
+
+
+def broker_reachable(timeout: float = 2.0) -> str | None:
+    """None when the Celery broker answers, else why not."""
+    from django.conf import settings
+
+    from portal.celery import app
+
+    if settings.CELERY_BROKER_URL.startswith("filesystem"):
+        folder = settings.CELERY_BROKER_TRANSPORT_OPTIONS["data_folder_in"]
+        if not os.access(folder, os.W_OK):
+            return f"the broker folder {folder} is missing or not writable"
+        return None
+    try:
+        with app.connection_for_write() as connection:
+            connection.ensure_connection(max_retries=1, timeout=timeout)
+    except Exception as error:  # kombu raises many kinds; any of them means "down"
+        return f"{type(error).__name__}: {error}"
+    return None
+
+
+def start_run(
+    user,
+    target: TargetService,
+    mode: str,
+    focus=(),
+    *,
+    overrides: dict | None = None,
+    only_kinds: list[str] | None = None,
+    **links,
+) -> Run:
+    """Plan, create and enqueue a run. Raises CannotStart with a readable reason.
+
+    ``overrides`` maps a kind to parameters that replace the planned ones
+    (the form on the target page, ``--param`` on the command line);
+    ``only_kinds`` keeps just those kinds (a runbook step, a single job).
+    ``links``: initiative, phase, task, schedule, trigger, expires_at.
+    """
+    if mode == "custom":
+        raise CannotStart("A single job is started with start_job, not as a run mode.")
+    try:
+        planned = modes.plan(mode, list(focus))
+    except ValueError as error:
+        raise CannotStart(str(error)) from None
+    if only_kinds is not None:
+        planned = [job for job in planned if job.kind in only_kinds] or [
+            modes.PlannedJob(kind) for kind in only_kinds
+        ]
+    overrides = overrides or {}
+    specs = []
+    for item in planned:
+        params = dict(item.params)
+        params.update(overrides.get(item.kind, {}))
+        specs.append((item.kind, params))
+    return _create_run(user, target, mode, list(focus), specs, **links)
+
+
+def start_job(user, target: TargetService, kind: str, params: dict, **links) -> Run:
+    """A run of one job of ``kind`` with the given parameters (the "single job" form)."""
+    return _create_run(user, target, "custom", [], [(kind, params)], **links)
+
+
+def rerun(user, run: Run, *, job: Job | None = None, trigger: str = "ui") -> Run:
+    """Start the same run again (or only ``job``) with the same parameters."""
+    sources = [job] if job is not None else list(run.jobs.order_by("pk"))
+    return _create_run(
+        user,
+        run.target,
+        run.mode,
+        run.focus,
+        [(item.kind, item.params) for item in sources],
+        initiative=run.initiative,
+        phase=run.phase,
+        task=run.task,
+        trigger=trigger,
+    )
+
+
+def _create_run(
+    user,
+    target,
+    mode,
+    focus,
+    specs,
+    *,
+    initiative=None,
+    phase=None,
+    task=None,
+    schedule=None,
+    trigger="ui",
+    expires_at=None,
+) -> Run:
+    jobs, skipped = [], []
+    for name, wanted in specs:
+        kind = kinds.get(name)
+        if not kind.available():
+            skipped.append({"kind": kind.name, "why": "not yet available in this Kaizen"})
+            continue
+        missing = missing_needs(target, kind)
+        if missing:
+            skipped.append({"kind": kind.name, "why": f"the target has no {' and '.join(missing)}"})
+            continue
+        declared = {param.name for param in kind.params()}
+        try:
+            params = validate_params(
+                kind.params(), {k: v for k, v in wanted.items() if k in declared}
+            )
+        except ValueError as error:
+            raise CannotStart(f"{kind.label}: {error}") from None
+        jobs.append((kind, params))
+    if not jobs:
+        reasons = "; ".join(f"{s['kind']}: {s['why']}" for s in skipped) or "nothing to run"
+        raise CannotStart(f"No job of this run can start ({reasons}).")
+    problem = broker_reachable()
+    if problem:
+        raise CannotStart(
+            "The job queue (Celery broker) cannot be reached, so nothing was started. "
+            f"Check that it is running and try again. ({problem})"
+        )
+    with transaction.atomic():
+        run = Run.objects.create(
+            target=target,
+            mode=mode,
+            focus=list(focus),
+            initiative=initiative,
+            phase=phase,
+            task=task,
+            schedule=schedule,
+            triggered_by=user if getattr(user, "is_authenticated", False) else None,
+            trigger=trigger,
+            skipped=skipped,
+        )
+        created, first = [], None
+        for kind, params in jobs:
+            job = Job.objects.create(
+                run=run,
+                kind=kind.name,
+                target=target,
+                initiative=initiative,
+                phase=phase,
+                params=params,
+                triggered_by=run.triggered_by,
+                max_attempts=kind.max_attempts,
+                expires_at=expires_at,
+                after=first,
+            )
+            if kind.name == "probe" and first is None and not created:
+                first = job
+            created.append(job)
+        count = f"{len(created)} job{'s' if len(created) != 1 else ''}"
+        record(
+            user,
+            "job.trigger",
+            run,
+            f"started {run.command_line()} ({count}, via {run.get_trigger_display()})",
+            initiative=initiative,
+            target=target,
+        )
+        for job in created:
+            if job.after_id is None:
+                transaction.on_commit(lambda job=job: enqueue(job))
+    return run
+
+
+def enqueue(job: Job) -> bool:
+    """Send a job to its queue; a job that cannot be sent fails, saying why."""
+    from optimizations.tasks import run_job
+
+    kind = kinds.get(job.kind)
+    try:
+        run_job.apply_async(
+            args=[job.pk],
+            queue=kind.queue,
+            time_limit=kind.time_limit,
+            soft_time_limit=max(30, kind.time_limit - 30),
+        )
+    except Exception as error:  # the broker went away between the check and now
+        logger.warning("could not enqueue job %s: %s", job.pk, error)
+        from optimizations.runner import finish
+
+        job.fail(
+            "It could not be sent to the job queue (the Celery broker did not answer), so it "
+            "never ran. Start it again once the broker is back."
+        )
+        finish(job)
+        return False
+    Job.objects.filter(pk=job.pk).update(enqueued_at=timezone.now())
+    return True
+
+
+def release_followers(job: Job) -> int:
+    """Send the jobs that waited for ``job`` to their queues (it has ended)."""
+    sent = 0
+    for follower in Job.objects.filter(after=job, status=Job.QUEUED, enqueued_at__isnull=True):
+        if enqueue(follower):
+            sent += 1
+    return sent
+
+
+def cancel(user, job: Job) -> str:
+    state = job.request_cancel()
+    record(
+        user,
+        "job.cancel",
+        job,
+        f"asked to cancel {job.kind} job #{job.pk}",
+        initiative=job.initiative,
+        target=job.target,
+    )
+    if state == Job.CANCELLED:
+        job.run.settle()
+    return state
+
+
+def expire_overdue(now=None) -> int:
+    """Queued jobs whose time to start has passed expire (scheduled runs)."""
+    now = now or timezone.now()
+    expired = 0
+    for job in Job.objects.filter(status=Job.QUEUED, expires_at__lt=now).select_related("run"):
+        if job.expire():
+            expired += 1
+            job.run.settle()
+    return expired

@@ -1,0 +1,109 @@
+"""The periodic chores beat drives: lost jobs, due schedules, stale queues, old data."""
+
+from __future__ import annotations
+
+import datetime
+import logging
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from optimizations import cron, engine
+from optimizations.models import Job, JobLog, Measurement, Schedule
+from portal.models import ServiceBeat
+
+logger = logging.getLogger(__name__)
+
+
+def tick(now=None) -> dict:
+    now = now or timezone.now()
+    done = {
+        "reaped": reap_lost_jobs(now),
+        "scheduled": start_due_schedules(now),
+        "expired": engine.expire_overdue(now),
+    }
+    ServiceBeat.objects.update_or_create(name="beat", defaults={"at": now, "detail": done})
+    return done
+
+
+def reap_lost_jobs(now=None) -> int:
+    """Running jobs whose heartbeat stopped: re-queue them when safe, else fail them.
+
+    A worker writes its heartbeat every half second, so a minute of silence
+    means the process is gone (killed, crashed, its machine lost).
+    """
+    from optimizations.runner import finish
+
+    now = now or timezone.now()
+    cutoff = now - datetime.timedelta(seconds=settings.KAIZEN_LOST_AFTER)
+    reaped = 0
+    for job in Job.objects.filter(status=Job.RUNNING, heartbeat_at__lt=cutoff).select_related(
+        "run"
+    ):
+        seen = timezone.localtime(job.heartbeat_at).strftime("%H:%M:%S")
+        worker = job.worker or "its worker"
+        if job.attempt < job.max_attempts and job.requeue_lost():
+            _log(
+                job,
+                f"{worker} went silent at {seen}; re-queued (attempt {job.attempt + 1} of "
+                f"{job.max_attempts})",
+            )
+            transaction.on_commit(lambda job=job: engine.enqueue(job))
+            reaped += 1
+        elif job.fail(
+            f"Worker lost: {worker} stopped answering at {seen} (killed, crashed or its machine "
+            "went away) and the job was not safe to repeat by itself. Re-run it when ready."
+        ):
+            _log(job, f"{worker} went silent at {seen}; the job failed (worker lost)", "error")
+            finish(job)
+            reaped += 1
+    return reaped
+
+
+def _log(job: Job, message: str, level: str = "warning") -> None:
+    seq = job.log_lines + 1
+    JobLog.objects.create(job=job, seq=seq, at=timezone.now(), level=level, message=message)
+    Job.objects.filter(pk=job.pk, log_lines__lt=seq).update(log_lines=seq)
+
+
+def start_due_schedules(now=None) -> int:
+    now = now or timezone.now()
+    started = 0
+    for schedule in Schedule.objects.filter(enabled=True, next_run_at__lte=now).select_related(
+        "target", "initiative", "created_by"
+    ):
+        following = cron.next_after(schedule.cron, timezone.localtime(now))
+        # Claim this turn first, so two beats (or a slow tick) never start it twice.
+        claimed = Schedule.objects.filter(pk=schedule.pk, next_run_at=schedule.next_run_at).update(
+            next_run_at=following, last_run_at=now
+        )
+        if not claimed:
+            continue
+        try:
+            engine.start_run(
+                schedule.created_by,
+                schedule.target,
+                schedule.mode,
+                schedule.focus,
+                initiative=schedule.initiative,
+                schedule=schedule,
+                trigger="schedule",
+                expires_at=following,
+            )
+            started += 1
+        except engine.CannotStart as error:
+            logger.warning("schedule %s could not start: %s", schedule.pk, error)
+    return started
+
+
+def purge(now=None) -> dict:
+    """Logs and per-second samples past KAIZEN_RETENTION_DAYS go; summaries stay."""
+    now = now or timezone.now()
+    cutoff = now - datetime.timedelta(days=settings.KAIZEN_RETENTION_DAYS)
+    logs, _ = JobLog.objects.filter(job__finished_at__lt=cutoff).delete()
+    samples, _ = Measurement.objects.filter(second__isnull=False, measured_at__lt=cutoff).delete()
+    ServiceBeat.objects.update_or_create(
+        name="purge", defaults={"at": now, "detail": {"logs": logs, "samples": samples}}
+    )
+    return {"logs": logs, "samples": samples}

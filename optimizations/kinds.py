@@ -1,0 +1,119 @@
+"""The job kinds: one analyzer module and one registration each.
+
+Adding a kind is writing its analyzer under ``optimizations/analyzers/`` (plain
+Python: ``PARAMS`` and ``run(target, params, ctx)``) and one entry in
+``KINDS`` below. A kind whose module is not there yet shows in the portal as
+"not yet available" instead of failing.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from functools import cache
+from types import ModuleType
+
+from optimizations.analyzers.base import Param
+
+
+@dataclass(frozen=True)
+class Kind:
+    name: str
+    label: str
+    module: str
+    queue: str  # "analysis" or "benchmark"
+    source: str  # Finding.source of what it reports
+    # What the target must have for the kind to run: "base_url", "database_url", "source".
+    needs: tuple[str, ...]
+    description: str
+    # Read-only kinds may be retried by the reaper when their worker is lost;
+    # a load test is never sent twice without somebody asking.
+    max_attempts: int = 2
+    # Seconds a job may run before Celery stops it (soft limit 30 s earlier).
+    time_limit: int = 900
+
+    def analyzer(self) -> ModuleType | None:
+        return _load(self.module)
+
+    def available(self) -> bool:
+        return self.analyzer() is not None
+
+    def params(self) -> list[Param]:
+        module = self.analyzer()
+        return list(getattr(module, "PARAMS", [])) if module else []
+
+
+@cache
+def _load(path: str) -> ModuleType | None:
+    try:
+        module = importlib.import_module(path)
+    except ModuleNotFoundError as error:
+        if error.name and path.startswith(error.name):
+            return None  # the analyzer has not landed yet
+        raise
+    if not callable(getattr(module, "run", None)):
+        return None
+    return module
+
+
+KINDS: dict[str, Kind] = {
+    kind.name: kind
+    for kind in (
+        Kind(
+            "probe",
+            "Target probe",
+            "optimizations.analyzers.probe",
+            "analysis",
+            "probe",
+            ("base_url",),
+            "Reachability, health endpoint, OpenAPI operations, a few timed requests, /metrics.",
+            time_limit=300,
+        ),
+        Kind(
+            "code_scan",
+            "Code scan",
+            "optimizations.analyzers.codescan",
+            "analysis",
+            "code",
+            ("source",),
+            "FastAPI and SQLAlchemy rules over the source tree, with ruff's where they apply.",
+        ),
+        Kind(
+            "db_scan",
+            "DB scan",
+            "optimizations.analyzers.dbscan",
+            "analysis",
+            "db",
+            ("database_url",),
+            "Slow queries, index problems and suggestions, pool and connection use — read-only.",
+        ),
+        Kind(
+            "security_scan",
+            "Security scan",
+            "optimizations.analyzers.securityscan",
+            "analysis",
+            "security",
+            ("base_url",),
+            "Headers, CORS, error leakage, unauthenticated writes, OpenAPI negative testing.",
+            max_attempts=1,
+        ),
+        Kind(
+            "benchmark",
+            "Benchmark",
+            "optimizations.analyzers.loadgen",
+            "benchmark",
+            "benchmark",
+            ("base_url",),
+            "Load, stress (capacity knee) or endurance (memory trend) against the HTTP API.",
+            max_attempts=1,
+            time_limit=3 * 3600,
+        ),
+    )
+}
+
+
+def get(name: str) -> Kind:
+    try:
+        return KINDS[name]
+    except KeyError:
+        raise ValueError(f"unknown job kind {name!r}") from None

@@ -1,0 +1,20 @@
+"""The optimizations app's models, one module per domain."""
+
+from optimizations.models.jobs import Job, JobLog, Run, Schedule
+from optimizations.models.plan import Initiative, Phase, PhaseTask
+from optimizations.models.results import Finding, Incident, Measurement
+from optimizations.models.targets import TargetService
+
+__all__ = [
+    "Finding",
+    "Incident",
+    "Initiative",
+    "Job",
+    "JobLog",
+    "Measurement",
+    "Phase",
+    "PhaseTask",
+    "Run",
+    "Schedule",
+    "TargetService",
+]

@@ -1,0 +1,326 @@
+"""Runs and the jobs they are made of; the Job row is the truth about a job.
+
+A job's status changes only through the methods below. Each is a conditional
+UPDATE that names the statuses it may leave, so two processes racing on the
+same job (a duplicate delivery, the reaper and a late worker, a cancel and a
+finish) cannot both win: the loser's UPDATE matches no row and it backs off.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F
+from django.urls import reverse
+from django.utils import timezone
+
+from optimizations.models.plan import Initiative, Phase, PhaseTask
+from optimizations.models.targets import TargetService
+
+
+class IllegalTransition(Exception):
+    """A status change the job's current status does not allow."""
+
+
+class Run(models.Model):
+    """One invocation of a run mode (comprehensive, performance, …) on a target."""
+
+    TRIGGERS = [
+        ("ui", "Portal"),
+        ("cli", "Command line"),
+        ("api", "API"),
+        ("schedule", "Schedule"),
+        ("runbook", "Runbook"),
+    ]
+
+    MODES = [*Initiative.RUN_MODES, ("custom", "Single job")]
+
+    target = models.ForeignKey(TargetService, on_delete=models.CASCADE, related_name="runs")
+    mode = models.CharField(max_length=20, choices=MODES)
+    focus = models.JSONField(default=list, blank=True)
+    initiative = models.ForeignKey(
+        Initiative, null=True, blank=True, on_delete=models.SET_NULL, related_name="runs"
+    )
+    phase = models.ForeignKey(
+        Phase, null=True, blank=True, on_delete=models.SET_NULL, related_name="runs"
+    )
+    task = models.ForeignKey(
+        PhaseTask, null=True, blank=True, on_delete=models.SET_NULL, related_name="runs"
+    )
+    schedule = models.ForeignKey(
+        "Schedule", null=True, blank=True, on_delete=models.SET_NULL, related_name="runs"
+    )
+    triggered_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    trigger = models.CharField(max_length=20, choices=TRIGGERS, default="ui")
+    # Kinds the mode asks for that cannot run yet, with why — shown on the run page.
+    skipped = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    # Derived from the jobs when the last one ends (Run.settle).
+    status = models.CharField(max_length=20, default="queued")
+    verdict = models.CharField(max_length=10, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        indexes = [models.Index(fields=["target", "-created_at"])]
+
+    def __str__(self):
+        focus = f" --focus {','.join(self.focus)}" if self.focus else ""
+        return f"{self.mode}{focus} on {self.target} (#{self.pk})"
+
+    def get_absolute_url(self):
+        return reverse("run_detail", args=[self.pk])
+
+    def command_line(self) -> str:
+        if self.mode == "custom":
+            kinds = ", ".join(sorted({job.kind for job in self.jobs.all()}))
+            return f"{kinds or 'single job'} on {self.target.slug}"
+        focus = f" --focus {','.join(self.focus)}" if self.focus else ""
+        return f"{self.mode}{focus} --target {self.target.slug}"
+
+    def settle(self) -> bool:
+        """Derive status and verdict from the jobs; True for the call that ends the run.
+
+        Several jobs may end at once and each settles the run; the conditional
+        update lets exactly one of them be the one that finished it (and tells
+        people about it).
+        """
+        jobs = list(self.jobs.values_list("status", "verdict"))
+        statuses = {status for status, _ in jobs}
+        if statuses & {Job.QUEUED, Job.RUNNING}:
+            status = Job.RUNNING if Job.RUNNING in statuses else Job.QUEUED
+            Run.objects.filter(pk=self.pk).update(status=status)
+            self.status = status
+            return False
+        if statuses == {Job.SUCCEEDED}:
+            status = Job.SUCCEEDED
+        elif Job.CANCELLED in statuses and statuses <= {Job.CANCELLED, Job.SUCCEEDED}:
+            status = Job.CANCELLED
+        elif statuses == {Job.EXPIRED}:
+            status = Job.EXPIRED
+        else:
+            status = Job.FAILED
+        verdicts = {verdict for _, verdict in jobs if verdict}
+        verdict = "fail" if "fail" in verdicts else ("pass" if verdicts == {"pass"} else "")
+        won = Run.objects.filter(pk=self.pk, finished_at__isnull=True).update(
+            status=status, verdict=verdict, finished_at=timezone.now()
+        )
+        self.refresh_from_db()
+        return bool(won)
+
+    def is_finished(self) -> bool:
+        return self.status not in (Job.QUEUED, Job.RUNNING)
+
+
+class Job(models.Model):
+    """One analysis of one kind on one target, run by a Celery worker."""
+
+    QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED, EXPIRED = (
+        "queued",
+        "running",
+        "succeeded",
+        "failed",
+        "cancelled",
+        "expired",
+    )
+    STATUSES = [
+        (QUEUED, "Queued"),
+        (RUNNING, "Running"),
+        (SUCCEEDED, "Succeeded"),
+        (FAILED, "Failed"),
+        (CANCELLED, "Cancelled"),
+        (EXPIRED, "Expired"),
+    ]
+    ACTIVE = (QUEUED, RUNNING)
+    ENDED = (SUCCEEDED, FAILED, CANCELLED, EXPIRED)
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="jobs")
+    kind = models.CharField(max_length=40)
+    target = models.ForeignKey(TargetService, on_delete=models.CASCADE, related_name="jobs")
+    initiative = models.ForeignKey(
+        Initiative, null=True, blank=True, on_delete=models.SET_NULL, related_name="jobs"
+    )
+    phase = models.ForeignKey(
+        Phase, null=True, blank=True, on_delete=models.SET_NULL, related_name="jobs"
+    )
+    params = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=20, choices=STATUSES, default=QUEUED)
+    progress = models.FloatField(default=0)
+    step = models.CharField(max_length=200, blank=True)
+    summary = models.JSONField(default=dict, blank=True)
+    verdict = models.CharField(max_length=10, blank=True)
+    error = models.TextField(blank=True)
+    triggered_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    # A scheduled job that has not started by then expires instead of piling up.
+    expires_at = models.DateTimeField(null=True, blank=True)
+    worker = models.CharField(max_length=200, blank=True)
+    attempt = models.PositiveSmallIntegerField(default=0)
+    max_attempts = models.PositiveSmallIntegerField(default=1)
+    cancel_requested = models.BooleanField(default=False)
+    log_lines = models.PositiveIntegerField(default=0)
+    # The probe runs first; the run's other jobs wait for it and are sent to
+    # their queues when it ends (so they do not load a target that is down).
+    after = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="followers"
+    )
+    enqueued_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        indexes = [
+            # Job history per target and the reaper's scan of running jobs.
+            models.Index(fields=["target", "-created_at"]),
+            models.Index(fields=["status", "heartbeat_at"]),
+            models.Index(fields=["kind", "-created_at"]),
+        ]
+
+    def __str__(self):
+        return f"{self.kind} #{self.pk} on {self.target_id}"
+
+    def get_absolute_url(self):
+        return reverse("job_detail", args=[self.pk])
+
+    def is_active(self) -> bool:
+        return self.status in self.ACTIVE
+
+    def duration(self):
+        if not self.started_at:
+            return None
+        return (self.finished_at or timezone.now()) - self.started_at
+
+    # --- transitions -----------------------------------------------------
+
+    def _move(self, sources: tuple[str, ...], target: str, **fields) -> bool:
+        """Move from one of ``sources`` to ``target`` if the row is still there."""
+        updated = Job.objects.filter(pk=self.pk, status__in=sources).update(status=target, **fields)
+        if updated:
+            self.refresh_from_db()
+        return bool(updated)
+
+    def claim(self, worker: str) -> bool:
+        """A worker takes a queued job. False when it was taken, cancelled or expired."""
+        now = timezone.now()
+        claimed = Job.objects.filter(pk=self.pk, status=self.QUEUED, cancel_requested=False).update(
+            status=self.RUNNING,
+            started_at=now,
+            heartbeat_at=now,
+            worker=worker[:200],
+            attempt=F("attempt") + 1,
+            error="",
+        )
+        if claimed:
+            self.refresh_from_db()
+        return bool(claimed)
+
+    def succeed(self, summary: dict, verdict: str | None) -> bool:
+        return self._move(
+            (self.RUNNING,),
+            self.SUCCEEDED,
+            summary=summary,
+            verdict=verdict or "",
+            progress=100,
+            finished_at=timezone.now(),
+        )
+
+    def fail(self, message: str) -> bool:
+        """End a job that could not do its work, with a message a person understands."""
+        return self._move(
+            (self.QUEUED, self.RUNNING),
+            self.FAILED,
+            error=message[:4000],
+            finished_at=timezone.now(),
+        )
+
+    def request_cancel(self) -> str:
+        """Cancel now if queued; ask the worker to stop if running. Returns the new state."""
+        if self._move((self.QUEUED,), self.CANCELLED, finished_at=timezone.now()):
+            return self.CANCELLED
+        Job.objects.filter(pk=self.pk, status=self.RUNNING).update(cancel_requested=True)
+        self.refresh_from_db()
+        return self.status
+
+    def confirm_cancelled(self) -> bool:
+        """The worker stopped because it was asked to."""
+        return self._move(
+            (self.RUNNING,),
+            self.CANCELLED,
+            finished_at=timezone.now(),
+            step="cancelled",
+        )
+
+    def expire(self) -> bool:
+        return self._move(
+            (self.QUEUED,),
+            self.EXPIRED,
+            finished_at=timezone.now(),
+            error="It could not start before its schedule's next turn, so it was skipped.",
+        )
+
+    def requeue_lost(self) -> bool:
+        """The reaper puts a job whose worker vanished back in the queue (counted)."""
+        if self.attempt >= self.max_attempts:
+            raise IllegalTransition(f"job {self.pk} has used its {self.max_attempts} attempt(s)")
+        return self._move(
+            (self.RUNNING,),
+            self.QUEUED,
+            started_at=None,
+            heartbeat_at=None,
+            worker="",
+            progress=0,
+            step="re-queued after its worker was lost",
+        )
+
+
+class JobLog(models.Model):
+    """One line of a job's log; in its own table so long logs append and page cheaply."""
+
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="logs")
+    seq = models.PositiveIntegerField()
+    at = models.DateTimeField()
+    level = models.CharField(max_length=10, default="info")
+    message = models.TextField()
+
+    class Meta:
+        ordering = ["job", "seq"]
+        constraints = [
+            # The live log reads "lines after seq N" and the tail by this index.
+            models.UniqueConstraint(fields=["job", "seq"], name="one_log_line_per_seq")
+        ]
+
+    def __str__(self):
+        return f"{self.seq}: {self.message[:80]}"
+
+
+class Schedule(models.Model):
+    """A recurring run of a mode on a target (monthly analysis, quarterly review…)."""
+
+    target = models.ForeignKey(TargetService, on_delete=models.CASCADE, related_name="schedules")
+    name = models.CharField(max_length=120)
+    mode = models.CharField(max_length=20, choices=Initiative.RUN_MODES)
+    focus = models.JSONField(default=list, blank=True)
+    # Five cron fields: minute hour day-of-month month day-of-week.
+    cron = models.CharField(max_length=100)
+    initiative = models.ForeignKey(
+        Initiative, null=True, blank=True, on_delete=models.SET_NULL, related_name="schedules"
+    )
+    enabled = models.BooleanField(default=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    last_run_at = models.DateTimeField(null=True, blank=True)
+    next_run_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["target", "name"]
+
+    def __str__(self):
+        return f"{self.name} ({self.cron}) on {self.target}"

@@ -1,0 +1,151 @@
+"""What analyses produce: findings, measurements, and availability incidents."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.urls import reverse
+
+from optimizations.models.jobs import Job, Run
+from optimizations.models.targets import TargetService
+
+
+class Finding(models.Model):
+    """A problem any analysis reported, identified across runs by its fingerprint."""
+
+    SOURCES = [
+        ("code", "Code scan"),
+        ("db", "DB scan"),
+        ("security", "Security scan"),
+        ("benchmark", "Benchmark"),
+        ("availability", "Availability"),
+        ("probe", "Probe"),
+        ("runbook", "Runbooks"),
+    ]
+    SEVERITIES = [
+        ("critical", "Critical"),
+        ("high", "High"),
+        ("medium", "Medium"),
+        ("low", "Low"),
+        ("info", "Info"),
+    ]
+    SEVERITY_ORDER = {"critical": 0, "high": 1, "medium": 2, "low": 3, "info": 4}
+    OPEN, ACCEPTED, FIXED, WONT_FIX, FALSE_POSITIVE = (
+        "open",
+        "accepted",
+        "fixed",
+        "wont_fix",
+        "false_positive",
+    )
+    STATUSES = [
+        (OPEN, "Open"),
+        (ACCEPTED, "Accepted"),
+        (FIXED, "Fixed"),
+        (WONT_FIX, "Won't fix"),
+        (FALSE_POSITIVE, "False positive"),
+    ]
+    # A person decided these; a re-run does not reopen them.
+    TRIAGED = (ACCEPTED, WONT_FIX, FALSE_POSITIVE)
+    NEEDS_REASON = TRIAGED
+
+    target = models.ForeignKey(TargetService, on_delete=models.CASCADE, related_name="findings")
+    source = models.CharField(max_length=20, choices=SOURCES)
+    rule_id = models.CharField(max_length=60)
+    severity = models.CharField(max_length=10, choices=SEVERITIES)
+    category = models.CharField(max_length=30)
+    title = models.CharField(max_length=300)
+    location = models.CharField(max_length=500, blank=True)
+    evidence = models.JSONField(default=dict, blank=True)
+    fix_hint = models.TextField(blank=True)
+    doc_url = models.URLField(max_length=500, blank=True)
+    fingerprint = models.CharField(max_length=64)
+    status = models.CharField(max_length=20, choices=STATUSES, default=OPEN)
+    status_reason = models.TextField(blank=True)
+    status_changed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    first_seen_at = models.DateTimeField()
+    last_seen_at = models.DateTimeField()
+    fixed_at = models.DateTimeField(null=True, blank=True)
+    first_job = models.ForeignKey(
+        Job, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    last_job = models.ForeignKey(
+        Job, null=True, blank=True, on_delete=models.SET_NULL, related_name="findings"
+    )
+    times_seen = models.PositiveIntegerField(default=1)
+
+    class Meta:
+        ordering = ["status", "severity", "-last_seen_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["target", "fingerprint"], name="one_finding_per_print")
+        ]
+        indexes = [
+            # The findings list filters by these, per target.
+            models.Index(fields=["target", "status", "severity"]),
+            models.Index(fields=["target", "source", "rule_id"]),
+        ]
+
+    def __str__(self):
+        return f"{self.rule_id}: {self.title}"
+
+    def get_absolute_url(self):
+        return reverse("finding_detail", args=[self.pk])
+
+
+class Measurement(models.Model):
+    """One number a job (or the availability check) measured, with its unit.
+
+    Summaries have ``second`` empty; a benchmark's per-second samples carry the
+    second of the run they belong to. SLO verdicts, trends and ROI are computed
+    from these rows, never typed in.
+    """
+
+    target = models.ForeignKey(TargetService, on_delete=models.CASCADE, related_name="measurements")
+    run = models.ForeignKey(
+        Run, null=True, blank=True, on_delete=models.CASCADE, related_name="measurements"
+    )
+    job = models.ForeignKey(
+        Job, null=True, blank=True, on_delete=models.CASCADE, related_name="measurements"
+    )
+    name = models.CharField(max_length=100)
+    value = models.FloatField()
+    unit = models.CharField(max_length=20)
+    labels = models.JSONField(default=dict, blank=True)
+    second = models.PositiveIntegerField(null=True, blank=True)
+    measured_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["measured_at", "pk"]
+        indexes = [
+            # Trends and SLO boards: the latest values of a name per target.
+            models.Index(fields=["target", "name", "-measured_at"]),
+            # The live chart: a job's samples after second N.
+            models.Index(fields=["job", "second"]),
+        ]
+
+    def __str__(self):
+        return f"{self.name} = {self.value:g} {self.unit}"
+
+
+class Incident(models.Model):
+    """A stretch of time a target was down or breached an SLO (from the minute checks)."""
+
+    DOWN, SLO = "down", "slo"
+    KINDS = [(DOWN, "Down"), (SLO, "SLO breached")]
+
+    target = models.ForeignKey(TargetService, on_delete=models.CASCADE, related_name="incidents")
+    kind = models.CharField(max_length=10, choices=KINDS)
+    # For SLO incidents, which one (a key of optimizations.slo.THRESHOLDS).
+    slo_key = models.CharField(max_length=40, blank=True)
+    started_at = models.DateTimeField()
+    ended_at = models.DateTimeField(null=True, blank=True)
+    detail = models.TextField(blank=True)
+    notified = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["-started_at"]
+        indexes = [models.Index(fields=["target", "ended_at"])]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} on {self.target} since {self.started_at:%Y-%m-%d %H:%M}"

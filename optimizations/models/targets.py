@@ -1,0 +1,90 @@
+"""Target services: what Kaizen analyses, and how far it may push them."""
+
+from django.db import models
+from django.urls import reverse
+
+from departments.models import Department
+
+
+class TargetService(models.Model):
+    """A FastAPI + SQLAlchemy + PostgreSQL service that Kaizen analyses."""
+
+    ENVIRONMENTS = [
+        ("production", "Production"),
+        ("staging", "Staging"),
+        ("development", "Development"),
+        ("demo", "Demo"),
+    ]
+
+    name = models.CharField(max_length=120)
+    slug = models.SlugField(max_length=60, unique=True)
+    base_url = models.URLField(
+        max_length=300, help_text="Where its HTTP API answers, e.g. http://127.0.0.1:8100"
+    )
+    owner_department = models.ForeignKey(
+        Department, on_delete=models.PROTECT, related_name="targets"
+    )
+    environment = models.CharField(max_length=20, choices=ENVIRONMENTS, default="staging")
+    description = models.TextField(blank=True)
+    health_path = models.CharField(max_length=200, default="/health")
+    openapi_path = models.CharField(max_length=200, default="/openapi.json")
+    metrics_path = models.CharField(
+        max_length=200, default="/metrics", blank=True, help_text="Prometheus text format"
+    )
+    # Credentials, encrypted with KAIZEN_ENCRYPTION_KEY (optimizations.crypto);
+    # never rendered back in full, never logged.
+    auth_header_name = models.CharField(max_length=100, blank=True)
+    auth_header_value_encrypted = models.TextField(blank=True)
+    database_url_encrypted = models.TextField(blank=True)
+    source_location = models.CharField(
+        max_length=500,
+        blank=True,
+        help_text="A directory on the workers' machines, or a git URL on an allowed host",
+    )
+    # SLO thresholds that differ from DESIGN.md's defaults (optimizations.slo).
+    slo = models.JSONField(default=dict, blank=True)
+    max_rate = models.PositiveIntegerField(
+        default=2000, help_text="Most requests per second Kaizen may send to it"
+    )
+    max_duration = models.PositiveIntegerField(
+        default=600, help_text="Longest load test, in seconds"
+    )
+    baseline_run = models.ForeignKey(
+        "Run", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+    def get_absolute_url(self):
+        return reverse("target_detail", args=[self.slug])
+
+    def thresholds(self) -> dict[str, float]:
+        from optimizations import slo
+
+        return slo.merged(self.slo)
+
+    @property
+    def database_url(self) -> str:
+        from optimizations.crypto import decrypt
+
+        return decrypt(self.database_url_encrypted)
+
+    @property
+    def auth_header_value(self) -> str:
+        from optimizations.crypto import decrypt
+
+        return decrypt(self.auth_header_value_encrypted)
+
+    def database_url_masked(self) -> str:
+        from optimizations.crypto import CredentialUnreadable, mask_url
+
+        try:
+            return mask_url(self.database_url)
+        except CredentialUnreadable:
+            return "(unreadable: enter it again)"

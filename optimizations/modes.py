@@ -1,0 +1,128 @@
+"""Run modes → the jobs they make: DESIGN.md's table, in one place.
+
+| mode          | kinds                                                       |
+|---------------|-------------------------------------------------------------|
+| performance   | code scan (performance rules), DB scan, benchmark (load)    |
+| quality       | security scan, benchmark (load, stress, endurance),         |
+|               | code scan (correctness and security rules)                  |
+| strategy      | benchmark (stress), DB scan (connections, pool, settings),  |
+|               | probe, availability report                                  |
+| comprehensive | all of the above                                            |
+
+Every run starts with the probe: it checks the target is reachable and
+answers before the heavier jobs spend their time on it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+FOCUS = {
+    "performance": ("fastapi", "sqlalchemy", "async"),
+    "quality": ("testing", "security", "validation"),
+    "strategy": ("architecture", "monitoring", "scaling"),
+    "comprehensive": (),
+}
+
+DB_POOL_CHECKS = ["db.capabilities", "db.conn_headroom", "db.pool_usage", "db.settings"]
+DB_ARCHITECTURE_CHECKS = [*DB_POOL_CHECKS, "db.replication", "db.vacuum_health"]
+
+
+@dataclass(frozen=True)
+class PlannedJob:
+    kind: str
+    params: dict = field(default_factory=dict)
+    why: str = ""
+
+
+def _performance(focus: set[str]) -> list[PlannedJob]:
+    jobs = []
+    if not focus:
+        jobs.append(PlannedJob("code_scan", {"focus": ["performance"]}, "performance rules"))
+        jobs.append(PlannedJob("db_scan", {}, "slow queries, indexes, pool"))
+        jobs.append(PlannedJob("benchmark", {"mode": "load"}, "load test"))
+        return jobs
+    rule_focus = [tag for tag in ("fastapi", "sqlalchemy", "async") if tag in focus]
+    jobs.append(PlannedJob("code_scan", {"focus": rule_focus}, f"{', '.join(rule_focus)} rules"))
+    if "sqlalchemy" in focus:
+        jobs.append(PlannedJob("db_scan", {}, "the ORM's queries in the database"))
+    if "fastapi" in focus:
+        jobs.append(PlannedJob("benchmark", {"mode": "load"}, "load test of the API"))
+    return jobs
+
+
+def _quality(focus: set[str]) -> list[PlannedJob]:
+    testing = [
+        PlannedJob("benchmark", {"mode": "load"}, "load test"),
+        PlannedJob("benchmark", {"mode": "stress"}, "stress test to the knee"),
+        PlannedJob("benchmark", {"mode": "endurance"}, "endurance: memory trend"),
+    ]
+    if not focus:
+        return [
+            PlannedJob("security_scan", {}, "HTTP security"),
+            *testing,
+            PlannedJob("code_scan", {"focus": ["correctness", "security"]}, "correctness rules"),
+        ]
+    jobs = []
+    if "security" in focus or "validation" in focus:
+        checks = {}
+        if "security" not in focus:
+            checks = {"checks": ["sec.negative_testing"]}
+        jobs.append(PlannedJob("security_scan", checks, "OpenAPI negative testing"))
+    if "security" in focus:
+        jobs.append(PlannedJob("code_scan", {"focus": ["security"]}, "security rules"))
+    if "testing" in focus:
+        jobs.extend(testing)
+    return jobs
+
+
+def _strategy(focus: set[str]) -> list[PlannedJob]:
+    if not focus:
+        return [
+            PlannedJob("benchmark", {"mode": "stress"}, "capacity knee"),
+            PlannedJob(
+                "db_scan", {"checks": DB_ARCHITECTURE_CHECKS}, "connections, pool, settings"
+            ),
+        ]
+    jobs = []
+    if "architecture" in focus:
+        jobs.append(
+            PlannedJob("db_scan", {"checks": DB_ARCHITECTURE_CHECKS}, "pool, settings, replication")
+        )
+        jobs.append(PlannedJob("code_scan", {"focus": ["architecture"]}, "pool and config rules"))
+    if "scaling" in focus:
+        jobs.append(PlannedJob("benchmark", {"mode": "stress"}, "capacity knee"))
+        if "architecture" not in focus:
+            jobs.append(PlannedJob("db_scan", {"checks": DB_POOL_CHECKS}, "connections and pool"))
+    return jobs
+
+
+def plan(mode: str, focus: list[str] | tuple[str, ...] = ()) -> list[PlannedJob]:
+    """The jobs one run of ``mode`` with ``focus`` makes, probe first, no duplicates."""
+    if mode not in FOCUS:
+        raise ValueError(f"unknown run mode {mode!r}")
+    wrong = [tag for tag in focus if tag not in FOCUS[mode]]
+    if wrong:
+        allowed = ", ".join(FOCUS[mode]) or "none"
+        raise ValueError(f"focus {', '.join(wrong)} does not apply to {mode} (allowed: {allowed})")
+    chosen = set(focus)
+    jobs = [PlannedJob("probe", {}, "reachability, health, OpenAPI, metrics")]
+    if mode == "performance":
+        jobs += _performance(chosen)
+    elif mode == "quality":
+        jobs += _quality(chosen)
+    elif mode == "strategy":
+        jobs += _strategy(chosen)
+    else:
+        jobs += _performance(set()) + _quality(set()) + _strategy(set())
+        # One code scan and one DB scan with every rule and check cover the rest.
+        jobs = [j for j in jobs if j.kind not in ("code_scan", "db_scan")]
+        jobs.insert(1, PlannedJob("code_scan", {}, "every rule"))
+        jobs.insert(2, PlannedJob("db_scan", {}, "every check"))
+    unique, seen = [], set()
+    for job in jobs:
+        key = (job.kind, repr(sorted(job.params.items())))
+        if key not in seen:
+            seen.add(key)
+            unique.append(job)
+    return unique

@@ -1,0 +1,43 @@
+"""Small template filters for numbers and durations as people read them."""
+
+import datetime
+import json
+
+from django import template
+
+register = template.Library()
+
+
+@register.filter
+def duration_short(value) -> str:
+    """A timedelta (or seconds) as "4 min 12 s", "850 ms", "2 h 05 min"."""
+    if value is None or value == "":
+        return ""
+    seconds = value.total_seconds() if isinstance(value, datetime.timedelta) else float(value)
+    if seconds < 1:
+        return f"{seconds * 1000:.0f} ms"
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, secs = divmod(round(seconds), 60)
+    if minutes < 60:
+        return f"{minutes} min {secs:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+@register.filter
+def pretty_json(value) -> str:
+    return json.dumps(value, indent=2, sort_keys=True, default=str)
+
+
+@register.filter
+def get_item(mapping, key):
+    try:
+        return mapping.get(key)
+    except AttributeError:
+        return None
+
+
+@register.filter
+def is_scalar(value) -> bool:
+    return value is None or isinstance(value, (str, int, float, bool))

@@ -1,0 +1,1 @@
+"""The optimizations app's pages, one module per area."""

@@ -1,0 +1,119 @@
+"""Findings per target: the list with filters, one finding, and its triage."""
+
+from __future__ import annotations
+
+from django import forms
+from django.core.paginator import Paginator
+from django.db.models import Count, Q
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.vary import vary_on_headers
+
+from optimizations.models import Finding
+from portal import access
+from portal.audit import record
+
+
+class TriageForm(forms.Form):
+    status = forms.ChoiceField(choices=Finding.STATUSES)
+    reason = forms.CharField(required=False, max_length=2000)
+
+    def clean(self):
+        data = super().clean()
+        if data.get("status") in Finding.NEEDS_REASON and not data.get("reason", "").strip():
+            label = dict(Finding.STATUSES)[data["status"]].lower()
+            raise forms.ValidationError(f"Say why the finding is “{label}”: a reason is required.")
+        return data
+
+
+@require_GET
+@vary_on_headers("HX-Request")
+def finding_list(request, slug):
+    target = access.get_target_for_user(request, slug)
+    findings = Finding.objects.filter(target=target)
+    filters = {
+        key: request.GET.get(key, "").strip()
+        for key in ("source", "severity", "status", "rule", "q")
+    }
+    if "status" not in request.GET:
+        filters["status"] = Finding.OPEN
+    for key, field in (("source", "source"), ("severity", "severity"), ("status", "status")):
+        if filters[key]:
+            findings = findings.filter(**{field: filters[key]})
+    if filters["rule"]:
+        findings = findings.filter(rule_id__istartswith=filters["rule"])
+    if filters["q"]:
+        findings = findings.filter(
+            Q(title__icontains=filters["q"]) | Q(location__icontains=filters["q"])
+        )
+    counts = dict(
+        Finding.objects.filter(target=target, status=Finding.OPEN)
+        .values_list("severity")
+        .annotate(n=Count("pk"))
+    )
+    ordered = sorted(
+        findings.order_by("-last_seen_at")[:2000],
+        key=lambda f: (Finding.SEVERITY_ORDER.get(f.severity, 9), f.rule_id, f.location),
+    )
+    page = Paginator(ordered, 50).get_page(request.GET.get("page"))
+    context = {
+        "target": target,
+        "page": page,
+        "filters": filters,
+        "counts": [(value, label, counts.get(value, 0)) for value, label in Finding.SEVERITIES],
+        "sources": Finding.SOURCES,
+        "severities": Finding.SEVERITIES,
+        "statuses": Finding.STATUSES,
+        "can_triage": access.can_trigger_jobs(request.user),
+    }
+    template = "optimizations/finding_list.html"
+    if request.htmx and not request.htmx.boosted:
+        template += "#results"
+    return render(request, template, context)
+
+
+@require_GET
+def finding_detail(request, pk):
+    finding = get_object_or_404(
+        Finding.objects.select_related("target", "first_job", "last_job", "status_changed_by"),
+        pk=pk,
+    )
+    return render(
+        request,
+        "optimizations/finding_detail.html",
+        {
+            "finding": finding,
+            "form": TriageForm(initial={"status": finding.status, "reason": finding.status_reason}),
+            "can_triage": access.can_trigger_jobs(request.user),
+        },
+    )
+
+
+@require_POST
+def finding_status(request, pk):
+    """An engineer triages a finding; accepted, won't fix and false positive need a reason."""
+    access.require(access.can_trigger_jobs(request.user))
+    finding = get_object_or_404(Finding.objects.select_related("target"), pk=pk)
+    form = TriageForm(request.POST)
+    if form.is_valid():
+        old = finding.status
+        finding.status = form.cleaned_data["status"]
+        finding.status_reason = form.cleaned_data["reason"].strip()
+        finding.status_changed_by = request.user
+        finding.save(update_fields=["status", "status_reason", "status_changed_by"])
+        record(
+            request.user,
+            "finding.status",
+            finding,
+            f"marked {finding.rule_id} “{finding.title}” {finding.get_status_display().lower()}",
+            changes={"status": [old, finding.status]},
+            target=finding.target,
+        )
+    if request.htmx:
+        return render(
+            request,
+            "optimizations/finding_detail.html#triage",
+            {"finding": finding, "form": form, "can_triage": True, "saved": form.is_valid()},
+            status=200 if form.is_valid() else 422,
+        )
+    return redirect(finding)
