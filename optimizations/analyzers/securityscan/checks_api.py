@@ -198,10 +198,10 @@ def check_negative_testing(scan: Scan) -> None:
         cases = scan.doc.negative_cases(op, seed, limit)
         if not cases:
             continue
+        scan.ctx.progress(40 + 40 * index / max(len(ops), 1), f"negative testing {op.label}")
         totals["operations"] += 1
         failures = []
         for case in cases:
-            scan.ctx.progress(40 + 40 * index / max(len(ops), 1), f"negative testing {op.label}")
             totals["cases"] += 1
             try:
                 exchange = scan.send(op, case)

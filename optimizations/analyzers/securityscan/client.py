@@ -29,7 +29,7 @@ import ssl
 import threading
 import time
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from urllib.parse import urlencode, urlsplit
 
 from ..base import Cancelled, Context
@@ -204,7 +204,7 @@ class HttpClient:
         self.redactor = Redactor([auth_header[1]] if auth_header else [])
         self.secret_header_names = {auth_header[0].lower()} if auth_header else set()
         self.stats = ClientStats()
-        self.exchanges: list[Exchange] = []
+        self.exchanges: list[Exchange] = []  # every exchange, success bodies dropped
         # Netguard before any request: every resolved address must be allowed.
         addresses = check_host(self.host, tuple(allowed_hosts), self.port)
         self.address = next((a for a in addresses if ":" not in a), addresses[0])
@@ -260,7 +260,10 @@ class HttpClient:
             exchange = self._send(method, url, sent, body, False)
         exchange.operation = operation
         exchange.note = note
-        self.exchanges.append(exchange)
+        # The history keeps error bodies (error leakage reads them) but not every success
+        # body: a scan of a large API would otherwise hold megabytes per request.
+        kept = exchange if exchange.status >= 400 else replace(exchange, body=b"")
+        self.exchanges.append(kept)
         status = f"{exchange.status // 100}xx"
         self.stats.by_status[status] = self.stats.by_status.get(status, 0) + 1
         return exchange
@@ -340,6 +343,8 @@ class HttpClient:
                 result["value"] = self._roundtrip(conn, method, url, sent, body)
             except BaseException as exc:  # handed to the caller's thread
                 result["error"] = exc
+                # Closed here, by the thread that used it, also when the caller gave up on it.
+                conn.close()
 
         worker = threading.Thread(target=work, name="securityscan-request", daemon=True)
         worker.start()

@@ -22,19 +22,20 @@ from .client import HttpClient, Stop, TransportError
 from .openapi import Document, OpenAPIError
 from .state import Scan
 
-# In the order they run: the cheap header checks read the sampled GETs; negative testing
-# before error leakage, which reads every error response the scan has seen; the burst last.
+# In the order they run: the cheap checks that read the sampled GETs first (so a scan cut
+# short by its budget still has them); negative testing before error leakage, which reads
+# every error response the scan has seen; the burst last.
 CHECKS = (
     ("sec.headers", checks_http.check_headers, 10),
     ("sec.cors", checks_http.check_cors, 20),
     ("sec.compression", checks_http.check_compression, 25),
     ("sec.keepalive", checks_http.check_keepalive, 28),
     ("sec.cache_headers", checks_http.check_cache_headers, 32),
+    ("sec.banner", checks_http.check_banner, 33),
     ("sec.unauthenticated_writes", checks_api.check_unauthenticated_writes, 35),
     ("sec.input_bounds", checks_api.check_input_bounds, 38),
     ("sec.negative_testing", checks_api.check_negative_testing, 40),
     ("sec.error_leakage", checks_api.check_error_leakage, 82),
-    ("sec.banner", checks_http.check_banner, 88),
     ("sec.rate_limiting", checks_http.check_rate_limiting, 90),
 )
 CHECK_IDS = tuple(check_id for check_id, _, _ in CHECKS)
@@ -59,7 +60,7 @@ PARAMS: list[Param] = [
         max=120,
     ),
     Param(
-        "max_requests", "int", 600, "requests the whole scan may send", "Max requests", 1, 20_000
+        "max_requests", "int", 2_000, "requests the whole scan may send", "Max requests", 1, 50_000
     ),
     Param(
         "max_operations",
@@ -265,7 +266,7 @@ def _result(scan: Scan, rate: float, elapsed: float, stopped: str) -> AnalysisRe
         by_severity[finding.severity] = by_severity.get(finding.severity, 0) + 1
     scan.summary.update(
         {
-            "base_url": scan.target.base_url,
+            "base_url": client.origin + client.base_path,
             "openapi": {
                 "url": scan.doc.source,
                 "version": scan.doc.version,
