@@ -20,6 +20,12 @@ from tests.analyzers.securityscan_servers import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 API_KEY = "shop-demo-key-0042"
+# The shop reads these; the test decides them (CI exports DATABASE_URL for Kaizen itself).
+CLEAN_ENV = {
+    name: value
+    for name, value in os.environ.items()
+    if name not in {"DATABASE_URL", "REDIS_URL", "SHOP_MODE", "SHOP_CORS_ORIGINS", "SHOP_API_KEY"}
+}
 PLANTED = {
     "sec.cors:any-origin-credentials",
     "sec.compression",
@@ -40,6 +46,7 @@ def _shop(mode: str, tmp: Path):
         cwd=ROOT,
         check=True,
         capture_output=True,
+        env=CLEAN_ENV,
     )
     port = free_port()
     log = open(tmp / f"{mode}.log", "wb")  # noqa: SIM115 - closed when the server stops
@@ -48,7 +55,7 @@ def _shop(mode: str, tmp: Path):
         cwd=ROOT,
         stdout=log,
         stderr=subprocess.STDOUT,
-        env={**os.environ, "SHOP_API_KEY": API_KEY},
+        env={**CLEAN_ENV, "SHOP_API_KEY": API_KEY},
     )
     base_url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
