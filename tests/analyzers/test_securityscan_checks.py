@@ -69,7 +69,7 @@ def test_every_finding_is_well_formed_and_json_serialisable():
         assert finding.category in CATEGORIES
         assert finding.key.startswith(finding.rule_id)
         assert finding.location and finding.doc_url.startswith("https://")
-        assert finding.fix_hint
+        assert finding.fix_hint and finding.evidence["why"]
         json.dumps(finding.evidence)
     assert len({f.fingerprint("security") for f in result.findings}) == len(result.findings)
     assert result.verdict == "fail"

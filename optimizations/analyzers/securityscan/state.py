@@ -16,6 +16,60 @@ from ..base import (
 from .client import Exchange, HttpClient, TransportError
 from .openapi import Case, Document, Operation, query_pairs, render_path
 
+# Why each check matters, for the person who reads the finding (beside its doc link).
+WHY = {
+    "sec.headers": (
+        "Browsers apply these headers as defences: without nosniff a response can be "
+        "sniffed into script, without frame protection a page can be framed for clickjacking, "
+        "without HSTS the first request can be downgraded to plain HTTP, and without a CSP "
+        "injected markup runs unhindered."
+    ),
+    "sec.cors": (
+        "A browser lets a page of another origin read the API's responses only when CORS "
+        "allows it; granting any origin together with credentials lets every website act with "
+        "the visitor's cookies. Starlette mirrors the request's Origin when allow_origins=['*'] "
+        "is combined with allow_credentials=True."
+    ),
+    "sec.compression": (
+        "JSON typically shrinks by 70-90 % with gzip; sending it uncompressed to a client that "
+        "accepts gzip costs bandwidth and transfer time on every request."
+    ),
+    "sec.keepalive": (
+        "A new TCP (and TLS) connection per request adds at least a round trip of latency and "
+        "CPU on both sides; HTTP/1.1 keeps connections open by default."
+    ),
+    "sec.cache_headers": (
+        "Without Cache-Control, ETag or Last-Modified, clients and proxies cannot tell whether "
+        "they may reuse a response, so every read reaches the application and its database."
+    ),
+    "sec.banner": (
+        "Server and version banners tell an attacker which software and release to look up "
+        "known vulnerabilities for; they help nobody else."
+    ),
+    "sec.error_leakage": (
+        "Stack traces, SQL and file paths in error responses reveal the code, the schema and "
+        "the deployment to anyone who sends a malformed request."
+    ),
+    "sec.unauthenticated_writes": (
+        "An operation that changes state without authentication can be called by anyone who "
+        "reaches the API; the OpenAPI document is also how clients and gateways learn what is "
+        "protected."
+    ),
+    "sec.input_bounds": (
+        "Without upper bounds one request can ask for or send arbitrarily much (a page of a "
+        "million rows, a batch of a million items), exhausting memory, CPU and database time."
+    ),
+    "sec.negative_testing": (
+        "A 5xx on invalid input means it reached code that did not expect it: the client "
+        "learns nothing useful, the request may hold a worker or a database connection, and "
+        "crash paths are where bugs and leaks hide."
+    ),
+    "sec.rate_limiting": (
+        "Without a per-client limit one client can take the whole capacity of the service, by "
+        "accident or on purpose. Information only: a limit may sit above the rate Kaizen was "
+        "allowed to send."
+    ),
+}
 EXCERPT_CHARS = 600
 BODY_EXCERPT_CHARS = 300
 URL_CHARS = 240
@@ -40,6 +94,7 @@ class Scan:
     # -- results ------------------------------------------------------------------------------
 
     def add(self, finding: FindingData) -> None:
+        finding.evidence = {"why": WHY[finding.rule_id], **finding.evidence}
         self.findings.append(finding)
 
     def outcome(self, check_id: str, status: str, detail: str = "") -> None:
