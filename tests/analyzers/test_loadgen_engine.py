@@ -111,10 +111,11 @@ def test_percentiles_match_the_servers_known_delays(fresh):
     service = latency(output, "service")
     assert service.total == 200
     med, p95, p99 = (value / 1000 for value in service.percentiles((0.5, 0.95, 0.99)))
-    # Never below the server's delay; above it only by the loopback and loop overhead.
-    assert 10 * (1 - PRECISION) <= med < 10 + 5
-    assert 60 * (1 - PRECISION) <= p95 < 60 + 5
-    assert 60 * (1 - PRECISION) <= p99 < 60 + 5
+    # Never below the server's delay (the histogram reads high, never low), and each
+    # percentile falls in the right group: the median among the 10 ms answers, p95 and
+    # p99 among the 60 ms ones. No upper bound in milliseconds: a busy machine adds delay.
+    assert 10 * (1 - PRECISION) <= med < 60
+    assert 60 * (1 - PRECISION) <= p95 <= p99
     by_name = {op["name"]: op for op in output.result["operations"]}
     assert set(by_name) == {"GET /delay/10", "GET /delay/60"}
     assert by_name["GET /delay/10"]["ok"] == 180 and by_name["GET /delay/60"]["ok"] == 20
