@@ -33,13 +33,22 @@ def run_fake(target):
 
 
 def test_a_job_stores_its_findings_measurements_and_summary(run_fake, target):
-    job, outcome = run_fake(findings=[["R1", "a.py:1"], ["R2", "b.py:2"]], checks=[["R1", "failed"]])
+    job, outcome = run_fake(
+        findings=[["R1", "a.py:1"], ["R2", "b.py:2"]], checks=[["R1", "failed"]]
+    )
     assert outcome == "succeeded" and job.status == Job.SUCCEEDED and job.verdict == "pass"
     assert job.summary["seen"] == 2
     assert job.summary["checks"] == [{"id": "R1", "status": "failed", "detail": ""}]
-    assert set(Finding.objects.filter(target=target).values_list("rule_id", flat=True)) == {"R1", "R2"}
+    assert set(Finding.objects.filter(target=target).values_list("rule_id", flat=True)) == {
+        "R1",
+        "R2",
+    }
     measurement = Measurement.objects.get(job=job, name="fake.value")
-    assert (measurement.value, measurement.unit, measurement.labels) == (42.0, "ms", {"operation": "GET /"})
+    assert (measurement.value, measurement.unit, measurement.labels) == (
+        42.0,
+        "ms",
+        {"operation": "GET /"},
+    )
 
 
 def test_a_rerun_updates_the_same_finding_by_fingerprint(run_fake):
@@ -51,7 +60,9 @@ def test_a_rerun_updates_the_same_finding_by_fingerprint(run_fake):
 
 
 def test_a_vanished_finding_is_fixed_only_when_its_check_ran_again(run_fake):
-    run_fake(findings=[["R1", "a.py:1"], ["R2", "b.py:1"]], checks=[["R1", "failed"], ["R2", "failed"]])
+    run_fake(
+        findings=[["R1", "a.py:1"], ["R2", "b.py:1"]], checks=[["R1", "failed"], ["R2", "failed"]]
+    )
     # R1's check could not run this time: its finding stays open. R2's ran and passed.
     run_fake(findings=[], checks=[["R1", "unknown"], ["R2", "passed"]])
     statuses = dict(Finding.objects.values_list("rule_id", "status"))
