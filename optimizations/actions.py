@@ -128,6 +128,10 @@ def do_set_phase_status(actor, phase: Phase, status: str) -> bool:
     elif old == Phase.DONE:
         phase.actual_end = None
     phase.save(update_fields=["status", "actual_start", "actual_end"])
+    if status == Phase.DONE:
+        from departments.actions import flag_runbooks_for_review
+
+        flag_runbooks_for_review(phase.initiative, phase, actor)
     record(
         actor,
         "phase.status",
