@@ -41,10 +41,25 @@ class Diff:
 
 def _words(old: str, new: str) -> tuple[SafeString, SafeString]:
     a, b = _TOKENS.findall(old), _TOKENS.findall(new)
-    left, right = [], []
+    pieces: list[list] = []  # [changed?, old text, new text]
     for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
-        old_part, new_part = escape("".join(a[i1:i2])), escape("".join(b[j1:j2]))
-        if tag == "equal":
+        pieces.append([tag != "equal", "".join(a[i1:i2]), "".join(b[j1:j2])])
+    # A short run left equal between two changes ("one at a time" → "all at once")
+    # reads better as part of one change than as confetti.
+    merged: list[list] = []
+    for position, piece in enumerate(pieces):
+        between = 0 < position < len(pieces) - 1 and pieces[position + 1][0]
+        if not piece[0] and between and merged and merged[-1][0] and len(piece[1].strip()) <= 3:
+            piece = [True, piece[1], piece[2]]
+        if merged and merged[-1][0] and piece[0]:
+            merged[-1][1] += piece[1]
+            merged[-1][2] += piece[2]
+        else:
+            merged.append(piece)
+    left, right = [], []
+    for changed, old_part, new_part in merged:
+        old_part, new_part = escape(old_part), escape(new_part)
+        if not changed:
             left.append(old_part)
             right.append(new_part)
             continue

@@ -68,6 +68,7 @@ class RunbookContentForm(forms.Form):
     body = forms.CharField(
         label="Text",
         required=False,
+        strip=False,
         widget=forms.Textarea(attrs={"rows": 26, "class": "markdown-source", "spellcheck": "true"}),
         help_text="Markdown. A ```kaizen-run fenced block (kind=…, target=…, key: value lines) "
         "becomes a “run this” button.",
@@ -78,6 +79,11 @@ class RunbookContentForm(forms.Form):
         required=False,
         help_text="One line for the history, e.g. “pool_size raised to 20 after the load test”.",
     )
+
+    def clean_body(self):
+        # Browsers send CRLF from a textarea; revisions keep one kind of line end,
+        # so an unchanged text compares equal and diffs show only real changes.
+        return self.cleaned_data["body"].replace("\r\n", "\n")
 
 
 class RunbookForm(RunbookContentForm, forms.ModelForm):

@@ -14,7 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from departments.actions import GRACE_DAYS, materialise
-from departments.models import TrainingAssignment, TrainingRecord
+from departments.models import TrainingAssignment, TrainingModule, TrainingRecord
 
 
 @transaction.atomic
@@ -58,7 +58,7 @@ def update_training_states(now=None) -> dict[str, int]:
 
     joined = 0
     for assignment in TrainingAssignment.objects.filter(
-        active=True, user__isnull=True, module__status="published"
+        active=True, user__isnull=True, module__status=TrainingModule.PUBLISHED
     ).select_related("module"):
         joined += materialise(assignment, now)
     return {"overdue": overdue, "recertified": recertified, "joined": joined}

@@ -97,4 +97,7 @@ def load_demo(password: str, target_url: str) -> bool:
     for task in PhaseTask.objects.filter(phase__initiative=initiative).select_related("phase"):
         task.assignee = users[DEMO_ASSIGNEES[task.phase.number]]
         task.save(update_fields=["assignee"])
+    from departments.demo_content import load_runbooks_and_training
+
+    load_runbooks_and_training(users, target)
     return True
