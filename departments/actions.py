@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import datetime
+import hashlib
 import logging
+from collections import defaultdict
 
 from django.contrib.auth import get_user_model
 from django.core.mail import send_mail
 from django.db import transaction
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import slugify
 
@@ -17,6 +20,8 @@ from departments.models import (
     QuizAttempt,
     Runbook,
     RunbookRevision,
+    RunbookStepRun,
+    Topic,
     TrainingAssignment,
     TrainingGate,
     TrainingModule,
@@ -24,6 +29,7 @@ from departments.models import (
 )
 from departments.quiz import parse as parse_quiz
 from departments.quiz import score as score_quiz
+from departments.runbook_templates import TEMPLATES
 from portal.audit import describe_changes, record
 
 logger = logging.getLogger(__name__)
@@ -189,6 +195,8 @@ def do_create_runbook(
     runbook.topics.set(topics)
     runbook.targets.set(targets)
     _add_accepted(actor, runbook, title=title, body=body, note=note or "Created")
+    if status == Runbook.PUBLISHED and targets:
+        sync_runbook_findings(targets)
     record(
         actor,
         "runbook.create",
@@ -220,6 +228,7 @@ def do_save_runbook(actor, runbook: Runbook, *, title, body, note="") -> Runbook
 def do_update_runbook_settings(actor, runbook: Runbook, **fields) -> dict:
     """Owner, status, tags and review dates; audited as a list of what changed."""
     before = _settings_snapshot(runbook)
+    targets_before = list(runbook.targets.all())
     for name in ("topics", "targets"):
         if name in fields:
             getattr(runbook, name).set(fields.pop(name))
@@ -233,6 +242,8 @@ def do_update_runbook_settings(actor, runbook: Runbook, **fields) -> dict:
         )
     runbook.save()
     changes = describe_changes(before, _settings_snapshot(runbook))
+    if {"status", "topics", "targets"} & set(changes):
+        sync_runbook_findings({*targets_before, *runbook.targets.all()})
     if changes:
         record(
             actor,
@@ -386,6 +397,31 @@ def do_mark_runbook_reviewed(actor, runbook: Runbook) -> None:
             {"next_review_date": before}, {"next_review_date": runbook.next_review_date}
         ),
     )
+
+
+def do_run_runbook_step(actor, runbook: Runbook, step, target) -> RunbookStepRun:
+    """Start the job a runbook's ``kaizen-run`` step describes, and keep it in the
+    runbook's run history. The jobs engine checks the kind, the parameters and the
+    target, and raises ``CannotStart`` with a reason for a person."""
+    from optimizations import engine
+
+    run = engine.start_job(actor, target, step.kind, dict(step.params), trigger="runbook")
+    step_run = RunbookStepRun.objects.create(
+        runbook=runbook,
+        revision=runbook.current_revision,
+        step_index=step.index,
+        label=step.label[:200],
+        run=run,
+        triggered_by=actor,
+    )
+    record(
+        actor,
+        "runbook.step",
+        runbook,
+        f"ran step {step.index} of “{runbook}” ({step.label}): run #{run.pk} on {target.name}",
+        target=target,
+    )
+    return step_run
 
 
 # Finishing these phases changes how a service runs (code and queries in 2,
@@ -685,3 +721,86 @@ def do_remove_training_gate(actor, gate: TrainingGate) -> None:
         target=gate.target,
     )
     gate.delete()
+
+
+# --- coverage findings ------------------------------------------------------------
+
+COVERAGE_RULE = "runbook.missing"
+COVERAGE_CATEGORY = "operations"  # HR's: runbooks, training, incident response
+
+
+def _coverage_fingerprint(topic_slug: str) -> str:
+    # The same identity the analyzers' findings use (source, rule, key).
+    identity = "\x1f".join(("runbook", COVERAGE_RULE, topic_slug))
+    return hashlib.sha256(identity.encode()).hexdigest()[:40]
+
+
+@transaction.atomic
+def sync_runbook_findings(targets=None, now=None) -> dict[str, int]:
+    """Keep one Finding per target and standard topic without a published runbook.
+
+    A gap opens a finding (source "runbook") for HR; a runbook published for it
+    fixes the finding; archiving it again reopens it. Findings a person triaged
+    (accepted, won't fix, false positive) are left as they are. Idempotent: the
+    write functions call it for the targets they touch, the periodic task for all.
+    """
+    from optimizations.models import Finding, TargetService
+
+    now = now or timezone.now()
+    targets = list(targets) if targets is not None else list(TargetService.objects.all())
+    topics = list(Topic.objects.filter(standard=True))
+    covering = defaultdict(list)
+    for target_id, topic_id, title in Runbook.objects.filter(
+        status=Runbook.PUBLISHED, targets__in=targets, topics__in=topics
+    ).values_list("targets", "topics", "title"):
+        covering[(target_id, topic_id)].append(title)
+    prints = {_coverage_fingerprint(topic.slug): topic for topic in topics}
+    existing = {
+        (f.target_id, f.fingerprint): f
+        for f in Finding.objects.filter(target__in=targets, fingerprint__in=list(prints))
+    }
+    counts = {"opened": 0, "fixed": 0, "reopened": 0}
+    for target in targets:
+        for fingerprint, topic in prints.items():
+            finding = existing.get((target.pk, fingerprint))
+            titles = covering[(target.pk, topic.pk)]
+            if titles:
+                if finding is not None and finding.status == Finding.OPEN:
+                    finding.status, finding.fixed_at = Finding.FIXED, now
+                    finding.status_reason = f"Published runbook: {titles[0]}."
+                    finding.save(update_fields=["status", "fixed_at", "status_reason"])
+                    counts["fixed"] += 1
+                continue
+            create_url = (
+                reverse("runbook_create")
+                + f"?template={_TEMPLATE_BY_TOPIC.get(topic.slug, '')}"
+                + f"&topic={topic.slug}&target={target.slug}"
+            )
+            if finding is None:
+                Finding.objects.create(
+                    target=target,
+                    source="runbook",
+                    rule_id=COVERAGE_RULE,
+                    severity="medium",
+                    category=COVERAGE_CATEGORY,
+                    title=f"No published {topic.name.lower()} runbook for {target.name}",
+                    location=f"runbooks: {topic.slug}",
+                    evidence={"check": "runbook.coverage", "topic": topic.slug},
+                    fix_hint=f"HR writes and publishes a {topic.name.lower()} runbook tagged "
+                    f"with {target.name}: {create_url}",
+                    fingerprint=fingerprint,
+                    first_seen_at=now,
+                    last_seen_at=now,
+                )
+                counts["opened"] += 1
+            elif finding.status == Finding.FIXED:
+                finding.status, finding.fixed_at, finding.last_seen_at = Finding.OPEN, None, now
+                finding.status_reason = "No published runbook covers it any more."
+                finding.save(update_fields=["status", "fixed_at", "last_seen_at", "status_reason"])
+                counts["reopened"] += 1
+    return counts
+
+
+_TEMPLATE_BY_TOPIC = {
+    topic: template.key for template in TEMPLATES.values() for topic in template.topics
+}

@@ -35,6 +35,8 @@ from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 from markdown_it import MarkdownIt
 
+from optimizations.kinds import KINDS
+
 ALLOWED_TAGS = {
     "a", "abbr", "b", "blockquote", "br", "code", "dd", "del", "details", "div", "dl", "dt",
     "em", "h1", "h2", "h3", "h4", "h5", "h6", "hr", "i", "img", "ins", "kbd", "li", "mark",
@@ -59,15 +61,8 @@ ALLOWED_CLASSES = {"code": {f"language-{name}" for name in CODE_LANGUAGES}}
 ALLOWED_STYLES = {"text-align"}
 
 RUN_FENCE = "kaizen-run"
-# Job kinds a step may start (DESIGN.md, "Kinds of analysis").
-STEP_KINDS = {
-    "code_scan": "Code scan",
-    "db_scan": "DB scan",
-    "benchmark": "Benchmark",
-    "security_scan": "Security scan",
-    "probe": "Probe",
-    "availability": "Availability check",
-}
+# Job kinds a step may start: the jobs engine's registry.
+STEP_KINDS = {name: kind.label for name, kind in KINDS.items()}
 _KEY = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 
 

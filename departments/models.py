@@ -498,3 +498,29 @@ class TrainingGate(models.Model):
 
     def __str__(self):
         return f"{self.get_job_kind_display()} on {self.target} need {self.module}"
+
+
+class RunbookStepRun(models.Model):
+    """A run started from a runbook's "run this" step: the runbook's run history."""
+
+    runbook = models.ForeignKey(Runbook, on_delete=models.CASCADE, related_name="step_runs")
+    revision = models.ForeignKey(
+        RunbookRevision, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    step_index = models.PositiveSmallIntegerField()
+    label = models.CharField(max_length=200)
+    run = models.ForeignKey("optimizations.Run", on_delete=models.CASCADE, related_name="+")
+    triggered_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        indexes = [
+            # The runbook page's "runs from this page".
+            models.Index(fields=["runbook", "-created_at"]),
+        ]
+
+    def __str__(self):
+        return f"{self.runbook} step {self.step_index}: run #{self.run_id}"

@@ -1,8 +1,10 @@
-"""Periodic work of HR's training: overdue, recertification, late joiners.
+"""Periodic work of HR: training states over time, and runbook coverage findings.
 
-``update_training_states`` is a plain function (tests call it with a chosen
-``now``); ``refresh_training_states`` is the Celery task that beat runs,
-daily is enough. Both are idempotent: a second call in a row changes nothing.
+``update_training_states`` and ``departments.actions.sync_runbook_findings``
+are plain functions (tests call them with a chosen ``now``);
+``refresh_training_states`` and ``refresh_runbook_findings`` are the Celery
+tasks beat runs — daily is enough. All are idempotent: a second call in a
+row changes nothing.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from celery import shared_task
 from django.db import transaction
 from django.utils import timezone
 
-from departments.actions import GRACE_DAYS, materialise
+from departments.actions import GRACE_DAYS, materialise, sync_runbook_findings
 from departments.models import TrainingAssignment, TrainingModule, TrainingRecord
 
 
@@ -68,3 +70,10 @@ def update_training_states(now=None) -> dict[str, int]:
 def refresh_training_states() -> dict[str, int]:
     """Beat: mark overdue training, re-assign expired completions, catch up new members."""
     return update_training_states()
+
+
+@shared_task(name="departments.tasks.refresh_runbook_findings")
+def refresh_runbook_findings() -> dict[str, int]:
+    """Beat: a Finding for HR per target and standard runbook that is missing (new targets
+    included), fixed once the runbook is published."""
+    return sync_runbook_findings()

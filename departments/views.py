@@ -36,6 +36,8 @@ from departments.models import (
     TrainingModule,
 )
 from departments.search import search_runbooks, snippet
+from optimizations import engine, kinds
+from optimizations.analyzers.base import validate_params
 from optimizations.models import Initiative, PhaseTask, TargetService
 from portal import access
 from portal.models import AuditEvent
@@ -267,7 +269,7 @@ def _runbook_initial(request, template) -> dict:
 
 
 def _step_views(request, runbook, steps):
-    """What each executable step needs to show: its target and whether it can run."""
+    """What each executable step needs to show: its target, and why it cannot run, if so."""
     slugs = {step.target for step in steps if step.target}
     targets = {t.slug: t for t in TargetService.objects.filter(slug__in=slugs)}
     default = None
@@ -275,26 +277,45 @@ def _step_views(request, runbook, steps):
         linked = list(runbook.targets.all()[:2])
         default = linked[0] if len(linked) == 1 else None
     may_run = access.can_run_runbook_steps(request.user)
-    engine = job_engine()
     views = {}
     for step in steps:
         target = targets.get(step.target) if step.target else default
-        if step.error:
-            problem = f"This step cannot run: {step.error}."
-        elif target is None:
-            problem = (
-                f"No target “{step.target}”."
-                if step.target
-                else "Name the target (target=…): this runbook has no single target."
-            )
-        elif engine is None:
-            problem = "Available once jobs land."
-        elif not may_run:
+        training = []
+        problem = _step_problem(step, target)
+        if not problem and not may_run:
             problem = "Engineers and managers run this step."
-        else:
-            problem = ""
-        views[step.index] = {"step": step, "target": target, "problem": problem}
+        if not problem:
+            training = access.missing_training(request.user, target, step.kind)
+            if training:
+                problem = access.training_gate_refusal(request.user, target, step.kind)
+        views[step.index] = {
+            "step": step,
+            "target": target,
+            "problem": problem,
+            "training": training,
+        }
     return views
+
+
+def _step_problem(step, target) -> str:
+    """Why the step cannot run for anybody, or ""."""
+    if step.error:
+        return f"This step cannot run: {step.error}."
+    if target is None:
+        if step.target:
+            return f"No target “{step.target}”."
+        return "Name the target (target=…): this runbook has no single target."
+    kind = kinds.get(step.kind)
+    if not kind.available():
+        return f"{kind.label} is not yet available in this Kaizen."
+    missing = engine.missing_needs(target, kind)
+    if missing:
+        return f"{target.name} has no {' and '.join(missing)}."
+    try:
+        validate_params(kind.params(), step.params)
+    except ValueError as error:
+        return f"This step's parameters are wrong: {error}."
+    return ""
 
 
 @require_GET
@@ -505,22 +526,36 @@ def runbook_run_step(request, slug, index):
     if not 1 <= index <= len(steps):
         raise Http404("No such step in the current revision.")
     view = _step_views(request, runbook, steps)[index]
-    if view["problem"]:
-        if request.htmx:
-            context = {"view": view, "runbook": runbook, "message": view["problem"]}
-            return render(request, "departments/runbook_detail.html#run_step", context, status=422)
+    started = None
+    if not view["problem"]:
+        try:
+            started = actions.do_run_runbook_step(
+                request.user, runbook, view["step"], view["target"]
+            ).run
+        except engine.CannotStart as error:
+            view["problem"] = str(error)
+    if not request.htmx:
+        if started:
+            messages.success(request, f"Started run #{started.pk} from “{runbook}”.")
+            return redirect(started)
         messages.error(request, view["problem"])
         return redirect(runbook)
-    raise Http404  # the jobs engine is not there yet: job_engine() returned None above
-
-
-def job_engine():
-    """The jobs engine's entry point for a runbook step, once it exists; None before."""
-    return None
+    context = {
+        "view": view,
+        "runbook": runbook,
+        "started": started,
+        "message": f"Started run #{started.pk}." if started else view["problem"],
+    }
+    return render(
+        request,
+        "departments/runbook_detail.html#run_step",
+        context,
+        status=200 if started else 422,
+    )
 
 
 def _step_runs(runbook):
-    return []
+    return runbook.step_runs.select_related("run", "triggered_by")[:10]
 
 
 @require_GET

@@ -212,3 +212,44 @@ def get_own_training_record(request, module):
         .select_related("module")
         .first()
     )
+
+
+def missing_training(user, target, kind: str, now=None) -> list:
+    """The modules a training gate on ``target`` asks of ``user`` for jobs of ``kind``,
+    and that ``user`` has no current completion of. Empty: nothing stands in the way."""
+    from django.utils import timezone
+
+    from departments.models import TrainingGate, TrainingRecord
+
+    modules = [
+        gate.module
+        for gate in TrainingGate.objects.filter(target=target, job_kind=kind).select_related(
+            "module"
+        )
+    ]
+    if not modules:
+        return []
+    now = now or timezone.now()
+    passed = {
+        record.module_id
+        for record in TrainingRecord.objects.filter(
+            user=user, module__in=modules, current=True, state=TrainingRecord.COMPLETED
+        ).select_related("module")
+        if record.is_valid_completion(now)
+    }
+    return [module for module in modules if module.pk not in passed]
+
+
+def training_gate_refusal(user, target, kind: str, now=None) -> str | None:
+    """Why ``user`` may not start a job of ``kind`` on ``target`` for want of training
+    (with where to take it), or None. Runs nobody started by hand (schedules) pass."""
+    if not getattr(user, "is_authenticated", False):
+        return None
+    missing = missing_training(user, target, kind, now)
+    if not missing:
+        return None
+    names = " and ".join(f"“{m.title}” ({m.get_absolute_url()})" for m in missing)
+    return (
+        f"{target.name} asks for training before this job: complete {names} first; "
+        "a completion counts until its recertification date."
+    )

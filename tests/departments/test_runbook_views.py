@@ -4,7 +4,9 @@ import pytest
 from django.urls import reverse
 
 from departments import actions
-from departments.models import Runbook, RunbookRevision
+from departments.models import Runbook, RunbookRevision, RunbookStepRun
+from optimizations.models import Run
+from portal.models import AuditEvent
 
 
 def htmx(client, method, url, data=None):
@@ -210,21 +212,53 @@ def test_mark_reviewed_swaps_the_review_panel(login, runbook, hr_editor):
     assert "Review needed" not in body
 
 
-def test_a_run_step_shows_its_target_and_waits_for_the_jobs_engine(
+def test_an_engineer_runs_a_step_and_the_run_shows_in_the_runbooks_history(
     login, make_runbook, target, dev_engineer
 ):
     runbook = make_runbook(
-        body="```kaizen-run kind=benchmark\nlabel: Gentle load\nmode: load\nrate: 5\n```\n",
+        body="Check it:\n\n```kaizen-run kind=probe\nlabel: Probe it\ntimeout: 2\n```\n",
         targets=[target],
     )
     client = login(dev_engineer)
     page = client.get(runbook.get_absolute_url()).content.decode()
-    assert 'id="step-1"' in page and "Gentle load" in page and "<code>rate=5</code>" in page
+    assert 'id="step-1"' in page and "Probe it" in page and "<code>timeout=2</code>" in page
     assert target.name in page  # the runbook's only target is the step's
-    assert "Available once jobs land." in page
+    assert f'hx-post="{reverse("runbook_run_step", args=[runbook.slug, 1])}"' in page
+
+    response = htmx(client, "post", reverse("runbook_run_step", args=[runbook.slug, 1]))
+
+    assert response.status_code == 200
+    run = Run.objects.get()
+    assert (run.trigger, run.target, run.triggered_by) == ("runbook", target, dev_engineer)
+    job = run.jobs.get()
+    assert job.kind == "probe" and job.params["timeout"] == 2.0
+    body = response.content.decode()
+    assert f"Started run #{run.pk}." in body and run.get_absolute_url() in body
+    step_run = RunbookStepRun.objects.get()
+    assert (step_run.runbook, step_run.step_index, step_run.run) == (runbook, 1, run)
+    page = client.get(runbook.get_absolute_url()).content.decode()
+    assert f'id="step-run-{step_run.pk}"' in page and f"run #{run.pk}" in page
+    assert AuditEvent.objects.filter(action="runbook.step", object_id=str(runbook.pk)).exists()
+
+
+def test_a_plain_post_of_a_step_goes_to_the_run(login, make_runbook, target, qa_engineer):
+    runbook = make_runbook(body="```kaizen-run kind=probe\n```", targets=[target])
+    response = login(qa_engineer).post(reverse("runbook_run_step", args=[runbook.slug, 1]))
+    assert response["Location"] == Run.objects.get().get_absolute_url()
+
+
+def test_a_step_the_engine_refuses_says_why_and_starts_nothing(
+    login, make_runbook, target, dev_engineer
+):
+    # The demo target has no source tree: a code scan cannot run on it.
+    runbook = make_runbook(body="```kaizen-run kind=code_scan\n```", targets=[target])
+    client = login(dev_engineer)
+    page = client.get(runbook.get_absolute_url()).content.decode()
+    assert 'id="step-1"' in page
     response = htmx(client, "post", reverse("runbook_run_step", args=[runbook.slug, 1]))
     assert response.status_code == 422
-    assert "Available once jobs land." in response.content.decode()
+    assert "source location" in response.content.decode()
+    assert not Run.objects.exists() and not RunbookStepRun.objects.exists()
     assert client.post(reverse("runbook_run_step", args=[runbook.slug, 2])).status_code == 404
 
 
@@ -234,6 +268,14 @@ def test_a_run_step_shows_its_target_and_waits_for_the_jobs_engine(
         ("```kaizen-run kind=probe target=nowhere\n```", "No target “nowhere”."),
         ("```kaizen-run kind=probe\n```", "this runbook has no single target"),
         ("```kaizen-run kind=teleport target=orders-api\n```", "unknown kind"),
+        (
+            "```kaizen-run kind=probe target=orders-api\nbogus: 1\n```",
+            "unknown parameter(s): bogus",
+        ),
+        (
+            "```kaizen-run kind=probe target=orders-api\ntimeout: soon\n```",
+            "timeout: expected float",
+        ),
     ],
 )
 def test_a_step_that_cannot_run_says_why(login, make_runbook, target, viewer, body, problem):
