@@ -2,7 +2,8 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from portal import views
+from optimizations.api import api
+from portal import tokens, views
 
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
@@ -15,6 +16,9 @@ urlpatterns = [
     ),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("me/", views.profile, name="profile"),
+    path("me/tokens/", tokens.token_list, name="token_list"),
+    path("me/tokens/<int:pk>/revoke/", tokens.token_revoke, name="token_revoke"),
+    path("api/", api.urls),
     path("audit/", views.audit_list, name="audit_list"),
     path("", include("optimizations.urls")),
     path("", include("departments.urls")),

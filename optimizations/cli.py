@@ -1,0 +1,31 @@
+"""``fastapi-sqlalchemy-optimize``: the organisation's former optimizer command, on Kaizen.
+
+Installed as a console script (pyproject's ``[project.scripts]``), so
+``fastapi-sqlalchemy-optimize comprehensive --target shop-api --user qa.engineer --wait``
+works from any directory; it is ``manage.py optimize`` with the same arguments,
+output and exit codes (0 passed, 1 a verdict failed, 2 a job failed or the run
+could not start).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+PROG = "fastapi-sqlalchemy-optimize"
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
+    import django
+
+    django.setup()
+
+    from optimizations.management.commands.optimize import Command
+
+    argv = sys.argv if argv is None else argv
+    command = Command()
+    command.standalone_prog = PROG
+    # run_from_argv parses, runs, reports a CommandError and exits with the command's code.
+    command.run_from_argv([PROG, "optimize", *argv[1:]])
+    return 0
