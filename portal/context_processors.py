@@ -1,6 +1,32 @@
-"""Values every page's layout needs."""
+"""Values every page's layout needs, computed only when a template reads them.
+
+Fragments swapped by HTMX (a polled job status, a task card) do not show the
+navigation, so they must not pay for it: each value is lazy.
+"""
+
+from django.utils.functional import SimpleLazyObject
 
 from portal import access
+
+SECTIONS = {
+    "dashboard": ("dashboard",),
+    "initiatives": ("initiative", "phase", "task"),
+    "targets": ("target", "finding", "schedule"),
+    "jobs": ("job", "run"),
+    "departments": ("department",),
+    "people": ("people", "person", "membership"),
+    "audit": ("audit",),
+    "status": ("status",),
+    "inbox": ("inbox",),
+    "runbooks": ("runbook",),
+    "training": ("training",),
+}
+
+
+def _unread(user) -> int:
+    from portal.models import Notification
+
+    return Notification.objects.filter(user=user, read_at__isnull=True).count()
 
 
 def navigation(request):
@@ -8,7 +34,7 @@ def navigation(request):
     if user is None or not user.is_authenticated:
         return {}
     match = getattr(request, "resolver_match", None)
-    url_name = match.url_name if match else ""
+    url_name = (match.url_name or "") if match else ""
     section = next(
         (
             name
@@ -19,16 +45,7 @@ def navigation(request):
     )
     return {
         "nav_section": section,
-        "nav_can_audit": access.can_view_audit(user),
-        "nav_roles": access.roles_of(user),
+        "nav_can_audit": SimpleLazyObject(lambda: access.can_view_audit(user)),
+        "nav_roles": SimpleLazyObject(lambda: access.roles_of(user)),
+        "nav_unread": SimpleLazyObject(lambda: _unread(user)),
     }
-
-
-SECTIONS = {
-    "dashboard": ("dashboard",),
-    "initiatives": ("initiative", "phase", "task"),
-    "targets": ("target",),
-    "departments": ("department",),
-    "people": ("people", "person", "membership"),
-    "audit": ("audit",),
-}

@@ -12,7 +12,7 @@ from django.core.paginator import Paginator
 from django.db.models import Count, Q, Sum
 from django.shortcuts import redirect, render
 from django.utils import timezone
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 
 from departments.actions import do_set_time_zone
@@ -145,3 +145,32 @@ def profile(request):
             "roles": access.roles_of(request.user),
         },
     )
+
+
+@require_GET
+def status(request):
+    from portal.status import snapshot
+
+    return render(request, "portal/status.html", {"s": snapshot()})
+
+
+@require_GET
+def inbox(request):
+    from portal.models import Notification
+
+    notes = Paginator(Notification.objects.filter(user=request.user), 30).get_page(
+        request.GET.get("page")
+    )
+    return render(request, "portal/inbox.html", {"page": notes})
+
+
+@require_POST
+def inbox_read(request):
+    """Mark one notification (``pk``) or all of them read."""
+    from portal.models import Notification
+
+    notes = Notification.objects.filter(user=request.user, read_at__isnull=True)
+    if request.POST.get("pk", "").isdigit():
+        notes = notes.filter(pk=int(request.POST["pk"]))
+    notes.update(read_at=timezone.now())
+    return redirect("inbox")

@@ -21,7 +21,7 @@ from optimizations.forms import (
     TaskCreateForm,
     TaskUpdateForm,
 )
-from optimizations.models import Initiative, Phase, PhaseTask, TargetService
+from optimizations.models import Initiative, Phase, PhaseTask, Run, TargetService
 from optimizations.plan import progress_percent, with_progress
 from portal import access
 from portal.models import AuditEvent
@@ -88,8 +88,15 @@ def initiative_detail(request, pk):
         .order_by("phase__number", "position", "pk")
     )
     assignees = _assignees_by_department()
+    latest_runs = {}
+    recent = Run.objects.filter(initiative=initiative).order_by("-created_at", "-pk")[:200]
+    for run in reversed(recent):
+        latest_runs[("task", run.task_id)] = run
+        latest_runs[("phase", run.phase_id)] = run
+        latest_runs[("initiative", None)] = run
     by_phase = defaultdict(list)
     for task in tasks:
+        task.last_run = latest_runs.get(("task", task.pk))
         task.can_edit = access.can_update_task(request.user, task)
         if task.can_edit:
             task.form = TaskUpdateForm(
@@ -99,9 +106,12 @@ def initiative_detail(request, pk):
     for phase in phases:
         phase.progress = progress_percent(phase.total_weight, phase.done_weight, phase.status)
         phase.task_list = by_phase[phase.pk]
+        phase.last_run = latest_runs.get(("phase", phase.pk))
     context = {
         "initiative": initiative,
         "phases": phases,
+        "last_run": latest_runs.get(("initiative", None)),
+        "can_trigger": access.can_trigger_jobs(request.user),
         "events": AuditEvent.objects.filter(initiative=initiative).select_related("actor")[:20],
         "can_manage": access.can_manage_initiatives(request.user),
         "phase_statuses": Phase.STATUSES,
@@ -202,12 +212,18 @@ def task_update(request, pk):
         return redirect(task.phase.initiative)
     task.can_edit = True
     task.form = form
+    task.last_run = task.runs.order_by("-created_at", "-pk").first()
     phase = with_progress(Phase.objects.filter(pk=task.phase_id)).get()
     phase.progress = progress_percent(phase.total_weight, phase.done_weight, phase.status)
     return render(
         request,
         "optimizations/task_update.html",
-        {"task": task, "phase": phase, "oob": True},
+        {
+            "task": task,
+            "phase": phase,
+            "oob": True,
+            "can_trigger": access.can_trigger_jobs(request.user),
+        },
         status=200 if saved else 422,
     )
 

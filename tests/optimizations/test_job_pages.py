@@ -1,0 +1,159 @@
+"""The job and run pages: live progress and log, paging, download, history, status, inbox."""
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from optimizations.models import Job, JobLog, Run
+
+
+def htmx_get(client, url):
+    return client.get(url, headers={"HX-Request": "true"})
+
+
+@pytest.fixture
+def running_job(target, qa_engineer):
+    run = Run.objects.create(target=target, mode="performance", triggered_by=qa_engineer)
+    job = Job.objects.create(run=run, kind="probe", target=target, triggered_by=qa_engineer)
+    job.claim("analysis@test")
+    return job
+
+
+def add_lines(job, count, start=1):
+    now = timezone.now()
+    JobLog.objects.bulk_create(
+        JobLog(job=job, seq=seq, at=now, message=f"line {seq}")
+        for seq in range(start, start + count)
+    )
+    Job.objects.filter(pk=job.pk).update(log_lines=start + count - 1)
+    job.refresh_from_db()
+
+
+def test_the_job_page_shows_the_tail_of_a_long_log_and_polls(login, running_job, qa_engineer):
+    add_lines(running_job, 1000)
+    page = login(qa_engineer).get(running_job.get_absolute_url()).content.decode()
+    assert "line 1000" in page and "line 801" in page and "line 800<" not in page
+    assert "Show earlier lines" in page
+    assert f'hx-get="/jobs/{running_job.pk}/live/?after=1000"' in page
+
+
+def test_the_live_answer_carries_only_new_lines_and_the_status(login, running_job, qa_engineer):
+    add_lines(running_job, 10)
+    add_lines(running_job, 3, start=11)
+    body = htmx_get(login(qa_engineer), f"/jobs/{running_job.pk}/live/?after=10").content.decode()
+    assert "line 11" in body and "line 13" in body and "line 10<" not in body
+    assert f'hx-swap-oob="beforeend:#job-{running_job.pk}-log"' in body
+    assert f'id="job-{running_job.pk}-status" hx-swap-oob="true"' in body
+    assert f"?after=13" in body  # the next poll asks for what follows
+
+
+def test_polling_stops_when_the_job_ends_and_the_result_arrives(login, running_job, qa_engineer):
+    running_job.succeed({"checks": []}, "pass")
+    response = htmx_get(login(qa_engineer), f"/jobs/{running_job.pk}/live/?after=0")
+    assert response.status_code == 286
+    body = response.content.decode()
+    assert "hx-trigger" not in body.split(f'id="job-{running_job.pk}-poll"')[1].split(">")[0]
+    assert f'id="job-{running_job.pk}-result" hx-swap-oob="true"' in body
+
+
+@pytest.mark.parametrize("lines", [10, 5000])
+def test_the_live_endpoint_costs_the_same_few_queries_however_long_the_log(
+    login, running_job, qa_engineer, lines, django_assert_max_num_queries
+):
+    add_lines(running_job, lines)
+    client = login(qa_engineer)
+    client.get("/")  # the session has its time zone from now on
+    add_lines(running_job, 5, start=lines + 1)
+    # 2 for authentication (session, user) + the job + its new lines.
+    with django_assert_max_num_queries(4):
+        response = htmx_get(client, f"/jobs/{running_job.pk}/live/?after={lines}")
+    assert f"line {lines + 5}" in response.content.decode()
+
+
+def test_a_job_far_ahead_sends_its_newest_lines_and_says_what_it_skipped(
+    login, running_job, qa_engineer
+):
+    add_lines(running_job, 2000)
+    body = htmx_get(login(qa_engineer), f"/jobs/{running_job.pk}/live/?after=0").content.decode()
+    assert "line 2000" in body and "line 1501" in body and "line 1500<" not in body
+    assert "1500 lines in between" in body
+
+
+def test_earlier_lines_come_a_page_at_a_time(login, running_job, qa_engineer):
+    add_lines(running_job, 1200)
+    body = login(qa_engineer).get(f"/jobs/{running_job.pk}/log/?before=801").content.decode()
+    assert "line 800" in body and "line 301" in body and "line 300<" not in body
+    assert "?before=301" in body
+
+
+def test_the_whole_log_downloads_as_text(login, running_job, qa_engineer):
+    add_lines(running_job, 3000)
+    response = login(qa_engineer).get(f"/jobs/{running_job.pk}/log.txt")
+    text = b"".join(response.streaming_content).decode()
+    assert response["Content-Disposition"].startswith("attachment")
+    assert text.count("\n") == 3001 and text.rstrip().endswith("line 3000")
+
+
+def test_a_viewer_may_watch_but_not_cancel_or_rerun(login, running_job, viewer):
+    client = login(viewer)
+    assert client.get(running_job.get_absolute_url()).status_code == 200
+    assert client.post(reverse("job_cancel", args=[running_job.pk])).status_code == 403
+    assert client.post(reverse("run_rerun", args=[running_job.run_id])).status_code == 403
+    assert (
+        client.post(
+            reverse("run_start", args=[running_job.target.slug]), {"mode": "performance"}
+        ).status_code
+        == 403
+    )
+
+
+def test_cancelling_a_running_job_asks_its_worker(login, running_job, qa_engineer):
+    login(qa_engineer).post(reverse("job_cancel", args=[running_job.pk]))
+    running_job.refresh_from_db()
+    assert running_job.cancel_requested and running_job.status == Job.RUNNING
+
+
+def test_job_history_filters_by_parameter_value(login, target, qa_engineer):
+    run = Run.objects.create(target=target, mode="quality")
+    Job.objects.create(
+        run=run, kind="benchmark", target=target, params={"mode": "stress", "duration": 30}
+    )
+    Job.objects.create(
+        run=run, kind="benchmark", target=target, params={"mode": "load", "duration": 60}
+    )
+    client = login(qa_engineer)
+    assert client.get("/jobs/?param=mode=stress").context["page"].paginator.count == 1
+    assert client.get("/jobs/?param=duration=60").context["page"].paginator.count == 1
+    assert client.get("/jobs/?kind=benchmark&status=queued").context["page"].paginator.count == 2
+
+
+@pytest.mark.parametrize("jobs", [1, 40])
+def test_job_history_costs_the_same_queries_for_few_and_many(
+    login, target, qa_engineer, jobs, django_assert_max_num_queries
+):
+    run = Run.objects.create(target=target, mode="quality", triggered_by=qa_engineer)
+    Job.objects.bulk_create(
+        Job(run=run, kind="probe", target=target, triggered_by=qa_engineer) for _ in range(jobs)
+    )
+    client = login(qa_engineer)
+    client.get("/")
+    with django_assert_max_num_queries(8):
+        assert client.get("/jobs/").status_code == 200
+
+
+def test_the_status_page_reports_the_parts(login, qa_engineer, settings):
+    response = login(qa_engineer).get(reverse("status"))
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert "broker" in body and "Workers" in body and "beat" in body
+
+
+def test_the_inbox_lists_and_marks_read(login, qa_engineer):
+    from portal.models import Notification
+
+    Notification.objects.create(user=qa_engineer, subject="Run #1 succeeded", url="/runs/1/")
+    client = login(qa_engineer)
+    assert "Run #1 succeeded" in client.get(reverse("inbox")).content.decode()
+    assert '<span class="count">1</span>' in client.get("/").content.decode()
+    client.post(reverse("inbox_read"))
+    assert Notification.objects.get().read_at is not None
