@@ -197,6 +197,8 @@ def test_stress_steps_up_to_the_targets_limit(target):
     # 400 req/s without a breach, but the limit stopped us below the 1000 req/s objective.
     assert slo["throughput_rps"]["status"] == "unknown"
     assert {row["step"] for row in ctx.samples} == {1, 2, 3}
+    at = [row["at"] for row in ctx.samples]  # one time axis across the steps, for the chart
+    assert at == sorted(at)
     step_labels = {m.labels.get("step") for m in result.measurements}
     assert {"1", "2", "3"} <= step_labels
     capacity = [m for m in result.measurements if m.name == "http.capacity"]

@@ -421,8 +421,10 @@ def _steady(target, p, ctx, plan, thresholds, mode) -> AnalysisResult:
         )
         sampler.poll()
 
+    started = time.monotonic()
+
     def on_row(row: dict) -> None:
-        row = {**row, "mode": mode}
+        row = {**row, "mode": mode, "at": round(time.monotonic() - started, 3)}
         if sampler is not None and sampler.samples:
             row["memory_bytes"] = sampler.samples[-1][1]
         ctx.sample(row)
@@ -542,6 +544,7 @@ def _stress(target, p, ctx, plan, thresholds) -> AnalysisResult:
     planned = max(1, min(planned, p["max_steps"], int(budget // p["step_duration"])))
     _warm_up(plan, p, target, ctx, {"model": "open", "rate": rate, "duration": p["warmup"]})
     steps: list[dict] = []
+    job_started = time.monotonic()
     knee_summary = None
     knee_number = None
     stopped = f"reached {p['max_steps']} steps"
@@ -562,7 +565,8 @@ def _stress(target, p, ctx, plan, thresholds) -> AnalysisResult:
         started = time.monotonic()
 
         def on_row(row, number=number, rate=rate):
-            ctx.sample({**row, "mode": "stress", "step": number, "step_rate": rate})
+            at = round(time.monotonic() - job_started, 3)
+            ctx.sample({**row, "mode": "stress", "step": number, "step_rate": rate, "at": at})
             done = (number - 1 + min(1.0, row["elapsed"] / p["step_duration"])) / planned
             ctx.progress(min(99.0, 100.0 * done), f"step {number}: {rate:g} req/s")
 
