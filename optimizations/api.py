@@ -25,7 +25,7 @@ from django.db.models import Case, IntegerField, Value, When
 from django.http import Http404, HttpResponse
 from django.shortcuts import render
 from django.urls import path
-from ninja import Field, NinjaAPI, Query, Schema
+from ninja import Field, NinjaAPI, Query, Schema, Status
 from ninja.errors import AuthenticationError, ValidationError
 from ninja.openapi.docs import DocsBase
 from ninja.pagination import LimitOffsetPagination, paginate
@@ -528,7 +528,7 @@ def start_run(request, payload: RunIn):
         phase=None,
         trigger="api",
     )
-    return 201, load_run(run.pk)
+    return Status(201, load_run(run.pk))
 
 
 @api.post(
@@ -553,7 +553,7 @@ def start_job(request, payload: JobIn):
     run = engine.start_job(
         request.user, target, payload.kind, payload.params, initiative=initiative, trigger="api"
     )
-    return 201, _full_job(run.jobs.get().pk)
+    return Status(201, _full_job(run.jobs.get().pk))
 
 
 @api.get("/runs/{run_id}", response={200: RunOut, 404: Message}, tags=["runs"], url_name="run")
@@ -576,7 +576,7 @@ def rerun_run(request, run_id: int):
     if run is None:
         raise Http404(f"No run #{run_id}.")
     new = engine.rerun(request.user, run, trigger="api")
-    return 201, load_run(new.pk)
+    return Status(201, load_run(new.pk))
 
 
 @api.post(
@@ -627,7 +627,7 @@ def rerun_job(request, job_id: int):
     _require_trigger(request)
     job = _job(job_id, "run__target", "run__initiative", "run__phase", "run__task")
     new = engine.rerun(request.user, job.run, job=job, trigger="api")
-    return 201, load_run(new.pk)
+    return Status(201, load_run(new.pk))
 
 
 @api.get(
