@@ -24,6 +24,9 @@ SECTIONS = {
 
 
 def _unread(user) -> int:
+    # portal.backends.KaizenBackend loads it with the user; count only otherwise.
+    if hasattr(user, "unread_notifications"):
+        return user.unread_notifications
     from portal.models import Notification
 
     return Notification.objects.filter(user=user, read_at__isnull=True).count()

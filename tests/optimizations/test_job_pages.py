@@ -44,7 +44,7 @@ def test_the_live_answer_carries_only_new_lines_and_the_status(login, running_jo
     assert "line 11" in body and "line 13" in body and "line 10<" not in body
     assert f'hx-swap-oob="beforeend:#job-{running_job.pk}-log"' in body
     assert f'id="job-{running_job.pk}-status" hx-swap-oob="true"' in body
-    assert f"?after=13" in body  # the next poll asks for what follows
+    assert "?after=13" in body  # the next poll asks for what follows
 
 
 def test_polling_stops_when_the_job_ends_and_the_result_arrives(login, running_job, qa_engineer):
