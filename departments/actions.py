@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import datetime
 import hashlib
-import logging
 from collections import defaultdict
 
 from django.contrib.auth import get_user_model
-from django.core.mail import send_mail
 from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
@@ -31,8 +29,7 @@ from departments.quiz import parse as parse_quiz
 from departments.quiz import score as score_quiz
 from departments.runbook_templates import TEMPLATES
 from portal.audit import describe_changes, record
-
-logger = logging.getLogger(__name__)
+from portal.notify import notify
 
 
 @transaction.atomic
@@ -275,14 +272,13 @@ def do_propose_runbook_edit(actor, runbook: Runbook, *, title, body, note="") ->
         runbook,
         f"proposed revision {revision.number} of “{runbook}”" + (f": {note}" if note else ""),
     )
-    owner = runbook.owner
-    if owner is not None and owner.email and owner != actor:
-        _mail_after_commit(
-            [owner.email],
+    if runbook.owner_id and runbook.owner != actor:
+        notify_after_commit(
+            [runbook.owner],
             f"Kaizen: a change to “{runbook}” waits for your review",
             f"{_name(actor)} proposed a change to the runbook “{runbook}”"
-            + (f":\n\n    {note}\n" if note else ".\n")
-            + f"\nReview it: {revision.get_absolute_url()}\n",
+            + (f": {note}" if note else "."),
+            revision.get_absolute_url(),
         )
     return revision
 
@@ -465,17 +461,17 @@ def flag_runbooks_for_review(initiative, phase, actor) -> list[Runbook]:
             initiative=initiative,
             target=target,
         )
-        if runbook.owner is not None and runbook.owner.email:
+        if runbook.owner_id:
             by_owner.setdefault(runbook.owner_id, []).append(runbook)
     for owned in by_owner.values():
-        owner = owned[0].owner
         lines = "\n".join(f"- {r.title}: {r.get_absolute_url()}" for r in owned)
-        _mail_after_commit(
-            [owner.email],
+        notify_after_commit(
+            [owned[0].owner],
             f"Kaizen: {len(owned)} runbook{'s' if len(owned) != 1 else ''} to review "
             f"for {target.name}",
             f"{reason}\n\nRunbooks you own that may need changes:\n{lines}\n\n"
-            "Open each one, update it if needed, and press “Mark reviewed”.\n",
+            "Open each one, update it if needed, and press “Mark reviewed”.",
+            reverse("runbook_reviews"),
         )
     return runbooks
 
@@ -486,17 +482,11 @@ def _name(user) -> str:
     return user.get_full_name() or user.username
 
 
-def _mail_after_commit(recipients: list[str], subject: str, body: str) -> None:
-    """Send after the transaction commits, so a rolled-back change mails nobody; a mail
-    server that is down is logged, never allowed to fail the change."""
-
-    def send():
-        try:
-            send_mail(subject, body, None, recipients)
-        except Exception:  # SMTP, DNS, timeouts: the change itself is already saved
-            logger.exception("could not mail %s", ", ".join(recipients))
-
-    transaction.on_commit(send)
+def notify_after_commit(users, subject: str, body: str, url: str = "") -> None:
+    """Inbox entry and email (portal.notify) once the change is committed: a change that
+    rolls back tells nobody, and a mail relay that is down never fails the change."""
+    users = list(users)
+    transaction.on_commit(lambda: notify(users, subject, body, url))
 
 
 # --- training -------------------------------------------------------------------
@@ -595,6 +585,13 @@ def do_assign_training(
         assigned_by=actor,
     )
     count = materialise(assignment)
+    notify_after_commit(
+        [r.user for r in assignment.records.select_related("user")],
+        f"Kaizen: training to take — “{module}” by {due_date:%Y-%m-%d}",
+        f"{_name(actor)} assigned you the training module “{module}”, due {due_date:%Y-%m-%d}."
+        + (f" {note}" if note else ""),
+        module.get_absolute_url(),
+    )
     record(
         actor,
         "training.assign",

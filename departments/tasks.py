@@ -15,7 +15,12 @@ from celery import shared_task
 from django.db import transaction
 from django.utils import timezone
 
-from departments.actions import GRACE_DAYS, materialise, sync_runbook_findings
+from departments.actions import (
+    GRACE_DAYS,
+    materialise,
+    notify_after_commit,
+    sync_runbook_findings,
+)
 from departments.models import TrainingAssignment, TrainingModule, TrainingRecord
 
 
@@ -41,20 +46,27 @@ def update_training_states(now=None) -> dict[str, int]:
 
     recertified = 0
     expired = (
-        TrainingRecord.objects.select_for_update()
+        TrainingRecord.objects.select_for_update(of=("self",))
         .filter(current=True, state=TrainingRecord.COMPLETED, expires_at__lte=now)
-        .select_related("module")
+        .select_related("module", "user")
     )
     for old in expired:
         # Retire the old record first: one current record per person and module.
         TrainingRecord.objects.filter(pk=old.pk).update(current=False)
-        TrainingRecord.objects.create(
+        renewal = TrainingRecord.objects.create(
             module=old.module,
             user_id=old.user_id,
             assignment_id=old.assignment_id,
             due_date=today + datetime.timedelta(days=GRACE_DAYS),
             assigned_at=now,
             recertification_of=old,
+        )
+        notify_after_commit(
+            [old.user],
+            f"Kaizen: time to recertify — “{old.module}” by {renewal.due_date:%Y-%m-%d}",
+            f"Your completion of “{old.module}” from {old.completed_at:%Y-%m-%d} has expired. "
+            f"Take it again by {renewal.due_date:%Y-%m-%d}.",
+            old.module.get_absolute_url(),
         )
         recertified += 1
 

@@ -71,3 +71,18 @@ def module(make_module):
 
 def days(n: int) -> datetime.date:
     return timezone.localdate() + datetime.timedelta(days=n)
+
+
+@pytest.fixture
+def queries_of():
+    """How many queries a GET of ``url`` costs now: the baseline a bigger data set must keep."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def count(client, url, data=None) -> int:
+        client.get(url, data)  # warm the session and any per-process caches first
+        with CaptureQueriesContext(connection) as context:
+            assert client.get(url, data).status_code == 200
+        return len(context)
+
+    return count

@@ -11,7 +11,7 @@ from departments.actions import flag_runbooks_for_review
 from departments.models import Runbook
 from optimizations.actions import do_set_phase_status
 from optimizations.models import Phase, TargetService
-from portal.models import AuditEvent
+from portal.models import AuditEvent, Notification
 
 
 @pytest.fixture
@@ -73,6 +73,9 @@ def test_owners_get_one_mail_listing_their_runbooks(
     assert mail.to == [hr_editor.email]
     assert "2 runbooks to review" in mail.subject
     assert "Pool exhaustion" in mail.body and "Slow queries" in mail.body
+    # The same words wait in the owner's inbox in the portal.
+    (note,) = Notification.objects.filter(user=hr_editor)
+    assert note.subject == mail.subject and note.url == reverse("runbook_reviews")
 
 
 def test_a_runbook_already_flagged_keeps_its_reason_and_is_not_mailed_again(

@@ -261,3 +261,20 @@ def test_the_score_rounds_down_so_a_near_miss_does_not_pass():
     questions = parse("\n\n".join(f"? q{n}\n+ a\n- b" for n in range(3)))
     result = score(questions, {1: {1}, 2: {1}, 3: {2}}, 67)
     assert (result.percent, result.passed) == (66, False)
+
+
+def test_people_hear_of_new_training_and_of_recertification(
+    make_module, hr_editor, qa_engineer, mailoutbox, django_capture_on_commit_callbacks
+):
+    module = make_module(recertify_after_days=30)
+    with django_capture_on_commit_callbacks(execute=True):
+        actions.do_assign_training(hr_editor, module, user=qa_engineer, due_date=days(7))
+    assert [m.to for m in mailoutbox] == [[qa_engineer.email]]
+    assert "training to take" in mailoutbox[0].subject
+    assert module.get_absolute_url() in mailoutbox[0].body
+
+    actions.do_submit_quiz(qa_engineer, TrainingRecord.objects.get(), RIGHT)
+    with django_capture_on_commit_callbacks(execute=True):
+        update_training_states(now=at(31))
+    assert "time to recertify" in mailoutbox[1].subject
+    assert qa_engineer.notifications.count() == 2
