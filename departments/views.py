@@ -10,8 +10,9 @@ from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.core.paginator import Paginator
 from django.db.models import Count, Q
-from django.http import Http404, HttpResponseBadRequest
+from django.http import Http404, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -546,12 +547,15 @@ def runbook_run_step(request, slug, index):
         "started": started,
         "message": f"Started run #{started.pk}." if started else view["problem"],
     }
-    return render(
-        request,
-        "departments/runbook_detail.html#run_step",
-        context,
-        status=200 if started else 422,
-    )
+    html = render_to_string("departments/runbook_detail.html#run_step", context, request)
+    if started:
+        # The page's run history gains the new run, out of band.
+        html += render_to_string(
+            "departments/runbook_detail.html#step_runs",
+            {"runbook": runbook, "step_runs": _step_runs(runbook), "oob": True},
+            request,
+        )
+    return HttpResponse(html, status=200 if started else 422)
 
 
 def _step_runs(runbook):

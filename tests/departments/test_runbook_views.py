@@ -237,6 +237,9 @@ def test_an_engineer_runs_a_step_and_the_run_shows_in_the_runbooks_history(
     assert f"Started run #{run.pk}." in body and run.get_absolute_url() in body
     step_run = RunbookStepRun.objects.get()
     assert (step_run.runbook, step_run.step_index, step_run.run) == (runbook, 1, run)
+    # The page's run history is refreshed out of band.
+    assert f'id="runbook-{runbook.pk}-runs" hx-swap-oob="true"' in body
+    assert f'id="step-run-{step_run.pk}"' in body
     page = client.get(runbook.get_absolute_url()).content.decode()
     assert f'id="step-run-{step_run.pk}"' in page and f"run #{run.pk}" in page
     assert AuditEvent.objects.filter(action="runbook.step", object_id=str(runbook.pk)).exists()
