@@ -424,13 +424,15 @@ def _number(value, default):
 def runbook_diff(request, slug):
     """The difference between any two revisions (default: the last change)."""
     runbook = access.get_runbook_for_user(request, slug)
-    numbers = list(runbook.revisions.order_by("number").values_list("number", flat=True))
+    states = dict(runbook.revisions.order_by("number").values_list("number", "state"))
+    numbers = list(states)
     if not numbers:
         raise Http404("This runbook has no revisions.")
     current = runbook.current_revision.number if runbook.current_revision else numbers[-1]
     newer = _number(request.GET.get("to"), current)
-    older_default = max((n for n in numbers if n < newer), default=newer)
-    older = _number(request.GET.get("from"), older_default)
+    # By default the change before ``newer``: the saved revision it replaced.
+    saved_before = [n for n in numbers if n < newer and states[n] == RunbookRevision.ACCEPTED]
+    older = _number(request.GET.get("from"), saved_before[-1] if saved_before else newer)
     old = access.get_revision_for_user(request, runbook, older)
     new = access.get_revision_for_user(request, runbook, newer)
     context = {

@@ -181,6 +181,15 @@ def test_the_diff_compares_any_two_revisions(login, runbook, hr_editor, viewer):
     assert client.get(reverse("runbook_diff", args=[runbook.slug]), {"from": 9}).status_code == 404
 
 
+def test_the_last_change_skips_proposals_between_saved_revisions(
+    login, runbook, hr_editor, dev_engineer
+):
+    actions.do_propose_runbook_edit(dev_engineer, runbook, title=runbook.title, body="idea")
+    actions.do_save_runbook(hr_editor, runbook, title=runbook.title, body="# Steps\n\n1. Act.\n")
+    page = login(hr_editor).get(reverse("runbook_diff", args=[runbook.slug])).content.decode()
+    assert "Changes r1 → r3" in page
+
+
 def test_restoring_from_the_history_page(login, runbook, hr_editor):
     actions.do_save_runbook(hr_editor, runbook, title=runbook.title, body="v2")
     client = login(hr_editor)
