@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import exc as sa_exc
 
 from examples.shop_api.common.config import backend_name
+from examples.shop_api.common.docs import install_docs
 from examples.shop_api.common.metrics import (
     InstrumentationMiddleware,
     Metrics,
@@ -77,6 +78,8 @@ def create_app(
         await engine.dispose()
 
     app = FastAPI(
+        docs_url=None,
+        redoc_url=None,
         title="Shop API (fast mode)",
         version="1.0.0",
         description="Kaizen's demo target with every planted problem fixed. See README.md.",
@@ -98,5 +101,6 @@ def create_app(
     app.add_middleware(InstrumentationMiddleware, metrics=metrics)
     app.add_exception_handler(Exception, _safe_error)
     app.include_router(routes.router)
+    install_docs(app)
     app.include_router(metrics_router)
     return app

@@ -112,7 +112,10 @@ async def health(request: Request, session: SessionDep) -> JSONResponse:
 async def list_categories(
     session: SessionDep,
     limit: Annotated[int, Query(ge=1, le=MAX_CATEGORY_PAGE)] = 100,
-    after: Annotated[str | None, Query(max_length=120, description="Last slug seen.")] = None,
+    after: Annotated[
+        str | None,
+        Query(max_length=120, pattern=r"^[a-z0-9-]*$", description="Last slug seen."),
+    ] = None,
 ) -> list[Category]:
     query = select(Category).order_by(Category.slug).limit(limit)
     if after is not None:

@@ -9,6 +9,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 
 from examples.shop_api.common.config import backend_name
+from examples.shop_api.common.docs import install_docs
 from examples.shop_api.common.metrics import (
     InstrumentationMiddleware,
     Metrics,
@@ -52,6 +53,8 @@ def create_app(database_url: str) -> FastAPI:
         await engine.dispose()
 
     app = FastAPI(
+        docs_url=None,
+        redoc_url=None,
         title="Shop API (slow mode)",
         version="1.0.0",
         description="Kaizen's demo target with the classic problems planted. See README.md.",
@@ -71,5 +74,6 @@ def create_app(database_url: str) -> FastAPI:
     app.add_middleware(InstrumentationMiddleware, metrics=metrics)
     app.add_exception_handler(Exception, _error_with_traceback)
     app.include_router(routes.router)
+    install_docs(app)
     app.include_router(metrics_router)
     return app
