@@ -278,7 +278,9 @@ class Command(BaseCommand):
                     pause()
                 except KeyboardInterrupt:
                     if cancelling:
-                        self.stderr.write("Stopped following; the cancel goes on.")
+                        self.stderr.write(
+                            "Stopped following; the cancel goes on.", style_func=_plain
+                        )
                         return self._jobs(run), False
                     cancelling = self._interrupted(run, user, cancel_on_interrupt)
                     if not cancelling:
@@ -313,7 +315,7 @@ class Command(BaseCommand):
         cancel = cancel_on_interrupt
         if not cancel and _stdin_is_terminal():
             count = f"{len(active)} unfinished job{'s' if len(active) != 1 else ''}"
-            self.stderr.write(f"\nCancel the run's {count}? [y/N] ", ending="")
+            self.stderr.write(f"\nCancel the run's {count}? [y/N] ", ending="", style_func=_plain)
             try:
                 cancel = input().strip().lower() in ("y", "yes")
             except (EOFError, KeyboardInterrupt):
@@ -321,12 +323,15 @@ class Command(BaseCommand):
         if not cancel:
             self.stderr.write(
                 f"\nStopped following run #{run.pk}; it goes on: {run.get_absolute_url()} "
-                "(cancel it there, or use --cancel-on-interrupt)."
+                "(cancel it there, or use --cancel-on-interrupt).",
+                style_func=_plain,
             )
             return False
         for job in active:
             engine.cancel(user, job)
-        self.stderr.write(f"\nCancelling run #{run.pk}: its jobs stop within a second or two…")
+        self.stderr.write(
+            f"\nCancelling run #{run.pk}: its jobs stop within a second or two…", style_func=_plain
+        )
         return True
 
     def _draw(self, jobs: list[Job], drawn: int) -> int:
@@ -382,7 +387,9 @@ class Command(BaseCommand):
                 parts.append(f"{found} finding{'s' if found != 1 else ''}")
             numbers = measured.get(job.pk)
             if numbers:
-                parts.append(" · ".join(f"{m.name} {m.value:g} {m.unit}".rstrip() for m in numbers))
+                parts.append(
+                    " · ".join(f"{m.name} {_number(m.value)} {m.unit}".rstrip() for m in numbers)
+                )
             out("  ".join(parts).rstrip())
             if job.error:
                 out(f"      error: {job.error}")
@@ -479,6 +486,15 @@ class Command(BaseCommand):
             },
             "findings": self._findings(run, jobs) if code is not None else {},
         }
+
+
+def _number(value: float) -> str:
+    """26.8135 → 26.81, 2199.0 → 2199, 0.00123 → 0.00123: enough digits to read."""
+    if abs(value) >= 100 or value == int(value):
+        return f"{value:.0f}" if value == int(value) else f"{value:.1f}"
+    if abs(value) >= 1:
+        return f"{value:.2f}".rstrip("0").rstrip(".")
+    return f"{value:.3g}"
 
 
 def _stdin_is_terminal() -> bool:
