@@ -571,8 +571,11 @@ def get_run(request, run_id: int):
 )
 def rerun_run(request, run_id: int):
     _require_trigger(request)
-    run = Run.objects.select_related("target", "initiative", "phase", "task").filter(pk=run_id)
-    run = run.first()
+    run = (
+        Run.objects.select_related("target", "initiative", "phase", "task")
+        .filter(pk=run_id)
+        .first()
+    )
     if run is None:
         raise Http404(f"No run #{run_id}.")
     new = engine.rerun(request.user, run, trigger="api")
