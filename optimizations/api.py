@@ -160,9 +160,9 @@ def _cannot_start(request, error):
 
 
 def broker_down(error: engine.CannotStart) -> bool:
-    # engine.start_run words a missing broker this way; every other CannotStart
-    # is about the target or the kinds (nothing of the run can start there).
-    return "Celery broker" in str(error)
+    # Every other CannotStart is about the target or the kinds (nothing of the
+    # run can start there).
+    return isinstance(error, engine.BrokerUnavailable)
 
 
 def invalid(*errors: tuple[list, str]):

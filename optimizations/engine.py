@@ -25,6 +25,10 @@ class CannotStart(Exception):
     """A run could not start; the message says why, for a person."""
 
 
+class BrokerUnavailable(CannotStart):
+    """The job queue cannot be reached, so nothing was started."""
+
+
 def missing_needs(target: TargetService, kind: kinds.Kind) -> list[str]:
     """What the target lacks for ``kind`` to run, in words."""
     missing = []
@@ -84,6 +88,15 @@ def start_run(
             modes.PlannedJob(kind) for kind in only_kinds
         ]
     overrides = overrides or {}
+    for name, values in overrides.items():
+        try:
+            kind = kinds.get(name)
+        except ValueError as error:
+            raise CannotStart(str(error)) from None
+        declared = {param.name for param in kind.params()}
+        unknown = sorted(set(values) - declared)
+        if kind.available() and unknown:
+            raise CannotStart(f"{kind.label} has no parameter {', '.join(unknown)}.")
     specs = []
     for item in planned:
         params = dict(item.params)
@@ -135,7 +148,7 @@ def _create_run(
             continue
         missing = missing_needs(target, kind)
         if missing:
-            skipped.append({"kind": kind.name, "why": f"the target has no {' and '.join(missing)}"})
+            skipped.append({"kind": kind.name, "why": f"the target lacks {' and '.join(missing)}"})
             continue
         declared = {param.name for param in kind.params()}
         try:
@@ -150,7 +163,7 @@ def _create_run(
         raise CannotStart(f"No job of this run can start ({reasons}).")
     problem = broker_reachable()
     if problem:
-        raise CannotStart(
+        raise BrokerUnavailable(
             "The job queue (Celery broker) cannot be reached, so nothing was started. "
             f"Check that it is running and try again. ({problem})"
         )

@@ -24,6 +24,11 @@ FOCUS = {
     "comprehensive": (),
 }
 
+# Load tests model user traffic: monitoring endpoints and bulk exports are not
+# part of it (an export of the whole catalogue per request would measure the
+# export, not the API).
+LOAD_EXCLUDE = ["GET /metrics", "GET /health*", "GET /ready*", "GET /*export*"]
+
 DB_POOL_CHECKS = ["db.capabilities", "db.conn_headroom", "db.pool_usage", "db.settings"]
 DB_ARCHITECTURE_CHECKS = [*DB_POOL_CHECKS, "db.replication", "db.vacuum_health"]
 
@@ -40,22 +45,30 @@ def _performance(focus: set[str]) -> list[PlannedJob]:
     if not focus:
         jobs.append(PlannedJob("code_scan", {"focus": ["performance"]}, "performance rules"))
         jobs.append(PlannedJob("db_scan", {}, "slow queries, indexes, pool"))
-        jobs.append(PlannedJob("benchmark", {"mode": "load"}, "load test"))
+        jobs.append(PlannedJob("benchmark", {"mode": "load", "exclude": LOAD_EXCLUDE}, "load test"))
         return jobs
     rule_focus = [tag for tag in ("fastapi", "sqlalchemy", "async") if tag in focus]
     jobs.append(PlannedJob("code_scan", {"focus": rule_focus}, f"{', '.join(rule_focus)} rules"))
     if "sqlalchemy" in focus:
         jobs.append(PlannedJob("db_scan", {}, "the ORM's queries in the database"))
     if "fastapi" in focus:
-        jobs.append(PlannedJob("benchmark", {"mode": "load"}, "load test of the API"))
+        jobs.append(
+            PlannedJob(
+                "benchmark", {"mode": "load", "exclude": LOAD_EXCLUDE}, "load test of the API"
+            )
+        )
     return jobs
 
 
 def _quality(focus: set[str]) -> list[PlannedJob]:
     testing = [
-        PlannedJob("benchmark", {"mode": "load"}, "load test"),
-        PlannedJob("benchmark", {"mode": "stress"}, "stress test to the knee"),
-        PlannedJob("benchmark", {"mode": "endurance"}, "endurance: memory trend"),
+        PlannedJob("benchmark", {"mode": "load", "exclude": LOAD_EXCLUDE}, "load test"),
+        PlannedJob(
+            "benchmark", {"mode": "stress", "exclude": LOAD_EXCLUDE}, "stress test to the knee"
+        ),
+        PlannedJob(
+            "benchmark", {"mode": "endurance", "exclude": LOAD_EXCLUDE}, "endurance: memory trend"
+        ),
     ]
     if not focus:
         return [
@@ -79,7 +92,7 @@ def _quality(focus: set[str]) -> list[PlannedJob]:
 def _strategy(focus: set[str]) -> list[PlannedJob]:
     if not focus:
         return [
-            PlannedJob("benchmark", {"mode": "stress"}, "capacity knee"),
+            PlannedJob("benchmark", {"mode": "stress", "exclude": LOAD_EXCLUDE}, "capacity knee"),
             PlannedJob(
                 "db_scan", {"checks": DB_ARCHITECTURE_CHECKS}, "connections, pool, settings"
             ),
@@ -91,7 +104,9 @@ def _strategy(focus: set[str]) -> list[PlannedJob]:
         )
         jobs.append(PlannedJob("code_scan", {"focus": ["architecture"]}, "pool and config rules"))
     if "scaling" in focus:
-        jobs.append(PlannedJob("benchmark", {"mode": "stress"}, "capacity knee"))
+        jobs.append(
+            PlannedJob("benchmark", {"mode": "stress", "exclude": LOAD_EXCLUDE}, "capacity knee")
+        )
         if "architecture" not in focus:
             jobs.append(PlannedJob("db_scan", {"checks": DB_POOL_CHECKS}, "connections and pool"))
     return jobs

@@ -16,6 +16,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -26,6 +27,7 @@ import django
 RESTART_LIMIT = 5  # crashes of one process within RESTART_WINDOW before giving up
 RESTART_WINDOW = 60.0
 STOP_GRACE = 8.0
+LOG_LIMIT = 20 * 1024 * 1024  # bytes per log file; the previous one is kept as .log.1
 
 
 def parse_args(argv):
@@ -92,19 +94,19 @@ class Supervisor:
 
     def _spawn(self, name: str) -> None:
         argv, extra_env = self.specs[name]
-        log = open(self.log_dir / f"{name}.log", "ab", buffering=0)  # noqa: SIM115 - kept by the child
-        log.write(
-            f"\n--- started {time.strftime('%Y-%m-%d %H:%M:%S')}: {' '.join(argv)}\n".encode()
-        )
-        self.procs[name] = subprocess.Popen(
+        proc = subprocess.Popen(
             argv,
-            stdout=log,
+            stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             env={**os.environ, **extra_env},
             start_new_session=True,  # Ctrl-C reaches us only; we stop the children
         )
-        log.close()
+        self.procs[name] = proc
+        # The demo target in slow mode logs every SQL statement (echo=True, on
+        # purpose): a long load test would fill the disk without a cap.
+        pump = LogPump(self.log_dir / f"{name}.log", proc.stdout, f"started: {' '.join(argv)}")
+        pump.start()
         self._save_state()
 
     def _save_state(self) -> None:
@@ -156,6 +158,30 @@ class Supervisor:
         for proc in procs:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(max(0.0, deadline - time.monotonic()))
+
+
+class LogPump(threading.Thread):
+    """Copies a child's output to its log file, keeping at most two files of LOG_LIMIT."""
+
+    def __init__(self, path: Path, stream, banner: str):
+        super().__init__(daemon=True, name=f"log-{path.stem}")
+        self.path, self.stream = path, stream
+        self.banner = f"\n--- {time.strftime('%Y-%m-%d %H:%M:%S')} {banner}\n".encode()
+
+    def run(self) -> None:
+        handle = open(self.path, "ab")  # noqa: SIM115 - reopened on rotation
+        handle.write(self.banner)
+        written = self.path.stat().st_size
+        for line in iter(self.stream.readline, b""):
+            if written + len(line) > LOG_LIMIT:
+                handle.close()
+                os.replace(self.path, self.path.with_suffix(".log.1"))
+                handle = open(self.path, "ab")  # noqa: SIM115
+                written = 0
+            handle.write(line)
+            handle.flush()
+            written += len(line)
+        handle.close()
 
 
 def tail(path: Path, lines: int = 15) -> str:

@@ -170,7 +170,7 @@ if env_bool("SECURE_PROXY_SSL_HEADER", False):
 # --- Celery -----------------------------------------------------------------
 # The embedded default is kombu's file-system transport under var/broker: no
 # server to install. Production sets CELERY_BROKER_URL=redis://…
-CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://")
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://localhost/")
 BROKER_DIR = VAR_DIR / "broker"
 if CELERY_BROKER_URL.startswith("filesystem"):
     for _folder in ("queue", "processed", "control"):

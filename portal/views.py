@@ -101,7 +101,10 @@ def audit_list(request):
     template = "portal/audit_list.html"
     if request.htmx and not request.htmx.boosted:
         template += "#results"
-    actions = ["initiative", "phase", "task", "target", "membership"]
+    actions = [
+        "initiative", "phase", "task", "target", "membership", "job", "finding", "schedule",
+        "token", "runbook", "training",
+    ]  # fmt: skip
     return render(
         request, template, {"page": page, "q": query, "action": action, "actions": actions}
     )

@@ -10,6 +10,20 @@ from optimizations.models.jobs import Job, Run
 from optimizations.models.targets import TargetService
 
 
+class FindingQuerySet(models.QuerySet):
+    def by_severity(self):
+        """Most severe first (critical, high, medium, low, info), then by rule."""
+        rank = models.Case(
+            *(
+                models.When(severity=name, then=models.Value(order))
+                for name, order in Finding.SEVERITY_ORDER.items()
+            ),
+            default=models.Value(9),
+            output_field=models.IntegerField(),
+        )
+        return self.annotate(severity_rank=rank).order_by("severity_rank", "rule_id", "location")
+
+
 class Finding(models.Model):
     """A problem any analysis reported, identified across runs by its fingerprint."""
 
@@ -74,6 +88,8 @@ class Finding(models.Model):
         Job, null=True, blank=True, on_delete=models.SET_NULL, related_name="findings"
     )
     times_seen = models.PositiveIntegerField(default=1)
+
+    objects = FindingQuerySet.as_manager()
 
     class Meta:
         ordering = ["status", "severity", "-last_seen_at"]

@@ -51,11 +51,7 @@ def finding_list(request, slug):
         .values_list("severity")
         .annotate(n=Count("pk"))
     )
-    ordered = sorted(
-        findings.order_by("-last_seen_at")[:2000],
-        key=lambda f: (Finding.SEVERITY_ORDER.get(f.severity, 9), f.rule_id, f.location),
-    )
-    page = Paginator(ordered, 50).get_page(request.GET.get("page"))
+    page = Paginator(findings.by_severity(), 50).get_page(request.GET.get("page"))
     context = {
         "target": target,
         "page": page,

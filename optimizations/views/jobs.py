@@ -16,7 +16,16 @@ from django.views.decorators.vary import vary_on_headers
 
 from optimizations import engine, kinds
 from optimizations.forms import RunForm, params_form_class, params_from_form
-from optimizations.models import Initiative, Job, JobLog, Measurement, Phase, PhaseTask, Run
+from optimizations.models import (
+    Finding,
+    Initiative,
+    Job,
+    JobLog,
+    Measurement,
+    Phase,
+    PhaseTask,
+    Run,
+)
 from portal import access
 
 LOG_TAIL = 200
@@ -155,9 +164,9 @@ def _run_progress(jobs) -> int:
 def run_live(request, pk):
     run = get_object_or_404(Run, pk=pk)
     jobs = list(run.jobs.order_by("pk"))
+    # The worker that ends the last job settles the run (and tells people);
+    # this page only shows what is there.
     done = all(job.status in Job.ENDED for job in jobs)
-    if done and not run.is_finished():
-        run.settle()
     context = {"run": run, "jobs": jobs, "progress": _run_progress(jobs), "live": not done}
     return render(
         request,
@@ -194,7 +203,7 @@ def _result_context(job) -> dict:
         "measurements": list(
             Measurement.objects.filter(job=job, second__isnull=True).order_by("name", "pk")[:300]
         ),
-        "findings": list(job.findings.order_by("severity", "rule_id")[:200]),
+        "findings": list(Finding.objects.filter(last_job=job).by_severity()[:200]),
     }
 
 

@@ -39,7 +39,7 @@ def broker_settings(kind: str, var_dir: Path) -> tuple[str, dict]:
     folders = {name: var_dir / "broker" / name for name in ("queue", "processed", "control")}
     for folder in folders.values():
         folder.mkdir(parents=True, exist_ok=True)
-    return "filesystem://", {
+    return "filesystem://localhost/", {
         "data_folder_in": str(folders["queue"]),
         "data_folder_out": str(folders["queue"]),
         "processed_folder": str(folders["processed"]),
