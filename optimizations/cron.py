@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import datetime
 
+# Day of week takes 0–7: both 0 and 7 are Sunday.
 FIELDS = (("minute", 0, 59), ("hour", 0, 23), ("day of month", 1, 31), ("month", 1, 12),
-          ("day of week", 0, 6))  # fmt: skip
+          ("day of week", 0, 7))  # fmt: skip
 
 
 def _field(text: str, name: str, low: int, high: int) -> set[int]:
@@ -30,12 +31,12 @@ def _field(text: str, name: str, low: int, high: int) -> set[int]:
                 end = high
         else:
             raise ValueError(f"{name}: {part!r} is not a number, range or *")
-        if name == "day of week" and end == 7:
-            end = 6 if start <= 6 else 0
-            values.add(0)  # 7 is Sunday too
         if not (low <= start <= high and low <= end <= high and start <= end):
             raise ValueError(f"{name}: {part!r} is outside {low}–{high}")
         values.update(range(start, end + 1, step))
+    if name == "day of week" and 7 in values:
+        values.discard(7)
+        values.add(0)
     return values
 
 
