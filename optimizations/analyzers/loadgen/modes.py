@@ -189,7 +189,7 @@ PARAMS_BY_MODE: dict[str, list[Param]] = {
     ],
     "endurance": [
         _MODE,
-        *_open_params(50.0, 600.0),
+        *_open_params(50.0, 300.0),
         Param("memory_interval", "float", 5.0, label="Memory sample every (s)", min=0.1),
         Param(
             "memory_source",
