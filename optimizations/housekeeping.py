@@ -44,6 +44,8 @@ def reap_lost_jobs(now=None) -> int:
         seen = timezone.localtime(job.heartbeat_at).strftime("%H:%M:%S")
         worker = job.worker or "its worker"
         if job.attempt < job.max_attempts and job.requeue_lost():
+            # The lost attempt's partial numbers would mix with the next one's.
+            Measurement.objects.filter(job=job).delete()
             _log(
                 job,
                 f"{worker} went silent at {seen}; re-queued (attempt {job.attempt + 1} of "

@@ -74,6 +74,9 @@ class JobContext:
         self._cancel = threading.Event()
         self._stop = threading.Event()
         self._seq = job.log_lines
+        # Per-second rows are numbered in arrival order: the live chart asks
+        # for "rows after N", whatever time axis the analyzer's rows carry.
+        self._rows = 0
         self._thread = threading.Thread(target=self._loop, name=f"job-{job.pk}-flush", daemon=True)
         self.lost = False  # the row left "running" under us (reaped or cancelled)
 
@@ -137,7 +140,8 @@ class JobContext:
                 )
                 self._seq += len(logs)
             if samples:
-                Measurement.objects.bulk_create(_sample_rows(self.job, samples, now))
+                Measurement.objects.bulk_create(_sample_rows(self.job, samples, now, self._rows))
+                self._rows += len(samples)
             fields = {"heartbeat_at": now, "log_lines": self._seq}
             if dirty:
                 fields.update(progress=percent, step=step)
@@ -158,16 +162,13 @@ def _numbers(row: dict, prefix: str = ""):
             yield from _numbers(value, f"{prefix}{key}.")
 
 
-def _sample_rows(job: Job, samples: list[dict], now) -> list[Measurement]:
-    """Each per-second row becomes one Measurement per number in it."""
+def _sample_rows(job: Job, samples: list[dict], now, first: int) -> list[Measurement]:
+    """Each per-second row becomes one Measurement per number in it, numbered from ``first``."""
     rows = []
-    for sample in samples:
-        second = sample.get("second", sample.get("t"))
-        second = int(second) if isinstance(second, (int, float)) else None
+    for index, sample in enumerate(samples, start=first):
+        second = index
         labels = {k: str(v) for k, v in sample.items() if k in ("step", "phase", "operation")}
         for name, value in _numbers(sample):
-            if name in ("second", "t"):
-                continue
             rows.append(
                 Measurement(
                     target_id=job.target_id,

@@ -41,3 +41,25 @@ def get_item(mapping, key):
 @register.filter
 def is_scalar(value) -> bool:
     return value is None or isinstance(value, (str, int, float, bool))
+
+
+@register.filter
+def script_json(value: str):
+    """A JSON string made safe inside <script type="application/json">."""
+    from django.utils.safestring import mark_safe
+
+    escaped = str(value).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+    return mark_safe(escaped)
+
+
+@register.filter
+def percent(value, digits=1):
+    """A ratio (0.0123) as a percentage ("1.2 %")."""
+    if value is None or value == "":
+        return "—"
+    return f"{float(value) * 100:.{int(digits)}f} %"
+
+
+@register.filter
+def split(value: str, separator: str = " ") -> list[str]:
+    return str(value).split(separator)

@@ -14,7 +14,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 
-from optimizations import engine, kinds
+from optimizations import charts, engine, kinds
 from optimizations.forms import RunForm, params_form_class, params_from_form
 from optimizations.models import (
     Finding,
@@ -192,8 +192,40 @@ def job_detail(request, pk):
         "first_seq": logs[0].seq if logs else 0,
         "can_trigger": access.can_trigger_jobs(request.user),
         **_result_context(job),
+        **_charts(job),
     }
     return render(request, "optimizations/job_detail.html", context)
+
+
+TIMELINE_NAMES = [f"sample.{field}" for field in ("at", *charts.TIMELINE_FIELDS)]
+
+
+def _timeline_rows(job, after: int = -1) -> list[dict]:
+    return charts.sample_rows(
+        Measurement.objects.filter(job_id=job.pk, second__gt=after, name__in=TIMELINE_NAMES)
+        .order_by("second")
+        .values_list("second", "name", "value")
+    )
+
+
+def _charts(job) -> dict:
+    """The figures of a benchmark job: its timeline (live while it runs) and its results."""
+    if job.kind != "benchmark":
+        return {"charts": {}, "rows_after": -1}
+    rows = _timeline_rows(job)
+    summary = job.summary or {}
+    figures = {"timeline": charts.benchmark_timeline(rows)}
+    if job.status not in Job.ACTIVE:
+        figures.update(
+            histogram=charts.latency_histogram((summary.get("hdr") or {}).get("latency")),
+            operations=charts.operations_chart(summary.get("operations") or []),
+            steps=charts.stress_steps((summary.get("stress") or {}).get("steps") or []),
+            memory=charts.memory_trend((summary.get("memory") or {}).get("samples") or []),
+        )
+    return {
+        "charts": charts.bundle(**{f"job-{job.pk}-{name}": f for name, f in figures.items()}),
+        "rows_after": rows[-1]["row"] if rows else -1,
+    }
 
 
 def _result_context(job) -> dict:
@@ -230,10 +262,17 @@ def job_live(request, pk):
             )
         )
     ended = job.status in Job.ENDED
+    try:
+        rows_after = int(request.GET.get("rows", -1))
+    except ValueError:
+        rows_after = -1
+    rows = _timeline_rows(job, rows_after) if job.kind == "benchmark" and not ended else []
     context = {
         "job": job,
         "logs": logs,
         "after": logs[-1].seq if logs else after,
+        "rows_after": rows[-1]["row"] if rows else rows_after,
+        "points": charts.points_json(rows) if rows else "",
         "live": not ended,
         "skipped_lines": (job.log_lines - LOG_PAGE - after)
         if job.log_lines - after > LOG_PAGE
@@ -241,7 +280,7 @@ def job_live(request, pk):
     }
     if ended:
         full = Job.objects.select_related("target", "run").get(pk=job.pk)
-        context.update(job=full, final=True, **_result_context(full))
+        context.update(job=full, final=True, **_result_context(full), **_charts(full))
     return render(
         request,
         "optimizations/job_live.html",

@@ -34,7 +34,7 @@ def test_the_job_page_shows_the_tail_of_a_long_log_and_polls(login, running_job,
     page = login(qa_engineer).get(running_job.get_absolute_url()).content.decode()
     assert "line 1000" in page and "line 801" in page and "line 800<" not in page
     assert "Show earlier lines" in page
-    assert f'hx-get="/jobs/{running_job.pk}/live/?after=1000"' in page
+    assert f'hx-get="/jobs/{running_job.pk}/live/?after=1000&rows=-1"' in page
 
 
 def test_the_live_answer_carries_only_new_lines_and_the_status(login, running_job, qa_engineer):
@@ -157,3 +157,68 @@ def test_the_inbox_lists_and_marks_read(login, qa_engineer):
     assert '<span class="count">1</span>' in client.get("/").content.decode()
     client.post(reverse("inbox_read"))
     assert Notification.objects.get().read_at is not None
+
+
+def add_rows(job, first, count):
+    from optimizations.models import Measurement
+
+    now = timezone.now()
+    Measurement.objects.bulk_create(
+        Measurement(
+            target=job.target,
+            job=job,
+            run=job.run,
+            name=f"sample.{name}",
+            value=value,
+            unit="",
+            second=row,
+            measured_at=now,
+        )  # fmt: skip
+        for row in range(first, first + count)
+        for name, value in (
+            ("at", row + 1.0),
+            ("offered", 100.0),
+            ("achieved", 99.0 + row),
+            ("errors", 0.0),
+            ("p50_ms", 2.0),
+            ("p95_ms", 5.0),
+            ("p99_ms", 9.0),
+        )  # fmt: skip
+    )
+
+
+@pytest.fixture
+def running_benchmark(target, qa_engineer):
+    run = Run.objects.create(target=target, mode="quality", triggered_by=qa_engineer)
+    job = Job.objects.create(run=run, kind="benchmark", target=target, triggered_by=qa_engineer)
+    job.claim("benchmark@test")
+    return job
+
+
+def test_a_running_benchmark_draws_its_timeline_and_loads_plotly_locally(
+    login, running_benchmark, qa_engineer
+):
+    add_rows(running_benchmark, 0, 5)
+    page = login(qa_engineer).get(running_benchmark.get_absolute_url()).content.decode()
+    assert "/static/vendor/plotly.min.js" in page and "cdn" not in page
+    assert f'data-target="job-{running_benchmark.pk}-timeline"' in page
+    assert "&rows=4" in page  # the poll asks for the rows after the last one drawn
+
+
+def test_each_poll_brings_only_the_new_rows_in_few_queries(
+    login, running_benchmark, qa_engineer, django_assert_max_num_queries
+):
+    add_rows(running_benchmark, 0, 600)
+    client = login(qa_engineer)
+    client.get("/")
+    add_rows(running_benchmark, 600, 2)
+    with django_assert_max_num_queries(5):  # 2 for authentication + job, log lines, rows
+        body = htmx_get(
+            client, f"/jobs/{running_benchmark.pk}/live/?after=0&rows=599"
+        ).content.decode()
+    assert 'class="plotly-extend"' in body and "&rows=601" in body
+    extension = body.split('class="plotly-extend"')[1].split(">", 1)[1].split("</script>")[0]
+    import json
+
+    points = json.loads(extension)
+    assert points["x"] == [601.0, 602.0] and points["achieved"] == [699.0, 700.0]

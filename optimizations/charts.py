@@ -1,0 +1,208 @@
+"""Every chart the portal draws, built server-side as Plotly figures.
+
+Views ask this module for a figure and hand its JSON to the page; the page's
+small script (static/js/charts.js) draws it with the plotly.js that the
+plotly package ships (portal.staticfinders), so figure and library always
+match. Charts that grow live (a running benchmark) are extended in the
+browser with the rows the job page's poll brings.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from optimizations.analyzers.loadgen.hdr import Histogram
+
+PALETTE = {
+    "offered": "#94a3b8",
+    "achieved": "#0f766e",
+    "errors": "#dc2626",
+    "p50": "#2563eb",
+    "p95": "#d97706",
+    "p99": "#b91c1c",
+    "service": "#7c3aed",
+    "memory": "#0f766e",
+}
+LAYOUT = {
+    "margin": {"l": 56, "r": 16, "t": 28, "b": 40},
+    "font": {"family": "system-ui, sans-serif", "size": 12, "color": "#1c2430"},
+    "paper_bgcolor": "#ffffff",
+    "plot_bgcolor": "#ffffff",
+    "legend": {"orientation": "h", "y": -0.18},
+    "hovermode": "x unified",
+}
+# The per-second row fields the benchmark timeline shows, in trace order.
+TIMELINE_FIELDS = ("offered", "achieved", "errors", "p50_ms", "p95_ms", "p99_ms")
+
+
+def to_json(figure: go.Figure) -> str:
+    return figure.to_json()
+
+
+def sample_rows(measurements) -> list[dict]:
+    """Rows {second, name: value, …} from a job's sample.* Measurements."""
+    rows: dict[int, dict] = defaultdict(dict)
+    for second, name, value in measurements:
+        rows[second][name.removeprefix("sample.")] = value
+    return [{"row": second, **values} for second, values in sorted(rows.items())]
+
+
+def timeline_points(rows: list[dict]) -> dict:
+    """The x values and the y values of each timeline trace, for the live extension."""
+    xs = [row.get("at", row["row"]) for row in rows]
+    return {"x": xs, **{field: [row.get(field) for row in rows] for field in TIMELINE_FIELDS}}
+
+
+def benchmark_timeline(rows: list[dict]) -> go.Figure:
+    """Offered and achieved rate with errors above; latency percentiles below."""
+    points = timeline_points(rows)
+    figure = make_subplots(
+        rows=2,
+        cols=1,
+        shared_xaxes=True,
+        vertical_spacing=0.1,
+        subplot_titles=("Requests per second", "Latency from the intended send time (ms)"),
+    )
+    traces = [
+        ("offered", "offered", 1, {"dash": "dot"}),
+        ("achieved", "achieved", 1, {}),
+        ("errors", "errors", 1, {}),
+        ("p50_ms", "p50", 2, {}),
+        ("p95_ms", "p95", 2, {}),
+        ("p99_ms", "p99", 2, {}),
+    ]
+    for field, name, row, line in traces:
+        color = PALETTE[name.split("_")[0]]
+        figure.add_trace(
+            go.Scatter(
+                x=points["x"],
+                y=points[field],
+                name=name,
+                mode="lines",
+                line={"color": color, "width": 2, **line},
+            ),
+            row=row,
+            col=1,
+        )
+    figure.update_layout(**LAYOUT, height=460)
+    figure.update_xaxes(title_text="seconds since start", row=2, col=1)
+    return figure
+
+
+def latency_histogram(hdr: dict | None) -> go.Figure | None:
+    """The latency distribution of the whole run from its HDR histogram."""
+    if not hdr or not hdr.get("total"):
+        return None
+    histogram = Histogram.from_dict(hdr)
+    scale = 1000.0 if hdr.get("unit", "us") == "us" else 1.0
+    lows, counts = [], []
+    for low, _high, count in histogram.buckets():
+        lows.append(low / scale)
+        counts.append(count)
+    figure = go.Figure(
+        go.Bar(x=lows, y=counts, marker_color=PALETTE["achieved"], name="requests")
+    )
+    figure.update_layout(
+        **LAYOUT,
+        height=300,
+        bargap=0.05,
+        title={"text": "Latency distribution", "x": 0},
+        xaxis={"title": "latency (ms, log scale)", "type": "log"},
+        yaxis={"title": "requests"},
+        showlegend=False,
+    )
+    return figure
+
+
+def operations_chart(operations: list[dict]) -> go.Figure | None:
+    """p50 / p95 / p99 per operation, so the bottleneck endpoint stands out."""
+    if not operations:
+        return None
+    names = [op["name"] for op in operations]
+    figure = go.Figure()
+    for quantile in ("med", "p95", "p99"):
+        key = {"med": "p50"}.get(quantile, quantile)
+        figure.add_trace(
+            go.Bar(
+                y=names,
+                x=[(op.get("latency_ms") or {}).get(quantile) for op in operations],
+                name=key,
+                orientation="h",
+                marker_color=PALETTE[key],
+            )
+        )
+    figure.update_layout(
+        **{**LAYOUT, "hovermode": "y unified"},
+        height=120 + 34 * len(names),
+        barmode="group",
+        title={"text": "Latency per operation (ms)", "x": 0},
+        xaxis={"title": "ms", "type": "log"},
+        yaxis={"autorange": "reversed"},
+    )
+    return figure
+
+
+def stress_steps(steps: list[dict]) -> go.Figure | None:
+    """Offered and achieved rate per step with the corrected p99: where the knee is."""
+    if not steps:
+        return None
+    offered = [step.get("rate") or step.get("offered_rate") for step in steps]
+    figure = make_subplots(specs=[[{"secondary_y": True}]])
+    figure.add_trace(
+        go.Scatter(
+            x=offered,
+            y=[step.get("rps") or step.get("achieved_rate") for step in steps],
+            name="achieved req/s",
+            mode="lines+markers",
+            line={"color": PALETTE["achieved"]},
+        ),
+        secondary_y=False,
+    )
+    figure.add_trace(
+        go.Scatter(
+            x=offered,
+            y=[(step.get("latency_ms") or {}).get("p99", step.get("p99_ms")) for step in steps],
+            name="p99 ms",
+            mode="lines+markers",
+            line={"color": PALETTE["p99"]},
+        ),
+        secondary_y=True,
+    )
+    figure.update_layout(**LAYOUT, height=340, title={"text": "Stress steps", "x": 0})
+    figure.update_xaxes(title_text="offered req/s")
+    figure.update_yaxes(title_text="achieved req/s", secondary_y=False)
+    figure.update_yaxes(title_text="p99 ms", type="log", secondary_y=True)
+    return figure
+
+
+def memory_trend(samples: list) -> go.Figure | None:
+    """The target's memory (PSS summed over its processes) over an endurance run."""
+    if not samples:
+        return None
+    xs = [point[0] for point in samples]
+    ys = [point[1] / (1024 * 1024) for point in samples]
+    figure = go.Figure(
+        go.Scatter(x=xs, y=ys, mode="lines", name="PSS", line={"color": PALETTE["memory"]})
+    )
+    figure.update_layout(
+        **LAYOUT,
+        height=300,
+        title={"text": "Target memory (PSS, MiB)", "x": 0},
+        xaxis={"title": "seconds"},
+        yaxis={"title": "MiB"},
+        showlegend=False,
+    )
+    return figure
+
+
+def bundle(**figures) -> dict[str, str]:
+    """{dom id: figure JSON} for the figures that exist."""
+    return {name: to_json(figure) for name, figure in figures.items() if figure is not None}
+
+
+def points_json(rows: list[dict]) -> str:
+    return json.dumps(timeline_points(rows))
