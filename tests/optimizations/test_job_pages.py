@@ -173,7 +173,7 @@ def add_rows(job, first, count):
             unit="",
             second=row,
             measured_at=now,
-        )  # fmt: skip
+        )
         for row in range(first, first + count)
         for name, value in (
             ("at", row + 1.0),
@@ -183,7 +183,7 @@ def add_rows(job, first, count):
             ("p50_ms", 2.0),
             ("p95_ms", 5.0),
             ("p99_ms", 9.0),
-        )  # fmt: skip
+        )
     )
 
 

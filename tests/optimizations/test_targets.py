@@ -89,9 +89,7 @@ def test_a_source_location_must_exist_or_be_an_allowed_git_url(
     url = reverse("target_edit", args=[target.slug])
     response = client.post(url, form_data(target, source_location="/no/such/dir"))
     assert "is not a directory" in response.content.decode()
-    response = client.post(
-        url, form_data(target, source_location="https://192.0.2.1/org/repo.git")
-    )
+    response = client.post(url, form_data(target, source_location="https://192.0.2.1/org/repo.git"))
     assert "not in KAIZEN_ALLOWED_TARGET_HOSTS" in response.content.decode()
     client.post(url, form_data(target, source_location=str(tmp_path)))
     target.refresh_from_db()
