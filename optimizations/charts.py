@@ -90,6 +90,8 @@ def benchmark_timeline(rows: list[dict]) -> go.Figure:
         )
     figure.update_layout(**LAYOUT, height=460)
     figure.update_xaxes(title_text="seconds since start", row=2, col=1)
+    # Latency spans milliseconds to seconds when a target saturates.
+    figure.update_yaxes(type="log", row=2, col=1)
     return figure
 
 
@@ -103,9 +105,7 @@ def latency_histogram(hdr: dict | None) -> go.Figure | None:
     for low, _high, count in histogram.buckets():
         lows.append(low / scale)
         counts.append(count)
-    figure = go.Figure(
-        go.Bar(x=lows, y=counts, marker_color=PALETTE["achieved"], name="requests")
-    )
+    figure = go.Figure(go.Bar(x=lows, y=counts, marker_color=PALETTE["achieved"], name="requests"))
     figure.update_layout(
         **LAYOUT,
         height=300,

@@ -282,13 +282,14 @@ class RunForm(forms.Form):
         return data
 
 
-def params_form_class(declared):
+def params_form_class(declared, defaults=None):
     """A form generated from an analyzer's declared parameters (defaults, bounds, help)."""
     fields = {}
+    defaults = defaults or {}
     for param in declared:
         label = param.label or param.name.replace("_", " ").capitalize()
         common = {"label": label, "help_text": param.help, "required": param.required}
-        initial = param.default
+        initial = defaults.get(param.name, param.default)
         if param.type == "int":
             field = forms.IntegerField(
                 min_value=param.min, max_value=param.max, initial=initial, **common

@@ -29,6 +29,10 @@ FOCUS = {
 # export, not the API).
 LOAD_EXCLUDE = ["GET /metrics", "GET /health*", "GET /ready*", "GET /*export*"]
 
+# What a single job of a kind starts with in the portal's form (over the
+# analyzer's own defaults).
+FORM_DEFAULTS = {"benchmark": {"exclude": LOAD_EXCLUDE}}
+
 DB_POOL_CHECKS = ["db.capabilities", "db.conn_headroom", "db.pool_usage", "db.settings"]
 DB_ARCHITECTURE_CHECKS = [*DB_POOL_CHECKS, "db.replication", "db.vacuum_health"]
 

@@ -14,7 +14,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 
-from optimizations import charts, engine, kinds
+from optimizations import charts, engine, kinds, modes
 from optimizations.forms import RunForm, params_form_class, params_from_form
 from optimizations.models import (
     Finding,
@@ -91,7 +91,7 @@ def job_params(request, slug, kind):
         spec = kinds.get(kind)
     except ValueError:
         raise Http404 from None
-    form = params_form_class(spec.params())(prefix="p")
+    form = params_form_class(spec.params(), modes.FORM_DEFAULTS.get(kind))(prefix="p")
     return render(
         request,
         "optimizations/job_params.html",
@@ -113,7 +113,7 @@ def job_start(request, slug, kind):
         spec = kinds.get(kind)
     except ValueError:
         raise Http404 from None
-    form = params_form_class(spec.params())(request.POST, prefix="p")
+    form = params_form_class(spec.params(), modes.FORM_DEFAULTS.get(kind))(request.POST, prefix="p")
     if not form.is_valid():
         return render(
             request,
