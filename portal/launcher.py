@@ -289,6 +289,10 @@ def main(argv=None) -> int:
         f"  Demo target   {state.base_url}/docs  ({state.mode} mode, {state.database_label})"
         + ("" if target_ready else "  — not answering yet, see var/log/demo-target.log")
     )
+    if state.database == "postgres":
+        from optimizations.crypto import mask_url
+
+        say(f"  Demo database {mask_url(state.database_url)}  (pg_stat_statements; data in var/pg)")
     say(f"  Logs          {log_dir}/")
     say()
     say(f"  Demo logins (every password: {password})")
