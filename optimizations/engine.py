@@ -140,9 +140,14 @@ def _create_run(
     trigger="ui",
     expires_at=None,
 ) -> Run:
+    from portal.access import training_gate_refusal
+
     jobs, skipped = [], []
     for name, wanted in specs:
         kind = kinds.get(name)
+        refusal = training_gate_refusal(user, target, kind.name)
+        if refusal:
+            raise CannotStart(refusal)
         if not kind.available():
             skipped.append({"kind": kind.name, "why": "not yet available in this Kaizen"})
             continue

@@ -217,6 +217,13 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": env_int("KAIZEN_AVAILABILITY_SECONDS", 60, minimum=5),
     },
     "kaizen-purge": {"task": "optimizations.tasks.purge_old_data", "schedule": 24 * 3600},
+    # Overdue training, recertification, late joiners of assigned departments.
+    "kaizen-training": {"task": "departments.tasks.refresh_training_states", "schedule": 3600},
+    # A missing standard runbook is a finding for HR (new targets included).
+    "kaizen-runbook-coverage": {
+        "task": "departments.tasks.refresh_runbook_findings",
+        "schedule": 3600,
+    },
 }
 # A running job whose heartbeat is older than this lost its worker.
 KAIZEN_LOST_AFTER = env_int("KAIZEN_LOST_AFTER", 60, minimum=2)

@@ -61,6 +61,7 @@ def target_detail(request, slug):
         "incidents": list(target.incidents.order_by("-started_at")[:5]),
         "schedules": list(target.schedules.order_by("name")),
         "thresholds": [(t, target.thresholds()[t.key]) for t in slo.THRESHOLDS],
+        "runbooks": list(target.runbooks.exclude(status="archived").order_by("title")[:20]),
     }
     return render(request, "optimizations/target_detail.html", context)
 

@@ -1,0 +1,117 @@
+"""Starting runs: the plan of a mode, what cannot run and why, the probe first, re-runs."""
+
+import pytest
+
+from optimizations import engine, kinds, modes
+from optimizations.models import Job, Run
+
+
+@pytest.fixture(autouse=True)
+def broker_up(monkeypatch):
+    monkeypatch.setattr(engine, "broker_reachable", lambda timeout=2.0: None)
+
+
+@pytest.fixture
+def sent(monkeypatch):
+    jobs = []
+    monkeypatch.setattr(engine, "enqueue", lambda job: jobs.append(job.kind) or True)
+    return jobs
+
+
+def test_every_mode_starts_with_the_probe_and_has_no_duplicates():
+    for mode, focus in modes.FOCUS.items():
+        for chosen in [[], *[[tag] for tag in focus]]:
+            planned = modes.plan(mode, chosen)
+            assert planned[0].kind == "probe"
+            keys = [(job.kind, repr(sorted(job.params.items()))) for job in planned]
+            assert len(keys) == len(set(keys))
+
+
+@pytest.mark.parametrize(
+    ("mode", "focus", "kinds_expected"),
+    [
+        ("performance", [], ["probe", "code_scan", "db_scan", "benchmark"]),
+        ("performance", ["fastapi"], ["probe", "code_scan", "benchmark"]),
+        ("performance", ["sqlalchemy"], ["probe", "code_scan", "db_scan"]),
+        ("quality", ["testing"], ["probe", "benchmark", "benchmark", "benchmark"]),
+        ("quality", ["validation"], ["probe", "security_scan"]),
+        ("strategy", ["monitoring"], ["probe"]),
+        ("strategy", ["scaling"], ["probe", "benchmark", "db_scan"]),
+    ],
+)
+def test_the_mode_table_of_design(mode, focus, kinds_expected):
+    assert [job.kind for job in modes.plan(mode, focus)] == kinds_expected
+
+
+def test_a_focus_of_another_mode_is_refused():
+    with pytest.raises(ValueError, match="does not apply to performance"):
+        modes.plan("performance", ["security"])
+
+
+def test_kinds_the_target_cannot_run_are_skipped_with_the_reason(target, qa_engineer, sent):
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(kinds.Kind, "available", lambda self: self.name != "code_scan")
+        run = engine.start_run(qa_engineer, target, "performance", [])
+    skipped = {item["kind"]: item["why"] for item in run.skipped}
+    assert skipped["code_scan"] == "not yet available in this Kaizen"
+    assert "lacks a database URL" in skipped["db_scan"]
+    assert [job.kind for job in run.jobs.order_by("pk")] == ["probe", "benchmark"]
+
+
+def test_the_probe_goes_first_and_the_rest_follow_when_it_ends(
+    target, qa_engineer, sent, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        run = engine.start_run(qa_engineer, target, "quality", ["testing"])
+    assert sent == ["probe"]
+    probe = run.jobs.get(kind="probe")
+    assert set(run.jobs.exclude(pk=probe.pk).values_list("after", flat=True)) == {probe.pk}
+    probe.claim("w")
+    probe.fail("target down")
+    engine.release_followers(probe)
+    assert sent == ["probe", "benchmark", "benchmark", "benchmark"]
+
+
+def test_an_unknown_override_parameter_is_refused(target, qa_engineer, sent):
+    with pytest.raises(engine.CannotStart, match="has no parameter speed"):
+        engine.start_run(
+            qa_engineer, target, "quality", ["testing"], overrides={"benchmark": {"speed": 3}}
+        )
+    assert not Run.objects.exists()
+
+
+def test_a_bad_parameter_value_is_refused_before_anything_is_created(target, qa_engineer, sent):
+    with pytest.raises(engine.CannotStart, match="Target probe: timeout"):
+        engine.start_job(qa_engineer, target, "probe", {"timeout": 0})
+    assert not Run.objects.exists()
+
+
+def test_a_rerun_repeats_the_same_jobs_with_the_same_parameters(target, qa_engineer, sent):
+    first = engine.start_run(
+        qa_engineer, target, "quality", ["testing"], overrides={"benchmark": {"duration": 12.0}}
+    )
+    again = engine.rerun(qa_engineer, first)
+
+    def shape(run):
+        return [(job.kind, job.params) for job in run.jobs.order_by("pk")]
+
+    assert shape(again) == shape(first)
+    assert all(job.params["duration"] == 12.0 for job in again.jobs.filter(kind="benchmark"))
+
+
+def test_a_training_gate_stops_a_load_test_for_someone_untrained(
+    target, qa_engineer, sent, departments
+):
+    from departments.models import TrainingGate, TrainingModule
+
+    module = TrainingModule.objects.create(
+        title="Load testing safely", slug="load-testing", status="published",
+        owner_department=departments["hr"],
+    )  # fmt: skip
+    TrainingGate.objects.create(target=target, module=module)
+    with pytest.raises(engine.CannotStart, match="Load testing safely"):
+        engine.start_job(qa_engineer, target, "benchmark", {"duration": 5.0})
+    # A probe needs no training, and schedules (nobody) are not gated.
+    engine.start_job(qa_engineer, target, "probe", {})
+    engine.start_job(None, target, "benchmark", {"duration": 5.0}, trigger="schedule")
+    assert Job.objects.count() == 2
