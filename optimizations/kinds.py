@@ -31,6 +31,9 @@ class Kind:
     max_attempts: int = 2
     # Seconds a job may run before Celery stops it (soft limit 30 s earlier).
     time_limit: int = 900
+    # Reports offered for download: (file suffix, content type, "module:function"),
+    # the function taking the AnalysisResult and returning text or a JSON-able dict.
+    exports: tuple[tuple[str, str, str], ...] = ()
 
     def analyzer(self) -> ModuleType | None:
         return _load(self.module)
@@ -77,6 +80,10 @@ KINDS: dict[str, Kind] = {
             "code",
             ("source",),
             "FastAPI and SQLAlchemy rules over the source tree, with ruff's where they apply.",
+            exports=(
+                ("sarif", "application/sarif+json", "optimizations.analyzers.codescan:to_sarif"),
+                ("json", "application/json", "optimizations.analyzers.codescan:to_json"),
+            ),
         ),
         Kind(
             "db_scan",

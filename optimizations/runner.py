@@ -31,7 +31,7 @@ from optimizations.analyzers.base import (
 )
 from optimizations.analyzers.netguard import HostNotAllowed
 from optimizations.crypto import CredentialUnreadable
-from optimizations.models import Finding, Job, JobLog, Measurement
+from optimizations.models import Finding, Job, JobArtifact, JobLog, Measurement
 
 logger = logging.getLogger(__name__)
 
@@ -278,10 +278,28 @@ def store_result(job: Job, kind: kinds.Kind, result: AnalysisResult) -> None:
             {"id": c.check_id, "status": c.status, "detail": c.detail} for c in result.checks
         ]
         summary["findings"] = {"reported": len(reported), "fixed": fixed}
+        _store_exports(job, kind, result)
         if not job.succeed(summary, result.verdict):
             # The job stopped being ours while we stored (reaped or cancelled):
             # roll back so nothing of a run that "did not happen" remains.
             transaction.set_rollback(True)
+
+
+def _store_exports(job: Job, kind: kinds.Kind, result: AnalysisResult) -> None:
+    """The reports a kind offers for download (SARIF for code scanning tools…)."""
+    import importlib
+    import json
+
+    for suffix, content_type, path in kind.exports:
+        module, function = path.split(":")
+        content = getattr(importlib.import_module(module), function)(result)
+        if not isinstance(content, str):
+            content = json.dumps(content, indent=2, default=str)
+        JobArtifact.objects.update_or_create(
+            job=job,
+            name=f"kaizen-{job.kind}-{job.pk}.{suffix}",
+            defaults={"content_type": content_type, "content": content},
+        )
 
 
 def _upsert_findings(job, kind, result, now) -> set[str]:

@@ -31,6 +31,7 @@ urlpatterns = [
     path("jobs/<int:pk>/live/", jobs.job_live, name="job_live"),
     path("jobs/<int:pk>/log/", jobs.job_log, name="job_log"),
     path("jobs/<int:pk>/log.txt", jobs.job_log_download, name="job_log_download"),
+    path("jobs/<int:pk>/files/<str:name>", jobs.job_artifact, name="job_artifact"),
     path("jobs/<int:pk>/cancel/", jobs.job_cancel, name="job_cancel"),
     path("jobs/<int:pk>/rerun/", jobs.job_rerun, name="job_rerun"),
 ]

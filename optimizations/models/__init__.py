@@ -1,6 +1,6 @@
 """The optimizations app's models, one module per domain."""
 
-from optimizations.models.jobs import Job, JobLog, Run, Schedule
+from optimizations.models.jobs import Job, JobArtifact, JobLog, Run, Schedule
 from optimizations.models.plan import Initiative, Phase, PhaseTask
 from optimizations.models.results import Finding, Incident, Measurement
 from optimizations.models.targets import TargetService
@@ -10,6 +10,7 @@ __all__ = [
     "Incident",
     "Initiative",
     "Job",
+    "JobArtifact",
     "JobLog",
     "Measurement",
     "Phase",

@@ -299,6 +299,24 @@ class JobLog(models.Model):
         return f"{self.seq}: {self.message[:80]}"
 
 
+class JobArtifact(models.Model):
+    """A file a job produced for download (a code scan's SARIF and JSON reports)."""
+
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="artifacts")
+    name = models.CharField(max_length=100)  # the file name offered for download
+    content_type = models.CharField(max_length=100)
+    content = models.TextField()
+
+    class Meta:
+        ordering = ["job", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["job", "name"], name="one_artifact_per_name")
+        ]
+
+    def __str__(self):
+        return self.name
+
+
 class Schedule(models.Model):
     """A recurring run of a mode on a target (monthly analysis, quarterly review…)."""
 

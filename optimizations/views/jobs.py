@@ -20,6 +20,7 @@ from optimizations.models import (
     Finding,
     Initiative,
     Job,
+    JobArtifact,
     JobLog,
     Measurement,
     Phase,
@@ -232,6 +233,7 @@ def _result_context(job) -> dict:
     if job.status in Job.ACTIVE:
         return {"measurements": [], "findings": []}
     return {
+        "artifacts": list(job.artifacts.values_list("name", flat=True)),
         "measurements": list(
             Measurement.objects.filter(job=job, second__isnull=True).order_by("name", "pk")[:300]
         ),
@@ -323,6 +325,14 @@ def job_log_download(request, pk):
 
     response = StreamingHttpResponse(lines(), content_type="text/plain; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="kaizen-job-{job.pk}.log"'
+    return response
+
+
+@require_GET
+def job_artifact(request, pk, name):
+    artifact = get_object_or_404(JobArtifact, job_id=pk, name=name)
+    response = HttpResponse(artifact.content, content_type=artifact.content_type)
+    response["Content-Disposition"] = f'attachment; filename="{artifact.name}"'
     return response
 
 

@@ -130,3 +130,22 @@ def test_the_run_finishing_tells_who_started_it(target, qa_engineer, run_fake):
     runner.execute(job.pk, "w")
     note = Notification.objects.get(user=qa_engineer)
     assert "succeeded" in note.subject and note.url == run.get_absolute_url()
+
+
+def test_a_code_scan_leaves_sarif_and_json_to_download(target, login, qa_engineer):
+    import json
+    from pathlib import Path
+
+    target.source_location = str(Path(__file__).resolve().parents[2] / "examples/shop_api/slow")
+    target.save()
+    run = Run.objects.create(target=target, mode="custom")
+    job = Job.objects.create(run=run, kind="code_scan", target=target, params={"ruff": False})
+    assert runner.execute(job.pk, "w") == "succeeded"
+    client = login(qa_engineer)
+    page = client.get(job.get_absolute_url()).content.decode()
+    assert f"/jobs/{job.pk}/files/kaizen-code_scan-{job.pk}.sarif" in page
+    sarif = json.loads(client.get(f"/jobs/{job.pk}/files/kaizen-code_scan-{job.pk}.sarif").content)
+    assert sarif["version"] == "2.1.0"
+    rules = {result["ruleId"] for result in sarif["runs"][0]["results"]}
+    assert {"FSA102", "FSA201"} <= rules
+    assert "Stack report" in page and "SQLAlchemy" in page
