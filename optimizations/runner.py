@@ -277,7 +277,8 @@ def store_result(job: Job, kind: kinds.Kind, result: AnalysisResult) -> None:
         summary["checks"] = [
             {"id": c.check_id, "status": c.status, "detail": c.detail} for c in result.checks
         ]
-        summary["findings"] = {"reported": len(reported), "fixed": fixed}
+        # Kept apart from the analyzer's own keys (a security scan has "findings" too).
+        summary["tracked"] = {"reported": len(reported), "fixed": fixed}
         _store_exports(job, kind, result)
         if not job.succeed(summary, result.verdict):
             # The job stopped being ours while we stored (reaped or cancelled):

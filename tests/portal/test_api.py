@@ -633,7 +633,7 @@ def test_a_run_started_through_the_api_reports_what_its_jobs_found(
     body = caller.get(f"/api/runs/{run_id}").json()
     assert (body["status"], body["verdict"], body["progress"]) == ("succeeded", "pass", 100)
     probe = body["jobs"][0]
-    assert caller.get(f"/api/jobs/{probe['id']}").json()["summary"]["findings"]["reported"] == 1
+    assert caller.get(f"/api/jobs/{probe['id']}").json()["summary"]["tracked"]["reported"] == 1
     log = caller.get(f"/api/jobs/{probe['id']}/log").json()
     assert [line["message"] for line in log["lines"]][-3:] == ["line 1", "line 2", "line 3"]
     findings = caller.get("/api/targets/orders-api/findings", status="open").json()

@@ -379,7 +379,7 @@ class Command(BaseCommand):
         out(f"Run #{run.pk} — {run.command_line()} — {status}{verdict}")
         measured = self._key_measurements(run)
         for job in jobs:
-            found = (job.summary or {}).get("findings", {}).get("reported")
+            found = (job.summary or {}).get("tracked", {}).get("reported")
             parts = [f"  job #{job.pk:<5} {job.kind:<14} {self._styled(job.status)}"]
             if job.verdict:
                 parts.append(f"verdict {job.verdict}")
@@ -449,7 +449,7 @@ class Command(BaseCommand):
         order = [value for value, _ in Finding.SEVERITIES]
         reported = fixed = 0
         for job in jobs:
-            numbers = (job.summary or {}).get("findings") or {}
+            numbers = (job.summary or {}).get("tracked") or {}
             reported += numbers.get("reported", 0)
             fixed += numbers.get("fixed", 0)
         return {
@@ -467,7 +467,7 @@ class Command(BaseCommand):
         job_data = []
         for job in Job.objects.filter(run_id=run.pk).select_related("target", "triggered_by"):
             data = json.loads(api.JobOut.from_orm(job).model_dump_json())
-            data["findings"] = (job.summary or {}).get("findings") or {}
+            data["findings"] = (job.summary or {}).get("tracked") or {}
             data["measurements"] = [
                 {"name": m.name, "value": m.value, "unit": m.unit} for m in measured.get(job.pk, [])
             ]
