@@ -3,7 +3,7 @@
 import asyncio
 import gzip
 import json
-import time
+import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
@@ -14,7 +14,7 @@ from examples.shop_api.common.metrics import Metrics
 from examples.shop_api.common.seeding import example_ids
 from examples.shop_api.fast.cache import REDIS_KEY_PREFIX, MemoryCache, RedisCache
 from examples.shop_api.fast.db import MAX_OVERFLOW, POOL_SIZE
-from examples.shop_api.fast.routes import MAX_PAGE_SIZE, WAREHOUSE_LATENCY_SECONDS
+from examples.shop_api.fast.routes import MAX_PAGE_SIZE
 from tests.conftest import need, reachable
 from tests.shop_api.conftest import (
     ALLOWED_ORIGIN,
@@ -138,21 +138,66 @@ def test_export_is_streamed(fast_shop):
     assert json.loads(lines[0])["id"]
 
 
-def test_concurrent_requests_overlap_their_waits(shops, backend):
-    """The same burst that the slow mode's blocking call serializes overlaps in fast mode."""
-    requests = 40
-    timings = {}
+def test_concurrent_requests_overlap_their_waits(shops, backend, monkeypatch):
+    """The burst that slow mode's blocking call serializes overlaps in fast mode.
+
+    Counted, not timed: each mode's warehouse call records how many of its
+    calls are in flight at once. Fast mode's calls wait until a second one has
+    started (so the burst must overlap); slow mode's, being synchronous on the
+    event loop, can never see a second.
+    """
+    from examples.shop_api.fast import routes as fast_routes
+    from examples.shop_api.slow import routes as slow_routes
+
+    peak = {"slow": 0, "fast": 0}
+    in_flight = {"slow": 0, "fast": 0}
+    lock = threading.Lock()
+
+    def enter(mode):
+        with lock:
+            in_flight[mode] += 1
+            peak[mode] = max(peak[mode], in_flight[mode])
+
+    def leave(mode):
+        with lock:
+            in_flight[mode] -= 1
+
+    slow_original = slow_routes._warehouse_stock
+
+    def slow_stock(item_id):
+        enter("slow")
+        try:
+            return slow_original(item_id)
+        finally:
+            leave("slow")
+
+    fast_original = fast_routes.warehouse_stock
+    overlapped = asyncio.Event()
+
+    async def fast_stock(item_id):
+        enter("fast")
+        try:
+            if peak["fast"] >= 2:
+                overlapped.set()
+            await asyncio.wait_for(overlapped.wait(), timeout=10)
+            return await fast_original(item_id)
+        finally:
+            leave("fast")
+
+    monkeypatch.setattr(slow_routes, "_warehouse_stock", slow_stock)
+    monkeypatch.setattr(fast_routes, "warehouse_stock", fast_stock)
+    requests = 20
     for mode in ("slow", "fast"):
         shop = shops.get(backend, mode)
         path = f"/items/{example_ids(SEED)[1]}"
-        shop.get(path)
-        started = time.perf_counter()
         with ThreadPoolExecutor(max_workers=requests) as pool:
-            list(pool.map(lambda _, shop=shop, path=path: shop.get(path), range(requests)))
-        timings[mode] = time.perf_counter() - started
+            answers = list(
+                pool.map(lambda _, shop=shop, path=path: shop.get(path), range(requests))
+            )
+        assert all(answer.status_code == 200 for answer in answers)
 
-    assert timings["slow"] >= requests * WAREHOUSE_LATENCY_SECONDS
-    assert timings["fast"] < timings["slow"]
+    assert peak["slow"] == 1
+    assert peak["fast"] >= 2
 
 
 def test_engine_is_configured_by_the_book(fast_shop):

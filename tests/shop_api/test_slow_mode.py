@@ -6,7 +6,6 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 from examples.shop_api.common.seeding import example_ids
-from examples.shop_api.slow.routes import WAREHOUSE_LATENCY_SECONDS
 from tests.shop_api.conftest import ITEMS, SECRET_MESSAGE, SEED, index_names, sqlite_objects
 
 EVIL_ORIGIN = "https://evil.example"
@@ -119,21 +118,6 @@ def test_item_cache_keeps_every_item_read(slow_shop):
 
     # The module-level cache never evicts; other tests may have filled it further.
     assert slow_shop.metric("shop_cache_entries", backend="memory") >= 60
-
-
-def test_blocking_call_stalls_concurrent_requests(slow_shop):
-    item_path = f"/items/{example_ids(SEED)[1]}"
-    slow_shop.get(item_path)
-    requests = 40
-
-    started = time.perf_counter()
-    with ThreadPoolExecutor(max_workers=requests) as pool:
-        statuses = list(pool.map(lambda _: slow_shop.get(item_path).status_code, range(requests)))
-    elapsed = time.perf_counter() - started
-
-    # The synchronous sleep holds the event loop: concurrent requests run one after another.
-    assert statuses == [200] * requests
-    assert elapsed >= requests * WAREHOUSE_LATENCY_SECONDS
 
 
 def test_statements_are_echoed_and_the_pool_is_never_checked(slow_shop):
