@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import quote
 
 import psutil
 from fastapi import APIRouter, Request
@@ -272,6 +273,7 @@ class RequestStats:
 
     metrics: Metrics
     queries: int = 0
+    scope: dict | None = None
 
 
 _current_request: ContextVar[RequestStats | None] = ContextVar("shop_request_stats", default=None)
@@ -292,17 +294,29 @@ def install_sqlalchemy_listeners() -> None:
     global _listeners_installed
     if _listeners_installed:
         return
-    event.listen(Engine, "before_cursor_execute", _on_statement)
+    event.listen(Engine, "before_cursor_execute", _on_statement, retval=True)
     event.listen(Pool, "checkout", _on_checkout)
     event.listen(Pool, "connect", _on_connect)
     _listeners_installed = True
 
 
-def _on_statement(_conn, _cursor, _statement, _parameters, _context, _executemany) -> None:
+def _on_statement(_conn, _cursor, statement, parameters, _context, _executemany):
+    """Count the statement, and tag it with the route it serves (sqlcommenter style).
+
+    The comment lets the database's own views (pg_stat_activity,
+    pg_stat_statements) say which endpoint a slow query comes from; PostgreSQL
+    ignores comments when it groups statements into families.
+    """
     stats = _current_request.get()
-    if stats is not None:
-        stats.queries += 1
-        stats.metrics.db_queries += 1
+    if stats is None:
+        return statement, parameters
+    stats.queries += 1
+    stats.metrics.db_queries += 1
+    route = getattr((stats.scope or {}).get("route"), "path", None)
+    if route:
+        method = quote(stats.scope.get("method", ""), safe="")
+        statement = f"{statement} /*method='{method}',route='{quote(route, safe='')}'*/"
+    return statement, parameters
 
 
 def _on_checkout(_dbapi_connection, _record, _proxy) -> None:
@@ -328,7 +342,7 @@ class InstrumentationMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        stats = RequestStats(self.metrics)
+        stats = RequestStats(self.metrics, scope=scope)
         token = _current_request.set(stats)
         status = 500
         started = time.perf_counter()

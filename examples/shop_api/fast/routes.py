@@ -178,7 +178,12 @@ async def list_items(
 @router.get("/items/search", response_model=list[ItemOut], tags=["catalogue"])
 async def search_items(
     session: SessionDep,
-    q: Annotated[str, Query(min_length=1, max_length=200, description="Words of the item name.")],
+    q: Annotated[
+        str,
+        Query(
+            min_length=1, max_length=200, description="Words of the item name.", examples=["lamp"]
+        ),
+    ],
     limit: Annotated[int, Query(ge=1, le=MAX_SEARCH_RESULTS)] = 20,
 ) -> list[Item]:
     terms = re.findall(r"\w+", q.lower())[:MAX_SEARCH_TERMS]

@@ -142,7 +142,9 @@ async def list_items(
 @router.get("/items/search", response_model=list[ItemOut], tags=["catalogue"])
 async def search_items(
     session: SessionDep,
-    q: Annotated[str, Query(min_length=1, description="Words of the item name.")],
+    q: Annotated[
+        str, Query(min_length=1, description="Words of the item name.", examples=["lamp"])
+    ],
     # PLANTED FSA105: page size without an upper bound (le=).
     limit: int = 20,
 ):
