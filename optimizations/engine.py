@@ -11,6 +11,7 @@ import logging
 import os
 
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from optimizations import kinds, modes
@@ -156,6 +157,7 @@ def _create_run(
             skipped.append({"kind": kind.name, "why": f"the target lacks {' and '.join(missing)}"})
             continue
         declared = {param.name for param in kind.params()}
+        wanted = {**_from_earlier_jobs(target, kind.name), **wanted}
         try:
             params = validate_params(
                 kind.params(), {k: v for k, v in wanted.items() if k in declared}
@@ -215,6 +217,27 @@ def _create_run(
             if job.after_id is None:
                 transaction.on_commit(lambda job=job: enqueue(job))
     return run
+
+
+def _from_earlier_jobs(target: TargetService, kind: str) -> dict:
+    """What one kind of analysis learned that another needs: the code scan's stack
+    report and pool-sizing rule want the PostgreSQL version and max_connections
+    the latest DB scan of the target read."""
+    if kind != "code_scan":
+        return {}
+    summary = (
+        Job.objects.filter(target=target, kind="db_scan", status=Job.SUCCEEDED)
+        .order_by(F("finished_at").desc(nulls_last=True))
+        .values_list("summary", flat=True)
+        .first()
+    ) or {}
+    known = {}
+    if summary.get("server_version"):
+        known["postgres_version"] = str(summary["server_version"]).split()[0]
+    max_connections = (summary.get("connections") or {}).get("max_connections")
+    if isinstance(max_connections, int) and max_connections > 0:
+        known["max_connections"] = max_connections
+    return known
 
 
 def enqueue(job: Job) -> bool:

@@ -15,6 +15,7 @@ urlpatterns = [
     path("targets/<slug:slug>/", targets.target_detail, name="target_detail"),
     path("targets/<slug:slug>/edit/", targets.target_edit, name="target_edit"),
     path("targets/<slug:slug>/runs/", jobs.run_start, name="run_start"),
+    path("targets/<slug:slug>/database/test/", targets.database_test, name="database_test"),
     path("targets/<slug:slug>/jobs/<slug:kind>/", jobs.job_params, name="job_params"),
     path("targets/<slug:slug>/jobs/<slug:kind>/start/", jobs.job_start, name="job_start"),
     path("targets/<slug:slug>/schedules/new/", targets.schedule_create, name="schedule_create"),

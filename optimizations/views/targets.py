@@ -7,7 +7,7 @@ from django.db.models import Count, Q
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.text import slugify
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from optimizations import actions, availability, cron, engine, kinds, slo
 from optimizations.forms import RunForm, ScheduleForm, TargetForm
@@ -154,4 +154,27 @@ def _save_schedule(user, schedule: Schedule, action: str) -> None:
         f"{'added' if action.endswith('create') else 'edited'} schedule “{schedule.name}” "
         f"({schedule.cron}, {'on' if schedule.enabled else 'paused'})",
         target=schedule.target,
+    )
+
+
+@require_POST
+def database_test(request, slug):
+    """The "test connection" button: what Kaizen can and cannot see on the target's database."""
+    from django.conf import settings
+
+    from optimizations.analyzers import dbscan
+    from optimizations.crypto import CredentialUnreadable
+
+    target = access.get_target_for_user(request, slug, write=True)
+    if not target.database_url_encrypted:
+        report = {"ok": False, "error": "No database URL is set for this target."}
+    else:
+        try:
+            url = target.database_url
+        except CredentialUnreadable as error:
+            report = {"ok": False, "error": str(error)}
+        else:
+            report = dbscan.test_connection(url, tuple(settings.KAIZEN_ALLOWED_TARGET_HOSTS))
+    return render(
+        request, "optimizations/database_test.html", {"target": target, "report": report}
     )

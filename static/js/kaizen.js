@@ -28,6 +28,27 @@
     else show(`The server could not do that (HTTP ${status}). Try again, or reload the page.`);
   });
 
+  // A live log keeps at most data-max-lines lines in the page (a 100 000-line
+  // log stays downloadable, not rendered), and follows its end unless the
+  // reader scrolled up to read.
+  function tidyLogs() {
+    document.querySelectorAll(".log[data-max-lines]").forEach((log) => {
+      const max = parseInt(log.dataset.maxLines, 10);
+      const atEnd = log.scrollHeight - log.scrollTop - log.clientHeight < 40;
+      let extra = log.children.length - max;
+      while (extra-- > 0 && log.firstElementChild) log.firstElementChild.remove();
+      if (atEnd || log.dataset.follow === "start") {
+        log.scrollTop = log.scrollHeight;
+        log.dataset.follow = "true";
+      }
+    });
+  }
+  document.addEventListener("DOMContentLoaded", () => {
+    document.querySelectorAll(".log[data-max-lines]").forEach((log) => { log.dataset.follow = "start"; });
+    tidyLogs();
+  });
+  document.addEventListener("htmx:oobAfterSwap", tidyLogs);
+
   document.addEventListener("htmx:sendError", () => {
     show("Kaizen could not be reached. Check your connection and try again.");
   });

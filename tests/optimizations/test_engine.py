@@ -115,3 +115,18 @@ def test_a_training_gate_stops_a_load_test_for_someone_untrained(
     engine.start_job(qa_engineer, target, "probe", {})
     engine.start_job(None, target, "benchmark", {"duration": 5.0}, trigger="schedule")
     assert Job.objects.count() == 2
+
+
+def test_a_code_scan_learns_postgres_version_and_connections_from_the_last_db_scan(
+    target, qa_engineer, sent
+):
+    target.source_location = "/tmp"
+    target.save()
+    run = Run.objects.create(target=target, mode="custom")
+    Job.objects.create(
+        run=run, kind="db_scan", target=target, status=Job.SUCCEEDED,
+        summary={"server_version": "15.20 (Debian)", "connections": {"max_connections": 40}},
+    )  # fmt: skip
+    job = engine.start_job(qa_engineer, target, "code_scan", {}).jobs.get()
+    assert job.params["postgres_version"] == "15.20"
+    assert job.params["max_connections"] == 40
