@@ -150,12 +150,12 @@ def stress_steps(steps: list[dict]) -> go.Figure | None:
     """Offered and achieved rate per step with the corrected p99: where the knee is."""
     if not steps:
         return None
-    offered = [step.get("rate") or step.get("offered_rate") for step in steps]
+    offered = [step.get("offered_rate") for step in steps]
     figure = make_subplots(specs=[[{"secondary_y": True}]])
     figure.add_trace(
         go.Scatter(
             x=offered,
-            y=[step.get("rps") or step.get("achieved_rate") for step in steps],
+            y=[step.get("achieved_rate") for step in steps],
             name="achieved req/s",
             mode="lines+markers",
             line={"color": PALETTE["achieved"]},
@@ -165,7 +165,7 @@ def stress_steps(steps: list[dict]) -> go.Figure | None:
     figure.add_trace(
         go.Scatter(
             x=offered,
-            y=[(step.get("latency_ms") or {}).get("p99", step.get("p99_ms")) for step in steps],
+            y=[(step.get("latency_ms") or {}).get("p99") for step in steps],
             name="p99 ms",
             mode="lines+markers",
             line={"color": PALETTE["p99"]},

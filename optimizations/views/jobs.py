@@ -198,7 +198,7 @@ def job_detail(request, pk):
     return render(request, "optimizations/job_detail.html", context)
 
 
-TIMELINE_NAMES = [f"sample.{field}" for field in ("at", *charts.TIMELINE_FIELDS)]
+TIMELINE_NAMES = [f"sample.{field}" for field in ("at", "memory_bytes", *charts.TIMELINE_FIELDS)]
 
 
 def _timeline_rows(job, after: int = -1) -> list[dict]:
@@ -220,8 +220,14 @@ def _charts(job) -> dict:
         figures.update(
             histogram=charts.latency_histogram((summary.get("hdr") or {}).get("latency")),
             operations=charts.operations_chart(summary.get("operations") or []),
-            steps=charts.stress_steps((summary.get("stress") or {}).get("steps") or []),
-            memory=charts.memory_trend((summary.get("memory") or {}).get("samples") or []),
+            steps=charts.stress_steps(summary.get("steps") or []),
+            memory=charts.memory_trend(
+                [
+                    (row.get("at", row["row"]), row["memory_bytes"])
+                    for row in rows
+                    if row.get("memory_bytes")
+                ]
+            ),
         )
     return {
         "charts": charts.bundle(**{f"job-{job.pk}-{name}": f for name, f in figures.items()}),

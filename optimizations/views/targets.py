@@ -175,6 +175,4 @@ def database_test(request, slug):
             report = {"ok": False, "error": str(error)}
         else:
             report = dbscan.test_connection(url, tuple(settings.KAIZEN_ALLOWED_TARGET_HOSTS))
-    return render(
-        request, "optimizations/database_test.html", {"target": target, "report": report}
-    )
+    return render(request, "optimizations/database_test.html", {"target": target, "report": report})
