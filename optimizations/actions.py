@@ -201,6 +201,7 @@ TARGET_FIELDS = (
     "max_rate",
     "max_duration",
     "slo",
+    "baseline_run",
 )
 
 

@@ -206,3 +206,21 @@ def bundle(**figures) -> dict[str, str]:
 
 def points_json(rows: list[dict]) -> str:
     return json.dumps(timeline_points(rows))
+
+
+def comparison_runs(a_points: list, b_points: list, title: str) -> go.Figure:
+    """Each run's value on both sides, in time order: the alternation and the spread."""
+    figure = go.Figure()
+    for name, points, color in (("A (before)", a_points, PALETTE["offered"]),
+                                ("B (after)", b_points, PALETTE["achieved"])):  # fmt: skip
+        figure.add_trace(
+            go.Scatter(
+                x=[when for when, _ in points],
+                y=[value for _, value in points],
+                mode="markers",
+                name=name,
+                marker={"size": 11, "color": color},
+            )
+        )
+    figure.update_layout(**LAYOUT, height=320, title={"text": title, "x": 0})
+    return figure

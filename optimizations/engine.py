@@ -111,6 +111,73 @@ def start_job(user, target: TargetService, kind: str, params: dict, **links) -> 
     return _create_run(user, target, "custom", [], [(kind, params)], **links)
 
 
+def start_comparison(
+    user, baseline: TargetService, candidate: TargetService, params: dict, repetitions: int = 5
+) -> Run:
+    """Interleaved benchmarks of two deployments: A, B, A, B… with the same parameters.
+
+    The comparison rule needs runs that alternate in time, so drift (a noisy
+    neighbour, a warming cache) hits both sides alike. The benchmark queue runs
+    one job at a time in order, which keeps the alternation.
+    """
+    if baseline.pk == candidate.pk:
+        raise CannotStart("Compare two different targets (the deployments before and after).")
+    if repetitions < 5:
+        raise CannotStart("The comparison rule needs at least 5 runs per side.")
+    kind = kinds.get("benchmark")
+    for target in (baseline, candidate):
+        refusal = _refusal(user, target, kind)
+        if refusal:
+            raise CannotStart(refusal)
+    try:
+        checked = validate_params(kind.params(), params)
+    except ValueError as error:
+        raise CannotStart(f"{kind.label}: {error}") from None
+    problem = broker_reachable()
+    if problem:
+        raise BrokerUnavailable(
+            "The job queue (Celery broker) cannot be reached, so nothing was started. "
+            f"Check that it is running and try again. ({problem})"
+        )
+    with transaction.atomic():
+        run = Run.objects.create(
+            target=baseline,
+            mode="custom",
+            triggered_by=user if getattr(user, "is_authenticated", False) else None,
+            trigger="ui",
+            compared_with=candidate,
+        )
+        for _ in range(repetitions):
+            for target in (baseline, candidate):
+                job = Job.objects.create(
+                    run=run,
+                    kind="benchmark",
+                    target=target,
+                    params=checked,
+                    triggered_by=run.triggered_by,
+                    max_attempts=kind.max_attempts,
+                )
+                transaction.on_commit(lambda job=job: enqueue(job))
+        record(
+            user,
+            "job.trigger",
+            run,
+            f"started an interleaved comparison of {baseline.name} and {candidate.name} "
+            f"({repetitions} benchmarks each)",
+            target=baseline,
+        )
+    return run
+
+
+def _refusal(user, target, kind) -> str | None:
+    from portal.access import training_gate_refusal
+
+    missing = missing_needs(target, kind)
+    if missing:
+        return f"{target.name} lacks {' and '.join(missing)}."
+    return training_gate_refusal(user, target, kind.name)
+
+
 def rerun(user, run: Run, *, job: Job | None = None, trigger: str = "ui") -> Run:
     """Start the same run again (or only ``job``) with the same parameters."""
     sources = [job] if job is not None else list(run.jobs.order_by("pk"))

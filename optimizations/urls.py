@@ -1,6 +1,6 @@
 from django.urls import path
 
-from optimizations.views import findings, jobs, plan, targets
+from optimizations.views import compare, findings, jobs, plan, targets
 
 urlpatterns = [
     path("initiatives/", plan.initiative_list, name="initiative_list"),
@@ -27,6 +27,9 @@ urlpatterns = [
     path("runs/<int:pk>/live/", jobs.run_live, name="run_live"),
     path("runs/<int:pk>/cancel/", jobs.run_cancel, name="run_cancel"),
     path("runs/<int:pk>/rerun/", jobs.run_rerun, name="run_rerun"),
+    path("compare/", compare.compare, name="compare"),
+    path("compare/start/", compare.comparison_start, name="comparison_start"),
+    path("runs/<int:pk>/baseline/", jobs.run_pin_baseline, name="run_pin_baseline"),
     path("jobs/", jobs.job_list, name="job_list"),
     path("jobs/<int:pk>/", jobs.job_detail, name="job_detail"),
     path("jobs/<int:pk>/live/", jobs.job_live, name="job_live"),

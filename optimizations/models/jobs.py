@@ -54,6 +54,10 @@ class Run(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
     )
     trigger = models.CharField(max_length=20, choices=TRIGGERS, default="ui")
+    # An interleaved comparison: its jobs alternate between ``target`` and this one.
+    compared_with = models.ForeignKey(
+        TargetService, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     # Kinds the mode asks for that cannot run yet, with why — shown on the run page.
     skipped = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -142,7 +142,10 @@ def job_start(request, slug, kind):
 @require_GET
 def run_detail(request, pk):
     run = get_object_or_404(
-        Run.objects.select_related("target", "initiative", "phase", "task", "triggered_by"), pk=pk
+        Run.objects.select_related(
+            "target", "initiative", "phase", "task", "triggered_by", "compared_with"
+        ),
+        pk=pk,
     )
     jobs = list(run.jobs.order_by("pk"))
     context = {
@@ -388,6 +391,19 @@ def run_rerun(request, pk):
         messages.error(request, str(error))
         return redirect(run)
     return redirect(new)
+
+
+@require_POST
+def run_pin_baseline(request, pk):
+    """Make this run the target's baseline: SLO "against the baseline" figures use it."""
+    from optimizations.actions import do_update_target
+
+    run = get_object_or_404(Run.objects.select_related("target"), pk=pk)
+    access.require(access.can_trigger_jobs(request.user))
+    fresh = run.target.__class__.objects.get(pk=run.target_id)
+    do_update_target(request.user, fresh, baseline_run=run)
+    messages.success(request, f"Run #{run.pk} is now the baseline of {fresh.name}.")
+    return redirect(run)
 
 
 PARAM_FILTER = re.compile(r"^([a-z_][a-z0-9_]*)=(.+)$")

@@ -1,0 +1,170 @@
+"""Is a change real? Two sets of benchmark runs through the comparison rule.
+
+The rule (optimizations.analyzers.stats): at least 5 runs per side, runs
+interleaved in time, Mann–Whitney U p < 0.05, and a median change beyond
+max(10 %, 2 × the runs' coefficient of variation); medians with bootstrap 95 %
+intervals; pairs whose configuration differs are flagged.
+"""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import messages
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from optimizations import charts, engine, modes
+from optimizations.analyzers import stats
+from optimizations.models import Job, Run, TargetService
+from portal import access
+
+# (key, label, unit, lower is better, value from a benchmark summary)
+METRICS = (
+    ("latency_med", "Median latency", "ms", True, lambda s: s["latency_ms"]["med"]),
+    ("latency_p95", "p95 latency", "ms", True, lambda s: s["latency_ms"]["p95"]),
+    ("latency_p99", "p99 latency", "ms", True, lambda s: s["latency_ms"]["p99"]),
+    ("throughput", "Throughput", "req/s", False, lambda s: s["rps"]),
+    ("error_rate", "Error rate", "%", True, lambda s: 100.0 * s["error_rate"]),
+)
+# The benchmark settings that must match between runs for them to be comparable.
+CONFIG_KEYS = ("mode", "model", "arrival", "offered_rate", "duration_s", "workers")
+
+
+class ComparisonForm(forms.Form):
+    baseline = forms.ModelChoiceField(queryset=TargetService.objects.all(), label="Before (A)")
+    candidate = forms.ModelChoiceField(queryset=TargetService.objects.all(), label="After (B)")
+    repetitions = forms.IntegerField(min_value=5, max_value=20, initial=5, label="Runs per side")
+    rate = forms.FloatField(min_value=1, initial=100, label="Offered rate (req/s)")
+    duration = forms.FloatField(min_value=5, initial=20, label="Each run (s)")
+
+
+def _ids(values) -> list[int]:
+    ids = []
+    for value in values:
+        ids.extend(int(part) for part in str(value).split(",") if part.strip().isdigit())
+    return ids
+
+
+def _meta(job: Job) -> dict:
+    """A run as the comparability guard sees it (stats.COMPARABILITY_KEYS)."""
+    summary = job.summary or {}
+    config = {key: summary.get(key) for key in CONFIG_KEYS}
+    config["operations"] = sorted(op["name"] for op in summary.get("operations") or [])
+    return {
+        "config": config,
+        "engine_version": summary.get("engine_version"),
+        # The deployment measured; two targets are two versions side by side.
+        "target_version": job.target.slug,
+        "data_size": summary.get("data_size"),
+    }
+
+
+def compare_sides(a_jobs: list[Job], b_jobs: list[Job]) -> list[dict]:
+    """The comparison rule on each metric, with the values it was fed."""
+    order = stats.order_from_times(
+        [job.started_at for job in a_jobs], [job.started_at for job in b_jobs]
+    )
+    a_meta, b_meta = [_meta(job) for job in a_jobs], [_meta(job) for job in b_jobs]
+    versions = ({m["target_version"] for m in a_meta}, {m["target_version"] for m in b_meta})
+    intended = ["target_version"] if versions[0] != versions[1] else []
+    results = []
+    for key, label, unit, lower_is_better, read in METRICS:
+        a_values = [read(job.summary) for job in a_jobs]
+        b_values = [read(job.summary) for job in b_jobs]
+        comparison = stats.compare(
+            a_values,
+            b_values,
+            metric=key,
+            lower_is_better=lower_is_better,
+            order=order,
+            baseline_meta=a_meta,
+            candidate_meta=b_meta,
+            intended=intended,
+            seed=0,
+        )
+        results.append(
+            {
+                "key": key,
+                "label": label,
+                "unit": unit,
+                "a": a_values,
+                "b": b_values,
+                "c": comparison,
+            }
+        )
+    return results
+
+
+@require_GET
+def compare(request):
+    a_ids, b_ids = _ids(request.GET.getlist("a")), _ids(request.GET.getlist("b"))
+    run_id = request.GET.get("run", "")
+    if run_id.isdigit() and not (a_ids or b_ids):
+        run = Run.objects.filter(pk=int(run_id)).first()
+        if run is not None and run.compared_with_id:
+            jobs = run.jobs.filter(kind="benchmark", status=Job.SUCCEEDED)
+            a_ids = list(jobs.filter(target=run.target_id).values_list("pk", flat=True))
+            b_ids = list(jobs.filter(target=run.compared_with_id).values_list("pk", flat=True))
+    chosen = {
+        job.pk: job
+        for job in Job.objects.filter(
+            pk__in=a_ids + b_ids, kind="benchmark", status=Job.SUCCEEDED
+        ).select_related("target")
+    }
+    a_jobs = sorted((chosen[i] for i in a_ids if i in chosen), key=lambda j: j.started_at)
+    b_jobs = sorted((chosen[i] for i in b_ids if i in chosen), key=lambda j: j.started_at)
+    results = compare_sides(a_jobs, b_jobs) if a_jobs and b_jobs else []
+    figure = None
+    if results:
+        headline = results[0]
+        figure = charts.to_json(
+            charts.comparison_runs(
+                [(job.started_at, value) for job, value in zip(a_jobs, headline["a"], strict=True)],
+                [(job.started_at, value) for job, value in zip(b_jobs, headline["b"], strict=True)],
+                f"{headline['label']} ({headline['unit']}) per run",
+            )
+        )
+    recent = list(
+        Job.objects.filter(kind="benchmark", status=Job.SUCCEEDED)
+        .select_related("target", "run")
+        .order_by("-started_at")[:60]
+    )
+    context = {
+        "results": results,
+        "a_jobs": a_jobs,
+        "b_jobs": b_jobs,
+        "a_ids": set(a_ids),
+        "b_ids": set(b_ids),
+        "recent": recent,
+        "figure": figure,
+        "form": ComparisonForm(),
+        "can_trigger": access.can_trigger_jobs(request.user),
+    }
+    return render(request, "optimizations/compare.html", context)
+
+
+@require_POST
+def comparison_start(request):
+    access.require(access.can_trigger_jobs(request.user))
+    form = ComparisonForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "The comparison was not started: " + form.errors.as_text())
+        return redirect("compare")
+    data = form.cleaned_data
+    try:
+        run = engine.start_comparison(
+            request.user,
+            data["baseline"],
+            data["candidate"],
+            {
+                "mode": "load",
+                "rate": data["rate"],
+                "duration": data["duration"],
+                "exclude": modes.LOAD_EXCLUDE,
+            },
+            repetitions=data["repetitions"],
+        )
+    except engine.CannotStart as error:
+        messages.error(request, str(error))
+        return redirect("compare")
+    return redirect(run)

@@ -1,0 +1,126 @@
+"""The comparison page: the rule applied to two sets of benchmark runs, and interleaved A/B."""
+
+import datetime
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from optimizations import engine
+from optimizations.models import Job, Run, TargetService
+
+
+def benchmark(target, started, median_ms, rps, **summary):
+    run = Run.objects.create(target=target, mode="custom")
+    return Job.objects.create(
+        run=run, kind="benchmark", target=target, status=Job.SUCCEEDED, started_at=started,
+        finished_at=started + datetime.timedelta(seconds=20),
+        summary={
+            "mode": "load", "model": "open", "arrival": "constant", "offered_rate": 100.0,
+            "duration_s": 20.0, "workers": 1, "engine_version": "1", "operations": [{"name": "GET /items"}],
+            "latency_ms": {"med": median_ms, "p95": median_ms * 2, "p99": median_ms * 3},
+            "rps": rps, "error_rate": 0.0, **summary,
+        },
+    )  # fmt: skip
+
+
+@pytest.fixture
+def fixed(departments):
+    return TargetService.objects.create(
+        name="Orders API (fixed)", slug="orders-fixed", base_url="http://127.0.0.1:8101",
+        owner_department=departments["dev"],
+    )  # fmt: skip
+
+
+def sides(target, fixed, interleaved=True):
+    start = timezone.now() - datetime.timedelta(hours=1)
+    a, b = [], []
+    for n in range(5):
+        if interleaved:
+            a.append(benchmark(target, start + datetime.timedelta(minutes=2 * n), 160 + n, 55 + n))
+            b.append(
+                benchmark(fixed, start + datetime.timedelta(minutes=2 * n + 1), 21 + n % 2, 430 - n)
+            )
+        else:
+            a.append(benchmark(target, start + datetime.timedelta(minutes=n), 160 + n, 55 + n))
+            b.append(
+                benchmark(target, start + datetime.timedelta(minutes=10 + n), 21 + n % 2, 430 - n)
+            )
+    return a, b
+
+
+def ids(jobs):
+    return ",".join(str(job.pk) for job in jobs)
+
+
+def test_interleaved_runs_of_two_deployments_give_a_verdict_with_intervals(
+    login, qa_engineer, target, fixed
+):
+    a, b = sides(target, fixed)
+    response = login(qa_engineer).get(f"{reverse('compare')}?a={ids(a)}&b={ids(b)}")
+    results = {r["key"]: r["c"] for r in response.context["results"]}
+    latency = results["latency_med"]
+    assert latency.verdict == "improved" and latency.interleaved
+    assert latency.speedup > 7 and latency.speedup_ci[0] < latency.speedup < latency.speedup_ci[1]
+    assert latency.p_value == pytest.approx(2 / 252)  # exact Mann–Whitney U, no overlap
+    assert results["throughput"].verdict == "improved"
+    body = response.content.decode()
+    assert "alternated in time" in body and "improved" in body
+
+
+def test_sequential_sessions_are_measured_but_not_claimed(login, qa_engineer, target, fixed):
+    a, b = sides(target, fixed, interleaved=False)
+    response = login(qa_engineer).get(f"{reverse('compare')}?a={ids(a)}&b={ids(b)}")
+    latency = response.context["results"][0]["c"]
+    assert latency.verdict == "inconclusive" and latency.interleaved is False
+    assert latency.speedup > 7  # the figure is shown…
+    assert "did not alternate in time" in response.content.decode()  # …and why it is not a claim
+
+
+def test_runs_of_different_settings_are_flagged(login, qa_engineer, target, fixed):
+    a, b = sides(target, fixed)
+    Job.objects.filter(pk=b[0].pk).update(summary={**b[0].summary, "offered_rate": 500.0})
+    response = login(qa_engineer).get(f"{reverse('compare')}?a={ids(a)}&b={ids(b)}")
+    latency = response.context["results"][0]["c"]
+    assert latency.verdict == "inconclusive"
+    assert [flag["key"] for flag in latency.flags] == ["config", "config"]  # within B, and A vs B
+    assert "offered_rate" in response.content.decode()
+
+
+def test_an_interleaved_comparison_alternates_its_benchmarks(
+    target, fixed, qa_engineer, monkeypatch
+):
+    monkeypatch.setattr(engine, "broker_reachable", lambda timeout=2.0: None)
+    sent = []
+    monkeypatch.setattr(engine, "enqueue", lambda job: sent.append(job.target.slug) or True)
+    run = engine.start_comparison(
+        qa_engineer, target, fixed, {"mode": "load", "rate": 50.0, "duration": 10.0}, repetitions=5
+    )
+    order = list(run.jobs.order_by("pk").values_list("target__slug", flat=True))
+    assert order == ["orders-api", "orders-fixed"] * 5
+    assert run.compared_with == fixed
+    with pytest.raises(engine.CannotStart, match="at least 5 runs"):
+        engine.start_comparison(qa_engineer, target, fixed, {}, repetitions=3)
+
+
+def test_a_viewer_cannot_start_a_comparison(login, viewer, target, fixed):
+    data = {
+        "baseline": target.pk,
+        "candidate": fixed.pk,
+        "repetitions": 5,
+        "rate": 50,
+        "duration": 10,
+    }
+    assert login(viewer).post(reverse("comparison_start"), data).status_code == 403
+
+
+def test_pinning_a_baseline_is_audited(login, qa_engineer, target):
+    from portal.models import AuditEvent
+
+    run = Run.objects.create(
+        target=target, mode="performance", status="succeeded", finished_at=timezone.now()
+    )
+    login(qa_engineer).post(reverse("run_pin_baseline", args=[run.pk]))
+    target.refresh_from_db()
+    assert target.baseline_run == run
+    assert AuditEvent.objects.filter(action="target.edit", changes__has_key="baseline_run").exists()
