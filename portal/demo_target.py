@@ -3,6 +3,10 @@
 Its state — mode, database, port — lives in ``var/demo_target.json``. The
 ``demo_target`` management command changes it; the launcher notices and
 restarts the target in the new mode.
+
+Beside it runs its fixed twin ("Shop API (demo, fixed)"): the same service in
+fast mode on its own database, always on — the "after" deployment next to the
+"before" one, so an interleaved A/B comparison can run at any time.
 """
 
 from __future__ import annotations
@@ -29,6 +33,12 @@ class DemoState:
     database_url: str = ""
     seeded: list[str] = field(default_factory=list)  # databases already seeded
     var_dir: str = ""
+    fixed_port: int = 8101
+    fixed_database_url: str = ""
+
+    @property
+    def fixed_base_url(self) -> str:
+        return f"http://127.0.0.1:{self.fixed_port}"
 
     @property
     def base_url(self) -> str:
@@ -85,25 +95,30 @@ def prepare(var_dir: Path, *, use_postgres: bool, port: int, say) -> DemoState:
     state = reload_state(var_dir)
     state.var_dir = str(var_dir)
     state.port = _free_port(port)
+    state.fixed_port = _free_port(state.port + 1)
     if use_postgres:
         from examples.pgcluster import ensure_cluster
 
         say(f"• Starting a throwaway PostgreSQL cluster in {var_dir / 'pg'} (port {PG_PORT})…")
         state.database = "postgres"
         state.database_url = ensure_cluster(var_dir / "pg", PG_PORT)
+        state.fixed_database_url = ensure_cluster(var_dir / "pg", PG_PORT, "kaizen_target_fixed")
     else:
         state.database = "sqlite"
         state.database_url = f"sqlite+aiosqlite:///{var_dir / 'shop_api.sqlite3'}"
+        state.fixed_database_url = f"sqlite+aiosqlite:///{var_dir / 'shop_api_fixed.sqlite3'}"
     if state.database not in state.seeded:
-        say(f"• Seeding the demo target's {state.database_label} database (first start only)…")
+        say(f"• Seeding the demo target's {state.database_label} databases (first start only)…")
         seed(state)
+        seed(state, fixed=True)
         state.seeded.append(state.database)
     save_state(state)
     return state
 
 
-def seed(state: DemoState, reset: bool = False) -> None:
-    argv = [sys.executable, "-m", "examples.shop_api", "seed", "--database-url", state.database_url]
+def seed(state: DemoState, reset: bool = False, fixed: bool = False) -> None:
+    url = state.fixed_database_url if fixed else state.database_url
+    argv = [sys.executable, "-m", "examples.shop_api", "seed", "--database-url", url]
     if reset:
         argv.append("--reset")
     subprocess.run(argv, check=True, cwd=BASE_DIR)
@@ -118,15 +133,57 @@ def command(state: DemoState) -> list[str]:
     ]  # fmt: skip
 
 
+def fixed_command(state: DemoState) -> list[str]:
+    return [
+        sys.executable, "-m", "examples.shop_api", "serve",
+        "--mode", "fast",
+        "--port", str(state.fixed_port),
+        "--database-url", state.fixed_database_url,
+    ]  # fmt: skip
+
+
+FIXED_SLUG = "shop-api-fixed"
+
+
 def register(state: DemoState) -> None:
-    """Point the registered demo target at where it runs now."""
-    from optimizations.actions import do_update_target
+    """Point the registered demo targets at where they run now."""
+    from optimizations.actions import do_create_target, do_update_target
     from optimizations.models import TargetService
     from portal.demo import DEMO_TARGET_SLUG
 
     target = TargetService.objects.filter(slug=DEMO_TARGET_SLUG).first()
     if target is None:
         return
+    twin = TargetService.objects.filter(slug=FIXED_SLUG).first()
+    fixed_fields = {
+        "base_url": state.fixed_base_url,
+        "source_location": str(BASE_DIR / "examples" / "shop_api" / "fast"),
+    }
+    fixed_credentials = {
+        "database_url": state.fixed_database_url if state.database == "postgres" else ""
+    }
+    if twin is None:
+        do_create_target(
+            None,
+            name="Shop API (demo, fixed)",
+            slug=FIXED_SLUG,
+            owner_department=target.owner_department,
+            environment="demo",
+            max_rate=target.max_rate,
+            max_duration=target.max_duration,
+            description=(
+                "The demo shop with every planted problem fixed, always running beside the "
+                "demo target: the “after” deployment for interleaved A/B comparisons."
+            ),
+            credentials=fixed_credentials,
+            **fixed_fields,
+        )
+    else:
+        changed = {k: v for k, v in fixed_fields.items() if getattr(twin, k) != v}
+        current = twin.database_url if twin.database_url_encrypted else ""
+        creds = fixed_credentials if current != fixed_credentials["database_url"] else {}
+        if changed or creds:
+            do_update_target(None, twin, credentials=creds, **changed)
     fields = {"base_url": state.base_url, "source_location": state.source_path}
     fields = {name: value for name, value in fields.items() if getattr(target, name) != value}
     credentials = {}
@@ -139,6 +196,7 @@ def register(state: DemoState) -> None:
 
 
 def shutdown(state: DemoState) -> None:
+    """Stop the throwaway PostgreSQL cluster (the demo targets are stopped already)."""
     if state.database == "postgres":
         from examples.pgcluster import stop_cluster
 

@@ -269,6 +269,7 @@ def main(argv=None) -> int:
 
     say("• Starting the demo target, the web server, two Celery workers and beat…")
     supervisor.start("demo-target", demo_target.command(state))
+    supervisor.start("demo-target-fixed", demo_target.fixed_command(state))
     os.environ["KAIZEN_BIND"] = f"{args.host}:{args.port}"
     for name, argv in commands(str(var_dir)).items():
         supervisor.start(name, argv)
@@ -289,6 +290,7 @@ def main(argv=None) -> int:
         f"  Demo target   {state.base_url}/docs  ({state.mode} mode, {state.database_label})"
         + ("" if target_ready else "  — not answering yet, see var/log/demo-target.log")
     )
+    say(f"  Fixed twin    {state.fixed_base_url}/docs  (fast mode, for A/B comparisons)")
     if state.database == "postgres":
         from optimizations.crypto import mask_url
 
