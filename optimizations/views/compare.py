@@ -26,8 +26,8 @@ METRICS = (
     ("throughput", "Throughput", "req/s", False, lambda s: s["rps"]),
     ("error_rate", "Error rate", "%", True, lambda s: 100.0 * s["error_rate"]),
 )
-# The benchmark settings that must match between runs for them to be comparable.
-CONFIG_KEYS = ("mode", "model", "arrival", "offered_rate", "duration_s", "workers")
+# Parameters that may differ between runs without making them incomparable.
+FREE_PARAMS = ("seed", "cpu")
 
 
 class ComparisonForm(forms.Form):
@@ -48,7 +48,8 @@ def _ids(values) -> list[int]:
 def _meta(job: Job) -> dict:
     """A run as the comparability guard sees it (stats.COMPARABILITY_KEYS)."""
     summary = job.summary or {}
-    config = {key: summary.get(key) for key in CONFIG_KEYS}
+    # What was asked for (not what was measured: a 20 s run lasts 19.95 s).
+    config = {key: value for key, value in (job.params or {}).items() if key not in FREE_PARAMS}
     config["operations"] = sorted(op["name"] for op in summary.get("operations") or [])
     return {
         "config": config,

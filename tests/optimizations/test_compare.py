@@ -14,6 +14,7 @@ def benchmark(target, started, median_ms, rps, **summary):
     run = Run.objects.create(target=target, mode="custom")
     return Job.objects.create(
         run=run, kind="benchmark", target=target, status=Job.SUCCEEDED, started_at=started,
+        params={"mode": "load", "rate": 100.0, "duration": 20.0, "seed": 1},
         finished_at=started + datetime.timedelta(seconds=20),
         summary={
             "mode": "load", "model": "open", "arrival": "constant", "offered_rate": 100.0,
@@ -79,12 +80,12 @@ def test_sequential_sessions_are_measured_but_not_claimed(login, qa_engineer, ta
 
 def test_runs_of_different_settings_are_flagged(login, qa_engineer, target, fixed):
     a, b = sides(target, fixed)
-    Job.objects.filter(pk=b[0].pk).update(summary={**b[0].summary, "offered_rate": 500.0})
+    Job.objects.filter(pk=b[0].pk).update(params={**b[0].params, "rate": 500.0})
     response = login(qa_engineer).get(f"{reverse('compare')}?a={ids(a)}&b={ids(b)}")
     latency = response.context["results"][0]["c"]
     assert latency.verdict == "inconclusive"
     assert [flag["key"] for flag in latency.flags] == ["config", "config"]  # within B, and A vs B
-    assert "offered_rate" in response.content.decode()
+    assert "500.0" in response.content.decode()
 
 
 def test_an_interleaved_comparison_alternates_its_benchmarks(
