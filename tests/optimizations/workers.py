@@ -56,6 +56,9 @@ def use_broker(url: str, options: dict):
 
     saved = (settings.CELERY_BROKER_URL, settings.CELERY_BROKER_TRANSPORT_OPTIONS)
     saved_conf = (app.conf.broker_url, app.conf.broker_transport_options)
+    # Celery reads CELERY_BROKER_URL from the environment before its own
+    # configuration (CI sets it to Redis for the whole second pass).
+    saved_env = os.environ.get("CELERY_BROKER_URL")
 
     def reset():
         # kombu keeps one pool per broker URL for the whole process; drop only
@@ -65,6 +68,7 @@ def use_broker(url: str, options: dict):
 
     settings.CELERY_BROKER_URL, settings.CELERY_BROKER_TRANSPORT_OPTIONS = url, options
     app.conf.broker_url, app.conf.broker_transport_options = url, options
+    os.environ["CELERY_BROKER_URL"] = url
     reset()
     try:
         yield
@@ -72,6 +76,10 @@ def use_broker(url: str, options: dict):
         reset()
         settings.CELERY_BROKER_URL, settings.CELERY_BROKER_TRANSPORT_OPTIONS = saved
         app.conf.broker_url, app.conf.broker_transport_options = saved_conf
+        if saved_env is None:
+            os.environ.pop("CELERY_BROKER_URL", None)
+        else:
+            os.environ["CELERY_BROKER_URL"] = saved_env
 
 
 def purge(queue: str = "analysis") -> None:
