@@ -290,6 +290,8 @@ def _from_earlier_jobs(target: TargetService, kind: str) -> dict:
     """What one kind of analysis learned that another needs: the code scan's stack
     report and pool-sizing rule want the PostgreSQL version and max_connections
     the latest DB scan of the target read."""
+    if kind == "benchmark":
+        return _baseline_memory(target)
     if kind != "code_scan":
         return {}
     summary = (
@@ -305,6 +307,24 @@ def _from_earlier_jobs(target: TargetService, kind: str) -> dict:
     if isinstance(max_connections, int) and max_connections > 0:
         known["max_connections"] = max_connections
     return known
+
+
+def _baseline_memory(target: TargetService) -> dict:
+    """The memory objective (−50 % against the baseline) needs the baseline's memory:
+    the mean PSS of the pinned baseline run's endurance test, else of the first one."""
+    endurance = Job.objects.filter(
+        target=target, kind="benchmark", status=Job.SUCCEEDED, params__mode="endurance"
+    )
+    if target.baseline_run_id:
+        pinned = endurance.filter(run_id=target.baseline_run_id)
+        endurance = pinned if pinned.exists() else endurance
+    summary = (
+        endurance.order_by(F("started_at").asc(nulls_last=True))
+        .values_list("summary", flat=True)
+        .first()
+    ) or {}
+    mean = (summary.get("memory") or {}).get("mean_bytes")
+    return {"baseline_memory_bytes": float(mean)} if mean else {}
 
 
 def enqueue(job: Job) -> bool:

@@ -18,7 +18,8 @@ def benchmark(target, started, median_ms, rps, **summary):
         finished_at=started + datetime.timedelta(seconds=20),
         summary={
             "mode": "load", "model": "open", "arrival": "constant", "offered_rate": 100.0,
-            "duration_s": 20.0, "workers": 1, "engine_version": "1", "operations": [{"name": "GET /items"}],
+            "duration_s": 20.0, "workers": 1, "engine_version": "1",
+            "operations": [{"name": "GET /items"}],
             "latency_ms": {"med": median_ms, "p95": median_ms * 2, "p99": median_ms * 3},
             "rps": rps, "error_rate": 0.0, **summary,
         },

@@ -130,3 +130,15 @@ def test_a_code_scan_learns_postgres_version_and_connections_from_the_last_db_sc
     job = engine.start_job(qa_engineer, target, "code_scan", {}).jobs.get()
     assert job.params["postgres_version"] == "15.20"
     assert job.params["max_connections"] == 40
+
+
+def test_a_benchmark_learns_the_baselines_memory_for_the_memory_objective(
+    target, qa_engineer, sent
+):
+    run = Run.objects.create(target=target, mode="quality")
+    Job.objects.create(
+        run=run, kind="benchmark", target=target, status=Job.SUCCEEDED,
+        params={"mode": "endurance"}, summary={"memory": {"mean_bytes": 160e6}},
+    )  # fmt: skip
+    job = engine.start_job(qa_engineer, target, "benchmark", {"mode": "endurance"}).jobs.get()
+    assert job.params["baseline_memory_bytes"] == 160e6
