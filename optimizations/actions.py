@@ -200,6 +200,7 @@ TARGET_FIELDS = (
     "auth_header_name",
     "max_rate",
     "max_duration",
+    "expected_rps",
     "slo",
     "baseline_run",
 )

@@ -291,7 +291,12 @@ def _from_earlier_jobs(target: TargetService, kind: str) -> dict:
     report and pool-sizing rule want the PostgreSQL version and max_connections
     the latest DB scan of the target read."""
     if kind == "benchmark":
-        return _baseline_memory(target)
+        known = _baseline_memory(target)
+        if target.expected_rps:
+            # Load and endurance offer the expected peak; stress climbs from a quarter of it.
+            known.update(rate=float(target.expected_rps))
+            known.update(start_rate=max(1.0, target.expected_rps / 4))
+        return known
     if kind != "code_scan":
         return {}
     summary = (

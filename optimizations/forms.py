@@ -156,6 +156,7 @@ class TargetForm(forms.ModelForm):
             "auth_header_name",
             "max_rate",
             "max_duration",
+            "expected_rps",
         ]
         widgets = {"description": forms.Textarea(attrs={"rows": 3})}
 

@@ -73,6 +73,8 @@ def load_demo(password: str, target_url: str) -> bool:
         environment="demo",
         max_rate=5000,
         max_duration=1800,
+        # What the demo shop sees at its busiest (and what 2 cores can give it).
+        expected_rps=20,
         description=(
             "The demo FastAPI + SQLAlchemy shop that ./kaizen up starts beside the portal "
             "(examples/shop_api). It starts in slow mode, with the classic problems planted."

@@ -171,6 +171,7 @@ def register(state: DemoState) -> None:
             environment="demo",
             max_rate=target.max_rate,
             max_duration=target.max_duration,
+            expected_rps=target.expected_rps,
             description=(
                 "The demo shop with every planted problem fixed, always running beside the "
                 "demo target: the “after” deployment for interleaved A/B comparisons."

@@ -49,6 +49,13 @@ class TargetService(models.Model):
     max_duration = models.PositiveIntegerField(
         default=600, help_text="Longest load test, in seconds"
     )
+    expected_rps = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        verbose_name="Expected peak load",
+        help_text="Requests per second at the busiest hour: the rate load and endurance tests "
+        "offer by default (stress tests start at a quarter of it).",
+    )
     baseline_run = models.ForeignKey(
         "Run", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
