@@ -51,10 +51,26 @@ def sample_rows(measurements) -> list[dict]:
     return [{"row": second, **values} for second, values in sorted(rows.items())]
 
 
+LATENCY_FIELDS = ("p50_ms", "p95_ms", "p99_ms")
+
+
 def timeline_points(rows: list[dict]) -> dict:
-    """The x values and the y values of each timeline trace, for the live extension."""
+    """The x values and the y values of each timeline trace, for the live extension.
+
+    A second in which nothing was answered has no latency (a gap in the line),
+    not a latency of zero.
+    """
     xs = [row.get("at", row["row"]) for row in rows]
-    return {"x": xs, **{field: [row.get(field) for row in rows] for field in TIMELINE_FIELDS}}
+    points = {"x": xs}
+    for field in TIMELINE_FIELDS:
+        values = []
+        for row in rows:
+            value = row.get(field)
+            if field in LATENCY_FIELDS and not row.get("ok") and not row.get("achieved"):
+                value = None
+            values.append(value)
+        points[field] = values
+    return points
 
 
 def benchmark_timeline(rows: list[dict]) -> go.Figure:
@@ -91,7 +107,7 @@ def benchmark_timeline(rows: list[dict]) -> go.Figure:
     figure.update_layout(**LAYOUT, height=460)
     figure.update_xaxes(title_text="seconds since start", row=2, col=1)
     # Latency spans milliseconds to seconds when a target saturates.
-    figure.update_yaxes(type="log", row=2, col=1)
+    figure.update_yaxes(type="log", dtick=1, tickformat=",.0f", row=2, col=1)
     return figure
 
 
