@@ -147,7 +147,7 @@ def run_detail(request, pk):
         ),
         pk=pk,
     )
-    jobs = list(run.jobs.order_by("pk"))
+    jobs = list(run.jobs.select_related("target").order_by("pk"))
     context = {
         "run": run,
         "jobs": jobs,
@@ -166,8 +166,8 @@ def _run_progress(jobs) -> int:
 
 @require_GET
 def run_live(request, pk):
-    run = get_object_or_404(Run, pk=pk)
-    jobs = list(run.jobs.order_by("pk"))
+    run = get_object_or_404(Run.objects.select_related("compared_with"), pk=pk)
+    jobs = list(run.jobs.select_related("target").order_by("pk"))
     # The worker that ends the last job settles the run (and tells people);
     # this page only shows what is there.
     done = all(job.status in Job.ENDED for job in jobs)
