@@ -53,6 +53,7 @@ def target_detail(request, slug):
         "open_findings": [(v, label, open_counts.get(v, 0)) for v, label in Finding.SEVERITIES],
         "open_total": sum(open_counts.values()),
         "run_form": RunForm(),
+        "focus_by_mode": [(mode, tags) for mode, tags in Initiative.FOCUS_BY_MODE.items() if tags],
         "kinds": [
             (kind, kind.available(), engine.missing_needs(target, kind))
             for kind in kinds.KINDS.values()
