@@ -12,16 +12,16 @@ from __future__ import annotations
 import datetime
 import logging
 
-from django.conf import settings
 from django.db.models import Avg
 from django.utils import timezone
 
 from departments.models import Membership
-from optimizations.analyzers.base import AnalysisError, TargetSpec
+from optimizations.analyzers.base import AnalysisError
 from optimizations.analyzers.netguard import HostNotAllowed
 from optimizations.analyzers.probe import Client, parse_prometheus, pool_use_percent, request_counts
 from optimizations.crypto import CredentialUnreadable
 from optimizations.models import Incident, Measurement, TargetService
+from optimizations.runner import target_spec
 from portal.notify import notify
 
 logger = logging.getLogger(__name__)
@@ -46,26 +46,12 @@ def check_all(now=None) -> int:
     return checked
 
 
-def _spec(target: TargetService) -> TargetSpec:
-    header = None
-    if target.auth_header_name and target.auth_header_value_encrypted:
-        header = (target.auth_header_name, target.auth_header_value)
-    return TargetSpec(
-        name=target.name,
-        base_url=target.base_url,
-        health_path=target.health_path,
-        metrics_path=target.metrics_path,
-        auth_header=header,
-        allowed_hosts=tuple(settings.KAIZEN_ALLOWED_TARGET_HOSTS),
-    )
-
-
 def check_target(target: TargetService, now=None) -> dict:
     now = now or timezone.now()
     rows: list[tuple[str, float, str]] = []
     detail = ""
     try:
-        client = Client(_spec(target), timeout=5.0)
+        client = Client(target_spec(target, with_database=False), timeout=5.0)
         health = client.get(target.health_path)
         up = 200 <= health.status < 300
         detail = f"health answered {health.status}"

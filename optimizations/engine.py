@@ -61,6 +61,15 @@ def broker_reachable(timeout: float = 2.0) -> str | None:
     return None
 
 
+def _require_broker() -> None:
+    problem = broker_reachable()
+    if problem:
+        raise BrokerUnavailable(
+            "The job queue (Celery broker) cannot be reached, so nothing was started. "
+            f"Check that it is running and try again. ({problem})"
+        )
+
+
 def start_run(
     user,
     target: TargetService,
@@ -133,12 +142,7 @@ def start_comparison(
         checked = validate_params(kind.params(), params)
     except ValueError as error:
         raise CannotStart(f"{kind.label}: {error}") from None
-    problem = broker_reachable()
-    if problem:
-        raise BrokerUnavailable(
-            "The job queue (Celery broker) cannot be reached, so nothing was started. "
-            f"Check that it is running and try again. ({problem})"
-        )
+    _require_broker()
     with transaction.atomic():
         run = Run.objects.create(
             target=baseline,
@@ -235,12 +239,7 @@ def _create_run(
     if not jobs:
         reasons = "; ".join(f"{s['kind']}: {s['why']}" for s in skipped) or "nothing to run"
         raise CannotStart(f"No job of this run can start ({reasons}).")
-    problem = broker_reachable()
-    if problem:
-        raise BrokerUnavailable(
-            "The job queue (Celery broker) cannot be reached, so nothing was started. "
-            f"Check that it is running and try again. ({problem})"
-        )
+    _require_broker()
     with transaction.atomic():
         run = Run.objects.create(
             target=target,

@@ -8,6 +8,7 @@ from django.contrib.auth import get_user_model
 
 from departments.models import Department
 from optimizations import slo
+from optimizations.actions import TARGET_FIELDS
 from optimizations.analyzers.netguard import HostNotAllowed, check_url
 from optimizations.models import Initiative, Phase, PhaseTask, Schedule, TargetService
 
@@ -142,22 +143,9 @@ class TargetForm(forms.ModelForm):
 
     class Meta:
         model = TargetService
-        fields = [
-            "name",
-            "slug",
-            "base_url",
-            "owner_department",
-            "environment",
-            "description",
-            "health_path",
-            "openapi_path",
-            "metrics_path",
-            "source_location",
-            "auth_header_name",
-            "max_rate",
-            "max_duration",
-            "expected_rps",
-        ]
+        # Everything do_update_target writes but the thresholds (their own
+        # fields below) and the baseline (pinned from a run's page).
+        fields = [name for name in TARGET_FIELDS if name not in ("slo", "baseline_run")]
         widgets = {"description": forms.Textarea(attrs={"rows": 3})}
 
     def __init__(self, *args, **kwargs):

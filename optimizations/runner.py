@@ -39,8 +39,9 @@ FLUSH_INTERVAL = 0.5
 MAX_LOG_MESSAGE = 4000
 
 
-def target_spec(job: Job) -> TargetSpec:
-    target = job.target
+def target_spec(target, *, with_database: bool = True) -> TargetSpec:
+    """What an analyzer may know of a target: plain values, secrets decrypted
+    (the database URL only for those who need it)."""
     header = None
     if target.auth_header_name and target.auth_header_value_encrypted:
         header = (target.auth_header_name, target.auth_header_value)
@@ -51,7 +52,7 @@ def target_spec(job: Job) -> TargetSpec:
         openapi_path=target.openapi_path,
         metrics_path=target.metrics_path,
         auth_header=header,
-        database_url=target.database_url if target.database_url_encrypted else "",
+        database_url=target.database_url if with_database and target.database_url_encrypted else "",
         source_path=target.source_location,
         thresholds=target.thresholds(),
         max_rate=float(target.max_rate),
@@ -218,7 +219,7 @@ def execute(job_id: int, worker: str) -> str:
         except ValueError as error:
             raise AnalysisError(f"Its parameters are not valid for this Kaizen: {error}") from None
         ctx.log(f"{kind.label} on {job.target.name} (attempt {job.attempt}) on {worker}")
-        result = analyzer.run(target_spec(job), params, ctx)
+        result = analyzer.run(target_spec(job.target), params, ctx)
         ctx.check_cancel()
     except Cancelled:
         ctx.stop()
