@@ -393,9 +393,11 @@ def _fix_vanished(job, kind, result, reported: set[str], now) -> int:
 def finish(job: Job) -> None:
     """Release the jobs that waited for this one, settle the run, tell people."""
     from optimizations.engine import release_followers
+    from optimizations.landing import run_landed
     from portal.notify import run_finished
 
     release_followers(job)
     run = job.run
     if run.settle():
+        run_landed(run)
         run_finished(run)

@@ -1,12 +1,13 @@
 """The optimizations app's models, one module per domain."""
 
 from optimizations.models.jobs import Job, JobArtifact, JobLog, Run, Schedule
-from optimizations.models.plan import Initiative, Phase, PhaseTask
+from optimizations.models.plan import GateSignoff, Initiative, Phase, PhaseTask, RoiAssumptions
 from optimizations.models.results import Finding, Incident, Measurement
 from optimizations.models.targets import TargetService
 
 __all__ = [
     "Finding",
+    "GateSignoff",
     "Incident",
     "Initiative",
     "Job",
@@ -15,6 +16,7 @@ __all__ = [
     "Measurement",
     "Phase",
     "PhaseTask",
+    "RoiAssumptions",
     "Run",
     "Schedule",
     "TargetService",

@@ -334,6 +334,11 @@ class Schedule(models.Model):
         Initiative, null=True, blank=True, on_delete=models.SET_NULL, related_name="schedules"
     )
     enabled = models.BooleanField(default=True)
+    # A regression sentinel: re-runs a finished initiative's benchmark and
+    # compares it with this run (its last benchmark when it was closed).
+    sentinel_reference = models.ForeignKey(
+        Run, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
     )

@@ -98,6 +98,14 @@ class Phase(models.Model):
         return bool(self.planned_end and self.status != self.DONE and self.planned_end < today)
 
 
+CRITERION_STATES = [
+    ("pending", "Not checked yet"),
+    ("met", "Met"),
+    ("not_met", "Not met"),
+    ("unknown", "Could not be checked"),
+]
+
+
 class PhaseTask(models.Model):
     """A piece of work in a phase, owned by a department."""
 
@@ -125,6 +133,23 @@ class PhaseTask(models.Model):
     # that command (run mode + focus), so the task can start the run itself.
     run_mode = models.CharField(max_length=20, choices=Initiative.RUN_MODES, blank=True)
     run_focus = models.JSONField(default=list, blank=True)
+    # A task made from a finding, and the acceptance criterion Kaizen checks
+    # itself whenever a run of the initiative's target lands
+    # (optimizations.criteria): {"kind": "finding_gone", ...} or {"kind": "metric", ...}.
+    finding = models.ForeignKey(
+        "optimizations.Finding",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="tasks",
+    )
+    criterion = models.JSONField(default=dict, blank=True)
+    criterion_state = models.CharField(max_length=10, choices=CRITERION_STATES, blank=True)
+    criterion_detail = models.CharField(max_length=500, blank=True)
+    criterion_checked_at = models.DateTimeField(null=True, blank=True)
+    criterion_run = models.ForeignKey(
+        "optimizations.Run", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -150,3 +175,59 @@ class PhaseTask(models.Model):
     def is_overdue(self, today=None):
         today = today or timezone.localdate()
         return bool(self.due_date and self.is_open() and self.due_date < today)
+
+
+class GateSignoff(models.Model):
+    """A manager's sign-off of a phase gate, with the evidence as it stood then.
+
+    Signing a gate whose evidence is incomplete is an override and needs a
+    reason; both stay on record (the newest row is the gate's state).
+    """
+
+    phase = models.ForeignKey(Phase, on_delete=models.CASCADE, related_name="signoffs")
+    signed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    signed_at = models.DateTimeField(auto_now_add=True)
+    comment = models.TextField(blank=True)
+    override = models.BooleanField(default=False)
+    override_reason = models.TextField(blank=True)
+    # optimizations.gates.evaluate() at signing time: [{"key", "label", "ok", "detail", "url"}].
+    evidence = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        ordering = ["-signed_at", "-pk"]
+
+    def __str__(self):
+        kind = "overridden" if self.override else "signed off"
+        return f"Gate of {self.phase} {kind} by {self.signed_by}"
+
+
+class RoiAssumptions(models.Model):
+    """Strategy's assumptions behind an initiative's ROI; each edit adds a row (history)."""
+
+    initiative = models.ForeignKey(
+        Initiative, on_delete=models.CASCADE, related_name="roi_assumptions"
+    )
+    # Requests per second the target must carry at its busiest.
+    expected_peak_rps = models.PositiveIntegerField(null=True, blank=True)
+    cost_per_instance_month = models.DecimalField(
+        max_digits=10, decimal_places=2, null=True, blank=True
+    )
+    currency = models.CharField(max_length=3, default="EUR")
+    # {"dev": 95, "qa": 80, "strategy": 110, "hr": 60}: cost of an hour per department.
+    hourly_rates = models.JSONField(default=dict, blank=True)
+    # Months the savings are counted over for ROI %.
+    horizon_months = models.PositiveSmallIntegerField(default=12)
+    note = models.TextField(blank=True)
+    changed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    changed_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-changed_at", "-pk"]
+        indexes = [models.Index(fields=["initiative", "-changed_at"])]
+
+    def __str__(self):
+        return f"ROI assumptions of {self.initiative} ({self.changed_at:%Y-%m-%d %H:%M})"

@@ -88,6 +88,13 @@ class Finding(models.Model):
         Job, null=True, blank=True, on_delete=models.SET_NULL, related_name="findings"
     )
     times_seen = models.PositiveIntegerField(default=1)
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="assigned_findings",
+    )
 
     objects = FindingQuerySet.as_manager()
 
