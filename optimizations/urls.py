@@ -1,6 +1,6 @@
 from django.urls import path
 
-from optimizations.views import compare, findings, jobs, plan, targets
+from optimizations.views import compare, exports, findings, jobs, plan, targets
 
 urlpatterns = [
     path("initiatives/", plan.initiative_list, name="initiative_list"),
@@ -38,4 +38,21 @@ urlpatterns = [
     path("jobs/<int:pk>/files/<str:name>", jobs.job_artifact, name="job_artifact"),
     path("jobs/<int:pk>/cancel/", jobs.job_cancel, name="job_cancel"),
     path("jobs/<int:pk>/rerun/", jobs.job_rerun, name="job_rerun"),
+    # Streamed CSV / JSON exports (optimizations.views.exports); fmt is csv or json.
+    path(
+        "targets/<slug:slug>/findings.<str:fmt>",
+        exports.target_findings,
+        name="target_findings_export",
+    ),
+    path("targets/<slug:slug>/runs.<str:fmt>", exports.target_runs, name="target_runs_export"),
+    path(
+        "initiatives/<int:pk>/findings.<str:fmt>",
+        exports.initiative_findings,
+        name="initiative_findings_export",
+    ),
+    path(
+        "initiatives/<int:pk>/runs.<str:fmt>",
+        exports.initiative_runs,
+        name="initiative_runs_export",
+    ),
 ]
