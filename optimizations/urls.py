@@ -1,6 +1,6 @@
 from django.urls import path
 
-from optimizations.views import compare, exports, findings, jobs, plan, targets
+from optimizations.views import compare, exports, findings, jobs, plan, targets, work
 
 urlpatterns = [
     path("initiatives/", plan.initiative_list, name="initiative_list"),
@@ -9,6 +9,14 @@ urlpatterns = [
     path("initiatives/<int:pk>/edit/", plan.initiative_edit, name="initiative_edit"),
     path("phases/<int:pk>/status/", plan.phase_status, name="phase_status"),
     path("phases/<int:pk>/tasks/", plan.task_create, name="task_create"),
+    path("phases/<int:pk>/gate/", work.phase_gate, name="phase_gate"),
+    path("phases/<int:pk>/gate/sign/", work.phase_gate_sign, name="phase_gate_sign"),
+    path("initiatives/<int:pk>/findings/", work.initiative_findings, name="initiative_findings"),
+    path(
+        "initiatives/<int:pk>/findings/bulk/",
+        work.initiative_findings_bulk,
+        name="initiative_findings_bulk",
+    ),
     path("tasks/<int:pk>/", plan.task_update, name="task_update"),
     path("targets/", targets.target_list, name="target_list"),
     path("targets/new/", targets.target_create, name="target_create"),

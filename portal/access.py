@@ -253,3 +253,21 @@ def training_gate_refusal(user, target, kind: str, now=None) -> str | None:
         f"{target.name} asks for training before this job: complete {names} first; "
         "a completion counts until its recertification date."
     )
+
+
+def can_plan_findings(user) -> bool:
+    """Turn findings into tasks and assign them: managers and engineers (who triage them)."""
+    return can_trigger_jobs(user)
+
+
+def can_sign_gates(user) -> bool:
+    """DESIGN.md: managers sign phase gates."""
+    return is_manager(user)
+
+
+def can_edit_roi(user) -> bool:
+    """ROI assumptions (peak load, cost per instance, hourly rates): managers of any
+    department and engineers of strategy, which owns the ROI figures (DESIGN.md)."""
+    if is_manager(user):
+        return True
+    return roles_of(user).get(Department.STRATEGY) == Membership.ENGINEER

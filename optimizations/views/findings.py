@@ -74,10 +74,29 @@ def finding_detail(request, pk):
         Finding.objects.select_related("target", "first_job", "last_job", "status_changed_by"),
         pk=pk,
     )
+    from optimizations import routing
+    from optimizations.models import Initiative, PhaseTask
+
+    tasks = list(
+        PhaseTask.objects.filter(finding=finding).select_related("phase__initiative", "department")
+    )
+    planned = {task.phase.initiative_id for task in tasks}
+    initiatives = [
+        initiative
+        for initiative in Initiative.objects.filter(
+            target=finding.target, status__in=(Initiative.ACTIVE, Initiative.DRAFT)
+        ).order_by("-created_at")[:10]
+        if initiative.pk not in planned
+    ]
     return render(
         request,
         "optimizations/finding_detail.html",
         {
+            "route": routing.route(finding),
+            "tasks": tasks,
+            "initiatives": initiatives,
+            "can_plan": access.can_plan_findings(request.user)
+            and finding.status in (Finding.OPEN, Finding.ACCEPTED),
             "finding": finding,
             "form": TriageForm(initial={"status": finding.status, "reason": finding.status_reason}),
             "can_triage": access.can_trigger_jobs(request.user),

@@ -178,6 +178,9 @@ def phase_status(request, pk):
     form = PhaseStatusForm(request.POST)
     if not form.is_valid():
         return HttpResponseBadRequest("Unknown phase status.")
+    if form.cleaned_data["status"] == Phase.DONE and phase.status != Phase.DONE:
+        # A phase finishes through its gate (optimizations.gates): evidence or an override.
+        return HttpResponseBadRequest("A phase is finished by signing its gate off.")
     actions.do_set_phase_status(request.user, phase, form.cleaned_data["status"])
     if request.htmx:
         phase = with_progress(Phase.objects.filter(pk=phase.pk)).get()

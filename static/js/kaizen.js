@@ -49,6 +49,27 @@
   });
   document.addEventListener("htmx:oobAfterSwap", tidyLogs);
 
+  // Bulk actions on a list: a header checkbox chooses every row on the page,
+  // and the action select shows only the fields its action needs.
+  document.addEventListener("change", (event) => {
+    const all = event.target.closest("[data-check-all]");
+    if (all) {
+      const form = all.closest("form");
+      form.querySelectorAll(`input[type=checkbox][name="${all.dataset.checkAll}"]`).forEach((box) => {
+        box.checked = all.checked;
+      });
+    }
+    if (event.target.matches("[data-bulk-action]")) showBulkFields(event.target);
+  });
+  function showBulkFields(select) {
+    select.closest("form").querySelectorAll("[data-bulk-for]").forEach((field) => {
+      field.hidden = field.dataset.bulkFor !== select.value;
+    });
+  }
+  function tidyBulk() { document.querySelectorAll("[data-bulk-action]").forEach(showBulkFields); }
+  document.addEventListener("DOMContentLoaded", tidyBulk);
+  document.addEventListener("htmx:afterSwap", tidyBulk);
+
   document.addEventListener("htmx:sendError", () => {
     show("Kaizen could not be reached. Check your connection and try again.");
   });
