@@ -240,3 +240,183 @@ def comparison_runs(a_points: list, b_points: list, title: str) -> go.Figure:
         )
     figure.update_layout(**LAYOUT, height=320, title={"text": title, "x": 0})
     return figure
+
+
+# --- Portfolio and plan ------------------------------------------------------------
+# The rows come from optimizations.portfolio (bounded aggregate queries); these
+# functions only draw them.
+
+SEVERITY_COLORS = {
+    "critical": "#7a1010",
+    "high": "#dc2626",
+    "medium": "#d97706",
+    "low": "#2563eb",
+    "info": "#94a3b8",
+}
+PHASE_COLORS = ("#2563eb", "#0f766e", "#d97706", "#7c3aed")
+
+
+def _midnight(day):
+    """A date as the start of that day, so dates and times share one axis."""
+    import datetime
+
+    from django.utils import timezone
+
+    return timezone.make_aware(datetime.datetime.combine(day, datetime.time()))
+
+
+def phase_burndown(initiative, tasks: list[dict], now=None) -> go.Figure | None:
+    """Remaining estimated hours per phase over time (stacked), with the ideal line
+    from the initiative's start date to its target date.
+
+    ``tasks`` are optimizations.portfolio.burndown_tasks rows: each task's
+    estimate, when it was created, and when it was done or reopened.
+    """
+    from django.utils import timezone
+
+    estimated = [task for task in tasks if task["hours"]]
+    if not estimated:
+        return None
+    now = now or timezone.now()
+    # Every change in remaining hours: (when, phase, ± hours).
+    steps = []
+    for task in estimated:
+        remaining = not task["done_at_start"]
+        if remaining:
+            steps.append((task["created"], task["phase"], task["hours"]))
+        for when, done in task["moves"]:
+            if done and remaining:
+                steps.append((when, task["phase"], -task["hours"]))
+            elif not done and not remaining:
+                steps.append((when, task["phase"], task["hours"]))
+            remaining = not done
+    steps.sort(key=lambda step: step[0])
+    times = sorted({when for when, _, _ in steps} | {now})
+    phases = sorted({task["phase"] for task in estimated})
+    names = {task["phase"]: task["phase_name"] for task in estimated}
+    figure = go.Figure()
+    for index, phase in enumerate(phases):
+        level, ys, pending = 0.0, [], [s for s in steps if s[1] == phase]
+        position = 0
+        for when in times:
+            while position < len(pending) and pending[position][0] <= when:
+                level += pending[position][2]
+                position += 1
+            ys.append(round(max(level, 0.0), 1))
+        figure.add_trace(
+            go.Scatter(
+                x=times,
+                y=ys,
+                name=f"{phase}. {names[phase]}",
+                mode="lines",
+                stackgroup="phases",
+                line={"shape": "hv", "width": 1, "color": PHASE_COLORS[index % len(PHASE_COLORS)]},
+            )
+        )
+    total = round(sum(task["hours"] for task in estimated), 1)
+    if initiative.target_date and initiative.target_date > initiative.start_date:
+        figure.add_trace(
+            go.Scatter(
+                x=[_midnight(initiative.start_date), _midnight(initiative.target_date)],
+                y=[total, 0],
+                name="ideal",
+                mode="lines",
+                line={"color": "#1c2430", "dash": "dash", "width": 1.5},
+            )
+        )
+    left_out = len(tasks) - len(estimated)
+    title = "Remaining estimated hours"
+    if left_out:
+        title += f" ({left_out} task{'s' if left_out != 1 else ''} without an estimate not counted)"
+    figure.update_layout(
+        **LAYOUT,
+        height=320,
+        title={"text": title, "x": 0},
+        yaxis={"title": "hours", "rangemode": "tozero"},
+    )
+    return figure
+
+
+def open_work_by_department(rows: list[dict]) -> go.Figure | None:
+    """Open tasks per department (and how many are overdue), the open findings of
+    the categories it owns, and the estimated hours its open tasks still need;
+    rows are optimizations.portfolio.department_rollups."""
+    if not rows or not any(row["open_tasks"] or row["open_findings"] for row in rows):
+        return None
+    names = [row["name"] for row in rows]
+    figure = make_subplots(specs=[[{"secondary_y": True}]])
+    figure.add_trace(
+        go.Bar(
+            x=names,
+            y=[row["open_tasks"] for row in rows],
+            name="open tasks",
+            marker_color=PALETTE["achieved"],
+        ),
+        secondary_y=False,
+    )
+    figure.add_trace(
+        go.Bar(
+            x=names,
+            y=[row["overdue_tasks"] for row in rows],
+            name="of them overdue",
+            marker_color=PALETTE["errors"],
+        ),
+        secondary_y=False,
+    )
+    figure.add_trace(
+        go.Bar(
+            x=names,
+            y=[row["open_findings"] for row in rows],
+            name="open findings they own",
+            marker_color=PALETTE["offered"],
+        ),
+        secondary_y=False,
+    )
+    figure.add_trace(
+        go.Scatter(
+            x=names,
+            y=[float(row["open_hours"]) for row in rows],
+            name="estimated hours left",
+            mode="markers",
+            marker={"size": 12, "symbol": "diamond", "color": PALETTE["service"]},
+        ),
+        secondary_y=True,
+    )
+    figure.update_layout(
+        **{**LAYOUT, "hovermode": "x"},
+        height=320,
+        barmode="group",
+        title={"text": "Open work per department", "x": 0},
+    )
+    figure.update_yaxes(title_text="count", rangemode="tozero", secondary_y=False)
+    figure.update_yaxes(title_text="hours", rangemode="tozero", showgrid=False, secondary_y=True)
+    return figure
+
+
+def findings_over_time(rows: list[dict]) -> go.Figure | None:
+    """Open findings by severity at the end of each week (stacked);
+    rows are optimizations.portfolio.findings_over_time."""
+    severities = ("critical", "high", "medium", "low", "info")
+    if not rows or not any(row[name] for row in rows for name in severities):
+        return None
+    weeks = [row["week"] for row in rows]
+    figure = go.Figure()
+    for severity in severities:
+        figure.add_trace(
+            go.Scatter(
+                x=weeks,
+                y=[row[severity] for row in rows],
+                name=severity,
+                mode="lines",
+                stackgroup="severity",
+                line={"color": SEVERITY_COLORS[severity], "width": 1, "shape": "hv"},
+            )
+        )
+    figure.update_layout(
+        **LAYOUT,
+        height=320,
+        title={"text": "Open findings by severity, week by week", "x": 0},
+        yaxis={"title": "open findings", "rangemode": "tozero"},
+        xaxis={"title": "week starting"},
+    )
+    return figure
