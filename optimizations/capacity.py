@@ -1,0 +1,393 @@
+"""The capacity and pool advisor: how many instances, and what pool per worker.
+
+From measurements only (plus what strategy enters):
+
+- the **stress knee** of one instance: the latest ``http.capacity`` (the last
+  sustainable step of a stress test against the target as deployed);
+- the **expected peak**: the argument, else the target's ``expected_rps``;
+- the database's **usable connections**: ``max_connections`` minus the reserved
+  slots, from the latest DB scan (``summary["connections"]``);
+- the **pool at the knee**: connections checked out at the peak of the DB scan
+  that ran in the same run as the stress test (strategy --focus scaling runs
+  both), else the minute checks of /metrics during the stress test, with the
+  pool's size + max_overflow from the DB scan.
+
+The arithmetic, every step shown on the page:
+
+1. instances = ceil(peak / (knee × HEADROOM)) — no instance runs beyond
+   HEADROOM of its knee at the peak;
+2. connections busy per request second (Little's law): the connections
+   checked out at the stress peak over the knee rate (the peak came at or past
+   the knee, so this errs on the safe side); at the planned rate per instance
+   that is the busy connections per instance, divided by its workers;
+3. per worker: pool_size = the busy connections (rounded up), and
+   pool_size + max_overflow = busy / pool SLO (80 %), rounded up — so pool use
+   stays at or below the SLO at the peak;
+4. instances × workers × (pool_size + max_overflow) must fit the server's
+   usable connections; when it does not, PgBouncer in transaction mode in
+   front, its ``default_pool_size`` the server connections busy at the peak
+   over the pool SLO.
+
+``ok`` is True when a plan fits (directly, or through PgBouncer), False when
+even PgBouncer's server pool would exceed the usable connections, None when
+an input is missing (``missing`` says which, and how to get it).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+
+from django.db.models import F, Max
+
+from optimizations.models import Job, Measurement
+
+# Plan each instance at no more than this share of its knee at the peak.
+HEADROOM = 0.8
+# Uvicorn's and Gunicorn's default: one worker process per instance.
+DEFAULT_WORKERS = 1
+# PostgreSQL's default superuser_reserved_connections, when no DB scan read it.
+DEFAULT_RESERVED = 3
+
+MISSING_STRESS = (
+    "no stress benchmark with a knee yet — run strategy --focus scaling "
+    "(or quality --focus testing)"
+)
+MISSING_PEAK = "expected peak load not set on the target — set it in the target's settings"
+MISSING_DB = "no DB scan with max_connections — run strategy --focus architecture"
+MISSING_POOL = (
+    "pool use at the knee not measured — run strategy --focus scaling (a stress test and a "
+    "DB scan together) with the pool gauges (db_pool_size, db_pool_checked_out, "
+    "db_pool_max_overflow) on the target's /metrics"
+)
+
+
+@dataclass
+class Fact:
+    """One input or result of the advice, with where it came from."""
+
+    key: str
+    label: str
+    value: float | int | str | None
+    unit: str = ""
+    source: str = ""
+    run_id: int | None = None
+    job_id: int | None = None
+
+
+@dataclass
+class Advice:
+    ok: bool | None
+    missing: list[str] = field(default_factory=list)
+    inputs: list[Fact] = field(default_factory=list)
+    headroom_pct: float = HEADROOM * 100
+    instances: int | None = None
+    per_instance_rps: float | None = None
+    workers_per_instance: int = DEFAULT_WORKERS
+    busy_per_worker: float | None = None
+    pool_size: int | None = None
+    max_overflow: int | None = None
+    pool_use_at_peak_pct: float | None = None
+    connections_needed: int | None = None
+    usable_connections: int | None = None
+    fits: bool | None = None
+    pgbouncer: dict | None = None
+    steps: list[str] = field(default_factory=list)
+    summary: str = ""
+
+    @property
+    def needs_pgbouncer(self) -> bool:
+        return self.pgbouncer is not None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def input(self, key: str) -> Fact | None:
+        return next((fact for fact in self.inputs if fact.key == key), None)
+
+
+def advise(
+    target,
+    *,
+    peak_rps: float | None = None,
+    workers_per_instance: int | None = None,
+    max_connections: int | None = None,
+) -> Advice:
+    """The advice for ``target`` (see the module's docstring for the arithmetic)."""
+    advice = Advice(ok=None, workers_per_instance=workers_per_instance or DEFAULT_WORKERS)
+    knee = _knee(target)
+    peak = _peak(target, peak_rps)
+    server = _server(target, max_connections)
+    pool = _pool_at_knee(target, knee) if knee else None
+    advice.inputs = [f for f in (knee, peak, _workers(workers_per_instance)) if f]
+    advice.inputs += [f for f in (server or {}).values() if isinstance(f, Fact)]
+    advice.inputs += [f for f in (pool or {}).values() if isinstance(f, Fact)]
+    if knee is None:
+        advice.missing.append(MISSING_STRESS)
+    if peak is None:
+        advice.missing.append(MISSING_PEAK)
+    if server is None:
+        advice.missing.append(MISSING_DB)
+    if knee is not None and pool is None:
+        advice.missing.append(MISSING_POOL)
+    if knee is None or peak is None:
+        advice.summary = "Not enough measurements for a capacity model yet."
+        return advice
+
+    # 1. Instances.
+    knee_rps, peak_value = float(knee.value), float(peak.value)
+    if knee_rps <= 0:
+        advice.ok = False
+        advice.summary = "The stress test found no sustainable rate: no plan can carry the peak."
+        return advice
+    planned = knee_rps * HEADROOM
+    advice.instances = max(1, math.ceil(peak_value / planned))
+    advice.per_instance_rps = peak_value / advice.instances
+    advice.steps.append(
+        f"instances = ⌈{peak_value:g} req/s ÷ ({knee_rps:g} req/s knee × {HEADROOM:.0%})⌉ "
+        f"= {advice.instances}, each at {advice.per_instance_rps:.1f} req/s"
+    )
+    if pool is None:
+        advice.summary = (
+            f"{advice.instances} instance{'s' if advice.instances != 1 else ''} carry the peak; "
+            "the pool size needs the pool use at the knee."
+        )
+        return advice
+
+    # 2. Busy connections (Little's law) and 3. the pool per worker.
+    workers = advice.workers_per_instance
+    checked_out = float(pool["checked_out"].value)
+    slo = target.thresholds()["pool_use_pct"] / 100.0
+    busy_instance = checked_out * advice.per_instance_rps / knee_rps
+    advice.busy_per_worker = busy_instance / workers
+    advice.pool_size = max(1, math.ceil(advice.busy_per_worker - 1e-9))
+    capacity = max(advice.pool_size, math.ceil(advice.busy_per_worker / slo - 1e-9))
+    advice.max_overflow = capacity - advice.pool_size
+    advice.pool_use_at_peak_pct = 100.0 * advice.busy_per_worker / capacity
+    advice.steps.append(
+        f"busy connections per instance = {checked_out:g} checked out at the knee × "
+        f"{advice.per_instance_rps:.1f} ÷ {knee_rps:g} req/s = {busy_instance:.2f}; "
+        f"per worker ({workers}) {advice.busy_per_worker:.2f}"
+    )
+    advice.steps.append(
+        f"per worker: pool_size = {advice.pool_size}, pool_size + max_overflow = "
+        f"⌈{advice.busy_per_worker:.2f} ÷ {slo:.0%}⌉ = {capacity} → max_overflow = "
+        f"{advice.max_overflow}; pool use at the peak {advice.pool_use_at_peak_pct:.0f} %"
+    )
+    advice.connections_needed = advice.instances * workers * capacity
+    if server is None:
+        advice.summary = (
+            f"{advice.instances} instance(s) × {workers} worker(s) with pool_size "
+            f"{advice.pool_size}, max_overflow {advice.max_overflow}: "
+            f"{advice.connections_needed} connections at most — the server's limit is unknown."
+        )
+        return advice
+
+    # 4. Does it fit the server?
+    usable = int(server["usable"].value)
+    advice.usable_connections = usable
+    advice.fits = advice.connections_needed <= usable
+    advice.steps.append(
+        f"{advice.instances} × {workers} × {capacity} = {advice.connections_needed} connections "
+        f"{'≤' if advice.fits else '>'} {usable} usable on the server"
+    )
+    if advice.fits:
+        advice.ok = True
+        advice.summary = (
+            f"{advice.instances} instance(s) × {workers} worker(s), pool_size "
+            f"{advice.pool_size} and max_overflow {advice.max_overflow} per worker: pool use "
+            f"≤ {slo:.0%} at {peak_value:g} req/s with {advice.connections_needed} of "
+            f"{usable} server connections."
+        )
+        return advice
+    busy_total = checked_out * peak_value / knee_rps
+    default_pool_size = max(1, math.ceil(busy_total / slo - 1e-9))
+    advice.pgbouncer = {
+        "pool_mode": "transaction",
+        "default_pool_size": default_pool_size,
+        "max_client_conn": advice.connections_needed,
+        "fits": default_pool_size <= usable,
+    }
+    advice.steps.append(
+        f"PgBouncer (transaction pooling): default_pool_size = ⌈{busy_total:.2f} busy at the "
+        f"peak ÷ {slo:.0%}⌉ = {default_pool_size} server connections "
+        f"{'≤' if default_pool_size <= usable else '>'} {usable}; max_client_conn ≥ "
+        f"{advice.connections_needed}"
+    )
+    advice.ok = default_pool_size <= usable
+    if advice.ok:
+        advice.summary = (
+            f"The application pools need {advice.connections_needed} connections, more than "
+            f"the {usable} the server allows: put PgBouncer in transaction mode in front "
+            f"(default_pool_size {default_pool_size}) and point the pools at it."
+        )
+    else:
+        advice.summary = (
+            f"Even through PgBouncer the peak keeps {default_pool_size} server connections busy, "
+            f"more than the {usable} usable: shorten how long requests hold a connection, "
+            "raise max_connections, or move reads to a replica."
+        )
+    return advice
+
+
+def _knee(target) -> Fact | None:
+    row = (
+        Measurement.objects.filter(target=target, name="http.capacity", second__isnull=True)
+        .order_by("-measured_at", "-pk")
+        .values("value", "run_id", "job_id", "measured_at")
+        .first()
+    )
+    if row is None:
+        return None
+    return Fact(
+        "knee",
+        "Stress knee of one instance",
+        row["value"],
+        "req/s",
+        f"stress test, job #{row['job_id']} ({row['measured_at']:%Y-%m-%d %H:%M})",
+        row["run_id"],
+        row["job_id"],
+    )
+
+
+def _peak(target, peak_rps: float | None) -> Fact | None:
+    if peak_rps:
+        return Fact("peak", "Expected peak load", float(peak_rps), "req/s", "entered above")
+    if target.expected_rps:
+        return Fact(
+            "peak",
+            "Expected peak load",
+            float(target.expected_rps),
+            "req/s",
+            "the target's settings",
+        )
+    return None
+
+
+def _workers(workers: int | None) -> Fact:
+    if workers:
+        return Fact("workers", "Worker processes per instance", workers, "", "entered above")
+    return Fact(
+        "workers",
+        "Worker processes per instance",
+        DEFAULT_WORKERS,
+        "",
+        "assumed: Uvicorn's default (enter yours above)",
+    )
+
+
+def _server(target, max_connections: int | None) -> dict | None:
+    row = (
+        Job.objects.filter(
+            target=target,
+            kind="db_scan",
+            status=Job.SUCCEEDED,
+            summary__connections__max_connections__isnull=False,
+        )
+        .order_by(F("finished_at").desc(nulls_last=True), "-pk")
+        .values("pk", "run_id", "summary__connections")
+        .first()
+    )
+    scanned = (row or {}).get("summary__connections") or {}
+    if max_connections:
+        reserved = (
+            scanned["max_connections"] - scanned["available"]
+            if "available" in scanned
+            else DEFAULT_RESERVED
+        )
+        how = (
+            f"reserved slots from DB scan #{row['pk']}"
+            if "available" in scanned
+            else f"PostgreSQL's default superuser_reserved_connections ({DEFAULT_RESERVED})"
+        )
+        return {
+            "max": Fact("max_connections", "max_connections", max_connections, "", "entered above"),
+            "usable": Fact(
+                "usable",
+                "Usable connections",
+                max(0, max_connections - reserved),
+                "",
+                f"max_connections − {reserved} reserved ({how})",
+            ),
+        }
+    if not scanned.get("max_connections"):
+        return None
+    source = f"DB scan, job #{row['pk']}"
+    total = int(scanned["max_connections"])
+    usable = int(scanned.get("available", total - DEFAULT_RESERVED))
+    return {
+        "max": Fact(
+            "max_connections", "max_connections", total, "", source, row["run_id"], row["pk"]
+        ),
+        "usable": Fact(
+            "usable",
+            "Usable connections",
+            usable,
+            "",
+            f"max_connections − {total - usable} reserved (superuser_reserved_connections, "
+            f"reserved_connections) · {source}",
+            row["run_id"],
+            row["pk"],
+        ),
+    }
+
+
+def _pool_at_knee(target, knee: Fact) -> dict | None:
+    """Connections checked out at the stress test's peak: the DB scan of the same run,
+    else the minute checks of /metrics while the stress test ran."""
+    scans = list(
+        Job.objects.filter(target=target, kind="db_scan", status=Job.SUCCEEDED)
+        .filter(summary__pool__size__isnull=False)
+        .order_by(F("finished_at").desc(nulls_last=True), "-pk")
+        .values("pk", "run_id", "summary__pool")[:20]
+    )
+    same_run = next((s for s in scans if s["run_id"] == knee.run_id), None)
+    if same_run:
+        pool = same_run["summary__pool"]
+        size = float(pool["size"]) + max(float(pool.get("max_overflow") or 0), 0.0)
+        checked_out = pool.get("peak_checked_out")
+        if checked_out is None:
+            checked_out = size * float(pool.get("peak_use_pct") or 0) / 100.0
+        source = f"DB scan #{same_run['pk']} during the stress test (its peak)"
+        return _pool_facts(pool, float(checked_out), source, same_run)
+    stress = Job.objects.filter(pk=knee.job_id).values("started_at", "finished_at").first()
+    if not stress or not stress["started_at"] or not scans:
+        return None
+    peak = Measurement.objects.filter(
+        target=target,
+        name="metrics.pool_use",
+        measured_at__gte=stress["started_at"],
+        measured_at__lte=stress["finished_at"] or stress["started_at"],
+    ).aggregate(peak=Max("value"))["peak"]
+    if peak is None:
+        return None
+    latest = scans[0]
+    pool = latest["summary__pool"]
+    size = float(pool["size"]) + max(float(pool.get("max_overflow") or 0), 0.0)
+    source = (
+        f"minute checks of /metrics during stress job #{knee.job_id}: peak {peak:.0f} % of "
+        f"the pool size from DB scan #{latest['pk']}"
+    )
+    return _pool_facts(pool, size * peak / 100.0, source, latest)
+
+
+def _pool_facts(pool: dict, checked_out: float, source: str, scan: dict) -> dict:
+    size = Fact(
+        "pool_configured",
+        "Pool per process (pool_size + max_overflow)",
+        f"{pool['size']:g} + {float(pool.get('max_overflow') or 0):g}",
+        "",
+        f"/metrics as read by DB scan #{scan['pk']}",
+        scan["run_id"],
+        scan["pk"],
+    )
+    busy = Fact(
+        "checked_out",
+        "Connections checked out at the knee",
+        round(checked_out, 2),
+        "",
+        source,
+        scan["run_id"],
+        scan["pk"],
+    )
+    return {"configured": size, "checked_out": busy}
