@@ -1,6 +1,6 @@
 from django.urls import path
 
-from optimizations.views import compare, exports, findings, jobs, plan, targets, work
+from optimizations.views import compare, exports, findings, jobs, plan, slo, targets, work
 
 urlpatterns = [
     path("initiatives/", plan.initiative_list, name="initiative_list"),
@@ -22,6 +22,7 @@ urlpatterns = [
     path("targets/new/", targets.target_create, name="target_create"),
     path("targets/<slug:slug>/", targets.target_detail, name="target_detail"),
     path("targets/<slug:slug>/edit/", targets.target_edit, name="target_edit"),
+    path("targets/<slug:slug>/slo/", slo.target_slo, name="target_slo"),
     path("targets/<slug:slug>/runs/", jobs.run_start, name="run_start"),
     path("targets/<slug:slug>/database/test/", targets.database_test, name="database_test"),
     path("targets/<slug:slug>/jobs/<slug:kind>/", jobs.job_params, name="job_params"),
