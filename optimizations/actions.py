@@ -109,6 +109,11 @@ def do_update_initiative(actor, initiative: Initiative, **fields) -> dict:
             initiative=initiative,
             target=initiative.target,
         )
+    if "status" in changes and initiative.status == Initiative.DONE:
+        # A finished initiative is guarded: weekly benchmarks against its last one.
+        from optimizations.sentinel import arm
+
+        arm(actor, initiative)
     return changes
 
 

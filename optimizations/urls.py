@@ -1,8 +1,15 @@
 from django.urls import path
 
 from optimizations.views import compare, exports, findings, jobs, plan, slo, targets, work
+from optimizations.views import portfolio as portfolio_views
 
 urlpatterns = [
+    path("portfolio/", portfolio_views.portfolio_page, name="portfolio"),
+    path(
+        "portfolio/initiatives/<int:pk>/burndown/",
+        portfolio_views.initiative_burndown,
+        name="initiative_burndown",
+    ),
     path("initiatives/", plan.initiative_list, name="initiative_list"),
     path("initiatives/new/", plan.initiative_create, name="initiative_create"),
     path("initiatives/<int:pk>/", plan.initiative_detail, name="initiative_detail"),

@@ -1,0 +1,72 @@
+"""The portfolio: every department and target at a glance, and what changed.
+
+Everyone signed in reads it. The figures come from optimizations.portfolio
+(a bounded number of aggregate queries whatever the size of the data) and the
+charts from optimizations.charts.
+"""
+
+from __future__ import annotations
+
+from django.shortcuts import render
+from django.views.decorators.http import require_GET
+from django.views.decorators.vary import vary_on_headers
+
+from optimizations import charts, portfolio
+from optimizations.analyzers import stats
+from portal import access
+
+
+@require_GET
+def portfolio_page(request):
+    departments = portfolio.department_rollups()
+    targets = portfolio.target_rollups()
+    changes = portfolio.benchmark_changes()
+    weekly = portfolio.findings_over_time()
+    figures = charts.bundle(
+        **{
+            "portfolio-open-work": charts.open_work_by_department(departments),
+            "portfolio-findings": charts.findings_over_time(weekly),
+        }
+    )
+    totals = {
+        "open_tasks": sum(row["open_tasks"] for row in departments),
+        "overdue_tasks": sum(row["overdue_tasks"] for row in departments),
+        "severe_findings": sum(
+            row["findings"]["critical"] + row["findings"]["high"] for row in targets
+        ),
+        "regressed": len(changes.regressed),
+    }
+    context = {
+        "departments": departments,
+        "targets": targets,
+        "changes": changes,
+        "figures": figures,
+        "totals": totals,
+        "severities": portfolio.SEVERITIES,
+        "rule": {
+            "min_runs": stats.MIN_RUNS,
+            "alpha": stats.ALPHA,
+            "min_change": stats.MIN_CHANGE,
+            "cv_factor": stats.CV_FACTOR,
+        },
+        "limit": portfolio.MAX_COMPARED_TARGETS,
+        "weeks": portfolio.FINDING_WEEKS,
+    }
+    return render(request, "optimizations/portfolio.html", context)
+
+
+@require_GET
+@vary_on_headers("HX-Request")
+def initiative_burndown(request, pk):
+    """An initiative's burn-down: a fragment for HTMX, a small page otherwise."""
+    initiative = access.get_initiative_for_user(request, pk)
+    figure = charts.phase_burndown(initiative, portfolio.burndown_tasks(initiative))
+    context = {
+        "initiative": initiative,
+        "burndown": charts.to_json(figure) if figure is not None else None,
+        "burndown_only": True,
+    }
+    template = "optimizations/portfolio.html"
+    if request.htmx and not request.htmx.boosted:
+        template += "#burndown"
+    return render(request, template, context)
