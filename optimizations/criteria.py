@@ -11,8 +11,9 @@ from __future__ import annotations
 from django.db import transaction
 from django.utils import timezone
 
+from optimizations.kinds import KINDS
 from optimizations.models import Finding, Job, Measurement, PhaseTask
-from optimizations.routing import KIND_OF_SOURCE
+from optimizations.routing import kind_of_source
 from portal.audit import record
 
 MET, NOT_MET, UNKNOWN = "met", "not_met", "unknown"
@@ -55,7 +56,7 @@ def evaluate(task, jobs) -> tuple[str, str] | None:
 
 
 def _finding_gone(task, criterion, jobs):
-    kind = KIND_OF_SOURCE.get(criterion.get("source", ""))
+    kind = kind_of_source(criterion.get("source", ""))
     checking = [job for job in jobs if job.kind == kind]
     if not checking:
         return None
@@ -64,14 +65,19 @@ def _finding_gone(task, criterion, jobs):
     if finding is None:
         return UNKNOWN, "the finding was deleted"
     if finding.status == Finding.FIXED:
-        return MET, f"gone on {job.get_kind_display().lower()} #{job.pk}"
+        return MET, f"gone on {_label(job)} #{job.pk}"
     if finding.status in Finding.TRIAGED:
         return UNKNOWN, (
             f"the finding was marked {finding.get_status_display().lower()}; close the task by hand"
         )
     if finding.last_job_id in {j.pk for j in checking}:
-        return NOT_MET, f"still reported by {job.get_kind_display().lower()} #{job.pk}"
-    return UNKNOWN, f"{job.get_kind_display().lower()} #{job.pk} could not run the check"
+        return NOT_MET, f"still reported by {_label(job)} #{job.pk}"
+    return UNKNOWN, f"{_label(job)} #{job.pk} could not run the check"
+
+
+def _label(job) -> str:
+    kind = KINDS.get(job.kind)
+    return (kind.label if kind else job.kind).lower()
 
 
 def _metric(criterion, jobs):

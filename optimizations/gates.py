@@ -154,9 +154,9 @@ def _infrastructure(target) -> list[Check]:
     advice = capacity.advise(target)
     slo_url = reverse("target_slo", args=[target.slug])
     if advice.ok is True:
-        checks.append(Check("capacity", "Capacity model", True, advice.summary(), slo_url))
+        checks.append(Check("capacity", "Capacity model", True, advice.summary, slo_url))
     elif advice.ok is False:
-        checks.append(Check("capacity", "Capacity model", False, advice.summary(), slo_url))
+        checks.append(Check("capacity", "Capacity model", False, advice.summary, slo_url))
     else:
         checks.append(
             Check(

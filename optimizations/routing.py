@@ -75,14 +75,12 @@ def department_for_finding(finding) -> str:
 
 # --- acceptance criteria ---------------------------------------------------------
 
-# Which job kind re-checks a finding of each source.
-KIND_OF_SOURCE = {
-    "code": "code_scan",
-    "db": "db_scan",
-    "security": "security_scan",
-    "benchmark": "benchmark",
-    "probe": "probe",
-}
+
+def kind_of_source(source: str) -> str | None:
+    """The job kind that re-checks findings of ``source`` (optimizations.kinds)."""
+    from optimizations.kinds import KINDS
+
+    return next((kind.name for kind in KINDS.values() if kind.source == source), None)
 
 
 def criterion_for(finding, thresholds: dict[str, float] | None = None) -> dict:
