@@ -420,3 +420,98 @@ def findings_over_time(rows: list[dict]) -> go.Figure | None:
         xaxis={"title": "week starting"},
     )
     return figure
+
+
+# -- SLO board and per-target trends ---------------------------------------------------
+
+
+def slo_trends(rows) -> go.Figure | None:
+    """One small chart per SLO with a trend (optimizations.sloboard.SloRow), threshold dashed."""
+    rows = [row for row in rows if row.trend]
+    if not rows:
+        return None
+    columns = 3
+    lines = -(-len(rows) // columns)
+    figure = make_subplots(
+        rows=lines,
+        cols=columns,
+        subplot_titles=[f"{row.label} ({row.unit})" for row in rows],
+        vertical_spacing=0.5 / lines,
+        horizontal_spacing=0.08,
+    )
+    for index, row in enumerate(rows):
+        place = {"row": index // columns + 1, "col": index % columns + 1}
+        xs = [when for when, _ in row.trend]
+        color = {"pass": PALETTE["achieved"], "fail": PALETTE["errors"]}.get(row.state, "#64748b")
+        figure.add_trace(
+            go.Scatter(
+                x=xs,
+                y=[value for _, value in row.trend],
+                mode="lines+markers",
+                name=row.label,
+                line={"color": color, "width": 2},
+                hovertemplate=f"%{{y:.4g}} {row.unit}<extra>{row.label}</extra>",
+            ),
+            **place,
+        )
+        figure.add_trace(
+            go.Scatter(
+                x=[xs[0], xs[-1]] if len(xs) > 1 else xs * 2,
+                y=[row.threshold, row.threshold],
+                mode="lines",
+                name="objective",
+                line={"color": "#94a3b8", "dash": "dash", "width": 1},
+                hovertemplate=(
+                    f"objective {row.comparison} {row.threshold:g} {row.unit}<extra></extra>"
+                ),
+            ),
+            **place,
+        )
+    figure.update_layout(**{**LAYOUT, "hovermode": "closest"}, height=230 * lines, showlegend=False)
+    figure.update_annotations(font_size=12)
+    return figure
+
+
+def target_runs(points: list[dict]) -> go.Figure | None:
+    """Latency percentiles and throughput over a target's benchmarks, one point per job."""
+    if not points:
+        return None
+    figure = make_subplots(
+        rows=2,
+        cols=1,
+        shared_xaxes=True,
+        vertical_spacing=0.12,
+        subplot_titles=("Latency (ms)", "Throughput (req/s)"),
+    )
+    xs = [point["at"] for point in points]
+    labels = [f"run #{p['run_id']} · job #{p['job_id']} ({p['mode']})" for p in points]
+    for key in ("p50", "p95", "p99"):
+        figure.add_trace(
+            go.Scatter(
+                x=xs,
+                y=[point[key] for point in points],
+                name=key,
+                mode="lines+markers",
+                line={"color": PALETTE[key]},
+                text=labels,
+                hovertemplate=f"{key} %{{y:.4g}} ms<br>%{{text}}<extra></extra>",
+            ),
+            row=1,
+            col=1,
+        )
+    figure.add_trace(
+        go.Scatter(
+            x=xs,
+            y=[point["rps"] for point in points],
+            name="req/s",
+            mode="lines+markers",
+            line={"color": PALETTE["achieved"]},
+            text=labels,
+            hovertemplate="%{y:.4g} req/s<br>%{text}<extra></extra>",
+        ),
+        row=2,
+        col=1,
+    )
+    figure.update_layout(**{**LAYOUT, "hovermode": "closest"}, height=460)
+    figure.update_yaxes(type="log", row=1, col=1)
+    return figure

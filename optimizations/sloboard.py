@@ -241,6 +241,12 @@ def board(target, *, data: BoardData | None = None) -> list[SloRow]:
     return [_ROW_BUILDERS[t.key](_blank(target, t), data) for t in slo.THRESHOLDS if t.is_slo]
 
 
+def panel(target) -> dict:
+    """The target page's compact view: counts and the failing SLOs."""
+    rows = board(target)
+    return {"rows": rows, "tally": counts(rows), "failing": [r for r in rows if r.state == "fail"]}
+
+
 def counts(rows: list[SloRow]) -> dict[str, int]:
     tally = {"pass": 0, "fail": 0, "unknown": 0}
     for row in rows:

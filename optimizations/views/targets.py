@@ -9,7 +9,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from optimizations import actions, availability, cron, engine, kinds, slo
+from optimizations import actions, availability, cron, engine, kinds, slo, sloboard
 from optimizations.forms import RunForm, ScheduleForm, TargetForm
 from optimizations.models import Finding, Initiative, Schedule, TargetService
 from optimizations.views.plan import _attach_phases
@@ -62,6 +62,7 @@ def target_detail(request, slug):
         "incidents": list(target.incidents.order_by("-started_at")[:5]),
         "schedules": list(target.schedules.order_by("name")),
         "thresholds": [(t, target.thresholds()[t.key]) for t in slo.THRESHOLDS],
+        "slo": sloboard.panel(target),
         "runbooks": list(target.runbooks.exclude(status="archived").order_by("title")[:20]),
     }
     return render(request, "optimizations/target_detail.html", context)
