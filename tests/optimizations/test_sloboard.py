@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from optimizations import sloboard
 from optimizations.models import Job, Measurement, Run
+from tests.conftest import PERSONAS
 
 NOW = timezone.now()
 
@@ -296,3 +297,19 @@ def test_board_reads_a_bounded_number_of_queries(target, runs, django_assert_num
     with django_assert_num_queries(5):
         rows = sloboard.board(target)
     assert {row.state for row in rows} <= {"pass", "fail"}
+
+
+@pytest.mark.parametrize("persona", PERSONAS, indirect=True)
+def test_everyone_signed_in_reads_the_board(login, persona, target):
+    response = login(persona).get(reverse("target_slo", args=[target.slug]))
+    assert response.status_code == 200
+
+
+def test_advisor_says_what_is_wrong_with_the_form(login, strategist, target):
+    response = login(strategist).get(
+        reverse("target_slo", args=[target.slug]) + "?peak_rps=-5&workers_per_instance=x",
+        HTTP_HX_REQUEST="true",
+        HTTP_HX_TARGET="advisor",
+    )
+    body = response.content.decode()
+    assert response.status_code == 200 and "message-error" in body and "peak_rps" in body
