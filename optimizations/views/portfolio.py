@@ -51,6 +51,8 @@ def portfolio_page(request):
         },
         "limit": portfolio.MAX_COMPARED_TARGETS,
         "weeks": portfolio.FINDING_WEEKS,
+        # portal.context_processors knows no "portfolio" section; the view's value wins.
+        "nav_section": "portfolio",
     }
     return render(request, "optimizations/portfolio.html", context)
 

@@ -1,0 +1,340 @@
+"""The portfolio: roll-ups per department and target, most improved and regressed, charts."""
+
+from __future__ import annotations
+
+import datetime
+import json
+from decimal import Decimal
+
+import plotly.graph_objects as go
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from django.utils import timezone
+
+from optimizations import charts, portfolio
+from optimizations.actions import do_update_task
+from optimizations.models import (
+    Finding,
+    Initiative,
+    Job,
+    Measurement,
+    PhaseTask,
+    Run,
+    TargetService,
+)
+
+LOAD = {"mode": "load", "rate": 20.0, "duration": 30.0, "exclude": ["GET /metrics"], "seed": 1}
+
+
+def p95s(level: float, seconds: int = 30) -> list[float]:
+    """A steady per-second p95 around ``level`` with a little repeatable jitter (CV ≈ 1.4 %)."""
+    return [level + (second % 5) - 2 for second in range(seconds)]
+
+
+def benchmark(target, finished, values, *, params=None, initiative=None, run=None, unanswered=()):
+    """A succeeded benchmark job with its per-second p95 and answered-request samples."""
+    run = run or Run.objects.create(
+        target=target, mode="performance", initiative=initiative, status="succeeded",
+        finished_at=finished,
+    )  # fmt: skip
+    job = Job.objects.create(
+        run=run, kind="benchmark", target=target, initiative=initiative, status=Job.SUCCEEDED,
+        params=params or LOAD, started_at=finished - datetime.timedelta(seconds=30),
+        finished_at=finished, verdict="pass",
+        summary={"mode": "load", "engine_version": "1", "operations": [{"name": "GET /items"}]},
+    )  # fmt: skip
+    rows = []
+    for second, value in enumerate(values):
+        answered = 0.0 if second in unanswered else 20.0
+        for name, number in (("sample.p95_ms", value), ("sample.ok", answered)):
+            rows.append(
+                Measurement(
+                    target=target, run=run, job=job, name=name, value=number, unit="ms",
+                    second=second, measured_at=finished,
+                )
+            )  # fmt: skip
+    Measurement.objects.bulk_create(rows)
+    return job
+
+
+def make_target(departments, slug, department="dev"):
+    return TargetService.objects.create(
+        name=slug.replace("-", " ").title(), slug=slug, base_url="http://127.0.0.1:8100",
+        owner_department=departments[department],
+    )  # fmt: skip
+
+
+def finding(target, rule, severity, category, *, source="code", status="open", seen=None,
+            fixed=None):  # fmt: skip
+    now = timezone.now()
+    return Finding.objects.create(
+        target=target, source=source, rule_id=rule, severity=severity, category=category,
+        title=rule, fingerprint=f"{rule}-{severity}-{source}-{Finding.objects.count()}",
+        status=status, first_seen_at=seen or now, last_seen_at=seen or now, fixed_at=fixed,
+    )  # fmt: skip
+
+
+HOURS_AGO = [timezone.now() - datetime.timedelta(hours=h) for h in range(100)]
+
+
+# --- departments and targets ----------------------------------------------------------
+
+
+def test_department_rollups_count_open_and_overdue_work_hours_and_owned_findings(
+    target, initiative, departments
+):
+    today = timezone.localdate()
+    dev_tasks = PhaseTask.objects.filter(phase__initiative=initiative, department__code="dev")
+    dev_count = dev_tasks.count()
+    first, second = dev_tasks.order_by("pk")[:2]
+    PhaseTask.objects.filter(pk=first.pk).update(
+        due_date=today - datetime.timedelta(days=3), logged_hours=Decimal("5.5")
+    )
+    PhaseTask.objects.filter(pk=second.pk).update(status=PhaseTask.DONE, logged_hours=Decimal(4))
+    estimated = sum(t.estimate_hours or 0 for t in dev_tasks)
+    # Another initiative's tasks that are done count their hours; archived ones nothing.
+    finding(target, "FSA101", "high", "performance")
+    finding(target, "FSA102", "medium", "performance")
+    finding(target, "db.pool_usage", "high", "configuration", source="db")
+    finding(target, "sec.headers", "low", "security", source="security")
+    finding(target, "runbook.missing", "medium", "documentation", source="runbook")
+    finding(target, "FSA103", "high", "performance", status="fixed")  # not open
+    rows = {row["code"]: row for row in portfolio.department_rollups(today)}
+    dev = rows["dev"]
+    assert dev["open_tasks"] == dev_count - 1
+    assert dev["overdue_tasks"] == 1
+    assert dev["logged_hours"] == Decimal("9.5")
+    assert dev["estimated_hours"] == estimated
+    assert dev["hours_ratio"] == pytest.approx(9.5 / float(estimated))
+    assert dev["findings"] == {"critical": 0, "high": 1, "medium": 1, "low": 0, "info": 0}
+    assert rows["strategy"]["findings"]["high"] == 1
+    assert rows["qa"]["findings"]["low"] == 1
+    assert rows["hr"]["open_findings"] == 1
+    initiative.status = Initiative.ARCHIVED
+    initiative.save()
+    rows = {row["code"]: row for row in portfolio.department_rollups(today)}
+    assert rows["dev"]["open_tasks"] == 0 and rows["dev"]["hours_ratio"] is None
+
+
+def test_target_rollups_show_findings_last_benchmark_and_initiatives(
+    target, initiative, departments
+):
+    other = make_target(departments, "billing-api", "qa")
+    finding(target, "FSA101", "critical", "performance")
+    finding(target, "FSA102", "high", "performance")
+    finding(other, "FSA101", "low", "performance", status="wont_fix")
+    benchmark(target, HOURS_AGO[5], p95s(100))
+    latest = benchmark(target, HOURS_AGO[1], p95s(100))
+    rows = {row["target"].slug: row for row in portfolio.target_rollups()}
+    assert rows["orders-api"]["findings"]["critical"] == 1
+    assert rows["orders-api"]["open_findings"] == 2
+    assert rows["orders-api"]["last_benchmark"].pk == latest.pk
+    assert [i.pk for i in rows["orders-api"]["initiatives"]] == [initiative.pk]
+    assert rows["billing-api"]["open_findings"] == 0
+    assert rows["billing-api"]["last_benchmark"] is None
+
+
+# --- most improved and regressed ---------------------------------------------------------
+
+
+def test_improved_and_regressed_targets_are_ranked_by_the_median_change(departments, target):
+    faster = make_target(departments, "search-api")
+    slower = make_target(departments, "cart-api")
+    steady = make_target(departments, "users-api")
+    # Orders: 200 ms at first, 100 ms now: improved against its baseline by half.
+    benchmark(target, HOURS_AGO[30], p95s(200))
+    benchmark(target, HOURS_AGO[20], p95s(101))
+    benchmark(target, HOURS_AGO[10], p95s(100))
+    # Search: 150 → 120 ms (−20 %).
+    benchmark(faster, HOURS_AGO[30], p95s(150))
+    benchmark(faster, HOURS_AGO[10], p95s(120))
+    # Cart: 100 → 160 ms since the one before: regressed.
+    benchmark(slower, HOURS_AGO[30], p95s(100))
+    before = benchmark(slower, HOURS_AGO[20], p95s(100))
+    after = benchmark(slower, HOURS_AGO[2], p95s(160))
+    # Users: 100 → 103 ms: within the noise threshold, neither list.
+    benchmark(steady, HOURS_AGO[30], p95s(100))
+    benchmark(steady, HOURS_AGO[10], p95s(103))
+    changes = portfolio.benchmark_changes()
+    assert [c.target.slug for c in changes.improved] == ["orders-api", "search-api"]
+    assert changes.improved[0].against == "baseline"
+    assert changes.improved[0].change == pytest.approx(-0.5, abs=0.01)
+    low, high = changes.improved[0].comparison.change_ci
+    assert low <= changes.improved[0].change <= high
+    assert [c.target.slug for c in changes.regressed] == ["cart-api"]
+    regression = changes.regressed[0]
+    assert (regression.before.pk, regression.after.pk) == (before.pk, after.pk)
+    assert regression.comparison.significant and regression.comparison.beyond_noise
+    assert regression.change == pytest.approx(0.6, abs=0.01)
+    assert changes.compared_targets == 4 == changes.benchmarked_targets
+
+
+def test_benchmarks_with_other_parameters_or_too_few_seconds_are_not_claimed(departments, target):
+    # The one before ran at another rate: not comparable, so no verdict on it.
+    benchmark(target, HOURS_AGO[20], p95s(100), params={**LOAD, "rate": 80.0})
+    benchmark(target, HOURS_AGO[10], p95s(300))
+    short = make_target(departments, "short-api")
+    benchmark(short, HOURS_AGO[20], p95s(100, seconds=4))
+    # Seconds in which nothing was answered carry no latency and do not count.
+    benchmark(short, HOURS_AGO[10], p95s(500, seconds=10), unanswered=range(6))
+    lonely = make_target(departments, "lonely-api")
+    benchmark(lonely, HOURS_AGO[10], p95s(100))
+    changes = portfolio.benchmark_changes()
+    assert changes.improved == [] and changes.regressed == []
+    why = {target.slug: reason for target, reason in changes.not_compared}
+    assert why["orders-api"] == "no earlier benchmark alike"
+    assert why["lonely-api"] == "one benchmark so far"
+    assert portfolio.benchmark_samples([]) == {}
+
+
+def test_only_the_most_recently_benchmarked_targets_are_compared(departments):
+    for n in range(3):
+        t = make_target(departments, f"api-{n}")
+        benchmark(t, HOURS_AGO[50 - n], p95s(100))
+        benchmark(t, HOURS_AGO[40 - n * 10], p95s(200))
+    changes = portfolio.benchmark_changes(limit=2)
+    assert changes.benchmarked_targets == 3 and changes.compared_targets == 2
+    assert {c.target.slug for c in changes.regressed} == {"api-1", "api-2"}
+
+
+# --- findings over time and the burn-down ---------------------------------------------------
+
+
+def test_findings_over_time_counts_what_was_open_at_each_weeks_end(target):
+    now = timezone.now()
+    weeks_ago = [now - datetime.timedelta(weeks=n) for n in range(10)]
+    finding(target, "a", "high", "performance", seen=weeks_ago[5])
+    finding(target, "b", "high", "performance", seen=weeks_ago[5], status="fixed",
+            fixed=weeks_ago[2])  # fmt: skip
+    finding(target, "c", "low", "performance", seen=weeks_ago[1])
+    finding(target, "d", "low", "performance", seen=weeks_ago[3], status="accepted")
+    rows = portfolio.findings_over_time(weeks=8, now=now)
+    assert len(rows) == 8 and rows[-1]["week"] <= timezone.localdate(now)
+    assert [row["high"] for row in rows] == [0, 0, 2, 2, 2, 1, 1, 1]
+    assert [row["low"] for row in rows] == [0, 0, 0, 0, 0, 0, 1, 1]
+    figure = charts.findings_over_time(rows)
+    data = json.loads(charts.to_json(figure))["data"]
+    assert [trace["name"] for trace in data] == ["critical", "high", "medium", "low", "info"]
+    assert data[1]["y"] == [0, 0, 2, 2, 2, 1, 1, 1]
+    assert (
+        charts.findings_over_time(portfolio.findings_over_time(weeks=4, now=weeks_ago[8])) is None
+    )
+
+
+def test_burndown_follows_the_task_status_changes_in_the_audit_trail(make_initiative, manager):
+    start = timezone.localdate() - datetime.timedelta(days=10)
+    initiative = make_initiative(start_date=start, target_date=start + datetime.timedelta(days=40))
+    task = PhaseTask.objects.filter(phase__initiative=initiative, phase__number=1).first()
+    total = float(sum(t.estimate_hours or 0 for t in PhaseTask.objects.filter(
+        phase__initiative=initiative)))  # fmt: skip
+    do_update_task(manager, task, status=PhaseTask.DONE)
+    rows = portfolio.burndown_tasks(initiative)
+    row = next(r for r in rows if r["pk"] == task.pk)
+    assert row["moves"] and row["moves"][-1][1] is True and not row["done_at_start"]
+    figure = charts.phase_burndown(initiative, rows)
+    data = json.loads(charts.to_json(figure))["data"]
+    phases = [trace for trace in data if trace.get("stackgroup") == "phases"]
+    assert len(phases) == 4
+    remaining_end = sum(trace["y"][-1] for trace in phases)
+    assert remaining_end == pytest.approx(total - float(task.estimate_hours))
+    # Before the change, every estimated hour was left (the phases' tasks appear as created).
+    stacked = [sum(values) for values in zip(*(trace["y"] for trace in phases), strict=True)]
+    assert max(stacked) == pytest.approx(total) and stacked[-1] < total
+    ideal = next(trace for trace in data if trace["name"] == "ideal")
+    assert ideal["y"] == [total, 0]
+    # Reopened: the hours come back.
+    do_update_task(manager, task, status=PhaseTask.DOING)
+    figure = charts.phase_burndown(initiative, portfolio.burndown_tasks(initiative))
+    data = json.loads(charts.to_json(figure))["data"]
+    assert sum(t["y"][-1] for t in data if t.get("stackgroup")) == pytest.approx(total)
+
+
+def test_a_task_done_without_a_recorded_change_burns_down_at_its_last_update(initiative):
+    task = PhaseTask.objects.filter(phase__initiative=initiative).first()
+    PhaseTask.objects.filter(pk=task.pk).update(status=PhaseTask.DONE)
+    row = next(r for r in portfolio.burndown_tasks(initiative) if r["pk"] == task.pk)
+    assert not row["done_at_start"] and [done for _, done in row["moves"]] == [True]
+
+
+def test_charts_are_valid_plotly_figures(target, initiative):
+    rows = portfolio.department_rollups()
+    assert charts.open_work_by_department(rows) is not None  # the default tasks are open work
+    for figure in (
+        charts.open_work_by_department(rows),
+        charts.phase_burndown(initiative, portfolio.burndown_tasks(initiative)),
+    ):
+        # Building a Figure from the dict validates every trace and layout property.
+        go.Figure(json.loads(charts.to_json(figure)))
+    PhaseTask.objects.update(estimate_hours=None)
+    assert charts.phase_burndown(initiative, portfolio.burndown_tasks(initiative)) is None
+
+
+# --- the page ---------------------------------------------------------------------------
+
+
+def build_portfolio(departments, manager, targets: int, first: int = 0):
+    for n in range(first, first + targets):
+        t = make_target(departments, f"svc-{n}")
+        Initiative.objects.create(title=f"Initiative {n}", target=t, owner=manager)
+        finding(t, "FSA101", "high", "performance")
+        finding(t, "sec.headers", "low", "security", source="security")
+        benchmark(t, HOURS_AGO[30], p95s(100))
+        benchmark(t, HOURS_AGO[10], p95s(100 + 40 * (n % 2)))
+
+
+def test_the_page_costs_the_same_queries_for_1_and_8_targets(
+    login, viewer, manager, departments, django_assert_max_num_queries
+):
+    build_portfolio(departments, manager, 1)
+    client = login(viewer)
+    with django_assert_max_num_queries(20):
+        assert client.get(reverse("portfolio")).status_code == 200
+    with CaptureQueriesContext(connection) as one:
+        client.get(reverse("portfolio"))
+    build_portfolio(departments, manager, 7, first=1)
+    with CaptureQueriesContext(connection) as eight:
+        response = client.get(reverse("portfolio"))
+    assert len(eight) == len(one)
+    assert len(response.context["changes"].regressed) == 4
+
+
+def test_the_page_shows_rollups_changes_and_charts_to_a_viewer(
+    login, viewer, manager, departments, target
+):
+    build_portfolio(departments, manager, 2)
+    response = login(viewer).get(reverse("portfolio"))
+    body = response.content.decode()
+    assert response.status_code == 200
+    for anchor in (
+        'id="portfolio-departments"',
+        'id="portfolio-regressed"',
+        'id="portfolio-improved"',
+        'id="portfolio-target-svc-1"',
+        'data-target="portfolio-open-work"',
+        'data-target="portfolio-findings"',
+        'aria-current="page">Portfolio',
+    ):
+        assert anchor in body
+    regressed = response.context["changes"].regressed
+    assert [c.target.slug for c in regressed] == ["svc-1"]
+    assert f'href="{regressed[0].before.run.get_absolute_url()}"' in body
+    assert f'href="{regressed[0].after.run.get_absolute_url()}"' in body
+    assert "not measured yet" in body  # Orders API has no benchmark
+
+
+def test_everyone_signed_in_reads_the_portfolio(client, login, outsider):
+    assert client.get(reverse("portfolio")).status_code == 302  # to the login page
+    assert login(outsider).get(reverse("portfolio")).status_code == 200
+
+
+def test_the_burndown_is_a_fragment_for_htmx_and_a_page_otherwise(login, viewer, initiative):
+    client = login(viewer)
+    url = reverse("initiative_burndown", args=[initiative.pk])
+    fragment = client.get(url, headers={"HX-Request": "true"}).content.decode()
+    assert fragment.lstrip().startswith(f'<section class="panel" id="burndown-{initiative.pk}"')
+    assert "plotly-figure" in fragment
+    page = client.get(url).content.decode()
+    assert "<html" in page and f"burndown-{initiative.pk}-chart" in page
+    assert client.get(reverse("initiative_burndown", args=[initiative.pk + 99])).status_code == 404

@@ -1,0 +1,216 @@
+"""The regression sentinel: armed when an initiative is done, reopens it on a real regression."""
+
+from __future__ import annotations
+
+import datetime
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from departments.models import Membership
+from optimizations import housekeeping, landing, sentinel
+from optimizations.actions import do_update_initiative
+from optimizations.models import Finding, Initiative, Phase, Run, Schedule
+from portal.models import AuditEvent, Notification
+from tests.optimizations.test_portfolio import HOURS_AGO, LOAD, benchmark, p95s
+
+
+def finish(initiative, actor):
+    do_update_initiative(actor, initiative, status=Initiative.DONE)
+    initiative.phases.update(status=Phase.DONE)
+
+
+@pytest.fixture
+def guarded(initiative, manager):
+    """A finished initiative whose last benchmark ran at a steady 100 ms p95."""
+    reference = benchmark(initiative.target, HOURS_AGO[48], p95s(100), initiative=initiative)
+    finish(initiative, manager)
+    return initiative, reference
+
+
+def sentinel_run(schedule, values, **options):
+    run = Run.objects.create(
+        target=schedule.target, mode="performance", focus=["fastapi"], schedule=schedule,
+        initiative=schedule.initiative, trigger="schedule", status="succeeded",
+        finished_at=timezone.now(),
+    )  # fmt: skip
+    benchmark(schedule.target, timezone.now(), values, run=run, **options)
+    return run
+
+
+# --- arming -------------------------------------------------------------------------------
+
+
+def test_marking_an_initiative_done_arms_a_weekly_sentinel_on_its_last_benchmark(
+    login, manager, initiative
+):
+    older = benchmark(initiative.target, HOURS_AGO[72], p95s(150), initiative=initiative)
+    stress = {**LOAD, "mode": "stress"}
+    last = benchmark(initiative.target, HOURS_AGO[24], p95s(100), initiative=initiative)
+    benchmark(initiative.target, HOURS_AGO[12], p95s(900), initiative=initiative, params=stress)
+    data = {
+        "title": initiative.title, "target": initiative.target.pk, "run_mode": "comprehensive",
+        "owner": manager.pk, "status": "done", "start_date": initiative.start_date.isoformat(),
+    }  # fmt: skip
+    response = login(manager).post(reverse("initiative_edit", args=[initiative.pk]), data)
+    assert response.status_code == 302
+    schedule = Schedule.objects.get(sentinel_reference__isnull=False)
+    assert schedule.sentinel_reference_id == last.run_id != older.run_id  # the load test
+    assert (schedule.target, schedule.initiative) == (initiative.target, initiative)
+    assert (schedule.mode, schedule.focus, schedule.cron) == (
+        "performance",
+        ["fastapi"],
+        "0 3 * * 1",
+    )
+    assert schedule.name == f"Regression sentinel: {initiative.title}"
+    assert schedule.enabled and schedule.next_run_at > timezone.now()
+    assert schedule.created_by == manager
+    event = AuditEvent.objects.get(action="schedule.sentinel")
+    assert f"run #{last.run_id}" in event.summary and event.initiative == initiative
+    # The initiative page shows the event.
+    page = login(manager).get(initiative.get_absolute_url()).content.decode()
+    assert "regression sentinel" in page
+
+
+def test_marking_it_done_again_rearms_the_same_schedule(guarded, manager):
+    initiative, _ = guarded
+    do_update_initiative(manager, initiative, status=Initiative.ACTIVE)
+    newer = benchmark(initiative.target, HOURS_AGO[2], p95s(90), initiative=initiative)
+    do_update_initiative(manager, initiative, status=Initiative.DONE)
+    schedule = Schedule.objects.get(sentinel_reference__isnull=False)
+    assert schedule.sentinel_reference_id == newer.run_id
+    assert AuditEvent.objects.filter(action="schedule.sentinel").count() == 2
+
+
+def test_nothing_to_guard_without_a_benchmark_and_the_audit_says_why(initiative, manager):
+    do_update_initiative(manager, initiative, status=Initiative.DONE)
+    assert not Schedule.objects.filter(sentinel_reference__isnull=False).exists()
+    event = AuditEvent.objects.get(action="schedule.sentinel")
+    assert "no successful benchmark" in event.summary
+
+
+def test_the_beat_starts_a_due_sentinel_like_any_schedule(guarded, monkeypatch):
+    initiative, _ = guarded
+    monkeypatch.setattr("optimizations.engine.enqueue", lambda job: True)
+    monkeypatch.setattr("optimizations.engine.broker_reachable", lambda timeout=2.0: None)
+    schedule = Schedule.objects.get(sentinel_reference__isnull=False)
+    Schedule.objects.filter(pk=schedule.pk).update(
+        next_run_at=timezone.now() - datetime.timedelta(minutes=1)
+    )
+    assert housekeeping.start_due_schedules() == 1
+    run = Run.objects.get(schedule=schedule)
+    assert (run.mode, run.focus, run.initiative, run.trigger) == (
+        "performance", ["fastapi"], initiative, "schedule",
+    )  # fmt: skip
+    assert "benchmark" in set(run.jobs.values_list("kind", flat=True))
+
+
+# --- checking -------------------------------------------------------------------------------
+
+
+def test_a_clear_regression_reopens_the_initiative_with_a_finding_and_tells_managers(
+    guarded, make_user
+):
+    initiative, reference = guarded
+    make_user("dora", ("dev", Membership.MANAGER))  # the target's department
+    make_user("quinn", ("qa", Membership.MANAGER))  # another department: not told
+    schedule = Schedule.objects.get(sentinel_reference__isnull=False)
+    run = sentinel_run(schedule, p95s(180))
+    landing.run_landed(run)
+    finding = Finding.objects.get(rule_id="benchmark.regression")
+    assert (finding.source, finding.severity, finding.category, finding.status) == (
+        "benchmark", "high", "performance", "open",
+    )  # fmt: skip
+    assert "p95 latency regressed +80%" in finding.title
+    assert finding.evidence["reference_run"] == reference.run_id
+    assert finding.evidence["run"] == run.pk
+    assert finding.evidence["change"] == pytest.approx(0.8, abs=0.01)
+    assert finding.evidence["p_value"] < 0.05
+    initiative.refresh_from_db()
+    assert initiative.status == Initiative.ACTIVE
+    assert initiative.phases.get(number=4).status == Phase.ACTIVE
+    assert initiative.phases.get(number=2).status == Phase.DONE
+    assert AuditEvent.objects.filter(action="initiative.reopen", initiative=initiative).exists()
+    told = set(Notification.objects.values_list("user__username", flat=True))
+    assert {"dora", initiative.owner.username} <= told and "quinn" not in told
+    # Landing twice (or a next sentinel run) changes nothing more and tells nobody again.
+    notes = Notification.objects.count()
+    landing.run_landed(run)
+    finding.refresh_from_db()
+    assert finding.times_seen == 1 and Notification.objects.count() == notes
+    next_run = sentinel_run(schedule, p95s(181))
+    sentinel.check_after_run(next_run)
+    assert Finding.objects.filter(rule_id="benchmark.regression").count() == 1
+    assert Finding.objects.get(rule_id="benchmark.regression").times_seen == 2
+    assert Notification.objects.count() == notes
+
+
+def test_the_same_finding_comes_back_when_a_fixed_regression_returns(guarded, manager):
+    initiative, _ = guarded
+    schedule = Schedule.objects.get(sentinel_reference__isnull=False)
+    sentinel.check_after_run(sentinel_run(schedule, p95s(200)))
+    finding = Finding.objects.get(rule_id="benchmark.regression")
+    Finding.objects.filter(pk=finding.pk).update(status="fixed", fixed_at=timezone.now())
+    # Closed again by hand (not re-armed, so the reference stays the same).
+    Initiative.objects.filter(pk=initiative.pk).update(status=Initiative.DONE)
+    sentinel.check_after_run(sentinel_run(schedule, p95s(210)))
+    finding.refresh_from_db()
+    initiative.refresh_from_db()
+    assert finding.status == "open" and initiative.status == Initiative.ACTIVE
+
+
+@pytest.mark.parametrize(
+    "values",
+    [p95s(100), p95s(104), p95s(60)],
+    ids=["no change", "within noise", "faster"],
+)
+def test_no_regression_changes_nothing(guarded, values):
+    initiative, _ = guarded
+    schedule = Schedule.objects.get(sentinel_reference__isnull=False)
+    events = AuditEvent.objects.count()
+    landing.run_landed(sentinel_run(schedule, values))
+    initiative.refresh_from_db()
+    assert initiative.status == Initiative.DONE
+    assert not Finding.objects.exists()
+    assert AuditEvent.objects.count() == events and not Notification.objects.exists()
+
+
+def test_other_runs_are_not_checked(guarded, target):
+    initiative, _ = guarded
+    plain = Run.objects.create(target=target, mode="performance", initiative=initiative)
+    benchmark(target, timezone.now(), p95s(500), run=plain)
+    monthly = Schedule.objects.create(
+        target=target, name="Monthly", mode="performance", cron="0 2 1 * *",
+        initiative=initiative,
+    )  # fmt: skip
+    scheduled = Run.objects.create(target=target, mode="performance", schedule=monthly)
+    benchmark(target, timezone.now(), p95s(500), run=scheduled)
+    for run in (plain, scheduled):
+        sentinel.check_after_run(run)
+    initiative.refresh_from_db()
+    assert initiative.status == Initiative.DONE and not Finding.objects.exists()
+
+
+def test_a_sentinel_run_without_a_comparable_benchmark_changes_nothing(guarded):
+    initiative, _ = guarded
+    schedule = Schedule.objects.get(sentinel_reference__isnull=False)
+    # The benchmark was given another rate: the comparison rule calls it inconclusive.
+    sentinel.check_after_run(sentinel_run(schedule, p95s(500), params={**LOAD, "rate": 200.0}))
+    failed = Run.objects.create(
+        target=schedule.target, mode="performance", schedule=schedule, status="failed"
+    )
+    sentinel.check_after_run(failed)
+    initiative.refresh_from_db()
+    assert initiative.status == Initiative.DONE and not Finding.objects.exists()
+
+
+def test_a_triaged_regression_does_not_reopen_the_initiative(guarded, manager):
+    initiative, _ = guarded
+    schedule = Schedule.objects.get(sentinel_reference__isnull=False)
+    sentinel.check_after_run(sentinel_run(schedule, p95s(200)))
+    Finding.objects.update(status="accepted", status_reason="the new feature costs this")
+    Initiative.objects.filter(pk=initiative.pk).update(status=Initiative.DONE)
+    sentinel.check_after_run(sentinel_run(schedule, p95s(200)))
+    initiative.refresh_from_db()
+    assert initiative.status == Initiative.DONE
