@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime
 import secrets
+from decimal import Decimal
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
@@ -31,6 +32,14 @@ DEMO_PEOPLE = [
     ("hr.editor", "Tomás", "Ruiz", Department.HR, Membership.EDITOR),
     ("viewer", "Victor", "Stein", Department.STRATEGY, Membership.VIEWER),
 ]
+
+# What an hour of each department costs in the demo's ROI assumptions (EUR).
+DEMO_HOURLY_RATES = {
+    Department.DEV: 95,
+    Department.QA: 85,
+    Department.STRATEGY: 110,
+    Department.HR: 70,
+}
 
 # Who takes the default tasks of each phase in the demo initiative.
 DEMO_ASSIGNEES = {1: "qa.engineer", 2: "dev.engineer", 3: "strategy.engineer", 4: "qa.engineer"}
@@ -99,7 +108,58 @@ def load_demo(password: str, target_url: str) -> bool:
     for task in PhaseTask.objects.filter(phase__initiative=initiative).select_related("phase"):
         task.assignee = users[DEMO_ASSIGNEES[task.phase.number]]
         task.save(update_fields=["assignee"])
+    from optimizations.roi import do_update_roi_assumptions
+
+    # Assumptions, not measurements: what strategy would enter for the demo
+    # shop (its busiest load, what an instance costs, what an hour costs).
+    do_update_roi_assumptions(
+        users["strategy.manager"],
+        initiative,
+        expected_peak_rps=target.expected_rps,
+        cost_per_instance_month=Decimal("350"),
+        currency="EUR",
+        hourly_rates=DEMO_HOURLY_RATES,
+        horizon_months=12,
+        note="Demo assumptions — replace them with your organisation's figures.",
+    )
     from departments.demo_content import load_runbooks_and_training
 
     load_runbooks_and_training(users, target)
     return True
+
+
+def start_baseline() -> list:
+    """Start phase 1's analyses of the demo initiative: its baseline, measured for real.
+
+    ``./kaizen up`` calls this once, on the first start, when the workers and
+    the demo target are up. Each task that stands for a command runs it as
+    the task's assignee; a refusal (training, broker) is returned, not raised.
+    """
+    from optimizations.engine import CannotStart, start_run
+
+    initiative = Initiative.objects.filter(target__slug=DEMO_TARGET_SLUG).order_by("pk").first()
+    if initiative is None:
+        return []
+    started = []
+    tasks = (
+        PhaseTask.objects.filter(phase__initiative=initiative, phase__number=1)
+        .exclude(run_mode="")
+        .select_related("phase", "assignee")
+        .order_by("position")
+    )
+    for task in tasks:
+        try:
+            run = start_run(
+                task.assignee,
+                initiative.target,
+                task.run_mode,
+                task.run_focus,
+                initiative=initiative,
+                phase=task.phase,
+                task=task,
+                trigger="cli",
+            )
+            started.append((task, run, ""))
+        except CannotStart as refusal:
+            started.append((task, None, str(refusal)))
+    return started

@@ -73,6 +73,18 @@ def save_state(state: DemoState) -> None:
     os.replace(tmp, path)  # atomic: the launcher never reads half a file
 
 
+def mode_of(target) -> str:
+    """The demo target's mode when ``target`` is the demo target run by ./kaizen up, else ""."""
+    from django.conf import settings
+
+    from portal.demo import DEMO_TARGET_SLUG
+
+    if target.slug != DEMO_TARGET_SLUG:
+        return ""
+    state = reload_state(Path(settings.VAR_DIR))
+    return state.mode if state.database_url else ""
+
+
 def mode_changed(state: DemoState) -> bool:
     current = reload_state(Path(state.var_dir))
     return current.mode != state.mode

@@ -236,7 +236,7 @@ def main(argv=None) -> int:
 
     from departments.models import Department
     from portal import demo_target
-    from portal.demo import DEMO_PEOPLE, load_demo
+    from portal.demo import DEMO_PEOPLE, load_demo, start_baseline
     from portal.processes import commands
 
     var_dir = Path(settings.VAR_DIR)
@@ -256,7 +256,7 @@ def main(argv=None) -> int:
     password = demo_password(var_dir)
 
     state = demo_target.prepare(var_dir, use_postgres=args.postgres, port=args.demo_port, say=say)
-    load_demo(password, state.base_url)
+    first_start = load_demo(password, state.base_url)
     demo_target.register(state)
 
     stop = {"requested": False}
@@ -297,6 +297,14 @@ def main(argv=None) -> int:
         say(f"  Demo database {mask_url(state.database_url)}  (pg_stat_statements; data in var/pg)")
     say(f"  Logs          {log_dir}/")
     say()
+    if first_start and target_ready:
+        # The demo initiative's phase 1 measures the baseline for real, once.
+        for task, run, refusal in start_baseline():
+            if run is not None:
+                say(f"  Baseline      {url}runs/{run.pk}/  (phase 1: “{task.title}”, running now)")
+            else:
+                say(f"  Baseline      not started for “{task.title}”: {refusal}")
+        say()
     say(f"  Demo logins (every password: {password})")
     names = dict(Department.CODES)
     for username, first, last, code, role in DEMO_PEOPLE:

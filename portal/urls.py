@@ -23,6 +23,7 @@ urlpatterns = [
     path("status/", views.status, name="status"),
     path("inbox/", views.inbox, name="inbox"),
     path("inbox/read/", views.inbox_read, name="inbox_read"),
+    path("demo/target/mode/", views.demo_target_mode, name="demo_target_mode"),
     path("", include("optimizations.urls")),
     path("", include("departments.urls")),
     path("admin/", admin.site.urls),

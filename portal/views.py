@@ -177,3 +177,48 @@ def inbox_read(request):
         notes = notes.filter(pk=int(request.POST["pk"]))
     notes.update(read_at=timezone.now())
     return redirect("inbox")
+
+
+@require_POST
+def demo_target_mode(request):
+    """Switch the demo target between slow and fast mode (what `manage.py demo_target` does).
+
+    The running launcher sees the state file change and restarts the target
+    in the new mode within a second; the next run measures it.
+    """
+    from pathlib import Path
+
+    from django.conf import settings
+
+    from portal import demo_target
+    from portal.audit import record
+    from portal.demo import DEMO_TARGET_SLUG
+
+    target = access.get_target_for_user(request, DEMO_TARGET_SLUG, write=True)
+    mode = request.POST.get("mode", "")
+    state = demo_target.reload_state(Path(settings.VAR_DIR))
+    if mode not in demo_target.MODES:
+        messages.error(request, "Choose slow or fast mode.")
+    elif not state.database_url:
+        messages.error(
+            request, "The demo target is not set up here: start Kaizen with ./kaizen up."
+        )
+    elif mode == state.mode:
+        messages.info(request, f"The demo target already runs in {mode} mode.")
+    else:
+        old, state.mode = state.mode, mode
+        demo_target.save_state(state)
+        record(
+            request.user,
+            "target.demo_mode",
+            target,
+            f"switched the demo target from {old} to {mode} mode",
+            changes={"mode": [old, mode]},
+            target=target,
+        )
+        messages.success(
+            request,
+            f"The demo target restarts in {mode} mode within a few seconds. Run the analysis "
+            "again to measure it: tasks whose findings are gone close themselves.",
+        )
+    return redirect(target)

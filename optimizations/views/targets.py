@@ -13,7 +13,7 @@ from optimizations import actions, availability, cron, engine, kinds, slo, slobo
 from optimizations.forms import RunForm, ScheduleForm, TargetForm
 from optimizations.models import Finding, Initiative, Schedule, TargetService
 from optimizations.views.plan import _attach_phases
-from portal import access
+from portal import access, demo_target
 from portal.audit import record
 from portal.models import AuditEvent
 
@@ -63,6 +63,7 @@ def target_detail(request, slug):
         "schedules": list(target.schedules.order_by("name")),
         "thresholds": [(t, target.thresholds()[t.key]) for t in slo.THRESHOLDS],
         "slo": sloboard.panel(target),
+        "demo_mode": demo_target.mode_of(target),
         "runbooks": list(target.runbooks.exclude(status="archived").order_by("title")[:20]),
     }
     return render(request, "optimizations/target_detail.html", context)
