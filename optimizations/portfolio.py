@@ -121,8 +121,9 @@ def department_rollups(today: datetime.date | None = None) -> list[dict]:
 
 
 def target_rollups() -> list[dict]:
-    """Per target: open findings by severity, the last benchmark's verdict, the
-    SLO board's pass / fail / unknown counts, and its initiatives."""
+    """Per target: open findings by severity, the last benchmark's verdict and its
+    initiatives. Four queries. (The SLO board's counts cost a few queries per
+    target, so the page loads them per row as it scrolls into view.)"""
     targets = list(TargetService.objects.select_related("owner_department").order_by("name"))
     findings: dict[int, dict[str, int]] = defaultdict(dict)
     for row in (
@@ -152,7 +153,6 @@ def target_rollups() -> list[dict]:
         .order_by("-created_at")
     ):
         initiatives[initiative.target_id].append(initiative)
-    slo_counts = _slo_counts(targets)
     rows = []
     for target in targets:
         by_severity = {name: findings[target.pk].get(name, 0) for name in SEVERITIES}
@@ -162,24 +162,10 @@ def target_rollups() -> list[dict]:
                 "findings": by_severity,
                 "open_findings": sum(by_severity.values()),
                 "last_benchmark": last_benchmark.get(target.pk),
-                "slo": slo_counts.get(target.pk),
                 "initiatives": initiatives[target.pk],
             }
         )
     return rows
-
-
-def _slo_counts(targets) -> dict[int, dict[str, int]]:
-    """{target id: {"pass": n, "fail": n, "unknown": n}} from the SLO boards, when
-    optimizations.sloboard is installed; empty otherwise."""
-    try:
-        from optimizations import sloboard
-    except ImportError:
-        return {}
-    counter = getattr(sloboard, "state_counts", None)
-    if counter is None:
-        return {}
-    return counter(targets)
 
 
 # --- most improved and regressed ----------------------------------------------------

@@ -10,6 +10,11 @@ urlpatterns = [
         portfolio_views.initiative_burndown,
         name="initiative_burndown",
     ),
+    path(
+        "portfolio/targets/<slug:slug>/slo/",
+        portfolio_views.target_slo_counts,
+        name="portfolio_target_slo",
+    ),
     path("initiatives/", plan.initiative_list, name="initiative_list"),
     path("initiatives/new/", plan.initiative_create, name="initiative_create"),
     path("initiatives/<int:pk>/", plan.initiative_detail, name="initiative_detail"),

@@ -72,3 +72,19 @@ def initiative_burndown(request, pk):
     if request.htmx and not request.htmx.boosted:
         template += "#burndown"
     return render(request, template, context)
+
+
+@require_GET
+def target_slo_counts(request, slug):
+    """How many of a target's SLOs pass, fail or are unknown: a portfolio row's cell.
+
+    The SLO board reads a few queries per target, so the portfolio page asks for
+    each row's counts when the row scrolls into view instead of for all at once.
+    """
+    from optimizations import sloboard
+
+    target = access.get_target_for_user(request, slug)
+    tally = sloboard.counts(sloboard.board(target))
+    return render(
+        request, "optimizations/portfolio.html#slo_counts", {"target": target, "tally": tally}
+    )

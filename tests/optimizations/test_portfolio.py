@@ -338,3 +338,21 @@ def test_the_burndown_is_a_fragment_for_htmx_and_a_page_otherwise(login, viewer,
     page = client.get(url).content.decode()
     assert "<html" in page and f"burndown-{initiative.pk}-chart" in page
     assert client.get(reverse("initiative_burndown", args=[initiative.pk + 99])).status_code == 404
+
+
+def test_each_targets_slo_counts_load_as_its_row_comes_into_view(
+    login, viewer, target, django_assert_max_num_queries
+):
+    client = login(viewer)
+    page = client.get(reverse("portfolio")).content.decode()
+    url = reverse("portfolio_target_slo", args=[target.slug])
+    assert f'hx-get="{url}" hx-trigger="revealed"' in page
+    with django_assert_max_num_queries(15):
+        cell = client.get(url, headers={"HX-Request": "true"}).content.decode()
+    # Nothing measured yet: every SLO is unknown, none passes or fails.
+    from optimizations import slo
+
+    every = sum(1 for threshold in slo.THRESHOLDS if threshold.is_slo)
+    assert "0 pass" in cell and "0 fail" in cell and f"{every} unknown" in cell
+    assert reverse("target_slo", args=[target.slug]) in cell
+    assert client.get(reverse("portfolio_target_slo", args=["nope"])).status_code == 404
