@@ -422,6 +422,50 @@ def findings_over_time(rows: list[dict]) -> go.Figure | None:
     return figure
 
 
+# --- ROI: before/after ------------------------------------------------------------
+
+
+def before_after_latency(
+    before: dict[str, list[float]], after: dict[str, list[float]], labels: tuple[str, str]
+) -> go.Figure | None:
+    """Per-second p50 and p95 latency of the baseline and the latest benchmark, as violins.
+
+    One point per second of each run, so the spread and the tail show, not just
+    the medians the comparison rule compares.
+    """
+    if not (before.get("p95") and after.get("p95")):
+        return None
+    figure = go.Figure()
+    for name, samples, color in ((labels[0], before, PALETTE["offered"]),
+                                 (labels[1], after, PALETTE["achieved"])):  # fmt: skip
+        xs, ys = [], []
+        for quantile in ("p50", "p95"):
+            values = samples.get(quantile) or []
+            xs.extend([f"{quantile} per second"] * len(values))
+            ys.extend(values)
+        figure.add_trace(
+            go.Violin(
+                x=xs,
+                y=ys,
+                name=name,
+                legendgroup=name,
+                line_color=color,
+                box_visible=True,
+                meanline_visible=False,
+                points=False,
+                spanmode="hard",
+            )
+        )
+    figure.update_layout(
+        **{**LAYOUT, "hovermode": "closest"},
+        height=360,
+        violinmode="group",
+        title={"text": "Latency per second, before and after (ms)", "x": 0},
+        yaxis={"title": "ms (log scale)", "type": "log"},
+    )
+    return figure
+
+
 # -- SLO board and per-target trends ---------------------------------------------------
 
 

@@ -2,6 +2,7 @@ from django.urls import path
 
 from optimizations.views import compare, exports, findings, jobs, plan, slo, targets, work
 from optimizations.views import portfolio as portfolio_views
+from optimizations.views import roi as roi_views
 
 urlpatterns = [
     path("portfolio/", portfolio_views.portfolio_page, name="portfolio"),
@@ -18,6 +19,11 @@ urlpatterns = [
     path("initiatives/", plan.initiative_list, name="initiative_list"),
     path("initiatives/new/", plan.initiative_create, name="initiative_create"),
     path("initiatives/<int:pk>/", plan.initiative_detail, name="initiative_detail"),
+    path("initiatives/<int:pk>/roi/", roi_views.initiative_roi, name="initiative_roi"),
+    path(
+        "initiatives/<int:pk>/roi.json", roi_views.initiative_roi_json, name="initiative_roi_json"
+    ),
+    path("initiatives/<int:pk>/roi.csv", roi_views.initiative_roi_csv, name="initiative_roi_csv"),
     path("initiatives/<int:pk>/edit/", plan.initiative_edit, name="initiative_edit"),
     path("phases/<int:pk>/status/", plan.phase_status, name="phase_status"),
     path("phases/<int:pk>/tasks/", plan.task_create, name="task_create"),
