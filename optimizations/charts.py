@@ -308,7 +308,8 @@ def phase_burndown(initiative, tasks: list[dict], now=None) -> go.Figure | None:
                 x=times,
                 y=ys,
                 name=f"{phase}. {names[phase]}",
-                mode="lines",
+                mode="lines+markers",
+                marker={"size": 4},
                 stackgroup="phases",
                 line={"shape": "hv", "width": 1, "color": PHASE_COLORS[index % len(PHASE_COLORS)]},
             )
@@ -389,7 +390,9 @@ def open_work_by_department(rows: list[dict]) -> go.Figure | None:
         title={"text": "Open work per department", "x": 0},
     )
     figure.update_yaxes(title_text="count", rangemode="tozero", secondary_y=False)
-    figure.update_yaxes(title_text="hours", rangemode="tozero", showgrid=False, secondary_y=True)
+    figure.update_yaxes(
+        title_text="hours", rangemode="tozero", showgrid=False, tickformat=",.0f", secondary_y=True
+    )
     return figure
 
 
@@ -399,6 +402,9 @@ def findings_over_time(rows: list[dict]) -> go.Figure | None:
     severities = ("critical", "high", "medium", "low", "info")
     if not rows or not any(row[name] for row in rows for name in severities):
         return None
+    # Weeks before the first finding say nothing; one empty week shows where it began.
+    first = next(i for i, row in enumerate(rows) if any(row[name] for name in severities))
+    rows = rows[max(first - 1, 0) :]
     weeks = [row["week"] for row in rows]
     figure = go.Figure()
     for severity in severities:

@@ -217,7 +217,9 @@ def test_findings_over_time_counts_what_was_open_at_each_weeks_end(target):
     figure = charts.findings_over_time(rows)
     data = json.loads(charts.to_json(figure))["data"]
     assert [trace["name"] for trace in data] == ["critical", "high", "medium", "low", "info"]
-    assert data[1]["y"] == [0, 0, 2, 2, 2, 1, 1, 1]
+    # The chart starts one empty week before the first finding.
+    assert data[1]["y"] == [0, 2, 2, 2, 1, 1, 1]
+    assert data[1]["x"][0] == rows[1]["week"].isoformat()
     assert (
         charts.findings_over_time(portfolio.findings_over_time(weeks=4, now=weeks_ago[8])) is None
     )
