@@ -299,6 +299,49 @@ def run(target: TargetSpec, params: dict, ctx) -> AnalysisResult:
     return result
 
 
+# A target still digesting the previous test (a queue of requests, a pool that
+# is slow to give connections back) gets this long to answer its health check
+# before the test starts: its first seconds would measure the last test.
+READY_WAIT = 60.0
+
+
+def wait_until_ready(target: TargetSpec, p: dict, ctx, wait: float = READY_WAIT) -> None:
+    """Wait until GET health answers within the request timeout, or fail saying so."""
+    import urllib.error
+    import urllib.request
+
+    url = target.base_url.rstrip("/") + (target.health_path or "/")
+    check_url(url, target.allowed_hosts)
+    headers = dict([target.auth_header]) if target.auth_header else {}
+    deadline = time.monotonic() + wait
+    said = False
+    while True:
+        started = time.monotonic()
+        try:
+            request = urllib.request.Request(url, headers=headers)
+            with urllib.request.urlopen(request, timeout=p["timeout"]) as response:
+                response.read(65536)
+            return
+        except urllib.error.HTTPError as exc:
+            exc.close()
+            if exc.code < 500:
+                return  # It answers; what it answers is the probe's business.
+            reason = f"{exc.code} {exc.reason}"
+        except (urllib.error.URLError, OSError) as exc:
+            reason = str(getattr(exc, "reason", exc))
+        if time.monotonic() >= deadline:
+            raise AnalysisError(
+                f"the target did not answer GET {target.health_path} within {wait:g} s "
+                f"({reason}); it may still be recovering from a previous test — run it again "
+                "in a minute"
+            )
+        if not said:
+            ctx.log(f"the target is busy (GET {target.health_path}: {reason}); waiting for it")
+            said = True
+        ctx.check_cancel()
+        time.sleep(max(0.0, 1.0 - (time.monotonic() - started)))
+
+
 def prepare(target: TargetSpec, p: dict, ctx) -> Plan:
     """Check the host and the limits, build the scenario, make sure the target answers."""
     parts = urlsplit(target.base_url)
@@ -322,6 +365,7 @@ def prepare(target: TargetSpec, p: dict, ctx) -> Plan:
             f"cannot connect to {netloc} ({host} port {port}): {exc.strerror or exc}. "
             "Is the target running?"
         ) from None
+    wait_until_ready(target, p, ctx)
     operations = scenario.build(target, p, ctx.log)
     requests = scenario.engine_requests(
         operations, base_path=scenario.base_path(target.base_url), auth_header=target.auth_header
