@@ -74,6 +74,12 @@ class Fact:
     run_id: int | None = None
     job_id: int | None = None
 
+    @property
+    def shown(self) -> str:
+        if isinstance(self.value, float):
+            return f"{self.value:,.2f}".rstrip("0").rstrip(".")
+        return str(self.value)
+
 
 @dataclass
 class Advice:
@@ -223,8 +229,9 @@ def advise(
         )
     else:
         advice.summary = (
-            f"Even through PgBouncer the peak keeps {default_pool_size} server connections busy, "
-            f"more than the {usable} usable: shorten how long requests hold a connection, "
+            f"Even through PgBouncer the peak needs {default_pool_size} server connections "
+            f"({busy_total:.1f} busy ÷ {slo:.0%}), more than the {usable} usable: shorten how "
+            "long requests hold a connection, "
             "raise max_connections, or move reads to a replica."
         )
     return advice

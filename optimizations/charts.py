@@ -523,7 +523,11 @@ def slo_trends(rows) -> go.Figure | None:
 
 
 def target_runs(points: list[dict]) -> go.Figure | None:
-    """Latency percentiles and throughput over a target's benchmarks, one point per job."""
+    """Latency percentiles and throughput over a target's benchmarks, one point per job.
+
+    Each mode is its own line (a stress test's point is its knee, an endurance
+    test's its long run), so a load test is never joined to a stress test.
+    """
     if not points:
         return None
     figure = make_subplots(
@@ -531,37 +535,48 @@ def target_runs(points: list[dict]) -> go.Figure | None:
         cols=1,
         shared_xaxes=True,
         vertical_spacing=0.12,
-        subplot_titles=("Latency (ms)", "Throughput (req/s)"),
+        subplot_titles=("Latency (ms)", "Throughput (req/s; a stress test's is its knee)"),
     )
-    xs = [point["at"] for point in points]
-    labels = [f"run #{p['run_id']} · job #{p['job_id']} ({p['mode']})" for p in points]
-    for key in ("p50", "p95", "p99"):
+    modes = sorted({point["mode"] for point in points}, key=lambda m: (m != "load", m))
+    dashes = ["solid", "dot", "dash", "dashdot"]
+    symbols = ["circle", "diamond", "square", "triangle-up"]
+    for index, mode in enumerate(modes):
+        mine = [point for point in points if point["mode"] == mode]
+        xs = [point["at"] for point in mine]
+        labels = [f"run #{p['run_id']} · job #{p['job_id']} ({mode})" for p in mine]
+        style = {"dash": dashes[index % len(dashes)]}
+        marker = {"symbol": symbols[index % len(symbols)], "size": 7}
+        for key in ("p50", "p95", "p99"):
+            figure.add_trace(
+                go.Scatter(
+                    x=xs,
+                    y=[point[key] for point in mine],
+                    name=f"{key} ({mode})",
+                    legendgroup=mode,
+                    mode="lines+markers",
+                    line={"color": PALETTE[key], **style},
+                    marker=marker,
+                    text=labels,
+                    hovertemplate=f"{key} %{{y:.4g}} ms<br>%{{text}}<extra></extra>",
+                ),
+                row=1,
+                col=1,
+            )
         figure.add_trace(
             go.Scatter(
                 x=xs,
-                y=[point[key] for point in points],
-                name=key,
+                y=[point["rps"] for point in mine],
+                name=f"req/s ({mode})",
+                legendgroup=mode,
                 mode="lines+markers",
-                line={"color": PALETTE[key]},
+                line={"color": PALETTE["achieved"], **style},
+                marker=marker,
                 text=labels,
-                hovertemplate=f"{key} %{{y:.4g}} ms<br>%{{text}}<extra></extra>",
+                hovertemplate="%{y:.4g} req/s<br>%{text}<extra></extra>",
             ),
-            row=1,
+            row=2,
             col=1,
         )
-    figure.add_trace(
-        go.Scatter(
-            x=xs,
-            y=[point["rps"] for point in points],
-            name="req/s",
-            mode="lines+markers",
-            line={"color": PALETTE["achieved"]},
-            text=labels,
-            hovertemplate="%{y:.4g} req/s<br>%{text}<extra></extra>",
-        ),
-        row=2,
-        col=1,
-    )
-    figure.update_layout(**{**LAYOUT, "hovermode": "closest"}, height=460)
-    figure.update_yaxes(type="log", row=1, col=1)
+    figure.update_layout(**{**LAYOUT, "hovermode": "closest"}, height=480)
+    figure.update_yaxes(rangemode="tozero")
     return figure

@@ -107,16 +107,34 @@ class SloRow:
     missing: str = ""
 
     @property
+    def value_shown(self) -> str:
+        return "" if self.value is None else shown(self.value)
+
+    @property
+    def threshold_shown(self) -> str:
+        return shown(self.threshold)
+
+    @property
     def comparison(self) -> str:
         return "≤" if self.direction == "max" else "≥"
 
-    def last_values(self, count: int = 3) -> list[float]:
-        return [value for _, value in self.trend[-count:]]
+    def last_values(self, count: int = 3) -> list[str]:
+        return [shown(value) for _, value in self.trend[-count:]]
 
     def describe(self) -> str:
         """ "p99 latency under stress: 812 ms (objective ≤ 500 ms)"."""
-        value = "unknown" if self.value is None else f"{self.value:.4g} {self.unit}"
-        return f"{self.label}: {value} (objective {self.comparison} {self.threshold:g} {self.unit})"
+        value = "unknown" if self.value is None else f"{self.value_shown} {self.unit}"
+        objective = f"{self.comparison} {self.threshold_shown} {self.unit}"
+        return f"{self.label}: {value} (objective {objective})"
+
+
+def shown(value: float) -> str:
+    """A figure as people read it: 1,500 · 130 · 98.96 · 0.4 (no float noise)."""
+    if abs(value) >= 1000:
+        return f"{value:,.0f}"
+    digits = 1 if abs(value) >= 100 else 2
+    text = f"{value:.{digits}f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
 
 
 @dataclass
@@ -302,6 +320,9 @@ def _judge(row: SloRow, latest: _Point | None, history: list[_Point], source: st
     row.source = source
     row.state = "pass" if slo.meets(row.key, latest.value, row.threshold) else "fail"
     row.missing = ""
+    if latest.mode:
+        # A load test's latency and an endurance test's are different series.
+        history = [p for p in history if p.mode == latest.mode]
     row.trend = [(p.at, p.value) for p in reversed(history[:TREND_POINTS])]
     row.trend_direction = trend_direction([v for _, v in row.trend], row.direction)
     return row

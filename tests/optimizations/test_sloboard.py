@@ -125,7 +125,7 @@ def test_memory_is_judged_against_the_pinned_baseline(db, target):
     target.save()
     row = rows_by_key(target)["memory_reduction_pct"]
     assert row.value == pytest.approx(60.0) and row.state == "pass"
-    assert [round(v) for v in row.last_values()] == [-33, 0, 60]
+    assert [round(v) for _, v in row.trend] == [-33, 0, 60]
 
 
 def test_memory_with_only_the_baseline_is_unknown_not_zero(db, target):
@@ -148,7 +148,7 @@ def test_db_scan_figures_prefer_the_exact_slow_rate(db, target):
     measure(target, "metrics.pool_use", 0.0, when=at(0.5))
     rows = rows_by_key(target)
     assert rows["db_avg_ms"].value == 12.5 and rows["db_avg_ms"].state == "pass"
-    assert rows["db_avg_ms"].last_values() == [80.0, 12.5]
+    assert rows["db_avg_ms"].last_values() == ["80", "12.5"]
     slow = rows["slow_query_rate_pct"]
     assert slow.value == 3.0 and slow.state == "pass" and "exact" in slow.source
     pool = rows["pool_use_pct"]
@@ -313,3 +313,14 @@ def test_advisor_says_what_is_wrong_with_the_form(login, strategist, target):
     )
     body = response.content.decode()
     assert response.status_code == 200 and "message-error" in body and "peak_rps" in body
+
+
+def test_trend_follows_one_mode_and_figures_read_plainly(db, target):
+    for n in range(3):
+        bench(target, "endurance", when=at(20 - 2 * n), avg=300.0 + n)
+        bench(target, "load", when=at(19 - 2 * n), avg=40.0 + n)
+    row = rows_by_key(target)["api_avg_ms"]
+    assert row.source.startswith("benchmark (load)") and row.last_values() == ["40", "41", "42"]
+    assert [sloboard.shown(v) for v in (1500.0, 130.0, 98.958, 0.4, 0.0)] == [
+        "1,500", "130", "98.96", "0.4", "0",
+    ]  # fmt: skip
