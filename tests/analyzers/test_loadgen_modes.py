@@ -213,6 +213,7 @@ def test_stress_stops_at_the_step_that_breaks(target):
         "step_duration": 1,
         "p99_ms": 10,
         "paths": ["/delay/30"],
+        "saturation": False,
     }
     result = run(target, params, LocalContext())
     summary = result.summary
@@ -223,6 +224,31 @@ def test_stress_stops_at_the_step_that_breaks(target):
     slo = {v["slo"]: v["status"] for v in summary["slo"]}
     assert slo["throughput_rps"] == "failed"
     assert result.verdict == "fail"
+
+
+def test_stress_looks_past_the_knee_for_the_throughput_ceiling(target):
+    params = {
+        "mode": "stress",
+        "start_rate": 50,
+        "step_factor": 2,
+        "step_duration": 1,
+        "max_steps": 3,
+        "p99_ms": 10,
+        "paths": ["/delay/30"],
+    }
+    ctx = LocalContext()
+    result = run(target, params, ctx)
+    summary = result.summary
+    # No step meets p99 ≤ 10 ms, so there is no knee; every step is served, so the
+    # ceiling is the most throughput one of them achieved.
+    assert summary["capacity_rps"] is None
+    assert len(summary["steps"]) == 3
+    assert all(s["breaches"][0].startswith("corrected p99") for s in summary["steps"])
+    best = max(summary["steps"], key=lambda s: s["achieved_rate"])
+    assert summary["saturation_step"] == best["step"]
+    ceiling = [m.value for m in result.measurements if m.name == "http.saturation"]
+    assert ceiling == [summary["saturation_rps"]] and ceiling[0] > 90
+    assert any("looking for its ceiling" in message for _, message in ctx.logs)
 
 
 def test_endurance_sees_memory_that_grows(target):

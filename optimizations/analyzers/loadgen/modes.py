@@ -154,6 +154,15 @@ PARAMS_BY_MODE: dict[str, list[Param]] = {
         Param("step_factor", "float", 1.25, label="Step factor", min=1.01, max=4.0),
         Param("step_duration", "float", 10.0, label="Step duration (s)", min=1.0),
         Param("max_steps", "int", 30, label="Most steps", min=1, max=200),
+        Param(
+            "saturation",
+            "bool",
+            True,
+            label="Find the throughput ceiling",
+            help="After p99 breaks, keep stepping while the target still keeps up, to "
+            "measure its throughput ceiling (what capacity models and ROI need when no "
+            "rate meets the latency SLO)",
+        ),
         Param("arrival", "choice", "constant", label="Arrivals", choices=("constant", "poisson")),
         Param("connections", "int", 10, label="Connections at start", min=1, max=10000),
         Param("max_connections", "int", 512, label="Most connections", min=1, max=10000),
@@ -591,6 +600,10 @@ def _stress(target, p, ctx, plan, thresholds) -> AnalysisResult:
     job_started = time.monotonic()
     knee_summary = None
     knee_number = None
+    # The knee is the last step within the SLOs; the ceiling the most throughput a
+    # step sustained (every request served, errors within the limit) at any latency.
+    broke_at = None
+    ceiling_summary, ceiling_number = None, None
     stopped = f"reached {p['max_steps']} steps"
     at_limit = False
     spent = 0.0
@@ -641,10 +654,23 @@ def _stress(target, p, ctx, plan, thresholds) -> AnalysisResult:
             _log_validity(summary, ctx)
             stopped = f"step {number} was generator-limited; the target's knee may be higher"
             break
+        # True for a step within every SLO too (no reason at all).
+        slow_only = all(reason.startswith("corrected p99") for reason in breaches)
+        if slow_only and (ceiling_summary is None or summary["rps"] > ceiling_summary["rps"]):
+            ceiling_summary, ceiling_number = summary, number
         if breaches:
-            stopped = f"step {number} broke: {'; '.join(breaches)}"
-            break
-        knee_summary, knee_number = summary, number
+            if broke_at is None:
+                broke_at = number
+                stopped = f"step {number} broke: {'; '.join(breaches)}"
+            if not (slow_only and p["saturation"]):
+                if broke_at != number:
+                    stopped += f"; the throughput ceiling: step {number} {'; '.join(breaches)}"
+                break
+            ctx.log(
+                f"step {number}: p99 broke, the target still keeps up — looking for its ceiling"
+            )
+        elif broke_at is None:
+            knee_summary, knee_number = summary, number
         rate = rate * p["step_factor"]
     capacity = knee_summary["offered_rate"] if knee_summary else None
     headline = knee_summary or summary
@@ -656,6 +682,8 @@ def _stress(target, p, ctx, plan, thresholds) -> AnalysisResult:
         capacity_rps=capacity,
         knee_achieved_rps=knee_summary["rps"] if knee_summary else None,
         knee_step=knee_number,
+        saturation_rps=ceiling_summary["rps"] if ceiling_summary else None,
+        saturation_step=ceiling_number,
         steps=steps,
         stopped_because=stopped,
     )
@@ -672,6 +700,10 @@ def _stress(target, p, ctx, plan, thresholds) -> AnalysisResult:
     result = _result(headline, judged, thresholds, target, "stress")
     if capacity is not None and not headline["validity"]["generator_limited"]:
         result.measurements.append(MeasurementData("http.capacity", capacity, "req/s"))
+    if ceiling_summary is not None and not headline["validity"]["generator_limited"]:
+        result.measurements.append(
+            MeasurementData("http.saturation", ceiling_summary["rps"], "req/s")
+        )
     for step in steps:
         labels = {"step": str(step["step"]), "offered_rate": f"{step['offered_rate']:g}"}
         for key in ("med", "p95", "p99"):
