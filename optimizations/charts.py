@@ -434,10 +434,11 @@ def findings_over_time(rows: list[dict]) -> go.Figure | None:
 def before_after_latency(
     before: dict[str, list[float]], after: dict[str, list[float]], labels: tuple[str, str]
 ) -> go.Figure | None:
-    """Per-second p50 and p95 latency of the baseline and the latest benchmark, as violins.
+    """Per-second p50 and p95 latency of the baseline and the latest benchmark, as boxes.
 
-    One point per second of each run, so the spread and the tail show, not just
-    the medians the comparison rule compares.
+    Built from one value per second of each run (quartiles, whiskers, outlying
+    seconds as points), so the spread and the tail show, not just the medians
+    the comparison rule compares.
     """
     if not (before.get("p95") and after.get("p95")):
         return None
@@ -449,25 +450,13 @@ def before_after_latency(
             values = samples.get(quantile) or []
             xs.extend([f"{quantile} per second"] * len(values))
             ys.extend(values)
-        figure.add_trace(
-            go.Violin(
-                x=xs,
-                y=ys,
-                name=name,
-                legendgroup=name,
-                line_color=color,
-                box_visible=True,
-                meanline_visible=False,
-                points=False,
-                spanmode="hard",
-            )
-        )
+        figure.add_trace(go.Box(x=xs, y=ys, name=name, marker_color=color, boxpoints="outliers"))
     figure.update_layout(
         **{**LAYOUT, "hovermode": "closest"},
         height=360,
-        violinmode="group",
+        boxmode="group",
         title={"text": "Latency per second, before and after (ms)", "x": 0},
-        yaxis={"title": "ms (log scale)", "type": "log"},
+        yaxis={"title": "ms", "rangemode": "tozero"},
     )
     return figure
 

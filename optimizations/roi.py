@@ -620,7 +620,12 @@ def _speedups(comparison, baseline, latest) -> tuple[tuple, tuple]:
         missing = ["no benchmark after the baseline"]
         return (None, "", missing), (None, "", missing)
     if comparison is None:
-        missing = ["no latency samples in the baseline or the latest benchmark"]
+        missing = [
+            f"no per-second latency samples of the {side} benchmark #{bench.job_id} "
+            "(housekeeping deletes samples older than KAIZEN_RETENTION_DAYS)"
+            for side, bench in (("baseline", baseline), ("latest", latest))
+            if not bench.seconds
+        ] or ["no per-second latency samples to compare"]
         return (None, "", missing), (None, "", missing)
     estimated = (
         comparison.speedup if math.isfinite(comparison.speedup) else None,

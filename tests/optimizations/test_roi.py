@@ -429,3 +429,14 @@ def test_exports_say_what_is_missing(login, viewer, initiative):
     assert "cost per instance not entered" in response.content.decode()
     data = login(viewer).get(reverse("initiative_roi_json", args=[initiative.pk])).json()
     assert data["verified"]["roi"] is None and data["baseline"] is None
+
+
+def test_a_baseline_whose_samples_were_purged_says_so(initiative, target):
+    base = bench(target, T0, slow())
+    bench(target, T0 + datetime.timedelta(days=1), fast())
+    Measurement.objects.filter(job=base, second__isnull=False).delete()
+    result = roi.compute(initiative)
+    assert result.comparison is None and result.baseline.seconds == 0
+    assert any(f"baseline benchmark #{base.pk}" in reason for reason in result.missing)
+    html = render_to_string("optimizations/roi_panel.html", {"roi": result})
+    assert "no per-second latency samples left" in html
