@@ -53,7 +53,10 @@ MISSING_STRESS = (
     "no stress benchmark with a knee yet — run strategy --focus scaling "
     "(or quality --focus testing)"
 )
-MISSING_PEAK = "expected peak load not set on the target — set it in the target's settings"
+MISSING_PEAK = (
+    "expected peak load not set on the target — set it in the target's settings "
+    "(or enter a peak above)"
+)
 MISSING_DB = "no DB scan with max_connections — run strategy --focus architecture"
 MISSING_POOL = (
     "pool use at the knee not measured — run strategy --focus scaling (a stress test and a "

@@ -454,7 +454,9 @@ def _db_avg(row: SloRow, data: BoardData) -> SloRow:
 
 
 def _slow_rate(row: SloRow, data: BoardData) -> SloRow:
-    row.missing = _db_scan_hint(data.target) + " with pg_stat_statements"
+    row.missing = _db_scan_hint(data.target).replace(
+        "run a DB scan", "run a DB scan with pg_stat_statements", 1
+    )
     # A scan with samples stores the exact rate beside its estimate: the exact one judges.
     exact = {p.job_id: p for p in data.others.get("db.slow_query_rate.exact") or []}
     points = [exact.get(p.job_id, p) for p in data.others.get("db.slow_query_rate.estimate") or []]
