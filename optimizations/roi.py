@@ -13,7 +13,8 @@
    (the compare page) is the stronger evidence.
 2. **Capacity.** Requests per second one instance carries: the stress knee
    (``http.capacity``) measured on each side, else the baseline's knee times the
-   speed-up. Instances at the expected peak = ⌈peak ÷ capacity⌉.
+   speed-up. Instances at the expected peak = ⌈peak ÷ (capacity × 80 %)⌉, the
+   capacity advisor's headroom (optimizations.capacity.HEADROOM).
 3. **Money.** Monthly saving = instances saved × cost per instance; investment =
    hours logged on the initiative's tasks × each department's hourly rate;
    ROI = (saving × horizon − investment) ÷ investment; payback = investment ÷
@@ -40,6 +41,7 @@ from django.db import transaction
 from django.db.models import Sum
 
 from departments.models import Department
+from optimizations import capacity
 from optimizations.analyzers import stats
 from optimizations.models import Initiative, Job, Measurement, PhaseTask, RoiAssumptions
 from portal.audit import record
@@ -56,9 +58,9 @@ SAMPLE_FIELDS = ("p50_ms", "p95_ms", "ok", "achieved")
 # the autocorrelation of neighbouring seconds.
 MAX_TEST_SECONDS = 200
 RESAMPLES = 1000
-# Instances are sized at the knee itself: the knee is already the last step that
-# kept p99 and the error rate within their SLOs, so no further headroom is added.
-HEADROOM = 1.0
+# Each instance is planned at no more than this share of its knee at the peak —
+# the capacity advisor's rule, so the ROI and the advisor size instances alike.
+HEADROOM = capacity.HEADROOM
 DEFAULT_HORIZON = 12
 DEFAULT_CURRENCY = "EUR"
 ASSUMPTION_FIELDS = (
@@ -577,8 +579,8 @@ def _column(
     if not peak:
         missing.append("expected peak load not entered (on the assumptions or the target)")
     if peak and column.capacity_before and column.capacity_after:
-        column.instances_before = math.ceil(peak * assumptions.headroom / column.capacity_before)
-        column.instances_after = math.ceil(peak * assumptions.headroom / column.capacity_after)
+        column.instances_before = instances(peak, column.capacity_before, assumptions.headroom)
+        column.instances_after = instances(peak, column.capacity_after, assumptions.headroom)
     cost = assumptions.cost_per_instance_month
     if cost is None:
         missing.append("cost per instance not entered")
@@ -601,6 +603,11 @@ def _column(
         else:
             notes.append("no monthly saving, so the investment is not paid back")
     return column
+
+
+def instances(peak: float, capacity_rps: float, headroom: float = HEADROOM) -> int:
+    """Instances that carry ``peak`` with each at most ``headroom`` of its capacity."""
+    return math.ceil(peak / (capacity_rps * headroom))
 
 
 def _conservative(comparison: stats.Comparison) -> float:

@@ -128,12 +128,14 @@ def test_a_significant_gain_is_verified_with_the_conservative_end_of_its_interva
     assert ver.speedup == pytest.approx(max(1.0, c.speedup_ci[0])) and ver.speedup <= est.speedup
     assert est.capacity_before == 300 and est.capacity_after == pytest.approx(300 * 102 / 42)
     assert "derived" in est.capacity_basis and result.knee_after is None
-    # 1000 req/s: ⌈1000 / 300⌉ = 4 instances before, ⌈1000 / 728.6⌉ = 2 after.
-    assert (est.instances_before, est.instances_after) == (4, 2)
-    assert est.monthly_saving == 400.0 and est.horizon_saving == 4800.0
+    # 1000 req/s, each instance at ≤ 80 % of its knee: ⌈1000 / 240⌉ = 5 before,
+    # ⌈1000 / (728.6 × 0.8)⌉ = 2 after.
+    assert roi.HEADROOM == 0.8
+    assert (est.instances_before, est.instances_after) == (5, 2)
+    assert est.monthly_saving == 600.0 and est.horizon_saving == 7200.0
     assert result.investment.total == 1400.0 and result.investment.hours == 15.0
-    assert est.roi == pytest.approx((4800 - 1400) / 1400)
-    assert est.payback_months == pytest.approx(1400 / 400)
+    assert est.roi == pytest.approx((7200 - 1400) / 1400)
+    assert est.payback_months == pytest.approx(1400 / 600)
     assert ver.monthly_saving is not None and ver.monthly_saving <= est.monthly_saving
     assert result.missing == []
 
@@ -198,20 +200,21 @@ def test_a_pinned_baseline_run_wins_over_the_first_benchmark(initiative, target)
 
 def test_knees_measured_on_both_sides_replace_the_derived_capacity(initiative, improved):
     _base, latest = improved
-    stress(initiative.target, latest.started_at + datetime.timedelta(minutes=1), 1000, latest.run)
+    stress(initiative.target, latest.started_at + datetime.timedelta(minutes=1), 1300, latest.run)
     result = roi.compute(initiative)
-    assert result.knee_before.value == 300 and result.knee_after.value == 1000
+    assert result.knee_before.value == 300 and result.knee_after.value == 1300
     for column in (result.verified, result.estimated):
-        assert column.capacity_after == 1000 and "measured" in column.capacity_basis
-        assert (column.instances_before, column.instances_after) == (4, 1)
-        assert column.monthly_saving == 600.0
-        assert column.payback_months == pytest.approx(1400 / 600)
+        assert column.capacity_after == 1300 and "measured" in column.capacity_basis
+        # ⌈1000 / (1300 × 0.8)⌉ = 1 instance after, where the derived capacity needed 2.
+        assert (column.instances_before, column.instances_after) == (5, 1)
+        assert column.monthly_saving == 800.0
+        assert column.payback_months == pytest.approx(1400 / 800)
 
 
 def test_missing_cost_leaves_money_unknown_and_names_it(initiative, improved):
     assume(initiative, cost_per_instance_month=None)
     result = roi.compute(initiative)
-    assert result.estimated.instances_before == 4  # capacity is still known
+    assert result.estimated.instances_before == 5  # capacity is still known
     assert result.estimated.monthly_saving is None and result.estimated.roi is None
     assert "cost per instance not entered" in result.missing
 
@@ -253,13 +256,13 @@ def test_the_peak_defaults_to_the_targets_expected_load(initiative, improved):
     result = roi.compute(initiative)
     assert result.assumptions.expected_peak_rps == 600
     assert result.assumptions.peak_source == "target"
-    assert result.estimated.instances_before == math.ceil(600 / 300)
+    assert result.estimated.instances_before == math.ceil(600 / (300 * 0.8))
 
 
 def test_to_dict_is_json(initiative, improved):
     data = json.loads(json.dumps(roi.compute(initiative).to_dict()))
     assert data["verdict"] == "improved"
-    assert data["estimated"]["monthly_saving"] == 400.0
+    assert data["estimated"]["monthly_saving"] == 600.0
     assert "before_samples" not in data
 
 
@@ -285,7 +288,7 @@ def test_the_panel_renders_from_the_result_alone(initiative, improved, django_as
     with django_assert_num_queries(0):
         html = render_to_string("optimizations/roi_panel.html", {"roi": result})
     assert f'id="roi-panel-{initiative.pk}"' in html
-    assert "improved" in html and "400 EUR" in html
+    assert "improved" in html and "600 EUR" in html
     assert reverse("initiative_roi", args=[initiative.pk]) in html
 
 
@@ -406,7 +409,7 @@ def test_json_export(login, viewer, initiative, improved):
     data = json.loads(response.content)
     assert data["verdict"] == "improved" and data["currency"] == "EUR"
     assert data["investment"]["total"] == 1400.0
-    assert data["estimated"]["payback_months"] == pytest.approx(3.5)
+    assert data["estimated"]["payback_months"] == pytest.approx(1400 / 600)
     assert data["comparison"]["speedup_ci"][0] <= data["comparison"]["speedup"]
 
 
@@ -419,7 +422,7 @@ def test_csv_export(login, viewer, initiative, improved, django_assert_max_num_q
     rows = list(csv.reader(io.StringIO(response.content.decode())))
     assert rows[0] == ["section", "item", "value", "verified", "estimated", "unit"]
     by_item = {(row[0], row[1]): row for row in rows[1:]}
-    assert by_item[("roi", "monthly saving")][4] == "400.0"
+    assert by_item[("roi", "monthly saving")][4] == "600.0"
     assert by_item[("investment", "total")][2] == "1400.0"
     assert by_item[("comparison p95 per second", "verdict")][2] == "improved"
 
