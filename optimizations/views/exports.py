@@ -18,14 +18,15 @@ import json
 from collections.abc import Iterable, Iterator
 
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db.models import Q
+from django.db.models import OuterRef, Q, Subquery
 from django.db.models.fields.json import KT
 from django.http import Http404, StreamingHttpResponse
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from optimizations.models import Finding, Job, Run
+from optimizations import routing
+from optimizations.models import Finding, Job, PhaseTask, Run
 from portal import access
 
 CHUNK = 2000
@@ -124,30 +125,45 @@ def filter_findings(findings, filters: dict[str, str]):
 
 @require_GET
 def target_findings(request, slug, fmt):
+    """The target's findings as its findings list filters them."""
     target = access.get_target_for_user(request, slug)
-    return _findings_response(
-        request, fmt, target, {"target": target.slug}, f"{target.slug}-findings"
-    )
+    filters = finding_filters(request.GET)
+    findings = filter_findings(Finding.objects.filter(target=target), filters)
+    scope = {"target": target.slug, "filters": filters}
+    return _findings_response(request, fmt, findings, scope, f"{target.slug}-findings")
 
 
 @require_GET
 def initiative_findings(request, pk, fmt):
-    """The findings of the initiative's target (an initiative works on one target)."""
+    """The findings of the initiative's target as the initiative's findings page filters
+    them (owner department, assignee, with or without a task too), with the task of
+    this initiative each became, if any."""
+    from optimizations.views import work
+
     initiative = access.get_initiative_for_user(request, pk)
+    filters = work._read_filters(request.GET)
+    task = PhaseTask.objects.filter(phase__initiative=initiative, finding=OuterRef("pk"))
+    findings = work._filtered(initiative, filters).annotate(
+        task=Subquery(task.order_by("pk").values("pk")[:1])
+    )
     scope = {
         "initiative": initiative.pk,
         "title": initiative.title,
         "target": initiative.target.slug,
+        "filters": filters,
     }
-    return _findings_response(request, fmt, initiative.target, scope, f"initiative-{pk}-findings")
+    return _findings_response(
+        request, fmt, findings, scope, f"initiative-{pk}-findings", extra=("task",)
+    )
 
 
-def _findings_response(request, fmt, target, scope, name):
+def _findings_response(request, fmt, findings, scope, name, extra=()):
     _check_format(fmt)
-    filters = finding_filters(request.GET)
-    findings = filter_findings(Finding.objects.filter(target=target), filters).by_severity()
-    lookups = [lookup for _, lookup in FINDING_COLUMNS]
-    columns = [column for column, _ in FINDING_COLUMNS]
+    if "owner" not in findings.query.annotations:
+        findings = findings.annotate(owner=routing.department_case())
+    findings = findings.by_severity()
+    columns = [column for column, _ in FINDING_COLUMNS] + ["owner", *extra]
+    lookups = [lookup for _, lookup in FINDING_COLUMNS] + ["owner", *extra]
     url_of = _url_maker(request, "finding_detail")
     if fmt == "csv":
         rows = findings.values_list(*lookups).iterator(chunk_size=CHUNK)
@@ -162,7 +178,7 @@ def _findings_response(request, fmt, target, scope, name):
             }
             for row in rows
         )
-        body = _json({**_header(scope), "filters": filters}, "findings", items)
+        body = _json(_header(scope), "findings", items)
     return _stream(body, fmt, name)
 
 

@@ -11,7 +11,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from optimizations.models import Finding, Job, Run, TargetService
+from optimizations.models import Finding, Job, PhaseTask, Run, TargetService
 from tests.conftest import PERSONAS
 
 NOW = timezone.now()
@@ -187,6 +187,35 @@ def test_initiative_findings_are_its_targets_findings(login, viewer, initiative,
     assert [f["rule_id"] for f in body["findings"]] == ["MINE"]
     url = reverse("initiative_findings_export", args=[initiative.pk, "csv"])
     assert [row["rule_id"] for row in rows_of(login(viewer).get(url))] == ["MINE"]
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("", {"FSA101", "SEC1"}),
+        ("department=qa", {"SEC1"}),
+        ("assignee=none", {"SEC1"}),
+        ("task=yes", {"FSA101"}),
+        ("task=no&status=", {"SEC1", "DB9"}),
+        ("status=fixed", {"DB9"}),
+    ],
+)
+def test_initiative_findings_export_honours_the_initiative_page_filters(
+    login, viewer, initiative, dev_engineer, query, expected
+):
+    code = finding(initiative.target, assignee=dev_engineer)
+    finding(initiative.target, rule="SEC1", source="security", category="security")
+    finding(initiative.target, rule="DB9", source="db", status=Finding.FIXED)
+    phase = initiative.phases.get(number=2)
+    task = PhaseTask.objects.create(
+        phase=phase, title="Fix it", department=phase.lead_department, finding=code
+    )
+    url = reverse("initiative_findings_export", args=[initiative.pk, "csv"])
+    rows = rows_of(login(viewer).get(f"{url}?{query}"))
+    assert {row["rule_id"] for row in rows} == expected
+    for row in rows:
+        assert row["task"] == (str(task.pk) if row["rule_id"] == "FSA101" else "")
+        assert row["owner"] == {"FSA101": "dev", "SEC1": "qa", "DB9": "dev"}[row["rule_id"]]
 
 
 def test_csv_cells_cannot_become_spreadsheet_formulas(login, viewer, target):
