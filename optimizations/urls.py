@@ -11,6 +11,7 @@ urlpatterns = [
         portfolio_views.initiative_burndown,
         name="initiative_burndown",
     ),
+    path("portfolio/changes/", portfolio_views.portfolio_changes, name="portfolio_changes"),
     path(
         "portfolio/targets/<slug:slug>/slo/",
         portfolio_views.target_slo_counts,

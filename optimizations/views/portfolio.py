@@ -13,14 +13,21 @@ from django.views.decorators.vary import vary_on_headers
 
 from optimizations import charts, portfolio
 from optimizations.analyzers import stats
+from optimizations.models import Initiative
 from portal import access
+
+RULE = {
+    "min_runs": stats.MIN_RUNS,
+    "alpha": stats.ALPHA,
+    "min_change": stats.MIN_CHANGE,
+    "cv_factor": stats.CV_FACTOR,
+}
 
 
 @require_GET
 def portfolio_page(request):
     departments = portfolio.department_rollups()
     targets = portfolio.target_rollups()
-    changes = portfolio.benchmark_changes()
     weekly = portfolio.findings_over_time()
     figures = charts.bundle(
         **{
@@ -34,27 +41,39 @@ def portfolio_page(request):
         "severe_findings": sum(
             row["findings"]["critical"] + row["findings"]["high"] for row in targets
         ),
-        "regressed": len(changes.regressed),
+        "active_initiatives": sum(
+            1 for row in targets for i in row["initiatives"] if i.status == Initiative.ACTIVE
+        ),
     }
     context = {
         "departments": departments,
         "targets": targets,
-        "changes": changes,
         "figures": figures,
         "totals": totals,
-        "severities": portfolio.SEVERITIES,
-        "rule": {
-            "min_runs": stats.MIN_RUNS,
-            "alpha": stats.ALPHA,
-            "min_change": stats.MIN_CHANGE,
-            "cv_factor": stats.CV_FACTOR,
-        },
-        "limit": portfolio.MAX_COMPARED_TARGETS,
         "weeks": portfolio.FINDING_WEEKS,
         # portal.context_processors knows no "portfolio" section; the view's value wins.
         "nav_section": "portfolio",
     }
     return render(request, "optimizations/portfolio.html", context)
+
+
+@require_GET
+@vary_on_headers("HX-Request")
+def portfolio_changes(request):
+    """Most improved and regressed targets: the comparison rule on many pairs of
+    benchmarks costs a second or more the first time (then it is cached), so the
+    portfolio page loads this panel after it has shown everything else."""
+    context = {
+        "changes": portfolio.benchmark_changes(),
+        "rule": RULE,
+        "limit": portfolio.MAX_COMPARED_TARGETS,
+        "changes_only": True,
+        "nav_section": "portfolio",
+    }
+    template = "optimizations/portfolio.html"
+    if request.htmx and not request.htmx.boosted:
+        template += "#changes_panel"
+    return render(request, template, context)
 
 
 @require_GET

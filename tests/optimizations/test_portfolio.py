@@ -286,49 +286,69 @@ def build_portfolio(departments, manager, targets: int, first: int = 0):
         benchmark(t, HOURS_AGO[10], p95s(100 + 40 * (n % 2)))
 
 
-def test_the_page_costs_the_same_queries_for_1_and_8_targets(
+def test_the_page_and_its_changes_cost_the_same_queries_for_1_and_8_targets(
     login, viewer, manager, departments, django_assert_max_num_queries
 ):
     build_portfolio(departments, manager, 1)
     client = login(viewer)
-    with django_assert_max_num_queries(20):
-        assert client.get(reverse("portfolio")).status_code == 200
-    with CaptureQueriesContext(connection) as one:
-        client.get(reverse("portfolio"))
+    pages = (reverse("portfolio"), reverse("portfolio_changes"))
+    with django_assert_max_num_queries(18):
+        assert client.get(pages[0]).status_code == 200
+    with django_assert_max_num_queries(10):
+        assert client.get(pages[1], headers={"HX-Request": "true"}).status_code == 200
+    one = []
+    for url in pages:
+        with CaptureQueriesContext(connection) as queries:
+            client.get(url, headers={"HX-Request": "true"})
+        one.append(len(queries))
     build_portfolio(departments, manager, 7, first=1)
-    with CaptureQueriesContext(connection) as eight:
-        response = client.get(reverse("portfolio"))
-    assert len(eight) == len(one)
+    eight = []
+    for url in pages:
+        with CaptureQueriesContext(connection) as queries:
+            response = client.get(url, headers={"HX-Request": "true"})
+        eight.append(len(queries))
+    assert eight == one
     assert len(response.context["changes"].regressed) == 4
 
 
-def test_the_page_shows_rollups_changes_and_charts_to_a_viewer(
+def test_the_page_shows_rollups_and_charts_and_loads_the_changes_after(
     login, viewer, manager, departments, target
 ):
     build_portfolio(departments, manager, 2)
-    response = login(viewer).get(reverse("portfolio"))
+    client = login(viewer)
+    response = client.get(reverse("portfolio"))
     body = response.content.decode()
     assert response.status_code == 200
     for anchor in (
         'id="portfolio-departments"',
-        'id="portfolio-regressed"',
-        'id="portfolio-improved"',
+        f'hx-get="{reverse("portfolio_changes")}" hx-trigger="load"',
         'id="portfolio-target-svc-1"',
         'data-target="portfolio-open-work"',
         'data-target="portfolio-findings"',
         'aria-current="page">Portfolio',
     ):
         assert anchor in body
+    assert "not measured yet" in body  # Orders API has no benchmark
+    response = client.get(reverse("portfolio_changes"), headers={"HX-Request": "true"})
+    fragment = response.content.decode()
+    assert fragment.lstrip().startswith('<div id="portfolio-changes">')
+    assert 'id="portfolio-regressed"' in fragment and 'id="portfolio-improved"' in fragment
     regressed = response.context["changes"].regressed
     assert [c.target.slug for c in regressed] == ["svc-1"]
-    assert f'href="{regressed[0].before.run.get_absolute_url()}"' in body
-    assert f'href="{regressed[0].after.run.get_absolute_url()}"' in body
-    assert "not measured yet" in body  # Orders API has no benchmark
+    assert f'href="{regressed[0].before.run.get_absolute_url()}"' in fragment
+    assert f'href="{regressed[0].after.run.get_absolute_url()}"' in fragment
+    # Two benchmarks each: the one before is the baseline.
+    assert "+40.0 %" in fragment and "against the baseline" in fragment
+    # Without HTMX, the panel is a page of its own.
+    page = client.get(reverse("portfolio_changes")).content.decode()
+    assert "<html" in page and 'id="portfolio-regressed"' in page
 
 
 def test_everyone_signed_in_reads_the_portfolio(client, login, outsider):
-    assert client.get(reverse("portfolio")).status_code == 302  # to the login page
-    assert login(outsider).get(reverse("portfolio")).status_code == 200
+    for url in (reverse("portfolio"), reverse("portfolio_changes")):
+        assert client.get(url).status_code == 302  # to the login page
+    for url in (reverse("portfolio"), reverse("portfolio_changes")):
+        assert login(outsider).get(url).status_code == 200
 
 
 def test_the_burndown_is_a_fragment_for_htmx_and_a_page_otherwise(login, viewer, initiative):
