@@ -56,7 +56,7 @@ SAMPLE_FIELDS = ("p50_ms", "p95_ms", "ok", "achieved")
 # The rule runs on at most this many seconds a side, evenly spaced over the run:
 # the exact and bootstrap computations grow with n, and thinning also weakens
 # the autocorrelation of neighbouring seconds.
-MAX_TEST_SECONDS = 200
+MAX_TEST_SECONDS = 120
 RESAMPLES = 1000
 # Each instance is planned at no more than this share of its knee at the peak —
 # the capacity advisor's rule, so the ROI and the advisor size instances alike.

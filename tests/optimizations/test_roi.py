@@ -443,3 +443,26 @@ def test_a_baseline_whose_samples_were_purged_says_so(initiative, target):
     assert any(f"baseline benchmark #{base.pk}" in reason for reason in result.missing)
     html = render_to_string("optimizations/roi_panel.html", {"roi": result})
     assert "no per-second latency samples left" in html
+
+
+def test_long_runs_are_thinned_evenly_for_the_rule(initiative, target):
+    assert roi.thin(list(range(10)), 5) == [0, 2, 4, 7, 9]
+    assert roi.thin([1.0, 2.0], 5) == [1.0, 2.0]
+    bench(target, T0, slow(400))
+    bench(target, T0 + datetime.timedelta(days=1), fast(400))
+    result = roi.compute(initiative)
+    assert result.baseline.seconds == 400
+    assert result.baseline.seconds_tested == roi.MAX_TEST_SECONDS
+    assert result.comparison.n_baseline == roi.MAX_TEST_SECONDS
+
+
+def test_two_stress_knees_alone_give_an_estimate_but_verify_nothing(initiative, target):
+    stress(target, T0, 300)
+    stress(target, T0 + datetime.timedelta(days=1), 1300)
+    assume(initiative)
+    log_hours(initiative, dev=10, qa=5)
+    result = roi.compute(initiative)
+    assert result.comparison is None
+    assert result.estimated.capacity_after == 1300 and result.estimated.monthly_saving == 800.0
+    assert result.verified.monthly_saving is None
+    assert any("no benchmark of the target yet" in m for m in result.verified.missing)
