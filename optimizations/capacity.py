@@ -139,6 +139,19 @@ def advise(
         advice.missing.append(MISSING_DB)
     if knee is not None and pool is None:
         advice.missing.append(MISSING_POOL)
+    if knee is None and (kneeless := _stress_without_knee(target)) is not None:
+        # A stress test ran and no step met the SLOs: more instances do not bring
+        # latency under its objective — that is a failed capacity model, not a gap.
+        advice.ok = False
+        advice.missing.remove(MISSING_STRESS)
+        job, ceiling = kneeless
+        advice.summary = (
+            f"No step of the latest stress test (job #{job.pk}, from "
+            f"{job.params.get('start_rate', 0):g} req/s) met the SLOs, so no number of "
+            "instances meets them: fix the slow operations first"
+            + (f" (throughput ceiling {ceiling:g} req/s at any latency)." if ceiling else ".")
+        )
+        return advice
     if knee is None or peak is None:
         advice.summary = "Not enough measurements for a capacity model yet."
         return advice
@@ -238,6 +251,20 @@ def advise(
             "raise max_connections, or move reads to a replica."
         )
     return advice
+
+
+def _stress_without_knee(target):
+    """(job, ceiling) when the target's latest stress test found no knee, else None."""
+    job = (
+        Job.objects.filter(
+            target=target, kind="benchmark", status=Job.SUCCEEDED, params__mode="stress"
+        )
+        .order_by(F("finished_at").desc(nulls_last=True), "-pk")
+        .first()
+    )
+    if job is None or (job.summary or {}).get("capacity_rps"):
+        return None
+    return job, (job.summary or {}).get("saturation_rps")
 
 
 def _knee(target) -> Fact | None:

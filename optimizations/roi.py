@@ -116,6 +116,10 @@ class Knee:
     job_id: int
     run_id: int
     measured_at: datetime.datetime
+    # "knee": the last step within the SLOs (http.capacity); "ceiling": the most a
+    # step served in full at any latency (http.saturation), used on both sides
+    # when the baseline has no knee because no rate met the p99 objective.
+    kind: str = "knee"
 
 
 @dataclass
@@ -468,13 +472,32 @@ def _benchmark(row: dict, samples: dict, pinned=False) -> Benchmark:
 # -- knees -------------------------------------------------------------------------
 
 
-def _knee(row: dict | None) -> Knee | None:
+def _knee(row: dict | None, kind: str = "knee") -> Knee | None:
     if row is None or not row["value"] or row["value"] <= 0:
         return None
-    return Knee(row["value"], row["job_id"], row["job__run_id"], row["measured_at"])
+    return Knee(row["value"], row["job_id"], row["job__run_id"], row["measured_at"], kind)
 
 
-def _knees(target, baseline_run_id, baseline_time, latest_time) -> tuple[Knee | None, Knee | None]:
+def _capacities(
+    target, baseline_run_id, baseline_time, latest_time
+) -> tuple[Knee | None, Knee | None]:
+    """Capacity per instance before and after: stress knees, else throughput ceilings.
+
+    Both sides are read the same way: when the baseline has no knee (no rate
+    met the p99 objective) the ceilings of both sides stand in for them.
+    """
+    before, after = _knees(target, baseline_run_id, baseline_time, latest_time)
+    if before is not None:
+        return before, after
+    before, after = _knees(
+        target, baseline_run_id, baseline_time, latest_time, name="http.saturation"
+    )
+    return before, after
+
+
+def _knees(
+    target, baseline_run_id, baseline_time, latest_time, name="http.capacity"
+) -> tuple[Knee | None, Knee | None]:
     """The stress knee of the baseline side and the newest one measured after it.
 
     Before: a knee of the baseline run; else (no stress test in it) the first
@@ -482,7 +505,7 @@ def _knees(target, baseline_run_id, baseline_time, latest_time) -> tuple[Knee | 
     knee of a later run.
     """
     knees = Measurement.objects.filter(
-        target=target, name="http.capacity", second__isnull=True, job__status=Job.SUCCEEDED
+        target=target, name=name, second__isnull=True, job__status=Job.SUCCEEDED
     ).values("value", "job_id", "job__run_id", "measured_at")
     before = None
     if baseline_run_id:
@@ -501,7 +524,8 @@ def _knees(target, baseline_run_id, baseline_time, latest_time) -> tuple[Knee | 
         elif baseline_run_id:
             later = later.exclude(job__run_id=baseline_run_id)
         after = later.order_by("-measured_at", "-pk").first()
-    return _knee(before), _knee(after)
+    kind = "knee" if name == "http.capacity" else "ceiling"
+    return _knee(before, kind), _knee(after, kind)
 
 
 def _pinned(target, run_id) -> bool:
@@ -569,12 +593,18 @@ def _column(
         missing.append("no stress benchmark on the baseline — capacity unknown")
     else:
         column.capacity_before = knee_before.value
+        what = "knee" if knee_before.kind == "knee" else "throughput ceiling"
         if knee_after is not None and (knees_suffice or speedup is not None):
             column.capacity_after = knee_after.value
-            column.capacity_basis = "stress knees measured before and after"
+            column.capacity_basis = f"stress {what}s measured before and after"
         elif speedup is not None:
             column.capacity_after = knee_before.value * speedup
-            column.capacity_basis = f"baseline knee × speed-up ×{speedup:.2f} (derived)"
+            column.capacity_basis = f"baseline {what} × speed-up ×{speedup:.2f} (derived)"
+        if knee_before.kind == "ceiling":
+            notes.append(
+                "no step of the baseline's stress test met the p99 objective, so capacity is "
+                "the throughput ceiling (the most a step served in full, at any latency)"
+            )
     peak = assumptions.expected_peak_rps
     if not peak:
         missing.append("expected peak load not entered (on the assumptions or the target)")
@@ -676,7 +706,7 @@ def compute(initiative: Initiative) -> RoiResult:
     latest = _benchmark(latest_row, after_samples) if latest_row else None
     comparison = comparisons.get("p95")
     baseline_run_id = baseline_row["run_id"] if baseline_row else target.baseline_run_id
-    knee_before, knee_after = _knees(
+    knee_before, knee_after = _capacities(
         target,
         baseline_run_id,
         baseline_row["started_at"] if baseline_row else None,

@@ -148,3 +148,20 @@ def test_a_knee_of_zero_cannot_carry_any_peak(db, target):
     scaling_run(target, knee=0.0)
     advice = capacity.advise(target, peak_rps=10)
     assert advice.ok is False and advice.instances is None
+
+
+def test_a_stress_test_without_a_knee_fails_the_model_and_says_why(db, target):
+    run = Run.objects.create(target=target, mode="strategy", focus=["scaling"])
+    job = Job.objects.create(
+        run=run, kind="benchmark", target=target, status=Job.SUCCEEDED,
+        params={"mode": "stress", "start_rate": 5.0},
+        summary={"capacity_rps": None, "saturation_rps": 7.6}, finished_at=NOW,
+    )  # fmt: skip
+    target.expected_rps = 20
+    advice = capacity.advise(target)
+    assert advice.ok is False and capacity.MISSING_STRESS not in advice.missing
+    assert advice.summary.startswith(f"No step of the latest stress test (job #{job.pk}, from 5")
+    assert "throughput ceiling 7.6 req/s" in advice.summary
+    # A later stress test with a knee gives a plan again.
+    stress(target, knee=50.0, when=NOW + datetime.timedelta(minutes=10))
+    assert capacity.advise(target).instances == 1

@@ -211,6 +211,46 @@ def test_knees_measured_on_both_sides_replace_the_derived_capacity(initiative, i
         assert column.payback_months == pytest.approx(1400 / 800)
 
 
+def ceiling(target, started, value, run):
+    """A stress test in which no step met p99: no knee, only its throughput ceiling."""
+    job = stress(target, started, None, run=run)
+    Measurement.objects.create(
+        target=target, run=run, job=job, name="http.saturation", value=value, unit="req/s",
+        measured_at=started + datetime.timedelta(seconds=1),
+    )  # fmt: skip
+    return job
+
+
+def test_without_a_knee_on_the_baseline_both_sides_use_their_throughput_ceilings(
+    initiative, target
+):
+    base = bench(target, T0, slow())
+    ceiling(target, T0 + datetime.timedelta(minutes=2), 200, base.run)
+    latest = bench(target, T0 + datetime.timedelta(days=5), fast())
+    # The fixed version meets p99 now: it has a knee, but a ceiling is compared with a ceiling.
+    stress(target, latest.started_at + datetime.timedelta(minutes=1), 700, latest.run)
+    ceiling(target, latest.started_at + datetime.timedelta(minutes=1), 900, latest.run)
+    assume(initiative)
+    result = roi.compute(initiative)
+    assert (result.knee_before.kind, result.knee_before.value) == ("ceiling", 200)
+    assert (result.knee_after.kind, result.knee_after.value) == ("ceiling", 900)
+    column = result.estimated
+    assert column.capacity_basis == "stress throughput ceilings measured before and after"
+    # ⌈1000 / (200 × 0.8)⌉ = 7 before, ⌈1000 / (900 × 0.8)⌉ = 2 after.
+    assert (column.instances_before, column.instances_after) == (7, 2)
+    assert any("throughput ceiling" in note for note in column.notes)
+    page = roi_page_text(initiative)
+    assert "throughput ceiling of" in page
+
+
+def roi_page_text(initiative):
+    from django.test import Client
+
+    client = Client()
+    client.force_login(initiative.owner)
+    return client.get(reverse("initiative_roi", args=[initiative.pk])).content.decode()
+
+
 def test_missing_cost_leaves_money_unknown_and_names_it(initiative, improved):
     assume(initiative, cost_per_instance_month=None)
     result = roi.compute(initiative)
