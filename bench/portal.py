@@ -112,6 +112,7 @@ SOURCE_WEIGHTS = {
     "probe": 5,
 }
 SEVERITY_WEIGHTS = {"critical": 3, "high": 15, "medium": 35, "low": 30, "info": 17}
+TRIAGED = ("accepted", "wont_fix", "false_positive")
 STATUS_WEIGHTS = {"open": 35, "fixed": 50, "accepted": 5, "wont_fix": 5, "false_positive": 5}
 MODULES = (
     "items", "orders", "customers", "search", "invoices", "warehouse", "users", "reports",
@@ -224,6 +225,14 @@ def copy(model, fields: tuple[str, ...], rows, *, raw_lines: bool = False) -> in
             out.write("\n".join(buffer) + "\n")
             count += len(buffer)
     return count
+
+
+def copy_dicts(model, rows: list[dict]) -> int:
+    """COPY rows given as {field: value}, all with the same fields."""
+    if not rows:
+        return 0
+    fields = tuple(rows[0])
+    return copy(model, fields, (tuple(row[f] for f in fields) for row in rows))
 
 
 def next_id(model) -> int:
@@ -422,22 +431,21 @@ class Builder:
     # runs and jobs -----------------------------------------------------------------
 
     def runs_and_jobs(self):
-        from optimizations.models import Job, Run
+        from optimizations.models import Job, Run, TargetService
 
         rng = self.rng
         job_goal = self.n(20_000)
         run_id, job_id = next_id(Run), next_id(Job)
         runs, jobs = [], []
-        # Oldest first, so ids grow with time as they do in production.
-        span_days = 365.0
         self.jobs_by_target: dict[int, list[tuple[int, str]]] = {}
-        self.benchmark_jobs: list[tuple] = []  # (job id, run id, target id, mode, at, summary)
-        self.scan_jobs: list[tuple] = []  # (job id, run id, target id, kind, at)
-        index = 0
+        # Succeeded jobs, for their measurements: (job id, run id, target id, mode or kind,
+        # finished at, summary[, params]).
+        self.benchmark_jobs: list[tuple] = []
+        self.scan_jobs: list[tuple] = []
         while len(jobs) < job_goal:
+            # Oldest first over a year, so ids grow with time as they do in production.
             fraction = len(jobs) / job_goal
-            created = self.ago(span_days * (1 - fraction)) + datetime.timedelta(seconds=index)
-            index += 1
+            created = self.ago(365 * (1 - fraction)) + datetime.timedelta(seconds=run_id % 60)
             target = self.target_list[rng.randrange(len(self.target_list))]
             if rng.random() < 0.35:
                 mode, kinds = "custom", (rng.choice(list(SOURCE_OF_KIND)),)
@@ -449,20 +457,17 @@ class Builder:
             if candidates and rng.random() < 0.35:
                 initiative = rng.choice(candidates)
                 phase = rng.choice(self.phases_by_initiative[initiative.pk])
-            recent = fraction > 0.999
-            statuses = []
             run_jobs = []
             for kind in kinds:
-                if recent:
+                if fraction > 0.999:  # the last few are still in flight
                     status = rng.choice(("queued", "running"))
                 else:
                     status = pick(rng, {"succeeded": 88, "failed": 7, "cancelled": 3, "expired": 2})
-                statuses.append(status)
                 started = created + datetime.timedelta(seconds=rng.uniform(1, 30))
                 duration = rng.uniform(20, 600) if kind == "benchmark" else rng.uniform(2, 90)
                 finished = started + datetime.timedelta(seconds=duration)
-                summary, verdict, params = {}, "", {}
-                bench_mode = "load"
+                ended = status not in ("queued", "running")
+                summary, verdict, params, bench_mode = {}, "", {}, "load"
                 if kind == "benchmark":
                     bench_mode = pick(rng, {"load": 70, "stress": 20, "endurance": 10})
                     params = {
@@ -472,108 +477,88 @@ class Builder:
                         "seed": rng.randrange(1000),
                     }
                 if status == "succeeded":
-                    summary, verdict = self.summary(kind, bench_mode, params, created)
-                run_jobs.append(
-                    (
-                        job_id,
-                        run_id,
-                        kind,
-                        target.pk,
-                        initiative.pk if initiative else None,
-                        phase.pk if phase else None,
-                        params,
-                        status,
-                        100.0 if status == "succeeded" else 0.0,
-                        "" if status in ("queued", "running") else "done",
-                        summary,
-                        verdict,
-                        "Analysis failed: the target did not answer." if status == "failed" else "",
-                        rng.choice(self.users).pk if rng.random() < 0.8 else None,
-                        created,
-                        None if status == "queued" else started,
-                        finished if status not in ("queued", "running") else None,
-                        started if status == "running" else None,
-                        "bench-worker@host" if status != "queued" else "",
-                        1 if status != "queued" else 0,
-                        1,
-                        False,
-                        rng.randrange(50, 3000) if status != "queued" else 0,
-                    )
-                )
-                at = finished
-                if status == "succeeded":
+                    summary, verdict = self.summary(kind, bench_mode, params)
                     if kind == "benchmark":
                         self.benchmark_jobs.append(
-                            (job_id, run_id, target.pk, bench_mode, at, summary, params)
+                            (job_id, run_id, target.pk, bench_mode, finished, summary, params)
                         )
                     else:
-                        self.scan_jobs.append((job_id, run_id, target.pk, kind, at, summary))
+                        self.scan_jobs.append((job_id, run_id, target.pk, kind, finished, summary))
+                run_jobs.append(
+                    {
+                        "id": job_id,
+                        "run_id": run_id,
+                        "kind": kind,
+                        "target_id": target.pk,
+                        "initiative_id": initiative.pk if initiative else None,
+                        "phase_id": phase.pk if phase else None,
+                        "params": params,
+                        "status": status,
+                        "progress": 100.0 if status == "succeeded" else 0.0,
+                        "step": "done" if ended else "",
+                        "summary": summary,
+                        "verdict": verdict,
+                        "error": "The target did not answer." if status == "failed" else "",
+                        "triggered_by_id": rng.choice(self.users).pk
+                        if rng.random() < 0.8
+                        else None,
+                        "created_at": created,
+                        "started_at": None if status == "queued" else started,
+                        "finished_at": finished if ended else None,
+                        "heartbeat_at": started if status == "running" else None,
+                        "worker": "" if status == "queued" else "bench-worker@host",
+                        "attempt": 0 if status == "queued" else 1,
+                        "max_attempts": 1,
+                        "cancel_requested": False,
+                        "log_lines": 0 if status == "queued" else rng.randrange(50, 3000),
+                    }
+                )
                 self.jobs_by_target.setdefault(target.pk, []).append((job_id, kind))
                 job_id += 1
-            jobs.extend(run_jobs)
-            run_status = (
-                "running"
-                if "running" in statuses
-                else "queued"
-                if "queued" in statuses
-                else "succeeded"
-                if set(statuses) == {"succeeded"}
-                else "failed"
+            jobs += run_jobs
+            statuses = {job["status"] for job in run_jobs}
+            verdicts = {job["verdict"] for job in run_jobs if job["verdict"]}
+            status = next(
+                (s for s in ("running", "queued") if s in statuses),
+                "succeeded" if statuses == {"succeeded"} else "failed",
             )
-            verdicts = {row[11] for row in run_jobs if row[11]}
             runs.append(
-                (
-                    run_id,
-                    target.pk,
-                    mode,
-                    list(rng.choice(((), ("fastapi",), ("sqlalchemy", "async"))))
+                {
+                    "id": run_id,
+                    "target_id": target.pk,
+                    "mode": mode,
+                    "focus": list(rng.choice(((), ("fastapi",), ("sqlalchemy", "async"))))
                     if mode == "performance"
                     else [],
-                    initiative.pk if initiative else None,
-                    phase.pk if phase else None,
-                    rng.choice(self.users).pk if rng.random() < 0.8 else None,
-                    pick(rng, {"ui": 60, "cli": 15, "api": 10, "schedule": 15}),
-                    [],
-                    created,
-                    max(row[16] for row in run_jobs if row[16])
-                    if run_status not in ("queued", "running")
-                    else None,
-                    run_status,
-                    "fail" if "fail" in verdicts else "pass" if verdicts == {"pass"} else "",
-                )
+                    "initiative_id": initiative.pk if initiative else None,
+                    "phase_id": phase.pk if phase else None,
+                    "triggered_by_id": rng.choice(self.users).pk if rng.random() < 0.8 else None,
+                    "trigger": pick(rng, {"ui": 60, "cli": 15, "api": 10, "schedule": 15}),
+                    "skipped": [],
+                    "created_at": created,
+                    "finished_at": None
+                    if status in ("queued", "running")
+                    else max(job["finished_at"] for job in run_jobs),
+                    "status": status,
+                    "verdict": "fail"
+                    if "fail" in verdicts
+                    else "pass"
+                    if verdicts == {"pass"}
+                    else "",
+                }
             )
             run_id += 1
-        copy(
-            Run,
-            (
-                "id", "target_id", "mode", "focus", "initiative_id", "phase_id", "triggered_by_id",
-                "trigger", "skipped", "created_at", "finished_at", "status", "verdict",
-            ),
-            runs,
-        )  # fmt: skip
-        copy(
-            Job,
-            (
-                "id", "run_id", "kind", "target_id", "initiative_id", "phase_id", "params",
-                "status", "progress", "step", "summary", "verdict", "error", "triggered_by_id",
-                "created_at", "started_at", "finished_at", "heartbeat_at", "worker", "attempt",
-                "max_attempts", "cancel_requested", "log_lines",
-            ),
-            jobs,
-        )  # fmt: skip
+        copy_dicts(Run, runs)
+        copy_dicts(Job, jobs)
         reset_sequences(Run, Job)
-        self.sizes["runs"] = len(runs)
-        self.sizes["jobs"] = len(jobs)
+        self.sizes["runs"], self.sizes["jobs"] = len(runs), len(jobs)
         # The first benchmark of each target is its baseline, as the product pins it.
-        from optimizations.models import TargetService
+        for target in self.target_list:
+            first = next((j for j in self.benchmark_jobs if j[2] == target.pk), None)
+            if first:
+                TargetService.objects.filter(pk=target.pk).update(baseline_run_id=first[1])
 
-        seen = set()
-        for _, run, target_id, *_ in self.benchmark_jobs:
-            if target_id not in seen:
-                seen.add(target_id)
-                TargetService.objects.filter(pk=target_id).update(baseline_run_id=run)
-
-    def summary(self, kind, bench_mode, params, at) -> tuple[dict, str]:
+    def summary(self, kind, bench_mode, params) -> tuple[dict, str]:
         """A result summary shaped like the analyzers' (sizes included: histograms, steps)."""
         rng = self.rng
         tracked = {"reported": rng.randrange(0, 40), "fixed": rng.randrange(0, 10)}
@@ -684,51 +669,40 @@ class Builder:
                 module, line = rng.choice(MODULES), rng.randrange(1, 900)
                 status = pick(rng, STATUS_WEIGHTS)
                 source_jobs = by_source.get(source) or [job for job, _ in jobs]
-                first_job = rng.choice(source_jobs)
-                last_job = rng.choice(source_jobs)
                 first_seen = self.ago(rng.uniform(1, 365))
                 last_seen = first_seen + (self.now - first_seen) * rng.random()
                 rows.append(
-                    (
-                        finding_id,
-                        target.pk,
-                        source,
-                        rule,
-                        pick(rng, SEVERITY_WEIGHTS),
-                        rng.choice(categories),
-                        title.format(rule=rule, module=module),
-                        location.format(module=module, line=line),
-                        {
+                    {
+                        "id": finding_id,
+                        "target_id": target.pk,
+                        "source": source,
+                        "rule_id": rule,
+                        "severity": pick(rng, SEVERITY_WEIGHTS),
+                        "category": rng.choice(categories),
+                        "title": title.format(rule=rule, module=module),
+                        "location": location.format(module=module, line=line),
+                        "evidence": {
                             "calls": rng.randrange(10, 90000),
                             "mean_ms": round(rng.uniform(1, 900), 1),
                         },
-                        "See the rule's documentation for the fix.",
-                        "",
-                        f"{source}-{rule}-{module}-{line}-{n}",
-                        status,
-                        "Decided in review." if status in ("accepted", "wont_fix") else "",
-                        first_seen,
-                        last_seen,
-                        last_seen if status == "fixed" else None,
-                        first_job,
-                        last_job,
-                        rng.randrange(1, 30),
-                        rng.choice(assignable).pk if rng.random() < 0.2 else None,
-                    )
+                        "fix_hint": "See the rule's documentation for the fix.",
+                        "doc_url": "",
+                        "fingerprint": f"{source}-{rule}-{module}-{line}-{n}",
+                        "status": status,
+                        "status_reason": "Decided in review." if status in TRIAGED else "",
+                        "first_seen_at": first_seen,
+                        "last_seen_at": last_seen,
+                        "fixed_at": last_seen if status == "fixed" else None,
+                        "first_job_id": rng.choice(source_jobs),
+                        "last_job_id": rng.choice(source_jobs),
+                        "times_seen": rng.randrange(1, 30),
+                        "assignee_id": rng.choice(assignable).pk if rng.random() < 0.2 else None,
+                    }
                 )
                 if status == "open":
                     self.open_findings.append((finding_id, target.pk, source))
                 finding_id += 1
-        copy(
-            Finding,
-            (
-                "id", "target_id", "source", "rule_id", "severity", "category", "title",
-                "location", "evidence", "fix_hint", "doc_url", "fingerprint", "status",
-                "status_reason", "first_seen_at", "last_seen_at", "fixed_at", "first_job_id",
-                "last_job_id", "times_seen", "assignee_id",
-            ),
-            rows,
-        )  # fmt: skip
+        copy_dicts(Finding, rows)
         reset_sequences(Finding)
         self.sizes["findings"] = len(rows)
 
@@ -893,27 +867,20 @@ class Builder:
         for n in range(goal):
             initiative = rng.choice(self.initiative_list)
             events.append(
-                (
-                    self.ago(365 * (1 - n / goal)),
-                    rng.choice(self.users).pk,
-                    rng.choice(actions),
-                    "task",
-                    str(rng.randrange(1, 9999)),
-                    "A task",
-                    initiative.pk if rng.random() < 0.6 else None,
-                    initiative.target_id,
-                    {"status": ["todo", "doing"]},
-                    "moved task “Enhance SQLAlchemy” to doing",
-                )
+                {
+                    "created_at": self.ago(365 * (1 - n / goal)),
+                    "actor_id": rng.choice(self.users).pk,
+                    "action": rng.choice(actions),
+                    "object_type": "task",
+                    "object_id": str(rng.randrange(1, 9999)),
+                    "object_repr": "A task",
+                    "initiative_id": initiative.pk if rng.random() < 0.6 else None,
+                    "target_id": initiative.target_id,
+                    "changes": {"status": ["todo", "doing"]},
+                    "summary": "moved task “Enhance SQLAlchemy” to doing",
+                }
             )
-        copy(
-            AuditEvent,
-            (
-                "created_at", "actor_id", "action", "object_type", "object_id", "object_repr",
-                "initiative_id", "target_id", "changes", "summary",
-            ),
-            events,
-        )  # fmt: skip
+        copy_dicts(AuditEvent, events)
         self.sizes["audit events"] = AuditEvent.objects.count()
         notes = [
             Notification(
