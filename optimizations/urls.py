@@ -1,6 +1,6 @@
 from django.urls import path
 
-from optimizations.views import compare, exports, findings, jobs, plan, slo, targets, work
+from optimizations.views import compare, exports, findings, jobs, plan, report, slo, targets, work
 from optimizations.views import portfolio as portfolio_views
 from optimizations.views import roi as roi_views
 
@@ -22,6 +22,11 @@ urlpatterns = [
     path("initiatives/<int:pk>/", plan.initiative_detail, name="initiative_detail"),
     path("initiatives/<int:pk>/roi/", roi_views.initiative_roi, name="initiative_roi"),
     path(
+        "initiatives/<int:pk>/roi/panel/",
+        roi_views.initiative_roi_panel,
+        name="initiative_roi_panel",
+    ),
+    path(
         "initiatives/<int:pk>/roi.json", roi_views.initiative_roi_json, name="initiative_roi_json"
     ),
     path("initiatives/<int:pk>/roi.csv", roi_views.initiative_roi_csv, name="initiative_roi_csv"),
@@ -31,6 +36,7 @@ urlpatterns = [
     path("phases/<int:pk>/gate/", work.phase_gate, name="phase_gate"),
     path("phases/<int:pk>/gate/sign/", work.phase_gate_sign, name="phase_gate_sign"),
     path("initiatives/<int:pk>/findings/", work.initiative_findings, name="initiative_findings"),
+    path("initiatives/<int:pk>/report/", report.initiative_report, name="initiative_report"),
     path(
         "initiatives/<int:pk>/findings/bulk/",
         work.initiative_findings_bulk,

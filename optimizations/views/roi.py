@@ -156,6 +156,13 @@ def initiative_roi(request, pk):
     return render(request, "optimizations/roi.html", context, status=status)
 
 
+@require_GET
+def initiative_roi_panel(request, pk):
+    """The ROI panel alone, for the initiative page to load after itself."""
+    initiative = access.get_initiative_for_user(request, pk)
+    return render(request, "optimizations/roi_panel.html", {"roi": roi.compute(initiative)})
+
+
 # --- exports ------------------------------------------------------------------------
 
 

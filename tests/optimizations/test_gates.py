@@ -177,3 +177,18 @@ def test_the_report_shows_gates_work_and_exports(login, viewer, initiative, targ
     assert "Overridden by" in page and "no database on the demo" in page
     assert "Print or save as PDF" in page
     assert reverse("initiative_runs_export", args=[initiative.pk, "csv"]) in page
+
+
+def test_the_board_loads_gates_roi_and_burndown_after_itself(login, viewer, initiative):
+    client = login(viewer)
+    page = client.get(reverse("initiative_detail", args=[initiative.pk])).content.decode()
+    for name in ("initiative_roi_panel", "initiative_burndown"):
+        assert f'hx-get="{reverse(name, args=[initiative.pk])}"' in page
+    first = phase(initiative, 1)
+    assert f'hx-get="{reverse("phase_gate", args=[first.pk])}"' in page
+    panel = client.get(
+        reverse("initiative_roi_panel", args=[initiative.pk]), HTTP_HX_REQUEST="true"
+    )
+    assert panel.status_code == 200
+    assert f'id="roi-panel-{initiative.pk}"' in panel.content.decode()
+    assert "not measured yet" in panel.content.decode()
