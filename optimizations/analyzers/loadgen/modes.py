@@ -664,7 +664,7 @@ def _stress(target, p, ctx, plan, thresholds) -> AnalysisResult:
                 stopped = f"step {number} broke: {'; '.join(breaches)}"
             if not (slow_only and p["saturation"]):
                 if broke_at != number:
-                    stopped += f"; the throughput ceiling: step {number} {'; '.join(breaches)}"
+                    stopped += f"; it stopped keeping up at step {number}: {'; '.join(breaches)}"
                 break
             ctx.log(
                 f"step {number}: p99 broke, the target still keeps up — looking for its ceiling"
