@@ -21,10 +21,11 @@ postgres://postgres@127.0.0.1:5432/kaizen_bench_portal), drops it at the end
 unless --keep, and with --reuse times a database kept earlier without
 building it again; --sql prints each page's slowest queries and --explain the
 plan of the slowest (pages over the goal always show their slowest queries).
-A full build takes 1–3 minutes on 2 cores. The data are made up for the benchmark (the product never
-invents a figure); a fixed seed makes every run build the same rows. Rows go
-in by COPY with foreign-key triggers off for the session (the builder keeps
-the references consistent itself), then VACUUM ANALYZE.
+A full build takes 1–3 minutes on 2 cores. The data are made up for the
+benchmark (the product never invents a figure); a fixed seed makes every run
+build the same rows. Rows go in by COPY with foreign-key triggers off for the
+session (the builder keeps the references consistent itself), then VACUUM
+ANALYZE.
 """
 
 from __future__ import annotations
