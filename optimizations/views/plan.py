@@ -98,7 +98,8 @@ def initiative_detail(request, pk):
     for task in tasks:
         task.last_run = latest_runs.get(("task", task.pk))
         task.can_edit = access.can_update_task(request.user, task)
-        if task.can_edit:
+        # Tasks made from findings come by the dozen: their form loads when opened.
+        if task.can_edit and not task.finding_id:
             task.form = TaskUpdateForm(
                 instance=task, assignees=assignees.get(task.department_id, []), prefix=f"t{task.pk}"
             )
@@ -193,15 +194,26 @@ def phase_status(request, pk):
     return redirect(phase.initiative)
 
 
-@require_POST
+@require_http_methods(["GET", "POST"])
 def task_update(request, pk):
     """The inline change of a task's status, assignee or hours.
 
     Answers an HTMX request with the task card and, out of band, its phase's
-    new progress bar, so the page updates without a reload.
+    new progress bar, so the page updates without a reload. A GET gives the
+    card with its form (tasks made from findings load theirs when opened).
     """
     task = access.get_task_for_user(request, pk, write=True)
     assignees = _assignees_by_department().get(task.department_id, [])
+    if request.method == "GET":
+        task = PhaseTask.objects.select_related("department", "assignee", "phase").get(pk=task.pk)
+        task.can_edit = True
+        task.form = TaskUpdateForm(instance=task, assignees=assignees, prefix=f"t{task.pk}")
+        task.last_run = task.runs.order_by("-created_at", "-pk").first()
+        return render(
+            request,
+            "optimizations/initiative_detail.html#task_card",
+            {"task": task, "open_card": True, "can_trigger": access.can_trigger_jobs(request.user)},
+        )
     form = TaskUpdateForm(request.POST, instance=task, assignees=assignees, prefix=f"t{task.pk}")
     saved = form.is_valid()
     if saved:

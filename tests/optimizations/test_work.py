@@ -409,3 +409,20 @@ def test_make_a_task_from_the_finding_page(login, dev_engineer, initiative, targ
     page = client.get(made.get_absolute_url()).content.decode()
     assert "phase 2" in page and "gone on re-scan" in page
     assert "Make a task in" not in page
+
+
+def test_tasks_from_findings_load_their_form_when_opened(
+    login, dev_engineer, viewer, manager, initiative, target
+):
+    made = finding(target, "FSA101")
+    triage.do_make_tasks(manager, initiative, [made])
+    task = PhaseTask.objects.get(finding=made)
+    client = login(dev_engineer)
+    board = client.get(reverse("initiative_detail", args=[initiative.pk])).content.decode()
+    assert f'hx-get="{reverse("task_update", args=[task.pk])}"' in board
+    assert f'name="t{task.pk}-status"' not in board  # no form until opened
+    card = client.get(reverse("task_update", args=[task.pk]), HTTP_HX_REQUEST="true")
+    assert card.status_code == 200
+    assert f'name="t{task.pk}-status"' in card.content.decode()
+    assert "<details open>" in card.content.decode()
+    assert login(viewer).get(reverse("task_update", args=[task.pk])).status_code == 403
