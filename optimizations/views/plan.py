@@ -106,7 +106,13 @@ def initiative_detail(request, pk):
         by_phase[task.phase_id].append(task)
     for phase in phases:
         phase.progress = progress_percent(phase.total_weight, phase.done_weight, phase.status)
-        phase.task_list = by_phase[phase.pk]
+        # Done tasks made from findings fold away under the phase's open work.
+        phase.task_list = [
+            t for t in by_phase[phase.pk] if not (t.finding_id and t.status == "done")
+        ]
+        phase.closed_from_findings = [
+            t for t in by_phase[phase.pk] if t.finding_id and t.status == "done"
+        ]
         phase.last_run = latest_runs.get(("phase", phase.pk))
     context = {
         "initiative": initiative,
