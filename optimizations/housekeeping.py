@@ -10,7 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from optimizations import cron, engine
-from optimizations.models import Job, JobLog, Measurement, Schedule
+from optimizations.models import Job, JobLog, Measurement, Schedule, TargetService
 from portal.models import ServiceBeat
 
 logger = logging.getLogger(__name__)
@@ -100,11 +100,26 @@ def start_due_schedules(now=None) -> int:
 
 
 def purge(now=None) -> dict:
-    """Logs and per-second samples past KAIZEN_RETENTION_DAYS go; summaries stay."""
+    """Logs and per-second samples past KAIZEN_RETENTION_DAYS go; summaries stay.
+
+    The samples of pinned baseline runs and of regression sentinels' reference
+    runs stay too: ROI, the portfolio and the sentinel compare against them.
+    """
     now = now or timezone.now()
     cutoff = now - datetime.timedelta(days=settings.KAIZEN_RETENTION_DAYS)
     logs, _ = JobLog.objects.filter(job__finished_at__lt=cutoff).delete()
-    samples, _ = Measurement.objects.filter(second__isnull=False, measured_at__lt=cutoff).delete()
+    kept = set(
+        TargetService.objects.exclude(baseline_run=None).values_list("baseline_run_id", flat=True)
+    ) | set(
+        Schedule.objects.exclude(sentinel_reference=None).values_list(
+            "sentinel_reference_id", flat=True
+        )
+    )
+    samples, _ = (
+        Measurement.objects.filter(second__isnull=False, measured_at__lt=cutoff)
+        .exclude(run_id__in=kept)
+        .delete()
+    )
     ServiceBeat.objects.update_or_create(
         name="purge", defaults={"at": now, "detail": {"logs": logs, "samples": samples}}
     )

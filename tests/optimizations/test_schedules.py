@@ -166,3 +166,28 @@ def test_purge_removes_old_logs_and_samples_but_keeps_summaries(target, settings
     )
     assert housekeeping.purge() == {"logs": 1, "samples": 1}
     assert Measurement.objects.filter(name="http.latency.p95").exists()
+
+
+def test_purge_keeps_the_samples_of_baselines_and_sentinel_references(target, settings):
+    from optimizations.models import Measurement
+
+    settings.KAIZEN_RETENTION_DAYS = 30
+    old = timezone.now() - datetime.timedelta(days=40)
+    runs = [Run.objects.create(target=target, mode="performance") for _ in range(3)]
+    for run in runs:
+        job = Job.objects.create(
+            run=run, kind="benchmark", target=target, status=Job.SUCCEEDED, finished_at=old
+        )
+        Measurement.objects.create(
+            target=target, run=run, job=job, name="sample.p95_ms", value=1, unit="ms",
+            second=1, measured_at=old,
+        )  # fmt: skip
+    baseline, reference, _ordinary = runs
+    target.baseline_run = baseline
+    target.save()
+    Schedule.objects.create(
+        target=target, name="Sentinel", mode="performance", cron="0 3 * * 1",
+        sentinel_reference=reference,
+    )  # fmt: skip
+    assert housekeeping.purge()["samples"] == 1
+    assert set(Measurement.objects.values_list("run_id", flat=True)) == {baseline.pk, reference.pk}
