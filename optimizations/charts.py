@@ -9,10 +9,13 @@ browser with the rows the job page's poll brings.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections import defaultdict
 
 import plotly.graph_objects as go
+import plotly.io as pio
+from plotly.io.json import to_json_plotly
 from plotly.subplots import make_subplots
 
 from optimizations.analyzers.loadgen.hdr import Histogram
@@ -39,7 +42,11 @@ LAYOUT = {
 TIMELINE_FIELDS = ("offered", "achieved", "errors", "p50_ms", "p95_ms", "p99_ms")
 
 
-def to_json(figure: go.Figure) -> str:
+def to_json(figure: go.Figure | dict) -> str:
+    """A figure's JSON for the page: a go.Figure, or a plain {"data", "layout"} dict
+    (the SLO board's figures, built without plotly's validation; see _plain_figure)."""
+    if isinstance(figure, dict):
+        return to_json_plotly(figure)
     return figure.to_json()
 
 
@@ -216,7 +223,7 @@ def memory_trend(samples: list) -> go.Figure | None:
 
 
 def bundle(**figures) -> dict[str, str]:
-    """{dom id: figure JSON} for the figures that exist."""
+    """{dom id: figure JSON} for the figures that exist (go.Figure or plain dict)."""
     return {name: to_json(figure) for name, figure in figures.items() if figure is not None}
 
 
@@ -464,54 +471,128 @@ def before_after_latency(
 # -- SLO board and per-target trends ---------------------------------------------------
 
 
-def slo_trends(rows) -> go.Figure | None:
+# The SLO board draws these two on every visit: built as plain figure dicts (Plotly's
+# JSON schema), since make_subplots and update_layout validate every property and
+# cost the page tens of milliseconds of CPU. The layout is what make_subplots would
+# make: the same axis domains, subplot titles and the default template, so they look
+# like the other charts.
+
+SUBPLOT_TITLE_SIZE = 16  # make_subplots' own
+
+
+@functools.cache
+def _template() -> dict:
+    """The default template a go.Figure carries (its colorway, grid and fonts);
+    shared by every plain figure, so never changed in place."""
+    return pio.templates[pio.templates.default].to_plotly_json()
+
+
+def _plain_figure(traces: list[dict], layout: dict) -> dict:
+    return {"data": traces, "layout": {"template": _template(), **LAYOUT, **layout}}
+
+
+def _grid(
+    rows: int,
+    columns: int,
+    titles: list[str],
+    *,
+    horizontal_spacing: float,
+    vertical_spacing: float,
+    title_size: int = SUBPLOT_TITLE_SIZE,
+    **yaxis,
+) -> tuple[dict, list[tuple[str, str]]]:
+    """Axes laid out as make_subplots(rows, columns) lays them out: the layout keys
+    (xaxis…, yaxis… with ``yaxis`` properties on each, title annotations) and each
+    cell's ("x2", "y2"), row by row."""
+    width = (1.0 - horizontal_spacing * (columns - 1)) / columns
+    height = (1.0 - vertical_spacing * (rows - 1)) / rows
+    layout: dict = {"annotations": []}
+    cells = []
+    for index in range(rows * columns):
+        row, column = divmod(index, columns)
+        left = column * (width + horizontal_spacing)
+        bottom = (rows - 1 - row) * (height + vertical_spacing)
+        suffix = str(index + 1) if index else ""
+        layout[f"xaxis{suffix}"] = {
+            "anchor": f"y{suffix}",
+            "domain": [round(left, 6), round(left + width, 6)],
+        }
+        layout[f"yaxis{suffix}"] = {
+            "anchor": f"x{suffix}",
+            "domain": [round(bottom, 6), round(bottom + height, 6)],
+            **yaxis,
+        }
+        cells.append((f"x{suffix}", f"y{suffix}"))
+        if index < len(titles):
+            layout["annotations"].append(
+                {
+                    "text": titles[index],
+                    "font": {"size": title_size},
+                    "showarrow": False,
+                    "x": round(left + width / 2, 6),
+                    "xanchor": "center",
+                    "xref": "paper",
+                    "y": round(bottom + height, 6),
+                    "yanchor": "bottom",
+                    "yref": "paper",
+                }
+            )
+    return layout, cells
+
+
+def slo_trends(rows) -> dict | None:
     """One small chart per SLO with a trend (optimizations.sloboard.SloRow), threshold dashed."""
     rows = [row for row in rows if row.trend]
     if not rows:
         return None
     columns = 3
     lines = -(-len(rows) // columns)
-    figure = make_subplots(
-        rows=lines,
-        cols=columns,
-        subplot_titles=[f"{row.label} ({row.unit})" for row in rows],
-        vertical_spacing=0.5 / lines,
+    layout, cells = _grid(
+        lines,
+        columns,
+        [f"{row.label} ({row.unit})" for row in rows],
         horizontal_spacing=0.08,
+        vertical_spacing=0.5 / lines,
+        title_size=12,
     )
-    for index, row in enumerate(rows):
-        place = {"row": index // columns + 1, "col": index % columns + 1}
+    traces = []
+    for row, (xaxis, yaxis) in zip(rows, cells, strict=False):
         xs = [when for when, _ in row.trend]
         color = {"pass": PALETTE["achieved"], "fail": PALETTE["errors"]}.get(row.state, "#64748b")
-        figure.add_trace(
-            go.Scatter(
-                x=xs,
-                y=[value for _, value in row.trend],
-                mode="lines+markers",
-                name=row.label,
-                line={"color": color, "width": 2},
-                hovertemplate=f"%{{y:.4g}} {row.unit}<extra>{row.label}</extra>",
-            ),
-            **place,
+        traces.append(
+            {
+                "type": "scatter",
+                "x": xs,
+                "y": [value for _, value in row.trend],
+                "mode": "lines+markers",
+                "name": row.label,
+                "line": {"color": color, "width": 2},
+                "hovertemplate": f"%{{y:.4g}} {row.unit}<extra>{row.label}</extra>",
+                "xaxis": xaxis,
+                "yaxis": yaxis,
+            }
         )
-        figure.add_trace(
-            go.Scatter(
-                x=[xs[0], xs[-1]] if len(xs) > 1 else xs * 2,
-                y=[row.threshold, row.threshold],
-                mode="lines",
-                name="objective",
-                line={"color": "#94a3b8", "dash": "dash", "width": 1},
-                hovertemplate=(
+        traces.append(
+            {
+                "type": "scatter",
+                "x": [xs[0], xs[-1]] if len(xs) > 1 else xs * 2,
+                "y": [row.threshold, row.threshold],
+                "mode": "lines",
+                "name": "objective",
+                "line": {"color": "#94a3b8", "dash": "dash", "width": 1},
+                "hovertemplate": (
                     f"objective {row.comparison} {row.threshold:g} {row.unit}<extra></extra>"
                 ),
-            ),
-            **place,
+                "xaxis": xaxis,
+                "yaxis": yaxis,
+            }
         )
-    figure.update_layout(**{**LAYOUT, "hovermode": "closest"}, height=230 * lines, showlegend=False)
-    figure.update_annotations(font_size=12)
-    return figure
+    return _plain_figure(
+        traces, {**layout, "hovermode": "closest", "height": 230 * lines, "showlegend": False}
+    )
 
 
-def target_runs(points: list[dict]) -> go.Figure | None:
+def target_runs(points: list[dict]) -> dict | None:
     """Latency percentiles and throughput over a target's benchmarks, one point per job.
 
     Each mode is its own line (a stress test's point is its knee, an endurance
@@ -519,53 +600,52 @@ def target_runs(points: list[dict]) -> go.Figure | None:
     """
     if not points:
         return None
-    figure = make_subplots(
-        rows=2,
-        cols=1,
-        shared_xaxes=True,
+    layout, _ = _grid(
+        2,
+        1,
+        ["Latency (ms)", "Throughput (req/s; a stress test's is its knee)"],
+        horizontal_spacing=0.0,
         vertical_spacing=0.12,
-        subplot_titles=("Latency (ms)", "Throughput (req/s; a stress test's is its knee)"),
+        rangemode="tozero",
     )
+    # Shared x axes, as make_subplots(shared_xaxes=True): the top one follows the bottom's.
+    layout["xaxis"].update(matches="x2", showticklabels=False)
     modes = sorted({point["mode"] for point in points}, key=lambda m: (m != "load", m))
     dashes = ["solid", "dot", "dash", "dashdot"]
     symbols = ["circle", "diamond", "square", "triangle-up"]
+    traces = []
     for index, mode in enumerate(modes):
         mine = [point for point in points if point["mode"] == mode]
-        xs = [point["at"] for point in mine]
-        labels = [f"run #{p['run_id']} · job #{p['job_id']} ({mode})" for p in mine]
-        style = {"dash": dashes[index % len(dashes)]}
-        marker = {"symbol": symbols[index % len(symbols)], "size": 7}
+        common = {
+            "type": "scatter",
+            "x": [point["at"] for point in mine],
+            "legendgroup": mode,
+            "mode": "lines+markers",
+            "marker": {"symbol": symbols[index % len(symbols)], "size": 7},
+            "text": [f"run #{p['run_id']} · job #{p['job_id']} ({mode})" for p in mine],
+        }
+        dash = dashes[index % len(dashes)]
         for key in ("p50", "p95", "p99"):
-            figure.add_trace(
-                go.Scatter(
-                    x=xs,
-                    y=[point[key] for point in mine],
-                    name=f"{key} ({mode})",
-                    legendgroup=mode,
-                    mode="lines+markers",
-                    line={"color": PALETTE[key], **style},
-                    marker=marker,
-                    text=labels,
-                    hovertemplate=f"{key} %{{y:.4g}} ms<br>%{{text}}<extra></extra>",
-                ),
-                row=1,
-                col=1,
+            traces.append(
+                {
+                    **common,
+                    "y": [point[key] for point in mine],
+                    "name": f"{key} ({mode})",
+                    "line": {"color": PALETTE[key], "dash": dash},
+                    "hovertemplate": f"{key} %{{y:.4g}} ms<br>%{{text}}<extra></extra>",
+                    "xaxis": "x",
+                    "yaxis": "y",
+                }
             )
-        figure.add_trace(
-            go.Scatter(
-                x=xs,
-                y=[point["rps"] for point in mine],
-                name=f"req/s ({mode})",
-                legendgroup=mode,
-                mode="lines+markers",
-                line={"color": PALETTE["achieved"], **style},
-                marker=marker,
-                text=labels,
-                hovertemplate="%{y:.4g} req/s<br>%{text}<extra></extra>",
-            ),
-            row=2,
-            col=1,
+        traces.append(
+            {
+                **common,
+                "y": [point["rps"] for point in mine],
+                "name": f"req/s ({mode})",
+                "line": {"color": PALETTE["achieved"], "dash": dash},
+                "hovertemplate": "%{y:.4g} req/s<br>%{text}<extra></extra>",
+                "xaxis": "x2",
+                "yaxis": "y2",
+            }
         )
-    figure.update_layout(**{**LAYOUT, "hovermode": "closest"}, height=480)
-    figure.update_yaxes(rangemode="tozero")
-    return figure
+    return _plain_figure(traces, {**layout, "hovermode": "closest", "height": 480})

@@ -184,6 +184,8 @@ class Job(models.Model):
             models.Index(fields=["target", "-created_at"]),
             models.Index(fields=["status", "heartbeat_at"]),
             models.Index(fields=["kind", "-created_at"]),
+            # The job history, newest first across all targets (its default ordering).
+            models.Index(fields=["-created_at", "-id"]),
         ]
 
     def __str__(self):
