@@ -21,9 +21,10 @@ import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
+from types import SimpleNamespace
 
 from django.core.cache import cache
-from django.db.models import Count, F, Q, Sum, Window
+from django.db.models import Case, Count, F, Max, Q, Sum, When, Window
 from django.db.models.functions import RowNumber, TruncWeek
 from django.utils import timezone
 
@@ -53,6 +54,8 @@ CACHE_SECONDS = 6 * 3600
 # incomparable (as on the compare page).
 FREE_PARAMS = ("seed", "cpu")
 FINDING_WEEKS = 26
+# The page's roll-ups are kept this long at most (see change_stamp).
+OVERVIEW_SECONDS = 60
 
 
 # --- departments ------------------------------------------------------------------
@@ -65,8 +68,6 @@ def department_rollups(today: datetime.date | None = None) -> list[dict]:
     Tasks of archived initiatives do not count; open tasks of finished ones
     neither (as on the dashboard). Three queries.
     """
-    from optimizations import routing
-
     today = today or timezone.localdate()
     live = PhaseTask.objects.exclude(phase__initiative__status=Initiative.ARCHIVED)
     open_q = Q(status__in=PhaseTask.OPEN_STATUSES) & ~Q(phase__initiative__status=Initiative.DONE)
@@ -81,16 +82,7 @@ def department_rollups(today: datetime.date | None = None) -> list[dict]:
             logged=Sum("logged_hours"),
         )
     }
-    findings: dict[str, dict[str, int]] = defaultdict(dict)
-    open_findings = (
-        Finding.objects.filter(status=Finding.OPEN)
-        .annotate(owner=routing.department_case())
-        .values("owner", "severity")
-        .annotate(n=Count("pk"))
-        .order_by()
-    )
-    for row in open_findings:
-        findings[row["owner"]][row["severity"]] = row["n"]
+    findings = open_findings_by_department()
     rows = []
     for department in Department.objects.all():
         task_row = tasks.get(department.pk, {})
@@ -115,6 +107,50 @@ def department_rollups(today: datetime.date | None = None) -> list[dict]:
             }
         )
     return rows
+
+
+def open_findings_by_department() -> dict[str, dict[str, int]]:
+    """{department code: {severity: open findings}} for the department that owns each.
+
+    One query: the open findings counted per what decides their owner (source,
+    category, rule), a few hundred rows whatever the number of findings, each
+    routed in Python by routing.route. Cheaper than evaluating the routing CASE
+    (routing.department_case) on every open finding.
+    """
+    from optimizations import routing
+
+    findings: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for row in (
+        Finding.objects.filter(status=Finding.OPEN)
+        .values("source", "category", "rule_id", "severity")
+        .annotate(n=Count("pk"))
+        .order_by()
+    ):
+        owner = routing.route(SimpleNamespace(**row)).department
+        findings[owner][row["severity"]] += row["n"]
+    return findings
+
+
+# --- how fresh ----------------------------------------------------------------------
+
+
+def change_stamp() -> str:
+    """A short text that changes whenever the page's roll-ups may have changed.
+
+    The newest audit event (every change a person makes to a task, finding,
+    initiative or target records one, and so does a task a met criterion
+    closes), the newest finding, and the queued and running jobs (a job that
+    ends has stored its findings, fixes and verdict, and leaves that set).
+    Three look-ups on primary keys and a small set, however many findings there
+    are; a change none of them shows (say, in the admin) is seen within
+    OVERVIEW_SECONDS.
+    """
+    from portal.models import AuditEvent
+
+    audit = AuditEvent.objects.aggregate(newest=Max("pk"))["newest"]
+    finding = Finding.objects.aggregate(newest=Max("pk"))["newest"]
+    jobs = Job.objects.filter(status__in=Job.ACTIVE).aggregate(n=Count("pk"), ids=Sum("pk"))
+    return f"a{audit}:f{finding}:j{jobs['n']}-{jobs['ids']}"
 
 
 # --- targets ----------------------------------------------------------------------
@@ -368,41 +404,63 @@ def findings_over_time(weeks: int = FINDING_WEEKS, now=None) -> list[dict]:
 
     Open at a week's end: seen first by then and not fixed by then. Findings a
     person triaged (accepted, won't fix, false positive) are left out: when
-    they left the open state is not recorded. Two aggregate queries.
+    they left the open state is not recorded.
+
+    One aggregate query: the findings seen first (or fixed) before the chart's
+    first week are counted once per severity, and only those of the weeks shown
+    are grouped by week, so no week is computed for most of a long history.
     """
     now = now or timezone.now()
     this_week = timezone.localtime(now).date()
     this_week -= datetime.timedelta(days=this_week.weekday())
     starts = [this_week - datetime.timedelta(weeks=n) for n in range(weeks - 1, -1, -1)]
-    counted = Finding.objects.exclude(status__in=Finding.TRIAGED)
-    opened = _weekly(counted, "first_seen_at")
-    fixed = _weekly(counted.filter(fixed_at__isnull=False), "fixed_at")
-    rows = []
+    window = timezone.make_aware(datetime.datetime.combine(starts[0], datetime.time()))
+
+    def week_of(field_name: str):
+        # NULL before the window: counted in the severity's "before" figure instead.
+        return TruncWeek(Case(When(**{f"{field_name}__gte": window}, then=F(field_name))))
+
+    rows = (
+        Finding.objects.exclude(status__in=Finding.TRIAGED)
+        .values("severity", opened=week_of("first_seen_at"), fixed=week_of("fixed_at"))
+        .annotate(n=Count("pk"), fixed_before=Count("pk", filter=Q(fixed_at__lt=window)))
+        .order_by()
+    )
+    # Per severity: how many were opened and fixed before the window, and in which week since.
+    before = {severity: [0, 0] for severity in SEVERITIES}
+    opened: dict[str, dict[datetime.date, int]] = defaultdict(lambda: defaultdict(int))
+    fixed: dict[str, dict[datetime.date, int]] = defaultdict(lambda: defaultdict(int))
+    for row in rows:
+        severity = row["severity"]
+        if severity not in before:
+            continue
+        if row["opened"] is None:
+            before[severity][0] += row["n"]
+        else:
+            opened[severity][_local_date(row["opened"])] += row["n"]
+        if row["fixed"] is not None:
+            fixed[severity][_local_date(row["fixed"])] += row["n"]
+        before[severity][1] += row["fixed_before"]
+    result = []
     for start in starts:
         row = {"week": start}
         for severity in SEVERITIES:
-            row[severity] = sum(
-                n for week, n in opened.get(severity, {}).items() if week <= start
-            ) - sum(n for week, n in fixed.get(severity, {}).items() if week <= start)
-        rows.append(row)
-    return rows
+            opened_before, fixed_before = before[severity]
+            row[severity] = (
+                opened_before
+                + sum(n for week, n in opened[severity].items() if week <= start)
+                - fixed_before
+                - sum(n for week, n in fixed[severity].items() if week <= start)
+            )
+        result.append(row)
+    return result
 
 
-def _weekly(queryset, field_name: str) -> dict[str, dict[datetime.date, int]]:
-    """{severity: {Monday: count}} of ``field_name`` by week."""
-    counts: dict[str, dict[datetime.date, int]] = defaultdict(dict)
-    rows = (
-        queryset.annotate(week=TruncWeek(field_name))
-        .values("week", "severity")
-        .annotate(n=Count("pk"))
-        .order_by()
-    )
-    for row in rows:
-        week = row["week"]
-        if isinstance(week, datetime.datetime):
-            week = timezone.localtime(week).date() if timezone.is_aware(week) else week.date()
-        counts[row["severity"]][week] = counts[row["severity"]].get(week, 0) + row["n"]
-    return counts
+def _local_date(week) -> datetime.date:
+    """The Monday a truncated week begins on, in the current time zone."""
+    if isinstance(week, datetime.datetime):
+        return timezone.localtime(week).date() if timezone.is_aware(week) else week.date()
+    return week
 
 
 def burndown_tasks(initiative: Initiative) -> list[dict]:

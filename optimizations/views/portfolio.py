@@ -7,7 +7,9 @@ charts from optimizations.charts.
 
 from __future__ import annotations
 
+from django.core.cache import cache
 from django.shortcuts import render
+from django.utils import timezone
 from django.views.decorators.http import require_GET
 from django.views.decorators.vary import vary_on_headers
 
@@ -26,7 +28,30 @@ RULE = {
 
 @require_GET
 def portfolio_page(request):
-    departments = portfolio.department_rollups()
+    context = {
+        **overview(),
+        "weeks": portfolio.FINDING_WEEKS,
+        "fresh_seconds": portfolio.OVERVIEW_SECONDS,
+        # portal.context_processors knows no "portfolio" section; the view's value wins.
+        "nav_section": "portfolio",
+    }
+    return render(request, "optimizations/portfolio.html", context)
+
+
+def overview() -> dict:
+    """The page's roll-ups, totals and charts, the same for everyone who reads it.
+
+    Reading them scans every finding twice, so they are kept in the cache for a
+    minute at most, under the day and the change stamp (portfolio.change_stamp):
+    a recorded change, a new finding or a job that ends computes them afresh. The
+    page says when they were computed.
+    """
+    today = timezone.localdate()
+    key = f"kaizen:portfolio:overview:{today}:{portfolio.change_stamp()}"
+    cached = cache.get(key)
+    if cached is not None:
+        return cached
+    departments = portfolio.department_rollups(today)
     targets = portfolio.target_rollups()
     weekly = portfolio.findings_over_time()
     figures = charts.bundle(
@@ -45,16 +70,15 @@ def portfolio_page(request):
             1 for row in targets for i in row["initiatives"] if i.status == Initiative.ACTIVE
         ),
     }
-    context = {
+    result = {
         "departments": departments,
         "targets": targets,
         "figures": figures,
         "totals": totals,
-        "weeks": portfolio.FINDING_WEEKS,
-        # portal.context_processors knows no "portfolio" section; the view's value wins.
-        "nav_section": "portfolio",
+        "as_of": timezone.now(),
     }
-    return render(request, "optimizations/portfolio.html", context)
+    cache.set(key, result, portfolio.OVERVIEW_SECONDS)
+    return result
 
 
 @require_GET

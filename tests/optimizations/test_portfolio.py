@@ -8,12 +8,13 @@ from decimal import Decimal
 
 import plotly.graph_objects as go
 import pytest
+from django.core.cache import cache
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from optimizations import charts, portfolio
+from optimizations import charts, portfolio, routing
 from optimizations.actions import do_update_task
 from optimizations.models import (
     Finding,
@@ -24,6 +25,7 @@ from optimizations.models import (
     Run,
     TargetService,
 )
+from optimizations.triage import do_triage_findings
 
 LOAD = {"mode": "load", "rate": 20.0, "duration": 30.0, "exclude": ["GET /metrics"], "seed": 1}
 
@@ -79,6 +81,14 @@ def finding(target, rule, severity, category, *, source="code", status="open", s
 HOURS_AGO = [timezone.now() - datetime.timedelta(hours=h) for h in range(100)]
 
 
+@pytest.fixture(autouse=True)
+def fresh_cache():
+    """The page keeps its roll-ups in the cache (per process): none from another test."""
+    cache.clear()
+    yield
+    cache.clear()
+
+
 # --- departments and targets ----------------------------------------------------------
 
 
@@ -116,6 +126,29 @@ def test_department_rollups_count_open_and_overdue_work_hours_and_owned_findings
     initiative.save()
     rows = {row["code"]: row for row in portfolio.department_rollups(today)}
     assert rows["dev"]["open_tasks"] == 0 and rows["dev"]["hours_ratio"] is None
+
+
+def test_open_findings_go_to_the_department_routing_gives_each(target):
+    made = [
+        finding(target, "FSA101", "high", "performance"),
+        finding(target, "sec.negative_testing.orders", "medium", "performance", source="security"),
+        finding(target, "sec.input_bounds", "low", "validation", source="security"),
+        finding(target, "benchmark.operation_errors", "high", "reliability", source="benchmark"),
+        finding(target, "db.idle_in_tx", "medium", "configuration", source="db"),
+        finding(target, "probe.slow", "info", "unknown-category", source="probe"),
+        finding(target, "runbook.missing", "low", "performance", source="runbook"),
+        finding(target, "sec.other", "critical", "unknown-category", source="security"),
+        finding(target, "db.pool", "high", "configuration", source="db", status="fixed"),
+    ]
+    expected: dict[str, dict[str, int]] = {}
+    for f in made:
+        if f.status == Finding.OPEN:
+            by_severity = expected.setdefault(routing.route(f).department, {})
+            by_severity[f.severity] = by_severity.get(f.severity, 0) + 1
+    counted = portfolio.open_findings_by_department()
+    assert {code: dict(counts) for code, counts in counted.items()} == expected
+    assert expected["qa"] == {"medium": 1, "low": 1, "critical": 1}
+    assert expected["hr"] == {"low": 1}
 
 
 def test_target_rollups_show_findings_last_benchmark_and_initiatives(
@@ -225,6 +258,31 @@ def test_findings_over_time_counts_what_was_open_at_each_weeks_end(target):
     )
 
 
+def test_findings_over_time_counts_findings_from_before_the_weeks_shown(target):
+    now = timezone.now()
+    weeks_ago = [now - datetime.timedelta(weeks=n) for n in range(30)]
+    finding(target, "old-open", "high", "performance", seen=weeks_ago[20])
+    finding(target, "old-fixed-before", "high", "performance", seen=weeks_ago[20],
+            status="fixed", fixed=weeks_ago[10])  # fmt: skip
+    finding(target, "old-fixed-since", "high", "performance", seen=weeks_ago[20],
+            status="fixed", fixed=weeks_ago[1])  # fmt: skip
+    finding(target, "new-fixed", "medium", "performance", seen=weeks_ago[3],
+            status="fixed", fixed=weeks_ago[2])  # fmt: skip
+    finding(target, "old-triaged", "critical", "performance", seen=weeks_ago[20],
+            status="false_positive")  # fmt: skip
+    rows = portfolio.findings_over_time(weeks=4, now=now)
+    # Two old findings open all along; the one fixed a week ago closes in its week.
+    assert [row["high"] for row in rows] == [2, 2, 1, 1]
+    assert [row["medium"] for row in rows] == [1, 0, 0, 0]
+    assert [row["critical"] for row in rows] == [0, 0, 0, 0]
+    # A longer view sees the same findings open since they were first seen.
+    longer = portfolio.findings_over_time(weeks=25, now=now)
+    assert longer[-4:] == rows
+    # (The week 20 weeks back is the fifth of 25; the one 10 weeks back the 15th.)
+    assert [row["high"] for row in longer[3:6]] == [0, 3, 3]
+    assert [row["high"] for row in longer[13:15]] == [3, 2]
+
+
 def test_burndown_follows_the_task_status_changes_in_the_audit_trail(make_initiative, manager):
     start = timezone.localdate() - datetime.timedelta(days=10)
     initiative = make_initiative(start_date=start, target_date=start + datetime.timedelta(days=40))
@@ -298,17 +356,53 @@ def test_the_page_and_its_changes_cost_the_same_queries_for_1_and_8_targets(
         assert client.get(pages[1], headers={"HX-Request": "true"}).status_code == 200
     one = []
     for url in pages:
+        cache.clear()  # computed afresh each time, not read from the cache
         with CaptureQueriesContext(connection) as queries:
             client.get(url, headers={"HX-Request": "true"})
         one.append(len(queries))
     build_portfolio(departments, manager, 7, first=1)
     eight = []
     for url in pages:
+        cache.clear()
         with CaptureQueriesContext(connection) as queries:
             response = client.get(url, headers={"HX-Request": "true"})
         eight.append(len(queries))
     assert eight == one
     assert len(response.context["changes"].regressed) == 4
+
+
+def test_the_page_keeps_its_rollups_until_something_changes(
+    login, viewer, manager, departments, target, django_assert_max_num_queries
+):
+    build_portfolio(departments, manager, 2)
+    client = login(viewer)
+    url = reverse("portfolio")
+    first = client.get(url)
+    as_of = first.context["as_of"]
+    assert 'id="portfolio-as-of"' in first.content.decode()
+    assert f'datetime="{as_of.isoformat()}"' in first.content.decode()
+    # Read again: from the cache, with the change stamp's look-ups only.
+    with django_assert_max_num_queries(7):
+        again = client.get(url)
+    assert again.context["as_of"] == as_of
+    assert again.context["totals"] == first.context["totals"]
+    severe = first.context["totals"]["severe_findings"]
+    # A finding triaged (an audit event): computed afresh, without it.
+    high = Finding.objects.filter(severity="high", status=Finding.OPEN).first()
+    do_triage_findings(manager, [high], Finding.FALSE_POSITIVE, "not ours")
+    after_triage = client.get(url)
+    assert after_triage.context["as_of"] > as_of
+    assert after_triage.context["totals"]["severe_findings"] == severe - 1
+    # A new finding, and a job that ends, do so too.
+    finding(target, "FSA120", "critical", "performance")
+    assert client.get(url).context["totals"]["severe_findings"] == severe
+    job = Job.objects.create(run=Run.objects.create(target=target, mode="performance"),
+                             kind="code_scan", target=target)  # fmt: skip
+    stamp = portfolio.change_stamp()
+    Job.objects.filter(pk=job.pk).update(status=Job.SUCCEEDED, finished_at=timezone.now())
+    assert portfolio.change_stamp() != stamp
+    # Reading changes nothing.
+    assert portfolio.change_stamp() == portfolio.change_stamp()
 
 
 def test_the_page_shows_rollups_and_charts_and_loads_the_changes_after(
