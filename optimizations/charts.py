@@ -345,67 +345,76 @@ def phase_burndown(initiative, tasks: list[dict], now=None) -> go.Figure | None:
     return figure
 
 
-def open_work_by_department(rows: list[dict]) -> go.Figure | None:
+def open_work_by_department(rows: list[dict]) -> dict | None:
     """Open tasks per department (and how many are overdue), the open findings of
     the categories it owns, and the estimated hours its open tasks still need;
-    rows are optimizations.portfolio.department_rollups."""
+    rows are optimizations.portfolio.department_rollups.
+
+    A plain figure dict (as the SLO board's, see _plain_figure): the portfolio
+    draws it on every visit. The layout is make_subplots' with a secondary y axis.
+    """
     if not rows or not any(row["open_tasks"] or row["open_findings"] for row in rows):
         return None
     names = [row["name"] for row in rows]
-    figure = make_subplots(specs=[[{"secondary_y": True}]])
-    figure.add_trace(
-        go.Bar(
-            x=names,
-            y=[row["open_tasks"] for row in rows],
-            name="open tasks",
-            marker_color=PALETTE["achieved"],
-        ),
-        secondary_y=False,
+    bars = (
+        ("open_tasks", "open tasks", PALETTE["achieved"]),
+        ("overdue_tasks", "of them overdue", PALETTE["errors"]),
+        ("open_findings", "open findings they own", PALETTE["offered"]),
     )
-    figure.add_trace(
-        go.Bar(
-            x=names,
-            y=[row["overdue_tasks"] for row in rows],
-            name="of them overdue",
-            marker_color=PALETTE["errors"],
-        ),
-        secondary_y=False,
+    traces = [
+        {
+            "type": "bar",
+            "x": names,
+            "y": [row[key] for row in rows],
+            "name": name,
+            "marker": {"color": color},
+            "xaxis": "x",
+            "yaxis": "y",
+        }
+        for key, name, color in bars
+    ]
+    traces.append(
+        {
+            "type": "scatter",
+            "x": names,
+            "y": [float(row["open_hours"]) for row in rows],
+            "name": "estimated hours left",
+            "mode": "markers",
+            "marker": {"size": 12, "symbol": "diamond", "color": PALETTE["service"]},
+            "xaxis": "x",
+            "yaxis": "y2",
+        }
     )
-    figure.add_trace(
-        go.Bar(
-            x=names,
-            y=[row["open_findings"] for row in rows],
-            name="open findings they own",
-            marker_color=PALETTE["offered"],
-        ),
-        secondary_y=False,
+    return _plain_figure(
+        traces,
+        {
+            "hovermode": "x",
+            "height": 320,
+            "barmode": "group",
+            "title": {"text": "Open work per department", "x": 0},
+            "xaxis": {"anchor": "y", "domain": [0.0, 0.94]},
+            "yaxis": {
+                "anchor": "x",
+                "domain": [0.0, 1.0],
+                "title": {"text": "count"},
+                "rangemode": "tozero",
+            },
+            "yaxis2": {
+                "anchor": "x",
+                "overlaying": "y",
+                "side": "right",
+                "title": {"text": "hours"},
+                "rangemode": "tozero",
+                "showgrid": False,
+                "tickformat": ",.0f",
+            },
+        },
     )
-    figure.add_trace(
-        go.Scatter(
-            x=names,
-            y=[float(row["open_hours"]) for row in rows],
-            name="estimated hours left",
-            mode="markers",
-            marker={"size": 12, "symbol": "diamond", "color": PALETTE["service"]},
-        ),
-        secondary_y=True,
-    )
-    figure.update_layout(
-        **{**LAYOUT, "hovermode": "x"},
-        height=320,
-        barmode="group",
-        title={"text": "Open work per department", "x": 0},
-    )
-    figure.update_yaxes(title_text="count", rangemode="tozero", secondary_y=False)
-    figure.update_yaxes(
-        title_text="hours", rangemode="tozero", showgrid=False, tickformat=",.0f", secondary_y=True
-    )
-    return figure
 
 
-def findings_over_time(rows: list[dict]) -> go.Figure | None:
-    """Open findings by severity at the end of each week (stacked);
-    rows are optimizations.portfolio.findings_over_time."""
+def findings_over_time(rows: list[dict]) -> dict | None:
+    """Open findings by severity at the end of each week (stacked), a plain figure
+    dict; rows are optimizations.portfolio.findings_over_time."""
     severities = ("critical", "high", "medium", "low", "info")
     if not rows or not any(row[name] for row in rows for name in severities):
         return None
@@ -413,26 +422,27 @@ def findings_over_time(rows: list[dict]) -> go.Figure | None:
     first = next(i for i, row in enumerate(rows) if any(row[name] for name in severities))
     rows = rows[max(first - 1, 0) :]
     weeks = [row["week"] for row in rows]
-    figure = go.Figure()
-    for severity in severities:
-        figure.add_trace(
-            go.Scatter(
-                x=weeks,
-                y=[row[severity] for row in rows],
-                name=severity,
-                mode="lines",
-                stackgroup="severity",
-                line={"color": SEVERITY_COLORS[severity], "width": 1, "shape": "hv"},
-            )
-        )
-    figure.update_layout(
-        **LAYOUT,
-        height=320,
-        title={"text": "Open findings by severity, week by week", "x": 0},
-        yaxis={"title": "open findings", "rangemode": "tozero"},
-        xaxis={"title": "week starting"},
+    traces = [
+        {
+            "type": "scatter",
+            "x": weeks,
+            "y": [row[severity] for row in rows],
+            "name": severity,
+            "mode": "lines",
+            "stackgroup": "severity",
+            "line": {"color": SEVERITY_COLORS[severity], "width": 1, "shape": "hv"},
+        }
+        for severity in severities
+    ]
+    return _plain_figure(
+        traces,
+        {
+            "height": 320,
+            "title": {"text": "Open findings by severity, week by week", "x": 0},
+            "yaxis": {"title": {"text": "open findings"}, "rangemode": "tozero"},
+            "xaxis": {"title": {"text": "week starting"}},
+        },
     )
-    return figure
 
 
 # --- ROI: before/after ------------------------------------------------------------

@@ -321,8 +321,10 @@ def test_a_task_done_without_a_recorded_change_burns_down_at_its_last_update(ini
 def test_charts_are_valid_plotly_figures(target, initiative):
     rows = portfolio.department_rollups()
     assert charts.open_work_by_department(rows) is not None  # the default tasks are open work
+    finding(target, "FSA101", "high", "performance")
     for figure in (
         charts.open_work_by_department(rows),
+        charts.findings_over_time(portfolio.findings_over_time()),
         charts.phase_burndown(initiative, portfolio.burndown_tasks(initiative)),
     ):
         # Building a Figure from the dict validates every trace and layout property.
