@@ -18,6 +18,7 @@ import pytest
 
 from examples import pgcluster
 from optimizations.analyzers.base import LocalContext, TargetSpec
+from tests.conftest import need
 
 MAIN_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
 
@@ -85,7 +86,15 @@ def fresh_database(port: int, name: str, extensions=("pg_stat_statements", "hypo
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         conn.execute(f'CREATE DATABASE "{name}"')
     with admin(port, name) as conn:
+        available = {
+            row[0] for row in conn.execute("SELECT name FROM pg_available_extensions").fetchall()
+        }
         for ext in extensions:
+            package = "postgresql-<version>-hypopg" if ext == "hypopg" else "postgresql-contrib"
+            need(
+                ext in available,
+                f"PostgreSQL extension {ext} is not installed (apt install {package})",
+            )
             conn.execute(f"CREATE EXTENSION IF NOT EXISTS {ext}")
     return url(port, name)
 
