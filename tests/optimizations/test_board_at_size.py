@@ -7,6 +7,7 @@ import json
 
 import plotly.graph_objects as go
 import pytest
+from django.core.cache import cache
 from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
@@ -102,7 +103,7 @@ def test_newest_points_keep_their_run_and_job(target):
     assert (point.value, point.run_id, point.job_id, point.at) == (40.0, run.pk, job.pk, NOW)
 
 
-def test_daily_availability_counts_each_days_checks(target):
+def test_daily_availability_counts_each_days_checks(target, empty_cache):
     today = timezone.localtime(NOW).replace(hour=12, minute=0, second=0, microsecond=0)
     if today > NOW:
         today -= datetime.timedelta(days=1)
@@ -118,7 +119,81 @@ def test_daily_availability_counts_each_days_checks(target):
     ]
 
 
-def test_board_queries_stay_flat_with_many_minute_checks(target, django_assert_num_queries):
+@pytest.fixture
+def empty_cache():
+    cache.clear()
+    yield
+    cache.clear()
+
+
+def day_checks(target, day: datetime.date, ups: int, downs: int = 0) -> list[Measurement]:
+    """``ups`` + ``downs`` checks spread over the hours of ``day`` (UTC, the test time zone)."""
+    start = timezone.make_aware(datetime.datetime.combine(day, datetime.time()))
+    return [
+        check(target, n < ups, start + datetime.timedelta(minutes=7 + 60 * n))
+        for n in range(ups + downs)
+    ]
+
+
+def test_closed_days_are_read_once_and_the_ends_of_the_window_every_time(
+    target, empty_cache, django_assert_num_queries
+):
+    now = timezone.make_aware(datetime.datetime(2026, 3, 31, 23, 30))
+    today, first = now.date(), datetime.date(2026, 3, 1)  # the window opens on 1 March, 23:30
+
+    def at(day, hour, minute):
+        return timezone.make_aware(datetime.datetime.combine(day, datetime.time(hour, minute)))
+
+    rows = []
+    for back in range(32):
+        rows += day_checks(target, today - datetime.timedelta(days=back), ups=3, downs=back % 2)
+    rows.append(check(target, True, at(first, 23, 45)))
+    Measurement.objects.bulk_create(rows)
+    expected = sloboard.availability_days(target, now)
+    assert expected[0] == (first, 1.0, 1)  # its checks of 00:07 … 03:07 fall out
+    assert expected[1] == (datetime.date(2026, 3, 2), 0.75, 4) and expected[-1] == (today, 1.0, 3)
+    assert len(expected) == 31
+    with django_assert_num_queries(1):
+        assert sloboard.availability_days(target, now) == expected
+    # Both ends stay live with the closed days between them cached.
+    Measurement.objects.bulk_create(
+        [check(target, False, at(first, 23, 50)), check(target, False, at(today, 23, 29))]
+    )
+    later = sloboard.availability_days(target, now)
+    assert later[0] == (first, 0.5, 2) and later[-1] == (today, 0.75, 4)
+    assert later[1:-1] == expected[1:-1]
+    # A closed day's roll-up is not read again that day (its checks are final).
+    closed = today - datetime.timedelta(days=3)
+    Measurement.objects.bulk_create(day_checks(target, closed, ups=0, downs=1))
+    assert sloboard.availability_days(target, now) == later
+    cache.clear()
+    assert {d: n for d, _, n in sloboard.availability_days(target, now)}[closed] == 5
+
+
+def test_yesterday_is_read_live_just_after_midnight(target, empty_cache):
+    now = timezone.make_aware(datetime.datetime(2026, 3, 31, 0, 5))
+    yesterday = now.date() - datetime.timedelta(days=1)
+    Measurement.objects.bulk_create(day_checks(target, yesterday, ups=2))
+    assert sloboard.availability_days(target, now)[-1] == (yesterday, 1.0, 2)
+    # A check that began at 23:59 and was stored at 00:05 still counts for yesterday.
+    late = timezone.make_aware(datetime.datetime.combine(yesterday, datetime.time(23, 59)))
+    Measurement.objects.bulk_create([check(target, False, late)])
+    assert sloboard.availability_days(target, now)[-1] == (yesterday, 2 / 3, 3)
+
+
+def test_each_target_has_its_own_closed_days(target, other_target, empty_cache):
+    now = timezone.make_aware(datetime.datetime(2026, 3, 31, 12, 0))
+    Measurement.objects.bulk_create(day_checks(target, datetime.date(2026, 3, 20), ups=2))
+    Measurement.objects.bulk_create(
+        day_checks(other_target, datetime.date(2026, 3, 20), ups=0, downs=1)
+    )
+    assert sloboard.availability_days(target, now) == [(datetime.date(2026, 3, 20), 1.0, 2)]
+    assert sloboard.availability_days(other_target, now) == [(datetime.date(2026, 3, 20), 0.0, 1)]
+
+
+def test_board_queries_stay_flat_with_many_minute_checks(
+    target, empty_cache, django_assert_num_queries
+):
     rows = [check(target, minute % 100 != 0, ago(minutes=minute)) for minute in range(3000)]
     rows += [
         Measurement(target=target, name="metrics.pool_use", value=50.0, unit="%",
