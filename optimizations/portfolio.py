@@ -407,9 +407,9 @@ def findings_over_time(weeks: int = FINDING_WEEKS, now=None) -> list[dict]:
     person triaged (accepted, won't fix, false positive) are left out: when
     they left the open state is not recorded.
 
-    One aggregate query: the findings seen first (or fixed) before the chart's
-    first week are counted once per severity, and only those of the weeks shown
-    are grouped by week, so no week is computed for most of a long history.
+    One aggregate query that computes a week only for what happened in the
+    weeks shown: a finding seen first before them counts from the first one,
+    and one fixed before them was open at none of their ends, so it is not read.
     """
     now = now or timezone.now()
     this_week = timezone.localtime(now).date()
@@ -419,7 +419,7 @@ def findings_over_time(weeks: int = FINDING_WEEKS, now=None) -> list[dict]:
 
     def week_of(field_name: str):
         # The Monday (a date, in the current time zone) of the week it happened in;
-        # NULL before the window: counted in the severity's "before" figure instead.
+        # NULL before the window (or never).
         return TruncWeek(
             Case(When(**{f"{field_name}__gte": window}, then=F(field_name))),
             output_field=DateField(),
@@ -427,37 +427,27 @@ def findings_over_time(weeks: int = FINDING_WEEKS, now=None) -> list[dict]:
 
     rows = (
         Finding.objects.exclude(status__in=Finding.TRIAGED)
+        .exclude(fixed_at__lt=window)
         .values("severity", opened=week_of("first_seen_at"), fixed=week_of("fixed_at"))
-        .annotate(n=Count("pk"), fixed_before=Count("pk", filter=Q(fixed_at__lt=window)))
+        .annotate(n=Count("*"))
         .order_by()
     )
-    # Per severity: how many were opened and fixed before the window, and in which week since.
-    before = {severity: [0, 0] for severity in SEVERITIES}
-    opened: dict[str, dict[datetime.date, int]] = defaultdict(lambda: defaultdict(int))
-    fixed: dict[str, dict[datetime.date, int]] = defaultdict(lambda: defaultdict(int))
+    # How the open count of each severity changes in each week: up by those seen
+    # first (from the first week for those seen before it), down by those fixed.
+    changes = {severity: defaultdict(int) for severity in SEVERITIES}
     for row in rows:
-        severity = row["severity"]
-        if severity not in before:
+        change = changes.get(row["severity"])
+        if change is None:
             continue
-        if row["opened"] is None:
-            before[severity][0] += row["n"]
-        else:
-            opened[severity][row["opened"]] += row["n"]
+        change[row["opened"] or starts[0]] += row["n"]
         if row["fixed"] is not None:
-            fixed[severity][row["fixed"]] += row["n"]
-        before[severity][1] += row["fixed_before"]
+            change[row["fixed"]] -= row["n"]
+    level = dict.fromkeys(SEVERITIES, 0)
     result = []
     for start in starts:
-        row = {"week": start}
         for severity in SEVERITIES:
-            opened_before, fixed_before = before[severity]
-            row[severity] = (
-                opened_before
-                + sum(n for week, n in opened[severity].items() if week <= start)
-                - fixed_before
-                - sum(n for week, n in fixed[severity].items() if week <= start)
-            )
-        result.append(row)
+            level[severity] += changes[severity].get(start, 0)
+        result.append({"week": start, **level})
     return result
 
 
