@@ -55,6 +55,13 @@ def _test_settings(settings):
         **settings.STORAGES,
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     }
+    # ROI, portfolio and SLO figures are cached under row ids, which repeat
+    # between tests on SQLite: no test may see another's figures.
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()
 
 
 @pytest.fixture
