@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import json
+import statistics
 from collections import defaultdict
 
 import plotly.graph_objects as go
@@ -468,12 +469,22 @@ def before_after_latency(
             xs.extend([f"{quantile} per second"] * len(values))
             ys.extend(values)
         figure.add_trace(go.Box(x=xs, y=ys, name=name, marker_color=color, boxpoints="outliers"))
+    # A tenfold change flattens one side against zero on a linear axis: go logarithmic.
+    low = min(statistics.median(before["p95"]), statistics.median(after["p95"]))
+    high = max(statistics.median(before["p95"]), statistics.median(after["p95"]))
+    logarithmic = low > 0 and high / low >= 10
     figure.update_layout(
         **{**LAYOUT, "hovermode": "closest"},
         height=360,
         boxmode="group",
-        title={"text": "Latency per second, before and after (ms)", "x": 0},
-        yaxis={"title": "ms", "rangemode": "tozero"},
+        title={
+            "text": "Latency per second, before and after (ms"
+            + (", logarithmic scale)" if logarithmic else ")"),
+            "x": 0,
+        },
+        yaxis={"title": "ms", "type": "log"}
+        if logarithmic
+        else {"title": "ms", "rangemode": "tozero"},
     )
     return figure
 

@@ -506,3 +506,22 @@ def test_two_stress_knees_alone_give_an_estimate_but_verify_nothing(initiative, 
     assert result.estimated.capacity_after == 1300 and result.estimated.monthly_saving == 800.0
     assert result.verified.monthly_saving is None
     assert any("no benchmark of the target yet" in m for m in result.verified.missing)
+
+
+def test_the_before_after_chart_goes_logarithmic_for_a_tenfold_change():
+    from optimizations import charts
+
+    close = charts.before_after_latency(
+        {"p50": [50.0, 51.0], "p95": [100.0, 102.0]},
+        {"p50": [40.0, 41.0], "p95": [80.0, 82.0]},
+        ("before", "after"),
+    )
+    assert close.layout.yaxis.type != "log"
+    far = charts.before_after_latency(
+        {"p50": [1500.0, 1600.0], "p95": [3000.0, 3100.0]},
+        {"p50": [8.0, 9.0], "p95": [25.0, 26.0]},
+        ("before", "after"),
+    )
+    assert far.layout.yaxis.type == "log"
+    assert "logarithmic" in far.layout.title.text
+    assert [trace.name for trace in far.data] == ["before", "after"]
