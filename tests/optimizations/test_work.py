@@ -1,6 +1,7 @@
 """Findings into work: who owns a finding, tasks made from findings, criteria checked by runs."""
 
 import datetime
+import hashlib
 
 import pytest
 from django.urls import reverse
@@ -18,7 +19,9 @@ def finding(target, rule="FSA101", *, source="code", category="performance", **f
     fields.setdefault("title", f"{rule} problem")
     fields.setdefault("severity", "high")
     fields.setdefault("location", "app/items.py:42")
-    fields.setdefault("fingerprint", f"{rule}-{fields['location']}-{fields['title']}")
+    # Fingerprints are sha256 hex digests (64 characters, which PostgreSQL enforces).
+    key = f"{rule}-{fields['location']}-{fields['title']}"
+    fields.setdefault("fingerprint", hashlib.sha256(key.encode()).hexdigest())
     return Finding.objects.create(
         target=target,
         source=source,
