@@ -141,9 +141,9 @@ def initiative_findings(request, pk, fmt):
     from optimizations.views import work
 
     initiative = access.get_initiative_for_user(request, pk)
-    filters = work._read_filters(request.GET)
+    filters = work.read_filters(request.GET)
     task = PhaseTask.objects.filter(phase__initiative=initiative, finding=OuterRef("pk"))
-    findings = work._filtered(initiative, filters).annotate(
+    findings = work.initiative_findings_filtered(initiative, filters).annotate(
         task=Subquery(task.order_by("pk").values("pk")[:1])
     )
     scope = {

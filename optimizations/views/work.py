@@ -22,7 +22,8 @@ from portal import access
 FILTERS = ("source", "severity", "status", "department", "assignee", "task", "rule", "q")
 
 
-def _filtered(initiative, filters: dict):
+def initiative_findings_filtered(initiative, filters: dict):
+    """The findings of the initiative's target that match the page's filters (also its export)."""
     findings = Finding.objects.filter(target=initiative.target).annotate(
         owner=routing.department_case()
     )
@@ -53,7 +54,7 @@ def _filtered(initiative, filters: dict):
     return findings
 
 
-def _read_filters(data) -> dict:
+def read_filters(data) -> dict:
     filters = {key: data.get(key, "").strip() for key in FILTERS}
     if "status" not in data:
         filters["status"] = Finding.OPEN
@@ -73,8 +74,8 @@ def _people():
 @vary_on_headers("HX-Request")
 def initiative_findings(request, pk):
     initiative = access.get_initiative_for_user(request, pk)
-    filters = _read_filters(request.GET)
-    findings = _filtered(initiative, filters).select_related("assignee")
+    filters = read_filters(request.GET)
+    findings = initiative_findings_filtered(initiative, filters).select_related("assignee")
     page = Paginator(findings.by_severity(), 50).get_page(request.GET.get("page"))
     rows = list(page.object_list)
     tasks = {
@@ -166,7 +167,7 @@ def initiative_findings_bulk(request, pk):
         messages.error(request, " ".join(e for errors in form.errors.values() for e in errors))
         return redirect(back)
     if form.cleaned_data["everything"]:
-        chosen = _filtered(initiative, _read_filters(QueryDict(query)))
+        chosen = initiative_findings_filtered(initiative, read_filters(QueryDict(query)))
     else:
         chosen = Finding.objects.filter(target=initiative.target, pk__in=form.ids())
     chosen = list(
