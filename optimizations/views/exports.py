@@ -18,7 +18,7 @@ import json
 from collections.abc import Iterable, Iterator
 
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db.models import OuterRef, Q, Subquery
+from django.db.models import OuterRef, Subquery
 from django.db.models.fields.json import KT
 from django.http import Http404, StreamingHttpResponse
 from django.urls import reverse
@@ -27,11 +27,11 @@ from django.views.decorators.http import require_GET
 
 from optimizations import routing
 from optimizations.models import Finding, Job, PhaseTask, Run
+from optimizations.views.findings import filter_findings, finding_filters
 from portal import access
 
 CHUNK = 2000
 FORMATS = ("csv", "json")
-FINDING_FILTERS = ("source", "severity", "status", "rule", "q")
 
 # (column, values() lookup) of a finding; evidence goes to JSON only.
 FINDING_COLUMNS = (
@@ -99,28 +99,6 @@ JOB_FIGURES = (
 
 
 # --- findings -----------------------------------------------------------------
-
-
-def finding_filters(params) -> dict[str, str]:
-    """The findings list's filters from a query string; no ``status`` means open ones."""
-    filters = {key: params.get(key, "").strip() for key in FINDING_FILTERS}
-    if "status" not in params:
-        filters["status"] = Finding.OPEN
-    return filters
-
-
-def filter_findings(findings, filters: dict[str, str]):
-    """Narrow a Finding queryset the way the findings list does."""
-    for key in ("source", "severity", "status"):
-        if filters.get(key):
-            findings = findings.filter(**{key: filters[key]})
-    if filters.get("rule"):
-        findings = findings.filter(rule_id__istartswith=filters["rule"])
-    if filters.get("q"):
-        findings = findings.filter(
-            Q(title__icontains=filters["q"]) | Q(location__icontains=filters["q"])
-        )
-    return findings
 
 
 @require_GET

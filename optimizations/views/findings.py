@@ -26,26 +26,37 @@ class TriageForm(forms.Form):
         return data
 
 
+FINDING_FILTERS = ("source", "severity", "status", "rule", "q")
+
+
+def finding_filters(params) -> dict[str, str]:
+    """The findings list's filters from a query string; no ``status`` means open ones."""
+    filters = {key: params.get(key, "").strip() for key in FINDING_FILTERS}
+    if "status" not in params:
+        filters["status"] = Finding.OPEN
+    return filters
+
+
+def filter_findings(findings, filters: dict[str, str]):
+    """Narrow a Finding queryset the way the findings list does."""
+    for key in ("source", "severity", "status"):
+        if filters.get(key):
+            findings = findings.filter(**{key: filters[key]})
+    if filters.get("rule"):
+        findings = findings.filter(rule_id__istartswith=filters["rule"])
+    if filters.get("q"):
+        findings = findings.filter(
+            Q(title__icontains=filters["q"]) | Q(location__icontains=filters["q"])
+        )
+    return findings
+
+
 @require_GET
 @vary_on_headers("HX-Request")
 def finding_list(request, slug):
     target = access.get_target_for_user(request, slug)
-    findings = Finding.objects.filter(target=target)
-    filters = {
-        key: request.GET.get(key, "").strip()
-        for key in ("source", "severity", "status", "rule", "q")
-    }
-    if "status" not in request.GET:
-        filters["status"] = Finding.OPEN
-    for key, field in (("source", "source"), ("severity", "severity"), ("status", "status")):
-        if filters[key]:
-            findings = findings.filter(**{field: filters[key]})
-    if filters["rule"]:
-        findings = findings.filter(rule_id__istartswith=filters["rule"])
-    if filters["q"]:
-        findings = findings.filter(
-            Q(title__icontains=filters["q"]) | Q(location__icontains=filters["q"])
-        )
+    filters = finding_filters(request.GET)
+    findings = filter_findings(Finding.objects.filter(target=target), filters)
     counts = dict(
         Finding.objects.filter(target=target, status=Finding.OPEN)
         .values_list("severity")
