@@ -30,7 +30,7 @@ from django.utils import timezone
 
 from departments.models import Department
 from optimizations.analyzers import stats
-from optimizations.models import Finding, Initiative, Job, Measurement, PhaseTask, TargetService
+from optimizations.models import Finding, Initiative, Job, PhaseTask, TargetService
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +39,6 @@ SEVERITIES = [name for name, _ in Finding.SEVERITIES]
 # The per-second figure the comparison reads, and the seconds that count:
 # a second in which nothing was answered has no latency.
 SAMPLE_METRIC = "sample.p95_ms"
-SAMPLE_ANSWERED = "sample.ok"
 METRIC_LABEL = "p95 latency (per-second samples)"
 # Bootstrap resamples for the intervals: fewer than the compare page's 2000,
 # because a page compares many targets; the seed keeps them repeatable.
@@ -249,26 +248,9 @@ def comparability_meta(job: Job) -> dict:
 
 def benchmark_samples(job_ids) -> dict[int, list[float]]:
     """The per-second p95 of each job (seconds with an answer only), in one query."""
-    rows = (
-        Measurement.objects.filter(
-            job_id__in=list(job_ids),
-            name__in=(SAMPLE_METRIC, SAMPLE_ANSWERED),
-            second__isnull=False,
-        )
-        .order_by()
-        .values_list("job_id", "second", "name", "value")
-    )
-    seconds: dict[int, dict[int, dict[str, float]]] = defaultdict(lambda: defaultdict(dict))
-    for job_id, second, name, value in rows:
-        seconds[job_id][second][name] = value
-    samples = {}
-    for job_id, by_second in seconds.items():
-        samples[job_id] = [
-            values[SAMPLE_METRIC]
-            for _, values in sorted(by_second.items())
-            if SAMPLE_METRIC in values and values.get(SAMPLE_ANSWERED, 1) > 0
-        ]
-    return samples
+    from optimizations.roi import per_second_latency
+
+    return {job_id: series["p95"] for job_id, series in per_second_latency(job_ids).items()}
 
 
 def compare_jobs(

@@ -382,29 +382,37 @@ def _meta(row: dict) -> dict:
     }
 
 
-def _seconds(job_ids: list[int]) -> dict[int, dict[str, list[float]]]:
-    """{job id: {"p50": [...], "p95": [...]}} over the seconds that had answers, in order.
+def per_second_latency(job_ids) -> dict[int, dict[str, list[float]]]:
+    """{job id: {"p50": [...], "p95": [...]}} over the seconds that had answers, in order,
+    in one query. ROI, the portfolio and the regression sentinel all compare these.
 
     A second in which nothing was answered has no latency (not a latency of 0).
     Warm-up seconds are never stored: the load generator leaves them out.
     """
+    job_ids = list(job_ids)
     per_job: dict[int, dict[int, dict]] = {job_id: {} for job_id in job_ids}
-    rows = Measurement.objects.filter(
-        job_id__in=job_ids,
-        second__isnull=False,
-        name__in=[f"sample.{name}" for name in SAMPLE_FIELDS],
-    ).values_list("job_id", "second", "name", "value")
+    rows = (
+        Measurement.objects.filter(
+            job_id__in=job_ids,
+            second__isnull=False,
+            name__in=[f"sample.{name}" for name in SAMPLE_FIELDS],
+        )
+        .order_by()
+        .values_list("job_id", "second", "name", "value")
+    )
     for job_id, second, name, value in rows:
         per_job[job_id].setdefault(second, {})[name.removeprefix("sample.")] = value
     series = {}
     for job_id, seconds in per_job.items():
         p50, p95 = [], []
         for _second, row in sorted(seconds.items()):
-            answered = row.get("ok") or row.get("achieved")
-            if not answered or row.get("p50_ms") is None or row.get("p95_ms") is None:
+            # Requests served that second ("ok"; the achieved rate where no count was kept).
+            if row.get("ok", row.get("achieved", 1)) <= 0:
                 continue
-            p50.append(row["p50_ms"])
-            p95.append(row["p95_ms"])
+            if row.get("p50_ms") is not None:
+                p50.append(row["p50_ms"])
+            if row.get("p95_ms") is not None:
+                p95.append(row["p95_ms"])
         series[job_id] = {"p50": p50, "p95": p95}
     return series
 
@@ -434,7 +442,7 @@ def _compare(baseline: dict, latest: dict):
     cached = cache.get(key)
     if cached is not None:
         return cached
-    series = _seconds([baseline["pk"], latest["pk"]])
+    series = per_second_latency([baseline["pk"], latest["pk"]])
     before, after = series[baseline["pk"]], series[latest["pk"]]
     comparisons = {}
     if before["p95"] and after["p95"]:
