@@ -9,6 +9,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 
+from departments.models import Department
 from optimizations.models import Finding
 from portal import access
 from portal.audit import record
@@ -104,6 +105,7 @@ def finding_detail(request, pk):
         "optimizations/finding_detail.html",
         {
             "route": routing.route(finding),
+            "owner": Department.objects.filter(code=routing.route(finding).department).first(),
             "tasks": tasks,
             "initiatives": initiatives,
             "can_plan": access.can_plan_findings(request.user)

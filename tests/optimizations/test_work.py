@@ -411,6 +411,7 @@ def test_make_a_task_from_the_finding_page(login, dev_engineer, initiative, targ
     assert response["Location"] == made.get_absolute_url()
     page = client.get(made.get_absolute_url()).content.decode()
     assert "phase 2" in page and "gone on re-scan" in page
+    assert "Owned by <span class=\"badge dept-dev\">Development</span>" in page
     assert "Make a task in" not in page
 
 
