@@ -1,0 +1,12 @@
+# Reserved in the migration chain; its operations are written by the work it is named after.
+
+from django.db import migrations
+
+
+class Migration(migrations.Migration):
+
+    dependencies = [
+        ('optimizations', '0007_measurement_value_index_job_history_index'),
+    ]
+
+    operations = []
