@@ -1,7 +1,8 @@
 """``./kaizen up``: prepare the embedded run, start every process, supervise them.
 
 Prepares the database (migrate, static files, demo data once), starts the
-demo target, the web server, the two Celery workers and beat, prints the URL
+demo target, the web server, the three Celery workers (analysis, benchmark,
+maintenance) and beat, prints the URL
 and the demo logins, restarts a process that dies, and on Ctrl-C stops every
 process it started. Each process's output goes to ``var/log/<name>.log``.
 """
@@ -267,7 +268,7 @@ def main(argv=None) -> int:
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
 
-    say("• Starting the demo target, the web server, two Celery workers and beat…")
+    say("• Starting the demo target, the web server, three Celery workers and beat…")
     supervisor.start("demo-target", demo_target.command(state))
     supervisor.start("demo-target-fixed", demo_target.fixed_command(state))
     os.environ["KAIZEN_BIND"] = f"{args.host}:{args.port}"

@@ -8,7 +8,14 @@ commands. Tunables come from the environment:
 - ``WEB_CONCURRENCY`` (default 2) — gunicorn worker processes;
 - ``KAIZEN_ANALYSIS_CONCURRENCY`` (default 2) — analysis jobs at once per host;
 - the ``benchmark`` worker always runs one job at a time, so two load tests
-  never share the cores.
+  never share the cores;
+- the ``maintenance`` worker (``KAIZEN_MAINTENANCE_CONCURRENCY``, default 2)
+  serves only the ``maintenance`` queue: beat's tick (the reaper of lost jobs,
+  due schedules, expiry) and the minute availability checks. No analysis or
+  benchmark job is ever routed there, so a worker busy with long jobs cannot
+  hold up the reaper that notices when a worker died. Both of its tasks have
+  time limits far below a job's and their messages expire after one period,
+  so a backlog never piles up behind a stopped maintenance worker.
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ def commands(var_dir: str) -> dict[str, list[str]]:
     bind = os.environ.get("KAIZEN_BIND", "127.0.0.1:8000")
     web_workers = os.environ.get("WEB_CONCURRENCY", "2")
     analysis = os.environ.get("KAIZEN_ANALYSIS_CONCURRENCY", "2")
+    maintenance = os.environ.get("KAIZEN_MAINTENANCE_CONCURRENCY", "2")
     return {
         "web": [
             PYTHON, "-m", "gunicorn", "portal.wsgi:application",
@@ -46,6 +54,14 @@ def commands(var_dir: str) -> dict[str, list[str]]:
             "--queues", "benchmark",
             "--hostname", "benchmark@%h",
             "--concurrency", "1",
+            "--prefetch-multiplier", "1",
+            "--loglevel", "INFO",
+        ],
+        "worker-maintenance": [
+            PYTHON, "-m", "celery", "-A", "portal", "worker",
+            "--queues", "maintenance",
+            "--hostname", "maintenance@%h",
+            "--concurrency", maintenance,
             "--prefetch-multiplier", "1",
             "--loglevel", "INFO",
         ],

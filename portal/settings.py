@@ -210,11 +210,30 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {
     "interval_max": 0.5,
 }
 KAIZEN_TICK_SECONDS = env_int("KAIZEN_TICK_SECONDS", 10, minimum=1)
+KAIZEN_AVAILABILITY_SECONDS = env_int("KAIZEN_AVAILABILITY_SECONDS", 60, minimum=5)
+# Beat's tick (the reaper of lost jobs, due schedules, expiry) and the minute
+# availability checks have a queue of their own, served by the maintenance
+# worker alone (portal/processes.py): long analysis jobs never hold them up.
+# Their time limits are far below a job's, and a message not picked up within
+# its period expires (the next one is already on its way).
+CELERY_TASK_ROUTES = {
+    "optimizations.tasks.tick": {"queue": "maintenance"},
+    "optimizations.tasks.check_availability": {"queue": "maintenance"},
+}
+CELERY_TASK_ANNOTATIONS = {
+    "optimizations.tasks.tick": {"soft_time_limit": 60, "time_limit": 90},
+    "optimizations.tasks.check_availability": {"soft_time_limit": 50, "time_limit": 80},
+}
 CELERY_BEAT_SCHEDULE = {
-    "kaizen-tick": {"task": "optimizations.tasks.tick", "schedule": KAIZEN_TICK_SECONDS},
+    "kaizen-tick": {
+        "task": "optimizations.tasks.tick",
+        "schedule": KAIZEN_TICK_SECONDS,
+        "options": {"expires": max(3 * KAIZEN_TICK_SECONDS, 30)},
+    },
     "kaizen-availability": {
         "task": "optimizations.tasks.check_availability",
-        "schedule": env_int("KAIZEN_AVAILABILITY_SECONDS", 60, minimum=5),
+        "schedule": KAIZEN_AVAILABILITY_SECONDS,
+        "options": {"expires": KAIZEN_AVAILABILITY_SECONDS},
     },
     "kaizen-purge": {"task": "optimizations.tasks.purge_old_data", "schedule": 24 * 3600},
     # Overdue training, recertification, late joiners of assigned departments.

@@ -9,7 +9,7 @@ from django.conf import settings
 from django.db.models import Count
 from django.utils import timezone
 
-QUEUES = ("analysis", "benchmark")
+QUEUES = ("analysis", "benchmark", "maintenance")
 
 
 def workers(timeout: float = 1.0) -> dict[str, list[str]] | None:
