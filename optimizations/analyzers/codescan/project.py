@@ -97,6 +97,7 @@ class Dependency:
     spec: str = ""
     locked: str = ""
     source: str = ""
+    extras: set[str] = field(default_factory=set)  # `uvicorn[standard]` → {"standard"}
 
 
 # --- where the tree is ----------------------------------------------------------------------
@@ -443,7 +444,9 @@ def _suppressions(text: str) -> tuple[dict[int, set[str]], set[str]]:
 
 # --- what the project depends on -----------------------------------------------------------
 
-_REQUIREMENT = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*(?:\[[^\]]*\])?\s*([^;#]*)")
+_REQUIREMENT = re.compile(
+    r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*(?:\[(?P<extras>[^\]]*)\])?\s*(?P<spec>[^;#]*)"
+)
 
 
 def normalise_name(name: str) -> str:
@@ -459,8 +462,11 @@ def read_dependencies(root: Path) -> dict[str, Dependency]:
         if not match:
             return
         name = normalise_name(match.group(1))
-        spec = match.group(2).strip().strip("()").strip()
+        spec = match.group("spec").strip().strip("()").strip()
         current = deps.setdefault(name, Dependency(name))
+        current.extras.update(
+            e.strip().lower() for e in (match.group("extras") or "").split(",") if e.strip()
+        )
         if spec and not current.spec:
             current.spec, current.source = spec, source
 
@@ -484,7 +490,9 @@ def read_dependencies(root: Path) -> dict[str, Dependency]:
         for table in (poetry.get("dependencies", {}), poetry.get("dev-dependencies", {})):
             for name, spec in (table or {}).items():
                 version = spec.get("version", "") if isinstance(spec, dict) else str(spec)
-                add(f"{name} {_poetry_spec(version)}", "pyproject.toml")
+                extras = spec.get("extras", []) if isinstance(spec, dict) else []
+                extras_text = f"[{','.join(map(str, extras))}]" if extras else ""
+                add(f"{name}{extras_text} {_poetry_spec(version)}", "pyproject.toml")
         if project.get("requires-python"):
             deps["python"] = Dependency("python", project["requires-python"], "", "pyproject.toml")
     for path in sorted(root.glob("requirements*.txt")) + sorted(root.glob("requirements/*.txt")):

@@ -174,6 +174,57 @@ RULES: dict[str, Rule] = {
             "bulk inserts).",
         ),
         _rule(
+            "FSA110",
+            "Reserved Declarative attribute `metadata` used as a column",
+            "high",
+            "correctness",
+            "sqlalchemy correctness",
+            f"{SA}/orm/declarative_tables.html#accessing-table-and-metadata",
+            "Declarative keeps the table's MetaData in the class attribute `metadata`; a column "
+            "named so raises `InvalidRequestError: Attribute name 'metadata' is reserved` when "
+            "the model is imported, so the application does not start.",
+            "Give the attribute another name and keep the column name: "
+            "`meta: Mapped[dict] = mapped_column('metadata', JSONB)`.",
+        ),
+        _rule(
+            "FSA111",
+            "`dict(row)` on a SQLAlchemy 2 Row",
+            "medium",
+            "correctness",
+            "sqlalchemy correctness",
+            f"{SA}/changelog/migration_20.html#result-rows-act-like-named-tuples",
+            "Since SQLAlchemy 2.0 a Row behaves like a named tuple, not a mapping: `dict(row)` "
+            "raises (or pairs up values by accident when each row has two columns).",
+            "`row._mapping` (a read-only mapping), `dict(row._mapping)`, or iterate "
+            "`result.mappings()`.",
+        ),
+        _rule(
+            "FSA112",
+            "`async with` on AsyncSession.stream()",
+            "high",
+            "correctness",
+            "sqlalchemy async correctness",
+            f"{SA}/orm/extensions/asyncio.html#sqlalchemy.ext.asyncio.AsyncSession.stream",
+            "`AsyncSession.stream()` is a coroutine that returns an AsyncResult; only "
+            "`AsyncConnection.stream()` is an async context manager. `async with "
+            "session.stream(...)` raises TypeError on every call: the endpoint never streams.",
+            "`result = await session.stream(stmt)` then `async for row in result:`; or "
+            "`async with engine.connect() as conn: async with conn.stream(stmt) as result:`.",
+        ),
+        _rule(
+            "FSA113",
+            "JSON column where PostgreSQL's JSONB serves",
+            "low",
+            "performance",
+            "sqlalchemy performance",
+            "https://www.postgresql.org/docs/current/datatype-json.html",
+            "PostgreSQL's `json` stores the text as given: every `->`/`->>` re-parses the "
+            "document, and no GIN index (`jsonb_path_ops`) can serve containment or key "
+            "lookups. `jsonb` is stored parsed, faster to query and indexable.",
+            "`from sqlalchemy.dialects.postgresql import JSONB` and `mapped_column(JSONB)` "
+            "(an `ALTER COLUMN ... TYPE jsonb USING col::jsonb` migration).",
+        ),
+        _rule(
             "FSA201",
             "Engine created per request",
             "critical",
@@ -247,6 +298,19 @@ RULES: dict[str, Rule] = {
             "Drive it from settings (`echo=settings.sql_echo`, off by default).",
         ),
         _rule(
+            "FSA207",
+            "echo_pool=True hard-coded",
+            "low",
+            "performance",
+            "sqlalchemy performance architecture",
+            f"{SA}/core/engines.html#sqlalchemy.create_engine.params.echo_pool",
+            "Every checkout, checkin and reset of the pool is logged: a log line per request "
+            "in production, and noise that hides real warnings. A comment saying "
+            "'development only' does not make it so.",
+            "Drive it from settings (`echo_pool=settings.debug_pool`, off by default), or "
+            "turn the `sqlalchemy.pool` logger up only while debugging.",
+        ),
+        _rule(
             "FSA301",
             "Route returns ORM objects without a response model",
             "medium",
@@ -302,6 +366,37 @@ RULES: dict[str, Rule] = {
             "on restart, and concurrent requests race on it.",
             "Keep shared state in the database or a cache (Redis); keep per-request state in "
             "the request.",
+        ),
+        _rule(
+            "FSA306",
+            "Server without uvloop and httptools",
+            "low",
+            "performance",
+            "fastapi async performance architecture",
+            "https://www.uvicorn.org/settings/#implementation",
+            "uvicorn uses uvloop and httptools only when they are installed "
+            "(`uvicorn[standard]`) and not overridden; otherwise the server runs on asyncio's "
+            "pure-Python loop and the h11 parser, with markedly more CPU per request. An "
+            "event-loop policy set when the app module is imported comes too late: uvicorn "
+            "has created its loop by then.",
+            "Depend on `uvicorn[standard]` and leave `loop`/`http` on auto, or pass "
+            "`loop='uvloop', http='httptools'` (`--loop uvloop --http httptools`).",
+        ),
+        _rule(
+            "FSA307",
+            "Whole export built in memory and sent in one response",
+            "medium",
+            "performance",
+            "fastapi sqlalchemy performance",
+            f"{FA}/advanced/custom-response/#streamingresponse",
+            "An export route that returns every row of an unbounded statement builds the whole "
+            "result, then the whole JSON document, in the worker's memory before the first "
+            "byte leaves; with FastAPI's default encoder (`jsonable_encoder` + `json.dumps`, "
+            "pure Python) the serialization alone takes seconds on large tables.",
+            "Stream it: `StreamingResponse` over `await session.stream(stmt)` (or "
+            "`execution_options(yield_per=1000)`) as NDJSON; or paginate. For large JSON "
+            "bodies declare a response model (FastAPI ≥ 0.130 serializes it in Rust) or use "
+            "an orjson response class.",
         ),
         _rule(
             "FSA401",
@@ -403,6 +498,6 @@ def check(rule_id: str):
 
 
 def load_checks() -> dict[str, Callable[[Any], Iterable[Hit]]]:
-    from . import aio, api, compat, orm, security, sessions  # noqa: F401  (registration)
+    from . import aio, api, compat, guide, orm, security, sessions  # noqa: F401  (registration)
 
     return CHECKS

@@ -49,6 +49,18 @@ def _offloaded(func: Func) -> set[int]:
     return skipped
 
 
+def _entered_async(func: Func) -> set[int]:
+    """Calls entered by `async with` or iterated by `async for`: async APIs, never blocking
+    (whether the call really is an async context manager is FSA112's question)."""
+    found = set()
+    for node in func.nodes:
+        if isinstance(node, ast.AsyncWith):
+            found.update(id(item.context_expr) for item in node.items)
+        elif isinstance(node, ast.AsyncFor):
+            found.add(id(node.iter))
+    return found
+
+
 def blocking_call(scan: Scan, func: Func, call: ast.Call, network_only: bool = False):
     """A short description when ``call`` blocks the thread it runs on, else None."""
     index = scan.index
@@ -143,7 +155,7 @@ def blocking_in_async(scan: Scan):
     ]
     reported: set[int] = set()
     for func, chain in _walk_chains(scan, roots, follow_async=True):
-        offloaded = _offloaded(func)
+        offloaded = _offloaded(func) | _entered_async(func)
         for node in func.nodes:
             if not isinstance(node, ast.Call) or id(node) in offloaded or id(node) in reported:
                 continue

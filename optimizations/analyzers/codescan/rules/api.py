@@ -170,6 +170,19 @@ def background_task_misuse(scan: Scan):
                     severity="medium",
                 )
                 continue
+            handed = [*node.args[1:], *(k.value for k in node.keywords)]
+            payload = _request_payload(scan, func, handed)
+            if payload:
+                yield Hit(
+                    "FSA302",
+                    func.file,
+                    node,
+                    func,
+                    detail=f"the request's payload {payload} is handed to a background task: "
+                    "the whole body stays in this worker's memory until the task runs, and is "
+                    "lost if the worker restarts",
+                )
+                continue
             task = scan.index._callee(func, node.args[0]) if node.args else None
             heavy = _heavy(scan, task) if task is not None else None
             if heavy:
@@ -180,6 +193,50 @@ def background_task_misuse(scan: Scan):
                     func,
                     detail=f"heavy work in a background task: {heavy}",
                 )
+
+
+COLLECTION_TYPES = {"list", "List", "Sequence", "Iterable", "set", "Set", "tuple", "Tuple"}
+BODY_READERS = {"json", "body", "form", "stream"}
+
+
+def _request_payload(scan: Scan, func: Func, args: list[ast.AST]) -> str | None:
+    """How an argument carries the request's body: a list body parameter, or what was read
+    or built from it (`[item.dict() for item in items]`, `await request.json()`)."""
+    if func.qual not in scan.index.route_of:
+        return None
+    lists = {
+        p.arg: ast.unparse(p.annotation)
+        for p in scan.index.request_params(func)
+        if isinstance(p.annotation, ast.Subscript)
+        and last_name(p.annotation.value) in COLLECTION_TYPES
+    }
+
+    def origin(expr: ast.AST, depth: int = 0, seen=None) -> str | None:
+        seen = set() if seen is None else seen
+        for node in ast.walk(expr):
+            if isinstance(node, ast.Name) and node.id in lists:
+                return f"`{node.id}: {lists[node.id]}`"
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr in BODY_READERS
+                and last_name(node.func.value) in {"request", "req"}
+            ):
+                return f"`{ast.unparse(node)}`"
+            if isinstance(node, ast.Name) and node.id not in seen and depth < 4:
+                seen.add(node.id)
+                for value in func.assigns.get(node.id, []):
+                    found = origin(value, depth + 1, seen)
+                    if found:
+                        return found
+        return None
+
+    for arg in args:
+        if isinstance(arg, ast.Name):
+            found = origin(arg)
+            if found:
+                return f"`{arg.id}` (from {found})" if found.strip("`") != arg.id else found
+    return None
 
 
 @check("FSA303")
