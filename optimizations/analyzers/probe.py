@@ -10,17 +10,16 @@ person understands.
 
 from __future__ import annotations
 
+import http.client
 import json
 import math
 import re
 import socket
 import ssl
-import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit
 
+from optimizations.analyzers import safehttp
 from optimizations.analyzers.base import (
     CHECK_FAILED,
     CHECK_PASSED,
@@ -75,31 +74,35 @@ class Client:
 
     def get(self, path: str) -> Answer:
         url = self.url(path)
-        check_url(url, self.target.allowed_hosts)
         headers = {"User-Agent": USER_AGENT, "Accept": "application/json, */*"}
+        secret: tuple[str, ...] = ()
         if self.target.auth_header:
             headers[self.target.auth_header[0]] = self.target.auth_header[1]
-        request = urllib.request.Request(url, headers=headers)
+            secret = (self.target.auth_header[0],)
         self.requests += 1
-        started = time.perf_counter()
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                body = response.read(MAX_BODY)
-                status, answer_headers = response.status, dict(response.headers)
-        except urllib.error.HTTPError as error:
-            body = error.read(MAX_BODY) if error.fp else b""
-            status, answer_headers = error.code, dict(error.headers or {})
-        except urllib.error.URLError as error:
-            raise AnalysisError(_explain(url, error.reason, self.timeout)) from None
+            # Allow-list checked on the resolved address of the URL and of every
+            # redirect hop; the auth header never follows a change of host.
+            answer = safehttp.fetch(
+                url,
+                allowed=self.target.allowed_hosts,
+                headers=headers,
+                secret_headers=secret,
+                timeout=self.timeout,
+                max_body=MAX_BODY,
+            )
         except TimeoutError:
             raise AnalysisError(
                 f"{url} did not answer within {self.timeout:g} s. The service may be hanging "
                 "or overloaded."
             ) from None
-        except (ConnectionError, OSError) as error:
+        except http.client.HTTPException as error:
+            raise AnalysisError(
+                f"{urlsplit(url).netloc} did not answer with HTTP ({type(error).__name__})."
+            ) from None
+        except OSError as error:
             raise AnalysisError(_explain(url, error, self.timeout)) from None
-        elapsed = (time.perf_counter() - started) * 1000
-        return Answer(status, {k.lower(): v for k, v in answer_headers.items()}, body, elapsed)
+        return Answer(answer.status, answer.headers, answer.body, answer.elapsed_ms)
 
 
 def _explain(url: str, reason, timeout: float) -> str:

@@ -8,14 +8,14 @@ saturation, so both views are reported.
 
 from __future__ import annotations
 
+import http.client
 import math
 import re
-import urllib.request
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
 
+from .. import safehttp
 from ..base import FindingData
-from ..netguard import HostNotAllowed, check_url
+from ..netguard import HostNotAllowed
 from .common import DOCS, ScanState
 
 # Metric names we understand, by role; the first present wins. The demo target
@@ -137,15 +137,18 @@ class MetricsWatcher:
         if self.error and not self.samples:
             return
         try:
-            check_url(self.url, self.allowed_hosts)
-            # The scheme is checked so a file:// or ftp:// URL can never be read.
-            if urlsplit(self.url).scheme not in {"http", "https"}:
-                raise ValueError("metrics URL must be http(s)")
-            with urllib.request.urlopen(self.url, timeout=2) as response:
-                text = response.read(METRICS_MAX_BYTES).decode("utf-8", "replace")
-        except (HostNotAllowed, OSError, ValueError) as exc:
-            self.error = str(exc)
+            # Only http(s), the allow-list checked on the resolved address of the URL
+            # and of every redirect hop (safehttp refuses file:// and the like).
+            answer = safehttp.fetch(
+                self.url, allowed=self.allowed_hosts, timeout=2, max_body=METRICS_MAX_BYTES
+            )
+        except (HostNotAllowed, OSError, http.client.HTTPException) as exc:
+            self.error = str(exc) or type(exc).__name__
             return
+        if answer.status >= 400:
+            self.error = f"the metrics endpoint answered {answer.status}"
+            return
+        text = answer.body.decode("utf-8", "replace")
         metrics = parse_prometheus(text)
         if self.first is None:
             self.first = metrics

@@ -12,12 +12,13 @@ Mann-Kendall test over the run after its warm-up.
 
 from __future__ import annotations
 
+import http.client
 import ipaddress
 import re
 import time
-import urllib.request
 
-from optimizations.analyzers.netguard import HostNotAllowed, check_url
+from optimizations.analyzers import safehttp
+from optimizations.analyzers.netguard import HostNotAllowed
 from optimizations.analyzers.stats import mann_kendall, median, theil_sen
 
 # Memory rising in the first part of a run is caches and pools filling up.
@@ -161,13 +162,21 @@ class MemorySampler:
 
     def _read_metrics(self) -> int | None:
         url = self.target.base_url.rstrip("/") + self.target.metrics_path
+        auth = self.target.auth_header
         try:
-            check_url(url, self.target.allowed_hosts)
-            auth = self.target.auth_header
-            request = urllib.request.Request(url, headers=dict([auth]) if auth else {})
-            with urllib.request.urlopen(request, timeout=2.0) as response:
-                values = parse_metrics(response.read(2_000_000).decode(errors="replace"))
-        except (OSError, ValueError, HostNotAllowed):
+            # Allow-list checked on every hop; the auth header never follows a change of host.
+            answer = safehttp.fetch(
+                url,
+                allowed=self.target.allowed_hosts,
+                headers=dict([auth]) if auth else {},
+                secret_headers=(auth[0],) if auth else (),
+                timeout=2.0,
+                max_body=2_000_000,
+            )
+            if answer.status >= 400:
+                return None
+            values = parse_metrics(answer.body.decode(errors="replace"))
+        except (OSError, ValueError, HostNotAllowed, http.client.HTTPException):
             # Refused, timed out, not allowed, not a number: no reading this time.
             return None
         for name in METRIC_NAMES:
