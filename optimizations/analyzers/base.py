@@ -39,6 +39,40 @@ CHECK_PASSED = "passed"
 CHECK_FAILED = "failed"
 CHECK_UNKNOWN = "unknown"
 
+# The one verdict vocabulary (DESIGN.md "Verdicts and baselines"): of a job, a
+# run, a scan, a gate, a control and the CLI. An analyzer returns pass, fail or
+# incomplete; error (the job could not do its work) and cancelled are set by
+# whoever runs it. Incomplete: a check the verdict needs could not run or saw
+# nothing; its reason says what is missing and how to enable it. It is never
+# shown as pass.
+PASS, FAIL, INCOMPLETE, ERROR, CANCELLED = "pass", "fail", "incomplete", "error", "cancelled"
+VERDICTS = (PASS, FAIL, INCOMPLETE, ERROR, CANCELLED)
+
+
+def verdict_from_checks(
+    checks: list[CheckOutcome], *, failed: bool, required: tuple[str, ...] | set[str] = ()
+) -> tuple[str, str]:
+    """(verdict, reason) of an analysis whose ``required`` checks must have run.
+
+    ``failed`` is the analysis's own judgement (an SLO broken, a high finding):
+    a definite failure stands even when other checks could not run. Otherwise a
+    required check that is unknown (or absent) makes the verdict incomplete,
+    with that check's reason — never pass.
+    """
+    if failed:
+        return FAIL, ""
+    by_id = {c.check_id: c for c in checks}
+    missing = []
+    for check_id in required:
+        check = by_id.get(check_id)
+        if check is None:
+            missing.append(f"{check_id}: did not run")
+        elif check.status == CHECK_UNKNOWN:
+            missing.append(f"{check_id}: {check.detail or 'could not run'}")
+    if missing:
+        return INCOMPLETE, "; ".join(missing)
+    return PASS, ""
+
 
 class Cancelled(Exception):
     """Raised inside an analyzer when its job was cancelled."""
@@ -205,7 +239,10 @@ class AnalysisResult:
     findings: list[FindingData] = field(default_factory=list)
     measurements: list[MeasurementData] = field(default_factory=list)
     checks: list[CheckOutcome] = field(default_factory=list)
-    verdict: str | None = None  # "pass", "fail" or None when the analysis judges nothing
+    # PASS, FAIL or INCOMPLETE (None: the analysis judges nothing, shown as incomplete).
+    verdict: str | None = None
+    # Why it is not pass: for INCOMPLETE what is missing and how to enable it.
+    verdict_reason: str = ""
 
 
 class Context(Protocol):

@@ -93,7 +93,7 @@ def windowed(shop):
         "slow_query_ms": 100,
         "slow_family_mean_ms": 0.2,
         "slow_family_min_calls": 50,
-        "avg_query_ms": 1000,
+        "db_avg_ms": 1000,
     }
     result = run(TargetSpec(name="shop", database_url=url), params, ctx)
     assert ctx.done

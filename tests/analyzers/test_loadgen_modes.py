@@ -330,9 +330,12 @@ def test_a_generator_limited_run_never_judges_throughput():
     assert overall(verdicts) == "pass"
 
 
-def test_thresholds_accept_the_portals_spellings():
-    merged = thresholds_for({"avg_latency_ms": 50, "memory_reduction_pct": 40, "p99_ms": None})
-    assert merged["api_avg_ms"] == 50 and merged["memory_reduction"] == 0.4
+def test_thresholds_are_the_slo_tables_keys_and_units():
+    # One table, one spelling: the portal's keys, percentages in % (1 is 1 %, not 100 %).
+    merged = thresholds_for({"api_avg_ms": 50, "memory_reduction_pct": 1, "p99_ms": None})
+    assert merged["api_avg_ms"] == 50 and merged["p99_ms"] == 500
+    assert merged["memory_reduction_pct"] == 1
+    assert thresholds_for({"avg_latency_ms": 50})["api_avg_ms"] == 100  # not a key of the table
     assert merged["p99_ms"] == 500.0
 
 

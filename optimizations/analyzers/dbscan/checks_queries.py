@@ -36,7 +36,7 @@ def avg_query_time(state: ScanState, families, window_s: float | None) -> None:
     if window_s:
         state.measure("db.query.throughput", round(calls / window_s, 2), "1/s")
     detail = f"{avg:.2f} ms over {calls:,} calls ({scope})"
-    if avg <= t.avg_query_ms:
+    if avg <= t.db_avg_ms:
         state.passed("db.avg_query_time", detail)
         return
     top = [
@@ -50,7 +50,7 @@ def avg_query_time(state: ScanState, families, window_s: float | None) -> None:
     state.add(
         FindingData(
             rule_id="db.avg_query_time",
-            title=f"Average query time {avg:.1f} ms exceeds the {t.avg_query_ms:g} ms SLO",
+            title=f"Average query time {avg:.1f} ms exceeds the {t.db_avg_ms:g} ms SLO",
             severity="high",
             category="performance",
             location=state.caps.database,

@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from .. import slo
 from ..base import (
     CHECK_FAILED,
     CHECK_PASSED,
@@ -18,18 +19,21 @@ from .capabilities import Capabilities
 from .connect import QueryFailed, Session
 
 DOCS = "https://www.postgresql.org/docs/current/"
+_TABLE = slo.defaults()
 
 
 @dataclass
 class Thresholds:
-    """Every threshold a check uses. Defaults: DESIGN.md's SLOs and ANALYSIS.md §1."""
+    """Every threshold a check uses. SLO defaults from the one table, the rest ANALYSIS.md §1."""
 
-    slow_query_ms: float = 1000.0  # one execution at or above this is a slow query
-    slow_family_mean_ms: float = 50.0  # a family with this mean ...
-    slow_family_min_calls: int = 50  # ... over at least this many calls is slow
-    avg_query_ms: float = 50.0  # DB average SLO
-    slow_query_rate_pct: float = 5.0
-    pool_use_pct: float = 80.0
+    # The SLOs and thresholds of the one table (same keys, same units: ms and %).
+    slow_query_ms: float = _TABLE["slow_query_ms"]  # one execution at or above is slow
+    slow_family_mean_ms: float = _TABLE["slow_family_mean_ms"]  # a family with this mean ...
+    slow_family_min_calls: int = int(_TABLE["slow_family_min_calls"])  # ... over this many calls
+    db_avg_ms: float = _TABLE["db_avg_ms"]  # DB average SLO
+    slow_query_rate_pct: float = _TABLE["slow_query_rate_pct"]
+    pool_use_pct: float = _TABLE["pool_use_pct"]
+    # The scan's own thresholds (not SLOs).
     cache_hit_pct: float = 99.0
     long_running_s: float = 60.0
     idle_in_tx_s: float = 60.0

@@ -14,6 +14,7 @@ from ..base import (
     Param,
     TargetSpec,
     validate_params,
+    verdict_from_checks,
 )
 from . import checks_health, checks_schema
 from .advisor import run_advisor
@@ -65,13 +66,16 @@ CHECK_IDS = (
     "db.replication",
     "db.index_suggestion",
 )
+# The checks that judge the target's DB SLOs (average, slow-query rate, connection
+# use): a scan where one of them could not run is incomplete, never pass.
+SLO_CHECKS = ("db.avg_query_time", "db.slow_query_rate", "db.conn_headroom")
 PGSS_CHECKS = ("db.avg_query_time", "db.slow_query_rate", "db.slow_families", "db.index_suggestion")
 
 _THRESHOLD_HELP = {
     "slow_query_ms": "one execution at or above this many ms counts as a slow query",
     "slow_family_mean_ms": "a statement family with at least this mean (ms) ...",
     "slow_family_min_calls": "... over at least this many calls is a slow family",
-    "avg_query_ms": "SLO: average query time (ms)",
+    "db_avg_ms": "SLO: average query time (ms)",
     "slow_query_rate_pct": "SLO: share of executions that are slow (%)",
     "pool_use_pct": "SLO: connection-pool and max_connections use (%)",
     "cache_hit_pct": "minimum shared-buffer hit ratio (%)",
@@ -248,13 +252,19 @@ def run(target: TargetSpec, params: dict[str, Any], ctx: Context) -> AnalysisRes
         by_severity[finding.severity] = by_severity.get(finding.severity, 0) + 1
     state.summary["findings_by_severity"] = by_severity
     worst = max((SEVERITY_RANK[f.severity] for f in state.findings), default=-1)
+    verdict, reason = verdict_from_checks(
+        state.checks,
+        failed=worst >= SEVERITY_RANK["high"],
+        required=[c for c in SLO_CHECKS if c in wanted],
+    )
     ctx.progress(100, "done")
     return AnalysisResult(
         summary=state.summary,
         findings=state.findings,
         measurements=state.measurements,
         checks=state.checks,
-        verdict="fail" if worst >= SEVERITY_RANK["high"] else "pass",
+        verdict=verdict,
+        verdict_reason=reason,
     )
 
 

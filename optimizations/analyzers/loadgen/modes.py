@@ -537,12 +537,14 @@ def _result(summary, judged, thresholds, target, mode, memory=None) -> AnalysisR
     measured = report.measurements(summary)
     if memory is not None:
         measured += _memory_measurements(memory)
+    verdict, reason = verdicts.judge(judged, mode)
     return AnalysisResult(
         summary=summary,
         findings=findings + op_findings,
         measurements=measured,
         checks=checks + op_checks,
-        verdict=verdicts.overall(judged),
+        verdict=verdict,
+        verdict_reason=reason,
     )
 
 
@@ -570,7 +572,9 @@ def step_breaches(summary: dict, p: dict, thresholds: dict) -> list[str]:
     """Why a stress step is not sustainable (empty when it is)."""
     reasons = []
     error_limit = (
-        p["max_error_rate"] if p["max_error_rate"] is not None else thresholds["error_rate"]
+        p["max_error_rate"]
+        if p["max_error_rate"] is not None
+        else thresholds["error_rate_pct"] / 100
     )
     p99_limit = p["p99_ms"] if p["p99_ms"] is not None else thresholds["p99_ms"]
     if summary["error_rate"] > error_limit:

@@ -263,7 +263,7 @@ def operation_findings(
                 )
             )
     for op in summary["operations"]:
-        if op["requests"] and op["error_rate"] > thresholds["error_rate"]:
+        if op["requests"] and op["error_rate"] > thresholds["error_rate_pct"] / 100:
             findings.append(
                 FindingData(
                     rule_id="benchmark.operation_errors",

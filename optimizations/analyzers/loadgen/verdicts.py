@@ -1,7 +1,8 @@
 """SLO verdicts of a benchmark run, stored together with the thresholds they used.
 
-Thresholds come from the target (``TargetSpec.thresholds``) over DESIGN.md's
-defaults. Each SLO yields a check — passed, failed, or unknown with the
+Thresholds come from the target (``TargetSpec.thresholds``) over the one SLO
+table (``optimizations.analyzers.slo``: percent thresholds in %, converted here
+to the ratios the run measures). Each SLO yields a check — passed, failed, or unknown with the
 reason — so a later run that passes can mark the breach finding fixed and one
 that could not judge fixes nothing. A generator-limited run never judges the
 target's throughput or capacity.
@@ -11,49 +12,22 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+from optimizations.analyzers import slo
 from optimizations.analyzers.base import (
     CHECK_FAILED,
     CHECK_PASSED,
     CHECK_UNKNOWN,
+    FAIL,
+    INCOMPLETE,
+    PASS,
     CheckOutcome,
     FindingData,
 )
 
-# DESIGN.md's defaults; keys of TargetSpec.thresholds.
-DEFAULT_THRESHOLDS = {
-    "api_avg_ms": 100.0,  # API average latency <=
-    "throughput_rps": 1000.0,  # throughput >=
-    "error_rate": 0.01,  # error rate <= (a fraction: 0.01 is 1 %)
-    "p99_ms": 500.0,  # p99 latency <= (Kaizen's own, for stress tests)
-    "memory_reduction": 0.5,  # memory at most (1 - this) x the baseline's
-}
-# Other spellings the portal or an engineer might use for the same thresholds.
-ALIASES = {
-    "avg_latency_ms": "api_avg_ms",
-    "api_avg_latency_ms": "api_avg_ms",
-    "throughput": "throughput_rps",
-    "min_throughput_rps": "throughput_rps",
-    "max_error_rate": "error_rate",
-    "p99_latency_ms": "p99_ms",
-    "stress_p99_ms": "p99_ms",
-    "memory_reduction_pct": "memory_reduction",
-}
-
 
 def thresholds_for(given: dict | None) -> dict[str, float]:
-    """DESIGN.md's defaults overlaid with the target's own thresholds."""
-    merged = dict(DEFAULT_THRESHOLDS)
-    for key, value in (given or {}).items():
-        if value is None:
-            continue
-        name = ALIASES.get(key, key)
-        value = float(value)
-        if name == "memory_reduction" and value > 1:
-            value /= 100  # given in percent
-        if name == "error_rate" and key.endswith("_pct"):
-            value /= 100
-        merged[name] = value
-    return merged
+    """The target's thresholds over the defaults of the one SLO table (its keys and units)."""
+    return slo.merged(given)
 
 
 @dataclass
@@ -140,7 +114,7 @@ def judge_run(
             "error_rate",
             "http.error_rate",
             "<=",
-            thresholds["error_rate"],
+            slo.ratio(thresholds, "error_rate_pct"),
             summary.get("error_rate") if answered else None,
             "ratio",
             "" if answered else "no request finished",
@@ -209,7 +183,8 @@ def judge_run(
         )
         mean_memory = memory.get("mean_bytes")
         if baseline_memory and mean_memory:
-            allowed = baseline_memory * (1 - thresholds["memory_reduction"])
+            goal = slo.ratio(thresholds, "memory_reduction_pct")
+            allowed = baseline_memory * (1 - goal)
             verdicts.append(
                 _judge(
                     "memory_reduction",
@@ -219,7 +194,7 @@ def judge_run(
                     mean_memory,
                     "bytes",
                     f"{mean_memory / baseline_memory - 1:+.1%} against the baseline's "
-                    f"{baseline_memory:.0f} bytes (goal -{thresholds['memory_reduction']:.0%})",
+                    f"{baseline_memory:.0f} bytes (goal -{goal:.0%})",
                 )
             )
         else:
@@ -240,14 +215,40 @@ def judge_run(
     return verdicts
 
 
-def overall(verdicts: list[SloVerdict]) -> str | None:
-    """fail when any SLO failed; pass when at least one passed and none failed."""
+# The SLOs a run of each mode must have judged for a verdict; one of them unknown
+# makes it incomplete (with its reason). A load test at a rate below the
+# throughput objective does not judge throughput (a stress test measures it),
+# and the memory reduction needs a pinned baseline: neither is required.
+REQUIRED = {
+    "stress": ("api_avg_ms", "error_rate", "throughput_rps", "p99_ms"),
+    "endurance": ("api_avg_ms", "error_rate", "memory_trend"),
+}
+REQUIRED_STEADY = ("api_avg_ms", "error_rate")
+
+
+def judge(verdicts: list[SloVerdict], mode: str = "load") -> tuple[str, str]:
+    """(verdict, reason): fail when any SLO failed; incomplete when an SLO the mode
+    needs could not be judged (its reason); pass otherwise."""
     statuses = {verdict.status for verdict in verdicts}
     if CHECK_FAILED in statuses:
-        return "fail"
-    if CHECK_PASSED in statuses:
-        return "pass"
-    return None
+        broken = [v.slo for v in verdicts if v.status == CHECK_FAILED]
+        return FAIL, "SLO not met: " + ", ".join(broken)
+    required = REQUIRED.get(mode, REQUIRED_STEADY)
+    by_slo = {v.slo: v for v in verdicts}
+    missing = [
+        f"{slo_key}: {by_slo[slo_key].detail or 'not measured'}"
+        if slo_key in by_slo
+        else f"{slo_key}: not measured"
+        for slo_key in required
+        if slo_key not in by_slo or by_slo[slo_key].status != CHECK_PASSED
+    ]
+    if missing:
+        return INCOMPLETE, "; ".join(missing)
+    return PASS, ""
+
+
+def overall(verdicts: list[SloVerdict], mode: str = "load") -> str:
+    return judge(verdicts, mode)[0]
 
 
 def checks_and_findings(

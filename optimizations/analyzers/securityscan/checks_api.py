@@ -364,8 +364,15 @@ def check_error_leakage(scan: Scan) -> None:
                 doc_url=OWASP_ERRORS,
             )
         )
-    if not errors and not probes:
-        scan.outcome("sec.error_leakage", CHECK_UNKNOWN, "no error response to inspect")
+    if not errors:
+        # Nothing inspected is nothing known: never a pass on 0 error responses.
+        scan.outcome(
+            "sec.error_leakage",
+            CHECK_UNKNOWN,
+            f"no error response to inspect ({probes} probe(s) sent, none answered 4xx/5xx) — "
+            "fix: give the scan an OpenAPI document whose operations take parameters or a "
+            "body, or run it when the target answers unknown paths with 404",
+        )
         return
     scan.outcome(
         "sec.error_leakage",

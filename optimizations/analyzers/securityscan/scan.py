@@ -15,6 +15,7 @@ from ..base import (
     Param,
     TargetSpec,
     validate_params,
+    verdict_from_checks,
 )
 from ..netguard import HostNotAllowed
 from . import checks_api, checks_http
@@ -39,6 +40,15 @@ CHECKS = (
     ("sec.rate_limiting", checks_http.check_rate_limiting, 90),
 )
 CHECK_IDS = tuple(check_id for check_id, _, _ in CHECKS)
+# The checks a verdict needs: one of them unknown (not run, nothing seen) makes
+# the scan incomplete with its reason, never pass.
+VERDICT_CHECKS = (
+    "sec.headers",
+    "sec.cors",
+    "sec.unauthenticated_writes",
+    "sec.error_leakage",
+    "sec.rate_limiting",
+)
 
 PARAMS: list[Param] = [
     Param("checks", "list", [], "run only these checks (empty: all)", "Checks", choices=CHECK_IDS),
@@ -288,11 +298,18 @@ def _result(scan: Scan, rate: float, elapsed: float, stopped: str) -> AnalysisRe
     scan.measure("security.scan.requests", client.stats.requests, "count")
     scan.measure("security.scan.duration", round(elapsed, 3), "s")
     worst = max((SEVERITY_RANK[f.severity] for f in scan.findings), default=-1)
+    wanted = {c.check_id for c in scan.checks}
+    verdict, reason = verdict_from_checks(
+        scan.checks,
+        failed=worst >= SEVERITY_RANK["high"],
+        required=[c for c in VERDICT_CHECKS if c in wanted],
+    )
     scan.ctx.progress(100, "done")
     return AnalysisResult(
         summary=scan.summary,
         findings=scan.findings,
         measurements=scan.measurements,
         checks=scan.checks,
-        verdict="fail" if worst >= SEVERITY_RANK["high"] else "pass",
+        verdict=verdict,
+        verdict_reason=reason,
     )
