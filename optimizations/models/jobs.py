@@ -14,6 +14,7 @@ from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
 
+from optimizations.models.fields import CleanCharField, CleanJSONField, CleanTextField
 from optimizations.models.plan import Initiative, Phase, PhaseTask
 from optimizations.models.targets import TargetService
 
@@ -59,7 +60,7 @@ class Run(models.Model):
         TargetService, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     # Kinds the mode asks for that cannot run yet, with why — shown on the run page.
-    skipped = models.JSONField(default=list, blank=True)
+    skipped = CleanJSONField(default=list, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     # Derived from the jobs when the last one ends (Run.settle).
@@ -149,13 +150,13 @@ class Job(models.Model):
     phase = models.ForeignKey(
         Phase, null=True, blank=True, on_delete=models.SET_NULL, related_name="jobs"
     )
-    params = models.JSONField(default=dict, blank=True)
+    params = CleanJSONField(default=dict, blank=True)
     status = models.CharField(max_length=20, choices=STATUSES, default=QUEUED)
     progress = models.FloatField(default=0)
-    step = models.CharField(max_length=200, blank=True)
-    summary = models.JSONField(default=dict, blank=True)
+    step = CleanCharField(max_length=200, blank=True)
+    summary = CleanJSONField(default=dict, blank=True)
     verdict = models.CharField(max_length=10, blank=True)
-    error = models.TextField(blank=True)
+    error = CleanTextField(blank=True)
     triggered_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
     )
@@ -292,7 +293,7 @@ class JobLog(models.Model):
     seq = models.PositiveIntegerField()
     at = models.DateTimeField()
     level = models.CharField(max_length=10, default="info")
-    message = models.TextField()
+    message = CleanTextField()
 
     class Meta:
         ordering = ["job", "seq"]
@@ -311,7 +312,7 @@ class JobArtifact(models.Model):
     job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="artifacts")
     name = models.CharField(max_length=100)  # the file name offered for download
     content_type = models.CharField(max_length=100)
-    content = models.TextField()
+    content = CleanTextField()
 
     class Meta:
         ordering = ["job", "name"]

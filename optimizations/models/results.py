@@ -6,6 +6,7 @@ from django.conf import settings
 from django.db import models
 from django.urls import reverse
 
+from optimizations.models.fields import CleanCharField, CleanJSONField, CleanTextField
 from optimizations.models.jobs import Job, Run
 from optimizations.models.targets import TargetService
 
@@ -64,17 +65,17 @@ class Finding(models.Model):
 
     target = models.ForeignKey(TargetService, on_delete=models.CASCADE, related_name="findings")
     source = models.CharField(max_length=20, choices=SOURCES)
-    rule_id = models.CharField(max_length=60)
+    rule_id = CleanCharField(max_length=60)
     severity = models.CharField(max_length=10, choices=SEVERITIES)
-    category = models.CharField(max_length=30)
-    title = models.CharField(max_length=300)
-    location = models.CharField(max_length=500, blank=True)
-    evidence = models.JSONField(default=dict, blank=True)
-    fix_hint = models.TextField(blank=True)
+    category = CleanCharField(max_length=30)
+    title = CleanCharField(max_length=300)
+    location = CleanCharField(max_length=500, blank=True)
+    evidence = CleanJSONField(default=dict, blank=True)
+    fix_hint = CleanTextField(blank=True)
     doc_url = models.URLField(max_length=500, blank=True)
     fingerprint = models.CharField(max_length=64)
     status = models.CharField(max_length=20, choices=STATUSES, default=OPEN)
-    status_reason = models.TextField(blank=True)
+    status_reason = CleanTextField(blank=True)
     status_changed_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -131,10 +132,10 @@ class Measurement(models.Model):
     job = models.ForeignKey(
         Job, null=True, blank=True, on_delete=models.CASCADE, related_name="measurements"
     )
-    name = models.CharField(max_length=100)
+    name = CleanCharField(max_length=100)
     value = models.FloatField()
-    unit = models.CharField(max_length=20)
-    labels = models.JSONField(default=dict, blank=True)
+    unit = CleanCharField(max_length=20)
+    labels = CleanJSONField(default=dict, blank=True)
     second = models.PositiveIntegerField(null=True, blank=True)
     measured_at = models.DateTimeField()
 
@@ -169,7 +170,7 @@ class Incident(models.Model):
     slo_key = models.CharField(max_length=40, blank=True)
     started_at = models.DateTimeField()
     ended_at = models.DateTimeField(null=True, blank=True)
-    detail = models.TextField(blank=True)
+    detail = CleanTextField(blank=True)
     notified = models.BooleanField(default=False)
 
     class Meta:
