@@ -6,6 +6,13 @@ host, writes one JSON line per second on stdout (counts, sparse per-second
 histograms, its own CPU) and a final ``result`` line, then exits. SIGTERM,
 SIGINT or stdin closing stop the traffic at once (the runner's cancel).
 
+It never outlives the runner that started it: on Linux the kernel sends it
+SIGTERM when its parent dies (``prctl(PR_SET_PDEATHSIG)``); everywhere it
+checks twice a second that its parent is still the one it was started by, and
+a reader that went away (a write to stdout failing with EPIPE) stops it too.
+Stopping writes what it can, and exits within ``STOP_DEADLINE`` seconds even
+if something hangs (SIGALRM's default action ends the process).
+
 Two models:
 
 * ``open``: requests arrive at a fixed rate (constant or Poisson) whatever the
@@ -28,6 +35,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import ctypes
 import json
 import os
 import random
@@ -63,6 +71,11 @@ SWEEP_INTERVAL = 0.1
 # A closed-model connection that cannot connect waits this long before it
 # tries again, so a refused target is not hammered with connect() calls.
 RECONNECT_BACKOFF = 0.01
+# How often the engine checks that its parent is alive (the portable half of
+# dying with it), and how long a stop may take before the process ends anyway.
+PARENT_CHECK_INTERVAL = 0.5
+STOP_DEADLINE = 3
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 # Per-second counters, in the order kept in Engine.sec (a list: cheaper than attributes).
 COUNTERS = ("offered", "sent", "ok", *ERROR_CLASSES, "late", "dropped")
 OFFERED, SENT, OK, REFUSED, TIMEOUT, RESET, NON_2XX, MALFORMED, LATE, DROPPED = range(10)
@@ -760,29 +773,94 @@ def _raise_file_limit(wanted: int) -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
 
 
+def die_with_parent() -> bool:
+    """Ask Linux for SIGTERM when the parent dies; False where that is not available.
+
+    The kernel watches the *thread* that started us: run_engines starts its
+    engines from the thread that then waits for them, so it outlives them.
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+def parent_gone(parent_pid: int | None) -> bool:
+    """True when the process that started us is no longer our parent (it died and
+    we were re-parented to init or a subreaper). Without its pid we cannot tell."""
+    return parent_pid is not None and os.getppid() != parent_pid
+
+
+class Output:
+    """One JSON line per message on stdout; a reader that went away stops the engine.
+
+    Writing to a pipe whose reader died raises BrokenPipeError: that used to
+    escape from the cancel path and leave the engine running forever. Now the
+    first failed write marks the output gone (later messages are dropped),
+    points stdout at /dev/null so nothing else fails on it, and calls
+    ``on_gone`` — there is nobody left to report to, so the traffic stops.
+    """
+
+    def __init__(self, stream):
+        self.stream = stream
+        self.gone = False
+        self.on_gone = None
+
+    def __call__(self, message: dict) -> None:
+        if self.gone:
+            return
+        try:
+            self.stream.write(json.dumps(message, separators=(",", ":")) + "\n")
+            self.stream.flush()
+        except (OSError, ValueError):  # BrokenPipeError, or the stream closed
+            self.gone = True
+            with contextlib.suppress(OSError):
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, self.stream.fileno())
+                os.close(devnull)
+            if self.on_gone is not None:
+                self.on_gone()
+
+
 def main() -> int:
-    out = sys.stdout
-
-    def emit(message: dict) -> None:
-        out.write(json.dumps(message, separators=(",", ":")) + "\n")
-        out.flush()
-
+    # First thing, so that a parent dying from now on takes us with it.
+    die_with_parent()
+    emit = Output(sys.stdout)
     line = sys.stdin.buffer.readline()
     try:
         config = json.loads(line)
     except ValueError:
         emit({"type": "error", "message": "the engine expects one JSON line of configuration"})
         return 2
+    parent_pid = config.get("parent_pid")
+    if parent_gone(parent_pid):
+        # Died before the death signal was armed: nobody would ever read or stop us.
+        return 3
     warning = _pin(config.get("cpu"))
     _raise_file_limit(int(config.get("max_connections") or config.get("connections", 10)) + 64)
 
     async def go() -> dict:
         loop = asyncio.get_running_loop()
         engine = Engine(config, emit)
+
+        def stop(why: str = "") -> None:
+            # Whatever happens next, the process ends within STOP_DEADLINE seconds:
+            # SIGALRM's default action needs no Python code to run.
+            if not engine.done.done():
+                signal.alarm(STOP_DEADLINE)
+                if why:
+                    engine.note(why)
+            engine.cancel()
+
+        # Called from inside a write: let that write's caller finish first.
+        emit.on_gone = lambda: loop.call_soon(stop)
         if warning:
             engine.note(warning)
         for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(signum, engine.cancel)
+            loop.add_signal_handler(signum, stop)
         stdin_fd = sys.stdin.fileno()
 
         def on_stdin() -> None:
@@ -793,11 +871,20 @@ def main() -> int:
                 data = b""
             if not data or b"stop" in data:
                 loop.remove_reader(stdin_fd)
-                engine.cancel()
+                stop()
+
+        def watch_parent() -> None:
+            if engine.done.done():
+                return
+            if parent_gone(parent_pid):
+                stop(f"the runner (pid {parent_pid}) is gone; stopping")
+                return
+            loop.call_later(PARENT_CHECK_INTERVAL, watch_parent)
 
         # stdin may be a file or a terminal: then signals alone stop us.
         with contextlib.suppress(OSError, ValueError, NotImplementedError):
             loop.add_reader(stdin_fd, on_stdin)
+        loop.call_later(PARENT_CHECK_INTERVAL, watch_parent)
         return await engine.run()
 
     try:

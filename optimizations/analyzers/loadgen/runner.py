@@ -132,8 +132,12 @@ class _Worker:
             env=env,
         )
         os.set_blocking(self.process.stdout.fileno(), False)
-        self.process.stdin.write(json.dumps(config).encode() + b"\n")
-        self.process.stdin.flush()
+        # The engine stops when this process is no longer its parent (we died).
+        config = {**config, "parent_pid": os.getpid()}
+        # An engine that died at once closed its stdin: its stderr says why (close()).
+        with contextlib.suppress(BrokenPipeError):
+            self.process.stdin.write(json.dumps(config).encode() + b"\n")
+            self.process.stdin.flush()
 
     def read_lines(self) -> list[dict]:
         try:
