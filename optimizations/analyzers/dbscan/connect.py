@@ -15,20 +15,30 @@ connects with the application's role.
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
+import psycopg
 import sqlalchemy as sa
+from psycopg import conninfo as pg_conninfo
 from sqlalchemy import event
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 
 from ..base import AnalysisError
-from ..netguard import DEFAULT_ALLOWED, HostNotAllowed, check_host
+from ..netguard import (
+    DEFAULT_ALLOWED,
+    TARGET_SETTING,
+    HostNotAllowed,
+    check_address,
+    check_host,
+    check_socket_dir,
+)
 
 MARKER = "/* kaizen */"
 APPLICATION_NAME = "kaizen"
@@ -45,26 +55,172 @@ class QueryFailed(Exception):
         self.sqlstate = sqlstate
 
 
-def normalise_url(database_url: str) -> sa.URL:
-    """A SQLAlchemy URL for psycopg 3 from whatever the target uses (asyncpg, psycopg2...)."""
-    try:
-        url = make_url(database_url.strip())
-    except ArgumentError:
+LIBPQ_DOC = "https://www.postgresql.org/docs/current/libpq-connect.html"
+# Options that make libpq read hosts or credentials from files on the worker,
+# where the allow-list cannot see them.
+REFUSED_OPTIONS = {
+    "service": "a service name (service=) makes libpq read the host and credentials from "
+    "pg_service.conf on the worker",
+    "servicefile": "servicefile= makes libpq read the host and credentials from a file "
+    "on the worker",
+    "passfile": "passfile= makes libpq read passwords from a file on the worker",
+}
+_OPTION_NAME = re.compile(r'(?:parameter|option):? "([A-Za-z_]+)"')
+
+
+def _libpq_url(database_url: str) -> str:
+    """The URL with a SQLAlchemy driver suffix dropped (postgresql+asyncpg:// → postgresql://)."""
+    text = database_url.strip()
+    scheme, sep, rest = text.partition("://")
+    base = scheme.split("+", 1)[0].lower()
+    if not sep or not re.fullmatch(r"[A-Za-z][A-Za-z0-9+.-]*", scheme):
         raise AnalysisError(
             "The database URL is not valid; expected postgresql://user:password@host:port/dbname"
+        )
+    if base not in {"postgresql", "postgres"}:
+        raise AnalysisError(f"Not a PostgreSQL URL (scheme {scheme!r}).")
+    return f"postgresql://{rest}"
+
+
+def parse_database_url(database_url: str) -> dict[str, str]:
+    """The connection parameters exactly as libpq reads the URL (query options included).
+
+    Errors name the problem, never the URL: libpq's own messages may quote it,
+    password and all.
+    """
+    try:
+        params = pg_conninfo.conninfo_to_dict(_libpq_url(database_url))
+    except psycopg.Error as exc:
+        found = _OPTION_NAME.search(str(exc))
+        detail = f" (unknown or invalid option {found.group(1)!r})" if found else ""
+        raise AnalysisError(
+            f"The database URL is not valid for libpq{detail}; expected "
+            "postgresql://user:password@host:port/dbname"
         ) from None
-    backend = url.get_backend_name()
-    if backend not in {"postgresql", "postgres"}:
-        raise AnalysisError(f"Not a PostgreSQL URL (scheme {url.drivername!r}).")
-    return url.set(drivername="postgresql+psycopg")
+    return {key: str(value) for key, value in params.items() if value is not None}
+
+
+def _split(value: str | None) -> list[str]:
+    return [item.strip() for item in value.split(",")] if value is not None else []
+
+
+def _port(ports: list[str], index: int) -> int:
+    if not ports:
+        return 5432
+    text = ports[index] if len(ports) > 1 else ports[0]
+    if not text:
+        return 5432
+    if not text.isdigit() or not 0 < int(text) < 65536:
+        raise AnalysisError("The database URL has an invalid port.")
+    return int(text)
+
+
+def check_database_url(
+    database_url: str, allowed_hosts=DEFAULT_ALLOWED, setting: str = TARGET_SETTING
+) -> dict[str, str]:
+    """Check every host libpq would use; return parameters that connect only to checked ones.
+
+    The URL is read by libpq's own rules, so ``?host=``, ``?hostaddr=``, a list
+    of hosts and socket paths are all seen. Each TCP host is resolved and its
+    addresses checked against the allow-list, and the returned parameters pin
+    ``hostaddr`` to the checked address (libpq then does no lookup of its own);
+    a ``hostaddr`` given in the URL is checked as it is. A Unix socket (a host
+    starting with ``/`` or ``@``, or no host at all) needs an explicit
+    ``unix:<directory>`` entry. ``service``, ``servicefile`` and ``passfile``
+    are refused. Raises AnalysisError with a message that never repeats the URL.
+    """
+    params = parse_database_url(database_url)
+    for name, why in REFUSED_OPTIONS.items():
+        if name in params:
+            raise AnalysisError(
+                f"The database URL sets {name}=, which Kaizen refuses: {why}, out of reach "
+                "of the host allow-list. Put host, port, user, password and database in the "
+                "URL itself."
+            )
+    hosts, addresses, ports = (_split(params.get(key)) for key in ("host", "hostaddr", "port"))
+    count = len(hosts) or len(addresses) or 1
+    if hosts and addresses and len(hosts) != len(addresses):
+        raise AnalysisError("The database URL gives a different number of host and hostaddr.")
+    if len(ports) > 1 and len(ports) != count:
+        raise AnalysisError("The database URL gives a different number of hosts and ports.")
+    pinned = []
+    try:
+        for index in range(count):
+            host = hosts[index] if hosts else ""
+            address = addresses[index] if addresses else ""
+            port = _port(ports, index)
+            if address:
+                # libpq connects to hostaddr without looking the host name up.
+                pinned.append(check_address(address, allowed_hosts, setting))
+            elif not host:
+                raise HostNotAllowed(
+                    "the database URL names no host, so libpq would use its default Unix "
+                    "socket; name the socket directory (?host=/var/run/postgresql) and allow "
+                    f"it in {setting} with unix:/var/run/postgresql, or give a TCP host"
+                )
+            elif host.startswith(("/", "@")):
+                check_socket_dir(host, allowed_hosts, setting)
+                pinned.append("")
+            else:
+                checked = check_host(host, allowed_hosts, port, setting)
+                pinned.append(sorted(checked, key=lambda a: ":" in a)[0])
+    except HostNotAllowed as exc:
+        raise AnalysisError(str(exc)) from None
+    if any(pinned):
+        params["hostaddr"] = ",".join(pinned)
+    return params
+
+
+def describe_database_url(database_url: str) -> str:
+    """Scheme, user, host(s), port and database only: what may be shown to anyone.
+
+    No password, no query option (``?password=`` among them), nothing libpq
+    would read that is not one of those five.
+    """
+    try:
+        params = parse_database_url(database_url)
+    except AnalysisError:
+        return "(not a valid PostgreSQL URL)"
+    scheme = database_url.strip().partition("://")[0].lower() or "postgresql"
+    hosts = _split(params.get("host")) or _split(params.get("hostaddr")) or ["local socket"]
+    ports = _split(params.get("port"))
+    shown = []
+    for index, host in enumerate(hosts):
+        host = f"[{host}]" if ":" in host else host
+        port = (ports[index] if len(ports) > 1 else ports[0]) if ports else ""
+        shown.append(quote(host, safe="/@[]:.") + (f":{quote(port)}" if port else ""))
+    user = quote(params["user"], safe="") + "@" if params.get("user") else ""
+    database = quote(params.get("dbname", ""), safe="")
+    return f"{scheme}://{user}{','.join(shown)}/{database}"
+
+
+def normalise_url(database_url: str) -> sa.URL:
+    """A password-free SQLAlchemy URL naming the first host, for messages and the session."""
+    params = parse_database_url(database_url)
+    host = (_split(params.get("host")) or _split(params.get("hostaddr")) or [None])[0]
+    port = _split(params.get("port"))
+    return sa.URL.create(
+        "postgresql+psycopg",
+        username=params.get("user"),
+        host=host or None,
+        port=int(port[0]) if port and port[0].isdigit() else None,
+        database=params.get("dbname"),
+    )
 
 
 def safe_url(database_url: str) -> str:
-    """The URL with its password hidden, for messages and logs."""
-    try:
-        return normalise_url(database_url).render_as_string(hide_password=True)
-    except AnalysisError:
-        return "<invalid database URL>"
+    """The URL without its password or options, for messages and logs."""
+    return describe_database_url(database_url)
+
+
+def clear_libpq_environment() -> None:
+    """Forget PG* variables: libpq must take no host, service or password from the environment.
+
+    Called at worker start and before every target connection; everything a
+    target connection uses is in its checked URL.
+    """
+    for name in [name for name in os.environ if name.startswith("PG")]:
+        os.environ.pop(name, None)
 
 
 def _explain_connect_error(exc: Exception, url: sa.URL) -> str:
@@ -205,26 +361,21 @@ def open_session(
     Raises AnalysisError with a message for a person when the host is not
     allowed or the server refuses us.
     """
+    params = check_database_url(database_url, allowed_hosts)
     url = normalise_url(database_url)
-    try:
-        # The host of the parsed URL, so a host hidden in the query string
-        # (?host=...) is checked too; no host at all means the local socket.
-        if url.host or url.query.get("host"):
-            host = url.host or str(url.query["host"])
-            if not host.startswith("/"):
-                check_host(host, allowed_hosts, url.port)
-    except HostNotAllowed as exc:
-        raise AnalysisError(str(exc)) from None
-    # libpq would also read PGOPTIONS etc. from the environment; explicit args win.
+    clear_libpq_environment()
+    # Our options win over the URL's: read-only, timeouts, and no options= of the URL
+    # can turn default_transaction_read_only off.
+    params.update(
+        application_name=APPLICATION_NAME,
+        connect_timeout=str(int(connect_timeout)),
+        options=_options(statement_timeout_ms, lock_timeout_ms),
+    )
     engine = sa.create_engine(
-        url,
+        "postgresql+psycopg://",
+        creator=lambda: psycopg.connect(**params),
         poolclass=NullPool,
         isolation_level="AUTOCOMMIT",
-        connect_args={
-            "application_name": APPLICATION_NAME,
-            "connect_timeout": connect_timeout,
-            "options": _options(statement_timeout_ms, lock_timeout_ms),
-        },
     )
     load = Load()
 
