@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import csv
 import hashlib
+import json
 import math
 import os
 import subprocess
@@ -194,6 +195,7 @@ class Fired:
     path: str
     line: int
     title: str
+    evidence: str = ""
 
     @property
     def key(self) -> tuple[str, str, str, int]:
@@ -260,7 +262,19 @@ def scan_corpus(root: Path, repos: list[dict]) -> tuple[list[Fired], int, float,
         for finding in result.findings:
             path, _, line = finding.location.rpartition(":")
             fired.append(
-                Fired(repo["name"], finding.rule_id, finding.severity, path, int(line) if line.isdigit() else 0, finding.title)
+                Fired(
+                    repo["name"],
+                    finding.rule_id,
+                    finding.severity,
+                    path,
+                    int(line) if line.isdigit() else 0,
+                    finding.title,
+                    json.dumps(
+                        {k: v for k, v in finding.evidence.items() if k not in ("why", "rule_title", "excerpt")},
+                        default=str,
+                        ensure_ascii=False,
+                    )[:1500],
+                )
             )
     return fired, lines, ours_s, ruff_s, notes
 
@@ -343,6 +357,7 @@ def precision(root: Path, *, show_unlabelled: bool = False, per_rule: int = PER_
     if show_unlabelled:
         for finding in unlabelled:
             print(f"\n{finding.repo},{commits[finding.repo]},{finding.rule},{finding.path},{finding.line}  [{finding.severity}] {finding.title}")
+            print(f"    evidence: {finding.evidence}")
             print(excerpt(root, finding))
     return 0
 
