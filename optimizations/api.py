@@ -16,7 +16,7 @@ import json
 from datetime import datetime
 from functools import cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import ninja
 from django.contrib.auth.decorators import login_not_required
@@ -29,10 +29,11 @@ from ninja import Field, NinjaAPI, Query, Schema, Status
 from ninja.errors import AuthenticationError, ValidationError
 from ninja.openapi.docs import DocsBase
 from ninja.pagination import LimitOffsetPagination, paginate
+from ninja.parser import Parser
 from ninja.security import HttpBearer
-from pydantic import field_validator
+from pydantic import AfterValidator, StringConstraints, field_validator
 
-from optimizations import engine, kinds, modes
+from optimizations import engine, kinds, limits, modes
 from optimizations.analyzers.base import validate_params
 from optimizations.models import Finding, Initiative, Job, JobLog, Measurement, Run
 from portal import access, tokens
@@ -44,6 +45,12 @@ TRIGGER_REFUSED = (
 )
 LOG_PAGE_MAX = 5000
 PAGE_MAX = 500
+# Bounds of every number a client sends: ids are 64-bit keys, log sequence numbers
+# 32-bit; anything larger was answered 500 ("bigint out of range") on PostgreSQL.
+MAX_ID = 2**63 - 1
+MAX_SEQ = 2**31 - 1
+# Past this, a page is not worth reading by offset (nothing Kaizen stores is that long).
+MAX_OFFSET = 10**9
 
 # --- authentication ------------------------------------------------------------
 
@@ -115,6 +122,17 @@ class KaizenAPI(NinjaAPI):
         return urls
 
 
+class StrictJSON(Parser):
+    """JSON bodies without NaN or Infinity (JSON has neither; PostgreSQL refuses them)."""
+
+    def parse_body(self, request):
+        return json.loads(request.body, parse_constant=_no_constant)
+
+
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not a JSON number")
+
+
 api = KaizenAPI(
     title="Kaizen API",
     version="1",
@@ -126,6 +144,7 @@ api = KaizenAPI(
     ),
     auth=TokenAuth(),
     docs=OfflineSwagger(),
+    parser=StrictJSON(),
     urls_namespace="api",
 )
 
@@ -159,6 +178,13 @@ def _cannot_start(request, error):
     return _detail(request, str(error), 503 if broker_down(error) else 409)
 
 
+@api.exception_handler(limits.TooManyStarts)
+def _too_many_starts(request, error):
+    response = _detail(request, str(error), 429)
+    response["Retry-After"] = str(error.retry_after)
+    return response
+
+
 def broker_down(error: engine.CannotStart) -> bool:
     # Every other CannotStart is about the target or the kinds (nothing of the
     # run can start there).
@@ -168,6 +194,21 @@ def broker_down(error: engine.CannotStart) -> bool:
 def invalid(*errors: tuple[list, str]):
     """Raise a 422 with pydantic-shaped field errors: (location, message) pairs."""
     raise ValidationError([{"type": "value_error", "loc": loc, "msg": msg} for loc, msg in errors])
+
+
+# --- what a client may send ----------------------------------------------------------
+
+
+def _storable(value: str) -> str:
+    # PostgreSQL cannot compare or store NUL; no driver encodes a lone surrogate.
+    if "\x00" in value or any("\ud800" <= char <= "\udfff" for char in value):
+        raise ValueError("must not contain NUL characters or unpaired surrogates")
+    return value
+
+
+Text = Annotated[str, StringConstraints(max_length=500), AfterValidator(_storable)]
+Slug = Annotated[str, StringConstraints(max_length=60, pattern=r"^[-a-zA-Z0-9_]+$")]
+Id = Annotated[int, Field(ge=1, le=MAX_ID)]
 
 
 # --- schemas ------------------------------------------------------------------------
@@ -324,15 +365,16 @@ def _split_focus(value):
 
 
 class RunIn(Schema):
-    target: str = Field(description="The target service's slug", examples=["shop-api"])
+    target: Slug = Field(description="The target service's slug", examples=["shop-api"])
     mode: Literal["comprehensive", "performance", "quality", "strategy"]
-    focus: list[str] = Field(
+    focus: list[Text] = Field(
         default_factory=list,
+        max_length=10,
         description="performance: fastapi, sqlalchemy, async · quality: testing, security, "
         "validation · strategy: architecture, monitoring, scaling",
     )
-    initiative: int | None = Field(None, description="Link the run to this initiative")
-    params: dict[str, dict[str, Any]] = Field(
+    initiative: Id | None = Field(None, description="Link the run to this initiative")
+    params: dict[Text, dict[Text, Any]] = Field(
         default_factory=dict,
         description="Per job kind, parameters that replace the planned ones",
         examples=[{"benchmark": {"duration": 30}}],
@@ -342,10 +384,10 @@ class RunIn(Schema):
 
 
 class JobIn(Schema):
-    target: str = Field(description="The target service's slug", examples=["shop-api"])
-    kind: str = Field(description="probe, code_scan, db_scan, security_scan, benchmark")
-    params: dict[str, Any] = Field(default_factory=dict)
-    initiative: int | None = None
+    target: Slug = Field(description="The target service's slug", examples=["shop-api"])
+    kind: Text = Field(description="probe, code_scan, db_scan, security_scan, benchmark")
+    params: dict[Text, Any] = Field(default_factory=dict)
+    initiative: Id | None = None
 
 
 class FindingFilters(Schema):
@@ -354,11 +396,11 @@ class FindingFilters(Schema):
     status: Literal[tuple(value for value, _ in Finding.STATUSES)] | None = Field(
         None, description="Omitted: every status"
     )
-    rule: str | None = Field(None, description="Rule ids starting with this (case-insensitive)")
+    rule: Text | None = Field(None, description="Rule ids starting with this (case-insensitive)")
 
 
 class MeasurementFilters(Schema):
-    name: str | None = Field(None, description="Exactly this name, e.g. http.latency.p95")
+    name: Text | None = Field(None, description="Exactly this name, e.g. http.latency.p95")
     samples: bool = Field(False, description="Include per-second samples (many rows)")
 
 
@@ -367,7 +409,7 @@ class Paged(LimitOffsetPagination):
 
     class Input(Schema):
         limit: int = Field(100, ge=1, le=PAGE_MAX)
-        offset: int = Field(0, ge=0)
+        offset: int = Field(0, ge=0, le=MAX_OFFSET)
 
 
 # --- helpers shared with the command line ---------------------------------------------
@@ -495,7 +537,7 @@ def me(request):
 
 @api.post(
     "/runs",
-    response={201: RunOut, 403: Message, 404: Message, 409: Message, 503: Message},
+    response={201: RunOut, 403: Message, 404: Message, 409: Message, 429: Message, 503: Message},
     tags=["runs"],
     url_name="run_start",
     summary="Start a run of a mode on a target",
@@ -533,7 +575,7 @@ def start_run(request, payload: RunIn):
 
 @api.post(
     "/jobs",
-    response={201: JobOut, 403: Message, 404: Message, 409: Message, 503: Message},
+    response={201: JobOut, 403: Message, 404: Message, 409: Message, 429: Message, 503: Message},
     tags=["jobs"],
     url_name="job_start",
     summary="Start a single job of one kind with its parameters",
@@ -557,19 +599,19 @@ def start_job(request, payload: JobIn):
 
 
 @api.get("/runs/{run_id}", response={200: RunOut, 404: Message}, tags=["runs"], url_name="run")
-def get_run(request, run_id: int):
+def get_run(request, run_id: Id):
     """A run with its jobs: status, progress, step, verdict, error of each."""
     return load_run(run_id)
 
 
 @api.post(
     "/runs/{run_id}/rerun",
-    response={201: RunOut, 403: Message, 404: Message, 409: Message, 503: Message},
+    response={201: RunOut, 403: Message, 404: Message, 409: Message, 429: Message, 503: Message},
     tags=["runs"],
     url_name="run_rerun",
     summary="Start the run again with the same parameters",
 )
-def rerun_run(request, run_id: int):
+def rerun_run(request, run_id: Id):
     _require_trigger(request)
     run = (
         Run.objects.select_related("target", "initiative", "phase", "task")
@@ -589,7 +631,7 @@ def rerun_run(request, run_id: int):
     url_name="run_cancel",
     summary="Cancel every unfinished job of the run",
 )
-def cancel_run(request, run_id: int):
+def cancel_run(request, run_id: Id):
     _require_trigger(request)
     run = load_run(run_id)
     for job in run.jobs.filter(status__in=Job.ACTIVE).select_related("run", "initiative", "target"):
@@ -598,7 +640,7 @@ def cancel_run(request, run_id: int):
 
 
 @api.get("/jobs/{job_id}", response={200: JobOut, 404: Message}, tags=["jobs"], url_name="job")
-def get_job(request, job_id: int):
+def get_job(request, job_id: Id):
     """One job: status, progress, current step, verdict, error and result summary."""
     return _full_job(job_id)
 
@@ -610,7 +652,7 @@ def get_job(request, job_id: int):
     url_name="job_cancel",
     summary="Cancel a job",
 )
-def cancel_job(request, job_id: int):
+def cancel_job(request, job_id: Id):
     """A queued job is cancelled at once; a running one is asked to stop (within a second
     or two: read it again). A job that already ended is answered as it is."""
     _require_trigger(request)
@@ -621,12 +663,12 @@ def cancel_job(request, job_id: int):
 
 @api.post(
     "/jobs/{job_id}/rerun",
-    response={201: RunOut, 403: Message, 404: Message, 409: Message, 503: Message},
+    response={201: RunOut, 403: Message, 404: Message, 409: Message, 429: Message, 503: Message},
     tags=["jobs"],
     url_name="job_rerun",
     summary="Start this job again with the same parameters (as a new run)",
 )
-def rerun_job(request, job_id: int):
+def rerun_job(request, job_id: Id):
     _require_trigger(request)
     job = _job(job_id, "run__target", "run__initiative", "run__phase", "run__task")
     new = engine.rerun(request.user, job.run, job=job, trigger="api")
@@ -642,8 +684,8 @@ def rerun_job(request, job_id: int):
 )
 def job_log(
     request,
-    job_id: int,
-    after: int = Query(0, ge=0, description="Lines after this seq (0: from the start)"),
+    job_id: Id,
+    after: int = Query(0, ge=0, le=MAX_SEQ, description="Lines after this seq (0: from the start)"),
     limit: int = Query(500, ge=1, le=LOG_PAGE_MAX),
 ):
     """Lines ``after`` < seq, at most ``limit`` of them. Follow a running job by passing
@@ -682,7 +724,7 @@ SEVERITY_RANK = Case(
     summary="Findings of a target",
 )
 @paginate(Paged)
-def target_findings(request, slug: str, filters: Query[FindingFilters]):
+def target_findings(request, slug: Slug, filters: Query[FindingFilters]):
     """Most severe first. Filters: source, severity, status (omitted: all), rule (prefix)."""
     target = _target(request, slug)
     findings = Finding.objects.filter(target=target)
@@ -711,7 +753,7 @@ def _measurements(queryset, filters: MeasurementFilters):
     summary="Measurements of a target, newest first",
 )
 @paginate(Paged)
-def target_measurements(request, slug: str, filters: Query[MeasurementFilters]):
+def target_measurements(request, slug: Slug, filters: Query[MeasurementFilters]):
     target = _target(request, slug)
     return _measurements(Measurement.objects.filter(target=target), filters).order_by(
         "-measured_at", "-pk"
@@ -726,7 +768,7 @@ def target_measurements(request, slug: str, filters: Query[MeasurementFilters]):
     summary="Measurements of a run, by name",
 )
 @paginate(Paged)
-def run_measurements(request, run_id: int, filters: Query[MeasurementFilters]):
+def run_measurements(request, run_id: Id, filters: Query[MeasurementFilters]):
     if not Run.objects.filter(pk=run_id).exists():
         raise Http404(f"No run #{run_id}.")
     return _measurements(Measurement.objects.filter(run_id=run_id), filters).order_by(
@@ -742,7 +784,7 @@ def run_measurements(request, run_id: int, filters: Query[MeasurementFilters]):
     summary="Measurements of a job, by name",
 )
 @paginate(Paged)
-def job_measurements(request, job_id: int, filters: Query[MeasurementFilters]):
+def job_measurements(request, job_id: Id, filters: Query[MeasurementFilters]):
     if not Job.objects.filter(pk=job_id).exists():
         raise Http404(f"No job #{job_id}.")
     return _measurements(Measurement.objects.filter(job_id=job_id), filters).order_by(

@@ -142,6 +142,9 @@ def start_comparison(
         checked = validate_params(kind.params(), params)
     except ValueError as error:
         raise CannotStart(f"{kind.label}: {error}") from None
+    from optimizations.limits import check_start
+
+    check_start(user, baseline, "ui")
     _require_broker()
     with transaction.atomic():
         run = Run.objects.create(
@@ -241,6 +244,9 @@ def _create_run(
     if not jobs:
         reasons = "; ".join(f"{s['kind']}: {s['why']}" for s in skipped) or "nothing to run"
         raise CannotStart(f"No job of this run can start ({reasons}).")
+    from optimizations.limits import check_start
+
+    check_start(user, target, trigger)  # too many starts: TooManyStarts (the API's 429)
     _require_broker()
     with transaction.atomic():
         run = Run.objects.create(

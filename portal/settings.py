@@ -248,6 +248,14 @@ CELERY_BEAT_SCHEDULE = {
 KAIZEN_LOST_AFTER = env_int("KAIZEN_LOST_AFTER", 60, minimum=2)
 # Job logs and per-second samples older than this many days are purged.
 KAIZEN_RETENTION_DAYS = env_int("KAIZEN_RETENTION_DAYS", 90, minimum=1)
+# Starting jobs (optimizations/limits.py): runs a user, and runs on one target,
+# may start per minute; jobs queued and not yet started, per user and per
+# target. Beyond them a start is refused (the API answers 429 with Retry-After).
+# Waiting jobs and schedules do not count.
+KAIZEN_JOB_START_RATE = env_int("KAIZEN_JOB_START_RATE", 20, minimum=1)
+KAIZEN_TARGET_START_RATE = env_int("KAIZEN_TARGET_START_RATE", 30, minimum=1)
+KAIZEN_JOB_QUEUE_MAX = env_int("KAIZEN_JOB_QUEUE_MAX", 30, minimum=1)
+KAIZEN_TARGET_QUEUE_MAX = env_int("KAIZEN_TARGET_QUEUE_MAX", 30, minimum=1)
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_ENABLE_UTC = True
 
