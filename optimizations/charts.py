@@ -450,13 +450,15 @@ def findings_over_time(rows: list[dict]) -> dict | None:
 
 
 def before_after_latency(
-    before: dict[str, list[float]], after: dict[str, list[float]], labels: tuple[str, str]
+    before: dict[str, list[float]],
+    after: dict[str, list[float]],
+    labels: tuple[str, str],
+    per: str = "run",
 ) -> go.Figure | None:
-    """Per-second p50 and p95 latency of the baseline and the latest benchmark, as boxes.
+    """p50 and p95 latency of the baseline and the latest benchmark set, as boxes.
 
-    Built from one value per second of each run (quartiles, whiskers, outlying
-    seconds as points), so the spread and the tail show, not just the medians
-    the comparison rule compares.
+    Built from one value per run of each set (quartiles, whiskers, outlying
+    runs as points): the values the comparison rule compares, with their spread.
     """
     if not (before.get("p95") and after.get("p95")):
         return None
@@ -466,7 +468,7 @@ def before_after_latency(
         xs, ys = [], []
         for quantile in ("p50", "p95"):
             values = samples.get(quantile) or []
-            xs.extend([f"{quantile} per second"] * len(values))
+            xs.extend([f"{quantile} per {per}"] * len(values))
             ys.extend(values)
         figure.add_trace(go.Box(x=xs, y=ys, name=name, marker_color=color, boxpoints="outliers"))
     # A tenfold change flattens one side against zero on a linear axis: go logarithmic.
@@ -478,7 +480,7 @@ def before_after_latency(
         height=360,
         boxmode="group",
         title={
-            "text": "Latency per second, before and after (ms"
+            "text": f"Latency per {per}, before and after (ms"
             + (", logarithmic scale)" if logarithmic else ")"),
             "x": 0,
         },

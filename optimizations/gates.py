@@ -1,6 +1,6 @@
 """Phase gates: each phase's exit criterion (DESIGN.md) evaluated from evidence.
 
-1 Analysis        a baseline benchmark and a DB snapshot exist
+1 Analysis        a baseline benchmark set (5 runs or more) and a DB snapshot exist
 2 Implementation  no open high-severity performance finding
 3 Infrastructure  the capacity model and the monitoring checks pass
 4 QA              SLOs met on the latest benchmark, no open high-severity security finding
@@ -38,7 +38,9 @@ class Check:
 def evaluate(phase: Phase) -> list[Check]:
     """The evidence for ``phase``'s gate, as it stands now."""
     target = phase.initiative.target
-    return {1: _analysis, 2: _implementation, 3: _infrastructure, 4: _quality}[phase.number](target)
+    if phase.number == 1:
+        return _analysis(target, phase.initiative)
+    return {2: _implementation, 3: _infrastructure, 4: _quality}[phase.number](target)
 
 
 def passes(checks: list[Check]) -> bool:
@@ -57,43 +59,41 @@ def _latest_job(target, kind: str):
     )
 
 
-def _baseline_benchmark(target):
-    """The pinned baseline run's benchmark, else the target's first benchmark."""
-    jobs = Job.objects.filter(target=target, kind="benchmark", status=Job.SUCCEEDED)
-    if target.baseline_run_id:
-        pinned = jobs.filter(run_id=target.baseline_run_id).order_by("pk").first()
-        if pinned:
-            return pinned, "pinned"
-    return jobs.order_by("finished_at", "pk").first(), "first"
+def _analysis(target, initiative=None) -> list[Check]:
+    from optimizations import baselines
+    from optimizations.analyzers import stats
 
-
-def _analysis(target) -> list[Check]:
-    benchmark, how = _baseline_benchmark(target)
+    base = baselines.baseline(target, baselines.DEFAULT_MODE, initiative)
     snapshot = (
         Job.objects.filter(target=target, kind="db_scan", status=Job.SUCCEEDED)
         .order_by("finished_at", "pk")
         .first()
     )
     checks = []
-    if benchmark:
+    if base is not None and base.size >= stats.MIN_RUNS:
+        checks.append(
+            Check("baseline_benchmark", "Baseline benchmark set", True, base.describe(), base.url)
+        )
+    elif base is not None:
         checks.append(
             Check(
                 "baseline_benchmark",
-                "Baseline benchmark",
-                True,
-                f"benchmark #{benchmark.pk} of run #{benchmark.run_id} "
-                f"({'pinned as baseline' if how == 'pinned' else 'the first one'})",
-                benchmark.get_absolute_url(),
+                "Baseline benchmark set",
+                False,
+                f"{base.describe()}: fewer than {stats.MIN_RUNS} runs, so no before/after "
+                "claim can rest on it — start a baseline set (5 short load tests) from the "
+                "target page",
+                base.url,
             )
         )
     else:
         checks.append(
             Check(
                 "baseline_benchmark",
-                "Baseline benchmark",
+                "Baseline benchmark set",
                 False,
-                "no benchmark has succeeded on this target yet — run the phase's analysis "
-                "(performance mode runs one)",
+                f"no {baselines.DEFAULT_MODE} benchmark has succeeded on this target in the "
+                "initiative yet — start a baseline set (5 short load tests) from the target page",
             )
         )
     if snapshot:

@@ -6,12 +6,10 @@ of targets, initiatives, findings or samples; the views and the charts
 functions return.
 
 "Most improved" and "regressed" apply the comparison rule
-(optimizations.analyzers.stats.compare) to the per-second p95 samples of two
-benchmark jobs of a target: its latest against the one before (a regression
-since the last measurement) and against its baseline (the pinned baseline
-run's benchmark, else its first). Only verdicts the rule calls significant and
-beyond noise are listed. The regression sentinel (optimizations.sentinel)
-uses the same comparison.
+(optimizations.analyzers.stats.compare, one value per run) to each target's
+baseline set against its latest comparable set, both as
+optimizations.baselines defines them; only the rule's improved and regressed
+are listed, with the evidence level they reached.
 """
 
 from __future__ import annotations
@@ -23,12 +21,12 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from types import SimpleNamespace
 
-from django.core.cache import cache
 from django.db.models import Case, Count, DateField, F, Max, Q, Sum, When, Window
 from django.db.models.functions import RowNumber, TruncWeek
 from django.utils import timezone
 
 from departments.models import Department
+from optimizations import baselines
 from optimizations.analyzers import stats
 from optimizations.models import Finding, Initiative, Job, PhaseTask, TargetService
 
@@ -36,22 +34,10 @@ logger = logging.getLogger(__name__)
 
 SEVERITIES = [name for name, _ in Finding.SEVERITIES]
 
-# The per-second figure the comparison reads, and the seconds that count:
-# a second in which nothing was answered has no latency.
-SAMPLE_METRIC = "sample.p95_ms"
-METRIC_LABEL = "p95 latency (per-second samples)"
-# Bootstrap resamples for the intervals: fewer than the compare page's 2000,
-# because a page compares many targets; the seed keeps them repeatable.
-RESAMPLES = 1000
-# How many of a target's latest benchmarks are looked at to find a comparable
-# predecessor, and how many targets (the most recently benchmarked) are compared.
-HISTORY = 10
+# The benchmark mode compared (its runs each carry one steady load), and how
+# many targets (the most recently benchmarked) are compared.
+MODE = baselines.DEFAULT_MODE
 MAX_COMPARED_TARGETS = 25
-# Finished jobs never change, so a comparison of two of them is cached.
-CACHE_SECONDS = 6 * 3600
-# Parameters that may differ between two benchmarks without making them
-# incomparable (as on the compare page).
-FREE_PARAMS = ("seed", "cpu")
 FINDING_WEEKS = 26
 # The page's roll-ups are kept this long at most (see change_stamp).
 OVERVIEW_SECONDS = 60
@@ -209,173 +195,92 @@ def target_rollups() -> list[dict]:
 
 @dataclass
 class BenchmarkChange:
-    """The comparison rule on two benchmark jobs of one target."""
+    """The comparison rule on a target's baseline set against its latest comparable set."""
 
     target: TargetService
-    before: Job
-    after: Job
-    against: str  # "previous" or "baseline"
-    comparison: stats.Comparison
-    samples: tuple[int, int] = (0, 0)
+    before: baselines.BenchmarkSet
+    after: baselines.BenchmarkSet
+    comparison: stats.Comparison  # the headline: p95 latency, one value per run
 
     @property
     def verdict(self) -> str:
         return self.comparison.verdict
 
     @property
-    def change(self) -> float:
-        return self.comparison.change
+    def shift(self) -> float:
+        return self.comparison.shift
+
+    @property
+    def evidence(self) -> str:
+        return self.comparison.evidence
 
 
 @dataclass
 class Changes:
     improved: list[BenchmarkChange] = field(default_factory=list)
     regressed: list[BenchmarkChange] = field(default_factory=list)
+    # Pairs compared whose verdict was neither (no change, or inconclusive and why).
+    unclaimed: list[BenchmarkChange] = field(default_factory=list)
     compared_targets: int = 0
     benchmarked_targets: int = 0
-    # Targets with one benchmark only, or no comparable pair: why, per target.
+    # Targets with one set only, or no comparable pair: why, per target.
     not_compared: list[tuple[TargetService, str]] = field(default_factory=list)
 
 
-def comparability_meta(job: Job) -> dict:
-    """What makes two benchmarks comparable: the parameters they were given
-    (not the ones measured), the operations they drove, the engine's version."""
-    summary = job.summary or {}
-    config = {key: value for key, value in (job.params or {}).items() if key not in FREE_PARAMS}
-    config["operations"] = sorted(op.get("name", "") for op in summary.get("operations") or [])
-    return {"config": config, "engine_version": summary.get("engine_version")}
+def benchmark_changes(limit: int = MAX_COMPARED_TARGETS, mode: str = MODE) -> Changes:
+    """Most improved and regressed targets: each target's baseline set of ``mode``
+    against its latest comparable set (optimizations.baselines), ranked by the shift.
 
-
-def benchmark_samples(job_ids) -> dict[int, list[float]]:
-    """The per-second p95 of each job (seconds with an answer only), in one query."""
-    from optimizations.roi import per_second_latency
-
-    return {job_id: series["p95"] for job_id, series in per_second_latency(job_ids).items()}
-
-
-def compare_jobs(
-    before: Job, after: Job, samples: dict[int, list[float]]
-) -> stats.Comparison | None:
-    """The comparison rule on the two jobs' per-second p95; None without enough seconds."""
-    a, b = samples.get(before.pk) or [], samples.get(after.pk) or []
-    if min(len(a), len(b)) < stats.MIN_RUNS:
-        return None
-    key = (
-        f"kaizen:portfolio:cmp:{before.pk}:{after.pk}:"
-        f"{before.finished_at and before.finished_at.timestamp()}:"
-        f"{after.finished_at and after.finished_at.timestamp()}:{len(a)}:{len(b)}"
-    )
-    cached = cache.get(key)
-    if cached is not None:
-        return cached
-    comparison = stats.compare(
-        a,
-        b,
-        metric=METRIC_LABEL,
-        lower_is_better=True,
-        baseline_meta=[comparability_meta(before)],
-        candidate_meta=[comparability_meta(after)],
-        seed=0,
-        resamples=RESAMPLES,
-    )
-    cache.set(key, comparison, CACHE_SECONDS)
-    return comparison
-
-
-def benchmark_changes(limit: int = MAX_COMPARED_TARGETS) -> Changes:
-    """Most improved and regressed targets, ranked by the median change.
-
-    Five queries whatever the number of targets: their latest benchmarks, their
-    first ones, the pinned baselines' ones, and all the samples at once.
+    Three queries whatever the number of targets: the most recently benchmarked
+    targets, their benchmark runs, and the compared figures of the chosen sets.
     """
-    benchmarks = Job.objects.filter(kind="benchmark", status=Job.SUCCEEDED)
-    recent: dict[int, list[Job]] = defaultdict(list)
-    for job in (
-        benchmarks.annotate(
-            newest=Window(
-                RowNumber(),
-                partition_by=[F("target_id")],
-                order_by=[F("finished_at").desc(nulls_last=True), F("pk").desc()],
-            )
+    newest = (
+        Job.objects.filter(
+            kind="benchmark",
+            status=Job.SUCCEEDED,
+            started_at__isnull=False,
+            run__compared_with__isnull=True,
         )
-        .filter(newest__lte=HISTORY)
-        .select_related("target", "run")
-        .order_by("target_id", "newest")
-    ):
-        recent[job.target_id].append(job)
-    result = Changes(benchmarked_targets=len(recent))
-    # The most recently benchmarked targets first; the rest wait for a later look.
-    chosen = sorted(
-        recent, key=lambda pk: recent[pk][0].finished_at or timezone.now(), reverse=True
-    )[:limit]
-    first = {
-        job.target_id: job
-        for job in benchmarks.filter(target_id__in=chosen)
-        .annotate(
-            oldest=Window(
-                RowNumber(),
-                partition_by=[F("target_id")],
-                order_by=[F("finished_at").asc(nulls_last=True), F("pk").asc()],
-            )
-        )
-        .filter(oldest=1)
-        .select_related("run")
-    }
-    pinned_runs = [recent[pk][0].target.baseline_run_id for pk in chosen]
-    pinned: dict[int, list[Job]] = defaultdict(list)
-    for job in benchmarks.filter(run_id__in=[pk for pk in pinned_runs if pk]).select_related("run"):
-        pinned[job.target_id].append(job)
+        .filter(Q(params__mode=mode) | Q(params__mode__isnull=True, summary__mode=mode))
+        .values("target_id")
+        .annotate(last=Max("started_at"))
+        .order_by("-last", "-target_id")
+    )
+    order = [row["target_id"] for row in newest]
+    result = Changes(benchmarked_targets=len(order))
+    by_pk = TargetService.objects.in_bulk(order[:limit])
+    chosen = [by_pk[pk] for pk in order[:limit] if pk in by_pk]
     pairs = []
-    for pk in chosen:
-        jobs = recent[pk]
-        latest = jobs[0]
-        meta = comparability_meta(latest)
-        previous = next((j for j in jobs[1:] if comparability_meta(j) == meta), None)
-        baseline = next(
-            (j for j in pinned.get(pk, []) if comparability_meta(j) == meta),
-            pinned[pk][0] if pinned.get(pk) else first.get(pk),
-        )
-        if baseline is not None and baseline.pk == latest.pk:
-            baseline = None
-        if previous is None:
-            why = "one benchmark so far" if len(jobs) == 1 else "no earlier benchmark alike"
-            result.not_compared.append((latest.target, why))
-        if previous is not None and baseline is not None and previous.pk == baseline.pk:
-            pairs.append(("baseline", previous, latest))  # the one before is the baseline
+    found = baselines.for_targets(chosen, mode)
+    for target in chosen:
+        base, latest, sets = found[target.pk]
+        if base is None:
+            result.not_compared.append((target, f"no {mode} set outside interleaved comparisons"))
+        elif latest is None:
+            why = (
+                f"one {mode} set so far ({base.label})"
+                if len(sets) == 1
+                else baselines.why_no_latest_in(base, sets)
+            )
+            result.not_compared.append((target, why))
+        else:
+            pairs.append((target, base, latest))
+    baselines.load_values(*[s for _, base, latest in pairs for s in (base, latest)])
+    for target, base, latest in pairs:
+        headline = baselines.compare_sets(base, latest).headline
+        if headline is None:
+            result.not_compared.append((target, "the runs' summaries have no p95 latency"))
             continue
-        if previous is not None:
-            pairs.append(("previous", previous, latest))
-        if baseline is not None:
-            pairs.append(("baseline", baseline, latest))
-    samples = benchmark_samples({job.pk for _, before, after in pairs for job in (before, after)})
-    compared = set()
-    improved: dict[int, BenchmarkChange] = {}
-    regressed: dict[int, BenchmarkChange] = {}
-    for against, before, after in pairs:
-        comparison = compare_jobs(before, after, samples)
-        if comparison is None:
-            continue
-        compared.add(after.target_id)
-        change = BenchmarkChange(
-            target=after.target,
-            before=before,
-            after=after,
-            against=against,
-            comparison=comparison,
-            samples=(len(samples.get(before.pk, [])), len(samples.get(after.pk, []))),
-        )
-        if comparison.verdict == "improved" and against == "baseline":
-            improved[after.target_id] = change
-        elif comparison.verdict == "improved" and after.target_id not in improved:
-            # Without a distinct baseline, the step since the one before.
-            improved.setdefault(after.target_id, change)
-        if comparison.verdict == "regressed":
-            known = regressed.get(after.target_id)
-            if known is None or comparison.change > known.change:
-                regressed[after.target_id] = change
-    result.compared_targets = len(compared)
-    result.improved = sorted(improved.values(), key=lambda c: c.change)
-    result.regressed = sorted(regressed.values(), key=lambda c: c.change, reverse=True)
+        result.compared_targets += 1
+        change = BenchmarkChange(target, base, latest, headline)
+        if headline.verdict == stats.IMPROVED:
+            result.improved.append(change)
+        elif headline.verdict == stats.REGRESSED:
+            result.regressed.append(change)
+        else:
+            result.unclaimed.append(change)
+    result.improved.sort(key=lambda c: c.shift)
+    result.regressed.sort(key=lambda c: c.shift, reverse=True)
     return result
 
 

@@ -2,15 +2,12 @@
 
 ``compute(initiative)`` reads what was measured and what strategy entered:
 
-1. **Is it faster?** The target's baseline benchmark (the pinned baseline run's,
-   else the first) against the newest benchmark after it, in the same mode when
-   there is one. One run per side cannot pass the comparison rule
-   (optimizations.analyzers.stats: Mann–Whitney U needs 5 values a side), so the
-   rule is applied to the two jobs' per-second p95 latencies (as the portfolio's
-   "most improved" and the regression sentinel do; p50 is shown beside). Seconds of one
-   run are autocorrelated — a slow second is followed by slow seconds — so p and
-   the intervals are indicative, not exact; an interleaved A/B comparison
-   (the compare page) is the stronger evidence.
+1. **Is it faster?** The comparison rule (optimizations.analyzers.stats), one
+   value per run, on the p95 latency, at the evidence level it reaches
+   (ANALYSIS.md §3): **verified** from the newest interleaved Compare of the
+   target (before, A) against its improved version (B); **measured** from the
+   baseline set against the latest comparable set (optimizations.baselines:
+   the one definition of both); **estimated** from the point estimate.
 2. **Capacity.** Requests per second one instance carries: the stress knee
    (``http.capacity``) measured on each side, else the baseline's knee times the
    speed-up. Instances at the expected peak = ⌈peak ÷ (capacity × 80 %)⌉, the
@@ -20,10 +17,10 @@
    ROI = (saving × horizon − investment) ÷ investment; payback = investment ÷
    monthly saving.
 
-Two columns: *verified* counts only a significant measured gain (the
-comparison's verdict), taking the end of the speed-up's interval nearest to no
-change; *estimated* takes the point estimates. Whatever cannot be computed is
-None, and ``missing`` says what would make it computable.
+Three columns, one per evidence level: *verified* and *measured* count only a
+gain the rule claims at that level, taking the end of the speed-up's interval
+nearest to no change; *estimated* takes the point estimate. Whatever cannot be
+computed is None, and ``missing`` says what would make it computable.
 
 Writes: ``do_update_roi_assumptions`` adds a RoiAssumptions row (each edit is
 a new row, so the rows are the history) and records an audit event.
@@ -36,28 +33,15 @@ import math
 from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 
-from django.core.cache import cache
 from django.db import transaction
 from django.db.models import Sum
 
 from departments.models import Department
-from optimizations import capacity
+from optimizations import baselines, capacity
 from optimizations.analyzers import stats
 from optimizations.models import Initiative, Job, Measurement, PhaseTask, RoiAssumptions
 from portal.audit import record
 
-# Benchmark modes whose per-second latencies describe one steady load. A stress
-# test ramps the rate step by step, so its seconds mix loads and are left out of
-# the latency comparison (its knee feeds the capacity model instead).
-STEADY_MODES = ("load", "endurance", "closed")
-STRESS = "stress"
-# Per-second samples read (optimizations.runner._sample_rows names them sample.<field>).
-SAMPLE_FIELDS = ("p50_ms", "p95_ms", "ok", "achieved")
-# The rule runs on at most this many seconds a side, evenly spaced over the run:
-# the exact and bootstrap computations grow with n, and thinning also weakens
-# the autocorrelation of neighbouring seconds.
-MAX_TEST_SECONDS = 120
-RESAMPLES = 1000
 # Each instance is planned at no more than this share of its knee at the peak —
 # the capacity advisor's rule, so the ROI and the advisor size instances alike.
 HEADROOM = capacity.HEADROOM
@@ -71,7 +55,6 @@ ASSUMPTION_FIELDS = (
     "horizon_months",
     "note",
 )
-CACHE_VERSION = 1
 
 
 # -- results -----------------------------------------------------------------------
@@ -95,17 +78,14 @@ class Assumptions:
 
 
 @dataclass
-class Benchmark:
-    """One side of the comparison: a benchmark job and the seconds taken from it."""
+class Interleaved:
+    """The interleaved Compare ROI's verified column reads: this target (A) against B."""
 
-    job_id: int
     run_id: int
+    candidate_slug: str
+    candidate_name: str
+    runs: tuple[int, int]
     started_at: datetime.datetime
-    mode: str
-    offered_rate: float | None
-    seconds: int  # seconds with answers in the run
-    seconds_tested: int  # of which the rule used (evenly spaced, at most MAX_TEST_SECONDS)
-    pinned: bool = False
 
 
 @dataclass
@@ -143,7 +123,7 @@ class Investment:
 class RoiColumn:
     """Capacity and money under one reading of the evidence (verified or estimated)."""
 
-    kind: str  # "verified" or "estimated"
+    kind: str  # the evidence level: "verified", "measured" or "estimated"
     speedup: float | None
     speedup_basis: str
     capacity_before: float | None
@@ -167,31 +147,67 @@ class RoiResult:
     target_name: str
     currency: str
     assumptions: Assumptions
-    baseline: Benchmark | None
-    latest: Benchmark | None
-    modes_compared: str
-    comparison: stats.Comparison | None  # per-second p95 latency: the verdict
-    comparison_p50: stats.Comparison | None
+    baseline: baselines.BenchmarkSet | None
+    latest: baselines.BenchmarkSet | None
+    measured: baselines.SetComparison | None  # baseline set against the latest set
+    interleaved: Interleaved | None
+    interleaved_comparison: baselines.SetComparison | None
     knee_before: Knee | None
     knee_after: Knee | None
     investment: Investment
     verified: RoiColumn
+    measured_column: RoiColumn
     estimated: RoiColumn
     missing: list[str]
-    # Per-second latencies of each side for the distribution chart ({"p50": [...], "p95": [...]});
-    # left out of to_dict(): the exports carry the figures, not the samples.
-    before_samples: dict[str, list[float]] = field(default_factory=dict, repr=False)
-    after_samples: dict[str, list[float]] = field(default_factory=dict, repr=False)
+
+    @property
+    def comparison(self) -> stats.Comparison | None:
+        """The headline (p95) of the strongest comparison at hand: verified, else measured."""
+        verified = self.interleaved_comparison.headline if self.interleaved_comparison else None
+        if verified is not None and verified.evidence == stats.VERIFIED:
+            return verified
+        measured = self.measured.headline if self.measured else None
+        return measured or verified
+
+    @property
+    def level(self) -> str:
+        """The highest evidence level with a figure: verified, measured, estimated or ""."""
+        for column in (self.verified, self.measured_column, self.estimated):
+            if column.speedup is not None:
+                return column.kind
+        return ""
 
     @property
     def verdict(self) -> str:
         return self.comparison.verdict if self.comparison else "unknown"
 
+    @property
+    def columns(self) -> list[RoiColumn]:
+        return [self.verified, self.measured_column, self.estimated]
+
     def to_dict(self) -> dict:
-        data = asdict(self)
-        data.pop("before_samples")
-        data.pop("after_samples")
+        data = {
+            name: getattr(self, name)
+            for name in ("initiative_id", "initiative_title", "target_slug", "target_name",
+                         "currency", "missing")
+        }  # fmt: skip
+        for name in ("assumptions", "interleaved", "knee_before", "knee_after", "investment",
+                     "verified", "estimated"):  # fmt: skip
+            value = getattr(self, name)
+            data[name] = asdict(value) if value is not None else None
+        data["measured_column"] = asdict(self.measured_column)
+        for name in ("baseline", "latest"):
+            value = getattr(self, name)
+            data[name] = value.to_dict() if value is not None else None
+        for name in ("measured", "interleaved_comparison"):
+            value = getattr(self, name)
+            data[name] = (
+                {m.key: {**m.c.to_dict(), "a": m.a, "b": m.b} for m in value.metrics}
+                if value is not None
+                else None
+            )
         data["verdict"] = self.verdict
+        data["level"] = self.level
         return _plain(data)
 
 
@@ -316,164 +332,82 @@ def _number(value):
 
 # -- the benchmarks ----------------------------------------------------------------
 
-_JOB_FIELDS = ("pk", "run_id", "started_at", "finished_at", "params", "summary__mode",
-               "summary__offered_rate", "summary__model", "summary__arrival",
-               "summary__engine_version", "summary__data_size")  # fmt: skip
 
-
-def _benchmarks(target):
-    return Job.objects.filter(
-        target=target, kind="benchmark", status=Job.SUCCEEDED, started_at__isnull=False
+def _interleaved(target) -> tuple[Interleaved | None, baselines.SetComparison | None]:
+    """The newest interleaved Compare with the target as its before side, judged."""
+    found = baselines.latest_interleaved(target)
+    if found is None:
+        return None, None
+    run, a_jobs, b_jobs = found
+    metrics = baselines.compare_jobs(a_jobs, b_jobs)
+    comparison = baselines.SetComparison(None, None, metrics)
+    summary = Interleaved(
+        run_id=run.pk,
+        candidate_slug=run.compared_with.slug if run.compared_with else "",
+        candidate_name=run.compared_with.name if run.compared_with else "",
+        runs=(len(a_jobs), len(b_jobs)),
+        started_at=min(j.started_at for j in a_jobs + b_jobs),
     )
+    return summary, comparison
 
 
-def _baseline_job(target) -> tuple[dict | None, bool]:
-    """The baseline's steady benchmark (a load test before an endurance one), and whether pinned."""
-    if target.baseline_run_id:
-        rows = [
-            row
-            for row in _benchmarks(target)
-            .filter(run_id=target.baseline_run_id)
-            .values(*_JOB_FIELDS)
-            if row["summary__mode"] in STEADY_MODES
-        ]
-        if rows:
-            rows.sort(key=lambda r: (STEADY_MODES.index(r["summary__mode"]), r["started_at"]))
-            return rows[0], True
-    first = (
-        _benchmarks(target)
-        .filter(summary__mode__in=STEADY_MODES)
-        .order_by("started_at", "pk")
-        .values(*_JOB_FIELDS)
-        .first()
+def _columns_evidence(
+    interleaved: baselines.SetComparison | None,
+    measured: baselines.SetComparison | None,
+    baseline: baselines.BenchmarkSet | None,
+    latest: baselines.BenchmarkSet | None,
+    why_no_latest: str,
+) -> dict[str, tuple]:
+    """(speed-up, basis, missing) for the verified, measured and estimated columns."""
+    out = {}
+    headline = interleaved.headline if interleaved else None
+    if headline is None:
+        out[stats.VERIFIED] = (None, "", [
+            "no interleaved comparison of this target against its improved version "
+            "(the compare page runs one: 5 runs a side, alternating)"
+        ])  # fmt: skip
+    else:
+        out[stats.VERIFIED] = _from(headline, stats.VERIFIED, "interleaved comparison")
+    if baseline is None:
+        missing = ["no benchmark set of the target yet (a baseline set of 5 short load tests)"]
+        out[stats.MEASURED] = (None, "", missing)
+    elif latest is None:
+        out[stats.MEASURED] = (None, "", [why_no_latest])
+    else:
+        out[stats.MEASURED] = _from(measured.headline, stats.MEASURED, "baseline set vs latest")
+    # Estimated: the point estimate of the best evidence at hand, whatever its level.
+    source = next(
+        (c for c in (measured and measured.headline, headline) if c is not None and c.speedup),
+        None,
     )
-    return first, False
-
-
-def _latest_job(target, baseline: dict) -> dict | None:
-    """The newest steady benchmark of a later run, in the baseline's mode when there is one."""
-    later = (
-        _benchmarks(target)
-        .filter(started_at__gt=baseline["started_at"])
-        .exclude(run_id=baseline["run_id"])
-        .order_by("-started_at", "-pk")
-    )
-    same = later.filter(summary__mode=baseline["summary__mode"]).values(*_JOB_FIELDS).first()
-    return same or later.filter(summary__mode__in=STEADY_MODES).values(*_JOB_FIELDS).first()
-
-
-def _meta(row: dict) -> dict:
-    """A job as the comparability guard sees it: what load it was given, by which engine."""
-    params = row["params"] or {}
-    config = {
-        "mode": row["summary__mode"],
-        "model": row["summary__model"],
-        "arrival": row["summary__arrival"],
-        "offered_rate": row["summary__offered_rate"],
-        "exclude": sorted(params.get("exclude") or []),
-    }
-    if row["summary__model"] == "closed":
-        config["connections"] = params.get("connections")
-    return {
-        "config": config,
-        "engine_version": row["summary__engine_version"],
-        "data_size": row["summary__data_size"],
-        "target_version": "",  # one target: its versions are what is being compared
-    }
-
-
-def per_second_latency(job_ids) -> dict[int, dict[str, list[float]]]:
-    """{job id: {"p50": [...], "p95": [...]}} over the seconds that had answers, in order,
-    in one query. ROI, the portfolio and the regression sentinel all compare these.
-
-    A second in which nothing was answered has no latency (not a latency of 0).
-    Warm-up seconds are never stored: the load generator leaves them out.
-    """
-    job_ids = list(job_ids)
-    per_job: dict[int, dict[int, dict]] = {job_id: {} for job_id in job_ids}
-    rows = (
-        Measurement.objects.filter(
-            job_id__in=job_ids,
-            second__isnull=False,
-            name__in=[f"sample.{name}" for name in SAMPLE_FIELDS],
+    if source is None:
+        out[stats.ESTIMATED] = (None, "", out[stats.MEASURED][2] or ["no comparison yet"])
+    else:
+        what = (
+            "baseline set vs latest"
+            if measured and source is measured.headline
+            else ("interleaved comparison")
         )
-        .order_by()
-        .values_list("job_id", "second", "name", "value")
-    )
-    for job_id, second, name, value in rows:
-        per_job[job_id].setdefault(second, {})[name.removeprefix("sample.")] = value
-    series = {}
-    for job_id, seconds in per_job.items():
-        p50, p95 = [], []
-        for _second, row in sorted(seconds.items()):
-            # Requests served that second ("ok"; the achieved rate where no count was kept).
-            if row.get("ok", row.get("achieved", 1)) <= 0:
-                continue
-            if row.get("p50_ms") is not None:
-                p50.append(row["p50_ms"])
-            if row.get("p95_ms") is not None:
-                p95.append(row["p95_ms"])
-        series[job_id] = {"p50": p50, "p95": p95}
-    return series
+        out[stats.ESTIMATED] = (source.speedup, f"p95 latency, {what}, point estimate", [])
+    return out
 
 
-def thin(values: list[float], limit: int = MAX_TEST_SECONDS) -> list[float]:
-    """At most ``limit`` values, evenly spaced over the run (first and last kept)."""
-    n = len(values)
-    if n <= limit:
-        return list(values)
-    return [values[round(i * (n - 1) / (limit - 1))] for i in range(limit)]
-
-
-def _compare(baseline: dict, latest: dict):
-    """Samples of both jobs and the comparison rule on their p50 and p95 seconds.
-
-    A succeeded job's samples never change, so the outcome is cached per pair of
-    jobs (keyed by their ids and finish times): the rule's bootstrap is the slow
-    part of the page.
-    """
-    key = "kaizen:roi:compare:{}:{}:{}:{}:{}".format(
-        CACHE_VERSION,
-        baseline["pk"],
-        baseline["finished_at"].timestamp() if baseline["finished_at"] else "-",
-        latest["pk"],
-        latest["finished_at"].timestamp() if latest["finished_at"] else "-",
-    )
-    cached = cache.get(key)
-    if cached is not None:
-        return cached
-    series = per_second_latency([baseline["pk"], latest["pk"]])
-    before, after = series[baseline["pk"]], series[latest["pk"]]
-    comparisons = {}
-    if before["p95"] and after["p95"]:
-        a_meta, b_meta = _meta(baseline), _meta(latest)
-        for name in ("p95", "p50"):
-            a, b = thin(before[name]), thin(after[name])
-            comparisons[name] = stats.compare(
-                a,
-                b,
-                metric=f"latency_{name}_per_second",
-                lower_is_better=True,
-                baseline_meta=[a_meta],
-                candidate_meta=[b_meta],
-                seed=0,
-                resamples=RESAMPLES,
-            )
-    outcome = (before, after, comparisons)
-    cache.set(key, outcome, 24 * 3600)
-    return outcome
-
-
-def _benchmark(row: dict, samples: dict, pinned=False) -> Benchmark:
-    return Benchmark(
-        job_id=row["pk"],
-        run_id=row["run_id"],
-        started_at=row["started_at"],
-        mode=row["summary__mode"] or "",
-        offered_rate=row["summary__offered_rate"],
-        seconds=len(samples.get("p50", [])),
-        seconds_tested=min(len(samples.get("p50", [])), MAX_TEST_SECONDS),
-        pinned=pinned,
+def _from(c: stats.Comparison, level: str, what: str) -> tuple:
+    """A column's speed-up from a comparison that reached ``level``: the end of the
+    interval nearest to no change, only for a claim the rule makes."""
+    if c.evidence != level:
+        return (None, "", [
+            f"the {what} is {c.evidence} evidence only "
+            f"({c.n_baseline} and {c.n_candidate} runs; {'; '.join(c.reasons)})"
+        ])  # fmt: skip
+    if c.verdict not in (stats.IMPROVED, stats.REGRESSED):
+        return (None, "", [
+            f"the {what} says {c.verdict} on p95 latency ({'; '.join(c.reasons)})"
+        ])  # fmt: skip
+    return (
+        _conservative(c),
+        f"p95 latency, {what}, end of the {c.confidence:.1%} interval nearest to no change",
+        [],
     )
 
 
@@ -656,84 +590,39 @@ def _conservative(comparison: stats.Comparison) -> float:
     return min(1.0, high)
 
 
-def _speedups(comparison, baseline, latest) -> tuple[tuple, tuple]:
-    """(speed-up, basis, missing) for the verified and the estimated column."""
-    if baseline is None:
-        missing = ["no benchmark of the target yet (a load test gives the baseline)"]
-        return (None, "", missing), (None, "", missing)
-    if latest is None:
-        missing = ["no benchmark after the baseline"]
-        return (None, "", missing), (None, "", missing)
-    if comparison is None:
-        missing = [
-            f"no per-second latency samples of the {side} benchmark #{bench.job_id} "
-            "(housekeeping deletes samples older than KAIZEN_RETENTION_DAYS)"
-            for side, bench in (("baseline", baseline), ("latest", latest))
-            if not bench.seconds
-        ] or ["no per-second latency samples to compare"]
-        return (None, "", missing), (None, "", missing)
-    estimated = (
-        comparison.speedup if math.isfinite(comparison.speedup) else None,
-        "per-second p95 latency, point estimate",
-        [] if math.isfinite(comparison.speedup) else ["latency of 0 ms on one side"],
-    )
-    if comparison.verdict in ("improved", "regressed"):
-        verified = (
-            _conservative(comparison),
-            "per-second p95 latency, end of the 95 % interval nearest to no change",
-            [],
-        )
-    else:
-        reasons = "; ".join(comparison.reasons)
-        verified = (
-            None,
-            "",
-            [f"no significant gain measured: the comparison says {comparison.verdict} ({reasons})"],
-        )
-    return verified, estimated
-
-
 # -- compute -----------------------------------------------------------------------
 
 
 def compute(initiative: Initiative) -> RoiResult:
     """The ROI of ``initiative`` from its target's benchmarks, tasks and assumptions.
 
-    A fixed number of queries whatever the amount of data: the assumptions,
-    up to three for the two benchmarks, one for their samples (skipped when
-    cached), up to three for the knees and one for the hours.
+    A fixed number of queries whatever the amount of data: the assumptions, the
+    benchmark sets, their figures, the newest interleaved comparison, up to
+    three for the knees and one for the hours.
     """
     target = initiative.target
     assumptions = _assumptions(initiative, current_assumptions(initiative))
-    baseline_row, pinned = _baseline_job(target)
-    latest_row = _latest_job(target, baseline_row) if baseline_row else None
-    before_samples, after_samples, comparisons = {}, {}, {}
-    if baseline_row and latest_row:
-        before_samples, after_samples, comparisons = _compare(baseline_row, latest_row)
-    baseline = _benchmark(baseline_row, before_samples, pinned) if baseline_row else None
-    latest = _benchmark(latest_row, after_samples) if latest_row else None
-    comparison = comparisons.get("p95")
-    baseline_run_id = baseline_row["run_id"] if baseline_row else target.baseline_run_id
+    baseline, latest, sets = baselines.baseline_and_latest(
+        target, baselines.DEFAULT_MODE, initiative
+    )
+    measured = baselines.compare_sets(baseline, latest) if baseline and latest else None
+    why_no_latest = baselines.why_no_latest_in(baseline, sets) if baseline and not latest else ""
+    interleaved, verified_comparison = _interleaved(target)
     knee_before, knee_after = _capacities(
         target,
-        baseline_run_id,
-        baseline_row["started_at"] if baseline_row else None,
-        latest_row["started_at"] if latest_row else None,
+        baseline.run_id if baseline else target.baseline_run_id,
+        baseline.started_at if baseline else None,
+        latest.started_at if latest else None,
     )
     investment = _investment(initiative, assumptions.hourly_rates)
-    verified_speed, estimated_speed = _speedups(comparison, baseline, latest)
-    verified = _column(
-        "verified", *verified_speed, knee_before, knee_after, assumptions, investment
+    speedups = _columns_evidence(verified_comparison, measured, baseline, latest, why_no_latest)
+    columns = {
+        level: _column(level, *speedups[level], knee_before, knee_after, assumptions, investment)
+        for level in (stats.VERIFIED, stats.MEASURED, stats.ESTIMATED)
+    }
+    missing = list(
+        dict.fromkeys(columns[stats.ESTIMATED].missing + columns[stats.MEASURED].missing)
     )
-    estimated = _column(
-        "estimated", *estimated_speed, knee_before, knee_after, assumptions, investment
-    )
-    missing = list(dict.fromkeys(estimated.missing + verified.missing))
-    modes = ""
-    if baseline and latest:
-        modes = f"{baseline.mode} vs {latest.mode}"
-        if baseline.mode != latest.mode:
-            modes += f" (no {baseline.mode} test after the baseline)"
     return RoiResult(
         initiative_id=initiative.pk,
         initiative_title=initiative.title,
@@ -743,17 +632,16 @@ def compute(initiative: Initiative) -> RoiResult:
         assumptions=assumptions,
         baseline=baseline,
         latest=latest,
-        modes_compared=modes,
-        comparison=comparison,
-        comparison_p50=comparisons.get("p50"),
+        measured=measured,
+        interleaved=interleaved,
+        interleaved_comparison=verified_comparison,
         knee_before=knee_before,
         knee_after=knee_after,
         investment=investment,
-        verified=verified,
-        estimated=estimated,
+        verified=columns[stats.VERIFIED],
+        measured_column=columns[stats.MEASURED],
+        estimated=columns[stats.ESTIMATED],
         missing=missing,
-        before_samples=before_samples,
-        after_samples=after_samples,
     )
 
 

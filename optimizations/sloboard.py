@@ -309,16 +309,22 @@ def _as_days(rows) -> list[tuple[datetime.date, float, int]]:
 
 
 def _baseline_memory(target) -> _Point | None:
-    """The pinned baseline run's endurance memory, else the first endurance test's
-    (the same rule the benchmark job learns its baseline by, engine._baseline_memory)."""
-    rows = Measurement.objects.filter(target=target, name="memory.pss.mean", second__isnull=True)
-    fields = ("value", "measured_at", "run_id", "job_id")
-    row = None
-    if target.baseline_run_id:
-        row = rows.filter(run_id=target.baseline_run_id).order_by("measured_at").values(*fields)
-        row = row.first()
-    if row is None:
-        row = rows.order_by("measured_at", "pk").values(*fields).first()
+    """The endurance memory of the target's endurance baseline (optimizations.baselines:
+    the pinned baseline run's endurance set, else the first; the job learns its
+    baseline the same way, engine._baseline_memory)."""
+    from optimizations import baselines
+
+    base = baselines.baseline(target, "endurance")
+    if base is None:
+        return None
+    row = (
+        Measurement.objects.filter(
+            job_id__in=base.job_ids, name="memory.pss.mean", second__isnull=True
+        )
+        .order_by("measured_at", "pk")
+        .values("value", "measured_at", "run_id", "job_id")
+        .first()
+    )
     if row is None:
         return None
     return _Point(row["value"], row["measured_at"], row["run_id"], row["job_id"], "endurance")
@@ -354,7 +360,14 @@ def latest_benchmark_verdict(target) -> dict:
     not be judged by that run (``missing`` names those), True otherwise.
     """
     latest = (
-        Job.objects.filter(target=target, kind="benchmark", status=Job.SUCCEEDED)
+        # An interleaved comparison's runs are two deployments side by side, not this
+        # target's latest state (optimizations.baselines leaves them out alike).
+        Job.objects.filter(
+            target=target,
+            kind="benchmark",
+            status=Job.SUCCEEDED,
+            run__compared_with__isnull=True,
+        )
         .select_related("run")
         .order_by(F("finished_at").desc(nulls_last=True), "-pk")
         .first()

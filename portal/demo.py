@@ -132,21 +132,41 @@ def start_baseline() -> list:
     """Start phase 1's analyses of the demo initiative: its baseline, measured for real.
 
     ``./kaizen up`` calls this once, on the first start, when the workers and
-    the demo target are up. Each task that stands for a command runs it as
-    the task's assignee; a refusal (training, broker) is returned, not raised.
+    the demo target are up. First the baseline *set* (5 short load tests in one
+    run, pinned as the target's baseline: before/after claims need at least 5
+    runs a side, optimizations.baselines), then each task that stands for a
+    command runs it as the task's assignee. A refusal (training, broker) is
+    returned, not raised.
     """
+    from optimizations import baselines
+    from optimizations.actions import do_update_target
     from optimizations.engine import CannotStart, start_run
 
     initiative = Initiative.objects.filter(target__slug=DEMO_TARGET_SLUG).order_by("pk").first()
     if initiative is None:
         return []
     started = []
-    tasks = (
+    tasks = list(
         PhaseTask.objects.filter(phase__initiative=initiative, phase__number=1)
         .exclude(run_mode="")
         .select_related("phase", "assignee")
         .order_by("position")
     )
+    if tasks:
+        first = tasks[0]
+        try:
+            run = baselines.start_set(
+                first.assignee,
+                initiative.target,
+                initiative=initiative,
+                phase=first.phase,
+                task=first,
+                trigger="cli",
+            )
+            do_update_target(first.assignee, initiative.target, baseline_run=run)
+            started.append((first, run, ""))
+        except CannotStart as refusal:
+            started.append((first, None, f"baseline set: {refusal}"))
     for task in tasks:
         try:
             run = start_run(

@@ -29,6 +29,53 @@ def notify(users, subject: str, body: str, url: str = "") -> None:
                 logger.warning("could not email %s: %s", user.email, error)
 
 
+# Who hears of each event (route). "starter": who started the run; "initiative owner":
+# the initiative's manager; "target owners": the managers of the target's department.
+ROUTES = {
+    "run.finished": ("starter", "initiative owner"),
+    "sentinel.regressed": ("initiative owner", "target owners"),
+    "sentinel.inconclusive": ("initiative owner", "target owners"),
+}
+
+
+def recipients(event: str, *, initiative=None, target=None, run=None) -> list:
+    """The people ``event`` reaches (ROUTES), each once, in a stable order."""
+    from departments.models import Membership
+
+    if event not in ROUTES:
+        raise ValueError(f"no route for event {event!r}")
+    if target is None:
+        target = initiative.target if initiative is not None else getattr(run, "target", None)
+    if initiative is None and run is not None and run.initiative_id:
+        initiative = run.initiative
+    people = []
+    for audience in ROUTES[event]:
+        if audience == "starter" and run is not None:
+            people.append(run.triggered_by)
+        elif audience == "initiative owner" and initiative is not None:
+            people.append(initiative.owner)
+        elif audience == "target owners" and target is not None:
+            people.extend(
+                membership.user
+                for membership in Membership.objects.filter(
+                    department_id=target.owner_department_id, role=Membership.MANAGER
+                )
+                .select_related("user")
+                .order_by("user__username")
+            )
+    return [person for person in dict.fromkeys(people) if person is not None]
+
+
+def route(
+    event: str, subject: str, body: str, url: str = "", *, initiative=None, target=None, run=None
+) -> list:
+    """The one way Kaizen tells people of an event: decides who hears (``recipients``)
+    and sends through ``notify``; channels beyond the inbox and email go here."""
+    people = recipients(event, initiative=initiative, target=target, run=run)
+    notify(people, subject, body, url)
+    return people
+
+
 def run_finished(run) -> None:
     """The person who started the run and the initiative's owner hear how it ended."""
     from django.urls import reverse
@@ -43,7 +90,4 @@ def run_finished(run) -> None:
         if job.error:
             line += f" — {job.error}"
         lines.append(line)
-    people = [run.triggered_by]
-    if run.initiative_id:
-        people.append(run.initiative.owner)
-    notify(people, subject, "\n".join(lines), reverse("run_detail", args=[run.pk]))
+    route("run.finished", subject, "\n".join(lines), reverse("run_detail", args=[run.pk]), run=run)

@@ -1,39 +1,72 @@
-"""Statistics for honest before/after claims: Mann-Whitney U, bootstrap intervals, trends.
+"""Statistics for honest before/after claims: the comparison rule, Mann-Whitney U, trends.
 
-The comparison rule (ANALYSIS.md §3): a change between a baseline and a
-candidate set of benchmark runs is real only when each side has at least 5
-runs, the runs were interleaved, Mann-Whitney U gives p < 0.05, and the
-median moved by more than max(10 %, 2 x the runs' coefficient of variation).
-Medians carry seeded (so repeatable) bootstrap 95 % intervals. A
-comparability guard flags runs whose target version, data size,
-configuration or engine version differ.
+The comparison rule (ANALYSIS.md §3), the only one in Kaizen: each side is a
+set of runs, one value per run (never per-second samples: neighbouring seconds
+are autocorrelated). Latencies and throughput are judged on the ratio scale,
+on ln(value): the Hodges-Lehmann shift of ln(after) - ln(before) (the median
+of the n x m pairwise differences) with its exact Mann-Whitney (Moses)
+confidence interval, whose ends are order statistics of those differences
+chosen from the exact distribution of U (for 5 v 5: the 3rd and the 23rd of
+25, 96.8 %). With the margin delta = ln 1.10:
 
-Plain Python: the samples are a handful of runs, and the exact Mann-Whitney
-distribution is a small dynamic programme over rank sums, so numpy and scipy
-would add two heavy dependencies for microseconds.
+- improved / regressed: the interval excludes 0 and the estimate is beyond
+  +-delta (in the better / worse direction);
+- no change: the whole interval lies within +-delta (an equivalence test);
+- inconclusive otherwise: "interval x a-x b, add runs".
+
+Rates (error rate, unavailability) are judged the same way on their
+difference in percentage points, with the margin max(0.1 pp, 10 % of the
+baseline's median). The p value comes from the same exact distribution of U
+as the interval (ties between the sides count against the change), so the
+interval excludes 0 exactly when p is at most 1 - its confidence: verdict, p
+and interval never disagree. Fewer than 5 runs a side, or runs that the
+comparability guard flags, are inconclusive, saying why.
+
+Plain Python: the samples are a handful of runs, and the exact distribution
+of U is a small polynomial (a Gaussian binomial coefficient), so numpy and
+scipy would add two heavy dependencies for microseconds.
 """
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import math
-import random
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from operator import add
 from typing import Any
 
 MIN_RUNS = 5
+# The interval's confidence is the largest the exact distribution offers at or
+# above 1 - ALPHA (96.8 % for 5 v 5).
 ALPHA = 0.05
-MIN_CHANGE = 0.10
-CV_FACTOR = 2.0
-BOOTSTRAP_RESAMPLES = 2000
-# Up to this many observations in all, p comes from the exact permutation
-# distribution of the rank sum (ties included); beyond, from the normal
-# approximation with tie and continuity corrections.
+# Ratio scale: a change within x/ 1.10 is no change worth a claim.
+DELTA = math.log(1.10)
+# Rates: the margin in percentage points, at least this, else this share of the baseline.
+RATE_MARGIN_PP = 0.1
+RATE_MARGIN_RELATIVE = 0.10
+# Up to this many runs in all, U's distribution is exact; beyond, the normal
+# approximation with a continuity correction.
 EXACT_LIMIT = 60
-COMPARABILITY_KEYS = ("target_version", "data_size", "config", "engine_version")
+# The comparability guard: what each run was asked to do and by what. The
+# target's version is the one meant to differ between the sides of a claim.
+COMPARABILITY_KEYS = (
+    "scenario",
+    "mode",
+    "rate",
+    "duration",
+    "connections",
+    "engine_version",
+    "data_size",
+    "target_version",
+)
+RATIO, POINTS = "ratio", "points"
+IMPROVED, REGRESSED, NO_CHANGE, INCONCLUSIVE = "improved", "regressed", "no change", "inconclusive"
+# Evidence levels (ANALYSIS.md §3): interleaved A/B sets, sequential sets of at
+# least MIN_RUNS runs that pass the comparability guard, point estimates.
+VERIFIED, MEASURED, ESTIMATED = "verified", "measured", "estimated"
 
 
 # -- descriptive -------------------------------------------------------------------
@@ -159,52 +192,6 @@ def mann_whitney_u(x: Sequence[float], y: Sequence[float]) -> MannWhitney:
     return MannWhitney(u1, u2, min(1.0, 2 * _normal_sf(max(z, 0.0))), "normal")
 
 
-# -- bootstrap ---------------------------------------------------------------------
-
-
-def bootstrap_ci(
-    values: Sequence[float],
-    statistic: Callable[[Sequence[float]], float] = median,
-    *,
-    confidence: float = 0.95,
-    resamples: int = BOOTSTRAP_RESAMPLES,
-    seed: int = 0,
-) -> tuple[float, float]:
-    """Percentile bootstrap interval of ``statistic``; the same seed gives the same interval."""
-    if not values:
-        raise ValueError("bootstrap of no values")
-    rng = random.Random(seed)
-    n = len(values)
-    estimates = sorted(statistic(rng.choices(values, k=n)) for _ in range(resamples))
-    return _percentile_interval(estimates, confidence)
-
-
-def bootstrap_ratio_ci(
-    numerator: Sequence[float],
-    denominator: Sequence[float],
-    statistic: Callable[[Sequence[float]], float] = median,
-    *,
-    confidence: float = 0.95,
-    resamples: int = BOOTSTRAP_RESAMPLES,
-    seed: int = 0,
-) -> tuple[float, float]:
-    """Interval of statistic(numerator) / statistic(denominator), both sides resampled."""
-    rng = random.Random(seed)
-    estimates = []
-    for _ in range(resamples):
-        top = statistic(rng.choices(numerator, k=len(numerator)))
-        bottom = statistic(rng.choices(denominator, k=len(denominator)))
-        estimates.append(top / bottom if bottom else math.inf)
-    estimates.sort()
-    return _percentile_interval(estimates, confidence)
-
-
-def _percentile_interval(ordered: list[float], confidence: float) -> tuple[float, float]:
-    tail = (1 - confidence) / 2
-    last = len(ordered) - 1
-    return ordered[round(tail * last)], ordered[round((1 - tail) * last)]
-
-
 # -- comparability and interleaving ------------------------------------------------
 
 
@@ -221,10 +208,11 @@ def comparability(
 ) -> list[dict]:
     """Flags for runs that should not be compared as they are.
 
-    Each run is described by a plain dict (``target_version``, ``data_size``,
-    ``config``, ``engine_version``...). Runs of one side must agree on every
-    key; the two sides must agree on every key except those in ``intended``
-    (the change under test, e.g. ``config`` when comparing slow and fast mode).
+    Each run is described by a plain dict (COMPARABILITY_KEYS: ``scenario``,
+    ``rate``, ``duration``...; optimizations.baselines.run_meta builds it).
+    Runs of one side must agree on every key; the two sides must agree on every
+    key except those in ``intended`` (the change under test: the target's
+    version).
     A missing key is a value like any other, so a run that does not say is
     flagged when the others do.
     """
@@ -275,40 +263,128 @@ def interleaved_order(runs_per_side: int) -> list[str]:
     return ["a", "b"] * runs_per_side
 
 
+# -- the exact distribution of U ---------------------------------------------------
+
+
+@functools.lru_cache(maxsize=512)
+def u_distribution(n: int, m: int) -> tuple[int, ...]:
+    """How many of the C(n + m, n) orderings of two samples without ties give each U.
+
+    The coefficients of the Gaussian binomial [n + m choose n] in q: the product
+    over i = 1..n of (1 - q^(m+i)) / (1 - q^i), computed as power series
+    truncated beyond q^(n m), which is the polynomial's degree.
+    """
+    size = n * m + 1
+    poly = [1] + [0] * (size - 1)
+    for i in range(1, n + 1):
+        step = m + i
+        for k in range(size - 1, step - 1, -1):
+            poly[k] -= poly[k - step]
+        for k in range(i, size):
+            poly[k] += poly[k - i]
+    return tuple(poly)
+
+
+def u_cdf(u: float, n: int, m: int) -> float:
+    """P(U <= u) under no difference: exact up to EXACT_LIMIT runs, else normal."""
+    if u < 0:
+        return 0.0
+    if n + m <= EXACT_LIMIT:
+        counts = u_distribution(n, m)
+        return sum(counts[: min(len(counts), math.floor(u) + 1)]) / math.comb(n + m, n)
+    sd = math.sqrt(n * m * (n + m + 1) / 12)
+    return 1 - _normal_sf((math.floor(u) + 0.5 - n * m / 2) / sd)
+
+
+def interval_rank(n: int, m: int, alpha: float = ALPHA) -> tuple[int, float]:
+    """(k, confidence): the Moses interval is the k-th smallest and the k-th largest
+    of the n m pairwise differences; k = 0 when no interval reaches 1 - alpha."""
+    k = 0
+    while k < n * m // 2 and u_cdf(k, n, m) <= alpha / 2:
+        k += 1
+    return k, 1 - 2 * u_cdf(k - 1, n, m)
+
+
 # -- the comparison rule -----------------------------------------------------------
 
 
 @dataclass
 class Comparison:
-    """The outcome of the comparison rule on one metric."""
+    """The comparison rule on one metric: one value per run on each side."""
 
     metric: str
     lower_is_better: bool
+    scale: str  # "ratio" (ln of the values) or "points" (a rate in percentage points)
     n_baseline: int
     n_candidate: int
     median_baseline: float
     median_candidate: float
-    ci_baseline: tuple[float, float]
-    ci_candidate: tuple[float, float]
-    change: float  # (candidate - baseline) / baseline, on the medians
-    change_ci: tuple[float, float]
-    speedup: float  # > 1 means better: baseline/candidate when lower is better
-    speedup_ci: tuple[float, float]
-    cv_baseline: float
-    cv_candidate: float
-    threshold: float  # max(10 %, 2 x the larger CV)
+    # The Hodges-Lehmann shift of candidate - baseline on the scale (ln, or pp) and
+    # its Moses interval (None ends: too few runs for any interval at 1 - ALPHA).
+    shift: float
+    shift_ci: tuple[float | None, float | None]
+    confidence: float
+    margin: float  # delta on the scale: ln 1.10, or the rate margin in pp
+    # Ratio scale: candidate / baseline (exp of the shift); points: the shift itself.
+    ratio: float | None
+    ratio_ci: tuple[float | None, float | None]
+    speedup: float | None  # > 1 is better: 1 / ratio when lower is better
+    speedup_ci: tuple[float | None, float | None]
     u: float
     p_value: float
-    p_method: str
-    significant: bool
-    beyond_noise: bool
+    significant: bool  # the interval excludes 0 (exactly when p <= 1 - confidence)
     interleaved: bool | None
+    evidence: str = ESTIMATED
     flags: list[dict] = field(default_factory=list)
-    verdict: str = "inconclusive"  # improved, regressed, no change, inconclusive
+    verdict: str = INCONCLUSIVE
     reasons: list[str] = field(default_factory=list)
 
+    @property
+    def change(self) -> float | None:
+        """The relative change candidate / baseline - 1 (ratio scale), or the pp shift."""
+        if self.scale == POINTS:
+            return self.shift
+        return None if self.ratio is None else self.ratio - 1
+
+    @property
+    def interval_text(self) -> str:
+        """The interval as people read it: "x0.021-x0.026" or "-38.8 to -35.0 pp"."""
+        low, high = self.shift_ci
+        if low is None or high is None:
+            return "no interval (too few runs)"
+        if self.scale == POINTS:
+            return f"{low:+.2f} to {high:+.2f} pp"
+        return f"×{_short(math.exp(low))}–×{_short(math.exp(high))}"
+
+    @property
+    def estimate_text(self) -> str:
+        if self.scale == POINTS:
+            return f"{self.shift:+.2f} pp"
+        return f"×{_short(self.ratio)}" if self.ratio is not None else "—"
+
     def to_dict(self) -> dict:
-        return asdict(self)
+        data = asdict(self)
+        data.update(
+            change=self.change, interval_text=self.interval_text, estimate_text=self.estimate_text
+        )
+        return data
+
+
+def _short(value: float | None) -> str:
+    if value is None or not math.isfinite(value):
+        return "∞"
+    if value >= 100:
+        return f"{value:.0f}"
+    if value >= 10:
+        return f"{value:.1f}"
+    if value >= 0.1:
+        return f"{value:.2f}"
+    return f"{value:.2g}"
+
+
+def rate_margin(baseline_median_pp: float) -> float:
+    """The margin of a rate in percentage points: max(0.1 pp, 10 % of the baseline)."""
+    return max(RATE_MARGIN_PP, RATE_MARGIN_RELATIVE * abs(baseline_median_pp))
 
 
 def compare(
@@ -317,99 +393,118 @@ def compare(
     *,
     metric: str = "",
     lower_is_better: bool = True,
+    scale: str = RATIO,
     order: Sequence[str] | None = None,
     baseline_meta: Sequence[dict] | None = None,
     candidate_meta: Sequence[dict] | None = None,
     intended: Sequence[str] = (),
-    seed: int = 0,
-    resamples: int = BOOTSTRAP_RESAMPLES,
 ) -> Comparison:
     """Apply the comparison rule to one metric (one value per run on each side).
 
-    ``order`` is the time order of the runs as ``"a"`` (baseline) / ``"b"``
-    (candidate) labels, when known; ``*_meta`` describe each run for the
-    comparability guard, ``intended`` names the keys that are meant to differ.
+    ``scale`` is RATIO for latencies and throughput (positive values) and POINTS
+    for rates given in percent. ``order`` is the time order of the runs as
+    ``"a"`` (baseline) / ``"b"`` (candidate) labels, when known: interleaved
+    sets are verified evidence, sequential ones measured. ``*_meta`` describe
+    each run for the comparability guard, ``intended`` names the keys that are
+    meant to differ (the target's version, by default of the callers).
     """
-    baseline, candidate = [float(v) for v in baseline], [float(v) for v in candidate]
-    if not baseline or not candidate:
+    if scale not in (RATIO, POINTS):
+        raise ValueError(f"unknown scale {scale!r}")
+    before, after = [float(v) for v in baseline], [float(v) for v in candidate]
+    if not before or not after:
         raise ValueError("each side needs at least one run")
-    med_a, med_b = median(baseline), median(candidate)
-    cv_a, cv_b = coefficient_of_variation(baseline), coefficient_of_variation(candidate)
-    threshold = max(MIN_CHANGE, CV_FACTOR * max(cv_a, cv_b))
-    test = mann_whitney_u(baseline, candidate)
-    change = (med_b - med_a) / med_a if med_a else math.inf
-    # Seeds differ per statistic so the intervals are not drawn from one stream.
-    change_ci = tuple(
-        r - 1 for r in bootstrap_ratio_ci(candidate, baseline, seed=seed, resamples=resamples)
-    )
-    if lower_is_better:
-        speedup = med_a / med_b if med_b else math.inf
-        speedup_ci = bootstrap_ratio_ci(baseline, candidate, seed=seed + 1, resamples=resamples)
+    n, m = len(before), len(after)
+    positive = all(v > 0 for v in before + after)
+    if scale == RATIO and positive:
+        x, y = [math.log(v) for v in before], [math.log(v) for v in after]
     else:
-        speedup = med_b / med_a if med_a else math.inf
-        speedup_ci = bootstrap_ratio_ci(candidate, baseline, seed=seed + 1, resamples=resamples)
+        x, y = before, after
+    differences = sorted(b - a for b in y for a in x)
+    shift = median(differences)
+    k, confidence = interval_rank(n, m)
+    ci = (differences[k - 1], differences[n * m - k]) if k else (None, None)
+    # U counted conservatively: a tie between the sides counts against the change,
+    # so "the interval excludes 0" and "p <= 1 - confidence" are the same event.
+    below = sum(1 for d in differences if d <= 0)
+    above = sum(1 for d in differences if d >= 0)
+    p = min(1.0, 2 * u_cdf(min(below, above), n, m))
+    significant = ci[0] is not None and (ci[0] > 0 or ci[1] < 0)
+    med_a, med_b = median(before), median(after)
+    margin = DELTA if scale == RATIO else rate_margin(med_a)
+    ratio = ratio_ci = speedup = speedup_ci = None
+    if scale == RATIO and positive:
+        ratio = math.exp(shift)
+        ratio_ci = tuple(None if end is None else math.exp(end) for end in ci)
+        if lower_is_better:
+            speedup = 1 / ratio
+            speedup_ci = tuple(None if end is None else 1 / end for end in reversed(ratio_ci))
+        else:
+            speedup, speedup_ci = ratio, ratio_ci
     flags = comparability(baseline_meta or [], candidate_meta or [], intended=intended)
-    was_interleaved = interleaved(order) if order is not None else None
     result = Comparison(
         metric=metric,
         lower_is_better=lower_is_better,
-        n_baseline=len(baseline),
-        n_candidate=len(candidate),
+        scale=scale,
+        n_baseline=n,
+        n_candidate=m,
         median_baseline=med_a,
         median_candidate=med_b,
-        ci_baseline=bootstrap_ci(baseline, seed=seed + 2, resamples=resamples),
-        ci_candidate=bootstrap_ci(candidate, seed=seed + 3, resamples=resamples),
-        change=change,
-        change_ci=change_ci,
+        shift=shift,
+        shift_ci=ci,
+        confidence=confidence,
+        margin=margin,
+        ratio=ratio,
+        ratio_ci=ratio_ci or (None, None),
         speedup=speedup,
-        speedup_ci=speedup_ci,
-        cv_baseline=cv_a,
-        cv_candidate=cv_b,
-        threshold=threshold,
-        u=test.u1,
-        p_value=test.p_value,
-        p_method=test.method,
-        significant=test.p_value < ALPHA,
-        beyond_noise=abs(change) > threshold,
-        interleaved=was_interleaved,
+        speedup_ci=speedup_ci or (None, None),
+        u=float(sum(1 for d in differences if d > 0) + 0.5 * (above + below - n * m)),
+        p_value=p,
+        significant=significant,
+        interleaved=interleaved(order) if order is not None else None,
         flags=flags,
     )
-    result.verdict, result.reasons = _judge(result)
+    result.verdict, result.reasons = _judge(result, positive)
+    result.evidence = _evidence(result)
     return result
 
 
-def _judge(c: Comparison) -> tuple[str, list[str]]:
+def _judge(c: Comparison, positive: bool) -> tuple[str, list[str]]:
     blockers = []
     if min(c.n_baseline, c.n_candidate) < MIN_RUNS:
         blockers.append(
             f"needs at least {MIN_RUNS} runs per side (has {c.n_baseline} and {c.n_candidate}); "
-            "with fewer, Mann-Whitney U cannot reach p < 0.05"
+            "with fewer, no interval of the shift reaches 95 %"
         )
-    if c.interleaved is False:
-        blockers.append("the runs were not interleaved, so drift could pass for a change")
+    if c.scale == RATIO and not positive:
+        blockers.append("a run measured 0 or less, and the ratio scale needs positive values")
     for flag in c.flags:
         where = "between the sides" if flag["where"] == "between" else "within the " + flag["where"]
         values = ", ".join(map(str, flag["values"]))
         blockers.append(f"{flag['key']} differs {where}: {values}")
     if blockers:
-        return "inconclusive", blockers
-    reasons = []
-    if c.interleaved is None:
-        reasons.append("interleaving not known")
-    if not c.significant:
-        reasons.append(f"Mann-Whitney U p = {c.p_value:.3g} ≥ {ALPHA}")
-    if not c.beyond_noise:
-        reasons.append(
-            f"median change {c.change:+.1%} within the noise threshold ±{c.threshold:.1%}"
-        )
-    if not c.significant or not c.beyond_noise:
-        return "no change", reasons
-    better = (c.change < 0) == c.lower_is_better
-    reasons.append(
-        f"median {c.change:+.1%} (p = {c.p_value:.3g}, threshold ±{c.threshold:.1%}), "
-        f"speed-up x{c.speedup:.2f} [{c.speedup_ci[0]:.2f}, {c.speedup_ci[1]:.2f}]"
+        return INCONCLUSIVE, blockers
+    low, high = c.shift_ci
+    bound = f"±{c.margin:.2f} pp" if c.scale == POINTS else f"×{1 / math.exp(c.margin):.3g}–×1.10"
+    stated = (
+        f"{c.estimate_text}, {c.confidence:.1%} interval {c.interval_text}, "
+        f"p = {c.p_value:.3g} (exact Mann–Whitney)"
+        if c.n_baseline + c.n_candidate <= EXACT_LIMIT
+        else f"{c.estimate_text}, {c.confidence:.1%} interval {c.interval_text}, "
+        f"p = {c.p_value:.3g} (Mann–Whitney, normal approximation)"
     )
-    return ("improved" if better else "regressed"), reasons
+    if c.significant and abs(c.shift) > c.margin:
+        better = (c.shift < 0) == c.lower_is_better
+        return (IMPROVED if better else REGRESSED), [f"{stated}; beyond {bound}"]
+    if -c.margin <= low and high <= c.margin:
+        return NO_CHANGE, [f"{stated}: the whole interval lies within {bound}"]
+    return INCONCLUSIVE, [f"interval {c.interval_text}, add runs ({stated}; margin {bound})"]
+
+
+def _evidence(c: Comparison) -> str:
+    """Interleaved sets that pass the guard are verified, sequential ones measured."""
+    if min(c.n_baseline, c.n_candidate) < MIN_RUNS or c.flags:
+        return ESTIMATED
+    return VERIFIED if c.interleaved else MEASURED
 
 
 # -- trends ------------------------------------------------------------------------

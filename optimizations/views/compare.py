@@ -1,9 +1,10 @@
 """Is a change real? Two sets of benchmark runs through the comparison rule.
 
-The rule (optimizations.analyzers.stats): at least 5 runs per side, runs
-interleaved in time, Mann–Whitney U p < 0.05, and a median change beyond
-max(10 %, 2 × the runs' coefficient of variation); medians with bootstrap 95 %
-intervals; pairs whose configuration differs are flagged.
+The rule (optimizations.analyzers.stats, ANALYSIS.md §3): one value per run,
+at least 5 runs per side, the Hodges–Lehmann shift of ln(B) − ln(A) with its
+exact Mann–Whitney interval against a margin of ×1.10 (rates in percentage
+points); interleaved runs are verified evidence, sequential ones measured;
+runs whose configuration differs are flagged (optimizations.baselines).
 """
 
 from __future__ import annotations
@@ -13,21 +14,9 @@ from django.contrib import messages
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from optimizations import charts, engine, modes
-from optimizations.analyzers import stats
+from optimizations import baselines, charts, engine, modes
 from optimizations.models import Job, Run, TargetService
 from portal import access
-
-# (key, label, unit, lower is better, value from a benchmark summary)
-METRICS = (
-    ("latency_med", "Median latency", "ms", True, lambda s: s["latency_ms"]["med"]),
-    ("latency_p95", "p95 latency", "ms", True, lambda s: s["latency_ms"]["p95"]),
-    ("latency_p99", "p99 latency", "ms", True, lambda s: s["latency_ms"]["p99"]),
-    ("throughput", "Throughput", "req/s", False, lambda s: s["rps"]),
-    ("error_rate", "Error rate", "%", True, lambda s: 100.0 * s["error_rate"]),
-)
-# Parameters that may differ between runs without making them incomparable.
-FREE_PARAMS = ("seed", "cpu")
 
 
 class ComparisonForm(forms.Form):
@@ -45,55 +34,12 @@ def _ids(values) -> list[int]:
     return ids
 
 
-def _meta(job: Job) -> dict:
-    """A run as the comparability guard sees it (stats.COMPARABILITY_KEYS)."""
-    summary = job.summary or {}
-    # What was asked for (not what was measured: a 20 s run lasts 19.95 s).
-    config = {key: value for key, value in (job.params or {}).items() if key not in FREE_PARAMS}
-    config["operations"] = sorted(op["name"] for op in summary.get("operations") or [])
-    return {
-        "config": config,
-        "engine_version": summary.get("engine_version"),
-        # The deployment measured; two targets are two versions side by side.
-        "target_version": job.target.slug,
-        "data_size": summary.get("data_size"),
-    }
-
-
 def compare_sides(a_jobs: list[Job], b_jobs: list[Job]) -> list[dict]:
     """The comparison rule on each metric, with the values it was fed."""
-    order = stats.order_from_times(
-        [job.started_at for job in a_jobs], [job.started_at for job in b_jobs]
-    )
-    a_meta, b_meta = [_meta(job) for job in a_jobs], [_meta(job) for job in b_jobs]
-    versions = ({m["target_version"] for m in a_meta}, {m["target_version"] for m in b_meta})
-    intended = ["target_version"] if versions[0] != versions[1] else []
-    results = []
-    for key, label, unit, lower_is_better, read in METRICS:
-        a_values = [read(job.summary) for job in a_jobs]
-        b_values = [read(job.summary) for job in b_jobs]
-        comparison = stats.compare(
-            a_values,
-            b_values,
-            metric=key,
-            lower_is_better=lower_is_better,
-            order=order,
-            baseline_meta=a_meta,
-            candidate_meta=b_meta,
-            intended=intended,
-            seed=0,
-        )
-        results.append(
-            {
-                "key": key,
-                "label": label,
-                "unit": unit,
-                "a": a_values,
-                "b": b_values,
-                "c": comparison,
-            }
-        )
-    return results
+    return [
+        {"key": m.key, "label": m.label, "unit": m.unit, "a": m.a, "b": m.b, "c": m.c}
+        for m in baselines.compare_jobs(a_jobs, b_jobs)
+    ]
 
 
 @require_GET

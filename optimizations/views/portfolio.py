@@ -20,9 +20,8 @@ from portal import access
 
 RULE = {
     "min_runs": stats.MIN_RUNS,
-    "alpha": stats.ALPHA,
-    "min_change": stats.MIN_CHANGE,
-    "cv_factor": stats.CV_FACTOR,
+    "margin": "×1.10",
+    "rate_margin_pp": stats.RATE_MARGIN_PP,
 }
 
 

@@ -137,20 +137,32 @@ def initiative_roi(request, pk):
         current = history[0]["row"] if history else None
         form = RoiAssumptionsForm(initial=_initial(current), departments=departments)
     figure = None
-    if result.baseline and result.latest:
-        figure = charts.before_after_latency(
-            result.before_samples,
-            result.after_samples,
-            (f"before: job #{result.baseline.job_id}", f"after: job #{result.latest.job_id}"),
-        )
+    if result.measured is not None:
+        values = {m.key: (m.a, m.b) for m in result.measured.metrics}
+        if "latency_p95" in values and "latency_med" in values:
+            figure = charts.before_after_latency(
+                {"p50": values["latency_med"][0], "p95": values["latency_p95"][0]},
+                {"p50": values["latency_med"][1], "p95": values["latency_p95"][1]},
+                (
+                    f"baseline: run #{result.baseline.run_id}",
+                    f"latest: run #{result.latest.run_id}",
+                ),
+            )
     context = {
         "initiative": initiative,
         "roi": result,
+        "roi_tables": [
+            (
+                "Interleaved comparison (verified evidence)",
+                result.interleaved_comparison,
+                "verified",
+            ),
+            ("Baseline set against the latest set", result.measured, "measured"),
+        ],
         "form": form,
         "can_edit": can_edit,
         "history": history,
         "figure": charts.to_json(figure) if figure else None,
-        "max_test_seconds": roi.MAX_TEST_SECONDS,
         "nav_section": "initiatives",
     }
     return render(request, "optimizations/roi.html", context, status=status)
@@ -180,54 +192,63 @@ def initiative_roi_json(request, pk):
     return response
 
 
-CSV_COLUMNS = ["section", "item", "value", "verified", "estimated", "unit"]
+CSV_COLUMNS = ["section", "item", "value", "verified", "measured", "estimated", "unit"]
 
 
 def csv_rows(result: roi.RoiResult) -> list[list]:
-    """The ROI as rows a spreadsheet reads: single values in ``value``, the two
-    readings of the evidence in ``verified`` and ``estimated``; empty is unknown."""
+    """The ROI as rows a spreadsheet reads: single values in ``value``, the three
+    evidence levels in their columns; empty is unknown."""
     a = result.assumptions
     rows = [
-        ["initiative", "title", result.initiative_title, None, None, ""],
-        ["initiative", "target", result.target_slug, None, None, ""],
-        ["assumptions", "expected peak load", a.expected_peak_rps, None, None, "req/s"],
-        ["assumptions", "expected peak load from", a.peak_source, None, None, ""],
+        ["initiative", "title", result.initiative_title, None, None, None, ""],
+        ["initiative", "target", result.target_slug, None, None, None, ""],
+        ["assumptions", "expected peak load", a.expected_peak_rps, None, None, None, "req/s"],
+        ["assumptions", "expected peak load from", a.peak_source, None, None, None, ""],
         ["assumptions", "cost per instance and month", a.cost_per_instance_month, None, None,
-         a.currency],
-        ["assumptions", "horizon", a.horizon_months, None, None, "months"],
-        ["assumptions", "headroom factor", a.headroom, None, None, ""],
+         None, a.currency],
+        ["assumptions", "horizon", a.horizon_months, None, None, None, "months"],
+        ["assumptions", "headroom factor", a.headroom, None, None, None, ""],
     ]  # fmt: skip
     for code, rate in sorted(a.hourly_rates.items()):
-        rows.append(["assumptions", f"hourly rate {code}", rate, None, None, f"{a.currency}/h"])
-    for side, bench in (("baseline", result.baseline), ("latest", result.latest)):
-        if bench:
-            rows.append(["benchmarks", f"{side} job", bench.job_id, None, None, ""])
-            rows.append(["benchmarks", f"{side} started", bench.started_at, None, None, ""])
-            rows.append(["benchmarks", f"{side} mode", bench.mode, None, None, ""])
-            rows.append(["benchmarks", f"{side} seconds", bench.seconds, None, None, "s"])
-    for label, c in (("p95", result.comparison), ("p50", result.comparison_p50)):
-        if c is None:
-            continue
-        section = f"comparison {label} per second"
-        rows += [
-            [section, "verdict", c.verdict, None, None, ""],
-            [section, "median before", c.median_baseline, None, None, "ms"],
-            [section, "median after", c.median_candidate, None, None, "ms"],
-            [section, "change", c.change, None, None, "ratio"],
-            [section, "change 95% low", c.change_ci[0], None, None, "ratio"],
-            [section, "change 95% high", c.change_ci[1], None, None, "ratio"],
-            [section, "speed-up", c.speedup, None, None, "x"],
-            [section, "speed-up 95% low", c.speedup_ci[0], None, None, "x"],
-            [section, "speed-up 95% high", c.speedup_ci[1], None, None, "x"],
-            [section, "p-value", c.p_value, None, None, ""],
-            [section, "reasons", "; ".join(c.reasons), None, None, ""],
-        ]
+        rows.append(
+            ["assumptions", f"hourly rate {code}", rate, None, None, None, f"{a.currency}/h"]
+        )
+    for side, found in (("baseline", result.baseline), ("latest", result.latest)):
+        if found:
+            rows.append(["benchmarks", side, found.describe(), None, None, None, ""])
+            rows.append(["benchmarks", f"{side} run", found.run_id, None, None, None, ""])
+            rows.append(["benchmarks", f"{side} runs in the set", found.size, None, None, None, ""])
+            rows.append(["benchmarks", f"{side} started", found.started_at, None, None, None, ""])
+    if result.interleaved:
+        i = result.interleaved
+        rows.append(["benchmarks", "interleaved comparison run", i.run_id, None, None, None, ""])
+        rows.append(["benchmarks", "interleaved against", i.candidate_slug, None, None, None, ""])
+    for section, found in (
+        ("interleaved comparison", result.interleaved_comparison),
+        ("baseline set vs latest set", result.measured),
+    ):
+        for m in found.metrics if found else []:
+            c, name = m.c, f"{section}: {m.label}"
+            rows += [
+                [name, "verdict", c.verdict, None, None, None, ""],
+                [name, "evidence", c.evidence, None, None, None, ""],
+                [name, "runs", f"{c.n_baseline} v {c.n_candidate}", None, None, None, ""],
+                [name, "median before", c.median_baseline, None, None, None, m.unit],
+                [name, "median after", c.median_candidate, None, None, None, m.unit],
+                [name, "estimate", c.estimate_text, None, None, None, ""],
+                [name, "interval", c.interval_text, None, None, None, ""],
+                [name, "confidence", c.confidence, None, None, None, ""],
+                [name, "p-value", c.p_value, None, None, None, ""],
+                [name, "reasons", "; ".join(c.reasons), None, None, None, ""],
+            ]
     for knee_label, knee in (
         ("knee before", result.knee_before),
         ("knee after", result.knee_after),
     ):
-        rows.append(["capacity", knee_label, knee.value if knee else None, None, None, "req/s"])
-    v, e = result.verified, result.estimated
+        rows.append(
+            ["capacity", knee_label, knee.value if knee else None, None, None, None, "req/s"]
+        )
+    v, m, e = result.verified, result.measured_column, result.estimated
     for item, attribute, unit in (
         ("speed-up used", "speedup", "x"),
         ("capacity per instance before", "capacity_before", "req/s"),
@@ -239,13 +260,19 @@ def csv_rows(result: roi.RoiResult) -> list[list]:
         ("ROI", "roi", "ratio"),
         ("payback", "payback_months", "months"),
     ):
-        rows.append(["roi", item, None, getattr(v, attribute), getattr(e, attribute), unit])
+        rows.append(
+            ["roi", item, None, getattr(v, attribute), getattr(m, attribute),
+             getattr(e, attribute), unit]
+        )  # fmt: skip
     for cost in result.investment.rows:
-        rows.append(["investment", f"{cost.name} hours", cost.hours, None, None, "h"])
-        rows.append(["investment", f"{cost.name} cost", cost.cost, None, None, result.currency])
-    rows.append(["investment", "total", result.investment.total, None, None, result.currency])
+        rows.append(["investment", f"{cost.name} hours", cost.hours, None, None, None, "h"])
+        rows.append(
+            ["investment", f"{cost.name} cost", cost.cost, None, None, None, result.currency]
+        )
+    rows.append(["investment", "total", result.investment.total, None, None, None, result.currency])
+    rows.append(["roi", "evidence level reached", result.level, None, None, None, ""])
     for reason in result.missing:
-        rows.append(["missing", reason, None, None, None, ""])
+        rows.append(["missing", reason, None, None, None, None, ""])
     return rows
 
 

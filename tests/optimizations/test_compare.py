@@ -66,17 +66,20 @@ def test_interleaved_runs_of_two_deployments_give_a_verdict_with_intervals(
     assert latency.speedup > 7 and latency.speedup_ci[0] < latency.speedup < latency.speedup_ci[1]
     assert latency.p_value == pytest.approx(2 / 252)  # exact Mann–Whitney U, no overlap
     assert results["throughput"].verdict == "improved"
+    assert results["error_rate"].verdict == "no change"  # 0 % → 0 %: within ±0.1 pp
+    assert latency.evidence == "verified"
     body = response.content.decode()
     assert "alternated in time" in body and "improved" in body
 
 
-def test_sequential_sessions_are_measured_but_not_claimed(login, qa_engineer, target, fixed):
+def test_sequential_sessions_are_measured_not_verified(login, qa_engineer, target, fixed):
     a, b = sides(target, fixed, interleaved=False)
     response = login(qa_engineer).get(f"{reverse('compare')}?a={ids(a)}&b={ids(b)}")
     latency = response.context["results"][0]["c"]
-    assert latency.verdict == "inconclusive" and latency.interleaved is False
-    assert latency.speedup > 7  # the figure is shown…
-    assert "did not alternate in time" in response.content.decode()  # …and why it is not a claim
+    assert latency.verdict == "improved" and latency.interleaved is False
+    assert latency.evidence == "measured" and latency.speedup > 7
+    body = response.content.decode()
+    assert "did not alternate in time" in body and "measured" in body  # …and what that means
 
 
 def test_runs_of_different_settings_are_flagged(login, qa_engineer, target, fixed):
@@ -85,7 +88,8 @@ def test_runs_of_different_settings_are_flagged(login, qa_engineer, target, fixe
     response = login(qa_engineer).get(f"{reverse('compare')}?a={ids(a)}&b={ids(b)}")
     latency = response.context["results"][0]["c"]
     assert latency.verdict == "inconclusive"
-    assert [flag["key"] for flag in latency.flags] == ["config", "config"]  # within B, and A vs B
+    assert [flag["key"] for flag in latency.flags] == ["rate", "rate"]  # within B, and A vs B
+    assert latency.evidence == "estimated"
     assert "500.0" in response.content.decode()
 
 

@@ -41,16 +41,26 @@ def test_the_first_start_runs_phase_ones_analyses_for_real(
         started = start_baseline()
     assert [(task.title, refusal) for task, _, refusal in started] == [
         ("Analyze performance", ""),
+        ("Analyze performance", ""),
         ("Find bottlenecks", ""),
     ]
-    runs = [run for _, run, _ in started]
+    baseline_set, *runs = [run for _, run, _ in started]
+    # First the baseline set: 5 short load tests in one run, pinned as the target's baseline.
+    jobs = list(baseline_set.jobs.order_by("pk"))
+    assert [job.kind for job in jobs] == ["benchmark"] * 5
+    assert {(job.params["mode"], job.params["duration"], job.params["rate"]) for job in jobs} == {
+        ("load", 10.0, 20.0)
+    }
+    assert baseline_set.initiative.target.baseline_run_id == baseline_set.pk
+    assert baseline_set.phase.number == 1
     assert [(r.mode, r.focus, r.phase.number) for r in runs] == [
         ("performance", ["fastapi", "sqlalchemy", "async"], 1),
         ("strategy", ["architecture", "scaling"], 1),
     ]
-    assert {r.triggered_by.username for r in runs} == {"qa.engineer"}
-    # The probe goes first; the rest wait for it.
-    assert sent == ["probe", "probe"]
+    assert {r.triggered_by.username for r in [baseline_set, *runs]} == {"qa.engineer"}
+    # The set's load tests are sent at once (the per-target lease runs them one by one);
+    # in the runs, the probe goes first and the rest wait for it.
+    assert sent == ["benchmark"] * 5 + ["probe", "probe"]
     kinds = set(Job.objects.values_list("kind", flat=True))
     assert {"benchmark", "probe"} <= kinds
     # Until the launcher registers the source tree, the code scan says why it waits.
