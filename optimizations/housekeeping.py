@@ -83,6 +83,13 @@ def start_due_schedules(now=None) -> int:
         if not claimed:
             continue
         try:
+            if schedule.sentinel_reference_id:
+                # A regression sentinel re-runs its reference set's exact configuration.
+                from optimizations import sentinel
+
+                sentinel.start(schedule, expires_at=following)
+                started += 1
+                continue
             engine.start_run(
                 schedule.created_by,
                 schedule.target,
