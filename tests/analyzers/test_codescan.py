@@ -141,23 +141,54 @@ def test_invalid_escapes_do_not_warn(tmp_path):
     assert scan_path(tmp_path, ruff=False).summary["parse_failures"] == []
 
 
-def test_suppression_comment_silences_one_rule_on_one_line(tmp_path):
+def _active(result) -> set[str]:
+    return {f.rule_id for f in result.findings if not f.evidence.get("suppressed")}
+
+
+def test_suppression_with_a_reason_keeps_the_finding_shown_as_suppressed(tmp_path):
+    comment = "# kaizen: ignore[FSA101] -- at most three lines per order, by contract"
+    silenced = N_PLUS_ONE.replace("order.id))\n", f"order.id))  {comment}\n", 1)
+    write(tmp_path, {"app.py": silenced, "models.py": "class Order: ...\nclass Line: ...\n"})
+    result = scan_path(tmp_path, ruff=False)
+    assert "FSA101" not in _active(result)
+    (kept,) = [f for f in result.findings if f.rule_id == "FSA101"]
+    assert kept.evidence["suppressed"] == {
+        "scope": "line",
+        "reason": "at most three lines per order, by contract",
+    }
+    assert result.summary["suppressed"] == 1
+    assert "FSA101" not in result.summary["counts"]["by_rule"]
+    assert [c.status for c in result.checks if c.check_id == "FSA101"] == ["passed"]
+    assert result.verdict == "pass"
+
+
+def test_suppression_without_a_reason_suppresses_nothing_and_is_reported(tmp_path):
     silenced = N_PLUS_ONE.replace("order.id))\n", "order.id))  # kaizen: ignore[FSA101]\n", 1)
     write(tmp_path, {"app.py": silenced, "models.py": "class Order: ...\nclass Line: ...\n"})
     result = scan_path(tmp_path, ruff=False)
-    assert "FSA101" not in {f.rule_id for f in result.findings}
-    assert result.summary["suppressed"] == 1
+    assert {"FSA101", "FSA002"} <= _active(result)
+    (unjustified,) = [f for f in result.findings if f.rule_id == "FSA002"]
+    fsa101 = next(f for f in result.findings if f.rule_id == "FSA101")
+    assert unjustified.location == fsa101.location
+    assert result.summary["suppressed"] == 0
 
 
-def test_file_level_suppression(tmp_path):
+def test_file_level_suppression_needs_a_reason_too(tmp_path):
+    models = "class Order: ...\nclass Line: ...\n"
+    reasoned = "# kaizen: ignore-file[FSA101] -- a nightly script, never on a request path\n"
+    write(tmp_path / "a", {"app.py": reasoned + N_PLUS_ONE, "models.py": models})
+    result = scan_path(tmp_path / "a", ruff=False)
+    assert "FSA101" not in _active(result)
+    assert {
+        f.evidence["suppressed"]["scope"] for f in result.findings if f.rule_id == "FSA101"
+    } == {"file"}
     write(
-        tmp_path,
-        {
-            "app.py": "# kaizen: ignore-file[FSA101]\n" + N_PLUS_ONE,
-            "models.py": "class Order: ...\nclass Line: ...\n",
-        },
+        tmp_path / "b",
+        {"app.py": "# kaizen: ignore-file[FSA101]\n" + N_PLUS_ONE, "models.py": models},
     )
-    assert "FSA101" not in {f.rule_id for f in scan_path(tmp_path, ruff=False).findings}
+    bare = scan_path(tmp_path / "b", ruff=False)
+    assert {"FSA101", "FSA002"} <= _active(bare)
+    assert [f.location for f in bare.findings if f.rule_id == "FSA002"] == ["app.py:1"]
 
 
 def test_fingerprints_survive_lines_moving(tmp_path):

@@ -35,7 +35,7 @@ from ..base import (
     TargetSpec,
     validate_params,
 )
-from . import project
+from . import advisories, project
 from .index import Index
 from .ruff import FIX as RUFF_FIX
 from .ruff import run_ruff, severity_of
@@ -137,6 +137,21 @@ PARAMS = [
         label="PostgreSQL version",
         help="server_version from the latest DB scan, for the stack report.",
     ),
+    Param(
+        "audit_dependencies",
+        "bool",
+        False,
+        label="Audit dependencies",
+        help="Look up the pinned dependencies' published vulnerabilities (pip-audit, PyPI's "
+        "advisory data); runs when the security rules are in scope.",
+    ),
+    Param(
+        "advisory_url",
+        "str",
+        advisories.PYPI_JSON,
+        label="Advisory source",
+        help="PyPI JSON API base URL pip-audit reads (a mirror may stand in for pypi.org).",
+    ),
     Param("timeout", "int", 600, label="Timeout (s)", min=10, max=7200),
     Param("cache_dir", "str", "", label="Clone cache", help="Where git URLs are cloned."),
 ]
@@ -168,11 +183,13 @@ def _normalise(text: str) -> str:
 class _Findings:
     """Turns hits and ruff diagnostics into FindingData with stable keys."""
 
-    def __init__(self, index: Index, by_rel: dict[str, project.SourceFile]):
+    def __init__(self, index: Index, by_rel: dict[str, project.SourceFile], root: Path):
         self.index = index
         self.by_rel = by_rel
+        self.root = root
         self.findings: list[FindingData] = []
         self.suppressed = 0
+        self.unjustified: list[tuple[str, int, str, str]] = []  # in non-Python files
         self._keys: Counter = Counter()
         self._places: set[tuple] = set()
 
@@ -206,9 +223,7 @@ class _Findings:
                     ev["detail"] = f"{ev.get('detail', '')}; {hit.detail}".strip("; ")
             return
         self._places.add(place)
-        if source.suppressed(hit.rule_id, line):
-            self.suppressed += 1
-            return
+        suppression = source.suppression(hit.rule_id, line)
         segment = ast.get_source_segment(source.text, hit.node) or source.line(line)
         func_qual = hit.func.qual if hit.func is not None else ""
         evidence = {
@@ -222,6 +237,7 @@ class _Findings:
             "rule_title": rule.title,
             **hit.evidence,
         }
+        self._mark(evidence, suppression)
         self.findings.append(
             FindingData(
                 rule_id=hit.rule_id,
@@ -236,12 +252,63 @@ class _Findings:
             )
         )
 
+    def _mark(self, evidence: dict, suppression: dict | None) -> None:
+        """A suppressed finding is kept and shown as suppressed, with its reason."""
+        if suppression is not None:
+            evidence["suppressed"] = suppression
+            self.suppressed += 1
+
+    def suppressed_dependency(self, location: str) -> dict | None:
+        """A `# kaizen: ignore[DEP001] -- reason` on the requirement's line."""
+        rel, _, line = location.rpartition(":")
+        path = self.root / rel
+        if not line.isdigit() or not path.is_file():
+            return None
+        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+        number = int(line)
+        if not 0 < number <= len(lines):
+            return None
+        by_line, _whole, unjustified = project._suppressions(lines[number - 1])
+        if unjustified:
+            self.unjustified.append((rel, number, lines[number - 1], unjustified[0][1]))
+        rules = by_line.get(1, {})
+        reason = rules.get("DEP001") or rules.get("*")
+        return {"scope": "line", "reason": reason} if reason else None
+
+    def add_unjustified(self, rel: str, line: int, text: str, comment: str) -> None:
+        rule = RULES["FSA002"]
+        self.findings.append(
+            FindingData(
+                rule_id="FSA002",
+                title=rule.title,
+                severity=rule.severity,
+                category=rule.category,
+                location=f"{rel}:{line}",
+                evidence={
+                    "excerpt": text.strip(),
+                    "line": line,
+                    "detail": f"`{comment}` gives no reason: it suppresses nothing",
+                    "why": rule.why,
+                    "rule_title": rule.title,
+                },
+                fix_hint=rule.fix,
+                doc_url=rule.doc_url,
+                key=self._key("FSA002", rel, "", text),
+            )
+        )
+
     def add_parse_failure(self, source: project.SourceFile) -> None:
         rule = RULES["FSA001"]
         line = max(1, source.error_line)
-        if source.suppressed("FSA001", line):
-            self.suppressed += 1
-            return
+        suppression = source.suppression("FSA001", line)
+        evidence = {
+            "excerpt": source.line(line).strip(),
+            "line": line,
+            "detail": source.error,
+            "why": rule.why,
+            "rule_title": rule.title,
+        }
+        self._mark(evidence, suppression)
         self.findings.append(
             FindingData(
                 rule_id="FSA001",
@@ -249,13 +316,7 @@ class _Findings:
                 severity=rule.severity,
                 category=rule.category,
                 location=f"{source.rel}:{line}",
-                evidence={
-                    "excerpt": source.line(line).strip(),
-                    "line": line,
-                    "detail": source.error,
-                    "why": rule.why,
-                    "rule_title": rule.title,
-                },
+                evidence=evidence,
                 fix_hint=rule.fix,
                 doc_url=rule.doc_url,
                 key=f"{source.rel}::<file>::parse",
@@ -271,9 +332,7 @@ class _Findings:
         line = int(diagnostic.get("location", {}).get("row") or 1)
         end = int(diagnostic.get("end_location", {}).get("row") or line)
         source = self.by_rel.get(rel)
-        if source is not None and source.suppressed(code, line):
-            self.suppressed += 1
-            return
+        suppression = source.suppression(code, line) if source is not None else None
         covering = SUPERSEDED_BY.get(code, set())
         for finding in self.findings:
             ev = finding.evidence
@@ -290,6 +349,8 @@ class _Findings:
         info = rules.get(code, {})
         url = diagnostic.get("url") or info.get("url", "")
         message = diagnostic.get("message", "")
+        marked: dict = {}
+        self._mark(marked, suppression)
         self.findings.append(
             FindingData(
                 rule_id=code,
@@ -309,6 +370,7 @@ class _Findings:
                     "rule_title": info.get("summary") or message,
                     "rule_name": diagnostic.get("name") or info.get("name", ""),
                     "linter": "ruff",
+                    **marked,
                 },
                 fix_hint=RUFF_FIX.get(code, f"See ruff's documentation of {code}: {url}"),
                 doc_url=url,
@@ -374,7 +436,7 @@ def run(target: TargetSpec, params: dict, ctx: Context) -> AnalysisResult:
     ours, wanted = _selected_rules(params)
     checks = load_checks()
     by_rel = {f.rel: f for f in files}
-    collector = _Findings(index, by_rel)
+    collector = _Findings(index, by_rel, root)
     outcomes: list[CheckOutcome] = []
     failed_checks: dict[str, str] = {}
     rule_ids = sorted(r for r in ours if r in checks)
@@ -391,6 +453,10 @@ def run(target: TargetSpec, params: dict, ctx: Context) -> AnalysisResult:
     if "FSA001" in ours:
         for source in unparsed:
             collector.add_parse_failure(source)
+    if "FSA002" in ours:
+        for source in files:
+            for line, comment in source.unjustified:
+                collector.add_unjustified(source.rel, line, source.line(line), comment)
     ruff_summary = {"ran": False}
     ruff_rules: dict[str, dict] = {}
     if params["ruff"]:
@@ -415,8 +481,14 @@ def run(target: TargetSpec, params: dict, ctx: Context) -> AnalysisResult:
         else:
             ctx.log(f"ruff did not run: {result.error}", "warning")
             outcomes.append(CheckOutcome("ruff", CHECK_UNKNOWN, result.error))
+    dependency_audit = {"ran": False}
+    if params["audit_dependencies"] and wanted(advisories.RULE_ID, {"security"}):
+        ctx.progress(90, "auditing dependencies")
+        dependency_audit = _audit_dependencies(root, deps, params, ctx, collector, outcomes)
     findings = collector.findings
-    fired = Counter(f.rule_id for f in findings)
+    # Suppressed findings are kept (shown as suppressed, with their reason) but judge nothing.
+    active = [f for f in findings if not f.evidence.get("suppressed")]
+    fired = Counter(f.rule_id for f in active)
     unparsed_note = (
         f"; {len(unparsed)} file(s) could not be parsed, their findings are unknown"
         if unparsed
@@ -463,11 +535,11 @@ def run(target: TargetSpec, params: dict, ctx: Context) -> AnalysisResult:
             {"path": f.rel, "rewrites": f.compat} for f in files if f.compat
         ],
         "counts": {
-            "total": len(findings),
+            "total": len(active),
             "by_rule": dict(sorted(fired.items())),
             "by_severity": dict(
                 sorted(
-                    Counter(f.severity for f in findings).items(),
+                    Counter(f.severity for f in active).items(),
                     key=lambda item: -SEVERITY_RANK[item[0]],
                 )
             ),
@@ -478,27 +550,116 @@ def run(target: TargetSpec, params: dict, ctx: Context) -> AnalysisResult:
         "routes": len(index.routes),
         "models": sum(1 for c in index.classes.values() if c.is_model),
         "ruff": ruff_summary,
+        "dependency_audit": dependency_audit,
         "stack": stack,
     }
     measurements = [
         MeasurementData("codescan.files", len(files), "files"),
         MeasurementData("codescan.lines", lines, "lines"),
         MeasurementData("codescan.duration", round(duration, 3), "s"),
-        MeasurementData("codescan.findings", len(findings), "findings"),
+        MeasurementData("codescan.findings", len(active), "findings"),
     ]
     for severity, count in summary["counts"]["by_severity"].items():
         measurements.append(
             MeasurementData("codescan.findings", count, "findings", {"severity": severity})
         )
-    worst = max((SEVERITY_RANK[f.severity] for f in findings), default=-1)
+    worst = max((SEVERITY_RANK[f.severity] for f in active), default=-1)
+    verdict, reason = ("fail" if worst >= SEVERITY_RANK["high"] else "pass"), ""
+    if verdict == "pass" and dependency_audit.get("status") == CHECK_UNKNOWN:
+        # asked for, and could not be done: never pass
+        verdict = "incomplete"
+        reason = f"dependency audit: {next(c.detail for c in outcomes if c.check_id == 'DEP001')}"
     ctx.progress(100, "done")
-    return AnalysisResult(
+    result = AnalysisResult(
         summary=summary,
         findings=findings,
         measurements=measurements,
         checks=outcomes,
-        verdict="fail" if worst >= SEVERITY_RANK["high"] else "pass",
+        verdict=verdict,
     )
+    result.verdict_reason = reason
+    return result
+
+
+def _audit_dependencies(root, deps, params, ctx, collector, outcomes) -> dict:
+    """pip-audit over the pinned dependencies: findings, one check outcome, a summary."""
+    audit = advisories.audit(
+        deps,
+        base_url=params["advisory_url"],
+        timeout=min(30, params["timeout"]),
+        cache_dir=str(Path(params["cache_dir"]) / "advisories") if params["cache_dir"] else "",
+        check_cancel=ctx.check_cancel,
+    )
+    for advisory in audit.advisories:
+        line = advisories.declared_line(root, advisory.declared_in, advisory.package)
+        location = f"{advisory.declared_in or 'dependencies'}:{line}"
+        suppression = collector.suppressed_dependency(location)
+        collector.suppressed += 1 if suppression else 0
+        ids = ", ".join([advisory.advisory_id, *advisory.aliases])
+        collector.findings.append(
+            FindingData(
+                rule_id=advisories.RULE_ID,
+                title=f"{advisory.package} {advisory.installed}: {advisory.advisory_id}",
+                severity=advisories.SEVERITY,
+                category="security",
+                location=location,
+                evidence={
+                    "excerpt": f"{advisory.package}=={advisory.installed}",
+                    "line": line,
+                    "package": advisory.package,
+                    "installed": advisory.installed,
+                    "advisory_id": advisory.advisory_id,
+                    "aliases": advisory.aliases,
+                    "fixed_in": advisory.fixed_in,
+                    "detail": f"{ids}: {advisory.summary}",
+                    "why": advisories.WHY,
+                    "rule_title": advisories.TITLE,
+                    "severity_basis": "PyPI publishes no score; a published vulnerability of a "
+                    "shipped dependency is rated high",
+                    "source": params["advisory_url"],
+                    **({"suppressed": suppression} if suppression else {}),
+                },
+                fix_hint=advisories.fix_hint(advisory),
+                doc_url=advisories.advisory_url(advisory),
+                key=f"{advisory.declared_in}::{advisory.package}::{advisory.advisory_id}",
+            )
+        )
+    if "FSA002" in _selected_rules(params)[0]:
+        for rel, line, text, comment in collector.unjustified:
+            collector.add_unjustified(rel, line, text, comment)
+    unchecked = []
+    if audit.unpinned:
+        listed = ", ".join(audit.unpinned[:5]) + (", …" if len(audit.unpinned) > 5 else "")
+        unchecked.append(
+            f"{len(audit.unpinned)} dependencies have no pinned version ({listed}): commit a "
+            "lock file (uv lock, poetry lock, pip-compile) or pin with == so the installed "
+            "versions can be audited"
+        )
+    if audit.skipped:
+        unchecked.append(f"not on PyPI, not audited: {', '.join(audit.skipped[:5])}")
+    summary = f"{len(audit.advisories)} advisory(ies) in {len(audit.audited)} audited package(s)"
+    if audit.advisories:
+        status, detail = CHECK_FAILED, "; ".join([summary, audit.error, *unchecked]).strip("; ")
+    elif audit.error:
+        status, detail = CHECK_UNKNOWN, audit.error
+    elif unchecked or not audit.audited:
+        status = CHECK_UNKNOWN
+        detail = "; ".join(unchecked) or "the project declares no dependencies to audit"
+    else:
+        status, detail = CHECK_PASSED, summary
+    if audit.error:
+        ctx.log(f"dependency audit incomplete: {audit.error}", "warning")
+    outcomes.append(CheckOutcome(advisories.RULE_ID, status, detail))
+    return {
+        "ran": True,
+        "source": params["advisory_url"],
+        "audited": len(audit.audited),
+        "advisories": len(audit.advisories),
+        "unpinned": audit.unpinned,
+        "skipped": audit.skipped,
+        "error": audit.error,
+        "status": status,
+    }
 
 
 def _line(finding: FindingData) -> int:

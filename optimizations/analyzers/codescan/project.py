@@ -60,7 +60,13 @@ IGNORED_DIRS = words(
 TEST_FILE_PATTERNS = ("test_*.py", "*_test.py", "tests.py", "conftest.py")
 
 JINJA_MARKERS = re.compile(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}")
-SUPPRESSION = re.compile(r"#\s*kaizen:\s*ignore(-file)?(?:\[([A-Za-z0-9_,\s]+)\])?")
+# `# kaizen: ignore[FSA301] -- the schema is filtered upstream` (or `ignore-file[...]`): the
+# reason is required; one without it suppresses nothing and is itself reported (FSA002).
+SUPPRESSION = re.compile(
+    r"#\s*kaizen:\s*ignore(-file)?(?:\[([A-Za-z0-9_,\s]+)\])?"
+    r"(?:[ \t]*(?:--|—|:|-)?[ \t]*(?P<reason>[^#]*))?"
+)
+MIN_REASON = 3
 
 
 @dataclass
@@ -76,17 +82,28 @@ class SourceFile:
     error: str = ""
     error_line: int = 0
     compat: list[str] = field(default_factory=list)
-    suppressions: dict[int, set[str]] = field(default_factory=dict)
-    file_suppressions: set[str] = field(default_factory=set)
+    # line → {rule id or "*": reason}; the file's own in file_suppressions
+    suppressions: dict[int, dict[str, str]] = field(default_factory=dict)
+    file_suppressions: dict[str, str] = field(default_factory=dict)
+    # (line, comment) of suppressions written without a reason: they suppress nothing
+    unjustified: list[tuple[int, str]] = field(default_factory=list)
 
     def line(self, number: int) -> str:
         return self.lines[number - 1] if 0 < number <= len(self.lines) else ""
 
+    def suppression(self, rule_id: str, line: int) -> dict[str, str] | None:
+        """{"scope": "line"/"file", "reason": ...} when ``rule_id`` is suppressed there."""
+        for scope, rules in (
+            ("line", self.suppressions.get(line, {})),
+            ("file", self.file_suppressions),
+        ):
+            reason = rules.get(rule_id) or rules.get("*")
+            if reason:
+                return {"scope": scope, "reason": reason}
+        return None
+
     def suppressed(self, rule_id: str, line: int) -> bool:
-        for rules in (self.file_suppressions, self.suppressions.get(line, set())):
-            if "*" in rules or rule_id in rules:
-                return True
-        return False
+        return self.suppression(rule_id, line) is not None
 
 
 @dataclass
@@ -284,7 +301,7 @@ def load_file(root: Path, path: Path) -> SourceFile | None:
         source.error_line = exc.lineno or 0
     except (RecursionError, MemoryError, ValueError) as exc:
         source.error = f"{type(exc).__name__}: {exc}"
-    source.suppressions, source.file_suppressions = _suppressions(text)
+    source.suppressions, source.file_suppressions, source.unjustified = _suppressions(text)
     return source
 
 
@@ -428,18 +445,26 @@ def _rewrite_type_param_defaults(tokens, index: int, edits) -> bool:
     return changed
 
 
-def _suppressions(text: str) -> tuple[dict[int, set[str]], set[str]]:
-    by_line: dict[int, set[str]] = {}
-    whole_file: set[str] = set()
+def _suppressions(text: str):
+    """(by line, whole file, unjustified) suppressions of a file; see SUPPRESSION."""
+    by_line: dict[int, dict[str, str]] = {}
+    whole_file: dict[str, str] = {}
+    unjustified: list[tuple[int, str]] = []
     if "kaizen" not in text:
-        return by_line, whole_file
+        return by_line, whole_file, unjustified
     for number, line in enumerate(text.splitlines(), start=1):
         if "#" not in line:
             continue
         for match in SUPPRESSION.finditer(line):
+            reason = (match.group("reason") or "").strip()
+            if len(reason) < MIN_REASON or not re.search(r"[^\W\d_]", reason):
+                unjustified.append((number, match.group(0).strip()))
+                continue
             rules = {r.strip().upper() for r in (match.group(2) or "*").split(",") if r.strip()}
-            (whole_file if match.group(1) else by_line.setdefault(number, set())).update(rules)
-    return by_line, whole_file
+            table = whole_file if match.group(1) else by_line.setdefault(number, {})
+            for rule in rules:
+                table[rule] = reason
+    return by_line, whole_file, unjustified
 
 
 # --- what the project depends on -----------------------------------------------------------

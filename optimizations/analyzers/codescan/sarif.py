@@ -93,6 +93,7 @@ def to_sarif(result: AnalysisResult) -> dict[str, Any]:
                 ],
                 "partialFingerprints": {"kaizen/v1": finding.fingerprint("code")},
                 "properties": {"severity": finding.severity, "category": finding.category},
+                **_suppressions(finding),
             }
         )
     summary = result.summary
@@ -132,6 +133,22 @@ def to_sarif(result: AnalysisResult) -> dict[str, Any]:
     if root:
         run["originalUriBaseIds"] = {"%SRCROOT%": {"uri": Path(root).resolve().as_uri() + "/"}}
     return {"$schema": SARIF_SCHEMA, "version": "2.1.0", "runs": [run]}
+
+
+def _suppressions(finding: FindingData) -> dict[str, Any]:
+    """A `# kaizen: ignore[...] -- reason` comment as SARIF's in-source suppression."""
+    suppressed = finding.evidence.get("suppressed")
+    if not suppressed:
+        return {}
+    return {
+        "suppressions": [
+            {
+                "kind": "inSource",
+                "status": "accepted",
+                "justification": suppressed.get("reason", ""),
+            }
+        ]
+    }
 
 
 def _rule_descriptor(finding: FindingData) -> dict[str, Any]:

@@ -63,6 +63,19 @@ RULES: dict[str, Rule] = {
             "project targets.",
         ),
         _rule(
+            "FSA002",
+            "Suppression without a reason",
+            "low",
+            "correctness",
+            "fastapi sqlalchemy async security correctness performance architecture",
+            "https://docs.github.com/en/code-security/code-scanning/managing-code-scanning-alerts/resolving-code-scanning-alerts#dismissing-alerts",
+            "A `# kaizen: ignore` comment hides a finding from everyone who reads the report "
+            "later; without the reason nobody can tell a judged false positive from a problem "
+            "swept under the rug. It suppresses nothing until it says why.",
+            "Add the reason after the comment: `# kaizen: ignore[FSA301] -- the response is "
+            "filtered by the gateway`.",
+        ),
+        _rule(
             "FSA101",
             "Query inside a loop over query results (N+1)",
             "high",
