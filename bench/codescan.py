@@ -42,6 +42,7 @@ LABELS_FILE = BENCH / "codescan_labels.csv"
 LABEL_COLUMNS = ("repo", "commit", "rule", "path", "line", "label", "reason")
 LABEL_VALUES = ("TP", "FP")
 SEED = 14
+SEVERE = ("critical", "high")
 PER_RULE = 20
 
 MODULE = '''\
@@ -303,37 +304,50 @@ def precision(root: Path, *, show_unlabelled: bool = False, per_rule: int = PER_
         labels[(row["repo"], row["rule"], row["path"], int(row["line"]))] = row
     fired, lines, ours_s, ruff_s, notes = scan_corpus(root, present)
     rank = ("info", "low", "medium", "high", "critical")
-    severity: dict[str, str] = {}
-    for finding in fired:  # a rule's highest severity decides whether it counts as critical/high
-        if finding.rule not in severity or rank.index(finding.severity) > rank.index(severity[finding.rule]):
-            severity[finding.rule] = finding.severity
-    counts = Counter(f.rule for f in {f.key: f for f in fired}.values())
+    unique = list({f.key: f for f in fired}.values())
+    severities: dict[str, set] = defaultdict(set)
+    for finding in unique:
+        severities[finding.rule].add(finding.severity)
+    counts = Counter(f.rule for f in unique)
+    severe_counts = Counter(f.rule for f in unique if f.severity in SEVERE)
     sample = draw_sample(fired, per_rule, seed)
-    rows, unlabelled = [], []
+    rows, severe_rows, unlabelled = [], [], []
     for rule, drawn in sample.items():
-        tp = fp = 0
+        tally = Counter()
         for finding in drawn:
             label = labels.get(finding.key)
             if label is None or label["commit"] != commits[finding.repo]:
                 unlabelled.append(finding)
-            elif label["label"] == "TP":
-                tp += 1
-            else:
-                fp += 1
-        rows.append(dict(rule=rule, fired=counts[rule], labelled=tp + fp, tp=tp, todo=len(drawn) - tp - fp))
-    print(f"Corpus: {len(present)} of {len(repos)} projects under {root}, {lines:,} lines, {len(fired)} findings")
+                continue
+            tally["labelled"] += 1
+            tally["tp"] += label["label"] == "TP"
+            if finding.severity in SEVERE:
+                tally["severe_labelled"] += 1
+                tally["severe_tp"] += label["label"] == "TP"
+        rows.append(
+            dict(rule=rule, fired=counts[rule], labelled=tally["labelled"], tp=tally["tp"], todo=len(drawn) - tally["labelled"])
+        )
+        if severe_counts[rule]:
+            severe_rows.append(
+                dict(rule=rule, fired=severe_counts[rule], labelled=tally["severe_labelled"], tp=tally["severe_tp"])
+            )
+    print(f"Corpus: {len(present)} of {len(repos)} projects under {root}, {lines:,} lines, {len(unique)} findings")
     for note in notes:
         print(f"  note: {note}")
     print(f"Sample: seed {seed}, up to {per_rule} per rule; labels from {LABELS_FILE.name}\n")
-    print(f"{'rule':<8} {'severity':<9} {'fired':>6} {'labelled':>9} {'TP':>4} {'precision':>10}  {'Wilson 95 %':<15} {'unlabelled':>10}")
+    print(
+        f"{'rule':<8} {'severity':<16} {'fired':>6} {'labelled':>9} {'TP':>4} {'precision':>10}  "
+        f"{'Wilson 95 %':<15} {'unlabelled':>10}"
+    )
     for row in rows:
         if row["labelled"]:
             low, high = wilson(row["tp"], row["labelled"])
             figure, interval = f"{row['tp'] / row['labelled']:.0%}", f"[{low:.0%}, {high:.0%}]"
         else:
             figure, interval = "-", ""
+        shown = "+".join(sorted(severities[row["rule"]], key=rank.index, reverse=True))
         print(
-            f"{row['rule']:<8} {severity[row['rule']]:<9} {row['fired']:>6} {row['labelled']:>9} {row['tp']:>4} "
+            f"{row['rule']:<8} {shown:<16} {row['fired']:>6} {row['labelled']:>9} {row['tp']:>4} "
             f"{figure:>10}  {interval:<15} {row['todo']:>10}"
         )
     print()
@@ -344,11 +358,22 @@ def precision(root: Path, *, show_unlabelled: bool = False, per_rule: int = PER_
         )
     else:
         overall = stratified(rows)
-        severe = stratified([row for row in rows if severity[row["rule"]] in ("critical", "high")])
         if overall:
-            print(f"Overall precision (per-rule precision weighted by findings fired): {overall[0]:.1%} over {overall[1]} findings")
+            print(
+                f"Overall precision (per-rule precision weighted by findings fired): {overall[0]:.1%} "
+                f"over {overall[1]} findings"
+            )
+        severe = stratified(severe_rows)
         if severe:
-            print(f"Critical/high rules: {severe[0]:.1%} over {severe[1]} findings")
+            unjudged = sum(row["fired"] for row in severe_rows if not row["labelled"])
+            print(
+                f"Critical/high findings (per rule, weighted by critical/high fired): {severe[0]:.1%} "
+                f"over {severe[1]} findings"
+                + (f"; {unjudged} more in rules whose sample held none of them" if unjudged else "")
+            )
+            for row in severe_rows:
+                if row["labelled"]:
+                    print(f"    {row['rule']}: {row['tp']}/{row['labelled']} of {row['fired']} critical/high")
     load = ", ".join(f"{value:.2f}" for value in os.getloadavg())
     print(
         f"\nSpeed: Kaizen rules {ours_s:.2f} s, {lines / ours_s:,.0f} lines/s | ruff ({len(SELECT)} rule groups) "
