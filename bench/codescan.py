@@ -239,7 +239,9 @@ def stratified(rows: list[dict]) -> tuple[float, int] | None:
     weight = sum(row["fired"] for row in rows if row["labelled"])
     if not weight:
         return None
-    return sum(row["fired"] * row["tp"] / row["labelled"] for row in rows if row["labelled"]) / weight, weight
+    return sum(
+        row["fired"] * row["tp"] / row["labelled"] for row in rows if row["labelled"]
+    ) / weight, weight
 
 
 def scan_corpus(root: Path, repos: list[dict]) -> tuple[list[Fired], int, float, float, list[str]]:
@@ -253,7 +255,10 @@ def scan_corpus(root: Path, repos: list[dict]) -> tuple[list[Fired], int, float,
             continue
         marker = directory / ".kaizen-commit"
         if marker.is_file() and marker.read_text().strip() != repo["commit"]:
-            notes.append(f"{repo['name']}: checked out at {marker.read_text().strip()[:12]}, not {repo['commit'][:12]}")
+            notes.append(
+                f"{repo['name']}: checked out at {marker.read_text().strip()[:12]}, "
+                f"not {repo['commit'][:12]}"
+            )
         started = time.perf_counter()
         result = scan_path(directory, ruff=False)
         ours_s += time.perf_counter() - started
@@ -271,7 +276,11 @@ def scan_corpus(root: Path, repos: list[dict]) -> tuple[list[Fired], int, float,
                     int(line) if line.isdigit() else 0,
                     finding.title,
                     json.dumps(
-                        {k: v for k, v in finding.evidence.items() if k not in ("why", "rule_title", "excerpt")},
+                        {
+                            k: v
+                            for k, v in finding.evidence.items()
+                            if k not in ("why", "rule_title", "excerpt")
+                        },
                         default=str,
                         ensure_ascii=False,
                     )[:1500],
@@ -282,20 +291,26 @@ def scan_corpus(root: Path, repos: list[dict]) -> tuple[list[Fired], int, float,
 
 def excerpt(root: Path, finding: Fired, around: int = 3) -> str:
     try:
-        text = (corpus_dir(root, finding.repo) / finding.path).read_text(errors="replace").splitlines()
+        text = (
+            (corpus_dir(root, finding.repo) / finding.path).read_text(errors="replace").splitlines()
+        )
     except OSError:
         return "    (file not readable)"
     low, high = max(1, finding.line - around), min(len(text), finding.line + around)
-    return "\n".join(f"    {n:>5}{'>' if n == finding.line else ' '} {text[n - 1]}" for n in range(low, high + 1))
+    return "\n".join(
+        f"    {n:>5}{'>' if n == finding.line else ' '} {text[n - 1]}" for n in range(low, high + 1)
+    )
 
 
-def precision(root: Path, *, show_unlabelled: bool = False, per_rule: int = PER_RULE, seed: int = SEED) -> int:
+def precision(
+    root: Path, *, show_unlabelled: bool = False, per_rule: int = PER_RULE, seed: int = SEED
+) -> int:
     repos = read_corpus()
     present = [repo for repo in repos if corpus_dir(root, repo["name"]).is_dir()]
     if not present:
         print(
-            f"No corpus under {root}: none of the {len(repos)} projects of {CORPUS_FILE.name} is checked out "
-            "there (see that file for how). Nothing measured."
+            f"No corpus under {root}: none of the {len(repos)} projects of {CORPUS_FILE.name} "
+            "is checked out there (see that file for how). Nothing measured."
         )
         return 0
     commits = {repo["name"]: repo["commit"] for repo in repos}
@@ -325,13 +340,27 @@ def precision(root: Path, *, show_unlabelled: bool = False, per_rule: int = PER_
                 tally["severe_labelled"] += 1
                 tally["severe_tp"] += label["label"] == "TP"
         rows.append(
-            dict(rule=rule, fired=counts[rule], labelled=tally["labelled"], tp=tally["tp"], todo=len(drawn) - tally["labelled"])
+            {
+                "rule": rule,
+                "fired": counts[rule],
+                "labelled": tally["labelled"],
+                "tp": tally["tp"],
+                "todo": len(drawn) - tally["labelled"],
+            }
         )
         if severe_counts[rule]:
             severe_rows.append(
-                dict(rule=rule, fired=severe_counts[rule], labelled=tally["severe_labelled"], tp=tally["severe_tp"])
+                {
+                    "rule": rule,
+                    "fired": severe_counts[rule],
+                    "labelled": tally["severe_labelled"],
+                    "tp": tally["severe_tp"],
+                }
             )
-    print(f"Corpus: {len(present)} of {len(repos)} projects under {root}, {lines:,} lines, {len(unique)} findings")
+    print(
+        f"Corpus: {len(present)} of {len(repos)} projects under {root}, {lines:,} lines, "
+        f"{len(unique)} findings"
+    )
     for note in notes:
         print(f"  note: {note}")
     print(f"Sample: seed {seed}, up to {per_rule} per rule; labels from {LABELS_FILE.name}\n")
@@ -360,28 +389,35 @@ def precision(root: Path, *, show_unlabelled: bool = False, per_rule: int = PER_
         overall = stratified(rows)
         if overall:
             print(
-                f"Overall precision (per-rule precision weighted by findings fired): {overall[0]:.1%} "
-                f"over {overall[1]} findings"
+                "Overall precision (per-rule precision weighted by findings fired): "
+                f"{overall[0]:.1%} over {overall[1]} findings"
             )
         severe = stratified(severe_rows)
         if severe:
             unjudged = sum(row["fired"] for row in severe_rows if not row["labelled"])
             print(
-                f"Critical/high findings (per rule, weighted by critical/high fired): {severe[0]:.1%} "
-                f"over {severe[1]} findings"
+                "Critical/high findings (per rule, weighted by critical/high fired): "
+                f"{severe[0]:.1%} over {severe[1]} findings"
                 + (f"; {unjudged} more in rules whose sample held none of them" if unjudged else "")
             )
             for row in severe_rows:
                 if row["labelled"]:
-                    print(f"    {row['rule']}: {row['tp']}/{row['labelled']} of {row['fired']} critical/high")
+                    print(
+                        f"    {row['rule']}: {row['tp']}/{row['labelled']} "
+                        f"of {row['fired']} critical/high"
+                    )
     load = ", ".join(f"{value:.2f}" for value in os.getloadavg())
     print(
-        f"\nSpeed: Kaizen rules {ours_s:.2f} s, {lines / ours_s:,.0f} lines/s | ruff ({len(SELECT)} rule groups) "
+        f"\nSpeed: Kaizen rules {ours_s:.2f} s, {lines / ours_s:,.0f} lines/s | "
+        f"ruff ({len(SELECT)} rule groups) "
         f"{ruff_s:.2f} s, {lines / ruff_s:,.0f} lines/s on the same files | load average {load}"
     )
     if show_unlabelled:
         for finding in unlabelled:
-            print(f"\n{finding.repo},{commits[finding.repo]},{finding.rule},{finding.path},{finding.line}  [{finding.severity}] {finding.title}")
+            print(
+                f"\n{finding.repo},{commits[finding.repo]},{finding.rule},{finding.path},"
+                f"{finding.line}  [{finding.severity}] {finding.title}"
+            )
             print(f"    evidence: {finding.evidence}")
             print(excerpt(root, finding))
     return 0
@@ -391,16 +427,29 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lines", type=int, default=100_000)
     parser.add_argument("--precision", action="store_true", help="precision on the labelled corpus")
-    parser.add_argument("--corpus", type=Path, help="directory holding the corpus projects (owner+name)")
-    parser.add_argument("--show-unlabelled", action="store_true", help="list the sampled findings still unlabelled")
+    parser.add_argument(
+        "--corpus", type=Path, help="directory holding the corpus projects (owner+name)"
+    )
+    parser.add_argument(
+        "--show-unlabelled", action="store_true", help="list the sampled findings still unlabelled"
+    )
     parser.add_argument("--per-rule", type=int, default=PER_RULE)
     parser.add_argument("--seed", type=int, default=SEED)
     args = parser.parse_args()
     if args.precision:
         if args.corpus is None:
-            print("--precision needs --corpus DIR (see bench/codescan_corpus.toml); nothing measured.")
+            print(
+                "--precision needs --corpus DIR (see bench/codescan_corpus.toml); nothing measured."
+            )
             sys.exit(0)
-        sys.exit(precision(args.corpus, show_unlabelled=args.show_unlabelled, per_rule=args.per_rule, seed=args.seed))
+        sys.exit(
+            precision(
+                args.corpus,
+                show_unlabelled=args.show_unlabelled,
+                per_rule=args.per_rule,
+                seed=args.seed,
+            )
+        )
     repo = Path(__file__).resolve().parents[1]
     for mode in ("slow", "fast"):
         tree = repo / "examples" / "shop_api" / mode

@@ -40,7 +40,9 @@ def test_labels_file_has_the_agreed_columns_and_values():
         assert "\n" not in row["reason"], where
         assert re.fullmatch(r"FSA\d{3}", row["rule"]), where
         assert row["line"].isdigit() and int(row["line"]) > 0, where
-        assert row["path"] and not row["path"].startswith("/") and ".." not in row["path"].split("/"), where
+        assert (
+            row["path"] and not row["path"].startswith("/") and ".." not in row["path"].split("/")
+        ), where
         assert row["repo"] in pinned, f"{where}: {row['repo']} is not in codescan_corpus.toml"
         assert row["commit"] == pinned[row["repo"]], f"{where}: not the pinned commit"
         seen[(row["repo"], row["rule"], row["path"], row["line"])] += 1
@@ -61,9 +63,9 @@ def test_wilson_interval_and_stratified_figure():
     assert round(low, 3) == 0.640 and round(high, 3) == 0.948
     assert bench.wilson(0, 0) == (0.0, 1.0)
     rows = [
-        dict(rule="A", fired=90, labelled=10, tp=10),
-        dict(rule="B", fired=10, labelled=10, tp=5),
-        dict(rule="C", fired=5, labelled=0, tp=0),
+        {"rule": "A", "fired": 90, "labelled": 10, "tp": 10},
+        {"rule": "B", "fired": 10, "labelled": 10, "tp": 5},
+        {"rule": "C", "fired": 5, "labelled": 0, "tp": 0},
     ]
     figure, weight = bench.stratified(rows)
     assert weight == 100 and abs(figure - 0.95) < 1e-9
@@ -71,7 +73,11 @@ def test_wilson_interval_and_stratified_figure():
 
 def test_sample_is_seeded_stratified_and_stable_when_findings_vanish():
     bench = _bench()
-    fired = [bench.Fired("o/r", rule, "high", f"m{n}.py", n, "t") for rule in ("FSA1", "FSA2") for n in range(30)]
+    fired = [
+        bench.Fired("o/r", rule, "high", f"m{n}.py", n, "t")
+        for rule in ("FSA1", "FSA2")
+        for n in range(30)
+    ]
     sample = bench.draw_sample(fired, per_rule=5, seed=14)
     assert {rule: len(drawn) for rule, drawn in sample.items()} == {"FSA1": 5, "FSA2": 5}
     assert bench.draw_sample(list(reversed(fired)), per_rule=5, seed=14) == sample
