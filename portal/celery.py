@@ -5,7 +5,13 @@ import os
 from celery import Celery
 from celery.signals import worker_init
 
+from portal import broker
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
+
+# filesystem:// (the embedded broker) means Kaizen's hardened transport: an
+# atomic writer and a reader that sets torn messages aside (portal/broker.py).
+broker.install()
 
 app = Celery("kaizen")
 app.config_from_object("django.conf:settings", namespace="CELERY")

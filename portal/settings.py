@@ -178,13 +178,16 @@ if env_bool("SECURE_PROXY_SSL_HEADER", False):
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://localhost/")
 BROKER_DIR = VAR_DIR / "broker"
 if CELERY_BROKER_URL.startswith("filesystem"):
-    for _folder in ("queue", "processed", "control"):
+    # portal/broker.py: messages are renamed into place whole, and a torn or
+    # corrupt one is moved to corrupt/ (shown on the status page), never fatal.
+    for _folder in ("queue", "processed", "control", "corrupt"):
         (BROKER_DIR / _folder).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(BROKER_DIR / "queue"),
         "data_folder_out": str(BROKER_DIR / "queue"),
         "processed_folder": str(BROKER_DIR / "processed"),
         "control_folder": str(BROKER_DIR / "control"),
+        "corrupt_folder": str(BROKER_DIR / "corrupt"),
         "store_processed": False,
         # The transport polls its folder; the default of 1 s would add up to a
         # second between "queued" and "running".
@@ -246,6 +249,16 @@ CELERY_BEAT_SCHEDULE = {
 }
 # A running job whose heartbeat is older than this lost its worker.
 KAIZEN_LOST_AFTER = env_int("KAIZEN_LOST_AFTER", 60, minimum=2)
+# A queued job no worker claimed for this long while nothing of its queue runs
+# lost its broker message (a broker restart): the sweeper sends it again,
+# waiting twice as long after each send. Claims are conditional, so a
+# duplicate runs once.
+KAIZEN_RESEND_AFTER = env_int("KAIZEN_RESEND_AFTER", 120, minimum=10)
+# Before a job that loads a target (optimizations/lease.py): its health check
+# must answer, and within this factor of its latency before the previous such
+# job, waiting at most this many seconds.
+KAIZEN_COOLDOWN_FACTOR = 2.0
+KAIZEN_COOLDOWN_MAX_SECONDS = env_int("KAIZEN_COOLDOWN_MAX_SECONDS", 120, minimum=0)
 # Job logs and per-second samples older than this many days are purged.
 KAIZEN_RETENTION_DAYS = env_int("KAIZEN_RETENTION_DAYS", 90, minimum=1)
 # Starting jobs (optimizations/limits.py): runs a user, and runs on one target,

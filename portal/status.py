@@ -9,6 +9,8 @@ from django.conf import settings
 from django.db.models import Count
 from django.utils import timezone
 
+from portal import broker
+
 QUEUES = ("analysis", "benchmark", "maintenance")
 
 
@@ -53,9 +55,16 @@ def snapshot() -> dict:
         .values_list("status")
         .annotate(n=Count("pk"))
     )
+    corrupt_count, corrupt_newest = (
+        broker.corrupt_messages(settings.BROKER_DIR)
+        if settings.CELERY_BROKER_URL.startswith("filesystem")
+        else (0, [])
+    )
     return {
         "broker": settings.CELERY_BROKER_URL.split("://", 1)[0],
         "broker_problem": broker_problem,
+        "broker_corrupt": corrupt_count,
+        "broker_corrupt_newest": corrupt_newest,
         "workers": None if broker_problem else workers(),
         "queues": {} if broker_problem else queue_lengths(),
         "beat": beat,
