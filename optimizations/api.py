@@ -633,9 +633,7 @@ def rerun_run(request, run_id: Id):
 )
 def cancel_run(request, run_id: Id):
     _require_trigger(request)
-    run = load_run(run_id)
-    for job in run.jobs.filter(status__in=Job.ACTIVE).select_related("run", "initiative", "target"):
-        engine.cancel(request.user, job)
+    engine.cancel_run(request.user, load_run(run_id))
     return load_run(run_id)
 
 

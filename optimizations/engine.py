@@ -2,7 +2,14 @@
 
 The UI, the CLI, the API, schedules and runbooks all call ``start_run``; it
 plans the jobs of a mode, checks each kind can run on the target, creates
-the run and its jobs in one transaction and enqueues them after commit.
+the run and its jobs in one transaction and sends the first after commit.
+
+A run's jobs go one after another in the order of ``modes.ORDER`` (probe →
+code → DB → security → load → stress → endurance): each waits ("waiting",
+``after`` its predecessor) and is dispatched when the one before it ends.
+Dispatching a job that loads the target first takes the target's lease
+(optimizations/lease.py); a job that cannot get it keeps waiting for the
+holder and is dispatched when that one ends.
 """
 
 from __future__ import annotations
@@ -14,7 +21,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from optimizations import kinds, modes
+from optimizations import kinds, lease, modes
 from optimizations.analyzers.base import validate_params
 from optimizations.models import Job, Run, TargetService
 from portal.audit import record
@@ -154,17 +161,23 @@ def start_comparison(
             trigger="ui",
             compared_with=candidate,
         )
+        # One chain, so the sides alternate however many benchmark workers there are.
+        previous = None
         for _ in range(repetitions):
             for target in (baseline, candidate):
-                job = Job.objects.create(
+                previous = Job.objects.create(
                     run=run,
                     kind="benchmark",
                     target=target,
                     params=checked,
                     triggered_by=run.triggered_by,
                     max_attempts=kind.max_attempts,
+                    status=Job.WAITING,
+                    after=previous,
+                    waiting_for=previous,
                 )
-                transaction.on_commit(lambda job=job: enqueue(job))
+        first = run.jobs.order_by("pk").first()
+        transaction.on_commit(lambda: dispatch(first))
         record(
             user,
             "job.trigger",
@@ -218,6 +231,8 @@ def _create_run(
     from portal.access import training_gate_refusal
 
     jobs, skipped = [], []
+    # One after another in the fixed order (a re-run or a runbook may list them otherwise).
+    specs = sorted(specs, key=lambda spec: modes.rank(spec[0], spec[1]))
     for name, wanted in specs:
         kind = kinds.get(name)
         # Training gates stop a person starting a job by hand; a schedule (the
@@ -261,9 +276,9 @@ def _create_run(
             trigger=trigger,
             skipped=skipped,
         )
-        created, first = [], None
+        created, previous = [], None
         for kind, params in jobs:
-            job = Job.objects.create(
+            previous = Job.objects.create(
                 run=run,
                 kind=kind.name,
                 target=target,
@@ -273,11 +288,11 @@ def _create_run(
                 triggered_by=run.triggered_by,
                 max_attempts=kind.max_attempts,
                 expires_at=expires_at,
-                after=first,
+                status=Job.WAITING,
+                after=previous,
+                waiting_for=previous,
             )
-            if kind.name == "probe" and first is None and not created:
-                first = job
-            created.append(job)
+            created.append(previous)
         count = f"{len(created)} job{'s' if len(created) != 1 else ''}"
         record(
             user,
@@ -287,9 +302,7 @@ def _create_run(
             initiative=initiative,
             target=target,
         )
-        for job in created:
-            if job.after_id is None:
-                transaction.on_commit(lambda job=job: enqueue(job))
+        transaction.on_commit(lambda: dispatch(created[0]))
     return run
 
 
@@ -361,16 +374,67 @@ def enqueue(job: Job) -> bool:
         )
         finish(job)
         return False
-    Job.objects.filter(pk=job.pk).update(enqueued_at=timezone.now())
+    Job.objects.filter(pk=job.pk).update(enqueued_at=timezone.now(), sends=F("sends") + 1)
     return True
 
 
+def dispatch(job: Job) -> str:
+    """Send a waiting job to its queue if it may start now. Returns its status after.
+
+    It may start when the job before it in its run has ended and, for a kind
+    that loads the target, when it holds the target's lease; otherwise it goes
+    on waiting, for whichever of the two it is. Safe to call twice for one job
+    (a worker ending a job and the sweeper at once): the lease and the move to
+    "queued" are conditional updates, so it is sent once.
+    """
+    job.refresh_from_db()
+    if job.status != Job.WAITING:
+        return job.status
+    if job.after_id is not None:
+        before = Job.objects.filter(pk=job.after_id).first()
+        if before is not None and before.status in Job.ACTIVE:
+            job.hold(before)
+            return job.status
+    if lease.needs_lease(job.kind):
+        holder = lease.acquire(job)
+        if holder is not None:
+            job.hold(holder)
+            return job.status
+    if job.release():
+        if lease.needs_lease(job.kind):
+            # The others waiting for the target now wait for this one (their pages say so).
+            Job.objects.filter(
+                pk__in=list(lease.waiting_on(job.target_id).values_list("pk", flat=True)),
+                status=Job.WAITING,
+            ).update(waiting_for=job)
+        transaction.on_commit(lambda: enqueue(job))
+        return Job.QUEUED
+    # Cancelled or expired while we looked: it must not keep the target.
+    if lease.give_back(job):
+        wake(job.target_id)
+    return job.status
+
+
+def wake(target_id: int) -> int:
+    """The target's lease is free: the oldest job waiting for it gets it and is sent."""
+    for job in lease.waiting_on(target_id):
+        state = dispatch(job)
+        if state in (Job.QUEUED, Job.WAITING):
+            # It holds the lease now, or somebody else does again.
+            return int(state == Job.QUEUED)
+    return 0
+
+
 def release_followers(job: Job) -> int:
-    """Send the jobs that waited for ``job`` to their queues (it has ended)."""
+    """``job`` has ended: its lease goes to the next job, and the job after it in its
+    run is dispatched (first, so a run that has begun keeps its target)."""
+    freed = lease.give_back(job)
     sent = 0
-    for follower in Job.objects.filter(after=job, status=Job.QUEUED, enqueued_at__isnull=True):
-        if enqueue(follower):
+    for follower in Job.objects.filter(after=job, status=Job.WAITING):
+        if dispatch(follower) == Job.QUEUED:
             sent += 1
+    if freed:
+        sent += wake(job.target_id)
     return sent
 
 
@@ -380,21 +444,37 @@ def cancel(user, job: Job) -> str:
         user,
         "job.cancel",
         job,
-        f"asked to cancel {job.kind} job #{job.pk}",
+        f"asked to cancel {job.label()} #{job.pk}",
         initiative=job.initiative,
         target=job.target,
     )
     if state == Job.CANCELLED:
-        job.run.settle()
+        from optimizations.runner import finish
+
+        finish(job)
     return state
 
 
+def cancel_run(user, run: Run) -> int:
+    """Cancel every unfinished job of ``run``, the last first (so ending one does not
+    send the next just before it is cancelled too). Returns how many were asked."""
+    jobs = run.jobs.filter(status__in=Job.ACTIVE).select_related("run", "target", "initiative")
+    asked = 0
+    for job in jobs.order_by("-pk"):
+        cancel(user, job)
+        asked += 1
+    return asked
+
+
 def expire_overdue(now=None) -> int:
-    """Queued jobs whose time to start has passed expire (scheduled runs)."""
+    """Jobs not started when their time to start has passed expire (scheduled runs)."""
+    from optimizations.runner import finish
+
     now = now or timezone.now()
     expired = 0
-    for job in Job.objects.filter(status=Job.QUEUED, expires_at__lt=now).select_related("run"):
+    jobs = Job.objects.filter(status__in=(Job.WAITING, Job.QUEUED), expires_at__lt=now)
+    for job in jobs.select_related("run").order_by("-pk"):
         if job.expire():
             expired += 1
-            job.run.settle()
+            finish(job)
     return expired

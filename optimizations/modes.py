@@ -78,7 +78,11 @@ def _quality(focus: set[str]) -> list[PlannedJob]:
         return [
             PlannedJob("security_scan", {}, "HTTP security"),
             *testing,
-            PlannedJob("code_scan", {"focus": ["correctness", "security"]}, "correctness rules"),
+            PlannedJob(
+                "code_scan",
+                {"focus": ["correctness", "security"], "audit_dependencies": True},
+                "correctness and security rules, dependency advisories",
+            ),
         ]
     jobs = []
     if "security" in focus or "validation" in focus:
@@ -87,7 +91,13 @@ def _quality(focus: set[str]) -> list[PlannedJob]:
             checks = {"checks": ["sec.negative_testing"]}
         jobs.append(PlannedJob("security_scan", checks, "OpenAPI negative testing"))
     if "security" in focus:
-        jobs.append(PlannedJob("code_scan", {"focus": ["security"]}, "security rules"))
+        jobs.append(
+            PlannedJob(
+                "code_scan",
+                {"focus": ["security"], "audit_dependencies": True},
+                "security rules, dependency advisories",
+            )
+        )
     if "testing" in focus:
         jobs.extend(testing)
     return jobs
@@ -116,8 +126,34 @@ def _strategy(focus: set[str]) -> list[PlannedJob]:
     return jobs
 
 
+# The order a run's jobs go in, one after another: the light, read-only ones
+# first, then those that load the target, from the shortest to the longest (a
+# long test must not leave the target busy for a short one). Kinds not named
+# (new ones) go last, in the order planned.
+ORDER = (
+    "probe",
+    "code_scan",
+    "db_scan",
+    "security_scan",
+    "benchmark:load",
+    "benchmark:closed",
+    "benchmark:stress",
+    "benchmark:endurance",
+)
+
+
+def rank(kind: str, params: dict) -> int:
+    """Where a job of ``kind`` with ``params`` goes in a run (ORDER)."""
+    key = f"{kind}:{params.get('mode') or 'load'}" if kind == "benchmark" else kind
+    return ORDER.index(key) if key in ORDER else len(ORDER)
+
+
+def ordered(jobs: list[PlannedJob]) -> list[PlannedJob]:
+    return sorted(jobs, key=lambda job: rank(job.kind, job.params))
+
+
 def plan(mode: str, focus: list[str] | tuple[str, ...] = ()) -> list[PlannedJob]:
-    """The jobs one run of ``mode`` with ``focus`` makes, probe first, no duplicates."""
+    """The jobs one run of ``mode`` with ``focus`` makes, in ORDER, no duplicates."""
     if mode not in FOCUS:
         raise ValueError(f"unknown run mode {mode!r}")
     wrong = [tag for tag in focus if tag not in FOCUS[mode]]
@@ -136,7 +172,12 @@ def plan(mode: str, focus: list[str] | tuple[str, ...] = ()) -> list[PlannedJob]
         jobs += _performance(set()) + _quality(set()) + _strategy(set())
         # One code scan and one DB scan with every rule and check cover the rest.
         jobs = [j for j in jobs if j.kind not in ("code_scan", "db_scan")]
-        jobs.insert(1, PlannedJob("code_scan", {}, "every rule"))
+        jobs.insert(
+            1,
+            PlannedJob(
+                "code_scan", {"audit_dependencies": True}, "every rule, dependency advisories"
+            ),
+        )
         jobs.insert(2, PlannedJob("db_scan", {}, "every check"))
     unique, seen = [], set()
     for job in jobs:
@@ -144,4 +185,4 @@ def plan(mode: str, focus: list[str] | tuple[str, ...] = ()) -> list[PlannedJob]
         if key not in seen:
             seen.add(key)
             unique.append(job)
-    return unique
+    return ordered(unique)

@@ -20,7 +20,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from optimizations import kinds
+from optimizations import kinds, lease
 from optimizations.analyzers.base import (
     CHECK_UNKNOWN,
     AnalysisError,
@@ -205,6 +205,11 @@ def execute(job_id: int, worker: str) -> str:
     if job is None:
         return "gone"
     if not job.claim(worker):
+        job.refresh_from_db()
+        if job.cancel_abandoned():
+            # Asked to stop before any worker took it (its earlier worker died): it ends here.
+            finish(job)
+            return "cancelled"
         return f"not claimed ({job.status})"  # a duplicate delivery, or cancelled meanwhile
     kind = kinds.get(job.kind)
     ctx = JobContext(job)
@@ -219,7 +224,11 @@ def execute(job_id: int, worker: str) -> str:
         except ValueError as error:
             raise AnalysisError(f"Its parameters are not valid for this Kaizen: {error}") from None
         ctx.log(f"{kind.label} on {job.target.name} (attempt {job.attempt}) on {worker}")
-        result = analyzer.run(target_spec(job.target), params, ctx)
+        spec = target_spec(job.target)
+        if lease.needs_lease(job.kind):
+            # It holds the target's lease: the target must be healthy and cooled down.
+            lease.cool_down(job, spec, ctx)
+        result = analyzer.run(spec, params, ctx)
         ctx.check_cancel()
     except Cancelled:
         ctx.stop()
@@ -391,7 +400,8 @@ def _fix_vanished(job, kind, result, reported: set[str], now) -> int:
 
 
 def finish(job: Job) -> None:
-    """Release the jobs that waited for this one, settle the run, tell people."""
+    """Give back the target's lease, dispatch the jobs that waited for this one,
+    settle the run, tell people."""
     from optimizations.engine import release_followers
     from optimizations.landing import run_landed
     from portal.notify import run_finished

@@ -1,6 +1,7 @@
 """The optimizations app's models, one module per domain."""
 
 from optimizations.models.jobs import Job, JobArtifact, JobLog, Run, Schedule
+from optimizations.models.leases import TargetLease
 from optimizations.models.plan import GateSignoff, Initiative, Phase, PhaseTask, RoiAssumptions
 from optimizations.models.results import Finding, Incident, Measurement
 from optimizations.models.targets import TargetService
@@ -19,5 +20,6 @@ __all__ = [
     "RoiAssumptions",
     "Run",
     "Schedule",
+    "TargetLease",
     "TargetService",
 ]

@@ -23,6 +23,15 @@ class IllegalTransition(Exception):
     """A status change the job's current status does not allow."""
 
 
+# How pages and messages name a job's kind (a benchmark by its mode: Job.label).
+JOB_LABELS = {
+    "probe": "probe",
+    "code_scan": "code scan",
+    "db_scan": "DB scan",
+    "security_scan": "security scan",
+}
+
+
 class Run(models.Model):
     """One invocation of a run mode (comprehensive, performance, …) on a target."""
 
@@ -94,7 +103,7 @@ class Run(models.Model):
         """
         jobs = list(self.jobs.values_list("status", "verdict"))
         statuses = {status for status, _ in jobs}
-        if statuses & {Job.QUEUED, Job.RUNNING}:
+        if statuses & set(Job.ACTIVE):
             status = Job.RUNNING if Job.RUNNING in statuses else Job.QUEUED
             Run.objects.filter(pk=self.pk).update(status=status)
             self.status = status
@@ -116,13 +125,14 @@ class Run(models.Model):
         return bool(won)
 
     def is_finished(self) -> bool:
-        return self.status not in (Job.QUEUED, Job.RUNNING)
+        return self.status not in Job.ACTIVE
 
 
 class Job(models.Model):
     """One analysis of one kind on one target, run by a Celery worker."""
 
-    QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED, EXPIRED = (
+    WAITING, QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED, EXPIRED = (
+        "waiting",
         "queued",
         "running",
         "succeeded",
@@ -130,7 +140,11 @@ class Job(models.Model):
         "cancelled",
         "expired",
     )
+    # Waiting: not sent to the job queue yet — for an earlier job of its run, or
+    # for the target's lease (``waiting_for`` names which job). It has no broker
+    # message, so nothing re-sends it; it is sent when that job ends.
     STATUSES = [
+        (WAITING, "Waiting"),
         (QUEUED, "Queued"),
         (RUNNING, "Running"),
         (SUCCEEDED, "Succeeded"),
@@ -138,7 +152,7 @@ class Job(models.Model):
         (CANCELLED, "Cancelled"),
         (EXPIRED, "Expired"),
     ]
-    ACTIVE = (QUEUED, RUNNING)
+    ACTIVE = (WAITING, QUEUED, RUNNING)
     ENDED = (SUCCEEDED, FAILED, CANCELLED, EXPIRED)
 
     run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="jobs")
@@ -177,6 +191,14 @@ class Job(models.Model):
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="followers"
     )
     enqueued_at = models.DateTimeField(null=True, blank=True)
+    # How often it was sent to its queue: the sweeper re-sends a queued job whose
+    # message was lost, waiting longer after each send.
+    sends = models.PositiveSmallIntegerField(default=0)
+    # What a waiting job waits for: the earlier job of its run, or the job that
+    # holds the target's lease (see optimizations/lease.py).
+    waiting_for = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
 
     class Meta:
         ordering = ["-created_at", "-pk"]
@@ -197,6 +219,27 @@ class Job(models.Model):
 
     def is_active(self) -> bool:
         return self.status in self.ACTIVE
+
+    def waiting_text(self) -> str:
+        """What a waiting job waits for, in words ("Waiting for load test #12 on this target")."""
+        if self.status != self.WAITING:
+            return ""
+        other = self.waiting_for
+        if other is None:
+            return "Waiting to be sent to its queue"
+        name = f"{other.label()} #{other.pk}"
+        if other.pk == self.after_id:
+            return f"Waiting for {name}, the run's previous job"
+        if other.target_id == self.target_id:
+            return f"Waiting for {name} on this target"
+        return f"Waiting for {name}"
+
+    def label(self) -> str:
+        """The job's kind in words: "load test", "stress test", "security scan"…."""
+        if self.kind == "benchmark":
+            mode = (self.params or {}).get("mode") or "load"
+            return {"closed": "closed-loop load test"}.get(mode, f"{mode} test")
+        return JOB_LABELS.get(self.kind, self.kind.replace("_", " "))
 
     def duration(self):
         if not self.started_at:
@@ -237,18 +280,30 @@ class Job(models.Model):
             finished_at=timezone.now(),
         )
 
+    def hold(self, waiting_for: Job | None) -> bool:
+        """A waiting job stays waiting, now for ``waiting_for`` (shown on its page)."""
+        return self._move((self.WAITING,), self.WAITING, waiting_for=waiting_for, step="")
+
+    def release(self) -> bool:
+        """A waiting job may start: it is about to be sent to its queue."""
+        return self._move((self.WAITING,), self.QUEUED, waiting_for=None)
+
     def fail(self, message: str) -> bool:
         """End a job that could not do its work, with a message a person understands."""
         return self._move(
-            (self.QUEUED, self.RUNNING),
+            (self.WAITING, self.QUEUED, self.RUNNING),
             self.FAILED,
             error=message[:4000],
             finished_at=timezone.now(),
         )
 
     def request_cancel(self) -> str:
-        """Cancel now if queued; ask the worker to stop if running. Returns the new state."""
-        if self._move((self.QUEUED,), self.CANCELLED, finished_at=timezone.now()):
+        """Cancel now if waiting or queued; ask the worker to stop if running.
+
+        Returns the new state."""
+        if self._move(
+            (self.WAITING, self.QUEUED), self.CANCELLED, finished_at=timezone.now(), waiting_for=None
+        ):
             return self.CANCELLED
         Job.objects.filter(pk=self.pk, status=self.RUNNING).update(cancel_requested=True)
         self.refresh_from_db()
@@ -263,11 +318,21 @@ class Job(models.Model):
             step="cancelled",
         )
 
+    def cancel_abandoned(self) -> bool:
+        """A job asked to stop whose worker is gone (or never claimed it) ends as cancelled."""
+        updated = Job.objects.filter(
+            pk=self.pk, status__in=(self.QUEUED, self.RUNNING), cancel_requested=True
+        ).update(status=self.CANCELLED, finished_at=timezone.now(), step="cancelled")
+        if updated:
+            self.refresh_from_db()
+        return bool(updated)
+
     def expire(self) -> bool:
         return self._move(
-            (self.QUEUED,),
+            (self.WAITING, self.QUEUED),
             self.EXPIRED,
             finished_at=timezone.now(),
+            waiting_for=None,
             error="It could not start before its schedule's next turn, so it was skipped.",
         )
 
@@ -275,6 +340,8 @@ class Job(models.Model):
         """The reaper puts a job whose worker vanished back in the queue (counted)."""
         if self.attempt >= self.max_attempts:
             raise IllegalTransition(f"job {self.pk} has used its {self.max_attempts} attempt(s)")
+        if self.cancel_requested:
+            raise IllegalTransition(f"job {self.pk} was asked to stop; it is not run again")
         return self._move(
             (self.RUNNING,),
             self.QUEUED,

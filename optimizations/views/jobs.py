@@ -363,8 +363,7 @@ def job_cancel(request, pk):
 def run_cancel(request, pk):
     run = get_object_or_404(Run, pk=pk)
     access.require(access.can_trigger_jobs(request.user))
-    for job in run.jobs.filter(status__in=Job.ACTIVE).select_related("run", "target", "initiative"):
-        engine.cancel(request.user, job)
+    engine.cancel_run(request.user, run)
     messages.success(request, "Asked every unfinished job of this run to stop.")
     return redirect(run)
 

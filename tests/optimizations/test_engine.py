@@ -36,7 +36,7 @@ def test_every_mode_starts_with_the_probe_and_has_no_duplicates():
         ("quality", ["testing"], ["probe", "benchmark", "benchmark", "benchmark"]),
         ("quality", ["validation"], ["probe", "security_scan"]),
         ("strategy", ["monitoring"], ["probe"]),
-        ("strategy", ["scaling"], ["probe", "benchmark", "db_scan"]),
+        ("strategy", ["scaling"], ["probe", "db_scan", "benchmark"]),
     ],
 )
 def test_the_mode_table_of_design(mode, focus, kinds_expected):
@@ -58,18 +58,28 @@ def test_kinds_the_target_cannot_run_are_skipped_with_the_reason(target, qa_engi
     assert [job.kind for job in run.jobs.order_by("pk")] == ["probe", "benchmark"]
 
 
-def test_the_probe_goes_first_and_the_rest_follow_when_it_ends(
+def test_the_probe_goes_first_and_each_job_follows_the_one_before(
     target, qa_engineer, sent, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks(execute=True):
         run = engine.start_run(qa_engineer, target, "quality", ["testing"])
     assert sent == ["probe"]
-    probe = run.jobs.get(kind="probe")
-    assert set(run.jobs.exclude(pk=probe.pk).values_list("after", flat=True)) == {probe.pk}
+    jobs = list(run.jobs.order_by("pk"))
+    assert [job.after_id for job in jobs] == [None, *[job.pk for job in jobs[:-1]]]
+    assert [job.status for job in Job.objects.filter(run=run).order_by("pk")] == [
+        Job.QUEUED,
+        Job.WAITING,
+        Job.WAITING,
+        Job.WAITING,
+    ]
+    probe = jobs[0]
     probe.claim("w")
     probe.fail("target down")
-    engine.release_followers(probe)
-    assert sent == ["probe", "benchmark", "benchmark", "benchmark"]
+    with django_capture_on_commit_callbacks(execute=True):
+        engine.release_followers(probe)
+    # Only the next one: the load test; stress and endurance wait for it.
+    assert sent == ["probe", "benchmark"]
+    assert Job.objects.get(pk=jobs[1].pk).status == Job.QUEUED
 
 
 def test_an_unknown_override_parameter_is_refused(target, qa_engineer, sent):

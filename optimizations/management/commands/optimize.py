@@ -246,7 +246,7 @@ class Command(BaseCommand):
         out(f"Run #{run.pk} queued: {run.command_line()}, as {user.username}")
         out(f"  {run.get_absolute_url()}")
         for job in jobs:
-            waits = "  (starts when the probe has answered)" if job.after_id else ""
+            waits = f"  ({job.waiting_text().lower()})" if job.status == Job.WAITING else ""
             url = job.get_absolute_url()
             out(f"  job #{job.pk:<5} {job.kind:<14} {job.status:<9} {url}{waits}")
         for skipped in run.skipped:
@@ -327,8 +327,7 @@ class Command(BaseCommand):
                 style_func=_plain,
             )
             return False
-        for job in active:
-            engine.cancel(user, job)
+        engine.cancel_run(user, run)
         self.stderr.write(
             f"\nCancelling run #{run.pk}: its jobs stop within a second or two…", style_func=_plain
         )

@@ -1,0 +1,123 @@
+"""The per-target lease: one job at a time puts load on a target.
+
+A load test measures the target; a second load on it at the same time (a
+security scan probing its endpoints, another run's stress test) would be
+measured too. So jobs of the kinds in LOAD_KINDS take the target's lease
+before they are sent to a queue, and a job that cannot get it waits — status
+"waiting", ``waiting_for`` the holder, no broker message — until the holder
+ends and wakes the next one. Probes, code scans and DB scans run freely.
+
+The lease is one TargetLease row per target, taken and given back with
+conditional UPDATEs (STYLE.md: the Job row is the truth, no signals), so it
+holds with many workers and portal processes on PostgreSQL and on SQLite.
+Before a leased job starts its work, the worker waits for the target's health
+check and a cool-down (``cool_down``).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from optimizations.analyzers import cooldown
+from optimizations.analyzers.base import AnalysisError
+from optimizations.models import Job, TargetLease
+
+logger = logging.getLogger(__name__)
+
+# Kinds that put load on the target; the integrity and fuzz checks to come join them.
+LOAD_KINDS = frozenset({"security_scan", "benchmark", "integrity", "fuzz"})
+
+
+def needs_lease(kind: str) -> bool:
+    return kind in LOAD_KINDS
+
+
+def _row(target_id: int) -> None:
+    """Make sure the target's lease row exists (two processes may create it at once)."""
+    if TargetLease.objects.filter(target_id=target_id).exists():
+        return
+    try:
+        with transaction.atomic():
+            TargetLease.objects.create(target_id=target_id)
+    except IntegrityError:
+        pass  # the other process made it
+
+
+def acquire(job: Job) -> Job | None:
+    """Take the target's lease for ``job``: None when it holds it now, else the holder.
+
+    A holder that has ended but did not give the lease back (its process died
+    between the two writes) is dropped with a conditional UPDATE naming it, so
+    only one of several racing processes can take its place.
+    """
+    _row(job.target_id)
+    leases = TargetLease.objects.filter(target_id=job.target_id)
+    for _ in range(5):
+        if leases.filter(holder__isnull=True).update(holder=job, since=timezone.now()):
+            return None
+        holder_id = leases.values_list("holder_id", flat=True).first()
+        if holder_id == job.pk:
+            return None  # a second dispatch of the same job
+        if holder_id is None:
+            continue  # given back between our two statements: try again
+        holder = Job.objects.filter(pk=holder_id).first()
+        if holder is not None and holder.status in Job.ACTIVE:
+            return holder
+        leases.filter(holder_id=holder_id).update(holder=None)
+    raise RuntimeError(f"could not settle the lease of target {job.target_id}")
+
+
+def give_back(job: Job) -> bool:
+    """``job`` ended: the lease is free again (a no-op when it did not hold it)."""
+    return bool(
+        TargetLease.objects.filter(target_id=job.target_id, holder_id=job.pk).update(
+            holder=None, last_job=job, last_ended_at=timezone.now()
+        )
+    )
+
+
+def waiting_on(target_id: int):
+    """Jobs that wait only for this target's lease (their run's earlier job has ended),
+    oldest first: the order they get it in."""
+    return (
+        Job.objects.filter(target_id=target_id, status=Job.WAITING, kind__in=LOAD_KINDS)
+        .filter(Q(after__isnull=True) | Q(after__status__in=Job.ENDED))
+        .order_by("created_at", "pk")
+    )
+
+
+# --- the health check and cool-down before a leased job -----------------------------
+
+
+def cool_down(job: Job, spec, ctx) -> None:
+    """Wait until the target answers its health check and has cooled down from the
+    previous leased job, then note the latency as the next job's reference.
+
+    Raises AnalysisError (the job fails, naming the target's health) when the
+    target does not answer its health check within KAIZEN_COOLDOWN_MAX_SECONDS.
+    """
+    lease = TargetLease.objects.filter(target_id=job.target_id).select_related("last_job").first()
+    previous = lease.last_job if lease is not None else None
+    reference = lease.health_ms if lease is not None else None
+    after = f"{previous.label()} #{previous.pk}" if previous is not None else ""
+    ctx.progress(0, f"health check{f' and cool-down after {after}' if after else ''}")
+    try:
+        outcome = cooldown.wait(
+            spec,
+            ctx,
+            reference_ms=reference,
+            factor=settings.KAIZEN_COOLDOWN_FACTOR,
+            max_wait=float(settings.KAIZEN_COOLDOWN_MAX_SECONDS),
+            previous=after,
+        )
+    except cooldown.Unhealthy as error:
+        raise AnalysisError(str(error)) from None
+    TargetLease.objects.filter(target_id=job.target_id, holder_id=job.pk).update(
+        health_ms=outcome.latency_ms
+    )
+    ctx.log(outcome.describe())
