@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from functools import cache
-from urllib.parse import urlsplit, urlunsplit
 
 from cryptography.fernet import Fernet, InvalidToken
 from django.conf import settings
@@ -37,23 +36,18 @@ def decrypt(token: str) -> str:
 
 
 def mask_url(url: str) -> str:
-    """A database URL with its password replaced, for display: never the secret."""
+    """A database URL as anyone may see it: scheme, user, host, port and database only.
+
+    Read by libpq's rules, so a password in the query string (``?password=``)
+    or any other option is left out too, not only the one after the user name.
+    """
     if not url:
         return ""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    user = parts.username or ""
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    return urlunsplit((parts.scheme, f"{user}:•••@{host}", parts.path, parts.query, ""))
+    from optimizations.analyzers.dbscan.connect import describe_database_url
+
+    return describe_database_url(url)
 
 
 def mask_secret(value: str) -> str:
-    """Enough of a header value to recognise it, never enough to use it."""
-    if not value:
-        return ""
-    if len(value) <= 8:
-        return "•••"
-    return value[:4] + "•••" + value[-2:]
+    """That a secret is set, and not one character of it."""
+    return "•••• (set)" if value else ""

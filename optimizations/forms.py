@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from django import forms
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -9,6 +11,8 @@ from django.contrib.auth import get_user_model
 from departments.models import Department
 from optimizations import slo
 from optimizations.actions import TARGET_FIELDS
+from optimizations.analyzers.base import AnalysisError
+from optimizations.analyzers.dbscan.connect import check_database_url
 from optimizations.analyzers.netguard import HostNotAllowed, check_url
 from optimizations.models import Initiative, Phase, PhaseTask, Schedule, TargetService
 
@@ -178,8 +182,21 @@ class TargetForm(forms.ModelForm):
     def slo_fields(self):
         return [self[f"slo_{t.key}"] for t in slo.THRESHOLDS]
 
+    def _forget_value(self, name: str) -> None:
+        """Render the field empty again: its submitted value held a credential."""
+        self.data = self.data.copy()
+        self.data[self.add_prefix(name)] = ""
+
     def clean_base_url(self):
         url = self.cleaned_data["base_url"]
+        if urlsplit(url).password is not None:
+            # Messages name the problem, never the value, and the field is not filled
+            # in again with it: it holds a secret.
+            self._forget_value("base_url")
+            raise forms.ValidationError(
+                "Put no credentials in the base URL: give them as the auth header below, "
+                "which is stored encrypted and never shown."
+            )
         try:
             check_url(url, settings.KAIZEN_ALLOWED_TARGET_HOSTS)
         except HostNotAllowed as exc:
@@ -190,12 +207,11 @@ class TargetForm(forms.ModelForm):
         url = self.cleaned_data["database_url"].strip()
         if not url:
             return ""
-        scheme = url.split("://", 1)[0].lower()
-        if "://" not in url or not scheme.startswith("postgres"):
-            raise forms.ValidationError("Give a PostgreSQL URL: postgresql://user:pass@host/db")
+        # libpq's own reading of the URL: hosts in the query string, host lists and
+        # socket paths are checked too. The message never repeats the URL.
         try:
-            check_url(url, settings.KAIZEN_ALLOWED_TARGET_HOSTS)
-        except HostNotAllowed as exc:
+            check_database_url(url, settings.KAIZEN_ALLOWED_TARGET_HOSTS)
+        except AnalysisError as exc:
             raise forms.ValidationError(str(exc)) from None
         return url
 
@@ -205,6 +221,12 @@ class TargetForm(forms.ModelForm):
             return ""
         if "://" in location or location.startswith("git@"):
             host_url = location if "://" in location else "ssh://" + location.replace(":", "/", 1)
+            if urlsplit(host_url).password is not None:
+                self._forget_value("source_location")
+                raise forms.ValidationError(
+                    "Put no password or token in the git URL: it is stored and shown in clear. "
+                    "Give the workers read access (a deploy key) or use a local checkout."
+                )
             try:
                 check_url(host_url, settings.KAIZEN_ALLOWED_TARGET_HOSTS)
             except HostNotAllowed as exc:
@@ -214,7 +236,7 @@ class TargetForm(forms.ModelForm):
 
         if not Path(location).is_dir():
             raise forms.ValidationError(
-                f"{location} is not a directory on this machine (give a git URL otherwise)."
+                "That is not a directory on this machine (give a git URL otherwise)."
             )
         return location
 

@@ -41,7 +41,7 @@ def test_a_database_url_is_stored_encrypted_and_never_shown(login, target, dev_e
     for url in (target.get_absolute_url(), reverse("target_edit", args=[target.slug])):
         page = client.get(url).content.decode()
         assert "s3cr3t" not in page
-        assert "shop:•••@127.0.0.1:5432" in page
+        assert "postgresql://shop@127.0.0.1:5432/shop" in page
     event = AuditEvent.objects.get(action="target.credentials")
     assert "s3cr3t" not in str(event.changes) and "s3cr3t" not in event.summary
 
@@ -116,3 +116,66 @@ def test_a_changed_encryption_key_reads_as_a_clear_message(target, settings):
     with pytest.raises(CredentialUnreadable, match="Enter the credential again"):
         _ = fresh.database_url
     assert fresh.database_url_masked() == "(unreadable: enter it again)"
+
+
+QUERY_SECRET_URL = "postgresql://shop@127.0.0.1:5432/shop?password=qu3ry-s3cret&sslmode=prefer"
+
+
+def test_a_password_in_the_query_string_is_shown_to_nobody(
+    login, target, dev_engineer, viewer, manager
+):
+    login(dev_engineer).post(
+        reverse("target_edit", args=[target.slug]),
+        form_data(target, database_url=QUERY_SECRET_URL),
+    )
+    target.refresh_from_db()
+    assert target.database_url == QUERY_SECRET_URL
+    for person in (viewer, manager, dev_engineer):
+        page = login(person).get(target.get_absolute_url()).content.decode()
+        assert "qu3ry-s3cret" not in page and "sslmode" not in page
+        assert "postgresql://shop@127.0.0.1:5432/shop" in page
+    edit = login(dev_engineer).get(reverse("target_edit", args=[target.slug])).content.decode()
+    assert "qu3ry-s3cret" not in edit and "sslmode" not in edit
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "postgresql://u:f0rm-s3cret@192.0.2.10:5432/db",  # host off the list
+        "postgresql://u:f0rm-s3cret@127.0.0.1/db?host=192.0.2.10",  # host in the query
+        "postgresql://u:f0rm-s3cret@[::1/db",  # libpq cannot parse it
+        "postgresql://u@127.0.0.1/db?password=f0rm-s3cret&service=prod",  # service refused
+        "mysql://u:f0rm-s3cret@127.0.0.1/db",
+    ],
+)
+def test_a_refused_database_url_is_not_echoed_back(login, target, dev_engineer, bad):
+    response = login(dev_engineer).post(
+        reverse("target_edit", args=[target.slug]), form_data(target, database_url=bad)
+    )
+    body = response.content.decode()
+    assert response.status_code == 200 and 'class="errorlist' in body
+    assert "f0rm-s3cret" not in body
+
+
+def test_credentials_in_a_base_url_or_git_url_are_refused_without_echo(login, target, dev_engineer):
+    client = login(dev_engineer)
+    url = reverse("target_edit", args=[target.slug])
+    body = client.post(
+        url, form_data(target, source_location="https://me:t0ken-s3cret@127.0.0.1/org/r.git")
+    ).content.decode()
+    assert "Put no password or token in the git URL" in body and "t0ken-s3cret" not in body
+    response = client.post(url, form_data(target, base_url="http://me:pw-s3cret@127.0.0.1:8100"))
+    assert "Put no credentials in the base URL" in response.content.decode()
+    target.refresh_from_db()
+    assert "s3cret" not in target.base_url + target.source_location
+
+
+def test_the_auth_header_mask_shows_no_character_of_it(login, target, dev_engineer):
+    client = login(dev_engineer)
+    url = reverse("target_edit", args=[target.slug])
+    client.post(url, form_data(target, auth_header_name="Authorization",
+                               auth_header_value="Bearer zq-token-98"))  # fmt: skip
+    page = client.get(url).content.decode()
+    assert "Stored: •••• (set)" in page
+    for piece in ("Bear", "zq", "98", "token"):
+        assert piece not in page.split("Stored: ", 1)[1].split(".", 1)[0]

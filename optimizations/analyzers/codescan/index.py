@@ -29,6 +29,7 @@ from .kinds import (  # noqa: F401  (re-exported for the rules)
 from .project import Dependency, SourceFile
 from .syntax import (  # noqa: F401  (re-exported for the rules)
     annotated_depends,
+    once_only_calls,
     annotated_metadata,
     annotation_names,
     const_str,
@@ -106,6 +107,7 @@ class Func:
     params: list[ast.arg] = field(default_factory=list)
 
     _nodes: list[ast.AST] | None = None
+    _once: set[int] | None = None
 
     @property
     def line(self) -> int:
@@ -123,6 +125,12 @@ class Func:
 
     def is_cached(self) -> bool:
         return bool(self.decorator_names() & CACHE_DECORATORS)
+
+    def once_only(self, node: ast.AST) -> bool:
+        """Whether ``node`` runs only while the function lazily creates what it keeps."""
+        if self._once is None:
+            self._once = once_only_calls(self.node)
+        return id(node) in self._once
 
 
 @dataclass
@@ -660,9 +668,11 @@ class Index(KindsMixin):
                 queue.append(qual)
         while queue:
             func = self.functions[queue.popleft()]
-            for _call, callee in func.calls:
+            for call, callee in func.calls:
                 if callee.qual in self.reach or callee.qual in self.lifespans:
                     continue
+                if callee.is_cached() or func.once_only(call):
+                    continue  # memoised, or the lazy creation of a kept object: not per request
                 self.reach[callee.qual] = [*self.reach[func.qual], callee.qual]
                 queue.append(callee.qual)
 

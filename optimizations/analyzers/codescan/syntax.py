@@ -129,3 +129,78 @@ def looks_like_model(expr: ast.AST) -> bool:
 def words(text: str) -> frozenset[str]:
     """A set of names written as one string, to keep long vocabularies readable."""
     return frozenset(text.split())
+
+
+def _guarded_target(test: ast.expr, negated: bool) -> list[str]:
+    """The expressions a lazy-initialisation test checks for "not made yet".
+
+    ``x is None`` / ``not x`` (negated=False) or ``x is not None`` / ``x`` (negated=True,
+    the early-return form); ``and``/``or`` combinations contribute each side.
+    """
+    if isinstance(test, ast.BoolOp):
+        return [name for value in test.values for name in _guarded_target(value, negated)]
+    if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
+        return _guarded_target(test.operand, not negated)
+    if (
+        isinstance(test, ast.Compare)
+        and len(test.ops) == 1
+        and isinstance(test.comparators[0], ast.Constant)
+        and test.comparators[0].value is None
+    ):
+        wanted = ast.IsNot if negated else ast.Is
+        if isinstance(test.ops[0], wanted):
+            return [ast.unparse(test.left)]
+        return []
+    if negated and isinstance(test, ast.Name | ast.Attribute):
+        return [ast.unparse(test)]
+    return []
+
+
+def _assigned(nodes) -> set[str]:
+    found = set()
+    for node in nodes:
+        for sub in ast.walk(node):
+            if isinstance(sub, ast.Assign):
+                targets = sub.targets
+            elif isinstance(sub, ast.AnnAssign | ast.AugAssign):
+                targets = [sub.target]
+            else:
+                continue
+            for target in targets:
+                for element in target.elts if isinstance(target, ast.Tuple) else [target]:
+                    found.add(ast.unparse(element))
+    return found
+
+
+def once_only_calls(func: ast.FunctionDef | ast.AsyncFunctionDef) -> set[int]:
+    """ids of the calls a function makes only while lazily creating something it keeps.
+
+    ``if self._engine is None: self._engine = create_engine(...)`` runs its body once per
+    process, not once per call; so does everything after an early
+    ``if cache is not None: return cache`` when the function goes on to set ``cache``.
+    """
+    once: set[int] = set()
+
+    def visit(body: list[ast.stmt]) -> None:
+        for position, statement in enumerate(body):
+            if isinstance(statement, ast.If):
+                checked = set(_guarded_target(statement.test, False))
+                if checked and checked & _assigned(statement.body):
+                    once.update(id(n) for s in statement.body for n in ast.walk(s))
+                    continue
+                early = set(_guarded_target(statement.test, True))
+                returns = statement.body and isinstance(statement.body[-1], ast.Return)
+                rest = body[position + 1 :]
+                if early and returns and early & _assigned(rest):
+                    once.update(id(n) for s in rest for n in ast.walk(s))
+                    return
+            for field in ("body", "orelse", "finalbody", "handlers"):
+                inner = getattr(statement, field, None)
+                if isinstance(inner, list) and inner and isinstance(inner[0], ast.stmt | ast.excepthandler):
+                    visit([s for s in inner if isinstance(s, ast.stmt)])
+                    for handler in inner:
+                        if isinstance(handler, ast.excepthandler):
+                            visit(handler.body)
+
+    visit(func.body)
+    return once

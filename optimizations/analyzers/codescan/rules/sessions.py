@@ -56,7 +56,7 @@ def engine_per_request(scan: Scan):
         if any(isinstance(n, ast.Global | ast.Nonlocal) for n in func.nodes):
             continue  # the lazily created module singleton
         for node in func.nodes:
-            if index.is_engine_factory(func, node):
+            if index.is_engine_factory(func, node) and not func.once_only(node):
                 yield Hit(
                     "FSA201",
                     func.file,
