@@ -417,6 +417,35 @@ class Index(KindsMixin):
     def models_named(self, name: str) -> list[ClassInfo]:
         return [c for c in self.class_by_name.get(name, []) if c.is_model]
 
+    def model_at(self, func_or_file, expr: ast.AST) -> ClassInfo | None:
+        """The ORM model ``expr`` names where it is written, resolved through the imports.
+
+        A Pydantic schema that shares its name with a model (``schemas.Deck`` beside
+        ``models.Deck``) is not that model: the name alone decides only when every
+        class of that name in the project is a model.
+        """
+        if isinstance(expr, ast.Constant) and isinstance(expr.value, str):
+            try:
+                expr = ast.parse(expr.value, mode="eval").body
+            except SyntaxError:
+                return None
+        if not isinstance(expr, ast.Name | ast.Attribute):
+            return None
+        file = func_or_file.file if isinstance(func_or_file, Func) else func_or_file
+        dotted = self.resolve_in(file.module, expr) or ""
+        found = self.classes.get(dotted) or self.classes.get(self._in_project(dotted))
+        if found is not None:
+            return found if found.is_model else None
+        candidates = self.class_by_name.get(last_name(expr), [])
+        if not candidates:
+            return None
+        module = dotted.rsplit(".", 1)[0]
+        near = [c for c in candidates if module and c.qual.rsplit(".", 1)[0].endswith(module)]
+        if len(near) == 1:
+            return near[0] if near[0].is_model else None
+        models = [c for c in candidates if c.is_model]
+        return models[0] if len(models) == len(candidates) else None
+
     def lazy_relationships(self) -> dict[str, list[Relationship]]:
         """Relationship name → the lazily loaded relationships of that name."""
         found: dict[str, list[Relationship]] = {}

@@ -52,7 +52,7 @@ def _orm_value(scan: Scan, func: Func, expr: ast.AST, depth: int = 0, seen=None)
     name = last_name(expr)
     if name in LEAKY_CONVERTERS or name == "_asdict":
         return True
-    if scan.index.models_named(name):
+    if scan.index.model_at(func, expr.func):
         return True
     node: ast.AST = expr
     while isinstance(node, ast.Call | ast.Attribute):
@@ -62,7 +62,7 @@ def _orm_value(scan: Scan, func: Func, expr: ast.AST, depth: int = 0, seen=None)
             callee = scan.callee(func, node)
             if callee is not None and depth < 2:
                 returns = callee.node.returns
-                if any(scan.index.models_named(last_name(n)) for n in annotation_names(returns)):
+                if any(scan.index.model_at(callee, n) for n in annotation_names(returns)):
                     return True
                 return any(
                     isinstance(r, ast.Return)
@@ -89,7 +89,7 @@ def no_response_model(scan: Scan):
         declared_is_none = isinstance(declared, ast.Constant) and declared.value is None
         if declared is not None and not declared_is_none:
             names = annotation_names(declared)
-            tables = [last_name(n) for n in names if scan.index.models_named(last_name(n))]
+            tables = [last_name(n) for n in names if scan.index.model_at(func, n)]
             if tables:
                 yield Hit(
                     "FSA301",
