@@ -35,6 +35,7 @@ from ..base import (
     TargetSpec,
     validate_params,
 )
+from ..secrets import mask_credentials
 from . import advisories, project
 from .index import Index
 from .ruff import FIX as RUFF_FIX
@@ -201,7 +202,9 @@ class _Findings:
 
     def _excerpt(self, source: project.SourceFile, line: int, end: int) -> str:
         end = max(line, min(end, line + 4))
-        return textwrap.dedent("\n".join(source.lines[line - 1 : end])).strip("\n")
+        # Masked as FSA405's own text is: an excerpt must not show the password it reports.
+        excerpt = textwrap.dedent("\n".join(source.lines[line - 1 : end])).strip("\n")
+        return mask_credentials(excerpt)
 
     def add_hit(self, hit: Hit) -> None:
         rule = RULES[hit.rule_id]
@@ -285,7 +288,7 @@ class _Findings:
                 category=rule.category,
                 location=f"{rel}:{line}",
                 evidence={
-                    "excerpt": text.strip(),
+                    "excerpt": mask_credentials(text.strip()),
                     "line": line,
                     "detail": f"`{comment}` gives no reason: it suppresses nothing",
                     "why": rule.why,
@@ -302,7 +305,7 @@ class _Findings:
         line = max(1, source.error_line)
         suppression = source.suppression("FSA001", line)
         evidence = {
-            "excerpt": source.line(line).strip(),
+            "excerpt": mask_credentials(source.line(line).strip()),
             "line": line,
             "detail": source.error,
             "why": rule.why,
