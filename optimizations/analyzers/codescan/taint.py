@@ -14,13 +14,18 @@ Taint follows assignments, f-strings, concatenation and method calls inside a
 function, and into the project's functions through their parameters (route →
 service → repository). It stops at allow-list lookups (``ALLOWED[key]``,
 ``MAPPING.get(key)``), at ``int()``/``UUID()`` conversions, inside ``if key in
-ALLOWED:`` and after ``if key not in ALLOWED: raise``. Calls into the
-project's own functions return untainted values: precision over recall.
+ALLOWED:`` and after ``if key not in ALLOWED: raise``, and the same way at
+validation: a regular-expression match (``if not re.fullmatch(P, key): raise``), a
+validator (``if is_valid_x(key):``, ``validate_field(key)`` that raises), or a
+conversion to an Enum (``SortField(key)``). The keys of a dict literal with constant
+keys are ours even when its values come from the request (``{"org_id": org_id}``).
+Calls into the project's own functions return untainted values: precision over recall.
 """
 
 from __future__ import annotations
 
 import ast
+import re
 
 from .index import Func, Index, annotation_names, last_name, param_defaults
 from .syntax import words
@@ -49,6 +54,12 @@ PRIVILEGED_FIELDS = words(
     "scopes tenant_id user_id"
 )
 REQUEST = "request"  # the label of a Request object itself; never propagated
+CONST_KEYS = "constkeys"  # a dict literal whose keys are constants: its keys are not tainted
+VALIDATOR = re.compile(
+    r"^_*(is_|has_)?(valid|validate|verify|check|ensure|assert|allowed|is_allowed|safe|sanitize)",
+    re.IGNORECASE,
+)
+REGEX_CHECKS = {"match", "fullmatch", "search"}
 MAX_CONTEXTS = 4
 MAX_DEPTH = 6
 
@@ -174,6 +185,49 @@ def _membership_guard(test: ast.AST) -> tuple[str, bool] | None:
     return None
 
 
+def _validation_guard(test: ast.AST) -> tuple[str, bool] | None:
+    """A test that validates a name: (name, True when the test passing means valid).
+
+    ``key in ALLOWED``, ``re.fullmatch(P, key)`` / ``PATTERN.match(key)``, ``is_valid(key)``;
+    ``not`` flips it.
+    """
+    positive = True
+    while isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
+        positive, test = not positive, test.operand
+    guard = _membership_guard(test)
+    if guard is not None:
+        return guard[0], guard[1] == positive
+    if not isinstance(test, ast.Call):
+        return None
+    name, args = last_name(test), test.args
+    checked = None
+    if name in REGEX_CHECKS and isinstance(test.func, ast.Attribute):
+        # re.match(PATTERN, key) or PATTERN.match(key)
+        if last_name(test.func.value) == "re" and len(args) >= 2:
+            checked = args[1]
+        elif len(args) == 1:
+            checked = args[0]
+    elif VALIDATOR.match(name) and args:
+        checked = args[0]
+    if isinstance(checked, ast.Name):
+        return checked.id, positive
+    return None
+
+
+def _validator_statement(stmt: ast.stmt) -> str | None:
+    """``validate_field(key, ...)`` as a statement: a validator that raises when invalid."""
+    if isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Await | ast.Call):
+        call = stmt.value.value if isinstance(stmt.value, ast.Await) else stmt.value
+        if (
+            isinstance(call, ast.Call)
+            and call.args
+            and isinstance(call.args[0], ast.Name)
+            and re.match(r"^_*(validate|verify|check|ensure|assert)", last_name(call), re.I)
+        ):
+            return call.args[0].id
+    return None
+
+
 class _Walker:
     """Walks one function body in order with an environment of labelled names."""
 
@@ -216,7 +270,7 @@ class _Walker:
                 env[stmt.target.id] = env.get(stmt.target.id, set()) | labels
         elif isinstance(stmt, ast.For | ast.AsyncFor):
             labels = self.expr(stmt.iter, env)
-            self.assign(stmt.target, labels, env)
+            self.assign_items(stmt.iter, stmt.target, labels, env)
             env = self._merge(env, self.block(stmt.body, dict(env)))
             env = self.block(stmt.orelse, env)
         elif isinstance(stmt, ast.While):
@@ -225,7 +279,7 @@ class _Walker:
             env = self.block(stmt.orelse, env)
         elif isinstance(stmt, ast.If):
             self.expr(stmt.test, env)
-            guard = _membership_guard(stmt.test)
+            guard = _validation_guard(stmt.test)
             body_env, else_env = dict(env), dict(env)
             if guard and guard[1]:
                 body_env[guard[0]] = body_env.get(guard[0], set()) & {"req"}
@@ -254,7 +308,7 @@ class _Walker:
             env = self.block(stmt.finalbody, env)
         elif isinstance(stmt, ast.Assert):
             self.expr(stmt.test, env)
-            guard = _membership_guard(stmt.test)
+            guard = _validation_guard(stmt.test)
             if guard and guard[1]:
                 env[guard[0]] = env.get(guard[0], set()) & {"req"}
         elif isinstance(stmt, ast.Match):
@@ -267,7 +321,31 @@ class _Walker:
             for child in ast.iter_child_nodes(stmt):
                 if isinstance(child, ast.expr):
                     self.expr(child, env)
+            validated = _validator_statement(stmt)
+            if validated is not None and validated in env:
+                env[validated] = env[validated] & {"req"}
         return env
+
+    def assign_items(self, iterated, target, labels: set[str], env) -> None:
+        """``for key, value in mapping.items()``: keys of a constant-keyed dict are ours."""
+        if (
+            CONST_KEYS in labels
+            and isinstance(iterated, ast.Call)
+            and last_name(iterated) == "items"
+            and isinstance(target, ast.Tuple)
+            and len(target.elts) == 2
+        ):
+            self.assign(target.elts[0], set(), env)
+            self.assign(target.elts[1], labels - {CONST_KEYS}, env)
+            return
+        if (
+            CONST_KEYS in labels
+            and isinstance(iterated, ast.Name | ast.Call)
+            and (isinstance(iterated, ast.Name) or last_name(iterated) == "keys")
+        ):
+            self.assign(target, set(), env)
+            return
+        self.assign(target, labels - {CONST_KEYS}, env)
 
     @staticmethod
     def _merge(first: dict, second: dict) -> dict:
@@ -303,13 +381,15 @@ class _Walker:
             base = self.expr(node.value, env)
             if REQUEST in base:
                 return {"req", "str", "anykey"} if node.attr in REQUEST_ATTRS else set()
-            return base - {REQUEST, "anykey"} if node.attr not in {"__dict__"} else base
+            if node.attr == "__dict__":
+                return base - {CONST_KEYS}
+            return base - {REQUEST, "anykey", CONST_KEYS}
         if isinstance(node, ast.Subscript):
             base = self.expr(node.value, env)
             self.expr(node.slice, env)
             if isinstance(node.value, ast.Name) and node.value.id in self.constants:
                 return set()  # an allow-list lookup chooses among our own values
-            return base - {REQUEST, "anykey"}
+            return base - {REQUEST, "anykey", CONST_KEYS}
         if isinstance(node, ast.Call):
             return self._call(node, env)
         if isinstance(node, ast.Lambda):
@@ -322,12 +402,21 @@ class _Walker:
             inner = dict(env)
             for generator in node.generators:
                 labels = self.expr(generator.iter, inner)
-                self.assign(generator.target, labels, inner)
+                self.assign_items(generator.iter, generator.target, labels, inner)
                 for condition in generator.ifs:
                     self.expr(condition, inner)
             if isinstance(node, ast.DictComp):
                 return self.expr(node.key, inner) | self.expr(node.value, inner)
             return self.expr(node.elt, inner)
+        if (
+            isinstance(node, ast.Dict)
+            and node.keys
+            and all(isinstance(key, ast.Constant) for key in node.keys)
+        ):
+            labels = set()
+            for value in node.values:
+                labels |= self.expr(value, env)
+            return labels | {CONST_KEYS} if labels else labels
         if isinstance(node, ast.NamedExpr):
             labels = self.expr(node.value, env)
             env[node.target.id] = labels
@@ -340,7 +429,7 @@ class _Walker:
                 for inner in ast.iter_child_nodes(child):
                     if isinstance(inner, ast.expr):
                         labels |= self.expr(inner, env)
-        return labels - {REQUEST}
+        return labels - {REQUEST, CONST_KEYS}
 
     def _call(self, node: ast.Call, env: dict[str, set[str]]) -> set[str]:
         receiver: set[str] = set()
@@ -368,7 +457,7 @@ class _Walker:
                     self.depth,
                 )
             return set()
-        if name in CONVERTERS:
+        if name in CONVERTERS or name in self.taint._enums:
             return {"req"} if any(positional) else set()
         if name == "getattr":
             return set()
@@ -390,4 +479,5 @@ class _Walker:
             return labels
         for item in [*positional, *keywords.values()]:
             labels |= item
+        labels -= {CONST_KEYS}
         return labels - {REQUEST, "anykey"} if name not in {"dict", "loads"} else labels

@@ -24,7 +24,7 @@ class Registry:
     @classmethod
     def jobstore_engine(cls):
         if cls._jobstore_engine is None:
-            cls._jobstore_engine = make_sync_engine("postgresql://app@db/app")  # ok: made once, kept
+            cls._jobstore_engine = make_sync_engine("postgresql://app@db/app")  # ok: once
         return cls._jobstore_engine
 
     def ensure_async(self):

@@ -20,3 +20,11 @@ class Card(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     deck_id: Mapped[int] = mapped_column(ForeignKey("decks.id"), index=True)
     front: Mapped[str]
+
+
+class Item(Base):
+    __tablename__ = "items"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    price: Mapped[int]
+    org_id: Mapped[int] = mapped_column(index=True)
