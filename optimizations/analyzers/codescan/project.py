@@ -32,6 +32,7 @@ from urllib.parse import urlsplit
 
 from ..base import AnalysisError
 from ..netguard import HostNotAllowed, check_host
+from ..secrets import mask_credentials
 from .syntax import words
 
 # Directories never scanned, with the reason reported in the summary.
@@ -156,9 +157,11 @@ def resolve_source(
             raise AnalysisError(f"source path {source!r} is not a directory on the worker")
         return root.resolve(), _head_commit(root)
     try:
-        check_host(host, tuple(allowed_hosts))
+        port = _git_port(source)
+        addresses = check_host(host, tuple(allowed_hosts), port)
     except HostNotAllowed as exc:
         raise AnalysisError(str(exc)) from None
+    pin = _pinned(source, host, port, sorted(addresses, key=lambda a: ":" in a)[0])
     base = Path(
         cache_dir
         or os.environ.get("KAIZEN_CODESCAN_CACHE")
@@ -168,7 +171,7 @@ def resolve_source(
     base.mkdir(parents=True, exist_ok=True)
     if (checkout / ".git").is_dir():
         try:
-            _git(["fetch", "--depth", "1", "origin", git_ref or "HEAD"], checkout, timeout)
+            _git(["fetch", "--depth", "1", "origin", git_ref or "HEAD"], checkout, timeout, pin)
             _git(["reset", "--hard", "FETCH_HEAD"], checkout, timeout)
             return checkout, _head_commit(checkout)
         except AnalysisError:
@@ -178,20 +181,86 @@ def resolve_source(
     args = ["clone", "--depth", "1", "--no-recurse-submodules"]
     if git_ref:
         args += ["--branch", git_ref]
-    _git([*args, "--", source, str(checkout)], base, timeout)
+    _git([*args, "--", pin.url, str(checkout)], base, timeout, pin)
     return checkout, _head_commit(checkout)
 
 
-def _git(args: list[str], cwd: Path, timeout: float) -> str:
+@dataclass
+class _Pin:
+    """How git reaches the checked address and nothing else: the URL, config and ssh command."""
+
+    url: str
+    config: list[str] = field(default_factory=list)
+    ssh: str = ""
+
+
+def _git_port(source: str) -> int:
+    if _SCP_LIKE.match(source):
+        return 22
+    parts = urlsplit(source)
+    try:
+        explicit = parts.port
+    except ValueError:
+        raise HostNotAllowed("the git URL has an invalid port") from None
+    defaults = {"http": 80, "https": 443, "git+https": 443, "git": 9418}
+    return explicit or defaults.get(parts.scheme, 22)
+
+
+def _pinned(source: str, host: str, port: int, address: str) -> _Pin:
+    """Connect to ``address`` (checked) for ``host``: git must not look the name up again."""
+    scheme = "ssh" if _SCP_LIKE.match(source) else urlsplit(source).scheme
+    if scheme in {"http", "https", "git+https"}:
+        # libcurl takes the address from here instead of DNS; the Host header and the
+        # TLS name stay the URL's.
+        bracketed = f"[{address}]" if ":" in address else address
+        return _Pin(source, ["-c", f"http.curloptResolve={host}:{port}:{bracketed}"])
+    if scheme == "git":
+        # The git protocol has no name to keep: connect to the checked address itself.
+        parts = urlsplit(source)
+        netloc = f"[{address}]" if ":" in address else address
+        return _Pin(parts._replace(netloc=f"{netloc}:{port}").geturl())
+    # ssh: HostName pins the address, HostKeyAlias keeps checking the host's own key.
+    return _Pin(source, ssh=f"-o HostName={address} -o HostKeyAlias={host}")
+
+
+def _git(args: list[str], cwd: Path, timeout: float, pin: _Pin | None = None) -> str:
     env = {
-        **os.environ,
-        "GIT_TERMINAL_PROMPT": "0",
-        # Only network protocols we can check; no ext:: or file:: tricks from a remote.
-        "GIT_ALLOW_PROTOCOL": "http:https:ssh:git",
-        "GIT_SSH_COMMAND": "ssh -o BatchMode=yes",
+        name: value
+        for name, value in os.environ.items()
+        # A proxy would connect to the name itself, past the pinned address.
+        if name.lower() not in {"http_proxy", "https_proxy", "all_proxy"}
+        and not name.startswith("GIT_CONFIG")
     }
+    env.update(
+        {
+            "GIT_TERMINAL_PROMPT": "0",
+            # No credential prompt of any kind: askpass programs answer nothing.
+            "GIT_ASKPASS": "false",
+            "SSH_ASKPASS": "false",
+            "SSH_ASKPASS_REQUIRE": "never",
+            # No system or user configuration: no url.*.insteadOf rewrite to another
+            # host, no credential helper, no proxy.
+            "GIT_CONFIG_NOSYSTEM": "1",
+            "GIT_CONFIG_GLOBAL": os.devnull,
+            # Only network protocols we can check; no ext:: or file:: tricks from a remote.
+            "GIT_ALLOW_PROTOCOL": "http:https:ssh:git",
+            "GIT_SSH_COMMAND": f"ssh -o BatchMode=yes {pin.ssh if pin else ''}".strip(),
+        }
+    )
     # A redirect could lead git to a host the allow-list never saw.
-    command = ["git", "-c", "http.followRedirects=false", "-c", "core.hooksPath=/dev/null", *args]
+    command = [
+        "git",
+        "-c",
+        "http.followRedirects=false",
+        "-c",
+        "credential.helper=",
+        "-c",
+        "http.proxy=",
+        "-c",
+        "core.hooksPath=/dev/null",
+        *(pin.config if pin else []),
+        *args,
+    ]
     try:
         done = subprocess.run(
             command, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False
@@ -202,7 +271,8 @@ def _git(args: list[str], cwd: Path, timeout: float) -> str:
         raise AnalysisError(f"git {args[0]} took longer than {timeout:g} s") from None
     if done.returncode != 0:
         message = (done.stderr or done.stdout).strip().splitlines()
-        raise AnalysisError(f"git {args[0]} failed: {message[-1] if message else 'no output'}")
+        last = mask_credentials(message[-1]) if message else "no output"
+        raise AnalysisError(f"git {args[0]} failed: {last}")
     return done.stdout
 
 
