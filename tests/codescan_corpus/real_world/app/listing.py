@@ -26,7 +26,8 @@ async def checked_sort(session: AsyncSession, sort: str):
 async def pattern_sort(session: AsyncSession, sort: str):
     if not FIELD.fullmatch(sort):
         raise ValueError(sort)
-    return (await session.scalars(select(Item).order_by(getattr(Item, sort)).limit(50))).all()  # ok: regex
+    column = getattr(Item, sort)  # ok: checked by a regular expression first
+    return (await session.scalars(select(Item).order_by(column).limit(50))).all()
 
 
 def validate_sort_field(sort: str) -> None:
@@ -36,7 +37,8 @@ def validate_sort_field(sort: str) -> None:
 
 async def validated_sort(session: AsyncSession, sort: str):
     validate_sort_field(sort)
-    return (await session.scalars(select(Item).order_by(getattr(Item, sort)).limit(50))).all()  # ok
+    column = getattr(Item, sort)  # ok: a validator that raises ran first
+    return (await session.scalars(select(Item).order_by(column).limit(50))).all()
 
 
 async def filtered(session: AsyncSession, filters: dict, limit: int = 50):
