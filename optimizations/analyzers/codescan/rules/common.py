@@ -190,6 +190,8 @@ class Scan:
                     "get_one",
                 }:
                     for arg in node.args[:1]:
+                        if isinstance(arg, ast.Attribute) and isinstance(arg.value, ast.Name):
+                            arg = arg.value  # `query(FAQ.category, ...)`: columns of FAQ
                         name = last_name(arg)
                         if self.index.models_named(name):
                             models.add(name)

@@ -50,7 +50,8 @@ def lazy_load_per_row(scan: Scan):
             continue
         chain = scan.chain_functions(func, 2)
         loaded = scan.loader_mentions(chain)
-        models = scan.queried_models(chain)
+        # the rows' model: what this function queries, else what its callees query
+        models = scan.queried_models([func]) or scan.queried_models(chain)
         for loop, _iterable, targets, body in row_loops:
             reported = set()
             for node in body:

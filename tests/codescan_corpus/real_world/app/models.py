@@ -1,7 +1,7 @@
 """ORM models whose names are shared with Pydantic schemas in schemas.py."""
 
 from sqlalchemy import ForeignKey, String
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
 class Base(DeclarativeBase):
@@ -28,3 +28,23 @@ class Item(Base):
     name: Mapped[str] = mapped_column(String(100))
     price: Mapped[int]
     org_id: Mapped[int] = mapped_column(index=True)
+
+
+class Category(Base):
+    __tablename__ = "categories"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    title: Mapped[str]
+
+
+class Product(Base):
+    __tablename__ = "products"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    category_id: Mapped[int] = mapped_column(ForeignKey("categories.id"), index=True)
+    category: Mapped[Category] = relationship()
+
+
+class Faq(Base):
+    __tablename__ = "faqs"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    category: Mapped[str] = mapped_column(String(50))
+    question: Mapped[str]
