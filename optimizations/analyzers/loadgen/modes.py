@@ -316,28 +316,34 @@ READY_WAIT = 60.0
 
 def wait_until_ready(target: TargetSpec, p: dict, ctx, wait: float = READY_WAIT) -> None:
     """Wait until GET health answers within the request timeout, or fail saying so."""
-    import urllib.error
-    import urllib.request
+    import http.client
+
+    from optimizations.analyzers import safehttp
 
     url = target.base_url.rstrip("/") + (target.health_path or "/")
     check_url(url, target.allowed_hosts)
-    headers = dict([target.auth_header]) if target.auth_header else {}
+    auth = target.auth_header
+    headers = dict([auth]) if auth else {}
     deadline = time.monotonic() + wait
     said = False
     while True:
         started = time.monotonic()
         try:
-            request = urllib.request.Request(url, headers=headers)
-            with urllib.request.urlopen(request, timeout=p["timeout"]) as response:
-                response.read(65536)
-            return
-        except urllib.error.HTTPError as exc:
-            exc.close()
-            if exc.code < 500:
+            # Allow-list checked at every redirect hop; the auth header never follows a
+            # change of host (a hop off the list raises HostNotAllowed).
+            answer = safehttp.fetch(
+                url,
+                allowed=target.allowed_hosts,
+                headers=headers,
+                secret_headers=(auth[0],) if auth else (),
+                timeout=p["timeout"],
+                max_body=65536,
+            )
+            if answer.status < 500:
                 return  # It answers; what it answers is the probe's business.
-            reason = f"{exc.code} {exc.reason}"
-        except (urllib.error.URLError, OSError) as exc:
-            reason = str(getattr(exc, "reason", exc))
+            reason = f"{answer.status} {answer.reason}"
+        except (OSError, http.client.HTTPException) as exc:
+            reason = str(exc) or type(exc).__name__
         if time.monotonic() >= deadline:
             raise AnalysisError(
                 f"the target did not answer GET {target.health_path} within {wait:g} s "
