@@ -147,7 +147,7 @@ def run_detail(request, pk):
         ),
         pk=pk,
     )
-    jobs = list(run.jobs.select_related("target").order_by("pk"))
+    jobs = list(run.jobs.select_related("target", "waiting_for").order_by("pk"))
     context = {
         "run": run,
         "jobs": jobs,
@@ -167,7 +167,7 @@ def _run_progress(jobs) -> int:
 @require_GET
 def run_live(request, pk):
     run = get_object_or_404(Run.objects.select_related("compared_with"), pk=pk)
-    jobs = list(run.jobs.select_related("target").order_by("pk"))
+    jobs = list(run.jobs.select_related("target", "waiting_for").order_by("pk"))
     # The worker that ends the last job settles the run (and tells people);
     # this page only shows what is there.
     done = all(job.status in Job.ENDED for job in jobs)
@@ -183,7 +183,10 @@ def run_live(request, pk):
 @require_GET
 def job_detail(request, pk):
     job = get_object_or_404(
-        Job.objects.select_related("target", "run", "initiative", "phase", "triggered_by"), pk=pk
+        Job.objects.select_related(
+            "target", "run", "initiative", "phase", "triggered_by", "waiting_for"
+        ),
+        pk=pk,
     )
     logs = list(
         JobLog.objects.filter(job=job, seq__gt=max(0, job.log_lines - LOG_TAIL)).order_by("seq")
@@ -412,7 +415,7 @@ PARAM_FILTER = re.compile(r"^([a-z_][a-z0-9_]*)=(.+)$")
 @vary_on_headers("HX-Request")
 def job_list(request):
     """Job history, filterable by target, initiative, kind, status, who and parameter."""
-    jobs = Job.objects.select_related("target", "triggered_by", "run")
+    jobs = Job.objects.select_related("target", "triggered_by", "run", "waiting_for")
     filters = {
         key: request.GET.get(key, "").strip()
         for key in ("target", "initiative", "kind", "status", "who", "param")

@@ -175,15 +175,3 @@ def test_the_endurance_memory_reader_does_not_follow_a_redirect_off_the_list(
     assert sampler.source == ""  # no reading: the memory cannot be followed
     assert refused_server.seen == []
     assert allowed_server.seen[0].headers["authorization"] == TOKEN
-
-
-def test_the_load_tests_readiness_wait_does_not_follow_a_redirect_off_the_list(
-    allowed_server, refused_server
-):
-    from optimizations.analyzers.base import LocalContext
-    from optimizations.analyzers.loadgen.modes import wait_until_ready
-
-    allowed_server.redirect("/health", f"{refused_server.url}/health")
-    with pytest.raises(HostNotAllowed, match=r"127\.0\.0\.1"):
-        wait_until_ready(target(allowed_server.url), {"timeout": 2}, LocalContext(), wait=1)
-    assert refused_server.seen == []

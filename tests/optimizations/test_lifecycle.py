@@ -312,3 +312,32 @@ def test_a_queued_job_asked_to_stop_is_finalised_by_the_sweeper_and_by_a_worker(
     Job.objects.filter(pk=three.pk).update(cancel_requested=True)
     assert runner.execute(three.pk, "w") == "cancelled"
     assert status(three) == Job.CANCELLED
+
+
+# --- what people see ------------------------------------------------------------------
+
+
+def test_the_job_run_and_history_pages_say_what_a_job_waits_for(
+    target, start, sent, login, qa_engineer
+):
+    holder = start(target, kind="benchmark", params={"mode": "load"}).jobs.get()
+    run = start(target, "quality", ["testing"])
+    load, stress, _ = run.jobs.filter(kind="benchmark").order_by("pk")
+    end_probe = run.jobs.get(kind="probe")
+    end_probe.claim("w")
+    end_probe.succeed({}, "pass")
+    engine.release_followers(end_probe)
+    client = login(qa_engineer)
+
+    page = client.get(load.get_absolute_url()).content.decode()
+    assert f"Waiting for load test #{holder.pk} on this target" in page
+    assert "Cancel" in page  # a waiting job can be cancelled
+    assert f"Waiting for load test #{load.pk}, the run&#x27;s previous job" in (
+        client.get(stress.get_absolute_url()).content.decode()
+    )
+    assert f"Waiting for load test #{holder.pk} on this target" in (
+        client.get(run.get_absolute_url()).content.decode()
+    )
+    assert f"Waiting for load test #{holder.pk} on this target" in (
+        client.get("/jobs/").content.decode()
+    )

@@ -31,7 +31,6 @@ INTERNAL_WORDS = re.compile(
     r"cost|margin|internal|secret|hash|credit|balance|discount|role|admin|owner|tenant|"
     r"permission|verified|approved|quota"
 )
-LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1", "[::1]", "0.0.0.0"}
 COLUMN_SINKS = {"order_by", "group_by", "distinct", "with_only_columns", "add_columns"}
 COLUMN_WRAPPERS = {"desc", "asc", "nulls_first", "nulls_last", "column", "literal_column"}
 
@@ -395,9 +394,6 @@ def credentials_in_code(scan: Scan):
                 password = match.group("password")
                 if password.lower() in PLACEHOLDERS or re.search(r"[{}$<>*%]", password):
                     continue
-                if match.group("host").lower() in LOOPBACK_HOSTS:
-                    continue  # a developer's local default reaches no shared system
-
                 yield Hit(
                     "FSA405",
                     source,

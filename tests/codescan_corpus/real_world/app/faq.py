@@ -1,7 +1,5 @@
 """A column named like another model's lazy relationship, beside a real lazy load per row."""
 
-from typing import Annotated
-
 from fastapi import APIRouter, Depends
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -10,11 +8,10 @@ from app.models import Faq, Product
 from app.sync_db import get_db
 
 router = APIRouter()
-Db = Annotated[Session, Depends(get_db)]
 
 
 @router.get("/faqs/grouped")
-def grouped(db: Db):
+def grouped(db: Session = Depends(get_db)):
     rows = db.execute(select(Faq.category, Faq.question).limit(500)).all()
     groups: dict[str, list[str]] = {}
     for row in rows:
@@ -23,6 +20,6 @@ def grouped(db: Db):
 
 
 @router.get("/products/categories")
-def product_categories(db: Db):
+def product_categories(db: Session = Depends(get_db)):
     products = db.scalars(select(Product).limit(100)).all()
     return [product.category.title for product in products]  # expect: FSA102
