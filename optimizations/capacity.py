@@ -3,7 +3,13 @@
 From measurements only (plus what strategy enters):
 
 - the **stress knee** of one instance: the latest ``http.capacity`` (the last
-  sustainable step of a stress test against the target as deployed);
+  sustainable step of a stress test against the target as deployed). When the
+  generator or the machine it ran on stopped the test before the target broke
+  (or the target's own limits did), the knee is a **lower bound** ("≥ N req/s",
+  labelled ``bound=lower``): the plan below is then computed on the bound, so
+  its instance count errs high. A plan that fits on the bound is a pass (the
+  bound already meets the need); one that does not is incomplete, not a
+  failure — the real knee may be higher;
 - the **expected peak**: the argument, else the target's ``expected_rps``;
 - the database's **usable connections**: ``max_connections`` minus the reserved
   slots, from the latest DB scan (``summary["connections"]``);
@@ -58,6 +64,11 @@ MISSING_PEAK = (
     "(or enter a peak above)"
 )
 MISSING_DB = "no DB scan with max_connections — run strategy --focus architecture"
+MISSING_BOUND = (
+    "the knee is known only as a lower bound (≥ {knee:g} req/s: {why}), and on the bound "
+    "the plan does not fit — measure the knee where the load generator has a core of its "
+    "own (a quieter machine, or more generator workers)"
+)
 MISSING_POOL = (
     "pool use at the knee not measured — run strategy --focus scaling (a stress test and a "
     "DB scan together) with the pool gauges (db_pool_size, db_pool_checked_out, "
@@ -76,12 +87,16 @@ class Fact:
     source: str = ""
     run_id: int | None = None
     job_id: int | None = None
+    # "lower" when the value is a lower bound (the stress knee our side stopped).
+    bound: str = ""
 
     @property
     def shown(self) -> str:
         if isinstance(self.value, float):
-            return f"{self.value:,.2f}".rstrip("0").rstrip(".")
-        return str(self.value)
+            text = f"{self.value:,.2f}".rstrip("0").rstrip(".")
+        else:
+            text = str(self.value)
+        return f"≥ {text}" if self.bound == "lower" else text
 
 
 @dataclass
@@ -140,11 +155,21 @@ def advise(
     if knee is not None and pool is None:
         advice.missing.append(MISSING_POOL)
     if knee is None and (kneeless := _stress_without_knee(target)) is not None:
+        job, ceiling = kneeless
+        advice.missing.remove(MISSING_STRESS)
+        why = (job.summary or {}).get("capacity_bound_reason")
+        if why:
+            # Our side stopped the test before any step was sustained: nothing is
+            # known of the target's knee yet — a gap, not a failure.
+            advice.missing.append(
+                f"the latest stress test (job #{job.pk}) measured no knee: {why} — run it "
+                "where the load generator has a core of its own"
+            )
+            advice.summary = "Not enough measurements for a capacity model yet."
+            return advice
         # A stress test ran and no step met the SLOs: more instances do not bring
         # latency under its objective — that is a failed capacity model, not a gap.
         advice.ok = False
-        advice.missing.remove(MISSING_STRESS)
-        job, ceiling = kneeless
         advice.summary = (
             f"No step of the latest stress test (job #{job.pk}, from "
             f"{job.params.get('start_rate', 0):g} req/s) met the SLOs, so no number of "
@@ -166,9 +191,33 @@ def advise(
     advice.instances = max(1, math.ceil(peak_value / planned))
     advice.per_instance_rps = peak_value / advice.instances
     advice.steps.append(
-        f"instances = ⌈{peak_value:g} req/s ÷ ({knee_rps:g} req/s knee × {HEADROOM:.0%})⌉ "
+        f"instances = ⌈{peak_value:g} req/s ÷ ({knee.shown} req/s knee × {HEADROOM:.0%})⌉ "
         f"= {advice.instances}, each at {advice.per_instance_rps:.1f} req/s"
     )
+    if knee.bound == "lower":
+        advice.steps.append(
+            f"the knee is a lower bound, so {advice.instances} instance(s) is an upper "
+            "estimate: the real knee may carry the peak on fewer"
+        )
+        return _on_the_bound(advice, target, knee, peak, server, pool)
+    return _plan(advice, target, knee, peak, server, pool)
+
+
+def _on_the_bound(advice: Advice, target, knee: Fact, peak, server, pool) -> Advice:
+    """The plan on a lower-bound knee: a pass when it fits, else incomplete (never a fail)."""
+    advice = _plan(advice, target, knee, peak, server, pool)
+    why = knee.source
+    if advice.ok is False:
+        advice.ok = None
+        advice.missing.append(MISSING_BOUND.format(knee=float(knee.value), why=why))
+    if advice.summary:
+        advice.summary += f" (Planned on a knee of {knee.shown} req/s, a lower bound.)"
+    return advice
+
+
+def _plan(advice: Advice, target, knee: Fact, peak: Fact, server, pool) -> Advice:
+    """Steps 2–4 of the arithmetic (the module's docstring), from the instances on."""
+    knee_rps, peak_value = float(knee.value), float(peak.value)
     if pool is None:
         advice.summary = (
             f"{advice.instances} instance{'s' if advice.instances != 1 else ''} carry the peak; "
@@ -267,23 +316,37 @@ def _stress_without_knee(target):
     return job, (job.summary or {}).get("saturation_rps")
 
 
+BOUND_BY = {
+    "machine": "the machine was busy: the load generator waited for a CPU",
+    "generator": "the load generator was saturated",
+    "limits": "the steps reached the target's own rate or duration limit",
+}
+
+
 def _knee(target) -> Fact | None:
     row = (
         Measurement.objects.filter(target=target, name="http.capacity", second__isnull=True)
         .order_by("-measured_at", "-pk")
-        .values("value", "run_id", "job_id", "measured_at")
+        .values("value", "run_id", "job_id", "measured_at", "labels")
         .first()
     )
     if row is None:
         return None
+    labels = row["labels"] or {}
+    source = f"stress test, job #{row['job_id']} ({row['measured_at']:%Y-%m-%d %H:%M})"
+    bound = "lower" if labels.get("bound") == "lower" else ""
+    if bound:
+        why = BOUND_BY.get(labels.get("limited_by", ""), "the test stopped before the target broke")
+        source = f"{source}; a lower bound — {why}"
     return Fact(
         "knee",
-        "Stress knee of one instance",
+        "Stress knee of one instance" + (" (lower bound)" if bound else ""),
         row["value"],
         "req/s",
-        f"stress test, job #{row['job_id']} ({row['measured_at']:%Y-%m-%d %H:%M})",
+        source,
         row["run_id"],
         row["job_id"],
+        bound,
     )
 
 

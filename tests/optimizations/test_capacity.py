@@ -165,3 +165,72 @@ def test_a_stress_test_without_a_knee_fails_the_model_and_says_why(db, target):
     # A later stress test with a knee gives a plan again.
     stress(target, knee=50.0, when=NOW + datetime.timedelta(minutes=10))
     assert capacity.advise(target).instances == 1
+
+
+# --- a knee known only as a lower bound (the generator or the machine stopped the test) ---
+
+
+def bounded_stress(target, knee, limited_by="machine", run=None, when=None):
+    """A stress job whose knee is at least ``knee`` req/s, labelled as the benchmark stores it."""
+    job = stress(target, knee, run=run, when=when)
+    Measurement.objects.filter(job=job, name="http.capacity").update(
+        labels={"bound": "lower", "limited_by": limited_by}
+    )
+    return job
+
+
+def test_a_lower_bound_knee_is_used_with_its_caveat(db, target):
+    job = bounded_stress(target, 100.0)
+    db_scan(target, run=job.run, pool=POOL, connections=CONNECTIONS)
+    advice = capacity.advise(target, peak_rps=250, workers_per_instance=2)
+    knee = advice.input("knee")
+    assert knee.value == 100.0 and knee.bound == "lower" and knee.shown == "≥ 100"
+    assert "lower bound" in knee.label and "machine was busy" in knee.source
+    # The same plan as on an exact knee of 100, said to err high; it fits: a pass.
+    assert advice.instances == 4 and (advice.pool_size, advice.max_overflow) == (2, 1)
+    assert any("upper estimate" in step for step in advice.steps)
+    assert advice.ok is True and "lower bound" in advice.summary
+    assert advice.missing == []
+
+
+def test_a_lower_bound_on_which_nothing_fits_is_incomplete_not_a_failure(db, target):
+    job = bounded_stress(target, 100.0, limited_by="generator")
+    db_scan(target, run=job.run, pool={**POOL, "peak_checked_out": 2}, connections=CONNECTIONS)
+    advice = capacity.advise(target, peak_rps=2000, workers_per_instance=4, max_connections=30)
+    # On an exact knee this is test_nothing_fits_when_even_pgbouncer_exceeds_the_server.
+    assert advice.pgbouncer["fits"] is False
+    assert advice.ok is None
+    (why,) = advice.missing
+    assert why.startswith("the knee is known only as a lower bound (≥ 100 req/s")
+    assert "load generator was saturated" in why
+
+
+def test_a_stress_test_our_side_stopped_before_any_step_is_a_gap_not_a_failure(db, target):
+    run = Run.objects.create(target=target, mode="strategy", focus=["scaling"])
+    reason = "step 1 broke (corrected p99 800 ms > 500 ms) while the machine limited the test"
+    job = Job.objects.create(
+        run=run, kind="benchmark", target=target, status=Job.SUCCEEDED,
+        params={"mode": "stress", "start_rate": 5.0},
+        summary={"capacity_rps": None, "capacity_bound_reason": reason}, finished_at=NOW,
+    )  # fmt: skip
+    advice = capacity.advise(target, peak_rps=20)
+    assert advice.ok is None
+    assert capacity.MISSING_STRESS not in advice.missing
+    assert any(f"job #{job.pk}" in item and "machine limited" in item for item in advice.missing)
+
+
+def test_the_phase_3_gate_passes_on_a_bound_that_meets_the_need(db, target, make_initiative):
+    from optimizations import gates
+
+    job = bounded_stress(target, 100.0)
+    db_scan(target, run=job.run, pool=POOL, connections=CONNECTIONS)
+    target.expected_rps = 250
+    target.save()
+    phase = make_initiative().phases.get(number=3)
+    check = next(c for c in gates.evaluate(phase) if c.key == "capacity")
+    assert check.ok is True and "lower bound" in check.detail
+    # On a bound where the plan does not fit, the gate is incomplete with the reason.
+    target.expected_rps = 100_000
+    target.save()
+    check = next(c for c in gates.evaluate(phase) if c.key == "capacity")
+    assert check.ok is None and "lower bound" in check.detail
