@@ -31,6 +31,7 @@ INTERNAL_WORDS = re.compile(
     r"cost|margin|internal|secret|hash|credit|balance|discount|role|admin|owner|tenant|"
     r"permission|verified|approved|quota"
 )
+LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1", "[::1]", "0.0.0.0"}
 COLUMN_SINKS = {"order_by", "group_by", "distinct", "with_only_columns", "add_columns"}
 COLUMN_WRAPPERS = {"desc", "asc", "nulls_first", "nulls_last", "column", "literal_column"}
 
@@ -146,12 +147,13 @@ def _sql_argument(scan: Scan, func: Func, call: ast.Call) -> tuple[ast.AST, bool
     name = last_name(call)
     if not call.args:
         return None
-    if name == "text" and scan.index.resolve(func, call.func).startswith(
-        ("sqlalchemy", "sqlmodel")
-    ):
-        return call.args[0], True
-    if name == "text" and isinstance(call.func, ast.Name):
-        return call.args[0], True
+    dotted = scan.index.resolve(func, call.func)
+    if dotted.rsplit(".", 1)[-1] == "text" or name == "text":
+        # only SQLAlchemy's (or SQLModel's) text(), under any alias: an HTML builder's
+        # text() is not SQL
+        if dotted.split(".")[0] in {"sqlalchemy", "sqlmodel"}:
+            return call.args[0], True
+        return None
     if name == "exec_driver_sql":
         return call.args[0], True
     if isinstance(call.func, ast.Attribute) and name in {
@@ -394,6 +396,9 @@ def credentials_in_code(scan: Scan):
                 password = match.group("password")
                 if password.lower() in PLACEHOLDERS or re.search(r"[{}$<>*%]", password):
                     continue
+                if match.group("host").lower() in LOOPBACK_HOSTS:
+                    continue  # a developer's local default reaches no shared system
+
                 yield Hit(
                     "FSA405",
                     source,

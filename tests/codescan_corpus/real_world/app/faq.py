@@ -1,5 +1,7 @@
 """A column named like another model's lazy relationship, beside a real lazy load per row."""
 
+from typing import Annotated
+
 from fastapi import APIRouter, Depends
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -8,10 +10,11 @@ from app.models import Faq, Product
 from app.sync_db import get_db
 
 router = APIRouter()
+Db = Annotated[Session, Depends(get_db)]
 
 
 @router.get("/faqs/grouped")
-def grouped(db: Session = Depends(get_db)):
+def grouped(db: Db):
     rows = db.execute(select(Faq.category, Faq.question).limit(500)).all()
     groups: dict[str, list[str]] = {}
     for row in rows:
@@ -20,6 +23,6 @@ def grouped(db: Session = Depends(get_db)):
 
 
 @router.get("/products/categories")
-def product_categories(db: Session = Depends(get_db)):
+def product_categories(db: Db):
     products = db.scalars(select(Product).limit(100)).all()
     return [product.category.title for product in products]  # expect: FSA102
