@@ -175,3 +175,30 @@ def test_the_endurance_memory_reader_does_not_follow_a_redirect_off_the_list(
     assert sampler.source == ""  # no reading: the memory cannot be followed
     assert refused_server.seen == []
     assert allowed_server.seen[0].headers["authorization"] == TOKEN
+
+
+def test_the_load_tests_readiness_wait_does_not_follow_a_redirect_off_the_list(
+    allowed_server, refused_server
+):
+    from optimizations.analyzers.base import LocalContext
+    from optimizations.analyzers.loadgen.modes import wait_until_ready
+
+    allowed_server.redirect("/health", f"{refused_server.url}/health")
+    with pytest.raises(HostNotAllowed, match=r"127\.0\.0\.1"):
+        wait_until_ready(target(allowed_server.url), {"timeout": 2}, LocalContext(), wait=1)
+    assert refused_server.seen == []
+
+
+def test_the_load_tests_openapi_reader_checks_every_hop(allowed_server, refused_server):
+    from optimizations.analyzers.loadgen.scenario import fetch_json
+
+    allowed_server.routes["/real.json"] = (200, {}, b'{"paths": {}}')
+    allowed_server.redirect("/openapi.json", "/real.json", status=307)
+    headers = {"Authorization": TOKEN}
+    assert fetch_json(f"{allowed_server.url}/openapi.json", allowed=ALLOW, headers=headers) == {
+        "paths": {}
+    }
+    allowed_server.redirect("/openapi.json", f"{refused_server.url}/openapi.json")
+    with pytest.raises(HostNotAllowed):
+        fetch_json(f"{allowed_server.url}/openapi.json", allowed=ALLOW, headers=headers)
+    assert refused_server.seen == []

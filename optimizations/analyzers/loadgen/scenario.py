@@ -16,16 +16,15 @@ A custom scenario is a list of entries ``{"method", "path", "headers",
 from __future__ import annotations
 
 import fnmatch
+import http.client
 import json
 import re
-import urllib.error
-import urllib.request
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
+from optimizations.analyzers import safehttp
 from optimizations.analyzers.base import AnalysisError
-from optimizations.analyzers.netguard import check_url
 
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 # Keys under which list endpoints commonly wrap their rows.
@@ -44,25 +43,27 @@ class Operation:
     requests: list[dict[str, Any]] = field(default_factory=list)
 
 
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    # A redirect could lead off the allow-list: the scenario reader never follows one.
-    def redirect_request(self, req, fp, code, msg, headers, newurl):
-        return None
-
-
 def fetch_json(url: str, *, allowed, headers: dict[str, str] | None = None, timeout=10.0):
-    """GET ``url`` (host checked against the allow-list) and decode its JSON answer."""
-    check_url(url, allowed)
-    opener = urllib.request.build_opener(_NoRedirect)
-    request = urllib.request.Request(url, headers={"Accept": "application/json", **(headers or {})})
+    """GET ``url`` and decode its JSON answer.
+
+    Through safehttp: the allow-list is checked on the resolved address of the
+    URL and of every redirect hop, and credentials never follow a change of host.
+    """
+    sent = {"Accept": "application/json", **(headers or {})}
     try:
-        with opener.open(request, timeout=timeout) as response:
-            body = response.read(FETCH_LIMIT + 1)
-    except urllib.error.HTTPError as exc:
-        raise AnalysisError(f"GET {url} answered {exc.code} {exc.reason}") from None
-    except (urllib.error.URLError, OSError) as exc:
-        reason = getattr(exc, "reason", exc)
-        raise AnalysisError(f"GET {url} failed: {reason}") from None
+        answer = safehttp.fetch(
+            url,
+            allowed=allowed,
+            headers=sent,
+            secret_headers=tuple(name for name in sent if name.lower() != "accept"),
+            timeout=timeout,
+            max_body=FETCH_LIMIT + 1,
+        )
+    except (OSError, http.client.HTTPException) as exc:
+        raise AnalysisError(f"GET {url} failed: {exc or type(exc).__name__}") from None
+    if answer.status >= 300:
+        raise AnalysisError(f"GET {url} answered {answer.status} {answer.reason}")
+    body = answer.body
     if len(body) > FETCH_LIMIT:
         raise AnalysisError(f"GET {url} answered more than {FETCH_LIMIT // 1024 // 1024} MiB")
     try:
