@@ -52,13 +52,19 @@ class Finding(models.Model):
         "wont_fix",
         "false_positive",
     )
+    # Reported, but silenced by a `# kaizen: ignore[...] -- reason` in the target's code:
+    # set by the scan that saw the comment (its reason in status_reason), never by a person.
+    SUPPRESSED = "suppressed"
     STATUSES = [
         (OPEN, "Open"),
         (ACCEPTED, "Accepted"),
         (FIXED, "Fixed"),
         (WONT_FIX, "Won't fix"),
         (FALSE_POSITIVE, "False positive"),
+        (SUPPRESSED, "Suppressed in code"),  # keep last: SETTABLE is the ones before it
     ]
+    # What a person may set by hand (a suppression comes only from the code).
+    SETTABLE = STATUSES[:5]
     # A person decided these; a re-run does not reopen them.
     TRIAGED = (ACCEPTED, WONT_FIX, FALSE_POSITIVE)
     NEEDS_REASON = TRIAGED

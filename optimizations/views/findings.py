@@ -10,13 +10,14 @@ from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 
 from departments.models import Department
+from optimizations import codescans
 from optimizations.models import Finding
 from portal import access
 from portal.audit import record
 
 
 class TriageForm(forms.Form):
-    status = forms.ChoiceField(choices=Finding.STATUSES)
+    status = forms.ChoiceField(choices=Finding.SETTABLE)
     reason = forms.CharField(required=False, max_length=2000)
 
     def clean(self):
@@ -58,6 +59,18 @@ def finding_list(request, slug):
     target = access.get_target_for_user(request, slug)
     filters = finding_filters(request.GET)
     findings = filter_findings(Finding.objects.filter(target=target), filters)
+    # "New since scan #N": code findings that scan did not report (not called "baseline",
+    # which names the pinned benchmark).
+    new_since, since_error = request.GET.get("new_since", "").strip(), ""
+    if new_since:
+        try:
+            earlier = codescans.earlier_scan(new_since, target.pk)
+        except codescans.NoEarlierScan as error:
+            since_error, findings = str(error), findings.none()
+        else:
+            findings = findings.filter(source="code").exclude(
+                fingerprint__in=list(earlier.findings)
+            )
     counts = dict(
         Finding.objects.filter(target=target, status=Finding.OPEN)
         .values_list("severity")
@@ -73,6 +86,9 @@ def finding_list(request, slug):
         "severities": Finding.SEVERITIES,
         "statuses": Finding.STATUSES,
         "can_triage": access.can_trigger_jobs(request.user),
+        "new_since": new_since,
+        "since_error": since_error,
+        "code_scans": codescans.code_scans_of(target.pk),
     }
     template = "optimizations/finding_list.html"
     if request.htmx and not request.htmx.boosted:

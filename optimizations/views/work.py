@@ -125,7 +125,7 @@ class BulkForm(forms.Form):
     findings = forms.CharField(required=False)
     everything = forms.BooleanField(required=False)
     assignee = forms.CharField(required=False)
-    status = forms.ChoiceField(choices=Finding.STATUSES, required=False)
+    status = forms.ChoiceField(choices=Finding.SETTABLE, required=False)
     reason = forms.CharField(required=False, max_length=2000)
 
     def clean(self):

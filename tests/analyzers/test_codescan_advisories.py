@@ -185,3 +185,17 @@ def test_uvicorn_extras_are_read_for_the_server_rule(tmp_path):
 def test_fix_hint_names_the_first_fixed_version_above_the_installed_one(installed, fixed, hint):
     advisory = advisories.Advisory("pkg", installed, "PYSEC-1", [], fixed, "", "requirements.txt")
     assert advisories.fix_hint(advisory).startswith(hint)
+
+
+def test_runs_with_security_in_scope_audit_the_dependencies():
+    from optimizations import modes
+
+    def code_scans(mode, focus=()):
+        return [job.params for job in modes.plan(mode, focus) if job.kind == "code_scan"]
+
+    assert code_scans("quality", ["security"]) == [
+        {"focus": ["security"], "audit_dependencies": True}
+    ]
+    assert code_scans("quality")[0]["audit_dependencies"] is True
+    assert code_scans("comprehensive") == [{"audit_dependencies": True}]
+    assert all("audit_dependencies" not in p for p in code_scans("performance"))

@@ -58,8 +58,15 @@ def _split_location(location: str) -> tuple[str, int]:
     return path, int(line)
 
 
-def to_sarif(result: AnalysisResult) -> dict[str, Any]:
-    """A SARIF 2.1.0 log (as a dict; ``json.dumps`` it to write a .sarif file)."""
+def to_sarif(result: AnalysisResult, earlier=None) -> dict[str, Any]:
+    """A SARIF 2.1.0 log (as a dict; ``json.dumps`` it to write a .sarif file).
+
+    With ``earlier`` (a ``since.Earlier``) each result carries its ``baselineState``
+    (new, unchanged, updated) and the earlier findings now gone are added as ``absent``.
+    """
+    from .since import compare
+
+    states, absent = compare(result, earlier) if earlier is not None else ({}, [])
     rules: dict[str, dict] = {}
     results = []
     for finding in result.findings:
@@ -94,6 +101,30 @@ def to_sarif(result: AnalysisResult) -> dict[str, Any]:
                 "partialFingerprints": {"kaizen/v1": finding.fingerprint("code")},
                 "properties": {"severity": finding.severity, "category": finding.category},
                 **_suppressions(finding),
+                **(
+                    {"baselineState": states[finding.fingerprint("code")]}
+                    if earlier is not None
+                    else {}
+                ),
+            }
+        )
+    for gone in absent:
+        path, line = _split_location(gone.get("location", ""))
+        results.append(
+            {
+                "ruleId": gone.get("rule_id") or "unknown",
+                "level": LEVELS.get(gone.get("severity"), "note"),
+                "message": {"text": f"{gone.get('title') or gone.get('rule_id')} (gone)"},
+                "locations": [
+                    {
+                        "physicalLocation": {
+                            "artifactLocation": {"uri": path, "uriBaseId": "%SRCROOT%"},
+                            "region": {"startLine": line},
+                        }
+                    }
+                ],
+                "partialFingerprints": {"kaizen/v1": gone["fingerprint"]},
+                "baselineState": "absent",
             }
         )
     summary = result.summary
