@@ -86,6 +86,7 @@ def pydantic_v1_api(scan: Scan):
                                     detail=f"`class Config: {inner.targets[0].id}` is v1 "
                                     "configuration",
                                 )
+    callers = _callers(index)
     for func in index.functions.values():
         typed = {
             p.arg
@@ -104,10 +105,11 @@ def pydantic_v1_api(scan: Scan):
             elif (
                 name == "dict"
                 and not node.args
-                and (not isinstance(owner, ast.Name) or owner.id not in func.kinds)
+                and isinstance(owner, ast.Name)
+                and owner.id not in func.kinds
+                and _is_pydantic_receiver(index, func, owner.id, node, callers)
             ):
-                if isinstance(owner, ast.Name | ast.Attribute) and last_name(owner) != "self":
-                    yield Hit("FSA501", func.file, node, func, detail="`.dict()` is v1 API")
+                yield Hit("FSA501", func.file, node, func, detail="`.dict()` is v1 API")
             elif name in {"json", "copy"} and isinstance(owner, ast.Name) and owner.id in typed:
                 yield Hit("FSA501", func.file, node, func, detail=f"`.{name}()` is v1 API")
     for func in index.functions.values():
@@ -150,3 +152,82 @@ def legacy_query(scan: Scan):
                     func,
                     detail=f"`{ast.unparse(node.func)[:40]}()` is the 1.x Query API",
                 )
+
+
+PYDANTIC_DICT_KEYWORDS = {"exclude_unset", "exclude_none", "exclude_defaults", "by_alias"}
+
+
+def _callers(index) -> dict[str, list]:
+    found: dict[str, list] = {}
+    for caller in index.functions.values():
+        for call, callee in caller.calls:
+            found.setdefault(callee.qual, []).append((caller, call))
+    return found
+
+
+def _own_dict(index, info, seen=None) -> bool:
+    """Whether a class (or a project base of it) defines its own ``dict()``."""
+    seen = set() if seen is None else seen
+    if info.qual in seen:
+        return False
+    seen.add(info.qual)
+    if any(
+        isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef) and stmt.name == "dict"
+        for stmt in info.node.body
+    ):
+        return True
+    return any(_own_dict(index, index.classes[b], seen) for b in info.bases if b in index.classes)
+
+
+def _schema_type(index, func, annotation) -> bool | None:
+    """True: a Pydantic model without its own dict(); False: another type; None: unknown."""
+    names = annotation_names(annotation)
+    if not names:
+        return None
+    for node in names:
+        info = index.class_for(func.file.module, node)
+        if info is not None and info.is_schema:
+            return not _own_dict(index, info)
+    return False
+
+
+def _is_pydantic_receiver(index, func, name: str, call: ast.Call, callers) -> bool:
+    """``name.dict()``: is ``name`` a Pydantic model whose class keeps BaseModel's dict()?
+
+    Its type comes from its annotation, from what it was assigned (``X(...)``,
+    ``X.model_validate(...)``), or, for an unannotated parameter, from the arguments the
+    project's callers pass; unknown types count only with Pydantic's own keywords.
+    """
+    params = {p.arg: p for p in func.params}
+    if name in params:
+        known = _schema_type(index, func, params[name].annotation)
+        if known is not None:
+            return known
+        position = [p.arg for p in func.params]
+        if func.cls is not None and position and position[0] in {"self", "cls"}:
+            position = position[1:]
+        verdicts = []
+        for caller, site in callers.get(func.qual, []):
+            arg = None
+            if name in position and position.index(name) < len(site.args):
+                arg = site.args[position.index(name)]
+            arg = arg or next((k.value for k in site.keywords if k.arg == name), None)
+            if isinstance(arg, ast.Name):
+                caller_params = {p.arg: p for p in caller.params}
+                if arg.id in caller_params:
+                    verdicts.append(_schema_type(index, caller, caller_params[arg.id].annotation))
+        if verdicts and all(v is not None for v in verdicts):
+            return all(verdicts)
+    for value in func.assigns.get(name, []):
+        if isinstance(value, ast.Call):
+            target = value.func
+            if isinstance(target, ast.Attribute) and target.attr in {
+                "model_validate",
+                "parse_obj",
+                "model_construct",
+            }:
+                target = target.value
+            info = index.class_for(func.file.module, target)
+            if info is not None:
+                return info.is_schema and not _own_dict(index, info)
+    return any(k.arg in PYDANTIC_DICT_KEYWORDS for k in call.keywords)
