@@ -356,6 +356,42 @@ def for_targets(
     return out
 
 
+def baseline_measurement(target: TargetService, mode: str, name: str) -> dict | None:
+    """A run-level measurement ``name`` of the baseline set of ``mode`` (its first
+    run's), in one query: the same rule as ``baseline`` — the pinned run's
+    benchmarks of that mode first, else the earliest — read from the measurements.
+    Returns {"value", "measured_at", "run_id", "job_id"} or None."""
+    from django.db.models import Case, IntegerField, Value, When
+
+    from optimizations.models import Measurement
+
+    pinned = target.baseline_run_id or 0
+    return (
+        Measurement.objects.filter(
+            target=target,
+            name=name,
+            second__isnull=True,
+            job__kind="benchmark",
+            job__status=Job.SUCCEEDED,
+            job__started_at__isnull=False,
+            job__run__compared_with__isnull=True,
+        )
+        .filter(
+            Q(job__params__mode=mode) | Q(job__params__mode__isnull=True, job__summary__mode=mode)
+        )
+        .annotate(
+            unpinned=Case(
+                When(job__run_id=pinned, then=Value(0)),
+                default=Value(1),
+                output_field=IntegerField(),
+            )
+        )
+        .order_by("unpinned", "job__started_at", "measured_at", "pk")
+        .values("value", "measured_at", "run_id", "job_id")
+        .first()
+    )
+
+
 def why_no_latest(target: TargetService, base: BenchmarkSet, initiative=None) -> str:
     """Why ``latest`` found nothing: no later set at all, or none comparable (and what differs)."""
     return why_no_latest_in(base, sets_of(target, base.mode, initiative))

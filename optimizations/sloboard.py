@@ -310,21 +310,10 @@ def _as_days(rows) -> list[tuple[datetime.date, float, int]]:
 
 def _baseline_memory(target) -> _Point | None:
     """The endurance memory of the target's endurance baseline (optimizations.baselines:
-    the pinned baseline run's endurance set, else the first; the job learns its
-    baseline the same way, engine._baseline_memory)."""
+    the pinned baseline run's endurance test, else the first), in one query."""
     from optimizations import baselines
 
-    base = baselines.baseline(target, "endurance")
-    if base is None:
-        return None
-    row = (
-        Measurement.objects.filter(
-            job_id__in=base.job_ids, name="memory.pss.mean", second__isnull=True
-        )
-        .order_by("measured_at", "pk")
-        .values("value", "measured_at", "run_id", "job_id")
-        .first()
-    )
+    row = baselines.baseline_measurement(target, "endurance", "memory.pss.mean")
     if row is None:
         return None
     return _Point(row["value"], row["measured_at"], row["run_id"], row["job_id"], "endurance")

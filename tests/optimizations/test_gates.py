@@ -21,6 +21,20 @@ def succeeded(target, kind, run=None, **summary):
     )
 
 
+def load_set(target, runs=5, run=None):
+    """A benchmark set: one run of ``runs`` succeeded load tests (10 s at 20 req/s)."""
+    run = run or Run.objects.create(
+        target=target, mode="custom", status="succeeded", finished_at=NOW
+    )
+    params = {"mode": "load", "rate": 20.0, "duration": 10.0}
+    for _ in range(runs):
+        Job.objects.create(
+            run=run, target=target, kind="benchmark", status=Job.SUCCEEDED, params=params,
+            started_at=NOW, finished_at=NOW, summary={"mode": "load"},
+        )  # fmt: skip
+    return run
+
+
 def finding(target, rule, severity="high", source="code", category="performance"):
     return Finding.objects.create(
         target=target,
@@ -47,27 +61,44 @@ def by_key(checks):
 def test_phase_one_names_the_missing_baseline_and_snapshot(initiative):
     checks = by_key(gates.evaluate(phase(initiative, 1)))
     assert checks["baseline_benchmark"].ok is False
-    assert "no benchmark has succeeded" in checks["baseline_benchmark"].detail
+    assert "no load benchmark has succeeded" in checks["baseline_benchmark"].detail
+    assert "start a baseline set" in checks["baseline_benchmark"].detail
     assert checks["db_snapshot"].ok is False
     assert "the target has no database URL" in checks["db_snapshot"].detail
     assert not gates.passes(list(checks.values()))
 
 
-def test_phase_one_passes_with_a_benchmark_and_a_db_scan(initiative, target):
-    bench = succeeded(target, "benchmark")
+def test_phase_one_passes_with_a_baseline_set_and_a_db_scan(initiative, target):
+    run = load_set(target)
     succeeded(target, "db_scan")
     checks = gates.evaluate(phase(initiative, 1))
     assert gates.passes(checks)
-    assert f"benchmark #{bench.pk}" in by_key(checks)["baseline_benchmark"].detail
+    check = by_key(checks)["baseline_benchmark"]
+    assert check.detail == (
+        f"Baseline: run #{run.pk} (5 × load, 20 req/s, 10 s), the first load set in the initiative"
+    )
+    assert check.url == run.get_absolute_url()
 
 
-def test_the_pinned_baseline_is_the_baseline(initiative, target):
-    succeeded(target, "benchmark")
-    pinned = succeeded(target, "benchmark")
-    target.baseline_run = pinned.run
+def test_a_single_load_test_is_not_a_baseline_set(initiative, target):
+    run = load_set(target, runs=1)
+    check = by_key(gates.evaluate(phase(initiative, 1)))["baseline_benchmark"]
+    assert check.ok is False
+    assert f"run #{run.pk} (1 × load" in check.detail and "fewer than 5 runs" in check.detail
+
+
+def test_the_pinned_baseline_is_the_baseline_and_a_stress_test_never_is(initiative, target):
+    stress = Run.objects.create(target=target, mode="custom", status="succeeded")
+    Job.objects.create(
+        run=stress, target=target, kind="benchmark", status=Job.SUCCEEDED, started_at=NOW,
+        params={"mode": "stress"}, summary={"mode": "stress"},
+    )  # fmt: skip
+    load_set(target)
+    pinned = load_set(target)
+    target.baseline_run = pinned
     target.save()
     detail = by_key(gates.evaluate(phase(initiative, 1)))["baseline_benchmark"].detail
-    assert f"benchmark #{pinned.pk}" in detail and "pinned" in detail
+    assert detail.startswith(f"Baseline: run #{pinned.pk} (5 × load") and detail.endswith("pinned")
 
 
 def test_phase_two_is_blocked_by_open_high_performance_findings_only(initiative, target):
@@ -100,7 +131,7 @@ def test_phase_three_names_what_the_capacity_model_lacks(initiative):
 def test_signing_a_complete_gate_finishes_the_phase_and_starts_the_next(
     initiative, target, manager
 ):
-    succeeded(target, "benchmark")
+    load_set(target)
     succeeded(target, "db_scan")
     first = phase(initiative, 1)
     signoff = gates.do_sign_gate(manager, first, comment="Baseline looks sane")
@@ -113,7 +144,7 @@ def test_signing_a_complete_gate_finishes_the_phase_and_starts_the_next(
 
 def test_an_incomplete_gate_needs_an_override_reason(initiative, manager):
     first = phase(initiative, 1)
-    with pytest.raises(gates.GateRefused, match="Baseline benchmark: no benchmark"):
+    with pytest.raises(gates.GateRefused, match="Baseline benchmark set: no load benchmark"):
         gates.do_sign_gate(manager, first)
     assert phase(initiative, 1).status != Phase.DONE
     assert not GateSignoff.objects.exists()
@@ -121,7 +152,7 @@ def test_an_incomplete_gate_needs_an_override_reason(initiative, manager):
     assert signoff.override and signoff.override_reason == "SQLite demo: no DB to scan"
     assert phase(initiative, 1).status == Phase.DONE
     event = AuditEvent.objects.get(action="phase.gate")
-    assert "overrode the gate (missing: Baseline benchmark, DB snapshot)" in event.summary
+    assert "overrode the gate (missing: Baseline benchmark set, DB snapshot)" in event.summary
 
 
 @pytest.mark.parametrize("persona", PERSONAS, indirect=True)

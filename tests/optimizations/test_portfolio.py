@@ -35,17 +35,23 @@ def p95s(level: float, seconds: int = 30) -> list[float]:
     return [level + (second % 5) - 2 for second in range(seconds)]
 
 
-def benchmark(target, finished, values, *, params=None, initiative=None, run=None, unanswered=()):
-    """A succeeded benchmark job with its per-second p95 and answered-request samples."""
+def benchmark(
+    target, finished, values, *, params=None, initiative=None, run=None, unanswered=(), p95=None
+):
+    """A succeeded benchmark job: its summary (one p95 for the run: ``p95``, else the
+    median of ``values``) and its per-second p95 and answered-request samples."""
     run = run or Run.objects.create(
         target=target, mode="performance", initiative=initiative, status="succeeded",
         finished_at=finished,
     )  # fmt: skip
+    level = p95 if p95 is not None else sorted(values)[len(values) // 2] if values else 0.0
     job = Job.objects.create(
         run=run, kind="benchmark", target=target, initiative=initiative, status=Job.SUCCEEDED,
         params=params or LOAD, started_at=finished - datetime.timedelta(seconds=30),
         finished_at=finished, verdict="pass",
-        summary={"mode": "load", "engine_version": "1", "operations": [{"name": "GET /items"}]},
+        summary={"mode": "load", "engine_version": "1", "operations": [{"name": "GET /items"}],
+                 "latency_ms": {"med": level / 2, "p95": level, "p99": level * 1.5},
+                 "rps": 20.0, "error_rate": 0.0},
     )  # fmt: skip
     rows = []
     for second, value in enumerate(values):
@@ -59,6 +65,27 @@ def benchmark(target, finished, values, *, params=None, initiative=None, run=Non
             )  # fmt: skip
     Measurement.objects.bulk_create(rows)
     return job
+
+
+def benchmark_set(target, finished, level, runs=5, *, params=None, initiative=None, run=None):
+    """A benchmark set: one run of ``runs`` load tests (a minute apart, ending at
+    ``finished``) whose p95s are ``level`` with a little repeatable jitter (±2 ms)."""
+    run = run or Run.objects.create(
+        target=target, mode="custom", initiative=initiative, status="succeeded",
+        finished_at=finished,
+    )  # fmt: skip
+    return [
+        benchmark(
+            target,
+            finished - datetime.timedelta(minutes=runs - 1 - n),
+            [],
+            params=params,
+            initiative=initiative,
+            run=run,
+            p95=level + (n % 5) - 2,
+        )
+        for n in range(runs)
+    ]
 
 
 def make_target(departments, slug, department="dev"):
@@ -172,61 +199,70 @@ def test_target_rollups_show_findings_last_benchmark_and_initiatives(
 # --- most improved and regressed ---------------------------------------------------------
 
 
-def test_improved_and_regressed_targets_are_ranked_by_the_median_change(departments, target):
+def test_improved_and_regressed_targets_are_ranked_by_their_shift(departments, target):
     faster = make_target(departments, "search-api")
     slower = make_target(departments, "cart-api")
     steady = make_target(departments, "users-api")
-    # Orders: 200 ms at first, 100 ms now: improved against its baseline by half.
-    benchmark(target, HOURS_AGO[30], p95s(200))
-    benchmark(target, HOURS_AGO[20], p95s(101))
-    benchmark(target, HOURS_AGO[10], p95s(100))
-    # Search: 150 → 120 ms (−20 %).
-    benchmark(faster, HOURS_AGO[30], p95s(150))
-    benchmark(faster, HOURS_AGO[10], p95s(120))
-    # Cart: 100 → 160 ms since the one before: regressed.
-    benchmark(slower, HOURS_AGO[30], p95s(100))
-    before = benchmark(slower, HOURS_AGO[20], p95s(100))
-    after = benchmark(slower, HOURS_AGO[2], p95s(160))
-    # Users: 100 → 103 ms: within the noise threshold, neither list.
-    benchmark(steady, HOURS_AGO[30], p95s(100))
-    benchmark(steady, HOURS_AGO[10], p95s(103))
+    # Orders: 200 ms at first, 100 ms now: improved against its baseline, ×0.5.
+    base = benchmark_set(target, HOURS_AGO[30], 200)
+    benchmark_set(target, HOURS_AGO[20], 101)
+    latest = benchmark_set(target, HOURS_AGO[10], 100)
+    # Search: 150 → 120 ms (×0.8).
+    benchmark_set(faster, HOURS_AGO[30], 150)
+    benchmark_set(faster, HOURS_AGO[10], 120)
+    # Cart: 100 → 160 ms: regressed against its baseline.
+    benchmark_set(slower, HOURS_AGO[30], 100)
+    benchmark_set(slower, HOURS_AGO[20], 100)
+    after = benchmark_set(slower, HOURS_AGO[2], 160)
+    # Users: 100 → 103 ms: the whole interval within ×1.10, no change.
+    benchmark_set(steady, HOURS_AGO[30], 100)
+    benchmark_set(steady, HOURS_AGO[10], 103)
     changes = portfolio.benchmark_changes()
     assert [c.target.slug for c in changes.improved] == ["orders-api", "search-api"]
-    assert changes.improved[0].against == "baseline"
-    assert changes.improved[0].change == pytest.approx(-0.5, abs=0.01)
-    low, high = changes.improved[0].comparison.change_ci
-    assert low <= changes.improved[0].change <= high
+    first = changes.improved[0]
+    assert (first.before.run_id, first.after.run_id) == (base[0].run_id, latest[0].run_id)
+    assert first.comparison.ratio == pytest.approx(0.5, abs=0.01)
+    assert first.evidence == "measured" and first.before.describe().startswith("Baseline: run #")
+    low, high = first.comparison.ratio_ci
+    assert low <= first.comparison.ratio <= high < 1 / 1.1
     assert [c.target.slug for c in changes.regressed] == ["cart-api"]
     regression = changes.regressed[0]
-    assert (regression.before.pk, regression.after.pk) == (before.pk, after.pk)
-    assert regression.comparison.significant and regression.comparison.beyond_noise
-    assert regression.change == pytest.approx(0.6, abs=0.01)
+    assert regression.after.job_ids == [j.pk for j in after]
+    assert regression.comparison.significant and regression.comparison.ratio == pytest.approx(1.6)
+    assert [(c.target.slug, c.verdict) for c in changes.unclaimed] == [("users-api", "no change")]
     assert changes.compared_targets == 4 == changes.benchmarked_targets
 
 
-def test_benchmarks_with_other_parameters_or_too_few_seconds_are_not_claimed(departments, target):
-    # The one before ran at another rate: not comparable, so no verdict on it.
-    benchmark(target, HOURS_AGO[20], p95s(100), params={**LOAD, "rate": 80.0})
-    benchmark(target, HOURS_AGO[10], p95s(300))
+def test_sets_under_other_load_or_of_too_few_runs_are_not_claimed(departments, target):
+    # The later set ran at another rate: not comparable to the baseline, so no verdict on it.
+    benchmark_set(target, HOURS_AGO[20], 100, params={**LOAD, "rate": 80.0})
+    benchmark_set(target, HOURS_AGO[10], 300)
     short = make_target(departments, "short-api")
-    benchmark(short, HOURS_AGO[20], p95s(100, seconds=4))
-    # Seconds in which nothing was answered carry no latency and do not count.
-    benchmark(short, HOURS_AGO[10], p95s(500, seconds=10), unanswered=range(6))
+    benchmark_set(short, HOURS_AGO[20], 100, runs=3)
+    benchmark_set(short, HOURS_AGO[10], 500, runs=3)
     lonely = make_target(departments, "lonely-api")
-    benchmark(lonely, HOURS_AGO[10], p95s(100))
+    benchmark_set(lonely, HOURS_AGO[10], 100)
+    # Per-second samples are never replicates: 30 seconds of one run are one value.
+    single = make_target(departments, "single-api")
+    benchmark(single, HOURS_AGO[20], p95s(100))
+    benchmark(single, HOURS_AGO[10], p95s(300))
     changes = portfolio.benchmark_changes()
     assert changes.improved == [] and changes.regressed == []
     why = {target.slug: reason for target, reason in changes.not_compared}
-    assert why["orders-api"] == "no earlier benchmark alike"
-    assert why["lonely-api"] == "one benchmark so far"
-    assert portfolio.benchmark_samples([]) == {}
+    assert "differs in rate" in why["orders-api"]
+    assert why["lonely-api"].startswith("one load set so far (run #")
+    unclaimed = {c.target.slug: c.comparison for c in changes.unclaimed}
+    assert unclaimed["short-api"].verdict == "inconclusive"
+    assert "at least 5 runs per side (has 3 and 3)" in unclaimed["short-api"].reasons[0]
+    assert unclaimed["single-api"].verdict == "inconclusive"
+    assert (unclaimed["single-api"].n_baseline, unclaimed["single-api"].n_candidate) == (1, 1)
 
 
 def test_only_the_most_recently_benchmarked_targets_are_compared(departments):
     for n in range(3):
         t = make_target(departments, f"api-{n}")
-        benchmark(t, HOURS_AGO[50 - n], p95s(100))
-        benchmark(t, HOURS_AGO[40 - n * 10], p95s(200))
+        benchmark_set(t, HOURS_AGO[50 - n], 100)
+        benchmark_set(t, HOURS_AGO[40 - n * 10], 200)
     changes = portfolio.benchmark_changes(limit=2)
     assert changes.benchmarked_targets == 3 and changes.compared_targets == 2
     assert {c.target.slug for c in changes.regressed} == {"api-1", "api-2"}
@@ -342,8 +378,8 @@ def build_portfolio(departments, manager, targets: int, first: int = 0):
         Initiative.objects.create(title=f"Initiative {n}", target=t, owner=manager)
         finding(t, "FSA101", "high", "performance")
         finding(t, "sec.headers", "low", "security", source="security")
-        benchmark(t, HOURS_AGO[30], p95s(100))
-        benchmark(t, HOURS_AGO[10], p95s(100 + 40 * (n % 2)))
+        benchmark_set(t, HOURS_AGO[30], 100)
+        benchmark_set(t, HOURS_AGO[10], 100 + 40 * (n % 2))
 
 
 def test_the_page_and_its_changes_cost_the_same_queries_for_1_and_8_targets(
@@ -431,10 +467,11 @@ def test_the_page_shows_rollups_and_charts_and_loads_the_changes_after(
     assert 'id="portfolio-regressed"' in fragment and 'id="portfolio-improved"' in fragment
     regressed = response.context["changes"].regressed
     assert [c.target.slug for c in regressed] == ["svc-1"]
-    assert f'href="{regressed[0].before.run.get_absolute_url()}"' in fragment
-    assert f'href="{regressed[0].after.run.get_absolute_url()}"' in fragment
-    # Two benchmarks each: the one before is the baseline.
-    assert "+40.0 %" in fragment and "against the baseline" in fragment
+    assert f'href="{regressed[0].before.url}"' in fragment
+    assert f'href="{regressed[0].after.url}"' in fragment
+    # Two sets each: the first is the baseline, named in the same words as everywhere.
+    assert "×1.40" in fragment and regressed[0].before.describe() in fragment
+    assert regressed[0].after.describe() in fragment and "measured" in fragment
     # Without HTMX, the panel is a page of its own.
     page = client.get(reverse("portfolio_changes")).content.decode()
     assert "<html" in page and 'id="portfolio-regressed"' in page

@@ -1,4 +1,4 @@
-"""ROI per initiative: the comparison of baseline and latest, capacity, money, assumptions."""
+"""ROI per initiative: baseline set against latest set, interleaved Compare, capacity, money."""
 
 import csv
 import datetime
@@ -13,72 +13,60 @@ from django.urls import reverse
 from django.utils import timezone
 
 from optimizations import roi
-from optimizations.models import Job, Measurement, PhaseTask, RoiAssumptions, Run
+from optimizations.analyzers import stats
+from optimizations.models import Job, Measurement, PhaseTask, RoiAssumptions, Run, TargetService
 from portal.models import AuditEvent
 from tests.conftest import PERSONAS
 
 T0 = timezone.now() - datetime.timedelta(days=10)
+SLOW = [100.0, 101.0, 102.0, 103.0, 104.0]  # p95 of each run, median 102
+FAST = [40.0, 41.0, 42.0, 43.0, 44.0]  # median 42
 
 
 @pytest.fixture(autouse=True)
 def _fresh_cache():
-    # Comparisons are cached per pair of jobs; ids repeat between tests.
     cache.clear()
     yield
     cache.clear()
 
 
-def bench(target, started, p95s, *, mode="load", rate=100.0, run=None, capacity=None):
-    """A succeeded benchmark with one p95 (and a p50 of half of it) per second."""
-    run = run or Run.objects.create(target=target, mode="custom")
-    job = Job.objects.create(
+def job(target, run, started, p95, *, mode="load", rate=100.0, duration=10.0, errors=0.0):
+    """A succeeded benchmark: one run's summary (p50 half the p95, p99 1.5 times)."""
+    return Job.objects.create(
         run=run, kind="benchmark", target=target, status=Job.SUCCEEDED, started_at=started,
-        finished_at=started + datetime.timedelta(seconds=len(p95s) or 1),
-        params={"mode": mode, "rate": rate, "duration": float(len(p95s))},
+        finished_at=started + datetime.timedelta(seconds=duration),
+        params={"mode": mode, "rate": rate, "duration": duration, "seed": 1},
         summary={"mode": mode, "model": "open", "arrival": "constant", "offered_rate": rate,
-                 "engine_version": "1", "rps": rate, "error_rate": 0.0},
+                 "engine_version": "1", "rps": rate * (1 - errors), "error_rate": errors,
+                 "latency_ms": {"med": p95 / 2, "p95": p95, "p99": p95 * 1.5}},
     )  # fmt: skip
-    rows = []
-    for second, p95 in enumerate(p95s):
-        for name, value in (("p95_ms", p95), ("p50_ms", p95 / 2), ("ok", rate), ("achieved", rate)):
-            rows.append(
-                Measurement(
-                    target=target,
-                    run=run,
-                    job=job,
-                    name=f"sample.{name}",
-                    value=value,
-                    unit="ms",
-                    second=second,
-                    measured_at=started,
-                )
-            )
+
+
+def bench_set(target, started, p95s, *, run=None, capacity=None, **options):
+    """A benchmark set: one run, one job per value (a minute apart), and a stress knee."""
+    run = run or Run.objects.create(target=target, mode="custom")
+    jobs = [
+        job(target, run, started + datetime.timedelta(minutes=n), p95, **options)
+        for n, p95 in enumerate(p95s)
+    ]
     if capacity is not None:
-        rows.append(
-            Measurement(
-                target=target,
-                run=run,
-                job=job,
-                name="http.capacity",
-                value=capacity,
-                unit="req/s",
-                measured_at=started + datetime.timedelta(seconds=1),
-            )
-        )
-    Measurement.objects.bulk_create(rows)
-    return job
-
-
-def slow(n=60):
-    return [100.0 + (i % 5) for i in range(n)]  # median 102
-
-
-def fast(n=60):
-    return [40.0 + (i % 5) for i in range(n)]  # median 42
+        stress(target, started + datetime.timedelta(minutes=len(p95s)), capacity, run=run)
+    return jobs
 
 
 def stress(target, started, capacity, run=None):
-    return bench(target, started, [], mode="stress", run=run, capacity=capacity)
+    run = run or Run.objects.create(target=target, mode="custom")
+    stressed = job(target, run, started, 500.0, mode="stress")
+    if capacity is not None:
+        Measurement.objects.create(
+            target=target, run=run, job=stressed, name="http.capacity", value=capacity,
+            unit="req/s", measured_at=started + datetime.timedelta(seconds=1),
+        )  # fmt: skip
+    return stressed
+
+
+def hl_speedup(before, after):
+    return stats.compare(before, after).speedup
 
 
 def assume(initiative, user=None, **values):
@@ -97,113 +85,171 @@ def log_hours(initiative, **hours_by_department):
 
 @pytest.fixture
 def improved(initiative, target):
-    """A baseline run with a load test and a stress knee of 300 req/s, then a faster load test."""
-    base = bench(target, T0, slow())
-    stress(target, T0 + datetime.timedelta(minutes=2), 300, run=base.run)
-    latest = bench(target, T0 + datetime.timedelta(days=5), fast())
+    """A baseline set of 5 load tests with a stress knee of 300 req/s, then a faster set."""
+    base = bench_set(target, T0, SLOW, capacity=300)
+    latest = bench_set(target, T0 + datetime.timedelta(days=5), FAST)
     assume(initiative)
     log_hours(initiative, dev=10, qa=5)  # 10 × 100 + 5 × 80 = 1400
     return base, latest
 
 
+def interleaved_compare(target, started, a_values, b_values, twin_slug="orders-fixed"):
+    """An interleaved Compare run: the target (A) and its fixed twin (B), alternating."""
+    twin = TargetService.objects.filter(slug=twin_slug).first() or TargetService.objects.create(
+        name="Orders API (fixed)", slug=twin_slug, base_url="http://127.0.0.1:8101",
+        owner_department=target.owner_department,
+    )  # fmt: skip
+    run = Run.objects.create(target=target, mode="custom", compared_with=twin)
+    for n, (a, b) in enumerate(zip(a_values, b_values, strict=True)):
+        job(target, run, started + datetime.timedelta(minutes=2 * n), a)
+        job(twin, run, started + datetime.timedelta(minutes=2 * n + 1), b)
+    return run
+
+
 # --- compute() ----------------------------------------------------------------------
 
 
-def test_a_significant_gain_is_verified_with_the_conservative_end_of_its_interval(
+def test_a_gain_of_two_sets_is_measured_with_the_conservative_end_of_its_interval(
     initiative, improved
 ):
     base, latest = improved
     result = roi.compute(initiative)
     c = result.comparison
-    assert (result.baseline.job_id, result.latest.job_id) == (base.pk, latest.pk)
-    assert result.modes_compared == "load vs load"
-    assert c.verdict == "improved" and c.p_value < 0.05
+    assert (result.baseline.run_id, result.latest.run_id) == (base[0].run_id, latest[0].run_id)
+    assert result.baseline.job_ids == [j.pk for j in base]  # the stress test is not in the set
+    assert result.baseline.describe() == (
+        f"Baseline: run #{base[0].run_id} (5 × load, 100 req/s, 10 s), "
+        "the first load set in the initiative"
+    )
+    assert c.verdict == "improved" and c.evidence == "measured"
     assert (c.median_baseline, c.median_candidate) == (102.0, 42.0)
-    assert c.speedup == pytest.approx(102 / 42)
-    assert c.change_ci[0] <= c.change <= c.change_ci[1]
-    assert result.baseline.seconds == 60 and result.latest.seconds == 60
-    # Estimated: the point speed-up; verified: the lower end of its interval.
-    est, ver = result.estimated, result.verified
-    assert est.speedup == pytest.approx(102 / 42)
-    assert ver.speedup == pytest.approx(max(1.0, c.speedup_ci[0])) and ver.speedup <= est.speedup
-    assert est.capacity_before == 300 and est.capacity_after == pytest.approx(300 * 102 / 42)
+    assert c.p_value == pytest.approx(2 / 252)
+    speedup = hl_speedup(SLOW, FAST)
+    assert c.speedup == pytest.approx(speedup)
+    # Measured: the end of the interval nearest to no change; estimated: the point.
+    est, meas, ver = result.estimated, result.measured_column, result.verified
+    assert est.speedup == pytest.approx(speedup)
+    assert meas.speedup == pytest.approx(c.speedup_ci[0]) and 1 < meas.speedup <= est.speedup
+    assert ver.speedup is None and "no interleaved comparison" in ver.missing[0]
+    assert result.level == "measured"
+    assert est.capacity_before == 300 and est.capacity_after == pytest.approx(300 * speedup)
     assert "derived" in est.capacity_basis and result.knee_after is None
-    # 1000 req/s, each instance at ≤ 80 % of its knee: ⌈1000 / 240⌉ = 5 before,
-    # ⌈1000 / (728.6 × 0.8)⌉ = 2 after.
+    # 1000 req/s, each instance at ≤ 80 % of its knee: ⌈1000 / 240⌉ = 5 before, 2 after.
     assert roi.HEADROOM == 0.8
     assert (est.instances_before, est.instances_after) == (5, 2)
     assert est.monthly_saving == 600.0 and est.horizon_saving == 7200.0
     assert result.investment.total == 1400.0 and result.investment.hours == 15.0
     assert est.roi == pytest.approx((7200 - 1400) / 1400)
     assert est.payback_months == pytest.approx(1400 / 600)
-    assert ver.monthly_saving is not None and ver.monthly_saving <= est.monthly_saving
+    assert meas.monthly_saving is not None and meas.monthly_saving <= est.monthly_saving
     assert result.missing == []
 
 
+def test_an_interleaved_compare_gives_the_verified_figure(initiative, improved, target):
+    interleaved_compare(target, T0 + datetime.timedelta(days=6), [3690.0] * 5, [70.0] * 5)
+    result = roi.compute(initiative)
+    verified = result.interleaved_comparison.headline
+    assert verified.evidence == "verified" and verified.verdict == "improved"
+    assert result.comparison is verified and result.level == "verified"
+    assert result.verified.speedup == pytest.approx(3690 / 70)
+    assert result.interleaved.candidate_slug == "orders-fixed" and result.interleaved.runs == (5, 5)
+    # The measured figure still comes from the sets, side by side.
+    assert result.measured.headline.evidence == "measured"
+    assert result.measured_column.speedup == pytest.approx(result.measured.headline.speedup_ci[0])
+
+
+def test_a_compares_slow_side_never_becomes_the_latest(initiative, improved, target):
+    _base, latest = improved
+    interleaved_compare(target, T0 + datetime.timedelta(days=7), [900.0] * 5, [800.0] * 5)
+    result = roi.compute(initiative)
+    assert result.latest.run_id == latest[0].run_id
+    assert result.measured.headline.verdict == "improved"
+
+
 def test_no_change_verifies_nothing_and_says_why(initiative, target):
-    bench(target, T0, slow())
-    stress(target, T0, 300, run=Job.objects.get().run)
-    bench(target, T0 + datetime.timedelta(days=1), [100.0 + ((i + 2) % 5) for i in range(60)])
+    bench_set(target, T0, SLOW, capacity=300)
+    bench_set(target, T0 + datetime.timedelta(days=1), [101.0, 102.0, 103.0, 104.0, 100.5])
     assume(initiative)
     log_hours(initiative, dev=10)
     result = roi.compute(initiative)
     assert result.verdict == "no change"
-    assert result.verified.speedup is None and result.verified.roi is None
-    assert any("no significant gain measured" in m for m in result.verified.missing)
-    # The estimate still shows the point figures: no speed-up, nothing saved.
-    assert result.estimated.speedup == pytest.approx(1.0)
+    assert result.measured_column.speedup is None and result.measured_column.roi is None
+    assert any("says no change" in m for m in result.measured_column.missing)
+    # The estimate still shows the point figures: no real speed-up, nothing saved.
+    assert result.estimated.speedup == pytest.approx(1.0, abs=0.02)
     assert result.estimated.monthly_saving == 0.0
     assert result.estimated.payback_months is None
     assert result.estimated.roi == pytest.approx(-1.0)
     assert any("not paid back" in note for note in result.estimated.notes)
 
 
-def test_too_few_seconds_are_inconclusive(initiative, target):
-    bench(target, T0, [100.0, 101.0, 102.0])
-    bench(target, T0 + datetime.timedelta(days=1), [40.0, 41.0, 42.0])
+def test_single_runs_are_estimated_only(initiative, target):
+    bench_set(target, T0, [100.0])
+    bench_set(target, T0 + datetime.timedelta(days=1), [40.0])
     result = roi.compute(initiative)
-    assert result.verdict == "inconclusive"
+    assert result.verdict == "inconclusive" and result.comparison.evidence == "estimated"
     assert "at least 5 runs per side" in result.comparison.reasons[0]
-    assert result.verified.speedup is None
+    assert result.measured_column.speedup is None and result.verified.speedup is None
+    assert result.estimated.speedup == pytest.approx(2.5)
+    assert result.level == "estimated"
 
 
-def test_benchmarks_under_different_load_are_inconclusive(initiative, target):
-    bench(target, T0, slow(), rate=100.0)
-    bench(target, T0 + datetime.timedelta(days=1), fast(), rate=500.0)
+def test_a_set_under_another_load_is_not_the_latest(initiative, target):
+    base = bench_set(target, T0, SLOW, rate=100.0)
+    bench_set(target, T0 + datetime.timedelta(days=1), FAST, rate=500.0)
     result = roi.compute(initiative)
-    assert result.verdict == "inconclusive"
-    assert any("config differs between the sides" in r for r in result.comparison.reasons)
+    assert result.baseline.run_id == base[0].run_id and result.latest is None
+    assert result.comparison is None
+    why = result.measured_column.missing[0]
+    assert "is comparable to the baseline" in why
+    assert "differs in rate" in why
 
 
-def test_the_latest_benchmark_of_the_baselines_mode_is_preferred(initiative, target):
-    bench(target, T0, slow())
-    same = bench(target, T0 + datetime.timedelta(days=1), fast())
-    bench(target, T0 + datetime.timedelta(days=2), fast(), mode="endurance")
+def test_the_latest_set_of_the_baselines_mode_is_chosen(initiative, target):
+    bench_set(target, T0, SLOW)
+    same = bench_set(target, T0 + datetime.timedelta(days=1), FAST)
+    bench_set(target, T0 + datetime.timedelta(days=2), FAST, mode="endurance")
     stress(target, T0 + datetime.timedelta(days=3), 900)
     result = roi.compute(initiative)
-    assert result.latest.job_id == same.pk and result.modes_compared == "load vs load"
+    assert result.latest.run_id == same[0].run_id and result.latest.mode == "load"
 
 
-def test_a_pinned_baseline_run_wins_over_the_first_benchmark(initiative, target):
-    bench(target, T0, fast())
-    pinned = bench(target, T0 + datetime.timedelta(days=1), slow())
-    target.baseline_run = pinned.run
+def test_a_pinned_baseline_run_wins_over_the_first_set(initiative, target):
+    bench_set(target, T0, FAST)
+    pinned = bench_set(target, T0 + datetime.timedelta(days=1), SLOW)
+    target.baseline_run = pinned[0].run
     target.save()
-    latest = bench(target, T0 + datetime.timedelta(days=2), fast())
+    latest = bench_set(target, T0 + datetime.timedelta(days=2), FAST)
     result = roi.compute(initiative)
-    assert result.baseline.job_id == pinned.pk and result.baseline.pinned
-    assert result.latest.job_id == latest.pk and result.verdict == "improved"
+    assert result.baseline.run_id == pinned[0].run_id and result.baseline.pinned
+    assert result.baseline.describe().endswith(", pinned")
+    assert result.latest.run_id == latest[0].run_id and result.verdict == "improved"
     # The pinned run has no stress test: its capacity is unknown, not taken from elsewhere.
     assert result.knee_before is None
     assert "no stress benchmark on the baseline — capacity unknown" in result.missing
 
 
+def test_runs_of_another_initiative_are_not_its_baseline(initiative, target, manager):
+    from optimizations.actions import do_create_initiative
+
+    other = do_create_initiative(
+        manager, title="Another", target=target, run_mode="performance", focus=[],
+        owner=manager, start_date=timezone.localdate(),
+    )  # fmt: skip
+    theirs = Run.objects.create(target=target, mode="custom", initiative=other)
+    bench_set(target, T0, FAST, run=theirs)
+    ours = Run.objects.create(target=target, mode="custom", initiative=initiative)
+    bench_set(target, T0 + datetime.timedelta(days=1), SLOW, run=ours)
+    assert roi.compute(initiative).baseline.run_id == ours.pk
+
+
 def test_knees_measured_on_both_sides_replace_the_derived_capacity(initiative, improved):
     _base, latest = improved
-    stress(initiative.target, latest.started_at + datetime.timedelta(minutes=1), 1300, latest.run)
+    stress(initiative.target, latest[-1].started_at + datetime.timedelta(minutes=1), 1300,
+           latest[0].run)  # fmt: skip
     result = roi.compute(initiative)
     assert result.knee_before.value == 300 and result.knee_after.value == 1300
-    for column in (result.verified, result.estimated):
+    for column in (result.measured_column, result.estimated):
         assert column.capacity_after == 1300 and "measured" in column.capacity_basis
         # ⌈1000 / (1300 × 0.8)⌉ = 1 instance after, where the derived capacity needed 2.
         assert (column.instances_before, column.instances_after) == (5, 1)
@@ -213,23 +259,24 @@ def test_knees_measured_on_both_sides_replace_the_derived_capacity(initiative, i
 
 def ceiling(target, started, value, run):
     """A stress test in which no step met p99: no knee, only its throughput ceiling."""
-    job = stress(target, started, None, run=run)
+    stressed = stress(target, started, None, run=run)
     Measurement.objects.create(
-        target=target, run=run, job=job, name="http.saturation", value=value, unit="req/s",
+        target=target, run=run, job=stressed, name="http.saturation", value=value, unit="req/s",
         measured_at=started + datetime.timedelta(seconds=1),
     )  # fmt: skip
-    return job
+    return stressed
 
 
 def test_without_a_knee_on_the_baseline_both_sides_use_their_throughput_ceilings(
     initiative, target
 ):
-    base = bench(target, T0, slow())
-    ceiling(target, T0 + datetime.timedelta(minutes=2), 200, base.run)
-    latest = bench(target, T0 + datetime.timedelta(days=5), fast())
+    base = bench_set(target, T0, SLOW)
+    ceiling(target, T0 + datetime.timedelta(minutes=6), 200, base[0].run)
+    latest = bench_set(target, T0 + datetime.timedelta(days=5), FAST)
+    after = latest[-1].started_at + datetime.timedelta(minutes=1)
     # The fixed version meets p99 now: it has a knee, but a ceiling is compared with a ceiling.
-    stress(target, latest.started_at + datetime.timedelta(minutes=1), 700, latest.run)
-    ceiling(target, latest.started_at + datetime.timedelta(minutes=1), 900, latest.run)
+    stress(target, after, 700, latest[0].run)
+    ceiling(target, after, 900, latest[0].run)
     assume(initiative)
     result = roi.compute(initiative)
     assert (result.knee_before.kind, result.knee_before.value) == ("ceiling", 200)
@@ -274,18 +321,18 @@ def test_investment_needs_a_rate_for_every_department_that_logged_hours(initiati
 def test_nothing_measured_yet(initiative):
     result = roi.compute(initiative)
     assert result.baseline is None and result.comparison is None
-    assert result.verdict == "unknown"
-    assert "no benchmark of the target yet (a load test gives the baseline)" in result.missing
+    assert result.verdict == "unknown" and result.level == ""
+    assert any("no benchmark set of the target yet" in m for m in result.missing)
     assert "cost per instance not entered" in result.missing
     assert "no hours logged on the initiative's tasks yet" in result.missing
     json.dumps(result.to_dict())
 
 
-def test_no_benchmark_after_the_baseline(initiative, target):
-    bench(target, T0, slow())
+def test_no_set_after_the_baseline(initiative, target):
+    base = bench_set(target, T0, SLOW)
     result = roi.compute(initiative)
     assert result.baseline and result.latest is None
-    assert "no benchmark after the baseline" in result.missing
+    assert f"no load set after the baseline (run #{base[0].run_id} (5 × load" in result.missing[0]
 
 
 def test_the_peak_defaults_to_the_targets_expected_load(initiative, improved):
@@ -301,9 +348,10 @@ def test_the_peak_defaults_to_the_targets_expected_load(initiative, improved):
 
 def test_to_dict_is_json(initiative, improved):
     data = json.loads(json.dumps(roi.compute(initiative).to_dict()))
-    assert data["verdict"] == "improved"
+    assert data["verdict"] == "improved" and data["level"] == "measured"
     assert data["estimated"]["monthly_saving"] == 600.0
-    assert "before_samples" not in data
+    assert data["measured"]["latency_p95"]["b"] == FAST
+    assert data["baseline"]["described"].startswith("Baseline: run #")
 
 
 def test_compute_queries_are_bounded_whatever_the_data(
@@ -313,9 +361,9 @@ def test_compute_queries_are_bounded_whatever_the_data(
         roi.compute(initiative)
     target = initiative.target
     for day in range(6, 9):
-        bench(target, T0 + datetime.timedelta(days=day), fast())
+        bench_set(target, T0 + datetime.timedelta(days=day), FAST)
         stress(target, T0 + datetime.timedelta(days=day, hours=1), 400)
-    cache.clear()
+    interleaved_compare(target, T0 + datetime.timedelta(days=9), [3690.0] * 5, [70.0] * 5)
     with django_assert_max_num_queries(12):
         roi.compute(initiative)
 
@@ -328,7 +376,8 @@ def test_the_panel_renders_from_the_result_alone(initiative, improved, django_as
     with django_assert_num_queries(0):
         html = render_to_string("optimizations/roi_panel.html", {"roi": result})
     assert f'id="roi-panel-{initiative.pk}"' in html
-    assert "improved" in html and "600 EUR" in html
+    assert "improved" in html and "600 EUR" in html and "measured evidence" in html
+    assert "Baseline: run #" in html and "Latest: run #" in html
     assert reverse("initiative_roi", args=[initiative.pk]) in html
 
 
@@ -450,7 +499,8 @@ def test_json_export(login, viewer, initiative, improved):
     assert data["verdict"] == "improved" and data["currency"] == "EUR"
     assert data["investment"]["total"] == 1400.0
     assert data["estimated"]["payback_months"] == pytest.approx(1400 / 600)
-    assert data["comparison"]["speedup_ci"][0] <= data["comparison"]["speedup"]
+    p95 = data["measured"]["latency_p95"]
+    assert p95["speedup_ci"][0] <= p95["speedup"] and p95["evidence"] == "measured"
 
 
 def test_csv_export(login, viewer, initiative, improved, django_assert_max_num_queries):
@@ -460,11 +510,13 @@ def test_csv_export(login, viewer, initiative, improved, django_assert_max_num_q
     assert response.status_code == 200 and response["Content-Type"].startswith("text/csv")
     assert "attachment" in response["Content-Disposition"]
     rows = list(csv.reader(io.StringIO(response.content.decode())))
-    assert rows[0] == ["section", "item", "value", "verified", "estimated", "unit"]
+    assert rows[0] == ["section", "item", "value", "verified", "measured", "estimated", "unit"]
     by_item = {(row[0], row[1]): row for row in rows[1:]}
-    assert by_item[("roi", "monthly saving")][4] == "600.0"
+    assert by_item[("roi", "monthly saving")][5] == "600.0"
+    assert by_item[("roi", "monthly saving")][3] == ""  # no interleaved comparison
     assert by_item[("investment", "total")][2] == "1400.0"
-    assert by_item[("comparison p95 per second", "verdict")][2] == "improved"
+    assert by_item[("baseline set vs latest set: p95 latency", "verdict")][2] == "improved"
+    assert by_item[("roi", "evidence level reached")][2] == "measured"
 
 
 def test_exports_say_what_is_missing(login, viewer, initiative):
@@ -474,26 +526,16 @@ def test_exports_say_what_is_missing(login, viewer, initiative):
     assert data["verified"]["roi"] is None and data["baseline"] is None
 
 
-def test_a_baseline_whose_samples_were_purged_says_so(initiative, target):
-    base = bench(target, T0, slow())
-    bench(target, T0 + datetime.timedelta(days=1), fast())
-    Measurement.objects.filter(job=base, second__isnull=False).delete()
-    result = roi.compute(initiative)
-    assert result.comparison is None and result.baseline.seconds == 0
-    assert any(f"baseline benchmark #{base.pk}" in reason for reason in result.missing)
-    html = render_to_string("optimizations/roi_panel.html", {"roi": result})
-    assert "no per-second latency samples left" in html
-
-
-def test_long_runs_are_thinned_evenly_for_the_rule(initiative, target):
-    assert roi.thin(list(range(10)), 5) == [0, 2, 4, 7, 9]
-    assert roi.thin([1.0, 2.0], 5) == [1.0, 2.0]
-    bench(target, T0, slow(400))
-    bench(target, T0 + datetime.timedelta(days=1), fast(400))
-    result = roi.compute(initiative)
-    assert result.baseline.seconds == 400
-    assert result.baseline.seconds_tested == roi.MAX_TEST_SECONDS
-    assert result.comparison.n_baseline == roi.MAX_TEST_SECONDS
+def test_per_second_samples_are_never_replicates(initiative, improved):
+    """ROI reads one value per run; a run's per-second samples do not change it."""
+    before = roi.compute(initiative).to_dict()
+    base, _latest = improved
+    Measurement.objects.bulk_create(
+        Measurement(target=initiative.target, run=base[0].run, job=base[0], second=second,
+                    name="sample.p95_ms", value=1.0, unit="ms", measured_at=T0)
+        for second in range(300)
+    )  # fmt: skip
+    assert roi.compute(initiative).to_dict()["measured"] == before["measured"]
 
 
 def test_two_stress_knees_alone_give_an_estimate_but_verify_nothing(initiative, target):
@@ -504,8 +546,8 @@ def test_two_stress_knees_alone_give_an_estimate_but_verify_nothing(initiative, 
     result = roi.compute(initiative)
     assert result.comparison is None
     assert result.estimated.capacity_after == 1300 and result.estimated.monthly_saving == 800.0
-    assert result.verified.monthly_saving is None
-    assert any("no benchmark of the target yet" in m for m in result.verified.missing)
+    assert result.verified.monthly_saving is None and result.measured_column.monthly_saving is None
+    assert any("no benchmark set of the target yet" in m for m in result.measured_column.missing)
 
 
 def test_the_before_after_chart_goes_logarithmic_for_a_tenfold_change():
