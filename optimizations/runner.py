@@ -333,18 +333,19 @@ def _upsert_findings(job, kind, result, now) -> set[str]:
             "doc_url": data.doc_url[:500],
         }
         finding = existing.get(fingerprint)
+        suppressed = (data.evidence or {}).get("suppressed")
         if finding is None:
-            new.append(
-                Finding(
-                    target_id=job.target_id,
-                    fingerprint=fingerprint,
-                    first_seen_at=now,
-                    last_seen_at=now,
-                    first_job=job,
-                    last_job=job,
-                    **fields,
-                )
+            finding = Finding(
+                target_id=job.target_id,
+                fingerprint=fingerprint,
+                first_seen_at=now,
+                last_seen_at=now,
+                first_job=job,
+                last_job=job,
+                **fields,
             )
+            _apply_suppression(finding, suppressed, job)
+            new.append(finding)
             continue
         for name, value in fields.items():
             setattr(finding, name, value)
@@ -353,6 +354,7 @@ def _upsert_findings(job, kind, result, now) -> set[str]:
         if finding.status == Finding.FIXED:
             finding.status, finding.fixed_at = Finding.OPEN, None
             finding.status_reason = f"It came back in job #{job.pk}."
+        _apply_suppression(finding, suppressed, job)
         changed.append(finding)
     Finding.objects.bulk_create(new)
     Finding.objects.bulk_update(
@@ -364,6 +366,25 @@ def _upsert_findings(job, kind, result, now) -> set[str]:
         ],
     )
     return set(by_print)
+
+
+def _apply_suppression(finding: Finding, suppressed: dict | None, job: Job) -> None:
+    """A `# kaizen: ignore[...] -- reason` in the code makes an open finding suppressed (shown
+    so, with the reason; never fixed); the comment gone, it is open again. A person's triage
+    (accepted, won't fix, false positive) stands either way."""
+    if finding.status in Finding.TRIAGED:
+        return
+    if suppressed:
+        reason = f"Suppressed in code: {suppressed.get('reason', '')}"
+        if finding.status != Finding.SUPPRESSED or finding.status_reason != reason:
+            finding.status, finding.status_reason, finding.fixed_at = (
+                Finding.SUPPRESSED,
+                reason,
+                None,
+            )
+    elif finding.status == Finding.SUPPRESSED:
+        finding.status = Finding.OPEN
+        finding.status_reason = f"Its suppression comment was gone in job #{job.pk}."
 
 
 def check_of(rule_id: str, evidence: dict) -> str:
@@ -382,7 +403,9 @@ def _fix_vanished(job, kind, result, reported: set[str], now) -> int:
     # A file the scan could not parse was not checked: its findings stand.
     unparsed = set(result.summary.get("unparsed_paths") or ())
     candidates = Finding.objects.filter(
-        target_id=job.target_id, source=kind.source, status=Finding.OPEN
+        target_id=job.target_id,
+        source=kind.source,
+        status__in=(Finding.OPEN, Finding.SUPPRESSED),  # code and comment both gone
     ).exclude(fingerprint__in=list(reported))
     gone = [
         finding.pk
