@@ -55,4 +55,13 @@ def production_uses_production_parts(app_configs, **kwargs):
                 id="kaizen.W004",
             )
         )
+    if everything & set(settings.KAIZEN_ALLOWED_NOTIFY_HOSTS):
+        found.append(
+            Warning(
+                "KAIZEN_ALLOWED_NOTIFY_HOSTS allows every address: a mail relay or webhook "
+                "setting could make Kaizen send notifications, and their credentials, anywhere.",
+                hint="List your mail relay and webhook receivers only.",
+                id="kaizen.W005",
+            )
+        )
     return found

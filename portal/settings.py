@@ -47,9 +47,15 @@ ALLOWED_HOSTS = env_list(
 )
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
-# Hosts (names or networks) Kaizen may connect to for HTTP, database and git.
+# Hosts (names or networks) Kaizen may connect to for HTTP, database and git;
+# "unix:/dir" allows a PostgreSQL socket directory (sockets need such an entry).
 KAIZEN_ALLOWED_TARGET_HOSTS = env_list(
     "KAIZEN_ALLOWED_TARGET_HOSTS", ["127.0.0.0/8", "::1", "localhost"]
+)
+# Notification endpoints (the SMTP relay, webhooks) have their own list, with
+# the same rules: checked on the resolved address when connecting, every redirect.
+KAIZEN_ALLOWED_NOTIFY_HOSTS = env_list(
+    "KAIZEN_ALLOWED_NOTIFY_HOSTS", ["127.0.0.0/8", "::1", "localhost"]
 )
 
 INSTALLED_APPS = [
@@ -139,7 +145,8 @@ _smtp_host = env_str("EMAIL_HOST", "localhost" if PRODUCTION else "")
 if _smtp_host:
     MAILERS = {
         "default": {
-            "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+            # Django's SMTP backend, the relay checked against KAIZEN_ALLOWED_NOTIFY_HOSTS.
+            "BACKEND": "portal.mail.GuardedSMTPBackend",
             "OPTIONS": {
                 "host": _smtp_host,
                 "port": env_int("EMAIL_PORT", 25 if _smtp_host == "localhost" else 587, minimum=1),
