@@ -199,3 +199,13 @@ def test_runs_with_security_in_scope_audit_the_dependencies():
     assert code_scans("quality")[0]["audit_dependencies"] is True
     assert code_scans("comprehensive") == [{"audit_dependencies": True}]
     assert all("audit_dependencies" not in p for p in code_scans("performance"))
+
+
+def test_an_advisory_source_off_the_allow_list_is_refused_and_incomplete(tmp_path):
+    path = project(tmp_path, "fastapi==0.115.6\n")
+    with recorded_pypi() as (base_url, seen):
+        result = audit_scan(path, base_url.replace("127.0.0.1", "192.0.2.10"))
+    assert seen == []
+    outcome = check(result)
+    assert outcome.status == "unknown" and "not allowed" in outcome.detail
+    assert result.verdict == "incomplete"

@@ -1,4 +1,5 @@
-"""Code scan: FastAPI/SQLAlchemy-aware rules (FSA001–FSA502) plus ruff, over a source tree.
+"""Code scan: FastAPI/SQLAlchemy-aware rules (FSA001–FSA502) plus ruff, over a source tree,
+and (``audit_dependencies``) the pinned dependencies' published vulnerabilities (DEP001).
 
 ``run(target, params, ctx)`` follows the analyzer contract of ``base.py``. It
 loads the tree (a local directory, or a git URL on an allow-listed host,
@@ -7,7 +8,9 @@ call graph) and the request taint, runs the selected FSA rules and ruff's
 FAST/ASYNC/S/B rules, and returns findings with a stable ``key``, one
 CheckOutcome per rule that ran, the summary (counts, files, lines, duration,
 stack report, parse failures) and measurements. ``to_json`` and ``to_sarif``
-export the result.
+export the result. A finding silenced by ``# kaizen: ignore[RULE] -- reason`` is kept,
+marked suppressed with its reason, and judges nothing; without a reason the comment
+suppresses nothing and is itself reported (FSA002).
 """
 
 from __future__ import annotations
@@ -487,7 +490,9 @@ def run(target: TargetSpec, params: dict, ctx: Context) -> AnalysisResult:
     dependency_audit = {"ran": False}
     if params["audit_dependencies"] and wanted(advisories.RULE_ID, {"security"}):
         ctx.progress(90, "auditing dependencies")
-        dependency_audit = _audit_dependencies(root, deps, params, ctx, collector, outcomes)
+        dependency_audit = _audit_dependencies(
+            root, deps, params, ctx, collector, outcomes, target.allowed_hosts
+        )
     findings = collector.findings
     # Suppressed findings are kept (shown as suppressed, with their reason) but judge nothing.
     active = [f for f in findings if not f.evidence.get("suppressed")]
@@ -584,15 +589,26 @@ def run(target: TargetSpec, params: dict, ctx: Context) -> AnalysisResult:
     return result
 
 
-def _audit_dependencies(root, deps, params, ctx, collector, outcomes) -> dict:
+def _audit_dependencies(root, deps, params, ctx, collector, outcomes, allowed_hosts) -> dict:
     """pip-audit over the pinned dependencies: findings, one check outcome, a summary."""
-    audit = advisories.audit(
-        deps,
-        base_url=params["advisory_url"],
-        timeout=min(30, params["timeout"]),
-        cache_dir=str(Path(params["cache_dir"]) / "advisories") if params["cache_dir"] else "",
-        check_cancel=ctx.check_cancel,
-    )
+    from ..netguard import HostNotAllowed, check_url
+
+    source = params["advisory_url"].rstrip("/")
+    try:
+        # PyPI itself is the registry Kaizen reads; a stand-in (a mirror) must be allowed
+        # like any host a job connects to.
+        if source != advisories.PYPI_JSON:
+            check_url(source, allowed_hosts)
+    except HostNotAllowed as exc:
+        audit = advisories.AuditResult(error=f"the advisory source is not allowed: {exc}")
+    else:
+        audit = advisories.audit(
+            deps,
+            base_url=source,
+            timeout=min(30, params["timeout"]),
+            cache_dir=str(Path(params["cache_dir"]) / "advisories") if params["cache_dir"] else "",
+            check_cancel=ctx.check_cancel,
+        )
     for advisory in audit.advisories:
         line = advisories.declared_line(root, advisory.declared_in, advisory.package)
         location = f"{advisory.declared_in or 'dependencies'}:{line}"
