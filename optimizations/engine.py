@@ -336,20 +336,12 @@ def _from_earlier_jobs(target: TargetService, kind: str) -> dict:
 
 def _baseline_memory(target: TargetService) -> dict:
     """The memory objective (−50 % against the baseline) needs the baseline's memory:
-    the mean PSS of the pinned baseline run's endurance test, else of the first one."""
-    endurance = Job.objects.filter(
-        target=target, kind="benchmark", status=Job.SUCCEEDED, params__mode="endurance"
-    )
-    if target.baseline_run_id:
-        pinned = endurance.filter(run_id=target.baseline_run_id)
-        endurance = pinned if pinned.exists() else endurance
-    summary = (
-        endurance.order_by(F("started_at").asc(nulls_last=True))
-        .values_list("summary", flat=True)
-        .first()
-    ) or {}
-    mean = (summary.get("memory") or {}).get("mean_bytes")
-    return {"baseline_memory_bytes": float(mean)} if mean else {}
+    the mean PSS (memory.pss.mean) of the endurance baseline, as optimizations.baselines
+    defines it for every page (the pinned run's endurance test, else the first)."""
+    from optimizations import baselines
+
+    row = baselines.baseline_measurement(target, "endurance", "memory.pss.mean")
+    return {"baseline_memory_bytes": float(row["value"])} if row and row["value"] else {}
 
 
 def enqueue(job: Job) -> bool:

@@ -145,10 +145,19 @@ def test_a_code_scan_learns_postgres_version_and_connections_from_the_last_db_sc
 def test_a_benchmark_learns_the_baselines_memory_for_the_memory_objective(
     target, qa_engineer, sent
 ):
+    from django.utils import timezone
+
+    from optimizations.models import Measurement
+
     run = Run.objects.create(target=target, mode="quality")
-    Job.objects.create(
-        run=run, kind="benchmark", target=target, status=Job.SUCCEEDED,
+    endurance = Job.objects.create(
+        run=run, kind="benchmark", target=target, status=Job.SUCCEEDED, started_at=timezone.now(),
         params={"mode": "endurance"}, summary={"memory": {"mean_bytes": 160e6}},
+    )  # fmt: skip
+    # The runner stores the summary's mean as memory.pss.mean (the baseline reads it there).
+    Measurement.objects.create(
+        target=target, run=run, job=endurance, name="memory.pss.mean", value=160e6, unit="B",
+        measured_at=timezone.now(),
     )  # fmt: skip
     job = engine.start_job(qa_engineer, target, "benchmark", {"mode": "endurance"}).jobs.get()
     assert job.params["baseline_memory_bytes"] == 160e6
