@@ -120,6 +120,8 @@ def expire_on_commit(scan: Scan):
             if isinstance(expire, ast.Constant) and expire.value is False:
                 continue
             func = scan.index.enclosing_function(source, node.lineno)
+            if not _is_sqlalchemy_name(scan, source, func, node.func):
+                continue  # a local or project name that merely looks like the factory
             if name == "AsyncSession" and not _commits(func):
                 continue  # a read-only session built on the spot never expires anything
             detail = "`expire_on_commit` is not False"
@@ -134,6 +136,19 @@ def expire_on_commit(scan: Scan):
                 severity="high" if read_after else None,
                 evidence={"read_after_commit": read_after or ""},
             )
+
+
+def _is_sqlalchemy_name(scan: Scan, source, func: Func | None, expr: ast.AST) -> bool:
+    """Whether ``expr`` names SQLAlchemy's (or SQLModel's) own callable, not a local variable,
+    parameter or project definition that happens to share its name."""
+    if (
+        isinstance(expr, ast.Name)
+        and func is not None
+        and (expr.id in func.assigns or any(p.arg == expr.id for p in func.params))
+    ):
+        return False
+    dotted = scan.index.resolve(func or source, expr)
+    return dotted.split(".")[0] in {"sqlalchemy", "sqlmodel"}
 
 
 def _commits(func: Func | None) -> bool:
