@@ -15,14 +15,14 @@ numbers in, a Cooled record out.
 
 from __future__ import annotations
 
+import http.client
 import statistics
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 
+from optimizations.analyzers import safehttp
 from optimizations.analyzers.base import TargetSpec
-from optimizations.analyzers.netguard import HostNotAllowed, check_url
+from optimizations.analyzers.netguard import HostNotAllowed
 
 # Health checks per round (their median is the round's latency) and the pause
 # between rounds.
@@ -36,15 +36,6 @@ SLACK_MS = 5.0
 
 class Unhealthy(Exception):
     """The target did not answer its health check within the cool-down's limit."""
-
-
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    # A redirect is an answer; following it could leave the allow-list.
-    def redirect_request(self, req, fp, code, msg, headers, newurl):
-        return None
-
-
-_opener = urllib.request.build_opener(_NoRedirect)
 
 
 @dataclass
@@ -73,23 +64,22 @@ def check_once(spec: TargetSpec, timeout: float) -> tuple[float | None, str]:
     else (None, why not)."""
     url = spec.base_url.rstrip("/") + (spec.health_path or "/")
     try:
-        check_url(url, spec.allowed_hosts)
+        # A redirect is an answer; it is not followed (max_redirects=0).
+        response = safehttp.fetch(
+            url,
+            allowed=spec.allowed_hosts,
+            headers=dict([spec.auth_header]) if spec.auth_header else {},
+            timeout=timeout,
+            max_body=65536,
+            max_redirects=0,
+        )
     except (HostNotAllowed, ValueError) as error:
         raise Unhealthy(str(error)) from None
-    request = urllib.request.Request(
-        url, headers=dict([spec.auth_header]) if spec.auth_header else {}
-    )
-    started = time.perf_counter()
-    try:
-        with _opener.open(request, timeout=timeout) as response:
-            response.read(65536)
-    except urllib.error.HTTPError as error:
-        error.close()
-        if error.code >= 500:
-            return None, f"it answered {error.code} {error.reason}"
-    except (urllib.error.URLError, OSError) as error:
-        return None, f"no answer ({getattr(error, 'reason', error)})"
-    return (time.perf_counter() - started) * 1000.0, ""
+    except (OSError, http.client.HTTPException) as error:
+        return None, f"no answer ({error})"
+    if response.status >= 500:
+        return None, f"it answered {response.status} {response.reason}"
+    return response.elapsed_ms, ""
 
 
 def _sleep(seconds: float, ctx) -> None:

@@ -341,3 +341,76 @@ def test_the_job_run_and_history_pages_say_what_a_job_waits_for(
     assert f"Waiting for load test #{holder.pk} on this target" in (
         client.get("/jobs/").content.decode()
     )
+
+
+# --- the health check and cool-down in the worker ------------------------------------
+
+
+@pytest.fixture
+def fake_load_kind(monkeypatch):
+    """A kind that "loads" the target: the fake analyzer, under the lease."""
+    from optimizations import kinds
+
+    kind = kinds.Kind(
+        "fake", "Fake load", "tests.optimizations.fake_analyzer", "benchmark", "benchmark",
+        ("base_url",), "A load the tests steer.",
+    )  # fmt: skip
+    monkeypatch.setitem(kinds.KINDS, "fake", kind)
+    monkeypatch.setattr(lease, "LOAD_KINDS", lease.LOAD_KINDS | {"fake"})
+    return kind
+
+
+@pytest.fixture
+def health_server():
+    from tests.analyzers.test_cooldown import Health
+
+    made = []
+
+    def make(answers):
+        made.append(Health(answers))
+        return made[-1]
+
+    yield make
+    for server in made:
+        server.close()
+
+
+def leased_job(target, **params) -> Job:
+    run = Run.objects.create(target=target, mode="custom")
+    job = Job.objects.create(run=run, kind="fake", target=target, params=params)
+    assert lease.acquire(job) is None
+    return job
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_leased_job_starts_after_the_health_check_and_notes_its_latency(
+    target, fake_load_kind, health_server
+):
+    server = health_server([(200, 0.0)])
+    target.base_url = server.spec.base_url
+    target.save()
+    job = leased_job(target)
+    assert runner.execute(job.pk, "w") == "succeeded"
+    held = TargetLease.objects.get(target=target)
+    assert held.holder_id is None and held.last_job_id == job.pk
+    assert held.health_ms is not None and held.health_ms > 0
+    assert Job.objects.get(pk=job.pk).logs.filter(message__startswith="Target ready").exists()
+    assert server.calls == 3
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_target_that_stays_unhealthy_fails_the_job_saying_so_and_frees_the_target(
+    target, fake_load_kind, health_server, settings
+):
+    settings.KAIZEN_COOLDOWN_MAX_SECONDS = 0  # one round of health checks, no waiting
+    server = health_server([(503, 0.0)])
+    target.base_url = server.spec.base_url
+    target.save()
+    earlier = leased_job(target)
+    lease.give_back(earlier)
+    job = leased_job(target)
+    assert runner.execute(job.pk, "w") == "failed"
+    job.refresh_from_db()
+    assert job.error.startswith(f"The target stayed unhealthy after fake #{earlier.pk}")
+    assert "503" in job.error and "GET /health" in job.error
+    assert TargetLease.objects.get(target=target).holder_id is None
