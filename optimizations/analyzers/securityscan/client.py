@@ -7,8 +7,9 @@ connection was reused, the body as it came over the wire.
 Safety rules kept here, for every request the scan sends:
 
 * the host is checked against the allow-list once, on its resolved address, and
-  the connection goes to that checked address (a name that re-resolves elsewhere
-  later changes nothing); redirects are never followed;
+  the connection goes to that checked address (safehttp's pinned connections: a
+  name that re-resolves elsewhere later changes nothing); redirects are never
+  followed;
 * requests start no closer together than ``1 / rate`` seconds, none starts after
   the deadline (the target's ``max_duration``) or beyond the request budget;
 * each request has a timeout; it runs in a helper thread while the caller's
@@ -34,6 +35,8 @@ from urllib.parse import urlencode, urlsplit
 
 from ..base import Cancelled, Context
 from ..netguard import check_host
+from ..safehttp import PinnedHTTPConnection as _PinnedHTTPConnection
+from ..safehttp import PinnedHTTPSConnection as _PinnedHTTPSConnection
 
 USER_AGENT = "Kaizen-securityscan/1"
 POLL_SECONDS = 0.1
@@ -126,44 +129,6 @@ class Redactor:
                 value = self.text(value)
             out[lowered] = f"{out[lowered]}, {value}" if lowered in out else value
         return out
-
-
-class _PinnedHTTPConnection(http.client.HTTPConnection):
-    """Connects to the address the allow-list approved, whatever the name resolves to now."""
-
-    def __init__(self, host, port, address, timeout, on_socket):
-        super().__init__(host, port, timeout=timeout)
-        self._address = address
-        self._on_socket = on_socket
-
-    def _open_socket(self):
-        family = socket.AF_INET6 if ":" in self._address else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
-        # Registered before connect() so a cancel can shut it while it is still connecting.
-        self._on_socket(sock)
-        sock.settimeout(self.timeout)
-        try:
-            sock.connect((self._address, self.port))
-        except BaseException:
-            sock.close()
-            raise
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        return sock
-
-    def connect(self):
-        self.sock = self._open_socket()
-
-
-class _PinnedHTTPSConnection(_PinnedHTTPConnection):
-    def __init__(self, host, port, address, timeout, on_socket, context):
-        super().__init__(host, port, address, timeout, on_socket)
-        self._context = context
-        self.default_port = 443
-
-    def connect(self):
-        sock = self._open_socket()
-        self.sock = self._context.wrap_socket(sock, server_hostname=self.host)
-        self._on_socket(self.sock)
 
 
 class HttpClient:
