@@ -173,3 +173,26 @@ def test_cli_lists_a_suppressed_finding_and_does_not_fail_on_it(tmp_path, capsys
     out = capsys.readouterr().out
     assert f"suppressed: {REASON}" in out
     assert "1 suppressed in the code" in out
+
+
+def test_job_page_says_what_the_dependency_audit_could_not_check(
+    target, tmp_path, login, qa_engineer
+):
+    source = tmp_path / "deps"
+    source.mkdir()
+    (source / "requirements.txt").write_text("fastapi>=0.115\n")
+    (source / "app.py").write_text("from fastapi import FastAPI\n\napp = FastAPI()\n")
+    target.source_location = str(source)
+    target.save()
+    run = Run.objects.create(target=target, mode="custom")
+    job = Job.objects.create(
+        run=run,
+        kind="code_scan",
+        target=target,
+        params={"ruff": False, "audit_dependencies": True},
+    )
+    assert runner.execute(job.pk, "w") == "succeeded"
+    job.refresh_from_db()
+    assert job.verdict == "incomplete"
+    page = login(qa_engineer).get(job.get_absolute_url()).content.decode()
+    assert "Dependency advisories" in page and "no pinned version" in page
