@@ -100,6 +100,9 @@ class Knee:
     # step served in full at any latency (http.saturation), used on both sides
     # when the baseline has no knee because no rate met the p99 objective.
     kind: str = "knee"
+    # True when the stress test's generator (or its machine, or the target's own
+    # limits) stopped it before the target broke: the knee is at least ``value``.
+    lower_bound: bool = False
 
 
 @dataclass
@@ -417,7 +420,8 @@ def _from(c: stats.Comparison, level: str, what: str) -> tuple:
 def _knee(row: dict | None, kind: str = "knee") -> Knee | None:
     if row is None or not row["value"] or row["value"] <= 0:
         return None
-    return Knee(row["value"], row["job_id"], row["job__run_id"], row["measured_at"], kind)
+    lower = (row.get("labels") or {}).get("bound") == "lower"
+    return Knee(row["value"], row["job_id"], row["job__run_id"], row["measured_at"], kind, lower)
 
 
 def _capacities(
@@ -448,7 +452,7 @@ def _knees(
     """
     knees = Measurement.objects.filter(
         target=target, name=name, second__isnull=True, job__status=Job.SUCCEEDED
-    ).values("value", "job_id", "job__run_id", "measured_at")
+    ).values("value", "job_id", "job__run_id", "measured_at", "labels")
     before = None
     if baseline_run_id:
         before = knees.filter(job__run_id=baseline_run_id).order_by("measured_at", "pk").first()
@@ -542,6 +546,17 @@ def _column(
         elif speedup is not None:
             column.capacity_after = knee_before.value * speedup
             column.capacity_basis = f"baseline {what} × speed-up ×{speedup:.2f} (derived)"
+        if knee_before.lower_bound:
+            notes.append(
+                f"the baseline's knee is a lower bound (≥ {knee_before.value:g} req/s: the load "
+                "generator or its machine stopped the stress test before the target broke), so "
+                "the instances before may be too many and the saving overstated"
+            )
+        if knee_after is not None and knee_after.lower_bound and column.capacity_after:
+            notes.append(
+                f"the latest knee is a lower bound (≥ {knee_after.value:g} req/s), so the "
+                "instances after may be too many and the saving understated"
+            )
         if knee_before.kind == "ceiling":
             notes.append(
                 "no step of the baseline's stress test met the p99 objective, so capacity is "

@@ -567,3 +567,18 @@ def test_the_before_after_chart_goes_logarithmic_for_a_tenfold_change():
     assert far.layout.yaxis.type == "log"
     assert "logarithmic" in far.layout.title.text
     assert [trace.name for trace in far.data] == ["before", "after"]
+
+
+def test_a_knee_known_only_as_a_lower_bound_is_used_with_that_caveat(initiative, improved):
+    # The stress test after the fixes was stopped by a busy machine before the target broke.
+    _base, latest = improved
+    stressed = stress(initiative.target, latest[-1].started_at + datetime.timedelta(minutes=1),
+                      1300, latest[0].run)  # fmt: skip
+    Measurement.objects.filter(job=stressed, name="http.capacity").update(
+        labels={"bound": "lower", "limited_by": "machine"}
+    )
+    result = roi.compute(initiative)
+    assert result.knee_after.lower_bound is True and result.knee_before.lower_bound is False
+    for column in (result.measured_column, result.estimated):
+        assert column.capacity_after == 1300  # used, never nothing
+        assert any("latest knee is a lower bound (≥ 1300 req/s)" in note for note in column.notes)
