@@ -110,3 +110,27 @@ def test_a_target_outside_the_allow_list_is_down_with_the_reason(owned, settings
     settings.KAIZEN_ALLOWED_TARGET_HOSTS = ["10.0.0.0/8"]
     assert availability.check_target(owned)["up"] is False
     assert "not in KAIZEN_ALLOWED_TARGET_HOSTS" in availability.check_target(owned)["detail"]
+
+
+def test_the_minute_check_does_not_follow_a_redirect_off_the_allow_list(owned, settings):
+    # Nobody starts the minute check: it must hold the allow-list on its own, and never
+    # hand the target's auth header to a host off it.
+    from optimizations.crypto import encrypt
+    from tests.analyzers.netguard_servers import ALLOWED, REFUSED, Recorder
+
+    settings.KAIZEN_ALLOWED_TARGET_HOSTS = ["127.0.0.2/32"]
+    allowed, refused = Recorder(ALLOWED), Recorder(REFUSED)
+    try:
+        allowed.redirect(owned.health_path, f"{refused.url}/steal")
+        owned.base_url = allowed.url
+        owned.auth_header_name = "Authorization"
+        owned.auth_header_value_encrypted = encrypt("Bearer minute-secret")
+        owned.save()
+        outcome = availability.check_target(owned)
+    finally:
+        allowed.close()
+        refused.close()
+    assert outcome["up"] is False
+    assert "not in KAIZEN_ALLOWED_TARGET_HOSTS" in outcome["detail"]
+    assert refused.seen == []
+    assert allowed.seen[0].headers["authorization"] == "Bearer minute-secret"
