@@ -81,8 +81,8 @@ def _analysis(target, initiative=None) -> list[Check]:
                 "Baseline benchmark set",
                 False,
                 f"{base.describe()}: fewer than {stats.MIN_RUNS} runs, so no before/after "
-                "claim can rest on it — start a baseline set (5 short load tests) from the "
-                "target page",
+                "claim can rest on it — start a baseline set (5 short load tests) on the "
+                "Compare page",
                 base.url,
             )
         )
@@ -93,7 +93,7 @@ def _analysis(target, initiative=None) -> list[Check]:
                 "Baseline benchmark set",
                 False,
                 f"no {baselines.DEFAULT_MODE} benchmark has succeeded on this target in the "
-                "initiative yet — start a baseline set (5 short load tests) from the target page",
+                "initiative yet — start a baseline set (5 short load tests) on the Compare page",
             )
         )
     if snapshot:

@@ -63,6 +63,7 @@ urlpatterns = [
     path("runs/<int:pk>/rerun/", jobs.run_rerun, name="run_rerun"),
     path("compare/", compare.compare, name="compare"),
     path("compare/start/", compare.comparison_start, name="comparison_start"),
+    path("compare/baseline-set/", compare.baseline_set_start, name="baseline_set_start"),
     path("runs/<int:pk>/baseline/", jobs.run_pin_baseline, name="run_pin_baseline"),
     path("jobs/", jobs.job_list, name="job_list"),
     path("jobs/<int:pk>/", jobs.job_detail, name="job_detail"),

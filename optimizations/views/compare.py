@@ -34,6 +34,20 @@ def _ids(values) -> list[int]:
     return ids
 
 
+class BaselineSetForm(forms.Form):
+    target = forms.ModelChoiceField(queryset=TargetService.objects.all(), label="Target")
+    repetitions = forms.IntegerField(
+        min_value=5, max_value=baselines.SET_MAX_RUNS, initial=baselines.SET_RUNS, label="Runs"
+    )
+    duration = forms.FloatField(
+        min_value=5, max_value=120, initial=baselines.SET_DURATION, label="Each run (s)"
+    )
+    rate = forms.FloatField(
+        min_value=1, required=False, label="Rate (req/s)", help_text="Empty: the target's expected"
+    )
+    pin = forms.BooleanField(required=False, initial=True, label="Pin as the target's baseline")
+
+
 def compare_sides(a_jobs: list[Job], b_jobs: list[Job]) -> list[dict]:
     """The comparison rule on each metric, with the values it was fed."""
     return [
@@ -85,6 +99,7 @@ def compare(request):
         "recent": recent,
         "figure": figure,
         "form": ComparisonForm(),
+        "set_form": BaselineSetForm(),
         "can_trigger": access.can_trigger_jobs(request.user),
     }
     return render(request, "optimizations/compare.html", context)
@@ -114,4 +129,33 @@ def comparison_start(request):
     except engine.CannotStart as error:
         messages.error(request, str(error))
         return redirect("compare")
+    return redirect(run)
+
+
+@require_POST
+def baseline_set_start(request):
+    """Start a benchmark set on one target (N short load tests in one run): the
+    baseline a before/after claim needs, or a latest set to compare with it."""
+    from optimizations.actions import do_update_target
+
+    access.require(access.can_trigger_jobs(request.user))
+    form = BaselineSetForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "The benchmark set was not started: " + form.errors.as_text())
+        return redirect("compare")
+    data = form.cleaned_data
+    target = data["target"]
+    params = {"mode": "load", "duration": data["duration"], "exclude": modes.LOAD_EXCLUDE}
+    rate = data["rate"] or target.expected_rps
+    if rate:
+        params["rate"] = float(rate)
+    try:
+        run = baselines.start_set(
+            request.user, target, repetitions=data["repetitions"], params=params
+        )
+    except engine.CannotStart as error:
+        messages.error(request, str(error))
+        return redirect("compare")
+    if data["pin"]:
+        do_update_target(request.user, target, baseline_run=run)
     return redirect(run)
