@@ -54,6 +54,7 @@ except ImportError:  # pragma: no cover - uvloop is a dependency on Linux
     uvloop = None
 
 from optimizations.analyzers.loadgen.hdr import DEFAULT_SUB_BITS, MAX_VALUE_US
+from optimizations.analyzers.loadgen.machine import MachineSampler
 from optimizations.analyzers.loadgen.wire import build_request, weighted_table
 
 ENGINE_VERSION = "1"
@@ -272,6 +273,9 @@ class Engine:
         self.tick_wall = 0.0
         self.tick_cpu = 0.0
         self.cpu_samples: list[float] = []
+        # The machine around us, per second: the validity guard tells a busy
+        # machine from a saturated generator with it (machine.py).
+        self.machine = MachineSampler()
 
     # -- lifecycle -----------------------------------------------------------------
 
@@ -293,6 +297,7 @@ class Engine:
         self.end = self.start + self.duration
         self.tick_wall = self.start
         self.tick_cpu = time.process_time()
+        self.machine.sample()  # the first second's deltas start here
         self.loop.call_later(self.interval, self._tick)
         self.loop.call_later(SWEEP_INTERVAL, self._sweep)
         self.arrivals_open = True
@@ -707,6 +712,7 @@ class Engine:
             "latency": _sparse(latency),
             "service": _sparse(service),
             "lag": _sparse(self.sec_lag),
+            **self.machine.sample(),
         }
         for position, name in enumerate(COUNTERS):
             row[name] = self.sec[position]

@@ -316,28 +316,34 @@ READY_WAIT = 60.0
 
 def wait_until_ready(target: TargetSpec, p: dict, ctx, wait: float = READY_WAIT) -> None:
     """Wait until GET health answers within the request timeout, or fail saying so."""
-    import urllib.error
-    import urllib.request
+    import http.client
+
+    from optimizations.analyzers import safehttp
 
     url = target.base_url.rstrip("/") + (target.health_path or "/")
     check_url(url, target.allowed_hosts)
-    headers = dict([target.auth_header]) if target.auth_header else {}
+    auth = target.auth_header
+    headers = dict([auth]) if auth else {}
     deadline = time.monotonic() + wait
     said = False
     while True:
         started = time.monotonic()
         try:
-            request = urllib.request.Request(url, headers=headers)
-            with urllib.request.urlopen(request, timeout=p["timeout"]) as response:
-                response.read(65536)
-            return
-        except urllib.error.HTTPError as exc:
-            exc.close()
-            if exc.code < 500:
+            # Allow-list checked at every redirect hop; the auth header never follows a
+            # change of host (a hop off the list raises HostNotAllowed).
+            answer = safehttp.fetch(
+                url,
+                allowed=target.allowed_hosts,
+                headers=headers,
+                secret_headers=(auth[0],) if auth else (),
+                timeout=p["timeout"],
+                max_body=65536,
+            )
+            if answer.status < 500:
                 return  # It answers; what it answers is the probe's business.
-            reason = f"{exc.code} {exc.reason}"
-        except (urllib.error.URLError, OSError) as exc:
-            reason = str(getattr(exc, "reason", exc))
+            reason = f"{answer.status} {answer.reason}"
+        except (OSError, http.client.HTTPException) as exc:
+            reason = str(exc) or type(exc).__name__
         if time.monotonic() >= deadline:
             raise AnalysisError(
                 f"the target did not answer GET {target.health_path} within {wait:g} s "
@@ -522,12 +528,22 @@ def _steady(target, p, ctx, plan, thresholds, mode) -> AnalysisResult:
 
 def _log_validity(summary: dict, ctx) -> None:
     validity = summary["validity"]
-    if validity["generator_limited"]:
+    if not validity["generator_limited"]:
+        return
+    if validity.get("limited_by") == "machine":
         ctx.log(
-            "generator-limited: " + "; ".join(validity["reasons"]) + ". The rates measured "
-            "are the generator's, not the target's limit (add workers or a bigger machine).",
+            "machine-limited: " + "; ".join(validity["reasons"]) + ". The figures include "
+            "time the generator spent waiting for a CPU, so the rates measured are not the "
+            "target's limit (run where the generator has a core of its own, or when the "
+            "machine is quieter).",
             "warning",
         )
+        return
+    ctx.log(
+        "generator-limited: " + "; ".join(validity["reasons"]) + ". The rates measured "
+        "are the generator's, not the target's limit (add workers or a bigger machine).",
+        "warning",
+    )
 
 
 def _result(summary, judged, thresholds, target, mode, memory=None) -> AnalysisResult:
@@ -592,8 +608,44 @@ def step_breaches(summary: dict, p: dict, thresholds: dict) -> list[str]:
     return reasons
 
 
+def step_limit(summary: dict, breaches: list[str], p99_limit: float) -> str | None:
+    """Whose limit a stress step met: None (it was sustained), "target", "generator" or "machine".
+
+    A breach is the target's when it cannot be ours: an error rate (the
+    target's answers, or its silence), a corrected p99 over the objective whose
+    *service* p99 — from the actual write, free of our send lag — is over it
+    too, or any breach while our side was not limited. Otherwise (the corrected
+    p99 or the share achieved broke while the generator or the machine held
+    the sends up) it may be ours: the validity guard's ``limited_by``.
+    """
+    if not breaches:
+        return None
+    validity = summary.get("validity", {})
+    ours = validity.get("limited_by") or (
+        "generator" if validity.get("generator_limited") else None
+    )
+    if ours is None:
+        return "target"
+    service_p99 = summary.get("service_ms", {}).get("p99", 0.0)
+    for reason in breaches:
+        if reason.startswith("error rate"):
+            return "target"
+        if reason.startswith("corrected p99") and service_p99 > p99_limit:
+            return "target"
+    return ours
+
+
 def _stress(target, p, ctx, plan, thresholds) -> AnalysisResult:
-    """Step the rate up until an SLO breaks; the knee is the last sustainable step."""
+    """Step the rate up until an SLO breaks; the knee is the last sustainable step.
+
+    When our side — the generator or the machine it runs on — limited the step
+    that broke (``step_limit``), the target's knee may be higher: the knee is
+    then stored as a **lower bound** ("≥ N req/s", ``capacity_bound``), as it is
+    when the steps stopped at the target's own limits or after ``max_steps``
+    without a breach. A lower bound is never nothing: even a first step that
+    only fell short of its offered rate because of us shows the rate the target
+    served within its SLOs.
+    """
     rate = p["start_rate"]
     budget = target.max_duration - p["warmup"]
     # Steps until the rate passes the target's limit (plus one at the limit), for progress.
@@ -604,6 +656,10 @@ def _stress(target, p, ctx, plan, thresholds) -> AnalysisResult:
     job_started = time.monotonic()
     knee_summary = None
     knee_number = None
+    knee_rate = None
+    # Set when our side stopped the steps before the target broke: "generator" or "machine".
+    bound_by = None
+    p99_limit = p["p99_ms"] if p["p99_ms"] is not None else thresholds["p99_ms"]
     # The knee is the last step within the SLOs; the ceiling the most throughput a
     # step sustained (every request served, errors within the limit) at any latency.
     broke_at = None
@@ -647,16 +703,27 @@ def _stress(target, p, ctx, plan, thresholds) -> AnalysisResult:
         )
         summary["cpus"] = output.cpus
         breaches = step_breaches(summary, p, thresholds)
-        limited = summary["validity"]["generator_limited"]
-        steps.append(_step_record(number, rate, summary, breaches))
+        limit = step_limit(summary, breaches, p99_limit)
+        steps.append(_step_record(number, rate, summary, breaches, limit))
         ctx.log(
             f"step {number}: achieved {summary['rps']:g} req/s, p99 "
             f"{summary['latency_ms']['p99']:g} ms, errors {summary['error_rate']:.2%}"
             + (f" — breaks: {'; '.join(breaches)}" if breaches else "")
         )
-        if limited:
+        if summary["validity"]["generator_limited"]:
             _log_validity(summary, ctx)
-            stopped = f"step {number} was generator-limited; the target's knee may be higher"
+        if limit in ("generator", "machine"):
+            if broke_at is None:
+                bound_by = limit
+                stopped = (
+                    f"step {number} broke ({'; '.join(breaches)}) while the {limit} limited "
+                    "the test, so the target's knee may be higher"
+                )
+                if knee_summary is None and all(r.startswith("achieved") for r in breaches):
+                    # Latency and errors within the SLOs: the target served what we sent.
+                    knee_summary, knee_number, knee_rate = summary, number, summary["rps"]
+            else:
+                stopped += f"; step {number} was {limit}-limited, the ceiling may be higher"
             break
         # True for a step within every SLO too (no reason at all).
         slow_only = all(reason.startswith("corrected p99") for reason in breaches)
@@ -674,9 +741,19 @@ def _stress(target, p, ctx, plan, thresholds) -> AnalysisResult:
                 f"step {number}: p99 broke, the target still keeps up — looking for its ceiling"
             )
         elif broke_at is None:
-            knee_summary, knee_number = summary, number
+            knee_summary, knee_number, knee_rate = summary, number, summary["offered_rate"]
         rate = rate * p["step_factor"]
-    capacity = knee_summary["offered_rate"] if knee_summary else None
+    capacity = knee_rate
+    bound = ""
+    if bound_by is not None:
+        bound = stopped
+    elif capacity is not None and at_limit:
+        bound = (
+            f"sustained {capacity:g} req/s up to the target's own limits without a breach "
+            f"({stopped}); raise the limit to measure the capacity"
+        )
+    elif capacity is not None and broke_at is None:
+        bound = f"no step broke ({stopped}); more steps would measure the capacity"
     headline = knee_summary or summary
     headline = dict(headline)
     headline["validity"] = (
@@ -684,6 +761,10 @@ def _stress(target, p, ctx, plan, thresholds) -> AnalysisResult:
     )
     headline.update(
         capacity_rps=capacity,
+        # "lower": the target's knee is at least capacity_rps (why: capacity_bound_reason).
+        capacity_bound=("lower" if bound else "exact") if capacity is not None else None,
+        capacity_bound_reason=bound,
+        capacity_limited_by=bound_by,
         knee_achieved_rps=knee_summary["rps"] if knee_summary else None,
         knee_step=knee_number,
         saturation_rps=ceiling_summary["rps"] if ceiling_summary else None,
@@ -691,19 +772,26 @@ def _stress(target, p, ctx, plan, thresholds) -> AnalysisResult:
         steps=steps,
         stopped_because=stopped,
     )
-    ctx.log(
-        f"knee: {capacity:g} req/s ({stopped})" if capacity else f"no sustainable step ({stopped})"
-    )
+    if capacity is None:
+        ctx.log(f"no sustainable step ({stopped})")
+    elif bound:
+        ctx.log(f"knee: ≥ {capacity:g} req/s, a lower bound ({bound})")
+    else:
+        ctx.log(f"knee: {capacity:g} req/s ({stopped})")
     judged = verdicts.judge_run(
         headline,
         thresholds,
         mode="stress",
         capacity=capacity,
         capacity_reached=not at_limit,
+        capacity_bound=bound,
     )
     result = _result(headline, judged, thresholds, target, "stress")
-    if capacity is not None and not headline["validity"]["generator_limited"]:
-        result.measurements.append(MeasurementData("http.capacity", capacity, "req/s"))
+    if capacity is not None:
+        # A lower bound is stored too, labelled so: the capacity advisor and ROI
+        # use it with that caveat rather than having nothing.
+        labels = {"bound": "lower", "limited_by": bound_by or "limits"} if bound else {}
+        result.measurements.append(MeasurementData("http.capacity", capacity, "req/s", labels))
     if ceiling_summary is not None and not headline["validity"]["generator_limited"]:
         result.measurements.append(
             MeasurementData("http.saturation", ceiling_summary["rps"], "req/s")
@@ -723,7 +811,9 @@ def _stress(target, p, ctx, plan, thresholds) -> AnalysisResult:
     return result
 
 
-def _step_record(number: int, rate: float, summary: dict, breaches: list[str]) -> dict:
+def _step_record(
+    number: int, rate: float, summary: dict, breaches: list[str], limit: str | None = None
+) -> dict:
     requests = summary["requests"]
     return {
         "step": number,
@@ -737,7 +827,11 @@ def _step_record(number: int, rate: float, summary: dict, breaches: list[str]) -
         "service_ms": summary["service_ms"],
         "requests": requests,
         "breaches": breaches,
-        "sustainable": not breaches and not summary["validity"]["generator_limited"],
+        # Within every SLO: sustained by the target, even if our side was limited
+        # (then "limited_by" says so, and the step only bounds the knee from below).
+        "sustainable": not breaches,
+        "limit": limit,
+        "limited_by": summary["validity"].get("limited_by"),
         "validity": summary["validity"],
         "operations": [
             {k: op[k] for k in ("name", "rps", "error_rate", "latency_ms")}

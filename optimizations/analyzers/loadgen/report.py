@@ -3,8 +3,9 @@
 The summary uses k6's names (avg, min, med, p90, p95, p99, max; req/s as
 ``rps``; ``error_rate``), keeps the serialised HDR histograms, a
 per-operation breakdown, and the validity guard: a run whose generator CPU
-stayed above 80 % or whose send lag stayed high is "generator-limited" and
-its rate is never presented as the target's limit. Latency is counted from
+stayed above 80 % or whose send lag stayed high was limited by our side — the
+generator itself, or the busy machine it ran on (``validity`` tells which) —
+and its rate is never presented as the target's limit. Latency is counted from
 the intended send time (``latency_ms``); service time, from the actual write,
 sits beside it (``service_ms``).
 """
@@ -29,6 +30,12 @@ SEND_LAG_LIMIT_MS = 10.0
 # least STAYED_SECONDS of them, so one hiccup of a busy machine does not count.
 STAYED_SHARE = 0.5
 STAYED_SECONDS = 2
+# Signs, in one second, that the machine held the generator up (machine.py):
+# it waited this long for a CPU, more processes were runnable than there are
+# cores while nearly every core was busy, or the hypervisor stole this much.
+SCHED_WAIT_LIMIT_MS = 10.0
+STEAL_LIMIT_PCT = 10.0
+MACHINE_BUSY_LIMIT_PCT = 90.0
 # A bottleneck operation: p95 at least this many times the median operation's, and above...
 BOTTLENECK_FACTOR = 2.0
 BOTTLENECK_MIN_MS = 10.0
@@ -54,32 +61,126 @@ def latency_stats(histogram: Histogram) -> dict[str, float]:
     return {key: round(value / 1000.0, 3) for key, value in values.items()}
 
 
+def machine_signs(row: dict) -> list[str]:
+    """Why the machine, not the generator, held this second's sends up (empty: it did not)."""
+    signs = []
+    wait = row.get("sched_wait_ms")
+    if wait is not None and wait >= SCHED_WAIT_LIMIT_MS:
+        signs.append(f"the generator waited {wait:.0f} ms for a CPU")
+    running, cores = row.get("run_queue"), row.get("cores")
+    busy = row.get("machine_busy_pct")
+    if running is not None and cores and running > cores and (busy or 0) >= MACHINE_BUSY_LIMIT_PCT:
+        signs.append(f"{running} processes runnable on {cores} cores, {busy:.0f} % busy")
+    steal = row.get("steal_pct")
+    if steal is not None and steal >= STEAL_LIMIT_PCT:
+        signs.append(f"{steal:.0f} % of the CPU stolen by the hypervisor")
+    return signs
+
+
 def validity(result: dict, rows: list[dict]) -> dict:
-    """The validity guard: was the generator, not the target, the limit?"""
+    """The validity guard: did our side — the generator or the machine it ran on — set the limit?
+
+    Each whole second is judged on its own row: the generator's CPU above
+    GENERATOR_CPU_LIMIT is a saturated **generator**; a send lag above
+    SEND_LAG_LIMIT_MS with the generator's CPU below that is a busy **machine**
+    when the second shows a sign of it (``machine_signs``), else the
+    generator's own event loop (a **generator** limit too). Seconds whose sends
+    left on time are not ours to explain: when the target cannot keep up, its
+    latency and errors rise while the send lag stays low. The run is limited
+    when such seconds stayed (STAYED_*); ``limited_by`` names the side that
+    held most of them. ``generator_limited`` is True for either side: the
+    rates measured are then not the target's limit (a stress knee is a lower
+    bound).
+    """
     whole = [row for row in rows if row.get("interval", 1.0) >= 0.9]
     cpu = [float(value) for value in result.get("cpu_samples", [])]
+    open_model = result.get("model") == "open"
+    rows_have_cpu = any("cpu_percent" in row for row in whole)
+    generator = own_loop = machine = 0
+    for row in whole:
+        cpu_high = rows_have_cpu and row.get("cpu_percent", 0.0) > GENERATOR_CPU_LIMIT
+        lag_high = open_model and row.get("send_lag_p99_ms", 0.0) > SEND_LAG_LIMIT_MS
+        if cpu_high:
+            generator += 1
+        elif lag_high:
+            if machine_signs(row):
+                machine += 1
+            else:
+                own_loop += 1
+    stayed = max(STAYED_SECONDS, STAYED_SHARE * len(whole))
+    cpu_avg = round(sum(cpu) / len(cpu), 1) if cpu else 0.0
     reasons = []
-    cpu_high = sum(1 for value in cpu if value > GENERATOR_CPU_LIMIT)
-    if cpu and cpu_high >= max(STAYED_SECONDS, STAYED_SHARE * len(cpu)):
+    if not rows_have_cpu:
+        # Older results without per-second CPU: the engine's own samples.
+        cpu_high = sum(1 for value in cpu if value > GENERATOR_CPU_LIMIT)
+        if cpu and cpu_high >= max(STAYED_SECONDS, STAYED_SHARE * len(cpu)):
+            reasons.append(
+                f"generator CPU above {GENERATOR_CPU_LIMIT:g} % in {cpu_high} of {len(cpu)} seconds"
+            )
+            generator = max(generator, cpu_high)
+    elif generator:
         reasons.append(
-            f"generator CPU above {GENERATOR_CPU_LIMIT:g} % in {cpu_high} of {len(cpu)} seconds"
+            f"generator CPU above {GENERATOR_CPU_LIMIT:g} % in {generator} of {len(whole)} seconds"
         )
+    if own_loop:
+        reasons.append(
+            f"send lag p99 above {SEND_LAG_LIMIT_MS:g} ms in {own_loop} of {len(whole)} seconds "
+            f"with the generator at {cpu_avg:g} % CPU on average and no sign of a busy machine "
+            "(the generator's own event loop held the sends up)"
+        )
+    if machine:
+        examples = _machine_examples(whole)
+        reasons.append(
+            f"send lag p99 above {SEND_LAG_LIMIT_MS:g} ms in {machine} of {len(whole)} seconds "
+            f"while the machine was busy ({examples}); the generator, at {cpu_avg:g} % CPU on "
+            "average, was waiting for a CPU, not saturated"
+        )
+    ours = generator + own_loop + machine
+    limited = bool(reasons) and (ours >= stayed or (not rows_have_cpu and generator > 0))
+    limited_by = None
+    if limited:
+        limited_by = "machine" if machine > generator + own_loop else "generator"
     lag = histogram_of(result.get("lag", {}), result.get("sub_bits", DEFAULT_SUB_BITS))
     lag_p99 = lag.value_at_quantile(0.99) / 1000.0 if lag.total else 0.0
-    lag_high = sum(1 for row in whole if row.get("send_lag_p99_ms", 0.0) > SEND_LAG_LIMIT_MS)
-    stayed = max(STAYED_SECONDS, STAYED_SHARE * len(whole))
-    if result.get("model") == "open" and whole and lag_high >= stayed:
-        reasons.append(
-            f"send lag p99 above {SEND_LAG_LIMIT_MS:g} ms in {lag_high} of {len(whole)} seconds"
-        )
     return {
-        "generator_limited": bool(reasons),
-        "reasons": reasons,
-        "cpu_avg": round(sum(cpu) / len(cpu), 1) if cpu else 0.0,
+        "generator_limited": limited,
+        "limited_by": limited_by,
+        "reasons": reasons if limited else [],
+        "seconds": {
+            "whole": len(whole),
+            "generator_cpu": generator,
+            "generator_loop": own_loop,
+            "machine_busy": machine,
+        },
+        "machine": _machine_summary(whole),
+        "cpu_avg": cpu_avg,
         "cpu_max": round(max(cpu), 1) if cpu else 0.0,
         "send_lag_p99_ms": round(lag_p99, 3),
         "send_lag_max_ms": round(lag.max / 1000.0, 3),
     }
+
+
+def _machine_examples(rows: list[dict]) -> str:
+    """The machine's worst second in words, e.g. "the generator waited 40 ms for a CPU"."""
+    worst = max(rows, key=lambda row: (len(machine_signs(row)), row.get("sched_wait_ms") or 0))
+    return "; ".join(machine_signs(worst))
+
+
+def _machine_summary(rows: list[dict]) -> dict:
+    """The machine over the run: cores, average busy %, worst steal, run queue and CPU wait."""
+    out: dict = {}
+    for key, how, name in (
+        ("cores", max, "cores"),
+        ("machine_busy_pct", "avg", "busy_pct_avg"),
+        ("steal_pct", max, "steal_pct_max"),
+        ("run_queue", max, "run_queue_max"),
+        ("sched_wait_ms", "avg", "cpu_wait_ms_per_s_avg"),
+    ):
+        values = [float(row[key]) for row in rows if row.get(key) is not None]
+        if values:
+            value = sum(values) / len(values) if how == "avg" else how(values)
+            out[name] = round(value, 1)
+    return out
 
 
 def summarize(

@@ -334,6 +334,12 @@ def merge_ticks(ticks: list[dict], sub_bits: int = DEFAULT_SUB_BITS) -> dict:
         "in_flight": sum(tick.get("in_flight", 0) for tick in ticks),
         "queued": sum(tick.get("queued", 0) for tick in ticks),
     }
+    # The machine's figures (machine.py), where the engines could read them: the
+    # worst engine's, as the validity guard asks whether any generator was held up.
+    for key in ("sched_wait_ms", "machine_busy_pct", "steal_pct", "run_queue", "cores"):
+        values = [tick[key] for tick in ticks if key in tick]
+        if values:
+            row[key] = max(values)
     if len(ticks) > 1:
         row["workers"] = len(ticks)
     return row

@@ -70,6 +70,7 @@ def judge_run(
     mode: str,
     capacity: float | None = None,
     capacity_reached: bool = True,
+    capacity_bound: str | None = None,
     memory: dict | None = None,
     baseline_memory: float | None = None,
 ) -> list[SloVerdict]:
@@ -77,7 +78,11 @@ def judge_run(
 
     ``summary`` is a run summary (see report.summarize). For stress,
     ``capacity`` is the knee in req/s (``capacity_reached`` False when the
-    steps stopped at the target's rate limit before anything broke). For
+    steps stopped at the target's rate limit before anything broke), and
+    ``capacity_bound`` says why it is only a lower bound (empty: it is the
+    knee): a bound that already meets the objective passes, one below it is
+    unknown with that reason — as is no knee at all when our side (generator
+    or machine) stopped the steps. For
     endurance, ``memory`` is the memory report and ``baseline_memory`` the
     pinned baseline's mean PSS in bytes, when there is one.
     """
@@ -85,7 +90,22 @@ def judge_run(
     limited = summary.get("validity", {}).get("generator_limited", False)
     latency = summary.get("latency_ms", {})
     completed = summary.get("requests", {}).get("completed", 0)
-    if completed:
+    ours = mode == "stress" and bool(capacity_bound) and capacity is None
+    if completed and ours:
+        # No step sustained, and the one shown was held up on our side: its
+        # latency from the intended send time includes our own send lag.
+        verdicts.append(
+            _judge(
+                "api_avg_ms",
+                "http.latency.avg",
+                "<=",
+                thresholds["api_avg_ms"],
+                None,
+                "ms",
+                f"not the target's alone: {capacity_bound}",
+            )
+        )
+    elif completed:
         verdicts.append(
             _judge(
                 "api_avg_ms",
@@ -123,7 +143,20 @@ def judge_run(
     throughput = thresholds["throughput_rps"]
     if mode == "stress":
         value, detail = capacity, ""
-        if limited and (capacity is None or capacity < throughput):
+        if capacity_bound is not None:
+            limited = False  # the caller said exactly what bounds the knee
+        if capacity_bound and capacity is None:
+            value = None
+            detail = f"no capacity measured: {capacity_bound}"
+        elif capacity_bound and capacity < throughput:
+            value = None
+            detail = (
+                f"capacity ≥ {capacity:g} req/s, a lower bound below the objective: "
+                f"{capacity_bound}"
+            )
+        elif capacity_bound:
+            detail = f"capacity ≥ {capacity:g} req/s, a lower bound that meets the objective"
+        elif limited and (capacity is None or capacity < throughput):
             value = None
             detail = "generator-limited before the target broke: its capacity may be higher"
         elif capacity is None:
@@ -138,15 +171,11 @@ def judge_run(
         verdicts.append(
             _judge("throughput_rps", "http.capacity", ">=", throughput, value, "req/s", detail)
         )
+        p99, p99_detail = latency.get("p99") if completed else None, ""
+        if ours:
+            p99, p99_detail = None, f"not the target's alone: {capacity_bound}"
         verdicts.append(
-            _judge(
-                "p99_ms",
-                "http.latency.p99",
-                "<=",
-                thresholds["p99_ms"],
-                latency.get("p99") if completed else None,
-                "ms",
-            )
+            _judge("p99_ms", "http.latency.p99", "<=", thresholds["p99_ms"], p99, "ms", p99_detail)
         )
     else:
         offered = summary.get("offered_rate") or 0.0
