@@ -90,3 +90,29 @@ def test_dict_row_is_not_checked_on_sqlalchemy_1(tmp_path):
     result = scan_path(tmp_path, ruff=False, rules=["FSA111"])
     assert result.findings == []
     assert [c.status for c in result.checks if c.check_id == "FSA111"] == ["passed"]
+
+
+@pytest.mark.parametrize(
+    ("config_text", "fires"),
+    [
+        ('URL = "postgresql+psycopg://app@db/app"\n', True),
+        ('URL = "postgresql+psycopg://app@db/app"\nTEST_URL = "sqlite:///test.db"\n', False),
+    ],
+)
+def test_json_column_is_reported_only_where_postgresql_is_the_only_database(
+    tmp_path, config_text, fires
+):
+    (tmp_path / "requirements.txt").write_text("sqlalchemy==2.0.36\npsycopg==3.2.3\n")
+    (tmp_path / "settings.py").write_text(config_text)
+    (tmp_path / "models.py").write_text(
+        "from sqlalchemy import JSON\n"
+        "from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column\n\n\n"
+        "class Base(DeclarativeBase):\n    pass\n\n\n"
+        "class Pref(Base):\n"
+        '    __tablename__ = "prefs"\n'
+        "    id: Mapped[int] = mapped_column(primary_key=True)\n"
+        "    value: Mapped[dict] = mapped_column(JSON)\n"
+    )
+    result = scan_path(tmp_path, ruff=False, rules=["FSA113"])
+    assert bool(result.findings) is fires
+    assert [c.status for c in result.checks] == ["failed" if fires else "passed"]

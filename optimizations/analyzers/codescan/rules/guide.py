@@ -38,6 +38,9 @@ OTHER_DRIVERS = {
     "pyodbc",
     "aioodbc",
 }
+OTHER_DATABASE_URL = re.compile(
+    r"""\b(sqlite|mysql|mariadb|oracle|mssql)(\+\w+)?://|["']sqlite["']"""
+)
 DEV_PATH = re.compile(r"(^|/)(dev|devel|development|local|tests?)(/|_|\.|$)|_(dev|local)\.py$")
 DEV_CONDITION = re.compile(r"debug|dev|local|testing", re.IGNORECASE)
 EXPORT_NAME = re.compile(
@@ -264,6 +267,9 @@ def _postgres_only(scan: Scan) -> str | None:
     deps = set(scan.index.deps)
     if deps & OTHER_DRIVERS:
         return None
+    # SQLite needs no package (sqlite3 is in the standard library): look for its URLs.
+    if any(OTHER_DATABASE_URL.search(source.text) for source in scan.index.files):
+        return None
     for source in scan.index.files:
         for dotted in scan.index.imports.get(source.module, {}).values():
             if dotted.startswith("sqlalchemy.dialects.") and not dotted.startswith(
@@ -286,7 +292,8 @@ def json_not_jsonb(scan: Scan):
     if reason is None:
         scan.notes["FSA113"] = (
             "passed",
-            "not checked: the project does not run on PostgreSQL alone (JSON is portable)",
+            "JSON is the right type here: the project also runs on a database other than "
+            "PostgreSQL",
         )
         return
     for info in scan.index.classes.values():
