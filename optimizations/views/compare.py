@@ -45,7 +45,9 @@ class BaselineSetForm(forms.Form):
     rate = forms.FloatField(
         min_value=1, required=False, label="Rate (req/s)", help_text="Empty: the target's expected"
     )
-    pin = forms.BooleanField(required=False, initial=True, label="Pin as the target's baseline")
+    pin = forms.BooleanField(
+        required=False, initial=False, label="Pin as the target's baseline (replaces the pin)"
+    )
 
 
 def compare_sides(a_jobs: list[Job], b_jobs: list[Job]) -> list[dict]:

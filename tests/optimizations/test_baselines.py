@@ -208,3 +208,31 @@ def test_a_finished_run_is_routed_to_its_starter_and_the_initiative_owner(initia
         triggered_by=qa_engineer, status="succeeded",
     )  # fmt: skip
     assert recipients("run.finished", run=run) == [qa_engineer, initiative.owner]
+
+
+def test_re_running_a_set_makes_a_comparable_latest_set(
+    target, qa_engineer, sent, django_capture_on_commit_callbacks
+):
+    target.expected_rps = 20
+    target.save()
+    with django_capture_on_commit_callbacks(execute=True):
+        first = baselines.start_set(qa_engineer, target)
+    finish(first, T0, [100.0, 101.0, 102.0, 103.0, 104.0])
+    with django_capture_on_commit_callbacks(execute=True):
+        again = engine.rerun(qa_engineer, first)
+    finish(again, T0 + datetime.timedelta(hours=1), [40.0, 41.0, 42.0, 43.0, 44.0])
+    base, latest, _ = baselines.baseline_and_latest(target)
+    assert (base.run_id, latest.run_id) == (first.pk, again.pk)
+    assert baselines.compare_sets(base, latest).headline.verdict == "improved"
+
+
+def finish(run, started, p95s):
+    """What the worker would store: each job of the set succeeded with its summary."""
+    for n, (job, p95) in enumerate(zip(run.jobs.order_by("pk"), p95s, strict=True)):
+        Job.objects.filter(pk=job.pk).update(
+            status=Job.SUCCEEDED,
+            started_at=started + datetime.timedelta(minutes=n),
+            finished_at=started + datetime.timedelta(minutes=n, seconds=10),
+            summary={"mode": "load", "engine_version": "1", "offered_rate": 20.0, "rps": 20.0,
+                     "error_rate": 0.0, "latency_ms": {"med": p95 / 2, "p95": p95, "p99": p95}},
+        )  # fmt: skip
