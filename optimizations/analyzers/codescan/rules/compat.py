@@ -182,7 +182,7 @@ def _own_dict(index, info, seen=None) -> bool:
 def _schema_type(index, func, annotation) -> bool | None:
     """True: a Pydantic model without its own dict(); False: another type; None: unknown."""
     names = annotation_names(annotation)
-    if not names:
+    if not names or {last_name(n) for n in names} & {"Any", "object"}:
         return None
     for node in names:
         info = index.class_for(func.file.module, node)

@@ -279,8 +279,9 @@ def pool_without_pre_ping(scan: Scan):
         url = _url(scan, source, call)
         if _is_sqlite(url) or _poolclass(call) in {"NullPool", "StaticPool"}:
             continue
-        if keyword(call, "pool_pre_ping") is not None or keyword(call, "pool_recycle") is not None:
-            continue
+        options = engine_options(scan, source, func, call)
+        if options is None or "pool_pre_ping" in options or "pool_recycle" in options:
+            continue  # set, or passed through **options we cannot read: not "missing"
         yield Hit(
             "FSA204",
             source,
@@ -321,8 +322,53 @@ def _workers(scan: Scan) -> tuple[int, str]:
     return 0, ""
 
 
-def _int_keyword(call: ast.Call, name: str, default: int) -> int | None:
-    value = keyword(call, name)
+def _dict_keys(scan: Scan, owner, expr: ast.AST, depth: int = 0) -> dict[str, ast.AST] | None:
+    """The keys → values of what ``**expr`` unpacks, when it can be read; else None."""
+    if isinstance(expr, ast.Dict):
+        if any(key is None or not isinstance(key, ast.Constant) for key in expr.keys):
+            return None
+        return {key.value: value for key, value in zip(expr.keys, expr.values, strict=True)}
+    if isinstance(expr, ast.Call) and last_name(expr) == "dict" and not expr.args:
+        if any(item.arg is None for item in expr.keywords):
+            return None
+        return {item.arg: item.value for item in expr.keywords}
+    if depth > 2:
+        return None
+    if isinstance(expr, ast.Name) and isinstance(owner, Func):
+        values = owner.assigns.get(expr.id, [])
+        if len(values) == 1:
+            return _dict_keys(scan, owner, values[0], depth + 1)
+        return None
+    if isinstance(expr, ast.Call):
+        callee = scan.index.functions.get(scan.index.resolve(owner, expr.func))
+        if callee is None:
+            return None
+        returns = [n.value for n in callee.nodes if isinstance(n, ast.Return) and n.value]
+        if len(returns) == 1:
+            return _dict_keys(scan, callee, returns[0], depth + 1)
+    return None
+
+
+def engine_options(scan: Scan, source, func: Func | None, call: ast.Call) -> dict | None:
+    """The keyword options an engine call passes, ``**options`` included when they can be
+    read (a dict literal, ``dict(...)``, or a project function returning one); None when
+    some come from ``**`` we cannot read: then no option may be called missing."""
+    options: dict[str, ast.AST] = {}
+    for item in call.keywords:
+        if item.arg is not None:
+            options[item.arg] = item.value
+            continue
+        unpacked = _dict_keys(scan, func or source, item.value)
+        if unpacked is None:
+            return None
+        options.update(unpacked)
+    return options
+
+
+def _int_keyword(call: ast.Call, name: str, default: int, options: dict | None = None):
+    if options is None and any(item.arg is None for item in call.keywords):
+        return None  # **options we cannot read may set it
+    value = (options or {}).get(name) if options is not None else keyword(call, name)
     if value is None:
         return default
     if isinstance(value, ast.Constant) and isinstance(value.value, int):
@@ -377,8 +423,9 @@ def pooling_mismatch(scan: Scan):
                 evidence={"pooler": pooler},
             )
         if workers > 1 and poolclass != "NullPool":
-            size = _int_keyword(call, "pool_size", 5)
-            overflow = _int_keyword(call, "max_overflow", 10)
+            options = engine_options(scan, source, func, call)
+            size = _int_keyword(call, "pool_size", 5, options)
+            overflow = _int_keyword(call, "max_overflow", 10, options)
             limit = int(scan.options.get("max_connections") or 0) or DEFAULT_MAX_CONNECTIONS
             if size is not None and overflow is not None and workers * (size + overflow) > limit:
                 yield Hit(
