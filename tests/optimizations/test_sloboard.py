@@ -324,3 +324,18 @@ def test_trend_follows_one_mode_and_figures_read_plainly(db, target):
     assert [sloboard.shown(v) for v in (1500.0, 130.0, 98.958, 0.4, 0.0)] == [
         "1,500", "130", "98.96", "0.4", "0",
     ]  # fmt: skip
+
+
+def test_a_knee_known_only_as_a_lower_bound_never_fails_throughput(db, target):
+    # The stress test's machine was busy: at least 400 req/s, the objective is 1000.
+    stress = bench(target, "stress", when=at(1), p99=200.0, capacity=400.0)
+    Measurement.objects.filter(job=stress, name="http.capacity").update(
+        labels={"bound": "lower", "limited_by": "machine"}
+    )
+    row = rows_by_key(target)["throughput_rps"]
+    assert row.value == 400.0 and row.state == "unknown"
+    assert "≥ 400 req/s, a lower bound" in row.source
+    # A bound that already meets the objective passes.
+    Measurement.objects.filter(job=stress, name="http.capacity").update(value=1200.0)
+    met = rows_by_key(target)["throughput_rps"]
+    assert met.state == "pass" and "lower bound" in met.source
