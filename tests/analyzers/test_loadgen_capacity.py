@@ -332,3 +332,23 @@ def test_the_job_page_shows_the_bound_and_whose_limit_it_was(monkeypatch):
     assert "Stress: capacity ≥ 200 req/s" in html
     assert 'id="capacity-bound"' in html and "machine limited the test" in html
     assert "machine-limited</span>" in html
+
+
+def test_a_machine_limited_load_test_does_not_judge_throughput_and_says_why():
+    from optimizations.analyzers.loadgen.verdicts import judge_run
+
+    summary = {
+        "model": "open",
+        "offered_rate": 2000.0,
+        "rps": 1500.0,
+        "error_rate": 0.0,
+        "latency_ms": {"avg": 5.0, "p99": 20.0},
+        "requests": {"completed": 100, "answered": 100},
+        "validity": report.validity(
+            OPEN, rows(cpu_percent=1.0, send_lag_p99_ms=30.0, sched_wait_ms=50.0)
+        ),
+    }
+    throughput = next(
+        v for v in judge_run(summary, thresholds_for({}), mode="load") if v.slo == "throughput_rps"
+    )
+    assert throughput.status == "unknown" and throughput.detail.startswith("machine-limited")

@@ -182,7 +182,11 @@ def judge_run(
         achieved = summary.get("rps", 0.0)
         value, detail = achieved, ""
         if limited:
-            value, detail = None, "generator-limited: the rate reached is the generator's"
+            if summary.get("validity", {}).get("limited_by") == "machine":
+                value = None
+                detail = "machine-limited: the generator waited for a CPU, not the target's rate"
+            else:
+                value, detail = None, "generator-limited: the rate reached is the generator's"
         elif summary.get("model") == "open" and offered < throughput * 0.999:
             value = None
             detail = (
