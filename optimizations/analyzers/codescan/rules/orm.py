@@ -227,6 +227,30 @@ def _page_size_params(scan: Scan):
             ]
             if isinstance(param.annotation, ast.Call):
                 markers.append(param.annotation)
+            if _means_all(default) or (
+                isinstance(default, ast.Call) and default.args and _means_all(default.args[0])
+            ):
+                yield Hit(
+                    "FSA105",
+                    func.file,
+                    param,
+                    func,
+                    detail=f"page-size parameter `{param.arg}` defaults to -1, which means "
+                    "'every row'",
+                    evidence={"parameter": param.arg},
+                )
+                continue
+            if _none_default(default) and _reaches_limit(scan, func, param.arg):
+                yield Hit(
+                    "FSA105",
+                    func.file,
+                    param,
+                    func,
+                    detail=f"page-size parameter `{param.arg}` defaults to None and reaches "
+                    "`.limit()`: LIMIT NULL, every row, unless the client sends one",
+                    evidence={"parameter": param.arg},
+                )
+                continue
             if any(_bounded_marker(m) for m in markers) or param.arg in clamped:
                 continue
             yield Hit(
@@ -241,6 +265,17 @@ def _page_size_params(scan: Scan):
     for qual in index.reach:
         func = index.functions[qual]
         for node in func.nodes:
+            spelled = _all_spelling(node)
+            if spelled is not None:
+                yield Hit(
+                    "FSA105",
+                    func.file,
+                    node,
+                    func,
+                    detail=f"`{spelled}` asks for every row",
+                    evidence={"parameter": spelled.split(" ")[0].split("=")[0]},
+                )
+                continue
             if (
                 isinstance(node, ast.Compare)
                 and isinstance(node.left, ast.Name)
@@ -256,6 +291,72 @@ def _page_size_params(scan: Scan):
                     detail=f"`{node.left.id}` has a value that means 'no limit'",
                     evidence={"parameter": node.left.id},
                 )
+
+
+def _means_all(value: ast.AST | None) -> bool:
+    """-1: the "no limit" spelling of many pagination helpers."""
+    return (
+        isinstance(value, ast.UnaryOp)
+        and isinstance(value.op, ast.USub)
+        and isinstance(value.operand, ast.Constant)
+        and value.operand.value == 1
+    )
+
+
+def _none_default(value: ast.AST | None) -> bool:
+    if isinstance(value, ast.Call) and last_name(value) in {"Query", "Param"}:
+        value = value.args[0] if value.args else keyword(value, "default")
+    return isinstance(value, ast.Constant) and value.value is None
+
+
+def _limit_args(func) -> set[str]:
+    """Names passed straight to ``.limit(...)`` in a function."""
+    return {
+        node.args[0].id
+        for node in func.nodes
+        if isinstance(node, ast.Call)
+        and last_name(node) == "limit"
+        and node.args
+        and isinstance(node.args[0], ast.Name)
+    }
+
+
+def _reaches_limit(scan: Scan, func, name: str) -> bool:
+    """Whether ``name`` reaches ``.limit(name)`` as it is, here or in a function it calls."""
+    if name in _limit_args(func):
+        return True
+    for call, callee in func.calls:
+        params = [p.arg for p in callee.params]
+        if callee.cls is not None and params and params[0] in {"self", "cls"}:
+            params = params[1:]
+        passed = [
+            params[i]
+            for i, arg in enumerate(call.args)
+            if i < len(params) and isinstance(arg, ast.Name) and arg.id == name
+        ]
+        passed += [
+            k.arg for k in call.keywords if isinstance(k.value, ast.Name) and k.value.id == name
+        ]
+        if any(p in _limit_args(callee) for p in passed if p):
+            return True
+    return False
+
+
+def _all_spelling(node: ast.AST) -> str | None:
+    """``limit or -1`` / ``per_page=-1`` in a call: spellings of "every row"."""
+    if isinstance(node, ast.BoolOp) and isinstance(node.op, ast.Or) and len(node.values) == 2:
+        first, second = node.values
+        if (
+            isinstance(first, ast.Name)
+            and first.id.lower() in PAGE_SIZE_NAMES
+            and _means_all(second)
+        ):
+            return f"{first.id} or -1"
+    if isinstance(node, ast.Call):
+        for item in node.keywords:
+            if item.arg and item.arg.lower() in PAGE_SIZE_NAMES and _means_all(item.value):
+                return f"{item.arg}=-1"
+    return None
 
 
 def _is_all_marker(op: ast.cmpop, value: ast.AST) -> bool:
