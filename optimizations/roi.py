@@ -446,9 +446,9 @@ def _knees(
 ) -> tuple[Knee | None, Knee | None]:
     """The stress knee of the baseline side and the newest one measured after it.
 
-    Before: a knee of the baseline run; else (no stress test in it) the first
-    knee of the target measured before the latest benchmark. After: the newest
-    knee of a later run.
+    Before: a knee of the baseline run; else (a baseline set holds load tests
+    only) the first knee of the target measured before the latest set. After:
+    the newest knee of a later run.
     """
     knees = Measurement.objects.filter(
         target=target, name=name, second__isnull=True, job__status=Job.SUCCEEDED
@@ -456,7 +456,7 @@ def _knees(
     before = None
     if baseline_run_id:
         before = knees.filter(job__run_id=baseline_run_id).order_by("measured_at", "pk").first()
-    if before is None and not _pinned(target, baseline_run_id):
+    if before is None:
         earliest = knees.order_by("measured_at", "pk")
         if latest_time:
             earliest = earliest.filter(measured_at__lt=latest_time)
@@ -472,10 +472,6 @@ def _knees(
         after = later.order_by("-measured_at", "-pk").first()
     kind = "knee" if name == "http.capacity" else "ceiling"
     return _knee(before, kind), _knee(after, kind)
-
-
-def _pinned(target, run_id) -> bool:
-    return bool(run_id) and run_id == target.baseline_run_id
 
 
 # -- investment --------------------------------------------------------------------

@@ -224,9 +224,23 @@ def test_a_pinned_baseline_run_wins_over_the_first_set(initiative, target):
     assert result.baseline.run_id == pinned[0].run_id and result.baseline.pinned
     assert result.baseline.describe().endswith(", pinned")
     assert result.latest.run_id == latest[0].run_id and result.verdict == "improved"
-    # The pinned run has no stress test: its capacity is unknown, not taken from elsewhere.
+    # No stress test anywhere: capacity unknown, and said so.
     assert result.knee_before is None
     assert "no stress benchmark on the baseline — capacity unknown" in result.missing
+
+
+def test_a_pinned_load_set_takes_the_first_knee_measured_before_the_latest_set(
+    initiative, target
+):
+    # The demo's shape: a pinned set of load tests, a strategy run's stress test beside it.
+    pinned = bench_set(target, T0, SLOW)
+    target.baseline_run = pinned[0].run
+    target.save()
+    stress(target, T0 + datetime.timedelta(hours=1), 300)
+    bench_set(target, T0 + datetime.timedelta(days=2), FAST)
+    stress(target, T0 + datetime.timedelta(days=3), 900)
+    result = roi.compute(initiative)
+    assert (result.knee_before.value, result.knee_after.value) == (300, 900)
 
 
 def test_runs_of_another_initiative_are_not_its_baseline(initiative, target, manager):
