@@ -103,7 +103,13 @@ class Scan:
                 return False
             if last_name(expr) == "gather":
                 return any(self.is_rows(func, a, row_vars, seen) for a in expr.args)
-            if last_name(expr) in {"list", "tuple", "sorted", "reversed", "enumerate"}:
+            if isinstance(expr.func, ast.Name) and expr.func.id in {
+                "list",
+                "tuple",
+                "sorted",
+                "reversed",
+                "enumerate",
+            }:  # the builtins, not a repository's own `.list()`
                 return bool(expr.args) and self.is_rows(func, expr.args[0], row_vars, seen)
             node: ast.AST = expr
             while isinstance(node, ast.Call | ast.Attribute | ast.Await | ast.Subscript):
