@@ -216,20 +216,25 @@ def check_after_run(run) -> None:
 def _inconclusive(initiative, schedule, run, reasons, before=None, after=None) -> None:
     from django.urls import reverse
 
+    from portal.models import Notification
     from portal.notify import route
 
     sets = f" {before.describe()} · {after.describe()}." if before and after else ""
     logger.info("sentinel %s: run %s inconclusive: %s", schedule.pk, run.pk, "; ".join(reasons))
+    url = reverse("run_detail", args=[run.pk])
+    subject = f"Kaizen: the regression sentinel of “{initiative.title}” could not decide"
+    if Notification.objects.filter(url=url, subject=subject[:200]).exists():
+        return  # this run was reported already (a run lands once; a re-check tells nobody twice)
     route(
         "sentinel.inconclusive",
-        f"Kaizen: the regression sentinel of “{initiative.title}” could not decide",
+        subject,
         (
             f"The weekly regression sentinel of “{initiative.title}” on {initiative.target.name} "
             f"could not tell whether it regressed (run #{run.pk}).{sets} Why: "
             + "; ".join(reasons)
             + ". Nothing was reopened; look at the runs, and add runs or re-arm the sentinel."
         ),
-        reverse("run_detail", args=[run.pk]),
+        url,
         initiative=initiative,
     )
 

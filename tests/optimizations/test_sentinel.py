@@ -186,7 +186,9 @@ def test_an_inconclusive_check_reaches_people_with_why(guarded, make_user):
     make_user("quinn", ("qa", Membership.MANAGER))
     schedule = Schedule.objects.get(sentinel_reference__isnull=False)
     # Three runs (two failed): too few to decide either way.
-    landing.run_landed(sentinel_run(schedule, 300, runs=3))
+    run = sentinel_run(schedule, 300, runs=3)
+    landing.run_landed(run)
+    sentinel.check_after_run(run)  # checked again: nobody is told twice
     initiative.refresh_from_db()
     assert initiative.status == Initiative.DONE and not Finding.objects.exists()
     notes = {n.user.username: n for n in Notification.objects.select_related("user")}
