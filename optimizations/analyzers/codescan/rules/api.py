@@ -313,6 +313,8 @@ def shared_state_per_request(scan: Scan):
             target = _mutated_name(node, declared_global)
             if target is None or target not in names or target in local or id(node) in locked:
                 continue
+            if _memo_store(scan, func, node, target):
+                continue
             where = f"{func.file.rel}:{node.lineno} ({chain[0].split(' → ')[0]})"
             sites.setdefault(names[target], []).append(where)
     for (module, name), changed_at in sorted(sites.items()):
@@ -344,6 +346,38 @@ def _mutated_name(node: ast.AST, declared_global: set[str]) -> str | None:
             if isinstance(target, ast.Name) and target.id in declared_global:
                 return target.id
     return None
+
+
+def _memo_store(scan: Scan, func: Func, node: ast.AST, name: str) -> bool:
+    """``CACHE[key] = value`` in a function that first looks ``key`` up in ``CACHE``: a memo,
+    written once per key. It grows per request only when the client chooses the key."""
+    if not isinstance(node, ast.Assign) or len(node.targets) != 1:
+        return False
+    target = node.targets[0]
+    if not (isinstance(target, ast.Subscript) and isinstance(target.value, ast.Name)):
+        return False
+    key = ast.unparse(target.slice)
+    looked_up = False
+    for other in func.nodes:
+        if (
+            isinstance(other, ast.Call)
+            and last_name(other) == "get"
+            and isinstance(other.func, ast.Attribute)
+            and isinstance(other.func.value, ast.Name)
+            and other.func.value.id == name
+            and other.args
+            and ast.unparse(other.args[0]) == key
+        ) or (
+            isinstance(other, ast.Compare)
+            and len(other.ops) == 1
+            and isinstance(other.ops[0], ast.In | ast.NotIn)
+            and isinstance(other.comparators[0], ast.Name)
+            and other.comparators[0].id == name
+            and ast.unparse(other.left) == key
+        ):
+            looked_up = True
+            break
+    return looked_up and "str" not in scan.taint.labels(target.slice)
 
 
 def _under_lock(func: Func) -> set[int]:
