@@ -19,8 +19,9 @@ class NoEarlierScan(ValueError):
     """The scan asked for does not exist, is not a finished code scan, or kept no report."""
 
 
-def earlier_scan(pk: int | str, target_id: int | None = None) -> Earlier:
-    """The findings code scan #pk reported; NoEarlierScan with why when it cannot say."""
+def earlier_scan(pk: int | str, target_id: int | None = None, report: str = "json") -> Earlier:
+    """The findings code scan #pk reported (read from its JSON or SARIF report);
+    NoEarlierScan with why when it cannot say."""
     try:
         pk = int(pk)
     except (TypeError, ValueError):
@@ -32,11 +33,13 @@ def earlier_scan(pk: int | str, target_id: int | None = None) -> Earlier:
     if job is None:
         raise NoEarlierScan(f"scan #{pk} is not a code scan of this target")
     # An artifact never changes once stored: its parsed fingerprints are cached by job.
-    key = f"codescan-report-{pk}"
+    key = f"codescan-report-{pk}-{report}"
     findings = cache.get(key)
     if findings is None:
         artifact = (
-            JobArtifact.objects.filter(job_id=pk, name__endswith=".json").only("content").first()
+            JobArtifact.objects.filter(job_id=pk, name__endswith=f".{report}")
+            .only("content")
+            .first()
         )
         if artifact is None:
             raise NoEarlierScan(f"scan #{pk} kept no report (it did not finish)")

@@ -6,6 +6,7 @@ from django import forms
 from django.core.paginator import Paginator
 from django.db.models import Count, Q
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 
@@ -71,6 +72,15 @@ def finding_list(request, slug):
             findings = findings.filter(source="code").exclude(
                 fingerprint__in=list(earlier.findings)
             )
+    code_scans = codescans.code_scans_of(target.pk)
+    since_sarif = None
+    if new_since and not since_error and code_scans:
+        latest = code_scans[0].pk
+        since_sarif = {
+            "scan": latest,
+            "url": reverse("job_artifact", args=[latest, f"kaizen-code_scan-{latest}.sarif"])
+            + f"?new_since={new_since}",
+        }
     counts = dict(
         Finding.objects.filter(target=target, status=Finding.OPEN)
         .values_list("severity")
@@ -88,7 +98,8 @@ def finding_list(request, slug):
         "can_triage": access.can_trigger_jobs(request.user),
         "new_since": new_since,
         "since_error": since_error,
-        "code_scans": codescans.code_scans_of(target.pk),
+        "code_scans": code_scans,
+        "since_sarif": since_sarif,
     }
     template = "optimizations/finding_list.html"
     if request.htmx and not request.htmx.boosted:

@@ -92,3 +92,17 @@ def test_a_report_of_another_kind_is_refused():
         load_report('{"hello": 1}', "other.json")
     with pytest.raises(ValueError, match="not JSON"):
         load_report("<html>", "page.html")
+
+
+def test_a_stored_sarif_log_is_marked_against_an_earlier_one(tmp_path):
+    from optimizations.analyzers.codescan.since import mark_sarif
+
+    before = scan(tmp_path / "a")
+    moved = scan(
+        tmp_path / "b", routes=ROUTES.replace("app = FastAPI()\n", "\n\napp = FastAPI()\n")
+    )
+    earlier = load_report(json.dumps(to_sarif(before)), "scan #1")
+    marked = mark_sarif(to_sarif(moved), earlier)
+    assert [r["baselineState"] for r in marked["runs"][0]["results"]] == ["updated"]
+    again = mark_sarif(marked, earlier)  # marking twice gives the same log
+    assert [r["baselineState"] for r in again["runs"][0]["results"]] == ["updated"]

@@ -196,3 +196,25 @@ def test_job_page_says_what_the_dependency_audit_could_not_check(
     assert job.verdict == "incomplete"
     page = login(qa_engineer).get(job.get_absolute_url()).content.decode()
     assert "Dependency advisories" in page and "no pinned version" in page
+
+
+def test_stored_sarif_downloads_marked_new_since_a_scan(scan_source, target, login, qa_engineer):
+    first = scan_source(MODELS + METADATA)
+    second = scan_source(MODELS + METADATA + EXTRA)
+    client = login(qa_engineer)
+    listed = client.get(
+        f"/targets/{target.slug}/findings/?status=open&new_since={first.pk}"
+    ).content.decode()
+    url = f"/jobs/{second.pk}/files/kaizen-code_scan-{second.pk}.sarif?new_since={first.pk}"
+    assert url.replace("&", "&amp;") in listed or url in listed
+
+    def states(address):
+        results = json.loads(client.get(address).content)["runs"][0]["results"]
+        return sorted((r["ruleId"], r.get("baselineState")) for r in results)
+
+    assert states(url) == [("FSA110", "new"), ("FSA110", "unchanged")]
+    assert states(url.split("?")[0]) == [("FSA110", None), ("FSA110", None)]
+    third = scan_source(MODELS)
+    gone = f"/jobs/{third.pk}/files/kaizen-code_scan-{third.pk}.sarif?new_since={second.pk}"
+    assert states(gone) == [("FSA110", "absent"), ("FSA110", "absent")]
+    assert client.get(url.replace(f"={first.pk}", "=999999")).status_code == 404

@@ -105,3 +105,51 @@ def counts(states: dict[str, str], absent: list[dict]) -> dict[str, int]:
     for state in states.values():
         tally[state] += 1
     return tally
+
+
+def mark_sarif(log: dict[str, Any], earlier: Earlier) -> dict[str, Any]:
+    """A stored SARIF log with each result's ``baselineState`` against ``earlier`` (read
+    from that scan's SARIF log too, so both sides are extracted alike) and the earlier
+    results now gone added as ``absent``."""
+    current = load_report(json.dumps(log), "this scan").findings
+    for run in log.get("runs", []):
+        kept = []
+        for result in run.get("results", []):
+            if result.get("baselineState") == ABSENT:
+                continue  # a log marked before: mark it again from scratch
+            print_ = (result.get("partialFingerprints") or {}).get("kaizen/v1")
+            before, now = earlier.findings.get(print_), current.get(print_)
+            if before is None:
+                result["baselineState"] = NEW
+            elif _same(before, now):
+                result["baselineState"] = UNCHANGED
+            else:
+                result["baselineState"] = UPDATED
+            kept.append(result)
+        for print_, gone in earlier.findings.items():
+            if print_ in current:
+                continue
+            path, _, line = gone.get("location", "").rpartition(":")
+            kept.append(
+                {
+                    "ruleId": gone.get("rule_id") or "unknown",
+                    "message": {"text": f"{gone.get('title') or gone.get('rule_id')} (gone)"},
+                    "locations": [
+                        {
+                            "physicalLocation": {
+                                "artifactLocation": {"uri": path, "uriBaseId": "%SRCROOT%"},
+                                "region": {"startLine": int(line) if line.isdigit() else 1},
+                            }
+                        }
+                    ],
+                    "partialFingerprints": {"kaizen/v1": print_},
+                    "baselineState": ABSENT,
+                }
+            )
+        run["results"] = kept
+    return log
+
+
+def _same(before: dict[str, Any], now: dict[str, Any] | None) -> bool:
+    keys = ("severity", "location", "title")
+    return now is not None and all(before.get(k) == now.get(k) for k in keys)
