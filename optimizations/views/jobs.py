@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import re
 
 from django.contrib import messages
@@ -342,8 +343,20 @@ def job_log_download(request, pk):
 
 @require_GET
 def job_artifact(request, pk, name):
-    artifact = get_object_or_404(JobArtifact, job_id=pk, name=name)
-    response = HttpResponse(artifact.content, content_type=artifact.content_type)
+    artifact = get_object_or_404(JobArtifact.objects.select_related("job"), job_id=pk, name=name)
+    content = artifact.content
+    new_since = request.GET.get("new_since", "").strip()
+    if new_since and name.endswith(".sarif"):
+        # SARIF's baselineState (new, unchanged, updated, absent) against code scan #N
+        from optimizations import codescans
+        from optimizations.analyzers.codescan.since import mark_sarif
+
+        try:
+            earlier = codescans.earlier_scan(new_since, artifact.job.target_id, report="sarif")
+        except codescans.NoEarlierScan as error:
+            return HttpResponse(f"New since scan #{new_since}: {error}.", status=404)
+        content = json.dumps(mark_sarif(json.loads(content), earlier), indent=2)
+    response = HttpResponse(content, content_type=artifact.content_type)
     response["Content-Disposition"] = f'attachment; filename="{artifact.name}"'
     return response
 
