@@ -54,6 +54,7 @@ PRIVILEGED_FIELDS = words(
     "scopes tenant_id user_id"
 )
 REQUEST = "request"  # the label of a Request object itself; never propagated
+BODY = "body"  # a schema object the client filled in (not one the server built)
 CONST_KEYS = "constkeys"  # a dict literal whose keys are constants: its keys are not tainted
 VALIDATOR = re.compile(
     r"^_*(is_|has_)?(valid|validate|verify|check|ensure|assert|allowed|is_allowed|safe|sanitize)",
@@ -128,6 +129,7 @@ class Taint:
         for node in type_nodes:
             info = self.index.class_for(func.file.module, node)
             if info is not None and info.is_schema:
+                labels.add(BODY)
                 privileged = sorted(set(info.fields) & PRIVILEGED_FIELDS)
                 if info.extra_allowed or privileged:
                     labels.add("anykey")
@@ -151,8 +153,10 @@ class Taint:
     def record(self, node: ast.AST, labels: set[str], chain: list[str]) -> None:
         labels = labels - {REQUEST}
         if labels:
-            self.labels_of.setdefault(id(node), set()).update(labels)
-            self.chain_of.setdefault(id(node), chain)
+            known = self.labels_of.setdefault(id(node), set())
+            if not labels <= known:  # the path that brought a new kind of value shows it
+                self.chain_of[id(node)] = chain
+            known.update(labels)
 
     def enter(self, caller: Func, call: ast.Call, callee: Func, arg_labels, chain, depth):
         params = [p.arg for p in callee.params]
@@ -383,13 +387,14 @@ class _Walker:
                 return {"req", "str", "anykey"} if node.attr in REQUEST_ATTRS else set()
             if node.attr == "__dict__":
                 return base - {CONST_KEYS}
+            # `payload.items`: a part of what the client filled in is still the client's
             return base - {REQUEST, "anykey", CONST_KEYS}
         if isinstance(node, ast.Subscript):
             base = self.expr(node.value, env)
             self.expr(node.slice, env)
             if isinstance(node.value, ast.Name) and node.value.id in self.constants:
                 return set()  # an allow-list lookup chooses among our own values
-            return base - {REQUEST, "anykey", CONST_KEYS}
+            return base - {REQUEST, "anykey", CONST_KEYS, BODY}
         if isinstance(node, ast.Call):
             return self._call(node, env)
         if isinstance(node, ast.Lambda):
@@ -429,7 +434,7 @@ class _Walker:
                 for inner in ast.iter_child_nodes(child):
                     if isinstance(inner, ast.expr):
                         labels |= self.expr(inner, env)
-        return labels - {REQUEST, CONST_KEYS}
+        return labels - {REQUEST, CONST_KEYS, BODY}
 
     def _call(self, node: ast.Call, env: dict[str, set[str]]) -> set[str]:
         receiver: set[str] = set()
@@ -479,5 +484,5 @@ class _Walker:
             return labels
         for item in [*positional, *keywords.values()]:
             labels |= item
-        labels -= {CONST_KEYS}
+        labels -= {CONST_KEYS, BODY}
         return labels - {REQUEST, "anykey"} if name not in {"dict", "loads"} else labels

@@ -9,7 +9,7 @@ import re
 
 from ..index import Func, annotation_names, const_str, is_true, keyword, last_name
 from ..syntax import words
-from ..taint import PRIVILEGED_FIELDS
+from ..taint import BODY, PRIVILEGED_FIELDS
 from . import Hit, check
 from .common import Scan
 
@@ -337,8 +337,8 @@ def mass_assignment(scan: Scan):
                         and last_name(dumped) in {"model_dump", "dict"}
                         and isinstance(dumped.func, ast.Attribute)
                         and isinstance(dumped.func.value, ast.Name)
-                        and "req" in taint.labels(dumped.func.value)
-                    ):
+                        and BODY in taint.labels(dumped.func.value)
+                    ):  # a schema the client filled in, not one the server built
                         continue
                     schema = _schema_of(scan, func, dumped.func.value.id)
                     risky = _writable_internal(scan, schema, last_name(node)) if schema else []
