@@ -40,6 +40,7 @@ EXCLUDED_DIRS = {
     "migrations": "migrations",
     "alembic": "migrations",
     "versions": "migrations",
+    "revisions": "migrations",
     "tests": "tests",
     "test": "tests",
     "testing": "tests",
@@ -299,6 +300,8 @@ def discover(
         keep = []
         for name in sorted(dirnames):
             reason = _dir_reason(name, include_tests)
+            if reason is None and Path(directory, name, "script.py.mako").is_file():
+                reason = "migrations"  # an Alembic environment under any folder name
             rel = (rel_dir / name).as_posix()
             if name in IGNORED_DIRS or name.endswith(".egg-info"):
                 continue
@@ -762,10 +765,19 @@ def read_migration_texts(root: Path, limit: int = 2_000_000) -> str:
     """Text of migrations and SQL files: rules read index definitions from it, nothing more."""
     chunks: list[str] = []
     total = 0
-    for pattern in ("**/migrations/**/*.py", "**/alembic/**/*.py", "**/*.sql"):
+    patterns = ["**/migrations/**/*.py", "**/alembic/**/*.py", "**/versions/**/*.py"]
+    patterns += ["**/revisions/**/*.py", "**/*.sql"]
+    patterns += [  # Alembic environments under any other folder name
+        f"{mako.parent.relative_to(root).as_posix()}/**/*.py"
+        for mako in root.glob("**/script.py.mako")
+        if mako.parent != root
+    ]
+    seen: set[Path] = set()
+    for pattern in patterns:
         for path in sorted(root.glob(pattern)):
-            if any(part in IGNORED_DIRS for part in path.relative_to(root).parts):
+            if path in seen or any(part in IGNORED_DIRS for part in path.relative_to(root).parts):
                 continue
+            seen.add(path)
             if total > limit:
                 return "\n".join(chunks)
             text = path.read_text(encoding="utf-8", errors="replace")

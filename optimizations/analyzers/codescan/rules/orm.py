@@ -425,9 +425,82 @@ def _column_type(scan: Scan, expr: ast.AST) -> str | None:
     return None
 
 
+INDEXED_COLUMN = re.compile(r"\b(index|primary_key|unique)\s*=\s*True")
+
+
+def _searchable_columns(scan: Scan) -> set[str]:
+    """Columns with a trigram, GIN/GiST or expression index declared anywhere: raw SQL in
+    migrations (``name gin_trgm_ops``), Alembic's ``op.create_index(..., postgresql_using=
+    "gin", postgresql_ops={"name": "gin_trgm_ops"})`` or a model's ``Index(...)``."""
+    if hasattr(scan, "_searchable"):
+        return scan._searchable
+    found = set(re.findall(r"(\w+)\s+(?:gin|gist)_trgm_ops", scan.migration_text))
+    found |= set(
+        re.findall(r"[\"'](\w+)[\"']\s*:\s*[\"'](?:gin|gist)_trgm_ops", scan.migration_text)
+    )
+    # Alembic: op.create_index("ix", "items", ["name"], postgresql_using="gin", ...)
+    for columns in re.findall(
+        r"create_index\([^\[\)]*\[([^\]]*)\][^\)]*postgresql_using\s*=\s*[\"'](?:gin|gist)",
+        scan.migration_text,
+    ):
+        found |= set(re.findall(r"\b([A-Za-z_]\w*)\b", columns))
+    trees = []
+    trees += [source.tree for source in scan.index.files]
+    for tree in trees:
+        for node in ast.walk(tree):
+            if not (isinstance(node, ast.Call) and last_name(node) in {"Index", "create_index"}):
+                continue
+            using = const_str(keyword(node, "postgresql_using")) or ""
+            ops = keyword(node, "postgresql_ops")
+            if isinstance(ops, ast.Dict):
+                found |= {k.value for k in ops.keys if isinstance(k, ast.Constant)}
+            if using.lower() not in {"gin", "gist"}:
+                continue
+            for arg in node.args:
+                items = arg.elts if isinstance(arg, ast.List | ast.Tuple) else [arg]
+                for item in items:
+                    if isinstance(item, ast.Constant) and isinstance(item.value, str):
+                        found.add(item.value)
+                    elif isinstance(item, ast.Attribute):
+                        found.add(item.attr)
+                    elif isinstance(item, ast.Call):  # an expression index: lower(name)
+                        found |= {n.attr for n in ast.walk(item) if isinstance(n, ast.Attribute)}
+                        found |= {
+                            n.value
+                            for n in ast.walk(item)
+                            if isinstance(n, ast.Constant) and isinstance(n.value, str)
+                        }
+    scan._searchable = found
+    return found
+
+
+def _narrowed(scan: Scan, func, node: ast.AST) -> str | None:
+    """An equality filter on an indexed column in the same statement as ``node``: the
+    wildcard only filters the rows that index already found."""
+    statement = next(
+        (s for s in func.nodes if isinstance(s, ast.stmt) and any(n is node for n in ast.walk(s))),
+        None,
+    )
+    for root in [statement] if statement is not None else []:
+        for compare in ast.walk(root):
+            if not (
+                isinstance(compare, ast.Compare)
+                and len(compare.ops) == 1
+                and isinstance(compare.ops[0], ast.Eq)
+                and isinstance(compare.left, ast.Attribute)
+                and isinstance(compare.left.value, ast.Name)
+            ):
+                continue
+            for model in scan.index.models_named(compare.left.value.id):
+                column = model.columns.get(compare.left.attr, "")
+                if INDEXED_COLUMN.search(column):
+                    return f"{model.name}.{compare.left.attr}"
+    return None
+
+
 @check("FSA107")
 def leading_wildcard(scan: Scan):
-    trigram = re.findall(r"(\w+)\s+(?:gin|gist)_trgm_ops", scan.migration_text)
+    trigram = _searchable_columns(scan)
     for func in scan.functions():
         for node in func.nodes:
             if not isinstance(node, ast.Call) or not isinstance(node.func, ast.Attribute):
@@ -448,6 +521,8 @@ def leading_wildcard(scan: Scan):
             else:
                 continue
             if not hit:
+                continue
+            if _narrowed(scan, func, node):
                 continue
             column_name = last_name(column)
             indexed = column_name in trigram
