@@ -71,7 +71,17 @@ def test_a_socket_path_needs_an_explicit_unix_entry(tmp_path):
     assert params["host"] == str(tmp_path) and "hostaddr" not in params
 
 
-@pytest.mark.parametrize("option", ["service=prod", "servicefile=/tmp/x", "passfile=/tmp/pgpass"])
+@pytest.mark.parametrize(
+    "option",
+    [
+        "service=prod",
+        "servicefile=/tmp/x",
+        "passfile=/tmp/pgpass",
+        "sslkeylogfile=/tmp/keys",
+        "gssdelegation=1",
+        "oauth_issuer=https://192.0.2.1/",
+    ],
+)
 def test_options_that_read_files_on_the_worker_are_refused(option):
     name = option.split("=")[0]
     # Refused by name; a libpq too old to know servicefile refuses it as an unknown option.

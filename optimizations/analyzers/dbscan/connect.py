@@ -64,7 +64,12 @@ REFUSED_OPTIONS = {
     "servicefile": "servicefile= makes libpq read the host and credentials from a file "
     "on the worker",
     "passfile": "passfile= makes libpq read passwords from a file on the worker",
+    "sslkeylogfile": "sslkeylogfile= makes libpq write TLS keys to a file on the worker",
+    "gssdelegation": "gssdelegation= hands the worker's own Kerberos credentials to the server",
 }
+# libpq 18's OAuth options make libpq itself fetch URLs (the issuer's), out of
+# reach of the allow-list.
+OAUTH_PREFIX = "oauth_"
 _OPTION_NAME = re.compile(r'(?:parameter|option):? "([A-Za-z_]+)"')
 
 
@@ -126,16 +131,20 @@ def check_database_url(
     ``hostaddr`` to the checked address (libpq then does no lookup of its own);
     a ``hostaddr`` given in the URL is checked as it is. A Unix socket (a host
     starting with ``/`` or ``@``, or no host at all) needs an explicit
-    ``unix:<directory>`` entry. ``service``, ``servicefile`` and ``passfile``
-    are refused. Raises AnalysisError with a message that never repeats the URL.
+    ``unix:<directory>`` entry. ``service``, ``servicefile``, ``passfile``,
+    ``sslkeylogfile``, ``gssdelegation`` and the ``oauth_*`` options are
+    refused. Raises AnalysisError with a message that never repeats the URL.
     """
     params = parse_database_url(database_url)
-    for name, why in REFUSED_OPTIONS.items():
-        if name in params:
+    for name in sorted(params):
+        why = REFUSED_OPTIONS.get(name)
+        if name.startswith(OAUTH_PREFIX):
+            why = f"{name}= makes libpq contact an OAuth issuer itself"
+        if why:
             raise AnalysisError(
                 f"The database URL sets {name}=, which Kaizen refuses: {why}, out of reach "
-                "of the host allow-list. Put host, port, user, password and database in the "
-                "URL itself."
+                "of the host allow-list and its rules. Put host, port, user, password and "
+                "database in the URL itself."
             )
     hosts, addresses, ports = (_split(params.get(key)) for key in ("host", "hostaddr", "port"))
     count = len(hosts) or len(addresses) or 1
