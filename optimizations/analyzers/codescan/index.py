@@ -29,7 +29,6 @@ from .kinds import (  # noqa: F401  (re-exported for the rules)
 from .project import Dependency, SourceFile
 from .syntax import (  # noqa: F401  (re-exported for the rules)
     annotated_depends,
-    once_only_calls,
     annotated_metadata,
     annotation_names,
     const_str,
@@ -39,6 +38,7 @@ from .syntax import (  # noqa: F401  (re-exported for the rules)
     keyword,
     last_name,
     looks_like_model,
+    once_only_calls,
     param_defaults,
     target_names,
     walk_body,
@@ -125,6 +125,17 @@ class Func:
 
     def is_cached(self) -> bool:
         return bool(self.decorator_names() & CACHE_DECORATORS)
+
+    def is_cli_command(self) -> bool:
+        """A click/typer command (``@cli.command()``, ``@app.command()``, ``@click.group()``):
+        run from a terminal or a cron job, never by a request."""
+        for decorator in self.node.decorator_list:
+            target = decorator.func if isinstance(decorator, ast.Call) else decorator
+            if last_name(target) in {"command", "group", "callback"} and isinstance(
+                target, ast.Attribute
+            ):
+                return True
+        return False
 
     def once_only(self, node: ast.AST) -> bool:
         """Whether ``node`` runs only while the function lazily creates what it keeps."""
@@ -700,7 +711,7 @@ class Index(KindsMixin):
             for call, callee in func.calls:
                 if callee.qual in self.reach or callee.qual in self.lifespans:
                     continue
-                if callee.is_cached() or func.once_only(call):
+                if callee.is_cached() or func.once_only(call) or callee.is_cli_command():
                     continue  # memoised, or the lazy creation of a kept object: not per request
                 self.reach[callee.qual] = [*self.reach[func.qual], callee.qual]
                 queue.append(callee.qual)

@@ -574,6 +574,8 @@ def count_by_loading(scan: Scan):
 @check("FSA109")
 def commit_per_row(scan: Scan):
     for func in scan.functions():
+        if func.is_cli_command():
+            continue  # a batch command run by hand, not a request
         for loop, _iterable, _targets, body in scan.loops(func):
             if not isinstance(loop, ast.For | ast.AsyncFor):
                 continue
@@ -592,6 +594,7 @@ def commit_per_row(scan: Scan):
                     isinstance(node, ast.Call)
                     and scan.index.db_call(func, node, {"commit", "flush"})
                     and not _in_nested_loop(loop, node)
+                    and not _isolated_per_row(loop, node)
                 ):
                     yield Hit(
                         "FSA109",
@@ -602,6 +605,19 @@ def commit_per_row(scan: Scan):
                         f"{loop.lineno}",
                         evidence={"loop_line": loop.lineno},
                     )
+
+
+def _isolated_per_row(loop: ast.AST, node: ast.AST) -> bool:
+    """``try: ...; commit() except ...: rollback()`` inside the loop: one transaction per row
+    on purpose, so that one bad row does not undo the others."""
+    for inner in ast.walk(loop):
+        if (
+            isinstance(inner, ast.Try)
+            and inner.handlers
+            and any(n is node for stmt in inner.body for n in ast.walk(stmt))
+        ):
+            return True
+    return False
 
 
 def _in_nested_loop(loop: ast.AST, node: ast.AST) -> bool:
