@@ -306,6 +306,12 @@ class Index(KindsMixin):
         dotted = self.resolve_in(module, expr)
         if dotted and dotted in self.classes:
             return self.classes[dotted]
+        head = expr
+        while isinstance(head, ast.Attribute):
+            head = head.value
+        imported = self.imports.get(module, {}).get(getattr(head, "id", ""), "")
+        if imported and imported.split(".")[0] not in self._top_packages:
+            return None  # another library's class of the same name (ukrr_extract's Settings)
         # re-exported through a package __init__, or imported under another path
         candidates = self.class_by_name.get(last_name(expr), [])
         return candidates[0] if len(candidates) == 1 else None
