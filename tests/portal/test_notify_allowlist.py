@@ -97,9 +97,7 @@ def test_mail_goes_to_an_allowed_relay_at_the_checked_address(smtp, relay, viewe
     assert "Subject: Kaizen: test" in message
 
 
-def test_mail_to_a_relay_off_the_list_is_not_sent_and_the_inbox_still_gets_it(
-    smtp, viewer, caplog
-):
+def test_mail_to_a_relay_off_the_list_is_not_sent_and_the_inbox_still_gets_it(smtp, viewer, caplog):
     listener = Listener(REFUSED)
     try:
         smtp(REFUSED, listener.port)
