@@ -82,7 +82,7 @@ def _constant(func: Func, expr: ast.AST, depth: int = 0) -> bool:
         if expr.id.isupper():
             return True
         values = func.assigns.get(expr.id)
-        if values and depth < 3:
+        if values and depth < 6:
             return all(_constant(func, v, depth + 1) for v in values)
         loop_iters = [
             n.iter
@@ -108,6 +108,19 @@ def _constant(func: Func, expr: ast.AST, depth: int = 0) -> bool:
         return _constant(func, expr.left, depth) and _constant(func, expr.right, depth)
     if isinstance(expr, ast.Call) and last_name(expr) == "join":
         return all(_constant(func, a, depth) for a in expr.args)
+    if isinstance(expr, ast.Subscript) and depth < 6:
+        # CONFIGS[key]["table"]: whatever the key, the value is one of ours
+        return _constant(func, expr.value, depth + 1)
+    if (
+        isinstance(expr, ast.Call)
+        and isinstance(expr.func, ast.Attribute)
+        and expr.func.attr == "get"
+        and depth < 6
+    ):
+        default = expr.args[1] if len(expr.args) > 1 else None
+        return _constant(func, expr.func.value, depth + 1) and (
+            default is None or _constant(func, default, depth + 1)
+        )
     return False
 
 
