@@ -135,9 +135,21 @@ def test_the_engine_of_a_sigkilled_runner_stops_sending_and_exits(server):
             parent.wait()
 
 
-def test_the_engine_dies_with_its_parent_even_when_its_stdin_stays_open(server):
+# The engine as started by the runner, and one whose kernel death signal is
+# switched off, so that only the portable parent watch can notice.
+AS_RUN = [sys.executable, "-m", ENGINE_MODULE]
+WATCH_ONLY = [
+    sys.executable,
+    "-c",
+    f"import sys; import {ENGINE_MODULE} as engine; "
+    "engine.die_with_parent = lambda: False; sys.exit(engine.main())",
+]
+
+
+@pytest.mark.parametrize("argv", [AS_RUN, WATCH_ONLY], ids=["as-run", "parent-watch-only"])
+def test_the_engine_dies_with_its_parent_even_when_its_stdin_stays_open(server, argv):
     """Another process holding the engine's stdin pipe must not keep it alive:
-    the kernel's parent-death signal (or the parent watch) stops it."""
+    the kernel's parent-death signal, or else the parent watch, stops it."""
     read_end, write_end = os.pipe()
     config = json.dumps(engine_config(server.port, parent_pid=None))
     parent = subprocess.Popen(
@@ -150,8 +162,7 @@ def test_the_engine_dies_with_its_parent_even_when_its_stdin_stays_open(server):
                 config = json.loads({config!r})
                 config["parent_pid"] = os.getpid()
                 engine = subprocess.Popen(
-                    [sys.executable, "-m", {ENGINE_MODULE!r}],
-                    stdin={read_end}, stdout=subprocess.DEVNULL, pass_fds=[{read_end}],
+                    {argv!r}, stdin={read_end}, stdout=subprocess.DEVNULL, pass_fds=[{read_end}],
                 )
                 os.write({write_end}, json.dumps(config).encode() + b"\\n")
                 time.sleep(600)
@@ -246,3 +257,22 @@ def test_an_engine_whose_parent_is_already_gone_does_not_start():
     assert engine_module.parent_gone(os.getppid()) is False
     assert engine_module.parent_gone(None) is False
     assert engine_module.parent_gone(2**22 + 7) is True
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="prctl is Linux's")
+def test_on_linux_the_kernel_is_asked_for_sigterm_when_the_parent_dies():
+    code = textwrap.dedent(
+        """
+        import ctypes
+        from optimizations.analyzers.loadgen.engine import die_with_parent
+        assert die_with_parent()
+        libc = ctypes.CDLL(None, use_errno=True)
+        signal = ctypes.c_int()
+        libc.prctl(2, ctypes.byref(signal), 0, 0, 0)  # PR_GET_PDEATHSIG
+        print(signal.value)
+        """
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=PROJECT_ROOT, capture_output=True, text=True, check=True
+    )
+    assert int(out.stdout) == signal.SIGTERM
