@@ -52,6 +52,9 @@ CORRUPT_FOLDER = "corrupt"
 # and this fresh may be one whose writer has not taken its lock yet.
 FRESH_EMPTY_SECONDS = 5.0
 ENVELOPE_KEYS = ("body", "properties")
+# A writer that died between creating its temporary file and renaming it left
+# this behind; no reader will ever take it, so it is removed after a while.
+STALE_TEMPORARY_SECONDS = 3600.0
 
 
 class Channel(filesystem.Channel):
@@ -90,6 +93,9 @@ class Channel(filesystem.Channel):
         """The next whole message of ``queue``; torn or corrupt files are set aside."""
         wanted = f"{queue}.msg"
         for filename in sorted(os.listdir(self.data_folder_in)):
+            if filename.startswith(".") and filename.endswith(".tmp"):
+                _remove_if_stale(os.path.join(self.data_folder_in, filename))
+                continue
             if filename.partition(".")[2] != wanted:
                 continue
             source = os.path.join(self.data_folder_in, filename)
@@ -172,6 +178,12 @@ def _still_being_written(path: str) -> bool:
     except OSError:
         return False  # gone already: the rename will say so
     return stat.st_size == 0 and time() - stat.st_mtime < FRESH_EMPTY_SECONDS
+
+
+def _remove_if_stale(path: str) -> None:
+    with contextlib.suppress(OSError):
+        if time() - os.stat(path).st_mtime > STALE_TEMPORARY_SECONDS:
+            os.unlink(path)
 
 
 def _size(path: str) -> int | None:

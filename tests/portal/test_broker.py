@@ -168,6 +168,19 @@ def test_a_writer_that_fails_half_way_leaves_nothing_a_reader_could_take(folders
     assert message_files(folders["queue"]) == []
 
 
+def test_a_temporary_file_its_writer_left_behind_is_cleaned_up_later(folders):
+    fresh = folders["queue"] / ".1_a.analysis.msg.tmp"
+    stale = folders["queue"] / ".2_b.analysis.msg.tmp"
+    fresh.write_bytes(b'{"bo')
+    stale.write_bytes(b'{"bo')
+    old = time.time() - broker.STALE_TEMPORARY_SECONDS - 60
+    os.utime(stale, (old, old))
+    with connect(folders) as connection, pytest.raises(broker.Empty):
+        connection.default_channel._get(QUEUE)
+    assert fresh.exists() and not stale.exists()
+    assert broker.corrupt_messages(folders["queue"].parent)[0] == 0
+
+
 def test_concurrent_readers_deliver_each_message_once(folders):
     with connect(folders) as connection:
         channel = connection.default_channel
