@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from db import engine, get_session
 from models import Item
 
-app = FastAPI()
+app = FastAPI()  # expect: FSA306
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
 
 

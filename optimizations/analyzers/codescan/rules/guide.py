@@ -388,6 +388,10 @@ def _server_setting(scan: Scan, call: ast.Call, name: str, fast: str, package: s
     text = const_str(value)
     if value is not None and text is None:
         return None  # from settings or the command line: cannot tell
+    return _judge_setting(scan, name, text, fast, package)
+
+
+def _judge_setting(scan: Scan, name: str, text: str | None, fast: str, package: str):
     if text == fast:
         return None
     if text in {None, "auto"}:
@@ -401,12 +405,19 @@ def _server_setting(scan: Scan, call: ast.Call, name: str, fast: str, package: s
 @check("FSA306")
 def server_without_uvloop(scan: Scan):
     index = scan.index
+    deployed = list(_deployed_without_uvloop(scan))
+    yield from deployed
     for source in index.files:
+        # with the deployment's own command reported, a `__main__` runner is a developer's
+        dev_runs = _main_block_nodes(source) if deployed else set()
         for node in index.file_nodes(source):
             if not isinstance(node, ast.Call):
                 continue
             dotted = index.resolve(source, node.func)
-            if dotted in {"uvicorn.run", "uvicorn.Config", "uvicorn.config.Config"}:
+            if (
+                dotted in {"uvicorn.run", "uvicorn.Config", "uvicorn.config.Config"}
+                and id(node) not in dev_runs
+            ):
                 problems = [
                     p
                     for p in (
@@ -439,6 +450,63 @@ def server_without_uvloop(scan: Scan):
                     "uvicorn created its loop before it imports the app, so the server's loop "
                     "is not uvloop (and the policy API is deprecated since Python 3.14); "
                     "httptools is not selected either",
+                )
+
+
+def _main_block_nodes(source) -> set[int]:
+    found: set[int] = set()
+    for stmt in source.tree.body:
+        if isinstance(stmt, ast.If) and "__main__" in ast.unparse(stmt.test):
+            found.update(id(n) for n in ast.walk(stmt))
+    return found
+
+
+UVICORN_COMMAND = re.compile(r"\buvicorn\s+(?:\S+\s+)*?([A-Za-z_][\w.]*):([A-Za-z_]\w*)\b(.*)$")
+
+
+def _deployed_without_uvloop(scan: Scan):
+    """`uvicorn module:app ...` in a Dockerfile, compose file or Procfile, reported at the
+    app it serves: the same judgement as for uvicorn.run() in the code."""
+    index = scan.index
+    reported: set[str] = set()
+    for rel, text in sorted(scan.config_texts.items()):
+        for raw in text.splitlines():
+            line = re.sub(r"[\"',\[\]]", " ", raw)
+            match = UVICORN_COMMAND.search(line)
+            if not match or "--factory" in line:
+                continue
+            module, attribute, flags = match.groups()
+            source = index.by_module.get(module)
+            value = index.module_defs.get(module, {}).get(attribute)
+            if source is None or not (
+                isinstance(value, ast.Call) and last_name(value) == "FastAPI"
+            ):
+                continue
+            settings = {}
+            for name in ("loop", "http"):
+                flag = re.search(rf"--{name}[=\s]+(\S+)", flags)
+                settings[name] = flag.group(1) if flag else None
+            problems = [
+                p
+                for p in (
+                    _judge_setting(scan, "loop", settings["loop"], "uvloop", "uvloop"),
+                    _judge_setting(scan, "http", settings["http"], "httptools", "httptools"),
+                )
+                if p
+            ]
+            if problems and f"{module}:{attribute}" not in reported:
+                reported.add(f"{module}:{attribute}")
+                problems = [
+                    p.replace("`loop`", "`--loop`").replace("`http`", "`--http`") for p in problems
+                ]
+                yield Hit(
+                    "FSA306",
+                    source,
+                    value,
+                    None,
+                    detail=f"{rel} runs `uvicorn {module}:{attribute}` on the pure-Python "
+                    "defaults: " + "; ".join(problems),
+                    evidence={"deployment": rel, "command": raw.strip()[:200]},
                 )
 
 
