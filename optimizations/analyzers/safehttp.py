@@ -15,9 +15,11 @@ Standard library only and free of Django, like every analyzer module.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import socket
 import ssl
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -29,6 +31,7 @@ REDIRECT_STATUSES = {301, 302, 303, 307, 308}
 MAX_REDIRECTS = 5
 CREDENTIAL_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie"})
 DEFAULT_PORTS = {"http": 80, "https": 443}
+POLL_SECONDS = 0.1  # how often a cancellable fetch asks whether to stop
 
 
 class RedirectError(OSError):
@@ -169,6 +172,7 @@ def fetch(
     on_socket: Callable[[socket.socket], None] | None = None,
     tls: ssl.SSLContext | None = None,
     setting: str = TARGET_SETTING,
+    cancel: Callable[[], None] | None = None,
 ) -> Response:
     """Send one request (following redirects on the allow-list) and return the final answer.
 
@@ -176,7 +180,75 @@ def fetch(
     allow-list (nothing is sent there), RedirectError after ``max_redirects``
     hops, and OSError / ssl.SSLError / http.client.HTTPException for the
     network's own failures. ``max_redirects=0`` returns a 3xx answer as it is.
+
+    With ``cancel`` (a job's ``check_cancel``), the exchange — name lookups
+    included — runs in a helper thread while this one calls ``cancel`` every
+    0.1 s; when it raises, the sockets in use are shut and its exception is
+    raised here, so a silent server or a slow lookup never holds a cancel up.
     """
+    arguments = {
+        "allowed": allowed,
+        "method": method,
+        "headers": headers,
+        "body": body,
+        "secret_headers": secret_headers,
+        "timeout": timeout,
+        "max_body": max_body,
+        "max_redirects": max_redirects,
+        "tls": tls,
+        "setting": setting,
+    }
+    if cancel is None:
+        return _fetch(url, on_socket=on_socket, **arguments)
+    sockets: list[socket.socket] = []
+
+    def remember(sock: socket.socket) -> None:
+        sockets.append(sock)
+        if on_socket is not None:
+            on_socket(sock)
+
+    outcome: dict = {}
+
+    def work() -> None:
+        try:
+            outcome["answer"] = _fetch(url, on_socket=remember, **arguments)
+        except BaseException as error:  # handed to the caller's thread
+            outcome["error"] = error
+
+    worker = threading.Thread(target=work, name="safehttp-request", daemon=True)
+    worker.start()
+    while True:
+        worker.join(POLL_SECONDS)
+        if not worker.is_alive():
+            break
+        try:
+            cancel()
+        except BaseException:
+            # Unblocks the helper: a read or connect on a shut socket returns at once.
+            for sock in sockets:
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+            raise
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["answer"]
+
+
+def _fetch(
+    url: str,
+    *,
+    allowed=DEFAULT_ALLOWED,
+    method: str = "GET",
+    headers: dict[str, str] | None = None,
+    body: bytes | None = None,
+    secret_headers: tuple[str, ...] | set[str] = (),
+    timeout: float = 5.0,
+    max_body: int = 5 * 1024 * 1024,
+    max_redirects: int = MAX_REDIRECTS,
+    on_socket: Callable[[socket.socket], None] | None = None,
+    tls: ssl.SSLContext | None = None,
+    setting: str = TARGET_SETTING,
+) -> Response:
     secret = CREDENTIAL_HEADERS | {name.lower() for name in secret_headers}
     sent = dict(headers or {})
     started = time.perf_counter()

@@ -202,3 +202,49 @@ def test_the_load_tests_openapi_reader_checks_every_hop(allowed_server, refused_
     with pytest.raises(HostNotAllowed):
         fetch_json(f"{allowed_server.url}/openapi.json", allowed=ALLOW, headers=headers)
     assert refused_server.seen == []
+
+
+class Stop(Exception):
+    pass
+
+
+def test_a_cancel_stops_a_request_to_a_silent_server_and_shuts_its_socket():
+    import socket
+    import threading
+
+    server = socket.socket()
+    server.bind((ALLOWED, 0))
+    server.listen(1)
+    closed = threading.Event()
+
+    def silent():
+        conn, _ = server.accept()
+        conn.recv(65536)  # the request; never answered
+        if conn.recv(1) == b"":  # EOF: the client shut its socket
+            closed.set()
+        conn.close()
+
+    threading.Thread(target=silent, daemon=True).start()
+    polls = []
+
+    def cancel():
+        polls.append(1)
+        if len(polls) >= 3:
+            raise Stop
+
+    try:
+        with pytest.raises(Stop):
+            # Without the cancel this would wait the full minute.
+            safehttp.fetch(f"http://{ALLOWED}:{server.getsockname()[1]}/", allowed=ALLOW,
+                           timeout=60, cancel=cancel)  # fmt: skip
+        assert closed.wait(10)
+    finally:
+        server.close()
+
+
+def test_a_cancellable_fetch_answers_like_a_plain_one(allowed_server):
+    answer = safehttp.fetch(f"{allowed_server.url}/", allowed=ALLOW, cancel=lambda: None)
+    assert (answer.status, answer.body) == (200, b"ok")
+    allowed_server.redirect("/", f"http://{REFUSED}:9/")
+    with pytest.raises(HostNotAllowed):
+        safehttp.fetch(f"{allowed_server.url}/", allowed=ALLOW, cancel=lambda: None)
