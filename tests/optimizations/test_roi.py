@@ -229,9 +229,7 @@ def test_a_pinned_baseline_run_wins_over_the_first_set(initiative, target):
     assert "no stress benchmark on the baseline — capacity unknown" in result.missing
 
 
-def test_a_pinned_load_set_takes_the_first_knee_measured_before_the_latest_set(
-    initiative, target
-):
+def test_a_pinned_load_set_takes_the_first_knee_measured_before_the_latest_set(initiative, target):
     # The demo's shape: a pinned set of load tests, a strategy run's stress test beside it.
     pinned = bench_set(target, T0, SLOW)
     target.baseline_run = pinned[0].run
