@@ -33,7 +33,7 @@ from ninja.parser import Parser
 from ninja.security import HttpBearer
 from pydantic import AfterValidator, StringConstraints, field_validator
 
-from optimizations import engine, kinds, limits, modes
+from optimizations import engine, kinds, limits, modes, verdicts
 from optimizations.analyzers.base import validate_params
 from optimizations.models import Finding, Initiative, Job, JobLog, Measurement, Run
 from portal import access, tokens
@@ -225,7 +225,9 @@ class JobBrief(Schema):
     status: str
     progress: float
     step: str
-    verdict: str = Field(description='"pass", "fail", or "" when the kind gives none')
+    verdict: str = Field(
+        description='pass, fail, incomplete, error, cancelled; "" while the job is active'
+    )
     error: str
 
     @staticmethod
@@ -421,15 +423,11 @@ def run_status(run: Run, jobs) -> str:
         return run.status
     if all(job.status in Job.ENDED for job in jobs):
         return run.status
-    if any(job.status != Job.QUEUED for job in jobs):
-        return Job.RUNNING
-    return Job.QUEUED
+    return verdicts.run_status_while_active(job.status for job in jobs)
 
 
 def run_progress(jobs) -> int:
-    if not jobs:
-        return 0
-    return int(sum(100 if job.status in Job.ENDED else job.progress for job in jobs) / len(jobs))
+    return verdicts.run_progress(jobs)
 
 
 def load_run(pk: int) -> Run:

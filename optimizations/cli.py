@@ -3,8 +3,8 @@
 Installed as a console script (pyproject's ``[project.scripts]``), so
 ``fastapi-sqlalchemy-optimize comprehensive --target shop-api --user qa.engineer --wait``
 works from any directory; it is ``manage.py optimize`` with the same arguments,
-output and exit codes (0 passed, 1 a verdict failed, 2 a job failed or the run
-could not start).
+output and exit codes (the run's verdict: 0 pass, 1 fail, 2 error / cancelled /
+could not start, 3 incomplete), as its ``--help`` says.
 """
 
 from __future__ import annotations

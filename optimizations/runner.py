@@ -289,6 +289,10 @@ def store_result(job: Job, kind: kinds.Kind, result: AnalysisResult) -> None:
         ]
         # Kept apart from the analyzer's own keys (a security scan has "findings" too).
         summary["tracked"] = {"reported": len(reported), "fixed": fixed}
+        # Why the verdict is not pass: for incomplete, what is missing and how to enable it.
+        summary["verdict_reason"] = result.verdict_reason or (
+            "" if result.verdict else "the analysis judged nothing"
+        )
         _store_exports(job, kind, result)
         if not job.succeed(summary, result.verdict):
             # The job stopped being ours while we stored (reaped or cancelled):

@@ -14,6 +14,7 @@ from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
 
+from optimizations import verdicts
 from optimizations.models.fields import CleanCharField, CleanJSONField, CleanTextField
 from optimizations.models.plan import Initiative, Phase, PhaseTask
 from optimizations.models.targets import TargetService
@@ -104,7 +105,7 @@ class Run(models.Model):
         jobs = list(self.jobs.values_list("status", "verdict"))
         statuses = {status for status, _ in jobs}
         if statuses & set(Job.ACTIVE):
-            status = Job.RUNNING if Job.RUNNING in statuses else Job.QUEUED
+            status = verdicts.run_status_while_active(statuses)
             Run.objects.filter(pk=self.pk).update(status=status)
             self.status = status
             return False
@@ -116,8 +117,11 @@ class Run(models.Model):
             status = Job.EXPIRED
         else:
             status = Job.FAILED
-        verdicts = {verdict for _, verdict in jobs if verdict}
-        verdict = "fail" if "fail" in verdicts else ("pass" if verdicts == {"pass"} else "")
+        # One vocabulary (optimizations.verdicts): a failed job counts as error, a
+        # cancelled one as cancelled, incomplete never as pass.
+        # A kind the mode asked for that could not run leaves the run incomplete.
+        parts = [verdicts.of_job(status, verdict) for status, verdict in jobs]
+        verdict = verdicts.roll_up(parts + ([verdicts.INCOMPLETE] if self.skipped else []))
         won = Run.objects.filter(pk=self.pk, finished_at__isnull=True).update(
             status=status, verdict=verdict, finished_at=timezone.now()
         )
@@ -275,7 +279,8 @@ class Job(models.Model):
             (self.RUNNING,),
             self.SUCCEEDED,
             summary=summary,
-            verdict=verdict or "",
+            # An analysis that judged nothing has not passed.
+            verdict=verdict or verdicts.INCOMPLETE,
             progress=100,
             finished_at=timezone.now(),
         )
@@ -293,6 +298,7 @@ class Job(models.Model):
         return self._move(
             (self.WAITING, self.QUEUED, self.RUNNING),
             self.FAILED,
+            verdict=verdicts.ERROR,
             error=message[:4000],
             finished_at=timezone.now(),
         )
@@ -302,7 +308,11 @@ class Job(models.Model):
 
         Returns the new state."""
         if self._move(
-            (self.WAITING, self.QUEUED), self.CANCELLED, finished_at=timezone.now(), waiting_for=None
+            (self.WAITING, self.QUEUED),
+            self.CANCELLED,
+            finished_at=timezone.now(),
+            waiting_for=None,
+            verdict=verdicts.CANCELLED,
         ):
             return self.CANCELLED
         Job.objects.filter(pk=self.pk, status=self.RUNNING).update(cancel_requested=True)
@@ -316,13 +326,19 @@ class Job(models.Model):
             self.CANCELLED,
             finished_at=timezone.now(),
             step="cancelled",
+            verdict=verdicts.CANCELLED,
         )
 
     def cancel_abandoned(self) -> bool:
         """A job asked to stop whose worker is gone (or never claimed it) ends as cancelled."""
         updated = Job.objects.filter(
             pk=self.pk, status__in=(self.QUEUED, self.RUNNING), cancel_requested=True
-        ).update(status=self.CANCELLED, finished_at=timezone.now(), step="cancelled")
+        ).update(
+            status=self.CANCELLED,
+            finished_at=timezone.now(),
+            step="cancelled",
+            verdict=verdicts.CANCELLED,
+        )
         if updated:
             self.refresh_from_db()
         return bool(updated)
@@ -331,6 +347,7 @@ class Job(models.Model):
         return self._move(
             (self.WAITING, self.QUEUED),
             self.EXPIRED,
+            verdict=verdicts.ERROR,
             finished_at=timezone.now(),
             waiting_for=None,
             error="It could not start before its schedule's next turn, so it was skipped.",

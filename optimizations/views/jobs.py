@@ -15,7 +15,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 
-from optimizations import charts, engine, kinds, modes
+from optimizations import charts, engine, kinds, modes, verdicts
 from optimizations.forms import RunForm, params_form_class, params_from_form
 from optimizations.models import (
     Finding,
@@ -153,16 +153,26 @@ def run_detail(request, pk):
         "run": run,
         "jobs": jobs,
         "can_trigger": access.can_trigger_jobs(request.user),
-        "progress": _run_progress(jobs),
-        "live": any(job.status in Job.ACTIVE for job in jobs),
+        **_run_state(run, jobs),
     }
     return render(request, "optimizations/run_detail.html", context)
 
 
+def _run_state(run, jobs) -> dict:
+    """What the run page shows of the run now, from its jobs (the stored status is
+    settled only when a job ends): status, progress, verdict and why, live or not."""
+    live = any(job.status in Job.ACTIVE for job in jobs)
+    status = verdicts.run_status_while_active(j.status for j in jobs) if live else run.status
+    return {
+        "live": live,
+        "run_status": status,
+        "progress": _run_progress(jobs),
+        "verdict_reasons": [] if live else verdicts.reasons_of_run(jobs, run.skipped),
+    }
+
+
 def _run_progress(jobs) -> int:
-    if not jobs:
-        return 0
-    return int(sum(100 if job.status in Job.ENDED else job.progress for job in jobs) / len(jobs))
+    return verdicts.run_progress(jobs)
 
 
 @require_GET
@@ -172,7 +182,12 @@ def run_live(request, pk):
     # The worker that ends the last job settles the run (and tells people);
     # this page only shows what is there.
     done = all(job.status in Job.ENDED for job in jobs)
-    context = {"run": run, "jobs": jobs, "progress": _run_progress(jobs), "live": not done}
+    context = {
+        "run": run,
+        "jobs": jobs,
+        "can_trigger": access.can_trigger_jobs(request.user),
+        **_run_state(run, jobs),
+    }
     return render(
         request,
         "optimizations/run_detail.html#run_jobs",

@@ -1,4 +1,4 @@
-"""``manage.py optimize`` and ``fastapi-sqlalchemy-optimize``: start, follow, exit 0/1/2.
+"""``manage.py optimize`` and ``fastapi-sqlalchemy-optimize``: start, follow, exit 0/1/2/3.
 
 Every kind is the fake analyzer here, and ``--wait``'s pause between two polls
 runs what was queued, in-process, as a worker would: the command sees the jobs
@@ -16,7 +16,7 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
-from optimizations import cli, engine, kinds, runner
+from optimizations import cli, engine, kinds, lease, runner
 from optimizations.analyzers.base import MeasurementData
 from optimizations.management.commands import optimize
 from optimizations.models import Finding, Job, Run
@@ -45,9 +45,15 @@ def fake_kinds(monkeypatch):
         result.measurements.append(MeasurementData("http.latency.p95", 12.5, "ms"))
         if params["fail"] == "verdict":
             result.verdict = "fail"
+        if params["fail"] == "incomplete":
+            result.verdict = "incomplete"
+            result.verdict_reason = "db.avg_query_time: pg_stat_statements is not available"
         return result
 
     monkeypatch.setattr(fake_analyzer, "run", run)
+    # No target answers here: the health check and cool-down before a load have their
+    # own tests (tests/analyzers/test_cooldown.py, test_lifecycle.py).
+    monkeypatch.setattr(lease, "cool_down", lambda job, spec, ctx: None)
 
 
 @pytest.fixture
@@ -122,7 +128,7 @@ def test_wait_follows_the_jobs_and_exits_0_when_all_succeeded_and_passed(
     assert f"job #{probe.pk} probe: succeeded verdict pass" in out
     assert f"Run #{run.pk} — performance --target orders-api — succeeded, verdict pass" in out
     assert "http.latency.p95 12.5 ms" in out
-    assert out.rstrip().endswith("Exit 0: every job succeeded and no verdict failed.")
+    assert out.rstrip().endswith("Exit 0: pass — every job ran and passed.")
 
 
 def test_a_failed_verdict_exits_1(target, qa_engineer, worker):
@@ -133,7 +139,7 @@ def test_a_failed_verdict_exits_1(target, qa_engineer, worker):
     )
     assert code == 1
     assert Run.objects.get().verdict == "fail"
-    assert "Exit 1: a verdict failed." in out
+    assert "Exit 1: fail — a verdict failed." in out
 
 
 def test_a_failed_job_exits_2_and_says_why(target, qa_engineer, worker):
@@ -144,7 +150,27 @@ def test_a_failed_job_exits_2_and_says_why(target, qa_engineer, worker):
     )
     assert code == 2  # a job that failed outweighs a failed verdict
     assert "error: The target said no." in out
-    assert "Exit 2: a job did not succeed." in out
+    assert "Exit 2: error — a job could not do its work or was cancelled." in out
+
+
+def test_an_incomplete_verdict_exits_3_and_names_what_is_missing(target, qa_engineer, worker):
+    code, out, _ = optimize_cmd(
+        "performance",
+        *("--target", target.slug, "--user", "aiko", "--wait", "--focus", "sqlalchemy"),
+        *("--param", "db_scan.fail=incomplete"),
+    )
+    run = Run.objects.get()
+    assert {job.kind for job in run.jobs.all()} == {"probe", "code_scan", "db_scan"}
+    assert code == 3 and run.verdict == "incomplete"  # never pass
+    assert "incomplete: db.avg_query_time: pg_stat_statements is not available" in out
+    assert "Exit 3: incomplete" in out
+
+
+def test_help_documents_the_exit_codes(capsys):
+    with pytest.raises(SystemExit):
+        call_command("optimize", "--help")
+    text = " ".join(capsys.readouterr().out.split())
+    assert "0 pass, 1 fail, 2 error / cancelled / could not start, 3 incomplete" in text
 
 
 def test_findings_of_the_run_are_summed_up(target, qa_engineer, worker):
@@ -220,7 +246,8 @@ def test_json_without_wait_is_one_document_of_the_queued_run(target, qa_engineer
     assert document["run"]["focus"] == ["fastapi"]
     assert document["run"]["status"] == "queued"
     assert [job["kind"] for job in document["jobs"]] == ["probe", "code_scan", "benchmark"]
-    assert {job["status"] for job in document["jobs"]} == {"queued"}
+    # The probe is queued; the others wait for the job before them.
+    assert [job["status"] for job in document["jobs"]] == ["queued", "waiting", "waiting"]
 
 
 def test_json_with_wait_has_run_jobs_verdicts_and_findings(target, qa_engineer, worker):
@@ -287,14 +314,18 @@ def test_ctrl_c_with_cancel_on_interrupt_cancels_the_jobs_and_exits_2(
     run = Run.objects.get()
     assert code == 2
     assert {job.status for job in run.jobs.all()} == {Job.CANCELLED}
+    assert {job.verdict for job in run.jobs.all()} == {"cancelled"}
     assert f"Cancelling run #{run.pk}" in err
-    assert "Exit 2: a job did not succeed." in out
+    assert "Exit 2: error — a job could not do its work or was cancelled." in out
     assert AuditEvent.objects.filter(action="job.cancel").count() == 4
 
 
-@pytest.mark.parametrize(("answer", "status"), [("y\n", Job.CANCELLED), ("\n", Job.QUEUED)])
+@pytest.mark.parametrize(
+    ("answer", "statuses"),
+    [("y\n", {Job.CANCELLED}), ("\n", {Job.QUEUED, Job.WAITING})],
+)
 def test_ctrl_c_on_a_terminal_asks_before_cancelling(
-    answer, status, target, qa_engineer, queue, monkeypatch
+    answer, statuses, target, qa_engineer, queue, monkeypatch
 ):
     def interrupted():
         raise KeyboardInterrupt
@@ -307,8 +338,8 @@ def test_ctrl_c_on_a_terminal_asks_before_cancelling(
     run = Run.objects.get()
     assert code == 2
     assert "Cancel the run's 4 unfinished jobs? [y/N]" in err
-    assert {job.status for job in run.jobs.all()} == {status}
-    if status == Job.QUEUED:
+    assert {job.status for job in run.jobs.all()} == statuses
+    if Job.QUEUED in statuses:
         assert f"Stopped following run #{run.pk}; it goes on" in err
         assert "Exit 2: the run was not followed to its end." in out
 

@@ -1,7 +1,10 @@
 """``manage.py dbscan <database-url>``: the DB scan from a DBA's terminal or a CI job.
 
-Exit status: 0 when no high-severity finding, 1 when one is present, 2 when the
-scan could not run (connection refused, wrong password, host not allowed...).
+Exit status, the scan's verdict (optimizations.verdicts): 0 pass; 1 fail (an SLO
+broken or a high-severity finding); 2 error — the scan could not run (connection
+refused, wrong password, host not allowed...) or was cancelled; 3 incomplete — a
+check the verdict needs could not run (no pg_stat_statements, no statement in
+the window…), with what is missing and how to enable it.
 """
 
 from __future__ import annotations
@@ -13,7 +16,8 @@ from dataclasses import asdict
 
 from django.core.management.base import BaseCommand
 
-from optimizations.analyzers import dbscan
+from optimizations import verdicts
+from optimizations.analyzers import dbscan, slo
 from optimizations.analyzers.base import (
     SEVERITY_RANK,
     AnalysisError,
@@ -25,7 +29,7 @@ from optimizations.analyzers.netguard import DEFAULT_ALLOWED
 
 
 class Command(BaseCommand):
-    help = "Scan a PostgreSQL database read-only; exit 1 on a high-severity finding, 2 on failure."
+    help = "Scan a PostgreSQL database read-only. " + verdicts.EXIT_HELP
 
     def add_arguments(self, parser):
         parser.add_argument("database_url", help="postgresql://user:password@host:port/dbname")
@@ -35,6 +39,14 @@ class Command(BaseCommand):
         )
         parser.add_argument(
             "--metrics-url", default="", help="the target's Prometheus /metrics URL"
+        )
+        parser.add_argument(
+            "--slo",
+            action="append",
+            default=[],
+            metavar="KEY=VALUE",
+            help="an SLO or threshold other than the default, in the table's units "
+            "(ms, %%): " + ", ".join(t.key for t in slo.THRESHOLDS if "db_scan" in t.judged_by),
         )
         parser.add_argument(
             "--allow-host",
@@ -47,7 +59,17 @@ class Command(BaseCommand):
     def handle(self, *args, **opts):
         allowed = [h for h in os.environ.get("KAIZEN_ALLOWED_TARGET_HOSTS", "").split(",") if h]
         allowed = tuple(allowed or DEFAULT_ALLOWED) + tuple(opts["allow_host"])
-        target = TargetSpec(name="cli", database_url=opts["database_url"], allowed_hosts=allowed)
+        try:
+            overrides = _slo_overrides(opts["slo"])
+        except ValueError as exc:
+            self.stderr.write(f"error: {exc}")
+            sys.exit(verdicts.EXIT_ERROR)
+        target = TargetSpec(
+            name="cli",
+            database_url=opts["database_url"],
+            allowed_hosts=allowed,
+            thresholds=slo.merged(overrides),
+        )
         params = {"window": opts["window"], "metrics_url": opts["metrics_url"]}
         echo = None if opts["json"] else (lambda line: self.stderr.write(line))
         ctx = LocalContext(echo=echo)
@@ -58,20 +80,23 @@ class Command(BaseCommand):
         try:
             result = dbscan.run(target, params, ctx)
         except (AnalysisError, Cancelled) as exc:
+            verdict = verdicts.CANCELLED if isinstance(exc, Cancelled) else verdicts.ERROR
             if opts["json"]:
-                self.stdout.write(json.dumps({"ok": False, "error": str(exc)}))
+                self.stdout.write(json.dumps({"ok": False, "verdict": verdict, "error": str(exc)}))
             else:
                 self.stderr.write(f"error: {exc}")
-            sys.exit(2)
-        high = any(SEVERITY_RANK[f.severity] >= SEVERITY_RANK["high"] for f in result.findings)
+            sys.exit(verdicts.exit_code(verdict))
+        verdict = result.verdict or verdicts.INCOMPLETE
         if opts["json"]:
-            payload = {"ok": True, **asdict(result)}
+            payload = {"ok": True, **asdict(result), "verdict": verdict}
             for finding, data in zip(result.findings, payload["findings"], strict=True):
                 data["fingerprint"] = finding.fingerprint("db")
             self.stdout.write(json.dumps(payload, default=str, indent=2))
         else:
             self._print(result)
-        sys.exit(1 if high else 0)
+            why = f" — {result.verdict_reason}" if result.verdict_reason else ""
+            self.stdout.write(f"Verdict: {verdict}{why}")
+        sys.exit(verdicts.exit_code(verdict))
 
     def _print(self, result):
         out = self.stdout.write
@@ -92,3 +117,18 @@ class Command(BaseCommand):
             f"{len(result.findings)} finding(s); scan took {scan.get('seconds')}s, "
             f"{scan.get('statements')} statements on the target"
         )
+
+
+def _slo_overrides(pairs: list[str]) -> dict[str, float]:
+    """``["db_avg_ms=20", …]`` → ``{"db_avg_ms": 20.0}``; unknown keys are an error."""
+    overrides = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        key = key.strip()
+        if not sep or key not in slo.BY_KEY:
+            raise ValueError(f"--slo {pair!r}: give KEY=VALUE with a key of the SLO table")
+        try:
+            overrides[key] = float(value)
+        except ValueError:
+            raise ValueError(f"--slo {pair!r}: {value!r} is not a number") from None
+    return overrides

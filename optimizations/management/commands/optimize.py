@@ -4,10 +4,13 @@ The organisation's former command-line optimizer, on Kaizen's job engine; also
 installed as ``fastapi-sqlalchemy-optimize`` (optimizations/cli.py). It acts as
 ``--user``, checked by portal.access exactly like the portal's "Run analysis".
 
-Exit status: 0 when the run was queued (without ``--wait``) or, with ``--wait``,
-when every job succeeded and no verdict failed; 1 when a verdict failed; 2 when
-a job failed, was cancelled or expired, or the run could not start (unknown
-user or target, a role that may not trigger jobs, bad input, broker down).
+Exit status, the run's verdict (optimizations.verdicts): 0 pass (or, without
+``--wait``, the run was queued); 1 fail; 2 error / cancelled / could not start
+(a job failed or expired, the run was cancelled, unknown user or target, a role
+that may not trigger jobs, bad input, broker down); 3 incomplete (a check the
+verdict needs could not run — a kind skipped for want of what it needs, a scan
+without pg_stat_statements…; the output names what is missing and how to
+enable it).
 """
 
 from __future__ import annotations
@@ -27,11 +30,16 @@ from django.db.models import Count
 from django.http import Http404
 from django.utils import timezone
 
-from optimizations import api, engine, kinds
+from optimizations import api, engine, kinds, verdicts
 from optimizations.models import Finding, Job, Measurement, Run, TargetService
 from portal import access
 
-EXIT_OK, EXIT_VERDICT, EXIT_FAILED = 0, 1, 2
+EXIT_OK, EXIT_VERDICT, EXIT_FAILED, EXIT_INCOMPLETE = (
+    verdicts.EXIT_PASS,
+    verdicts.EXIT_FAIL,
+    verdicts.EXIT_ERROR,
+    verdicts.EXIT_INCOMPLETE,
+)
 POLL_SECONDS = 1.0
 # After its last job ended, the worker settles the run; give it this many polls.
 SETTLE_POLLS = 5
@@ -71,12 +79,20 @@ def pause() -> None:
     time.sleep(POLL_SECONDS)
 
 
-def exit_code(jobs) -> int:
-    if any(job.status != Job.SUCCEEDED for job in jobs):
+def run_verdict(jobs, skipped=()) -> str:
+    """The run's verdict from its jobs (as Run.settle rolls it up): a kind the mode
+    asked for that could not run leaves it incomplete, never pass."""
+    parts = [verdicts.of_job(job.status, job.verdict) for job in jobs]
+    if skipped:
+        parts.append(verdicts.INCOMPLETE)
+    return verdicts.roll_up(parts)
+
+
+def exit_code(jobs, skipped=()) -> int:
+    """0 pass, 1 fail, 2 error / cancelled / could not start, 3 incomplete."""
+    if not jobs or any(job.status in Job.ACTIVE for job in jobs):
         return EXIT_FAILED
-    if any(job.verdict == "fail" for job in jobs):
-        return EXIT_VERDICT
-    return EXIT_OK
+    return verdicts.exit_code(run_verdict(jobs, skipped))
 
 
 def _plain(text):
@@ -86,8 +102,7 @@ def _plain(text):
 class Command(BaseCommand):
     help = (
         "Start an analysis run (comprehensive, performance, quality or strategy) on a target "
-        "as a named user; with --wait, follow it and exit 0 (passed), 1 (a verdict failed) "
-        "or 2 (a job failed or the run could not start)."
+        "as a named user; with --wait, follow it and exit with its verdict. " + verdicts.EXIT_HELP
     )
     # A CI job runs this against a configured portal; its checks are the portal's business.
     requires_system_checks = []
@@ -113,7 +128,10 @@ class Command(BaseCommand):
             "--user", required=True, help="act as this Kaizen user (checked like the portal)"
         )
         parser.add_argument(
-            "--wait", action="store_true", help="follow the jobs to their end; exit 0/1/2"
+            "--wait",
+            action="store_true",
+            help="follow the jobs to their end; exit 0 pass, 1 fail, 2 error/cancelled, "
+            "3 incomplete",
         )
         parser.add_argument(
             "--json", action="store_true", help="print one JSON document instead of text"
@@ -162,7 +180,7 @@ class Command(BaseCommand):
         if not self.as_json:
             self._started(run, jobs, user)
         jobs, followed = self._follow(run, user, opts["cancel_on_interrupt"])
-        code = exit_code(jobs) if followed else EXIT_FAILED
+        code = exit_code(jobs, run.skipped) if followed else EXIT_FAILED
         self._finished(run, jobs, code, followed)
         sys.exit(code)
 
@@ -392,8 +410,11 @@ class Command(BaseCommand):
             out("  ".join(parts).rstrip())
             if job.error:
                 out(f"      error: {job.error}")
+            elif verdicts.of_job(job.status, job.verdict) == verdicts.INCOMPLETE:
+                reason = verdicts.reason_of_job(job) or "a check could not run"
+                out(f"      incomplete: {reason}")
         for skipped in run.skipped:
-            out(f"  skipped {skipped['kind']}: {skipped['why']}")
+            out(f"  skipped {skipped['kind']}: {skipped['why']} (the run is incomplete)")
         findings = self._findings(run, jobs)
         if findings["open"]:
             by = ", ".join(f"{n} {severity}" for severity, n in findings["by_severity"].items())
@@ -402,11 +423,12 @@ class Command(BaseCommand):
             out(f"Fixed since the last run: {findings['fixed']}")
         out(f"Details: {run.get_absolute_url()}")
         why = {
-            EXIT_OK: "every job succeeded and no verdict failed",
-            EXIT_VERDICT: "a verdict failed",
-            EXIT_FAILED: "a job did not succeed"
+            EXIT_OK: "pass — every job ran and passed",
+            EXIT_VERDICT: "fail — a verdict failed",
+            EXIT_FAILED: "error — a job could not do its work or was cancelled"
             if followed
             else "the run was not followed to its end",
+            EXIT_INCOMPLETE: "incomplete — a check the verdict needs could not run (above)",
         }[code]
         self.stdout.write(f"Exit {code}: {why}.")
 

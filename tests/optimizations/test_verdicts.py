@@ -1,0 +1,142 @@
+"""One verdict vocabulary: pass, fail, incomplete, error, cancelled — for jobs, runs,
+the CLI's exit codes and the run page's live state (badges, cancel button, progress)."""
+
+from types import SimpleNamespace
+
+import pytest
+from django.urls import reverse
+
+from optimizations import verdicts
+from optimizations.models import Job, Run
+
+
+def test_a_job_status_maps_to_one_verdict():
+    assert verdicts.of_job("failed", "") == "error"
+    assert verdicts.of_job("expired", "") == "error"
+    assert verdicts.of_job("cancelled", "pass") == "cancelled"
+    assert verdicts.of_job("succeeded", "fail") == "fail"
+    assert verdicts.of_job("succeeded", "") == "incomplete"  # judged nothing: not pass
+    for active in ("waiting", "queued", "running"):
+        assert verdicts.of_job(active, "") == ""  # pending
+
+
+@pytest.mark.parametrize(
+    ("parts", "expected"),
+    [
+        (["pass", "pass"], "pass"),
+        (["pass", "incomplete"], "incomplete"),
+        (["pass", "fail", "incomplete"], "fail"),
+        (["pass", "cancelled"], "cancelled"),
+        (["fail", "error"], "error"),  # a job that failed outweighs a failed verdict
+        ([], ""),
+    ],
+)
+def test_roll_up_never_turns_incomplete_or_cancelled_into_pass(parts, expected):
+    assert verdicts.roll_up(parts) == expected
+
+
+def test_exit_codes():
+    codes = {v: verdicts.exit_code(v) for v in ("pass", "fail", "error", "cancelled")}
+    assert codes == {"pass": 0, "fail": 1, "error": 2, "cancelled": 2}
+    assert verdicts.exit_code("incomplete") == 3
+    assert verdicts.exit_code("") == 2  # nothing ran: could not start
+
+
+def test_criteria_and_checks_map_to_the_vocabulary():
+    assert [verdicts.from_check(s) for s in ("met", "not met", "unknown", "pending")] == [
+        "pass",
+        "fail",
+        "incomplete",
+        "",
+    ]
+    assert [verdicts.from_check(s) for s in (True, False, None)] == ["pass", "fail", "incomplete"]
+
+
+def test_a_run_is_running_once_a_job_runs_or_ended_and_never_100_percent_when_cancelled():
+    assert verdicts.run_status_while_active({"queued", "waiting"}) == "queued"
+    assert verdicts.run_status_while_active({"running", "waiting"}) == "running"
+    assert verdicts.run_status_while_active({"succeeded", "waiting"}) == "running"
+    jobs = [
+        SimpleNamespace(status="succeeded", progress=100),
+        SimpleNamespace(status="cancelled", progress=40),
+        SimpleNamespace(status="cancelled", progress=0),
+    ]
+    assert verdicts.run_progress(jobs) == 46
+
+
+# --- on the models ------------------------------------------------------------
+
+
+def _run(target, *statuses, skipped=()):
+    run = Run.objects.create(target=target, mode="performance", skipped=list(skipped))
+    jobs = [Job.objects.create(run=run, target=target, kind="probe", status=s) for s in statuses]
+    return run, jobs
+
+
+@pytest.mark.django_db
+def test_transitions_store_error_and_cancelled(target):
+    _, (failed, cancelled, expired, running) = _run(
+        target, Job.RUNNING, Job.QUEUED, Job.QUEUED, Job.RUNNING
+    )
+    failed.fail("The target said no.")
+    cancelled.request_cancel()
+    expired.expire()
+    running.request_cancel()
+    running.confirm_cancelled()
+    assert (failed.verdict, cancelled.verdict, expired.verdict) == ("error", "cancelled", "error")
+    assert running.verdict == "cancelled"
+
+
+@pytest.mark.django_db
+def test_a_cancelled_run_settles_as_cancelled_not_pass(target):
+    run, (done, queued) = _run(target, Job.RUNNING, Job.QUEUED)
+    done.succeed({}, "pass")
+    queued.request_cancel()
+    run.settle()
+    assert (run.status, run.verdict) == (Job.CANCELLED, "cancelled")
+
+
+@pytest.mark.django_db
+def test_an_analysis_that_judged_nothing_or_a_skipped_kind_leaves_the_run_incomplete(target):
+    run, (job,) = _run(target, Job.RUNNING)
+    job.succeed({}, None)
+    run.settle()
+    assert (job.verdict, run.verdict) == ("incomplete", "incomplete")
+    run, (job,) = _run(target, Job.RUNNING, skipped=[{"kind": "db_scan", "why": "no DB URL"}])
+    job.succeed({}, "pass")
+    run.settle()
+    assert run.verdict == "incomplete"
+
+
+# --- the run page -------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_the_run_page_says_running_while_a_job_runs_and_offers_cancel(client, qa_engineer, target):
+    run, (probe, _scan) = _run(target, Job.RUNNING, Job.WAITING)
+    probe.progress = 50
+    probe.save()
+    client.force_login(qa_engineer)
+    page = client.get(reverse("run_detail", args=[run.pk])).content.decode()
+    assert '<span class="badge running">running</span>' in page
+    assert "Cancel run" in page and "25 %" in page
+
+
+@pytest.mark.django_db
+def test_the_live_fragment_drops_cancel_and_shows_the_cancelled_verdict(
+    client, qa_engineer, target
+):
+    run, (probe, scan) = _run(target, Job.RUNNING, Job.QUEUED)
+    Job.objects.filter(pk=probe.pk).update(progress=60)
+    probe.refresh_from_db()
+    probe.request_cancel()
+    probe.confirm_cancelled()
+    scan.request_cancel()
+    run.settle()
+    client.force_login(qa_engineer)
+    response = client.get(reverse("run_live", args=[run.pk]), HTTP_HX_REQUEST="true")
+    fragment = response.content.decode()
+    assert response.status_code == 286  # polling stops
+    assert "Cancel run" not in fragment
+    assert "verdict-cancelled" in fragment and "verdict: cancelled" in fragment
+    assert "100 %" not in fragment and "30 %" in fragment
