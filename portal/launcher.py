@@ -301,7 +301,9 @@ def main(argv=None) -> int:
     if first_start and target_ready:
         # The demo initiative's phase 1 measures the baseline for real, once.
         for task, run, refusal in start_baseline():
-            if run is not None:
+            if run is not None and run.mode == "custom":
+                say(f"  Baseline set  {url}runs/{run.pk}/  (5 short load tests, pinned)")
+            elif run is not None:
                 say(f"  Baseline      {url}runs/{run.pk}/  (phase 1: “{task.title}”, running now)")
             else:
                 say(f"  Baseline      not started for “{task.title}”: {refusal}")
