@@ -100,6 +100,16 @@ def test_the_connection_goes_to_the_checked_address(allowed, monkeypatch):
     assert params["hostaddr"] == ALLOWED and params["host"] == "db.pinned.test"
 
 
+def test_every_checked_address_of_a_name_is_an_entry_libpq_may_try(monkeypatch):
+    from optimizations.analyzers import netguard
+
+    monkeypatch.setattr(netguard, "resolve", lambda host, port=None: ["127.0.0.3", ALLOWED])
+    params = check_database_url("postgresql://u@db.twice.test:6543/db", ("127.0.0.0/8",))
+    assert params["host"] == "db.twice.test,db.twice.test"
+    assert params["hostaddr"] == "127.0.0.3,127.0.0.2"
+    assert params["port"] == "6543,6543"
+
+
 def test_an_allowed_host_is_reached_with_hostaddr(allowed):
     with pytest.raises(AnalysisError, match=r"PostgreSQL at 127\.0\.0\.2"):
         open_session(f"postgresql://u:pw@{ALLOWED}:{allowed.port}/db", ALLOW, connect_timeout=2)

@@ -152,7 +152,9 @@ def check_database_url(
         raise AnalysisError("The database URL gives a different number of host and hostaddr.")
     if len(ports) > 1 and len(ports) != count:
         raise AnalysisError("The database URL gives a different number of hosts and ports.")
-    pinned = []
+    # One entry per address libpq may try: a name with several checked addresses
+    # becomes as many entries, each pinned with hostaddr (libpq tries them in order).
+    entries: list[tuple[str, str, int]] = []
     try:
         for index in range(count):
             host = hosts[index] if hosts else ""
@@ -160,7 +162,7 @@ def check_database_url(
             port = _port(ports, index)
             if address:
                 # libpq connects to hostaddr without looking the host name up.
-                pinned.append(check_address(address, allowed_hosts, setting))
+                entries.append((host, check_address(address, allowed_hosts, setting), port))
             elif not host:
                 raise HostNotAllowed(
                     "the database URL names no host, so libpq would use its default Unix "
@@ -169,14 +171,18 @@ def check_database_url(
                 )
             elif host.startswith(("/", "@")):
                 check_socket_dir(host, allowed_hosts, setting)
-                pinned.append("")
+                entries.append((host, "", port))
             else:
                 checked = check_host(host, allowed_hosts, port, setting)
-                pinned.append(sorted(checked, key=lambda a: ":" in a)[0])
+                for checked_address in sorted(checked, key=lambda a: ":" in a):
+                    entries.append((host, checked_address, port))
     except HostNotAllowed as exc:
         raise AnalysisError(str(exc)) from None
-    if any(pinned):
-        params["hostaddr"] = ",".join(pinned)
+    if hosts:
+        params["host"] = ",".join(host for host, _, _ in entries)
+    if any(address for _, address, _ in entries):
+        params["hostaddr"] = ",".join(address for _, address, _ in entries)
+    params["port"] = ",".join(str(port) for _, _, port in entries)
     return params
 
 
