@@ -218,3 +218,14 @@ def test_stored_sarif_downloads_marked_new_since_a_scan(scan_source, target, log
     gone = f"/jobs/{third.pk}/files/kaizen-code_scan-{third.pk}.sarif?new_since={second.pk}"
     assert states(gone) == [("FSA110", "absent"), ("FSA110", "absent")]
     assert client.get(url.replace(f"={first.pk}", "=999999")).status_code == 404
+
+
+def test_cli_exits_3_when_the_dependency_audit_could_not_run(tmp_path, capsys):
+    source = tmp_path / "src"
+    source.mkdir()
+    (source / "requirements.txt").write_text("fastapi>=0.115\n")
+    (source / "app.py").write_text("from fastapi import FastAPI\n\napp = FastAPI()\n")
+    with pytest.raises(SystemExit) as exit_:
+        call_command("codescan", str(source), "--no-ruff", "--audit-deps")
+    assert exit_.value.code == 3
+    assert "no pinned version" in capsys.readouterr().err

@@ -2,8 +2,10 @@
 
 Exit status, the scan's verdict (optimizations.verdicts): 0 pass — no finding at
 or above ``--fail-on``; 1 fail — one is; 2 error — the scan itself could not run;
-3 incomplete — no Python file was found to check. A finding suppressed in the code (with its
-reason) is listed as suppressed and fails nothing. With ``--new-since N`` (code scan
+3 incomplete — no Python file was found to check, or a check it was asked for could not
+run (``--audit-deps`` without a reachable advisory source or pinned versions). A
+finding suppressed in the code (with its reason) is listed as suppressed and fails
+nothing. With ``--new-since N`` (code scan
 #N of the portal, or the JSON/SARIF report file of an earlier run) only the findings
 new since then are listed and judged — how a big code base adopts the scan.
 """
@@ -93,6 +95,10 @@ class Command(BaseCommand):
         if not result.summary.get("files_scanned"):
             where = options["path"]
             self.stderr.write(f"codescan: incomplete — no Python file found under {where}")
+            sys.exit(3)
+        if result.verdict == "incomplete":
+            # a check it was asked for could not run (the dependency audit): never a pass
+            self.stderr.write(f"codescan: incomplete — {result.verdict_reason}")
             sys.exit(3)
 
     def _earlier(self, value: str) -> Earlier:
