@@ -53,6 +53,24 @@ async def stream_right(session: SessionDep) -> StreamingResponse:
     return StreamingResponse(generate(), media_type="application/x-ndjson")
 
 
+@app.get("/items/stream-unawaited")
+async def stream_unawaited(session: SessionDep) -> StreamingResponse:
+    async def generate():
+        async for item in session.stream_scalars(select(Item)):  # expect: FSA112
+            yield f"{item.id}\n"
+
+    return StreamingResponse(generate(), media_type="application/x-ndjson")
+
+
+@app.get("/items/stream-awaited-inline")
+async def stream_awaited_inline(session: SessionDep) -> StreamingResponse:
+    async def generate():
+        async for item in await session.stream_scalars(select(Item).limit(1000)):  # ok: awaited
+            yield f"{item.id}\n"
+
+    return StreamingResponse(generate(), media_type="application/x-ndjson")
+
+
 @app.get("/items/stream-connection")
 async def stream_connection() -> StreamingResponse:
     async def generate():

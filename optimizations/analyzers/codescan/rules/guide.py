@@ -228,10 +228,15 @@ def _receiver_kind(scan: Scan, func: Func, expr: ast.AST) -> str | None:
 def stream_entered_with_async_with(scan: Scan):
     for func in scan.functions():
         for node in func.nodes:
-            if not isinstance(node, ast.AsyncWith):
+            if isinstance(node, ast.AsyncWith):
+                entered = [(item.context_expr, "async with") for item in node.items]
+            elif isinstance(node, ast.AsyncFor):
+                # `async for row in session.stream(...)` without await: a coroutine, not
+                # an async iterable (`async for row in await session.stream(...)` is right)
+                entered = [(node.iter, "async for")]
+            else:
                 continue
-            for item in node.items:
-                call = item.context_expr
+            for call, how in entered:
                 if not (
                     isinstance(call, ast.Call)
                     and isinstance(call.func, ast.Attribute)
@@ -246,14 +251,14 @@ def stream_entered_with_async_with(scan: Scan):
                 if kind == "session_async" or (
                     kind == "session" and not CONNECTION_NAME.search(name)
                 ):
+                    method = ast.unparse(call.func)
                     yield Hit(
                         "FSA112",
                         func.file,
                         call,
                         func,
-                        detail=f"`{ast.unparse(call.func)}()` on an AsyncSession is a coroutine: "
-                        "`async with` on it raises TypeError; "
-                        f"`result = await {ast.unparse(call.func)}(...)` then "
+                        detail=f"`{method}()` on an AsyncSession is a coroutine: `{how}` on it "
+                        f"raises TypeError; `result = await {method}(...)` then "
                         "`async for row in result`",
                         evidence={"receiver": ast.unparse(receiver), "kind": kind},
                     )
