@@ -130,3 +130,39 @@ def test_pinning_a_baseline_is_audited(login, qa_engineer, target):
     target.refresh_from_db()
     assert target.baseline_run == run
     assert AuditEvent.objects.filter(action="target.edit", changes__has_key="baseline_run").exists()
+
+
+def test_the_slow_demo_against_its_fixed_twin_is_improved_on_every_metric(
+    login, qa_engineer, target, fixed
+):
+    """Issue 13's shapes: a noisy slow side (×45 on the median), 38.75 % errors → none,
+    throughput ×2: improved on all five metrics, verified (interleaved)."""
+    start = timezone.now() - datetime.timedelta(hours=1)
+    slow_medians = [120.0, 397.0, 900.0, 2500.0, 250.0]
+    slow_errors = [0.35, 0.3875, 0.42, 0.40, 0.375]
+    fast_medians = [8.8, 9.1, 8.5, 12.0, 8.0]
+    a, b = [], []
+    for n in range(5):
+        a.append(
+            benchmark(target, start + datetime.timedelta(minutes=2 * n), slow_medians[n],
+                      49.0 + n, error_rate=slow_errors[n])
+        )  # fmt: skip
+        b.append(
+            benchmark(fixed, start + datetime.timedelta(minutes=2 * n + 1), fast_medians[n],
+                      100.0 + n)
+        )  # fmt: skip
+    response = login(qa_engineer).get(f"{reverse('compare')}?a={ids(a)}&b={ids(b)}")
+    results = {r["key"]: r["c"] for r in response.context["results"]}
+    assert {key: c.verdict for key, c in results.items()} == {
+        "latency_med": "improved",
+        "latency_p95": "improved",
+        "latency_p99": "improved",
+        "throughput": "improved",
+        "error_rate": "improved",
+    }
+    assert {c.evidence for c in results.values()} == {"verified"}
+    assert results["latency_med"].speedup == pytest.approx(45, rel=0.1)
+    assert results["error_rate"].shift == pytest.approx(-38.75)
+    # The mirror (fixed as A, slow as B) is regressed on every metric.
+    mirror = login(qa_engineer).get(f"{reverse('compare')}?a={ids(b)}&b={ids(a)}")
+    assert {r["c"].verdict for r in mirror.context["results"]} == {"regressed"}
