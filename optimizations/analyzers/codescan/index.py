@@ -302,6 +302,17 @@ class Index(KindsMixin):
         file = func_or_file.file if isinstance(func_or_file, Func) else func_or_file
         return self.resolve_in(file.module, expr) or ""
 
+    def _is_project_path(self, dotted: str) -> bool:
+        """Whether an imported dotted name points into the project, under any import root
+        (``app.models.User`` for the module ``backend.app.models``)."""
+        if not hasattr(self, "_suffixes"):
+            self._suffixes = set()
+            for name in self.by_module:
+                parts = name.split(".")
+                self._suffixes.update(".".join(parts[i:]) for i in range(len(parts)))
+        parts = dotted.split(".")
+        return any(".".join(parts[:i]) in self._suffixes for i in range(len(parts), 0, -1))
+
     def class_for(self, module: str, expr: ast.AST) -> ClassInfo | None:
         dotted = self.resolve_in(module, expr)
         if dotted and dotted in self.classes:
@@ -310,7 +321,7 @@ class Index(KindsMixin):
         while isinstance(head, ast.Attribute):
             head = head.value
         imported = self.imports.get(module, {}).get(getattr(head, "id", ""), "")
-        if imported and imported.split(".")[0] not in self._top_packages:
+        if imported and not self._is_project_path(imported):
             return None  # another library's class of the same name (ukrr_extract's Settings)
         # re-exported through a package __init__, or imported under another path
         candidates = self.class_by_name.get(last_name(expr), [])

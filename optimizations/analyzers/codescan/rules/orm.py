@@ -482,7 +482,17 @@ def _narrowed(scan: Scan, func, node: ast.AST) -> str | None:
         None,
     )
     for root in [statement] if statement is not None else []:
+        optional = {  # `X.id == v if v else True`, `or_(...)`: filters that may not apply
+            id(n)
+            for branch in ast.walk(root)
+            if isinstance(branch, ast.IfExp)
+            or (isinstance(branch, ast.BoolOp) and isinstance(branch.op, ast.Or))
+            or (isinstance(branch, ast.Call) and last_name(branch) == "or_")
+            for n in ast.walk(branch)
+        }
         for compare in ast.walk(root):
+            if id(compare) in optional:
+                continue
             if not (
                 isinstance(compare, ast.Compare)
                 and len(compare.ops) == 1

@@ -31,3 +31,12 @@ async def search_org_items(session: Session, org_id: int, term: Term):
 async def search_cards(session: Session, term: Term):
     stmt = select(Card).where(Card.front.ilike(f"%{term}%")).limit(20)  # expect: FSA107
     return [card.id for card in (await session.scalars(stmt)).all()]
+
+
+@router.get("/search/items/optional-org")
+async def search_optional_org(session: Session, term: Term, org_id: int | None = None):
+    stmt = select(Item.id).where(
+        Item.org_id == org_id if org_id is not None else True,
+        Item.name.notilike(f"%{term}%"),  # expect: FSA107
+    )
+    return list((await session.scalars(stmt.limit(20))).all())
