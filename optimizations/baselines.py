@@ -36,13 +36,8 @@ from django.urls import reverse
 from optimizations.analyzers import stats
 from optimizations.models import Initiative, Job, Run, TargetService
 
-# Modes whose runs each carry one steady load, so their latency is one value per run.
-STEADY_MODES = ("load", "closed", "endurance")
 # The mode a baseline is about when nobody says: the sentinel and ROI guard latency.
 DEFAULT_MODE = "load"
-# Parameters that may differ between runs without making them incomparable:
-# the request order's seed and the core the generator was pinned to.
-FREE_PARAMS = ("seed", "cpu")
 # What a request mix is made of (the "scenario" comparability key).
 SCENARIO_PARAMS = ("paths", "scenario", "weights", "exclude")
 # A baseline set: this many short load tests in one run.
@@ -66,6 +61,8 @@ def run_meta(job) -> dict:
     load it was asked for (not what was measured: a 20 s run lasts 19.95 s), by
     which engine, on how much data, and which deployment it measured.
 
+    The keys are the ones issue 13 decided; other parameters (the request
+    order's seed, the pinned core, the timeout) may differ between runs.
     ``job`` is a Job (with its target) or a RunRow."""
     params = job.params or {}
     summary = job.summary or {}
@@ -392,12 +389,8 @@ def baseline_measurement(target: TargetService, mode: str, name: str) -> dict | 
     )
 
 
-def why_no_latest(target: TargetService, base: BenchmarkSet, initiative=None) -> str:
-    """Why ``latest`` found nothing: no later set at all, or none comparable (and what differs)."""
-    return why_no_latest_in(base, sets_of(target, base.mode, initiative))
-
-
 def why_no_latest_in(base: BenchmarkSet, sets: list[BenchmarkSet]) -> str:
+    """Why no set of ``sets`` is the latest for ``base``: none later, or what differs."""
     later = [
         s
         for s in sets

@@ -54,6 +54,8 @@ def test_the_baseline_is_the_first_set_and_the_latest_the_newest_comparable(targ
         f"the newest set comparable to run #{first.pk}"
     )
     assert len(sets) == 4
+    assert baselines.latest(target, base).run_id == newest.pk
+    assert baselines.baseline(target).describe() == base.describe()
 
 
 @pytest.mark.parametrize(
