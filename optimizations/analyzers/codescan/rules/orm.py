@@ -477,10 +477,11 @@ def _searchable_columns(scan: Scan) -> set[str]:
 def _narrowed(scan: Scan, func, node: ast.AST) -> str | None:
     """An equality filter on an indexed column in the same statement as ``node``: the
     wildcard only filters the rows that index already found."""
-    statement = next(
-        (s for s in func.nodes if isinstance(s, ast.stmt) and any(n is node for n in ast.walk(s))),
-        None,
-    )
+    containing = [
+        s for s in func.nodes if isinstance(s, ast.stmt) and any(n is node for n in ast.walk(s))
+    ]
+    # the innermost statement: an `if` around two queries is not one query
+    statement = min(containing, key=lambda s: (s.end_lineno or s.lineno) - s.lineno, default=None)
     for root in [statement] if statement is not None else []:
         optional = {  # `X.id == v if v else True`, `or_(...)`: filters that may not apply
             id(n)
@@ -501,6 +502,13 @@ def _narrowed(scan: Scan, func, node: ast.AST) -> str | None:
                 and isinstance(compare.left.value, ast.Name)
             ):
                 continue
+            other = compare.comparators[0]
+            if (
+                isinstance(other, ast.Attribute)
+                and isinstance(other.value, ast.Name)
+                and scan.index.models_named(other.value.id)
+            ):
+                continue  # a join condition between two tables, not a filter
             for model in scan.index.models_named(compare.left.value.id):
                 column = model.columns.get(compare.left.attr, "")
                 if INDEXED_COLUMN.search(column):
