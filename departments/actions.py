@@ -741,6 +741,7 @@ def sync_runbook_findings(targets=None, now=None) -> dict[str, int]:
     (accepted, won't fix, false positive) are left as they are. Idempotent: the
     write functions call it for the targets they touch, the periodic task for all.
     """
+    from optimizations import findings
     from optimizations.models import Finding, TargetService
 
     now = now or timezone.now()
@@ -762,11 +763,12 @@ def sync_runbook_findings(targets=None, now=None) -> dict[str, int]:
             finding = existing.get((target.pk, fingerprint))
             titles = covering[(target.pk, topic.pk)]
             if titles:
-                if finding is not None and finding.status == Finding.OPEN:
-                    finding.status, finding.fixed_at = Finding.FIXED, now
-                    finding.status_reason = f"Published runbook: {titles[0]}."
-                    finding.save(update_fields=["status", "fixed_at", "status_reason"])
-                    counts["fixed"] += 1
+                # The coverage check ran and sees a published runbook: the findings
+                # service fixes the finding (the one owner of status changes).
+                if finding is not None:
+                    counts["fixed"] += findings.fix_by_check(
+                        [finding], f"Published runbook: {titles[0]}.", now=now
+                    )
                 continue
             create_url = (
                 reverse("runbook_create")
@@ -790,10 +792,9 @@ def sync_runbook_findings(targets=None, now=None) -> dict[str, int]:
                     last_seen_at=now,
                 )
                 counts["opened"] += 1
-            elif finding.status == Finding.FIXED:
-                finding.status, finding.fixed_at, finding.last_seen_at = Finding.OPEN, None, now
-                finding.status_reason = "No published runbook covers it any more."
-                finding.save(update_fields=["status", "fixed_at", "last_seen_at", "status_reason"])
+            elif findings.reopen(finding, "No published runbook covers it any more.", now=now):
+                fields = ["status", "fixed_at", "fixed_in_job", "last_seen_at", "status_reason"]
+                finding.save(update_fields=fields)
                 counts["reopened"] += 1
     return counts
 

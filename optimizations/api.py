@@ -722,14 +722,13 @@ SEVERITY_RANK = Case(
 @paginate(Paged)
 def target_findings(request, slug: Slug, filters: Query[FindingFilters]):
     """Most severe first. Filters: source, severity, status (omitted: all), rule (prefix)."""
+    from optimizations import findings as service
+
     target = _target(request, slug)
-    findings = Finding.objects.filter(target=target)
-    for field in ("source", "severity", "status"):
-        value = getattr(filters, field)
-        if value:
-            findings = findings.filter(**{field: value})
-    if filters.rule:
-        findings = findings.filter(rule_id__istartswith=filters.rule)
+    chosen = {field: getattr(filters, field) or "" for field in ("source", "severity", "status")}
+    findings = service.filter_findings(
+        Finding.objects.filter(target=target), {**chosen, "rule": filters.rule or ""}
+    )
     return findings.annotate(rank=SEVERITY_RANK).order_by("rank", "rule_id", "location", "pk")
 
 

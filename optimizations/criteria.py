@@ -65,7 +65,14 @@ def _finding_gone(task, criterion, jobs):
     if finding is None:
         return UNKNOWN, "the finding was deleted"
     if finding.status == Finding.FIXED:
-        return MET, f"gone on {_label(job)} #{job.pk}"
+        # Re-scan evidence only: the findings service names the job whose check ran
+        # again and no longer reported it (a person cannot mark a finding fixed).
+        fixed_by = finding.fixed_in_job_id
+        if fixed_by is None:
+            return UNKNOWN, "marked fixed without a re-scan: run its check again"
+        if fixed_by == job.pk:
+            return MET, f"gone on {_label(job)} #{job.pk}"
+        return MET, f"gone on re-scan (job #{fixed_by})"
     if finding.status in Finding.TRIAGED:
         return UNKNOWN, (
             f"the finding was marked {finding.get_status_display().lower()}; close the task by hand"

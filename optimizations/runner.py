@@ -20,9 +20,8 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from optimizations import kinds, lease
+from optimizations import findings, kinds, lease
 from optimizations.analyzers.base import (
-    CHECK_UNKNOWN,
     AnalysisError,
     AnalysisResult,
     Cancelled,
@@ -31,7 +30,7 @@ from optimizations.analyzers.base import (
 )
 from optimizations.analyzers.netguard import HostNotAllowed
 from optimizations.crypto import CredentialUnreadable
-from optimizations.models import Finding, Job, JobArtifact, JobLog, Measurement
+from optimizations.models import Job, JobArtifact, JobLog, Measurement
 
 logger = logging.getLogger(__name__)
 
@@ -268,8 +267,9 @@ def store_result(job: Job, kind: kinds.Kind, result: AnalysisResult) -> None:
     """Findings upserted by fingerprint, vanished ones fixed, measurements saved."""
     now = timezone.now()
     with transaction.atomic():
-        reported = _upsert_findings(job, kind, result, now)
-        fixed = _fix_vanished(job, kind, result, reported, now)
+        # Findings have one owner: the service upserts them and fixes only what a
+        # check that ran again no longer reported.
+        reported, fixed = findings.record_result(job, kind.source, result, now)
         Measurement.objects.bulk_create(
             Measurement(
                 target_id=job.target_id,
@@ -315,115 +315,6 @@ def _store_exports(job: Job, kind: kinds.Kind, result: AnalysisResult) -> None:
             name=f"kaizen-{job.kind}-{job.pk}.{suffix}",
             defaults={"content_type": content_type, "content": content},
         )
-
-
-def _upsert_findings(job, kind, result, now) -> set[str]:
-    by_print = {f.fingerprint(kind.source): f for f in result.findings}
-    existing = {
-        f.fingerprint: f
-        for f in Finding.objects.filter(target_id=job.target_id, fingerprint__in=list(by_print))
-    }
-    new, changed = [], []
-    for fingerprint, data in by_print.items():
-        fields = {
-            "source": kind.source,
-            "rule_id": data.rule_id[:60],
-            "severity": data.severity,
-            "category": data.category,
-            "title": data.title[:300],
-            "location": data.location[:500],
-            "evidence": data.evidence,
-            "fix_hint": data.fix_hint,
-            "doc_url": data.doc_url[:500],
-        }
-        finding = existing.get(fingerprint)
-        suppressed = (data.evidence or {}).get("suppressed")
-        if finding is None:
-            finding = Finding(
-                target_id=job.target_id,
-                fingerprint=fingerprint,
-                first_seen_at=now,
-                last_seen_at=now,
-                first_job=job,
-                last_job=job,
-                **fields,
-            )
-            _apply_suppression(finding, suppressed, job)
-            new.append(finding)
-            continue
-        for name, value in fields.items():
-            setattr(finding, name, value)
-        finding.last_seen_at, finding.last_job = now, job
-        finding.times_seen += 1
-        if finding.status == Finding.FIXED:
-            finding.status, finding.fixed_at = Finding.OPEN, None
-            finding.status_reason = f"It came back in job #{job.pk}."
-        _apply_suppression(finding, suppressed, job)
-        changed.append(finding)
-    Finding.objects.bulk_create(new)
-    Finding.objects.bulk_update(
-        changed,
-        [
-            *("source", "rule_id", "severity", "category", "title", "location", "evidence"),
-            *("fix_hint", "doc_url", "last_seen_at", "last_job", "times_seen", "status"),
-            *("fixed_at", "status_reason"),
-        ],
-    )
-    return set(by_print)
-
-
-def _apply_suppression(finding: Finding, suppressed: dict | None, job: Job) -> None:
-    """A `# kaizen: ignore[...] -- reason` in the code makes an open finding suppressed (shown
-    so, with the reason; never fixed); the comment gone, it is open again. A person's triage
-    (accepted, won't fix, false positive) stands either way."""
-    if finding.status in Finding.TRIAGED:
-        return
-    if suppressed:
-        reason = f"Suppressed in code: {suppressed.get('reason', '')}"
-        if finding.status != Finding.SUPPRESSED or finding.status_reason != reason:
-            finding.status, finding.status_reason, finding.fixed_at = (
-                Finding.SUPPRESSED,
-                reason,
-                None,
-            )
-    elif finding.status == Finding.SUPPRESSED:
-        finding.status = Finding.OPEN
-        finding.status_reason = f"Its suppression comment was gone in job #{job.pk}."
-
-
-def check_of(rule_id: str, evidence: dict) -> str:
-    """The check a finding belongs to: named in its evidence, else its rule id."""
-    return str(evidence.get("check") or rule_id)
-
-
-def _fix_vanished(job, kind, result, reported: set[str], now) -> int:
-    """Open findings whose check ran again and did not report them are fixed.
-
-    A check that could not run ("unknown") fixes nothing: its findings stay open.
-    """
-    ran = {c.check_id for c in result.checks if c.status != CHECK_UNKNOWN}
-    if not ran:
-        return 0
-    # A file the scan could not parse was not checked: its findings stand.
-    unparsed = set(result.summary.get("unparsed_paths") or ())
-    candidates = Finding.objects.filter(
-        target_id=job.target_id,
-        source=kind.source,
-        status__in=(Finding.OPEN, Finding.SUPPRESSED),  # code and comment both gone
-    ).exclude(fingerprint__in=list(reported))
-    gone = [
-        finding.pk
-        for finding in candidates.only("pk", "rule_id", "evidence", "location")
-        if check_of(finding.rule_id, finding.evidence) in ran
-        and finding.location.rsplit(":", 1)[0] not in unparsed
-    ]
-    if gone:
-        Finding.objects.filter(pk__in=gone).update(
-            status=Finding.FIXED,
-            fixed_at=now,
-            status_reason=f"Gone when its check ran again in job #{job.pk}.",
-        )
-    return len(gone)
 
 
 def finish(job: Job) -> None:

@@ -241,7 +241,7 @@ def _inconclusive(initiative, schedule, run, reasons, before=None, after=None) -
 
 @transaction.atomic
 def _regressed(initiative, schedule, before, after, regressed) -> None:
-    from optimizations import kinds, runner
+    from optimizations import findings, kinds
     from optimizations.analyzers.base import AnalysisResult, FindingData
 
     worst = next((m for m in regressed if m.key == baselines.HEADLINE), regressed[0])
@@ -292,7 +292,7 @@ def _regressed(initiative, schedule, before, after, regressed) -> None:
     if existing is not None and existing.last_job_id == last_job:
         return  # this run was checked already
     job = after_job(last_job)
-    runner._upsert_findings(job, kind, AnalysisResult(findings=[data]), timezone.now())
+    findings.upsert(job, kind.source, AnalysisResult(findings=[data]), timezone.now())
     finding = Finding.objects.get(target_id=initiative.target_id, fingerprint=fingerprint)
     if finding.status in Finding.TRIAGED:
         logger.info("sentinel %s: regression finding %s was triaged", schedule.pk, finding.pk)

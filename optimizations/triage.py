@@ -135,23 +135,9 @@ def do_assign_findings(actor, findings, assignee) -> int:
     return len(findings)
 
 
-@transaction.atomic
 def do_triage_findings(actor, findings, status: str, reason: str) -> int:
-    """Set many findings' status at once, with one reason for all of them."""
-    findings = [f for f in findings if f.status != status]
-    if not findings:
-        return 0
-    Finding.objects.filter(pk__in=[f.pk for f in findings]).update(
-        status=status, status_reason=reason, status_changed_by=actor
-    )
-    label = dict(Finding.STATUSES)[status].lower()
-    for finding in findings:
-        record(
-            actor,
-            "finding.status",
-            finding,
-            f"marked {finding.rule_id} “{finding.title}” {label}",
-            changes={"status": [finding.status, status]},
-            target=finding.target,
-        )
-    return len(findings)
+    """Set many findings' status at once, with one reason for all of them (the findings
+    service decides what a person may set: never "fixed")."""
+    from optimizations import findings as service
+
+    return service.set_status(actor, findings, status, reason)

@@ -61,10 +61,13 @@ class Finding(models.Model):
         (FIXED, "Fixed"),
         (WONT_FIX, "Won't fix"),
         (FALSE_POSITIVE, "False positive"),
-        (SUPPRESSED, "Suppressed in code"),  # keep last: SETTABLE is the ones before it
+        (SUPPRESSED, "Suppressed in code"),
     ]
-    # What a person may set by hand (a suppression comes only from the code).
-    SETTABLE = STATUSES[:5]
+    # What a person may set by hand (optimizations.findings.set_status): never "fixed"
+    # (only a re-scan that ran the finding's check is evidence of it) and never
+    # "suppressed" (only the code's comment).
+    SETTABLE = [STATUSES[0], STATUSES[1], STATUSES[3], STATUSES[4]]  # open, accepted, won't
+    # fix, false positive (a class body's comprehension cannot read FIXED, hence by index)
     # A person decided these; a re-run does not reopen them.
     TRIAGED = (ACCEPTED, WONT_FIX, FALSE_POSITIVE)
     NEEDS_REASON = TRIAGED
@@ -88,6 +91,11 @@ class Finding(models.Model):
     first_seen_at = models.DateTimeField()
     last_seen_at = models.DateTimeField()
     fixed_at = models.DateTimeField(null=True, blank=True)
+    # The job whose check ran again and no longer reported it: the evidence a task
+    # made from the finding may close on (set only by optimizations.findings).
+    fixed_in_job = models.ForeignKey(
+        Job, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     first_job = models.ForeignKey(
         Job, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django import forms
 from django.core.paginator import Paginator
-from django.db.models import Count, Q
+from django.db.models import Count
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
@@ -12,46 +12,30 @@ from django.views.decorators.vary import vary_on_headers
 
 from departments.models import Department
 from optimizations import codescans
+from optimizations import findings as service
 from optimizations.models import Finding
 from portal import access
-from portal.audit import record
 
 
 class TriageForm(forms.Form):
-    status = forms.ChoiceField(choices=Finding.SETTABLE)
+    # Never "fixed": only a re-scan that runs the finding's check again sets it.
+    status = forms.ChoiceField(choices=service.HAND_CHOICES)
     reason = forms.CharField(required=False, max_length=2000)
 
     def clean(self):
         data = super().clean()
-        if data.get("status") in Finding.NEEDS_REASON and not data.get("reason", "").strip():
-            label = dict(Finding.STATUSES)[data["status"]].lower()
-            raise forms.ValidationError(f"Say why the finding is “{label}”: a reason is required.")
+        if data.get("status"):
+            try:
+                service.check_settable(data["status"], data.get("reason", ""))
+            except service.NotSettable as error:
+                raise forms.ValidationError(str(error)) from None
         return data
 
 
-FINDING_FILTERS = ("source", "severity", "status", "rule", "q")
-
-
-def finding_filters(params) -> dict[str, str]:
-    """The findings list's filters from a query string; no ``status`` means open ones."""
-    filters = {key: params.get(key, "").strip() for key in FINDING_FILTERS}
-    if "status" not in params:
-        filters["status"] = Finding.OPEN
-    return filters
-
-
-def filter_findings(findings, filters: dict[str, str]):
-    """Narrow a Finding queryset the way the findings list does."""
-    for key in ("source", "severity", "status"):
-        if filters.get(key):
-            findings = findings.filter(**{key: filters[key]})
-    if filters.get("rule"):
-        findings = findings.filter(rule_id__istartswith=filters["rule"])
-    if filters.get("q"):
-        findings = findings.filter(
-            Q(title__icontains=filters["q"]) | Q(location__icontains=filters["q"])
-        )
-    return findings
+# The one findings query API lives with the findings service (lists, export, API).
+FINDING_FILTERS = service.FILTERS
+finding_filters = service.filters_from
+filter_findings = service.filter_findings
 
 
 @require_GET
@@ -151,19 +135,16 @@ def finding_status(request, pk):
     finding = get_object_or_404(Finding.objects.select_related("target"), pk=pk)
     form = TriageForm(request.POST)
     if form.is_valid():
-        old = finding.status
-        finding.status = form.cleaned_data["status"]
-        finding.status_reason = form.cleaned_data["reason"].strip()
-        finding.status_changed_by = request.user
-        finding.save(update_fields=["status", "status_reason", "status_changed_by"])
-        record(
-            request.user,
-            "finding.status",
-            finding,
-            f"marked {finding.rule_id} “{finding.title}” {finding.get_status_display().lower()}",
-            changes={"status": [old, finding.status]},
-            target=finding.target,
-        )
+        if finding.status in (Finding.FIXED, Finding.SUPPRESSED):
+            form.add_error(
+                None,
+                f"A {finding.get_status_display().lower()} finding is the scans' to change: "
+                "it opens again when its check reports it again.",
+            )
+        else:
+            service.set_status(
+                request.user, [finding], form.cleaned_data["status"], form.cleaned_data["reason"]
+            )
     if request.htmx:
         return render(
             request,

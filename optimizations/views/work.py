@@ -15,6 +15,7 @@ from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 
 from departments.models import Department
+from optimizations import findings as service
 from optimizations import routing, triage
 from optimizations.models import Finding, PhaseTask
 from portal import access
@@ -24,12 +25,10 @@ FILTERS = ("source", "severity", "status", "department", "assignee", "task", "ru
 
 def initiative_findings_filtered(initiative, filters: dict):
     """The findings of the initiative's target that match the page's filters (also its export)."""
-    findings = Finding.objects.filter(target=initiative.target).annotate(
-        owner=routing.department_case()
+    findings = service.filter_findings(
+        Finding.objects.filter(target=initiative.target).annotate(owner=routing.department_case()),
+        filters,  # source, severity, status, rule, q: the one findings query API
     )
-    for key in ("source", "severity", "status"):
-        if filters[key]:
-            findings = findings.filter(**{key: filters[key]})
     if filters["department"]:
         findings = findings.filter(owner=filters["department"])
     if filters["assignee"] == "none":
@@ -45,20 +44,11 @@ def initiative_findings_filtered(initiative, filters: dict):
                 phase__initiative=initiative, finding__isnull=False
             ).values("finding_id")
         )
-    if filters["rule"]:
-        findings = findings.filter(rule_id__istartswith=filters["rule"])
-    if filters["q"]:
-        findings = findings.filter(
-            Q(title__icontains=filters["q"]) | Q(location__icontains=filters["q"])
-        )
     return findings
 
 
 def read_filters(data) -> dict:
-    filters = {key: data.get(key, "").strip() for key in FILTERS}
-    if "status" not in data:
-        filters["status"] = Finding.OPEN
-    return filters
+    return service.filters_from(data, FILTERS)
 
 
 def _people():

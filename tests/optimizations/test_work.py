@@ -156,7 +156,7 @@ def test_a_task_closes_itself_when_its_finding_is_gone_on_rescan(initiative, man
     triage.do_make_tasks(manager, initiative, [made])
     run, (scan,) = landed_run(target, ("code_scan", {}))
     # The runner marked the finding fixed: its check ran and no longer found it.
-    Finding.objects.filter(pk=made.pk).update(status=Finding.FIXED, fixed_at=NOW)
+    Finding.objects.filter(pk=made.pk).update(status=Finding.FIXED, fixed_at=NOW, fixed_in_job=scan)
     closed = criteria.check_after_run(run)
     task = PhaseTask.objects.get(finding=made)
     assert closed == [task]
@@ -264,7 +264,7 @@ def test_the_runner_checks_criteria_when_the_run_lands(initiative, manager, targ
     triage.do_make_tasks(manager, initiative, [made])
     run = Run.objects.create(target=target, mode="performance")
     job = Job.objects.create(run=run, target=target, kind="code_scan", status=Job.SUCCEEDED)
-    Finding.objects.filter(pk=made.pk).update(status=Finding.FIXED, fixed_at=NOW)
+    Finding.objects.filter(pk=made.pk).update(status=Finding.FIXED, fixed_at=NOW, fixed_in_job=job)
     finish(job)
     assert PhaseTask.objects.get(finding=made).status == PhaseTask.DONE
 
@@ -411,7 +411,7 @@ def test_make_a_task_from_the_finding_page(login, dev_engineer, initiative, targ
     assert response["Location"] == made.get_absolute_url()
     page = client.get(made.get_absolute_url()).content.decode()
     assert "phase 2" in page and "gone on re-scan" in page
-    assert "Owned by <span class=\"badge dept-dev\">Development</span>" in page
+    assert 'Owned by <span class="badge dept-dev">Development</span>' in page
     assert "Make a task in" not in page
 
 
