@@ -68,6 +68,15 @@ def compare(request):
             jobs = run.jobs.filter(kind="benchmark", status=Job.SUCCEEDED)
             a_ids = list(jobs.filter(target=run.target_id).values_list("pk", flat=True))
             b_ids = list(jobs.filter(target=run.compared_with_id).values_list("pk", flat=True))
+    # Two benchmark sets by their runs (the ROI page and the portfolio link them so).
+    for key, ids in (("a_run", a_ids), ("b_run", b_ids)):
+        value = request.GET.get(key, "")
+        if value.isdigit() and not ids:
+            ids.extend(
+                Job.objects.filter(run_id=int(value), kind="benchmark", status=Job.SUCCEEDED)
+                .order_by("started_at", "pk")
+                .values_list("pk", flat=True)
+            )
     chosen = {
         job.pk: job
         for job in Job.objects.filter(

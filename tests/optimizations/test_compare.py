@@ -10,8 +10,8 @@ from optimizations import engine
 from optimizations.models import Job, Run, TargetService
 
 
-def benchmark(target, started, median_ms, rps, **summary):
-    run = Run.objects.create(target=target, mode="custom")
+def benchmark(target, started, median_ms, rps, run=None, **summary):
+    run = run or Run.objects.create(target=target, mode="custom")
     return Job.objects.create(
         run=run, kind="benchmark", target=target, status=Job.SUCCEEDED, started_at=started,
         params={"mode": "load", "rate": 100.0, "duration": 20.0, "seed": 1},
@@ -166,3 +166,18 @@ def test_the_slow_demo_against_its_fixed_twin_is_improved_on_every_metric(
     # The mirror (fixed as A, slow as B) is regressed on every metric.
     mirror = login(qa_engineer).get(f"{reverse('compare')}?a={ids(b)}&b={ids(a)}")
     assert {r["c"].verdict for r in mirror.context["results"]} == {"regressed"}
+
+
+def test_two_sets_are_compared_by_their_runs(login, qa_engineer, target):
+    start = timezone.now() - datetime.timedelta(hours=2)
+    before = Run.objects.create(target=target, mode="custom")
+    for n in range(5):
+        benchmark(target, start + datetime.timedelta(minutes=n), 100.0 + n, 20.0, run=before)
+    after = Run.objects.create(target=target, mode="custom")
+    for n in range(5):
+        benchmark(target, start + datetime.timedelta(minutes=30 + n), 40.0 + n, 20.0, run=after)
+    url = f"{reverse('compare')}?a_run={before.pk}&b_run={after.pk}"
+    response = login(qa_engineer).get(url)
+    latency = response.context["results"][0]["c"]
+    assert (latency.n_baseline, latency.n_candidate) == (5, 5)
+    assert latency.verdict == "improved" and latency.evidence == "measured"
