@@ -129,6 +129,8 @@ def _coerce(param: Param, value: Any) -> Any:
             value = int(value)
         elif param.type == "float":
             value = float(value)
+            if value != value or value in (float("inf"), float("-inf")):
+                raise ValueError  # "nan" passes every bound, and JSON cannot store it
         elif param.type == "bool":
             if isinstance(value, str):
                 if value.lower() not in {"true", "false", "1", "0", "on", "off", "yes", "no"}:

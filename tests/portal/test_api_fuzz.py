@@ -11,6 +11,9 @@ Deterministic: derandomized, a fixed number of examples per operation, no
 example database; the whole file takes well under a minute.
 """
 
+# The fixtures imported from test_api are parameters of the tests below.
+# ruff: noqa: F811
+
 import json
 
 import pytest
@@ -62,7 +65,7 @@ def flatmap_body(context, body):
 
 
 @pytest.fixture
-def world(db, manager, departments, fake_kinds):  # noqa: F811
+def world(db, manager, departments, fake_kinds):
     """Objects the fuzzer can reach: the documented example target, id 1 of each kind."""
     target = TargetService.objects.create(
         pk=1,

@@ -6,6 +6,9 @@ On PostgreSQL a huge offset or id was "bigint out of range" and a NUL byte
 per target, in the API (429 + Retry-After) and wherever jobs start.
 """
 
+# The fixtures imported from test_api are parameters of the tests below.
+# ruff: noqa: F811
+
 from datetime import timedelta
 
 import pytest
@@ -13,6 +16,7 @@ from django.contrib.messages import get_messages
 from django.utils import timezone
 
 from optimizations import engine, limits
+from optimizations.analyzers.base import Param, validate_params
 from optimizations.models import Job, Run, TargetService
 from tests.portal.test_api import api, detail, fake_kinds, made_run  # noqa: F401 (fixtures)
 
@@ -39,7 +43,7 @@ HUGE = 2**70
         "/api/targets/orders%00api/findings",
     ],
 )
-def test_numbers_out_of_bounds_and_nul_bytes_are_422(api, viewer, target, url):  # noqa: F811
+def test_numbers_out_of_bounds_and_nul_bytes_are_422(api, viewer, target, url):
     response = api(viewer).get(url)
     assert response.status_code == 422, response.content
     assert detail(response)[0]["loc"]  # says which field
@@ -56,13 +60,13 @@ def test_numbers_out_of_bounds_and_nul_bytes_are_422(api, viewer, target, url): 
         {"target": "orders-api", "mode": "performance", "params": {"bench\x00mark": {}}},
     ],
 )
-def test_a_run_with_unstorable_or_unbounded_input_is_422(api, qa_engineer, target, payload):  # noqa: F811
+def test_a_run_with_unstorable_or_unbounded_input_is_422(api, qa_engineer, target, payload):
     response = api(qa_engineer).post("/api/runs", payload)
     assert response.status_code == 422, response.content
     assert not Run.objects.exists()
 
 
-def test_nan_and_infinity_in_a_body_are_refused_not_stored(api, qa_engineer, target, client):  # noqa: F811
+def test_nan_and_infinity_in_a_body_are_refused_not_stored(api, qa_engineer, target, client):
     caller = api(qa_engineer)
     for constant in ("NaN", "Infinity", "-Infinity"):
         body = '{"target": "orders-api", "kind": "probe", "params": {"timeout": ' + constant + "}}"
@@ -81,7 +85,7 @@ def test_a_user_starting_too_fast_is_answered_429_with_retry_after(
     api,
     qa_engineer,
     target,
-    settings,  # noqa: F811
+    settings,
 ):
     settings.KAIZEN_JOB_START_RATE = 3
     caller = api(qa_engineer)
@@ -97,7 +101,7 @@ def test_a_user_starting_too_fast_is_answered_429_with_retry_after(
     assert start(caller).status_code == 201
 
 
-def test_the_limit_per_target_holds_across_users(api, qa_engineer, dev_engineer, target, settings):  # noqa: F811
+def test_the_limit_per_target_holds_across_users(api, qa_engineer, dev_engineer, target, settings):
     settings.KAIZEN_TARGET_START_RATE = 2
     assert start(api(qa_engineer)).status_code == 201
     assert start(api(dev_engineer)).status_code == 201
@@ -116,7 +120,7 @@ def test_a_full_queue_refuses_but_waiting_jobs_do_not_count(
     api,
     qa_engineer,
     target,
-    settings,  # noqa: F811
+    settings,
 ):
     settings.KAIZEN_JOB_QUEUE_MAX = 2
     caller = api(qa_engineer)
@@ -132,7 +136,7 @@ def test_a_full_queue_refuses_but_waiting_jobs_do_not_count(
     assert start(caller).status_code == 201
 
 
-def test_schedules_are_not_limited(qa_engineer, target, settings, fake_kinds):  # noqa: F811
+def test_schedules_are_not_limited(qa_engineer, target, settings, fake_kinds):
     settings.KAIZEN_JOB_START_RATE = settings.KAIZEN_TARGET_START_RATE = 1
     for _ in range(3):
         engine.start_job(qa_engineer, target, "probe", {}, trigger="schedule")
@@ -141,7 +145,7 @@ def test_schedules_are_not_limited(qa_engineer, target, settings, fake_kinds):  
     assert Run.objects.count() == 3
 
 
-def test_the_portal_says_why_it_did_not_start(client, qa_engineer, target, settings, fake_kinds):  # noqa: F811
+def test_the_portal_says_why_it_did_not_start(client, qa_engineer, target, settings, fake_kinds):
     settings.KAIZEN_JOB_START_RATE = 1
     client.force_login(qa_engineer)
     client.post(f"/targets/{target.slug}/runs/", {"mode": "performance"})
@@ -150,3 +154,12 @@ def test_the_portal_says_why_it_did_not_start(client, qa_engineer, target, setti
     shown = [str(message) for message in get_messages(response.wsgi_request)]
     assert any("runs in the last minute" in text and "Try again in" in text for text in shown)
     assert Run.objects.count() == 1
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-Infinity", float("nan")])
+def test_a_number_parameter_is_finite(value):
+    # "nan" passed every bound (comparisons with NaN are false) and JSON cannot store it.
+    with pytest.raises(ValueError, match="expected float"):
+        validate_params(
+            [Param("rate", "float", 1.0, "Requests per second", min=0, max=10)], {"rate": value}
+        )
