@@ -1,9 +1,12 @@
 """Acceptance criteria of tasks made from findings, checked when a run lands.
 
 A task closes itself when its criterion is met on a run: the finding it was
-made from is gone on re-scan (the runner marks it fixed only when its check ran
-and passed), or a benchmark at no lower a rate measures the operation within
-the limit. A run that did not check a criterion changes nothing.
+made from is gone on re-scan (the findings service marks it fixed only when its
+check ran and passed, naming that job), or a benchmark at no lower a rate
+measures the operation within the limit, or — for a task that stands for a run
+of a mode — a run started from it ends with the verdict pass (met → pass, not
+met → fail, unknown → incomplete). A run that did not check a criterion
+changes nothing.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ RATE_TOLERANCE = 0.95
 
 def check_after_run(run) -> list[PhaseTask]:
     """Check the criteria of the open tasks on the run's target; return the tasks it closed."""
+    closed = _run_task(run)
     tasks = list(
         PhaseTask.objects.filter(
             phase__initiative__target_id=run.target_id, status__in=PhaseTask.OPEN_STATUSES
@@ -32,9 +36,8 @@ def check_after_run(run) -> list[PhaseTask]:
         .select_related("finding", "phase__initiative__target")
     )
     if not tasks:
-        return []
+        return closed
     jobs = list(run.jobs.filter(status=Job.SUCCEEDED))
-    closed = []
     for task in tasks:
         outcome = evaluate(task, jobs)
         if outcome is None:
@@ -43,6 +46,28 @@ def check_after_run(run) -> list[PhaseTask]:
         if _settle(task, run, state, detail):
             closed.append(task)
     return closed
+
+
+def _run_task(run) -> list[PhaseTask]:
+    """A task that stands for a run of a mode ("Analyze performance": performance
+    --focus …) is met when a run started from it ends with the verdict pass; fail
+    is not met; incomplete, error or cancelled leave it open, saying why."""
+    from optimizations import verdicts
+
+    if not run.task_id or not run.verdict:
+        return []
+    task = (
+        PhaseTask.objects.filter(pk=run.task_id, status__in=PhaseTask.OPEN_STATUSES, criterion={})
+        .exclude(run_mode="")
+        .select_related("phase__initiative__target")
+        .first()
+    )
+    if task is None:
+        return []
+    reasons = "; ".join(verdicts.reasons_of_run(run.jobs.order_by("pk"), run.skipped))
+    state = {verdicts.PASS: MET, verdicts.FAIL: NOT_MET}.get(run.verdict, UNKNOWN)
+    detail = f"run #{run.pk}: {run.verdict}" + (f" — {reasons}" if reasons else "")
+    return [task] if _settle(task, run, state, detail) else []
 
 
 def evaluate(task, jobs) -> tuple[str, str] | None:

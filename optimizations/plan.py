@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from django.db.models import Case, DecimalField, F, Q, Sum, Value, When
+from django.db.models import Case, DecimalField, F, OuterRef, Q, Subquery, Sum, Value, When
 
 
 @dataclass(frozen=True)
@@ -113,10 +113,17 @@ def _weight():
 
 
 def with_progress(phases):
-    """Annotate a Phase queryset with the weights its progress is derived from."""
+    """Annotate a Phase queryset with the weights its progress is derived from, and
+    whether its newest gate sign-off was an override (a phase closed with work left
+    says how it was closed, never "Done" at 0 %)."""
+    from optimizations.models import GateSignoff
+
+    newest = GateSignoff.objects.filter(phase=OuterRef("pk")).order_by("-signed_at", "-pk")
     return phases.annotate(
         total_weight=Sum(_weight()),
         done_weight=Sum(_weight(), filter=Q(tasks__status="done")),
+        closed_by_override=Subquery(newest.values("override")[:1]),
+        override_reason=Subquery(newest.values("override_reason")[:1]),
     )
 
 

@@ -140,3 +140,45 @@ def test_the_live_fragment_drops_cancel_and_shows_the_cancelled_verdict(
     assert "Cancel run" not in fragment
     assert "verdict-cancelled" in fragment and "verdict: cancelled" in fragment
     assert "100 %" not in fragment and "30 %" in fragment
+
+
+# --- phases and tasks -----------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_a_phase_closed_by_override_says_so_instead_of_done_at_0_percent(
+    client, manager, initiative
+):
+    from optimizations.models import GateSignoff
+
+    phase = initiative.phases.get(number=1)
+    GateSignoff.objects.create(
+        phase=phase, signed_by=manager, override=True, override_reason="baseline taken by hand"
+    )
+    type(phase).objects.filter(pk=phase.pk).update(status="done")
+    client.force_login(manager)
+    page = client.get(reverse("initiative_detail", args=[initiative.pk])).content.decode()
+    assert (
+        "Done: closed with 0 % of its tasks done, by a gate override: baseline taken by hand"
+        in page
+    )
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("verdict", "status", "state"),
+    [("pass", "done", "met"), ("fail", "todo", "not_met"), ("incomplete", "todo", "unknown")],
+)
+def test_a_task_whose_run_passed_moves_to_done(initiative, target, verdict, status, state):
+    from optimizations import criteria
+    from optimizations.models import PhaseTask
+
+    task = PhaseTask.objects.get(phase__initiative=initiative, title="Analyze performance")
+    run = Run.objects.create(
+        target=target, mode="performance", task=task, initiative=initiative, verdict=verdict
+    )
+    Job.objects.create(run=run, target=target, kind="probe", status=Job.SUCCEEDED, verdict=verdict)
+    criteria.check_after_run(run)
+    task.refresh_from_db()
+    assert (task.status, task.criterion_state, task.criterion_run) == (status, state, run)
+    assert f"run #{run.pk}: {verdict}" in task.criterion_detail
