@@ -302,7 +302,7 @@ def interval_rank(n: int, m: int, alpha: float = ALPHA) -> tuple[int, float]:
     k = 0
     while k < n * m // 2 and u_cdf(k, n, m) <= alpha / 2:
         k += 1
-    return k, 1 - 2 * u_cdf(k - 1, n, m)
+    return k, (1 - 2 * u_cdf(k - 1, n, m)) if k else 0.0
 
 
 # -- the comparison rule -----------------------------------------------------------

@@ -97,7 +97,7 @@ def test_u_distribution_is_exact_and_gives_the_5_v_5_interval_ranks():
     assert stats.interval_rank(5, 5) == (3, pytest.approx(1 - 8 / 252))
     assert stats.interval_rank(5, 5)[1] == pytest.approx(0.968, abs=5e-4)
     # 3 v 3: even U = 0 has probability 1/20 > 2.5 %, so no interval at all.
-    assert stats.interval_rank(3, 3)[0] == 0
+    assert stats.interval_rank(3, 3) == (0, 0.0)
     # Beyond the exact limit the normal approximation still covers about 95 %.
     k, confidence = stats.interval_rank(40, 40)
     assert 0.95 <= confidence < 0.96 and 560 < k < 620
