@@ -335,6 +335,26 @@ def _writable_internal(scan: Scan, schema, model_name: str) -> list[str]:
     return sorted(risky)
 
 
+ADMIN_GATE = re.compile(r"admin|superuser|staff", re.IGNORECASE)
+
+
+def _admin_only(scan: Scan, chain: list[str]) -> bool:
+    """The route of ``chain`` depends on an administrator check (``Depends(get_current_
+    super_admin)``): privileged fields are the point of such an endpoint, not a leak."""
+    if not chain or " → " not in chain[0]:
+        return False
+    route = scan.index.functions.get(chain[0].split(" → ", 1)[1])
+    if route is None:
+        return False
+    return any(
+        isinstance(node, ast.Call)
+        and last_name(node) in {"Depends", "Security"}
+        and node.args
+        and ADMIN_GATE.search(ast.unparse(node.args[0]))
+        for node in ast.walk(route.node.args)
+    )
+
+
 @check("FSA404")
 def mass_assignment(scan: Scan):
     taint = scan.taint
@@ -355,7 +375,7 @@ def mass_assignment(scan: Scan):
                         continue
                     schema = _schema_of(scan, func, dumped.func.value.id)
                     risky = _writable_internal(scan, schema, last_name(node)) if schema else []
-                    if risky:
+                    if risky and not _admin_only(scan, taint.chain(dumped)):
                         yield Hit(
                             "FSA404",
                             func.file,
@@ -384,7 +404,7 @@ def mass_assignment(scan: Scan):
                     ) or (isinstance(owner, ast.Call) and last_name(owner) == "vars")
                     if dumps_object and node.args and "anykey" in taint.labels(node.args[0]):
                         source = node.args[0]
-            if source is not None:
+            if source is not None and not _admin_only(scan, taint.chain(source)):
                 yield Hit(
                     "FSA404",
                     func.file,

@@ -41,6 +41,14 @@ def _is_sqlite(url: str | None) -> bool:
     return bool(url) and url.startswith("sqlite")
 
 
+def _sqlite_options(call: ast.Call) -> bool:
+    """``connect_args={"check_same_thread": False}`` exists only for SQLite's driver."""
+    args = keyword(call, "connect_args")
+    return isinstance(args, ast.Dict) and any(
+        isinstance(key, ast.Constant) and key.value == "check_same_thread" for key in args.keys
+    )
+
+
 def _poolclass(call: ast.Call) -> str:
     value = keyword(call, "poolclass")
     return last_name(value) if value is not None else ""
@@ -277,7 +285,11 @@ def pool_without_pre_ping(scan: Scan):
         if func is not None and func.qual in scan.index.reach and not func.is_cached():
             continue  # FSA201's business: that engine should not exist at all
         url = _url(scan, source, call)
-        if _is_sqlite(url) or _poolclass(call) in {"NullPool", "StaticPool"}:
+        if (
+            _is_sqlite(url)
+            or _sqlite_options(call)
+            or _poolclass(call) in {"NullPool", "StaticPool"}
+        ):
             continue
         options = engine_options(scan, source, func, call)
         if options is None or "pool_pre_ping" in options or "pool_recycle" in options:

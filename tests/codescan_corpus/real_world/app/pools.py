@@ -16,3 +16,8 @@ def bare_options() -> dict:
 reporting = create_engine(os.environ["REPORTING_URL"], **engine_options())  # ok: pre-pings
 warehouse = create_engine(os.environ["WAREHOUSE_URL"], **bare_options())  # expect: FSA204
 archive = create_engine(os.environ["ARCHIVE_URL"], **dict(os.environ.items()))  # ok: unreadable
+
+BASE_PATH = os.environ.get("DATA_DIR", ".")
+local = create_engine(  # ok: the SQLite driver's own option says it is SQLite
+    "sqlite:///" + BASE_PATH + "/app.db", connect_args={"check_same_thread": False}
+)
