@@ -176,8 +176,8 @@ def start_comparison(
                     after=previous,
                     waiting_for=previous,
                 )
-        first = run.jobs.order_by("pk").first()
-        transaction.on_commit(lambda: dispatch(first))
+        # Queued (or waiting for a target's lease) in the same transaction; sent after commit.
+        dispatch(run.jobs.order_by("pk").first())
         record(
             user,
             "job.trigger",
@@ -302,7 +302,8 @@ def _create_run(
             initiative=initiative,
             target=target,
         )
-        transaction.on_commit(lambda: dispatch(created[0]))
+        # Queued (or waiting for the target's lease) in the same transaction; sent after commit.
+        dispatch(created[0])
     return run
 
 
