@@ -176,6 +176,7 @@ class TargetForm(forms.ModelForm):
                 label=f"{threshold.label} ({threshold.unit})",
                 initial=current[threshold.key],
                 min_value=0,
+                max_value=threshold.upper_bound,  # a percentage: 1 is 1 %, at most 100
                 help_text=threshold.help or f"Default {threshold.default:g}",
             )
 

@@ -80,7 +80,13 @@ def run_finished(run) -> None:
     """The person who started the run and the initiative's owner hear how it ended."""
     from django.urls import reverse
 
-    verdict = {"pass": "SLOs met", "fail": "a verdict failed"}.get(run.verdict, "no verdict")
+    verdict = {
+        "pass": "verdict pass",
+        "fail": "verdict fail",
+        "incomplete": "verdict incomplete (a check could not run; see the run)",
+        "error": "verdict error (a job could not do its work)",
+        "cancelled": "verdict cancelled",
+    }.get(run.verdict, "no verdict")
     subject = f"Kaizen: {run.command_line()} {run.status}, {verdict}"
     lines = [f"Run #{run.pk} ({run.command_line()}) ended: {run.status}; {verdict}."]
     for job in run.jobs.order_by("pk"):
