@@ -173,6 +173,8 @@ def unbounded_results(scan: Scan):
             }
             if names & bounded:
                 continue
+            if not names & {"select", "query"} and not _raw_sql_unbounded(func, node.func.value):
+                continue  # raw SQL we cannot read, or that filters/limits itself
             yield Hit(
                 "FSA105",
                 func.file,
@@ -182,6 +184,27 @@ def unbounded_results(scan: Scan):
                 evidence={"request_path": index.reach[qual]},
             )
     yield from _page_size_params(scan)
+
+
+def _raw_sql_unbounded(func, expr: ast.AST) -> bool:
+    """A ``text()`` statement is unbounded only when its SQL can be read and has neither a
+    WHERE nor a LIMIT; SQL built elsewhere (an adapter's property) is not known to be."""
+    pending, seen = [expr], set()
+    while pending:
+        node = pending.pop()
+        for inner in ast.walk(node):
+            if isinstance(inner, ast.Call) and last_name(inner) == "text" and inner.args:
+                sql = inner.args[0]
+                if isinstance(sql, ast.Name) and len(func.assigns.get(sql.id, [])) == 1:
+                    sql = func.assigns[sql.id][0]
+                text = const_str(sql)
+                if text is None:
+                    return False
+                return not re.search(r"\b(WHERE|LIMIT|FETCH)\b", text, re.IGNORECASE)
+            if isinstance(inner, ast.Name) and inner.id not in seen:
+                seen.add(inner.id)
+                pending += func.assigns.get(inner.id, [])
+    return False
 
 
 def _bounded_marker(call: ast.AST | None) -> bool:
