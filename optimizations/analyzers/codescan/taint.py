@@ -56,6 +56,9 @@ PRIVILEGED_FIELDS = words(
 REQUEST = "request"  # the label of a Request object itself; never propagated
 BODY = "body"  # a schema object the client filled in (not one the server built)
 CONST_KEYS = "constkeys"  # a dict literal whose keys are constants: its keys are not tainted
+# what a validated value keeps: it still came from the request, but is no free string;
+# a Request object passed to a validator (`check_rate(request)`) stays a Request
+VALIDATED = frozenset({"req", REQUEST})
 VALIDATOR = re.compile(
     r"^_*(is_|has_)?(valid|validate|verify|check|ensure|assert|allowed|is_allowed|safe|sanitize)",
     re.IGNORECASE,
@@ -286,9 +289,9 @@ class _Walker:
             guard = _validation_guard(stmt.test)
             body_env, else_env = dict(env), dict(env)
             if guard and guard[1]:
-                body_env[guard[0]] = body_env.get(guard[0], set()) & {"req"}
+                body_env[guard[0]] = body_env.get(guard[0], set()) & VALIDATED
             elif guard:
-                else_env[guard[0]] = else_env.get(guard[0], set()) & {"req"}
+                else_env[guard[0]] = else_env.get(guard[0], set()) & VALIDATED
             after_body = self.block(stmt.body, body_env)
             after_else = self.block(stmt.orelse, else_env)
             if guard and not guard[1] and _terminates(stmt.body):
@@ -314,7 +317,7 @@ class _Walker:
             self.expr(stmt.test, env)
             guard = _validation_guard(stmt.test)
             if guard and guard[1]:
-                env[guard[0]] = env.get(guard[0], set()) & {"req"}
+                env[guard[0]] = env.get(guard[0], set()) & VALIDATED
         elif isinstance(stmt, ast.Match):
             self.expr(stmt.subject, env)
             merged = env
@@ -327,7 +330,7 @@ class _Walker:
                     self.expr(child, env)
             validated = _validator_statement(stmt)
             if validated is not None and validated in env:
-                env[validated] = env[validated] & {"req"}
+                env[validated] = env[validated] & VALIDATED
         return env
 
     def assign_items(self, iterated, target, labels: set[str], env) -> None:
