@@ -180,15 +180,26 @@ def once_only_calls(func: ast.FunctionDef | ast.AsyncFunctionDef) -> set[int]:
     ``if cache is not None: return cache`` when the function goes on to set ``cache``.
     """
     once: set[int] = set()
+    kept = {  # names that outlive the call: module globals the function declares
+        name
+        for node in ast.walk(func)
+        if isinstance(node, ast.Global | ast.Nonlocal)
+        for name in node.names
+    }
+
+    def lasting(targets: list[str]) -> set[str]:
+        """Only what outlives the call counts: ``self.x``, ``cls.x``, ``obj.x`` or a global;
+        a local checked and set again (``user = cache.get(k)``) is a per-call cache miss."""
+        return {t for t in targets if "." in t or t in kept}
 
     def visit(body: list[ast.stmt]) -> None:
         for position, statement in enumerate(body):
             if isinstance(statement, ast.If):
-                checked = set(_guarded_target(statement.test, False))
+                checked = lasting(_guarded_target(statement.test, False))
                 if checked and checked & _assigned(statement.body):
                     once.update(id(n) for s in statement.body for n in ast.walk(s))
                     continue
-                early = set(_guarded_target(statement.test, True))
+                early = lasting(_guarded_target(statement.test, True))
                 returns = statement.body and isinstance(statement.body[-1], ast.Return)
                 rest = body[position + 1 :]
                 if early and returns and early & _assigned(rest):
@@ -196,11 +207,12 @@ def once_only_calls(func: ast.FunctionDef | ast.AsyncFunctionDef) -> set[int]:
                     return
             for field in ("body", "orelse", "finalbody", "handlers"):
                 inner = getattr(statement, field, None)
-                if isinstance(inner, list) and inner and isinstance(inner[0], ast.stmt | ast.excepthandler):
-                    visit([s for s in inner if isinstance(s, ast.stmt)])
-                    for handler in inner:
-                        if isinstance(handler, ast.excepthandler):
-                            visit(handler.body)
+                if not isinstance(inner, list):
+                    continue
+                visit([s for s in inner if isinstance(s, ast.stmt)])
+                for handler in inner:
+                    if isinstance(handler, ast.excepthandler):
+                        visit(handler.body)
 
     visit(func.body)
     return once

@@ -50,3 +50,25 @@ def report(dsn: str):
     engine = create_engine(dsn, pool_pre_ping=True)  # expect: FSA201
     with engine.connect() as connection:
         return {"one": connection.execute(text("select 1")).scalar()}
+
+
+_CACHE: dict[str, object] = {}  # expect: FSA305
+
+
+def lookup(dsn: str):
+    engine = _CACHE.get(dsn)
+    if engine is not None:
+        return engine
+    engine = make_report_engine(dsn)  # a miss for every new dsn: not a one-off creation
+    _CACHE[dsn] = engine
+    return engine
+
+
+def make_report_engine(dsn: str):
+    return create_engine(dsn, pool_pre_ping=True)  # expect: FSA201
+
+
+@router.get("/report/cached")
+def cached_report(dsn: str):
+    with lookup(dsn).connect() as connection:
+        return {"one": connection.execute(text("select 1")).scalar()}
