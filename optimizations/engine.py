@@ -402,9 +402,11 @@ def dispatch(job: Job) -> str:
             ).update(waiting_for=job)
         transaction.on_commit(lambda: enqueue(job))
         return Job.QUEUED
-    # Cancelled or expired while we looked: it must not keep the target.
-    if lease.give_back(job):
+    job.refresh_from_db()
+    if job.status in Job.ENDED and lease.give_back(job):
+        # Cancelled or expired while we looked: it must not keep the target.
         wake(job.target_id)
+    # Else another process dispatched it a moment ago: it is queued (or running) already.
     return job.status
 
 

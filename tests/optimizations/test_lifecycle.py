@@ -414,3 +414,59 @@ def test_a_target_that_stays_unhealthy_fails_the_job_saying_so_and_frees_the_tar
     assert job.error.startswith(f"The target stayed unhealthy after fake #{earlier.pk}")
     assert "503" in job.error and "GET /health" in job.error
     assert TargetLease.objects.get(target=target).holder_id is None
+
+
+# --- races, with a connection per thread (as with many workers) ---------------------
+
+
+def race(count, action):
+    """Run ``action(i)`` in ``count`` threads released at once; their results in order."""
+    import threading
+
+    from django.db import connection
+
+    barrier = threading.Barrier(count)
+    results = [None] * count
+    errors = []
+
+    def go(i):
+        try:
+            barrier.wait(10)
+            results[i] = action(i)
+        except Exception as error:  # reported below, with the thread's number
+            errors.append((i, error))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=go, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert not errors, errors
+    return results
+
+
+@pytest.mark.django_db(transaction=True)
+def test_of_many_jobs_racing_for_a_target_exactly_one_gets_it(target):
+    run = Run.objects.create(target=target, mode="custom")
+    jobs = [
+        Job.objects.create(run=run, kind="benchmark", target=target, status=Job.WAITING)
+        for _ in range(6)
+    ]
+    results = race(len(jobs), lambda i: lease.acquire(jobs[i]))
+    winners = [job.pk for job, holder in zip(jobs, results, strict=True) if holder is None]
+    assert len(winners) == 1
+    assert TargetLease.objects.get(target=target).holder_id == winners[0]
+    assert {holder.pk for holder in results if holder is not None} == set(winners)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_job_dispatched_by_several_processes_at_once_is_sent_once(target, sent):
+    run = Run.objects.create(target=target, mode="custom")
+    job = Job.objects.create(run=run, kind="benchmark", target=target, status=Job.WAITING)
+    results = race(4, lambda i: engine.dispatch(Job.objects.get(pk=job.pk)))
+    assert sent == [job.pk]
+    assert sorted(results) == [Job.QUEUED] * 4
+    # None of the later ones took the target from it.
+    assert TargetLease.objects.get(target=target).holder_id == job.pk
