@@ -5,6 +5,16 @@ import django.db.models.deletion
 from django.db import migrations, models
 
 
+def followers_wait(apps, schema_editor):
+    """Jobs that waited for their run's probe were "queued" with no message sent; they
+    are "waiting" now (else the sweeper would take them for lost messages)."""
+    Job = apps.get_model("optimizations", "Job")
+    for job in Job.objects.filter(status="queued", enqueued_at__isnull=True, after__isnull=False):
+        Job.objects.filter(pk=job.pk, status="queued").update(
+            status="waiting", waiting_for_id=job.after_id
+        )
+
+
 class Migration(migrations.Migration):
 
     dependencies = [
@@ -38,4 +48,5 @@ class Migration(migrations.Migration):
                 ('last_job', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='optimizations.job')),
             ],
         ),
+        migrations.RunPython(followers_wait, migrations.RunPython.noop),
     ]
