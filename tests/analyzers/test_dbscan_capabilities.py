@@ -100,6 +100,10 @@ def test_scan_without_statements_says_unknown_why_and_fix(ladder):
         assert "CREATE EXTENSION pg_stat_statements" in outcome.detail
     assert not [m for m in result.measurements if m.name.startswith("db.slow_query_rate")]
     assert "db.query.avg" not in {m.name for m in result.measurements}
+    # The DB SLOs could not be judged: incomplete, naming what is missing and the fix.
+    assert result.verdict == "incomplete"
+    assert "db.avg_query_time" in result.verdict_reason
+    assert "CREATE EXTENSION pg_stat_statements" in result.verdict_reason
 
 
 @pytest.fixture(scope="module")

@@ -345,3 +345,44 @@ def test_a_429_during_the_burst_passes_and_stops_the_burst():
     assert seen.total < 50
     [rejected] = [m for m in result.measurements if m.name == "security.burst.rejected"]
     assert rejected.value == 1
+
+
+# -- the scan's verdict ---------------------------------------------------------------------
+
+
+def test_error_leakage_on_zero_error_responses_is_unknown_and_the_scan_incomplete():
+    """A target that answers 200 to everything shows no error body to inspect: the scan
+    cannot say errors do not leak, so its verdict is incomplete, never pass."""
+    import http.server
+    import threading
+
+    document = {
+        "openapi": "3.1.0",
+        "info": {"title": "always ok", "version": "1"},
+        "paths": {"/items": {"get": {"responses": {"200": {"description": "ok"}}}}},
+    }
+
+    class AlwaysOk(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = json.dumps(document if self.path == "/openapi.json" else {"ok": True})
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body.encode())
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), AlwaysOk)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        running = type("Running", (), {"base_url": f"http://127.0.0.1:{server.server_port}"})
+        result = scan(running, ["sec.error_leakage"])
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert status_of(result, "sec.error_leakage") == CHECK_UNKNOWN
+    assert result.verdict == "incomplete"
+    assert "no error response to inspect" in result.verdict_reason
