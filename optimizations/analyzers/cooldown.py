@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import http.client
 import statistics
+import threading
 import time
 from dataclasses import dataclass
 
@@ -82,6 +83,28 @@ def check_once(spec: TargetSpec, timeout: float) -> tuple[float | None, str]:
     return response.elapsed_ms, ""
 
 
+def _check_cancellable(spec: TargetSpec, timeout: float, ctx) -> tuple[float | None, str]:
+    """check_once in a helper thread, so a cancel is honoured within a fifth of a
+    second however long the target takes (the thread ends by its own timeout)."""
+    box: dict = {}
+    done = threading.Event()
+
+    def work():
+        try:
+            box["answer"] = check_once(spec, timeout)
+        except BaseException as error:  # handed to the caller below
+            box["error"] = error
+        finally:
+            done.set()
+
+    threading.Thread(target=work, name="kaizen-health-check", daemon=True).start()
+    while not done.wait(0.2):
+        ctx.check_cancel()
+    if "error" in box:
+        raise box["error"]
+    return box["answer"]
+
+
 def _sleep(seconds: float, ctx) -> None:
     end = time.monotonic() + seconds
     while True:
@@ -112,7 +135,7 @@ def wait(
         left = max_wait - (clock() - started)
         latencies, why = [], ""
         for _ in range(SAMPLES):
-            latency, problem = check_once(spec, max(0.5, min(REQUEST_TIMEOUT, left)))
+            latency, problem = _check_cancellable(spec, max(0.5, min(REQUEST_TIMEOUT, left)), ctx)
             if latency is None:
                 why = problem
                 break

@@ -157,3 +157,24 @@ def test_a_cancel_stops_the_wait(target):
     ctx.cancel()
     with pytest.raises(Cancelled):
         wait(server.spec, ctx, reference_ms=None)
+
+
+def test_a_cancel_is_honoured_while_a_health_check_hangs(target, monkeypatch):
+    release = threading.Event()
+    server = target([(200, 0.0)])
+    server.answers = [(200, 0.0)]
+    # The target hangs until the test lets it go — after the cancel has been honoured.
+    monkeypatch.setattr(cooldown, "REQUEST_TIMEOUT", 600.0)
+    original = server.server.RequestHandlerClass.do_GET
+
+    def hang(handler):
+        release.wait(600)
+        original(handler)
+
+    monkeypatch.setattr(server.server.RequestHandlerClass, "do_GET", hang)
+    try:
+        with pytest.raises(Cancelled):
+            wait(server.spec, LocalContext(cancel_after=0.3), reference_ms=None, max_wait=600.0)
+        assert server.calls == 0  # it had not answered when the job stopped waiting
+    finally:
+        release.set()
