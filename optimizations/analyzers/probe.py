@@ -11,15 +11,14 @@ person understands.
 from __future__ import annotations
 
 import http.client
-import json
 import math
 import re
 import socket
 import ssl
 from dataclasses import dataclass
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import quote, urljoin, urlsplit
 
-from optimizations.analyzers import safehttp
+from optimizations.analyzers import jsondoc, safehttp
 from optimizations.analyzers.base import (
     CHECK_FAILED,
     CHECK_PASSED,
@@ -32,6 +31,7 @@ from optimizations.analyzers.base import (
     TargetSpec,
 )
 from optimizations.analyzers.netguard import check_url
+from optimizations.cleantext import clean_text
 
 PARAMS = [
     Param(
@@ -47,6 +47,7 @@ PARAMS = [
 ]
 
 USER_AGENT = "Kaizen-probe/1"
+URL_SAFE = "/?&=%:@!$'()*+,;~[]{}"
 MAX_BODY = 5 * 1024 * 1024
 OPENAPI_DOC = "https://fastapi.tiangolo.com/tutorial/metadata/"
 HEALTH_DOC = "https://fastapi.tiangolo.com/advanced/events/"
@@ -64,12 +65,18 @@ class Answer:
 class Client:
     """Sequential HTTP requests with the target's auth header and a timeout."""
 
-    def __init__(self, target: TargetSpec, timeout: float):
+    def __init__(self, target: TargetSpec, timeout: float, cancel=None):
         self.target = target
         self.timeout = timeout
+        # The job's check_cancel: polled every 0.1 s while a request waits (a silent
+        # server, a slow name lookup), so a cancel stops the probe within a second.
+        self.cancel = cancel
         self.requests = 0
 
     def url(self, path: str) -> str:
+        # Paths come from the target's OpenAPI document: control characters, spaces and
+        # non-ASCII are percent-encoded (as a browser would) instead of failing the request.
+        path = quote(clean_text(path), safe=URL_SAFE)
         return urljoin(self.target.base_url.rstrip("/") + "/", path.lstrip("/"))
 
     def get(self, path: str) -> Answer:
@@ -89,7 +96,8 @@ class Client:
                 headers=headers,
                 secret_headers=secret,
                 timeout=self.timeout,
-                max_body=MAX_BODY,
+                max_body=MAX_BODY + 1,  # one byte more: "larger than" can be told apart
+                cancel=self.cancel,
             )
         except TimeoutError:
             raise AnalysisError(
@@ -207,7 +215,7 @@ def _percentile(values: list[float], share: float) -> float:
 
 
 def run(target: TargetSpec, params: dict, ctx) -> AnalysisResult:
-    client = Client(target, float(params["timeout"]))
+    client = Client(target, float(params["timeout"]), cancel=ctx.check_cancel)
     result = AnalysisResult()
     findings, measurements, checks = result.findings, result.measurements, result.checks
 
@@ -362,7 +370,11 @@ def _openapi(client: Client, target: TargetSpec) -> dict:
     if answer.status >= 400:
         raise AnalysisError(f"The OpenAPI document at {where} answered {answer.status}.")
     try:
-        document = json.loads(answer.body)
+        document = jsondoc.loads(
+            answer.body, f"The OpenAPI document at {where}", max_bytes=MAX_BODY
+        )
+    except jsondoc.DocumentRefused as error:
+        raise AnalysisError(str(error)) from None
     except (ValueError, UnicodeDecodeError):
         start = answer.body[:80].decode("utf-8", "replace")
         raise AnalysisError(

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
-from optimizations.analyzers import safehttp
+from optimizations.analyzers import jsondoc, safehttp
 from optimizations.analyzers.base import AnalysisError
 
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
@@ -67,7 +67,9 @@ def fetch_json(url: str, *, allowed, headers: dict[str, str] | None = None, time
     if len(body) > FETCH_LIMIT:
         raise AnalysisError(f"GET {url} answered more than {FETCH_LIMIT // 1024 // 1024} MiB")
     try:
-        return json.loads(body)
+        return jsondoc.loads(body, f"The answer of GET {url}")
+    except jsondoc.DocumentRefused as exc:
+        raise AnalysisError(str(exc)) from None
     except ValueError:
         raise AnalysisError(f"GET {url} did not answer JSON") from None
 

@@ -3,10 +3,10 @@ negative testing and error leakage."""
 
 from __future__ import annotations
 
-import json
 import re
 from collections import defaultdict
 
+from .. import jsondoc
 from ..base import CHECK_FAILED, CHECK_PASSED, CHECK_UNKNOWN, SEVERITY_RANK, FindingData
 from .client import Exchange, TransportError
 from .openapi import Case, Operation, query_pairs, render_path
@@ -271,8 +271,9 @@ def _flatten(exchange: Exchange) -> str:
     if "json" not in exchange.content_type:
         return text
     try:
-        value = json.loads(text)
-    except ValueError:
+        # Bounded: ``walk`` below recurses, and a target may nest without end.
+        value = jsondoc.loads(text, "the answer")
+    except ValueError:  # not JSON, or jsondoc.DocumentRefused
         return text
     parts: list[str] = []
 

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
+from optimizations.analyzers import jsondoc
+
 HTTP_METHODS = ("get", "put", "post", "delete", "patch", "head", "options")
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 MISSING = object()
@@ -115,7 +117,9 @@ class Document:
     @classmethod
     def parse(cls, body: bytes, source: str) -> Document:
         try:
-            raw = json.loads(body.decode("utf-8"))
+            raw = jsondoc.loads(body.decode("utf-8"), f"The OpenAPI document at {source}")
+        except jsondoc.DocumentRefused as exc:
+            raise OpenAPIError(str(exc)) from None
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             start = body[:60].decode("utf-8", "replace").strip()
             raise OpenAPIError(
@@ -193,8 +197,10 @@ class Document:
 
     # -- values -------------------------------------------------------------------------------
 
-    def schema_of(self, schema: Any) -> dict:
+    def schema_of(self, schema: Any, depth: int = 0) -> dict:
         """The schema with ``$ref`` followed and a nullable anyOf/oneOf narrowed to its type."""
+        if depth > MAX_DEPTH:
+            return {}  # an allOf that includes itself ($ref cycle) or nests without end
         schema = self.resolve(schema)
         if not isinstance(schema, dict):
             return {}
@@ -209,9 +215,11 @@ class Document:
         if isinstance(schema.get("allOf"), list):
             merged: dict = {k: v for k, v in schema.items() if k != "allOf"}
             for part in schema["allOf"]:
-                part = self.schema_of(part)
+                part = self.schema_of(part, depth + 1)
                 props = {**merged.get("properties", {}), **part.get("properties", {})}
-                required = [*merged.get("required", []), *part.get("required", [])]
+                # Once each: with an allOf cycle the list would double at every level.
+                both = [*merged.get("required", []), *part.get("required", [])]
+                required = list(dict.fromkeys(name for name in both if isinstance(name, str)))
                 merged = {**part, **merged, "properties": props, "required": required}
             return merged
         return schema
