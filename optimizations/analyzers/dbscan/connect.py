@@ -15,9 +15,12 @@ connects with the application's role.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import threading
 import time
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,7 +33,7 @@ from sqlalchemy import event
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 
-from ..base import AnalysisError
+from ..base import AnalysisError, Cancelled
 from ..netguard import (
     DEFAULT_ALLOWED,
     TARGET_SETTING,
@@ -41,6 +44,8 @@ from ..netguard import (
 )
 
 MARKER = "/* kaizen */"
+# How often a running statement looks at the job's cancel flag (seconds).
+CANCEL_POLL = 0.1
 APPLICATION_NAME = "kaizen"
 DEFAULT_STATEMENT_TIMEOUT_MS = 5000
 DEFAULT_LOCK_TIMEOUT_MS = 500
@@ -293,13 +298,23 @@ class Session:
         self.url = url
         self.max_rows = max_rows
         self.load = Load()
+        # The job's ``cancelled``: while a statement runs it is polled every
+        # CANCEL_POLL s, and a cancel asks the server to stop the statement
+        # (psycopg's cancel) instead of waiting up to statement_timeout.
+        self.cancelled: Callable[[], bool] | None = None
 
     def _execute(self, sql: str, params: dict[str, Any] | None = None):
+        if self.cancelled is not None and self.cancelled():
+            raise Cancelled("cancelled")  # nothing more is sent once the job is cancelled
         text = sql if sql.lstrip().startswith(MARKER) else f"{MARKER} {sql.strip()}"
         started = time.perf_counter()
+        stopped = threading.Event()
         try:
-            return self.conn.exec_driver_sql(text, params or {})
+            with self._cancellable(stopped):
+                result = self.conn.exec_driver_sql(text, params or {})
         except DBAPIError as exc:
+            if stopped.is_set():
+                raise Cancelled("cancelled") from None
             orig = exc.orig
             sqlstate = getattr(orig, "sqlstate", None)
             message = str(orig).strip().splitlines()[0] if orig else str(exc)
@@ -309,6 +324,36 @@ class Session:
         finally:
             self.load.statements += 1
             self.load.seconds += time.perf_counter() - started
+        if stopped.is_set():
+            # It ended as the cancel went out: stop all the same (the cancel must not
+            # land on a next statement).
+            raise Cancelled("cancelled")
+        return result
+
+    @contextmanager
+    def _cancellable(self, stopped: threading.Event):
+        """While the block runs, cancel its statement on the server when the job is cancelled."""
+        if self.cancelled is None:
+            yield
+            return
+        done = threading.Event()
+        driver = self.conn.connection.driver_connection
+
+        def watch() -> None:
+            while not done.wait(CANCEL_POLL):
+                if self.cancelled():
+                    stopped.set()
+                    with contextlib.suppress(Exception):  # the statement may just have ended
+                        driver.cancel_safe(timeout=5)
+                    return
+
+        watcher = threading.Thread(target=watch, name="dbscan-cancel", daemon=True)
+        watcher.start()
+        try:
+            yield
+        finally:
+            done.set()
+            watcher.join()
 
     def rows(
         self, sql: str, params: dict[str, Any] | None = None, limit: int | None = None

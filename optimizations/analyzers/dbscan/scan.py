@@ -230,6 +230,7 @@ def run(target: TargetSpec, params: dict[str, Any], ctx: Context) -> AnalysisRes
         lock_timeout_ms=params["lock_timeout_ms"],
         max_rows=params["max_rows"],
     )
+    session.cancelled = ctx.cancelled  # a cancel stops the running statement at once
     try:
         caps = detect(session)
         state = ScanState(session, caps, thresholds, ctx)
