@@ -16,7 +16,7 @@ from django.views.decorators.vary import vary_on_headers
 
 from departments.models import Department
 from optimizations import findings as service
-from optimizations import routing, triage
+from optimizations import routing, triage, verdicts
 from optimizations.models import Finding, PhaseTask
 from portal import access
 
@@ -206,10 +206,13 @@ def _gate_context(request, phase, **extra) -> dict:
     from optimizations import gates
 
     checks = gates.evaluate(phase)
+    for check in checks:  # one vocabulary: met → pass, not met → fail, unknown → incomplete
+        check.verdict = verdicts.from_check(check.ok)
     return {
         "phase": phase,
         "checks": checks,
         "complete": gates.passes(checks),
+        "verdict": verdicts.roll_up(check.verdict for check in checks),
         "signoffs": list(phase.signoffs.select_related("signed_by")[:5]),
         "can_sign": access.can_sign_gates(request.user) and phase.status != phase.DONE,
         **extra,

@@ -68,7 +68,8 @@ def test_a_manager_turns_findings_into_tasks_and_overrides_a_gate(
 
     first = initiative.phases.get(number=1)
     gate = f"#phase-{first.pk}-gate"
-    page.wait_for_selector(f"{gate} .badge.bad")  # evidence missing: no benchmark yet
+    # Evidence missing (no benchmark yet): the gate's verdict is not pass.
+    page.wait_for_selector(f"{gate} .badge.verdict-fail, {gate} .badge.verdict-incomplete")
     page.click(f"{gate} summary")
     page.click(f"{gate} button[type=submit]")
     page.wait_for_selector(f"{gate} [role=alert]")

@@ -182,3 +182,21 @@ def test_a_task_whose_run_passed_moves_to_done(initiative, target, verdict, stat
     task.refresh_from_db()
     assert (task.status, task.criterion_state, task.criterion_run) == (status, state, run)
     assert f"run #{run.pk}: {verdict}" in task.criterion_detail
+
+
+@pytest.mark.django_db
+def test_a_gate_speaks_the_vocabulary_and_missing_evidence_is_never_pass(
+    client, manager, initiative, monkeypatch
+):
+    from optimizations import gates
+
+    phase = initiative.phases.get(number=1)
+    client.force_login(manager)
+    url = reverse("phase_gate", args=[phase.pk])
+    fragment = client.get(url).content.decode()
+    assert "verdict-pass" not in fragment and "evidence missing" in fragment
+    checks = [gates.Check("a", "A", True, ""), gates.Check("b", "B", None, "no benchmark yet")]
+    monkeypatch.setattr(gates, "evaluate", lambda phase: checks)
+    fragment = client.get(url).content.decode()
+    assert '<span class="badge verdict-incomplete">incomplete</span>' in fragment
+    assert 'aria-label="incomplete"' in fragment and 'aria-label="pass"' in fragment
