@@ -106,17 +106,32 @@ def cool_down(job: Job, spec, ctx) -> None:
     reference = lease.health_ms if lease is not None else None
     after = f"{previous.label()} #{previous.pk}" if previous is not None else ""
     ctx.progress(0, f"health check{f' and cool-down after {after}' if after else ''}")
+    max_wait = float(settings.KAIZEN_COOLDOWN_MAX_SECONDS)
+    # The job before found the target unhealthy a moment ago (a target that is down):
+    # one round of health checks, not another long wait for each job of the run.
+    down = (
+        previous is not None
+        and previous.status == Job.FAILED
+        and previous.error.startswith(cooldown.UNHEALTHY)
+        and lease.last_ended_at is not None
+        and (timezone.now() - lease.last_ended_at).total_seconds() < max_wait
+    )
     try:
         outcome = cooldown.wait(
             spec,
             ctx,
             reference_ms=reference,
             factor=settings.KAIZEN_COOLDOWN_FACTOR,
-            max_wait=float(settings.KAIZEN_COOLDOWN_MAX_SECONDS),
+            max_wait=0.0 if down else max_wait,
             previous=after,
         )
     except cooldown.Unhealthy as error:
-        raise AnalysisError(str(error)) from None
+        again = (
+            f" {after} found it unhealthy a moment ago, so it was not waited for again."
+            if down
+            else ""
+        )
+        raise AnalysisError(f"{error}{again}") from None
     TargetLease.objects.filter(target_id=job.target_id, holder_id=job.pk).update(
         health_ms=outcome.latency_ms
     )

@@ -35,6 +35,10 @@ REQUEST_TIMEOUT = 5.0
 SLACK_MS = 5.0
 
 
+# How the message of an Unhealthy target begins (the next job reads it: lease.cool_down).
+UNHEALTHY = "The target stayed unhealthy"
+
+
 class Unhealthy(Exception):
     """The target did not answer its health check within the cool-down's limit."""
 
@@ -157,7 +161,7 @@ def wait(
         elif waited >= max_wait:
             after = f" after {previous}" if previous else ""
             raise Unhealthy(
-                f"The target stayed unhealthy{after}: GET {spec.health_path} did not answer "
+                f"{UNHEALTHY}{after}: GET {spec.health_path} did not answer "
                 f"below 500 for {waited:.0f} s ({why}), so this job did not start. Check the "
                 "target (its log, its database), then run the job again."
             )

@@ -470,3 +470,23 @@ def test_a_job_dispatched_by_several_processes_at_once_is_sent_once(target, sent
     assert sorted(results) == [Job.QUEUED] * 4
     # None of the later ones took the target from it.
     assert TargetLease.objects.get(target=target).holder_id == job.pk
+
+
+@pytest.mark.django_db(transaction=True)
+def test_after_a_job_found_the_target_down_the_next_does_not_wait_as_long_again(
+    target, fake_load_kind, health_server, settings
+):
+    settings.KAIZEN_COOLDOWN_MAX_SECONDS = 3600  # were it waited for, the test would hang
+    server = health_server([(503, 0.0)])
+    target.base_url = server.spec.base_url
+    target.save()
+    before = leased_job(target)
+    Job.objects.filter(pk=before.pk).update(
+        status=Job.FAILED, error="The target stayed unhealthy: GET /health did not answer"
+    )
+    lease.give_back(before)
+    job = leased_job(target)
+    assert runner.execute(job.pk, "w") == "failed"
+    job.refresh_from_db()
+    assert job.error.startswith("The target stayed unhealthy after fake #")
+    assert job.error.endswith("found it unhealthy a moment ago, so it was not waited for again.")
