@@ -272,6 +272,9 @@ class Job(models.Model):
         )
         if claimed:
             self.refresh_from_db()
+            # Its run is under way from now on: every badge that reads Run.status says
+            # "running", not "queued", while the job runs (Run.settle derives the rest).
+            Run.objects.filter(pk=self.run_id, status=self.QUEUED).update(status=self.RUNNING)
         return bool(claimed)
 
     def succeed(self, summary: dict, verdict: str | None) -> bool:

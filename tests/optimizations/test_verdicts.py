@@ -200,3 +200,12 @@ def test_a_gate_speaks_the_vocabulary_and_missing_evidence_is_never_pass(
     fragment = client.get(url).content.decode()
     assert '<span class="badge verdict-incomplete">incomplete</span>' in fragment
     assert 'aria-label="incomplete"' in fragment and 'aria-label="pass"' in fragment
+
+
+@pytest.mark.django_db
+def test_a_run_is_running_as_soon_as_a_worker_claims_its_first_job(target):
+    run, (job, _later) = _run(target, Job.QUEUED, Job.WAITING)
+    Run.objects.filter(pk=run.pk).update(status="queued")
+    assert job.claim("worker-1")
+    run.refresh_from_db()
+    assert run.status == "running"
