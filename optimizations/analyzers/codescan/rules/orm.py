@@ -580,6 +580,21 @@ def leading_wildcard(scan: Scan):
             )
 
 
+def _locks_rows(scan: Scan, func, expr: ast.AST) -> bool:
+    """Whether the rows come from ``with_for_update()``, here or in the function returning them."""
+    if "with_for_update" in scan.statement_names(func, expr):
+        return True
+    values = func.assigns.get(expr.id, []) if isinstance(expr, ast.Name) else [expr]
+    for value in values:
+        for node in ast.walk(value):
+            callee = scan.callee(func, node) if isinstance(node, ast.Call) else None
+            if callee is not None and any(
+                isinstance(n, ast.Call) and last_name(n) == "with_for_update" for n in callee.nodes
+            ):
+                return True
+    return False
+
+
 @check("FSA108")
 def count_by_loading(scan: Scan):
     for func in scan.functions():
@@ -602,6 +617,8 @@ def count_by_loading(scan: Scan):
                 and arg.func.attr in {"all", "fetchall"}
                 else arg
             )
+            if _locks_rows(scan, func, arg):
+                continue  # SELECT ... FOR UPDATE: the rows are loaded to be locked
             if scan.is_rows(func, arg) or (target is not arg and scan.is_rows(func, target)):
                 yield Hit(
                     "FSA108",
