@@ -209,3 +209,13 @@ def test_a_run_is_running_as_soon_as_a_worker_claims_its_first_job(target):
     assert job.claim("worker-1")
     run.refresh_from_db()
     assert run.status == "running"
+
+
+@pytest.mark.django_db
+def test_the_job_page_says_what_an_incomplete_verdict_misses(client, qa_engineer, target):
+    _, (job,) = _run(target, Job.RUNNING)
+    reason = "db.avg_query_time: pg_stat_statements: not installed — fix: CREATE EXTENSION"
+    job.succeed({"verdict_reason": reason}, "incomplete")
+    client.force_login(qa_engineer)
+    page = client.get(reverse("job_detail", args=[job.pk])).content.decode()
+    assert "verdict-incomplete" in page and "CREATE EXTENSION" in page
