@@ -12,10 +12,10 @@ from django.db.models import Q
 from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import condition, require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 
-from optimizations import charts, engine, kinds, modes, verdicts
+from optimizations import charts, engine, kinds, modes, polling, verdicts
 from optimizations.forms import RunForm, params_form_class, params_from_form
 from optimizations.models import (
     Finding,
@@ -176,7 +176,9 @@ def _run_progress(jobs) -> int:
 
 
 @require_GET
+@condition(etag_func=lambda request, pk: polling.run_etag(request, pk))
 def run_live(request, pk):
+    """The run's jobs, polled every second; an unchanged run answers 304 (polling.run_etag)."""
     run = get_object_or_404(Run.objects.select_related("compared_with"), pk=pk)
     jobs = list(run.jobs.select_related("target", "waiting_for").order_by("pk"))
     # The worker that ends the last job settles the run (and tells people);
@@ -188,11 +190,13 @@ def run_live(request, pk):
         "can_trigger": access.can_trigger_jobs(request.user),
         **_run_state(run, jobs),
     }
-    return render(
-        request,
-        "optimizations/run_detail.html#run_jobs",
-        context,
-        status=STOP_POLLING if done else 200,
+    return polling.revalidate(
+        render(
+            request,
+            "optimizations/run_detail.html#run_jobs",
+            context,
+            status=STOP_POLLING if done else 200,
+        )
     )
 
 
@@ -274,7 +278,9 @@ def job_live(request, pk):
     """What changed since the page last asked: status, progress, new log lines.
 
     Polled every second while the job runs: one query for the job, one for
-    its new log lines; none for anything that did not change.
+    its new log lines; none for anything that did not change. A job that did
+    not change since the last answer (its stamp ``v``) gets only the poll
+    element back, asking again a little later each time (optimizations.polling).
     """
     # The summary and parameters can be large and are not shown while it runs.
     job = get_object_or_404(Job.objects.defer("summary", "params"), pk=pk)
@@ -296,6 +302,15 @@ def job_live(request, pk):
         rows_after = int(request.GET.get("rows", -1))
     except ValueError:
         rows_after = -1
+    stamp = polling.job_stamp(job)
+    if not ended and not logs and stamp == request.GET.get("v"):
+        try:
+            quiet = max(0, int(request.GET.get("quiet", 0))) + 1
+        except ValueError:
+            quiet = 1
+        context = {"job": job, "after": after, "rows_after": rows_after, "live": True}
+        context.update(stamp=stamp, quiet=quiet, interval=polling.interval(quiet), unchanged=True)
+        return render(request, "optimizations/job_live.html", context)
     rows = _timeline_rows(job, rows_after) if job.kind == "benchmark" and not ended else []
     context = {
         "job": job,
@@ -304,6 +319,9 @@ def job_live(request, pk):
         "rows_after": rows[-1]["row"] if rows else rows_after,
         "points": charts.points_json(rows) if rows else "",
         "live": not ended,
+        "stamp": stamp,
+        "quiet": 0,
+        "interval": polling.interval(0),
         "skipped_lines": (job.log_lines - LOG_PAGE - after)
         if job.log_lines - after > LOG_PAGE
         else 0,
