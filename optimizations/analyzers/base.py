@@ -59,8 +59,6 @@ def verdict_from_checks(
     required check that is unknown (or absent) makes the verdict incomplete,
     with that check's reason — never pass.
     """
-    if failed:
-        return FAIL, ""
     by_id = {c.check_id: c for c in checks}
     missing = []
     for check_id in required:
@@ -69,6 +67,9 @@ def verdict_from_checks(
             missing.append(f"{check_id}: did not run")
         elif check.status == CHECK_UNKNOWN:
             missing.append(f"{check_id}: {check.detail or 'could not run'}")
+    if failed:
+        # The failure stands; what could not be checked is still said.
+        return FAIL, ("also not checked: " + "; ".join(missing)) if missing else ""
     if missing:
         return INCOMPLETE, "; ".join(missing)
     return PASS, ""

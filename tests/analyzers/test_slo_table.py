@@ -165,3 +165,19 @@ def test_pool_use_override_reaches_the_db_scan_verdict():
     state = _state({"pool_use_pct": 60})
     pool_usage(state, watcher)
     assert state.checks[-1].status == CHECK_FAILED and state.findings[0].severity == "high"
+
+
+def test_a_scan_verdict_is_incomplete_when_a_required_check_could_not_run():
+    from optimizations.analyzers.base import CheckOutcome, verdict_from_checks
+
+    checks = [
+        CheckOutcome("db.avg_query_time", "unknown", "pg_stat_statements: CREATE EXTENSION …"),
+        CheckOutcome("db.conn_headroom", "passed"),
+    ]
+    required = ("db.avg_query_time", "db.conn_headroom", "db.slow_query_rate")
+    verdict, reason = verdict_from_checks(checks, failed=False, required=required)
+    assert verdict == "incomplete"
+    assert "CREATE EXTENSION" in reason and "db.slow_query_rate: did not run" in reason
+    verdict, reason = verdict_from_checks(checks, failed=True, required=required)
+    assert verdict == "fail" and reason.startswith("also not checked: db.avg_query_time")
+    assert verdict_from_checks(checks[1:], failed=False, required=required[1:2]) == ("pass", "")
