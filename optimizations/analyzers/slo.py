@@ -46,7 +46,7 @@ THRESHOLDS = (
     Threshold("throughput_rps", "Throughput", RPS, 1000, "min", judged_by=("benchmark",)),
     Threshold(
         "memory_reduction_pct",
-        "Memory reduction against the baseline",
+        "Memory against the baseline",
         PCT,
         50,
         "min",
