@@ -490,3 +490,19 @@ def test_after_a_job_found_the_target_down_the_next_does_not_wait_as_long_again(
     job.refresh_from_db()
     assert job.error.startswith("The target stayed unhealthy after fake #")
     assert job.error.endswith("found it unhealthy a moment ago, so it was not waited for again.")
+
+
+def test_a_load_job_requeued_after_its_worker_died_keeps_the_target(
+    target, start, sent, settings, django_capture_on_commit_callbacks
+):
+    holder = start(target, kind="benchmark", params={"mode": "load"}).jobs.get()
+    waiting = start(target, kind="benchmark", params={"mode": "stress"}).jobs.get()
+    Job.objects.filter(pk=holder.pk).update(max_attempts=2)
+    holder.refresh_from_db()
+    holder.claim("w")
+    Job.objects.filter(pk=holder.pk).update(heartbeat_at=later(-3600))
+    with django_capture_on_commit_callbacks(execute=True):
+        assert housekeeping.reap_lost_jobs() == 1
+    assert status(holder) == Job.QUEUED and sent == [holder.pk, holder.pk]
+    assert TargetLease.objects.get(target=target).holder_id == holder.pk
+    assert status(waiting) == Job.WAITING
