@@ -556,6 +556,9 @@ def start_set(
         checked = validate_params(kind.params(), {k: v for k, v in wanted.items() if k in declared})
     except ValueError as error:
         raise engine.CannotStart(f"{kind.label}: {error}") from None
+    from optimizations.limits import check_start
+
+    check_start(user, target, trigger)  # too many starts: TooManyStarts (the API's 429)
     engine._require_broker()
     with transaction.atomic():
         run = Run.objects.create(
