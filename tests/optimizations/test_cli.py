@@ -164,6 +164,15 @@ def test_an_incomplete_verdict_exits_3_and_names_what_is_missing(target, qa_engi
     assert code == 3 and run.verdict == "incomplete"  # never pass
     assert "incomplete: db.avg_query_time: pg_stat_statements is not available" in out
     assert "Exit 3: incomplete" in out
+    code, out, _ = optimize_cmd(
+        "performance",
+        *("--target", target.slug, "--user", "aiko", "--wait", "--focus", "sqlalchemy"),
+        *("--param", "db_scan.fail=incomplete", "--json"),
+    )
+    document = json.loads(out)
+    assert (code, document["exit_code"], document["verdicts"]["run"]) == (3, 3, "incomplete")
+    [reason] = document["verdicts"]["reasons"]
+    assert "incomplete — db.avg_query_time: pg_stat_statements is not available" in reason
 
 
 def test_help_documents_the_exit_codes(capsys):
@@ -271,6 +280,7 @@ def test_json_with_wait_has_run_jobs_verdicts_and_findings(target, qa_engineer, 
     assert document["verdicts"] == {
         "run": "fail",
         "jobs": {str(job.pk): job.verdict for job in jobs.values()},
+        "reasons": [f"benchmark #{jobs['benchmark'].pk}: fail"],
     }
     assert document["verdicts"]["jobs"][str(jobs["benchmark"].pk)] == "fail"
     probe = next(job for job in document["jobs"] if job["kind"] == "probe")

@@ -504,6 +504,13 @@ class Command(BaseCommand):
             "verdicts": {
                 "run": run.verdict,
                 "jobs": {str(job["id"]): job["verdict"] for job in job_data},
+                # Why the run is not pass: a line per job (and skipped kind) that did not
+                # pass — for incomplete, what is missing and how to enable it.
+                "reasons": verdicts.reasons_of_run(
+                    Job.objects.filter(run_id=run.pk).order_by("pk"), run.skipped
+                )
+                if code is not None
+                else [],
             },
             "findings": self._findings(run, jobs) if code is not None else {},
         }
