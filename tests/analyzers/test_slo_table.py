@@ -181,3 +181,37 @@ def test_a_scan_verdict_is_incomplete_when_a_required_check_could_not_run():
     verdict, reason = verdict_from_checks(checks, failed=True, required=required)
     assert verdict == "fail" and reason.startswith("also not checked: db.avg_query_time")
     assert verdict_from_checks(checks[1:], failed=False, required=required[1:2]) == ("pass", "")
+
+
+def _window_family(*, mean_ms, min_ms, max_ms, calls=60):
+    from optimizations.analyzers.dbscan.snapshots import Family
+
+    return Family(
+        queryid=1, userid=10, query="SELECT 1", calls=calls, total_ms=calls * mean_ms,
+        mean_ms=mean_ms, stddev_ms=5.0, min_ms=min_ms, max_ms=max_ms, max_in_window=True,
+        window_exact=True, rows=calls, blks_hit=0, blks_read=0, share=1.0,
+    )  # fmt: skip
+
+
+def test_the_slow_query_and_slow_family_thresholds_reach_the_db_scan():
+    family = _window_family(mean_ms=40.0, min_ms=20.0, max_ms=80.0)
+    state = _state({})
+    checks_queries.slow_families(state, [family], {})
+    assert state.checks[-1].status == CHECK_PASSED  # 40 ms mean < 50 ms
+    state = _state({"slow_family_mean_ms": 30})
+    checks_queries.slow_families(state, [family], {})
+    assert state.checks[-1].status == CHECK_FAILED
+    state = _state({"slow_family_mean_ms": 30, "slow_family_min_calls": 100})
+    checks_queries.slow_families(state, [family], {})
+    assert state.checks[-1].status == CHECK_PASSED  # 60 calls < 100
+    assert Thresholds.build(slo.merged({"slow_query_ms": 250})).slow_query_ms == 250
+
+
+def test_the_slow_query_threshold_changes_the_slow_query_rate_verdict():
+    family = _window_family(mean_ms=70.0, min_ms=60.0, max_ms=80.0)
+    state = _state({})
+    checks_queries.slow_query_rate(state, [family], None)
+    assert state.checks[-1].status == CHECK_PASSED  # no execution reaches 1 s
+    state = _state({"slow_query_ms": 50})
+    checks_queries.slow_query_rate(state, [family], None)
+    assert state.checks[-1].status == CHECK_FAILED  # every execution is ≥ 60 ms

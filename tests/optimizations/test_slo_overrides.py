@@ -42,3 +42,18 @@ def test_the_target_form_refuses_a_percentage_above_100(target):
     field = form.fields["slo_memory_reduction_pct"]
     assert field.max_value == 100 and "(%)" in field.label
     assert form.fields["slo_api_avg_ms"].max_value is None
+
+
+def test_an_availability_override_changes_the_boards_verdict(target):
+    from django.core.cache import cache
+
+    from tests.optimizations.test_sloboard import at, measure
+
+    for minute in range(1000):
+        measure(target, "availability.up", 0.0 if minute < 2 else 1.0, when=at(minute))
+    assert {r.key: r.state for r in sloboard.board(target)}["availability_pct"] == "fail"
+    target.slo = {"availability_pct": 99.5}
+    target.save()
+    cache.clear()  # the board caches closed days per target; the threshold is read anew
+    row = {r.key: r for r in sloboard.board(target)}["availability_pct"]
+    assert (row.threshold, row.state) == (99.5, "pass")  # 99.8 % ≥ 99.5 %
