@@ -90,7 +90,10 @@ def criterion_for(finding, thresholds: dict[str, float] | None = None) -> dict:
     measures it within the objective; everything else when the check that
     found it runs again and no longer finds it.
     """
-    thresholds = thresholds or {}
+    from optimizations import slo
+
+    # The target's values over the one SLO table's defaults (never a second copy here).
+    thresholds = slo.merged(thresholds)
     evidence = finding.evidence or {}
     if finding.rule_id == "benchmark.slow_operation" and finding.location:
         rate = _rate_of(finding)
@@ -98,15 +101,13 @@ def criterion_for(finding, thresholds: dict[str, float] | None = None) -> dict:
             "kind": "metric",
             "name": "http.latency.avg",
             "operation": finding.location,
-            "max": thresholds.get("api_avg_ms", 100.0),
+            "max": thresholds["api_avg_ms"],
             "at_rps": rate,
-            "text": _metric_text(
-                "average", finding.location, thresholds.get("api_avg_ms", 100), rate
-            ),
+            "text": _metric_text("average", finding.location, thresholds["api_avg_ms"], rate),
         }
     if finding.rule_id == "benchmark.bottleneck" and finding.location:
         typical = evidence.get("typical_p95_ms")
-        limit = round(max(float(typical or 0) * 2, thresholds.get("api_avg_ms", 100.0)), 1)
+        limit = round(max(float(typical or 0) * 2, thresholds["api_avg_ms"]), 1)
         rate = _rate_of(finding)
         return {
             "kind": "metric",
