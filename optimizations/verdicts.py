@@ -88,7 +88,7 @@ def from_check(status: str | None) -> str:
         False: FAIL,
         None: INCOMPLETE,
         "met": PASS,
-        "not met": FAIL,
+        "not_met": FAIL,
         "unknown": INCOMPLETE,
         "passed": PASS,
         "failed": FAIL,

@@ -63,3 +63,12 @@ def percent(value, digits=1):
 @register.filter
 def split(value: str, separator: str = " ") -> list[str]:
     return str(value).split(separator)
+
+
+@register.filter
+def criterion_verdict(state) -> str:
+    """A task criterion's state in the verdict vocabulary: met → pass, not met → fail,
+    unknown → incomplete, not checked yet → pending."""
+    from optimizations import verdicts
+
+    return verdicts.from_check(state or "pending") or "pending"

@@ -43,7 +43,8 @@ def test_exit_codes():
 
 
 def test_criteria_and_checks_map_to_the_vocabulary():
-    assert [verdicts.from_check(s) for s in ("met", "not met", "unknown", "pending")] == [
+    # PhaseTask.criterion_state's values
+    assert [verdicts.from_check(s) for s in ("met", "not_met", "unknown", "pending")] == [
         "pass",
         "fail",
         "incomplete",
@@ -219,3 +220,18 @@ def test_the_job_page_says_what_an_incomplete_verdict_misses(client, qa_engineer
     client.force_login(qa_engineer)
     page = client.get(reverse("job_detail", args=[job.pk])).content.decode()
     assert "verdict-incomplete" in page and "CREATE EXTENSION" in page
+
+
+@pytest.mark.django_db
+def test_task_criteria_show_in_the_verdict_vocabulary(client, manager, initiative, target):
+    from optimizations.models import PhaseTask
+
+    task = PhaseTask.objects.filter(phase__initiative=initiative).first()
+    criterion = {"kind": "finding_gone", "text": "FSA101 gone on re-scan", "finding": 0}
+    states = {"met": "pass", "not_met": "fail", "unknown": "incomplete", "": "pending"}
+    client.force_login(manager)
+    for state, word in states.items():
+        PhaseTask.objects.filter(pk=task.pk).update(criterion=criterion, criterion_state=state)
+        page = client.get(reverse("initiative_detail", args=[initiative.pk])).content.decode()
+        badge = f'<span class="badge crit-{state or "pending"}" title="">{word}</span>'
+        assert badge in page, word
