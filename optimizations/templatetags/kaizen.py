@@ -72,3 +72,9 @@ def criterion_verdict(state) -> str:
     from optimizations import verdicts
 
     return verdicts.from_check(state or "pending") or "pending"
+
+
+@register.filter
+def slo_verdict(state) -> str:
+    """An SLO row's state as a verdict: pass, fail, or incomplete when it was not measured."""
+    return {"pass": "pass", "fail": "fail"}.get(state, "incomplete")

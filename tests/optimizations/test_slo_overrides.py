@@ -57,3 +57,12 @@ def test_an_availability_override_changes_the_boards_verdict(target):
     cache.clear()  # the board caches closed days per target; the threshold is read anew
     row = {r.key: r for r in sloboard.board(target)}["availability_pct"]
     assert (row.threshold, row.state) == (99.5, "pass")  # 99.8 % ≥ 99.5 %
+
+
+def test_an_slo_not_measured_reads_incomplete_on_the_board(client, viewer, target):
+    from django.urls import reverse
+
+    client.force_login(viewer)
+    page = client.get(reverse("target_slo", args=[target.slug])).content.decode()
+    assert '<span class="badge slo-unknown">incomplete</span>' in page
+    assert 'slo-unknown">unknown' not in page
