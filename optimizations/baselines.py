@@ -571,8 +571,11 @@ def start_set(
             triggered_by=user if getattr(user, "is_authenticated", False) else None,
             trigger=trigger,
         )
-        jobs = [
-            Job.objects.create(
+        # One chain through the engine's dispatch, like every run: the set's load tests
+        # go one after another and each holds the target's lease while it loads it.
+        jobs, previous = [], None
+        for _ in range(repetitions):
+            previous = Job.objects.create(
                 run=run,
                 kind=kind.name,
                 target=target,
@@ -582,9 +585,11 @@ def start_set(
                 triggered_by=run.triggered_by,
                 max_attempts=kind.max_attempts,
                 expires_at=expires_at,
+                status=Job.WAITING,
+                after=previous,
+                waiting_for=previous,
             )
-            for _ in range(repetitions)
-        ]
+            jobs.append(previous)
         probe = BenchmarkSet(run.pk, checked.get("mode", "load"), jobs, run_meta(jobs[0]))
         record(
             user,
@@ -594,6 +599,5 @@ def start_set(
             initiative=initiative,
             target=target,
         )
-        for job in jobs:
-            transaction.on_commit(lambda job=job: engine.enqueue(job))
+        engine.dispatch(jobs[0])
     return run

@@ -9,6 +9,7 @@ from django.utils import timezone
 from departments.models import Membership
 from optimizations import baselines, engine
 from optimizations.models import Job, Run, TargetService
+from optimizations.models.leases import TargetLease
 from portal.models import AuditEvent, Notification
 from portal.notify import recipients, route
 from tests.conftest import PERSONAS
@@ -157,7 +158,13 @@ def test_a_set_is_one_run_of_identical_short_load_tests(
     with django_capture_on_commit_callbacks(execute=True):
         run = baselines.start_set(qa_engineer, target)
     jobs = list(run.jobs.order_by("pk"))
-    assert len(jobs) == len(sent) == 5
+    assert len(jobs) == 5
+    # One after another, like every run: only the first is sent, holding the target's
+    # lease; each of the others waits for the one before it.
+    assert len(sent) == 1
+    assert [j.status for j in jobs] == [Job.QUEUED] + [Job.WAITING] * 4
+    assert [j.after_id for j in jobs] == [None] + [j.pk for j in jobs[:-1]]
+    assert TargetLease.objects.get(target=target).holder_id == jobs[0].pk
     assert {(j.kind, j.params["mode"], j.params["rate"], j.params["duration"]) for j in jobs} == {
         ("benchmark", "load", 20.0, 10.0)
     }
