@@ -38,10 +38,15 @@ def _crc(*parts) -> str:
 
 
 def job_stamp(job: Job) -> str:
-    """What the job's status panel shows, as a short stamp that changes with it."""
+    """What the job's status panel shows, as a short stamp that changes with it.
+
+    Progress as shown (whole percent); a running job's duration moves, so its
+    stamp changes at least every DURATION_STEP seconds.
+    """
     return _crc(
         job.status,
-        f"{job.progress:.1f}",
+        _clock() if job.status == Job.RUNNING else 0,
+        round(job.progress),
         job.step,
         job.log_lines,
         job.cancel_requested,
@@ -58,17 +63,22 @@ def run_etag(request, pk: int) -> str:
     time). While a job runs, its "took" column moves: the tag changes at least
     every DURATION_STEP seconds.
     """
-    rows = list(
-        Job.objects.filter(run_id=pk)
+    rows = [
+        (pk, status, round(progress), *rest)
+        for pk, status, progress, *rest in Job.objects.filter(run_id=pk)
         .order_by("pk")
         .values_list(
             "pk", "status", "progress", "step", "verdict", "waiting_for_id",
             "cancel_requested", "error",
         )
-    )  # fmt: skip
+    ]  # fmt: skip
     running = any(row[1] == Job.RUNNING for row in rows)
-    clock = int(time.time() // DURATION_STEP) if running else 0
+    clock = _clock() if running else 0
     return _crc(request.user.pk, request.session.get("time_zone"), clock, rows)
+
+
+def _clock() -> int:
+    return int(time.time() // DURATION_STEP)
 
 
 def revalidate(response):

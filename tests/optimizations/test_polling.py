@@ -10,11 +10,20 @@ import re
 import pytest
 from django.utils import timezone
 
+from optimizations import polling
 from optimizations.models import Job, JobLog, Run
 
 
 def htmx_get(client, url, **headers):
     return client.get(url, headers={"HX-Request": "true", **headers})
+
+
+@pytest.fixture(autouse=True)
+def clock(monkeypatch):
+    """The coarse clock a running job's stamp carries (its duration moves): held still."""
+    now = {"step": 1}
+    monkeypatch.setattr(polling, "_clock", lambda: now["step"])
+    return now
 
 
 @pytest.fixture
@@ -102,3 +111,12 @@ def test_the_run_etag_is_per_user(watcher, running_job, login, manager):
     other.get("/")
     # The section shows what each may do: another user's copy is not reused.
     assert htmx_get(other, url, **{"If-None-Match": tag}).status_code == 200
+
+
+def test_a_running_job_still_shows_its_duration_moving(watcher, running_job, clock):
+    url, _ = next_poll(htmx_get(watcher, f"/jobs/{running_job.pk}/live/?after=0").content.decode())
+    body = htmx_get(watcher, url).content.decode()
+    assert f'id="job-{running_job.pk}-status"' not in body
+    clock["step"] += 1  # ten seconds on: "took" changed
+    url, _ = next_poll(body)
+    assert f'id="job-{running_job.pk}-status"' in htmx_get(watcher, url).content.decode()
