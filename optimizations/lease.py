@@ -17,6 +17,7 @@ check and a cool-down (``cool_down``).
 from __future__ import annotations
 
 import logging
+import time
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -136,3 +137,51 @@ def cool_down(job: Job, spec, ctx) -> None:
         health_ms=outcome.latency_ms
     )
     ctx.log(outcome.describe())
+
+
+# --- jobs that measure the target wait while another job loads it ------------------
+
+# A probe reads the target's health, metrics and latency: taken while one of our own
+# load tests runs, it measures our load, not the target (and a slow target's /metrics
+# times out under it). It does not take the lease — probes and scans still run freely
+# beside each other — it only waits for a loading job to end.
+WATCH_KINDS = frozenset({"probe"})
+WATCH_POLL_SECONDS = 1.0
+
+
+def loading_job(job: Job) -> Job | None:
+    """The active job other than ``job`` that holds the target's lease now, if any."""
+    holder_id = (
+        TargetLease.objects.filter(target_id=job.target_id)
+        .values_list("holder_id", flat=True)
+        .first()
+    )
+    if holder_id is None or holder_id == job.pk:
+        return None
+    holder = Job.objects.filter(pk=holder_id, status__in=Job.ACTIVE).first()
+    return holder
+
+
+def wait_until_unloaded(job: Job, ctx, *, max_wait: float | None = None, sleep=time.sleep) -> None:
+    """Wait (cancellably) while another job loads the target, at most ``max_wait`` seconds;
+    past that the job goes on and its log says what it measured beside."""
+    limit = float(settings.KAIZEN_PROBE_WAIT_MAX_SECONDS if max_wait is None else max_wait)
+    waited, said = 0.0, None
+    while (holder := loading_job(job)) is not None:
+        name = f"{holder.label()} #{holder.pk}"
+        if waited >= limit:
+            ctx.log(
+                f"{name} still loads the target after {waited:.0f} s of waiting: "
+                "measured beside it, so its figures include that load",
+                "warning",
+            )
+            return
+        if said != holder.pk:
+            ctx.progress(0, f"waiting for {name} on this target")
+            ctx.log(f"waiting for {name} to end: it loads this target, and a probe measures the target alone")
+            said = holder.pk
+        ctx.check_cancel()
+        sleep(WATCH_POLL_SECONDS)
+        waited += WATCH_POLL_SECONDS
+    if said is not None:
+        ctx.log(f"the target is free of load again after {waited:.0f} s")

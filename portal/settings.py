@@ -266,16 +266,8 @@ KAIZEN_RESEND_AFTER = env_int("KAIZEN_RESEND_AFTER", 120, minimum=10)
 # job, waiting at most this many seconds.
 KAIZEN_COOLDOWN_FACTOR = 2.0
 KAIZEN_COOLDOWN_MAX_SECONDS = env_int("KAIZEN_COOLDOWN_MAX_SECONDS", 120, minimum=0)
-# A queued job no worker claimed for this long while nothing of its queue runs
-# lost its broker message (a broker restart): the sweeper sends it again,
-# waiting twice as long after each send. Claims are conditional, so a
-# duplicate runs once.
-KAIZEN_RESEND_AFTER = env_int("KAIZEN_RESEND_AFTER", 120, minimum=10)
-# Before a job that loads a target (optimizations/lease.py): its health check
-# must answer, and within this factor of its latency before the previous such
-# job, waiting at most this many seconds.
-KAIZEN_COOLDOWN_FACTOR = 2.0
-KAIZEN_COOLDOWN_MAX_SECONDS = env_int("KAIZEN_COOLDOWN_MAX_SECONDS", 120, minimum=0)
+# A probe waits at most this long for another job's load on its target to end.
+KAIZEN_PROBE_WAIT_MAX_SECONDS = env_int("KAIZEN_PROBE_WAIT_MAX_SECONDS", 900, minimum=0)
 # Job logs and per-second samples older than this many days are purged.
 KAIZEN_RETENTION_DAYS = env_int("KAIZEN_RETENTION_DAYS", 90, minimum=1)
 # Starting jobs (optimizations/limits.py): runs a user, and runs on one target,
