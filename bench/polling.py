@@ -6,10 +6,10 @@ command line and worker count, ``portal.processes.commands``) on a scratch
 database, makes runs whose jobs a simulated worker moves like the real one
 (progress and a heartbeat every half second, a log line every two seconds;
 half of the watched jobs sit still, waiting), and then lets browser-like
-clients watch them: each opens a run page and its running job's page, polls
-both as htmx would (the job poll at the interval the answer names, the run
-poll every second with the ETag it was given), and opens a page again every
-15 seconds. One client alone first, then many, for N seconds each.
+clients watch them: each is one tab with a job page or a run page open,
+polling it as htmx would (the job poll at the interval the answer names, the
+run poll every second with the ETag it was given) and reopening the page
+every 15 seconds. One client alone first, then many, for N seconds each.
 
 It prints, for each: requests, req/s, p50/p95/max latency (ms), the answers
 by status, the load generator's CPU (this process: the clients and the
@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import http.client
+import math
 import os
 import re
 import shutil
@@ -110,8 +111,10 @@ def prepare(var_dir: Path, database_url: str, clients: int) -> dict:
                 "cookie": f"{settings.SESSION_COOKIE_NAME}={session.session_key}",
                 "run": run.pk,
                 "job": running.pk,
-                # Half the jobs move (a worker writes them); half sit still.
-                "moves": index % 2 == 0,
+                # Half the jobs move (a worker writes them), half sit still; of each
+                # half, one watcher has the job page open, the other the run page.
+                "moves": index % 4 < 2,
+                "tab": "job" if index % 2 == 0 else "run",
                 "done": probe.pk,
             }
         )
@@ -193,7 +196,8 @@ def portal_cpu_seconds(root_pid: int) -> float:
 
 
 class Client(threading.Thread):
-    """One browser tab pair: a run page and its job page, polled as htmx polls them."""
+    """One browser tab: a job page or a run page, polled as htmx polls it, reopened now and
+    then."""
 
     def __init__(self, port: int, watched: dict, until: float, samples: list, statuses: dict):
         super().__init__(daemon=True)
@@ -219,37 +223,33 @@ class Client(threading.Thread):
 
     def run(self) -> None:
         self.connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
-        job, run = self.watched["job"], self.watched["run"]
-        now = time.monotonic()
-        next_page = now
-        job_poll = run_poll = None
-        job_at = run_at = now
+        tab = self.watched["tab"]
+        page = f"/jobs/{self.watched['job']}/" if tab == "job" else f"/runs/{self.watched['run']}/"
+        poll, poll_at, next_page = None, 0.0, time.monotonic()
         while True:
             now = time.monotonic()
             if now >= self.until:
                 break
             if now >= next_page:
-                self.get(f"/runs/{run}/")
-                _, body = self.get(f"/jobs/{job}/")
-                found = POLL_RE.search(body)
-                job_poll = found.group(1).replace("&amp;", "&") if found else None
-                run_poll = f"/runs/{run}/live/"
-                job_at = run_at = now + 1
-                next_page = now + PAGE_EVERY
-            if job_poll and now >= job_at:
-                status, body = self.get(job_poll, htmx=True)
-                found = POLL_RE.search(body) if status == 200 else None
-                if found:
-                    job_poll, job_at = found.group(1).replace("&amp;", "&"), now + int(found[2])
+                _, body = self.get(page)
+                if tab == "job":
+                    found = POLL_RE.search(body)
+                    poll = found.group(1).replace("&amp;", "&") if found else None
                 else:
-                    job_poll = None
-            if run_poll and now >= run_at:
-                status, _ = self.get(run_poll, htmx=True)
-                run_at = now + 1
+                    poll = f"/runs/{self.watched['run']}/live/"
+                poll_at, next_page = now + 1, now + PAGE_EVERY
+            elif poll and now >= poll_at:
+                status, body = self.get(poll, htmx=True)
                 if status == 286:
-                    run_poll = None
-            waits = [t for t, on in ((job_at, job_poll), (run_at, run_poll)) if on]
-            time.sleep(max(0.0, min([*waits, next_page, self.until]) - time.monotonic()))
+                    poll = None
+                elif tab == "job":
+                    found = POLL_RE.search(body)
+                    poll = found.group(1).replace("&amp;", "&") if found else None
+                    poll_at = now + (int(found.group(2)) if found else 1)
+                else:
+                    poll_at = now + 1
+            wake = min(poll_at if poll else next_page, next_page, self.until)
+            time.sleep(max(0.0, wake - time.monotonic()))
         self.connection.close()
 
 
@@ -277,7 +277,7 @@ def measure(port: int, watched: list[dict], clients: int, seconds: float, portal
         "requests": len(samples),
         "rps": len(samples) / wall,
         "p50": statistics.median(ordered) if ordered else 0.0,
-        "p95": ordered[max(0, int(0.95 * len(ordered)) - 1)] if ordered else 0.0,
+        "p95": ordered[max(0, math.ceil(0.95 * len(ordered)) - 1)] if ordered else 0.0,
         "max": ordered[-1] if ordered else 0.0,
         "statuses": dict(sorted(statuses.items())),
         "generator_cpu": 100 * generator / wall,
