@@ -215,3 +215,25 @@ def test_the_slow_query_threshold_changes_the_slow_query_rate_verdict():
     state = _state({"slow_query_ms": 50})
     checks_queries.slow_query_rate(state, [family], None)
     assert state.checks[-1].status == CHECK_FAILED  # every execution is ≥ 60 ms
+
+
+def test_a_db_scan_job_stored_with_the_old_parameter_name_still_runs(monkeypatch):
+    from optimizations.analyzers.base import AnalysisError, TargetSpec
+    from optimizations.analyzers.dbscan import scan
+
+    seen = {}
+    build = Thresholds.build
+
+    def record(*layers):
+        seen["thresholds"] = build(*layers)
+        return seen["thresholds"]
+
+    def stop(url, *args, **kwargs):
+        raise AnalysisError("stop here")
+
+    monkeypatch.setattr(scan.Thresholds, "build", record)
+    monkeypatch.setattr(scan, "open_session", stop)
+    target = TargetSpec(name="shop", database_url="postgresql://127.0.0.1/shop")
+    with pytest.raises(AnalysisError, match="stop here"):  # past the parameter check
+        scan.run(target, {"avg_query_ms": 20}, LocalContext())
+    assert seen["thresholds"].db_avg_ms == 20
