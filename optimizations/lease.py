@@ -162,6 +162,36 @@ def loading_job(job: Job) -> Job | None:
     return holder
 
 
+def settle_before_measuring(job: Job, spec, ctx) -> None:
+    """Before a probe: wait while another job loads the target, then, when a loading job
+    ended within the cool-down's limit, for the same cool-down a leased job waits for
+    (a slow target may still be working through that job's backlog). Unlike a leased
+    job, a probe is not failed by a target that stays unhealthy: it goes on and
+    measures it, which is its purpose."""
+    wait_until_unloaded(job, ctx)
+    row = TargetLease.objects.filter(target_id=job.target_id).select_related("last_job").first()
+    if row is None or row.last_job is None or row.last_ended_at is None:
+        return
+    max_wait = float(settings.KAIZEN_COOLDOWN_MAX_SECONDS)
+    if (timezone.now() - row.last_ended_at).total_seconds() >= max_wait:
+        return
+    after = f"{row.last_job.label()} #{row.last_job.pk}"
+    ctx.progress(0, f"cool-down after {after}")
+    try:
+        outcome = cooldown.wait(
+            spec,
+            ctx,
+            reference_ms=row.health_ms,
+            factor=settings.KAIZEN_COOLDOWN_FACTOR,
+            max_wait=max_wait,
+            previous=after,
+        )
+    except cooldown.Unhealthy as error:
+        ctx.log(f"{error} The probe goes on and measures it as it is.", "warning")
+        return
+    ctx.log(outcome.describe())
+
+
 def wait_until_unloaded(job: Job, ctx, *, max_wait: float | None = None, sleep=time.sleep) -> None:
     """Wait (cancellably) while another job loads the target, at most ``max_wait`` seconds;
     past that the job goes on and its log says what it measured beside."""

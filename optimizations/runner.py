@@ -228,7 +228,7 @@ def execute(job_id: int, worker: str) -> str:
             # It holds the target's lease: the target must be healthy and cooled down.
             lease.cool_down(job, spec, ctx)
         elif job.kind in lease.WATCH_KINDS:
-            lease.wait_until_unloaded(job, ctx)
+            lease.settle_before_measuring(job, spec, ctx)
         result = analyzer.run(spec, params, ctx)
         ctx.check_cancel()
     except Cancelled:

@@ -3,6 +3,8 @@ target's lease (without taking it, so probes and scans still run beside each oth
 
 from __future__ import annotations
 
+import datetime
+
 import pytest
 
 from optimizations import lease
@@ -88,3 +90,76 @@ def test_a_lease_held_by_an_ended_job_does_not_hold_a_probe_up(target):
     ctx = Context()
     lease.wait_until_unloaded(probe, ctx, sleep=pytest.fail)
     assert ctx.lines == []
+
+
+# --- after a loading job ended: the same cool-down a leased job waits for -------------
+
+
+@pytest.fixture
+def health():
+    from tests.analyzers.test_cooldown import Health
+
+    made = []
+
+    def make(answers):
+        made.append(Health(answers))
+        return made[-1]
+
+    yield make
+    for server in made:
+        server.close()
+
+
+def ended_load(target, health_ms, ago_seconds):
+    from django.utils import timezone
+
+    load = job_of(target, "benchmark", Job.SUCCEEDED, {"mode": "load"})
+    TargetLease.objects.update_or_create(
+        target=target,
+        defaults={
+            "holder": None,
+            "last_job": load,
+            "health_ms": health_ms,
+            "last_ended_at": timezone.now() - datetime.timedelta(seconds=ago_seconds),
+        },
+    )
+    return load
+
+
+def test_a_probe_right_after_a_load_test_waits_for_the_target_to_cool_down(
+    target, health, settings
+):
+    settings.KAIZEN_COOLDOWN_MAX_SECONDS = 30
+    # Still working through the load test's backlog for one round, then back to normal.
+    server = health([(200, 0.3)] * 3 + [(200, 0.0)])
+    load = ended_load(target, health_ms=1.0, ago_seconds=2)
+    probe = job_of(target, "probe")
+    ctx = Context()
+    lease.settle_before_measuring(probe, server.spec, ctx)
+    assert server.calls >= 6  # a slow round, then a cooled one
+    assert ctx.steps[0] == f"cool-down after {load.label()} #{load.pk}"
+    assert ctx.lines[-1][1].startswith("Target ready")
+
+
+def test_a_probe_long_after_the_last_load_test_starts_at_once(target, health, settings):
+    settings.KAIZEN_COOLDOWN_MAX_SECONDS = 30
+    server = health([(200, 0.0)])
+    ended_load(target, health_ms=1.0, ago_seconds=600)
+    probe = job_of(target, "probe")
+    ctx = Context()
+    lease.settle_before_measuring(probe, server.spec, ctx)
+    assert server.calls == 0 and ctx.lines == []
+
+
+def test_a_target_that_stays_unhealthy_is_still_probed_and_the_log_says_why(
+    target, health, settings
+):
+    settings.KAIZEN_COOLDOWN_MAX_SECONDS = 2
+    server = health([(503, 0.0)])
+    ended_load(target, health_ms=1.0, ago_seconds=1)
+    probe = job_of(target, "probe")
+    ctx = Context()
+    lease.settle_before_measuring(probe, server.spec, ctx)  # does not raise
+    level, message = ctx.lines[-1]
+    assert level == "warning"
+    assert message.startswith("The target stayed unhealthy") and "The probe goes on" in message
