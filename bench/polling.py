@@ -212,8 +212,14 @@ class Client(threading.Thread):
         if path in self.etags:
             headers["If-None-Match"] = self.etags[path]
         started = time.perf_counter()
-        self.connection.request("GET", path, headers=headers)
-        response = self.connection.getresponse()
+        try:
+            self.connection.request("GET", path, headers=headers)
+            response = self.connection.getresponse()
+        except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+            # gunicorn closed the idle keep-alive connection: a browser reconnects.
+            self.connection.close()
+            self.connection.request("GET", path, headers=headers)
+            response = self.connection.getresponse()
         body = response.read().decode("utf-8", "replace")
         self.samples.append((time.perf_counter() - started) * 1000)
         self.statuses[response.status] = self.statuses.get(response.status, 0) + 1
@@ -282,6 +288,7 @@ def measure(port: int, watched: list[dict], clients: int, seconds: float, portal
         "statuses": dict(sorted(statuses.items())),
         "generator_cpu": 100 * generator / wall,
         "portal_cpu": 100 * portal / wall,
+        "portal_ms_per_request": 1000 * portal / max(1, len(samples)),
         "load": os.getloadavg(),
     }
 
@@ -297,7 +304,8 @@ def report(figures: dict) -> None:
     load = ", ".join(f"{value:.2f}" for value in figures["load"])
     print(
         f"     answers {figures['statuses']}; load generator CPU {figures['generator_cpu']:.0f} %, "
-        f"portal CPU {figures['portal_cpu']:.0f} % (of one core); load average {load}"
+        f"portal CPU {figures['portal_cpu']:.0f} % (of one core, "
+        f"{figures['portal_ms_per_request']:.1f} ms a request); load average {load}"
     )
 
 
