@@ -158,8 +158,7 @@ def loading_job(job: Job) -> Job | None:
     )
     if holder_id is None or holder_id == job.pk:
         return None
-    holder = Job.objects.filter(pk=holder_id, status__in=Job.ACTIVE).first()
-    return holder
+    return Job.objects.filter(pk=holder_id, status__in=Job.ACTIVE).first()
 
 
 def settle_before_measuring(job: Job, spec, ctx) -> None:
@@ -208,7 +207,10 @@ def wait_until_unloaded(job: Job, ctx, *, max_wait: float | None = None, sleep=t
             return
         if said != holder.pk:
             ctx.progress(0, f"waiting for {name} on this target")
-            ctx.log(f"waiting for {name} to end: it loads this target, and a probe measures the target alone")
+            ctx.log(
+                f"waiting for {name} to end: it loads this target, "
+                "and a probe measures the target alone"
+            )
             said = holder.pk
         ctx.check_cancel()
         sleep(WATCH_POLL_SECONDS)
