@@ -29,3 +29,29 @@ class UserTimezoneMiddleware:
         except (zoneinfo.ZoneInfoNotFoundError, ValueError):
             timezone.deactivate()
         return self.get_response(request)
+
+
+class UserLanguageMiddleware:
+    """Puts the signed-in user's own language over the browser's (portal/language.py).
+
+    Runs after LocaleMiddleware (which activated the Accept-Language choice)
+    and after authentication; a user who chose none keeps the browser's.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        from django.utils import translation
+
+        from portal.language import SESSION_KEY, stored_language, supported
+
+        if request.user.is_authenticated:
+            code = request.session.get(SESSION_KEY)
+            if code is None:
+                code = stored_language(request.user)
+                request.session[SESSION_KEY] = code
+            if code and supported(code):
+                translation.activate(code)
+                request.LANGUAGE_CODE = code
+        return self.get_response(request)

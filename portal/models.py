@@ -99,3 +99,15 @@ class ServiceBeat(models.Model):
 
     def __str__(self):
         return f"{self.name} at {self.at:%H:%M:%S}"
+
+
+class UserPreference(models.Model):
+    """A user's portal language; blank follows the browser's Accept-Language."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="preference"
+    )
+    language = models.CharField(max_length=10, blank=True, choices=settings.LANGUAGES)
+
+    def __str__(self):
+        return f"Preferences of {self.user}"

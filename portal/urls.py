@@ -16,6 +16,7 @@ urlpatterns = [
     ),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("me/", views.profile, name="profile"),
+    path("me/language/", views.set_language, name="set_language"),
     path("me/tokens/", tokens.token_list, name="token_list"),
     path("me/tokens/<int:pk>/revoke/", tokens.token_revoke, name="token_revoke"),
     path("api/", api.urls),

@@ -5,13 +5,16 @@ from __future__ import annotations
 import zoneinfo
 
 from django import forms
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import update_session_auth_hash
 from django.contrib.auth.forms import PasswordChangeForm
 from django.core.paginator import Paginator
 from django.db.models import Count, Q, Sum
 from django.shortcuts import redirect, render
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import get_language_from_request, gettext_lazy
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 
@@ -20,6 +23,7 @@ from departments.models import Department, Profile
 from optimizations.models import Initiative, Phase, PhaseTask
 from optimizations.views.plan import _attach_phases
 from portal import access
+from portal.language import SESSION_KEY, do_set_language, stored_language
 from portal.models import AuditEvent
 
 
@@ -111,7 +115,7 @@ def audit_list(request):
 
 
 class TimeZoneForm(forms.Form):
-    time_zone = forms.ChoiceField(choices=[])
+    time_zone = forms.ChoiceField(label=gettext_lazy("Time zone"), choices=[])
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -120,34 +124,59 @@ class TimeZoneForm(forms.Form):
         ]
 
 
+class LanguageForm(forms.Form):
+    language = forms.ChoiceField(
+        label=gettext_lazy("Language"),
+        required=False,
+        choices=[("", gettext_lazy("The browser's language")), *settings.LANGUAGES],
+    )
+
+
 @require_http_methods(["GET", "POST"])
 def profile(request):
     current = Profile.objects.filter(user=request.user).values_list("time_zone", flat=True).first()
     tz_form = TimeZoneForm(initial={"time_zone": current or "UTC"})
+    language_form = LanguageForm(initial={"language": stored_language(request.user)})
     password_form = PasswordChangeForm(request.user)
     if request.method == "POST" and request.POST.get("form") == "time_zone":
         tz_form = TimeZoneForm(request.POST)
         if tz_form.is_valid():
             do_set_time_zone(request.user, tz_form.cleaned_data["time_zone"])
             request.session["time_zone"] = tz_form.cleaned_data["time_zone"]
-            messages.success(request, "Time zone saved.")
+            messages.success(request, _("Time zone saved."))
             return redirect("profile")
     elif request.method == "POST" and request.POST.get("form") == "password":
         password_form = PasswordChangeForm(request.user, request.POST)
         if password_form.is_valid():
             user = password_form.save()
             update_session_auth_hash(request, user)
-            messages.success(request, "Password changed.")
+            messages.success(request, _("Password changed."))
             return redirect("profile")
     return render(
         request,
         "portal/profile.html",
         {
             "tz_form": tz_form,
+            "language_form": language_form,
             "password_form": password_form,
             "roles": access.roles_of(request.user),
         },
     )
+
+
+@require_POST
+def set_language(request):
+    """Save the user's language (under their name menu); it applies from this response on."""
+    form = LanguageForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, _("Choose one of the languages offered."))
+        return redirect("profile")
+    code = form.cleaned_data["language"]
+    do_set_language(request.user, code)
+    request.session[SESSION_KEY] = code
+    translation.activate(code or get_language_from_request(request))
+    messages.success(request, _("Language saved."))
+    return redirect("profile")
 
 
 @require_GET
@@ -198,13 +227,13 @@ def demo_target_mode(request):
     mode = request.POST.get("mode", "")
     state = demo_target.reload_state(Path(settings.VAR_DIR))
     if mode not in demo_target.MODES:
-        messages.error(request, "Choose slow or fast mode.")
+        messages.error(request, _("Choose slow or fast mode."))
     elif not state.database_url:
         messages.error(
-            request, "The demo target is not set up here: start Kaizen with ./kaizen up."
+            request, _("The demo target is not set up here: start Kaizen with ./kaizen up.")
         )
     elif mode == state.mode:
-        messages.info(request, f"The demo target already runs in {mode} mode.")
+        messages.info(request, _("The demo target already runs in %(mode)s mode.") % {"mode": mode})
     else:
         old, state.mode = state.mode, mode
         demo_target.save_state(state)
@@ -218,7 +247,10 @@ def demo_target_mode(request):
         )
         messages.success(
             request,
-            f"The demo target restarts in {mode} mode within a few seconds. Run the analysis "
-            "again to measure it: tasks whose findings are gone close themselves.",
+            _(
+                "The demo target restarts in %(mode)s mode within a few seconds. Run the "
+                "analysis again to measure it: tasks whose findings are gone close themselves."
+            )
+            % {"mode": mode},
         )
     return redirect(target)
