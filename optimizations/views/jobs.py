@@ -180,7 +180,9 @@ def _run_progress(jobs) -> int:
 def run_live(request, pk):
     """The run's jobs, polled every second; an unchanged run answers 304 (polling.run_etag)."""
     run = get_object_or_404(Run.objects.select_related("compared_with"), pk=pk)
-    jobs = list(run.jobs.select_related("target", "waiting_for").order_by("pk"))
+    # Each job's target is named only in a comparison (A or B); polled every second.
+    related = ("target", "waiting_for") if run.compared_with_id else ("waiting_for",)
+    jobs = list(run.jobs.select_related(*related).order_by("pk"))
     # The worker that ends the last job settles the run (and tells people);
     # this page only shows what is there.
     done = all(job.status in Job.ENDED for job in jobs)
