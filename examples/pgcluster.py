@@ -1,4 +1,4 @@
-"""A throwaway PostgreSQL 15 cluster with pg_stat_statements preloaded.
+"""A throwaway PostgreSQL cluster (15 or newer) with pg_stat_statements preloaded.
 
 Used by ``./kaizen up --postgres`` and by the DB-scan tests. No Django here.
 
@@ -7,8 +7,13 @@ Used by ``./kaizen up --postgres`` and by the DB-scan tests. No Django here.
 The cluster is small (a few MB of shared buffers, commits not waiting for the
 WAL flush: it holds nothing worth keeping), listens on 127.0.0.1 and on a Unix
 socket inside its data directory, and gets a database with
-``pg_stat_statements``, ``pg_trgm`` and, when Debian's ``postgresql-15-hypopg``
+``pg_stat_statements``, ``pg_trgm`` and, when Debian's ``postgresql-NN-hypopg``
 is installed, ``hypopg``.
+
+Whichever PostgreSQL major (15 or newer) Debian/Ubuntu installed under
+/usr/lib/postgresql is used: the one an existing data directory was created
+with, else the newest that has HypoPG, else the newest (``KAIZEN_PG_BIN``
+names a bin directory instead).
 
 ``initdb`` and ``pg_ctl`` refuse to run as root, so as root they run as the
 ``postgres`` user, which then owns the data directory.
@@ -18,14 +23,22 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-BIN_CANDIDATES = ("/usr/lib/postgresql/15/bin",)
-SHARE_DIR = Path("/usr/share/postgresql/15/extension")
+PG_ROOT = Path("/usr/lib/postgresql")  # Debian/Ubuntu: <major>/bin/initdb
+SHARE_ROOT = Path("/usr/share/postgresql")  # <major>/extension/hypopg.control
+MIN_MAJOR = 15
+INSTALL_HINT = (
+    "Install PostgreSQL and its HypoPG extension (index advice), then start again:\n"
+    "  Debian 13:     sudo apt install postgresql postgresql-17-hypopg\n"
+    "  Ubuntu 24.04:  sudo apt install postgresql postgresql-16-hypopg\n"
+    "(or point KAIZEN_PG_BIN at the bin directory of a PostgreSQL 15 or newer)"
+)
 DEFAULT_DB = "kaizen_target"
 # Loopback only; the superuser may connect without a password (like the
 # machine's main server), every other role needs its password (scram).
@@ -64,17 +77,87 @@ class ClusterError(RuntimeError):
     """The cluster could not be created, started or stopped; the message says why."""
 
 
-def server_bin_dir() -> Path | None:
-    """Where Debian's PostgreSQL 15 server binaries are, or None."""
+def installed_majors(root: Path | None = None) -> list[int]:
+    """PostgreSQL majors (15 or newer) with server binaries under ``root``, newest first."""
+    root = PG_ROOT if root is None else Path(root)
+    majors = []
+    for bindir in root.glob("*/bin"):
+        name = bindir.parent.name
+        if name.isdigit() and int(name) >= MIN_MAJOR and (bindir / "initdb").exists():
+            majors.append(int(name))
+    return sorted(majors, reverse=True)
+
+
+def hypopg_available(major: int | None = None, share_root: Path | None = None) -> bool:
+    """Whether HypoPG is installed for ``major`` (by default the major in use)."""
+    if major is None:
+        major = server_major()
+        if major is None:
+            return False
+    share_root = SHARE_ROOT if share_root is None else Path(share_root)
+    return (share_root / str(major) / "extension" / "hypopg.control").exists()
+
+
+def datadir_major(datadir: str | os.PathLike | None) -> int | None:
+    """The major an existing data directory was created with (its PG_VERSION), or None."""
+    if datadir is None:
+        return None
+    try:
+        text = (Path(datadir) / "PG_VERSION").read_text().strip()
+    except OSError:
+        return None
+    return int(text) if text.isdigit() else None
+
+
+def choose_major(
+    root: Path | None = None,
+    share_root: Path | None = None,
+    datadir: str | os.PathLike | None = None,
+) -> int | None:
+    """The major to run: the data directory's, else the newest with HypoPG, else the newest.
+
+    None when no PostgreSQL 15 or newer is installed; ClusterError when the data
+    directory was made by a major that is no longer installed.
+    """
+    majors = installed_majors(root)
+    existing = datadir_major(datadir)
+    if existing is not None:
+        if existing in majors:
+            return existing
+        raise ClusterError(
+            f"{datadir} was created by PostgreSQL {existing}, which is not installed "
+            f"(installed: {', '.join(map(str, majors)) or 'none'}). It holds only throwaway "
+            f"data: remove that directory and start again."
+        )
+    with_hypopg = [major for major in majors if hypopg_available(major, share_root)]
+    return (with_hypopg or majors or [None])[0]
+
+
+def _override_major(bindir: Path) -> int | None:
+    if bindir.parent.name.isdigit():
+        return int(bindir.parent.name)
+    proc = subprocess.run(
+        [str(bindir / "initdb"), "--version"], capture_output=True, text=True, check=False
+    )
+    match = re.search(r"(\d+)(?:\.\d+)?", proc.stdout)
+    return int(match.group(1)) if match else None
+
+
+def server_major(datadir: str | os.PathLike | None = None) -> int | None:
+    """The major of the server binaries in use, or None when none is installed."""
     override = os.environ.get("KAIZEN_PG_BIN")
-    for candidate in (override, *BIN_CANDIDATES):
-        if candidate and (Path(candidate) / "initdb").exists():
-            return Path(candidate)
-    return None
+    if override and (Path(override) / "initdb").exists():
+        return _override_major(Path(override))
+    return choose_major(datadir=datadir)
 
 
-def hypopg_available() -> bool:
-    return (SHARE_DIR / "hypopg.control").exists()
+def server_bin_dir(datadir: str | os.PathLike | None = None) -> Path | None:
+    """Where the PostgreSQL server binaries to use are, or None when none is installed."""
+    override = os.environ.get("KAIZEN_PG_BIN")
+    if override and (Path(override) / "initdb").exists():
+        return Path(override)
+    major = choose_major(datadir=datadir)
+    return None if major is None else PG_ROOT / str(major) / "bin"
 
 
 def _as_owner(argv: list[str]) -> list[str]:
@@ -98,12 +181,12 @@ def _run(argv: list[str], what: str, timeout: float = 120) -> str:
     return proc.stdout
 
 
-def _bin(name: str) -> str:
-    bindir = server_bin_dir()
+def _bin(name: str, datadir: str | os.PathLike | None = None) -> str:
+    bindir = server_bin_dir(datadir)
     if bindir is None:
         raise ClusterError(
-            "PostgreSQL 15 server binaries not found in /usr/lib/postgresql/15/bin: "
-            "apt-get install -y postgresql-15 (and postgresql-15-hypopg for index advice)"
+            f"No PostgreSQL {MIN_MAJOR} or newer is installed (looked in {PG_ROOT}/*/bin).\n"
+            + INSTALL_HINT
         )
     return str(bindir / name)
 
@@ -118,7 +201,7 @@ def is_running(datadir: str | os.PathLike) -> bool:
     if not (datadir / "PG_VERSION").exists():
         return False
     proc = subprocess.run(
-        _as_owner([_bin("pg_ctl"), "status", "-D", str(datadir)]),
+        _as_owner([_bin("pg_ctl", datadir), "status", "-D", str(datadir)]),
         capture_output=True,
         text=True,
         check=False,
@@ -183,7 +266,7 @@ def _wait_ready(port: int, timeout: float = 30) -> None:
             time.sleep(0.2)
 
 
-def _prepare_database(port: int, dbname: str) -> None:
+def _prepare_database(port: int, dbname: str, major: int | None = None) -> None:
     import psycopg
 
     with psycopg.connect(dsn_for(port, "postgres"), autocommit=True) as conn:
@@ -193,7 +276,7 @@ def _prepare_database(port: int, dbname: str) -> None:
     with psycopg.connect(dsn_for(port, dbname), autocommit=True) as conn:
         conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
         conn.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
-        if hypopg_available():
+        if hypopg_available(major):
             conn.execute("CREATE EXTENSION IF NOT EXISTS hypopg")
 
 
@@ -206,11 +289,21 @@ def ensure_cluster(datadir: str | os.PathLike, port: int, dbname: str = DEFAULT_
         _set_port(datadir, port)
         log = datadir / "server.log"
         _run(
-            [_bin("pg_ctl"), "start", "-D", str(datadir), "-l", str(log), "-w", "-t", "60"],
+            [
+                _bin("pg_ctl", datadir),
+                "start",
+                "-D",
+                str(datadir),
+                "-l",
+                str(log),
+                "-w",
+                "-t",
+                "60",
+            ],
             f"pg_ctl start (see {log})",
         )
     _wait_ready(port)
-    _prepare_database(port, dbname)
+    _prepare_database(port, dbname, server_major(datadir))
     return dsn_for(port, dbname)
 
 
@@ -220,7 +313,8 @@ def stop_cluster(datadir: str | os.PathLike) -> bool:
     if not is_running(datadir):
         return False
     _run(
-        [_bin("pg_ctl"), "stop", "-D", str(datadir), "-m", "fast", "-w", "-t", "60"], "pg_ctl stop"
+        [_bin("pg_ctl", datadir), "stop", "-D", str(datadir), "-m", "fast", "-w", "-t", "60"],
+        "pg_ctl stop",
     )
     return True
 

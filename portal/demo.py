@@ -128,31 +128,84 @@ def load_demo(password: str, target_url: str) -> bool:
     return True
 
 
-def start_baseline() -> list:
-    """Start phase 1's analyses of the demo initiative: its baseline, measured for real.
-
-    ``./kaizen up`` calls this once, on the first start, when the workers and
-    the demo target are up. First the baseline *set* (5 short load tests in one
-    run, pinned as the target's baseline: before/after claims need at least 5
-    runs a side, optimizations.baselines), then each task that stands for a
-    command runs it as the task's assignee. A refusal (training, broker) is
-    returned, not raised.
-    """
-    from optimizations import baselines
-    from optimizations.actions import do_update_target
-    from optimizations.engine import CannotStart, start_run
-
+def _tour():
+    """The demo initiative and its phase-1 tasks that stand for a command (None, [] if absent)."""
     initiative = Initiative.objects.filter(target__slug=DEMO_TARGET_SLUG).order_by("pk").first()
     if initiative is None:
-        return []
-    started = []
+        return None, []
     tasks = list(
         PhaseTask.objects.filter(phase__initiative=initiative, phase__number=1)
         .exclude(run_mode="")
         .select_related("phase", "assignee")
         .order_by("position")
     )
-    if tasks:
+    return initiative, tasks
+
+
+def _baseline_set_needed(initiative, first: PhaseTask) -> bool:
+    """Whether the tour's baseline set never finished, read from the data.
+
+    Not needed when a person pinned another run as the target's baseline, or a
+    set of the tour is under way, or one ended with enough succeeded load tests
+    for the comparison rule (baselines.SET_RUNS). Needed when there is none, or
+    every one ended short (errored, expired, cancelled by a stopped worker).
+    """
+    from optimizations import baselines
+    from optimizations.models import Job, Run
+
+    target = initiative.target
+    pinned = target.baseline_run
+    if pinned is not None and pinned.task_id != first.pk:
+        return False  # someone chose the baseline; the tour keeps out of it
+    for run in Run.objects.filter(target=target, task=first, mode="custom"):
+        if run.status in Job.ACTIVE:
+            return False
+        succeeded = run.jobs.filter(kind="benchmark", status=Job.SUCCEEDED).count()
+        if succeeded >= baselines.SET_RUNS:
+            return False
+    return True
+
+
+def _task_run_needed(task: PhaseTask) -> bool:
+    """Whether a phase-1 task's run never finished: none, or each ended without a single
+    succeeded job (a person's cancellation counts as a decision, not as never finished)."""
+    from optimizations.models import Job, Run
+
+    for run in Run.objects.filter(task=task, mode=task.run_mode):
+        if run.status in Job.ACTIVE or run.status == Job.CANCELLED:
+            return False
+        if run.jobs.filter(status=Job.SUCCEEDED).exists():
+            return False
+    return True
+
+
+def baseline_pending() -> bool:
+    """Whether any of the demo's first-tour runs still has to be started."""
+    initiative, tasks = _tour()
+    if not tasks:
+        return False
+    return _baseline_set_needed(initiative, tasks[0]) or any(map(_task_run_needed, tasks))
+
+
+def start_baseline() -> list:
+    """Start what never finished of phase 1's analyses of the demo initiative: its baseline,
+    measured for real.
+
+    ``./kaizen up`` calls this on every start, when the workers and the demo
+    target are up; what already ran (or runs) is left alone, so a first start
+    that half-failed gets its baseline on the next one. First the baseline
+    *set* (5 short load tests in one run, pinned as the target's baseline:
+    before/after claims need at least 5 runs a side, optimizations.baselines),
+    then each task that stands for a command runs it as the task's assignee. A
+    refusal (training, broker) is returned, not raised.
+    """
+    from optimizations import baselines
+    from optimizations.actions import do_update_target
+    from optimizations.engine import CannotStart, start_run
+
+    initiative, tasks = _tour()
+    started = []
+    if tasks and _baseline_set_needed(initiative, tasks[0]):
         first = tasks[0]
         try:
             run = baselines.start_set(
@@ -168,6 +221,8 @@ def start_baseline() -> list:
         except CannotStart as refusal:
             started.append((first, None, f"baseline set: {refusal}"))
     for task in tasks:
+        if not _task_run_needed(task):
+            continue
         try:
             run = start_run(
                 task.assignee,

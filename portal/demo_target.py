@@ -102,16 +102,21 @@ def _free_port(preferred: int) -> int:
     raise RuntimeError(f"no free port between {preferred} and {preferred + 99}")
 
 
-def prepare(var_dir: Path, *, use_postgres: bool, port: int, say) -> DemoState:
-    """Choose the database and port, seed once, and remember the state."""
+def prepare(
+    var_dir: Path, *, use_postgres: bool, port: int, say, fixed_port: int | None = None
+) -> DemoState:
+    """Choose the database and ports (the launcher may have chosen them), seed once, and
+    remember the state."""
     state = reload_state(var_dir)
     state.var_dir = str(var_dir)
     state.port = _free_port(port)
-    state.fixed_port = _free_port(state.port + 1)
+    state.fixed_port = fixed_port if fixed_port is not None else _free_port(state.port + 1)
     if use_postgres:
         from examples.pgcluster import ensure_cluster
 
         say(f"• Starting a throwaway PostgreSQL cluster in {var_dir / 'pg'} (port {PG_PORT})…")
+        if not (Path(var_dir) / "pg" / "PG_VERSION").exists() and "postgres" in state.seeded:
+            state.seeded.remove("postgres")  # the cluster was removed: a new one needs seeding
         state.database = "postgres"
         state.database_url = ensure_cluster(var_dir / "pg", PG_PORT)
         state.fixed_database_url = ensure_cluster(var_dir / "pg", PG_PORT, "kaizen_target_fixed")
