@@ -16,6 +16,8 @@ from django.contrib import messages
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods, require_POST
 
 from portal.audit import record
@@ -88,8 +90,9 @@ def authenticate(key: str) -> ApiToken:
 
 class TokenForm(forms.Form):
     name = forms.CharField(
+        label=gettext_lazy("Name"),
         max_length=100,
-        help_text="What it is for, e.g. “shop-api CI pipeline”.",
+        help_text=gettext_lazy("What it is for, e.g. “shop-api CI pipeline”."),
     )
 
 
@@ -105,7 +108,8 @@ def token_list(request):
         if active >= MAX_ACTIVE_TOKENS:
             form.add_error(
                 None,
-                f"You already have {active} active tokens: revoke one you no longer use first.",
+                _("You already have %(count)s active tokens: revoke one you no longer use first.")
+                % {"count": active},
             )
         if form.is_valid():
             _token, new_key = do_create_token(request.user, form.cleaned_data["name"])
@@ -132,7 +136,9 @@ def token_revoke(request, pk):
     if token is None:
         raise Http404("No such token of yours.")
     if do_revoke_token(request.user, token):
-        messages.success(request, f"Revoked “{token.name}”: it no longer opens the API.")
+        messages.success(
+            request, _("Revoked “%(name)s”: it no longer opens the API.") % {"name": token.name}
+        )
     else:
-        messages.info(request, f"“{token.name}” was already revoked.")
+        messages.info(request, _("“%(name)s” was already revoked.") % {"name": token.name})
     return redirect("token_list")
