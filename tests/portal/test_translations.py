@@ -298,3 +298,21 @@ def test_the_settings_page_offers_the_languages(login, manager):
     page = login(manager).get(reverse("profile")).content.decode()
     assert 'action="/me/language/"' in page
     assert '<option value="ja">日本語</option>' in page
+
+
+def test_dates_follow_the_language(login, manager):
+    import datetime
+
+    from django.utils import timezone
+
+    from portal.models import Notification
+
+    note = Notification.objects.create(user=manager, subject="Load test #7 finished")
+    at = timezone.make_aware(datetime.datetime(2026, 3, 5, 14, 30), datetime.UTC)
+    Notification.objects.filter(pk=note.pk).update(created_at=at)
+    client = login(manager)
+    assert "Mar 5, 14:30" in client.get(reverse("inbox")).content.decode()
+    UserPreference.objects.create(user=manager, language="ja")
+    client = login(manager)
+    page = client.get(reverse("inbox")).content.decode()
+    assert "3月5日 14:30" in page and "すべて既読にする" in page
