@@ -8,6 +8,7 @@ COPY departments departments
 COPY optimizations optimizations
 COPY examples examples
 COPY templates templates
+COPY locale locale
 COPY static static
 COPY manage.py ./
 RUN pip install --no-cache-dir . \

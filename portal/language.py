@@ -39,3 +39,8 @@ def remember_at_login(sender, request, user, **kwargs) -> None:
     """The login hook (``user_logged_in``): the session starts with the user's language."""
     if request is not None and hasattr(request, "session"):
         request.session[SESSION_KEY] = stored_language(user)
+
+
+def language_for(user) -> str:
+    """The language to write to a user in when no browser is asking (emails, notifications)."""
+    return stored_language(user) or settings.LANGUAGE_CODE

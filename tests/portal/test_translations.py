@@ -316,3 +316,11 @@ def test_dates_follow_the_language(login, manager):
     client = login(manager)
     page = client.get(reverse("inbox")).content.decode()
     assert "3月5日 14:30" in page and "すべて既読にする" in page
+
+
+def test_mail_goes_out_in_the_users_language_else_english(manager, dev_engineer):
+    from portal.language import language_for
+
+    UserPreference.objects.create(user=manager, language="ja")
+    assert language_for(manager) == "ja"
+    assert language_for(dev_engineer) == settings.LANGUAGE_CODE == "en"
