@@ -179,6 +179,19 @@ def _task_run_needed(task: PhaseTask) -> bool:
     return True
 
 
+def tour_runs() -> list:
+    """The newest run of each of the tour's items (the baseline set, then each task's)."""
+    from optimizations.models import Run
+
+    tasks = _tour()[1]
+    if not tasks:
+        return []
+    items = [Run.objects.filter(task=tasks[0], mode="custom")]
+    items += [Run.objects.filter(task=task, mode=task.run_mode) for task in tasks]
+    newest = [runs.order_by("-created_at", "-pk").first() for runs in items]
+    return [run for run in newest if run is not None]
+
+
 def baseline_pending() -> bool:
     """Whether any of the demo's first-tour runs still has to be started."""
     initiative, tasks = _tour()

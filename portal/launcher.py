@@ -509,7 +509,13 @@ def main(argv=None) -> int:
 
     from departments.models import Department
     from portal import demo_target
-    from portal.demo import DEMO_PEOPLE, baseline_pending, load_demo, start_baseline
+    from portal.demo import (
+        DEMO_PEOPLE,
+        baseline_pending,
+        load_demo,
+        start_baseline,
+        tour_runs,
+    )
     from portal.processes import commands
 
     var_dir = Path(settings.VAR_DIR)
@@ -604,7 +610,11 @@ def main(argv=None) -> int:
     if not target_problem:
         # The demo initiative's phase 1 measures the baseline for real: on every
         # start until it has (a first start that half-failed gets it later).
-        for task, run, refusal in start_baseline():
+        started = start_baseline()
+        if not started and tour_runs():
+            runs = ", ".join(f"{url}runs/{run.pk}/ ({run.status})" for run in tour_runs())
+            say(f"  First tour    started before: {runs}")
+        for task, run, refusal in started:
             if run is not None and run.mode == "custom":
                 say(f"  Baseline set  {url}runs/{run.pk}/  (5 short load tests, pinned)")
             elif run is not None:

@@ -58,9 +58,13 @@ def test_the_first_start_runs_phase_ones_analyses_for_real(
         ("strategy", ["architecture", "scaling"], 1),
     ]
     assert {r.triggered_by.username for r in [baseline_set, *runs]} == {"qa.engineer"}
-    # The set's load tests are sent at once (the per-target lease runs them one by one);
-    # in the runs, the probe goes first and the rest wait for it.
-    assert sent == ["benchmark"] * 5 + ["probe", "probe"]
+    # The set's first load test is sent and takes the target's lease; the other four
+    # wait for it (one load at a time per target). In the runs, the probe goes first
+    # and the rest wait for it.
+    assert sent == ["benchmark", "probe", "probe"]
+    first_test, *later = jobs
+    assert first_test.status == Job.QUEUED
+    assert all(job.status == Job.WAITING and job.waiting_for_id for job in later)
     kinds = set(Job.objects.values_list("kind", flat=True))
     assert {"benchmark", "probe"} <= kinds
     # Until the launcher registers the source tree, the code scan says why it waits.

@@ -11,7 +11,13 @@ from examples import pgcluster
 from optimizations import engine
 from optimizations.models import Job, Run, TargetService
 from portal import demo_target, launcher
-from portal.demo import DEMO_TARGET_SLUG, baseline_pending, load_demo, start_baseline
+from portal.demo import (
+    DEMO_TARGET_SLUG,
+    baseline_pending,
+    load_demo,
+    start_baseline,
+    tour_runs,
+)
 
 # --- ports -------------------------------------------------------------------
 
@@ -223,6 +229,7 @@ def test_what_started_and_runs_is_not_started_again(demo, broker):
     assert len(first) == 3 and all(run is not None for _, run, _ in first)
     assert start_baseline() == []  # all under way
     assert Run.objects.count() == 3
+    assert tour_runs() == [run for _, run, _ in first]
 
 
 def test_a_half_failed_first_start_gets_its_baseline_on_the_next(demo, broker):
