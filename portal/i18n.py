@@ -341,3 +341,32 @@ def po_quote(text: str) -> str:
     """A string as a .po file writes it (to paste a missing entry)."""
     body = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\t", "\\t")
     return f'"{body}"'
+
+
+def project_sources(base_dir: Path, template_dirs) -> tuple[list[Path], list[Path]]:
+    """Where Kaizen's marked strings live: the template folders and the apps' Python."""
+    apps = [base_dir / name for name in ("portal", "departments", "optimizations")]
+    folders = [Path(folder) for folder in template_dirs]
+    folders += [app / "templates" for app in apps if (app / "templates").is_dir()]
+    return folders, apps
+
+
+def missing_entries(messages: dict, entries: list[Entry]) -> str:
+    """The .po text of each marked string the catalogue lacks, msgstr left empty."""
+    known = {entry.key for entry in entries if not entry.obsolete}
+    blocks = []
+    for key in sorted(set(messages) - known, key=lambda k: (k[1], k[0] or "")):
+        found = messages[key]
+        first = found[0]
+        lines = ["#: " + " ".join(sorted({message.where for message in found}))]
+        if "%(" in first.msgid or (first.msgid_plural and "%(" in first.msgid_plural):
+            lines.append("#, python-format")
+        if first.msgctxt is not None:
+            lines.append(f"msgctxt {po_quote(first.msgctxt)}")
+        lines.append(f"msgid {po_quote(first.msgid)}")
+        if first.msgid_plural is not None:
+            lines += [f"msgid_plural {po_quote(first.msgid_plural)}", 'msgstr[0] ""']
+        else:
+            lines.append('msgstr ""')
+        blocks.append("\n".join(lines) + "\n")
+    return "\n".join(blocks)

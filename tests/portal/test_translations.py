@@ -24,6 +24,7 @@ from portal.i18n import (
     parse_po,
     po_quote,
     project_messages,
+    project_sources,
     python_messages,
     template_messages,
 )
@@ -31,13 +32,6 @@ from portal.models import UserPreference
 
 BASE = Path(settings.BASE_DIR)
 JA_PO = BASE / "locale" / "ja" / "LC_MESSAGES" / "django.po"
-PYTHON_DIRS = [BASE / "portal", BASE / "optimizations", BASE / "departments"]
-
-
-def template_dirs() -> list[Path]:
-    folders = [Path(folder) for folder in settings.TEMPLATES[0]["DIRS"]]
-    folders += [folder / "templates" for folder in PYTHON_DIRS if (folder / "templates").is_dir()]
-    return folders
 
 
 def untranslated(entries: list[Entry], messages: dict) -> list[str]:
@@ -63,12 +57,13 @@ def untranslated(entries: list[Entry], messages: dict) -> list[str]:
 
 
 def test_every_marked_string_has_a_japanese_translation():
-    messages = project_messages(BASE, template_dirs(), PYTHON_DIRS)
+    messages = project_messages(BASE, *project_sources(BASE, settings.TEMPLATES[0]["DIRS"]))
     assert len(messages) > 50  # the extraction found the marked navigation, pages and messages
     problems = untranslated(parse_po(JA_PO.read_text(encoding="utf-8")), messages)
     assert not problems, (
         f"{len(problems)} string(s) lack a ja translation in {JA_PO.relative_to(BASE)} "
-        "(add them, then ./kaizen manage compile_translations):\n" + "\n".join(problems)
+        "(./kaizen manage add_missing_translations adds them; translate them, then "
+        "./kaizen manage compile_translations):\n" + "\n".join(problems)
     )
 
 
@@ -324,3 +319,29 @@ def test_mail_goes_out_in_the_users_language_else_english(manager, dev_engineer)
     UserPreference.objects.create(user=manager, language="ja")
     assert language_for(manager) == "ja"
     assert language_for(dev_engineer) == settings.LANGUAGE_CODE == "en"
+
+
+def test_missing_strings_are_added_to_the_catalogue_untranslated(settings, tmp_path):
+    from django.core.management import call_command
+
+    (tmp_path / "templates").mkdir()
+    (tmp_path / "templates" / "page.html").write_text(
+        '{% load i18n %}{% translate "Kept" %}\n{% translate "New" %}\n'
+        "{% blocktranslate count n=runs %}{{ n }} run{% plural %}{{ n }} runs"
+        "{% endblocktranslate %}",
+        encoding="utf-8",
+    )
+    po = tmp_path / "locale" / "ja" / "LC_MESSAGES" / "django.po"
+    po.parent.mkdir(parents=True)
+    po.write_text('msgid ""\nmsgstr ""\n\n#: old\nmsgid "Kept"\nmsgstr "保持"\n', encoding="utf-8")
+    settings.BASE_DIR = tmp_path
+    settings.TEMPLATES = [{**settings.TEMPLATES[0], "DIRS": [tmp_path / "templates"]}]
+    call_command("add_missing_translations", stdout=io.StringIO())
+    text = po.read_text(encoding="utf-8")
+    assert text.startswith('msgid ""\nmsgstr ""\n\n#: old\nmsgid "Kept"\nmsgstr "保持"\n')
+    entries = {entry.msgid: entry for entry in parse_po(text)}
+    assert entries["New"].msgstr == "" and entries["New"].line > entries["Kept"].line
+    assert entries["%(n)s run"].msgid_plural == "%(n)s runs"
+    assert not entries["%(n)s run"].translated
+    call_command("add_missing_translations", stdout=io.StringIO())
+    assert po.read_text(encoding="utf-8") == text  # nothing added twice
