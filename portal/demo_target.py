@@ -109,8 +109,11 @@ def prepare(
     remember the state."""
     state = reload_state(var_dir)
     state.var_dir = str(var_dir)
-    state.port = _free_port(port)
-    state.fixed_port = fixed_port if fixed_port is not None else _free_port(state.port + 1)
+    if fixed_port is None:
+        state.port = _free_port(port)
+        state.fixed_port = _free_port(state.port + 1)
+    else:  # chosen by the launcher, which moves a target whose port was taken since
+        state.port, state.fixed_port = port, fixed_port
     if use_postgres:
         from examples.pgcluster import ensure_cluster
 

@@ -363,3 +363,19 @@ def test_no_postgresql_is_a_clear_message_naming_the_packages(fake_pg, settings,
     assert "Debian 13:     sudo apt install postgresql postgresql-17-hypopg" in out
     assert "Ubuntu 24.04:  sudo apt install postgresql postgresql-16-hypopg" in out
     assert "Traceback" not in out
+
+
+def test_prepare_keeps_the_launchers_ports_instead_of_moving_silently(tmp_path):
+    # The launcher chose the ports; a port taken since is the launcher's to handle (it
+    # moves the target and says so). prepare must not move it quietly onto the twin's.
+    demo_target.save_state(demo_target.DemoState(var_dir=str(tmp_path), seeded=["sqlite"]))
+    taken = _listening()
+    try:
+        port = taken.getsockname()[1]
+        state = demo_target.prepare(
+            tmp_path, use_postgres=False, port=port, fixed_port=port + 7, say=print
+        )
+    finally:
+        taken.close()
+    assert (state.port, state.fixed_port) == (port, port + 7)
+    assert demo_target.reload_state(tmp_path).port == port
