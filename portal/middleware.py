@@ -1,8 +1,11 @@
-"""Activate the signed-in user's own time zone for each request."""
+"""Activate the signed-in user's own time zone and language for each request."""
 
 import zoneinfo
 
-from django.utils import timezone
+from django.conf import settings
+from django.utils import timezone, translation
+
+from portal.language import SESSION_KEY, stored_language, supported
 
 
 class UserTimezoneMiddleware:
@@ -31,6 +34,9 @@ class UserTimezoneMiddleware:
         return self.get_response(request)
 
 
+ENGLISH_ONLY_PREFIXES = ("/api/",)
+
+
 class UserLanguageMiddleware:
     """Puts the signed-in user's own language over the browser's (portal/language.py).
 
@@ -42,11 +48,12 @@ class UserLanguageMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        from django.utils import translation
-
-        from portal.language import SESSION_KEY, stored_language, supported
-
-        if request.user.is_authenticated:
+        if request.path_info.startswith(ENGLISH_ONLY_PREFIXES):
+            # The JSON API (and its OpenAPI document) speaks English whatever
+            # the client's Accept-Language: scripts parse its messages.
+            translation.activate(settings.LANGUAGE_CODE)
+            request.LANGUAGE_CODE = settings.LANGUAGE_CODE
+        elif request.user.is_authenticated:
             code = request.session.get(SESSION_KEY)
             if code is None:
                 code = stored_language(request.user)

@@ -345,3 +345,16 @@ def test_missing_strings_are_added_to_the_catalogue_untranslated(settings, tmp_p
     assert not entries["%(n)s run"].translated
     call_command("add_missing_translations", stdout=io.StringIO())
     assert po.read_text(encoding="utf-8") == text  # nothing added twice
+
+
+def test_the_json_api_stays_english_whatever_the_client_asks(client, manager):
+    UserPreference.objects.create(user=manager, language="ja")
+    client.force_login(manager)
+    response = client.get("/api/me", HTTP_ACCEPT_LANGUAGE="ja")
+    assert response.status_code == 401 and response["Content-Language"] == "en"
+    assert "ダッシュボード" in client.get(reverse("dashboard")).content.decode()
+
+
+def test_any_signed_in_person_may_choose_their_own_language(login, outsider):
+    login(outsider).post(reverse("set_language"), {"language": "ja"})
+    assert UserPreference.objects.get(user=outsider).language == "ja"
