@@ -358,3 +358,14 @@ def test_the_json_api_stays_english_whatever_the_client_asks(client, manager):
 def test_any_signed_in_person_may_choose_their_own_language(login, outsider):
     login(outsider).post(reverse("set_language"), {"language": "ja"})
     assert UserPreference.objects.get(user=outsider).language == "ja"
+
+
+def test_a_japanese_page_writes_dates_the_japanese_way(login, manager, initiative):
+    import datetime
+
+    initiative.target_date = datetime.date(2026, 3, 5)
+    initiative.save(update_fields=["target_date"])
+    client = login(manager)
+    assert "March 5, 2026" in client.get(reverse("dashboard")).content.decode()
+    page = client.get(reverse("dashboard"), HTTP_ACCEPT_LANGUAGE="ja").content.decode()
+    assert "2026年3月5日" in page
