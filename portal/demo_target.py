@@ -21,7 +21,8 @@ from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 STATE_FILE = "demo_target.json"
-PG_PORT = 5544
+# The throwaway cluster's port (another copy of Kaizen beside this one sets its own).
+PG_PORT = int(os.environ.get("KAIZEN_DEMO_PG_PORT", "5544"))
 MODES = ("slow", "fast")
 
 
