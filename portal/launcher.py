@@ -5,6 +5,12 @@ demo target, the web server, the three Celery workers (analysis, benchmark,
 maintenance) and beat, prints the URL
 and the demo logins, restarts a process that dies, and on Ctrl-C stops every
 process it started. Each process's output goes to ``var/log/<name>.log``.
+
+A first start cannot half-fail: a taken port (web, demo target, fixed twin) is
+replaced by the next free one and named, the registered demo targets follow
+it (also when the port is taken after the check: the target is moved), a
+demo target that keeps exiting is given up on alone, and the demo tour's
+runs start on every start until they have run (portal.demo.start_baseline).
 """
 
 from __future__ import annotations
@@ -454,7 +460,8 @@ def await_demo_targets(supervisor: Supervisor, state, avoid=(), timeout: float =
                     say(f"• {relocate(supervisor, state, name, avoid).capitalize()}")
                     deadline = time.monotonic() + timeout
                     continue
-                problems[name] = f"exited with code {code}:\n{output[-1500:]}"
+                last = "\n".join(output.strip().splitlines()[-8:])
+                problems[name] = f"exited with code {code} (var/log/{name}.log):\n{last}"
                 break
             base = state.base_url if name == "demo-target" else state.fixed_base_url
             # Something else answering on our port (it took the port after the check)

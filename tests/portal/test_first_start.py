@@ -379,3 +379,21 @@ def test_prepare_keeps_the_launchers_ports_instead_of_moving_silently(tmp_path):
         taken.close()
     assert (state.port, state.fixed_port) == (port, port + 7)
     assert demo_target.reload_state(tmp_path).port == port
+
+
+def test_a_demo_target_that_fails_otherwise_is_reported_not_moved(demo, tmp_path, monkeypatch):
+    broken = [sys.executable, "-c", "import sys; print('no such table: product'); sys.exit(2)"]
+    monkeypatch.setattr(launcher, "demo_command", lambda state, name: broken)
+    start = _free_run(2)
+    state = demo_target.DemoState(var_dir=str(tmp_path), port=start, fixed_port=start + 1)
+    supervisor = launcher.Supervisor(tmp_path, tmp_path / "processes.json")
+    supervisor.start("demo-target", broken)
+    supervisor.start("demo-target-fixed", broken)
+    try:
+        problems = launcher.await_demo_targets(supervisor, state, timeout=30)
+    finally:
+        supervisor.stop_all()
+    assert problems["demo-target"].startswith("exited with code 2 (var/log/demo-target.log)")
+    assert problems["demo-target"].endswith("no such table: product")
+    assert supervisor.relocations == {}
+    assert state.port == start
