@@ -99,7 +99,7 @@ def main(argv=None) -> int:
     parser.add_argument("--families", type=int, default=200)
     args = parser.parse_args(argv)
     if pgcluster.server_bin_dir() is None:
-        print("needs PostgreSQL 15 server binaries (apt-get install postgresql-15)")
+        print(f"needs PostgreSQL 15 or newer server binaries.\n{pgcluster.INSTALL_HINT}")
         return 2
     datadir = tempfile.mkdtemp(prefix="kaizen-bench-pg-")
     try:

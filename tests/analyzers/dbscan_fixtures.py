@@ -26,9 +26,9 @@ MAIN_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
 def require_server_binaries() -> None:
     """Skip (visibly) only when no PostgreSQL server is installed; under CI, fail."""
     if pgcluster.server_bin_dir() is None:
-        reason = "no PostgreSQL 15 server binaries in /usr/lib/postgresql/15/bin"
+        reason = "no PostgreSQL 15 or newer server binaries in /usr/lib/postgresql/*/bin"
         if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"{reason} (CI must run the DB-scan tests: apt-get install postgresql-15)")
+            pytest.fail(f"{reason} (CI must run the DB-scan tests)\n{pgcluster.INSTALL_HINT}")
         pytest.skip(reason)
 
 
