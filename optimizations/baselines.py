@@ -573,23 +573,7 @@ def start_set(
         )
         # One chain through the engine's dispatch, like every run: the set's load tests
         # go one after another and each holds the target's lease while it loads it.
-        jobs, previous = [], None
-        for _ in range(repetitions):
-            previous = Job.objects.create(
-                run=run,
-                kind=kind.name,
-                target=target,
-                initiative=initiative,
-                phase=phase,
-                params=checked,
-                triggered_by=run.triggered_by,
-                max_attempts=kind.max_attempts,
-                expires_at=expires_at,
-                status=Job.WAITING,
-                after=previous,
-                waiting_for=previous,
-            )
-            jobs.append(previous)
+        jobs = engine.chain(run, [(kind, target, checked)] * repetitions, expires_at)
         probe = BenchmarkSet(run.pk, checked.get("mode", "load"), jobs, run_meta(jobs[0]))
         record(
             user,

@@ -162,20 +162,14 @@ def start_comparison(
             compared_with=candidate,
         )
         # One chain, so the sides alternate however many benchmark workers there are.
-        previous = None
-        for _ in range(repetitions):
-            for target in (baseline, candidate):
-                previous = Job.objects.create(
-                    run=run,
-                    kind="benchmark",
-                    target=target,
-                    params=checked,
-                    triggered_by=run.triggered_by,
-                    max_attempts=kind.max_attempts,
-                    status=Job.WAITING,
-                    after=previous,
-                    waiting_for=previous,
-                )
+        chain(
+            run,
+            [
+                (kind, target, checked)
+                for _ in range(repetitions)
+                for target in (baseline, candidate)
+            ],
+        )
         # Queued (or waiting for a target's lease) in the same transaction; sent after commit.
         dispatch(run.jobs.order_by("pk").first())
         record(
@@ -276,23 +270,7 @@ def _create_run(
             trigger=trigger,
             skipped=skipped,
         )
-        created, previous = [], None
-        for kind, params in jobs:
-            previous = Job.objects.create(
-                run=run,
-                kind=kind.name,
-                target=target,
-                initiative=initiative,
-                phase=phase,
-                params=params,
-                triggered_by=run.triggered_by,
-                max_attempts=kind.max_attempts,
-                expires_at=expires_at,
-                status=Job.WAITING,
-                after=previous,
-                waiting_for=previous,
-            )
-            created.append(previous)
+        created = chain(run, [(kind, target, params) for kind, params in jobs], expires_at)
         count = f"{len(created)} job{'s' if len(created) != 1 else ''}"
         record(
             user,
@@ -305,6 +283,30 @@ def _create_run(
         # Queued (or waiting for the target's lease) in the same transaction; sent after commit.
         dispatch(created[0])
     return run
+
+
+def chain(run: Run, steps, expires_at=None) -> list[Job]:
+    """Create a run's jobs as one chain, in the order given: each waits for the one
+    before it (and, if it loads its target, for the target's lease) until dispatch()
+    sends it. ``steps`` are (kind, target, params)."""
+    created, previous = [], None
+    for kind, target, params in steps:
+        previous = Job.objects.create(
+            run=run,
+            kind=kind.name,
+            target=target,
+            initiative=run.initiative,
+            phase=run.phase,
+            params=params,
+            triggered_by=run.triggered_by,
+            max_attempts=kind.max_attempts,
+            expires_at=expires_at,
+            status=Job.WAITING,
+            after=previous,
+            waiting_for=previous,
+        )
+        created.append(previous)
+    return created
 
 
 def _from_earlier_jobs(target: TargetService, kind: str) -> dict:
