@@ -85,7 +85,9 @@ def say(message: str = "") -> None:
 
 
 PORT_SPAN = 100  # how far past a taken port to look for a free one
-ADDRESS_IN_USE = ("address already in use", "errno 98", "eaddrinuse")
+# What uvicorn / Python ("Address already in use") and gunicorn ("Connection in use")
+# print when their port is taken.
+ADDRESS_IN_USE = ("address already in use", "errno 98", "eaddrinuse", "connection in use")
 DEMO_HOST = "127.0.0.1"  # where the demo target and its twin listen (demo_target.base_url)
 
 
@@ -486,6 +488,18 @@ def relocate_exited(supervisor: Supervisor, state, avoid=()) -> None:
             say(f"• {relocate(supervisor, state, name, avoid).capitalize()}")
 
 
+def web_ready(url: str, proc: subprocess.Popen, port: int, timeout: float = 60) -> bool:
+    """Whether our web server answers ``url`` (not another program on its port) in time."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not wait_for_http(url + "login/", max(0.0, deadline - time.monotonic()), proc):
+            return False
+        if serves_port(proc.pid, port) is not False:
+            return True
+        time.sleep(0.3)  # someone else answers; ours exits with "in use" soon
+    return False
+
+
 def postgres_check() -> tuple[str, str]:
     """(problem, note) for --postgres: which PostgreSQL runs the demo, or why none can."""
     from examples import pgcluster
@@ -580,19 +594,21 @@ def main(argv=None) -> int:
         supervisor.start(name, argv)
 
     host = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host
-    url = f"http://{host}:{web_port}/"
-    ready = wait_for_http(url + "login/", 60, supervisor.procs["web"])
+    for _attempt in range(RELOCATIONS + 1):
+        url = f"http://{host}:{web_port}/"
+        ready = web_ready(url, supervisor.procs["web"], web_port)
+        if ready or not address_in_use(supervisor.output("web")):
+            break
+        # Taken after the check (by another program): the next free port, said.
+        old_port = web_port
+        web_port = choose_port(args.host, web_port + 1, {state.port, state.fixed_port})
+        os.environ["KAIZEN_BIND"] = f"{args.host}:{web_port}"
+        say(f"• Port {old_port} is taken (by another program); the portal runs on {web_port}")
+        supervisor.respawn("web", commands(str(var_dir))["web"])
     if not ready:
         supervisor.stop_all()
         demo_target.shutdown(state)
-        output = supervisor.output("web")
-        if address_in_use(output):
-            say(
-                f"Port {web_port} was taken by another program while Kaizen started. "
-                f"Start again, or choose a port: ./kaizen up --port {web_port + 1}"
-            )
-        else:
-            say("The web server did not start. Its log says:\n" + tail(log_dir / "web.log"))
+        say("The web server did not start. Its log says:\n" + tail(log_dir / "web.log"))
         return 1
     problems = await_demo_targets(supervisor, state, avoid={web_port})
     say()

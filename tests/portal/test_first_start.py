@@ -2,6 +2,7 @@
 
 import os
 import socket
+import subprocess
 import sys
 import textwrap
 
@@ -397,3 +398,23 @@ def test_a_demo_target_that_fails_otherwise_is_reported_not_moved(demo, tmp_path
     assert problems["demo-target"].endswith("no such table: product")
     assert supervisor.relocations == {}
     assert state.port == start
+
+
+def test_another_program_answering_on_the_web_port_is_not_our_portal(tmp_path):
+    script = tmp_path / "fake_target.py"
+    script.write_text(FAKE_TARGET)
+    start = _free_run(2)
+    other = subprocess.Popen([sys.executable, str(script), str(start)])
+    ours_fails = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(2); raise SystemExit(1)"]
+    )
+    ours = subprocess.Popen([sys.executable, str(script), str(start + 1)])
+    try:
+        url = f"http://127.0.0.1:{start}/"
+        assert launcher.wait_for_http(url + "health", 30, other)  # it does answer
+        assert launcher.web_ready(url, ours_fails, start, timeout=30) is False
+        assert launcher.web_ready(f"http://127.0.0.1:{start + 1}/", ours, start + 1, timeout=30)
+    finally:
+        for proc in (other, ours_fails, ours):
+            proc.kill()
+            proc.wait()
