@@ -88,6 +88,18 @@ class Run(models.Model):
     def get_absolute_url(self):
         return reverse("run_detail", args=[self.pk])
 
+    def kind_of_run(self) -> str:
+        """What the run is, in words: its mode, or for a custom run what it holds
+        (an interleaved comparison, a benchmark set of repeated load tests, one job)."""
+        if self.compared_with_id:
+            return "Interleaved comparison"
+        if self.mode != "custom":
+            return self.get_mode_display()
+        count = self.jobs.count()
+        if count > 1 and not self.jobs.exclude(kind="benchmark").exists():
+            return f"Benchmark set ({count} runs)"
+        return "Single job" if count == 1 else "Custom run"
+
     def command_line(self) -> str:
         if self.mode == "custom":
             kinds = ", ".join(sorted({job.kind for job in self.jobs.all()}))
