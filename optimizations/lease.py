@@ -217,3 +217,51 @@ def wait_until_unloaded(job: Job, ctx, *, max_wait: float | None = None, sleep=t
         waited += WATCH_POLL_SECONDS
     if said is not None:
         ctx.log(f"the target is free of load again after {waited:.0f} s")
+
+
+# Measuring again when a load test started in the middle: a probe holds no lease, so a
+# loading job of another run may take the target while it measures. Its figures (and
+# its timeouts) would then be ours, not the target's: it waits and measures again.
+WATCH_ATTEMPTS = 3
+
+
+def disturbed_since(job: Job, since) -> Job | None:
+    """A loading job that ran on ``job``'s target at some point after ``since``."""
+    return (
+        Job.objects.filter(target_id=job.target_id, kind__in=LOAD_KINDS, started_at__gte=since)
+        .exclude(pk=job.pk)
+        .order_by("started_at")
+        .first()
+    ) or loading_job(job)
+
+
+def measure_alone(job: Job, spec, ctx, measure):
+    """Run ``measure()`` on a target free of our own load: settle first, and when a
+    loading job started while it measured, settle and measure again (at most
+    WATCH_ATTEMPTS times; the last outcome stands, and the log says what disturbed it)."""
+    for attempt in range(1, WATCH_ATTEMPTS + 1):
+        settle_before_measuring(job, spec, ctx)
+        since = timezone.now()
+        try:
+            outcome = measure()
+        except AnalysisError:
+            intruder = disturbed_since(job, since)
+            if intruder is None or attempt == WATCH_ATTEMPTS:
+                raise
+        else:
+            intruder = disturbed_since(job, since)
+            if intruder is None:
+                return outcome
+            if attempt == WATCH_ATTEMPTS:
+                ctx.log(
+                    f"{intruder.label()} #{intruder.pk} loaded the target while it was "
+                    f"measured, {WATCH_ATTEMPTS} times: these figures include that load",
+                    "warning",
+                )
+                return outcome
+        ctx.log(
+            f"{intruder.label()} #{intruder.pk} started on this target while the probe "
+            "measured it: measuring again once it has ended",
+            "warning",
+        )
+    raise AssertionError("unreachable")

@@ -227,9 +227,12 @@ def execute(job_id: int, worker: str) -> str:
         if lease.needs_lease(job.kind):
             # It holds the target's lease: the target must be healthy and cooled down.
             lease.cool_down(job, spec, ctx)
+            result = analyzer.run(spec, params, ctx)
         elif job.kind in lease.WATCH_KINDS:
-            lease.settle_before_measuring(job, spec, ctx)
-        result = analyzer.run(spec, params, ctx)
+            # It measures the target: never beside our own load (see lease.measure_alone).
+            result = lease.measure_alone(job, spec, ctx, lambda: analyzer.run(spec, params, ctx))
+        else:
+            result = analyzer.run(spec, params, ctx)
         ctx.check_cancel()
     except Cancelled:
         ctx.stop()

@@ -163,3 +163,72 @@ def test_a_target_that_stays_unhealthy_is_still_probed_and_the_log_says_why(
     level, message = ctx.lines[-1]
     assert level == "warning"
     assert message.startswith("The target stayed unhealthy") and "The probe goes on" in message
+
+
+# --- a load test that starts while the probe measures: measure again ------------------
+
+
+def intruding_load(target):
+    """A load test of another run that ran (and ended) while the probe measured."""
+    from django.utils import timezone
+
+    return Job.objects.create(
+        run=Run.objects.create(target=target, mode="custom"),
+        kind="benchmark",
+        target=target,
+        status=Job.SUCCEEDED,
+        params={"mode": "load"},
+        started_at=timezone.now(),
+    )
+
+
+def test_an_undisturbed_probe_measures_once(target):
+    probe = job_of(target, "probe")
+    calls = []
+    assert lease.measure_alone(probe, None, Context(), lambda: calls.append(1) or "figures") == (
+        "figures"
+    )
+    assert calls == [1]
+
+
+def test_a_probe_disturbed_by_a_load_test_measures_again_and_says_why(target):
+    probe = job_of(target, "probe")
+    ctx, outcomes = Context(), []
+
+    def measure():
+        outcomes.append(len(outcomes) + 1)
+        if len(outcomes) == 1:
+            intruder = intruding_load(target)
+            ctx.intruder = intruder
+            raise lease.AnalysisError("/metrics did not answer within 5 s")
+        return f"figures of attempt {len(outcomes)}"
+
+    assert lease.measure_alone(probe, None, ctx, measure) == "figures of attempt 2"
+    warning = [m for level, m in ctx.lines if level == "warning"]
+    assert warning == [
+        f"load test #{ctx.intruder.pk} started on this target while the probe measured it: "
+        "measuring again once it has ended"
+    ]
+
+
+def test_an_undisturbed_failure_stands(target):
+    probe = job_of(target, "probe")
+
+    def measure():
+        raise lease.AnalysisError("the target is down")
+
+    with pytest.raises(lease.AnalysisError, match="down"):
+        lease.measure_alone(probe, None, Context(), measure)
+
+
+def test_a_probe_disturbed_every_time_keeps_its_last_figures_and_says_so(target):
+    probe = job_of(target, "probe")
+    ctx, count = Context(), []
+
+    def measure():
+        count.append(1)
+        intruding_load(target)
+        return len(count)
+
+    assert lease.measure_alone(probe, None, ctx, measure) == lease.WATCH_ATTEMPTS
+    assert "these figures include that load" in ctx.lines[-1][1]
