@@ -381,7 +381,7 @@ def prepare(target: TargetSpec, p: dict, ctx) -> Plan:
             "Is the target running?"
         ) from None
     wait_until_ready(target, p, ctx)
-    operations = scenario.build(target, p, ctx.log)
+    operations = scenario.build(target, p, ctx.log, cancel=ctx.check_cancel)
     requests = scenario.engine_requests(
         operations, base_path=scenario.base_path(target.base_url), auth_header=target.auth_header
     )

@@ -43,11 +43,14 @@ class Operation:
     requests: list[dict[str, Any]] = field(default_factory=list)
 
 
-def fetch_json(url: str, *, allowed, headers: dict[str, str] | None = None, timeout=10.0):
+def fetch_json(
+    url: str, *, allowed, headers: dict[str, str] | None = None, timeout=10.0, cancel=None
+):
     """GET ``url`` and decode its JSON answer.
 
     Through safehttp: the allow-list is checked on the resolved address of the
     URL and of every redirect hop, and credentials never follow a change of host.
+    ``cancel`` (a job's check_cancel) stops a wait on a silent server within a second.
     """
     sent = {"Accept": "application/json", **(headers or {})}
     try:
@@ -58,6 +61,7 @@ def fetch_json(url: str, *, allowed, headers: dict[str, str] | None = None, time
             secret_headers=tuple(name for name in sent if name.lower() != "accept"),
             timeout=timeout,
             max_body=FETCH_LIMIT + 1,
+            cancel=cancel,
         )
     except (OSError, http.client.HTTPException) as exc:
         raise AnalysisError(f"GET {url} failed: {exc or type(exc).__name__}") from None
@@ -326,7 +330,7 @@ def engine_requests(
     return requests
 
 
-def build(target, params: dict, log) -> list[Operation]:
+def build(target, params: dict, log, cancel=None) -> list[Operation]:
     """The scenario a benchmark job asked for: custom list, plain paths, or OpenAPI."""
     if params.get("scenario"):
         entries = params["scenario"]
@@ -343,7 +347,11 @@ def build(target, params: dict, log) -> list[Operation]:
 
     def fetch(path: str):
         return fetch_json(
-            base + path, allowed=target.allowed_hosts, headers=headers, timeout=params["timeout"]
+            base + path,
+            allowed=target.allowed_hosts,
+            headers=headers,
+            timeout=params["timeout"],
+            cancel=cancel,
         )
 
     document = fetch(target.openapi_path)
