@@ -360,21 +360,6 @@ def fake_load_kind(monkeypatch):
     return kind
 
 
-@pytest.fixture
-def health_server():
-    from tests.analyzers.test_cooldown import Health
-
-    made = []
-
-    def make(answers):
-        made.append(Health(answers))
-        return made[-1]
-
-    yield make
-    for server in made:
-        server.close()
-
-
 def leased_job(target, **params) -> Job:
     run = Run.objects.create(target=target, mode="custom")
     job = Job.objects.create(run=run, kind="fake", target=target, params=params)

@@ -95,21 +95,6 @@ def test_a_lease_held_by_an_ended_job_does_not_hold_a_probe_up(target):
 # --- after a loading job ended: the same cool-down a leased job waits for -------------
 
 
-@pytest.fixture
-def health():
-    from tests.analyzers.test_cooldown import Health
-
-    made = []
-
-    def make(answers):
-        made.append(Health(answers))
-        return made[-1]
-
-    yield make
-    for server in made:
-        server.close()
-
-
 def ended_load(target, health_ms, ago_seconds):
     from django.utils import timezone
 
@@ -127,11 +112,11 @@ def ended_load(target, health_ms, ago_seconds):
 
 
 def test_a_probe_right_after_a_load_test_waits_for_the_target_to_cool_down(
-    target, health, settings
+    target, health_server, settings
 ):
     settings.KAIZEN_COOLDOWN_MAX_SECONDS = 30
     # Still working through the load test's backlog for one round, then back to normal.
-    server = health([(200, 0.3)] * 3 + [(200, 0.0)])
+    server = health_server([(200, 0.3)] * 3 + [(200, 0.0)])
     load = ended_load(target, health_ms=1.0, ago_seconds=2)
     probe = job_of(target, "probe")
     ctx = Context()
@@ -141,9 +126,9 @@ def test_a_probe_right_after_a_load_test_waits_for_the_target_to_cool_down(
     assert ctx.lines[-1][1].startswith("Target ready")
 
 
-def test_a_probe_long_after_the_last_load_test_starts_at_once(target, health, settings):
+def test_a_probe_long_after_the_last_load_test_starts_at_once(target, health_server, settings):
     settings.KAIZEN_COOLDOWN_MAX_SECONDS = 30
-    server = health([(200, 0.0)])
+    server = health_server([(200, 0.0)])
     ended_load(target, health_ms=1.0, ago_seconds=600)
     probe = job_of(target, "probe")
     ctx = Context()
@@ -152,10 +137,10 @@ def test_a_probe_long_after_the_last_load_test_starts_at_once(target, health, se
 
 
 def test_a_target_that_stays_unhealthy_is_still_probed_and_the_log_says_why(
-    target, health, settings
+    target, health_server, settings
 ):
     settings.KAIZEN_COOLDOWN_MAX_SECONDS = 2
-    server = health([(503, 0.0)])
+    server = health_server([(503, 0.0)])
     ended_load(target, health_ms=1.0, ago_seconds=1)
     probe = job_of(target, "probe")
     ctx = Context()
