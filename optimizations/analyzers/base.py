@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -269,7 +270,9 @@ class LocalContext:
     by itself after that many seconds.
     """
 
-    def __init__(self, echo=None, cancel_after: float | None = None):
+    def __init__(
+        self, echo: Callable[[str], object] | None = None, cancel_after: float | None = None
+    ) -> None:
         self.logs: list[tuple[str, str]] = []
         self.samples: list[dict[str, Any]] = []
         self.percent = 0.0

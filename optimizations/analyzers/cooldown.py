@@ -19,10 +19,11 @@ import http.client
 import statistics
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from optimizations.analyzers import safehttp
-from optimizations.analyzers.base import TargetSpec
+from optimizations.analyzers.base import Context, TargetSpec
 from optimizations.analyzers.netguard import HostNotAllowed
 
 # Health checks per round (their median is the round's latency) and the pause
@@ -87,29 +88,30 @@ def check_once(spec: TargetSpec, timeout: float) -> tuple[float | None, str]:
     return response.elapsed_ms, ""
 
 
-def _check_cancellable(spec: TargetSpec, timeout: float, ctx) -> tuple[float | None, str]:
+def _check_cancellable(spec: TargetSpec, timeout: float, ctx: Context) -> tuple[float | None, str]:
     """check_once in a helper thread, so a cancel is honoured within a fifth of a
     second however long the target takes (the thread ends by its own timeout)."""
-    box: dict = {}
+    answer: list[tuple[float | None, str]] = []
+    failure: list[BaseException] = []
     done = threading.Event()
 
-    def work():
+    def work() -> None:
         try:
-            box["answer"] = check_once(spec, timeout)
+            answer.append(check_once(spec, timeout))
         except BaseException as error:  # handed to the caller below
-            box["error"] = error
+            failure.append(error)
         finally:
             done.set()
 
     threading.Thread(target=work, name="kaizen-health-check", daemon=True).start()
     while not done.wait(0.2):
         ctx.check_cancel()
-    if "error" in box:
-        raise box["error"]
-    return box["answer"]
+    if failure:
+        raise failure[0]
+    return answer[0]
 
 
-def _sleep(seconds: float, ctx) -> None:
+def _sleep(seconds: float, ctx: Context) -> None:
     end = time.monotonic() + seconds
     while True:
         ctx.check_cancel()
@@ -121,13 +123,13 @@ def _sleep(seconds: float, ctx) -> None:
 
 def wait(
     spec: TargetSpec,
-    ctx,
+    ctx: Context,
     *,
     reference_ms: float | None,
     factor: float,
     max_wait: float,
     previous: str = "",
-    clock=time.monotonic,
+    clock: Callable[[], float] = time.monotonic,
 ) -> Cooled:
     """Wait for a healthy, cooled-down target; raise Unhealthy after ``max_wait`` s
     without one health check answered."""

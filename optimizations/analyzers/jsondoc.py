@@ -12,6 +12,7 @@ references they follow.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from typing import Any
 
 # Real OpenAPI documents nest about 15-25 levels (paths → operation → content
@@ -25,7 +26,9 @@ class DocumentRefused(ValueError):
     """Too large or too deeply nested; the message says which and the limit."""
 
 
-def loads(body: bytes | str, what: str, *, max_bytes: int = MAX_BYTES, max_depth: int = MAX_DEPTH):
+def loads(
+    body: bytes | str, what: str, *, max_bytes: int = MAX_BYTES, max_depth: int = MAX_DEPTH
+) -> Any:
     """``body`` decoded as JSON; DocumentRefused when beyond the limits.
 
     ``what`` names the document in the message ("The OpenAPI document at …").
@@ -52,6 +55,7 @@ def depth(value: Any, stop_after: int | None = None) -> int:
     stack = [(value, 1)]
     while stack:
         node, level = stack.pop()
+        children: Iterable[Any]
         if isinstance(node, dict):
             children = node.values()
         elif isinstance(node, list):

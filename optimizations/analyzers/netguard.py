@@ -17,6 +17,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import socket
+from collections.abc import Sequence
 from urllib.parse import urlsplit
 
 DEFAULT_ALLOWED = ("127.0.0.0/8", "::1", "localhost")
@@ -29,8 +30,14 @@ class HostNotAllowed(Exception):
     """The host is not on the allow-list; the message says what to change."""
 
 
-def _networks(allowed: tuple[str, ...] | list[str]):
-    names, networks = set(), []
+type Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+# The allow-list as configured: any sequence of entries (a settings tuple or list).
+type AllowList = Sequence[str]
+
+
+def _networks(allowed: AllowList) -> tuple[set[str], list[Network]]:
+    names: set[str] = set()
+    networks: list[Network] = []
     for entry in allowed:
         entry = entry.strip()
         if not entry or entry.lower().startswith(UNIX_PREFIX):
@@ -48,14 +55,16 @@ def resolve(host: str, port: int | None = None) -> list[str]:
         infos = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
     except socket.gaierror as exc:
         raise HostNotAllowed(f"cannot resolve host {host!r}: {exc.strerror}") from None
-    return sorted({info[4][0] for info in infos})
+    return sorted({str(info[4][0]) for info in infos})
 
 
-def _listed(allowed) -> str:
+def _listed(allowed: AllowList) -> str:
     return ", ".join(entry.strip() for entry in allowed if entry.strip()) or "empty"
 
 
-def check_address(address: str, allowed=DEFAULT_ALLOWED, setting: str = TARGET_SETTING) -> str:
+def check_address(
+    address: str, allowed: AllowList = DEFAULT_ALLOWED, setting: str = TARGET_SETTING
+) -> str:
     """Check one numeric address (no name lookup); return it, or raise HostNotAllowed."""
     try:
         ip = ipaddress.ip_address(address.strip("[]").split("%", 1)[0])
@@ -70,7 +79,9 @@ def check_address(address: str, allowed=DEFAULT_ALLOWED, setting: str = TARGET_S
     return str(ip)
 
 
-def check_socket_dir(path: str, allowed=DEFAULT_ALLOWED, setting: str = TARGET_SETTING) -> str:
+def check_socket_dir(
+    path: str, allowed: AllowList = DEFAULT_ALLOWED, setting: str = TARGET_SETTING
+) -> str:
     """A Unix-socket directory (or ``@abstract`` name) allowed by an explicit ``unix:`` entry."""
     wanted = path if path.startswith("@") else os.path.normpath(path)
     for entry in allowed:
@@ -88,7 +99,10 @@ def check_socket_dir(path: str, allowed=DEFAULT_ALLOWED, setting: str = TARGET_S
 
 
 def check_host(
-    host: str, allowed=DEFAULT_ALLOWED, port: int | None = None, setting: str = TARGET_SETTING
+    host: str,
+    allowed: AllowList = DEFAULT_ALLOWED,
+    port: int | None = None,
+    setting: str = TARGET_SETTING,
 ) -> list[str]:
     """Return the resolved addresses of ``host``, or raise HostNotAllowed.
 
@@ -113,7 +127,9 @@ def check_host(
     return addresses
 
 
-def check_url(url: str, allowed=DEFAULT_ALLOWED, setting: str = TARGET_SETTING) -> list[str]:
+def check_url(
+    url: str, allowed: AllowList = DEFAULT_ALLOWED, setting: str = TARGET_SETTING
+) -> list[str]:
     """Check the host of an http(s) or git URL against the allow-list.
 
     Database URLs go through ``dbscan.connect.check_database_url`` instead:

@@ -15,7 +15,9 @@ import math
 import re
 import socket
 import ssl
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any, TypedDict
 from urllib.parse import quote, urljoin, urlsplit
 
 from optimizations.analyzers import jsondoc, safehttp
@@ -25,6 +27,7 @@ from optimizations.analyzers.base import (
     AnalysisError,
     AnalysisResult,
     CheckOutcome,
+    Context,
     FindingData,
     MeasurementData,
     Param,
@@ -65,7 +68,9 @@ class Answer:
 class Client:
     """Sequential HTTP requests with the target's auth header and a timeout."""
 
-    def __init__(self, target: TargetSpec, timeout: float, cancel=None):
+    def __init__(
+        self, target: TargetSpec, timeout: float, cancel: Callable[[], None] | None = None
+    ) -> None:
         self.target = target
         self.timeout = timeout
         # The job's check_cancel: polled every 0.1 s while a request waits (a silent
@@ -113,7 +118,7 @@ class Client:
         return Answer(answer.status, answer.headers, answer.body, answer.elapsed_ms)
 
 
-def _explain(url: str, reason, timeout: float) -> str:
+def _explain(url: str, reason: OSError, timeout: float) -> str:
     host = urlsplit(url).netloc
     if isinstance(reason, ConnectionRefusedError):
         return f"Nothing listens at {host}: the connection was refused. Is the service running?"
@@ -126,9 +131,25 @@ def _explain(url: str, reason, timeout: float) -> str:
     return f"{url} could not be reached: {reason}"
 
 
-def parse_prometheus(text: str) -> dict[str, list[tuple[dict[str, str], float]]]:
+# Prometheus samples by metric name: [(labels, value), …].
+type Metrics = dict[str, list[tuple[dict[str, str], float]]]
+
+
+class Operation(TypedDict):
+    """One operation of the target's OpenAPI document, as the probe times it."""
+
+    method: str
+    path: str
+    operation_id: Any
+    summary: Any
+    required_params: list[Any]
+    has_body: bool
+    secured: bool
+
+
+def parse_prometheus(text: str) -> Metrics:
     """Prometheus text format → {metric name: [(labels, value), …]}."""
-    metrics: dict[str, list[tuple[dict[str, str], float]]] = {}
+    metrics: Metrics = {}
     line_re = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+(\S+)")
     label_re = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
     for line in text.splitlines():
@@ -146,7 +167,7 @@ def parse_prometheus(text: str) -> dict[str, list[tuple[dict[str, str], float]]]
     return metrics
 
 
-def metric_total(metrics, name: str, **match) -> float | None:
+def metric_total(metrics: Metrics, name: str, **match: str) -> float | None:
     rows = [
         value
         for labels, value in metrics.get(name, [])
@@ -155,7 +176,7 @@ def metric_total(metrics, name: str, **match) -> float | None:
     return sum(rows) if rows else None
 
 
-def pool_use_percent(metrics) -> float | None:
+def pool_use_percent(metrics: Metrics) -> float | None:
     """Checked-out connections against what the pool may hand out (size + overflow)."""
     size = metric_total(metrics, "db_pool_size")
     checked_out = metric_total(metrics, "db_pool_checked_out")
@@ -166,7 +187,7 @@ def pool_use_percent(metrics) -> float | None:
     return 100.0 * checked_out / capacity if capacity > 0 else None
 
 
-def request_counts(metrics) -> tuple[float, float] | None:
+def request_counts(metrics: Metrics) -> tuple[float, float] | None:
     """(all requests, 5xx answers) from the target's own request counter."""
     for name in ("http_requests_total", "http_server_requests_total"):
         rows = metrics.get(name)
@@ -181,8 +202,9 @@ def request_counts(metrics) -> tuple[float, float] | None:
     return None
 
 
-def operations(document: dict) -> list[dict]:
-    ops = []
+def operations(document: dict[str, Any]) -> list[Operation]:
+    """The operations of an OpenAPI document (arbitrary JSON from the target)."""
+    ops: list[Operation] = []
     for path, item in (document.get("paths") or {}).items():
         if not isinstance(item, dict):
             continue
@@ -214,7 +236,7 @@ def _percentile(values: list[float], share: float) -> float:
     return ordered[index]
 
 
-def run(target: TargetSpec, params: dict, ctx) -> AnalysisResult:
+def run(target: TargetSpec, params: Mapping[str, Any], ctx: Context) -> AnalysisResult:
     client = Client(target, float(params["timeout"]), cancel=ctx.check_cancel)
     result = AnalysisResult()
     findings, measurements, checks = result.findings, result.measurements, result.checks
@@ -281,7 +303,7 @@ def run(target: TargetSpec, params: dict, ctx) -> AnalysisResult:
         : int(params["max_operations"])
     ]
     per_op = int(params["requests_per_operation"])
-    timings: dict[str, dict] = {}
+    timings: dict[str, dict[str, Any]] = {}
     failing: set[str] = set()
     slow: set[str] = set()
     for index, op in enumerate(timeable):
@@ -359,7 +381,7 @@ def run(target: TargetSpec, params: dict, ctx) -> AnalysisResult:
     return result
 
 
-def _openapi(client: Client, target: TargetSpec) -> dict:
+def _openapi(client: Client, target: TargetSpec) -> dict[str, Any]:
     answer = client.get(target.openapi_path)
     where = client.url(target.openapi_path)
     if answer.status == 404:
@@ -389,7 +411,7 @@ def _openapi(client: Client, target: TargetSpec) -> dict:
     return document
 
 
-def _server_error(findings, name: str, answer: Answer) -> None:
+def _server_error(findings: list[FindingData], name: str, answer: Answer) -> None:
     findings.append(
         FindingData(
             "probe.operation_5xx",
@@ -407,7 +429,14 @@ def _server_error(findings, name: str, answer: Answer) -> None:
     )
 
 
-def _metrics(client, target, findings, measurements, checks, ctx) -> dict:
+def _metrics(
+    client: Client,
+    target: TargetSpec,
+    findings: list[FindingData],
+    measurements: list[MeasurementData],
+    checks: list[CheckOutcome],
+    ctx: Context,
+) -> dict[str, Any]:
     if not target.metrics_path:
         checks.append(CheckOutcome("probe.no_metrics", CHECK_FAILED, "no metrics path set"))
         return {"available": False}
@@ -430,7 +459,7 @@ def _metrics(client, target, findings, measurements, checks, ctx) -> dict:
         return {"available": False, "status": answer.status}
     checks.append(CheckOutcome("probe.no_metrics", CHECK_PASSED))
     metrics = parse_prometheus(answer.body.decode("utf-8", "replace"))
-    summary: dict = {"available": True, "series": sum(len(v) for v in metrics.values())}
+    summary: dict[str, Any] = {"available": True, "series": sum(len(v) for v in metrics.values())}
     pool = pool_use_percent(metrics)
     if pool is not None:
         summary["pool_use_pct"] = round(pool, 2)

@@ -16,6 +16,7 @@ Standard library only and free of Django, like every analyzer module.
 from __future__ import annotations
 
 import contextlib
+import functools
 import http.client
 import socket
 import ssl
@@ -25,7 +26,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import urljoin, urlsplit
 
-from .netguard import DEFAULT_ALLOWED, TARGET_SETTING, HostNotAllowed, check_host
+from .netguard import DEFAULT_ALLOWED, TARGET_SETTING, AllowList, HostNotAllowed, check_host
+
+# Called with each socket as it is opened (so that a canceller can shut it).
+type SocketHook = Callable[[socket.socket], None]
 
 REDIRECT_STATUSES = {301, 302, 303, 307, 308}
 MAX_REDIRECTS = 5
@@ -58,7 +62,14 @@ class Response:
 class PinnedHTTPConnection(http.client.HTTPConnection):
     """Connects to ``address`` (already checked) while speaking to ``host`` (Host header)."""
 
-    def __init__(self, host, port, address, timeout, on_socket=None):
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        address: str,
+        timeout: float,
+        on_socket: SocketHook | None = None,
+    ) -> None:
         super().__init__(host, port, timeout=timeout)
         self._address = address
         self._on_socket = on_socket
@@ -78,7 +89,7 @@ class PinnedHTTPConnection(http.client.HTTPConnection):
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         return sock
 
-    def connect(self):
+    def connect(self) -> None:
         self.sock = self._open_socket()
 
 
@@ -87,11 +98,19 @@ class PinnedHTTPSConnection(PinnedHTTPConnection):
 
     default_port = 443
 
-    def __init__(self, host, port, address, timeout, on_socket=None, context=None):
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        address: str,
+        timeout: float,
+        on_socket: SocketHook | None = None,
+        context: ssl.SSLContext | None = None,
+    ) -> None:
         super().__init__(host, port, address, timeout, on_socket)
         self._context = context or ssl.create_default_context()
 
-    def connect(self):
+    def connect(self) -> None:
         sock = self._open_socket()
         self.sock = self._context.wrap_socket(sock, server_hostname=self.host)
         if self._on_socket is not None:
@@ -116,7 +135,14 @@ def _target_of(url: str) -> str:
     return f"{path}?{parts.query}" if parts.query else path
 
 
-def _connection(url, allowed, timeout, on_socket, tls, setting):
+def _connection(
+    url: str,
+    allowed: AllowList,
+    timeout: float,
+    on_socket: SocketHook | None,
+    tls: ssl.SSLContext | None,
+    setting: str,
+) -> tuple[list[str], Callable[[str], PinnedHTTPConnection]]:
     scheme, host, port = origin(url)
     if scheme not in DEFAULT_PORTS:
         raise HostNotAllowed(f"only http and https URLs are fetched, not {scheme or 'no'} scheme")
@@ -135,7 +161,18 @@ def _connection(url, allowed, timeout, on_socket, tls, setting):
     return addresses, make
 
 
-def _exchange(url, method, headers, body, allowed, timeout, max_body, on_socket, tls, setting):
+def _exchange(
+    url: str,
+    method: str,
+    headers: dict[str, str],
+    body: bytes | None,
+    allowed: AllowList,
+    timeout: float,
+    max_body: int,
+    on_socket: SocketHook | None,
+    tls: ssl.SSLContext | None,
+    setting: str,
+) -> tuple[int, str, dict[str, str], bytes]:
     addresses, make = _connection(url, allowed, timeout, on_socket, tls, setting)
     last_error: OSError | None = None
     for address in addresses:
@@ -161,7 +198,7 @@ def _exchange(url, method, headers, body, allowed, timeout, max_body, on_socket,
 def fetch(
     url: str,
     *,
-    allowed=DEFAULT_ALLOWED,
+    allowed: AllowList = DEFAULT_ALLOWED,
     method: str = "GET",
     headers: dict[str, str] | None = None,
     body: bytes | None = None,
@@ -169,7 +206,7 @@ def fetch(
     timeout: float = 5.0,
     max_body: int = 5 * 1024 * 1024,
     max_redirects: int = MAX_REDIRECTS,
-    on_socket: Callable[[socket.socket], None] | None = None,
+    on_socket: SocketHook | None = None,
     tls: ssl.SSLContext | None = None,
     setting: str = TARGET_SETTING,
     cancel: Callable[[], None] | None = None,
@@ -186,20 +223,22 @@ def fetch(
     0.1 s; when it raises, the sockets in use are shut and its exception is
     raised here, so a silent server or a slow lookup never holds a cancel up.
     """
-    arguments = {
-        "allowed": allowed,
-        "method": method,
-        "headers": headers,
-        "body": body,
-        "secret_headers": secret_headers,
-        "timeout": timeout,
-        "max_body": max_body,
-        "max_redirects": max_redirects,
-        "tls": tls,
-        "setting": setting,
-    }
+    request = functools.partial(
+        _fetch,
+        url,
+        allowed=allowed,
+        method=method,
+        headers=headers,
+        body=body,
+        secret_headers=secret_headers,
+        timeout=timeout,
+        max_body=max_body,
+        max_redirects=max_redirects,
+        tls=tls,
+        setting=setting,
+    )
     if cancel is None:
-        return _fetch(url, on_socket=on_socket, **arguments)
+        return request(on_socket=on_socket)
     sockets: list[socket.socket] = []
 
     def remember(sock: socket.socket) -> None:
@@ -207,13 +246,14 @@ def fetch(
         if on_socket is not None:
             on_socket(sock)
 
-    outcome: dict = {}
+    answer: list[Response] = []
+    failure: list[BaseException] = []
 
     def work() -> None:
         try:
-            outcome["answer"] = _fetch(url, on_socket=remember, **arguments)
+            answer.append(request(on_socket=remember))
         except BaseException as error:  # handed to the caller's thread
-            outcome["error"] = error
+            failure.append(error)
 
     worker = threading.Thread(target=work, name="safehttp-request", daemon=True)
     worker.start()
@@ -229,15 +269,15 @@ def fetch(
                 with contextlib.suppress(OSError):
                     sock.shutdown(socket.SHUT_RDWR)
             raise
-    if "error" in outcome:
-        raise outcome["error"]
-    return outcome["answer"]
+    if failure:
+        raise failure[0]
+    return answer[0]
 
 
 def _fetch(
     url: str,
     *,
-    allowed=DEFAULT_ALLOWED,
+    allowed: AllowList = DEFAULT_ALLOWED,
     method: str = "GET",
     headers: dict[str, str] | None = None,
     body: bytes | None = None,
@@ -245,7 +285,7 @@ def _fetch(
     timeout: float = 5.0,
     max_body: int = 5 * 1024 * 1024,
     max_redirects: int = MAX_REDIRECTS,
-    on_socket: Callable[[socket.socket], None] | None = None,
+    on_socket: SocketHook | None = None,
     tls: ssl.SSLContext | None = None,
     setting: str = TARGET_SETTING,
 ) -> Response:

@@ -35,8 +35,8 @@ def mask_credentials(text: str) -> str:
     return _ASSIGNED_SECRET.sub(_mask_literal, text)
 
 
-def _mask_literal(match: re.Match) -> str:
-    value = match["value"]
+def _mask_literal(match: re.Match[str]) -> str:
+    value: str = match["value"]
     if "://" in value or value.startswith(("{", "$")):
         # A URL (its password already masked) or a template placeholder: nothing secret left.
         return match[0]

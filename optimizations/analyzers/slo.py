@@ -16,7 +16,9 @@ Units, one convention for the whole table:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 MS, PCT, RPS, CALLS = "ms", "%", "req/s", "calls"
 
@@ -104,7 +106,7 @@ def defaults() -> dict[str, float]:
     return {t.key: float(t.default) for t in THRESHOLDS}
 
 
-def merged(overrides: dict | None) -> dict[str, float]:
+def merged(overrides: Mapping[str, Any] | None) -> dict[str, float]:
     """The target's thresholds: its own values over the defaults (unknown keys ignored)."""
     values = defaults()
     for key, value in (overrides or {}).items():

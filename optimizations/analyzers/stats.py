@@ -33,10 +33,10 @@ import functools
 import itertools
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from operator import add
-from typing import Any
+from typing import Any, TypedDict
 
 MIN_RUNS = 5
 # The interval's confidence is the largest the exact distribution offers at or
@@ -195,17 +195,29 @@ def mann_whitney_u(x: Sequence[float], y: Sequence[float]) -> MannWhitney:
 # -- comparability and interleaving ------------------------------------------------
 
 
+# An interval's two ends; None where too few runs give no interval.
+type Interval = tuple[float | None, float | None]
+
+
+class ComparabilityFlag(TypedDict):
+    """One key on which runs disagree: ``where`` is a side or ``"between"``."""
+
+    key: str
+    where: str
+    values: list[Any]
+
+
 def _canonical(value: Any) -> str:
     return json.dumps(value, sort_keys=True, default=str)
 
 
 def comparability(
-    baseline: Sequence[dict],
-    candidate: Sequence[dict],
+    baseline: Sequence[Mapping[str, Any]],
+    candidate: Sequence[Mapping[str, Any]],
     *,
     keys: Sequence[str] = COMPARABILITY_KEYS,
     intended: Sequence[str] = (),
-) -> list[dict]:
+) -> list[ComparabilityFlag]:
     """Flags for runs that should not be compared as they are.
 
     Each run is described by a plain dict (COMPARABILITY_KEYS: ``scenario``,
@@ -216,7 +228,7 @@ def comparability(
     A missing key is a value like any other, so a run that does not say is
     flagged when the others do.
     """
-    flags = []
+    flags: list[ComparabilityFlag] = []
     for side, runs in (("baseline", baseline), ("candidate", candidate)):
         for key in keys:
             values = list(dict.fromkeys(_canonical(run.get(key)) for run in runs))
@@ -335,7 +347,7 @@ class Comparison:
     significant: bool  # the interval excludes 0 (exactly when p <= 1 - confidence)
     interleaved: bool | None
     evidence: str = ESTIMATED
-    flags: list[dict] = field(default_factory=list)
+    flags: list[ComparabilityFlag] = field(default_factory=list)
     verdict: str = INCONCLUSIVE
     reasons: list[str] = field(default_factory=list)
 
@@ -362,7 +374,7 @@ class Comparison:
             return f"{self.shift:+.2f} pp"
         return f"×{_short(self.ratio)}" if self.ratio is not None else "—"
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data.update(
             change=self.change, interval_text=self.interval_text, estimate_text=self.estimate_text
@@ -395,8 +407,8 @@ def compare(
     lower_is_better: bool = True,
     scale: str = RATIO,
     order: Sequence[str] | None = None,
-    baseline_meta: Sequence[dict] | None = None,
-    candidate_meta: Sequence[dict] | None = None,
+    baseline_meta: Sequence[Mapping[str, Any]] | None = None,
+    candidate_meta: Sequence[Mapping[str, Any]] | None = None,
     intended: Sequence[str] = (),
 ) -> Comparison:
     """Apply the comparison rule to one metric (one value per run on each side).
@@ -422,22 +434,25 @@ def compare(
     differences = sorted(b - a for b in y for a in x)
     shift = median(differences)
     k, confidence = interval_rank(n, m)
-    ci = (differences[k - 1], differences[n * m - k]) if k else (None, None)
+    ci: Interval = (differences[k - 1], differences[n * m - k]) if k else (None, None)
     # U counted conservatively: a tie between the sides counts against the change,
     # so "the interval excludes 0" and "p <= 1 - confidence" are the same event.
     below = sum(1 for d in differences if d <= 0)
     above = sum(1 for d in differences if d >= 0)
     p = min(1.0, 2 * u_cdf(min(below, above), n, m))
-    significant = ci[0] is not None and (ci[0] > 0 or ci[1] < 0)
+    significant = ci[0] is not None and ci[1] is not None and (ci[0] > 0 or ci[1] < 0)
     med_a, med_b = median(before), median(after)
     margin = DELTA if scale == RATIO else rate_margin(med_a)
-    ratio = ratio_ci = speedup = speedup_ci = None
+    ratio: float | None = None
+    speedup: float | None = None
+    ratio_ci: Interval | None = None
+    speedup_ci: Interval | None = None
     if scale == RATIO and positive:
         ratio = math.exp(shift)
-        ratio_ci = tuple(None if end is None else math.exp(end) for end in ci)
+        ratio_ci = (_map_end(math.exp, ci[0]), _map_end(math.exp, ci[1]))
         if lower_is_better:
             speedup = 1 / ratio
-            speedup_ci = tuple(None if end is None else 1 / end for end in reversed(ratio_ci))
+            speedup_ci = (_map_end(_inverse, ratio_ci[1]), _map_end(_inverse, ratio_ci[0]))
         else:
             speedup, speedup_ci = ratio, ratio_ci
     flags = comparability(baseline_meta or [], candidate_meta or [], intended=intended)
@@ -468,6 +483,14 @@ def compare(
     return result
 
 
+def _map_end(function: Callable[[float], float], end: float | None) -> float | None:
+    return None if end is None else function(end)
+
+
+def _inverse(value: float) -> float:
+    return 1 / value
+
+
 def _judge(c: Comparison, positive: bool) -> tuple[str, list[str]]:
     blockers = []
     if min(c.n_baseline, c.n_candidate) < MIN_RUNS:
@@ -495,7 +518,7 @@ def _judge(c: Comparison, positive: bool) -> tuple[str, list[str]]:
     if c.significant and abs(c.shift) > c.margin:
         better = (c.shift < 0) == c.lower_is_better
         return (IMPROVED if better else REGRESSED), [f"{stated}; beyond {bound}"]
-    if -c.margin <= low and high <= c.margin:
+    if low is not None and high is not None and -c.margin <= low and high <= c.margin:
         return NO_CHANGE, [f"{stated}: the whole interval lies within {bound}"]
     return INCONCLUSIVE, [f"interval {c.interval_text}, add runs ({stated}; margin {bound})"]
 
