@@ -327,9 +327,9 @@ class Builder:
 
     def initiatives(self):
         """A few through do_create_initiative (the product's path), the rest as raw rows."""
-        from optimizations.actions import do_create_initiative
         from optimizations.models import Initiative, Phase, PhaseTask
-        from optimizations.plan import STANDARD_PHASES
+        from optimizations.work.actions import do_create_initiative
+        from optimizations.work.plan import STANDARD_PHASES
 
         rng = self.rng
         count = self.n(200)

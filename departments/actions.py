@@ -399,7 +399,7 @@ def do_run_runbook_step(actor, runbook: Runbook, step, target) -> RunbookStepRun
     """Start the job a runbook's ``kaizen-run`` step describes, and keep it in the
     runbook's run history. The jobs engine checks the kind, the parameters and the
     target, and raises ``CannotStart`` with a reason for a person."""
-    from optimizations import engine
+    from optimizations.jobs import engine
 
     run = engine.start_job(actor, target, step.kind, dict(step.params), trigger="runbook")
     step_run = RunbookStepRun.objects.create(
@@ -428,7 +428,7 @@ REVIEW_AFTER_PHASES = (2, 3)
 def flag_runbooks_for_review(initiative, phase, actor) -> list[Runbook]:
     """Flag the runbooks of the initiative's target "review needed" and tell their owners.
 
-    Called by ``optimizations.actions.do_set_phase_status`` when a phase becomes
+    Called by ``optimizations.work.actions.do_set_phase_status`` when a phase becomes
     done; does nothing for phases other than 2 and 3. Runbooks already flagged
     keep their first reason and are not mailed again.
     """
@@ -741,8 +741,8 @@ def sync_runbook_findings(targets=None, now=None) -> dict[str, int]:
     (accepted, won't fix, false positive) are left as they are. Idempotent: the
     write functions call it for the targets they touch, the periodic task for all.
     """
-    from optimizations import findings
     from optimizations.models import Finding, TargetService
+    from optimizations.work import findings
 
     now = now or timezone.now()
     targets = list(targets) if targets is not None else list(TargetService.objects.all())

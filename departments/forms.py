@@ -9,7 +9,7 @@ from departments.actions import RUNBOOK_SETTINGS
 from departments.models import Department, Membership, Runbook, TrainingModule
 from departments.quiz import QuizError
 from departments.quiz import parse as parse_quiz
-from optimizations.forms import DateInput
+from optimizations.work.forms import DateInput
 
 
 class PersonForm(forms.Form):

@@ -37,8 +37,8 @@ from departments.models import (
     TrainingModule,
 )
 from departments.search import search_runbooks, snippet
-from optimizations import engine, kinds
 from optimizations.analyzers.base import validate_params
+from optimizations.jobs import engine, kinds
 from optimizations.models import Initiative, PhaseTask, TargetService
 from portal import access
 from portal.models import AuditEvent

@@ -33,8 +33,8 @@ from ninja.parser import Parser
 from ninja.security import HttpBearer
 from pydantic import AfterValidator, StringConstraints, field_validator
 
-from optimizations import engine, kinds, limits, modes, verdicts
 from optimizations.analyzers.base import validate_params
+from optimizations.jobs import engine, kinds, limits, modes, verdicts
 from optimizations.models import Finding, Initiative, Job, JobLog, Measurement, Run
 from portal import access, tokens
 
@@ -722,7 +722,7 @@ SEVERITY_RANK = Case(
 @paginate(Paged)
 def target_findings(request, slug: Slug, filters: Query[FindingFilters]):
     """Most severe first. Filters: source, severity, status (omitted: all), rule (prefix)."""
-    from optimizations import findings as service
+    from optimizations.work import findings as service
 
     target = _target(request, slug)
     chosen = {field: getattr(filters, field) or "" for field in ("source", "severity", "status")}

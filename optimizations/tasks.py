@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from optimizations import housekeeping, runner
+from optimizations.jobs import housekeeping, runner
 
 
 @shared_task(bind=True, acks_late=True, ignore_result=True)
@@ -22,7 +22,7 @@ def tick() -> dict:
 @shared_task(ignore_result=True)
 def check_availability() -> int:
     """Every minute from beat: each target's health and /metrics."""
-    from optimizations import availability
+    from optimizations.jobs import availability
 
     return availability.check_all()
 

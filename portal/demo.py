@@ -15,8 +15,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from departments.models import Department, Membership, Profile
-from optimizations.actions import do_create_initiative, do_create_target
 from optimizations.models import Initiative, PhaseTask
+from optimizations.work.actions import do_create_initiative, do_create_target
 
 DEMO_TARGET_SLUG = "shop-api"
 
@@ -108,7 +108,7 @@ def load_demo(password: str, target_url: str) -> bool:
     for task in PhaseTask.objects.filter(phase__initiative=initiative).select_related("phase"):
         task.assignee = users[DEMO_ASSIGNEES[task.phase.number]]
         task.save(update_fields=["assignee"])
-    from optimizations.roi import do_update_roi_assumptions
+    from optimizations.reports.roi import do_update_roi_assumptions
 
     # Assumptions, not measurements: what strategy would enter for the demo
     # shop (its busiest load, what an instance costs, what an hour costs).
@@ -150,7 +150,7 @@ def _baseline_set_needed(initiative, first: PhaseTask) -> bool:
     for the comparison rule (baselines.SET_RUNS). Needed when there is none, or
     every one ended short (errored, expired, cancelled by a stopped worker).
     """
-    from optimizations import baselines
+    from optimizations.jobs import baselines
     from optimizations.models import Job, Run
 
     target = initiative.target
@@ -208,13 +208,13 @@ def start_baseline() -> list:
     target are up; what already ran (or runs) is left alone, so a first start
     that half-failed gets its baseline on the next one. First the baseline
     *set* (5 short load tests in one run, pinned as the target's baseline:
-    before/after claims need at least 5 runs a side, optimizations.baselines),
+    before/after claims need at least 5 runs a side, optimizations.jobs.baselines),
     then each task that stands for a command runs it as the task's assignee. A
     refusal (training, broker) is returned, not raised.
     """
-    from optimizations import baselines
-    from optimizations.actions import do_update_target
-    from optimizations.engine import CannotStart, start_run
+    from optimizations.jobs import baselines
+    from optimizations.jobs.engine import CannotStart, start_run
+    from optimizations.work.actions import do_update_target
 
     initiative, tasks = _tour()
     started = []

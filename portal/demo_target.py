@@ -168,8 +168,8 @@ FIXED_SLUG = "shop-api-fixed"
 
 def register(state: DemoState) -> None:
     """Point the registered demo targets at where they run now."""
-    from optimizations.actions import do_create_target, do_update_target
     from optimizations.models import TargetService
+    from optimizations.work.actions import do_create_target, do_update_target
     from portal.demo import DEMO_TARGET_SLUG
 
     target = TargetService.objects.filter(slug=DEMO_TARGET_SLUG).first()

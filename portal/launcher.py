@@ -625,7 +625,7 @@ def main(argv=None) -> int:
         + (f"  — {problems['demo-target-fixed']}" if problems["demo-target-fixed"] else "")
     )
     if state.database == "postgres":
-        from optimizations.crypto import mask_url
+        from optimizations.targets.crypto import mask_url
 
         say(f"  Demo database {mask_url(state.database_url)}  (pg_stat_statements; data in var/pg)")
     say(f"  Logs          {log_dir}/")

@@ -271,7 +271,7 @@ KAIZEN_LOST_AFTER = env_int("KAIZEN_LOST_AFTER", 60, minimum=2)
 # waiting twice as long after each send. Claims are conditional, so a
 # duplicate runs once.
 KAIZEN_RESEND_AFTER = env_int("KAIZEN_RESEND_AFTER", 120, minimum=10)
-# Before a job that loads a target (optimizations/lease.py): its health check
+# Before a job that loads a target (optimizations/jobs/lease.py): its health check
 # must answer, and within this factor of its latency before the previous such
 # job, waiting at most this many seconds.
 KAIZEN_COOLDOWN_FACTOR = 2.0
@@ -280,7 +280,7 @@ KAIZEN_COOLDOWN_MAX_SECONDS = env_int("KAIZEN_COOLDOWN_MAX_SECONDS", 120, minimu
 KAIZEN_PROBE_WAIT_MAX_SECONDS = env_int("KAIZEN_PROBE_WAIT_MAX_SECONDS", 900, minimum=0)
 # Job logs and per-second samples older than this many days are purged.
 KAIZEN_RETENTION_DAYS = env_int("KAIZEN_RETENTION_DAYS", 90, minimum=1)
-# Starting jobs (optimizations/limits.py): runs a user, and runs on one target,
+# Starting jobs (optimizations/jobs/limits.py): runs a user, and runs on one target,
 # may start per minute; jobs queued and not yet started, per user and per
 # target. Beyond them a start is refused (the API answers 429 with Retry-After).
 # Waiting jobs and schedules do not count.

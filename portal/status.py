@@ -40,7 +40,7 @@ def queue_lengths() -> dict[str, int | None]:
 
 
 def snapshot() -> dict:
-    from optimizations.engine import broker_reachable
+    from optimizations.jobs.engine import broker_reachable
     from optimizations.models import Job
     from portal.models import ServiceBeat
 

@@ -21,7 +21,7 @@ from django.views.decorators.vary import vary_on_headers
 from departments.actions import do_set_time_zone
 from departments.models import Department, Profile
 from optimizations.models import Initiative, Phase, PhaseTask
-from optimizations.views.plan import _attach_phases
+from optimizations.work.views.plan import _attach_phases
 from portal import access
 from portal.language import SESSION_KEY, do_set_language, stored_language
 from portal.models import AuditEvent

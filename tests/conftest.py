@@ -150,7 +150,7 @@ def target(db, departments):
 
 @pytest.fixture
 def make_initiative(db, target, manager):
-    from optimizations.actions import do_create_initiative
+    from optimizations.work.actions import do_create_initiative
 
     def make(title="Speed up orders", **fields):
         fields.setdefault("target", target)

@@ -29,7 +29,7 @@ from optimizations.models import (
     PhaseTask,
     Run,
 )
-from optimizations.plan import STANDARD_PHASES
+from optimizations.work.plan import STANDARD_PHASES
 from portal.models import AuditEvent, Notification
 
 # Bounds with headroom for the panels issue 9 is adding; flatness is the real test.

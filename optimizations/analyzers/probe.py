@@ -34,7 +34,7 @@ from optimizations.analyzers.base import (
     TargetSpec,
 )
 from optimizations.analyzers.netguard import check_url
-from optimizations.cleantext import clean_text
+from optimizations.jobs.cleantext import clean_text
 
 PARAMS = [
     Param(

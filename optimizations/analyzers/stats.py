@@ -221,7 +221,7 @@ def comparability(
     """Flags for runs that should not be compared as they are.
 
     Each run is described by a plain dict (COMPARABILITY_KEYS: ``scenario``,
-    ``rate``, ``duration``...; optimizations.baselines.run_meta builds it).
+    ``rate``, ``duration``...; optimizations.jobs.baselines.run_meta builds it).
     Runs of one side must agree on every key; the two sides must agree on every
     key except those in ``intended`` (the change under test: the target's
     version).

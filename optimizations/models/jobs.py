@@ -14,7 +14,7 @@ from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
 
-from optimizations import verdicts
+from optimizations.jobs import verdicts
 from optimizations.models.fields import CleanCharField, CleanJSONField, CleanTextField
 from optimizations.models.plan import Initiative, Phase, PhaseTask
 from optimizations.models.targets import TargetService
@@ -129,7 +129,7 @@ class Run(models.Model):
             status = Job.EXPIRED
         else:
             status = Job.FAILED
-        # One vocabulary (optimizations.verdicts): a failed job counts as error, a
+        # One vocabulary (optimizations.jobs.verdicts): a failed job counts as error, a
         # cancelled one as cancelled, incomplete never as pass.
         # A kind the mode asked for that could not run leaves the run incomplete.
         parts = [verdicts.of_job(status, verdict) for status, verdict in jobs]
@@ -211,7 +211,7 @@ class Job(models.Model):
     # message was lost, waiting longer after each send.
     sends = models.PositiveSmallIntegerField(default=0)
     # What a waiting job waits for: the earlier job of its run, or the job that
-    # holds the target's lease (see optimizations/lease.py).
+    # holds the target's lease (see optimizations/jobs/lease.py).
     waiting_for = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

@@ -14,7 +14,7 @@ class TargetLease(models.Model):
     Jobs take it with a conditional UPDATE (``holder IS NULL`` → this job) and
     give it back with another (``holder = this job`` → NULL), so two workers or
     two portal processes racing for it cannot both win — on PostgreSQL and on
-    SQLite alike. See optimizations/lease.py.
+    SQLite alike. See optimizations/jobs/lease.py.
     """
 
     target = models.OneToOneField(

@@ -36,6 +36,8 @@ class Initiative(models.Model):
         QUALITY: ("testing", "security", "validation"),
         STRATEGY: ("architecture", "monitoring", "scaling"),
     }
+    # Every focus tag of any mode, sorted: the choices of the forms that take a focus.
+    ALL_FOCUS = sorted({tag for tags in FOCUS_BY_MODE.values() for tag in tags})
 
     title = models.CharField(max_length=200)
     target = models.ForeignKey(TargetService, on_delete=models.PROTECT, related_name="initiatives")
@@ -135,7 +137,7 @@ class PhaseTask(models.Model):
     run_focus = models.JSONField(default=list, blank=True)
     # A task made from a finding, and the acceptance criterion Kaizen checks
     # itself whenever a run of the initiative's target lands
-    # (optimizations.criteria): {"kind": "finding_gone", ...} or {"kind": "metric", ...}.
+    # (optimizations.work.criteria): {"kind": "finding_gone", ...} or {"kind": "metric", ...}.
     finding = models.ForeignKey(
         "optimizations.Finding",
         null=True,
@@ -192,7 +194,7 @@ class GateSignoff(models.Model):
     comment = models.TextField(blank=True)
     override = models.BooleanField(default=False)
     override_reason = models.TextField(blank=True)
-    # optimizations.gates.evaluate() at signing time: [{"key", "label", "ok", "detail", "url"}].
+    # gates.evaluate() at signing time: [{"key", "label", "ok", "detail", "url"}].
     evidence = models.JSONField(default=list, blank=True)
 
     class Meta:

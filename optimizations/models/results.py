@@ -63,7 +63,7 @@ class Finding(models.Model):
         (FALSE_POSITIVE, "False positive"),
         (SUPPRESSED, "Suppressed in code"),
     ]
-    # What a person may set by hand (optimizations.findings.set_status): never "fixed"
+    # What a person may set by hand (optimizations.work.findings.set_status): never "fixed"
     # (only a re-scan that ran the finding's check is evidence of it) and never
     # "suppressed" (only the code's comment).
     SETTABLE = [STATUSES[0], STATUSES[1], STATUSES[3], STATUSES[4]]  # open, accepted, won't
@@ -92,7 +92,7 @@ class Finding(models.Model):
     last_seen_at = models.DateTimeField()
     fixed_at = models.DateTimeField(null=True, blank=True)
     # The job whose check ran again and no longer reported it: the evidence a task
-    # made from the finding may close on (set only by optimizations.findings).
+    # made from the finding may close on (set only by optimizations.work.findings).
     fixed_in_job = models.ForeignKey(
         Job, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -180,7 +180,7 @@ class Incident(models.Model):
 
     target = models.ForeignKey(TargetService, on_delete=models.CASCADE, related_name="incidents")
     kind = models.CharField(max_length=10, choices=KINDS)
-    # For SLO incidents, which one (a key of optimizations.slo.THRESHOLDS).
+    # For SLO incidents, which one (a key of optimizations.targets.slo.THRESHOLDS).
     slo_key = models.CharField(max_length=40, blank=True)
     started_at = models.DateTimeField()
     ended_at = models.DateTimeField(null=True, blank=True)

@@ -31,7 +31,7 @@ class TargetService(models.Model):
     metrics_path = models.CharField(
         max_length=200, default="/metrics", blank=True, help_text="Prometheus text format"
     )
-    # Credentials, encrypted with KAIZEN_ENCRYPTION_KEY (optimizations.crypto);
+    # Credentials, encrypted with KAIZEN_ENCRYPTION_KEY (optimizations.targets.crypto);
     # never rendered back in full, never logged.
     auth_header_name = models.CharField(max_length=100, blank=True)
     auth_header_value_encrypted = models.TextField(blank=True)
@@ -41,7 +41,7 @@ class TargetService(models.Model):
         blank=True,
         help_text="A directory on the workers' machines, or a git URL on an allowed host",
     )
-    # SLO thresholds that differ from DESIGN.md's defaults (optimizations.slo).
+    # SLO thresholds that differ from DESIGN.md's defaults (optimizations.targets.slo).
     slo = models.JSONField(default=dict, blank=True)
     max_rate = models.PositiveIntegerField(
         default=2000, help_text="Most requests per second Kaizen may send to it"
@@ -72,24 +72,24 @@ class TargetService(models.Model):
         return reverse("target_detail", args=[self.slug])
 
     def thresholds(self) -> dict[str, float]:
-        from optimizations import slo
+        from optimizations.targets import slo
 
         return slo.merged(self.slo)
 
     @property
     def database_url(self) -> str:
-        from optimizations.crypto import decrypt
+        from optimizations.targets.crypto import decrypt
 
         return decrypt(self.database_url_encrypted)
 
     @property
     def auth_header_value(self) -> str:
-        from optimizations.crypto import decrypt
+        from optimizations.targets.crypto import decrypt
 
         return decrypt(self.auth_header_value_encrypted)
 
     def database_url_masked(self) -> str:
-        from optimizations.crypto import CredentialUnreadable, mask_url
+        from optimizations.targets.crypto import CredentialUnreadable, mask_url
 
         try:
             return mask_url(self.database_url)

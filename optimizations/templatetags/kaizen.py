@@ -69,7 +69,7 @@ def split(value: str, separator: str = " ") -> list[str]:
 def criterion_verdict(state) -> str:
     """A task criterion's state in the verdict vocabulary: met → pass, not met → fail,
     unknown → incomplete, not checked yet → pending."""
-    from optimizations import verdicts
+    from optimizations.jobs import verdicts
 
     return verdicts.from_check(state or "pending") or "pending"
 

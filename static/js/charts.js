@@ -1,4 +1,4 @@
-// Draws the figures the server built (optimizations/charts.py) and extends
+// Draws the figures the server built (optimizations/reports/charts.py) and extends
 // the live benchmark chart with the rows each poll brings.
 (function () {
   "use strict";

@@ -188,7 +188,7 @@ def test_fix_hint_names_the_first_fixed_version_above_the_installed_one(installe
 
 
 def test_runs_with_security_in_scope_audit_the_dependencies():
-    from optimizations import modes
+    from optimizations.jobs import modes
 
     def code_scans(mode, focus=()):
         return [job.params for job in modes.plan(mode, focus) if job.kind == "code_scan"]

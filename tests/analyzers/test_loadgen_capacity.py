@@ -327,7 +327,7 @@ def test_the_job_page_shows_the_bound_and_whose_limit_it_was(monkeypatch):
     result, _, _ = stress(monkeypatch, steps)
     job = SimpleNamespace(pk=1, kind="benchmark", verdict="incomplete", run_id=1)
     html = render_to_string(
-        "optimizations/results/benchmark.html", {"job": job, "summary": result.summary}
+        "optimizations/jobs/results/benchmark.html", {"job": job, "summary": result.summary}
     )
     assert "Stress: capacity ≥ 200 req/s" in html
     assert 'id="capacity-bound"' in html and "machine limited the test" in html

@@ -9,8 +9,8 @@ from django.utils import timezone
 
 from departments.actions import flag_runbooks_for_review
 from departments.models import Runbook
-from optimizations.actions import do_set_phase_status
 from optimizations.models import Phase, TargetService
+from optimizations.work.actions import do_set_phase_status
 from portal.models import AuditEvent, Notification
 
 

@@ -1,4 +1,4 @@
-"""One baseline and one latest (optimizations.baselines), benchmark sets, and notify.route."""
+"""One baseline and one latest (optimizations.jobs.baselines), benchmark sets, and notify.route."""
 
 import datetime
 
@@ -7,7 +7,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from departments.models import Membership
-from optimizations import baselines, engine
+from optimizations.jobs import baselines, engine
 from optimizations.models import Job, Run, TargetService
 from optimizations.models.leases import TargetLease
 from portal.models import AuditEvent, Notification

@@ -13,8 +13,9 @@ from django.urls import reverse
 from django.utils import timezone
 from plotly.subplots import make_subplots
 
-from optimizations import availability, charts, sloboard
+from optimizations.jobs import availability
 from optimizations.models import Job, Measurement, Run, TargetService
+from optimizations.reports import charts, sloboard
 
 NOW = timezone.now()
 

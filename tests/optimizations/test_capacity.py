@@ -5,8 +5,8 @@ import datetime
 import pytest
 from django.utils import timezone
 
-from optimizations import capacity
 from optimizations.models import Job, Measurement, Run
+from optimizations.reports import capacity
 
 NOW = timezone.now()
 POOL = {"size": 5, "max_overflow": 10, "peak_checked_out": 6, "peak_use_pct": 40.0}
@@ -220,7 +220,7 @@ def test_a_stress_test_our_side_stopped_before_any_step_is_a_gap_not_a_failure(d
 
 
 def test_the_phase_3_gate_passes_on_a_bound_that_meets_the_need(db, target, make_initiative):
-    from optimizations import gates
+    from optimizations.work import gates
 
     job = bounded_stress(target, 100.0)
     db_scan(target, run=job.run, pool=POOL, connections=CONNECTIONS)

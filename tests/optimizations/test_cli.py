@@ -16,8 +16,9 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
-from optimizations import cli, engine, kinds, lease, runner
+from optimizations import cli
 from optimizations.analyzers.base import MeasurementData
+from optimizations.jobs import engine, kinds, lease, runner
 from optimizations.management.commands import optimize
 from optimizations.models import Finding, Job, Run
 from portal.models import AuditEvent

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from django.core.management import call_command
 
-from optimizations import runner
+from optimizations.jobs import runner
 from optimizations.models import Finding, Job, Run
 
 # The runner writes progress from a second thread, on its own connection.

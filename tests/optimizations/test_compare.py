@@ -6,7 +6,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from optimizations import engine
+from optimizations.jobs import engine
 from optimizations.models import Job, Run, TargetService
 
 

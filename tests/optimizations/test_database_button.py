@@ -2,7 +2,7 @@
 
 from django.urls import reverse
 
-from optimizations.crypto import encrypt
+from optimizations.targets.crypto import encrypt
 from tests.conftest import need, reachable
 from tests.optimizations.workers import free_port
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from optimizations import engine, kinds, modes
+from optimizations.jobs import engine, kinds, modes
 from optimizations.models import Job, Run
 
 

@@ -380,7 +380,7 @@ def test_runs_exports_stream_in_a_fixed_number_of_queries(login, viewer, initiat
 def test_exports_read_in_chunks_and_do_not_hold_every_row(
     login, viewer, target, monkeypatch, django_assert_max_num_queries
 ):
-    from optimizations.views import exports
+    from optimizations.reports.views import exports
 
     monkeypatch.setattr(exports, "CHUNK", 10)
     many_runs(target, 35)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
-from optimizations import engine, housekeeping
+from optimizations.jobs import engine, housekeeping
 from optimizations.models import Job, JobLog, Run
 from optimizations.tasks import run_job
 from tests.conftest import need, reachable

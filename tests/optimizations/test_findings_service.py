@@ -1,12 +1,12 @@
-"""Findings have one owner (optimizations.findings): only a re-scan fixes, people triage
+"""Findings have one owner (optimizations.work.findings): only a re-scan fixes, people triage
 with a reason, tasks close on re-scan evidence, one query API."""
 
 import pytest
 from django.urls import reverse
 
-from optimizations import criteria, findings, triage
 from optimizations.analyzers.base import AnalysisResult, CheckOutcome, FindingData
 from optimizations.models import Finding, Job, PhaseTask, Run
+from optimizations.work import criteria, findings, triage
 from portal.models import AuditEvent
 from tests.optimizations.test_work import finding, landed_run
 
@@ -121,6 +121,6 @@ def test_one_query_api_for_list_export_and_api(target):
     chosen = findings.filters_from({"q": "orders", "source": "code"})
     narrowed = findings.filter_findings(base, chosen)
     assert [f.rule_id for f in narrowed] == ["FSA101"]
-    from optimizations.views import findings as view
+    from optimizations.work.views import findings as view
 
     assert view.filter_findings is findings.filter_findings  # reused, not copied

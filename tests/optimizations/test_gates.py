@@ -4,8 +4,8 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from optimizations import gates
 from optimizations.models import Finding, GateSignoff, Job, Phase, Run
+from optimizations.work import gates
 from portal.models import AuditEvent
 from tests.conftest import PERSONAS
 

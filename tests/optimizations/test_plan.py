@@ -5,7 +5,12 @@ from decimal import Decimal
 import pytest
 
 from optimizations.models import Phase, PhaseTask
-from optimizations.plan import STANDARD_PHASES, progress_of_tasks, progress_percent, with_progress
+from optimizations.work.plan import (
+    STANDARD_PHASES,
+    progress_of_tasks,
+    progress_percent,
+    with_progress,
+)
 
 
 def test_an_initiative_gets_the_four_standard_phases(initiative):
@@ -51,7 +56,7 @@ def test_an_active_initiative_starts_in_phase_one(initiative):
 
 
 def test_a_draft_starts_its_first_phase_when_it_becomes_active(make_initiative, manager):
-    from optimizations.actions import do_update_initiative
+    from optimizations.work.actions import do_update_initiative
 
     draft = make_initiative(status="draft")
     assert not draft.phases.filter(status=Phase.ACTIVE).exists()

@@ -10,7 +10,7 @@ import re
 import pytest
 from django.utils import timezone
 
-from optimizations import polling
+from optimizations.jobs import polling
 from optimizations.models import Job, JobLog, Run
 
 

@@ -14,8 +14,6 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from optimizations import charts, portfolio, routing
-from optimizations.actions import do_update_task
 from optimizations.models import (
     Finding,
     Initiative,
@@ -25,7 +23,10 @@ from optimizations.models import (
     Run,
     TargetService,
 )
-from optimizations.triage import do_triage_findings
+from optimizations.reports import charts, portfolio
+from optimizations.work import routing
+from optimizations.work.actions import do_update_task
+from optimizations.work.triage import do_triage_findings
 
 LOAD = {"mode": "load", "rate": 20.0, "duration": 30.0, "exclude": ["GET /metrics"], "seed": 1}
 
@@ -505,7 +506,7 @@ def test_each_targets_slo_counts_load_as_its_row_comes_into_view(
     with django_assert_max_num_queries(15):
         cell = client.get(url, headers={"HX-Request": "true"}).content.decode()
     # Nothing measured yet: every SLO is unknown, none passes or fails.
-    from optimizations import slo
+    from optimizations.targets import slo
 
     every = sum(1 for threshold in slo.THRESHOLDS if threshold.is_slo)
     assert "0 pass" in cell and "0 fail" in cell and f"{every} unknown" in cell

@@ -13,8 +13,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from django.db import connection
 
-from optimizations import runner
 from optimizations.analyzers import probe
+from optimizations.jobs import runner
 from optimizations.models import Job, JobLog, Run
 
 pytestmark = pytest.mark.django_db(transaction=True)

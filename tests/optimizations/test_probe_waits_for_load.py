@@ -7,8 +7,8 @@ import datetime
 
 import pytest
 
-from optimizations import lease
 from optimizations.analyzers.base import Cancelled
+from optimizations.jobs import lease
 from optimizations.models import Job, Run, TargetLease
 
 

@@ -12,9 +12,9 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
-from optimizations import roi
 from optimizations.analyzers import stats
 from optimizations.models import Job, Measurement, PhaseTask, RoiAssumptions, Run, TargetService
+from optimizations.reports import roi
 from portal.models import AuditEvent
 from tests.conftest import PERSONAS
 
@@ -242,7 +242,7 @@ def test_a_pinned_load_set_takes_the_first_knee_measured_before_the_latest_set(i
 
 
 def test_runs_of_another_initiative_are_not_its_baseline(initiative, target, manager):
-    from optimizations.actions import do_create_initiative
+    from optimizations.work.actions import do_create_initiative
 
     other = do_create_initiative(
         manager, title="Another", target=target, run_mode="performance", focus=[],
@@ -386,7 +386,7 @@ def test_compute_queries_are_bounded_whatever_the_data(
 def test_the_panel_renders_from_the_result_alone(initiative, improved, django_assert_num_queries):
     result = roi.compute(initiative)
     with django_assert_num_queries(0):
-        html = render_to_string("optimizations/roi_panel.html", {"roi": result})
+        html = render_to_string("optimizations/reports/roi_panel.html", {"roi": result})
     assert f'id="roi-panel-{initiative.pk}"' in html
     assert "improved" in html and "600 EUR" in html and "measured evidence" in html
     assert "Baseline: run #" in html and "Latest: run #" in html
@@ -394,7 +394,9 @@ def test_the_panel_renders_from_the_result_alone(initiative, improved, django_as
 
 
 def test_the_panel_says_what_is_not_measured(initiative):
-    html = render_to_string("optimizations/roi_panel.html", {"roi": roi.compute(initiative)})
+    html = render_to_string(
+        "optimizations/reports/roi_panel.html", {"roi": roi.compute(initiative)}
+    )
     assert "not measured yet" in html and "unknown" in html
 
 
@@ -563,7 +565,7 @@ def test_two_stress_knees_alone_give_an_estimate_but_verify_nothing(initiative, 
 
 
 def test_the_before_after_chart_goes_logarithmic_for_a_tenfold_change():
-    from optimizations import charts
+    from optimizations.reports import charts
 
     close = charts.before_after_latency(
         {"p50": [50.0, 51.0], "p95": [100.0, 102.0]},

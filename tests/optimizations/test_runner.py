@@ -2,7 +2,7 @@
 
 import pytest
 
-from optimizations import kinds, runner
+from optimizations.jobs import kinds, runner
 from optimizations.models import Finding, Job, JobLog, Measurement, Run
 
 # The runner writes progress from a second thread, on its own connection: the

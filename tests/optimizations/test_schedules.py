@@ -7,9 +7,9 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from optimizations import cron, housekeeping
+from optimizations.jobs import cron, housekeeping
+from optimizations.jobs.schedules import DEFAULT_SCHEDULES
 from optimizations.models import Job, Run, Schedule
-from optimizations.schedules import DEFAULT_SCHEDULES
 
 UTC = zoneinfo.ZoneInfo("UTC")
 
@@ -67,7 +67,7 @@ def test_every_registered_target_gets_the_recurring_reviews(login, dev_engineer,
 
 
 def _slo_defaults():
-    from optimizations import slo
+    from optimizations.targets import slo
 
     return slo.defaults()
 
@@ -76,8 +76,10 @@ def test_a_due_schedule_starts_its_run_once_and_moves_to_its_next_turn(
     target, manager, monkeypatch
 ):
     sent = []
-    monkeypatch.setattr("optimizations.engine.enqueue", lambda job: sent.append(job.pk) or True)
-    monkeypatch.setattr("optimizations.engine.broker_reachable", lambda timeout=2.0: None)
+    monkeypatch.setattr(
+        "optimizations.jobs.engine.enqueue", lambda job: sent.append(job.pk) or True
+    )
+    monkeypatch.setattr("optimizations.jobs.engine.broker_reachable", lambda timeout=2.0: None)
     schedule = Schedule.objects.create(
         target=target, name="Monthly", mode="performance", cron="0 2 1 * *", created_by=manager,
         next_run_at=timezone.now() - datetime.timedelta(minutes=1),

@@ -10,7 +10,7 @@ the "test connection" answer — is searched for the password.
 import pytest
 from django.urls import reverse
 
-from optimizations import runner
+from optimizations.jobs import runner
 from optimizations.models import Job, Run
 from portal.tokens import do_create_token
 from tests.analyzers.netguard_servers import Listener
@@ -29,7 +29,7 @@ def listener():
 
 @pytest.fixture
 def secret_target(target, listener):
-    from optimizations.crypto import encrypt
+    from optimizations.targets.crypto import encrypt
 
     target.database_url_encrypted = encrypt(
         f"postgresql://shop:{SECRET}@127.0.0.1:{listener.port}/shop?password={SECRET}"

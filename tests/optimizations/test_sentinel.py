@@ -9,9 +9,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from departments.models import Membership
-from optimizations import housekeeping, landing, sentinel
-from optimizations.actions import do_update_initiative
+from optimizations.jobs import housekeeping, landing, sentinel
 from optimizations.models import Finding, Initiative, Phase, Run, Schedule
+from optimizations.work.actions import do_update_initiative
 from portal.models import AuditEvent, Notification
 from tests.optimizations.test_portfolio import HOURS_AGO, LOAD, benchmark_set
 
@@ -94,8 +94,8 @@ def test_nothing_to_guard_without_a_benchmark_and_the_audit_says_why(initiative,
 def test_the_beat_starts_the_references_exact_configuration(guarded, monkeypatch):
     initiative, reference = guarded
     sent = []
-    monkeypatch.setattr("optimizations.engine.enqueue", lambda job: sent.append(job) or True)
-    monkeypatch.setattr("optimizations.engine.broker_reachable", lambda timeout=2.0: None)
+    monkeypatch.setattr("optimizations.jobs.engine.enqueue", lambda job: sent.append(job) or True)
+    monkeypatch.setattr("optimizations.jobs.engine.broker_reachable", lambda timeout=2.0: None)
     schedule = Schedule.objects.get(sentinel_reference__isnull=False)
     Schedule.objects.filter(pk=schedule.pk).update(
         next_run_at=timezone.now() - datetime.timedelta(minutes=1)

@@ -3,10 +3,11 @@ spec the analyzers get (benchmark, DB scan), the SLO board and its gate, the for
 
 import pytest
 
-from optimizations import runner, sloboard
 from optimizations.analyzers.dbscan.common import Thresholds
 from optimizations.analyzers.loadgen.verdicts import judge, judge_run, thresholds_for
-from optimizations.forms import TargetForm
+from optimizations.jobs import runner
+from optimizations.reports import sloboard
+from optimizations.targets.forms import TargetForm
 from tests.optimizations.test_sloboard import bench
 
 pytestmark = pytest.mark.django_db

@@ -6,8 +6,8 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from optimizations import sloboard
 from optimizations.models import Job, Measurement, Run
+from optimizations.reports import sloboard
 from tests.conftest import PERSONAS
 
 NOW = timezone.now()

@@ -12,7 +12,7 @@ import datetime
 import pytest
 from django.utils import timezone
 
-from optimizations import engine, housekeeping
+from optimizations.jobs import engine, housekeeping
 from optimizations.models import Job, JobLog, Run
 from tests.optimizations.workers import StubTarget, Worker, broker_settings, purge, use_broker
 from tests.optimizations.workers import wait_for as wait

@@ -3,8 +3,8 @@
 import pytest
 from django.urls import reverse
 
-from optimizations import slo
 from optimizations.models import TargetService
+from optimizations.targets import slo
 from portal.models import AuditEvent
 
 SECRET_URL = "postgresql://shop:s3cr3t-pa55@127.0.0.1:5432/shop"
@@ -107,7 +107,7 @@ def test_thresholds_keep_only_what_differs_from_the_defaults(login, target, dev_
 
 
 def test_a_changed_encryption_key_reads_as_a_clear_message(target, settings):
-    from optimizations.crypto import CredentialUnreadable, encrypt
+    from optimizations.targets.crypto import CredentialUnreadable, encrypt
 
     target.database_url_encrypted = encrypt(SECRET_URL)
     target.save()

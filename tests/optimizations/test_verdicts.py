@@ -6,7 +6,7 @@ from types import SimpleNamespace
 import pytest
 from django.urls import reverse
 
-from optimizations import verdicts
+from optimizations.jobs import verdicts
 from optimizations.models import Job, Run
 
 
@@ -171,8 +171,8 @@ def test_a_phase_closed_by_override_says_so_instead_of_done_at_0_percent(
     [("pass", "done", "met"), ("fail", "todo", "not_met"), ("incomplete", "todo", "unknown")],
 )
 def test_a_task_whose_run_passed_moves_to_done(initiative, target, verdict, status, state):
-    from optimizations import criteria
     from optimizations.models import PhaseTask
+    from optimizations.work import criteria
 
     task = PhaseTask.objects.get(phase__initiative=initiative, title="Analyze performance")
     run = Run.objects.create(
@@ -189,7 +189,7 @@ def test_a_task_whose_run_passed_moves_to_done(initiative, target, verdict, stat
 def test_a_gate_speaks_the_vocabulary_and_missing_evidence_is_never_pass(
     client, manager, initiative, monkeypatch
 ):
-    from optimizations import gates
+    from optimizations.work import gates
 
     phase = initiative.phases.get(number=1)
     client.force_login(manager)

@@ -7,8 +7,8 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from optimizations import criteria, routing, triage
 from optimizations.models import Finding, Job, Measurement, PhaseTask, Run
+from optimizations.work import criteria, routing, triage
 from portal.models import AuditEvent
 from tests.conftest import PERSONAS
 
@@ -258,7 +258,7 @@ def test_a_task_done_by_hand_is_not_touched(initiative, manager, target):
 
 
 def test_the_runner_checks_criteria_when_the_run_lands(initiative, manager, target):
-    from optimizations.runner import finish
+    from optimizations.jobs.runner import finish
 
     made = finding(target, "FSA101")
     triage.do_make_tasks(manager, initiative, [made])

@@ -6,7 +6,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from optimizations import engine, kinds, runner
+from optimizations.jobs import engine, kinds, runner
 from optimizations.models import Finding, Job, JobLog, Measurement, Run, TargetService
 from portal.models import ApiToken, AuditEvent
 from portal.tokens import do_create_token, do_revoke_token

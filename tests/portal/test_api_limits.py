@@ -15,8 +15,8 @@ import pytest
 from django.contrib.messages import get_messages
 from django.utils import timezone
 
-from optimizations import engine, limits
 from optimizations.analyzers.base import Param, validate_params
+from optimizations.jobs import engine, limits
 from optimizations.models import Job, Run, TargetService
 from tests.portal.test_api import api, detail, fake_kinds, made_run  # noqa: F401 (fixtures)
 
@@ -166,7 +166,7 @@ def test_a_number_parameter_is_finite(value):
 
 
 def test_a_benchmark_set_counts_like_any_other_start(qa_engineer, target, settings, fake_kinds):
-    from optimizations import baselines
+    from optimizations.jobs import baselines
 
     settings.KAIZEN_JOB_START_RATE = 1
     engine.start_job(qa_engineer, target, "probe", {})

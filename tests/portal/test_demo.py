@@ -5,7 +5,7 @@ import json
 import pytest
 from django.urls import reverse
 
-from optimizations import engine
+from optimizations.jobs import engine
 from optimizations.models import Job, RoiAssumptions, Run
 from portal import demo_target
 from portal.demo import DEMO_TARGET_SLUG, load_demo, start_baseline

@@ -9,7 +9,7 @@ import textwrap
 import pytest
 
 from examples import pgcluster
-from optimizations import engine
+from optimizations.jobs import engine
 from optimizations.models import Job, Run, TargetService
 from portal import demo_target, launcher
 from portal.demo import (

@@ -6,7 +6,7 @@ import pytest
 from django.conf import settings
 
 from optimizations import tasks
-from optimizations.kinds import KINDS
+from optimizations.jobs.kinds import KINDS
 from portal.celery import app
 from portal.processes import commands
 

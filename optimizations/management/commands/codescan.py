@@ -1,6 +1,6 @@
 """``manage.py codescan <path>``: the code scan for a terminal, a pre-commit hook or CI.
 
-Exit status, the scan's verdict (optimizations.verdicts): 0 pass — no finding at
+Exit status, the scan's verdict (optimizations.jobs.verdicts): 0 pass — no finding at
 or above ``--fail-on``; 1 fail — one is; 2 error — the scan itself could not run;
 3 incomplete — no Python file was found to check, or a check it was asked for could not
 run (``--audit-deps`` without a reachable advisory source or pinned versions). A
@@ -105,7 +105,7 @@ class Command(BaseCommand):
         """Code scan #N of the portal, or an earlier run's report file."""
         try:
             if value.isdigit():
-                from optimizations.codescans import earlier_scan
+                from optimizations.jobs.codescans import earlier_scan
 
                 return earlier_scan(value)
             path = Path(value)

@@ -1,6 +1,6 @@
 """``manage.py dbscan <database-url>``: the DB scan from a DBA's terminal or a CI job.
 
-Exit status, the scan's verdict (optimizations.verdicts): 0 pass; 1 fail (an SLO
+Exit status, the scan's verdict (optimizations.jobs.verdicts): 0 pass; 1 fail (an SLO
 broken or a high-severity finding); 2 error — the scan could not run (connection
 refused, wrong password, host not allowed...) or was cancelled; 3 incomplete — a
 check the verdict needs could not run (no pg_stat_statements, no statement in
@@ -16,7 +16,6 @@ from dataclasses import asdict
 
 from django.core.management.base import BaseCommand
 
-from optimizations import verdicts
 from optimizations.analyzers import dbscan, slo
 from optimizations.analyzers.base import (
     SEVERITY_RANK,
@@ -26,6 +25,7 @@ from optimizations.analyzers.base import (
     TargetSpec,
 )
 from optimizations.analyzers.netguard import DEFAULT_ALLOWED
+from optimizations.jobs import verdicts
 
 
 class Command(BaseCommand):

@@ -4,7 +4,7 @@ The organisation's former command-line optimizer, on Kaizen's job engine; also
 installed as ``fastapi-sqlalchemy-optimize`` (optimizations/cli.py). It acts as
 ``--user``, checked by portal.access exactly like the portal's "Run analysis".
 
-Exit status, the run's verdict (optimizations.verdicts): 0 pass (or, without
+Exit status, the run's verdict (optimizations.jobs.verdicts): 0 pass (or, without
 ``--wait``, the run was queued); 1 fail; 2 error / cancelled / could not start
 (a job failed or expired, the run was cancelled, unknown user or target, a role
 that may not trigger jobs, bad input, broker down); 3 incomplete (a check the
@@ -30,7 +30,8 @@ from django.db.models import Count
 from django.http import Http404
 from django.utils import timezone
 
-from optimizations import api, engine, kinds, verdicts
+from optimizations import api
+from optimizations.jobs import engine, kinds, verdicts
 from optimizations.models import Finding, Job, Measurement, Run, TargetService
 from portal import access
 

@@ -1,0 +1,477 @@
+"""Starting, cancelling and repeating runs — the one way jobs come into being.
+
+The UI, the CLI, the API, schedules and runbooks all call ``start_run``; it
+plans the jobs of a mode, checks each kind can run on the target, creates
+the run and its jobs in one transaction and sends the first after commit.
+
+A run's jobs go one after another in the order of ``modes.ORDER`` (probe →
+code → DB → security → load → stress → endurance): each waits ("waiting",
+``after`` its predecessor) and is dispatched when the one before it ends.
+Dispatching a job that loads the target first takes the target's lease
+(optimizations/jobs/lease.py); a job that cannot get it keeps waiting for the
+holder and is dispatched when that one ends.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from optimizations.analyzers.base import validate_params
+from optimizations.jobs import kinds, lease, modes
+from optimizations.models import Job, Run, TargetService
+from portal.audit import record
+
+logger = logging.getLogger(__name__)
+
+
+class CannotStart(Exception):
+    """A run could not start; the message says why, for a person."""
+
+
+class BrokerUnavailable(CannotStart):
+    """The job queue cannot be reached, so nothing was started."""
+
+
+def missing_needs(target: TargetService, kind: kinds.Kind) -> list[str]:
+    """What the target lacks for ``kind`` to run, in words."""
+    missing = []
+    if "base_url" in kind.needs and not target.base_url:
+        missing.append("a base URL")
+    if "database_url" in kind.needs and not target.database_url_encrypted:
+        missing.append("a database URL (set it on the target's settings page)")
+    if "source" in kind.needs and not target.source_location:
+        missing.append("a source location (set it on the target's settings page)")
+    return missing
+
+
+def broker_reachable(timeout: float = 2.0) -> str | None:
+    """None when the Celery broker answers, else why not."""
+    from django.conf import settings
+
+    from portal.celery import app
+
+    if settings.CELERY_BROKER_URL.startswith("filesystem"):
+        folder = settings.CELERY_BROKER_TRANSPORT_OPTIONS["data_folder_in"]
+        if not os.access(folder, os.W_OK):
+            return f"the broker folder {folder} is missing or not writable"
+        return None
+    try:
+        with app.connection_for_write() as connection:
+            connection.ensure_connection(max_retries=1, timeout=timeout)
+    except Exception as error:  # kombu raises many kinds; any of them means "down"
+        return f"{type(error).__name__}: {error}"
+    return None
+
+
+def _require_broker() -> None:
+    problem = broker_reachable()
+    if problem:
+        raise BrokerUnavailable(
+            "The job queue (Celery broker) cannot be reached, so nothing was started. "
+            f"Check that it is running and try again. ({problem})"
+        )
+
+
+def start_run(
+    user,
+    target: TargetService,
+    mode: str,
+    focus=(),
+    *,
+    overrides: dict | None = None,
+    only_kinds: list[str] | None = None,
+    **links,
+) -> Run:
+    """Plan, create and enqueue a run. Raises CannotStart with a readable reason.
+
+    ``overrides`` maps a kind to parameters that replace the planned ones
+    (the form on the target page, ``--param`` on the command line);
+    ``only_kinds`` keeps just those kinds (a runbook step, a single job).
+    ``links``: initiative, phase, task, schedule, trigger, expires_at.
+    """
+    if mode == "custom":
+        raise CannotStart("A single job is started with start_job, not as a run mode.")
+    try:
+        planned = modes.plan(mode, list(focus))
+    except ValueError as error:
+        raise CannotStart(str(error)) from None
+    if only_kinds is not None:
+        planned = [job for job in planned if job.kind in only_kinds] or [
+            modes.PlannedJob(kind) for kind in only_kinds
+        ]
+    overrides = overrides or {}
+    for name, values in overrides.items():
+        try:
+            kind = kinds.get(name)
+        except ValueError as error:
+            raise CannotStart(str(error)) from None
+        declared = {param.name for param in kind.params()}
+        unknown = sorted(set(values) - declared)
+        if kind.available() and unknown:
+            raise CannotStart(f"{kind.label} has no parameter {', '.join(unknown)}.")
+    specs = []
+    for item in planned:
+        params = dict(item.params)
+        params.update(overrides.get(item.kind, {}))
+        specs.append((item.kind, params))
+    return _create_run(user, target, mode, list(focus), specs, **links)
+
+
+def start_job(user, target: TargetService, kind: str, params: dict, **links) -> Run:
+    """A run of one job of ``kind`` with the given parameters (the "single job" form)."""
+    return _create_run(user, target, "custom", [], [(kind, params)], **links)
+
+
+def start_comparison(
+    user, baseline: TargetService, candidate: TargetService, params: dict, repetitions: int = 5
+) -> Run:
+    """Interleaved benchmarks of two deployments: A, B, A, B… with the same parameters.
+
+    The comparison rule needs runs that alternate in time, so drift (a noisy
+    neighbour, a warming cache) hits both sides alike. The benchmark queue runs
+    one job at a time in order, which keeps the alternation.
+    """
+    if baseline.pk == candidate.pk:
+        raise CannotStart("Compare two different targets (the deployments before and after).")
+    if repetitions < 5:
+        raise CannotStart("The comparison rule needs at least 5 runs per side.")
+    kind = kinds.get("benchmark")
+    for target in (baseline, candidate):
+        refusal = _refusal(user, target, kind)
+        if refusal:
+            raise CannotStart(refusal)
+    try:
+        checked = validate_params(kind.params(), params)
+    except ValueError as error:
+        raise CannotStart(f"{kind.label}: {error}") from None
+    from optimizations.jobs.limits import check_start
+
+    check_start(user, baseline, "ui")
+    _require_broker()
+    with transaction.atomic():
+        run = Run.objects.create(
+            target=baseline,
+            mode="custom",
+            triggered_by=user if getattr(user, "is_authenticated", False) else None,
+            trigger="ui",
+            compared_with=candidate,
+        )
+        # One chain, so the sides alternate however many benchmark workers there are.
+        chain(
+            run,
+            [
+                (kind, target, checked)
+                for _ in range(repetitions)
+                for target in (baseline, candidate)
+            ],
+        )
+        # Queued (or waiting for a target's lease) in the same transaction; sent after commit.
+        dispatch(run.jobs.order_by("pk").first())
+        record(
+            user,
+            "job.trigger",
+            run,
+            f"started an interleaved comparison of {baseline.name} and {candidate.name} "
+            f"({repetitions} benchmarks each)",
+            target=baseline,
+        )
+    return run
+
+
+def _refusal(user, target, kind) -> str | None:
+    from portal.access import training_gate_refusal
+
+    missing = missing_needs(target, kind)
+    if missing:
+        return f"{target.name} lacks {' and '.join(missing)}."
+    return training_gate_refusal(user, target, kind.name)
+
+
+def rerun(user, run: Run, *, job: Job | None = None, trigger: str = "ui") -> Run:
+    """Start the same run again (or only ``job``) with the same parameters."""
+    sources = [job] if job is not None else list(run.jobs.order_by("pk"))
+    return _create_run(
+        user,
+        run.target,
+        run.mode,
+        run.focus,
+        [(item.kind, item.params) for item in sources],
+        initiative=run.initiative,
+        phase=run.phase,
+        task=run.task,
+        trigger=trigger,
+    )
+
+
+def _create_run(
+    user,
+    target,
+    mode,
+    focus,
+    specs,
+    *,
+    initiative=None,
+    phase=None,
+    task=None,
+    schedule=None,
+    trigger="ui",
+    expires_at=None,
+) -> Run:
+    from portal.access import training_gate_refusal
+
+    jobs, skipped = [], []
+    # One after another in the fixed order (a re-run or a runbook may list them otherwise).
+    specs = sorted(specs, key=lambda spec: modes.rank(spec[0], spec[1]))
+    for name, wanted in specs:
+        kind = kinds.get(name)
+        # Training gates stop a person starting a job by hand; a schedule (the
+        # monthly review, a regression sentinel) runs as its creator but on its own.
+        refusal = None if trigger == "schedule" else training_gate_refusal(user, target, kind.name)
+        if refusal:
+            raise CannotStart(refusal)
+        if not kind.available():
+            skipped.append({"kind": kind.name, "why": "not yet available in this Kaizen"})
+            continue
+        missing = missing_needs(target, kind)
+        if missing:
+            skipped.append({"kind": kind.name, "why": f"the target lacks {' and '.join(missing)}"})
+            continue
+        declared = {param.name for param in kind.params()}
+        wanted = {**_from_earlier_jobs(target, kind.name), **wanted}
+        try:
+            params = validate_params(
+                kind.params(), {k: v for k, v in wanted.items() if k in declared}
+            )
+        except ValueError as error:
+            raise CannotStart(f"{kind.label}: {error}") from None
+        jobs.append((kind, params))
+    if not jobs:
+        reasons = "; ".join(f"{s['kind']}: {s['why']}" for s in skipped) or "nothing to run"
+        raise CannotStart(f"No job of this run can start ({reasons}).")
+    from optimizations.jobs.limits import check_start
+
+    check_start(user, target, trigger)  # too many starts: TooManyStarts (the API's 429)
+    _require_broker()
+    with transaction.atomic():
+        run = Run.objects.create(
+            target=target,
+            mode=mode,
+            focus=list(focus),
+            initiative=initiative,
+            phase=phase,
+            task=task,
+            schedule=schedule,
+            triggered_by=user if getattr(user, "is_authenticated", False) else None,
+            trigger=trigger,
+            skipped=skipped,
+        )
+        created = chain(run, [(kind, target, params) for kind, params in jobs], expires_at)
+        count = f"{len(created)} job{'s' if len(created) != 1 else ''}"
+        record(
+            user,
+            "job.trigger",
+            run,
+            f"started {run.command_line()} ({count}, via {run.get_trigger_display()})",
+            initiative=initiative,
+            target=target,
+        )
+        # Queued (or waiting for the target's lease) in the same transaction; sent after commit.
+        dispatch(created[0])
+    return run
+
+
+def chain(run: Run, steps, expires_at=None) -> list[Job]:
+    """Create a run's jobs as one chain, in the order given: each waits for the one
+    before it (and, if it loads its target, for the target's lease) until dispatch()
+    sends it. ``steps`` are (kind, target, params)."""
+    created, previous = [], None
+    for kind, target, params in steps:
+        previous = Job.objects.create(
+            run=run,
+            kind=kind.name,
+            target=target,
+            initiative=run.initiative,
+            phase=run.phase,
+            params=params,
+            triggered_by=run.triggered_by,
+            max_attempts=kind.max_attempts,
+            expires_at=expires_at,
+            status=Job.WAITING,
+            after=previous,
+            waiting_for=previous,
+        )
+        created.append(previous)
+    return created
+
+
+def _from_earlier_jobs(target: TargetService, kind: str) -> dict:
+    """What one kind of analysis learned that another needs: the code scan's stack
+    report and pool-sizing rule want the PostgreSQL version and max_connections
+    the latest DB scan of the target read."""
+    if kind == "benchmark":
+        known = _baseline_memory(target)
+        if target.expected_rps:
+            # Load and endurance offer the expected peak; stress climbs from a quarter of it.
+            known.update(rate=float(target.expected_rps))
+            known.update(start_rate=max(1.0, target.expected_rps / 4))
+        return known
+    if kind != "code_scan":
+        return {}
+    summary = (
+        Job.objects.filter(target=target, kind="db_scan", status=Job.SUCCEEDED)
+        .order_by(F("finished_at").desc(nulls_last=True))
+        .values_list("summary", flat=True)
+        .first()
+    ) or {}
+    known = {}
+    if summary.get("server_version"):
+        known["postgres_version"] = str(summary["server_version"]).split()[0]
+    max_connections = (summary.get("connections") or {}).get("max_connections")
+    if isinstance(max_connections, int) and max_connections > 0:
+        known["max_connections"] = max_connections
+    return known
+
+
+def _baseline_memory(target: TargetService) -> dict:
+    """The memory objective (−50 % against the baseline) needs the baseline's memory:
+    the mean PSS (memory.pss.mean) of the endurance baseline, as optimizations.jobs.baselines
+    defines it for every page (the pinned run's endurance test, else the first)."""
+    from optimizations.jobs import baselines
+
+    row = baselines.baseline_measurement(target, "endurance", "memory.pss.mean")
+    return {"baseline_memory_bytes": float(row["value"])} if row and row["value"] else {}
+
+
+def enqueue(job: Job) -> bool:
+    """Send a job to its queue; a job that cannot be sent fails, saying why."""
+    from optimizations.tasks import run_job
+
+    kind = kinds.get(job.kind)
+    try:
+        run_job.apply_async(
+            args=[job.pk],
+            queue=kind.queue,
+            time_limit=kind.time_limit,
+            soft_time_limit=max(30, kind.time_limit - 30),
+        )
+    except Exception as error:  # the broker went away between the check and now
+        logger.warning("could not enqueue job %s: %s", job.pk, error)
+        from optimizations.jobs.runner import finish
+
+        job.fail(
+            "It could not be sent to the job queue (the Celery broker did not answer), so it "
+            "never ran. Start it again once the broker is back."
+        )
+        finish(job)
+        return False
+    Job.objects.filter(pk=job.pk).update(enqueued_at=timezone.now(), sends=F("sends") + 1)
+    return True
+
+
+def dispatch(job: Job) -> str:
+    """Send a waiting job to its queue if it may start now. Returns its status after.
+
+    It may start when the job before it in its run has ended and, for a kind
+    that loads the target, when it holds the target's lease; otherwise it goes
+    on waiting, for whichever of the two it is. Safe to call twice for one job
+    (a worker ending a job and the sweeper at once): the lease and the move to
+    "queued" are conditional updates, so it is sent once.
+    """
+    job.refresh_from_db()
+    if job.status != Job.WAITING:
+        return job.status
+    if job.after_id is not None:
+        before = Job.objects.filter(pk=job.after_id).first()
+        if before is not None and before.status in Job.ACTIVE:
+            job.hold(before)
+            return job.status
+    if lease.needs_lease(job.kind):
+        holder = lease.acquire(job)
+        if holder is not None:
+            job.hold(holder)
+            return job.status
+    if job.release():
+        if lease.needs_lease(job.kind):
+            # The others waiting for the target now wait for this one (their pages say so).
+            Job.objects.filter(
+                pk__in=list(lease.waiting_on(job.target_id).values_list("pk", flat=True)),
+                status=Job.WAITING,
+            ).update(waiting_for=job)
+        transaction.on_commit(lambda: enqueue(job))
+        return Job.QUEUED
+    job.refresh_from_db()
+    if job.status in Job.ENDED and lease.give_back(job):
+        # Cancelled or expired while we looked: it must not keep the target.
+        wake(job.target_id)
+    # Else another process dispatched it a moment ago: it is queued (or running) already.
+    return job.status
+
+
+def wake(target_id: int) -> int:
+    """The target's lease is free: the oldest job waiting for it gets it and is sent."""
+    for job in lease.waiting_on(target_id):
+        state = dispatch(job)
+        if state in (Job.QUEUED, Job.WAITING):
+            # It holds the lease now, or somebody else does again.
+            return int(state == Job.QUEUED)
+    return 0
+
+
+def release_followers(job: Job) -> int:
+    """``job`` has ended: its lease goes to the next job, and the job after it in its
+    run is dispatched (first, so a run that has begun keeps its target)."""
+    freed = lease.give_back(job)
+    sent = 0
+    for follower in Job.objects.filter(after=job, status=Job.WAITING):
+        if dispatch(follower) == Job.QUEUED:
+            sent += 1
+    if freed:
+        sent += wake(job.target_id)
+    return sent
+
+
+def cancel(user, job: Job) -> str:
+    state = job.request_cancel()
+    record(
+        user,
+        "job.cancel",
+        job,
+        f"asked to cancel {job.label()} #{job.pk}",
+        initiative=job.initiative,
+        target=job.target,
+    )
+    if state == Job.CANCELLED:
+        from optimizations.jobs.runner import finish
+
+        finish(job)
+    return state
+
+
+def cancel_run(user, run: Run) -> int:
+    """Cancel every unfinished job of ``run``, the last first (so ending one does not
+    send the next just before it is cancelled too). Returns how many were asked."""
+    jobs = run.jobs.filter(status__in=Job.ACTIVE).select_related("run", "target", "initiative")
+    asked = 0
+    for job in jobs.order_by("-pk"):
+        cancel(user, job)
+        asked += 1
+    return asked
+
+
+def expire_overdue(now=None) -> int:
+    """Jobs not started when their time to start has passed expire (scheduled runs)."""
+    from optimizations.jobs.runner import finish
+
+    now = now or timezone.now()
+    expired = 0
+    jobs = Job.objects.filter(status__in=(Job.WAITING, Job.QUEUED), expires_at__lt=now)
+    for job in jobs.select_related("run").order_by("-pk"):
+        if job.expire():
+            expired += 1
+            finish(job)
+    return expired

@@ -1,0 +1,135 @@
+"""Forms that start work: a run, an analyzer's parameters, a schedule."""
+
+from __future__ import annotations
+
+from django import forms
+
+from optimizations.models import Initiative, Schedule
+
+
+class RunForm(forms.Form):
+    """Start a run of a mode (with focus) on a target."""
+
+    mode = forms.ChoiceField(choices=Initiative.RUN_MODES, initial=Initiative.PERFORMANCE)
+    focus = forms.MultipleChoiceField(
+        choices=[(tag, tag) for tag in Initiative.ALL_FOCUS],
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+    )
+    initiative = forms.IntegerField(required=False, widget=forms.HiddenInput)
+    phase = forms.IntegerField(required=False, widget=forms.HiddenInput)
+    task = forms.IntegerField(required=False, widget=forms.HiddenInput)
+
+    def clean(self):
+        data = super().clean()
+        mode, focus = data.get("mode"), data.get("focus") or []
+        allowed = Initiative.FOCUS_BY_MODE.get(mode, ())
+        wrong = [tag for tag in focus if tag not in allowed]
+        if wrong:
+            raise forms.ValidationError(
+                f"{', '.join(wrong)} does not apply to {mode} mode"
+                + (f" (use {', '.join(allowed)})." if allowed else " (it takes no focus).")
+            )
+        return data
+
+
+def params_form_class(declared, defaults=None):
+    """A form generated from an analyzer's declared parameters (defaults, bounds, help)."""
+    fields = {}
+    defaults = defaults or {}
+    for param in declared:
+        label = param.label or param.name.replace("_", " ").capitalize()
+        common = {"label": label, "help_text": param.help, "required": param.required}
+        initial = defaults.get(param.name, param.default)
+        if param.type == "int":
+            field = forms.IntegerField(
+                min_value=param.min, max_value=param.max, initial=initial, **common
+            )
+        elif param.type == "float":
+            field = forms.FloatField(
+                min_value=param.min, max_value=param.max, initial=initial, **common
+            )
+        elif param.type == "bool":
+            field = forms.BooleanField(initial=bool(initial), **{**common, "required": False})
+        elif param.type == "choice":
+            field = forms.ChoiceField(
+                choices=[(choice, choice) for choice in param.choices], initial=initial, **common
+            )
+        elif param.type == "list":
+            field = forms.CharField(
+                initial=", ".join(initial or []),
+                **{**common, "help_text": (param.help + " (comma-separated)").strip()},
+            )
+        elif param.type in ("text", "json"):
+            field = forms.CharField(
+                widget=forms.Textarea(attrs={"rows": 3, "class": "mono"}),
+                initial="" if initial is None else initial,
+                **common,
+            )
+        else:
+            field = forms.CharField(initial=initial or "", **common)
+        if not param.required:
+            field.required = False
+        fields[param.name] = field
+    return type("ParamsForm", (forms.Form,), fields)
+
+
+def params_from_form(declared, cleaned: dict) -> dict:
+    """The values a person changed from the defaults, ready for validate_params."""
+    import json
+
+    values = {}
+    for param in declared:
+        value = cleaned.get(param.name)
+        if value in (None, "") and param.type != "bool":
+            continue
+        if param.type == "json" and isinstance(value, str):
+            try:
+                value = json.loads(value)
+            except ValueError as error:
+                raise forms.ValidationError(f"{param.name}: not valid JSON ({error})") from None
+        if param.type == "list" and isinstance(value, str):
+            value = [item.strip() for item in value.split(",") if item.strip()]
+        if value != param.default:
+            values[param.name] = value
+    return values
+
+
+class ScheduleForm(forms.ModelForm):
+    focus = forms.MultipleChoiceField(
+        choices=[(tag, tag) for tag in Initiative.ALL_FOCUS],
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+    )
+
+    class Meta:
+        model = Schedule
+        fields = ["name", "mode", "focus", "cron", "initiative", "enabled"]
+        help_texts = {
+            "cron": "Five fields: minute hour day-of-month month day-of-week, "
+            "e.g. “0 2 1 * *” = the 1st of every month at 02:00 (portal time zone).",
+        }
+
+    def __init__(self, *args, target=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        target = target or self.instance.target
+        self.fields["initiative"].queryset = Initiative.objects.filter(target=target)
+        self.fields["mode"].choices = Initiative.RUN_MODES
+
+    def clean_cron(self):
+        from optimizations.jobs import cron
+
+        expression = " ".join(self.cleaned_data["cron"].split())
+        try:
+            cron.parse(expression)
+        except ValueError as error:
+            raise forms.ValidationError(str(error)) from None
+        return expression
+
+    def clean(self):
+        data = super().clean()
+        allowed = Initiative.FOCUS_BY_MODE.get(data.get("mode"), ())
+        wrong = [tag for tag in data.get("focus") or [] if tag not in allowed]
+        if wrong:
+            self.add_error("focus", f"{', '.join(wrong)} does not apply to this mode")
+        return data

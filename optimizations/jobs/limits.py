@@ -1,0 +1,93 @@
+"""How fast people may start jobs: a rate and a queue length, per user and per target.
+
+A script in a loop (or a fuzzer: 6 250 jobs in one afternoon) must not bury
+the workers and the targets. Every run is created by ``engine._create_run``
+(and the comparison by ``engine.start_comparison``), which calls
+``check_start`` first. A refusal is a ``TooManyStarts``: a ``CannotStart``
+with a readable reason, so the portal and the command line show it like any
+other refusal; the API answers it 429 with ``Retry-After``.
+
+What counts:
+- *rate*: runs started in the last minute, by this user and on this target;
+- *queue*: jobs sent to the job queue and not yet taken by a worker
+  (status "queued"). Jobs "waiting" (for their run's previous job or for the
+  target's lease) have no queue message and are never refused or counted.
+
+Schedules start runs on their own and are not limited here (their cron is).
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import timedelta
+
+from django.conf import settings
+from django.utils import timezone
+
+from optimizations.jobs.engine import CannotStart
+from optimizations.models import Job, Run
+
+WINDOW = timedelta(minutes=1)
+# How long to wait when the queue is full: about the time a short job takes.
+QUEUE_RETRY_SECONDS = 30
+
+
+class TooManyStarts(CannotStart):
+    """A limit on starting jobs was reached; ``retry_after`` says when to try again (s)."""
+
+    def __init__(self, message: str, retry_after: int):
+        super().__init__(message)
+        self.retry_after = max(1, int(retry_after))
+
+
+def check_start(user, target, trigger: str = "ui", now=None) -> None:
+    """Raise TooManyStarts when ``user`` may not start another run on ``target`` now."""
+    if trigger == "schedule":
+        return
+    now = now or timezone.now()
+    since = now - WINDOW
+    user_id = user.pk if getattr(user, "is_authenticated", False) else None
+    if user_id is not None:
+        _rate(
+            Run.objects.filter(triggered_by_id=user_id, created_at__gt=since),
+            settings.KAIZEN_JOB_START_RATE,
+            now,
+            "You have started {count} runs in the last minute (at most {limit} a minute, "
+            "KAIZEN_JOB_START_RATE). Try again in {wait} s.",
+        )
+    _rate(
+        Run.objects.filter(target_id=target.pk, created_at__gt=since),
+        settings.KAIZEN_TARGET_START_RATE,
+        now,
+        "{count} runs were started on " + target.name + " in the last minute (at most "
+        "{limit} a minute per target, KAIZEN_TARGET_START_RATE). Try again in {wait} s.",
+    )
+    if user_id is not None:
+        _queue(
+            Job.objects.filter(triggered_by_id=user_id, status=Job.QUEUED),
+            settings.KAIZEN_JOB_QUEUE_MAX,
+            "{count} of your jobs are queued and not yet started (at most {limit}, "
+            "KAIZEN_JOB_QUEUE_MAX). Wait for some to start, or cancel some, and try again.",
+        )
+    _queue(
+        Job.objects.filter(target_id=target.pk, status=Job.QUEUED),
+        settings.KAIZEN_TARGET_QUEUE_MAX,
+        "{count} jobs on " + target.name + " are queued and not yet started (at most "
+        "{limit} per target, KAIZEN_TARGET_QUEUE_MAX). Wait for some to start and try again.",
+    )
+
+
+def _rate(runs, limit: int, now, message: str) -> None:
+    # Only the oldest ``limit + 1`` matter: the count is capped, the query stays cheap.
+    times = list(runs.order_by("-created_at").values_list("created_at", flat=True)[:limit])
+    if len(times) < limit:
+        return
+    # The start that frees a slot: the oldest of the last ``limit`` leaves the window.
+    wait = math.ceil((times[-1] + WINDOW - now).total_seconds())
+    raise TooManyStarts(message.format(count=len(times), limit=limit, wait=max(1, wait)), wait)
+
+
+def _queue(jobs, limit: int, message: str) -> None:
+    count = jobs[: limit + 1].count()
+    if count >= limit:
+        raise TooManyStarts(message.format(count=count, limit=limit), QUEUE_RETRY_SECONDS)

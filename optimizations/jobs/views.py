@@ -1,0 +1,501 @@
+"""Starting runs, watching jobs live, cancelling and repeating them, job history."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.db.models import Q
+from django.http import Http404, HttpResponse, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.http import condition, require_GET, require_POST
+from django.views.decorators.vary import vary_on_headers
+
+from optimizations.jobs import engine, kinds, modes, polling, verdicts
+from optimizations.jobs.forms import RunForm, params_form_class, params_from_form
+from optimizations.models import (
+    Finding,
+    Initiative,
+    Job,
+    JobArtifact,
+    JobLog,
+    Measurement,
+    Phase,
+    PhaseTask,
+    Run,
+)
+from optimizations.reports import charts
+from portal import access
+
+LOG_TAIL = 200
+LOG_PAGE = 500
+STOP_POLLING = 286  # htmx stops polling on this status
+
+
+def _links(target, data) -> dict:
+    """The initiative, phase and task a run started from, when they belong to the target."""
+    links = {}
+    task = PhaseTask.objects.filter(pk=data.get("task") or 0).select_related("phase").first()
+    if task is not None:
+        links["task"], links["phase"] = task, task.phase
+        links["initiative"] = Initiative.objects.filter(pk=task.phase.initiative_id).first()
+    phase = Phase.objects.filter(pk=data.get("phase") or 0).first()
+    if phase is not None and "phase" not in links:
+        links["phase"] = phase
+        links["initiative"] = Initiative.objects.filter(pk=phase.initiative_id).first()
+    initiative = Initiative.objects.filter(pk=data.get("initiative") or 0).first()
+    if initiative is not None and "initiative" not in links:
+        links["initiative"] = initiative
+    if links.get("initiative") is not None and links["initiative"].target_id != target.pk:
+        return {}
+    return links
+
+
+@require_POST
+def run_start(request, slug):
+    """ "Run analysis" on a target, initiative, phase or task page."""
+    access.require(access.can_trigger_jobs(request.user))
+    target = access.get_target_for_user(request, slug)
+    form = RunForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, " ".join(form.errors.get("__all__", ["Choose a run mode."])))
+        return redirect(target)
+    try:
+        run = engine.start_run(
+            request.user,
+            target,
+            form.cleaned_data["mode"],
+            form.cleaned_data["focus"],
+            **_links(target, form.cleaned_data),
+        )
+    except engine.CannotStart as error:
+        messages.error(request, str(error))
+        return redirect(request.POST.get("back") if _safe(request) else target)
+    for skipped in run.skipped:
+        messages.warning(request, f"{skipped['kind']} skipped: {skipped['why']}.")
+    return redirect(run)
+
+
+def _safe(request) -> bool:
+    from django.utils.http import url_has_allowed_host_and_scheme
+
+    return url_has_allowed_host_and_scheme(request.POST.get("back", ""), {request.get_host()})
+
+
+@require_GET
+def job_params(request, slug, kind):
+    """The parameter form of one kind, generated from its declared parameters."""
+    target = access.get_target_for_user(request, slug)
+    try:
+        spec = kinds.get(kind)
+    except ValueError:
+        raise Http404 from None
+    form = params_form_class(spec.params(), modes.FORM_DEFAULTS.get(kind))(prefix="p")
+    return render(
+        request,
+        "optimizations/jobs/job_params.html",
+        {
+            "target": target,
+            "kind": spec,
+            "form": form,
+            "missing": engine.missing_needs(target, spec),
+        },
+    )
+
+
+@require_POST
+def job_start(request, slug, kind):
+    """Start a single job of ``kind`` with the parameters of its form."""
+    access.require(access.can_trigger_jobs(request.user))
+    target = access.get_target_for_user(request, slug)
+    try:
+        spec = kinds.get(kind)
+    except ValueError:
+        raise Http404 from None
+    form = params_form_class(spec.params(), modes.FORM_DEFAULTS.get(kind))(request.POST, prefix="p")
+    if not form.is_valid():
+        return render(
+            request,
+            "optimizations/jobs/job_params.html",
+            {"target": target, "kind": spec, "form": form, "missing": []},
+            status=422,
+        )
+    try:
+        params = params_from_form(spec.params(), form.cleaned_data)
+        run = engine.start_job(request.user, target, kind, params)
+    except engine.CannotStart as error:
+        messages.error(request, str(error))
+        return redirect(target)
+    except Exception as error:  # a ValidationError from params_from_form's JSON
+        messages.error(request, str(error))
+        return redirect(target)
+    job = run.jobs.first()
+    if request.htmx:
+        response = HttpResponse(status=204)
+        response["HX-Redirect"] = job.get_absolute_url()
+        return response
+    return redirect(job)
+
+
+@require_GET
+def run_detail(request, pk):
+    run = get_object_or_404(
+        Run.objects.select_related(
+            "target", "initiative", "phase", "task", "triggered_by", "compared_with"
+        ),
+        pk=pk,
+    )
+    jobs = list(run.jobs.select_related("target", "waiting_for").order_by("pk"))
+    context = {
+        "run": run,
+        "jobs": jobs,
+        "can_trigger": access.can_trigger_jobs(request.user),
+        **_run_state(run, jobs),
+    }
+    return render(request, "optimizations/jobs/run_detail.html", context)
+
+
+def _run_state(run, jobs) -> dict:
+    """What the run page shows of the run now, from its jobs (the stored status is
+    settled only when a job ends): status, progress, verdict and why, live or not."""
+    live = any(job.status in Job.ACTIVE for job in jobs)
+    status = verdicts.run_status_while_active(j.status for j in jobs) if live else run.status
+    return {
+        "live": live,
+        "run_status": status,
+        "progress": _run_progress(jobs),
+        "verdict_reasons": [] if live else verdicts.reasons_of_run(jobs, run.skipped),
+    }
+
+
+def _run_progress(jobs) -> int:
+    return verdicts.run_progress(jobs)
+
+
+@require_GET
+@condition(etag_func=lambda request, pk: polling.run_etag(request, pk))
+def run_live(request, pk):
+    """The run's jobs, polled every second; an unchanged run answers 304 (polling.run_etag)."""
+    run = get_object_or_404(Run.objects.select_related("compared_with"), pk=pk)
+    # Each job's target is named only in a comparison (A or B); polled every second.
+    related = ("target", "waiting_for") if run.compared_with_id else ("waiting_for",)
+    jobs = list(run.jobs.select_related(*related).order_by("pk"))
+    # The worker that ends the last job settles the run (and tells people);
+    # this page only shows what is there.
+    done = all(job.status in Job.ENDED for job in jobs)
+    context = {
+        "run": run,
+        "jobs": jobs,
+        "can_trigger": access.can_trigger_jobs(request.user),
+        **_run_state(run, jobs),
+    }
+    return polling.revalidate(
+        render(
+            request,
+            "optimizations/jobs/run_detail.html#run_jobs",
+            context,
+            status=STOP_POLLING if done else 200,
+        )
+    )
+
+
+@require_GET
+def job_detail(request, pk):
+    job = get_object_or_404(
+        Job.objects.select_related(
+            "target", "run", "initiative", "phase", "triggered_by", "waiting_for"
+        ),
+        pk=pk,
+    )
+    logs = list(
+        JobLog.objects.filter(job=job, seq__gt=max(0, job.log_lines - LOG_TAIL)).order_by("seq")
+    )
+    context = {
+        "job": job,
+        "kind": kinds.KINDS.get(job.kind),
+        "logs": logs,
+        "after": job.log_lines,
+        "first_seq": logs[0].seq if logs else 0,
+        "can_trigger": access.can_trigger_jobs(request.user),
+        **_result_context(job),
+        **_charts(job),
+    }
+    return render(request, "optimizations/jobs/job_detail.html", context)
+
+
+TIMELINE_NAMES = [f"sample.{field}" for field in ("at", "memory_bytes", *charts.TIMELINE_FIELDS)]
+
+
+def _timeline_rows(job, after: int = -1) -> list[dict]:
+    return charts.sample_rows(
+        Measurement.objects.filter(job_id=job.pk, second__gt=after, name__in=TIMELINE_NAMES)
+        .order_by("second")
+        .values_list("second", "name", "value")
+    )
+
+
+def _charts(job) -> dict:
+    """The figures of a benchmark job: its timeline (live while it runs) and its results."""
+    if job.kind != "benchmark":
+        return {"charts": {}, "rows_after": -1}
+    rows = _timeline_rows(job)
+    summary = job.summary or {}
+    figures = {"timeline": charts.benchmark_timeline(rows)}
+    if job.status not in Job.ACTIVE:
+        figures.update(
+            histogram=charts.latency_histogram((summary.get("hdr") or {}).get("latency")),
+            operations=charts.operations_chart(summary.get("operations") or []),
+            steps=charts.stress_steps(summary.get("steps") or []),
+            memory=charts.memory_trend(
+                [
+                    (row.get("at", row["row"]), row["memory_bytes"])
+                    for row in rows
+                    if row.get("memory_bytes")
+                ]
+            ),
+        )
+    return {
+        "charts": charts.bundle(**{f"job-{job.pk}-{name}": f for name, f in figures.items()}),
+        "rows_after": rows[-1]["row"] if rows else -1,
+    }
+
+
+def _result_context(job) -> dict:
+    if job.status in Job.ACTIVE:
+        return {"measurements": [], "findings": []}
+    return {
+        "artifacts": list(job.artifacts.values_list("name", flat=True)),
+        "measurements": list(
+            Measurement.objects.filter(job=job, second__isnull=True).order_by("name", "pk")[:300]
+        ),
+        "findings": list(Finding.objects.filter(last_job=job).by_severity()[:200]),
+    }
+
+
+@require_GET
+def job_live(request, pk):
+    """What changed since the page last asked: status, progress, new log lines.
+
+    Polled every second while the job runs: one query for the job, one for
+    its new log lines; none for anything that did not change. A job that did
+    not change since the last answer (its stamp ``v``) gets only the poll
+    element back, asking again a little later each time (optimizations.jobs.polling).
+    """
+    # The summary and parameters can be large and are not shown while it runs.
+    job = get_object_or_404(Job.objects.defer("summary", "params"), pk=pk)
+    try:
+        after = max(0, int(request.GET.get("after", 0)))
+    except ValueError:
+        after = 0
+    logs = []
+    if job.log_lines > after:
+        # A job far ahead of the page sends only its newest lines, not all of them.
+        start = max(after, job.log_lines - LOG_PAGE)
+        logs = list(
+            JobLog.objects.filter(job_id=job.pk, seq__gt=start, seq__lte=job.log_lines).order_by(
+                "seq"
+            )
+        )
+    ended = job.status in Job.ENDED
+    try:
+        rows_after = int(request.GET.get("rows", -1))
+    except ValueError:
+        rows_after = -1
+    stamp = polling.job_stamp(job)
+    if not ended and not logs and stamp == request.GET.get("v"):
+        try:
+            quiet = max(0, int(request.GET.get("quiet", 0))) + 1
+        except ValueError:
+            quiet = 1
+        context = {"job": job, "after": after, "rows_after": rows_after, "live": True}
+        context.update(stamp=stamp, quiet=quiet, interval=polling.interval(quiet), unchanged=True)
+        return render(request, "optimizations/jobs/job_live.html", context)
+    rows = _timeline_rows(job, rows_after) if job.kind == "benchmark" and not ended else []
+    context = {
+        "job": job,
+        "logs": logs,
+        "after": logs[-1].seq if logs else after,
+        "rows_after": rows[-1]["row"] if rows else rows_after,
+        "points": charts.points_json(rows) if rows else "",
+        "live": not ended,
+        "stamp": stamp,
+        "quiet": 0,
+        "interval": polling.interval(0),
+        "skipped_lines": (job.log_lines - LOG_PAGE - after)
+        if job.log_lines - after > LOG_PAGE
+        else 0,
+    }
+    if ended:
+        full = Job.objects.select_related("target", "run").get(pk=job.pk)
+        context.update(job=full, final=True, **_result_context(full), **_charts(full))
+    return render(
+        request,
+        "optimizations/jobs/job_live.html",
+        context,
+        status=STOP_POLLING if ended else 200,
+    )
+
+
+@require_GET
+def job_log(request, pk):
+    """Earlier log lines, a page at a time (the job page's "show earlier")."""
+    job = get_object_or_404(Job.objects.only("pk", "log_lines"), pk=pk)
+    try:
+        before = int(request.GET.get("before", job.log_lines + 1))
+    except ValueError:
+        before = job.log_lines + 1
+    logs = list(
+        JobLog.objects.filter(
+            job_id=job.pk, seq__lt=before, seq__gte=max(1, before - LOG_PAGE)
+        ).order_by("seq")
+    )
+    return render(
+        request,
+        "optimizations/jobs/job_log_page.html",
+        {"job": job, "logs": logs, "first_seq": logs[0].seq if logs else 0},
+    )
+
+
+@require_GET
+def job_log_download(request, pk):
+    """The whole log as text, streamed so 100 000 lines cost no memory."""
+    job = get_object_or_404(Job, pk=pk)
+
+    def lines():
+        yield f"# Kaizen job #{job.pk} ({job.kind}) on {job.target_id}\n"
+        for at, level, message in (
+            JobLog.objects.filter(job=job).order_by("seq").values_list("at", "level", "message")
+        ).iterator(chunk_size=2000):
+            yield f"{at.isoformat()} {level.upper():<7} {message}\n"
+
+    response = StreamingHttpResponse(lines(), content_type="text/plain; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="kaizen-job-{job.pk}.log"'
+    return response
+
+
+@require_GET
+def job_artifact(request, pk, name):
+    artifact = get_object_or_404(JobArtifact.objects.select_related("job"), job_id=pk, name=name)
+    content = artifact.content
+    new_since = request.GET.get("new_since", "").strip()
+    if new_since and name.endswith(".sarif"):
+        # SARIF's baselineState (new, unchanged, updated, absent) against code scan #N
+        from optimizations.analyzers.codescan.since import mark_sarif
+        from optimizations.jobs import codescans
+
+        try:
+            earlier = codescans.earlier_scan(new_since, artifact.job.target_id, report="sarif")
+        except codescans.NoEarlierScan as error:
+            return HttpResponse(f"New since scan #{new_since}: {error}.", status=404)
+        content = json.dumps(mark_sarif(json.loads(content), earlier), indent=2)
+    response = HttpResponse(content, content_type=artifact.content_type)
+    response["Content-Disposition"] = f'attachment; filename="{artifact.name}"'
+    return response
+
+
+@require_POST
+def job_cancel(request, pk):
+    job = get_object_or_404(Job.objects.select_related("run", "target", "initiative"), pk=pk)
+    access.require(access.can_trigger_jobs(request.user))
+    state = engine.cancel(request.user, job)
+    if state == Job.CANCELLED:
+        messages.success(request, "Cancelled before it started.")
+    elif job.status == Job.RUNNING:
+        messages.success(request, "Asked to stop; it stops within a second or two.")
+    else:
+        messages.info(request, f"It had already ended ({job.get_status_display().lower()}).")
+    return redirect(job)
+
+
+@require_POST
+def run_cancel(request, pk):
+    run = get_object_or_404(Run, pk=pk)
+    access.require(access.can_trigger_jobs(request.user))
+    engine.cancel_run(request.user, run)
+    messages.success(request, "Asked every unfinished job of this run to stop.")
+    return redirect(run)
+
+
+@require_POST
+def job_rerun(request, pk):
+    job = get_object_or_404(Job.objects.select_related("run__target"), pk=pk)
+    access.require(access.can_trigger_jobs(request.user))
+    try:
+        run = engine.rerun(request.user, job.run, job=job)
+    except engine.CannotStart as error:
+        messages.error(request, str(error))
+        return redirect(job)
+    return redirect(run.jobs.first())
+
+
+@require_POST
+def run_rerun(request, pk):
+    run = get_object_or_404(Run.objects.select_related("target"), pk=pk)
+    access.require(access.can_trigger_jobs(request.user))
+    try:
+        new = engine.rerun(request.user, run)
+    except engine.CannotStart as error:
+        messages.error(request, str(error))
+        return redirect(run)
+    return redirect(new)
+
+
+@require_POST
+def run_pin_baseline(request, pk):
+    """Make this run the target's baseline: SLO "against the baseline" figures use it."""
+    from optimizations.work.actions import do_update_target
+
+    run = get_object_or_404(Run.objects.select_related("target"), pk=pk)
+    access.require(access.can_trigger_jobs(request.user))
+    fresh = run.target.__class__.objects.get(pk=run.target_id)
+    do_update_target(request.user, fresh, baseline_run=run)
+    messages.success(request, f"Run #{run.pk} is now the baseline of {fresh.name}.")
+    return redirect(run)
+
+
+PARAM_FILTER = re.compile(r"^([a-z_][a-z0-9_]*)=(.+)$")
+
+
+@require_GET
+@vary_on_headers("HX-Request")
+def job_list(request):
+    """Job history, filterable by target, initiative, kind, status, who and parameter."""
+    jobs = Job.objects.select_related("target", "triggered_by", "run", "waiting_for")
+    filters = {
+        key: request.GET.get(key, "").strip()
+        for key in ("target", "initiative", "kind", "status", "who", "param")
+    }
+    if filters["target"]:
+        jobs = jobs.filter(target__slug=filters["target"])
+    if filters["initiative"].isdigit():
+        jobs = jobs.filter(initiative_id=int(filters["initiative"]))
+    if filters["kind"]:
+        jobs = jobs.filter(kind=filters["kind"])
+    if filters["status"]:
+        jobs = jobs.filter(status=filters["status"])
+    if filters["who"]:
+        jobs = jobs.filter(triggered_by__username=filters["who"])
+    match = PARAM_FILTER.match(filters["param"])
+    if match:
+        key, value = match.groups()
+        condition = Q(**{f"params__{key}": value})
+        for convert in (int, float):
+            with contextlib.suppress(ValueError):
+                condition |= Q(**{f"params__{key}": convert(value)})
+        jobs = jobs.filter(condition)
+    page = Paginator(jobs.order_by("-created_at", "-pk"), 50).get_page(request.GET.get("page"))
+    context = {
+        "page": page,
+        "filters": filters,
+        "kinds": kinds.KINDS.values(),
+        "statuses": Job.STATUSES,
+        "now": timezone.now(),
+    }
+    template = "optimizations/jobs/job_list.html"
+    if request.htmx and not request.htmx.boosted:
+        template += "#results"
+    return render(request, template, context)

@@ -1,0 +1,1 @@
+"""Reports: ROI, the portfolio, the SLO board, capacity, charts and the printable report."""

@@ -1,0 +1,674 @@
+"""Every chart the portal draws, built server-side as Plotly figures.
+
+Views ask this module for a figure and hand its JSON to the page; the page's
+small script (static/js/charts.js) draws it with the plotly.js that the
+plotly package ships (portal.staticfinders), so figure and library always
+match. Charts that grow live (a running benchmark) are extended in the
+browser with the rows the job page's poll brings.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import statistics
+from collections import defaultdict
+
+import plotly.graph_objects as go
+import plotly.io as pio
+from plotly.io.json import to_json_plotly
+from plotly.subplots import make_subplots
+
+from optimizations.analyzers.loadgen.hdr import Histogram
+
+PALETTE = {
+    "offered": "#94a3b8",
+    "achieved": "#0f766e",
+    "errors": "#dc2626",
+    "p50": "#2563eb",
+    "p95": "#d97706",
+    "p99": "#b91c1c",
+    "service": "#7c3aed",
+    "memory": "#0f766e",
+}
+LAYOUT = {
+    "margin": {"l": 56, "r": 16, "t": 28, "b": 40},
+    "font": {"family": "system-ui, sans-serif", "size": 12, "color": "#1c2430"},
+    "paper_bgcolor": "#ffffff",
+    "plot_bgcolor": "#ffffff",
+    "legend": {"orientation": "h", "y": -0.18},
+    "hovermode": "x unified",
+}
+# The per-second row fields the benchmark timeline shows, in trace order.
+TIMELINE_FIELDS = ("offered", "achieved", "errors", "p50_ms", "p95_ms", "p99_ms")
+
+
+def to_json(figure: go.Figure | dict) -> str:
+    """A figure's JSON for the page: a go.Figure, or a plain {"data", "layout"} dict
+    (the SLO board's figures, built without plotly's validation; see _plain_figure)."""
+    if isinstance(figure, dict):
+        return to_json_plotly(figure)
+    return figure.to_json()
+
+
+def sample_rows(measurements) -> list[dict]:
+    """Rows {second, name: value, …} from a job's sample.* Measurements."""
+    rows: dict[int, dict] = defaultdict(dict)
+    for second, name, value in measurements:
+        rows[second][name.removeprefix("sample.")] = value
+    return [{"row": second, **values} for second, values in sorted(rows.items())]
+
+
+LATENCY_FIELDS = ("p50_ms", "p95_ms", "p99_ms")
+
+
+def timeline_points(rows: list[dict]) -> dict:
+    """The x values and the y values of each timeline trace, for the live extension.
+
+    A second in which nothing was answered has no latency (a gap in the line),
+    not a latency of zero.
+    """
+    xs = [row.get("at", row["row"]) for row in rows]
+    points = {"x": xs}
+    for field in TIMELINE_FIELDS:
+        values = []
+        for row in rows:
+            value = row.get(field)
+            if field in LATENCY_FIELDS and not row.get("ok") and not row.get("achieved"):
+                value = None
+            values.append(value)
+        points[field] = values
+    return points
+
+
+def benchmark_timeline(rows: list[dict]) -> go.Figure:
+    """Offered and achieved rate with errors above; latency percentiles below."""
+    points = timeline_points(rows)
+    figure = make_subplots(
+        rows=2,
+        cols=1,
+        shared_xaxes=True,
+        vertical_spacing=0.1,
+        subplot_titles=("Requests per second", "Latency from the intended send time (ms)"),
+    )
+    traces = [
+        ("offered", "offered", 1, {"dash": "dot"}),
+        ("achieved", "achieved", 1, {}),
+        ("errors", "errors", 1, {}),
+        ("p50_ms", "p50", 2, {}),
+        ("p95_ms", "p95", 2, {}),
+        ("p99_ms", "p99", 2, {}),
+    ]
+    for field, name, row, line in traces:
+        color = PALETTE[name.split("_")[0]]
+        figure.add_trace(
+            go.Scatter(
+                x=points["x"],
+                y=points[field],
+                name=name,
+                mode="lines",
+                line={"color": color, "width": 2, **line},
+            ),
+            row=row,
+            col=1,
+        )
+    figure.update_layout(**LAYOUT, height=460)
+    figure.update_xaxes(title_text="seconds since start", row=2, col=1)
+    # Latency spans milliseconds to seconds when a target saturates.
+    figure.update_yaxes(type="log", dtick=1, tickformat=",.0f", row=2, col=1)
+    return figure
+
+
+def latency_histogram(hdr: dict | None) -> go.Figure | None:
+    """The latency distribution of the whole run from its HDR histogram."""
+    if not hdr or not hdr.get("total"):
+        return None
+    histogram = Histogram.from_dict(hdr)
+    scale = 1000.0 if hdr.get("unit", "us") == "us" else 1.0
+    lows, counts = [], []
+    for low, _high, count in histogram.buckets():
+        lows.append(low / scale)
+        counts.append(count)
+    figure = go.Figure(go.Bar(x=lows, y=counts, marker_color=PALETTE["achieved"], name="requests"))
+    figure.update_layout(
+        **LAYOUT,
+        height=300,
+        bargap=0.05,
+        title={"text": "Latency distribution", "x": 0},
+        xaxis={"title": "latency (ms, log scale)", "type": "log"},
+        yaxis={"title": "requests"},
+        showlegend=False,
+    )
+    return figure
+
+
+def operations_chart(operations: list[dict]) -> go.Figure | None:
+    """p50 / p95 / p99 per operation, so the bottleneck endpoint stands out."""
+    if not operations:
+        return None
+    names = [op["name"] for op in operations]
+    figure = go.Figure()
+    for quantile in ("med", "p95", "p99"):
+        key = {"med": "p50"}.get(quantile, quantile)
+        figure.add_trace(
+            go.Bar(
+                y=names,
+                x=[(op.get("latency_ms") or {}).get(quantile) for op in operations],
+                name=key,
+                orientation="h",
+                marker_color=PALETTE[key],
+            )
+        )
+    figure.update_layout(
+        **{**LAYOUT, "hovermode": "y unified"},
+        height=120 + 34 * len(names),
+        barmode="group",
+        title={"text": "Latency per operation (ms)", "x": 0},
+        xaxis={"title": "ms", "type": "log"},
+        yaxis={"autorange": "reversed"},
+    )
+    return figure
+
+
+def stress_steps(steps: list[dict]) -> go.Figure | None:
+    """Offered and achieved rate per step with the corrected p99: where the knee is."""
+    if not steps:
+        return None
+    offered = [step.get("offered_rate") for step in steps]
+    figure = make_subplots(specs=[[{"secondary_y": True}]])
+    figure.add_trace(
+        go.Scatter(
+            x=offered,
+            y=[step.get("achieved_rate") for step in steps],
+            name="achieved req/s",
+            mode="lines+markers",
+            line={"color": PALETTE["achieved"]},
+        ),
+        secondary_y=False,
+    )
+    figure.add_trace(
+        go.Scatter(
+            x=offered,
+            y=[(step.get("latency_ms") or {}).get("p99") for step in steps],
+            name="p99 ms",
+            mode="lines+markers",
+            line={"color": PALETTE["p99"]},
+        ),
+        secondary_y=True,
+    )
+    figure.update_layout(**LAYOUT, height=340, title={"text": "Stress steps", "x": 0})
+    figure.update_xaxes(title_text="offered req/s")
+    figure.update_yaxes(title_text="achieved req/s", secondary_y=False)
+    figure.update_yaxes(title_text="p99 ms", type="log", secondary_y=True)
+    return figure
+
+
+def memory_trend(samples: list) -> go.Figure | None:
+    """The target's memory (PSS summed over its processes) over an endurance run."""
+    if not samples:
+        return None
+    xs = [point[0] for point in samples]
+    ys = [point[1] / (1024 * 1024) for point in samples]
+    figure = go.Figure(
+        go.Scatter(x=xs, y=ys, mode="lines", name="PSS", line={"color": PALETTE["memory"]})
+    )
+    figure.update_layout(
+        **LAYOUT,
+        height=300,
+        title={"text": "Target memory (PSS, MiB)", "x": 0},
+        xaxis={"title": "seconds"},
+        yaxis={"title": "MiB"},
+        showlegend=False,
+    )
+    return figure
+
+
+def bundle(**figures) -> dict[str, str]:
+    """{dom id: figure JSON} for the figures that exist (go.Figure or plain dict)."""
+    return {name: to_json(figure) for name, figure in figures.items() if figure is not None}
+
+
+def points_json(rows: list[dict]) -> str:
+    return json.dumps(timeline_points(rows))
+
+
+def comparison_runs(a_points: list, b_points: list, title: str) -> go.Figure:
+    """Each run's value on both sides, in time order: the alternation and the spread."""
+    figure = go.Figure()
+    for name, points, color in (("A (before)", a_points, PALETTE["offered"]),
+                                ("B (after)", b_points, PALETTE["achieved"])):  # fmt: skip
+        figure.add_trace(
+            go.Scatter(
+                x=[when for when, _ in points],
+                y=[value for _, value in points],
+                mode="markers",
+                name=name,
+                marker={"size": 11, "color": color},
+            )
+        )
+    figure.update_layout(**LAYOUT, height=320, title={"text": title, "x": 0})
+    return figure
+
+
+# --- Portfolio and plan ------------------------------------------------------------
+# The rows come from optimizations.reports.portfolio (bounded aggregate queries); these
+# functions only draw them.
+
+SEVERITY_COLORS = {
+    "critical": "#7a1010",
+    "high": "#dc2626",
+    "medium": "#d97706",
+    "low": "#2563eb",
+    "info": "#94a3b8",
+}
+PHASE_COLORS = ("#2563eb", "#0f766e", "#d97706", "#7c3aed")
+
+
+def _midnight(day):
+    """A date as the start of that day, so dates and times share one axis."""
+    import datetime
+
+    from django.utils import timezone
+
+    return timezone.make_aware(datetime.datetime.combine(day, datetime.time()))
+
+
+def phase_burndown(initiative, tasks: list[dict], now=None) -> go.Figure | None:
+    """Remaining estimated hours per phase over time (stacked), with the ideal line
+    from the initiative's start date to its target date.
+
+    ``tasks`` are optimizations.reports.portfolio.burndown_tasks rows: each task's
+    estimate, when it was created, and when it was done or reopened.
+    """
+    from django.utils import timezone
+
+    estimated = [task for task in tasks if task["hours"]]
+    if not estimated:
+        return None
+    now = now or timezone.now()
+    # Every change in remaining hours: (when, phase, ± hours).
+    steps = []
+    for task in estimated:
+        remaining = not task["done_at_start"]
+        if remaining:
+            steps.append((task["created"], task["phase"], task["hours"]))
+        for when, done in task["moves"]:
+            if done and remaining:
+                steps.append((when, task["phase"], -task["hours"]))
+            elif not done and not remaining:
+                steps.append((when, task["phase"], task["hours"]))
+            remaining = not done
+    steps.sort(key=lambda step: step[0])
+    times = sorted({when for when, _, _ in steps} | {now})
+    phases = sorted({task["phase"] for task in estimated})
+    names = {task["phase"]: task["phase_name"] for task in estimated}
+    figure = go.Figure()
+    for index, phase in enumerate(phases):
+        level, ys, pending = 0.0, [], [s for s in steps if s[1] == phase]
+        position = 0
+        for when in times:
+            while position < len(pending) and pending[position][0] <= when:
+                level += pending[position][2]
+                position += 1
+            ys.append(round(max(level, 0.0), 1))
+        figure.add_trace(
+            go.Scatter(
+                x=times,
+                y=ys,
+                name=f"{phase}. {names[phase]}",
+                mode="lines+markers",
+                marker={"size": 4},
+                stackgroup="phases",
+                line={"shape": "hv", "width": 1, "color": PHASE_COLORS[index % len(PHASE_COLORS)]},
+            )
+        )
+    total = round(sum(task["hours"] for task in estimated), 1)
+    if initiative.target_date and initiative.target_date > initiative.start_date:
+        figure.add_trace(
+            go.Scatter(
+                x=[_midnight(initiative.start_date), _midnight(initiative.target_date)],
+                y=[total, 0],
+                name="ideal",
+                mode="lines",
+                line={"color": "#1c2430", "dash": "dash", "width": 1.5},
+            )
+        )
+    left_out = len(tasks) - len(estimated)
+    title = "Remaining estimated hours"
+    if left_out:
+        title += f" ({left_out} task{'s' if left_out != 1 else ''} without an estimate not counted)"
+    figure.update_layout(
+        **LAYOUT,
+        height=320,
+        title={"text": title, "x": 0},
+        yaxis={"title": "hours", "rangemode": "tozero"},
+    )
+    return figure
+
+
+def open_work_by_department(rows: list[dict]) -> dict | None:
+    """Open tasks per department (and how many are overdue), the open findings of
+    the categories it owns, and the estimated hours its open tasks still need;
+    rows are optimizations.reports.portfolio.department_rollups.
+
+    A plain figure dict (as the SLO board's, see _plain_figure): the portfolio
+    draws it on every visit. The layout is make_subplots' with a secondary y axis.
+    """
+    if not rows or not any(row["open_tasks"] or row["open_findings"] for row in rows):
+        return None
+    names = [row["name"] for row in rows]
+    bars = (
+        ("open_tasks", "open tasks", PALETTE["achieved"]),
+        ("overdue_tasks", "of them overdue", PALETTE["errors"]),
+        ("open_findings", "open findings they own", PALETTE["offered"]),
+    )
+    traces = [
+        {
+            "type": "bar",
+            "x": names,
+            "y": [row[key] for row in rows],
+            "name": name,
+            "marker": {"color": color},
+            "xaxis": "x",
+            "yaxis": "y",
+        }
+        for key, name, color in bars
+    ]
+    traces.append(
+        {
+            "type": "scatter",
+            "x": names,
+            "y": [float(row["open_hours"]) for row in rows],
+            "name": "estimated hours left",
+            "mode": "markers",
+            "marker": {"size": 12, "symbol": "diamond", "color": PALETTE["service"]},
+            "xaxis": "x",
+            "yaxis": "y2",
+        }
+    )
+    return _plain_figure(
+        traces,
+        {
+            "hovermode": "x",
+            "height": 320,
+            "barmode": "group",
+            "title": {"text": "Open work per department", "x": 0},
+            "xaxis": {"anchor": "y", "domain": [0.0, 0.94]},
+            "yaxis": {
+                "anchor": "x",
+                "domain": [0.0, 1.0],
+                "title": {"text": "count"},
+                "rangemode": "tozero",
+            },
+            "yaxis2": {
+                "anchor": "x",
+                "overlaying": "y",
+                "side": "right",
+                "title": {"text": "hours"},
+                "rangemode": "tozero",
+                "showgrid": False,
+                "tickformat": ",.0f",
+            },
+        },
+    )
+
+
+def findings_over_time(rows: list[dict]) -> dict | None:
+    """Open findings by severity at the end of each week (stacked), a plain figure
+    dict; rows are optimizations.reports.portfolio.findings_over_time."""
+    severities = ("critical", "high", "medium", "low", "info")
+    if not rows or not any(row[name] for row in rows for name in severities):
+        return None
+    # Weeks before the first finding say nothing; one empty week shows where it began.
+    first = next(i for i, row in enumerate(rows) if any(row[name] for name in severities))
+    rows = rows[max(first - 1, 0) :]
+    weeks = [row["week"] for row in rows]
+    traces = [
+        {
+            "type": "scatter",
+            "x": weeks,
+            "y": [row[severity] for row in rows],
+            "name": severity,
+            "mode": "lines",
+            "stackgroup": "severity",
+            "line": {"color": SEVERITY_COLORS[severity], "width": 1, "shape": "hv"},
+        }
+        for severity in severities
+    ]
+    return _plain_figure(
+        traces,
+        {
+            "height": 320,
+            "title": {"text": "Open findings by severity, week by week", "x": 0},
+            "yaxis": {"title": {"text": "open findings"}, "rangemode": "tozero"},
+            "xaxis": {"title": {"text": "week starting"}},
+        },
+    )
+
+
+# --- ROI: before/after ------------------------------------------------------------
+
+
+def before_after_latency(
+    before: dict[str, list[float]],
+    after: dict[str, list[float]],
+    labels: tuple[str, str],
+    per: str = "run",
+) -> go.Figure | None:
+    """p50 and p95 latency of the baseline and the latest benchmark set, as boxes.
+
+    Built from one value per run of each set (quartiles, whiskers, outlying
+    runs as points): the values the comparison rule compares, with their spread.
+    """
+    if not (before.get("p95") and after.get("p95")):
+        return None
+    figure = go.Figure()
+    for name, samples, color in ((labels[0], before, PALETTE["offered"]),
+                                 (labels[1], after, PALETTE["achieved"])):  # fmt: skip
+        xs, ys = [], []
+        for quantile in ("p50", "p95"):
+            values = samples.get(quantile) or []
+            xs.extend([f"{quantile} per {per}"] * len(values))
+            ys.extend(values)
+        figure.add_trace(go.Box(x=xs, y=ys, name=name, marker_color=color, boxpoints="outliers"))
+    # A tenfold change flattens one side against zero on a linear axis: go logarithmic.
+    low = min(statistics.median(before["p95"]), statistics.median(after["p95"]))
+    high = max(statistics.median(before["p95"]), statistics.median(after["p95"]))
+    logarithmic = low > 0 and high / low >= 10
+    figure.update_layout(
+        **{**LAYOUT, "hovermode": "closest"},
+        height=360,
+        boxmode="group",
+        title={
+            "text": f"Latency per {per}, before and after (ms"
+            + (", logarithmic scale)" if logarithmic else ")"),
+            "x": 0,
+        },
+        yaxis={"title": "ms", "type": "log"}
+        if logarithmic
+        else {"title": "ms", "rangemode": "tozero"},
+    )
+    return figure
+
+
+# -- SLO board and per-target trends ---------------------------------------------------
+
+
+# The SLO board draws these two on every visit: built as plain figure dicts (Plotly's
+# JSON schema), since make_subplots and update_layout validate every property and
+# cost the page tens of milliseconds of CPU. The layout is what make_subplots would
+# make: the same axis domains, subplot titles and the default template, so they look
+# like the other charts.
+
+SUBPLOT_TITLE_SIZE = 16  # make_subplots' own
+
+
+@functools.cache
+def _template() -> dict:
+    """The default template a go.Figure carries (its colorway, grid and fonts);
+    shared by every plain figure, so never changed in place."""
+    return pio.templates[pio.templates.default].to_plotly_json()
+
+
+def _plain_figure(traces: list[dict], layout: dict) -> dict:
+    return {"data": traces, "layout": {"template": _template(), **LAYOUT, **layout}}
+
+
+def _grid(
+    rows: int,
+    columns: int,
+    titles: list[str],
+    *,
+    horizontal_spacing: float,
+    vertical_spacing: float,
+    title_size: int = SUBPLOT_TITLE_SIZE,
+    **yaxis,
+) -> tuple[dict, list[tuple[str, str]]]:
+    """Axes laid out as make_subplots(rows, columns) lays them out: the layout keys
+    (xaxis…, yaxis… with ``yaxis`` properties on each, title annotations) and each
+    cell's ("x2", "y2"), row by row."""
+    width = (1.0 - horizontal_spacing * (columns - 1)) / columns
+    height = (1.0 - vertical_spacing * (rows - 1)) / rows
+    layout: dict = {"annotations": []}
+    cells = []
+    for index in range(rows * columns):
+        row, column = divmod(index, columns)
+        left = column * (width + horizontal_spacing)
+        bottom = (rows - 1 - row) * (height + vertical_spacing)
+        suffix = str(index + 1) if index else ""
+        layout[f"xaxis{suffix}"] = {
+            "anchor": f"y{suffix}",
+            "domain": [round(left, 6), round(left + width, 6)],
+        }
+        layout[f"yaxis{suffix}"] = {
+            "anchor": f"x{suffix}",
+            "domain": [round(bottom, 6), round(bottom + height, 6)],
+            **yaxis,
+        }
+        cells.append((f"x{suffix}", f"y{suffix}"))
+        if index < len(titles):
+            layout["annotations"].append(
+                {
+                    "text": titles[index],
+                    "font": {"size": title_size},
+                    "showarrow": False,
+                    "x": round(left + width / 2, 6),
+                    "xanchor": "center",
+                    "xref": "paper",
+                    "y": round(bottom + height, 6),
+                    "yanchor": "bottom",
+                    "yref": "paper",
+                }
+            )
+    return layout, cells
+
+
+def slo_trends(rows) -> dict | None:
+    """One small chart per SLO with a trend (sloboard.SloRow), threshold dashed."""
+    rows = [row for row in rows if row.trend]
+    if not rows:
+        return None
+    columns = 3
+    lines = -(-len(rows) // columns)
+    layout, cells = _grid(
+        lines,
+        columns,
+        [f"{row.label} ({row.unit})" for row in rows],
+        horizontal_spacing=0.08,
+        vertical_spacing=0.5 / lines,
+        title_size=12,
+    )
+    traces = []
+    for row, (xaxis, yaxis) in zip(rows, cells, strict=False):
+        xs = [when for when, _ in row.trend]
+        color = {"pass": PALETTE["achieved"], "fail": PALETTE["errors"]}.get(row.state, "#64748b")
+        traces.append(
+            {
+                "type": "scatter",
+                "x": xs,
+                "y": [value for _, value in row.trend],
+                "mode": "lines+markers",
+                "name": row.label,
+                "line": {"color": color, "width": 2},
+                "hovertemplate": f"%{{y:.4g}} {row.unit}<extra>{row.label}</extra>",
+                "xaxis": xaxis,
+                "yaxis": yaxis,
+            }
+        )
+        traces.append(
+            {
+                "type": "scatter",
+                "x": [xs[0], xs[-1]] if len(xs) > 1 else xs * 2,
+                "y": [row.threshold, row.threshold],
+                "mode": "lines",
+                "name": "objective",
+                "line": {"color": "#94a3b8", "dash": "dash", "width": 1},
+                "hovertemplate": (
+                    f"objective {row.comparison} {row.threshold:g} {row.unit}<extra></extra>"
+                ),
+                "xaxis": xaxis,
+                "yaxis": yaxis,
+            }
+        )
+    return _plain_figure(
+        traces, {**layout, "hovermode": "closest", "height": 230 * lines, "showlegend": False}
+    )
+
+
+def target_runs(points: list[dict]) -> dict | None:
+    """Latency percentiles and throughput over a target's benchmarks, one point per job.
+
+    Each mode is its own line (a stress test's point is its knee, an endurance
+    test's its long run), so a load test is never joined to a stress test.
+    """
+    if not points:
+        return None
+    layout, _ = _grid(
+        2,
+        1,
+        ["Latency (ms)", "Throughput (req/s; a stress test's is its knee)"],
+        horizontal_spacing=0.0,
+        vertical_spacing=0.12,
+        rangemode="tozero",
+    )
+    # Shared x axes, as make_subplots(shared_xaxes=True): the top one follows the bottom's.
+    layout["xaxis"].update(matches="x2", showticklabels=False)
+    modes = sorted({point["mode"] for point in points}, key=lambda m: (m != "load", m))
+    dashes = ["solid", "dot", "dash", "dashdot"]
+    symbols = ["circle", "diamond", "square", "triangle-up"]
+    traces = []
+    for index, mode in enumerate(modes):
+        mine = [point for point in points if point["mode"] == mode]
+        common = {
+            "type": "scatter",
+            "x": [point["at"] for point in mine],
+            "legendgroup": mode,
+            "mode": "lines+markers",
+            "marker": {"symbol": symbols[index % len(symbols)], "size": 7},
+            "text": [f"run #{p['run_id']} · job #{p['job_id']} ({mode})" for p in mine],
+        }
+        dash = dashes[index % len(dashes)]
+        for key in ("p50", "p95", "p99"):
+            traces.append(
+                {
+                    **common,
+                    "y": [point[key] for point in mine],
+                    "name": f"{key} ({mode})",
+                    "line": {"color": PALETTE[key], "dash": dash},
+                    "hovertemplate": f"{key} %{{y:.4g}} ms<br>%{{text}}<extra></extra>",
+                    "xaxis": "x",
+                    "yaxis": "y",
+                }
+            )
+        traces.append(
+            {
+                **common,
+                "y": [point["rps"] for point in mine],
+                "name": f"req/s ({mode})",
+                "line": {"color": PALETTE["achieved"], "dash": dash},
+                "hovertemplate": "%{y:.4g} req/s<br>%{text}<extra></extra>",
+                "xaxis": "x2",
+                "yaxis": "y2",
+            }
+        )
+    return _plain_figure(traces, {**layout, "hovermode": "closest", "height": 480})

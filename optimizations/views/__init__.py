@@ -1,1 +1,0 @@
-"""The optimizations app's pages, one module per area."""

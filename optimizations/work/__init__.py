@@ -1,0 +1,1 @@
+"""Work: the four-phase plan, findings as work, triage, routing, criteria and gates."""

@@ -1,0 +1,270 @@
+"""Writes to initiatives, phases, tasks and targets — each one audited."""
+
+from __future__ import annotations
+
+import datetime
+
+from django.db import transaction
+from django.utils import timezone
+
+from departments.models import Department
+from optimizations.models import Initiative, Phase, PhaseTask, TargetService
+from optimizations.work.plan import STANDARD_PHASES
+from portal.audit import describe_changes, record
+
+INITIATIVE_FIELDS = (
+    "title",
+    "target",
+    "run_mode",
+    "focus",
+    "owner",
+    "description",
+    "start_date",
+    "target_date",
+    "status",
+)
+
+
+def _snapshot(obj, fields):
+    return {name: getattr(obj, name) for name in fields}
+
+
+@transaction.atomic
+def do_create_initiative(actor, **fields) -> Initiative:
+    """Create an initiative with the four standard phases and their default tasks."""
+    initiative = Initiative.objects.create(**fields)
+    departments = {d.code: d for d in Department.objects.all()}
+    phase_length = _phase_length(initiative.start_date, initiative.target_date)
+    start = initiative.start_date
+    for template in STANDARD_PHASES:
+        end = start + phase_length if phase_length else None
+        phase = Phase.objects.create(
+            initiative=initiative,
+            number=template.number,
+            name=template.name,
+            lead_department=departments[template.lead],
+            status=Phase.ACTIVE
+            if template.number == 1 and initiative.status == Initiative.ACTIVE
+            else Phase.NOT_STARTED,
+            planned_start=start if phase_length else None,
+            planned_end=end,
+            actual_start=timezone.localdate()
+            if template.number == 1 and initiative.status == Initiative.ACTIVE
+            else None,
+            exit_criterion=template.exit_criterion,
+        )
+        PhaseTask.objects.bulk_create(
+            PhaseTask(
+                phase=phase,
+                title=task.title,
+                description=task.description,
+                department=departments[task.department],
+                estimate_hours=task.estimate_hours,
+                due_date=end,
+                position=position,
+                run_mode=task.run_mode,
+                run_focus=list(task.run_focus),
+            )
+            for position, task in enumerate(template.tasks)
+        )
+        if end:
+            start = end
+    record(
+        actor,
+        "initiative.create",
+        initiative,
+        f"created initiative “{initiative.title}” on {initiative.target}",
+        initiative=initiative,
+        target=initiative.target,
+    )
+    return initiative
+
+
+def _phase_length(start, end) -> datetime.timedelta | None:
+    """Split the initiative's span evenly over the four phases, when it has an end."""
+    if not end or end <= start:
+        return None
+    return datetime.timedelta(days=max(1, (end - start).days // len(STANDARD_PHASES)))
+
+
+@transaction.atomic
+def do_update_initiative(actor, initiative: Initiative, **fields) -> dict:
+    before = _snapshot(initiative, INITIATIVE_FIELDS)
+    for name, value in fields.items():
+        setattr(initiative, name, value)
+    initiative.save()
+    changes = describe_changes(before, _snapshot(initiative, INITIATIVE_FIELDS))
+    if "status" in changes and initiative.status == Initiative.ACTIVE:
+        # Starting an initiative starts its first phase, unless work already moved on.
+        phases = list(initiative.phases.all())
+        if phases and all(phase.status == Phase.NOT_STARTED for phase in phases):
+            do_set_phase_status(actor, phases[0], Phase.ACTIVE)
+    if changes:
+        record(
+            actor,
+            "initiative.edit",
+            initiative,
+            f"edited {', '.join(changes)} of “{initiative.title}”",
+            changes=changes,
+            initiative=initiative,
+            target=initiative.target,
+        )
+    if "status" in changes and initiative.status == Initiative.DONE:
+        # A finished initiative is guarded: weekly benchmarks against its last one.
+        from optimizations.jobs.sentinel import arm
+
+        arm(actor, initiative)
+    return changes
+
+
+@transaction.atomic
+def do_set_phase_status(actor, phase: Phase, status: str) -> bool:
+    """Move a phase; starting or finishing it stamps its actual dates."""
+    if status == phase.status:
+        return False
+    old = phase.status
+    phase.status = status
+    today = timezone.localdate()
+    if status == Phase.ACTIVE and not phase.actual_start:
+        phase.actual_start = today
+    if status == Phase.DONE:
+        phase.actual_end = today
+        phase.actual_start = phase.actual_start or today
+    elif old == Phase.DONE:
+        phase.actual_end = None
+    phase.save(update_fields=["status", "actual_start", "actual_end"])
+    if status == Phase.DONE:
+        from departments.actions import flag_runbooks_for_review
+
+        flag_runbooks_for_review(phase.initiative, phase, actor)
+    record(
+        actor,
+        "phase.status",
+        phase,
+        f"moved phase {phase.number} ({phase.name}) from {old} to {status}",
+        changes={"status": [old, status]},
+        initiative=phase.initiative,
+        target=phase.initiative.target,
+    )
+    return True
+
+
+TASK_FIELDS = ("status", "assignee", "logged_hours", "estimate_hours", "due_date", "title")
+
+
+@transaction.atomic
+def do_update_task(actor, task: PhaseTask, **fields) -> dict:
+    """Change a task's status, assignee, hours…; audit what changed."""
+    before = _snapshot(task, TASK_FIELDS)
+    for name, value in fields.items():
+        setattr(task, name, value)
+    task.save()
+    changes = describe_changes(before, _snapshot(task, TASK_FIELDS))
+    if changes:
+        what = ", ".join(
+            f"{name} {old or '—'} → {new or '—'}" for name, (old, new) in changes.items()
+        )
+        record(
+            actor,
+            "task." + "+".join(sorted(changes)),
+            task,
+            f"task “{task.title}”: {what}",
+            changes=changes,
+            initiative=task.phase.initiative,
+            target=task.phase.initiative.target,
+        )
+    return changes
+
+
+@transaction.atomic
+def do_create_task(actor, phase: Phase, **fields) -> PhaseTask:
+    position = phase.tasks.count()
+    task = PhaseTask.objects.create(phase=phase, position=position, **fields)
+    record(
+        actor,
+        "task.create",
+        task,
+        f"added task “{task.title}” to phase {phase.number}",
+        initiative=phase.initiative,
+        target=phase.initiative.target,
+    )
+    return task
+
+
+TARGET_FIELDS = (
+    "name",
+    "slug",
+    "base_url",
+    "owner_department",
+    "environment",
+    "description",
+    "health_path",
+    "openapi_path",
+    "metrics_path",
+    "source_location",
+    "auth_header_name",
+    "max_rate",
+    "max_duration",
+    "expected_rps",
+    "slo",
+    "baseline_run",
+)
+
+
+@transaction.atomic
+def do_create_target(actor, *, credentials=None, **fields) -> TargetService:
+    """Register a target with the organisation's recurring reviews scheduled."""
+    from optimizations.jobs.schedules import create_default_schedules
+
+    target = TargetService(**fields)
+    _apply_credentials(target, credentials or {})
+    target.save()
+    record(actor, "target.create", target, f"registered target {target.name}", target=target)
+    if credentials:
+        _record_credentials(actor, target, credentials)
+    create_default_schedules(target, actor)
+    return target
+
+
+@transaction.atomic
+def do_update_target(actor, target: TargetService, *, credentials=None, **fields) -> dict:
+    before = _snapshot(target, TARGET_FIELDS)
+    for name, value in fields.items():
+        setattr(target, name, value)
+    _apply_credentials(target, credentials or {})
+    target.save()
+    changes = describe_changes(before, _snapshot(target, TARGET_FIELDS))
+    if changes:
+        record(
+            actor,
+            "target.edit",
+            target,
+            f"edited {', '.join(changes)} of target {target.name}",
+            changes=changes,
+            target=target,
+        )
+    if credentials:
+        _record_credentials(actor, target, credentials)
+    return changes
+
+
+def _apply_credentials(target: TargetService, credentials: dict) -> None:
+    from optimizations.targets.crypto import encrypt
+
+    if "database_url" in credentials:
+        target.database_url_encrypted = encrypt(credentials["database_url"])
+    if "auth_header_value" in credentials:
+        target.auth_header_value_encrypted = encrypt(credentials["auth_header_value"])
+
+
+def _record_credentials(actor, target, credentials: dict) -> None:
+    # Which credential changed, never its value.
+    what = {name: ["•••", "removed" if not value else "•••"] for name, value in credentials.items()}
+    record(
+        actor,
+        "target.credentials",
+        target,
+        f"changed the {' and '.join(n.replace('_', ' ') for n in credentials)} of {target.name}",
+        changes=what,
+        target=target,
+    )
