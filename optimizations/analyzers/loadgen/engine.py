@@ -36,6 +36,8 @@ import asyncio
 import collections
 import contextlib
 import ctypes
+import heapq
+import itertools
 import json
 import os
 import random
@@ -53,6 +55,7 @@ try:  # uvloop is the fast path; plain asyncio still works, only slower.
 except ImportError:  # pragma: no cover - uvloop is a dependency on Linux
     uvloop = None
 
+from optimizations.analyzers.loadgen import journeys as journeys_mod
 from optimizations.analyzers.loadgen.hdr import DEFAULT_SUB_BITS, MAX_VALUE_US
 from optimizations.analyzers.loadgen.machine import MachineSampler
 from optimizations.analyzers.loadgen.wire import build_request, weighted_table
@@ -129,10 +132,20 @@ def _hist(counts: dict[int, int], total_sum: int, high: int) -> dict:
 class Slot:
     """One place in the connection pool; it outlives the connections it makes."""
 
-    __slots__ = ("busy", "conn", "connecting", "intended", "request", "sent_at", "waiting")
+    __slots__ = (
+        "busy",
+        "conn",
+        "connecting",
+        "intended",
+        "journey",
+        "request",
+        "sent_at",
+        "waiting",
+    )
 
     def __init__(self):
         self.conn: Conn | None = None
+        self.journey: journeys_mod.JourneyRun | None = None  # the journey this request is a step of
         self.connecting = False
         self.busy = False  # a request is assigned (in flight, or waiting for the connect)
         self.waiting = False  # assigned but not yet written: the connect is under way
@@ -195,6 +208,39 @@ class Conn(asyncio.Protocol):
             self.engine.fail(slot, MALFORMED)
 
 
+class CaptureConn(Conn):
+    """A connection that keeps each answer's headers and body, for journeys' extractions.
+
+    Only scripted journeys use it: httptools looks its callbacks up once, so plain
+    scenarios on ``Conn`` never pay for on_header / on_body.
+    """
+
+    __slots__ = ("body", "headers", "overflow")
+
+    def __init__(self, engine: Engine, slot: Slot):
+        super().__init__(engine, slot)
+        self.headers: list[tuple[bytes, bytes]] = []
+        self.body = bytearray()
+        self.overflow = False
+
+    def on_message_begin(self) -> None:
+        self.headers = []
+        self.body = bytearray()
+        self.overflow = False
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.headers.append((name, value))
+
+    def on_body(self, body: bytes) -> None:
+        if self.overflow:
+            return
+        if len(self.body) + len(body) > journeys_mod.CAPTURE_LIMIT:
+            self.overflow = True
+            self.body = bytearray()
+        else:
+            self.body += body
+
+
 class Engine:
     """Drives the connections of one generator process."""
 
@@ -209,10 +255,30 @@ class Engine:
         host_header = config.get("host_header") or (
             self.host if self.port == default_port else f"{self.host}:{self.port}"
         )
-        requests = config["requests"]
+        self.host_header = host_header
+        # Scripted journeys (journeys.py): their steps are the requests, each its own
+        # operation; a step that uses ${values} is built when it is sent.
+        self.journeys: list[journeys_mod.Journey] = []
+        self.steps: list[journeys_mod.Step] = []
+        if config.get("journeys"):
+            self.journeys, requests = journeys_mod.compile_journeys(config["journeys"])
+            self.steps = [step for journey in self.journeys for step in journey.steps]
+            self.variables = dict(config.get("variables") or {})
+        else:
+            requests = config["requests"]
         if not requests:
             raise ValueError("the scenario has no requests")
-        self.payloads = [build_request(host_header, spec) for spec in requests]
+        self.payloads: list[bytes | None] = [
+            None if self.steps and not self.steps[i].static else build_request(host_header, spec)
+            for i, spec in enumerate(requests)
+        ]
+        self.conn_class = CaptureConn if self.journeys else Conn
+        # Next steps of journeys, due after their think time: (intended, order, request, run).
+        self.later: list = []
+        self.later_order = itertools.count()
+        self.wake_at = float("inf")
+        self.pump_handle = None
+        self.journey_count = 0
         by_name: dict[str, OpStats] = {}
         self.request_op: list[OpStats] = []
         for spec in requests:
@@ -220,7 +286,11 @@ class Engine:
             self.request_op.append(by_name.setdefault(name, OpStats(name)))
         self.ops = list(by_name.values())
         seed = int(config.get("seed", 1))
-        self.table = weighted_table([float(s.get("weight", 1.0)) for s in requests], seed)
+        self.seed = seed
+        weights = [j.weight for j in self.journeys] or [
+            float(s.get("weight", 1.0)) for s in requests
+        ]
+        self.table = weighted_table(weights, seed)
         self.table_pos = 0
         self.model = config.get("model", "open")
         if self.model not in {"open", "closed"}:
@@ -231,8 +301,14 @@ class Engine:
             self.rate = min(self.rate, max_rate) if self.rate else max_rate
         if self.model == "open" and self.rate <= 0:
             raise ValueError("the open model needs a rate above zero")
+        if self.journeys and self.model != "open":
+            raise ValueError("scripted journeys run in the open model only")
+        # Arrivals per second: requests, or journeys so that their steps add up to the rate.
+        self.arrival_rate = self.rate
+        if self.journeys and self.rate > 0:
+            self.arrival_rate = self.rate / journeys_mod.mean_steps(self.journeys)
         # In the closed model a rate is a ceiling (the target's limit), kept by pacing.
-        self.pace = 1.0 / self.rate if self.rate > 0 else 0.0
+        self.pace = 1.0 / self.arrival_rate if self.arrival_rate > 0 else 0.0
         self.poisson = config.get("arrival", "constant") == "poisson"
         self.random = random.Random(seed)
         self.duration = float(config["duration"])
@@ -351,6 +427,8 @@ class Engine:
         if self.done.done():
             return
         self.sec[DROPPED] += len(self.queue)
+        for _, _, run in self.queue:
+            self._journey_dropped(run, "dropped (no free connection)")
         self.queue.clear()
         for slot in self.slots:
             if slot.busy:
@@ -365,6 +443,9 @@ class Engine:
     def _finish(self) -> None:
         if self.done.done():
             return
+        for _, _, _, run in self.later:
+            run.journey.unfinished += 1
+        self.later.clear()
         self._flush_second(final=True)
         for slot in self.slots:
             conn, slot.conn = slot.conn, None
@@ -386,8 +467,13 @@ class Engine:
         now = time.perf_counter()
         lag_counts = self.sec_lag
         exact_below, sub_bits = self.exact_below, self.sub_bits
-        while self.next_arrival <= now:
-            intended = self.next_arrival
+        later = self.later
+        while True:
+            # Journeys' next steps (always before the end) and new arrivals, in time order.
+            step_first = bool(later) and later[0][0] < self.next_arrival
+            intended = later[0][0] if step_first else self.next_arrival
+            if intended > now:
+                break
             if intended >= self.end:
                 self._close_arrivals()
                 return
@@ -398,14 +484,24 @@ class Engine:
             if lag > self.lag_max:
                 self.lag_max = lag
             self.lag_sum += lag
-            self._dispatch(self._pick(), intended)
+            if step_first:
+                _, _, request, run = heapq.heappop(later)
+                self._dispatch(request, intended, run)
+                continue
+            if self.journeys:
+                self._start_journey(intended)
+            else:
+                self._dispatch(self._pick(), intended)
             self.arrivals += 1
             if self.poisson:
-                self.next_arrival += self.random.expovariate(self.rate)
+                self.next_arrival += self.random.expovariate(self.arrival_rate)
             else:
                 # From the count, not by adding up gaps, which drifts by rounding.
                 self.next_arrival = self.start + self.arrivals * self.pace
         wake = min(self.next_arrival, self.end)
+        if later and later[0][0] < wake:
+            wake = later[0][0]
+        self.wake_at = wake
         if self.timerfd is not None:
             now = time.perf_counter()
             os.timerfd_settime(
@@ -414,8 +510,12 @@ class Engine:
                 initial=wake if wake - now > MIN_WAKE_GAP else now + MIN_WAKE_GAP,
             )
         else:
+            if self.pump_handle is not None:
+                self.pump_handle.cancel()
             delay = wake - time.perf_counter()
-            self.loop.call_later(delay if delay > MIN_PUMP_DELAY else MIN_PUMP_DELAY, self._pump)
+            self.pump_handle = self.loop.call_later(
+                delay if delay > MIN_PUMP_DELAY else MIN_PUMP_DELAY, self._pump
+            )
 
     def _on_timerfd(self) -> None:
         try:
@@ -441,20 +541,21 @@ class Engine:
             os.close(self.timerfd)
             self.timerfd = None
 
-    def _dispatch(self, request: int, intended: float) -> None:
+    def _dispatch(self, request: int, intended: float, run=None) -> None:
         if self.idle:
-            self._send(self.idle.pop(), request, intended)
+            self._send(self.idle.pop(), request, intended, run)
         elif len(self.slots) < self.max_connections:
             slot = Slot()
             self.slots.append(slot)
-            self._send(slot, request, intended)
+            self._send(slot, request, intended, run)
         else:
-            self.queue.append((intended, request))
+            self.queue.append((intended, request, run))
 
-    def _send(self, slot: Slot, request: int, intended: float) -> None:
+    def _send(self, slot: Slot, request: int, intended: float, run=None) -> None:
         slot.busy = True
         slot.request = request
         slot.intended = intended
+        slot.journey = run
         self.in_flight += 1
         conn = slot.conn
         if conn is None:
@@ -464,7 +565,73 @@ class Engine:
             return
         slot.sent_at = time.perf_counter()
         self.sec[SENT] += 1
-        conn.transport.write(self.payloads[request])
+        payload = self.payloads[request]
+        conn.transport.write(payload if payload is not None else run.payload)
+
+    # -- journeys ------------------------------------------------------------------
+
+    def _start_journey(self, intended: float) -> None:
+        """A new virtual user arrives: its journey's first step is sent at ``intended``."""
+        journey = self.journeys[self._pick()]
+        journey.started += 1
+        self.journey_count += 1
+        values = dict(self.variables)
+        # Unique in the run: engines differ by seed (split_config), journeys by count.
+        values["journey"] = f"{self.seed}-{self.journey_count}"
+        run = journeys_mod.JourneyRun(journey, values, intended)
+        if self._prepare_step(run):
+            self._dispatch(run.step.index, intended, run)
+
+    def _prepare_step(self, run) -> bool:
+        """Build the current step's bytes when it uses values; False: the journey failed."""
+        step = run.step
+        if step.static:
+            run.payload = None
+            return True
+        try:
+            run.payload = build_request(self.host_header, step.request(run.values))
+        except KeyError as exc:
+            run.journey.fail(f"{step.operation}: no value for {exc.args[0]}")
+            return False
+        except ValueError as exc:
+            run.journey.fail(f"{step.operation}: {exc}")
+            return False
+        return True
+
+    def _journey_answered(self, run, step, status: int, ok: bool, extracted, now: float) -> None:
+        """The step answered: fail the journey, finish it, or schedule its next step."""
+        journey = run.journey
+        if not ok:
+            journey.fail(f"{step.operation}: status {status}")
+            return
+        if isinstance(extracted, str):
+            journey.fail(f"{step.operation}: {extracted}")
+            return
+        run.values.update(extracted)
+        if run.position + 1 == len(journey.steps):
+            journey.completed += 1
+            took = int((now - run.started_at) * 1e6)
+            took = min(took, MAX_VALUE_US)
+            index = took if took < self.exact_below else _index(took, self.sub_bits)
+            journey.durations[index] = journey.durations.get(index, 0) + 1
+            journey.duration_sum += took
+            journey.duration_max = max(journey.duration_max, took)
+            return
+        intended = now + step.think_time(self.random)
+        if not self.arrivals_open or intended >= self.end:
+            journey.unfinished += 1
+            return
+        run.position += 1
+        if not self._prepare_step(run):
+            return
+        heapq.heappush(self.later, (intended, next(self.later_order), run.step.index, run))
+        if intended < self.wake_at:
+            # Sooner than the pump was going to wake: let it decide (now, or re-armed).
+            self._pump()
+
+    def _journey_dropped(self, run, why: str) -> None:
+        if run is not None:
+            run.journey.fail(f"{run.step.operation}: {why}")
 
     def _closed_next(self, slot: Slot) -> None:
         """Closed model: this connection's next request, paced under the rate ceiling."""
@@ -494,7 +661,7 @@ class Engine:
 
     async def _connect(self, slot: Slot) -> None:
         slot.connecting = True
-        conn = Conn(self, slot)
+        conn = self.conn_class(self, slot)
         try:
             await asyncio.wait_for(
                 self.loop.create_connection(
@@ -538,7 +705,8 @@ class Engine:
         slot.waiting = False
         slot.sent_at = time.perf_counter()
         self.sec[SENT] += 1
-        slot.conn.transport.write(self.payloads[slot.request])
+        payload = self.payloads[slot.request]
+        slot.conn.transport.write(payload if payload is not None else slot.journey.payload)
 
     def _connect_failed(self, slot: Slot, error: int, exc: BaseException) -> None:
         if not slot.busy or self.done.done():
@@ -576,7 +744,23 @@ class Engine:
             op.lat_max = latency
         if service > op.svc_max:
             op.svc_max = service
-        if 200 <= status < 300:
+        run = slot.journey
+        if run is None:
+            ok = 200 <= status < 300
+        else:
+            # A journey's step is answered as expected when its status is the one it
+            # expects (2xx unless it says otherwise); anything else counts as non_2xx.
+            step = self.steps[slot.request]
+            ok = step.accepts(status)
+            extracted: dict | str = {}
+            if ok and step.extract:
+                body = None if conn.overflow else bytes(conn.body)
+                try:
+                    extracted = step.extract_from(status, conn.headers, body)
+                except ValueError as exc:
+                    extracted = str(exc)
+            slot.journey = None
+        if ok:
             self.sec[OK] += 1
             op.ok += 1
         else:
@@ -589,6 +773,8 @@ class Engine:
         if not conn.parser.should_keep_alive():
             self._drop_connection(slot, abort=False)
         self._release(slot)
+        if run is not None:
+            self._journey_answered(run, step, status, ok, extracted, now)
 
     def fail(self, slot: Slot, error: int) -> None:
         """The request on ``slot`` failed with ``error``; the connection is dropped."""
@@ -609,6 +795,9 @@ class Engine:
     def _count_error(self, slot: Slot, error: int) -> None:
         self.sec[error] += 1
         self.request_op[slot.request].errors[COUNTERS[error]] += 1
+        if slot.journey is not None:
+            self._journey_dropped(slot.journey, COUNTERS[error])
+            slot.journey = None
         slot.busy = False
         slot.waiting = False
         self.in_flight -= 1
@@ -628,12 +817,13 @@ class Engine:
         if queue:
             now = time.perf_counter()
             while queue:
-                intended, request = queue.popleft()
+                intended, request, run = queue.popleft()
                 if now - intended > self.timeout:
                     self.sec[DROPPED] += 1
+                    self._journey_dropped(run, "dropped (no free connection)")
                     continue
                 self.sec[LATE] += 1
-                self._send(slot, request, intended)
+                self._send(slot, request, intended, run)
                 return
         self.idle.append(slot)
         if self.stopping:
@@ -651,7 +841,7 @@ class Engine:
                 self.fail(slot, TIMEOUT)
         queue = self.queue
         while queue and queue[0][0] < limit:
-            queue.popleft()
+            self._journey_dropped(queue.popleft()[2], "dropped (no free connection)")
             self.sec[DROPPED] += 1
         self._maybe_finish()
         if not self.done.done():
@@ -740,6 +930,14 @@ class Engine:
             "lag": _hist(self.tot_lag, self.lag_sum, self.lag_max),
             "connections_opened": len(self.slots),
             "error_samples": self.error_samples,
+            **(
+                {
+                    "journey_rate": self.arrival_rate,
+                    "journeys": [journey.to_result() for journey in self.journeys],
+                }
+                if self.journeys
+                else {}
+            ),
             "operations": [
                 {
                     "name": op.name,

@@ -32,7 +32,7 @@ from optimizations.analyzers.base import (
     TargetSpec,
     validate_params,
 )
-from optimizations.analyzers.loadgen import report, scenario, verdicts
+from optimizations.analyzers.loadgen import report, scenario, script, verdicts
 from optimizations.analyzers.loadgen.memory import MemorySampler
 from optimizations.analyzers.loadgen.runner import EngineFailed, run_engines
 from optimizations.analyzers.netguard import HostNotAllowed, check_url
@@ -63,7 +63,9 @@ _SCENARIO = [
         None,
         label="Custom scenario",
         help="A list of requests: "
-        '[{"method": "POST", "path": "/items", "headers": {}, "body": {...}, "weight": 1}]. '
+        '[{"method": "POST", "path": "/items", "headers": {}, "body": {...}, "weight": 1}], '
+        "or a scripted scenario in YAML: journeys of steps carrying values from one answer "
+        "to the next request (examples/scenarios/shop_journey.yaml). "
         "Takes precedence over the paths and the OpenAPI.",
     ),
     Param(
@@ -265,6 +267,9 @@ class Plan:
     host_header: str
     requests: list[dict]
     operations: list[scenario.Operation]
+    # A scripted scenario's journeys, for the engine (journeys.py); None otherwise.
+    journeys: list[dict] | None = None
+    variables: dict | None = None
 
 
 def clean_params(params: dict) -> dict:
@@ -304,6 +309,8 @@ def run(target: TargetSpec, params: dict, ctx) -> AnalysisResult:
         {"operation": op.name, "weight": op.weight, "variants": len(op.requests)}
         for op in plan.operations
     ]
+    if plan.journeys is not None:
+        result.summary["scripted"] = True
     ctx.progress(100.0, "done")
     return result
 
@@ -368,6 +375,8 @@ def prepare(target: TargetSpec, p: dict, ctx) -> Plan:
     except (HostNotAllowed, ValueError) as exc:
         raise AnalysisError(str(exc)) from None
     _check_limits(target, p)
+    # A scenario file's mistakes are said before anything is sent.
+    scripted = scenario.scripted(p)
     # Connect to the address that was checked, not to the name again: a name that
     # resolves elsewhere on the second lookup must not slip past the allow-list.
     host = sorted(addresses, key=lambda a: ":" in a)[0]
@@ -380,6 +389,36 @@ def prepare(target: TargetSpec, p: dict, ctx) -> Plan:
             f"cannot connect to {netloc} ({host} port {port}): {exc.strerror or exc}. "
             "Is the target running?"
         ) from None
+    if scripted is not None:
+        if p["mode"] == "closed":
+            raise AnalysisError(
+                "a scripted scenario runs in the open model (load, stress or endurance): "
+                "its users arrive at a rate whatever the target does, so a slow step "
+                "shows in the figures instead of slowing the arrivals down"
+            )
+        wait_until_ready(target, p, ctx)
+        journeys = script.engine_journeys(
+            scripted,
+            base_path=scenario.base_path(target.base_url),
+            auth_header=target.auth_header,
+        )
+        steps = [step for journey in journeys for step in journey["steps"]]
+        operations = [
+            scenario.Operation(name=step["operation"], weight=journey["weight"], requests=[step])
+            for journey in journeys
+            for step in journey["steps"]
+        ]
+        ctx.log(
+            f"scripted scenario {scripted.name!r}: "
+            + "; ".join(
+                f"{j['name']} (weight {j['weight']:g}, {len(j['steps'])} steps)" for j in journeys
+            )
+            + f". The rate counts requests: journeys start at rate ÷ "
+            f"{scripted.mean_steps():.3g} steps"
+        )
+        plan = Plan(host, port, parts.scheme == "https", netloc, steps, operations)
+        plan.journeys, plan.variables = journeys, scripted.variables
+        return plan
     wait_until_ready(target, p, ctx)
     operations = scenario.build(target, p, ctx.log, cancel=ctx.check_cancel)
     requests = scenario.engine_requests(
@@ -428,6 +467,9 @@ def engine_config(plan: Plan, p: dict, target: TargetSpec, **pattern) -> dict:
         "max_rate": target.max_rate,
         "max_duration": target.max_duration,
     }
+    if plan.journeys is not None:
+        config["journeys"] = plan.journeys
+        config["variables"] = plan.variables or {}
     config.update(pattern)
     return config
 

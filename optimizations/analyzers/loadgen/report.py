@@ -260,8 +260,31 @@ def summarize(
         "connections_opened": result.get("connections_opened", 0),
         "error_samples": result.get("error_samples", []),
         "hdr": {"latency": latency.to_dict(), "service": service.to_dict()},
+        **_journeys(result, sub_bits, elapsed),
         "engine": result,
     }
+
+
+def _journeys(result: dict, sub_bits: int, elapsed: float) -> dict:
+    """A scripted scenario's journeys: how many started, completed, failed (and why),
+    were cut by the end of the test, and how long a completed one took (from its
+    first step's intended time to its last answer, think times included)."""
+    if not result.get("journeys"):
+        return {}
+    journeys = []
+    for journey in result["journeys"]:
+        ended = journey["completed"] + journey["failed"]
+        journeys.append(
+            {
+                **{key: journey[key] for key in ("name", "weight", "steps", "started")},
+                **{key: journey[key] for key in ("completed", "failed", "unfinished")},
+                "failure_rate": round(journey["failed"] / ended, 6) if ended else 0.0,
+                "failures": journey["failures"],
+                "per_second": round(journey["completed"] / elapsed, 3),
+                "duration_ms": latency_stats(histogram_of(journey["duration"], sub_bits)),
+            }
+        )
+    return {"journey_rate": result.get("journey_rate"), "journeys": journeys}
 
 
 def merge_summaries(summaries: list[dict]) -> dict:
@@ -378,8 +401,31 @@ def operation_findings(
                     "own logs hold the stack traces.",
                 )
             )
+    for journey in summary.get("journeys", []):
+        if journey["failure_rate"] > thresholds["error_rate_pct"] / 100:
+            reasons = "; ".join(f"{why} ×{n}" for why, n in list(journey["failures"].items())[:3])
+            findings.append(
+                FindingData(
+                    rule_id="benchmark.journey_failures",
+                    title=f"Journey {journey['name']} fails {journey['failure_rate']:.1%} of the "
+                    f"time ({reasons})",
+                    severity="high",
+                    category="reliability",
+                    location=journey["name"],
+                    key=f"{target_name}:journey:{journey['name']}",
+                    evidence={
+                        k: journey[k] for k in ("started", "completed", "failed", "failures")
+                    },
+                    fix_hint="A journey stops at its first step answered with another status "
+                    "than it expects, or whose value to extract is missing; the reasons name "
+                    "the step. Check that step alone, then the steps it depends on.",
+                )
+            )
     checks = []
-    for rule in ("benchmark.bottleneck", "benchmark.slow_operation", "benchmark.operation_errors"):
+    rules = ["benchmark.bottleneck", "benchmark.slow_operation", "benchmark.operation_errors"]
+    if "journeys" in summary:
+        rules.append("benchmark.journey_failures")
+    for rule in rules:
         hits = [f.location for f in findings if f.rule_id == rule]
         status = CHECK_FAILED if hits else CHECK_PASSED
         checks.append(CheckOutcome(rule, status, ", ".join(hits)))

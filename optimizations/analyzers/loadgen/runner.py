@@ -28,6 +28,7 @@ from typing import Any
 
 from optimizations.analyzers.loadgen.engine import COUNTERS, ERROR_CLASSES
 from optimizations.analyzers.loadgen.hdr import DEFAULT_SUB_BITS, Histogram, bucket_bounds
+from optimizations.analyzers.loadgen.journeys import merge_journeys
 
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
 ENGINE_MODULE = "optimizations.analyzers.loadgen.engine"
@@ -417,6 +418,14 @@ def merge_results(results: list[dict]) -> dict:
         "error_samples": [s for r in results for s in r.get("error_samples", [])][:10],
         "operations": list(operations.values()),
         "workers": sum(r.get("workers", 1) for r in results),
+        **(
+            {
+                "journey_rate": sum(r.get("journey_rate", 0.0) for r in results),
+                "journeys": merge_journeys([r["journeys"] for r in results if r.get("journeys")]),
+            }
+            if any(r.get("journeys") for r in results)
+            else {}
+        ),
     }
 
 

@@ -10,7 +10,9 @@ parameters need an example or default; optional ones are left out. An
 operation whose parameters cannot be filled is skipped and the log says why.
 
 A custom scenario is a list of entries ``{"method", "path", "headers",
-"body", "weight", "name"}`` — the form's editable table.
+"body", "weight", "name"}`` — the form's editable table — or a scripted
+scenario: YAML journeys of steps with values carried from one answer to the
+next request (``script.py``; ``scripted`` below tells them apart).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from urllib.parse import quote, urlencode, urlsplit
 
 from optimizations.analyzers import jsondoc, safehttp
 from optimizations.analyzers.base import AnalysisError
+from optimizations.analyzers.loadgen import script
 
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 # Keys under which list endpoints commonly wrap their rows.
@@ -330,15 +333,28 @@ def engine_requests(
     return requests
 
 
+def _decoded(value):
+    """The scenario parameter decoded: JSON text as before, else YAML (a scenario file)."""
+    if not isinstance(value, str):
+        return value
+    try:
+        return json.loads(value)
+    except ValueError:
+        return script.load(value)
+
+
+def scripted(params: dict) -> script.Script | None:
+    """The job's scripted scenario (journeys of steps), or None for any other kind."""
+    document = _decoded(params.get("scenario"))
+    if not script.is_script(document):
+        return None
+    return script.parse(document)
+
+
 def build(target, params: dict, log, cancel=None) -> list[Operation]:
     """The scenario a benchmark job asked for: custom list, plain paths, or OpenAPI."""
     if params.get("scenario"):
-        entries = params["scenario"]
-        if isinstance(entries, str):
-            try:
-                entries = json.loads(entries)
-            except ValueError:
-                raise AnalysisError("the custom scenario is not valid JSON") from None
+        entries = _decoded(params["scenario"])
         return custom(entries)
     if params.get("paths"):
         return from_paths(list(params["paths"]))

@@ -1,0 +1,144 @@
+"""A tiny order shop over HTTP/1.1, for scripted journeys' tests (its own process).
+
+It prints ``PORT <n>`` once listening. ``POST /auth/token`` with
+``{"username": "qa", "password": "pw"}`` answers ``{"access_token": "t<n>"}``
+(anything else: 401); with ``Authorization: Bearer t<n>``, ``POST /orders``
+creates ``{"id", "item_id", "quantity", "status": "open"}`` (201, ``Location``
+header), ``GET /orders/<id>`` reads it, ``POST /orders/<id>/cancel`` cancels
+it (409 when already cancelled); 401 without a known token, 404 for an unknown
+order. ``/__stats`` (uncounted) answers what it counted: requests per method and
+path template, orders created and cancelled, and every order it holds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+import urllib.request
+
+STATE: dict = {"requests": {}, "tokens": set(), "orders": {}, "next": 1, "bodies": []}
+
+
+def _response(status: int, payload: object, extra: str = "") -> bytes:
+    body = json.dumps(payload).encode()
+    head = (
+        f"HTTP/1.1 {status} X\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n{extra}\r\n"
+    )
+    return head.encode() + body
+
+
+class Handler(asyncio.Protocol):
+    def __init__(self):
+        self.buffer = b""
+        self.transport = None
+
+    def connection_made(self, transport):
+        self.transport = transport
+
+    def data_received(self, data):
+        self.buffer += data
+        while b"\r\n\r\n" in self.buffer:
+            head, rest = self.buffer.split(b"\r\n\r\n", 1)
+            headers = {}
+            for line in head.split(b"\r\n")[1:]:
+                name, _, value = line.partition(b":")
+                headers[name.strip().lower().decode()] = value.strip().decode()
+            length = int(headers.get("content-length", 0))
+            if len(rest) < length:
+                return
+            self.buffer = rest[length:]
+            method, path = head.split(b" ", 2)[:2]
+            self.transport.write(
+                self.handle(method.decode(), path.decode(), headers, rest[:length])
+            )
+
+    def handle(self, method: str, path: str, headers: dict, body: bytes) -> bytes:
+        if path == "/__stats":
+            return _response(
+                200,
+                {
+                    "requests": STATE["requests"],
+                    "orders": STATE["orders"],
+                    "bodies": STATE["bodies"][-50:],
+                },
+            )
+        parts = path.split("?")[0].strip("/").split("/")
+        template = "/" + "/".join("{id}" if part.isdigit() else part for part in parts)
+        key = f"{method} {template}"
+        STATE["requests"][key] = STATE["requests"].get(key, 0) + 1
+        try:
+            data = json.loads(body) if body else None
+        except ValueError:
+            return _response(422, {"detail": "not JSON"})
+        if key == "POST /auth/token":
+            if data != {"username": "qa", "password": "pw"}:
+                return _response(401, {"detail": "bad credentials"})
+            token = f"t{len(STATE['tokens']) + 1}"
+            STATE["tokens"].add(token)
+            return _response(200, {"access_token": token, "token_type": "bearer"})
+        if key == "GET /big":
+            return _response(200, {"blob": "x" * (1 << 21)})
+        auth = headers.get("authorization", "")
+        if not auth.startswith("Bearer ") or auth[7:] not in STATE["tokens"]:
+            return _response(401, {"detail": "not authenticated"})
+        if key == "POST /orders":
+            STATE["bodies"].append(data)
+            if not isinstance(data, dict) or not isinstance(data.get("item_id"), int):
+                return _response(422, {"detail": "item_id must be an integer"})
+            number = STATE["next"]
+            STATE["next"] += 1
+            order = {
+                "id": number,
+                "item_id": data["item_id"],
+                "quantity": data.get("quantity", 1),
+                "note": data.get("note"),
+                "status": "open",
+            }
+            STATE["orders"][str(number)] = order
+            return _response(201, order, f"Location: /orders/{number}\r\n")
+        order = STATE["orders"].get(parts[1]) if len(parts) > 1 else None
+        if order is None:
+            return _response(404, {"detail": "no such order"})
+        if key == "GET /orders/{id}":
+            return _response(200, order)
+        if key == "POST /orders/{id}/cancel":
+            if order["status"] == "cancelled":
+                return _response(409, {"detail": "already cancelled"})
+            order["status"] = "cancelled"
+            return _response(200, order)
+        return _response(404, {"detail": "not found"})
+
+
+class JourneyServer:
+    """This server started as a subprocess, for a test module's fixture."""
+
+    def __init__(self):
+        self.process = subprocess.Popen(
+            [sys.executable, __file__], stdout=subprocess.PIPE, text=True
+        )
+        self.port = int(self.process.stdout.readline().split()[1])
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def stats(self) -> dict:
+        with urllib.request.urlopen(self.url + "/__stats", timeout=5) as response:
+            return json.loads(response.read())
+
+    def stop(self) -> None:
+        self.process.kill()
+        self.process.wait()
+        self.process.stdout.close()
+
+
+async def main() -> None:
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(Handler, "127.0.0.1", 0, backlog=1024)
+    sys.stdout.write(f"PORT {server.sockets[0].getsockname()[1]}\n")
+    sys.stdout.flush()
+    await server.serve_forever()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
