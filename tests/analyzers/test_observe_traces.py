@@ -1,6 +1,7 @@
 """Requests, endpoint figures, runtime N+1 and waterfalls from span records."""
 
 import itertools
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -235,4 +236,9 @@ def test_latency_events_for_an_objective_stated_as_a_share_of_requests():
 
     events = traces.latency_events(traces.requests(spans).requests, objective_ms=500)
 
-    assert events == [(T0 + 200 * MS, True), (T0 + 600 * MS, False), (T0 + 10 * MS, False)]
+    start = datetime.fromtimestamp(T0 / 1e9, UTC)
+    assert events == [
+        (start + timedelta(milliseconds=200), True),
+        (start + timedelta(milliseconds=600), False),
+        (start + timedelta(milliseconds=10), False),
+    ]

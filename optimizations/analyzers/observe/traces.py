@@ -24,6 +24,7 @@ import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
 from ..base import FindingData
 from ..dbscan.common import normalise_sql
@@ -34,6 +35,7 @@ N_PLUS_ONE_THRESHOLD = 5  # repeats of one family in one request (Sentry's N+1 d
 QUANTILES = (0.5, 0.9, 0.95, 0.99)
 SQLALCHEMY_LOADING_DOCS = "https://docs.sqlalchemy.org/en/20/orm/queryguide/relationships.html"
 DB, OUTBOUND, APP = "db", "outbound", "app"
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 # Statements that are the driver's or the pool's, not the application's queries.
 _HOUSEKEEPING = re.compile(
@@ -426,9 +428,15 @@ def _row(span: Span, depth: int, origin_ns: int) -> Row:
     )
 
 
-def latency_events(found: Iterable[Request], objective_ms: float = 500.0) -> list[tuple[int, bool]]:
-    """(end time in Unix ns, good) per request, for a latency objective stated as a share of
-    requests (good: served without error within ``objective_ms``); see ``burnrate``."""
+def latency_events(
+    found: Iterable[Request], objective_ms: float = 500.0
+) -> list[tuple[datetime, bool]]:
+    """(end time, good) per request, for a latency objective stated as a share of requests
+    (good: served without error within ``objective_ms``); ``burnrate.bucketize`` takes them."""
     return [
-        (r.start_ns + r.duration_ns, not r.error and r.duration_ms <= objective_ms) for r in found
+        (
+            _EPOCH + timedelta(microseconds=(r.start_ns + r.duration_ns) // 1000),
+            not r.error and r.duration_ms <= objective_ms,
+        )
+        for r in found
     ]
