@@ -145,9 +145,11 @@ def simulate_worker(jobs: list[int], stop: threading.Event) -> None:
                 JobLog.objects.bulk_create(lines)
             for pk in jobs:
                 Job.objects.filter(pk=pk).update(
-                    heartbeat_at=now, progress=min(99.0, tick * 0.1), step=f"file {tick}",
+                    heartbeat_at=now,
+                    progress=min(99.0, tick * 0.1),
+                    step=f"file {tick}",
                     log_lines=seq[pk],
-                )  # fmt: skip
+                )
     connection.close()
 
 
@@ -157,9 +159,13 @@ def start_portal(var_dir: Path, port: int, log) -> subprocess.Popen:
     os.environ["KAIZEN_BIND"] = f"127.0.0.1:{port}"
     web = commands(str(var_dir))["web"]
     process = subprocess.Popen(
-        web, cwd=ROOT, env=os.environ.copy(), stdout=log, stderr=subprocess.STDOUT,
+        web,
+        cwd=ROOT,
+        env=os.environ.copy(),
+        stdout=log,
+        stderr=subprocess.STDOUT,
         start_new_session=True,
-    )  # fmt: skip
+    )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:

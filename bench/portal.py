@@ -119,9 +119,19 @@ SEVERITY_WEIGHTS = {"critical": 3, "high": 15, "medium": 35, "low": 30, "info": 
 TRIAGED = ("accepted", "wont_fix", "false_positive")
 STATUS_WEIGHTS = {"open": 35, "fixed": 50, "accepted": 5, "wont_fix": 5, "false_positive": 5}
 MODULES = (
-    "items", "orders", "customers", "search", "invoices", "warehouse", "users", "reports",
-    "payments", "shipping", "catalog", "reviews",
-)  # fmt: skip
+    "items",
+    "orders",
+    "customers",
+    "search",
+    "invoices",
+    "warehouse",
+    "users",
+    "reports",
+    "payments",
+    "shipping",
+    "catalog",
+    "reviews",
+)
 
 
 def percentile(values, share):
@@ -755,9 +765,16 @@ class Builder:
 
         rng = self.rng
         fields = (
-            "target_id", "run_id", "job_id", "name", "value", "unit", "labels", "second",
+            "target_id",
+            "run_id",
+            "job_id",
+            "name",
+            "value",
+            "unit",
+            "labels",
+            "second",
             "measured_at",
-        )  # fmt: skip
+        )
 
         def line(target, run, job, at, name, value, unit, labels="{}", second=None):
             return (
@@ -832,8 +849,15 @@ class Builder:
                     stamp = (start + datetime.timedelta(seconds=second)).isoformat()
                     noise = rng.uniform(0.8, 1.25)
                     errors = 0.0 if rng.random() < 0.98 else 1.0
-                    values = (second, params["rate"], summary["rps"] * noise, errors,
-                              p50 * noise, p50 * 2 * noise, p50 * 3 * noise)  # fmt: skip
+                    values = (
+                        second,
+                        params["rate"],
+                        summary["rps"] * noise,
+                        errors,
+                        p50 * noise,
+                        p50 * 2 * noise,
+                        p50 * 3 * noise,
+                    )
                     for name, value in zip(SAMPLE_FIELDS, values, strict=True):
                         yield line(
                             target, run, job, stamp, f"sample.{name}", value, "", "{}", second

@@ -38,11 +38,51 @@ from markdown_it import MarkdownIt
 from optimizations.jobs.kinds import KINDS
 
 ALLOWED_TAGS = {
-    "a", "abbr", "b", "blockquote", "br", "code", "dd", "del", "details", "div", "dl", "dt",
-    "em", "h1", "h2", "h3", "h4", "h5", "h6", "hr", "i", "img", "ins", "kbd", "li", "mark",
-    "ol", "p", "pre", "s", "samp", "small", "span", "strong", "sub", "summary", "sup",
-    "table", "tbody", "td", "th", "thead", "tr", "ul",
-}  # fmt: skip
+    "a",
+    "abbr",
+    "b",
+    "blockquote",
+    "br",
+    "code",
+    "dd",
+    "del",
+    "details",
+    "div",
+    "dl",
+    "dt",
+    "em",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "hr",
+    "i",
+    "img",
+    "ins",
+    "kbd",
+    "li",
+    "mark",
+    "ol",
+    "p",
+    "pre",
+    "s",
+    "samp",
+    "small",
+    "span",
+    "strong",
+    "sub",
+    "summary",
+    "sup",
+    "table",
+    "tbody",
+    "td",
+    "th",
+    "thead",
+    "tr",
+    "ul",
+}
 ALLOWED_ATTRIBUTES = {
     "a": {"href", "title"},
     "abbr": {"title"},
@@ -54,8 +94,20 @@ ALLOWED_ATTRIBUTES = {
 # Relative links (other Kaizen pages) stay; of absolute ones only these schemes.
 URL_SCHEMES = {"http", "https", "mailto"}
 # Only the fence language markdown-it puts on code, e.g. language-sql.
-CODE_LANGUAGES = ("sql", "python", "bash", "shell", "console", "json", "yaml", "toml", "ini",
-                  "text", "http", "diff")  # fmt: skip
+CODE_LANGUAGES = (
+    "sql",
+    "python",
+    "bash",
+    "shell",
+    "console",
+    "json",
+    "yaml",
+    "toml",
+    "ini",
+    "text",
+    "http",
+    "diff",
+)
 ALLOWED_CLASSES = {"code": {f"language-{name}" for name in CODE_LANGUAGES}}
 # markdown-it aligns table cells with an inline style; that alone is kept.
 ALLOWED_STYLES = {"text-align"}

@@ -147,20 +147,32 @@ def seed(state: DemoState, reset: bool = False, fixed: bool = False) -> None:
 
 def command(state: DemoState) -> list[str]:
     return [
-        sys.executable, "-m", "examples.shop_api", "serve",
-        "--mode", state.mode,
-        "--port", str(state.port),
-        "--database-url", state.database_url,
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "examples.shop_api",
+        "serve",
+        "--mode",
+        state.mode,
+        "--port",
+        str(state.port),
+        "--database-url",
+        state.database_url,
+    ]
 
 
 def fixed_command(state: DemoState) -> list[str]:
     return [
-        sys.executable, "-m", "examples.shop_api", "serve",
-        "--mode", "fast",
-        "--port", str(state.fixed_port),
-        "--database-url", state.fixed_database_url,
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "examples.shop_api",
+        "serve",
+        "--mode",
+        "fast",
+        "--port",
+        str(state.fixed_port),
+        "--database-url",
+        state.fixed_database_url,
+    ]
 
 
 FIXED_SLUG = "shop-api-fixed"

@@ -106,9 +106,18 @@ def audit_list(request):
     if request.htmx and not request.htmx.boosted:
         template += "#results"
     actions = [
-        "initiative", "phase", "task", "target", "membership", "job", "finding", "schedule",
-        "token", "runbook", "training",
-    ]  # fmt: skip
+        "initiative",
+        "phase",
+        "task",
+        "target",
+        "membership",
+        "job",
+        "finding",
+        "schedule",
+        "token",
+        "runbook",
+        "training",
+    ]
     return render(
         request, template, {"page": page, "q": query, "action": action, "actions": actions}
     )

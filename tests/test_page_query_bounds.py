@@ -58,120 +58,197 @@ class World:
         # Two more initiatives on the target, with their phases and tasks, some overdue.
         initiatives = Initiative.objects.bulk_create(
             Initiative(
-                title=f"Initiative {n}.{i}", target=target, owner=people[0],
-                status=(Initiative.ACTIVE, Initiative.DONE)[i], run_mode="performance",
+                title=f"Initiative {n}.{i}",
+                target=target,
+                owner=people[0],
+                status=(Initiative.ACTIVE, Initiative.DONE)[i],
+                run_mode="performance",
                 start_date=today - datetime.timedelta(days=30),
                 target_date=today + datetime.timedelta(days=30 + n),
             )
             for i in range(2)
-        )  # fmt: skip
+        )
         phases = Phase.objects.bulk_create(
             Phase(
-                initiative=initiative, number=t.number, name=t.name,
+                initiative=initiative,
+                number=t.number,
+                name=t.name,
                 lead_department=self.departments[t.lead],
                 status=Phase.ACTIVE if t.number == 1 else Phase.NOT_STARTED,
                 planned_end=today - datetime.timedelta(days=2 - t.number),
             )
             for initiative in initiatives
             for t in STANDARD_PHASES
-        )  # fmt: skip
+        )
         PhaseTask.objects.bulk_create(
             PhaseTask(
-                phase=phase, title=task.title, department=self.departments[task.department],
+                phase=phase,
+                title=task.title,
+                department=self.departments[task.department],
                 assignee=people[(phase.number + position) % len(people)],
                 status=("todo", "doing", "blocked", "done")[position % 4],
-                estimate_hours=task.estimate_hours, due_date=phase.planned_end,
-                logged_hours=Decimal("1.5"), position=position,
+                estimate_hours=task.estimate_hours,
+                due_date=phase.planned_end,
+                logged_hours=Decimal("1.5"),
+                position=position,
             )
             for phase in phases
             for position, task in enumerate(STANDARD_PHASES[phase.number - 1].tasks)
-        )  # fmt: skip
+        )
         # The busy initiative gets runs, and tasks made from findings.
         main_phases = list(self.initiative.phases.order_by("number"))
         runs = Run.objects.bulk_create(
             Run(
-                target=target, mode="performance", status="succeeded", verdict="fail",
+                target=target,
+                mode="performance",
+                status="succeeded",
+                verdict="fail",
                 initiative=self.initiative if r % 2 else None,
                 phase=main_phases[r % 4] if r % 2 else None,
-                triggered_by=people[r % len(people)], finished_at=now,
+                triggered_by=people[r % len(people)],
+                finished_at=now,
             )
             for r in range(10)
-        )  # fmt: skip
+        )
         jobs = Job.objects.bulk_create(
             Job(
-                run=run, kind=kind, target=target, status=Job.SUCCEEDED, verdict="fail",
-                initiative=run.initiative, phase=run.phase, started_at=now, finished_at=now,
-                params={"mode": "load", "rate": 100.0, "duration": 20.0} if kind == "benchmark"
+                run=run,
+                kind=kind,
+                target=target,
+                status=Job.SUCCEEDED,
+                verdict="fail",
+                initiative=run.initiative,
+                phase=run.phase,
+                started_at=now,
+                finished_at=now,
+                params={"mode": "load", "rate": 100.0, "duration": 20.0}
+                if kind == "benchmark"
                 else {},
-                summary={"rps": 90.0, "latency_ms": {"med": 40.0, "p95": 80.0, "p99": 120.0},
-                         "tracked": {"reported": 3, "fixed": 1}},
+                summary={
+                    "rps": 90.0,
+                    "latency_ms": {"med": 40.0, "p95": 80.0, "p99": 120.0},
+                    "tracked": {"reported": 3, "fixed": 1},
+                },
             )
             for run in runs
             for kind in ("benchmark", "code_scan", "db_scan")
-        )  # fmt: skip
+        )
         findings = Finding.objects.bulk_create(
             Finding(
-                target=target, source=("code", "db", "security")[f % 3], rule_id=f"R{f % 9}",
-                severity=SEVERITIES[f % 5], category="query", title=f"Finding {n}.{f}",
-                location=f"app/orders.py:{f}", fingerprint=f"{n}-{f}",
+                target=target,
+                source=("code", "db", "security")[f % 3],
+                rule_id=f"R{f % 9}",
+                severity=SEVERITIES[f % 5],
+                category="query",
+                title=f"Finding {n}.{f}",
+                location=f"app/orders.py:{f}",
+                fingerprint=f"{n}-{f}",
                 status=STATUSES[f % 5] if f % 3 else Finding.OPEN,
-                first_seen_at=now, last_seen_at=now,
-                first_job=jobs[f % len(jobs)], last_job=jobs[f % len(jobs)],
+                first_seen_at=now,
+                last_seen_at=now,
+                first_job=jobs[f % len(jobs)],
+                last_job=jobs[f % len(jobs)],
                 assignee=people[f % len(people)] if f % 2 else None,
             )
             for f in range(50)
-        )  # fmt: skip
+        )
         PhaseTask.objects.bulk_create(
             PhaseTask(
-                phase=main_phases[1], title=f"Fix {finding.rule_id}",
-                department=self.departments["dev"], assignee=people[1], finding=finding,
-                criterion={"kind": "finding_gone", "finding": finding.pk, "source": "code",
-                           "text": "gone on re-scan"},
-                criterion_state="not_met", position=10,
+                phase=main_phases[1],
+                title=f"Fix {finding.rule_id}",
+                department=self.departments["dev"],
+                assignee=people[1],
+                finding=finding,
+                criterion={
+                    "kind": "finding_gone",
+                    "finding": finding.pk,
+                    "source": "code",
+                    "text": "gone on re-scan",
+                },
+                criterion_state="not_met",
+                position=10,
             )
             for finding in findings[:3]
-        )  # fmt: skip
+        )
         measurements = []
         for job in jobs:
             if job.kind == "benchmark":
                 measurements += [
-                    Measurement(target=target, run_id=job.run_id, job=job, name=name, value=v,
-                                unit="ms", measured_at=now)
-                    for name, v in (("http.latency.p95", 80.0), ("http.latency.avg", 45.0),
-                                    ("http.throughput", 90.0), ("http.error_rate", 0.01))
-                ]  # fmt: skip
+                    Measurement(
+                        target=target,
+                        run_id=job.run_id,
+                        job=job,
+                        name=name,
+                        value=v,
+                        unit="ms",
+                        measured_at=now,
+                    )
+                    for name, v in (
+                        ("http.latency.p95", 80.0),
+                        ("http.latency.avg", 45.0),
+                        ("http.throughput", 90.0),
+                        ("http.error_rate", 0.01),
+                    )
+                ]
                 measurements += [
-                    Measurement(target=target, run_id=job.run_id, job=job, name=f"sample.{name}",
-                                value=s, unit="ms", second=s, measured_at=now)
+                    Measurement(
+                        target=target,
+                        run_id=job.run_id,
+                        job=job,
+                        name=f"sample.{name}",
+                        value=s,
+                        unit="ms",
+                        second=s,
+                        measured_at=now,
+                    )
                     for s in range(20)
                     for name in ("p95_ms", "achieved")
-                ]  # fmt: skip
+                ]
             elif job.kind == "db_scan":
                 measurements.append(
-                    Measurement(target=target, run_id=job.run_id, job=job, name="db.query.avg",
-                                value=12.0, unit="ms", measured_at=now)
-                )  # fmt: skip
+                    Measurement(
+                        target=target,
+                        run_id=job.run_id,
+                        job=job,
+                        name="db.query.avg",
+                        value=12.0,
+                        unit="ms",
+                        measured_at=now,
+                    )
+                )
         measurements += [
-            Measurement(target=target, name="availability.up", value=1.0, unit="bool",
-                        measured_at=now - datetime.timedelta(minutes=m + 60 * n))
+            Measurement(
+                target=target,
+                name="availability.up",
+                value=1.0,
+                unit="bool",
+                measured_at=now - datetime.timedelta(minutes=m + 60 * n),
+            )
             for m in range(60)
-        ]  # fmt: skip
+        ]
         Measurement.objects.bulk_create(measurements)
         AuditEvent.objects.bulk_create(
             AuditEvent(
-                actor=people[e % len(people)], action="task.status", object_type="task",
-                object_id=str(e), object_repr="A task", summary="moved a task",
-                initiative=self.initiative if e % 2 else None, target=target,
+                actor=people[e % len(people)],
+                action="task.status",
+                object_type="task",
+                object_id=str(e),
+                object_repr="A task",
+                summary="moved a task",
+                initiative=self.initiative if e % 2 else None,
+                target=target,
             )
             for e in range(30)
-        )  # fmt: skip
+        )
         Notification.objects.bulk_create(
             Notification(user=people[0], subject=f"Run {n}.{i} finished") for i in range(10)
         )
         Incident.objects.create(
-            target=target, kind=Incident.DOWN, started_at=now - datetime.timedelta(hours=n + 1),
+            target=target,
+            kind=Incident.DOWN,
+            started_at=now - datetime.timedelta(hours=n + 1),
             ended_at=now - datetime.timedelta(hours=n),
-        )  # fmt: skip
+        )
 
 
 @pytest.fixture

@@ -117,8 +117,17 @@ _VALUE_SUMMARY = ("latency_ms", "rps", "error_rate")
 
 
 def _rows(queryset) -> list[RunRow]:
-    fields = ["pk", "run_id", "target_id", "target__slug", "params", "started_at", "finished_at",
-              "run__initiative_id", "run__created_at"]  # fmt: skip
+    fields = [
+        "pk",
+        "run_id",
+        "target_id",
+        "target__slug",
+        "params",
+        "started_at",
+        "finished_at",
+        "run__initiative_id",
+        "run__created_at",
+    ]
     rows = []
     for row in queryset.values(*fields, *[f"summary__{key}" for key in _ROW_SUMMARY]):
         rows.append(
@@ -394,9 +403,11 @@ def why_no_latest_in(base: BenchmarkSet, sets: list[BenchmarkSet]) -> str:
     later = [
         s
         for s in sets
-        if s.run_id != base.run_id and s.started_at and base.started_at
+        if s.run_id != base.run_id
+        and s.started_at
+        and base.started_at
         and s.started_at > base.started_at
-    ]  # fmt: skip
+    ]
     if not later:
         return f"no {base.mode} set after the baseline ({base.label})"
     newest = later[-1]

@@ -5,8 +5,13 @@ from __future__ import annotations
 import datetime
 
 # Day of week takes 0–7: both 0 and 7 are Sunday.
-FIELDS = (("minute", 0, 59), ("hour", 0, 23), ("day of month", 1, 31), ("month", 1, 12),
-          ("day of week", 0, 7))  # fmt: skip
+FIELDS = (
+    ("minute", 0, 59),
+    ("hour", 0, 23),
+    ("day of month", 1, 31),
+    ("month", 1, 12),
+    ("day of week", 0, 7),
+)
 
 
 def _field(text: str, name: str, low: int, high: int) -> set[int]:

@@ -68,10 +68,16 @@ def run_etag(request, pk: int) -> str:
         for pk, status, progress, *rest in Job.objects.filter(run_id=pk)
         .order_by("pk")
         .values_list(
-            "pk", "status", "progress", "step", "verdict", "waiting_for_id",
-            "cancel_requested", "error",
+            "pk",
+            "status",
+            "progress",
+            "step",
+            "verdict",
+            "waiting_for_id",
+            "cancel_requested",
+            "error",
         )
-    ]  # fmt: skip
+    ]
     running = any(row[1] == Job.RUNNING for row in rows)
     clock = _clock() if running else 0
     return _crc(request.user.pk, request.session.get("time_zone"), clock, rows)

@@ -182,15 +182,23 @@ def check_after_run(run) -> None:
     before = set_of_run(schedule.sentinel_reference_id)
     after = set_of_run(run.pk)
     if before is None:
-        _inconclusive(initiative, schedule, run, [
-            f"the reference run #{schedule.sentinel_reference_id} has no {SET_MODE} benchmark "
-            "left; mark the initiative done again to re-arm the sentinel"
-        ])  # fmt: skip
+        _inconclusive(
+            initiative,
+            schedule,
+            run,
+            [
+                f"the reference run #{schedule.sentinel_reference_id} has no {SET_MODE} benchmark "
+                "left; mark the initiative done again to re-arm the sentinel"
+            ],
+        )
         return
     if after is None:
-        _inconclusive(initiative, schedule, run, [
-            f"run #{run.pk} measured no {SET_MODE} benchmark (its jobs failed or were cancelled)"
-        ])  # fmt: skip
+        _inconclusive(
+            initiative,
+            schedule,
+            run,
+            [f"run #{run.pk} measured no {SET_MODE} benchmark (its jobs failed or were cancelled)"],
+        )
         return
     before.role, before.how = "Reference", "the sentinel's"
     after.role, after.how = "Re-run", f"sentinel run of {timezone.localdate(run.created_at)}"

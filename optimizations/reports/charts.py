@@ -235,8 +235,10 @@ def points_json(rows: list[dict]) -> str:
 def comparison_runs(a_points: list, b_points: list, title: str) -> go.Figure:
     """Each run's value on both sides, in time order: the alternation and the spread."""
     figure = go.Figure()
-    for name, points, color in (("A (before)", a_points, PALETTE["offered"]),
-                                ("B (after)", b_points, PALETTE["achieved"])):  # fmt: skip
+    for name, points, color in (
+        ("A (before)", a_points, PALETTE["offered"]),
+        ("B (after)", b_points, PALETTE["achieved"]),
+    ):
         figure.add_trace(
             go.Scatter(
                 x=[when for when, _ in points],
@@ -463,8 +465,10 @@ def before_after_latency(
     if not (before.get("p95") and after.get("p95")):
         return None
     figure = go.Figure()
-    for name, samples, color in ((labels[0], before, PALETTE["offered"]),
-                                 (labels[1], after, PALETTE["achieved"])):  # fmt: skip
+    for name, samples, color in (
+        (labels[0], before, PALETTE["offered"]),
+        (labels[1], after, PALETTE["achieved"]),
+    ):
         xs, ys = [], []
         for quantile in ("p50", "p95"):
             values = samples.get(quantile) or []

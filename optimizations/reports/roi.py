@@ -192,11 +192,24 @@ class RoiResult:
     def to_dict(self) -> dict:
         data = {
             name: getattr(self, name)
-            for name in ("initiative_id", "initiative_title", "target_slug", "target_name",
-                         "currency", "missing")
-        }  # fmt: skip
-        for name in ("assumptions", "interleaved", "knee_before", "knee_after", "investment",
-                     "verified", "estimated"):  # fmt: skip
+            for name in (
+                "initiative_id",
+                "initiative_title",
+                "target_slug",
+                "target_name",
+                "currency",
+                "missing",
+            )
+        }
+        for name in (
+            "assumptions",
+            "interleaved",
+            "knee_before",
+            "knee_after",
+            "investment",
+            "verified",
+            "estimated",
+        ):
             value = getattr(self, name)
             data[name] = asdict(value) if value is not None else None
         data["measured_column"] = asdict(self.measured_column)
@@ -366,10 +379,14 @@ def _columns_evidence(
     out = {}
     headline = interleaved.headline if interleaved else None
     if headline is None:
-        out[stats.VERIFIED] = (None, "", [
-            "no interleaved comparison of this target against its improved version "
-            "(the compare page runs one: 5 runs a side, alternating)"
-        ])  # fmt: skip
+        out[stats.VERIFIED] = (
+            None,
+            "",
+            [
+                "no interleaved comparison of this target against its improved version "
+                "(the compare page runs one: 5 runs a side, alternating)"
+            ],
+        )
     else:
         out[stats.VERIFIED] = _from(headline, stats.VERIFIED, "interleaved comparison")
     if baseline is None:
@@ -400,14 +417,16 @@ def _from(c: stats.Comparison, level: str, what: str) -> tuple:
     """A column's speed-up from a comparison that reached ``level``: the end of the
     interval nearest to no change, only for a claim the rule makes."""
     if c.evidence != level:
-        return (None, "", [
-            f"the {what} is {c.evidence} evidence only "
-            f"({c.n_baseline} and {c.n_candidate} runs; {'; '.join(c.reasons)})"
-        ])  # fmt: skip
+        return (
+            None,
+            "",
+            [
+                f"the {what} is {c.evidence} evidence only "
+                f"({c.n_baseline} and {c.n_candidate} runs; {'; '.join(c.reasons)})"
+            ],
+        )
     if c.verdict not in (stats.IMPROVED, stats.REGRESSED):
-        return (None, "", [
-            f"the {what} says {c.verdict} on p95 latency ({'; '.join(c.reasons)})"
-        ])  # fmt: skip
+        return (None, "", [f"the {what} says {c.verdict} on p95 latency ({'; '.join(c.reasons)})"])
     return (
         _conservative(c),
         f"p95 latency, {what}, end of the {c.confidence:.1%} interval nearest to no change",
@@ -526,8 +545,22 @@ def _column(
 ) -> RoiColumn:
     missing: list[str] = []
     notes: list[str] = []
-    column = RoiColumn(kind, speedup, speedup_basis, None, None, "", None, None, None, None, None,
-                       None, missing, notes)  # fmt: skip
+    column = RoiColumn(
+        kind,
+        speedup,
+        speedup_basis,
+        None,
+        None,
+        "",
+        None,
+        None,
+        None,
+        None,
+        None,
+        None,
+        missing,
+        notes,
+    )
     # The estimate can rest on two measured knees alone; anything else needs the speed-up.
     knees_suffice = kind == "estimated" and knee_before is not None and knee_after is not None
     if speedup is None and not knees_suffice:

@@ -139,8 +139,13 @@ def schedule_edit(request, pk):
     form = ScheduleForm(request.POST or None, instance=schedule)
     if request.method == "POST":
         if request.POST.get("delete"):
-            record(request.user, "schedule.delete", schedule, f"removed schedule {schedule.name}",
-                   target=schedule.target)  # fmt: skip
+            record(
+                request.user,
+                "schedule.delete",
+                schedule,
+                f"removed schedule {schedule.name}",
+                target=schedule.target,
+            )
             schedule.delete()
             messages.success(request, "Schedule removed.")
             return redirect(schedule.target)

@@ -117,8 +117,13 @@ def test_a_target_that_stays_slow_is_started_anyway_after_the_longest_cool_down(
 def test_a_target_that_stays_unhealthy_ends_the_job_naming_that(target, answers, why):
     server = target(answers)
     with pytest.raises(cooldown.Unhealthy) as raised:
-        wait(server.spec, reference_ms=5.0, max_wait=30.0, clock=steps(10.0),
-             previous="load test #12")  # fmt: skip
+        wait(
+            server.spec,
+            reference_ms=5.0,
+            max_wait=30.0,
+            clock=steps(10.0),
+            previous="load test #12",
+        )
     message = str(raised.value)
     assert message.startswith("The target stayed unhealthy after load test #12")
     assert "GET /health" in message and why in message

@@ -235,8 +235,12 @@ def test_a_cancel_stops_a_request_to_a_silent_server_and_shuts_its_socket():
     try:
         with pytest.raises(Stop):
             # Without the cancel this would wait the full minute.
-            safehttp.fetch(f"http://{ALLOWED}:{server.getsockname()[1]}/", allowed=ALLOW,
-                           timeout=60, cancel=cancel)  # fmt: skip
+            safehttp.fetch(
+                f"http://{ALLOWED}:{server.getsockname()[1]}/",
+                allowed=ALLOW,
+                timeout=60,
+                cancel=cancel,
+            )
         assert closed.wait(10)
     finally:
         server.close()

@@ -187,10 +187,22 @@ def _window_family(*, mean_ms, min_ms, max_ms, calls=60):
     from optimizations.analyzers.dbscan.snapshots import Family
 
     return Family(
-        queryid=1, userid=10, query="SELECT 1", calls=calls, total_ms=calls * mean_ms,
-        mean_ms=mean_ms, stddev_ms=5.0, min_ms=min_ms, max_ms=max_ms, max_in_window=True,
-        window_exact=True, rows=calls, blks_hit=0, blks_read=0, share=1.0,
-    )  # fmt: skip
+        queryid=1,
+        userid=10,
+        query="SELECT 1",
+        calls=calls,
+        total_ms=calls * mean_ms,
+        mean_ms=mean_ms,
+        stddev_ms=5.0,
+        min_ms=min_ms,
+        max_ms=max_ms,
+        max_in_window=True,
+        window_exact=True,
+        rows=calls,
+        blks_hit=0,
+        blks_read=0,
+        share=1.0,
+    )
 
 
 def test_the_slow_query_and_slow_family_thresholds_reach_the_db_scan():

@@ -113,8 +113,9 @@ def test_the_5_v_5_interval_is_the_3rd_and_23rd_pairwise_difference():
 
 
 def test_a_noisy_45_fold_speed_up_is_improved():
-    result = stats.compare(SLOW_MEDIAN_MS, FAST_MEDIAN_MS, metric="latency_med",
-                           order=interleaved_runs())  # fmt: skip
+    result = stats.compare(
+        SLOW_MEDIAN_MS, FAST_MEDIAN_MS, metric="latency_med", order=interleaved_runs()
+    )
     assert result.verdict == "improved"
     assert result.p_value == pytest.approx(2 / 252)  # every run after faster than every before
     assert result.speedup == pytest.approx(45, rel=0.05)

@@ -21,10 +21,17 @@ def _findings(target):
         ]
     ):
         Finding.objects.create(
-            target=target, source=source, rule_id=rule, severity="high", category=category,
-            title=f"{rule} problem", location=f"routes.py:{n + 1}", fingerprint=rule,
-            first_seen_at=now - datetime.timedelta(hours=1), last_seen_at=now,
-        )  # fmt: skip
+            target=target,
+            source=source,
+            rule_id=rule,
+            severity="high",
+            category=category,
+            title=f"{rule} problem",
+            location=f"routes.py:{n + 1}",
+            fingerprint=rule,
+            first_seen_at=now - datetime.timedelta(hours=1),
+            last_seen_at=now,
+        )
 
 
 def _sign_in(page, live_server, user):

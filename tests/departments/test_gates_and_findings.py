@@ -140,9 +140,11 @@ def test_a_new_target_gets_its_findings_from_the_periodic_task(topics, departmen
     from departments.tasks import refresh_runbook_findings
 
     newcomer = TargetService.objects.create(
-        name="Search API", slug="search-api", base_url="http://127.0.0.1:8300",
+        name="Search API",
+        slug="search-api",
+        base_url="http://127.0.0.1:8300",
         owner_department=departments["dev"],
-    )  # fmt: skip
+    )
     refresh_runbook_findings.run()
     assert len(open_topics(newcomer)) == 5
 
@@ -156,10 +158,14 @@ def test_a_schedule_runs_past_the_gate_of_the_person_who_made_it(
     monkeypatch.setattr(engine, "broker_reachable", lambda timeout=2.0: None)
     monkeypatch.setattr(engine, "enqueue", lambda job: True)
     Schedule.objects.create(
-        target=target, name="Regression sentinel", mode="quality", focus=["testing"],
-        cron="0 3 * * 1", created_by=qa_engineer,
+        target=target,
+        name="Regression sentinel",
+        mode="quality",
+        focus=["testing"],
+        cron="0 3 * * 1",
+        created_by=qa_engineer,
         next_run_at=timezone.now() - datetime.timedelta(minutes=1),
-    )  # fmt: skip
+    )
     assert training_gate_refusal(qa_engineer, target, "benchmark") is not None
     assert housekeeping.start_due_schedules() == 1
     run = Run.objects.get(trigger="schedule")

@@ -326,9 +326,11 @@ def test_coverage_costs_the_same_queries_for_more_targets_and_runbooks(
     baseline = queries_of(client, reverse("runbook_coverage"))
     for n in range(10):
         other = TargetService.objects.create(
-            name=f"API {n}", slug=f"api-{n}", base_url="http://127.0.0.1:9000",
+            name=f"API {n}",
+            slug=f"api-{n}",
+            base_url="http://127.0.0.1:9000",
             owner_department=departments["dev"],
-        )  # fmt: skip
+        )
         make_runbook(f"IR {n}", targets=[other], topic_slugs=["incident-response"])
     with django_assert_max_num_queries(baseline):
         page = client.get(reverse("runbook_coverage")).content.decode()

@@ -145,9 +145,14 @@ def test_the_dashboard_shows_completion_by_department_and_the_overdue_people(
 
 
 def test_the_dashboard_costs_the_same_queries_for_many_people(
-    login, make_module, hr_editor, departments, make_user, queries_of,
+    login,
+    make_module,
+    hr_editor,
+    departments,
+    make_user,
+    queries_of,
     django_assert_max_num_queries,
-):  # fmt: skip
+):
     client = login(hr_editor)
 
     def assign_overdue(module):

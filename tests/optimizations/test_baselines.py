@@ -22,31 +22,43 @@ def load_set(target, started, p95s, *, params=None, run=None, **run_fields):
     run = run or Run.objects.create(target=target, mode="custom", **run_fields)
     for n, p95 in enumerate(p95s):
         Job.objects.create(
-            run=run, kind="benchmark", target=target, status=Job.SUCCEEDED,
+            run=run,
+            kind="benchmark",
+            target=target,
+            status=Job.SUCCEEDED,
             started_at=started + datetime.timedelta(minutes=n),
             finished_at=started + datetime.timedelta(minutes=n, seconds=10),
             params=params or LOAD,
-            summary={"mode": (params or LOAD)["mode"], "engine_version": "1", "rps": 20.0,
-                     "error_rate": 0.0, "latency_ms": {"med": p95 / 2, "p95": p95, "p99": p95}},
-        )  # fmt: skip
+            summary={
+                "mode": (params or LOAD)["mode"],
+                "engine_version": "1",
+                "rps": 20.0,
+                "error_rate": 0.0,
+                "latency_ms": {"med": p95 / 2, "p95": p95, "p99": p95},
+            },
+        )
     return run
 
 
 @pytest.fixture
 def twin(departments):
     return TargetService.objects.create(
-        name="Orders API (fixed)", slug="orders-fixed", base_url="http://127.0.0.1:8101",
+        name="Orders API (fixed)",
+        slug="orders-fixed",
+        base_url="http://127.0.0.1:8101",
         owner_department=departments["dev"],
-    )  # fmt: skip
+    )
 
 
 def test_the_baseline_is_the_first_set_and_the_latest_the_newest_comparable(target):
     first = load_set(target, T0, [100.0] * 5)
     load_set(target, T0 + datetime.timedelta(hours=1), [90.0] * 5)
-    other_rate = load_set(target, T0 + datetime.timedelta(hours=3), [50.0] * 5,
-                          params={**LOAD, "rate": 40.0})  # fmt: skip
-    newest = load_set(target, T0 + datetime.timedelta(hours=2), [80.0] * 5,
-                      params={**LOAD, "seed": 7})  # the seed may differ  # fmt: skip
+    other_rate = load_set(
+        target, T0 + datetime.timedelta(hours=3), [50.0] * 5, params={**LOAD, "rate": 40.0}
+    )
+    newest = load_set(
+        target, T0 + datetime.timedelta(hours=2), [80.0] * 5, params={**LOAD, "seed": 7}
+    )  # the seed may differ
     base, latest, sets = baselines.baseline_and_latest(target)
     assert base.run_id == first.pk and base.role == "Baseline"
     assert latest.run_id == newest.pk != other_rate.pk
@@ -130,9 +142,14 @@ def test_the_memory_baseline_follows_the_same_rule(target):
     second = load_set(target, T0 + datetime.timedelta(hours=1), [100.0], params=endurance)
     for run, value in ((first, 300e6), (second, 200e6)):
         Measurement.objects.create(
-            target=target, run=run, job=run.jobs.get(), name="memory.pss.mean", value=value,
-            unit="B", measured_at=timezone.now(),
-        )  # fmt: skip
+            target=target,
+            run=run,
+            job=run.jobs.get(),
+            name="memory.pss.mean",
+            value=value,
+            unit="B",
+            measured_at=timezone.now(),
+        )
     assert baselines.baseline_measurement(target, "endurance", "memory.pss.mean")["value"] == 300e6
     target.baseline_run = second
     target.save()
@@ -213,9 +230,12 @@ def test_route_decides_who_hears_of_each_event(initiative, make_user):
 
 def test_a_finished_run_is_routed_to_its_starter_and_the_initiative_owner(initiative, qa_engineer):
     run = Run.objects.create(
-        target=initiative.target, mode="performance", initiative=initiative,
-        triggered_by=qa_engineer, status="succeeded",
-    )  # fmt: skip
+        target=initiative.target,
+        mode="performance",
+        initiative=initiative,
+        triggered_by=qa_engineer,
+        status="succeeded",
+    )
     assert recipients("run.finished", run=run) == [qa_engineer, initiative.owner]
 
 
@@ -242,6 +262,12 @@ def finish(run, started, p95s):
             status=Job.SUCCEEDED,
             started_at=started + datetime.timedelta(minutes=n),
             finished_at=started + datetime.timedelta(minutes=n, seconds=10),
-            summary={"mode": "load", "engine_version": "1", "offered_rate": 20.0, "rps": 20.0,
-                     "error_rate": 0.0, "latency_ms": {"med": p95 / 2, "p95": p95, "p99": p95}},
-        )  # fmt: skip
+            summary={
+                "mode": "load",
+                "engine_version": "1",
+                "offered_rate": 20.0,
+                "rps": 20.0,
+                "error_rate": 0.0,
+                "latency_ms": {"med": p95 / 2, "p95": p95, "p99": p95},
+            },
+        )

@@ -25,16 +25,19 @@ def ago(**span) -> datetime.datetime:
 
 
 def check(target, up: bool, when, name="availability.up"):
-    return Measurement(target=target, name=name, value=1.0 if up else 0.0, unit="bool",
-                       measured_at=when)  # fmt: skip
+    return Measurement(
+        target=target, name=name, value=1.0 if up else 0.0, unit="bool", measured_at=when
+    )
 
 
 @pytest.fixture
 def other_target(db, departments):
     return TargetService.objects.create(
-        name="Billing API", slug="billing-api", base_url="http://127.0.0.1:8101",
+        name="Billing API",
+        slug="billing-api",
+        base_url="http://127.0.0.1:8101",
         owner_department=departments["dev"],
-    )  # fmt: skip
+    )
 
 
 # -- uptime ----------------------------------------------------------------------------
@@ -62,8 +65,10 @@ def test_uptime_without_checks_is_unknown_per_window(target):
     Measurement.objects.bulk_create([check(target, True, ago(days=20))])
     assert availability.uptime(target, now=NOW) == {"24 h": None, "7 d": None, "30 d": 100.0}
     assert availability.uptime(target, now=ago(days=-20)) == {  # the check is 40 days old
-        "24 h": None, "7 d": None, "30 d": None,
-    }  # fmt: skip
+        "24 h": None,
+        "7 d": None,
+        "30 d": None,
+    }
 
 
 # -- the board's newest points and daily availability ------------------------------------
@@ -71,22 +76,39 @@ def test_uptime_without_checks_is_unknown_per_window(target):
 
 def test_each_name_keeps_its_own_newest_points_however_many_another_has(target, other_target):
     rows = [
-        Measurement(target=target, name="metrics.pool_use", value=float(minute), unit="%",
-                    measured_at=ago(minutes=minute))
+        Measurement(
+            target=target,
+            name="metrics.pool_use",
+            value=float(minute),
+            unit="%",
+            measured_at=ago(minutes=minute),
+        )
         for minute in range(200)
-    ]  # fmt: skip
+    ]
     rows += [
-        Measurement(target=target, name="db.query.avg", value=float(day), unit="ms",
-                    measured_at=ago(days=day))
+        Measurement(
+            target=target,
+            name="db.query.avg",
+            value=float(day),
+            unit="ms",
+            measured_at=ago(days=day),
+        )
         for day in range(1, 4)
-    ]  # fmt: skip
+    ]
     # Not trend points: a per-second sample, another target's value, a name the board ignores.
-    rows.append(Measurement(target=target, name="db.query.avg", value=-1.0, unit="ms",
-                            second=3, measured_at=NOW))  # fmt: skip
-    rows.append(Measurement(target=other_target, name="db.query.avg", value=-2.0, unit="ms",
-                            measured_at=NOW))  # fmt: skip
-    rows.append(Measurement(target=target, name="http.latency.avg", value=-3.0, unit="ms",
-                            measured_at=NOW))  # fmt: skip
+    rows.append(
+        Measurement(
+            target=target, name="db.query.avg", value=-1.0, unit="ms", second=3, measured_at=NOW
+        )
+    )
+    rows.append(
+        Measurement(
+            target=other_target, name="db.query.avg", value=-2.0, unit="ms", measured_at=NOW
+        )
+    )
+    rows.append(
+        Measurement(target=target, name="http.latency.avg", value=-3.0, unit="ms", measured_at=NOW)
+    )
     Measurement.objects.bulk_create(rows)
     data = sloboard.load(target)
     assert set(data.others) == {"metrics.pool_use", "db.query.avg"}
@@ -98,8 +120,9 @@ def test_each_name_keeps_its_own_newest_points_however_many_another_has(target, 
 def test_newest_points_keep_their_run_and_job(target):
     run = Run.objects.create(target=target, mode="custom")
     job = Job.objects.create(run=run, kind="db_scan", target=target, status=Job.SUCCEEDED)
-    Measurement.objects.create(target=target, run=run, job=job, name="db.pool.use", value=40.0,
-                               unit="%", measured_at=NOW)  # fmt: skip
+    Measurement.objects.create(
+        target=target, run=run, job=job, name="db.pool.use", value=40.0, unit="%", measured_at=NOW
+    )
     (point,) = sloboard.load(target).others["db.pool.use"]
     assert (point.value, point.run_id, point.job_id, point.at) == (40.0, run.pk, job.pk, NOW)
 
@@ -197,10 +220,15 @@ def test_board_queries_stay_flat_with_many_minute_checks(
 ):
     rows = [check(target, minute % 100 != 0, ago(minutes=minute)) for minute in range(3000)]
     rows += [
-        Measurement(target=target, name="metrics.pool_use", value=50.0, unit="%",
-                    measured_at=ago(minutes=minute))
+        Measurement(
+            target=target,
+            name="metrics.pool_use",
+            value=50.0,
+            unit="%",
+            measured_at=ago(minutes=minute),
+        )
         for minute in range(3000)
-    ]  # fmt: skip
+    ]
     Measurement.objects.bulk_create(rows)
     with django_assert_num_queries(4):  # jobs, newest points, daily availability, baseline
         rows = sloboard.board(target)
@@ -213,15 +241,29 @@ def test_board_queries_stay_flat_with_many_minute_checks(
 
 
 def trend_row(index: int, points: int, state="pass") -> sloboard.SloRow:
-    row = sloboard.SloRow(key=f"key{index}", label=f"SLO {index}", unit="ms", threshold=100.0,
-                          direction="max", state=state)  # fmt: skip
+    row = sloboard.SloRow(
+        key=f"key{index}",
+        label=f"SLO {index}",
+        unit="ms",
+        threshold=100.0,
+        direction="max",
+        state=state,
+    )
     row.trend = [(ago(days=points - n), 40.0 + n) for n in range(points)]
     return row
 
 
 def run_point(n: int, mode: str) -> dict:
-    return {"at": ago(days=10 - n), "run_id": n, "job_id": 100 + n, "mode": mode,
-            "p50": 10.0 + n, "p95": 20.0 + n, "p99": 30.0 + n, "rps": 500.0 + n}  # fmt: skip
+    return {
+        "at": ago(days=10 - n),
+        "run_id": n,
+        "job_id": 100 + n,
+        "mode": mode,
+        "p50": 10.0 + n,
+        "p95": 20.0 + n,
+        "p99": 30.0 + n,
+        "rps": 500.0 + n,
+    }
 
 
 def domains(layout: dict) -> dict:
@@ -238,9 +280,12 @@ def test_slo_trends_draw_the_grid_make_subplots_would(count):
     figure = charts.slo_trends(rows)
     lines = -(-count // 3)
     expected = make_subplots(
-        rows=lines, cols=3, subplot_titles=[f"SLO {n} (ms)" for n in range(count)],
-        vertical_spacing=0.5 / lines, horizontal_spacing=0.08,
-    ).to_plotly_json()["layout"]  # fmt: skip
+        rows=lines,
+        cols=3,
+        subplot_titles=[f"SLO {n} (ms)" for n in range(count)],
+        vertical_spacing=0.5 / lines,
+        horizontal_spacing=0.08,
+    ).to_plotly_json()["layout"]
     assert domains(figure["layout"]) == domains(expected)
     titles = [
         (a["text"], round(a["x"], 6), round(a["y"], 6)) for a in figure["layout"]["annotations"]
@@ -271,10 +316,19 @@ def test_target_runs_draw_one_line_per_mode_on_shared_axes():
     drawn = go.Figure(json.loads(charts.to_json(figure)))
     # load first, then the others by name: per mode p50, p95, p99 above and req/s below.
     assert [trace.name for trace in drawn.data] == [
-        "p50 (load)", "p95 (load)", "p99 (load)", "req/s (load)",
-        "p50 (endurance)", "p95 (endurance)", "p99 (endurance)", "req/s (endurance)",
-        "p50 (stress)", "p95 (stress)", "p99 (stress)", "req/s (stress)",
-    ]  # fmt: skip
+        "p50 (load)",
+        "p95 (load)",
+        "p99 (load)",
+        "req/s (load)",
+        "p50 (endurance)",
+        "p95 (endurance)",
+        "p99 (endurance)",
+        "req/s (endurance)",
+        "p50 (stress)",
+        "p95 (stress)",
+        "p99 (stress)",
+        "req/s (stress)",
+    ]
     assert [trace.yaxis for trace in drawn.data[:4]] == ["y", "y", "y", "y2"]
     assert list(drawn.data[3].y) == [500.0, 502.0]
     assert drawn.data[0].text == ("run #0 · job #100 (load)", "run #2 · job #102 (load)")
@@ -297,14 +351,30 @@ def test_bundle_takes_plain_figures_and_plotly_figures():
 def test_board_page_carries_both_figures(login, viewer, target):
     run = Run.objects.create(target=target, mode="custom")
     for n in range(2):
-        job = Job.objects.create(run=run, kind="benchmark", target=target, status=Job.SUCCEEDED,
-                                 params={"mode": "load"}, finished_at=ago(hours=2 - n))  # fmt: skip
+        job = Job.objects.create(
+            run=run,
+            kind="benchmark",
+            target=target,
+            status=Job.SUCCEEDED,
+            params={"mode": "load"},
+            finished_at=ago(hours=2 - n),
+        )
         Measurement.objects.bulk_create(
-            Measurement(target=target, run=run, job=job, name=name, value=value, unit="ms",
-                        measured_at=ago(hours=2 - n))
-            for name, value in (("http.latency.avg", 40.0 + n), ("http.latency.p99", 90.0),
-                                ("http.throughput", 20.0))
-        )  # fmt: skip
+            Measurement(
+                target=target,
+                run=run,
+                job=job,
+                name=name,
+                value=value,
+                unit="ms",
+                measured_at=ago(hours=2 - n),
+            )
+            for name, value in (
+                ("http.latency.avg", 40.0 + n),
+                ("http.latency.p99", 90.0),
+                ("http.throughput", 20.0),
+            )
+        )
     response = login(viewer).get(reverse("target_slo", args=[target.slug]))
     figures = response.context["figures"]
     assert json.loads(figures["slo-trends"])["data"][0]["y"] == [40.0, 41.0]

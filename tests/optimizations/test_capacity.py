@@ -18,22 +18,37 @@ def stress(target, knee=100.0, run=None, when=None):
     when = when or NOW
     run = run or Run.objects.create(target=target, mode="strategy", focus=["scaling"])
     job = Job.objects.create(
-        run=run, kind="benchmark", target=target, status=Job.SUCCEEDED, params={"mode": "stress"},
-        started_at=when - datetime.timedelta(minutes=5), finished_at=when,
-    )  # fmt: skip
+        run=run,
+        kind="benchmark",
+        target=target,
+        status=Job.SUCCEEDED,
+        params={"mode": "stress"},
+        started_at=when - datetime.timedelta(minutes=5),
+        finished_at=when,
+    )
     Measurement.objects.create(
-        target=target, run=run, job=job, name="http.capacity", value=knee, unit="req/s",
+        target=target,
+        run=run,
+        job=job,
+        name="http.capacity",
+        value=knee,
+        unit="req/s",
         measured_at=when,
-    )  # fmt: skip
+    )
     return job
 
 
 def db_scan(target, run=None, when=None, **summary):
     run = run or Run.objects.create(target=target, mode="strategy", focus=["architecture"])
     return Job.objects.create(
-        run=run, kind="db_scan", target=target, status=Job.SUCCEEDED, summary=summary,
-        started_at=(when or NOW) - datetime.timedelta(minutes=1), finished_at=when or NOW,
-    )  # fmt: skip
+        run=run,
+        kind="db_scan",
+        target=target,
+        status=Job.SUCCEEDED,
+        summary=summary,
+        started_at=(when or NOW) - datetime.timedelta(minutes=1),
+        finished_at=when or NOW,
+    )
 
 
 def scaling_run(target, knee=100.0, pool=None, connections=None):
@@ -90,8 +105,11 @@ def test_pgbouncer_when_the_pools_exceed_max_connections(db, target):
     assert advice.connections_needed == 100 and advice.fits is False
     # 2 connections at 100 req/s → 40 busy at 2000 req/s → ⌈40 ÷ 0.8⌉ = 50 server connections.
     assert advice.pgbouncer == {
-        "pool_mode": "transaction", "default_pool_size": 50, "max_client_conn": 100, "fits": True,
-    }  # fmt: skip
+        "pool_mode": "transaction",
+        "default_pool_size": 50,
+        "max_client_conn": 100,
+        "fits": True,
+    }
     assert advice.ok is True and "PgBouncer" in advice.summary
 
 
@@ -118,9 +136,12 @@ def test_pool_from_the_minute_checks_during_the_stress_test(db, target):
     db_scan(target, pool=POOL, connections=CONNECTIONS, when=NOW - datetime.timedelta(days=1))
     for minute, use in ((10, 95.0), (3, 40.0), (1, 20.0)):  # the first is before the test
         Measurement.objects.create(
-            target=target, name="metrics.pool_use", value=use, unit="%",
+            target=target,
+            name="metrics.pool_use",
+            value=use,
+            unit="%",
             measured_at=NOW - datetime.timedelta(minutes=minute),
-        )  # fmt: skip
+        )
     advice = capacity.advise(target, peak_rps=80)
     # 40 % of 5 + 10 = 6 connections at the knee.
     assert advice.input("checked_out").value == 6.0
@@ -153,10 +174,14 @@ def test_a_knee_of_zero_cannot_carry_any_peak(db, target):
 def test_a_stress_test_without_a_knee_fails_the_model_and_says_why(db, target):
     run = Run.objects.create(target=target, mode="strategy", focus=["scaling"])
     job = Job.objects.create(
-        run=run, kind="benchmark", target=target, status=Job.SUCCEEDED,
+        run=run,
+        kind="benchmark",
+        target=target,
+        status=Job.SUCCEEDED,
         params={"mode": "stress", "start_rate": 5.0},
-        summary={"capacity_rps": None, "saturation_rps": 7.6}, finished_at=NOW,
-    )  # fmt: skip
+        summary={"capacity_rps": None, "saturation_rps": 7.6},
+        finished_at=NOW,
+    )
     target.expected_rps = 20
     advice = capacity.advise(target)
     assert advice.ok is False and capacity.MISSING_STRESS not in advice.missing
@@ -209,10 +234,14 @@ def test_a_stress_test_our_side_stopped_before_any_step_is_a_gap_not_a_failure(d
     run = Run.objects.create(target=target, mode="strategy", focus=["scaling"])
     reason = "step 1 broke (corrected p99 800 ms > 500 ms) while the machine limited the test"
     job = Job.objects.create(
-        run=run, kind="benchmark", target=target, status=Job.SUCCEEDED,
+        run=run,
+        kind="benchmark",
+        target=target,
+        status=Job.SUCCEEDED,
         params={"mode": "stress", "start_rate": 5.0},
-        summary={"capacity_rps": None, "capacity_bound_reason": reason}, finished_at=NOW,
-    )  # fmt: skip
+        summary={"capacity_rps": None, "capacity_bound_reason": reason},
+        finished_at=NOW,
+    )
     advice = capacity.advise(target, peak_rps=20)
     assert advice.ok is None
     assert capacity.MISSING_STRESS not in advice.missing

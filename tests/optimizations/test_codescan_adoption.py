@@ -129,9 +129,16 @@ def test_cli_judges_only_what_is_new_since_an_earlier_report(tmp_path, capsys):
     (source / "models.py").write_text(MODELS + METADATA)
     report = tmp_path / "earlier.json"
     call_command(
-        "codescan", str(source), "--no-ruff", "--format", "json", "--output", str(report),
-        "--fail-on", "critical",
-    )  # fmt: skip
+        "codescan",
+        str(source),
+        "--no-ruff",
+        "--format",
+        "json",
+        "--output",
+        str(report),
+        "--fail-on",
+        "critical",
+    )
     # the old finding alone: nothing new, exit 0 although it is high
     call_command("codescan", str(source), "--no-ruff", "--new-since", str(report))
     out = capsys.readouterr().out
@@ -146,9 +153,16 @@ def test_cli_judges_only_what_is_new_since_an_earlier_report(tmp_path, capsys):
     sarif_path = tmp_path / "now.sarif"
     with pytest.raises(SystemExit):
         call_command(
-            "codescan", str(source), "--no-ruff", "--new-since", str(report),
-            "--format", "sarif", "--output", str(sarif_path),
-        )  # fmt: skip
+            "codescan",
+            str(source),
+            "--no-ruff",
+            "--new-since",
+            str(report),
+            "--format",
+            "sarif",
+            "--output",
+            str(sarif_path),
+        )
     states = sorted(
         r["baselineState"] for r in json.loads(sarif_path.read_text())["runs"][0]["results"]
     )

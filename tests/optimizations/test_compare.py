@@ -13,25 +13,38 @@ from optimizations.models import Job, Run, TargetService
 def benchmark(target, started, median_ms, rps, run=None, **summary):
     run = run or Run.objects.create(target=target, mode="custom")
     return Job.objects.create(
-        run=run, kind="benchmark", target=target, status=Job.SUCCEEDED, started_at=started,
+        run=run,
+        kind="benchmark",
+        target=target,
+        status=Job.SUCCEEDED,
+        started_at=started,
         params={"mode": "load", "rate": 100.0, "duration": 20.0, "seed": 1},
         finished_at=started + datetime.timedelta(seconds=20),
         summary={
-            "mode": "load", "model": "open", "arrival": "constant", "offered_rate": 100.0,
-            "duration_s": 20.0, "workers": 1, "engine_version": "1",
+            "mode": "load",
+            "model": "open",
+            "arrival": "constant",
+            "offered_rate": 100.0,
+            "duration_s": 20.0,
+            "workers": 1,
+            "engine_version": "1",
             "operations": [{"name": "GET /items"}],
             "latency_ms": {"med": median_ms, "p95": median_ms * 2, "p99": median_ms * 3},
-            "rps": rps, "error_rate": 0.0, **summary,
+            "rps": rps,
+            "error_rate": 0.0,
+            **summary,
         },
-    )  # fmt: skip
+    )
 
 
 @pytest.fixture
 def fixed(departments):
     return TargetService.objects.create(
-        name="Orders API (fixed)", slug="orders-fixed", base_url="http://127.0.0.1:8101",
+        name="Orders API (fixed)",
+        slug="orders-fixed",
+        base_url="http://127.0.0.1:8101",
         owner_department=departments["dev"],
-    )  # fmt: skip
+    )
 
 
 def sides(target, fixed, interleaved=True):
@@ -144,13 +157,19 @@ def test_the_slow_demo_against_its_fixed_twin_is_improved_on_every_metric(
     a, b = [], []
     for n in range(5):
         a.append(
-            benchmark(target, start + datetime.timedelta(minutes=2 * n), slow_medians[n],
-                      49.0 + n, error_rate=slow_errors[n])
-        )  # fmt: skip
+            benchmark(
+                target,
+                start + datetime.timedelta(minutes=2 * n),
+                slow_medians[n],
+                49.0 + n,
+                error_rate=slow_errors[n],
+            )
+        )
         b.append(
-            benchmark(fixed, start + datetime.timedelta(minutes=2 * n + 1), fast_medians[n],
-                      100.0 + n)
-        )  # fmt: skip
+            benchmark(
+                fixed, start + datetime.timedelta(minutes=2 * n + 1), fast_medians[n], 100.0 + n
+            )
+        )
     response = login(qa_engineer).get(f"{reverse('compare')}?a={ids(a)}&b={ids(b)}")
     results = {r["key"]: r["c"] for r in response.context["results"]}
     assert {key: c.verdict for key, c in results.items()} == {

@@ -115,9 +115,11 @@ def test_a_training_gate_stops_a_load_test_for_someone_untrained(
     from departments.models import TrainingGate, TrainingModule
 
     module = TrainingModule.objects.create(
-        title="Load testing safely", slug="load-testing", status="published",
+        title="Load testing safely",
+        slug="load-testing",
+        status="published",
         owner_department=departments["hr"],
-    )  # fmt: skip
+    )
     TrainingGate.objects.create(target=target, module=module)
     with pytest.raises(engine.CannotStart, match="Load testing safely"):
         engine.start_job(qa_engineer, target, "benchmark", {"duration": 5.0})
@@ -134,9 +136,12 @@ def test_a_code_scan_learns_postgres_version_and_connections_from_the_last_db_sc
     target.save()
     run = Run.objects.create(target=target, mode="custom")
     Job.objects.create(
-        run=run, kind="db_scan", target=target, status=Job.SUCCEEDED,
+        run=run,
+        kind="db_scan",
+        target=target,
+        status=Job.SUCCEEDED,
         summary={"server_version": "15.20 (Debian)", "connections": {"max_connections": 40}},
-    )  # fmt: skip
+    )
     job = engine.start_job(qa_engineer, target, "code_scan", {}).jobs.get()
     assert job.params["postgres_version"] == "15.20"
     assert job.params["max_connections"] == 40
@@ -151,13 +156,23 @@ def test_a_benchmark_learns_the_baselines_memory_for_the_memory_objective(
 
     run = Run.objects.create(target=target, mode="quality")
     endurance = Job.objects.create(
-        run=run, kind="benchmark", target=target, status=Job.SUCCEEDED, started_at=timezone.now(),
-        params={"mode": "endurance"}, summary={"memory": {"mean_bytes": 160e6}},
-    )  # fmt: skip
+        run=run,
+        kind="benchmark",
+        target=target,
+        status=Job.SUCCEEDED,
+        started_at=timezone.now(),
+        params={"mode": "endurance"},
+        summary={"memory": {"mean_bytes": 160e6}},
+    )
     # The runner stores the summary's mean as memory.pss.mean (the baseline reads it there).
     Measurement.objects.create(
-        target=target, run=run, job=endurance, name="memory.pss.mean", value=160e6, unit="B",
+        target=target,
+        run=run,
+        job=endurance,
+        name="memory.pss.mean",
+        value=160e6,
+        unit="B",
         measured_at=timezone.now(),
-    )  # fmt: skip
+    )
     job = engine.start_job(qa_engineer, target, "benchmark", {"mode": "endurance"}).jobs.get()
     assert job.params["baseline_memory_bytes"] == 160e6

@@ -36,32 +36,57 @@ def finding(target, rule="FSA101", severity="high", status=Finding.OPEN, **field
 def many_findings(target, count, prefix="bulk"):
     Finding.objects.bulk_create(
         Finding(
-            target=target, source="db", rule_id=f"DB{n % 7}", severity="medium",
-            category="index", title=f"{prefix} {n}", fingerprint=f"{prefix}-{n}",
-            first_seen_at=NOW, last_seen_at=NOW, evidence={"n": n},
+            target=target,
+            source="db",
+            rule_id=f"DB{n % 7}",
+            severity="medium",
+            category="index",
+            title=f"{prefix} {n}",
+            fingerprint=f"{prefix}-{n}",
+            first_seen_at=NOW,
+            last_seen_at=NOW,
+            evidence={"n": n},
         )
         for n in range(count)
-    )  # fmt: skip
+    )
 
 
 def benchmark_run(target, user=None, initiative=None, p95=180.5):
     run = Run.objects.create(
-        target=target, mode="performance", focus=["fastapi", "sqlalchemy"], status="succeeded",
-        verdict="fail", triggered_by=user, initiative=initiative, finished_at=NOW,
-    )  # fmt: skip
+        target=target,
+        mode="performance",
+        focus=["fastapi", "sqlalchemy"],
+        status="succeeded",
+        verdict="fail",
+        triggered_by=user,
+        initiative=initiative,
+        finished_at=NOW,
+    )
     Job.objects.create(
-        run=run, kind="benchmark", target=target, status=Job.SUCCEEDED, verdict="fail",
-        started_at=NOW, finished_at=NOW,
+        run=run,
+        kind="benchmark",
+        target=target,
+        status=Job.SUCCEEDED,
+        verdict="fail",
+        started_at=NOW,
+        finished_at=NOW,
         summary={
-            "mode": "load", "rps": 412.25, "error_rate": 0.0125,
+            "mode": "load",
+            "rps": 412.25,
+            "error_rate": 0.0125,
             "latency_ms": {"med": 42.0, "p95": p95, "p99": 390.0},
-            "hdr": {"latency": "x" * 1000}, "tracked": {"reported": 2, "fixed": 1},
+            "hdr": {"latency": "x" * 1000},
+            "tracked": {"reported": 2, "fixed": 1},
         },
-    )  # fmt: skip
+    )
     Job.objects.create(
-        run=run, kind="code_scan", target=target, status=Job.SUCCEEDED, verdict="pass",
+        run=run,
+        kind="code_scan",
+        target=target,
+        status=Job.SUCCEEDED,
+        verdict="pass",
         summary={"counts": {"total": 3}, "tracked": {"reported": 3, "fixed": 0}},
-    )  # fmt: skip
+    )
     return run
 
 
@@ -71,10 +96,15 @@ def many_runs(target, count, initiative=None):
         for _ in range(count)
     )
     Job.objects.bulk_create(
-        Job(run=run, kind="benchmark", target=target, status=Job.SUCCEEDED,
-            summary={"rps": 100.0 + n, "latency_ms": {"p95": 50.0}})
+        Job(
+            run=run,
+            kind="benchmark",
+            target=target,
+            status=Job.SUCCEEDED,
+            summary={"rps": 100.0 + n, "latency_ms": {"p95": 50.0}},
+        )
         for n, run in enumerate(runs)
-    )  # fmt: skip
+    )
 
 
 def rows_of(response):
@@ -92,9 +122,11 @@ def json_of(response):
 @pytest.fixture
 def other(departments):
     return TargetService.objects.create(
-        name="Billing", slug="billing", base_url="http://127.0.0.1:8102",
+        name="Billing",
+        slug="billing",
+        base_url="http://127.0.0.1:8102",
         owner_department=departments["dev"],
-    )  # fmt: skip
+    )
 
 
 # --- findings -------------------------------------------------------------------
@@ -275,10 +307,15 @@ def test_target_runs_json_nests_the_jobs(login, viewer, target):
     bench, scan = item["jobs"]
     assert bench["kind"] == "benchmark" and bench["status"] == "succeeded"
     assert bench["figures"] == {
-        "benchmark_mode": "load", "throughput_rps": 412.25, "error_rate": 0.0125,
-        "latency_med_ms": 42.0, "latency_p95_ms": 180.5, "latency_p99_ms": 390.0,
-        "findings_reported": 2, "findings_fixed": 1,
-    }  # fmt: skip
+        "benchmark_mode": "load",
+        "throughput_rps": 412.25,
+        "error_rate": 0.0125,
+        "latency_med_ms": 42.0,
+        "latency_p95_ms": 180.5,
+        "latency_p99_ms": 390.0,
+        "findings_reported": 2,
+        "findings_fixed": 1,
+    }
     assert scan["figures"] == {"findings_reported": 3, "findings_fixed": 0}
 
 

@@ -75,8 +75,11 @@ def test_a_worker_killed_mid_job_ends_the_job_as_worker_lost(worker, target, set
         process = worker()
         job = probe_job(target, max_attempts=1)
         run_job.apply_async(args=[job.pk], queue="analysis")
-        wait(lambda: JobLog.objects.filter(job=job, message__contains="OpenAPI").exists(), 30,
-             "the probe to be mid-job")  # fmt: skip
+        wait(
+            lambda: JobLog.objects.filter(job=job, message__contains="OpenAPI").exists(),
+            30,
+            "the probe to be mid-job",
+        )
         process.kill()
         settings.KAIZEN_LOST_AFTER = 2
         wait(lambda: housekeeping.reap_lost_jobs() or finished(job), 20, "the reaper")
@@ -96,8 +99,11 @@ def test_a_job_safe_to_repeat_is_requeued_and_finished_by_another_worker(worker,
         first = worker()
         job = probe_job(target, max_attempts=2)
         run_job.apply_async(args=[job.pk], queue="analysis")
-        wait(lambda: JobLog.objects.filter(job=job, message__contains="OpenAPI").exists(), 30,
-             "the probe to be mid-job")  # fmt: skip
+        wait(
+            lambda: JobLog.objects.filter(job=job, message__contains="OpenAPI").exists(),
+            30,
+            "the probe to be mid-job",
+        )
         first.kill()
         server.release.set()  # the second attempt finds a fast target
         settings.KAIZEN_LOST_AFTER = 2

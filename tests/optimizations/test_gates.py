@@ -29,9 +29,15 @@ def load_set(target, runs=5, run=None):
     params = {"mode": "load", "rate": 20.0, "duration": 10.0}
     for _ in range(runs):
         Job.objects.create(
-            run=run, target=target, kind="benchmark", status=Job.SUCCEEDED, params=params,
-            started_at=NOW, finished_at=NOW, summary={"mode": "load"},
-        )  # fmt: skip
+            run=run,
+            target=target,
+            kind="benchmark",
+            status=Job.SUCCEEDED,
+            params=params,
+            started_at=NOW,
+            finished_at=NOW,
+            summary={"mode": "load"},
+        )
     return run
 
 
@@ -90,9 +96,14 @@ def test_a_single_load_test_is_not_a_baseline_set(initiative, target):
 def test_the_pinned_baseline_is_the_baseline_and_a_stress_test_never_is(initiative, target):
     stress = Run.objects.create(target=target, mode="custom", status="succeeded")
     Job.objects.create(
-        run=stress, target=target, kind="benchmark", status=Job.SUCCEEDED, started_at=NOW,
-        params={"mode": "stress"}, summary={"mode": "stress"},
-    )  # fmt: skip
+        run=stress,
+        target=target,
+        kind="benchmark",
+        status=Job.SUCCEEDED,
+        started_at=NOW,
+        params={"mode": "stress"},
+        summary={"mode": "stress"},
+    )
     load_set(target)
     pinned = load_set(target)
     target.baseline_run = pinned

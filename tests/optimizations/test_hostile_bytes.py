@@ -97,12 +97,21 @@ def test_every_write_path_stores_hostile_text(target):
     Finding.objects.bulk_create(
         [
             Finding(
-                target=target, source="probe", rule_id="r\x00", severity="high",
-                category="x", title=BAD, location=BAD, evidence={"body": BAD, BAD: [BAD]},
-                fix_hint=BAD, fingerprint="f" * 64, first_seen_at=now, last_seen_at=now,
+                target=target,
+                source="probe",
+                rule_id="r\x00",
+                severity="high",
+                category="x",
+                title=BAD,
+                location=BAD,
+                evidence={"body": BAD, BAD: [BAD]},
+                fix_hint=BAD,
+                fingerprint="f" * 64,
+                first_seen_at=now,
+                last_seen_at=now,
             )
         ]
-    )  # fmt: skip
+    )
     Measurement.objects.create(
         target=target, job=job, name="m", value=1, unit="ms", labels={"op": BAD}, measured_at=now
     )

@@ -95,8 +95,12 @@ def test_a_run_sends_one_job_at_a_time_in_the_fixed_order(target, start, end, se
     run = start(target, "quality")  # probe, security, load, stress, endurance (+ code scan skipped)
     jobs = list(run.jobs.order_by("pk"))
     assert [job.label() for job in jobs] == [
-        "probe", "security scan", "load test", "stress test", "endurance test",
-    ]  # fmt: skip
+        "probe",
+        "security scan",
+        "load test",
+        "stress test",
+        "endurance test",
+    ]
     assert sent == [jobs[0].pk]
     assert label(jobs[1]) == f"Waiting for probe #{jobs[0].pk}, the run's previous job"
     for number, job in enumerate(jobs):
@@ -110,8 +114,10 @@ def test_a_rerun_keeps_the_fixed_order_whatever_order_it_was_given(target, qa_en
     specs = [("benchmark", {"mode": "endurance"}), ("probe", {}), ("benchmark", {"mode": "load"})]
     run = engine._create_run(qa_engineer, target, "quality", [], specs)
     assert [job.label() for job in run.jobs.order_by("pk")] == [
-        "probe", "load test", "endurance test",
-    ]  # fmt: skip
+        "probe",
+        "load test",
+        "endurance test",
+    ]
 
 
 # --- the per-target lease -------------------------------------------------------------
@@ -136,9 +142,11 @@ def test_load_on_one_target_never_overlaps_across_runs(target, start, end, sent)
 
 def test_another_target_is_not_held_up(target, departments, start, sent):
     other = TargetService.objects.create(
-        name="Billing", slug="billing", base_url="http://127.0.0.1:8101",
+        name="Billing",
+        slug="billing",
+        base_url="http://127.0.0.1:8101",
         owner_department=departments["dev"],
-    )  # fmt: skip
+    )
     one = start(target, kind="benchmark", params={"mode": "load"}).jobs.get()
     two = start(other, kind="security_scan").jobs.get()
     assert sent == [one.pk, two.pk]
@@ -202,9 +210,11 @@ def test_an_interleaved_comparison_alternates_one_job_at_a_time(
     target, departments, qa_engineer, sent, django_capture_on_commit_callbacks, end
 ):
     fixed = TargetService.objects.create(
-        name="Orders API (fixed)", slug="orders-fixed", base_url="http://127.0.0.1:8102",
+        name="Orders API (fixed)",
+        slug="orders-fixed",
+        base_url="http://127.0.0.1:8102",
         owner_department=departments["dev"],
-    )  # fmt: skip
+    )
     with django_capture_on_commit_callbacks(execute=True):
         run = engine.start_comparison(qa_engineer, target, fixed, {"duration": 5.0})
     jobs = list(run.jobs.order_by("pk"))
@@ -352,9 +362,14 @@ def fake_load_kind(monkeypatch):
     from optimizations.jobs import kinds
 
     kind = kinds.Kind(
-        "fake", "Fake load", "tests.optimizations.fake_analyzer", "benchmark", "benchmark",
-        ("base_url",), "A load the tests steer.",
-    )  # fmt: skip
+        "fake",
+        "Fake load",
+        "tests.optimizations.fake_analyzer",
+        "benchmark",
+        "benchmark",
+        ("base_url",),
+        "A load the tests steer.",
+    )
     monkeypatch.setitem(kinds.KINDS, "fake", kind)
     monkeypatch.setattr(lease, "LOAD_KINDS", lease.LOAD_KINDS | {"fake"})
     return kind

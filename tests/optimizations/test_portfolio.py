@@ -42,28 +42,48 @@ def benchmark(
     """A succeeded benchmark job: its summary (one p95 for the run: ``p95``, else the
     median of ``values``) and its per-second p95 and answered-request samples."""
     run = run or Run.objects.create(
-        target=target, mode="performance", initiative=initiative, status="succeeded",
+        target=target,
+        mode="performance",
+        initiative=initiative,
+        status="succeeded",
         finished_at=finished,
-    )  # fmt: skip
+    )
     level = p95 if p95 is not None else sorted(values)[len(values) // 2] if values else 0.0
     job = Job.objects.create(
-        run=run, kind="benchmark", target=target, initiative=initiative, status=Job.SUCCEEDED,
-        params=params or LOAD, started_at=finished - datetime.timedelta(seconds=30),
-        finished_at=finished, verdict="pass",
-        summary={"mode": "load", "engine_version": "1", "operations": [{"name": "GET /items"}],
-                 "latency_ms": {"med": level / 2, "p95": level, "p99": level * 1.5},
-                 "rps": 20.0, "error_rate": 0.0},
-    )  # fmt: skip
+        run=run,
+        kind="benchmark",
+        target=target,
+        initiative=initiative,
+        status=Job.SUCCEEDED,
+        params=params or LOAD,
+        started_at=finished - datetime.timedelta(seconds=30),
+        finished_at=finished,
+        verdict="pass",
+        summary={
+            "mode": "load",
+            "engine_version": "1",
+            "operations": [{"name": "GET /items"}],
+            "latency_ms": {"med": level / 2, "p95": level, "p99": level * 1.5},
+            "rps": 20.0,
+            "error_rate": 0.0,
+        },
+    )
     rows = []
     for second, value in enumerate(values):
         answered = 0.0 if second in unanswered else 20.0
         for name, number in (("sample.p95_ms", value), ("sample.ok", answered)):
             rows.append(
                 Measurement(
-                    target=target, run=run, job=job, name=name, value=number, unit="ms",
-                    second=second, measured_at=finished,
+                    target=target,
+                    run=run,
+                    job=job,
+                    name=name,
+                    value=number,
+                    unit="ms",
+                    second=second,
+                    measured_at=finished,
                 )
-            )  # fmt: skip
+            )
     Measurement.objects.bulk_create(rows)
     return job
 
@@ -72,9 +92,12 @@ def benchmark_set(target, finished, level, runs=5, *, params=None, initiative=No
     """A benchmark set: one run of ``runs`` load tests (a minute apart, ending at
     ``finished``) whose p95s are ``level`` with a little repeatable jitter (±2 ms)."""
     run = run or Run.objects.create(
-        target=target, mode="custom", initiative=initiative, status="succeeded",
+        target=target,
+        mode="custom",
+        initiative=initiative,
+        status="succeeded",
         finished_at=finished,
-    )  # fmt: skip
+    )
     return [
         benchmark(
             target,
@@ -91,19 +114,30 @@ def benchmark_set(target, finished, level, runs=5, *, params=None, initiative=No
 
 def make_target(departments, slug, department="dev"):
     return TargetService.objects.create(
-        name=slug.replace("-", " ").title(), slug=slug, base_url="http://127.0.0.1:8100",
+        name=slug.replace("-", " ").title(),
+        slug=slug,
+        base_url="http://127.0.0.1:8100",
         owner_department=departments[department],
-    )  # fmt: skip
+    )
 
 
-def finding(target, rule, severity, category, *, source="code", status="open", seen=None,
-            fixed=None):  # fmt: skip
+def finding(
+    target, rule, severity, category, *, source="code", status="open", seen=None, fixed=None
+):
     now = timezone.now()
     return Finding.objects.create(
-        target=target, source=source, rule_id=rule, severity=severity, category=category,
-        title=rule, fingerprint=f"{rule}-{severity}-{source}-{Finding.objects.count()}",
-        status=status, first_seen_at=seen or now, last_seen_at=seen or now, fixed_at=fixed,
-    )  # fmt: skip
+        target=target,
+        source=source,
+        rule_id=rule,
+        severity=severity,
+        category=category,
+        title=rule,
+        fingerprint=f"{rule}-{severity}-{source}-{Finding.objects.count()}",
+        status=status,
+        first_seen_at=seen or now,
+        last_seen_at=seen or now,
+        fixed_at=fixed,
+    )
 
 
 HOURS_AGO = [timezone.now() - datetime.timedelta(hours=h) for h in range(100)]
@@ -276,8 +310,9 @@ def test_findings_over_time_counts_what_was_open_at_each_weeks_end(target):
     now = timezone.now()
     weeks_ago = [now - datetime.timedelta(weeks=n) for n in range(10)]
     finding(target, "a", "high", "performance", seen=weeks_ago[5])
-    finding(target, "b", "high", "performance", seen=weeks_ago[5], status="fixed",
-            fixed=weeks_ago[2])  # fmt: skip
+    finding(
+        target, "b", "high", "performance", seen=weeks_ago[5], status="fixed", fixed=weeks_ago[2]
+    )
     finding(target, "c", "low", "performance", seen=weeks_ago[1])
     finding(target, "d", "low", "performance", seen=weeks_ago[3], status="accepted")
     rows = portfolio.findings_over_time(weeks=8, now=now)
@@ -299,14 +334,41 @@ def test_findings_over_time_counts_findings_from_before_the_weeks_shown(target):
     now = timezone.now()
     weeks_ago = [now - datetime.timedelta(weeks=n) for n in range(30)]
     finding(target, "old-open", "high", "performance", seen=weeks_ago[20])
-    finding(target, "old-fixed-before", "high", "performance", seen=weeks_ago[20],
-            status="fixed", fixed=weeks_ago[10])  # fmt: skip
-    finding(target, "old-fixed-since", "high", "performance", seen=weeks_ago[20],
-            status="fixed", fixed=weeks_ago[1])  # fmt: skip
-    finding(target, "new-fixed", "medium", "performance", seen=weeks_ago[3],
-            status="fixed", fixed=weeks_ago[2])  # fmt: skip
-    finding(target, "old-triaged", "critical", "performance", seen=weeks_ago[20],
-            status="false_positive")  # fmt: skip
+    finding(
+        target,
+        "old-fixed-before",
+        "high",
+        "performance",
+        seen=weeks_ago[20],
+        status="fixed",
+        fixed=weeks_ago[10],
+    )
+    finding(
+        target,
+        "old-fixed-since",
+        "high",
+        "performance",
+        seen=weeks_ago[20],
+        status="fixed",
+        fixed=weeks_ago[1],
+    )
+    finding(
+        target,
+        "new-fixed",
+        "medium",
+        "performance",
+        seen=weeks_ago[3],
+        status="fixed",
+        fixed=weeks_ago[2],
+    )
+    finding(
+        target,
+        "old-triaged",
+        "critical",
+        "performance",
+        seen=weeks_ago[20],
+        status="false_positive",
+    )
     rows = portfolio.findings_over_time(weeks=4, now=now)
     # Two old findings open all along; the one fixed a week ago closes in its week.
     assert [row["high"] for row in rows] == [2, 2, 1, 1]
@@ -324,8 +386,9 @@ def test_burndown_follows_the_task_status_changes_in_the_audit_trail(make_initia
     start = timezone.localdate() - datetime.timedelta(days=10)
     initiative = make_initiative(start_date=start, target_date=start + datetime.timedelta(days=40))
     task = PhaseTask.objects.filter(phase__initiative=initiative, phase__number=1).first()
-    total = float(sum(t.estimate_hours or 0 for t in PhaseTask.objects.filter(
-        phase__initiative=initiative)))  # fmt: skip
+    total = float(
+        sum(t.estimate_hours or 0 for t in PhaseTask.objects.filter(phase__initiative=initiative))
+    )
     do_update_task(manager, task, status=PhaseTask.DONE)
     rows = portfolio.burndown_tasks(initiative)
     row = next(r for r in rows if r["pk"] == task.pk)
@@ -435,8 +498,9 @@ def test_the_page_keeps_its_rollups_until_something_changes(
     # A new finding, and a job that ends, do so too.
     finding(target, "FSA120", "critical", "performance")
     assert client.get(url).context["totals"]["severe_findings"] == severe
-    job = Job.objects.create(run=Run.objects.create(target=target, mode="performance"),
-                             kind="code_scan", target=target)  # fmt: skip
+    job = Job.objects.create(
+        run=Run.objects.create(target=target, mode="performance"), kind="code_scan", target=target
+    )
     stamp = portfolio.change_stamp()
     Job.objects.filter(pk=job.pk).update(status=Job.SUCCEEDED, finished_at=timezone.now())
     assert portfolio.change_stamp() != stamp

@@ -59,15 +59,21 @@ def run_probe(target, url, **params):
 @pytest.mark.parametrize(
     ("document", "says"),
     [
-        (b'{"openapi": "3.1.0", "paths": {"/a": ' + b"[" * 50_000 + b"]" * 50_000 + b"}}",
-         "nests deeper than 64 levels."),
-        (b'{"openapi": "3.1.0", "paths": {"/a": ' + b"[" * 500 + b"]" * 500 + b"}}",
-         "nests deeper than 64 levels."),
-        (b'{"openapi": "3.1.0", "paths": {}, "x": "' + b"x" * probe.MAX_BODY + b'"}',
-         "is larger than 5 MB."),
+        (
+            b'{"openapi": "3.1.0", "paths": {"/a": ' + b"[" * 50_000 + b"]" * 50_000 + b"}}",
+            "nests deeper than 64 levels.",
+        ),
+        (
+            b'{"openapi": "3.1.0", "paths": {"/a": ' + b"[" * 500 + b"]" * 500 + b"}}",
+            "nests deeper than 64 levels.",
+        ),
+        (
+            b'{"openapi": "3.1.0", "paths": {}, "x": "' + b"x" * probe.MAX_BODY + b'"}',
+            "is larger than 5 MB.",
+        ),
     ],
     ids=["50000-levels", "500-levels", "over-5-MB"],
-)  # fmt: skip
+)
 def test_an_unreadable_document_fails_the_probe_with_a_readable_error(target, document, says):
     server = DocumentTarget(document)
     try:

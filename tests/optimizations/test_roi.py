@@ -33,13 +33,24 @@ def _fresh_cache():
 def job(target, run, started, p95, *, mode="load", rate=100.0, duration=10.0, errors=0.0):
     """A succeeded benchmark: one run's summary (p50 half the p95, p99 1.5 times)."""
     return Job.objects.create(
-        run=run, kind="benchmark", target=target, status=Job.SUCCEEDED, started_at=started,
+        run=run,
+        kind="benchmark",
+        target=target,
+        status=Job.SUCCEEDED,
+        started_at=started,
         finished_at=started + datetime.timedelta(seconds=duration),
         params={"mode": mode, "rate": rate, "duration": duration, "seed": 1},
-        summary={"mode": mode, "model": "open", "arrival": "constant", "offered_rate": rate,
-                 "engine_version": "1", "rps": rate * (1 - errors), "error_rate": errors,
-                 "latency_ms": {"med": p95 / 2, "p95": p95, "p99": p95 * 1.5}},
-    )  # fmt: skip
+        summary={
+            "mode": mode,
+            "model": "open",
+            "arrival": "constant",
+            "offered_rate": rate,
+            "engine_version": "1",
+            "rps": rate * (1 - errors),
+            "error_rate": errors,
+            "latency_ms": {"med": p95 / 2, "p95": p95, "p99": p95 * 1.5},
+        },
+    )
 
 
 def bench_set(target, started, p95s, *, run=None, capacity=None, **options):
@@ -59,9 +70,14 @@ def stress(target, started, capacity, run=None):
     stressed = job(target, run, started, 500.0, mode="stress")
     if capacity is not None:
         Measurement.objects.create(
-            target=target, run=run, job=stressed, name="http.capacity", value=capacity,
-            unit="req/s", measured_at=started + datetime.timedelta(seconds=1),
-        )  # fmt: skip
+            target=target,
+            run=run,
+            job=stressed,
+            name="http.capacity",
+            value=capacity,
+            unit="req/s",
+            measured_at=started + datetime.timedelta(seconds=1),
+        )
     return stressed
 
 
@@ -96,9 +112,11 @@ def improved(initiative, target):
 def interleaved_compare(target, started, a_values, b_values, twin_slug="orders-fixed"):
     """An interleaved Compare run: the target (A) and its fixed twin (B), alternating."""
     twin = TargetService.objects.filter(slug=twin_slug).first() or TargetService.objects.create(
-        name="Orders API (fixed)", slug=twin_slug, base_url="http://127.0.0.1:8101",
+        name="Orders API (fixed)",
+        slug=twin_slug,
+        base_url="http://127.0.0.1:8101",
         owner_department=target.owner_department,
-    )  # fmt: skip
+    )
     run = Run.objects.create(target=target, mode="custom", compared_with=twin)
     for n, (a, b) in enumerate(zip(a_values, b_values, strict=True)):
         job(target, run, started + datetime.timedelta(minutes=2 * n), a)
@@ -245,9 +263,14 @@ def test_runs_of_another_initiative_are_not_its_baseline(initiative, target, man
     from optimizations.work.actions import do_create_initiative
 
     other = do_create_initiative(
-        manager, title="Another", target=target, run_mode="performance", focus=[],
-        owner=manager, start_date=timezone.localdate(),
-    )  # fmt: skip
+        manager,
+        title="Another",
+        target=target,
+        run_mode="performance",
+        focus=[],
+        owner=manager,
+        start_date=timezone.localdate(),
+    )
     theirs = Run.objects.create(target=target, mode="custom", initiative=other)
     bench_set(target, T0, FAST, run=theirs)
     ours = Run.objects.create(target=target, mode="custom", initiative=initiative)
@@ -257,8 +280,12 @@ def test_runs_of_another_initiative_are_not_its_baseline(initiative, target, man
 
 def test_knees_measured_on_both_sides_replace_the_derived_capacity(initiative, improved):
     _base, latest = improved
-    stress(initiative.target, latest[-1].started_at + datetime.timedelta(minutes=1), 1300,
-           latest[0].run)  # fmt: skip
+    stress(
+        initiative.target,
+        latest[-1].started_at + datetime.timedelta(minutes=1),
+        1300,
+        latest[0].run,
+    )
     result = roi.compute(initiative)
     assert result.knee_before.value == 300 and result.knee_after.value == 1300
     for column in (result.measured_column, result.estimated):
@@ -273,9 +300,14 @@ def ceiling(target, started, value, run):
     """A stress test in which no step met p99: no knee, only its throughput ceiling."""
     stressed = stress(target, started, None, run=run)
     Measurement.objects.create(
-        target=target, run=run, job=stressed, name="http.saturation", value=value, unit="req/s",
+        target=target,
+        run=run,
+        job=stressed,
+        name="http.saturation",
+        value=value,
+        unit="req/s",
         measured_at=started + datetime.timedelta(seconds=1),
-    )  # fmt: skip
+    )
     return stressed
 
 
@@ -545,10 +577,18 @@ def test_per_second_samples_are_never_replicates(initiative, improved):
     before = roi.compute(initiative).to_dict()
     base, _latest = improved
     Measurement.objects.bulk_create(
-        Measurement(target=initiative.target, run=base[0].run, job=base[0], second=second,
-                    name="sample.p95_ms", value=1.0, unit="ms", measured_at=T0)
+        Measurement(
+            target=initiative.target,
+            run=base[0].run,
+            job=base[0],
+            second=second,
+            name="sample.p95_ms",
+            value=1.0,
+            unit="ms",
+            measured_at=T0,
+        )
         for second in range(300)
-    )  # fmt: skip
+    )
     assert roi.compute(initiative).to_dict()["measured"] == before["measured"]
 
 
@@ -586,8 +626,12 @@ def test_the_before_after_chart_goes_logarithmic_for_a_tenfold_change():
 def test_a_knee_known_only_as_a_lower_bound_is_used_with_that_caveat(initiative, improved):
     # The stress test after the fixes was stopped by a busy machine before the target broke.
     _base, latest = improved
-    stressed = stress(initiative.target, latest[-1].started_at + datetime.timedelta(minutes=1),
-                      1300, latest[0].run)  # fmt: skip
+    stressed = stress(
+        initiative.target,
+        latest[-1].started_at + datetime.timedelta(minutes=1),
+        1300,
+        latest[0].run,
+    )
     Measurement.objects.filter(job=stressed, name="http.capacity").update(
         labels={"bound": "lower", "limited_by": "machine"}
     )

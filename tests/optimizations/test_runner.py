@@ -13,9 +13,14 @@ pytestmark = pytest.mark.django_db(transaction=True)
 @pytest.fixture(autouse=True)
 def fake_kind(monkeypatch):
     kind = kinds.Kind(
-        "fake", "Fake scan", "tests.optimizations.fake_analyzer", "analysis", "code",
-        ("base_url",), "A scan the tests steer.",
-    )  # fmt: skip
+        "fake",
+        "Fake scan",
+        "tests.optimizations.fake_analyzer",
+        "analysis",
+        "code",
+        ("base_url",),
+        "A scan the tests steer.",
+    )
     monkeypatch.setitem(kinds.KINDS, "fake", kind)
     return kind
 

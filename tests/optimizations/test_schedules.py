@@ -81,9 +81,13 @@ def test_a_due_schedule_starts_its_run_once_and_moves_to_its_next_turn(
     )
     monkeypatch.setattr("optimizations.jobs.engine.broker_reachable", lambda timeout=2.0: None)
     schedule = Schedule.objects.create(
-        target=target, name="Monthly", mode="performance", cron="0 2 1 * *", created_by=manager,
+        target=target,
+        name="Monthly",
+        mode="performance",
+        cron="0 2 1 * *",
+        created_by=manager,
         next_run_at=timezone.now() - datetime.timedelta(minutes=1),
-    )  # fmt: skip
+    )
     assert housekeeping.start_due_schedules() == 1
     assert housekeeping.start_due_schedules() == 0  # the turn was claimed
     run = Run.objects.get()
@@ -181,15 +185,24 @@ def test_purge_keeps_the_samples_of_baselines_and_sentinel_references(target, se
             run=run, kind="benchmark", target=target, status=Job.SUCCEEDED, finished_at=old
         )
         Measurement.objects.create(
-            target=target, run=run, job=job, name="sample.p95_ms", value=1, unit="ms",
-            second=1, measured_at=old,
-        )  # fmt: skip
+            target=target,
+            run=run,
+            job=job,
+            name="sample.p95_ms",
+            value=1,
+            unit="ms",
+            second=1,
+            measured_at=old,
+        )
     baseline, reference, _ordinary = runs
     target.baseline_run = baseline
     target.save()
     Schedule.objects.create(
-        target=target, name="Sentinel", mode="performance", cron="0 3 * * 1",
+        target=target,
+        name="Sentinel",
+        mode="performance",
+        cron="0 3 * * 1",
         sentinel_reference=reference,
-    )  # fmt: skip
+    )
     assert housekeeping.purge()["samples"] == 1
     assert set(Measurement.objects.values_list("run_id", flat=True)) == {baseline.pk, reference.pk}

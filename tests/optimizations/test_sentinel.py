@@ -32,10 +32,14 @@ def guarded(initiative, manager):
 def sentinel_run(schedule, level, runs=5, **options):
     """A landed sentinel run: a set of ``runs`` load tests around ``level`` ms p95."""
     run = Run.objects.create(
-        target=schedule.target, mode="custom", schedule=schedule,
-        initiative=schedule.initiative, trigger="schedule", status="succeeded",
+        target=schedule.target,
+        mode="custom",
+        schedule=schedule,
+        initiative=schedule.initiative,
+        trigger="schedule",
+        status="succeeded",
         finished_at=timezone.now(),
-    )  # fmt: skip
+    )
     benchmark_set(schedule.target, timezone.now(), level, runs, run=run, **options)
     return run
 
@@ -51,9 +55,13 @@ def test_marking_an_initiative_done_arms_a_weekly_sentinel_on_its_last_benchmark
     last = benchmark_set(initiative.target, HOURS_AGO[24], 100, initiative=initiative)[0]
     benchmark_set(initiative.target, HOURS_AGO[12], 900, 1, initiative=initiative, params=stress)
     data = {
-        "title": initiative.title, "target": initiative.target.pk, "run_mode": "comprehensive",
-        "owner": manager.pk, "status": "done", "start_date": initiative.start_date.isoformat(),
-    }  # fmt: skip
+        "title": initiative.title,
+        "target": initiative.target.pk,
+        "run_mode": "comprehensive",
+        "owner": manager.pk,
+        "status": "done",
+        "start_date": initiative.start_date.isoformat(),
+    }
     response = login(manager).post(reverse("initiative_edit", args=[initiative.pk]), data)
     assert response.status_code == 302
     schedule = Schedule.objects.get(sentinel_reference__isnull=False)
@@ -127,8 +135,11 @@ def test_a_clear_regression_reopens_the_initiative_with_a_finding_and_tells_mana
     landing.run_landed(run)
     finding = Finding.objects.get(rule_id="benchmark.regression")
     assert (finding.source, finding.severity, finding.category, finding.status) == (
-        "benchmark", "high", "performance", "open",
-    )  # fmt: skip
+        "benchmark",
+        "high",
+        "performance",
+        "open",
+    )
     assert "p95 latency regressed ×1.80" in finding.title
     assert finding.evidence["reference_run"] == reference.run_id
     assert finding.evidence["run"] == run.pk
@@ -204,9 +215,12 @@ def test_other_runs_are_not_checked(guarded, target):
     plain = Run.objects.create(target=target, mode="performance", initiative=initiative)
     benchmark_set(target, timezone.now(), 500, run=plain)
     monthly = Schedule.objects.create(
-        target=target, name="Monthly", mode="performance", cron="0 2 1 * *",
+        target=target,
+        name="Monthly",
+        mode="performance",
+        cron="0 2 1 * *",
         initiative=initiative,
-    )  # fmt: skip
+    )
     scheduled = Run.objects.create(target=target, mode="performance", schedule=monthly)
     benchmark_set(target, timezone.now(), 500, run=scheduled)
     for run in (plain, scheduled):

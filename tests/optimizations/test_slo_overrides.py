@@ -19,11 +19,14 @@ def test_the_analyzers_get_the_targets_values_in_the_tables_units(target):
     spec = runner.target_spec(target)
     assert Thresholds.build(spec.thresholds).db_avg_ms == 20
     summary = {
-        "model": "open", "offered_rate": 50.0, "rps": 50.0, "error_rate": 0.03,
+        "model": "open",
+        "offered_rate": 50.0,
+        "rps": 50.0,
+        "error_rate": 0.03,
         "latency_ms": {"avg": 40.0, "p99": 60.0},
         "requests": {"completed": 500, "answered": 500},
         "validity": {"generator_limited": False},
-    }  # fmt: skip
+    }
     # 3 % errors: within the target's 5 %, beyond the default 1 %.
     assert judge(judge_run(summary, thresholds_for(spec.thresholds), mode="load"))[0] == "pass"
     assert judge(judge_run(summary, thresholds_for({}), mode="load"))[0] == "fail"

@@ -20,37 +20,60 @@ def at(minutes_ago: float) -> datetime.datetime:
 def bench(target, mode="load", when=None, run=None, **fields):
     """Like ``benchmark`` with Kaizen's names spelled out: avg, p99, rps, capacity, errors, pss."""
     names = {
-        "avg": "http.latency.avg", "med": "http.latency.med", "p95": "http.latency.p95",
-        "p99": "http.latency.p99", "rps": "http.throughput", "capacity": "http.capacity",
-        "errors": "http.error_rate", "offered": "http.offered_rate", "pss": "memory.pss.mean",
-    }  # fmt: skip
+        "avg": "http.latency.avg",
+        "med": "http.latency.med",
+        "p95": "http.latency.p95",
+        "p99": "http.latency.p99",
+        "rps": "http.throughput",
+        "capacity": "http.capacity",
+        "errors": "http.error_rate",
+        "offered": "http.offered_rate",
+        "pss": "memory.pss.mean",
+    }
     when = when or NOW
     run = run or Run.objects.create(target=target, mode="custom")
     job = Job.objects.create(
-        run=run, kind="benchmark", target=target, status=Job.SUCCEEDED, params={"mode": mode},
-        started_at=when - datetime.timedelta(seconds=30), finished_at=when,
-    )  # fmt: skip
+        run=run,
+        kind="benchmark",
+        target=target,
+        status=Job.SUCCEEDED,
+        params={"mode": mode},
+        started_at=when - datetime.timedelta(seconds=30),
+        finished_at=when,
+    )
     Measurement.objects.bulk_create(
-        Measurement(target=target, run=run, job=job, name=names[key], value=value, unit="",
-                    measured_at=when)
+        Measurement(
+            target=target, run=run, job=job, name=names[key], value=value, unit="", measured_at=when
+        )
         for key, value in fields.items()
-    )  # fmt: skip
+    )
     return job
 
 
 def measure(target, name, value, when=None, job=None, **labels):
     return Measurement.objects.create(
-        target=target, run=job.run if job else None, job=job, name=name, value=value, unit="",
-        labels=labels, measured_at=when or NOW,
-    )  # fmt: skip
+        target=target,
+        run=job.run if job else None,
+        job=job,
+        name=name,
+        value=value,
+        unit="",
+        labels=labels,
+        measured_at=when or NOW,
+    )
 
 
 def db_scan(target, when=None, run=None, **summary):
     run = run or Run.objects.create(target=target, mode="custom")
     return Job.objects.create(
-        run=run, kind="db_scan", target=target, status=Job.SUCCEEDED, summary=summary,
-        started_at=(when or NOW) - datetime.timedelta(seconds=60), finished_at=when or NOW,
-    )  # fmt: skip
+        run=run,
+        kind="db_scan",
+        target=target,
+        status=Job.SUCCEEDED,
+        summary=summary,
+        started_at=(when or NOW) - datetime.timedelta(seconds=60),
+        finished_at=when or NOW,
+    )
 
 
 def rows_by_key(target):
@@ -60,9 +83,16 @@ def rows_by_key(target):
 def test_every_slo_is_unknown_on_a_new_target_and_says_what_to_run(db, target):
     rows = sloboard.board(target)
     assert [row.key for row in rows] == [
-        "api_avg_ms", "db_avg_ms", "throughput_rps", "memory_reduction_pct", "pool_use_pct",
-        "slow_query_rate_pct", "error_rate_pct", "availability_pct", "p99_ms",
-    ]  # fmt: skip
+        "api_avg_ms",
+        "db_avg_ms",
+        "throughput_rps",
+        "memory_reduction_pct",
+        "pool_use_pct",
+        "slow_query_rate_pct",
+        "error_rate_pct",
+        "availability_pct",
+        "p99_ms",
+    ]
     assert {row.state for row in rows} == {"unknown"}
     by_key = {row.key: row for row in rows}
     assert "stress benchmark" in by_key["p99_ms"].missing
@@ -193,8 +223,12 @@ def test_trend_keeps_the_last_twelve_values(db, target):
 
 def test_no_benchmark_gives_no_verdict(db, target):
     assert sloboard.latest_benchmark_verdict(target) == {
-        "run": None, "rows": [], "ok": None, "failing": [], "missing": [],
-    }  # fmt: skip
+        "run": None,
+        "rows": [],
+        "ok": None,
+        "failing": [],
+        "missing": [],
+    }
 
 
 def test_latest_benchmark_run_passing_every_slo(db, target):
@@ -203,8 +237,17 @@ def test_latest_benchmark_run_passing_every_slo(db, target):
     bench(target, "load", when=at(400), avg=500.0)  # an older, failing run is not judged
     run = Run.objects.create(target=target, mode="quality", focus=["testing"])
     bench(target, "load", when=at(3), run=run, avg=40.0, rps=20.0, errors=0.0, offered=20.0)
-    bench(target, "stress", when=at(2), run=run, avg=60.0, p99=300.0, rps=1500.0,
-          capacity=1500.0, errors=0.001)  # fmt: skip
+    bench(
+        target,
+        "stress",
+        when=at(2),
+        run=run,
+        avg=60.0,
+        p99=300.0,
+        rps=1500.0,
+        capacity=1500.0,
+        errors=0.001,
+    )
     bench(target, "endurance", when=at(1), run=run, avg=41.0, rps=20.0, errors=0.0, pss=150 * mib)
     verdict = sloboard.latest_benchmark_verdict(target)
     assert verdict["run"] == run
@@ -227,8 +270,9 @@ def test_latest_benchmark_run_names_what_failed_and_what_it_could_not_judge(db, 
 
 
 def test_board_page_renders_for_a_viewer(login, viewer, target):
-    job = bench(target, "load", avg=42.0, p99=180.0, rps=19.8, errors=0.0, offered=20.0,
-                med=20.0, p95=90.0)  # fmt: skip
+    job = bench(
+        target, "load", avg=42.0, p99=180.0, rps=19.8, errors=0.0, offered=20.0, med=20.0, p95=90.0
+    )
     response = login(viewer).get(reverse("target_slo", args=[target.slug]))
     assert response.status_code == 200
     body = response.content.decode()
@@ -265,13 +309,28 @@ def test_target_page_shows_the_slo_panel(login, viewer, target):
 def _history(target, runs: int):
     for n in range(runs):
         run = Run.objects.create(target=target, mode="comprehensive")
-        bench(target, "load", when=at(1000 - 10 * n), run=run, avg=50.0 + n, med=20.0, p95=80.0,
-              p99=150.0, rps=20.0, errors=0.0, offered=20.0)  # fmt: skip
+        bench(
+            target,
+            "load",
+            when=at(1000 - 10 * n),
+            run=run,
+            avg=50.0 + n,
+            med=20.0,
+            p95=80.0,
+            p99=150.0,
+            rps=20.0,
+            errors=0.0,
+            offered=20.0,
+        )
         bench(target, "stress", when=at(999 - 10 * n), run=run, capacity=100.0 + n, p99=400.0)
         bench(target, "endurance", when=at(998 - 10 * n), run=run, pss=(300 - n) * 2**20)
-        scan = db_scan(target, when=at(997 - 10 * n), run=run,
-                       connections={"max_connections": 100, "available": 97},
-                       pool={"size": 5, "max_overflow": 10, "peak_checked_out": 6})  # fmt: skip
+        scan = db_scan(
+            target,
+            when=at(997 - 10 * n),
+            run=run,
+            connections={"max_connections": 100, "available": 97},
+            pool={"size": 5, "max_overflow": 10, "peak_checked_out": 6},
+        )
         measure(target, "db.query.avg", 10.0 + n, when=at(997 - 10 * n), job=scan)
         measure(target, "db.slow_query_rate.estimate", 1.0, when=at(997 - 10 * n), job=scan)
         measure(target, "db.pool.use", 40.0, when=at(997 - 10 * n), job=scan)
@@ -322,8 +381,12 @@ def test_trend_follows_one_mode_and_figures_read_plainly(db, target):
     row = rows_by_key(target)["api_avg_ms"]
     assert row.source.startswith("benchmark (load)") and row.last_values() == ["40", "41", "42"]
     assert [sloboard.shown(v) for v in (1500.0, 130.0, 98.958, 0.4, 0.0)] == [
-        "1,500", "130", "98.96", "0.4", "0",
-    ]  # fmt: skip
+        "1,500",
+        "130",
+        "98.96",
+        "0.4",
+        "0",
+    ]
 
 
 def test_a_knee_known_only_as_a_lower_bound_never_fails_throughput(db, target):

@@ -72,8 +72,11 @@ def test_a_job_cancelled_after_its_worker_died_ends_cancelled(
     first = worker()
     job = probe_job(target, max_attempts=2)  # safe to repeat: the reaper would re-queue it
     assert engine.enqueue(job)
-    wait(lambda: JobLog.objects.filter(job=job, message__contains="OpenAPI").exists(), 30,
-         "the probe to be mid-job")  # fmt: skip
+    wait(
+        lambda: JobLog.objects.filter(job=job, message__contains="OpenAPI").exists(),
+        30,
+        "the probe to be mid-job",
+    )
     first.kill()
     assert engine.cancel(qa_engineer, current(job)) == Job.RUNNING  # nobody is left to stop
     settings.KAIZEN_LOST_AFTER = 2

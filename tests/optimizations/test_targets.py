@@ -49,8 +49,15 @@ def test_a_database_url_is_stored_encrypted_and_never_shown(login, target, dev_e
 def test_leaving_a_credential_blank_keeps_it_and_clearing_forgets_it(login, target, dev_engineer):
     client = login(dev_engineer)
     url = reverse("target_edit", args=[target.slug])
-    client.post(url, form_data(target, database_url=SECRET_URL, auth_header_name="Authorization",
-                               auth_header_value="Bearer abcdef123456"))  # fmt: skip
+    client.post(
+        url,
+        form_data(
+            target,
+            database_url=SECRET_URL,
+            auth_header_name="Authorization",
+            auth_header_value="Bearer abcdef123456",
+        ),
+    )
     target.refresh_from_db()
     client.post(url, form_data(target, description="changed"))
     target.refresh_from_db()
@@ -173,8 +180,10 @@ def test_credentials_in_a_base_url_or_git_url_are_refused_without_echo(login, ta
 def test_the_auth_header_mask_shows_no_character_of_it(login, target, dev_engineer):
     client = login(dev_engineer)
     url = reverse("target_edit", args=[target.slug])
-    client.post(url, form_data(target, auth_header_name="Authorization",
-                               auth_header_value="Bearer zq-token-98"))  # fmt: skip
+    client.post(
+        url,
+        form_data(target, auth_header_name="Authorization", auth_header_value="Bearer zq-token-98"),
+    )
     page = client.get(url).content.decode()
     assert "Stored: •••• (set)" in page
     for piece in ("Bear", "zq", "98", "token"):

@@ -222,9 +222,15 @@ def _benchmark(target, rate, avg):
     )
     # Another operation and a per-second row must not be read by mistake.
     Measurement.objects.create(
-        target=target, run=run, job=job, name="http.latency.avg", value=1.0, unit="ms",
-        labels={"operation": "GET /health"}, measured_at=NOW,
-    )  # fmt: skip
+        target=target,
+        run=run,
+        job=job,
+        name="http.latency.avg",
+        value=1.0,
+        unit="ms",
+        labels={"operation": "GET /health"},
+        measured_at=NOW,
+    )
     return run
 
 

@@ -107,16 +107,34 @@ class Worker:
         }
         self.name = f"test-{uuid.uuid4().hex[:8]}"
         argv = [
-            sys.executable, "-m", "celery", "-A", "portal", "worker",
-            "--queues", queue, "--concurrency", "1", "--pool", "prefork",
-            "--hostname", f"{self.name}@%h", "--without-mingle", "--without-gossip",
-            "--loglevel", "INFO",
-        ]  # fmt: skip
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "portal",
+            "worker",
+            "--queues",
+            queue,
+            "--concurrency",
+            "1",
+            "--pool",
+            "prefork",
+            "--hostname",
+            f"{self.name}@%h",
+            "--without-mingle",
+            "--without-gossip",
+            "--loglevel",
+            "INFO",
+        ]
         self.log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
-            argv, cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT,
+            argv,
+            cwd=ROOT,
+            env=env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
-        )  # fmt: skip
+        )
 
     def output(self) -> str:
         return self.log_path.read_text(errors="replace")

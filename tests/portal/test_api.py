@@ -461,18 +461,28 @@ def _measurements(target, run, job):
     ]
     rows += [
         Measurement(
-            target=target, run=run, job=job, name="sample.achieved", value=100 + s,
-            unit="req/s", second=s, measured_at=now,
+            target=target,
+            run=run,
+            job=job,
+            name="sample.achieved",
+            value=100 + s,
+            unit="req/s",
+            second=s,
+            measured_at=now,
         )
         for s in range(30)
-    ]  # fmt: skip
+    ]
     other = Run.objects.create(target=target, mode="custom")
     rows.append(
         Measurement(
-            target=target, run=other, name="http.latency.p95", value=99, unit="ms",
+            target=target,
+            run=other,
+            name="http.latency.p95",
+            value=99,
+            unit="ms",
             measured_at=now,
         )
-    )  # fmt: skip
+    )
     Measurement.objects.bulk_create(rows)
 
 

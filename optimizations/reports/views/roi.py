@@ -204,11 +204,18 @@ def csv_rows(result: roi.RoiResult) -> list[list]:
         ["initiative", "target", result.target_slug, None, None, None, ""],
         ["assumptions", "expected peak load", a.expected_peak_rps, None, None, None, "req/s"],
         ["assumptions", "expected peak load from", a.peak_source, None, None, None, ""],
-        ["assumptions", "cost per instance and month", a.cost_per_instance_month, None, None,
-         None, a.currency],
+        [
+            "assumptions",
+            "cost per instance and month",
+            a.cost_per_instance_month,
+            None,
+            None,
+            None,
+            a.currency,
+        ],
         ["assumptions", "horizon", a.horizon_months, None, None, None, "months"],
         ["assumptions", "headroom factor", a.headroom, None, None, None, ""],
-    ]  # fmt: skip
+    ]
     for code, rate in sorted(a.hourly_rates.items()):
         rows.append(
             ["assumptions", f"hourly rate {code}", rate, None, None, None, f"{a.currency}/h"]
@@ -261,9 +268,16 @@ def csv_rows(result: roi.RoiResult) -> list[list]:
         ("payback", "payback_months", "months"),
     ):
         rows.append(
-            ["roi", item, None, getattr(v, attribute), getattr(m, attribute),
-             getattr(e, attribute), unit]
-        )  # fmt: skip
+            [
+                "roi",
+                item,
+                None,
+                getattr(v, attribute),
+                getattr(m, attribute),
+                getattr(e, attribute),
+                unit,
+            ]
+        )
     for cost in result.investment.rows:
         rows.append(["investment", f"{cost.name} hours", cost.hours, None, None, None, "h"])
         rows.append(
