@@ -20,8 +20,10 @@ import re
 import textwrap
 import time
 from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 from ..base import (
     CHECK_FAILED,
@@ -161,7 +163,9 @@ PARAMS = [
 ]
 
 
-def _selected_rules(params: dict) -> tuple[set[str], callable]:
+def _selected_rules(
+    params: Mapping[str, Any],
+) -> tuple[set[str], Callable[[str, set[str]], bool]]:
     focus, prefixes = set(params["focus"]), [p.upper() for p in params["rules"]]
 
     def wanted(rule_id: str, tags: set[str]) -> bool:
@@ -194,8 +198,8 @@ class _Findings:
         self.findings: list[FindingData] = []
         self.suppressed = 0
         self.unjustified: list[tuple[str, int, str, str]] = []  # in non-Python files
-        self._keys: Counter = Counter()
-        self._places: set[tuple] = set()
+        self._keys: Counter[tuple[str, str]] = Counter()
+        self._places: set[tuple[str, str, int, int]] = set()
 
     def _key(self, rule_id: str, rel: str, func_qual: str, excerpt: str) -> str:
         base = f"{rel}::{func_qual or '<module>'}::{_normalise(excerpt)}"
@@ -212,9 +216,9 @@ class _Findings:
     def add_hit(self, hit: Hit) -> None:
         rule = RULES[hit.rule_id]
         source = hit.file
-        line = getattr(hit.node, "lineno", 1)
-        end = getattr(hit.node, "end_lineno", line) or line
-        column = getattr(hit.node, "col_offset", 0) + 1
+        line: int = getattr(hit.node, "lineno", 1)
+        end: int = getattr(hit.node, "end_lineno", line) or line
+        column: int = getattr(hit.node, "col_offset", 0) + 1
         place = (hit.rule_id, source.rel, line, column)
         if place in self._places:
             # a second reason for the same finding (FSA205 can have several)
@@ -258,13 +262,13 @@ class _Findings:
             )
         )
 
-    def _mark(self, evidence: dict, suppression: dict | None) -> None:
+    def _mark(self, evidence: dict[str, Any], suppression: dict[str, str] | None) -> None:
         """A suppressed finding is kept and shown as suppressed, with its reason."""
         if suppression is not None:
             evidence["suppressed"] = suppression
             self.suppressed += 1
 
-    def suppressed_dependency(self, location: str) -> dict | None:
+    def suppressed_dependency(self, location: str) -> dict[str, str] | None:
         """A `# kaizen: ignore[DEP001] -- reason` on the requirement's line."""
         rel, _, line = location.rpartition(":")
         path = self.root / rel
@@ -329,7 +333,9 @@ class _Findings:
             )
         )
 
-    def add_ruff(self, diagnostic: dict, root: Path, rules: dict[str, dict]) -> None:
+    def add_ruff(
+        self, diagnostic: dict[str, Any], root: Path, rules: dict[str, dict[str, str]]
+    ) -> None:
         code = diagnostic["code"]
         try:
             rel = Path(diagnostic["filename"]).resolve().relative_to(root).as_posix()
@@ -355,7 +361,7 @@ class _Findings:
         info = rules.get(code, {})
         url = diagnostic.get("url") or info.get("url", "")
         message = diagnostic.get("message", "")
-        marked: dict = {}
+        marked: dict[str, Any] = {}
         self._mark(marked, suppression)
         self.findings.append(
             FindingData(
@@ -390,7 +396,7 @@ class _Findings:
         )
 
 
-def run(target: TargetSpec, params: dict, ctx: Context) -> AnalysisResult:
+def run(target: TargetSpec, params: Mapping[str, Any], ctx: Context) -> AnalysisResult:
     """Scan the target's source tree; see the module docstring."""
     params = validate_params(PARAMS, dict(params or {}))
     started = time.monotonic()
@@ -463,31 +469,31 @@ def run(target: TargetSpec, params: dict, ctx: Context) -> AnalysisResult:
         for source in files:
             for line, comment in source.unjustified:
                 collector.add_unjustified(source.rel, line, source.line(line), comment)
-    ruff_summary = {"ran": False}
-    ruff_rules: dict[str, dict] = {}
+    ruff_summary: dict[str, Any] = {"ran": False}
+    ruff_rules: dict[str, dict[str, str]] = {}
     if params["ruff"]:
         ctx.progress(82, "running ruff")
-        result = run_ruff(
+        ruff_run = run_ruff(
             root,
             [f.rel for f in files],
             timeout=params["timeout"],
             check_cancel=ctx.check_cancel,
         )
         ruff_summary = {
-            "ran": result.ran,
-            "version": result.version,
-            "duration_s": round(result.duration, 3),
-            "error": result.error,
+            "ran": ruff_run.ran,
+            "version": ruff_run.version,
+            "duration_s": round(ruff_run.duration, 3),
+            "error": ruff_run.error,
         }
-        if result.ran:
-            ruff_rules = {c: i for c, i in result.rules.items() if wanted(c, _ruff_tags(c))}
-            for diagnostic in result.diagnostics:
+        if ruff_run.ran:
+            ruff_rules = {c: i for c, i in ruff_run.rules.items() if wanted(c, _ruff_tags(c))}
+            for diagnostic in ruff_run.diagnostics:
                 if diagnostic["code"] in ruff_rules:
                     collector.add_ruff(diagnostic, root, ruff_rules)
         else:
-            ctx.log(f"ruff did not run: {result.error}", "warning")
-            outcomes.append(CheckOutcome("ruff", CHECK_UNKNOWN, result.error))
-    dependency_audit = {"ran": False}
+            ctx.log(f"ruff did not run: {ruff_run.error}", "warning")
+            outcomes.append(CheckOutcome("ruff", CHECK_UNKNOWN, ruff_run.error))
+    dependency_audit: dict[str, Any] = {"ran": False}
     if params["audit_dependencies"] and wanted(advisories.RULE_ID, {"security"}):
         ctx.progress(90, "auditing dependencies")
         dependency_audit = _audit_dependencies(
@@ -524,7 +530,7 @@ def run(target: TargetSpec, params: dict, ctx: Context) -> AnalysisResult:
     stack = stack_report(
         deps, config_texts, postgres=params["postgres_version"], today=date.today()
     )
-    summary = {
+    summary: dict[str, Any] = {
         "version": VERSION,
         "root": str(root),
         "source": source_ref,
@@ -589,7 +595,15 @@ def run(target: TargetSpec, params: dict, ctx: Context) -> AnalysisResult:
     return result
 
 
-def _audit_dependencies(root, deps, params, ctx, collector, outcomes, allowed_hosts) -> dict:
+def _audit_dependencies(
+    root: Path,
+    deps: dict[str, project.Dependency],
+    params: Mapping[str, Any],
+    ctx: Context,
+    collector: _Findings,
+    outcomes: list[CheckOutcome],
+    allowed_hosts: Sequence[str],
+) -> dict[str, Any]:
     """pip-audit over the pinned dependencies: findings, one check outcome, a summary."""
     from ..netguard import HostNotAllowed, check_url
 
@@ -686,7 +700,7 @@ def _line(finding: FindingData) -> int:
     return int(tail) if tail.isdigit() else 0
 
 
-def scan_path(path: str | Path, ctx: Context | None = None, **params) -> AnalysisResult:
+def scan_path(path: str | Path, ctx: Context | None = None, **params: Any) -> AnalysisResult:
     """Scan a local directory: the CLI's, the tests' and the benchmark's entry point."""
     from ..base import LocalContext
 

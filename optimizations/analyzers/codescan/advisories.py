@@ -20,8 +20,13 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from .project import Dependency
+
+if TYPE_CHECKING:  # imported where used: pip-audit is slow to import
+    import requests
+    from pip_audit._service import PyPIService
 
 PYPI_JSON = "https://pypi.org/pypi"
 RULE_ID = "DEP001"
@@ -68,17 +73,17 @@ class AuditResult:
 class _RebasedSession:
     """pip-audit's session with PyPI's base URL replaced (a mirror, or a test's recording)."""
 
-    def __init__(self, session, base_url: str):
+    def __init__(self, session: requests.Session, base_url: str) -> None:
         self._session = session
         self._base = base_url.rstrip("/")
 
-    def get(self, url: str, **kwargs):
+    def get(self, url: str, **kwargs: Any) -> requests.Response:
         if url.startswith(PYPI_JSON):
             url = self._base + url[len(PYPI_JSON) :]
         return self._session.get(url, **kwargs)
 
 
-def _service(base_url: str, timeout: float, cache_dir: str):
+def _service(base_url: str, timeout: float, cache_dir: str) -> PyPIService:
     from pip_audit._service import PyPIService
 
     cache = Path(cache_dir) if cache_dir else Path(tempfile.gettempdir()) / "kaizen-pip-audit"
@@ -95,7 +100,7 @@ def audit(
     timeout: float = 15,
     cache_dir: str = "",
     check_cancel: Callable[[], None] = lambda: None,
-    service=None,
+    service: PyPIService | None = None,
 ) -> AuditResult:
     """Look up every pinned dependency in the advisory source; see the module docstring."""
     import requests

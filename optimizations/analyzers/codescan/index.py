@@ -15,32 +15,25 @@ import ast
 from collections import deque
 from dataclasses import dataclass, field
 
-from .kinds import (  # noqa: F401  (re-exported for the rules)
+from .kinds import (
     ASYNC_SESSION_TYPES,
     DB_EXEC_METHODS,
     DB_WRITE_METHODS,
     ENGINE_FACTORIES,
-    HTTP_CLIENT_FACTORIES,
-    SESSION_FACTORIES,
-    SESSION_NAME,
     SYNC_SESSION_TYPES,
     KindsMixin,
 )
 from .project import Dependency, SourceFile
-from .syntax import (  # noqa: F401  (re-exported for the rules)
+from .syntax import (
     annotated_depends,
-    annotated_metadata,
     annotation_names,
     const_str,
     depends_default,
-    depends_target,
     is_true,
     keyword,
     last_name,
-    looks_like_model,
     once_only_calls,
     param_defaults,
-    target_names,
     walk_body,
     words,
 )
@@ -224,7 +217,7 @@ class Index(KindsMixin):
         package_parts = source.module.split(".")
         if not source.rel.endswith("__init__.py"):
             package_parts = package_parts[:-1]
-        for node in ast.walk(source.tree):
+        for node in ast.walk(source.parsed):
             if isinstance(node, ast.Import):
                 for alias in node.names:
                     if alias.asname:
@@ -241,7 +234,7 @@ class Index(KindsMixin):
                     imports[alias.asname or alias.name] = self._in_project(
                         f"{base}.{alias.name}".strip(".")
                     )
-        for node in source.tree.body:
+        for node in source.parsed.body:
             if isinstance(node, ast.Assign):
                 for target in node.targets:
                     if isinstance(target, ast.Name):
@@ -254,9 +247,11 @@ class Index(KindsMixin):
                 defs[node.target.id] = node.value
         self.imports[source.module] = imports
         self.module_defs[source.module] = defs
-        self._collect_defs(source, source.tree.body, source.module, None)
+        self._collect_defs(source, source.parsed.body, source.module, None)
 
-    def _collect_defs(self, source, body, prefix: str, cls: ClassInfo | None) -> None:
+    def _collect_defs(
+        self, source: SourceFile, body: list[ast.stmt], prefix: str, cls: ClassInfo | None
+    ) -> None:
         for node in body:
             if isinstance(node, ast.ClassDef):
                 info = ClassInfo(f"{prefix}.{node.name}", node.name, node, source)
@@ -298,7 +293,7 @@ class Index(KindsMixin):
             return f"{base}.{expr.attr}" if base else None
         return None
 
-    def resolve(self, func_or_file, expr: ast.AST) -> str:
+    def resolve(self, func_or_file: Func | SourceFile, expr: ast.AST) -> str:
         file = func_or_file.file if isinstance(func_or_file, Func) else func_or_file
         return self.resolve_in(file.module, expr) or ""
 
@@ -306,7 +301,7 @@ class Index(KindsMixin):
         """Whether an imported dotted name points into the project, under any import root
         (``app.models.User`` for the module ``backend.app.models``)."""
         if not hasattr(self, "_suffixes"):
-            self._suffixes = set()
+            self._suffixes: set[str] = set()
             for name in self.by_module:
                 parts = name.split(".")
                 self._suffixes.update(".".join(parts[i:]) for i in range(len(parts)))
@@ -334,7 +329,7 @@ class Index(KindsMixin):
             return
         seen.add(info.qual)
         keywords = {k.arg: k.value for k in info.node.keywords}
-        body_names = set()
+        body_names: set[str] = set()
         for stmt in info.node.body:
             targets = stmt.targets if isinstance(stmt, ast.Assign) else []
             if isinstance(stmt, ast.AnnAssign):
@@ -380,13 +375,20 @@ class Index(KindsMixin):
             else:
                 continue
             called = last_name(value) if isinstance(value, ast.Call) else ""
-            if called in {"relationship", "Relationship"}:
+            if isinstance(value, ast.Call) and called in {"relationship", "Relationship"}:
                 self._add_relationship(info, name, value, annotation, stmt.lineno)
             elif called in {"Column", "mapped_column", "Field"} or annotation is not None:
                 parts = [p for p in (annotation, value if called else None) if p is not None]
                 info.columns[name] = " ".join(ast.unparse(p) for p in parts)[:200]
 
-    def _add_relationship(self, info, name, call: ast.Call, annotation, line: int) -> None:
+    def _add_relationship(
+        self,
+        info: ClassInfo,
+        name: str,
+        call: ast.Call,
+        annotation: ast.expr | None,
+        line: int,
+    ) -> None:
         lazy = const_str(keyword(call, "lazy"))
         extra = keyword(call, "sa_relationship_kwargs")
         if lazy is None and isinstance(extra, ast.Dict):
@@ -445,7 +447,7 @@ class Index(KindsMixin):
     def models_named(self, name: str) -> list[ClassInfo]:
         return [c for c in self.class_by_name.get(name, []) if c.is_model]
 
-    def model_at(self, func_or_file, expr: ast.AST) -> ClassInfo | None:
+    def model_at(self, func_or_file: Func | SourceFile, expr: ast.AST) -> ClassInfo | None:
         """The ORM model ``expr`` names where it is written, resolved through the imports.
 
         A Pydantic schema that shares its name with a model (``schemas.Deck`` beside
@@ -738,10 +740,10 @@ class Index(KindsMixin):
         if not hasattr(self, "_file_nodes"):
             self._file_nodes: dict[str, list[ast.AST]] = {}
         if source.rel not in self._file_nodes:
-            self._file_nodes[source.rel] = list(ast.walk(source.tree))
+            self._file_nodes[source.rel] = list(ast.walk(source.parsed))
         return self._file_nodes[source.rel]
 
-    def is_engine_factory(self, owner, call: ast.AST) -> bool:
+    def is_engine_factory(self, owner: Func | SourceFile, call: ast.AST) -> bool:
         """``create_engine(...)`` of SQLAlchemy, not a project function of the same name."""
         if not isinstance(call, ast.Call) or last_name(call) not in ENGINE_FACTORIES:
             return False

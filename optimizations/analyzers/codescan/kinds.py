@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import re
+from collections.abc import Set as AbstractSet
 from typing import TYPE_CHECKING
 
 from .syntax import (
@@ -48,10 +49,28 @@ SESSION_FACTORIES = {"sessionmaker", "async_sessionmaker", "scoped_session", "as
 
 if TYPE_CHECKING:
     from .index import Func
+    from .project import SourceFile
 
 
 class KindsMixin:
     """Session factories, engines and the kinds of local names; part of the Index."""
+
+    # What the Index provides (declared here for the type checker; set in Index.__init__).
+    module_defs: dict[str, dict[str, ast.AST]]
+    by_module: dict[str, SourceFile]
+    functions: dict[str, Func]
+    dependencies: set[str]
+    factories: dict[str, str]
+    engines: dict[str, str]
+    session_deps: dict[str, str]
+
+    if TYPE_CHECKING:
+
+        def resolve_in(self, module: str, expr: ast.AST) -> str | None: ...
+
+        def resolve(self, func_or_file: Func | SourceFile, expr: ast.AST) -> str: ...
+
+        def is_engine_factory(self, owner: Func | SourceFile, call: ast.AST) -> bool: ...
 
     # --- sessions and engines ---------------------------------------------------------------
 
@@ -86,7 +105,7 @@ class KindsMixin:
                 return "async"
         return "sync"
 
-    def factory_kind(self, func_or_file, expr: ast.AST) -> str | None:
+    def factory_kind(self, func_or_file: Func | SourceFile, expr: ast.AST) -> str | None:
         """'sync'/'async' when ``expr`` names a session factory, engine or Session class."""
         dotted = self.resolve(func_or_file, expr)
         if dotted in self.factories:
@@ -161,11 +180,11 @@ class KindsMixin:
                         if kind:
                             kinds[item.optional_vars.id] = kind
             elif isinstance(node, ast.Assign) and len(node.targets) == 1:
-                target = node.targets[0]
-                if isinstance(target, ast.Name):
+                assigned = node.targets[0]
+                if isinstance(assigned, ast.Name):
                     kind = self._value_kind(func, node.value)
                     if kind:
-                        kinds[target.id] = kind
+                        kinds[assigned.id] = kind
 
     def _returns_kind(self, func: Func) -> str | None:
         for node in func.nodes:
@@ -283,7 +302,9 @@ class KindsMixin:
             return self._value_kind(func, expr)
         return None
 
-    def db_call(self, func: Func, call: ast.Call, methods=DB_EXEC_METHODS) -> str | None:
+    def db_call(
+        self, func: Func, call: ast.Call, methods: AbstractSet[str] = DB_EXEC_METHODS
+    ) -> str | None:
         """The session kind when ``call`` runs a statement on a session/connection."""
         if not isinstance(call.func, ast.Attribute) or call.func.attr not in methods:
             return None

@@ -26,6 +26,7 @@ import tokenize
 import tomllib
 import warnings
 from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -93,6 +94,13 @@ class SourceFile:
     def line(self, number: int) -> str:
         return self.lines[number - 1] if 0 < number <= len(self.lines) else ""
 
+    @property
+    def parsed(self) -> ast.Module:
+        """The tree of a file that parsed (the Index keeps only those)."""
+        if self.tree is None:
+            raise ValueError(f"{self.rel} was not parsed: {self.error}")
+        return self.tree
+
     def suppression(self, rule_id: str, line: int) -> dict[str, str] | None:
         """{"scope": "line"/"file", "reason": ...} when ``rule_id`` is suppressed there."""
         for scope, rules in (
@@ -138,11 +146,11 @@ def git_host(source: str) -> str | None:
 def resolve_source(
     source: str,
     *,
-    allowed_hosts,
+    allowed_hosts: Iterable[str],
     cache_dir: str = "",
     git_ref: str = "",
     timeout: float = 300,
-    log=None,
+    log: Callable[[str, str], object] | None = None,
 ) -> tuple[Path, str]:
     """Return the local directory to scan and the commit it is at ('' when not a git tree).
 
@@ -290,10 +298,14 @@ def _head_commit(root: Path) -> str:
 
 
 def discover(
-    root: Path, *, include_tests: bool = False, exclude: list[str] = (), max_files: int = 20000
-) -> tuple[list[Path], Counter]:
+    root: Path,
+    *,
+    include_tests: bool = False,
+    exclude: Sequence[str] = (),
+    max_files: int = 20000,
+) -> tuple[list[Path], Counter[str]]:
     """The Python files to scan under ``root``, and how many were excluded for which reason."""
-    excluded: Counter = Counter()
+    excluded: Counter[str] = Counter()
     found: list[Path] = []
     for directory, dirnames, filenames in os.walk(root):
         rel_dir = Path(directory).relative_to(root)
@@ -454,7 +466,11 @@ def rewrite_newer_syntax(text: str) -> tuple[str, list[str]]:
     return "".join(lines), sorted(set(applied))
 
 
-def _rewrite_except(tokens, index: int, edits) -> bool:
+# (row, col_start, col_end, replacement) of one text edit.
+type Edit = tuple[int, int, int, str]
+
+
+def _rewrite_except(tokens: list[tokenize.TokenInfo], index: int, edits: list[Edit]) -> bool:
     position = index + 1
     if position < len(tokens) and tokens[position].string == "*":
         position += 1
@@ -482,7 +498,9 @@ def _rewrite_except(tokens, index: int, edits) -> bool:
     return True
 
 
-def _rewrite_type_param_defaults(tokens, index: int, edits) -> bool:
+def _rewrite_type_param_defaults(
+    tokens: list[tokenize.TokenInfo], index: int, edits: list[Edit]
+) -> bool:
     if index + 2 >= len(tokens) or tokens[index + 1].type != tokenize.NAME:
         return False
     if tokens[index + 2].string != "[":
@@ -518,7 +536,9 @@ def _rewrite_type_param_defaults(tokens, index: int, edits) -> bool:
     return changed
 
 
-def _suppressions(text: str):
+def _suppressions(
+    text: str,
+) -> tuple[dict[int, dict[str, str]], dict[str, str], list[tuple[int, str]]]:
     """(by line, whole file, unjustified) suppressions of a file; see SUPPRESSION."""
     by_line: dict[int, dict[str, str]] = {}
     whole_file: dict[str, str] = {}

@@ -16,9 +16,11 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 SELECT = ("FAST", "ASYNC", "S", "B")
 # Noise on application code, or already said better by one of our rules.
@@ -99,8 +101,8 @@ class RuffResult:
 
     ran: bool
     version: str = ""
-    diagnostics: list[dict] = field(default_factory=list)
-    rules: dict[str, dict] = field(default_factory=dict)  # code → {name, url, summary}
+    diagnostics: list[dict[str, Any]] = field(default_factory=list)  # ruff's JSON output
+    rules: dict[str, dict[str, str]] = field(default_factory=dict)  # code → {name, url, summary}
     duration: float = 0.0
     error: str = ""
 
@@ -122,7 +124,7 @@ def severity_of(code: str) -> tuple[str, str]:
     return ("low", "correctness")
 
 
-def selected(code: str, select=SELECT, ignore=IGNORE) -> bool:
+def selected(code: str, select: Sequence[str] = SELECT, ignore: Sequence[str] = IGNORE) -> bool:
     prefixes = [p for p in select if code.startswith(p)]
     if not prefixes:
         return False
@@ -133,7 +135,7 @@ def selected(code: str, select=SELECT, ignore=IGNORE) -> bool:
 
 
 @cache
-def rule_table(binary: str) -> dict[str, dict]:
+def rule_table(binary: str) -> dict[str, dict[str, str]]:
     """Stable ruff rules we enable, with their name and documentation link."""
     done = subprocess.run(
         [binary, "rule", "--all", "--output-format", "json"],
@@ -142,7 +144,7 @@ def rule_table(binary: str) -> dict[str, dict]:
         timeout=60,
         check=False,
     )
-    rules = {}
+    rules: dict[str, dict[str, str]] = {}
     for rule in json.loads(done.stdout or "[]"):
         code = rule.get("code") or ""
         if not code or "Stable" not in (rule.get("status") or {}) or rule.get("preview"):
@@ -157,7 +159,11 @@ def rule_table(binary: str) -> dict[str, dict]:
 
 
 def run_ruff(
-    root: Path, files: list[str], *, timeout: float = 300, check_cancel=None
+    root: Path,
+    files: list[str],
+    *,
+    timeout: float = 300,
+    check_cancel: Callable[[], None] | None = None,
 ) -> RuffResult:
     """Run ruff on ``files`` (paths relative to ``root``) and collect its diagnostics."""
     binary = ruff_binary()
@@ -188,7 +194,7 @@ def run_ruff(
         "--config",
         f"lint.flake8-bugbear.extend-immutable-calls = {json.dumps(IMMUTABLE_CALLS)}",
     ]
-    diagnostics: list[dict] = []
+    diagnostics: list[dict[str, Any]] = []
     for start in range(0, len(files), CHUNK):
         if check_cancel:
             check_cancel()

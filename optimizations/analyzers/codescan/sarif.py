@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..base import AnalysisResult, FindingData
+
+if TYPE_CHECKING:
+    from .since import Earlier
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 TOOL_NAME = "kaizen-codescan"
@@ -58,7 +61,7 @@ def _split_location(location: str) -> tuple[str, int]:
     return path, int(line)
 
 
-def to_sarif(result: AnalysisResult, earlier=None) -> dict[str, Any]:
+def to_sarif(result: AnalysisResult, earlier: Earlier | None = None) -> dict[str, Any]:
     """A SARIF 2.1.0 log (as a dict; ``json.dumps`` it to write a .sarif file).
 
     With ``earlier`` (a ``since.Earlier``) each result carries its ``baselineState``
@@ -67,7 +70,7 @@ def to_sarif(result: AnalysisResult, earlier=None) -> dict[str, Any]:
     from .since import compare
 
     states, absent = compare(result, earlier) if earlier is not None else ({}, [])
-    rules: dict[str, dict] = {}
+    rules: dict[str, dict[str, Any]] = {}
     results = []
     for finding in result.findings:
         if finding.rule_id not in rules:
@@ -113,7 +116,7 @@ def to_sarif(result: AnalysisResult, earlier=None) -> dict[str, Any]:
         results.append(
             {
                 "ruleId": gone.get("rule_id") or "unknown",
-                "level": LEVELS.get(gone.get("severity"), "note"),
+                "level": LEVELS.get(str(gone.get("severity")), "note"),
                 "message": {"text": f"{gone.get('title') or gone.get('rule_id')} (gone)"},
                 "locations": [
                     {

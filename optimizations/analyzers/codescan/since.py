@@ -76,7 +76,9 @@ def load_report(text: str, label: str) -> Earlier:
     raise ValueError(f"{label} is neither a Kaizen code-scan JSON report nor a SARIF log")
 
 
-def compare(result: AnalysisResult, earlier: Earlier) -> tuple[dict[str, str], list[dict]]:
+def compare(
+    result: AnalysisResult, earlier: Earlier
+) -> tuple[dict[str, str], list[dict[str, Any]]]:
     """(state by fingerprint of the current findings, the earlier findings now absent)."""
     states: dict[str, str] = {}
     for finding in result.findings:
@@ -100,7 +102,7 @@ def compare(result: AnalysisResult, earlier: Earlier) -> tuple[dict[str, str], l
     return states, absent
 
 
-def counts(states: dict[str, str], absent: list[dict]) -> dict[str, int]:
+def counts(states: dict[str, str], absent: list[dict[str, Any]]) -> dict[str, int]:
     tally = {NEW: 0, UNCHANGED: 0, UPDATED: 0, ABSENT: len(absent)}
     for state in states.values():
         tally[state] += 1
@@ -118,7 +120,10 @@ def mark_sarif(log: dict[str, Any], earlier: Earlier) -> dict[str, Any]:
             if result.get("baselineState") == ABSENT:
                 continue  # a log marked before: mark it again from scratch
             print_ = (result.get("partialFingerprints") or {}).get("kaizen/v1")
-            before, now = earlier.findings.get(print_), current.get(print_)
+            if isinstance(print_, str):
+                before, now = earlier.findings.get(print_), current.get(print_)
+            else:  # no Kaizen fingerprint (another tool's result): new
+                before, now = None, None
             if before is None:
                 result["baselineState"] = NEW
             elif _same(before, now):

@@ -13,6 +13,7 @@ import re
 from datetime import date
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 from .project import Dependency, normalise_name
 
@@ -22,8 +23,9 @@ ENDING_SOON_DAYS = 365
 
 
 @cache
-def eol_table() -> dict:
-    return json.loads(EOL_TABLE.read_text(encoding="utf-8"))["products"]
+def eol_table() -> dict[str, Any]:
+    products: dict[str, Any] = json.loads(EOL_TABLE.read_text(encoding="utf-8"))["products"]
+    return products
 
 
 def _version_from(dep: Dependency) -> tuple[str, str]:
@@ -39,7 +41,7 @@ def _version_from(dep: Dependency) -> tuple[str, str]:
     return "", f"unpinned ({dep.source})" if dep.source else "unpinned"
 
 
-def support_status(product: str, version: str, today: date) -> dict:
+def support_status(product: str, version: str, today: date) -> dict[str, Any]:
     """Status of ``version`` of ``product``: supported, ending-soon, end-of-life,
     maintenance, latest-only or unknown, with the end-of-life date when known."""
     info = eol_table().get(product)
@@ -99,7 +101,7 @@ def stack_report(
     *,
     postgres: str = "",
     today: date | None = None,
-) -> dict:
+) -> dict[str, Any]:
     """Components of the stack with version, where it came from, and support status."""
     today = today or date.today()
     components = []

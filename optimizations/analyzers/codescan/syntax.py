@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import ast
+from collections.abc import Iterable, Iterator
 
 
-def walk_body(node: ast.AST):
+def walk_body(node: ast.AST) -> Iterator[ast.AST]:
     """Every node under ``node`` except the bodies of nested functions and classes."""
     stack = list(ast.iter_child_nodes(node))
     while stack:
@@ -19,6 +20,11 @@ def walk_body(node: ast.AST):
                 stack.extend(d for d in current.args.kw_defaults if d is not None)
             continue
         stack.extend(ast.iter_child_nodes(current))
+
+
+def line_of(node: ast.AST) -> int:
+    """The line a node starts on (0 for the few kinds without one, such as operators)."""
+    return int(getattr(node, "lineno", 0))
 
 
 def last_name(expr: ast.AST) -> str:
@@ -93,7 +99,9 @@ def target_names(target: ast.AST) -> list[str]:
     return []
 
 
-def param_defaults(node) -> dict[str, ast.AST]:
+def param_defaults(
+    node: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda,
+) -> dict[str, ast.expr]:
     args = node.args
     positional = [*args.posonlyargs, *args.args]
     named = [a.arg for a in positional[len(positional) - len(args.defaults) :]]
@@ -118,7 +126,7 @@ def annotated_depends(annotation: ast.AST | None) -> ast.AST | None:
     return None
 
 
-def depends_target(default, annotation) -> ast.AST | None:
+def depends_target(default: ast.AST | None, annotation: ast.AST | None) -> ast.AST | None:
     return depends_default(default) or annotated_depends(annotation)
 
 
@@ -156,8 +164,8 @@ def _guarded_target(test: ast.expr, negated: bool) -> list[str]:
     return []
 
 
-def _assigned(nodes) -> set[str]:
-    found = set()
+def _assigned(nodes: Iterable[ast.AST]) -> set[str]:
+    found: set[str] = set()
     for node in nodes:
         for sub in ast.walk(node):
             if isinstance(sub, ast.Assign):
@@ -211,7 +219,7 @@ def once_only_calls(func: ast.FunctionDef | ast.AsyncFunctionDef) -> set[int]:
                     continue
                 visit([s for s in inner if isinstance(s, ast.stmt)])
                 for handler in inner:
-                    if isinstance(handler, ast.excepthandler):
+                    if isinstance(handler, ast.ExceptHandler):
                         visit(handler.body)
 
     visit(func.body)

@@ -26,9 +26,10 @@ from __future__ import annotations
 
 import ast
 import re
+from typing import TypedDict
 
-from .index import Func, Index, annotation_names, last_name, param_defaults
-from .syntax import words
+from .index import Func, Index
+from .syntax import annotation_names, last_name, param_defaults, words
 
 SAFE_TYPES = words(
     "Decimal Literal NonNegativeFloat NonNegativeInt PositiveFloat PositiveInt "
@@ -68,6 +69,13 @@ MAX_CONTEXTS = 4
 MAX_DEPTH = 6
 
 
+class ArgLabels(TypedDict):
+    """The labels of a call's arguments, as a callee's parameters receive them."""
+
+    positional: list[set[str]]
+    keywords: dict[str, set[str]]  # "**" for what ``**kwargs`` spreads
+
+
 class Taint:
     """Labels of every expression a request can influence, and the route path to it."""
 
@@ -76,7 +84,7 @@ class Taint:
         self.labels_of: dict[int, set[str]] = {}
         self.chain_of: dict[int, list[str]] = {}
         self.privileged: dict[int, list[str]] = {}  # node → privileged fields it may carry
-        self._contexts: dict[str, set[frozenset]] = {}
+        self._contexts: dict[str, set[frozenset[tuple[str, frozenset[str]]]]] = {}
         self._enums = {
             info.name
             for info in index.classes.values()
@@ -144,7 +152,7 @@ class Taint:
 
     # --- propagation ------------------------------------------------------------------------
 
-    def _analyze(self, func: Func, env: dict[str, set[str]], chain: list[str], depth: int):
+    def _analyze(self, func: Func, env: dict[str, set[str]], chain: list[str], depth: int) -> None:
         key = frozenset((name, frozenset(labels)) for name, labels in env.items())
         seen = self._contexts.setdefault(func.qual, set())
         if key in seen or len(seen) >= MAX_CONTEXTS or depth > MAX_DEPTH:
@@ -161,7 +169,15 @@ class Taint:
                 self.chain_of[id(node)] = chain
             known.update(labels)
 
-    def enter(self, caller: Func, call: ast.Call, callee: Func, arg_labels, chain, depth):
+    def enter(
+        self,
+        caller: Func,
+        call: ast.Call,
+        callee: Func,
+        arg_labels: ArgLabels,
+        chain: list[str],
+        depth: int,
+    ) -> None:
         params = [p.arg for p in callee.params]
         if callee.cls is not None and params and params[0] in {"self", "cls"}:
             params = params[1:]
@@ -245,7 +261,7 @@ class _Walker:
         self.constants = self._constant_mappings()
 
     def _constant_mappings(self) -> set[str]:
-        names = set()
+        names: set[str] = set()
         for name, value in self.index.module_defs.get(self.func.file.module, {}).items():
             if isinstance(value, ast.Dict | ast.Set | ast.List | ast.Tuple) or (
                 isinstance(value, ast.Call) and last_name(value) in {"frozenset", "set", "dict"}
@@ -333,7 +349,9 @@ class _Walker:
                 env[validated] = env[validated] & VALIDATED
         return env
 
-    def assign_items(self, iterated, target, labels: set[str], env) -> None:
+    def assign_items(
+        self, iterated: ast.expr, target: ast.expr, labels: set[str], env: dict[str, set[str]]
+    ) -> None:
         """``for key, value in mapping.items()``: keys of a constant-keyed dict are ours."""
         if (
             CONST_KEYS in labels
@@ -355,7 +373,7 @@ class _Walker:
         self.assign(target, labels - {CONST_KEYS}, env)
 
     @staticmethod
-    def _merge(first: dict, second: dict) -> dict:
+    def _merge(first: dict[str, set[str]], second: dict[str, set[str]]) -> dict[str, set[str]]:
         merged = dict(first)
         for name, labels in second.items():
             merged[name] = merged.get(name, set()) | labels
@@ -429,14 +447,14 @@ class _Walker:
             labels = self.expr(node.value, env)
             env[node.target.id] = labels
             return labels
-        labels: set[str] = set()
-        for child in ast.iter_child_nodes(node):
-            if isinstance(child, ast.expr):
-                labels |= self.expr(child, env)
-            elif isinstance(child, ast.keyword | ast.comprehension):
-                for inner in ast.iter_child_nodes(child):
-                    if isinstance(inner, ast.expr):
-                        labels |= self.expr(inner, env)
+        labels = set()
+        for part in ast.iter_child_nodes(node):
+            if isinstance(part, ast.expr):
+                labels |= self.expr(part, env)
+            elif isinstance(part, ast.keyword | ast.comprehension):
+                for sub in ast.iter_child_nodes(part):
+                    if isinstance(sub, ast.expr):
+                        labels |= self.expr(sub, env)
         return labels - {REQUEST, CONST_KEYS, BODY}
 
     def _call(self, node: ast.Call, env: dict[str, set[str]]) -> set[str]:
@@ -449,9 +467,9 @@ class _Walker:
             self.expr(node.func, env)
         positional = [self.expr(arg, env) for arg in node.args]
         keywords = {k.arg: self.expr(k.value, env) for k in node.keywords if k.arg}
-        for item in node.keywords:
-            if item.arg is None:
-                keywords.setdefault("**", set()).update(self.expr(item.value, env))
+        for spread in node.keywords:
+            if spread.arg is None:
+                keywords.setdefault("**", set()).update(self.expr(spread.value, env))
         name = last_name(node)
         callee = self.callees.get(id(node))
         if callee is not None:

@@ -10,7 +10,12 @@ from __future__ import annotations
 import ast
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ..index import Func
+    from ..project import SourceFile
+    from .common import Scan
 
 SA = "https://docs.sqlalchemy.org/en/20"
 FA = "https://fastapi.tiangolo.com"
@@ -35,15 +40,24 @@ class Hit:
     """One place a check fired; the analyzer turns it into a FindingData."""
 
     rule_id: str
-    file: Any  # SourceFile
+    file: SourceFile
     node: ast.AST
-    func: Any = None  # Func or None at module level
+    func: Func | None = None  # None at module level
     detail: str = ""
     severity: str | None = None
     evidence: dict[str, Any] = field(default_factory=dict)
 
 
-def _rule(id, title, severity, category, tags, doc_url, why, fix) -> Rule:
+def _rule(
+    id: str,
+    title: str,
+    severity: str,
+    category: str,
+    tags: str,
+    doc_url: str,
+    why: str,
+    fix: str,
+) -> Rule:
     return Rule(id, title, severity, category, tuple(tags.split()), doc_url, why, fix)
 
 
@@ -497,20 +511,23 @@ RULES: dict[str, Rule] = {
     ]
 }
 
-CHECKS: dict[str, Callable[[Any], Iterable[Hit]]] = {}
+# A check runs over one Scan (rules.common, which imports this module).
+type Check = Callable[[Scan], Iterable[Hit]]
+
+CHECKS: dict[str, Check] = {}
 
 
-def check(rule_id: str):
+def check[F: Check](rule_id: str) -> Callable[[F], F]:
     """Register the function that runs ``rule_id`` over a Scan."""
 
-    def register(function):
+    def register(function: F) -> F:
         CHECKS[rule_id] = function
         return function
 
     return register
 
 
-def load_checks() -> dict[str, Callable[[Any], Iterable[Hit]]]:
+def load_checks() -> dict[str, Check]:
     from . import aio, api, compat, guide, orm, security, sessions  # noqa: F401  (registration)
 
     return CHECKS

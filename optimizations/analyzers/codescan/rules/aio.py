@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import ast
 from collections import deque
+from collections.abc import Iterator
 
-from ..index import Func, last_name
-from ..syntax import words
+from ..index import Func
+from ..syntax import last_name, words
 from . import Hit, check
 from .common import QUERY_METHODS, Scan
 
@@ -52,7 +53,7 @@ def _offloaded(func: Func) -> set[int]:
 def _entered_async(func: Func) -> set[int]:
     """Calls entered by `async with` or iterated by `async for`: async APIs, never blocking
     (whether the call really is an async context manager is FSA112's question)."""
-    found = set()
+    found: set[int] = set()
     for node in func.nodes:
         if isinstance(node, ast.AsyncWith):
             found.update(id(item.context_expr) for item in node.items)
@@ -61,7 +62,7 @@ def _entered_async(func: Func) -> set[int]:
     return found
 
 
-def blocking_call(scan: Scan, func: Func, call: ast.Call, network_only: bool = False):
+def blocking_call(scan: Scan, func: Func, call: ast.Call, network_only: bool = False) -> str | None:
     """A short description when ``call`` blocks the thread it runs on, else None."""
     index = scan.index
     dotted = index.resolve(func, call.func)
@@ -123,7 +124,9 @@ def _is_argument(func: Func, call: ast.Call) -> bool:
     return False
 
 
-def _walk_chains(scan: Scan, roots: list[tuple[Func, str]], follow_async: bool, max_depth=6):
+def _walk_chains(
+    scan: Scan, roots: list[tuple[Func, str]], follow_async: bool, max_depth: int = 6
+) -> Iterator[tuple[Func, list[str]]]:
     """BFS from each root through the call graph: yields (func, chain) once per function."""
     seen: set[str] = set()
     queue: deque[tuple[Func, list[str]]] = deque((f, [label]) for f, label in roots)
@@ -145,7 +148,7 @@ def _walk_chains(scan: Scan, roots: list[tuple[Func, str]], follow_async: bool, 
 
 
 @check("FSA104")
-def blocking_in_async(scan: Scan):
+def blocking_in_async(scan: Scan) -> Iterator[Hit]:
     index = scan.index
     roots = [(r.func, f"{r.label} → {r.func.qual}") for r in index.routes if r.func.is_async]
     roots += [
@@ -175,7 +178,7 @@ def blocking_in_async(scan: Scan):
 
 
 @check("FSA304")
-def blocking_in_sync_route(scan: Scan):
+def blocking_in_sync_route(scan: Scan) -> Iterator[Hit]:
     index = scan.index
     roots = [(r.func, f"{r.label} → {r.func.qual}") for r in index.routes if not r.func.is_async]
     reported: set[int] = set()
@@ -233,7 +236,7 @@ def _shared_receivers(scan: Scan, func: Func, calls: list[ast.AST]) -> set[str]:
 
 
 @check("FSA103")
-def session_shared_by_tasks(scan: Scan):
+def session_shared_by_tasks(scan: Scan) -> Iterator[Hit]:
     for func in scan.functions():
         if not func.is_async:
             continue
@@ -245,17 +248,18 @@ def session_shared_by_tasks(scan: Scan):
             name = last_name(node)
             if name == "gather":
                 counts: dict[str, int] = {}
-                awaitables = []
+                awaitables: list[ast.AST] = []
                 for arg in node.args:
                     many = 1
+                    awaitable: ast.AST = arg
                     if isinstance(arg, ast.Starred):
-                        arg = arg.value
+                        awaitable = arg.value
                         many = 2
-                        if isinstance(arg, ast.Name):
-                            values = func.assigns.get(arg.id, [])
-                            arg = values[0] if values else arg
-                    awaitables.append(arg)
-                    for session in _sessions_in(scan, func, arg):
+                        if isinstance(awaitable, ast.Name):
+                            values = func.assigns.get(awaitable.id, [])
+                            awaitable = values[0] if values else awaitable
+                    awaitables.append(awaitable)
+                    for session in _sessions_in(scan, func, awaitable):
                         counts[session] = counts.get(session, 0) + many
                 shared = [s for s, c in counts.items() if c >= 2]
                 shared += sorted(_shared_receivers(scan, func, awaitables))
@@ -285,7 +289,7 @@ def session_shared_by_tasks(scan: Scan):
 
 
 def _calls_in_loops(func: Func) -> set[int]:
-    found = set()
+    found: set[int] = set()
     for node in func.nodes:
         if isinstance(node, ast.For | ast.AsyncFor | ast.While):
             found.update(id(n) for n in ast.walk(node) if isinstance(n, ast.Call))

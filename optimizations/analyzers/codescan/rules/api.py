@@ -5,9 +5,10 @@ module-level state changed per request (FSA305)."""
 from __future__ import annotations
 
 import ast
+from collections.abc import Iterator, Sequence
 
-from ..index import Func, annotation_names, last_name
-from ..syntax import words
+from ..index import Func
+from ..syntax import annotation_names, last_name, line_of, words
 from . import Hit, check
 from .aio import BLOCKING_NETWORK, BLOCKING_PROCESS
 from .common import QUERY_METHODS, Scan
@@ -20,7 +21,9 @@ MUTATORS = words(
 MUTABLE_FACTORIES = {"dict", "list", "set", "defaultdict", "OrderedDict", "Counter", "deque"}
 
 
-def _orm_value(scan: Scan, func: Func, expr: ast.AST, depth: int = 0, seen=None) -> bool:
+def _orm_value(
+    scan: Scan, func: Func, expr: ast.AST, depth: int = 0, seen: set[str] | None = None
+) -> bool:
     """Whether ``expr`` is an ORM object, rows of one, or a dict dumped from one."""
     seen = set() if seen is None else seen
     while isinstance(expr, ast.Await):
@@ -73,13 +76,13 @@ def _orm_value(scan: Scan, func: Func, expr: ast.AST, depth: int = 0, seen=None)
             node = node.func
         else:
             node = node.value
-    if isinstance(node, ast.Name) and node is not expr:
+    if isinstance(node, ast.Name):  # reached through .func / .value: never ``expr``
         return _orm_value(scan, func, node, depth, seen)
     return False
 
 
 @check("FSA301")
-def no_response_model(scan: Scan):
+def no_response_model(scan: Scan) -> Iterator[Hit]:
     for route in scan.index.routes:
         func = route.func
         decorator = route.decorator
@@ -141,7 +144,7 @@ def _heavy(scan: Scan, func: Func) -> str | None:
 
 
 @check("FSA302")
-def background_task_misuse(scan: Scan):
+def background_task_misuse(scan: Scan) -> Iterator[Hit]:
     for func in scan.functions():
         for node in func.nodes:
             if not (
@@ -199,7 +202,7 @@ COLLECTION_TYPES = {"list", "List", "Sequence", "Iterable", "set", "Set", "tuple
 BODY_READERS = {"json", "body", "form", "stream"}
 
 
-def _request_payload(scan: Scan, func: Func, args: list[ast.AST]) -> str | None:
+def _request_payload(scan: Scan, func: Func, args: Sequence[ast.AST]) -> str | None:
     """How an argument carries the request's body: a list body parameter, or what was read
     or built from it (`[item.dict() for item in items]`, `await request.json()`)."""
     if func.qual not in scan.index.route_of:
@@ -211,7 +214,7 @@ def _request_payload(scan: Scan, func: Func, args: list[ast.AST]) -> str | None:
         and last_name(p.annotation.value) in COLLECTION_TYPES
     }
 
-    def origin(expr: ast.AST, depth: int = 0, seen=None) -> str | None:
+    def origin(expr: ast.AST, depth: int = 0, seen: set[str] | None = None) -> str | None:
         seen = set() if seen is None else seen
         for node in ast.walk(expr):
             if isinstance(node, ast.Name) and node.id in lists:
@@ -240,7 +243,7 @@ def _request_payload(scan: Scan, func: Func, args: list[ast.AST]) -> str | None:
 
 
 @check("FSA303")
-def settings_per_request(scan: Scan):
+def settings_per_request(scan: Scan) -> Iterator[Hit]:
     index = scan.index
     settings = {q for q, info in index.classes.items() if info.is_settings}
     if not settings:
@@ -289,7 +292,7 @@ def _module_mutables(scan: Scan) -> dict[str, set[str]]:
 
 
 @check("FSA305")
-def shared_state_per_request(scan: Scan):
+def shared_state_per_request(scan: Scan) -> Iterator[Hit]:
     """Reported once per module variable, at its definition, with where requests change it."""
     index = scan.index
     mutables = _module_mutables(scan)
@@ -315,7 +318,7 @@ def shared_state_per_request(scan: Scan):
                 continue
             if _memo_store(scan, func, node, target):
                 continue
-            where = f"{func.file.rel}:{node.lineno} ({chain[0].split(' → ')[0]})"
+            where = f"{func.file.rel}:{line_of(node)} ({chain[0].split(' → ')[0]})"
             sites.setdefault(names[target], []).append(where)
     for (module, name), changed_at in sorted(sites.items()):
         source = index.by_module[module]
@@ -381,7 +384,7 @@ def _memo_store(scan: Scan, func: Func, node: ast.AST, name: str) -> bool:
 
 
 def _under_lock(func: Func) -> set[int]:
-    inside = set()
+    inside: set[int] = set()
     for node in func.nodes:
         if isinstance(node, ast.With | ast.AsyncWith) and any(
             "lock" in ast.unparse(item.context_expr).lower() for item in node.items

@@ -4,10 +4,12 @@ which loops iterate rows, what does a statement end up containing."""
 from __future__ import annotations
 
 import ast
+from collections.abc import Iterator, ValuesView
+from collections.abc import Set as AbstractSet
 from typing import Any
 
-from ..index import Func, Index, last_name, walk_body
-from ..syntax import words
+from ..index import Func, Index, Relationship
+from ..syntax import last_name, walk_body, words
 from ..taint import Taint
 
 SINGLE_ROW = words(
@@ -23,6 +25,10 @@ LOADER_OPTIONS = words(
     "contains_eager defaultload immediateload joinedload noload raiseload "
     "selectin_polymorphic selectinload subqueryload"
 )
+
+
+# (loop or comprehension node, what it iterates, its target names, the nodes of its body)
+type Loop = tuple[ast.stmt | ast.expr, ast.expr, set[str], list[ast.AST]]
 
 
 class Scan:
@@ -45,16 +51,19 @@ class Scan:
         self._executes: dict[str, bool] = {}
         self._returns_rows: dict[str, bool] = {}
         self._lazy = index.lazy_relationships()
-        self._loops: dict[str, list] = {}
-        self._row_loops: dict[str, list] = {}
+        self._loops: dict[str, list[Loop]] = {}
+        self._row_loops: dict[str, list[Loop]] = {}
         # rule id → (status, detail) for rules that decided not to look (version gates)
         self.notes: dict[str, tuple[str, str]] = {}
+        # computed once per scan by the rules that need them (security, orm)
+        self._output_fields: set[str] | None = None
+        self._searchable: set[str] | None = None
 
     @property
-    def lazy(self):
+    def lazy(self) -> dict[str, list[Relationship]]:
         return self._lazy
 
-    def functions(self):
+    def functions(self) -> ValuesView[Func]:
         return self.index.functions.values()
 
     # --- summaries of functions -------------------------------------------------------------
@@ -92,7 +101,11 @@ class Scan:
     # --- expressions ------------------------------------------------------------------------
 
     def is_rows(
-        self, func: Func, expr: ast.AST, row_vars: set[str] = frozenset(), seen=None
+        self,
+        func: Func,
+        expr: ast.AST,
+        row_vars: AbstractSet[str] = frozenset(),
+        seen: set[str] | None = None,
     ) -> bool:
         """Whether ``expr`` evaluates to many rows of a query (not a single row)."""
         seen = set() if seen is None else seen
@@ -124,7 +137,7 @@ class Scan:
                     return False
                 else:
                     node = node.value
-            if isinstance(node, ast.Name) and node is not expr:
+            if isinstance(node, ast.Name):  # reached through .func / .value: never ``expr``
                 return self.is_rows(func, node, row_vars, seen)
             return False
         if isinstance(expr, ast.Name):
@@ -139,7 +152,9 @@ class Scan:
     def all_relationships(self) -> set[str]:
         return {name for info in self.index.classes.values() for name in info.relationships}
 
-    def statement_names(self, func: Func, expr: ast.AST, depth: int = 0, seen=None) -> set[str]:
+    def statement_names(
+        self, func: Func, expr: ast.AST, depth: int = 0, seen: set[str] | None = None
+    ) -> set[str]:
         """Names of every call in ``expr`` and in the assignments of the names it uses."""
         seen = set() if seen is None else seen
         names: set[str] = set()
@@ -186,7 +201,7 @@ class Scan:
 
     def queried_models(self, funcs: list[Func]) -> set[str]:
         """Model names selected, queried or fetched by primary key in ``funcs``."""
-        models = set()
+        models: set[str] = set()
         for func in funcs:
             for node in func.nodes:
                 if isinstance(node, ast.Call) and last_name(node) in {
@@ -203,13 +218,13 @@ class Scan:
                             models.add(name)
         return models
 
-    def loops(self, func: Func) -> list:
+    def loops(self, func: Func) -> list[Loop]:
         """(loop node, iterable, target names, body nodes) of every loop and comprehension."""
         if func.qual not in self._loops:
             self._loops[func.qual] = list(self._find_loops(func))
         return self._loops[func.qual]
 
-    def _find_loops(self, func: Func):
+    def _find_loops(self, func: Func) -> Iterator[Loop]:
         for node in func.nodes:
             if isinstance(node, ast.For | ast.AsyncFor):
                 body = [n for stmt in node.body for n in [stmt, *walk_body(stmt)]]
@@ -221,16 +236,16 @@ class Scan:
                     part for g in node.generators[1:] for part in [g.iter, *g.ifs]
                 ]
                 body = [n for part in parts for n in [part, *walk_body(part)]]
-                targets = set().union(*(_names(g.target) for g in node.generators))
+                targets: set[str] = set().union(*(_names(g.target) for g in node.generators))
                 yield node, first.iter, targets, body
 
-    def row_loops(self, func: Func):
+    def row_loops(self, func: Func) -> list[Loop]:
         """The loops of ``func`` that iterate query results (nested ones included)."""
         if func.qual in self._row_loops:
             return self._row_loops[func.qual]
         loops = self.loops(func)
         row_vars: set[str] = set()
-        found = []
+        found: list[Loop] = []
         # two passes so that `for item in order.items` inside `for order in orders` counts
         for _ in range(2):
             for loop in loops:
@@ -247,7 +262,8 @@ def _names(target: ast.AST) -> set[str]:
     if isinstance(target, ast.Name):
         return {target.id}
     if isinstance(target, ast.Tuple | ast.List):
-        return set().union(*(_names(e) for e in target.elts)) if target.elts else set()
+        names: set[str] = set()
+        return names.union(*(_names(e) for e in target.elts))
     return set()
 
 

@@ -4,10 +4,12 @@
 from __future__ import annotations
 
 import ast
+from collections.abc import Iterator
 
 from ...base import CHECK_PASSED, CHECK_UNKNOWN
-from ..index import annotation_names, last_name
+from ..index import ClassInfo, Func, Index
 from ..project import pinned_major
+from ..syntax import annotation_names, last_name
 from . import Hit, check
 from .common import Scan
 
@@ -36,7 +38,7 @@ V1_INSTANCE_METHODS = {"dict", "json", "copy"}
 
 
 @check("FSA501")
-def pydantic_v1_api(scan: Scan):
+def pydantic_v1_api(scan: Scan) -> Iterator[Hit]:
     major = pinned_major(scan.index.deps.get("pydantic"))
     if major != 2:
         scan.notes["FSA501"] = (
@@ -127,7 +129,7 @@ def pydantic_v1_api(scan: Scan):
 
 
 @check("FSA502")
-def legacy_query(scan: Scan):
+def legacy_query(scan: Scan) -> Iterator[Hit]:
     major = pinned_major(scan.index.deps.get("sqlalchemy"))
     modern = any(
         "mapped_column" in source.text or "DeclarativeBase" in source.text
@@ -157,15 +159,19 @@ def legacy_query(scan: Scan):
 PYDANTIC_DICT_KEYWORDS = {"exclude_unset", "exclude_none", "exclude_defaults", "by_alias"}
 
 
-def _callers(index) -> dict[str, list]:
-    found: dict[str, list] = {}
+# callee qual → (caller, call site) of every project call to it
+type Callers = dict[str, list[tuple[Func, ast.Call]]]
+
+
+def _callers(index: Index) -> Callers:
+    found: Callers = {}
     for caller in index.functions.values():
         for call, callee in caller.calls:
             found.setdefault(callee.qual, []).append((caller, call))
     return found
 
 
-def _own_dict(index, info, seen=None) -> bool:
+def _own_dict(index: Index, info: ClassInfo, seen: set[str] | None = None) -> bool:
     """Whether a class (or a project base of it) defines its own ``dict()``."""
     seen = set() if seen is None else seen
     if info.qual in seen:
@@ -179,7 +185,7 @@ def _own_dict(index, info, seen=None) -> bool:
     return any(_own_dict(index, index.classes[b], seen) for b in info.bases if b in index.classes)
 
 
-def _schema_type(index, func, annotation) -> bool | None:
+def _schema_type(index: Index, func: Func, annotation: ast.expr | None) -> bool | None:
     """True: a Pydantic model without its own dict(); False: another type; None: unknown."""
     names = annotation_names(annotation)
     if not names or {last_name(n) for n in names} & {"Any", "object"}:
@@ -191,7 +197,9 @@ def _schema_type(index, func, annotation) -> bool | None:
     return False
 
 
-def _is_pydantic_receiver(index, func, name: str, call: ast.Call, callers) -> bool:
+def _is_pydantic_receiver(
+    index: Index, func: Func, name: str, call: ast.Call, callers: Callers
+) -> bool:
     """``name.dict()``: is ``name`` a Pydantic model whose class keeps BaseModel's dict()?
 
     Its type comes from its annotation, from what it was assigned (``X(...)``,

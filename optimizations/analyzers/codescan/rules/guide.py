@@ -14,9 +14,12 @@ from __future__ import annotations
 
 import ast
 import re
+from collections.abc import Iterator
 
-from ..index import ENGINE_FACTORIES, Func, annotation_names, const_str, is_true, keyword, last_name
-from ..project import pinned_major
+from ..index import Func
+from ..kinds import ENGINE_FACTORIES
+from ..project import SourceFile, pinned_major
+from ..syntax import annotation_names, const_str, is_true, keyword, last_name
 from . import Hit, check
 from .common import Scan
 
@@ -54,11 +57,14 @@ ROW_COLLECTORS = {"all", "fetchall", "partitions"}
 
 
 @check("FSA110")
-def reserved_metadata(scan: Scan):
+def reserved_metadata(scan: Scan) -> Iterator[Hit]:
     for info in scan.index.classes.values():
         if not info.is_model:
             continue
         for stmt in info.node.body:
+            targets: list[ast.expr]
+            value: ast.expr | None
+            annotation: ast.expr | None
             if isinstance(stmt, ast.Assign):
                 targets, value, annotation = stmt.targets, stmt.value, None
             elif isinstance(stmt, ast.AnnAssign):
@@ -87,7 +93,9 @@ def reserved_metadata(scan: Scan):
 # --- FSA111: dict(row) ----------------------------------------------------------------------
 
 
-def _result_source(scan: Scan, func: Func, expr: ast.AST, seen=None) -> str | None:
+def _result_source(
+    scan: Scan, func: Func, expr: ast.AST, seen: set[str] | None = None
+) -> str | None:
     """'rows' when ``expr`` iterates Row objects of an execute(), 'mapping'/'scalars' when it
     iterates something dict() accepts or the ORM objects of scalars(), None when unknown."""
     seen = set() if seen is None else seen
@@ -125,7 +133,7 @@ def _result_source(scan: Scan, func: Func, expr: ast.AST, seen=None) -> str | No
 
 
 @check("FSA111")
-def dict_of_row(scan: Scan):
+def dict_of_row(scan: Scan) -> Iterator[Hit]:
     major = pinned_major(scan.index.deps.get("sqlalchemy"))
     if major is not None and major < 2:
         scan.notes["FSA111"] = (
@@ -177,7 +185,7 @@ def dict_of_row(scan: Scan):
 # --- FSA112: `async with session.stream(...)` -----------------------------------------------
 
 
-def _enclosing_funcs(scan: Scan, func: Func):
+def _enclosing_funcs(scan: Scan, func: Func) -> Iterator[Func]:
     """``func`` and the functions it is nested in (closures read their parameters)."""
     current: Func | None = func
     while current is not None:
@@ -225,7 +233,7 @@ def _receiver_kind(scan: Scan, func: Func, expr: ast.AST) -> str | None:
 
 
 @check("FSA112")
-def stream_entered_with_async_with(scan: Scan):
+def stream_entered_with_async_with(scan: Scan) -> Iterator[Hit]:
     for func in scan.functions():
         for node in func.nodes:
             if isinstance(node, ast.AsyncWith):
@@ -292,7 +300,7 @@ def _postgres_only(scan: Scan) -> str | None:
 
 
 @check("FSA113")
-def json_not_jsonb(scan: Scan):
+def json_not_jsonb(scan: Scan) -> Iterator[Hit]:
     reason = _postgres_only(scan)
     if reason is None:
         scan.notes["FSA113"] = (
@@ -334,8 +342,8 @@ def json_not_jsonb(scan: Scan):
 # --- FSA207: echo_pool=True -----------------------------------------------------------------
 
 
-def _under_dev_condition(source, node: ast.AST) -> bool:
-    for parent in ast.walk(source.tree):
+def _under_dev_condition(source: SourceFile, node: ast.AST) -> bool:
+    for parent in ast.walk(source.parsed):
         if (
             isinstance(parent, ast.If | ast.IfExp)
             and DEV_CONDITION.search(ast.unparse(parent.test))
@@ -345,7 +353,7 @@ def _under_dev_condition(source, node: ast.AST) -> bool:
     return False
 
 
-def _engine_factory_call(scan: Scan, source, node: ast.AST) -> bool:
+def _engine_factory_call(scan: Scan, source: SourceFile, node: ast.AST) -> bool:
     """create_engine()/create_async_engine(), imported or not (guides paste it bare), and not
     a project function of that name."""
     if not isinstance(node, ast.Call) or last_name(node) not in ENGINE_FACTORIES:
@@ -354,16 +362,16 @@ def _engine_factory_call(scan: Scan, source, node: ast.AST) -> bool:
 
 
 @check("FSA207")
-def echo_pool_hard_coded(scan: Scan):
+def echo_pool_hard_coded(scan: Scan) -> Iterator[Hit]:
     for source in scan.index.files:
         if DEV_PATH.search(source.rel):
             continue
         for node in scan.index.file_nodes(source):
-            if not _engine_factory_call(scan, source, node):
+            if not isinstance(node, ast.Call) or not _engine_factory_call(scan, source, node):
                 continue
             echo_pool = keyword(node, "echo_pool")
             hard = is_true(echo_pool) or const_str(echo_pool) == "debug"
-            if hard and not _under_dev_condition(source, node):
+            if echo_pool is not None and hard and not _under_dev_condition(source, node):
                 yield Hit(
                     "FSA207",
                     source,
@@ -388,7 +396,7 @@ def _installed(scan: Scan, package: str) -> bool | None:
     return "standard" in getattr(deps["uvicorn"], "extras", set())
 
 
-def _server_setting(scan: Scan, call: ast.Call, name: str, fast: str, package: str):
+def _server_setting(scan: Scan, call: ast.Call, name: str, fast: str, package: str) -> str | None:
     value = keyword(call, name)
     text = const_str(value)
     if value is not None and text is None:
@@ -396,7 +404,7 @@ def _server_setting(scan: Scan, call: ast.Call, name: str, fast: str, package: s
     return _judge_setting(scan, name, text, fast, package)
 
 
-def _judge_setting(scan: Scan, name: str, text: str | None, fast: str, package: str):
+def _judge_setting(scan: Scan, name: str, text: str | None, fast: str, package: str) -> str | None:
     if text == fast:
         return None
     if text in {None, "auto"}:
@@ -408,7 +416,7 @@ def _judge_setting(scan: Scan, name: str, text: str | None, fast: str, package: 
 
 
 @check("FSA306")
-def server_without_uvloop(scan: Scan):
+def server_without_uvloop(scan: Scan) -> Iterator[Hit]:
     index = scan.index
     deployed = list(_deployed_without_uvloop(scan))
     yield from deployed
@@ -458,9 +466,9 @@ def server_without_uvloop(scan: Scan):
                 )
 
 
-def _main_block_nodes(source) -> set[int]:
+def _main_block_nodes(source: SourceFile) -> set[int]:
     found: set[int] = set()
-    for stmt in source.tree.body:
+    for stmt in source.parsed.body:
         if isinstance(stmt, ast.If) and "__main__" in ast.unparse(stmt.test):
             found.update(id(n) for n in ast.walk(stmt))
     return found
@@ -469,7 +477,7 @@ def _main_block_nodes(source) -> set[int]:
 UVICORN_COMMAND = re.compile(r"\buvicorn\s+(?:\S+\s+)*?([A-Za-z_][\w.]*):([A-Za-z_]\w*)\b(.*)$")
 
 
-def _deployed_without_uvloop(scan: Scan):
+def _deployed_without_uvloop(scan: Scan) -> Iterator[Hit]:
     """`uvicorn module:app ...` in a Dockerfile, compose file or Procfile, reported at the
     app it serves: the same judgement as for uvicorn.run() in the code."""
     index = scan.index
@@ -518,7 +526,9 @@ def _deployed_without_uvloop(scan: Scan):
 # --- FSA307: a whole export in one response -------------------------------------------------
 
 
-def _unbounded_rows(scan: Scan, func: Func, expr: ast.AST, seen=None) -> ast.AST | None:
+def _unbounded_rows(
+    scan: Scan, func: Func, expr: ast.AST, seen: set[str] | None = None
+) -> ast.Call | None:
     """The `.all()` call when ``expr`` is every row of a statement without LIMIT."""
     seen = set() if seen is None else seen
     while isinstance(expr, ast.Await):
@@ -578,7 +588,7 @@ def _app_response_class(scan: Scan) -> str | None:
 
 
 @check("FSA307")
-def export_in_one_response(scan: Scan):
+def export_in_one_response(scan: Scan) -> Iterator[Hit]:
     default_class = _app_response_class(scan)
     for route in scan.index.routes:
         func = route.func

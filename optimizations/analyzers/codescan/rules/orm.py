@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import ast
 import re
+from collections.abc import Iterator
 
-from ..index import annotation_names, const_str, keyword, last_name, param_defaults
-from ..syntax import words
+from ..index import ClassInfo, Func, Relationship, Route
+from ..syntax import annotation_names, const_str, keyword, last_name, param_defaults, words
 from . import Hit, check
 from .common import QUERY_METHODS, Scan
 
@@ -19,7 +20,7 @@ NON_TEXT_TYPES = re.compile(r"\b(ARRAY|JSON|JSONB|list|dict|HSTORE|TSVECTOR|Rang
 
 
 @check("FSA101")
-def query_in_loop(scan: Scan):
+def query_in_loop(scan: Scan) -> Iterator[Hit]:
     for func in scan.functions():
         for loop, _iterable, _targets, body in scan.row_loops(func):
             for node in body:
@@ -40,7 +41,7 @@ def query_in_loop(scan: Scan):
 
 
 @check("FSA102")
-def lazy_load_per_row(scan: Scan):
+def lazy_load_per_row(scan: Scan) -> Iterator[Hit]:
     lazy = scan.lazy
     if not lazy:
         return
@@ -83,8 +84,8 @@ def lazy_load_per_row(scan: Scan):
     yield from _serialized_relationships(scan, lazy)
 
 
-def _response_schema(scan: Scan, route):
-    candidates = []
+def _response_schema(scan: Scan, route: Route) -> ClassInfo | None:
+    candidates: list[ast.AST] = []
     if route.response_model is not None:
         candidates = annotation_names(route.response_model)
     elif route.func.node.returns is not None:
@@ -96,7 +97,7 @@ def _response_schema(scan: Scan, route):
     return None
 
 
-def _serialized_relationships(scan: Scan, lazy):
+def _serialized_relationships(scan: Scan, lazy: dict[str, list[Relationship]]) -> Iterator[Hit]:
     for route in scan.index.routes:
         schema = _response_schema(scan, route)
         if schema is None:
@@ -130,7 +131,7 @@ def _serialized_relationships(scan: Scan, lazy):
             )
 
 
-def _awaited_relationships(funcs) -> set[str]:
+def _awaited_relationships(funcs: list[Func]) -> set[str]:
     """Relationships loaded explicitly (``await row.awaitable_attrs.rel``): FSA102 reports
     that loop itself, not the serializer that then reads loaded attributes."""
     return {
@@ -144,7 +145,7 @@ def _awaited_relationships(funcs) -> set[str]:
 
 
 @check("FSA105")
-def unbounded_results(scan: Scan):
+def unbounded_results(scan: Scan) -> Iterator[Hit]:
     index = scan.index
     for qual in index.reach:
         func = index.functions[qual]
@@ -186,15 +187,16 @@ def unbounded_results(scan: Scan):
     yield from _page_size_params(scan)
 
 
-def _raw_sql_unbounded(func, expr: ast.AST) -> bool:
+def _raw_sql_unbounded(func: Func, expr: ast.AST) -> bool:
     """A ``text()`` statement is unbounded only when its SQL can be read and has neither a
     WHERE nor a LIMIT; SQL built elsewhere (an adapter's property) is not known to be."""
-    pending, seen = [expr], set()
+    pending: list[ast.AST] = [expr]
+    seen: set[str] = set()
     while pending:
         node = pending.pop()
         for inner in ast.walk(node):
             if isinstance(inner, ast.Call) and last_name(inner) == "text" and inner.args:
-                sql = inner.args[0]
+                sql: ast.AST = inner.args[0]
                 if isinstance(sql, ast.Name) and len(func.assigns.get(sql.id, [])) == 1:
                     sql = func.assigns[sql.id][0]
                 text = const_str(sql)
@@ -211,7 +213,7 @@ def _bounded_marker(call: ast.AST | None) -> bool:
     return isinstance(call, ast.Call) and any(k.arg in {"le", "lt"} for k in call.keywords)
 
 
-def _page_size_params(scan: Scan):
+def _page_size_params(scan: Scan) -> Iterator[Hit]:
     index = scan.index
     entry = [r.func for r in index.routes] + [
         index.functions[q] for q in sorted(index.dependencies) if q in index.functions
@@ -332,7 +334,7 @@ def _none_default(value: ast.AST | None) -> bool:
     return isinstance(value, ast.Constant) and value.value is None
 
 
-def _limit_args(func) -> set[str]:
+def _limit_args(func: Func) -> set[str]:
     """Names passed straight to ``.limit(...)`` in a function."""
     return {
         node.args[0].id
@@ -344,7 +346,7 @@ def _limit_args(func) -> set[str]:
     }
 
 
-def _reaches_limit(scan: Scan, func, name: str) -> bool:
+def _reaches_limit(scan: Scan, func: Func, name: str) -> bool:
     """Whether ``name`` reaches ``.limit(name)`` as it is, here or in a function it calls."""
     if name in _limit_args(func):
         return True
@@ -352,7 +354,7 @@ def _reaches_limit(scan: Scan, func, name: str) -> bool:
         params = [p.arg for p in callee.params]
         if callee.cls is not None and params and params[0] in {"self", "cls"}:
             params = params[1:]
-        passed = [
+        passed: list[str | None] = [
             params[i]
             for i, arg in enumerate(call.args)
             if i < len(params) and isinstance(arg, ast.Name) and arg.id == name
@@ -383,13 +385,15 @@ def _all_spelling(node: ast.AST) -> str | None:
 
 
 def _is_all_marker(op: ast.cmpop, value: ast.AST) -> bool:
-    number = None
+    number: float | None = None
     if isinstance(value, ast.Constant) and isinstance(value.value, int):
         number = value.value
     elif (
         isinstance(value, ast.UnaryOp)
         and isinstance(value.op, ast.USub)
         and isinstance(value.operand, ast.Constant)
+        # `-"x"` or `-None` parse too (and raised TypeError here, failing the rule)
+        and isinstance(value.operand.value, int | float)
     ):
         number = -value.operand.value
     if number is None:
@@ -404,7 +408,7 @@ def _is_all_marker(op: ast.cmpop, value: ast.AST) -> bool:
 
 
 @check("FSA106")
-def request_offset(scan: Scan):
+def request_offset(scan: Scan) -> Iterator[Hit]:
     for func in scan.functions():
         for node in func.nodes:
             if (
@@ -455,7 +459,7 @@ def _searchable_columns(scan: Scan) -> set[str]:
     """Columns with a trigram, GIN/GiST or expression index declared anywhere: raw SQL in
     migrations (``name gin_trgm_ops``), Alembic's ``op.create_index(..., postgresql_using=
     "gin", postgresql_ops={"name": "gin_trgm_ops"})`` or a model's ``Index(...)``."""
-    if hasattr(scan, "_searchable"):
+    if scan._searchable is not None:
         return scan._searchable
     found = set(re.findall(r"(\w+)\s+(?:gin|gist)_trgm_ops", scan.migration_text))
     found |= set(
@@ -467,9 +471,7 @@ def _searchable_columns(scan: Scan) -> set[str]:
         scan.migration_text,
     ):
         found |= set(re.findall(r"\b([A-Za-z_]\w*)\b", columns))
-    trees = []
-    trees += [source.tree for source in scan.index.files]
-    for tree in trees:
+    for tree in [source.parsed for source in scan.index.files]:
         for node in ast.walk(tree):
             if not (isinstance(node, ast.Call) and last_name(node) in {"Index", "create_index"}):
                 continue
@@ -497,7 +499,7 @@ def _searchable_columns(scan: Scan) -> set[str]:
     return found
 
 
-def _narrowed(scan: Scan, func, node: ast.AST) -> str | None:
+def _narrowed(scan: Scan, func: Func, node: ast.AST) -> str | None:
     """An equality filter on an indexed column in the same statement as ``node``: the
     wildcard only filters the rows that index already found."""
     containing = [
@@ -540,7 +542,7 @@ def _narrowed(scan: Scan, func, node: ast.AST) -> str | None:
 
 
 @check("FSA107")
-def leading_wildcard(scan: Scan):
+def leading_wildcard(scan: Scan) -> Iterator[Hit]:
     trigram = _searchable_columns(scan)
     for func in scan.functions():
         for node in func.nodes:
@@ -580,7 +582,7 @@ def leading_wildcard(scan: Scan):
             )
 
 
-def _locks_rows(scan: Scan, func, expr: ast.AST) -> bool:
+def _locks_rows(scan: Scan, func: Func, expr: ast.AST) -> bool:
     """Whether the rows come from ``with_for_update()``, here or in the function returning them."""
     if "with_for_update" in scan.statement_names(func, expr):
         return True
@@ -596,7 +598,7 @@ def _locks_rows(scan: Scan, func, expr: ast.AST) -> bool:
 
 
 @check("FSA108")
-def count_by_loading(scan: Scan):
+def count_by_loading(scan: Scan) -> Iterator[Hit]:
     for func in scan.functions():
         for node in func.nodes:
             if not (isinstance(node, ast.Call) and last_name(node) == "len" and node.args):
@@ -630,7 +632,7 @@ def count_by_loading(scan: Scan):
 
 
 @check("FSA109")
-def commit_per_row(scan: Scan):
+def commit_per_row(scan: Scan) -> Iterator[Hit]:
     for func in scan.functions():
         if func.is_cli_command():
             continue  # a batch command run by hand, not a request
@@ -650,6 +652,7 @@ def commit_per_row(scan: Scan):
             for node in body:
                 if (
                     isinstance(node, ast.Call)
+                    and isinstance(node.func, ast.Attribute)
                     and scan.index.db_call(func, node, {"commit", "flush"})
                     and not _in_nested_loop(loop, node)
                     and not _isolated_per_row(loop, node)

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import ast
 import re
+from collections.abc import Iterator
 
-from ..index import Func, annotation_names, const_str, is_true, keyword, last_name
-from ..syntax import words
+from ..index import ClassInfo, Func
+from ..project import SourceFile
+from ..syntax import annotation_names, const_str, is_true, keyword, last_name, words
 from ..taint import BODY, PRIVILEGED_FIELDS
 from . import Hit, check
 from .common import Scan
@@ -36,7 +38,7 @@ COLUMN_SINKS = {"order_by", "group_by", "distinct", "with_only_columns", "add_co
 COLUMN_WRAPPERS = {"desc", "asc", "nulls_first", "nulls_last", "column", "literal_column"}
 
 
-def _cors_calls(scan: Scan):
+def _cors_calls(scan: Scan) -> Iterator[tuple[SourceFile, ast.Call]]:
     for source in scan.index.files:
         for node in scan.index.file_nodes(source):
             if not isinstance(node, ast.Call) or not node.args:
@@ -47,14 +49,14 @@ def _cors_calls(scan: Scan):
                 yield source, node
 
 
-def _module_value(scan: Scan, source, expr: ast.AST) -> ast.AST:
+def _module_value(scan: Scan, source: SourceFile, expr: ast.AST | None) -> ast.AST | None:
     if isinstance(expr, ast.Name):
         return scan.index.module_defs.get(source.module, {}).get(expr.id, expr)
     return expr
 
 
 @check("FSA401")
-def cors_wildcard_credentials(scan: Scan):
+def cors_wildcard_credentials(scan: Scan) -> Iterator[Hit]:
     for source, call in _cors_calls(scan):
         origins = _module_value(scan, source, keyword(call, "allow_origins") or ast.List([]))
         wildcard = const_str(origins) == "*" or (
@@ -124,7 +126,7 @@ def _constant(func: Func, expr: ast.AST, depth: int = 0) -> bool:
     return False
 
 
-def _built_parts(expr: ast.AST) -> tuple[str, list[ast.AST]] | None:
+def _built_parts(expr: ast.AST) -> tuple[str, list[ast.expr]] | None:
     """(literal text, interpolated expressions) when ``expr`` builds a string, else None."""
     if isinstance(expr, ast.JoinedStr):
         values = [v.value for v in expr.values if isinstance(v, ast.FormattedValue)]
@@ -184,7 +186,7 @@ def _sql_argument(scan: Scan, func: Func, call: ast.Call) -> tuple[ast.AST, bool
 
 
 @check("FSA402")
-def sql_from_strings(scan: Scan):
+def sql_from_strings(scan: Scan) -> Iterator[Hit]:
     for func in scan.functions():
         for node in func.nodes:
             if not isinstance(node, ast.Call):
@@ -229,10 +231,10 @@ def sql_from_strings(scan: Scan):
 
 
 @check("FSA403")
-def column_from_input(scan: Scan):
+def column_from_input(scan: Scan) -> Iterator[Hit]:
     taint = scan.taint
     for func in scan.functions():
-        in_query = set()
+        in_query: set[int] = set()
         for node in func.nodes:
             if isinstance(node, ast.Call) and last_name(node) in COLUMN_SINKS | {
                 "where",
@@ -269,7 +271,7 @@ def column_from_input(scan: Scan):
                 )
 
 
-def _schema_of(scan: Scan, func: Func, name: str, depth: int = 0):
+def _schema_of(scan: Scan, func: Func, name: str, depth: int = 0) -> ClassInfo | None:
     """The Pydantic schema a local name holds: a body parameter, or an item of one's list."""
     for param in func.params:
         if param.arg == name:
@@ -288,7 +290,9 @@ def _schema_of(scan: Scan, func: Func, name: str, depth: int = 0):
             and isinstance(node.iter.value, ast.Name)
         ):
             outer = _schema_of(scan, func, node.iter.value.id, depth + 1)
-            annotation = outer.fields.get(node.iter.attr) if outer else None
+            if outer is None:
+                continue
+            annotation = outer.fields.get(node.iter.attr)
             for inner in annotation_names(annotation):
                 info = scan.index.class_for(outer.file.module, inner)
                 if info is not None and info.is_schema:
@@ -298,28 +302,29 @@ def _schema_of(scan: Scan, func: Func, name: str, depth: int = 0):
 
 def _output_fields(scan: Scan) -> set[str]:
     """Fields of every schema a route answers with (nested ones included)."""
-    if not hasattr(scan, "_output_fields"):
-        found: set[str] = set()
-        pending = []
-        for route in scan.index.routes:
-            declared = route.response_model or route.func.node.returns
-            pending += [(route.func.file.module, n) for n in annotation_names(declared)]
-        seen = set()
-        while pending:
-            module, node = pending.pop()
-            info = scan.index.class_for(module, node)
-            if info is None or not info.is_schema or info.qual in seen:
-                continue
-            seen.add(info.qual)
-            found |= set(info.fields)
-            pending += [
-                (info.file.module, n) for a in info.fields.values() for n in annotation_names(a)
-            ]
-        scan._output_fields = found
-    return scan._output_fields
+    if scan._output_fields is not None:
+        return scan._output_fields
+    found: set[str] = set()
+    pending: list[tuple[str, ast.AST]] = []
+    for route in scan.index.routes:
+        declared = route.response_model or route.func.node.returns
+        pending += [(route.func.file.module, n) for n in annotation_names(declared)]
+    seen: set[str] = set()
+    while pending:
+        module, node = pending.pop()
+        info = scan.index.class_for(module, node)
+        if info is None or not info.is_schema or info.qual in seen:
+            continue
+        seen.add(info.qual)
+        found |= set(info.fields)
+        pending += [
+            (info.file.module, n) for a in info.fields.values() for n in annotation_names(a)
+        ]
+    scan._output_fields = found
+    return found
 
 
-def _writable_internal(scan: Scan, schema, model_name: str) -> list[str]:
+def _writable_internal(scan: Scan, schema: ClassInfo, model_name: str) -> list[str]:
     """Fields of an input schema a client should not set: privileged names, or columns of
     the model that no response ever shows (internal fields such as a cost price)."""
     fields = set(schema.fields)
@@ -356,7 +361,7 @@ def _admin_only(scan: Scan, chain: list[str]) -> bool:
 
 
 @check("FSA404")
-def mass_assignment(scan: Scan):
+def mass_assignment(scan: Scan) -> Iterator[Hit]:
     taint = scan.taint
     for func in scan.functions():
         for node in func.nodes:
@@ -375,7 +380,7 @@ def mass_assignment(scan: Scan):
                         continue
                     schema = _schema_of(scan, func, dumped.func.value.id)
                     risky = _writable_internal(scan, schema, last_name(node)) if schema else []
-                    if risky and not _admin_only(scan, taint.chain(dumped)):
+                    if schema and risky and not _admin_only(scan, taint.chain(dumped)):
                         yield Hit(
                             "FSA404",
                             func.file,
@@ -417,7 +422,7 @@ def mass_assignment(scan: Scan):
 
 
 @check("FSA405")
-def credentials_in_code(scan: Scan):
+def credentials_in_code(scan: Scan) -> Iterator[Hit]:
     for source in scan.index.files:
         docstrings = _docstring_ids(scan.index.file_nodes(source))
         for node in scan.index.file_nodes(source):

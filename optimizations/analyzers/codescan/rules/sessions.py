@@ -6,23 +6,26 @@ from __future__ import annotations
 
 import ast
 import re
+from collections.abc import Iterator
 
-from ..index import Func, is_true, keyword, last_name
+from ..index import Func
+from ..project import SourceFile
+from ..syntax import is_true, keyword, last_name
 from . import Hit, check
 from .common import Scan
 
 DEFAULT_MAX_CONNECTIONS = 100  # PostgreSQL's default max_connections
 
 
-def _engine_calls(scan: Scan):
+def _engine_calls(scan: Scan) -> Iterator[tuple[SourceFile, Func | None, ast.Call]]:
     """(file, func or None, call) for every create_engine/create_async_engine call."""
     for source in scan.index.files:
         for node in scan.index.file_nodes(source):
-            if scan.index.is_engine_factory(source, node):
+            if isinstance(node, ast.Call) and scan.index.is_engine_factory(source, node):
                 yield source, scan.index.enclosing_function(source, node.lineno), node
 
 
-def _url(scan: Scan, source, call: ast.Call) -> str | None:
+def _url(scan: Scan, source: SourceFile, call: ast.Call) -> str | None:
     arg = call.args[0] if call.args else keyword(call, "url")
     if arg is None:
         return None
@@ -38,7 +41,7 @@ def _url(scan: Scan, source, call: ast.Call) -> str | None:
 
 
 def _is_sqlite(url: str | None) -> bool:
-    return bool(url) and url.startswith("sqlite")
+    return bool(url) and url is not None and url.startswith("sqlite")
 
 
 def _sqlite_options(call: ast.Call) -> bool:
@@ -55,7 +58,7 @@ def _poolclass(call: ast.Call) -> str:
 
 
 @check("FSA201")
-def engine_per_request(scan: Scan):
+def engine_per_request(scan: Scan) -> Iterator[Hit]:
     index = scan.index
     for qual, chain in index.reach.items():
         func = index.functions[qual]
@@ -111,7 +114,7 @@ def _reads_after_commit(scan: Scan) -> str | None:
 
 
 @check("FSA202")
-def expire_on_commit(scan: Scan):
+def expire_on_commit(scan: Scan) -> Iterator[Hit]:
     read_after = _reads_after_commit(scan)
     for source in scan.index.files:
         for node in scan.index.file_nodes(source):
@@ -146,7 +149,7 @@ def expire_on_commit(scan: Scan):
             )
 
 
-def _is_sqlalchemy_name(scan: Scan, source, func: Func | None, expr: ast.AST) -> bool:
+def _is_sqlalchemy_name(scan: Scan, source: SourceFile, func: Func | None, expr: ast.AST) -> bool:
     """Whether ``expr`` names SQLAlchemy's (or SQLModel's) own callable, not a local variable,
     parameter or project definition that happens to share its name."""
     if (
@@ -177,7 +180,7 @@ def _creates_session(scan: Scan, func: Func, value: ast.AST) -> bool:
 
 
 @check("FSA203")
-def session_not_closed(scan: Scan):
+def session_not_closed(scan: Scan) -> Iterator[Hit]:
     index = scan.index
     for func in scan.functions():
         nodes = list(func.nodes)
@@ -280,7 +283,7 @@ def _closed_in_finally(func: Func) -> set[str]:
 
 
 @check("FSA204")
-def pool_without_pre_ping(scan: Scan):
+def pool_without_pre_ping(scan: Scan) -> Iterator[Hit]:
     for source, func, call in _engine_calls(scan):
         if func is not None and func.qual in scan.index.reach and not func.is_cached():
             continue  # FSA201's business: that engine should not exist at all
@@ -334,16 +337,22 @@ def _workers(scan: Scan) -> tuple[int, str]:
     return 0, ""
 
 
-def _dict_keys(scan: Scan, owner, expr: ast.AST, depth: int = 0) -> dict[str, ast.AST] | None:
+def _dict_keys(
+    scan: Scan, owner: Func | SourceFile, expr: ast.AST, depth: int = 0
+) -> dict[str, ast.AST] | None:
     """The keys → values of what ``**expr`` unpacks, when it can be read; else None."""
     if isinstance(expr, ast.Dict):
-        if any(key is None or not isinstance(key, ast.Constant) for key in expr.keys):
-            return None
-        return {key.value: value for key, value in zip(expr.keys, expr.values, strict=True)}
+        keys: dict[str, ast.AST] = {}
+        for key, value in zip(expr.keys, expr.values, strict=True):
+            # `**{}` passes keyword names: any other key cannot be read as options
+            if not (isinstance(key, ast.Constant) and isinstance(key.value, str)):
+                return None
+            keys[key.value] = value
+        return keys
     if isinstance(expr, ast.Call) and last_name(expr) == "dict" and not expr.args:
         if any(item.arg is None for item in expr.keywords):
             return None
-        return {item.arg: item.value for item in expr.keywords}
+        return {item.arg: item.value for item in expr.keywords if item.arg is not None}
     if depth > 2:
         return None
     if isinstance(expr, ast.Name) and isinstance(owner, Func):
@@ -361,7 +370,9 @@ def _dict_keys(scan: Scan, owner, expr: ast.AST, depth: int = 0) -> dict[str, as
     return None
 
 
-def engine_options(scan: Scan, source, func: Func | None, call: ast.Call) -> dict | None:
+def engine_options(
+    scan: Scan, source: SourceFile, func: Func | None, call: ast.Call
+) -> dict[str, ast.AST] | None:
     """The keyword options an engine call passes, ``**options`` included when they can be
     read (a dict literal, ``dict(...)``, or a project function returning one); None when
     some come from ``**`` we cannot read: then no option may be called missing."""
@@ -377,7 +388,9 @@ def engine_options(scan: Scan, source, func: Func | None, call: ast.Call) -> dic
     return options
 
 
-def _int_keyword(call: ast.Call, name: str, default: int, options: dict | None = None):
+def _int_keyword(
+    call: ast.Call, name: str, default: int, options: dict[str, ast.AST] | None = None
+) -> int | None:
     if options is None and any(item.arg is None for item in call.keywords):
         return None  # **options we cannot read may set it
     value = (options or {}).get(name) if options is not None else keyword(call, name)
@@ -389,7 +402,7 @@ def _int_keyword(call: ast.Call, name: str, default: int, options: dict | None =
 
 
 @check("FSA205")
-def pooling_mismatch(scan: Scan):
+def pooling_mismatch(scan: Scan) -> Iterator[Hit]:
     pooler, pooler_source = _pooler(scan)
     workers, workers_source = _workers(scan)
     uses_asyncpg = "asyncpg" in scan.index.deps
@@ -453,8 +466,10 @@ def pooling_mismatch(scan: Scan):
 
 
 @check("FSA206")
-def echo_hard_coded(scan: Scan):
+def echo_hard_coded(scan: Scan) -> Iterator[Hit]:
     for source, func, call in _engine_calls(scan):
         echo = keyword(call, "echo")
-        if is_true(echo) or (isinstance(echo, ast.Constant) and echo.value == "debug"):
+        if echo is not None and (
+            is_true(echo) or (isinstance(echo, ast.Constant) and echo.value == "debug")
+        ):
             yield Hit("FSA206", source, echo, func, detail="`echo=True` logs every statement")
