@@ -95,6 +95,46 @@ def params_from_form(declared, cleaned: dict) -> dict:
     return values
 
 
+class ScenarioFileForm(forms.Form):
+    """A load test's scripted scenario, uploaded as a YAML file.
+
+    The file's *text* becomes the job's ``scenario`` parameter: the Job row holds
+    exactly what was sent (a re-run or a regression sentinel sends it again, and it
+    is part of what makes two runs comparable), and a worker on another machine
+    needs no shared file system. A path under examples/ would tie runs to a file
+    that can change between them and to scenarios committed to Kaizen itself.
+    """
+
+    scenario_file = forms.FileField(
+        label="Scenario file",
+        required=False,
+        help_text="A scripted scenario (YAML): journeys of steps carrying values from one "
+        "answer to the next request — e.g. examples/scenarios/shop_journey.yaml. "
+        "Runs in the open model (load, stress, endurance).",
+        widget=forms.ClearableFileInput(attrs={"accept": ".yaml,.yml,text/yaml"}),
+    )
+
+    def clean_scenario_file(self):
+        from optimizations.analyzers.loadgen import script
+
+        upload = self.cleaned_data.get("scenario_file")
+        if not upload:
+            return ""
+        if upload.size > script.MAX_SIZE:
+            raise forms.ValidationError(
+                f"The file is larger than {script.MAX_SIZE // 1024} KiB; a scenario is short."
+            )
+        try:
+            text = upload.read().decode("utf-8")
+        except UnicodeDecodeError:
+            raise forms.ValidationError("The file is not UTF-8 text.") from None
+        try:
+            script.parse(text)
+        except script.ScriptError as error:
+            raise forms.ValidationError(str(error)) from None
+        return text
+
+
 class ScheduleForm(forms.ModelForm):
     focus = forms.MultipleChoiceField(
         choices=[(tag, tag) for tag in Initiative.ALL_FOCUS],

@@ -16,7 +16,12 @@ from django.views.decorators.http import condition, require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 
 from optimizations.jobs import engine, kinds, modes, polling, verdicts
-from optimizations.jobs.forms import RunForm, params_form_class, params_from_form
+from optimizations.jobs.forms import (
+    RunForm,
+    ScenarioFileForm,
+    params_form_class,
+    params_from_form,
+)
 from optimizations.models import (
     Finding,
     Initiative,
@@ -102,6 +107,7 @@ def job_params(request, slug, kind):
             "target": target,
             "kind": spec,
             "form": form,
+            "upload": ScenarioFileForm(prefix="s") if kind == "benchmark" else None,
             "missing": engine.missing_needs(target, spec),
         },
     )
@@ -117,15 +123,25 @@ def job_start(request, slug, kind):
     except ValueError:
         raise Http404 from None
     form = params_form_class(spec.params(), modes.FORM_DEFAULTS.get(kind))(request.POST, prefix="p")
-    if not form.is_valid():
+    upload = (
+        ScenarioFileForm(request.POST, request.FILES, prefix="s") if kind == "benchmark" else None
+    )
+    valid = form.is_valid() & (upload is None or upload.is_valid())
+    uploaded = valid and upload is not None and upload.cleaned_data["scenario_file"]
+    if uploaded and form.cleaned_data.get("scenario"):
+        upload.add_error("scenario_file", "Give a scenario file or a custom scenario, not both.")
+        valid = False
+    if not valid:
         return render(
             request,
             "optimizations/jobs/job_params.html",
-            {"target": target, "kind": spec, "form": form, "missing": []},
+            {"target": target, "kind": spec, "form": form, "upload": upload, "missing": []},
             status=422,
         )
     try:
         params = params_from_form(spec.params(), form.cleaned_data)
+        if upload is not None and upload.cleaned_data["scenario_file"]:
+            params["scenario"] = upload.cleaned_data["scenario_file"]
         run = engine.start_job(request.user, target, kind, params)
     except engine.CannotStart as error:
         messages.error(request, str(error))

@@ -144,6 +144,12 @@ class Command(BaseCommand):
             metavar="KIND.NAME=VALUE",
             help="replace a planned parameter, e.g. benchmark.duration=30 (repeatable)",
         )
+        parser.add_argument(
+            "--scenario",
+            metavar="FILE",
+            help="the run's load tests send this scripted scenario (YAML journeys of steps, "
+            "e.g. examples/scenarios/shop_journey.yaml) instead of the OpenAPI's GETs",
+        )
         parser.add_argument("--initiative", type=int, help="link the run to this initiative")
         parser.add_argument(
             "--cancel-on-interrupt",
@@ -162,6 +168,8 @@ class Command(BaseCommand):
             target = self._target(user, opts["target"])
             focus = [tag.strip() for tag in opts["focus"].split(",") if tag.strip()]
             overrides = self._overrides(opts["mode"], focus, opts["param"])
+            if opts["scenario"]:
+                self._scenario(opts["mode"], focus, opts["scenario"], overrides)
             initiative = self._initiative(opts["initiative"], target)
             run = engine.start_run(
                 user,
@@ -245,6 +253,30 @@ class Command(BaseCommand):
         if problems:
             raise Refused("; ".join(problems))
         return overrides
+
+    def _scenario(self, mode: str, focus: list[str], path: str, overrides: dict) -> None:
+        """Read and check a scenario file now: its mistakes are said before anything runs.
+
+        The file's text travels in the job's parameters (not its path), so a worker on
+        another machine runs it, and a re-run sends exactly what this run sent.
+        """
+        from optimizations.analyzers.loadgen import script
+
+        try:
+            with open(path, encoding="utf-8") as handle:
+                text = handle.read(script.MAX_SIZE + 1)
+        except (OSError, UnicodeDecodeError) as error:
+            raise Refused(f"--scenario {path}: cannot read it ({error})") from None
+        try:
+            script.parse(text)
+        except script.ScriptError as error:
+            raise Refused(f"--scenario {path}: {error}") from None
+        if "benchmark" not in api.planned_kinds(mode, focus):
+            raise Refused(
+                f"--scenario: a {mode} run has no load test; use the performance mode "
+                "(or strategy for a stress test)"
+            )
+        overrides.setdefault("benchmark", {})["scenario"] = text
 
     def _initiative(self, pk: int | None, target):
         try:

@@ -1,0 +1,182 @@
+"""A scripted scenario file starts a load test from the benchmark form and from the CLI.
+
+Both read the file, check it (its mistakes are said with their line before
+anything runs) and put its text in the benchmark job's ``scenario`` parameter.
+"""
+
+import io
+from pathlib import Path
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.core.management import call_command
+from django.urls import reverse
+from django.utils import timezone
+
+from optimizations.jobs import engine
+from optimizations.models import Job, Run
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "scenarios" / "shop_journey.yaml"
+BAD = "steps:\n  - path: /orders/${order_id}\n"
+
+
+@pytest.fixture
+def queue(monkeypatch):
+    sent = []
+
+    def enqueue(job):
+        sent.append(job.pk)
+        Job.objects.filter(pk=job.pk).update(enqueued_at=timezone.now())
+        return True
+
+    monkeypatch.setattr(engine, "enqueue", enqueue)
+    monkeypatch.setattr(engine, "broker_reachable", lambda timeout=2.0: None)
+    return sent
+
+
+def optimize_cmd(*args):
+    out, err = io.StringIO(), io.StringIO()
+    with pytest.raises(SystemExit) as exit:
+        call_command("optimize", *args, stdout=out, stderr=err)
+    return exit.value.code, out.getvalue(), err.getvalue()
+
+
+# -- the command line ----------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_cli_scenario_puts_the_files_text_in_the_load_test(target, qa_engineer, queue):
+    code, _, err = optimize_cmd(
+        "performance", "--target", target.slug, "--user", "aiko", "--scenario", str(EXAMPLE)
+    )
+    assert code == 0, err
+    benchmark = Run.objects.get().jobs.get(kind="benchmark")
+    assert benchmark.params["scenario"] == EXAMPLE.read_text()
+    assert benchmark.params["mode"] == "load"
+
+
+@pytest.mark.django_db
+def test_cli_refuses_a_bad_scenario_file_naming_its_line(target, qa_engineer, queue, tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(BAD)
+    code, _, err = optimize_cmd(
+        "performance", "--target", target.slug, "--user", "aiko", "--scenario", str(bad)
+    )
+    assert code == 2
+    assert f"--scenario {bad}: line 2:" in err and "${order_id}" in err
+    assert not Run.objects.exists()
+
+
+@pytest.mark.django_db
+def test_cli_refuses_a_missing_file_and_a_run_without_load_test(target, qa_engineer, queue):
+    code, _, err = optimize_cmd(
+        "performance", "--target", target.slug, "--user", "aiko", "--scenario", "/nonexistent.yaml"
+    )
+    assert code == 2 and "cannot read it" in err
+    code, _, err = optimize_cmd(
+        *("performance", "--focus", "async", "--target", target.slug, "--user", "aiko"),
+        *("--scenario", str(EXAMPLE)),
+    )
+    assert code == 2 and "a performance run has no load test" in err
+    assert not Run.objects.exists()
+
+
+# -- the benchmark form ---------------------------------------------------------------------
+
+
+def upload(text, name="journey.yaml"):
+    data = text if isinstance(text, bytes) else text.encode()
+    return SimpleUploadedFile(name, data, content_type="text/yaml")
+
+
+@pytest.mark.django_db
+def test_the_benchmark_form_offers_a_scenario_file(login, qa_engineer, target):
+    page = login(qa_engineer).get(reverse("job_params", args=[target.slug, "benchmark"]))
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert 'type="file"' in html and 'name="s-scenario_file"' in html
+    assert 'enctype="multipart/form-data"' in html and 'hx-encoding="multipart/form-data"' in html
+    probe = login(qa_engineer).get(reverse("job_params", args=[target.slug, "probe"]))
+    assert 'name="s-scenario_file"' not in probe.content.decode()
+
+
+@pytest.mark.django_db
+def test_an_uploaded_scenario_becomes_the_load_tests_scenario(login, qa_engineer, target, queue):
+    response = login(qa_engineer).post(
+        reverse("job_start", args=[target.slug, "benchmark"]),
+        {"p-mode": "load", "p-rate": "20", "s-scenario_file": upload(EXAMPLE.read_text())},
+    )
+    job = Job.objects.get()
+    assert response.status_code == 302 and response.url == job.get_absolute_url()
+    assert job.params["scenario"] == EXAMPLE.read_text()
+    assert job.kind == "benchmark" and job.params["rate"] == 20
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"s-scenario_file": upload(BAD)}, "line 2:"),
+        ({"s-scenario_file": upload(b"steps: \xff\n")}, "not UTF-8"),
+        (
+            {"s-scenario_file": upload(EXAMPLE.read_text()), "p-scenario": '[{"path": "/x"}]'},
+            "not both",
+        ),
+    ],
+)
+def test_a_bad_upload_is_refused_on_the_form(login, qa_engineer, target, queue, fields, message):
+    response = login(qa_engineer).post(
+        reverse("job_start", args=[target.slug, "benchmark"]), {"p-mode": "load", **fields}
+    )
+    assert response.status_code == 422
+    assert message in response.content.decode()
+    assert not Job.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_viewer_cannot_start_a_scripted_load_test(login, viewer, target, queue):
+    response = login(viewer).post(
+        reverse("job_start", args=[target.slug, "benchmark"]),
+        {"p-mode": "load", "s-scenario_file": upload(EXAMPLE.read_text())},
+    )
+    assert response.status_code == 403
+    assert not Job.objects.exists()
+
+
+# -- the result page ------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_the_job_page_shows_journeys_and_per_step_figures(login, qa_engineer, target):
+    from optimizations.analyzers.base import LocalContext, TargetSpec
+    from optimizations.analyzers.loadgen import run as benchmark
+    from tests.analyzers.journey_server import JourneyServer
+
+    shop = JourneyServer()
+    try:
+        spec = TargetSpec(name="shop", base_url=shop.url, health_path="/__stats", max_rate=500)
+        scenario = EXAMPLE.read_text().replace("username: demo", "username: qa")
+        scenario = scenario.replace("password: demo", "password: pw")
+        result = benchmark(
+            spec,
+            {"mode": "load", "rate": 40, "duration": 1, "scenario": scenario, "cpu": "none"},
+            LocalContext(),
+        )
+    finally:
+        shop.stop()
+    run = Run.objects.create(target=target, mode="custom")
+    job = Job.objects.create(
+        run=run,
+        kind="benchmark",
+        target=target,
+        params={"mode": "load", "scenario": scenario},
+        status=Job.SUCCEEDED,
+        summary=result.summary,
+        verdict=result.verdict,
+    )
+    html = login(qa_engineer).get(job.get_absolute_url()).content.decode()
+    assert 'id="journeys"' in html and "Per step" in html
+    assert "order and cancel › create order" in html
+    assert "order and cancel › cancel order" in html
+    (journey,) = result.summary["journeys"]
+    assert journey["completed"] > 0 and journey["failed"] == 0
