@@ -3,6 +3,7 @@
     python -m examples.shop_api serve --mode slow|fast --port 8100 [--database-url URL]
     python -m examples.shop_api seed [--items N --categories M --seed S] [--reset]
     python -m examples.shop_api schema --mode slow|fast
+    python -m examples.shop_api reseed [--items N --categories M --seed S]
 
 Kaizen's management commands call ``seed``, ``apply_schema``, ``create_app`` and ``serve``.
 """
@@ -31,7 +32,9 @@ from examples.shop_api.common.seeding import (
     DEFAULT_SEED,
     SeedResult,
     count_items,
+    delete_activity,
     delete_all,
+    delete_unseeded_items,
     insert_catalogue,
 )
 
@@ -170,6 +173,45 @@ def seed(
     return asyncio.run(seed_async(database_url, items, categories, seed, reset=reset))
 
 
+async def reseed_async(
+    database_url: str | None = None,
+    items: int | None = None,
+    categories: int | None = None,
+    seed: int = DEFAULT_SEED,
+) -> SeedResult:
+    """Put the data back to what seeding made, after writes (integrity probes, scenarios).
+
+    Orders and stock levels go, and so do the items seeding did not create; the data size —
+    a comparability key of benchmarks — is then the seeded one again. When seeded items are
+    missing too, the whole catalogue is seeded again. Customers stay.
+    """
+    url = resolve_database_url(database_url)
+    default_items, default_categories = default_sizes(url)
+    items = default_items if items is None else items
+    categories = default_categories if categories is None else categories
+    started = time.perf_counter()
+    engine = _engine(url)
+    try:
+        async with engine.begin() as connection:
+            await delete_activity(connection)
+            await delete_unseeded_items(connection, items)
+            if await count_items(connection) == items:
+                return SeedResult(items, categories, seed, time.perf_counter() - started)
+    finally:
+        await engine.dispose()
+    return await seed_async(url, items, categories, seed, reset=True)
+
+
+def reseed(
+    database_url: str | None = None,
+    items: int | None = None,
+    categories: int | None = None,
+    seed: int = DEFAULT_SEED,
+) -> SeedResult:
+    """Synchronous :func:`reseed_async`, for the portal's integrity jobs and scripts."""
+    return asyncio.run(reseed_async(database_url, items, categories, seed))
+
+
 def build_server(
     app: FastAPI, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, *, access_log: bool = False
 ) -> uvicorn.Server:
@@ -232,6 +274,14 @@ def _parser() -> argparse.ArgumentParser:
     seed_command.add_argument("--reset", action="store_true", help="replace existing data")
     database_option(seed_command)
 
+    reseed_command = commands.add_parser(
+        "reseed", help="drop orders, stock changes and unseeded items (after write tests)"
+    )
+    reseed_command.add_argument("--items", type=int, help="items seeded (default by database)")
+    reseed_command.add_argument("--categories", type=int, help="categories, for a full reseed")
+    reseed_command.add_argument("--seed", type=int, default=DEFAULT_SEED)
+    database_option(reseed_command)
+
     schema_command = commands.add_parser("schema", help="apply the schema of a mode")
     schema_command.add_argument("--mode", choices=MODES, help="default: $SHOP_MODE or slow")
     database_option(schema_command)
@@ -270,6 +320,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                     f"seeded {result.items} items in {result.categories} categories "
                     f"(seed {result.seed}) in {result.seconds:.1f} s"
                 )
+        elif arguments.command == "reseed":
+            result = reseed(
+                arguments.database_url, arguments.items, arguments.categories, arguments.seed
+            )
+            print(f"data back to the seeded {result.items} items in {result.seconds:.1f} s")
         else:
             mode = resolve_mode(arguments.mode)
             apply_schema(arguments.database_url, mode)

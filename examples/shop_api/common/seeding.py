@@ -10,7 +10,21 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import JSON, DateTime, Integer, String, Uuid, column, delete, func, insert, select
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Integer,
+    String,
+    Uuid,
+    and_,
+    column,
+    delete,
+    func,
+    insert,
+    inspect,
+    not_,
+    select,
+)
 from sqlalchemy import table as table_clause
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -177,7 +191,7 @@ def generate_items(count: int, category_ids: list[uuid.UUID], seed: int) -> Iter
         created = CATALOGUE_START + timedelta(seconds=rng.uniform(0, span_seconds))
         yield {
             "id": _uuid(ids),
-            "sku": f"SKU-{index + 1:08d}",
+            "sku": seeded_sku(index + 1),
             "name": f"{rng.choice(ADJECTIVES)} {rng.choice(MATERIALS)} {rng.choice(NOUNS)}",
             "price_cents": price,
             "cost_cents": price * rng.randrange(40, 80) // 100,
@@ -197,10 +211,38 @@ async def count_items(connection: AsyncConnection) -> int:
     return (await connection.execute(select(func.count()).select_from(items_table))).scalar_one()
 
 
+# What customers and probes write: orders and stock changes, both referencing items.
+activity_tables = (
+    table_clause("orders", column("id", Uuid())),
+    table_clause("stock_levels", column("item_id", Uuid())),
+)
+
+
+def seeded_sku(index: int) -> str:
+    return f"SKU-{index:08d}"
+
+
+async def delete_activity(connection: AsyncConnection) -> None:
+    """Remove every order and stock level (tables made before they existed have none)."""
+    names = set(await connection.run_sync(lambda sync: inspect(sync).get_table_names()))
+    for activity in activity_tables:
+        if activity.name in names:
+            await connection.execute(delete(activity))
+
+
 async def delete_all(connection: AsyncConnection) -> None:
-    """Remove every item and category (items first: they reference categories)."""
+    """Remove every order, stock level, item and category (referencing rows first)."""
+    await delete_activity(connection)
     await connection.execute(delete(items_table))
     await connection.execute(delete(categories_table))
+
+
+async def delete_unseeded_items(connection: AsyncConnection, items: int) -> int:
+    """Remove the items seeding did not create (SKU-00000001 … SKU-<items>); their count."""
+    sku = items_table.c.sku
+    seeded = and_(sku.like("SKU-________"), sku >= seeded_sku(1), sku <= seeded_sku(max(items, 1)))
+    result = await connection.execute(delete(items_table).where(not_(seeded)))
+    return result.rowcount
 
 
 async def insert_catalogue(

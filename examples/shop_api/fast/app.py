@@ -12,6 +12,7 @@ from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.responses import JSONResponse
 from sqlalchemy import exc as sa_exc
 
+from examples.shop_api.common.auth import TokenSigner
 from examples.shop_api.common.config import backend_name
 from examples.shop_api.common.docs import install_docs
 from examples.shop_api.common.metrics import (
@@ -88,13 +89,14 @@ def create_app(
     app.state.database_url = database_url
     app.state.metrics = metrics
     app.state.api_key = api_key
+    app.state.tokens = TokenSigner()
     app.add_middleware(GZipMiddleware, minimum_size=GZIP_MINIMUM_BYTES, compresslevel=5)
     app.add_middleware(
         CORSMiddleware,
         allow_origins=list(cors_origins),
         allow_credentials=False,
-        allow_methods=["GET", "POST"],
-        allow_headers=["Content-Type", "X-API-Key"],
+        allow_methods=["GET", "POST", "PATCH"],
+        allow_headers=["Content-Type", "X-API-Key", "Authorization", "Idempotency-Key"],
         max_age=600,
     )
     app.add_middleware(SecurityHeadersMiddleware)

@@ -12,8 +12,9 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from examples.shop_api.common.auth import ensure_demo_customers
 from examples.shop_api.common.config import configure_sqlite
-from examples.shop_api.fast.models import Base, Item
+from examples.shop_api.fast.models import Base, Item, Order
 
 POOL_SIZE = 10
 MAX_OVERFLOW = 5
@@ -44,6 +45,17 @@ SQLITE_SEARCH_TRIGGERS = (
     END""",
 )
 SQLITE_SEARCH_REBUILD = "INSERT INTO items_fts(items_fts) VALUES ('rebuild')"
+# Slow mode keeps Idempotency-Keys without a unique index, so a shared database may hold
+# repeats; the later orders of a customer's repeated key lose the key before the index is made.
+FORGET_REPEATED_IDEMPOTENCY_KEYS = """
+UPDATE orders SET idempotency_key = NULL
+WHERE customer IS NOT NULL AND idempotency_key IS NOT NULL AND EXISTS (
+    SELECT 1 FROM orders AS earlier
+    WHERE earlier.customer = orders.customer
+      AND earlier.idempotency_key = orders.idempotency_key
+      AND (earlier.created_at < orders.created_at
+           OR (earlier.created_at = orders.created_at AND earlier.id < orders.id))
+)"""
 
 
 def create_engine(database_url: str) -> AsyncEngine:
@@ -82,8 +94,10 @@ async def apply_schema(engine: AsyncEngine) -> None:
         await connection.run_sync(Base.metadata.create_all)
         for statement in SLOW_MODE_OBJECTS:
             await connection.execute(text(statement))
-        for index in Item.__table__.indexes:
+        await connection.execute(text(FORGET_REPEATED_IDEMPOTENCY_KEYS))
+        for index in (*Item.__table__.indexes, *Order.__table__.indexes):
             await connection.run_sync(lambda sync, index=index: index.create(sync, checkfirst=True))
+        await ensure_demo_customers(connection)
         if engine.dialect.name == "postgresql":
             await connection.execute(text(POSTGRES_SEARCH_INDEX))
         else:

@@ -52,3 +52,50 @@ class Item(Base):
         # Serves the keyset pagination of /items (ORDER BY created_at DESC, id DESC).
         Index("ix_items_created_id", "created_at", "id"),
     )
+
+
+class Customer(Base):
+    """A shop customer who logs in with a password (``POST /auth/token``)."""
+
+    __tablename__ = "customers"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    username: Mapped[str] = mapped_column(String(200), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(DateTime, server_default=func.now())
+
+
+class StockLevel(Base):
+    """Units of an item in stock; an item without a row has none."""
+
+    __tablename__ = "stock_levels"
+
+    item_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("items.id"), primary_key=True)
+    quantity: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime, server_default=func.now(), onupdate=func.now()
+    )
+
+
+class Order(Base):
+    """An order of some units of one item, placed by a customer (or the shop's API key)."""
+
+    __tablename__ = "orders"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    customer: Mapped[str | None] = mapped_column(String(200))
+    item_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("items.id"))
+    quantity: Mapped[int] = mapped_column(Integer)
+    total_cents: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(20), default="placed")
+    idempotency_key: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(DateTime, server_default=func.now())
+    cancelled_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+    __table_args__ = (
+        # Covers the foreign key: deleting or checking an item finds its orders by index.
+        Index("ix_orders_item_id", "item_id"),
+        # A retried POST /orders with the same Idempotency-Key finds the first order; the
+        # index also settles two concurrent retries (one INSERT wins, the other reads it).
+        Index("ux_orders_customer_idempotency", "customer", "idempotency_key", unique=True),
+    )

@@ -10,26 +10,42 @@ from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
+from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
-from sqlalchemy import column, func, literal_column, select, table, tuple_
+from sqlalchemy import column, func, literal_column, select, table, tuple_, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import joinedload
 
+from examples.shop_api.common.auth import (
+    TOKEN_REQUEST_OPENAPI,
+    TOKEN_TTL_SECONDS,
+    hash_password,
+    read_credentials,
+    verify_password,
+)
 from examples.shop_api.common.seeding import example_ids
 from examples.shop_api.fast.db import SessionDep
-from examples.shop_api.fast.models import Category, Item
+from examples.shop_api.fast.models import Category, Customer, Item, Order, StockLevel
 from examples.shop_api.fast.schemas import (
     BulkCreate,
     BulkCreated,
     CategoryOut,
     CategoryStats,
+    ItemCreated,
     ItemDetail,
+    ItemIn,
     ItemOut,
     ItemPage,
+    OrderIn,
+    OrderOut,
+    StockChange,
+    StockOut,
+    TokenOut,
 )
-from examples.shop_api.fast.security import require_api_key
+from examples.shop_api.fast.security import CustomerDep, require_api_key
 
 EXAMPLE_CATEGORY_ID, EXAMPLE_ITEM_ID = example_ids()
 WAREHOUSE_LATENCY_SECONDS = 0.002
@@ -38,6 +54,18 @@ MAX_SEARCH_RESULTS = 100
 MAX_CATEGORY_PAGE = 500
 MAX_SEARCH_TERMS = 5
 EXPORT_BATCH_ROWS = 1_000
+# Compared against when the username is unknown, so a wrong name costs what a wrong password
+# costs (no timing hint about which accounts exist).
+UNKNOWN_USER_HASH = hash_password("no such customer")
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=200,
+        description="A retried request with the same key returns the first order.",
+    ),
+]
 
 ItemId = Annotated[
     uuid.UUID,
@@ -285,3 +313,180 @@ async def bulk_create(payload: BulkCreate, session: SessionDep) -> BulkCreated:
         await session.rollback()
         raise HTTPException(status_code=409, detail="An item with this sku exists") from error
     return BulkCreated(created=len(items), ids=[item.id for item in items])
+
+
+@router.post("/items", status_code=201, tags=["catalogue"], dependencies=[Depends(require_api_key)])
+async def create_item(entry: ItemIn, session: SessionDep) -> ItemCreated:
+    if await session.scalar(select(Category.id).where(Category.id == entry.category_id)) is None:
+        raise HTTPException(status_code=422, detail="Unknown category id")
+    item = Item(
+        id=uuid.uuid4(),
+        sku=entry.sku,
+        name=entry.name,
+        price_cents=entry.price_cents,
+        cost_cents=entry.cost_cents,
+        category_id=entry.category_id,
+        attributes=entry.attributes,
+    )
+    session.add(item)
+    try:
+        await session.commit()
+    except IntegrityError as error:
+        # The unique index on sku decides, also between two concurrent creates.
+        await session.rollback()
+        raise HTTPException(status_code=409, detail="An item with this sku exists") from error
+    return ItemCreated(id=item.id, sku=item.sku)
+
+
+@router.post(
+    "/auth/token",
+    tags=["auth"],
+    summary="Log in: a bearer token for a customer",
+    openapi_extra=TOKEN_REQUEST_OPENAPI,
+)
+async def issue_token(request: Request, session: SessionDep) -> TokenOut:
+    username, password = await read_credentials(request)
+    stored = await session.scalar(
+        select(Customer.password_hash).where(Customer.username == username)
+    )
+    # The hash runs in a thread: the event loop keeps serving during the ~10 ms it takes.
+    valid = await asyncio.to_thread(verify_password, password, stored or UNKNOWN_USER_HASH)
+    if stored is None or not valid:
+        raise HTTPException(
+            status_code=401,
+            detail="Wrong username or password",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    return TokenOut(
+        access_token=request.app.state.tokens.issue(username), expires_in=TOKEN_TTL_SECONDS
+    )
+
+
+async def _item_exists(session: AsyncSession, item_id: uuid.UUID) -> bool:
+    return await session.scalar(select(Item.id).where(Item.id == item_id)) is not None
+
+
+@router.get("/items/{item_id}/stock", tags=["stock"])
+async def get_stock(item_id: ItemId, session: SessionDep) -> StockOut:
+    stock = await session.scalar(select(StockLevel.quantity).where(StockLevel.item_id == item_id))
+    if stock is None and not await _item_exists(session, item_id):
+        raise HTTPException(status_code=404, detail="Item not found")
+    return StockOut(item_id=item_id, stock=stock or 0)
+
+
+@router.patch("/items/{item_id}/stock", tags=["stock"], dependencies=[Depends(require_api_key)])
+async def change_stock(item_id: ItemId, change: StockChange, session: SessionDep) -> StockOut:
+    # One atomic statement: the database adds the delta to the value it holds, so concurrent
+    # changes all count; the condition keeps the stock from going below zero.
+    stock = await session.scalar(
+        update(StockLevel)
+        .where(StockLevel.item_id == item_id, StockLevel.quantity + change.delta >= 0)
+        .values(quantity=StockLevel.quantity + change.delta, updated_at=func.now())
+        .returning(StockLevel.quantity)
+    )
+    if stock is None:
+        stock = await _first_stock_level(session, item_id, change.delta)
+    await session.commit()
+    return StockOut(item_id=item_id, stock=stock)
+
+
+async def _first_stock_level(session: AsyncSession, item_id: uuid.UUID, delta: int) -> int:
+    """The item had no stock row, or too little stock: insert its row or refuse."""
+    current = await session.scalar(select(StockLevel.quantity).where(StockLevel.item_id == item_id))
+    if current is not None:
+        raise HTTPException(status_code=409, detail=f"Only {current} in stock")
+    if not await _item_exists(session, item_id):
+        raise HTTPException(status_code=404, detail="Item not found")
+    if delta < 0:
+        raise HTTPException(status_code=409, detail="Only 0 in stock")
+    # A concurrent first change may insert the row first: then add to it, still atomically.
+    postgres = session.bind.dialect.name == "postgresql"
+    dialect_insert = postgresql_insert if postgres else sqlite_insert
+    upsert = dialect_insert(StockLevel).values(item_id=item_id, quantity=delta)
+    return await session.scalar(
+        upsert.on_conflict_do_update(
+            index_elements=[StockLevel.item_id],
+            set_={"quantity": StockLevel.quantity + delta, "updated_at": func.now()},
+        ).returning(StockLevel.quantity)
+    )
+
+
+async def _order(session: AsyncSession, order_id: uuid.UUID, customer: str) -> Order:
+    order = await session.scalar(select(Order).where(Order.id == order_id))
+    if order is None or order.customer != customer:
+        raise HTTPException(status_code=404, detail="Order not found")
+    return order
+
+
+@router.post("/orders", status_code=201, tags=["orders"])
+async def place_order(
+    order: OrderIn,
+    session: SessionDep,
+    customer: CustomerDep,
+    response: Response,
+    idempotency_key: IdempotencyKey = None,
+) -> OrderOut:
+    if idempotency_key is not None:
+        earlier = await _order_for_key(session, customer, idempotency_key)
+        if earlier is not None:
+            return _replayed(earlier, order, response)
+    price = await session.scalar(select(Item.price_cents).where(Item.id == order.item_id))
+    if price is None:
+        raise HTTPException(status_code=422, detail="Unknown item")
+    row = Order(
+        id=uuid.uuid4(),
+        customer=customer,
+        item_id=order.item_id,
+        quantity=order.quantity,
+        total_cents=price * order.quantity,
+        status="placed",
+        idempotency_key=idempotency_key,
+    )
+    session.add(row)
+    try:
+        await session.commit()
+    except IntegrityError:
+        # A concurrent retry with the same key inserted first (ux_orders_customer_idempotency).
+        await session.rollback()
+        earlier = await _order_for_key(session, customer, idempotency_key or "")
+        if earlier is None:
+            raise
+        return _replayed(earlier, order, response)
+    await session.refresh(row)
+    return OrderOut.model_validate(row)
+
+
+async def _order_for_key(session: AsyncSession, customer: str, key: str) -> Order | None:
+    return await session.scalar(
+        select(Order).where(Order.customer == customer, Order.idempotency_key == key)
+    )
+
+
+def _replayed(earlier: Order, order: OrderIn, response: Response) -> OrderOut:
+    if (earlier.item_id, earlier.quantity) != (order.item_id, order.quantity):
+        raise HTTPException(
+            status_code=422, detail="Idempotency-Key was used for a different order"
+        )
+    response.headers["Idempotent-Replayed"] = "true"
+    return OrderOut.model_validate(earlier)
+
+
+@router.get("/orders/{order_id}", tags=["orders"])
+async def get_order(order_id: uuid.UUID, session: SessionDep, customer: CustomerDep) -> OrderOut:
+    return OrderOut.model_validate(await _order(session, order_id, customer))
+
+
+@router.post("/orders/{order_id}/cancel", tags=["orders"])
+async def cancel_order(order_id: uuid.UUID, session: SessionDep, customer: CustomerDep) -> OrderOut:
+    # A conditional UPDATE: of two concurrent cancels exactly one changes the row.
+    cancelled = await session.scalar(
+        update(Order)
+        .where(Order.id == order_id, Order.customer == customer, Order.status == "placed")
+        .values(status="cancelled", cancelled_at=func.now())
+        .returning(Order.id)
+    )
+    await session.commit()
+    order = await _order(session, order_id, customer)
+    if cancelled is None:
+        raise HTTPException(status_code=409, detail=f"Order is {order.status}")
+    return OrderOut.model_validate(order)

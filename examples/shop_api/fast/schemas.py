@@ -56,6 +56,11 @@ class BulkCreate(BaseModel):
     items: Annotated[list[ItemIn], Field(min_length=1, max_length=MAX_BULK_ITEMS)]
 
 
+class ItemCreated(BaseModel):
+    id: uuid.UUID
+    sku: str
+
+
 class BulkCreated(BaseModel):
     created: int
     ids: list[uuid.UUID]
@@ -68,3 +73,44 @@ class CategoryStats(BaseModel):
     expensive_share: float
     average_price_cents: float | None
     expensive_over_cents: int
+
+
+MAX_ORDER_QUANTITY = 100
+MAX_STOCK_DELTA = 1_000_000
+
+
+class StockChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    delta: Annotated[int, Field(ge=-MAX_STOCK_DELTA, le=MAX_STOCK_DELTA)]
+
+
+class StockOut(BaseModel):
+    item_id: uuid.UUID
+    stock: int
+
+
+class OrderIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    item_id: uuid.UUID
+    quantity: Annotated[int, Field(ge=1, le=MAX_ORDER_QUANTITY)] = 1
+
+
+class OrderOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    customer: str | None
+    item_id: uuid.UUID
+    quantity: int
+    total_cents: int
+    status: str
+    created_at: datetime
+    cancelled_at: datetime | None
+
+
+class TokenOut(BaseModel):
+    access_token: str
+    token_type: str = "bearer"
+    expires_in: int

@@ -8,6 +8,8 @@ from fastapi.security import APIKeyHeader
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from examples.shop_api.common.auth import bearer_scheme
+
 SECURITY_HEADERS = (
     ("X-Content-Type-Options", "nosniff"),
     ("X-Frame-Options", "DENY"),
@@ -55,3 +57,30 @@ async def require_api_key(
             detail="Missing or wrong X-API-Key",
             headers={"WWW-Authenticate": "ApiKey"},
         )
+
+
+# Orders placed with the API key (the shop's own back office) belong to this account.
+API_KEY_CUSTOMER = "api-key"
+
+
+async def require_customer(
+    request: Request,
+    token: Annotated[str | None, Depends(bearer_scheme)],
+    api_key: Annotated[str | None, Depends(api_key_header)],
+) -> str:
+    """The customer of a valid bearer token, or the back office for the API key; else 401."""
+    if token is not None:
+        username = request.app.state.tokens.username(token)
+        if username is not None:
+            return username
+    expected: str = request.app.state.api_key
+    if api_key is not None and secrets.compare_digest(api_key.encode(), expected.encode()):
+        return API_KEY_CUSTOMER
+    raise HTTPException(
+        status_code=401,
+        detail="Log in (POST /auth/token) and send Authorization: Bearer <token>",
+        headers={"WWW-Authenticate": "Bearer"},
+    )
+
+
+CustomerDep = Annotated[str, Depends(require_customer)]

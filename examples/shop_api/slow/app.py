@@ -8,6 +8,7 @@ from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 
+from examples.shop_api.common.auth import TokenSigner
 from examples.shop_api.common.config import backend_name
 from examples.shop_api.common.docs import install_docs
 from examples.shop_api.common.metrics import (
@@ -62,6 +63,7 @@ def create_app(database_url: str) -> FastAPI:
     )
     app.state.database_url = database_url
     app.state.metrics = metrics
+    app.state.tokens = TokenSigner()
     # PLANTED FSA401: CORS with "*" origins and credentials; Starlette then mirrors any Origin.
     # PLANTED (security scan): no GZip for large responses, no security headers.
     app.add_middleware(

@@ -12,8 +12,9 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from examples.shop_api.common.auth import ensure_demo_customers
 from examples.shop_api.common.config import configure_sqlite
-from examples.shop_api.slow.models import Base, Item
+from examples.shop_api.slow.models import Base, Item, Order
 
 # Objects of the fast mode's schema that the slow schema does not have; the database is
 # shared between modes, so starting in slow mode removes them again.
@@ -21,6 +22,7 @@ FAST_MODE_OBJECTS = (
     "DROP INDEX IF EXISTS ix_items_category_created",
     "DROP INDEX IF EXISTS ix_items_created_id",
     "DROP INDEX IF EXISTS ix_items_name_fts",
+    "DROP INDEX IF EXISTS ux_orders_customer_idempotency",
 )
 FAST_MODE_SQLITE_OBJECTS = (
     "DROP TRIGGER IF EXISTS items_fts_insert",
@@ -61,6 +63,7 @@ async def apply_schema(engine: AsyncEngine) -> None:
         if engine.dialect.name == "sqlite":
             for statement in FAST_MODE_SQLITE_OBJECTS:
                 await connection.execute(text(statement))
-        for index in Item.__table__.indexes:
+        for index in (*Item.__table__.indexes, *Order.__table__.indexes):
             await connection.run_sync(lambda sync, index=index: index.create(sync, checkfirst=True))
+        await ensure_demo_customers(connection)
         await connection.execute(text("ANALYZE"))

@@ -53,3 +53,46 @@ class Item(Base):
         # PLANTED db.unused_index: no query filters or sorts on updated_at.
         Index("ix_items_updated_at", "updated_at"),
     )
+
+
+class Customer(Base):
+    """A shop customer who logs in with a password (``POST /auth/token``)."""
+
+    __tablename__ = "customers"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    username: Mapped[str] = mapped_column(String(200), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(DateTime, server_default=func.now())
+
+
+class StockLevel(Base):
+    """Units of an item in stock; an item without a row has none."""
+
+    __tablename__ = "stock_levels"
+
+    item_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("items.id"), primary_key=True)
+    quantity: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime, server_default=func.now(), onupdate=func.now()
+    )
+
+
+class Order(Base):
+    """An order of some units of one item, placed by a customer (or a guest in slow mode)."""
+
+    __tablename__ = "orders"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    customer: Mapped[str | None] = mapped_column(String(200))
+    item_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("items.id"))
+    quantity: Mapped[int] = mapped_column(Integer)
+    total_cents: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(20), default="placed")
+    # PLANTED (integrity: idempotency): the key is stored but nothing makes it unique.
+    idempotency_key: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(DateTime, server_default=func.now())
+    cancelled_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+    # Covers the foreign key (the planted problems are on items, not here).
+    __table_args__ = (Index("ix_orders_item_id", "item_id"),)

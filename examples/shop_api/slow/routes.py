@@ -6,24 +6,49 @@ import time
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
-from sqlalchemy import select, text
+from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query, Request, Response
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
+from examples.shop_api.common.auth import (
+    TOKEN_REQUEST_OPENAPI,
+    TOKEN_TTL_SECONDS,
+    optional_customer,
+    read_credentials,
+    verify_password,
+)
 from examples.shop_api.common.seeding import example_ids
 from examples.shop_api.slow.db import SessionDep
-from examples.shop_api.slow.models import Category, Item
+from examples.shop_api.slow.models import Category, Customer, Item, Order, StockLevel
 from examples.shop_api.slow.schemas import (
     BulkCreate,
     BulkCreated,
     CategoryOut,
     CategoryStats,
+    ItemCreated,
+    ItemIn,
     ItemOut,
     ItemPage,
+    OrderIn,
+    OrderOut,
+    StockChange,
+    StockOut,
+    TokenOut,
 )
 
 EXAMPLE_CATEGORY_ID, EXAMPLE_ITEM_ID = example_ids()
 WAREHOUSE_LATENCY_SECONDS = 0.002
+# The planted integrity bugs' windows: wide enough that concurrent requests always overlap in
+# them (on SQLite too), so Kaizen's integrity probes find the bugs every time.
+STOCK_WRITE_WINDOW_SECONDS = 0.1
+SKU_CHECK_WINDOW_SECONDS = 0.1
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        description="A retried request with the same key should create one order.",
+    ),
+]
 
 ItemId = Annotated[
     uuid.UUID,
@@ -206,8 +231,136 @@ async def bulk_create(payload: BulkCreate, session: SessionDep):
         item = Item(**entry.model_dump())
         session.add(item)
         # PLANTED FSA109: one commit (one transaction, one round trip) per row.
+        # PLANTED (integrity: atomicity): a failing row leaves the rows before it committed.
         await session.commit()
         # PLANTED FSA202: expire_on_commit expired the row; reading item.id needs a refresh.
         await session.refresh(item)
         ids.append(item.id)
     return BulkCreated(created=len(ids), ids=ids)
+
+
+# PLANTED (security scan: unauthenticated write): anyone may create an item.
+@router.post("/items", status_code=201, tags=["catalogue"])
+async def create_item(entry: ItemIn, session: SessionDep) -> ItemCreated:
+    # PLANTED (integrity: unique race): the sku's uniqueness is checked in code, then the row
+    # is inserted after a window; two concurrent creates of one sku both pass the check, and
+    # the second INSERT hits the constraint as a 500 instead of a 409.
+    if await session.scalar(select(Item.id).where(Item.sku == entry.sku)) is not None:
+        raise HTTPException(status_code=409, detail="An item with this sku exists")
+    await asyncio.sleep(SKU_CHECK_WINDOW_SECONDS)
+    item_id = uuid.uuid4()
+    item = Item(id=item_id, sku=entry.sku, name=entry.name, price_cents=entry.price_cents)
+    item.cost_cents, item.category_id = entry.cost_cents, entry.category_id
+    item.attributes = entry.attributes
+    session.add(item)
+    await session.commit()
+    return ItemCreated(id=item_id, sku=entry.sku)
+
+
+@router.post(
+    "/auth/token",
+    tags=["auth"],
+    summary="Log in: a bearer token for a customer",
+    openapi_extra=TOKEN_REQUEST_OPENAPI,
+)
+async def issue_token(request: Request, session: SessionDep) -> TokenOut:
+    username, password = await read_credentials(request)
+    stored = await session.scalar(
+        select(Customer.password_hash).where(Customer.username == username)
+    )
+    if stored is None or not await asyncio.to_thread(verify_password, password, stored):
+        raise HTTPException(
+            status_code=401,
+            detail="Wrong username or password",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    return TokenOut(
+        access_token=request.app.state.tokens.issue(username), expires_in=TOKEN_TTL_SECONDS
+    )
+
+
+@router.get("/items/{item_id}/stock", tags=["stock"])
+async def get_stock(item_id: ItemId, session: SessionDep) -> StockOut:
+    level = await session.get(StockLevel, item_id)
+    if level is None and await session.get(Item, item_id) is None:
+        raise HTTPException(status_code=404, detail="Item not found")
+    return StockOut(item_id=item_id, stock=level.quantity if level else 0)
+
+
+# PLANTED (security scan: unauthenticated write): anyone may change the stock.
+@router.patch("/items/{item_id}/stock", tags=["stock"])
+async def change_stock(item_id: ItemId, change: StockChange, session: SessionDep) -> StockOut:
+    level = await session.get(StockLevel, item_id)
+    if level is None:
+        if await session.get(Item, item_id) is None:
+            raise HTTPException(status_code=404, detail="Item not found")
+        level = StockLevel(item_id=item_id, quantity=0)
+        session.add(level)
+    # PLANTED (integrity: lost update): read, compute in Python, write back after a window;
+    # a change committed by another request in between is overwritten.
+    current = level.quantity
+    await asyncio.sleep(STOCK_WRITE_WINDOW_SECONDS)
+    if current + change.delta < 0:
+        raise HTTPException(status_code=409, detail=f"Only {current} in stock")
+    level.quantity = current + change.delta
+    await session.commit()
+    return StockOut(item_id=item_id, stock=current + change.delta)
+
+
+async def _order(session: AsyncSession, order_id: uuid.UUID, customer: str | None) -> Order:
+    order = await session.get(Order, order_id)
+    # Another customer's order is not found; a guest's order is found by its id.
+    if order is None or (order.customer is not None and order.customer != customer):
+        raise HTTPException(status_code=404, detail="Order not found")
+    return order
+
+
+@router.post("/orders", status_code=201, tags=["orders"])
+async def place_order(
+    order: OrderIn,
+    session: SessionDep,
+    customer: Annotated[str | None, Depends(optional_customer)],
+    idempotency_key: IdempotencyKey = None,
+) -> OrderOut:
+    item = await session.get(Item, order.item_id)
+    if item is None:
+        raise HTTPException(status_code=422, detail="Unknown item")
+    # PLANTED (integrity: idempotency): the Idempotency-Key is declared and stored but never
+    # looked up, so a retried POST creates a second order.
+    row = Order(
+        customer=customer,
+        item_id=item.id,
+        quantity=order.quantity,
+        total_cents=item.price_cents * order.quantity,
+        status="placed",
+        idempotency_key=idempotency_key,
+    )
+    session.add(row)
+    await session.commit()
+    await session.refresh(row)
+    return OrderOut.model_validate(row)
+
+
+@router.get("/orders/{order_id}", tags=["orders"])
+async def get_order(
+    order_id: uuid.UUID,
+    session: SessionDep,
+    customer: Annotated[str | None, Depends(optional_customer)],
+) -> OrderOut:
+    return OrderOut.model_validate(await _order(session, order_id, customer))
+
+
+@router.post("/orders/{order_id}/cancel", tags=["orders"])
+async def cancel_order(
+    order_id: uuid.UUID,
+    session: SessionDep,
+    customer: Annotated[str | None, Depends(optional_customer)],
+) -> OrderOut:
+    order = await _order(session, order_id, customer)
+    if order.status != "placed":
+        raise HTTPException(status_code=409, detail=f"Order is {order.status}")
+    order.status = "cancelled"
+    order.cancelled_at = func.now()
+    await session.commit()
+    await session.refresh(order)
+    return OrderOut.model_validate(order)

@@ -49,6 +49,11 @@ class BulkCreate(BaseModel):
     items: list[ItemIn]
 
 
+class ItemCreated(BaseModel):
+    id: uuid.UUID
+    sku: str
+
+
 class BulkCreated(BaseModel):
     created: int
     ids: list[uuid.UUID]
@@ -61,3 +66,36 @@ class CategoryStats(BaseModel):
     expensive_share: float
     average_price_cents: float | None
     expensive_over_cents: int
+
+
+class StockChange(BaseModel):
+    delta: int
+
+
+class StockOut(BaseModel):
+    item_id: uuid.UUID
+    stock: int
+
+
+class OrderIn(BaseModel):
+    item_id: uuid.UUID
+    quantity: int = 1
+
+
+class OrderOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    customer: str | None
+    item_id: uuid.UUID
+    quantity: int
+    total_cents: int
+    status: str
+    created_at: datetime
+    cancelled_at: datetime | None
+
+
+class TokenOut(BaseModel):
+    access_token: str
+    token_type: str = "bearer"
+    expires_in: int

@@ -62,8 +62,31 @@ LEAKS = (
 )
 
 
+def token_endpoints(raw: object) -> set[str]:
+    """Paths of the token URLs of the document's OAuth2 flows (password, client credentials).
+
+    A token endpoint takes credentials in its body and must be callable without a token: it
+    is a login, not an unauthenticated write. A relative ``tokenUrl`` is taken from the root.
+    """
+    components = raw.get("components") if isinstance(raw, dict) else None
+    schemes = components.get("securitySchemes") if isinstance(components, dict) else None
+    found = set()
+    for scheme in schemes.values() if isinstance(schemes, dict) else ():
+        flows = scheme.get("flows") if isinstance(scheme, dict) else None
+        for flow in flows.values() if isinstance(flows, dict) else ():
+            url = flow.get("tokenUrl") if isinstance(flow, dict) else None
+            if isinstance(url, str) and url and "://" not in url:
+                found.add("/" + url.split("?")[0].lstrip("/"))
+    return found
+
+
 def check_unauthenticated_writes(scan: Scan) -> None:
-    writes = [op for op in scan.doc_operations if not op.safe]
+    logins = token_endpoints(scan.doc.raw)
+    writes = [
+        op
+        for op in scan.doc_operations
+        if not op.safe and not (op.method == "POST" and op.path in logins)
+    ]
     if not writes:
         detail = "the document has no state-changing operation"
         scan.outcome("sec.unauthenticated_writes", CHECK_PASSED, detail)
