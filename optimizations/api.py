@@ -21,7 +21,6 @@ from typing import Annotated, Any, Literal
 import ninja
 from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import PermissionDenied
-from django.db.models import Case, IntegerField, Value, When
 from django.http import Http404, HttpResponse
 from django.shortcuts import render
 from django.urls import path
@@ -705,13 +704,6 @@ def job_log(
     }
 
 
-SEVERITY_RANK = Case(
-    *(When(severity=value, then=Value(rank)) for value, rank in Finding.SEVERITY_ORDER.items()),
-    default=Value(9),
-    output_field=IntegerField(),
-)
-
-
 @api.get(
     "/targets/{slug}/findings",
     response={200: list[FindingOut], 404: Message},
@@ -729,7 +721,7 @@ def target_findings(request, slug: Slug, filters: Query[FindingFilters]):
     findings = service.filter_findings(
         Finding.objects.filter(target=target), {**chosen, "rule": filters.rule or ""}
     )
-    return findings.annotate(rank=SEVERITY_RANK).order_by("rank", "rule_id", "location", "pk")
+    return findings.by_severity()
 
 
 def _measurements(queryset, filters: MeasurementFilters):

@@ -17,8 +17,26 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+# The one severity order of Kaizen, least severe first; a higher rank is more severe.
+# Sorting, "at least high", the gates, the charts and the SARIF levels all read it
+# from here (lists show it reversed: MOST_SEVERE_FIRST).
 SEVERITIES = ("info", "low", "medium", "high", "critical")
 SEVERITY_RANK = {name: rank for rank, name in enumerate(SEVERITIES)}
+MOST_SEVERE_FIRST = tuple(reversed(SEVERITIES))
+
+
+def at_least(floor: str) -> tuple[str, ...]:
+    """The severities at or above ``floor``, most severe first: at_least("high") is
+    ("critical", "high")."""
+    if floor not in SEVERITY_RANK:
+        raise ValueError(f"unknown severity {floor!r} (known: {', '.join(SEVERITIES)})")
+    return tuple(name for name in MOST_SEVERE_FIRST if SEVERITY_RANK[name] >= SEVERITY_RANK[floor])
+
+
+def is_at_least(severity: str, floor: str) -> bool:
+    """True when ``severity`` is ``floor`` or more severe (an unknown one never is)."""
+    return severity in at_least(floor)
+
 
 # Where a finding came from; matches Finding.source in the portal.
 SOURCES = ("code", "db", "security", "benchmark", "availability", "probe", "runbook")

@@ -6,6 +6,7 @@ from django.conf import settings
 from django.db import models
 from django.urls import reverse
 
+from optimizations.analyzers.base import MOST_SEVERE_FIRST, SEVERITY_RANK
 from optimizations.models.fields import CleanCharField, CleanJSONField, CleanTextField
 from optimizations.models.jobs import Job, Run
 from optimizations.models.targets import TargetService
@@ -13,16 +14,19 @@ from optimizations.models.targets import TargetService
 
 class FindingQuerySet(models.QuerySet):
     def by_severity(self):
-        """Most severe first (critical, high, medium, low, info), then by rule."""
+        """Most severe first (critical, high, medium, low, info), then by rule and place;
+        the primary key last, so pages of a paginated list neither repeat nor skip rows."""
         rank = models.Case(
             *(
-                models.When(severity=name, then=models.Value(order))
-                for name, order in Finding.SEVERITY_ORDER.items()
+                models.When(severity=name, then=models.Value(rank))
+                for name, rank in SEVERITY_RANK.items()
             ),
-            default=models.Value(9),
+            default=models.Value(-1),
             output_field=models.IntegerField(),
         )
-        return self.annotate(severity_rank=rank).order_by("severity_rank", "rule_id", "location")
+        return self.annotate(severity_rank=rank).order_by(
+            "-severity_rank", "rule_id", "location", "pk"
+        )
 
 
 class Finding(models.Model):
@@ -37,14 +41,8 @@ class Finding(models.Model):
         ("probe", "Probe"),
         ("runbook", "Runbooks"),
     ]
-    SEVERITIES = [
-        ("critical", "Critical"),
-        ("high", "High"),
-        ("medium", "Medium"),
-        ("low", "Low"),
-        ("info", "Info"),
-    ]
-    SEVERITY_ORDER = {"critical": 0, "high": 1, "medium": 2, "low": 3, "info": 4}
+    # The analyzers' one order (optimizations.analyzers.base), most severe first.
+    SEVERITIES = [(name, name.capitalize()) for name in MOST_SEVERE_FIRST]
     OPEN, ACCEPTED, FIXED, WONT_FIX, FALSE_POSITIVE = (
         "open",
         "accepted",

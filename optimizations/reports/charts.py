@@ -19,6 +19,7 @@ import plotly.io as pio
 from plotly.io.json import to_json_plotly
 from plotly.subplots import make_subplots
 
+from optimizations.analyzers.base import MOST_SEVERE_FIRST
 from optimizations.analyzers.loadgen.hdr import Histogram
 
 PALETTE = {
@@ -418,7 +419,7 @@ def open_work_by_department(rows: list[dict]) -> dict | None:
 def findings_over_time(rows: list[dict]) -> dict | None:
     """Open findings by severity at the end of each week (stacked), a plain figure
     dict; rows are optimizations.reports.portfolio.findings_over_time."""
-    severities = ("critical", "high", "medium", "low", "info")
+    severities = MOST_SEVERE_FIRST
     if not rows or not any(row[name] for row in rows for name in severities):
         return None
     # Weeks before the first finding say nothing; one empty week shows where it began.

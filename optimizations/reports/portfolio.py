@@ -27,12 +27,13 @@ from django.utils import timezone
 
 from departments.models import Department
 from optimizations.analyzers import stats
+from optimizations.analyzers.base import MOST_SEVERE_FIRST
 from optimizations.jobs import baselines
 from optimizations.models import Finding, Initiative, Job, PhaseTask, TargetService
 
 logger = logging.getLogger(__name__)
 
-SEVERITIES = [name for name, _ in Finding.SEVERITIES]
+SEVERITIES = list(MOST_SEVERE_FIRST)
 
 # The benchmark mode compared (its runs each carry one steady load), and how
 # many targets (the most recently benchmarked) are compared.

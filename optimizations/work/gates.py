@@ -16,11 +16,12 @@ from dataclasses import asdict, dataclass
 from django.db import transaction
 from django.urls import reverse
 
+from optimizations.analyzers.base import at_least
 from optimizations.models import Finding, GateSignoff, Job, Phase
 from optimizations.work import routing
 from portal.audit import record
 
-SEVERE = ("critical", "high")
+SEVERE = at_least("high")
 
 
 @dataclass

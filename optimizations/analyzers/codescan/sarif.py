@@ -13,14 +13,18 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..base import AnalysisResult, FindingData
+from ..base import SEVERITIES, AnalysisResult, FindingData, is_at_least
 
 if TYPE_CHECKING:
     from .since import Earlier
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 TOOL_NAME = "kaizen-codescan"
-LEVELS = {"critical": "error", "high": "error", "medium": "warning", "low": "note", "info": "note"}
+# SARIF's three levels over the one severity order: high and worse are errors.
+LEVELS = {
+    name: "error" if is_at_least(name, "high") else "warning" if name == "medium" else "note"
+    for name in SEVERITIES
+}
 # GitHub sorts security results by this CVSS-like number on the rule.
 SECURITY_SEVERITY = {"critical": "9.5", "high": "8.0", "medium": "5.5", "low": "3.0", "info": "1.0"}
 

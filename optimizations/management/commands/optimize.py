@@ -31,6 +31,7 @@ from django.http import Http404
 from django.utils import timezone
 
 from optimizations import api
+from optimizations.analyzers.base import MOST_SEVERE_FIRST
 from optimizations.jobs import engine, kinds, verdicts
 from optimizations.models import Finding, Job, Measurement, Run, TargetService
 from portal import access
@@ -500,7 +501,7 @@ class Command(BaseCommand):
                 .annotate(n=Count("pk"))
             )
         )
-        order = [value for value, _ in Finding.SEVERITIES]
+        order = MOST_SEVERE_FIRST
         reported = fixed = 0
         for job in jobs:
             numbers = (job.summary or {}).get("tracked") or {}
