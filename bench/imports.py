@@ -10,6 +10,10 @@ portal, examples, bench; migrations and the code-scan corpus left out) with
   function is how a cycle gets dodged instead of broken);
 - the import cycles among project modules, the hidden imports counted (the
   strongly connected components of the graph, each with one cycle through it);
+- the imports inside ``AppConfig.ready()`` methods, apart: that is where Django
+  has an app register its hooks and checks once every model is loaded (an
+  ``apps`` module is imported before the models are), so an import there is
+  registration, not a dodge — its edge still counts for cycles;
 - the imports of other libraries inside functions, for information: a few are
   kept on purpose so that a light command does not load a heavy library
   (plotly, schemathesis, pip-audit…); they cannot form a cycle with our code.
@@ -39,6 +43,7 @@ class Import:
     target: str  # the imported module (the deepest one that exists)
     line: int
     nested: bool  # inside a function or a class body
+    registration: bool = False  # inside an AppConfig.ready() (see the docstring)
 
 
 @dataclass
@@ -49,7 +54,11 @@ class Graph:
 
     @property
     def hidden(self) -> list[Import]:
-        return [i for i in self.imports if i.nested]
+        return [i for i in self.imports if i.nested and not i.registration]
+
+    @property
+    def registrations(self) -> list[Import]:
+        return [i for i in self.imports if i.registration]
 
     def edges(self) -> dict[str, set[str]]:
         edges: dict[str, set[str]] = {m: set() for m in self.modules}
@@ -97,20 +106,29 @@ class _Visitor(ast.NodeVisitor):
         self.module = module
         self.is_package = is_package
         self.depth = 0
+        self.in_ready = 0
         self.found: list[tuple[str, int, bool]] = []  # (dotted name, line, nested)
+        self.ready_lines: set[int] = set()
 
     def _nested(self, node):
+        ready = self.module.rpartition(".")[2] == "apps" and getattr(node, "name", "") == "ready"
         self.depth += 1
+        self.in_ready += ready
         self.generic_visit(node)
+        self.in_ready -= ready
         self.depth -= 1
 
     visit_FunctionDef = visit_AsyncFunctionDef = visit_ClassDef = visit_Lambda = _nested
 
     def visit_Import(self, node: ast.Import) -> None:
+        if self.in_ready:
+            self.ready_lines.add(node.lineno)
         for alias in node.names:
             self.found.append((alias.name, node.lineno, self.depth > 0))
 
     def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
+        if self.in_ready:
+            self.ready_lines.add(node.lineno)
         base = _absolute(self.module, self.is_package, node)
         for alias in node.names:
             # ``from a import b`` imports the module a.b when there is one, else a.
@@ -145,7 +163,7 @@ def build() -> Graph:
         for name, line, nested in visitor.found:
             target = _resolve(name, graph.modules)
             if target is not None:
-                found = Import(module, target, line, nested)
+                found = Import(module, target, line, nested, line in visitor.ready_lines)
                 if found not in seen:  # ``from a import b, c`` is one import of a
                     seen.add(found)
                     graph.imports.append(found)
@@ -237,6 +255,9 @@ def main(argv=None) -> int:
         print(f"  {path}:{i.line}  {i.target}")
     if len(hidden) > 20 and not args.verbose:
         print(f"  … and {len(hidden) - 20} more (--verbose)")
+    print(f"Registrations in AppConfig.ready(): {len(graph.registrations)}")
+    for i in graph.registrations:
+        print(f"  {graph.modules[i.module].relative_to(ROOT)}:{i.line}  {i.target}")
     print(f"Import cycles among project modules: {len(cycles)}")
     for component in cycles:
         print(f"  {len(component)} modules: {', '.join(component)}")

@@ -428,7 +428,8 @@ REVIEW_AFTER_PHASES = (2, 3)
 def flag_runbooks_for_review(initiative, phase, actor) -> list[Runbook]:
     """Flag the runbooks of the initiative's target "review needed" and tell their owners.
 
-    Called by ``optimizations.work.actions.do_set_phase_status`` when a phase becomes
+    Registered as the ``phase_done`` hook (departments/apps.py), which
+    ``optimizations.work.actions.do_set_phase_status`` calls when a phase becomes
     done; does nothing for phases other than 2 and 3. Runbooks already flagged
     keep their first reason and are not mailed again.
     """

@@ -10,6 +10,7 @@ from django.utils import timezone
 from departments.models import Department
 from optimizations.models import Initiative, Phase, PhaseTask, TargetService
 from optimizations.work.plan import STANDARD_PHASES
+from portal import hooks
 from portal.audit import describe_changes, record
 
 INITIATIVE_FIELDS = (
@@ -134,9 +135,8 @@ def do_set_phase_status(actor, phase: Phase, status: str) -> bool:
         phase.actual_end = None
     phase.save(update_fields=["status", "actual_start", "actual_end"])
     if status == Phase.DONE:
-        from departments.actions import flag_runbooks_for_review
-
-        flag_runbooks_for_review(phase.initiative, phase, actor)
+        # The departments' runbooks of the target may need a review (departments/apps.py).
+        hooks.call("phase_done", phase.initiative, phase, actor)
     record(
         actor,
         "phase.status",
