@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -69,7 +69,7 @@ VERDICTS = (PASS, FAIL, INCOMPLETE, ERROR, CANCELLED)
 
 
 def verdict_from_checks(
-    checks: list[CheckOutcome], *, failed: bool, required: tuple[str, ...] | set[str] = ()
+    checks: list[CheckOutcome], *, failed: bool, required: Collection[str] = ()
 ) -> tuple[str, str]:
     """(verdict, reason) of an analysis whose ``required`` checks must have run.
 

@@ -20,11 +20,14 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import Any, TypedDict
 
 from ..base import FindingData
 from .common import DOCS, ScanState, normalise_sql, short
 from .connect import QueryFailed, quote_ident
+from .snapshots import Family
 
 _STMT = re.compile(r"^\s*(select|with|update|delete)\b", re.I)
 _PARAM = re.compile(r"\$(\d+)")
@@ -61,7 +64,7 @@ class Suggestion:
     method: str = "btree"
     opclass: str = ""
     validated: bool = False
-    queries: list[dict] = field(default_factory=list)
+    queries: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def ddl(self) -> str:
@@ -87,37 +90,63 @@ def _unquote(name: str) -> str:
     return name[1:-1].replace('""', '"') if name.startswith('"') else name
 
 
-def walk(plan: dict):
+# A node of an EXPLAIN (FORMAT JSON) plan: PostgreSQL's own JSON.
+type PlanNode = dict[str, Any]
+type TableKey = tuple[str, str]  # (schema, table)
+
+
+class AcceptedIndex(TypedDict):
+    table: TableKey
+    columns: tuple[str, ...]
+    cost_before: float
+    cost_after: float
+
+
+class Advice(TypedDict):
+    """What the advisor measured for one statement family."""
+
+    base_cost: float
+    plan: list[str]
+    accepted: list[AcceptedIndex]
+    heuristic: list[Suggestion]
+
+
+def walk(plan: PlanNode) -> Iterator[PlanNode]:
     yield plan
     for child in plan.get("Plans", []) or []:
         yield from walk(child)
 
 
-def scans_of(plan: dict, columns: dict[tuple[str, str], set[str]]) -> list[Scan]:
+def scans_of(plan: PlanNode, columns: dict[TableKey, set[str]]) -> list[Scan]:
     """The base-table scans of a plan with the columns filtered, joined and sorted on."""
     nodes = list(walk(plan))
-    aliases = {}
+    aliases: dict[str, TableKey] = {}
     scans: dict[tuple[str, str], Scan] = {}
     for node in nodes:
         if "Relation Name" in node:
-            key = (node.get("Schema", "public"), node["Relation Name"])
-            aliases[node.get("Alias", node["Relation Name"])] = key
+            key: TableKey = (node.get("Schema", "public"), node["Relation Name"])
+            alias: str = node["Alias"] if "Alias" in node else node["Relation Name"]
+            aliases[alias] = key
             scans.setdefault(key, Scan(key[0], key[1], node["Node Type"]))
             if node["Node Type"] == "Seq Scan":
                 scans[key].node = "Seq Scan"
 
-    def add(expr: str, default_key, bucket_for_op) -> None:
+    def add(
+        expr: str,
+        default_key: TableKey | None,
+        bucket_for_op: Callable[[str, Scan], list[str] | None],
+    ) -> None:
         for m in _COND.finditer(expr or ""):
             qual = _unquote(m.group("qual")) if m.group("qual") else None
             col = _unquote(m.group("col"))
-            key = aliases.get(qual) if qual else default_key
-            if key is None or col not in columns.get(key, set()):
+            table = aliases.get(qual) if qual else default_key
+            if table is None or col not in columns.get(table, set()):
                 continue
-            bucket = bucket_for_op(m.group("op"), scans[key])
+            bucket = bucket_for_op(m.group("op"), scans[table])
             if bucket is not None and col not in bucket:
                 bucket.append(col)
 
-    def filt(op, scan):
+    def filt(op: str, scan: Scan) -> list[str] | None:
         if op in EQ_OPS:
             return scan.eq
         if op in RANGE_OPS:
@@ -139,16 +168,16 @@ def scans_of(plan: dict, columns: dict[tuple[str, str], set[str]]) -> list[Scan]
         for key_expr in node.get("Sort Key", []) or []:
             m = re.match(r"^(?:(\w+)\.)?(\w+)", key_expr)
             if m:
-                key = aliases.get(m.group(1)) if m.group(1) else (own or None)
-                if key and m.group(2) in columns.get(key, set()):
-                    scans[key].sort.append(m.group(2))
+                sorted_on = aliases.get(m.group(1)) if m.group(1) else (own or None)
+                if sorted_on and m.group(2) in columns.get(sorted_on, set()):
+                    scans[sorted_on].sort.append(m.group(2))
     return list(scans.values())
 
 
 class Advisor:
     """Measures candidate indexes for statement families on one session."""
 
-    def __init__(self, state: ScanState):
+    def __init__(self, state: ScanState) -> None:
         self.state = state
         self.s = state.session
         self.hypo = state.caps.hypopg_schema
@@ -166,7 +195,7 @@ class Advisor:
         self.s.run(f"PREPARE {name} AS {query}")
         return name, nparams
 
-    def cost(self, query: str) -> tuple[float, dict]:
+    def cost(self, query: str) -> tuple[float, PlanNode]:
         """Generic-plan total cost, re-prepared now so hypothetical indexes are seen."""
         name, nparams = self._prepare(query)
         try:
@@ -175,10 +204,10 @@ class Advisor:
             self.explains += 1
         finally:
             self.s.run(f"DEALLOCATE {name}")
-        plan = (json.loads(raw) if isinstance(raw, str) else raw)[0]["Plan"]
+        plan: PlanNode = (json.loads(raw) if isinstance(raw, str) else raw)[0]["Plan"]
         return float(plan["Total Cost"]), plan
 
-    def _table_facts(self, keys) -> None:
+    def _table_facts(self, keys: Iterable[TableKey]) -> None:
         missing = [k for k in keys if k not in self._columns]
         if not missing:
             return
@@ -201,7 +230,7 @@ class Advisor:
         for key in missing:
             self._columns.setdefault(key, set())
 
-    def _plan_tables(self, plan: dict) -> list[tuple[str, str]]:
+    def _plan_tables(self, plan: PlanNode) -> list[TableKey]:
         return sorted(
             {
                 (n.get("Schema", "public"), n["Relation Name"])
@@ -210,7 +239,12 @@ class Advisor:
             }
         )
 
-    def hypothetical_cost(self, query: str, table: tuple[str, str], cols: tuple[str, ...]):
+    def hypothetical_cost(
+        self, query: str, table: TableKey, cols: tuple[str, ...]
+    ) -> tuple[float, bool]:
+        """The generic-plan cost with a hypothetical index, and whether the plan uses it."""
+        if self.hypo is None:
+            raise ValueError("HypoPG is not available in this database")
         collist = ", ".join(quote_ident(c) for c in cols)
         ddl = f"CREATE INDEX ON {quote_ident(table[0])}.{quote_ident(table[1])} ({collist})"
         schema = quote_ident(self.hypo)
@@ -228,21 +262,26 @@ class Advisor:
     def candidates(self, scan: Scan) -> list[tuple[str, ...]]:
         leading = self._leading.get((scan.schema, scan.table), set())
         firsts = list(dict.fromkeys(scan.eq + scan.join + scan.rng + scan.sort))
-        singles = [(c,) for c in firsts if c not in leading]
-        pairs = []
+        singles: list[tuple[str, ...]] = [(c,) for c in firsts if c not in leading]
+        pairs: list[tuple[str, ...]] = []
         for a in scan.eq:
             for b in dict.fromkeys(scan.eq + scan.rng + scan.sort):
                 if b != a:
                     pairs.append((a, b))
         return (singles + pairs)[:MAX_CANDIDATES]
 
-    def advise(self, query: str, min_cost: float, min_saving: float) -> dict:
+    def advise(self, query: str, min_cost: float, min_saving: float) -> Advice:
         """Measure one family: base cost, plan excerpt, accepted and heuristic indexes."""
         base, plan = self.cost(query)
         tables = self._plan_tables(plan)
         self._table_facts(tables)
         scans = scans_of(plan, self._columns)
-        out = {"base_cost": base, "plan": plan_excerpt(plan), "accepted": [], "heuristic": []}
+        out: Advice = {
+            "base_cost": base,
+            "plan": plan_excerpt(plan),
+            "accepted": [],
+            "heuristic": [],
+        }
         for scan in scans:
             key = (scan.schema, scan.table)
             for col in scan.like:
@@ -265,8 +304,8 @@ class Advisor:
                 continue
         if not self.hypo or base < min_cost:
             return out
-        best_single: tuple[float, tuple[str, str], tuple[str, ...]] | None = None
-        measured = []
+        best_single: tuple[float, TableKey, tuple[str, ...]] | None = None
+        measured: list[tuple[float, TableKey, tuple[str, ...]]] = []
         for scan in scans:
             key = (scan.schema, scan.table)
             for cols in self.candidates(scan):
@@ -298,10 +337,10 @@ class Advisor:
         return out
 
 
-def plan_excerpt(plan: dict, limit: int = 8) -> list[str]:
-    lines = []
+def plan_excerpt(plan: PlanNode, limit: int = 8) -> list[str]:
+    lines: list[str] = []
 
-    def visit(node, depth):
+    def visit(node: PlanNode, depth: int) -> None:
         if len(lines) >= limit:
             return
         what = node["Node Type"]
@@ -321,7 +360,7 @@ def plan_excerpt(plan: dict, limit: int = 8) -> list[str]:
     return lines
 
 
-def _fk_probe(advisor: Advisor, fk: dict, state: ScanState) -> dict | None:
+def _fk_probe(advisor: Advisor, fk: dict[str, Any], state: ScanState) -> dict[str, Any] | None:
     """Measure the lookup every parent DELETE and every relationship load runs."""
     cols = fk["columns"]
     where = " AND ".join(f"{quote_ident(c)} = ${i + 1}" for i, c in enumerate(cols))
@@ -341,12 +380,12 @@ def _fk_probe(advisor: Advisor, fk: dict, state: ScanState) -> dict | None:
     }
 
 
-def run_advisor(state: ScanState, families: list, slow_ids: set[int]) -> None:
+def run_advisor(state: ScanState, families: list[Family], slow_ids: set[int]) -> None:
     """Suggest indexes for the heaviest families; attach measured savings to FK findings."""
     t = state.thresholds
     advisor = Advisor(state)
     suggestions: dict[str, Suggestion] = {}
-    skipped = []
+    skipped: list[dict[str, str]] = []
     picked = [f for f in families if f.queryid in slow_ids]
     picked += [f for f in families if f.queryid not in slow_ids and f.mean_ms >= 1.0]
     picked = [f for f in picked if _STMT.match(normalise_sql(f.query))][:MAX_FAMILIES]

@@ -18,8 +18,11 @@ from __future__ import annotations
 import re
 import threading
 from collections import Counter, defaultdict
+from collections.abc import Mapping
+from typing import Any
 from urllib.parse import unquote
 
+from ..netguard import AllowList
 from .connect import Session, open_session
 
 _SQLCOMMENTER = re.compile(r"/\*(?P<body>[^*]*(?:\*(?!/)[^*]*)*)\*/", re.S)
@@ -58,14 +61,20 @@ class ActivitySampler:
         sampler.routes_by_queryid()  # {queryid: {"GET /products/search": 37}}
     """
 
-    def __init__(self, database_url: str, allowed_hosts, interval: float = 0.05, max_samples=20000):
+    def __init__(
+        self,
+        database_url: str,
+        allowed_hosts: AllowList,
+        interval: float = 0.05,
+        max_samples: int = 20000,
+    ) -> None:
         self.database_url = database_url
         self.allowed_hosts = allowed_hosts
         self.interval = interval
         self.max_samples = max_samples
         self.label: str | None = None
         self.samples = 0
-        self.counts: dict[int, Counter] = defaultdict(Counter)
+        self.counts: dict[int, Counter[str]] = defaultdict(Counter)
         self.texts: dict[int, str] = {}
         self.errors: list[str] = []
         self._stop = threading.Event()
@@ -121,16 +130,16 @@ class ActivitySampler:
     def __enter__(self) -> ActivitySampler:
         return self.start()
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.stop()
 
     def routes_by_queryid(self) -> dict[int, dict[str, int]]:
         return {qid: dict(counter) for qid, counter in self.counts.items()}
 
 
-def merge_routes(*sources: dict) -> dict[int, dict[str, int]]:
+def merge_routes(*sources: Mapping[Any, Mapping[str, int]] | None) -> dict[int, dict[str, int]]:
     """Merge {queryid: {route: count}} maps (keys may arrive as strings from JSON)."""
-    merged: dict[int, Counter] = defaultdict(Counter)
+    merged: dict[int, Counter[str]] = defaultdict(Counter)
     for source in sources:
         for qid, routes in (source or {}).items():
             try:

@@ -238,7 +238,7 @@ def detect(session: Session) -> Capabilities:
             rungs.append(Rung("pgss.readable", "pg_stat_statements readable", False, detail, fix))
     else:
         rungs.append(Rung("pgss.readable", "pg_stat_statements readable", None, "not created"))
-    if caps.pgss_readable:
+    if caps.pgss is not None:  # readable (and so created in a schema)
         rungs.append(Rung("pgss.readable", "pg_stat_statements readable", True))
         view = caps.pgss
         hidden = session.scalar(

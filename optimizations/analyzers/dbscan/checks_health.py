@@ -3,9 +3,11 @@ wraparound, vacuum/analyze, settings sanity and the replication / HA view."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from ..base import FindingData
 from .common import DOCS, ScanState, normalise_sql, short
-from .connect import quote_ident
+from .connect import Session, quote_ident
 
 XID_LIMIT = 2**31  # wraparound: PostgreSQL stops assigning XIDs ~2^31 after the oldest frozen one
 
@@ -113,7 +115,7 @@ def idle_in_tx(state: ScanState) -> None:
     )
 
 
-def database_counters(session) -> dict:
+def database_counters(session: Session) -> dict[str, Any]:
     """Cumulative blocks hit/read and transactions of the current database."""
     return (
         session.one(
@@ -270,9 +272,9 @@ def vacuum_health(state: ScanState) -> None:
     state.verdict("db.vacuum_health", len(rows), "table(s) needing VACUUM or ANALYZE")
 
 
-# (name, bad(value, settings) -> str | None, severity, fix)
-def _settings_rules(cfg: dict[str, str]):
-    def num(name):
+# (setting, whether it is set badly, severity, why, fix)
+def _settings_rules(cfg: dict[str, str]) -> list[tuple[str, bool, str, str, str]]:
+    def num(name: str) -> float:
         try:
             return float(cfg.get(name, "nan"))
         except ValueError:

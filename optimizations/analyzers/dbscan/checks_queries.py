@@ -3,21 +3,24 @@ rate (bounds, estimate, exact when samples exist) and slow families."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from ..base import FindingData
 from .attribution import routes_from_comment
 from .common import DOCS, ScanState, normalise_sql, short
 from .slowrate import SlowRate, exact_rate, window_rate
+from .snapshots import Family
 
 LOAD_FIX = "scan while the target serves traffic (e.g. during a benchmark) or with a longer window"
 
 
-def pgss_unknown(state: ScanState, check_ids) -> None:
+def pgss_unknown(state: ScanState, check_ids: Iterable[str]) -> None:
     why, fix = state.caps.pgss_unknown()
     for check_id in check_ids:
         state.unknown(check_id, f"pg_stat_statements: {why}", fix)
 
 
-def avg_query_time(state: ScanState, families, window_s: float | None) -> None:
+def avg_query_time(state: ScanState, families: list[Family], window_s: float | None) -> None:
     t = state.thresholds
     calls = sum(f.calls for f in families)
     total = sum(f.total_ms for f in families)
@@ -63,7 +66,9 @@ def avg_query_time(state: ScanState, families, window_s: float | None) -> None:
     state.failed("db.avg_query_time", detail)
 
 
-def slow_query_rate(state: ScanState, families, exact: tuple[float, str] | None) -> SlowRate | None:
+def slow_query_rate(
+    state: ScanState, families: list[Family], exact: tuple[float, str] | None
+) -> SlowRate | None:
     t = state.thresholds
     rate, per_family = window_rate(families, t.slow_query_ms)
     state.facts["slow_counts"] = per_family
@@ -148,7 +153,9 @@ def slow_query_rate(state: ScanState, families, exact: tuple[float, str] | None)
     return rate
 
 
-def slow_families(state: ScanState, families, routes: dict[int, dict[str, int]]) -> set[int]:
+def slow_families(
+    state: ScanState, families: list[Family], routes: dict[int, dict[str, int]]
+) -> set[int]:
     """Families with mean ≥ threshold over ≥ min calls, ranked by share of total time."""
     t = state.thresholds
     counts = state.facts.get("slow_counts", {})
@@ -219,6 +226,8 @@ def slow_families(state: ScanState, families, routes: dict[int, dict[str, int]])
     return ids
 
 
-def exact_from_samples(durations_ms, threshold_ms) -> tuple[float, str] | None:
+def exact_from_samples(
+    durations_ms: Iterable[float] | None, threshold_ms: float
+) -> tuple[float, str] | None:
     value = exact_rate(durations_ms or [], threshold_ms)
     return None if value is None else (value, "per-execution samples")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -12,6 +13,7 @@ from ..base import (
     CHECK_PASSED,
     CHECK_UNKNOWN,
     CheckOutcome,
+    Context,
     FindingData,
     MeasurementData,
 )
@@ -53,11 +55,12 @@ class Thresholds:
     def build(cls, *layers: dict[str, Any]) -> Thresholds:
         """Later layers win; None means 'not given here'."""
         values: dict[str, Any] = {}
-        types = {f.name: type(f.default) for f in fields(cls)}
+        # Each field's default is a float or an int: the given value is converted to it.
+        converters: dict[str, Callable[[Any], Any]] = {f.name: type(f.default) for f in fields(cls)}
         for layer in layers:
             for name, value in (layer or {}).items():
-                if name in types and value is not None and value != "":
-                    values[name] = types[name](value)
+                if name in converters and value is not None and value != "":
+                    values[name] = converters[name](value)
         return cls(**values)
 
 
@@ -68,7 +71,7 @@ class ScanState:
     session: Session
     caps: Capabilities
     thresholds: Thresholds
-    ctx: Any
+    ctx: Context
     findings: list[FindingData] = field(default_factory=list)
     measurements: list[MeasurementData] = field(default_factory=list)
     checks: list[CheckOutcome] = field(default_factory=list)
@@ -100,7 +103,7 @@ class ScanState:
     def add(self, finding: FindingData) -> None:
         self.findings.append(finding)
 
-    def guarded(self, check_id: str, func) -> None:
+    def guarded(self, check_id: str, func: Callable[[ScanState], object]) -> None:
         """Run one check; a failed statement makes it unknown instead of ending the scan."""
         self.ctx.check_cancel()
         try:

@@ -20,7 +20,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,6 +37,7 @@ from ..base import AnalysisError, Cancelled
 from ..netguard import (
     DEFAULT_ALLOWED,
     TARGET_SETTING,
+    AllowList,
     HostNotAllowed,
     check_address,
     check_host,
@@ -126,7 +127,7 @@ def _port(ports: list[str], index: int) -> int:
 
 
 def check_database_url(
-    database_url: str, allowed_hosts=DEFAULT_ALLOWED, setting: str = TARGET_SETTING
+    database_url: str, allowed_hosts: AllowList = DEFAULT_ALLOWED, setting: str = TARGET_SETTING
 ) -> dict[str, str]:
     """Check every host libpq would use; return parameters that connect only to checked ones.
 
@@ -217,7 +218,7 @@ def describe_database_url(database_url: str) -> str:
 def normalise_url(database_url: str) -> sa.URL:
     """A password-free SQLAlchemy URL naming the first host, for messages and the session."""
     params = parse_database_url(database_url)
-    host = (_split(params.get("host")) or _split(params.get("hostaddr")) or [None])[0]
+    host = (_split(params.get("host")) or _split(params.get("hostaddr")) or [""])[0]
     port = _split(params.get("port"))
     return sa.URL.create(
         "postgresql+psycopg",
@@ -303,7 +304,7 @@ class Session:
         # (psycopg's cancel) instead of waiting up to statement_timeout.
         self.cancelled: Callable[[], bool] | None = None
 
-    def _execute(self, sql: str, params: dict[str, Any] | None = None):
+    def _execute(self, sql: str, params: dict[str, Any] | None = None) -> sa.CursorResult[Any]:
         if self.cancelled is not None and self.cancelled():
             raise Cancelled("cancelled")  # nothing more is sent once the job is cancelled
         text = sql if sql.lstrip().startswith(MARKER) else f"{MARKER} {sql.strip()}"
@@ -331,20 +332,22 @@ class Session:
         return result
 
     @contextmanager
-    def _cancellable(self, stopped: threading.Event):
+    def _cancellable(self, stopped: threading.Event) -> Iterator[None]:
         """While the block runs, cancel its statement on the server when the job is cancelled."""
-        if self.cancelled is None:
+        cancelled = self.cancelled
+        if cancelled is None:
             yield
             return
         done = threading.Event()
-        driver = self.conn.connection.driver_connection
+        driver: psycopg.Connection[Any] | None = self.conn.connection.driver_connection
 
         def watch() -> None:
             while not done.wait(CANCEL_POLL):
-                if self.cancelled():
+                if cancelled():
                     stopped.set()
                     with contextlib.suppress(Exception):  # the statement may just have ended
-                        driver.cancel_safe(timeout=5)
+                        if driver is not None:
+                            driver.cancel_safe(timeout=5)
                     return
 
         watcher = threading.Thread(target=watch, name="dbscan-cancel", daemon=True)
@@ -381,7 +384,9 @@ class Session:
         result = self._execute(sql, params)
         result.close()
 
-    def try_rows(self, sql: str, params: dict[str, Any] | None = None, limit: int | None = None):
+    def try_rows(
+        self, sql: str, params: dict[str, Any] | None = None, limit: int | None = None
+    ) -> tuple[list[dict[str, Any]], None] | tuple[None, QueryFailed]:
         """``rows`` that returns (rows, None) or (None, QueryFailed)."""
         try:
             return self.rows(sql, params, limit), None
@@ -409,7 +414,7 @@ def _options(statement_timeout_ms: int, lock_timeout_ms: int) -> str:
 
 def open_session(
     database_url: str,
-    allowed_hosts=DEFAULT_ALLOWED,
+    allowed_hosts: AllowList = DEFAULT_ALLOWED,
     *,
     statement_timeout_ms: int = DEFAULT_STATEMENT_TIMEOUT_MS,
     lock_timeout_ms: int = DEFAULT_LOCK_TIMEOUT_MS,
@@ -433,14 +438,21 @@ def open_session(
     )
     engine = sa.create_engine(
         "postgresql+psycopg://",
-        creator=lambda: psycopg.connect(**params),
+        creator=lambda: psycopg.connect(pg_conninfo.make_conninfo("", **params)),
         poolclass=NullPool,
         isolation_level="AUTOCOMMIT",
     )
     load = Load()
 
     @event.listens_for(engine, "before_cursor_execute")
-    def _count(conn, cursor, statement, parameters, context, executemany):
+    def _count(
+        conn: sa.Connection,
+        cursor: Any,
+        statement: str,
+        parameters: Any,
+        context: Any,
+        executemany: bool,
+    ) -> None:
         # Counts the dialect's own start-up queries too: the load we report is
         # everything this scan sent.
         if not statement.lstrip().startswith(MARKER):
@@ -457,7 +469,9 @@ def open_session(
 
 
 @contextmanager
-def session_for(database_url: str, allowed_hosts=DEFAULT_ALLOWED, **kwargs):
+def session_for(
+    database_url: str, allowed_hosts: AllowList = DEFAULT_ALLOWED, **kwargs: Any
+) -> Iterator[Session]:
     session = open_session(database_url, allowed_hosts, **kwargs)
     try:
         yield session

@@ -11,7 +11,9 @@ from __future__ import annotations
 import http.client
 import math
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from .. import safehttp
 from ..base import FindingData
@@ -51,9 +53,13 @@ _LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
 METRICS_MAX_BYTES = 2 * 1024 * 1024
 
 
-def parse_prometheus(text: str) -> dict[str, list[tuple[dict[str, str], float]]]:
+# Prometheus samples by metric name: [(labels, value), …].
+type Metrics = dict[str, list[tuple[dict[str, str], float]]]
+
+
+def parse_prometheus(text: str) -> Metrics:
     """Prometheus text exposition → {name: [(labels, value), ...]}."""
-    metrics: dict[str, list[tuple[dict[str, str], float]]] = {}
+    metrics: Metrics = {}
     for line in text.splitlines():
         if not line or line.startswith("#"):
             continue
@@ -69,7 +75,7 @@ def parse_prometheus(text: str) -> dict[str, list[tuple[dict[str, str], float]]]
     return metrics
 
 
-def _total(metrics, names) -> float | None:
+def _total(metrics: Metrics, names: Iterable[str]) -> float | None:
     for name in names:
         if name in metrics:
             return sum(v for _, v in metrics[name])
@@ -98,11 +104,11 @@ class PoolSample:
         return 100.0 * self.checked_out / self.capacity
 
 
-def pool_sample(metrics) -> PoolSample:
+def pool_sample(metrics: Metrics) -> PoolSample:
     return PoolSample(**{role: _total(metrics, names) for role, names in POOL_METRICS.items()})
 
 
-def slow_count_from_histogram(metrics, threshold_ms: float) -> tuple[float, float] | None:
+def slow_count_from_histogram(metrics: Metrics, threshold_ms: float) -> tuple[float, float] | None:
     """(executions ≥ threshold, all executions) from a query-duration histogram whose
     buckets include the threshold exactly; None otherwise."""
     le = threshold_ms / 1000.0
@@ -129,8 +135,8 @@ class MetricsWatcher:
     url: str
     allowed_hosts: tuple[str, ...]
     samples: list[PoolSample] = field(default_factory=list)
-    first: dict | None = None
-    last: dict | None = None
+    first: Metrics | None = None
+    last: Metrics | None = None
     error: str = ""
 
     def scrape(self) -> None:
@@ -156,7 +162,7 @@ class MetricsWatcher:
         self.samples.append(pool_sample(metrics))
 
 
-def connection_usage(state: ScanState) -> dict:
+def connection_usage(state: ScanState) -> dict[str, Any]:
     """One sample of client backends by application_name and state (ours excluded)."""
     s = state.session
     rows = s.rows(

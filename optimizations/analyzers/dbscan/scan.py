@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from ..base import (
@@ -16,6 +17,7 @@ from ..base import (
     validate_params,
     verdict_from_checks,
 )
+from ..netguard import AllowList
 from . import checks_health, checks_schema
 from .advisor import run_advisor
 from .attribution import ActivitySampler, merge_routes
@@ -203,9 +205,9 @@ def _dedicated_role(state: ScanState) -> int | None:
     return caps.role_oid if row and not row["others"] and not row["owned"] else None
 
 
-def _metrics_url(target: TargetSpec, params: dict) -> str:
+def _metrics_url(target: TargetSpec, params: Mapping[str, Any]) -> str:
     if params.get("metrics_url"):
-        return params["metrics_url"]
+        return str(params["metrics_url"])
     if target.base_url and target.metrics_path:
         return target.base_url.rstrip("/") + "/" + target.metrics_path.lstrip("/")
     return ""
@@ -273,7 +275,11 @@ def run(target: TargetSpec, params: dict[str, Any], ctx: Context) -> AnalysisRes
 
 
 def _scan(
-    state: ScanState, target: TargetSpec, params: dict, wanted: set[str], started: float
+    state: ScanState,
+    target: TargetSpec,
+    params: Mapping[str, Any],
+    wanted: set[str],
+    started: float,
 ) -> None:
     caps, session, ctx = state.caps, state.session, state.ctx
     window = params["window"]
@@ -292,7 +298,8 @@ def _scan(
     own_userid = _dedicated_role(state)
     state.summary["own_statements_filtered_by"] = "role and marker" if own_userid else "marker"
     before = None
-    if view and window > 0:
+    # (caps.pgss names the view only when it is readable in its schema)
+    if view and caps.pgss_schema and window > 0:
         before = take_snapshot(session, view, schema=caps.pgss_schema, with_text=False)
     state.facts["db_counters_before"] = (
         checks_health.database_counters(session) if window > 0 else {}
@@ -309,7 +316,7 @@ def _scan(
         state.guarded(check_id, func)
 
     sampler = ActivitySampler(target.database_url, target.allowed_hosts)
-    conn_samples: list[dict] = []
+    conn_samples: list[dict[str, Any]] = []
     last_tick = [0.0]
 
     def during() -> None:
@@ -334,7 +341,7 @@ def _scan(
     ctx.progress(80, "statement statistics")
 
     families = []
-    if view is None:
+    if view is None or caps.pgss_schema is None:
         pgss_unknown(state, [c for c in PGSS_CHECKS if c in wanted])
     else:
         after = take_snapshot(session, view, schema=caps.pgss_schema, with_text=True)
@@ -391,7 +398,9 @@ def _caps_report(caps: Capabilities) -> dict[str, Any]:
     }
 
 
-def test_connection(database_url: str, allowed_hosts=("127.0.0.0/8", "::1", "localhost")) -> dict:
+def test_connection(
+    database_url: str, allowed_hosts: AllowList = ("127.0.0.0/8", "::1", "localhost")
+) -> dict[str, Any]:
     """What Kaizen can and cannot see on this database (the portal's "test connection").
 
     Never raises for a connection problem: returns ``{"ok": False, "error": message}``.

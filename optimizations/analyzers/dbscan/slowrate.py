@@ -24,6 +24,10 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .snapshots import Family
 
 EPS = 1e-9
 
@@ -111,7 +115,9 @@ def _lognormal_tail(mean: float, stddev: float, lo: float, hi: float, threshold:
     return min(max((b - t) / (b - a), 0.0), 1.0)
 
 
-def window_rate(families: Iterable, threshold: float) -> tuple[SlowRate, dict[int, SlowCount]]:
+def window_rate(
+    families: Iterable[Family], threshold: float
+) -> tuple[SlowRate, dict[int, SlowCount]]:
     """Combine the families of a window (``snapshots.Family``) into one rate."""
     calls, low, high, est = 0, 0, 0, 0.0
     per_family: dict[int, SlowCount] = {}

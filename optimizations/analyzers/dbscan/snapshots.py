@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from .connect import MARKER, Session
+from ..base import Context
+from .connect import MARKER, Session, quote_ident
 
 QUERY_TEXT_LIMIT = 2000
 
@@ -101,7 +103,8 @@ def take_snapshot(
         limit=limit + 1,
     )
     info = session.one(
-        f"SELECT dealloc, stats_reset, now() AS now FROM {schema}.pg_stat_statements_info"
+        f"SELECT dealloc, stats_reset, now() AS now "
+        f"FROM {quote_ident(schema)}.pg_stat_statements_info"
     )
     parsed = {}
     for r in rows[:limit]:
@@ -230,7 +233,13 @@ def diff(
     return families
 
 
-def wait_window(seconds: float, ctx, started: float, during=None, tick: float = 0.25) -> None:
+def wait_window(
+    seconds: float,
+    ctx: Context,
+    started: float,
+    during: Callable[[], object] | None = None,
+    tick: float = 0.25,
+) -> None:
     """Wait until ``seconds`` after ``started``, honouring cancellation; ``during`` each tick."""
     deadline = started + seconds
     while True:
