@@ -1,6 +1,7 @@
 """Command line and importable entry points of the shop API: serve, seed, schema.
 
     python -m examples.shop_api serve --mode slow|fast --port 8100 [--database-url URL]
+        [--otlp-endpoint URL --trace-sample RATIO]
     python -m examples.shop_api seed [--items N --categories M --seed S] [--reset]
     python -m examples.shop_api schema --mode slow|fast
     python -m examples.shop_api reseed [--items N --categories M --seed S]
@@ -21,6 +22,7 @@ from sqlalchemy import inspect
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from examples.shop_api import MODES
+from examples.shop_api.common import tracing
 from examples.shop_api.common.config import (
     ConfigurationError,
     backend_name,
@@ -67,24 +69,29 @@ def create_app(
     redis_url: str | None = None,
     api_key: str | None = None,
     cors_origins: Sequence[str] | None = None,
+    otlp_endpoint: str | None = None,
+    trace_sample: float | None = None,
 ) -> FastAPI:
     """The ASGI application of ``mode`` (environment defaults: SHOP_MODE, DATABASE_URL,
-    REDIS_URL, SHOP_API_KEY, SHOP_CORS_ORIGINS)."""
+    REDIS_URL, SHOP_API_KEY, SHOP_CORS_ORIGINS, SHOP_OTLP_ENDPOINT, SHOP_TRACE_SAMPLE).
+
+    Traced (OTLP/HTTP) only when an OTLP endpoint is named; see common/tracing.py."""
     chosen = resolve_mode(mode)
     url = resolve_database_url(database_url)
     if chosen == "slow":
         from examples.shop_api.slow.app import create_app as create_slow_app
 
-        return create_slow_app(url)
+        return tracing.install(create_slow_app(url), chosen, otlp_endpoint, trace_sample)
     from examples.shop_api.fast.app import DEFAULT_CORS_ORIGINS
     from examples.shop_api.fast.app import create_app as create_fast_app
 
-    return create_fast_app(
+    app = create_fast_app(
         url,
         redis_url=redis_url or os.environ.get("REDIS_URL") or None,
         api_key=api_key or os.environ.get("SHOP_API_KEY") or None,
         cors_origins=cors_origins or env_list("SHOP_CORS_ORIGINS", ",".join(DEFAULT_CORS_ORIGINS)),
     )
+    return tracing.install(app, chosen, otlp_endpoint, trace_sample)
 
 
 def app_from_environment() -> FastAPI:
@@ -237,6 +244,8 @@ def serve(
     *,
     seed_if_empty: bool = True,
     access_log: bool = False,
+    otlp_endpoint: str | None = None,
+    trace_sample: float | None = None,
 ) -> None:
     """Run the shop API in this process until interrupted (environment: PORT, HOST too)."""
     chosen = resolve_mode(mode)
@@ -245,7 +254,7 @@ def serve(
         result = seed(url)
         if not result.skipped:
             logger.info("seeded %d items in %.1f s", result.items, result.seconds)
-    app = create_app(chosen, url)
+    app = create_app(chosen, url, otlp_endpoint=otlp_endpoint, trace_sample=trace_sample)
     host = host or os.environ.get("HOST") or DEFAULT_HOST
     port = port or int(os.environ.get("PORT") or DEFAULT_PORT)
     logger.info("shop API in %s mode on http://%s:%d (%s)", chosen, host, port, backend_name(url))
@@ -265,6 +274,12 @@ def _parser() -> argparse.ArgumentParser:
     serve_command.add_argument("--port", type=int, help=f"default: $PORT or {DEFAULT_PORT}")
     serve_command.add_argument("--no-seed", action="store_true", help="don't seed an empty DB")
     serve_command.add_argument("--access-log", action="store_true", help="log every request")
+    serve_command.add_argument(
+        "--otlp-endpoint", help="send traces (OTLP/HTTP) there; default: $SHOP_OTLP_ENDPOINT, off"
+    )
+    serve_command.add_argument(
+        "--trace-sample", type=float, help="share of traces kept; default $SHOP_TRACE_SAMPLE or 1"
+    )
     database_option(serve_command)
 
     seed_command = commands.add_parser("seed", help="fill the catalogue with generated data")
@@ -304,6 +319,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 arguments.database_url,
                 seed_if_empty=not arguments.no_seed,
                 access_log=arguments.access_log,
+                otlp_endpoint=arguments.otlp_endpoint,
+                trace_sample=arguments.trace_sample,
             )
         elif arguments.command == "seed":
             result = seed(
