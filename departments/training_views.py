@@ -7,7 +7,7 @@ from collections import defaultdict
 from django.contrib import messages
 from django.db.models import Count, Q
 from django.http import Http404
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -24,7 +24,6 @@ from departments.models import (
     Department,
     Membership,
     Runbook,
-    TrainingGate,
     TrainingModule,
     TrainingRecord,
 )
@@ -327,8 +326,7 @@ def training_gate_add(request, slug):
 
 @require_POST
 def training_gate_remove(request, pk):
-    access.require(access.can_edit_training(request.user))
-    gate = get_object_or_404(TrainingGate.objects.select_related("target", "module"), pk=pk)
+    gate = access.get_training_gate_for_user(request, pk, write=True)
     actions.do_remove_training_gate(request.user, gate)
     messages.success(request, "Gate removed.")
     return redirect(gate.module)

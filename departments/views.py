@@ -11,7 +11,7 @@ from django.contrib.auth import get_user_model
 from django.core.paginator import Paginator
 from django.db.models import Count, Q
 from django.http import Http404, HttpResponse, HttpResponseBadRequest
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -60,7 +60,7 @@ def department_list(request):
 
 @require_GET
 def department_detail(request, code):
-    department = get_object_or_404(Department, code=code)
+    department = access.get_department_for_user(request, code)
     members = department.members.select_related("user").order_by("role", "user__username")
     open_tasks = (
         PhaseTask.objects.filter(department=department, status__in=PhaseTask.OPEN_STATUSES)
@@ -129,8 +129,7 @@ def membership_set(request):
 
 @require_POST
 def membership_remove(request, pk):
-    access.require(access.can_manage_people(request.user))
-    membership = get_object_or_404(Membership.objects.select_related("user", "department"), pk=pk)
+    membership = access.get_membership_for_user(request, pk, write=True)
     actions.do_remove_membership(request.user, membership)
     messages.success(request, f"{membership.user.username} left {membership.department.name}.")
     return redirect("people")
@@ -522,8 +521,7 @@ def runbook_reviewed(request, slug):
 @require_POST
 def runbook_run_step(request, slug, index):
     """Start the job a ``kaizen-run`` step describes, on its target."""
-    runbook = access.get_runbook_for_user(request, slug)
-    access.require(access.can_run_runbook_steps(request.user))
+    runbook = access.get_runbook_for_user(request, slug, run=True)
     revision = runbook.current_revision
     steps = render_markdown(revision.body if revision else "").steps
     if not 1 <= index <= len(steps):

@@ -13,8 +13,29 @@ from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404
+from django.utils import timezone
 
-from departments.models import Department, Membership
+from departments.models import (
+    Department,
+    Membership,
+    Runbook,
+    RunbookRevision,
+    TrainingAssignment,
+    TrainingGate,
+    TrainingModule,
+    TrainingRecord,
+)
+from optimizations.models import (
+    Finding,
+    Initiative,
+    Job,
+    JobArtifact,
+    Phase,
+    PhaseTask,
+    Run,
+    Schedule,
+    TargetService,
+)
 
 
 def roles_of(user) -> dict[str, str]:
@@ -87,50 +108,128 @@ def can_update_task(user, task) -> bool:
     return code == Department.HR and role == Membership.EDITOR
 
 
+def can_plan_findings(user) -> bool:
+    """Turn findings into tasks and assign them: managers and engineers (who triage them)."""
+    return can_trigger_jobs(user)
+
+
+def can_triage_findings(user) -> bool:
+    """Set a finding's status by hand (accepted, won't fix, …): whoever runs the scans."""
+    return can_trigger_jobs(user)
+
+
+def can_sign_gates(user) -> bool:
+    """DESIGN.md: managers sign phase gates."""
+    return is_manager(user)
+
+
+def can_edit_schedules(user) -> bool:
+    """Schedules start jobs nobody watches: managers add and change them."""
+    return is_manager(user)
+
+
+def can_edit_roi(user) -> bool:
+    """ROI assumptions (peak load, cost per instance, hourly rates): managers of any
+    department and engineers of strategy, which owns the ROI figures (DESIGN.md)."""
+    if is_manager(user):
+        return True
+    return roles_of(user).get(Department.STRATEGY) == Membership.ENGINEER
+
+
 def require(allowed: bool) -> None:
     if not allowed:
         raise PermissionDenied
 
 
-def get_initiative_for_user(request, pk, *, write=False):
-    from optimizations.models import Initiative
+# --- reading one object ---------------------------------------------------------
+#
+# With no keyword a helper only reads, which everyone signed in may: it answers
+# the object or 404. A keyword asks for a right (``write`` and the named ones
+# below): a user without it gets 403 before the object is looked up, so a
+# refused user learns nothing about which ids exist (a task's right depends on
+# its department, so a task is looked up first). ``queryset`` lets a page choose
+# the columns and joins it needs (a poll reads less than a page); the decision
+# stays here.
 
-    initiative = get_object_or_404(Initiative.objects.select_related("target", "owner"), pk=pk)
-    if write:
-        require(can_manage_initiatives(request.user))
-    return initiative
+
+def get_initiative_for_user(request, pk, *, write=False, plan=False, roi=False):
+    """``write``: edit it (managers); ``plan``: make tasks from, assign and triage its
+    findings; ``roi``: change its ROI assumptions."""
+    require(not write or can_manage_initiatives(request.user))
+    require(not plan or can_plan_findings(request.user))
+    require(not roi or can_edit_roi(request.user))
+    return get_object_or_404(Initiative.objects.select_related("target", "owner"), pk=pk)
 
 
-def get_phase_for_user(request, pk, *, write=False):
-    from optimizations.models import Phase
-
-    phase = get_object_or_404(Phase.objects.select_related("initiative", "lead_department"), pk=pk)
-    if write:
-        require(can_manage_initiatives(request.user))
-    return phase
+def get_phase_for_user(request, pk, *, write=False, sign=False):
+    """``write``: move its status and add tasks; ``sign``: sign its gate off."""
+    require(not write or can_manage_initiatives(request.user))
+    require(not sign or can_sign_gates(request.user))
+    return get_object_or_404(Phase.objects.select_related("initiative", "lead_department"), pk=pk)
 
 
 def get_task_for_user(request, pk, *, write=False):
-    from optimizations.models import PhaseTask
-
+    """``write``: change its status, assignee and hours (can_update_task)."""
     task = get_object_or_404(
         PhaseTask.objects.select_related(
             "department", "assignee", "phase__initiative", "phase__lead_department"
         ),
         pk=pk,
     )
-    if write:
-        require(can_update_task(request.user, task))
+    require(not write or can_update_task(request.user, task))
     return task
 
 
-def get_target_for_user(request, slug, *, write=False):
-    from optimizations.models import TargetService
+def get_target_for_user(request, slug, *, write=False, run=False, schedule=False):
+    """``write``: edit its settings; ``run``: start jobs on it; ``schedule``: add schedules."""
+    require(not write or can_edit_targets(request.user))
+    require(not run or can_trigger_jobs(request.user))
+    require(not schedule or can_edit_schedules(request.user))
+    return get_object_or_404(TargetService.objects.select_related("owner_department"), slug=slug)
 
-    target = get_object_or_404(TargetService.objects.select_related("owner_department"), slug=slug)
-    if write:
-        require(can_edit_targets(request.user))
-    return target
+
+def get_schedule_for_user(request, pk, *, write=False):
+    """``write``: change or remove it."""
+    require(not write or can_edit_schedules(request.user))
+    return get_object_or_404(Schedule.objects.select_related("target"), pk=pk)
+
+
+def get_run_for_user(request, pk, *, write=False, queryset=None):
+    """``write``: cancel it, run it again, pin it as the target's baseline."""
+    require(not write or can_trigger_jobs(request.user))
+    return get_object_or_404(queryset if queryset is not None else Run.objects.all(), pk=pk)
+
+
+def get_job_for_user(request, pk, *, write=False, queryset=None):
+    """``write``: cancel it or run it again."""
+    require(not write or can_trigger_jobs(request.user))
+    return get_object_or_404(queryset if queryset is not None else Job.objects.all(), pk=pk)
+
+
+def get_artifact_for_user(request, job_pk, name):
+    """A file a job stored (a report, a SARIF log): read only."""
+    return get_object_or_404(JobArtifact.objects.select_related("job"), job_id=job_pk, name=name)
+
+
+def get_finding_for_user(request, pk, *, write=False, queryset=None):
+    """``write``: triage it (set its status by hand)."""
+    require(not write or can_triage_findings(request.user))
+    return get_object_or_404(
+        queryset if queryset is not None else Finding.objects.select_related("target"), pk=pk
+    )
+
+
+# --- departments and people -----------------------------------------------------
+
+
+def get_department_for_user(request, code):
+    return get_object_or_404(Department, code=code)
+
+
+def get_membership_for_user(request, pk, *, write=False):
+    """``write``: change or end it (managers)."""
+    require(not write or can_manage_people(request.user))
+    return get_object_or_404(Membership.objects.select_related("user", "department"), pk=pk)
 
 
 # --- runbooks and training (HR) -------------------------------------------------
@@ -155,58 +254,51 @@ def can_run_runbook_steps(user) -> bool:
     return can_trigger_jobs(user)
 
 
-def get_runbook_for_user(request, slug, *, write=False, propose=False):
-    from departments.models import Runbook
-
-    runbook = get_object_or_404(
+def get_runbook_for_user(request, slug, *, write=False, propose=False, run=False):
+    """``write``: edit it and review proposals (HR); ``propose``: propose a change;
+    ``run``: start the jobs its steps describe."""
+    require(not write or can_edit_runbooks(request.user))
+    require(not propose or can_propose_runbook_edits(request.user))
+    require(not run or can_run_runbook_steps(request.user))
+    return get_object_or_404(
         Runbook.objects.select_related("owner_department", "owner", "current_revision"), slug=slug
     )
-    if write:
-        require(can_edit_runbooks(request.user))
-    elif propose:
-        require(can_propose_runbook_edits(request.user))
-    return runbook
 
 
 def get_revision_for_user(request, runbook, number, *, write=False):
     """A revision of ``runbook``; ``write`` (restore, approve, reject) is HR's."""
-    from departments.models import RunbookRevision
-
+    require(not write or can_edit_runbooks(request.user))
     revision = get_object_or_404(
         RunbookRevision.objects.select_related("author", "based_on", "reviewed_by"),
         runbook=runbook,
         number=number,
     )
     revision.runbook = runbook
-    if write:
-        require(can_edit_runbooks(request.user))
     return revision
 
 
 def get_module_for_user(request, slug, *, write=False):
-    from departments.models import TrainingModule
-
-    module = get_object_or_404(TrainingModule.objects.select_related("owner_department"), slug=slug)
-    if write:
-        require(can_edit_training(request.user))
-    return module
+    """``write``: edit it, assign it, gate targets on it (HR)."""
+    require(not write or can_edit_training(request.user))
+    return get_object_or_404(TrainingModule.objects.select_related("owner_department"), slug=slug)
 
 
 def get_assignment_for_user(request, pk, *, write=False):
-    from departments.models import TrainingAssignment
-
-    assignment = get_object_or_404(
+    """``write``: withdraw it (HR)."""
+    require(not write or can_edit_training(request.user))
+    return get_object_or_404(
         TrainingAssignment.objects.select_related("module", "user", "department"), pk=pk
     )
-    if write:
-        require(can_edit_training(request.user))
-    return assignment
+
+
+def get_training_gate_for_user(request, pk, *, write=False):
+    """``write``: remove it (HR, who own training)."""
+    require(not write or can_edit_training(request.user))
+    return get_object_or_404(TrainingGate.objects.select_related("target", "module"), pk=pk)
 
 
 def get_own_training_record(request, module):
     """The signed-in person's current record of ``module``, or None: only they take it."""
-    from departments.models import TrainingRecord
-
     return (
         TrainingRecord.objects.filter(user=request.user, module=module, current=True)
         .select_related("module")
@@ -217,10 +309,6 @@ def get_own_training_record(request, module):
 def missing_training(user, target, kind: str, now=None) -> list:
     """The modules a training gate on ``target`` asks of ``user`` for jobs of ``kind``,
     and that ``user`` has no current completion of. Empty: nothing stands in the way."""
-    from django.utils import timezone
-
-    from departments.models import TrainingGate, TrainingRecord
-
     modules = [
         gate.module
         for gate in TrainingGate.objects.filter(target=target, job_kind=kind).select_related(
@@ -253,21 +341,3 @@ def training_gate_refusal(user, target, kind: str, now=None) -> str | None:
         f"{target.name} asks for training before this job: complete {names} first; "
         "a completion counts until its recertification date."
     )
-
-
-def can_plan_findings(user) -> bool:
-    """Turn findings into tasks and assign them: managers and engineers (who triage them)."""
-    return can_trigger_jobs(user)
-
-
-def can_sign_gates(user) -> bool:
-    """DESIGN.md: managers sign phase gates."""
-    return is_manager(user)
-
-
-def can_edit_roi(user) -> bool:
-    """ROI assumptions (peak load, cost per instance, hourly rates): managers of any
-    department and engineers of strategy, which owns the ROI figures (DESIGN.md)."""
-    if is_manager(user):
-        return True
-    return roles_of(user).get(Department.STRATEGY) == Membership.ENGINEER

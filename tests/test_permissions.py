@@ -1,10 +1,13 @@
 """Who may do what, checked server-side for every write view and every persona."""
 
+import hashlib
+
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from departments.models import Membership
-from optimizations.models import PhaseTask
+from optimizations.models import Finding, Job, JobArtifact, JobLog, PhaseTask, Run, Schedule
 from tests.conftest import PERSONAS
 
 ENGINEERS = {"dev_engineer", "qa_engineer", "strategist"}
@@ -158,3 +161,149 @@ def test_a_viewer_sees_tasks_read_only_and_an_engineer_sees_their_own_editable(
     page = client.get(initiative.get_absolute_url()).content.decode()
     assert f'hx-post="/tasks/{dev_task.pk}/"' in page
     assert f'hx-post="/tasks/{qa_task.pk}/"' not in page
+
+
+# --- the views that read one object through portal.access --------------------------
+
+MANAGER = {"manager"}
+TRIGGERS = {"manager"} | ENGINEERS
+ROI_EDITORS = {"manager", "strategist"}
+
+
+@pytest.fixture
+def ended_job(target, qa_engineer):
+    run = Run.objects.create(target=target, mode="performance", triggered_by=qa_engineer)
+    job = Job.objects.create(run=run, kind="probe", target=target, triggered_by=qa_engineer)
+    Job.objects.filter(pk=job.pk).update(status=Job.SUCCEEDED, log_lines=1)
+    JobLog.objects.create(job=job, seq=1, at=timezone.now(), message="probe answered")
+    JobArtifact.objects.create(
+        job=job, name="report.json", content_type="application/json", content="{}"
+    )
+    job.refresh_from_db()
+    return job
+
+
+@pytest.fixture
+def open_finding(target):
+    now = timezone.now()
+    return Finding.objects.create(
+        target=target,
+        source="code",
+        rule_id="FSA101",
+        category="performance",
+        title="N+1 in GET /items",
+        severity="high",
+        location="app/items.py:42",
+        fingerprint=hashlib.sha256(b"FSA101-app/items.py:42").hexdigest(),
+        first_seen_at=now,
+        last_seen_at=now,
+    )
+
+
+@pytest.fixture
+def schedule(target, manager):
+    return Schedule.objects.create(
+        target=target, name="Nightly", mode="performance", cron="0 3 * * *", created_by=manager
+    )
+
+
+def _object_requests(initiative, target, job, finding, schedule):
+    """(name, method, url, data, personas allowed) for the write views that name an
+    object in their URL and were not in the table above. The data is refused by the
+    forms where it can be, so the allowed personas change as little as possible."""
+    phase = initiative.phases.get(number=1)
+    run = job.run
+    return [
+        ("run start", "post", reverse("run_start", args=[target.slug]), {}, TRIGGERS),
+        ("job start", "post", reverse("job_start", args=[target.slug, "probe"]), {}, TRIGGERS),
+        ("job cancel", "post", reverse("job_cancel", args=[job.pk]), {}, TRIGGERS),
+        ("job rerun", "post", reverse("job_rerun", args=[job.pk]), {}, TRIGGERS),
+        ("run cancel", "post", reverse("run_cancel", args=[run.pk]), {}, TRIGGERS),
+        ("run rerun", "post", reverse("run_rerun", args=[run.pk]), {}, TRIGGERS),
+        ("run baseline", "post", reverse("run_pin_baseline", args=[run.pk]), {}, TRIGGERS),
+        ("database test", "post", reverse("database_test", args=[target.slug]), {}, TRIGGERS),
+        ("schedule add", "post", reverse("schedule_create", args=[target.slug]), {}, MANAGER),
+        ("schedule form", "get", reverse("schedule_edit", args=[schedule.pk]), {}, MANAGER),
+        ("schedule edit", "post", reverse("schedule_edit", args=[schedule.pk]), {}, MANAGER),
+        ("finding triage", "post", reverse("finding_status", args=[finding.pk]), {}, TRIGGERS),
+        (
+            "findings bulk",
+            "post",
+            reverse("initiative_findings_bulk", args=[initiative.pk]),
+            {},
+            TRIGGERS,
+        ),
+        ("gate sign", "post", reverse("phase_gate_sign", args=[phase.pk]), {}, MANAGER),
+        (
+            "roi assumptions",
+            "post",
+            reverse("initiative_roi", args=[initiative.pk]),
+            {},
+            ROI_EDITORS,
+        ),
+    ]
+
+
+def test_every_object_write_view_refuses_whoever_its_role_does_not_allow(
+    client, initiative, target, ended_job, open_finding, schedule, everyone
+):
+    requests = _object_requests(initiative, target, ended_job, open_finding, schedule)
+    for name, method, url, data, allowed in requests:
+        for persona, user in everyone.items():
+            client.force_login(user)
+            response = getattr(client, method)(url, data)
+            if persona in allowed:
+                assert response.status_code not in (403, 404), f"{persona} was refused {name}"
+            else:
+                assert response.status_code == 403, f"{persona} was allowed {name}"
+
+
+def test_a_refused_user_learns_nothing_of_which_ids_exist(client, viewer, dev_engineer):
+    """403 before the lookup: a missing and an existing object are refused alike."""
+    client.force_login(viewer)
+    for url in (
+        reverse("job_cancel", args=[999999]),
+        reverse("run_rerun", args=[999999]),
+        reverse("finding_status", args=[999999]),
+        reverse("run_start", args=["no-such-target"]),
+    ):
+        assert client.post(url).status_code == 403, url
+    client.force_login(dev_engineer)
+    assert client.post(reverse("job_cancel", args=[999999])).status_code == 404
+    assert client.post(reverse("schedule_edit", args=[999999])).status_code == 403
+
+
+@pytest.mark.parametrize("persona", PERSONAS, indirect=True)
+def test_everyone_signed_in_reads_every_object_page(
+    client, persona, initiative, target, ended_job, open_finding
+):
+    client.force_login(persona)
+    job, run = ended_job, ended_job.run
+    phase = initiative.phases.get(number=1)
+    urls = [
+        reverse("run_detail", args=[run.pk]),
+        reverse("run_live", args=[run.pk]),
+        reverse("job_detail", args=[job.pk]),
+        reverse("job_live", args=[job.pk]),
+        reverse("job_log", args=[job.pk]),
+        reverse("job_log_download", args=[job.pk]),
+        reverse("job_artifact", args=[job.pk, "report.json"]),
+        reverse("job_params", args=[target.slug, "probe"]),
+        reverse("finding_detail", args=[open_finding.pk]),
+        reverse("finding_list", args=[target.slug]),
+        reverse("initiative_findings", args=[initiative.pk]),
+        reverse("phase_gate", args=[phase.pk]),
+        reverse("initiative_roi", args=[initiative.pk]),
+        reverse("target_slo", args=[target.slug]),
+    ]
+    for url in urls:
+        # run_live and job_live stop the page's polling (286) once the work has ended.
+        assert client.get(url).status_code in (200, 286), url
+    missing = [
+        reverse("job_detail", args=[999999]),
+        reverse("run_detail", args=[999999]),
+        reverse("finding_detail", args=[999999]),
+        reverse("job_artifact", args=[job.pk, "nothing.txt"]),
+    ]
+    for url in missing:
+        assert client.get(url).status_code == 404, url

@@ -10,7 +10,7 @@ from django.contrib import messages
 from django.core.paginator import Paginator
 from django.db.models import Q
 from django.http import Http404, HttpResponse, StreamingHttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import condition, require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
@@ -26,7 +26,6 @@ from optimizations.models import (
     Finding,
     Initiative,
     Job,
-    JobArtifact,
     JobLog,
     Measurement,
     Phase,
@@ -63,8 +62,7 @@ def _links(target, data) -> dict:
 @require_POST
 def run_start(request, slug):
     """ "Run analysis" on a target, initiative, phase or task page."""
-    access.require(access.can_trigger_jobs(request.user))
-    target = access.get_target_for_user(request, slug)
+    target = access.get_target_for_user(request, slug, run=True)
     form = RunForm(request.POST)
     if not form.is_valid():
         messages.error(request, " ".join(form.errors.get("__all__", ["Choose a run mode."])))
@@ -116,8 +114,7 @@ def job_params(request, slug, kind):
 @require_POST
 def job_start(request, slug, kind):
     """Start a single job of ``kind`` with the parameters of its form."""
-    access.require(access.can_trigger_jobs(request.user))
-    target = access.get_target_for_user(request, slug)
+    target = access.get_target_for_user(request, slug, run=True)
     try:
         spec = kinds.get(kind)
     except ValueError:
@@ -159,11 +156,12 @@ def job_start(request, slug, kind):
 
 @require_GET
 def run_detail(request, pk):
-    run = get_object_or_404(
-        Run.objects.select_related(
+    run = access.get_run_for_user(
+        request,
+        pk,
+        queryset=Run.objects.select_related(
             "target", "initiative", "phase", "task", "triggered_by", "compared_with"
         ),
-        pk=pk,
     )
     jobs = list(run.jobs.select_related("target", "waiting_for").order_by("pk"))
     context = {
@@ -196,7 +194,7 @@ def _run_progress(jobs) -> int:
 @condition(etag_func=lambda request, pk: polling.run_etag(request, pk))
 def run_live(request, pk):
     """The run's jobs, polled every second; an unchanged run answers 304 (polling.run_etag)."""
-    run = get_object_or_404(Run.objects.select_related("compared_with"), pk=pk)
+    run = access.get_run_for_user(request, pk, queryset=Run.objects.select_related("compared_with"))
     # Each job's target is named only in a comparison (A or B); polled every second.
     related = ("target", "waiting_for") if run.compared_with_id else ("waiting_for",)
     jobs = list(run.jobs.select_related(*related).order_by("pk"))
@@ -221,11 +219,12 @@ def run_live(request, pk):
 
 @require_GET
 def job_detail(request, pk):
-    job = get_object_or_404(
-        Job.objects.select_related(
+    job = access.get_job_for_user(
+        request,
+        pk,
+        queryset=Job.objects.select_related(
             "target", "run", "initiative", "phase", "triggered_by", "waiting_for"
         ),
-        pk=pk,
     )
     logs = list(
         JobLog.objects.filter(job=job, seq__gt=max(0, job.log_lines - LOG_TAIL)).order_by("seq")
@@ -302,7 +301,7 @@ def job_live(request, pk):
     element back, asking again a little later each time (optimizations.jobs.polling).
     """
     # The summary and parameters can be large and are not shown while it runs.
-    job = get_object_or_404(Job.objects.defer("summary", "params"), pk=pk)
+    job = access.get_job_for_user(request, pk, queryset=Job.objects.defer("summary", "params"))
     try:
         after = max(0, int(request.GET.get("after", 0)))
     except ValueError:
@@ -359,7 +358,7 @@ def job_live(request, pk):
 @require_GET
 def job_log(request, pk):
     """Earlier log lines, a page at a time (the job page's "show earlier")."""
-    job = get_object_or_404(Job.objects.only("pk", "log_lines"), pk=pk)
+    job = access.get_job_for_user(request, pk, queryset=Job.objects.only("pk", "log_lines"))
     try:
         before = int(request.GET.get("before", job.log_lines + 1))
     except ValueError:
@@ -379,7 +378,7 @@ def job_log(request, pk):
 @require_GET
 def job_log_download(request, pk):
     """The whole log as text, streamed so 100 000 lines cost no memory."""
-    job = get_object_or_404(Job, pk=pk)
+    job = access.get_job_for_user(request, pk)
 
     def lines():
         yield f"# Kaizen job #{job.pk} ({job.kind}) on {job.target_id}\n"
@@ -395,7 +394,7 @@ def job_log_download(request, pk):
 
 @require_GET
 def job_artifact(request, pk, name):
-    artifact = get_object_or_404(JobArtifact.objects.select_related("job"), job_id=pk, name=name)
+    artifact = access.get_artifact_for_user(request, pk, name)
     content = artifact.content
     new_since = request.GET.get("new_since", "").strip()
     if new_since and name.endswith(".sarif"):
@@ -415,8 +414,9 @@ def job_artifact(request, pk, name):
 
 @require_POST
 def job_cancel(request, pk):
-    job = get_object_or_404(Job.objects.select_related("run", "target", "initiative"), pk=pk)
-    access.require(access.can_trigger_jobs(request.user))
+    job = access.get_job_for_user(
+        request, pk, write=True, queryset=Job.objects.select_related("run", "target", "initiative")
+    )
     state = engine.cancel(request.user, job)
     if state == Job.CANCELLED:
         messages.success(request, "Cancelled before it started.")
@@ -429,8 +429,7 @@ def job_cancel(request, pk):
 
 @require_POST
 def run_cancel(request, pk):
-    run = get_object_or_404(Run, pk=pk)
-    access.require(access.can_trigger_jobs(request.user))
+    run = access.get_run_for_user(request, pk, write=True)
     engine.cancel_run(request.user, run)
     messages.success(request, "Asked every unfinished job of this run to stop.")
     return redirect(run)
@@ -438,8 +437,9 @@ def run_cancel(request, pk):
 
 @require_POST
 def job_rerun(request, pk):
-    job = get_object_or_404(Job.objects.select_related("run__target"), pk=pk)
-    access.require(access.can_trigger_jobs(request.user))
+    job = access.get_job_for_user(
+        request, pk, write=True, queryset=Job.objects.select_related("run__target")
+    )
     try:
         run = engine.rerun(request.user, job.run, job=job)
     except engine.CannotStart as error:
@@ -450,8 +450,9 @@ def job_rerun(request, pk):
 
 @require_POST
 def run_rerun(request, pk):
-    run = get_object_or_404(Run.objects.select_related("target"), pk=pk)
-    access.require(access.can_trigger_jobs(request.user))
+    run = access.get_run_for_user(
+        request, pk, write=True, queryset=Run.objects.select_related("target")
+    )
     try:
         new = engine.rerun(request.user, run)
     except engine.CannotStart as error:
@@ -465,8 +466,9 @@ def run_pin_baseline(request, pk):
     """Make this run the target's baseline: SLO "against the baseline" figures use it."""
     from optimizations.work.actions import do_update_target
 
-    run = get_object_or_404(Run.objects.select_related("target"), pk=pk)
-    access.require(access.can_trigger_jobs(request.user))
+    run = access.get_run_for_user(
+        request, pk, write=True, queryset=Run.objects.select_related("target")
+    )
     fresh = run.target.__class__.objects.get(pk=run.target_id)
     do_update_target(request.user, fresh, baseline_run=run)
     messages.success(request, f"Run #{run.pk} is now the baseline of {fresh.name}.")

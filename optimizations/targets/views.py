@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.db.models import Count, Q
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.text import slugify
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -118,8 +118,7 @@ def target_edit(request, slug):
 
 @require_http_methods(["GET", "POST"])
 def schedule_create(request, slug):
-    target = access.get_target_for_user(request, slug)
-    access.require(access.can_manage_initiatives(request.user))
+    target = access.get_target_for_user(request, slug, schedule=True)
     form = ScheduleForm(request.POST or None, target=target, initial={"mode": "performance"})
     if request.method == "POST" and form.is_valid():
         schedule = form.save(commit=False)
@@ -134,8 +133,7 @@ def schedule_create(request, slug):
 
 @require_http_methods(["GET", "POST"])
 def schedule_edit(request, pk):
-    schedule = get_object_or_404(Schedule.objects.select_related("target"), pk=pk)
-    access.require(access.can_manage_initiatives(request.user))
+    schedule = access.get_schedule_for_user(request, pk, write=True)
     form = ScheduleForm(request.POST or None, instance=schedule)
     if request.method == "POST":
         if request.POST.get("delete"):

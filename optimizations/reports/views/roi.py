@@ -118,13 +118,12 @@ def _history(initiative) -> list[dict]:
 
 @require_http_methods(["GET", "POST"])
 def initiative_roi(request, pk):
-    initiative = access.get_initiative_for_user(request, pk)
+    initiative = access.get_initiative_for_user(request, pk, roi=request.method == "POST")
     can_edit = access.can_edit_roi(request.user)
     departments = list(Department.objects.all())
     form = None
     status = 200
     if request.method == "POST":
-        access.require(can_edit)
         form = RoiAssumptionsForm(request.POST, departments=departments)
         if form.is_valid():
             roi.do_update_roi_assumptions(request.user, initiative, **form.values())

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django import forms
 from django.core.paginator import Paginator
 from django.db.models import Count
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
@@ -79,7 +79,7 @@ def finding_list(request, slug):
         "sources": Finding.SOURCES,
         "severities": Finding.SEVERITIES,
         "statuses": Finding.STATUSES,
-        "can_triage": access.can_trigger_jobs(request.user),
+        "can_triage": access.can_triage_findings(request.user),
         "new_since": new_since,
         "since_error": since_error,
         "code_scans": code_scans,
@@ -93,9 +93,12 @@ def finding_list(request, slug):
 
 @require_GET
 def finding_detail(request, pk):
-    finding = get_object_or_404(
-        Finding.objects.select_related("target", "first_job", "last_job", "status_changed_by"),
-        pk=pk,
+    finding = access.get_finding_for_user(
+        request,
+        pk,
+        queryset=Finding.objects.select_related(
+            "target", "first_job", "last_job", "status_changed_by"
+        ),
     )
     from optimizations.models import Initiative, PhaseTask
     from optimizations.work import routing
@@ -123,7 +126,7 @@ def finding_detail(request, pk):
             and finding.status in (Finding.OPEN, Finding.ACCEPTED),
             "finding": finding,
             "form": TriageForm(initial={"status": finding.status, "reason": finding.status_reason}),
-            "can_triage": access.can_trigger_jobs(request.user),
+            "can_triage": access.can_triage_findings(request.user),
         },
     )
 
@@ -131,8 +134,7 @@ def finding_detail(request, pk):
 @require_POST
 def finding_status(request, pk):
     """An engineer triages a finding; accepted, won't fix and false positive need a reason."""
-    access.require(access.can_trigger_jobs(request.user))
-    finding = get_object_or_404(Finding.objects.select_related("target"), pk=pk)
+    finding = access.get_finding_for_user(request, pk, write=True)
     form = TriageForm(request.POST)
     if form.is_valid():
         if finding.status in (Finding.FIXED, Finding.SUPPRESSED):

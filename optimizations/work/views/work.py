@@ -144,8 +144,7 @@ class BulkForm(forms.Form):
 @require_POST
 def initiative_findings_bulk(request, pk):
     """Make tasks from, assign or triage the chosen findings (or all that match the filters)."""
-    initiative = access.get_initiative_for_user(request, pk)
-    access.require(access.can_plan_findings(request.user))
+    initiative = access.get_initiative_for_user(request, pk, plan=True)
     form = BulkForm(request.POST)
     back = reverse("initiative_findings", args=[initiative.pk])
     query = request.POST.get("query", "")
@@ -231,8 +230,7 @@ def phase_gate(request, pk):
 def phase_gate_sign(request, pk):
     from optimizations.work import gates
 
-    phase = access.get_phase_for_user(request, pk)
-    access.require(access.can_sign_gates(request.user))
+    phase = access.get_phase_for_user(request, pk, sign=True)
     error = ""
     if phase.status == phase.DONE:
         error = "This phase is already done."
