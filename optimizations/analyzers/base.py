@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -117,7 +117,7 @@ class Param:
     required: bool = False
 
 
-def validate_params(declared: list[Param], given: dict[str, Any]) -> dict[str, Any]:
+def validate_params(declared: list[Param], given: Mapping[str, Any]) -> dict[str, Any]:
     """Return ``given`` completed with defaults and coerced to the declared types.
 
     Raises ValueError naming the parameter when a value is out of bounds or of

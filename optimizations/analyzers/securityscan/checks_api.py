@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
+from typing import Any
 
 from .. import jsondoc
 from ..base import CHECK_FAILED, CHECK_PASSED, CHECK_UNKNOWN, SEVERITY_RANK, FindingData
@@ -99,7 +100,7 @@ def check_unauthenticated_writes(scan: Scan) -> None:
                 "low",
                 f"{op.label} asks for credentials the OpenAPI document does not declare",
             )
-        elif confirmed == "reached":
+        elif confirmed == "reached" and exchange is not None:
             severity, title = (
                 "high",
                 f"{op.label} changes state without authentication "
@@ -110,7 +111,7 @@ def check_unauthenticated_writes(scan: Scan) -> None:
                 "medium",
                 f"{op.label} changes state and declares no security requirement",
             )
-        evidence = {"declared_security": op.security}
+        evidence: dict[str, Any] = {"declared_security": op.security}
         if exchange is not None:
             evidence["probe"] = scan.evidence(exchange, body=exchange.text(2_000))
         else:
@@ -223,7 +224,7 @@ def check_negative_testing(scan: Scan) -> None:
             continue
         scan.ctx.progress(40 + 40 * index / max(len(ops), 1), f"negative testing {op.label}")
         totals["operations"] += 1
-        failures = []
+        failures: list[dict[str, Any]] = []
         for case in cases:
             totals["cases"] += 1
             try:
@@ -264,7 +265,9 @@ def check_negative_testing(scan: Scan) -> None:
     scan.outcome("sec.negative_testing", CHECK_FAILED if failed else CHECK_PASSED, detail)
 
 
-def _negative_finding(scan: Scan, op: Operation, cases: list[Case], failures: list) -> None:
+def _negative_finding(
+    scan: Scan, op: Operation, cases: list[Case], failures: list[dict[str, Any]]
+) -> None:
     statuses = sorted({f["status"].split()[1] for f in failures if "status" in f})
     what = f"answered {', '.join(statuses)}" if statuses else "got no answer"
     scan.add(
@@ -300,7 +303,7 @@ def _flatten(exchange: Exchange) -> str:
         return text
     parts: list[str] = []
 
-    def walk(node):
+    def walk(node: Any) -> None:
         if isinstance(node, str):
             parts.append(node)
         elif isinstance(node, dict):
@@ -317,10 +320,10 @@ def _flatten(exchange: Exchange) -> str:
     return "\n".join(parts)
 
 
-def leaks_in(exchange: Exchange) -> list[tuple[str, str, re.Match, str]]:
+def leaks_in(exchange: Exchange) -> list[tuple[str, str, re.Match[str], str]]:
     """(kind, severity, match, text) for each kind of internal detail the body shows."""
     text = _flatten(exchange)
-    found = []
+    found: list[tuple[str, str, re.Match[str], str]] = []
     for kind, severity, pattern in LEAKS:
         match = pattern.search(text)
         if match:
@@ -333,7 +336,7 @@ def check_error_leakage(scan: Scan) -> None:
     probes = 0
     for op in scan.operations:
         cases = scan.doc.negative_cases(op, int(scan.params["seed"]), 1_000)
-        chosen = []
+        chosen: list[Case] = []
         for kind in LEAK_PROBE_KINDS:
             chosen.extend(c for c in cases if c.kind == kind and c not in chosen)
         for case in chosen[:LEAK_PROBES_PER_OPERATION]:
@@ -356,7 +359,7 @@ def check_error_leakage(scan: Scan) -> None:
         for e in scan.client.exchanges
         if e.status >= 400 and e.operation and not e.operation.startswith("OPTIONS")
     ]
-    by_operation: dict[str, list] = defaultdict(list)
+    by_operation: dict[str, list[tuple[str, str, re.Match[str], str, Exchange]]] = defaultdict(list)
     for exchange in errors:
         for kind, severity, match, text in leaks_in(exchange):
             by_operation[exchange.operation].append((kind, severity, match, text, exchange))

@@ -6,10 +6,11 @@ from __future__ import annotations
 import gzip
 import re
 from collections import Counter
+from typing import Any
 
 from ..base import CHECK_FAILED, CHECK_PASSED, CHECK_UNKNOWN, FindingData
 from .client import Exchange
-from .openapi import render_path
+from .openapi import Operation, render_path
 from .state import Scan
 
 HOSTILE_ORIGIN = "https://kaizen-cors-probe.example"
@@ -85,7 +86,7 @@ def _frame_protected(exchange: Exchange) -> bool:
 def _hsts_ok(exchange: Exchange) -> bool:
     value = exchange.header("strict-transport-security") or ""
     match = re.search(r"max-age\s*=\s*\"?(\d+)", value, re.I)
-    return bool(match) and int(match[1]) >= HSTS_MIN_SECONDS
+    return match is not None and int(match[1]) >= HSTS_MIN_SECONDS
 
 
 def check_headers(scan: Scan) -> None:
@@ -250,7 +251,9 @@ def _compressible(exchange: Exchange) -> bool:
 
 def check_compression(scan: Scan) -> None:
     threshold = int(scan.params["compression_min_bytes"])
-    measured, wasted = [], []
+    # one entry per sampled response: its sizes (JSON for the summary and the finding)
+    measured: list[dict[str, Any]] = []
+    wasted: list[tuple[dict[str, Any], Exchange]] = []
     for exchange in scan.sample_reads():
         if not 200 <= exchange.status < 300 or not _compressible(exchange):
             continue
@@ -259,9 +262,13 @@ def check_compression(scan: Scan) -> None:
         if encoding in COMPRESSED_ENCODINGS:
             if encoding in {"br", "zstd"}:
                 # Not decodable here: the wire size is all that is known.
-                entry = {"endpoint": exchange.operation, "encoding": encoding}
-                entry["wire_bytes"] = exchange.wire_bytes
-                measured.append(entry)
+                measured.append(
+                    {
+                        "endpoint": exchange.operation,
+                        "encoding": encoding,
+                        "wire_bytes": exchange.wire_bytes,
+                    }
+                )
                 continue
             gz = exchange.wire_bytes
         elif size >= threshold:
@@ -271,7 +278,7 @@ def check_compression(scan: Scan) -> None:
         if size < threshold:
             continue
         saving = round(100 * (1 - gz / size), 1) if size else 0.0
-        entry = {
+        entry: dict[str, Any] = {
             "endpoint": exchange.operation,
             "bytes": size,
             "gzip_bytes": gz,
@@ -335,12 +342,13 @@ def check_compression(scan: Scan) -> None:
     )
 
 
-def _cheap_read(scan: Scan):
+def _cheap_read(scan: Scan) -> Operation | None:
     """A documented GET that answered 2xx: the health endpoint when there is one."""
     ok = {e.operation for e in scan.sample_reads() if 200 <= e.status < 300}
     reads = [op for op in scan.operations if op.method == "GET" and op.label in ok]
     health = [op for op in reads if op.path == scan.target.health_path]
-    return (health or reads or [None])[0]
+    chosen = health or reads
+    return chosen[0] if chosen else None
 
 
 def check_keepalive(scan: Scan) -> None:
@@ -439,7 +447,7 @@ def check_banner(scan: Scan) -> None:
         scan.outcome("sec.banner", CHECK_UNKNOWN, "no response to read")
         return
     found = False
-    servers = Counter(e.header("server") for e in seen if e.header("server"))
+    servers = Counter(value for value in (e.header("server") for e in seen) if value)
     if servers:
         value, _count = servers.most_common(1)[0]
         versioned = bool(VERSION_LIKE.search(value))
@@ -467,21 +475,21 @@ def check_banner(scan: Scan) -> None:
             )
         )
     for name in BANNER_HEADERS:
-        example = next((e for e in seen if e.header(name)), None)
-        if example is None:
+        carrier = next((e for e in seen if e.header(name)), None)
+        if carrier is None:
             continue
         found = True
         scan.add(
             FindingData(
                 rule_id="sec.banner",
-                title=f"{example.header(name)!r} disclosed in {name}",
+                title=f"{carrier.header(name)!r} disclosed in {name}",
                 severity="low",
                 category="security",
-                location=example.operation or f"{example.method} {example.url}",
+                location=carrier.operation or f"{carrier.method} {carrier.url}",
                 key=f"sec.banner:{name}",
                 evidence={
-                    name: example.header(name),
-                    "example": scan.evidence(example, headers=[name]),
+                    name: carrier.header(name),
+                    "example": scan.evidence(carrier, headers=[name]),
                 },
                 fix_hint=f"Remove the {name} header (framework setting or the reverse proxy).",
                 doc_url=f"{OWASP_HEADERS}#x-powered-by",

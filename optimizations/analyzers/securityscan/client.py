@@ -30,11 +30,13 @@ import ssl
 import threading
 import time
 import zlib
+from collections.abc import Iterable
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field, replace
 from urllib.parse import urlencode, urlsplit
 
 from ..base import Cancelled, Context
-from ..netguard import check_host
+from ..netguard import AllowList, check_host
 from ..safehttp import PinnedHTTPConnection as _PinnedHTTPConnection
 from ..safehttp import PinnedHTTPSConnection as _PinnedHTTPSConnection
 
@@ -119,7 +121,9 @@ class Redactor:
         value = _URL_PASSWORD.sub(lambda m: m["head"] + REDACTED + "@", value)
         return _KEY_VALUE_SECRET.sub(lambda m: m["head"] + REDACTED, value)
 
-    def headers(self, pairs, extra_secret_names: set[str] = frozenset()) -> dict[str, str]:
+    def headers(
+        self, pairs: Iterable[tuple[str, str]], extra_secret_names: AbstractSet[str] = frozenset()
+    ) -> dict[str, str]:
         out: dict[str, str] = {}
         for name, value in pairs:
             lowered = name.lower()
@@ -131,6 +135,10 @@ class Redactor:
         return out
 
 
+# (status, reason, HTTP version, headers, body, truncated, server closes the connection)
+type _Answer = tuple[int, str, str, list[tuple[str, str]], bytes, bool, bool]
+
+
 class HttpClient:
     """Sends the scan's requests to one base URL within the target's limits."""
 
@@ -139,7 +147,7 @@ class HttpClient:
         base_url: str,
         ctx: Context,
         *,
-        allowed_hosts,
+        allowed_hosts: AllowList,
         rate: float,
         deadline: float,
         timeout: float,
@@ -296,18 +304,21 @@ class HttpClient:
         self._conn = None
         self._live_socket = None
 
-    def _send(self, method, url, sent, body, reused) -> Exchange:
+    def _send(
+        self, method: str, url: str, sent: dict[str, str], body: bytes | None, reused: bool
+    ) -> Exchange:
         self._pace()
         timeout = min(self.timeout, max(self.remaining(), 0.001))
         conn = self._connection(timeout)
         self.stats.requests += 1
-        result: dict = {}
+        answers: list[_Answer] = []
+        failures: list[BaseException] = []
 
-        def work():
+        def work() -> None:
             try:
-                result["value"] = self._roundtrip(conn, method, url, sent, body)
+                answers.append(self._roundtrip(conn, method, url, sent, body))
             except BaseException as exc:  # handed to the caller's thread
-                result["error"] = exc
+                failures.append(exc)
                 # Closed here, by the thread that used it, also when the caller gave up on it.
                 conn.close()
 
@@ -325,15 +336,15 @@ class HttpClient:
             if time.monotonic() > self.deadline + POLL_SECONDS:
                 self._abort()
                 raise Stop("the target's max_duration ran out during a request")
-        if "error" in result:
-            error = result["error"]
+        if failures:
+            error = failures[0]
             self._drop_connection()
             if reused and isinstance(
                 error, (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError)
             ):
                 raise _StaleConnection from error
             raise self._translate(error, timeout) from None
-        status, reason, version, headers, raw, truncated, will_close = result["value"]
+        status, reason, version, headers, raw, truncated, will_close = answers[0]
         if truncated or will_close:
             self._drop_connection()
         decoded = self._decode(raw, headers, truncated)
@@ -353,7 +364,14 @@ class HttpClient:
             server_closed=will_close,
         )
 
-    def _roundtrip(self, conn, method, url, sent, body):
+    def _roundtrip(
+        self,
+        conn: http.client.HTTPConnection,
+        method: str,
+        url: str,
+        sent: dict[str, str],
+        body: bytes | None,
+    ) -> _Answer:
         conn.request(method, url, body=body, headers=sent)
         response = conn.getresponse()
         raw = response.read(self.max_body_bytes + 1) if method != "HEAD" else b""
@@ -369,7 +387,7 @@ class HttpClient:
             bool(response.will_close),
         )
 
-    def _decode(self, raw: bytes, headers, truncated: bool) -> bytes:
+    def _decode(self, raw: bytes, headers: list[tuple[str, str]], truncated: bool) -> bytes:
         encoding = ", ".join(v for k, v in headers if k.lower() == "content-encoding").lower()
         if encoding not in {"gzip", "x-gzip", "deflate"} or not raw:
             return raw

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import random
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
@@ -45,12 +46,18 @@ class OpenAPIError(Exception):
     """The document is missing or unusable; the message says what is wrong."""
 
 
+# A schema (or any object) of the target's OpenAPI document: arbitrary JSON from the target.
+type JSONObject = dict[str, Any]
+# Where a field sits in a body: keys of objects and indexes of arrays.
+type Pointer = tuple[str | int, ...]
+
+
 @dataclass
 class Parameter:
     name: str
     location: str  # path, query, header, cookie
     required: bool
-    schema: dict
+    schema: JSONObject
     example: Any = MISSING
 
 
@@ -60,10 +67,10 @@ class Operation:
     path: str  # the template, e.g. /items/{item_id}
     operation_id: str
     parameters: list[Parameter]
-    body_schema: dict | None
+    body_schema: JSONObject | None
     body_required: bool
     body_example: Any
-    security: list  # effective security requirements ([] or [{}] mean none)
+    security: list[Any]  # effective security requirements ([] or [{}] mean none)
 
     @property
     def label(self) -> str:
@@ -147,7 +154,7 @@ class Document:
 
     def operations(self) -> list[Operation]:
         global_security = self.raw.get("security") or []
-        found = []
+        found: list[Operation] = []
         for path, item in sorted(self.raw["paths"].items()):
             item = self.resolve(item)
             if not isinstance(item, dict) or not isinstance(path, str):
@@ -160,7 +167,14 @@ class Document:
                 found.append(self._operation(method, path, op, shared, global_security))
         return found
 
-    def _operation(self, method, path, op, shared, global_security) -> Operation:
+    def _operation(
+        self,
+        method: str,
+        path: str,
+        op: JSONObject,
+        shared: list[Any],
+        global_security: Any,
+    ) -> Operation:
         params: dict[tuple[str, str], Parameter] = {}
         for raw in [*shared, *(self.resolve(p) for p in op.get("parameters") or [])]:
             if not isinstance(raw, dict) or "name" not in raw or "in" not in raw:
@@ -197,7 +211,7 @@ class Document:
 
     # -- values -------------------------------------------------------------------------------
 
-    def schema_of(self, schema: Any, depth: int = 0) -> dict:
+    def schema_of(self, schema: Any, depth: int = 0) -> JSONObject:
         """The schema with ``$ref`` followed and a nullable anyOf/oneOf narrowed to its type."""
         if depth > MAX_DEPTH:
             return {}  # an allOf that includes itself ($ref cycle) or nests without end
@@ -210,10 +224,10 @@ class Document:
                 concrete = [self.resolve(o) for o in options]
                 concrete = [o for o in concrete if isinstance(o, dict) and o.get("type") != "null"]
                 if concrete:
-                    merged = {k: v for k, v in schema.items() if k != key}
-                    return {**concrete[0], **merged}
+                    rest = {k: v for k, v in schema.items() if k != key}
+                    return {**concrete[0], **rest}
         if isinstance(schema.get("allOf"), list):
-            merged: dict = {k: v for k, v in schema.items() if k != "allOf"}
+            merged: JSONObject = {k: v for k, v in schema.items() if k != "allOf"}
             for part in schema["allOf"]:
                 part = self.schema_of(part, depth + 1)
                 props = {**merged.get("properties", {}), **part.get("properties", {})}
@@ -224,7 +238,7 @@ class Document:
             return merged
         return schema
 
-    def type_of(self, schema: dict) -> str:
+    def type_of(self, schema: JSONObject) -> str:
         kind = schema.get("type")
         if isinstance(kind, list):
             kind = next((k for k in kind if k != "null"), "null")
@@ -257,8 +271,8 @@ class Document:
             value = "kaizen".ljust(low, "k")
             return value[: int(high)] if isinstance(high, int) and high >= low else value
         if kind in {"integer", "number"}:
-            value = _bounded_number(schema)
-            return int(value) if kind == "integer" else float(value)
+            number = _bounded_number(schema)
+            return int(number) if kind == "integer" else float(number)
         if kind == "boolean":
             return True
         if kind == "array":
@@ -318,9 +332,9 @@ class Document:
         schema = self.schema_of(param.schema)
         kind = self.type_of(schema)
         where = f"{param.location} parameter {param.name!r}"
-        out = []
+        out: list[Case] = []
 
-        def case(description, kind_, invalid, value=MISSING):
+        def case(description: str, kind_: str, invalid: bool, value: Any = MISSING) -> None:
             new = _copy(base)
             _remove(new, param)
             if value is not MISSING:
@@ -360,9 +374,9 @@ class Document:
     def _body_cases(self, base: Case, op: Operation) -> list[Case]:
         schema = self.schema_of(op.body_schema)
         sample = json.loads(base.body) if base.body else None
-        out = []
+        out: list[Case] = []
 
-        def case(description, kind, body: bytes | None):
+        def case(description: str, kind: str, body: bytes | None) -> None:
             new = _copy(base)
             new.body, new.description, new.kind, new.invalid = body, description, kind, True
             out.append(new)
@@ -382,7 +396,7 @@ class Document:
                 body = _mutate(sample, pointer, MISSING)
                 if body is not None:
                     case(f"required field {label!r} missing", "missing", body)
-            wrong = {"string": 12345, "integer": "kaizen", "number": "kaizen"}.get(sub_kind)
+            wrong: object = {"string": 12345, "integer": "kaizen", "number": "kaizen"}.get(sub_kind)
             wrong = {"boolean": "kaizen", "array": "kaizen", "object": "kaizen"}.get(
                 sub_kind, wrong
             )
@@ -403,7 +417,9 @@ class Document:
                         case(f"unknown field in {label!r}", "unexpected", body)
         return out
 
-    def _slots(self, schema: dict, pointer=(), depth=0):
+    def _slots(
+        self, schema: JSONObject, pointer: Pointer = (), depth: int = 0
+    ) -> Iterator[tuple[Pointer, JSONObject, bool]]:
         """(pointer, schema, required) for the fields of a body, arrays entered at [0]."""
         if depth > 3:
             return
@@ -449,7 +465,7 @@ class Document:
         return found
 
 
-def _bounded_number(schema: dict) -> float:
+def _bounded_number(schema: JSONObject) -> float:
     low, high = schema.get("minimum"), schema.get("maximum")
     if isinstance(schema.get("exclusiveMinimum"), int | float):
         low = schema["exclusiveMinimum"] + 1
@@ -462,7 +478,7 @@ def _bounded_number(schema: dict) -> float:
     return 1
 
 
-def _beyond_bound(schema: dict, kind: str, doc: Document) -> Any:
+def _beyond_bound(schema: JSONObject, kind: str, doc: Document) -> Any:
     if kind == "string" and isinstance(schema.get("maxLength"), int):
         return "A" * (schema["maxLength"] + 1)
     if kind in {"integer", "number"} and isinstance(schema.get("maximum"), int | float):
@@ -473,7 +489,7 @@ def _beyond_bound(schema: dict, kind: str, doc: Document) -> Any:
     return MISSING
 
 
-def _unbounded(schema: dict, doc: Document) -> str:
+def _unbounded(schema: JSONObject, doc: Document) -> str:
     kind = doc.type_of(schema)
     if "enum" in schema or "const" in schema:
         return ""
@@ -493,7 +509,7 @@ def _unbounded(schema: dict, doc: Document) -> str:
     return ""
 
 
-def _parameter_example(raw: dict) -> Any:
+def _parameter_example(raw: JSONObject) -> Any:
     if "example" in raw:
         return raw["example"]
     examples = raw.get("examples")
@@ -507,7 +523,7 @@ def _parameter_example(raw: dict) -> Any:
     return MISSING
 
 
-def _media_example(media: dict) -> Any:
+def _media_example(media: JSONObject) -> Any:
     if "example" in media:
         return media["example"]
     examples = media.get("examples")
@@ -519,9 +535,11 @@ def _media_example(media: dict) -> Any:
 
 
 def _place(case: Case, param: Parameter, value: Any) -> None:
-    target = {"path": case.path_values, "query": case.query, "header": case.headers}.get(
-        param.location
-    )
+    target: dict[str, Any] | None = {
+        "path": case.path_values,
+        "query": case.query,
+        "header": case.headers,
+    }.get(param.location)
     if target is None:
         return
     target[param.name] = value
@@ -547,7 +565,7 @@ def _copy(case: Case) -> Case:
     )
 
 
-def _get(value: Any, pointer) -> Any:
+def _get(value: Any, pointer: Pointer) -> Any:
     for part in pointer:
         in_dict = isinstance(value, dict) and part in value
         in_list = isinstance(value, list) and isinstance(part, int) and part < len(value)
@@ -557,7 +575,7 @@ def _get(value: Any, pointer) -> Any:
     return value
 
 
-def _mutate(sample: Any, pointer, new: Any) -> bytes | None:
+def _mutate(sample: Any, pointer: Pointer, new: Any) -> bytes | None:
     """The sample body with the value at ``pointer`` replaced (MISSING: removed)."""
     if not pointer:
         return None
@@ -590,7 +608,7 @@ def render_path(template: str, values: dict[str, Any]) -> str:
 
 
 def query_pairs(values: dict[str, Any]) -> list[tuple[str, str]]:
-    pairs = []
+    pairs: list[tuple[str, str]] = []
     for name, value in values.items():
         if isinstance(value, list):
             pairs.extend((name, _scalar(v)) for v in value)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
+from typing import Any
 from urllib.parse import urlsplit
 
 from ..base import (
@@ -137,7 +139,7 @@ PARAMS: list[Param] = [
 ]
 
 
-def run(target: TargetSpec, params: dict, ctx: Context) -> AnalysisResult:
+def run(target: TargetSpec, params: Mapping[str, Any], ctx: Context) -> AnalysisResult:
     """Scan ``target``'s running HTTP API; see the package docstring."""
     try:
         params = validate_params(PARAMS, params or {})

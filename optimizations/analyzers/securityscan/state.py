@@ -78,7 +78,7 @@ URL_CHARS = 240
 @dataclass
 class Scan:
     target: TargetSpec
-    params: dict
+    params: dict[str, Any]
     ctx: Context
     client: HttpClient
     doc: Document
