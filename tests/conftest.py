@@ -16,6 +16,7 @@ from django.conf import settings
 
 from departments.defaults import ensure_departments
 from departments.models import Department, Membership
+from optimizations.jobs import engine
 
 PASSWORD = "correct-horse-battery-42"
 
@@ -62,6 +63,13 @@ def _test_settings(settings):
     cache.clear()
     yield
     cache.clear()
+
+
+@pytest.fixture
+def broker_up(monkeypatch):
+    """The broker answers the engine's reachability check (what a test then enqueues is
+    up to it: most record or run the jobs themselves)."""
+    monkeypatch.setattr(engine, "broker_reachable", lambda timeout=2.0: None)
 
 
 @pytest.fixture

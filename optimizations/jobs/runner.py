@@ -27,6 +27,7 @@ from optimizations.analyzers.base import (
     TargetSpec,
     validate_params,
 )
+from optimizations.analyzers.loadgen.engine import ERROR_CLASSES
 from optimizations.analyzers.netguard import HostNotAllowed
 from optimizations.jobs import kinds, lease
 from optimizations.models import Job, JobArtifact, JobLog, Measurement
@@ -177,7 +178,7 @@ def _sample_rows(job: Job, samples: list[dict], now, first: int) -> list[Measure
                     job_id=job.pk,
                     name=f"sample.{name}",
                     value=value,
-                    unit=_SAMPLE_UNITS.get(name.rsplit(".", 1)[-1], ""),
+                    unit=sample_unit(name),
                     labels=labels,
                     second=second,
                     measured_at=now,
@@ -186,17 +187,33 @@ def _sample_rows(job: Job, samples: list[dict], now, first: int) -> list[Measure
     return rows
 
 
-_SAMPLE_UNITS = {
-    "offered": "req/s",
-    "achieved": "req/s",
-    "ok": "req",
-    "p50": "ms",
-    "p90": "ms",
-    "p95": "ms",
-    "p99": "ms",
-    "max": "ms",
-    "cpu": "%",
-}
+# The per-second row's counters (loadgen/runner.py): requests, and the engine's own queues.
+_REQUEST_COUNTS = frozenset(("sent", "ok", "errors", "late", "dropped", *ERROR_CLASSES))
+_ENGINE_COUNTS = frozenset(("connections", "in_flight", "queued", "run_queue", "cores"))
+
+
+def sample_unit(key: str) -> str:
+    """The unit of one number of a per-second row, by the key the engine gives it.
+
+    The row says its unit in its key's suffix (``p95_ms``, ``cpu_percent``,
+    ``machine_busy_pct``); rates and counters are named by what they count.
+    """
+    last = key.rsplit(".", 1)[-1]
+    if last.endswith("_ms") or last in ("p50", "p90", "p95", "p99", "max"):
+        return "ms"
+    if last.endswith(("_percent", "_pct")) or last == "cpu":
+        return "%"
+    if last in ("offered", "achieved"):
+        return "req/s"
+    if last in _REQUEST_COUNTS:
+        return "req"
+    if last in _ENGINE_COUNTS:
+        return "count"
+    if last == "error_rate":
+        return "ratio"
+    if last in ("t", "elapsed", "interval"):
+        return "s"
+    return ""
 
 
 def execute(job_id: int, worker: str) -> str:

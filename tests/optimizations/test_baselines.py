@@ -160,9 +160,8 @@ def test_the_memory_baseline_follows_the_same_rule(target):
 
 
 @pytest.fixture
-def sent(monkeypatch):
+def sent(monkeypatch, broker_up):
     queued = []
-    monkeypatch.setattr(engine, "broker_reachable", lambda timeout=2.0: None)
     monkeypatch.setattr(engine, "enqueue", lambda job: queued.append(job) or True)
     return queued
 

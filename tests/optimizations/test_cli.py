@@ -58,7 +58,7 @@ def fake_kinds(monkeypatch):
 
 
 @pytest.fixture
-def queue(monkeypatch):
+def queue(monkeypatch, broker_up):
     """What the engine sends to the broker, in order."""
     sent = []
 
@@ -68,7 +68,6 @@ def queue(monkeypatch):
         return True
 
     monkeypatch.setattr(engine, "enqueue", enqueue)
-    monkeypatch.setattr(engine, "broker_reachable", lambda timeout=2.0: None)
     return sent
 
 

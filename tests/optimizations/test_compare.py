@@ -8,32 +8,18 @@ from django.utils import timezone
 
 from optimizations.jobs import engine
 from optimizations.models import Job, Run, TargetService
+from tests.factories import benchmark_job, load_summary
 
 
 def benchmark(target, started, median_ms, rps, run=None, **summary):
-    run = run or Run.objects.create(target=target, mode="custom")
-    return Job.objects.create(
-        run=run,
-        kind="benchmark",
-        target=target,
-        status=Job.SUCCEEDED,
-        started_at=started,
-        params={"mode": "load", "rate": 100.0, "duration": 20.0, "seed": 1},
-        finished_at=started + datetime.timedelta(seconds=20),
-        summary={
-            "mode": "load",
-            "model": "open",
-            "arrival": "constant",
-            "offered_rate": 100.0,
-            "duration_s": 20.0,
-            "workers": 1,
-            "engine_version": "1",
-            "operations": [{"name": "GET /items"}],
-            "latency_ms": {"med": median_ms, "p95": median_ms * 2, "p99": median_ms * 3},
-            "rps": rps,
-            "error_rate": 0.0,
-            **summary,
-        },
+    return benchmark_job(
+        target,
+        finished=started + datetime.timedelta(seconds=20),
+        duration_s=20,
+        run=run or Run.objects.create(target=target, mode="custom"),
+        summary=load_summary(
+            median_ms * 2, med=median_ms, p99=median_ms * 3, rps=rps, duration_s=20.0, **summary
+        ),
     )
 
 
@@ -107,9 +93,8 @@ def test_runs_of_different_settings_are_flagged(login, qa_engineer, target, fixe
 
 
 def test_an_interleaved_comparison_alternates_its_benchmarks(
-    target, fixed, qa_engineer, monkeypatch
+    target, fixed, qa_engineer, monkeypatch, broker_up
 ):
-    monkeypatch.setattr(engine, "broker_reachable", lambda timeout=2.0: None)
     sent = []
     monkeypatch.setattr(engine, "enqueue", lambda job: sent.append(job.target.slug) or True)
     run = engine.start_comparison(

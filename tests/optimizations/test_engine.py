@@ -5,10 +5,7 @@ import pytest
 from optimizations.jobs import engine, kinds, modes
 from optimizations.models import Job, Run
 
-
-@pytest.fixture(autouse=True)
-def broker_up(monkeypatch):
-    monkeypatch.setattr(engine, "broker_reachable", lambda timeout=2.0: None)
+pytestmark = pytest.mark.usefixtures("broker_up")
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from optimizations.models import Finding, Job, PhaseTask, Run, TargetService
 from tests.conftest import PERSONAS
+from tests.factories import benchmark_job, load_summary
 
 NOW = timezone.now()
 
@@ -62,22 +63,21 @@ def benchmark_run(target, user=None, initiative=None, p95=180.5):
         initiative=initiative,
         finished_at=NOW,
     )
-    Job.objects.create(
+    benchmark_job(
+        target,
+        finished=NOW,
+        duration_s=0,
         run=run,
-        kind="benchmark",
-        target=target,
-        status=Job.SUCCEEDED,
         verdict="fail",
-        started_at=NOW,
-        finished_at=NOW,
-        summary={
-            "mode": "load",
-            "rps": 412.25,
-            "error_rate": 0.0125,
-            "latency_ms": {"med": 42.0, "p95": p95, "p99": 390.0},
-            "hdr": {"latency": "x" * 1000},
-            "tracked": {"reported": 2, "fixed": 1},
-        },
+        summary=load_summary(
+            p95,
+            med=42.0,
+            p99=390.0,
+            rps=412.25,
+            error_rate=0.0125,
+            hdr={"latency": "x" * 1000},
+            tracked={"reported": 2, "fixed": 1},
+        ),
     )
     Job.objects.create(
         run=run,

@@ -14,7 +14,7 @@ from optimizations.jobs import engine, housekeeping
 from optimizations.models import Job, JobLog, Run
 from optimizations.tasks import run_job
 from tests.conftest import need, reachable
-from tests.optimizations.workers import StubTarget, Worker, broker_settings, purge, use_broker
+from tests.optimizations.workers import StubTarget, broker_settings, running_broker, use_broker
 from tests.optimizations.workers import wait_for as wait
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -23,29 +23,11 @@ BROKERS = ["filesystem", "redis"]
 
 
 @pytest.fixture(params=BROKERS)
-def broker(request, tmp_path, settings):
+def broker(request, tmp_path):
     if request.param == "redis":
         need(reachable("redis://127.0.0.1:6379"), "Redis is not reachable on 127.0.0.1:6379")
-    url, options = broker_settings(request.param, tmp_path)
-    with use_broker(url, options):
-        purge()
+    with running_broker(request.param, tmp_path) as url:
         yield url
-        purge()
-
-
-@pytest.fixture
-def worker(broker, tmp_path):
-    started = []
-
-    def start():
-        process = Worker(broker, tmp_path)
-        started.append(process)
-        process.wait_ready()
-        return process
-
-    yield start
-    for process in started:
-        process.stop()
 
 
 def probe_job(target, *, max_attempts=1, **params) -> Job:

@@ -12,10 +12,7 @@ from django.utils import timezone
 from optimizations.jobs import engine, housekeeping, lease, modes, runner
 from optimizations.models import Job, Run, TargetLease, TargetService
 
-
-@pytest.fixture(autouse=True)
-def broker_up(monkeypatch):
-    monkeypatch.setattr(engine, "broker_reachable", lambda timeout=2.0: None)
+pytestmark = pytest.mark.usefixtures("broker_up")
 
 
 @pytest.fixture

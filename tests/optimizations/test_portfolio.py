@@ -18,7 +18,6 @@ from optimizations.models import (
     Finding,
     Initiative,
     Job,
-    Measurement,
     PhaseTask,
     Run,
     TargetService,
@@ -27,6 +26,7 @@ from optimizations.reports import charts, portfolio
 from optimizations.work import routing
 from optimizations.work.actions import do_update_task
 from optimizations.work.triage import do_triage_findings
+from tests.factories import benchmark_job, load_summary
 
 LOAD = {"mode": "load", "rate": 20.0, "duration": 30.0, "exclude": ["GET /metrics"], "seed": 1}
 
@@ -49,43 +49,19 @@ def benchmark(
         finished_at=finished,
     )
     level = p95 if p95 is not None else sorted(values)[len(values) // 2] if values else 0.0
-    job = Job.objects.create(
+    return benchmark_job(
+        target,
+        finished=finished,
         run=run,
-        kind="benchmark",
-        target=target,
         initiative=initiative,
-        status=Job.SUCCEEDED,
         params=params or LOAD,
-        started_at=finished - datetime.timedelta(seconds=30),
-        finished_at=finished,
         verdict="pass",
-        summary={
-            "mode": "load",
-            "engine_version": "1",
-            "operations": [{"name": "GET /items"}],
-            "latency_ms": {"med": level / 2, "p95": level, "p99": level * 1.5},
-            "rps": 20.0,
-            "error_rate": 0.0,
+        summary=load_summary(level, offered_rate=None),
+        per_second={
+            "p95_ms": list(values),
+            "ok": [0.0 if second in unanswered else 20.0 for second in range(len(values))],
         },
     )
-    rows = []
-    for second, value in enumerate(values):
-        answered = 0.0 if second in unanswered else 20.0
-        for name, number in (("sample.p95_ms", value), ("sample.ok", answered)):
-            rows.append(
-                Measurement(
-                    target=target,
-                    run=run,
-                    job=job,
-                    name=name,
-                    value=number,
-                    unit="ms",
-                    second=second,
-                    measured_at=finished,
-                )
-            )
-    Measurement.objects.bulk_create(rows)
-    return job
 
 
 def benchmark_set(target, finished, level, runs=5, *, params=None, initiative=None, run=None):

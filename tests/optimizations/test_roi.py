@@ -13,10 +13,11 @@ from django.urls import reverse
 from django.utils import timezone
 
 from optimizations.analyzers import stats
-from optimizations.models import Job, Measurement, PhaseTask, RoiAssumptions, Run, TargetService
+from optimizations.models import Measurement, PhaseTask, RoiAssumptions, Run, TargetService
 from optimizations.reports import roi
 from portal.models import AuditEvent
 from tests.conftest import PERSONAS
+from tests.factories import benchmark_job, load_summary
 
 T0 = timezone.now() - datetime.timedelta(days=10)
 SLOW = [100.0, 101.0, 102.0, 103.0, 104.0]  # p95 of each run, median 102
@@ -32,24 +33,15 @@ def _fresh_cache():
 
 def job(target, run, started, p95, *, mode="load", rate=100.0, duration=10.0, errors=0.0):
     """A succeeded benchmark: one run's summary (p50 half the p95, p99 1.5 times)."""
-    return Job.objects.create(
+    return benchmark_job(
+        target,
+        finished=started + datetime.timedelta(seconds=duration),
+        duration_s=duration,
         run=run,
-        kind="benchmark",
-        target=target,
-        status=Job.SUCCEEDED,
-        started_at=started,
-        finished_at=started + datetime.timedelta(seconds=duration),
         params={"mode": mode, "rate": rate, "duration": duration, "seed": 1},
-        summary={
-            "mode": mode,
-            "model": "open",
-            "arrival": "constant",
-            "offered_rate": rate,
-            "engine_version": "1",
-            "rps": rate * (1 - errors),
-            "error_rate": errors,
-            "latency_ms": {"med": p95 / 2, "p95": p95, "p99": p95 * 1.5},
-        },
+        summary=load_summary(
+            p95, mode=mode, offered_rate=rate, rps=rate * (1 - errors), error_rate=errors
+        ),
     )
 
 

@@ -73,13 +73,12 @@ def _slo_defaults():
 
 
 def test_a_due_schedule_starts_its_run_once_and_moves_to_its_next_turn(
-    target, manager, monkeypatch
+    target, manager, monkeypatch, broker_up
 ):
     sent = []
     monkeypatch.setattr(
         "optimizations.jobs.engine.enqueue", lambda job: sent.append(job.pk) or True
     )
-    monkeypatch.setattr("optimizations.jobs.engine.broker_reachable", lambda timeout=2.0: None)
     schedule = Schedule.objects.create(
         target=target,
         name="Monthly",

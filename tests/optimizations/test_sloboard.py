@@ -9,6 +9,7 @@ from django.utils import timezone
 from optimizations.models import Job, Measurement, Run
 from optimizations.reports import sloboard
 from tests.conftest import PERSONAS
+from tests.factories import benchmark_job
 
 NOW = timezone.now()
 
@@ -18,36 +19,16 @@ def at(minutes_ago: float) -> datetime.datetime:
 
 
 def bench(target, mode="load", when=None, run=None, **fields):
-    """Like ``benchmark`` with Kaizen's names spelled out: avg, p99, rps, capacity, errors, pss."""
-    names = {
-        "avg": "http.latency.avg",
-        "med": "http.latency.med",
-        "p95": "http.latency.p95",
-        "p99": "http.latency.p99",
-        "rps": "http.throughput",
-        "capacity": "http.capacity",
-        "errors": "http.error_rate",
-        "offered": "http.offered_rate",
-        "pss": "memory.pss.mean",
-    }
-    when = when or NOW
-    run = run or Run.objects.create(target=target, mode="custom")
-    job = Job.objects.create(
-        run=run,
-        kind="benchmark",
-        target=target,
-        status=Job.SUCCEEDED,
+    """A load/stress/endurance benchmark whose Measurements are ``fields`` (short names:
+    avg, p99, rps, capacity, errors, pss — tests.factories.SHORT_NAMES)."""
+    return benchmark_job(
+        target,
+        finished=when or NOW,
+        run=run or Run.objects.create(target=target, mode="custom"),
+        mode=mode,
         params={"mode": mode},
-        started_at=when - datetime.timedelta(seconds=30),
-        finished_at=when,
+        measured=fields,
     )
-    Measurement.objects.bulk_create(
-        Measurement(
-            target=target, run=run, job=job, name=names[key], value=value, unit="", measured_at=when
-        )
-        for key, value in fields.items()
-    )
-    return job
 
 
 def measure(target, name, value, when=None, job=None, **labels):

@@ -14,34 +14,10 @@ from django.utils import timezone
 
 from optimizations.jobs import engine, housekeeping
 from optimizations.models import Job, JobLog, Run
-from tests.optimizations.workers import StubTarget, Worker, broker_settings, purge, use_broker
+from tests.optimizations.workers import StubTarget, purge
 from tests.optimizations.workers import wait_for as wait
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def broker(tmp_path):
-    url, options = broker_settings("filesystem", tmp_path)
-    with use_broker(url, options):
-        purge()
-        yield url
-        purge()
-
-
-@pytest.fixture
-def worker(broker, tmp_path):
-    started = []
-
-    def start():
-        process = Worker(broker, tmp_path)
-        started.append(process)
-        process.wait_ready()
-        return process
-
-    yield start
-    for process in started:
-        process.stop()
 
 
 @pytest.fixture

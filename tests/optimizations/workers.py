@@ -89,6 +89,19 @@ def purge(queue: str = "analysis") -> None:
         conn.default_channel.queue_purge(queue)
 
 
+@contextlib.contextmanager
+def running_broker(kind: str, var_dir: Path):
+    """A real broker of ``kind`` ("filesystem" or "redis") for this process and its
+    workers, empty before and after; yields its URL."""
+    url, options = broker_settings(kind, var_dir)
+    with use_broker(url, options):
+        purge()
+        try:
+            yield url
+        finally:
+            purge()
+
+
 class Worker:
     """A real `celery worker` process serving one queue, killable like in production."""
 

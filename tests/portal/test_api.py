@@ -17,12 +17,11 @@ WRITERS = {"manager", "dev_engineer", "qa_engineer", "strategist"}
 
 
 @pytest.fixture(autouse=True)
-def fake_kinds(monkeypatch):
+def fake_kinds(monkeypatch, broker_up):
     """Every kind is the fake analyzer; nothing reaches a broker."""
     for name, kind in list(kinds.KINDS.items()):
         fake = dataclasses.replace(kind, module=fake_analyzer.__name__, needs=("base_url",))
         monkeypatch.setitem(kinds.KINDS, name, fake)
-    monkeypatch.setattr(engine, "broker_reachable", lambda timeout=2.0: None)
     sent = []
     monkeypatch.setattr(engine, "enqueue", lambda job: sent.append(job.pk) or True)
     return sent

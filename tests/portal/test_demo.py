@@ -32,10 +32,9 @@ def test_the_demo_holds_assumptions_but_no_measurement(demo):
 
 
 def test_the_first_start_runs_phase_ones_analyses_for_real(
-    demo, monkeypatch, django_capture_on_commit_callbacks
+    demo, monkeypatch, django_capture_on_commit_callbacks, broker_up
 ):
     sent = []
-    monkeypatch.setattr(engine, "broker_reachable", lambda timeout=2.0: None)
     monkeypatch.setattr(engine, "enqueue", lambda job: sent.append(job.kind) or True)
     with django_capture_on_commit_callbacks(execute=True):
         started = start_baseline()
