@@ -39,7 +39,7 @@ from optimizations.models import Initiative, Job, Run, TargetService
 # The mode a baseline is about when nobody says: the sentinel and ROI guard latency.
 DEFAULT_MODE = "load"
 # What a request mix is made of (the "scenario" comparability key).
-SCENARIO_PARAMS = ("paths", "scenario", "weights", "exclude")
+SCENARIO_PARAMS = ("paths", "scenario", "weights", "exclude", "allow_writes")
 # A baseline set: this many short load tests in one run.
 SET_RUNS = stats.MIN_RUNS
 SET_DURATION = 10.0

@@ -291,6 +291,10 @@ def chain(run: Run, steps, expires_at=None) -> list[Job]:
     sends it. ``steps`` are (kind, target, params)."""
     created, previous = [], None
     for kind, target, params in steps:
+        if any(param.name == "allow_writes" for param in kind.params()):
+            # Whether a job may write through the target's API is the target's setting
+            # ("allows writes": staging), never the person's or the form's.
+            params = {**params, "allow_writes": bool(getattr(target, "allows_writes", False))}
         previous = Job.objects.create(
             run=run,
             kind=kind.name,

@@ -33,11 +33,17 @@ class RunForm(forms.Form):
         return data
 
 
+# Parameters the portal fills from the target itself (engine.chain), not offered on forms.
+FILLED_BY_PORTAL = ("allow_writes",)
+
+
 def params_form_class(declared, defaults=None):
     """A form generated from an analyzer's declared parameters (defaults, bounds, help)."""
     fields = {}
     defaults = defaults or {}
     for param in declared:
+        if param.name in FILLED_BY_PORTAL:
+            continue
         label = param.label or param.name.replace("_", " ").capitalize()
         common = {"label": label, "help_text": param.help, "required": param.required}
         initial = defaults.get(param.name, param.default)
@@ -80,6 +86,8 @@ def params_from_form(declared, cleaned: dict) -> dict:
 
     values = {}
     for param in declared:
+        if param.name in FILLED_BY_PORTAL:
+            continue
         value = cleaned.get(param.name)
         if value in (None, "") and param.type != "bool":
             continue

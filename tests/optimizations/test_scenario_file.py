@@ -180,3 +180,23 @@ def test_the_job_page_shows_journeys_and_per_step_figures(login, qa_engineer, ta
     assert "order and cancel › cancel order" in html
     (journey,) = result.summary["journeys"]
     assert journey["completed"] > 0 and journey["failed"] == 0
+
+
+# -- writes: the target's setting, never the form's -----------------------------------------
+
+
+@pytest.mark.django_db
+def test_a_load_test_may_write_only_when_its_target_allows_writes(
+    login, qa_engineer, target, queue
+):
+    page = login(qa_engineer).get(reverse("job_params", args=[target.slug, "benchmark"]))
+    assert "allow_writes" not in page.content.decode()  # not the person's to choose
+    # Asked for by hand (the API, a re-run of an edited job): the target's setting wins.
+    run = engine.start_job(qa_engineer, target, "benchmark", {"mode": "load", "allow_writes": True})
+    assert run.jobs.get().params["allow_writes"] is False
+    target.allows_writes = True  # the setting of a staging target
+    run = engine.start_job(qa_engineer, target, "benchmark", {"mode": "load"})
+    assert run.jobs.get().params["allow_writes"] is True
+    # Kinds that never write carry no such parameter.
+    run = engine.start_job(qa_engineer, target, "probe", {})
+    assert "allow_writes" not in run.jobs.get().params

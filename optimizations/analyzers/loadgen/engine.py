@@ -138,6 +138,7 @@ class Slot:
         "connecting",
         "intended",
         "journey",
+        "payload",
         "request",
         "sent_at",
         "waiting",
@@ -146,6 +147,7 @@ class Slot:
     def __init__(self):
         self.conn: Conn | None = None
         self.journey: journeys_mod.JourneyRun | None = None  # the journey this request is a step of
+        self.payload = b""  # what to write once the connection is made
         self.connecting = False
         self.busy = False  # a request is assigned (in flight, or waiting for the connect)
         self.waiting = False  # assigned but not yet written: the connect is under way
@@ -268,8 +270,13 @@ class Engine:
             requests = config["requests"]
         if not requests:
             raise ValueError("the scenario has no requests")
+        # A plain request may use ${journey} (unique per request: generated writes
+        # make their unique fields unique with it); it is built when it is sent.
+        self.plain_templates = {} if self.steps else journeys_mod.request_templates(requests)
         self.payloads: list[bytes | None] = [
-            None if self.steps and not self.steps[i].static else build_request(host_header, spec)
+            None
+            if (self.steps and not self.steps[i].static) or i in self.plain_templates
+            else build_request(host_header, spec)
             for i, spec in enumerate(requests)
         ]
         self.conn_class = CaptureConn if self.journeys else Conn
@@ -557,16 +564,24 @@ class Engine:
         slot.intended = intended
         slot.journey = run
         self.in_flight += 1
+        payload = self.payloads[request]
+        if payload is None:
+            payload = run.payload if run is not None else self._render_plain(request)
         conn = slot.conn
         if conn is None:
             slot.waiting = True
+            slot.payload = payload
             if not slot.connecting:
                 self.loop.create_task(self._connect_and_send(slot))
             return
         slot.sent_at = time.perf_counter()
         self.sec[SENT] += 1
-        payload = self.payloads[request]
-        conn.transport.write(payload if payload is not None else run.payload)
+        conn.transport.write(payload)
+
+    def _render_plain(self, request: int) -> bytes:
+        self.journey_count += 1
+        values = {"journey": f"{self.seed}-{self.journey_count}"}
+        return build_request(self.host_header, self.plain_templates[request].request(values))
 
     # -- journeys ------------------------------------------------------------------
 
@@ -705,8 +720,7 @@ class Engine:
         slot.waiting = False
         slot.sent_at = time.perf_counter()
         self.sec[SENT] += 1
-        payload = self.payloads[slot.request]
-        slot.conn.transport.write(payload if payload is not None else slot.journey.payload)
+        slot.conn.transport.write(slot.payload)
 
     def _connect_failed(self, slot: Slot, error: int, exc: BaseException) -> None:
         if not slot.busy or self.done.done():

@@ -301,6 +301,36 @@ def compile_journeys(
     return compiled, requests
 
 
+def request_templates(requests: list[dict[str, Any]]) -> dict[int, Step]:
+    """Plain requests that use ``${journey}`` (unique per request), by their index.
+
+    ValueError when such a request uses any other ``${name}``: it has no other value.
+    """
+    templates: dict[int, Step] = {}
+    for index, spec in enumerate(requests):
+        used = variables_in([spec.get("path", "/"), spec.get("headers") or {}, spec.get("body")])
+        if "journey" not in used:
+            continue  # sent as written, ${...} and all (as before journeys existed)
+        unknown = sorted(set(used) - set(BUILTINS))
+        if unknown:
+            raise ValueError(f"request {index + 1} uses ${{{unknown[0]}}}, which has no value")
+        templates[index] = Step(
+            index=index,
+            operation=str(spec.get("operation") or ""),
+            spec={
+                "method": str(spec.get("method") or "GET").upper(),
+                "path": spec.get("path") or "/",
+                "headers": spec.get("headers") or {},
+                "body": spec.get("body"),
+            },
+            expect=frozenset(),
+            extract=(),
+            think=(0.0, 0.0),
+            static=False,
+        )
+    return templates
+
+
 def mean_steps(journeys: list[Journey]) -> float:
     """Requests per journey, weighted: the open model's journey rate is rate ÷ this."""
     total = sum(journey.weight for journey in journeys)

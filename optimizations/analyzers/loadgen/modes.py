@@ -69,6 +69,15 @@ _SCENARIO = [
         "Takes precedence over the paths and the OpenAPI.",
     ),
     Param(
+        "allow_writes",
+        "bool",
+        False,
+        label="Writes allowed",
+        help="Set by the portal from the target's 'allows writes' setting: POST, PUT and "
+        "PATCH operations of the OpenAPI join the load with valid bodies generated from "
+        "their schemas, bulk endpoints at batches of 10, 100 and 1 000. Off: GET only.",
+    ),
+    Param(
         "weights",
         "json",
         None,

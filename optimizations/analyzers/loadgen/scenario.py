@@ -158,13 +158,16 @@ def from_openapi(
     exclude: list[str] | tuple[str, ...] = (),
     log=None,
     max_variants: int = MAX_VARIANTS,
+    write_bodies=None,
 ) -> list[Operation]:
     """GET operations of an OpenAPI document, with their path parameters filled.
 
     ``fetch(path)`` returns the decoded JSON answer of GET ``path`` on the target
     (used to read ids from list operations); ``weights`` maps operation names
     (``GET /items``) or paths to weights; ``exclude`` holds glob patterns on
-    names or paths.
+    names or paths. With ``write_bodies`` (bodies.write_bodies: only for a target
+    that allows writes) POST, PUT and PATCH operations join, each with the bodies
+    it returns; a bulk endpoint becomes one operation per batch size.
     """
     if not isinstance(doc, dict) or not isinstance(doc.get("paths"), dict):
         raise AnalysisError("the OpenAPI document has no 'paths'")
@@ -185,13 +188,18 @@ def from_openapi(
                 cache[list_path] = []
         return _values_from_rows(cache[list_path], param, max_variants)
 
-    for template, item in paths.items():
-        if not isinstance(item, dict) or "get" not in item:
-            continue
-        name = f"GET {template}"
+    methods = ("get", "post", "put", "patch") if write_bodies is not None else ("get",)
+    for template, item, method in [
+        (template, item, method)
+        for template, item in paths.items()
+        if isinstance(item, dict)
+        for method in methods
+        if method in item
+    ]:
+        name = f"{method.upper()} {template}"
         if any(fnmatch.fnmatch(name, p) or fnmatch.fnmatch(template, p) for p in exclude):
             continue
-        operation = _resolve_ref(doc, item["get"]) or {}
+        operation = _resolve_ref(doc, item[method]) or {}
         parameters = [_resolve_ref(doc, p) for p in item.get("parameters", [])]
         parameters += [_resolve_ref(doc, p) for p in operation.get("parameters", [])]
         by_place: dict[str, dict[str, dict]] = {"path": {}, "query": {}, "header": {}}
@@ -241,19 +249,23 @@ def from_openapi(
             )
             continue
         suffix = ("?" + urlencode(query, doseq=True)) if query else ""
-        weight = float(weights.get(name, weights.get(template, 1.0)))
-        if weight <= 0:
-            continue
-        operations.append(
-            Operation(
-                name=name,
-                weight=weight,
-                requests=[
-                    {"method": "GET", "path": variant + suffix, "headers": dict(headers)}
-                    for variant in variants
-                ],
-            )
-        )
+        kinds = [("", [None])] if method == "get" else write_bodies(template, method, operation)
+        for kind, bodies in kinds:
+            named = name + kind
+            weight = float(weights.get(named, weights.get(name, weights.get(template, 1.0))))
+            if weight <= 0:
+                continue
+            requests = [
+                {
+                    "method": method.upper(),
+                    "path": variant + suffix,
+                    "headers": dict(headers),
+                    **({"body": body} if body is not None else {}),
+                }
+                for variant in variants
+                for body in bodies
+            ][:max_variants]
+            operations.append(Operation(name=named, weight=weight, requests=requests))
     if not operations:
         raise AnalysisError(
             "the OpenAPI document has no GET operation that can be called "
@@ -377,10 +389,34 @@ def build(target, params: dict, log, cancel=None) -> list[Operation]:
             weights = json.loads(weights)
         except ValueError:
             raise AnalysisError("the weights are not valid JSON") from None
+    writer = None
+    # The job's parameter (filled by the portal from the target's setting), and the
+    # target's own setting where the spec carries it: both must allow writes.
+    refused = getattr(target, "allows_writes", None) is False
+    if params.get("allow_writes") and refused:
+        log("writes were asked for, but this target does not allow writes: GET only", "warning")
+    elif params.get("allow_writes"):
+        from optimizations.analyzers.loadgen import bodies
+
+        writer = bodies.write_bodies(document, seed=int(params.get("seed") or 1), log=log)
     operations = from_openapi(
-        document, fetch=fetch, weights=weights, exclude=params.get("exclude") or (), log=log
+        document,
+        fetch=fetch,
+        weights=weights,
+        exclude=params.get("exclude") or (),
+        log=log,
+        write_bodies=writer,
     )
     log(f"scenario from {target.openapi_path}: {', '.join(op.name for op in operations)}")
+    if writer is None and any(
+        isinstance(item, dict) and any(m in item for m in ("post", "put", "patch"))
+        for item in document.get("paths", {}).values()
+    ):
+        log(
+            "write operations (POST, PUT, PATCH) left out: this target does not allow "
+            "writes (a target marked as allowing writes — staging — gets them, with bodies "
+            "generated from their schemas)"
+        )
     return operations
 
 
