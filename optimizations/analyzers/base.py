@@ -39,7 +39,16 @@ def is_at_least(severity: str, floor: str) -> bool:
 
 
 # Where a finding came from; matches Finding.source in the portal.
-SOURCES = ("code", "db", "security", "benchmark", "availability", "probe", "runbook")
+SOURCES = (
+    "code",
+    "db",
+    "security",
+    "benchmark",
+    "availability",
+    "probe",
+    "runbook",
+    "integrity",
+)
 
 # What a finding is about; the portal routes categories to departments
 # (performance → dev, architecture/monitoring → strategy, security → qa, ...).
@@ -52,6 +61,7 @@ CATEGORIES = (
     "architecture",
     "monitoring",
     "documentation",
+    "integrity",  # data integrity and transactions under concurrency (QA's, phase 4)
 )
 
 CHECK_PASSED = "passed"
@@ -200,6 +210,9 @@ class TargetSpec:
     max_rate: float = 200.0  # requests per second the target allows us to send
     max_duration: float = 300.0  # seconds of load the target allows
     allowed_hosts: tuple[str, ...] = ("127.0.0.0/8", "::1", "localhost")
+    # The target's explicit "allows writes" setting: only then may an analyzer create,
+    # change or delete data through the API (the integrity probes, write-path load).
+    allows_writes: bool = False
 
 
 @dataclass
