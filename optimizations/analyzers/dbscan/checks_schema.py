@@ -7,6 +7,8 @@ pg_stat_statements. Each query returns only offending rows, bounded.
 
 from __future__ import annotations
 
+from typing import Any
+
 from ..base import FindingData
 from .common import DOCS, ScanState, size_mb
 from .connect import quote_ident
@@ -270,29 +272,97 @@ def invalid_index(state: ScanState) -> None:
     state.verdict("db.invalid_index", len(rows), "invalid index(es)")
 
 
+# Rows counted per NOT VALID constraint, at most: enough to tell "a few" from "many".
+VIOLATION_COUNT_CAP = 10_000
+NOT_VALID_CONSTRAINTS = f"""
+SELECT n.nspname, con.conname, con.contype, con.confmatchtype,
+       con.conrelid::regclass::text AS table_name,
+       con.confrelid::regclass::text AS parent_table,
+       pg_get_constraintdef(con.oid) AS definition,
+       pg_get_expr(con.conbin, con.conrelid) AS check_expression,
+       ARRAY(SELECT quote_ident(a.attname)
+             FROM unnest(con.conkey) WITH ORDINALITY AS k(attnum, ord)
+             JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.attnum
+             ORDER BY k.ord) AS columns,
+       ARRAY(SELECT quote_ident(a.attname)
+             FROM unnest(con.confkey) WITH ORDINALITY AS k(attnum, ord)
+             JOIN pg_attribute a ON a.attrelid = con.confrelid AND a.attnum = k.attnum
+             ORDER BY k.ord) AS parent_columns
+FROM pg_constraint con JOIN pg_namespace n ON n.oid = con.connamespace
+WHERE NOT con.convalidated AND con.contype IN ('c', 'f') AND {USER_SCHEMAS}
+ORDER BY 1, 5, 2"""
+
+
+def offending_rows(row: dict[str, Any], select: str = "1") -> str:
+    """The rows a NOT VALID constraint would refuse: orphans of a foreign key (MATCH
+    SIMPLE: a row with a NULL in its key is not checked, as PostgreSQL does; MATCH FULL:
+    only all-NULL keys are exempt) or rows whose CHECK is false. Everything in the
+    statement comes from the catalogs (quoted names, PostgreSQL's own expression text)."""
+    table = row["table_name"]
+    if row["contype"] == "f":
+        columns, parents = list(row["columns"]), list(row["parent_columns"])
+        joined = " AND ".join(f"p.{p} = c.{c}" for c, p in zip(columns, parents, strict=True))
+        if row["confmatchtype"] == "f":
+            checked = "NOT (" + " AND ".join(f"c.{c} IS NULL" for c in columns) + ")"
+        else:
+            checked = " AND ".join(f"c.{c} IS NOT NULL" for c in columns)
+        return (
+            f"SELECT {select} FROM {table} AS c WHERE {checked} "
+            f"AND NOT EXISTS (SELECT 1 FROM {row['parent_table']} AS p WHERE {joined})"
+        )
+    # A CHECK passes when its expression is true or NULL: only false violates it.
+    return f"SELECT {select} FROM {table} AS c WHERE ({row['check_expression']}) IS FALSE"
+
+
+def count_violations(state: ScanState, row: dict[str, Any]) -> tuple[int | None, str]:
+    """(rows offending, up to the cap; None and why when the count failed)."""
+    inner = offending_rows(row)
+    # % doubled: the driver reads the statement for placeholders.
+    sql = f"SELECT count(*) AS n FROM ({inner} LIMIT {VIOLATION_COUNT_CAP}) AS offending"
+    counted, failure = state.session.try_rows(sql.replace("%", "%%"))
+    if not counted:
+        return None, str(failure)
+    return int(counted[0]["n"]), ""
+
+
 def invalid_constraint(state: ScanState) -> None:
-    rows = state.session.rows(
-        f"""SELECT n.nspname, con.conname, con.conrelid::regclass::text AS table_name,
-               pg_get_constraintdef(con.oid) AS definition
-        FROM pg_constraint con JOIN pg_namespace n ON n.oid = con.connamespace
-        WHERE NOT con.convalidated AND con.contype IN ('c', 'f') AND {USER_SCHEMAS}
-        ORDER BY 1, 3, 2"""
-    )
+    rows = state.session.rows(NOT_VALID_CONSTRAINTS)
     for r in rows:
+        violating, failure = count_violations(state, r)
+        evidence: dict[str, Any] = {"definition": r["definition"]}
+        what = "orphan rows" if r["contype"] == "f" else "rows violating it"
+        title = f"Constraint {r['conname']} on {r['table_name']} is NOT VALID"
+        severity, category = "low", "correctness"
+        if violating is None:
+            evidence["violating_rows"] = None
+            evidence["not_counted"] = f"the count failed: {failure}"
+        else:
+            evidence["violating_rows"] = violating
+            evidence["violating_rows_capped"] = violating >= VIOLATION_COUNT_CAP
+        if violating:
+            shown = f"≥ {violating:,}" if violating >= VIOLATION_COUNT_CAP else f"{violating:,}"
+            title += f" and {shown} {what} break it"
+            severity, category = "high", "integrity"
+        fix = (
+            f"ALTER TABLE {r['table_name']} VALIDATE CONSTRAINT {quote_ident(r['conname'])}; "
+            "— existing rows are unchecked until then, and the planner cannot rely on it."
+        )
+        if violating:
+            fix = (
+                f"Repair or remove the {what} first (find them with the query in the evidence), "
+                "then " + fix
+            )
+            evidence["query"] = offending_rows(r, "c.*") + " LIMIT 100"
         state.add(
             FindingData(
                 rule_id="db.invalid_constraint",
-                title=f"Constraint {r['conname']} on {r['table_name']} is NOT VALID",
-                severity="low",
-                category="correctness",
+                title=title,
+                severity=severity,
+                category=category,
                 location=r["table_name"],
                 key=f"notvalid:{r['table_name']}.{r['conname']}",
-                evidence={"definition": r["definition"]},
-                fix_hint=(
-                    f"ALTER TABLE {r['table_name']} VALIDATE CONSTRAINT "
-                    f"{quote_ident(r['conname'])}; "
-                    "— existing rows are unchecked until then, and the planner cannot rely on it."
-                ),
+                evidence=evidence,
+                fix_hint=fix,
                 doc_url=DOCS + "sql-altertable.html",
             )
         )
