@@ -541,7 +541,7 @@ def start_set(
     exact parameters. Raises engine.CannotStart with a readable reason.
     """
     from optimizations.analyzers.base import validate_params
-    from optimizations.jobs import engine, kinds, modes
+    from optimizations.jobs import engine, kinds, landing, modes
     from portal.access import training_gate_refusal
     from portal.audit import record
 
@@ -594,5 +594,5 @@ def start_set(
             initiative=initiative,
             target=target,
         )
-        engine.dispatch(jobs[0])
+        landing.dispatch(jobs[0])
     return run

@@ -22,7 +22,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from optimizations.analyzers.base import validate_params
-from optimizations.jobs import kinds, lease, modes
+from optimizations.jobs import kinds, landing, modes
 from optimizations.models import Job, Run, TargetService
 from portal.audit import record
 
@@ -171,7 +171,7 @@ def start_comparison(
             ],
         )
         # Queued (or waiting for a target's lease) in the same transaction; sent after commit.
-        dispatch(run.jobs.order_by("pk").first())
+        landing.dispatch(run.jobs.order_by("pk").first())
         record(
             user,
             "job.trigger",
@@ -281,7 +281,7 @@ def _create_run(
             target=target,
         )
         # Queued (or waiting for the target's lease) in the same transaction; sent after commit.
-        dispatch(created[0])
+        landing.dispatch(created[0])
     return run
 
 
@@ -351,94 +351,6 @@ def _baseline_memory(target: TargetService) -> dict:
     return {"baseline_memory_bytes": float(row["value"])} if row and row["value"] else {}
 
 
-def enqueue(job: Job) -> bool:
-    """Send a job to its queue; a job that cannot be sent fails, saying why."""
-    from optimizations.tasks import run_job
-
-    kind = kinds.get(job.kind)
-    try:
-        run_job.apply_async(
-            args=[job.pk],
-            queue=kind.queue,
-            time_limit=kind.time_limit,
-            soft_time_limit=max(30, kind.time_limit - 30),
-        )
-    except Exception as error:  # the broker went away between the check and now
-        logger.warning("could not enqueue job %s: %s", job.pk, error)
-        from optimizations.jobs.runner import finish
-
-        job.fail(
-            "It could not be sent to the job queue (the Celery broker did not answer), so it "
-            "never ran. Start it again once the broker is back."
-        )
-        finish(job)
-        return False
-    Job.objects.filter(pk=job.pk).update(enqueued_at=timezone.now(), sends=F("sends") + 1)
-    return True
-
-
-def dispatch(job: Job) -> str:
-    """Send a waiting job to its queue if it may start now. Returns its status after.
-
-    It may start when the job before it in its run has ended and, for a kind
-    that loads the target, when it holds the target's lease; otherwise it goes
-    on waiting, for whichever of the two it is. Safe to call twice for one job
-    (a worker ending a job and the sweeper at once): the lease and the move to
-    "queued" are conditional updates, so it is sent once.
-    """
-    job.refresh_from_db()
-    if job.status != Job.WAITING:
-        return job.status
-    if job.after_id is not None:
-        before = Job.objects.filter(pk=job.after_id).first()
-        if before is not None and before.status in Job.ACTIVE:
-            job.hold(before)
-            return job.status
-    if lease.needs_lease(job.kind):
-        holder = lease.acquire(job)
-        if holder is not None:
-            job.hold(holder)
-            return job.status
-    if job.release():
-        if lease.needs_lease(job.kind):
-            # The others waiting for the target now wait for this one (their pages say so).
-            Job.objects.filter(
-                pk__in=list(lease.waiting_on(job.target_id).values_list("pk", flat=True)),
-                status=Job.WAITING,
-            ).update(waiting_for=job)
-        transaction.on_commit(lambda: enqueue(job))
-        return Job.QUEUED
-    job.refresh_from_db()
-    if job.status in Job.ENDED and lease.give_back(job):
-        # Cancelled or expired while we looked: it must not keep the target.
-        wake(job.target_id)
-    # Else another process dispatched it a moment ago: it is queued (or running) already.
-    return job.status
-
-
-def wake(target_id: int) -> int:
-    """The target's lease is free: the oldest job waiting for it gets it and is sent."""
-    for job in lease.waiting_on(target_id):
-        state = dispatch(job)
-        if state in (Job.QUEUED, Job.WAITING):
-            # It holds the lease now, or somebody else does again.
-            return int(state == Job.QUEUED)
-    return 0
-
-
-def release_followers(job: Job) -> int:
-    """``job`` has ended: its lease goes to the next job, and the job after it in its
-    run is dispatched (first, so a run that has begun keeps its target)."""
-    freed = lease.give_back(job)
-    sent = 0
-    for follower in Job.objects.filter(after=job, status=Job.WAITING):
-        if dispatch(follower) == Job.QUEUED:
-            sent += 1
-    if freed:
-        sent += wake(job.target_id)
-    return sent
-
-
 def cancel(user, job: Job) -> str:
     state = job.request_cancel()
     record(
@@ -450,9 +362,7 @@ def cancel(user, job: Job) -> str:
         target=job.target,
     )
     if state == Job.CANCELLED:
-        from optimizations.jobs.runner import finish
-
-        finish(job)
+        landing.finish(job)
     return state
 
 
@@ -469,13 +379,11 @@ def cancel_run(user, run: Run) -> int:
 
 def expire_overdue(now=None) -> int:
     """Jobs not started when their time to start has passed expire (scheduled runs)."""
-    from optimizations.jobs.runner import finish
-
     now = now or timezone.now()
     expired = 0
     jobs = Job.objects.filter(status__in=(Job.WAITING, Job.QUEUED), expires_at__lt=now)
     for job in jobs.select_related("run").order_by("-pk"):
         if job.expire():
             expired += 1
-            finish(job)
+            landing.finish(job)
     return expired

@@ -15,7 +15,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from optimizations.jobs import cron, engine, kinds
+from optimizations.jobs import cron, engine, kinds, landing
 from optimizations.models import Job, JobLog, Measurement, Schedule, TargetService
 from portal.models import ServiceBeat
 
@@ -40,8 +40,6 @@ def reap_lost_jobs(now=None) -> int:
     A worker writes its heartbeat every half second, so a minute of silence
     means the process is gone (killed, crashed, its machine lost).
     """
-    from optimizations.jobs.runner import finish
-
     now = now or timezone.now()
     cutoff = now - datetime.timedelta(seconds=settings.KAIZEN_LOST_AFTER)
     reaped = 0
@@ -54,7 +52,7 @@ def reap_lost_jobs(now=None) -> int:
             # Asked to stop, and its worker died before it could: it is cancelled, not lost.
             if job.cancel_abandoned():
                 _log(job, f"{worker} went silent at {seen} while stopping; the job is cancelled")
-                finish(job)
+                landing.finish(job)
                 reaped += 1
             continue
         if job.attempt < job.max_attempts and job.requeue_lost():
@@ -65,14 +63,14 @@ def reap_lost_jobs(now=None) -> int:
                 f"{worker} went silent at {seen}; re-queued (attempt {job.attempt + 1} of "
                 f"{job.max_attempts})",
             )
-            transaction.on_commit(lambda job=job: engine.enqueue(job))
+            transaction.on_commit(lambda job=job: landing.enqueue(job))
             reaped += 1
         elif job.fail(
             f"Worker lost: {worker} stopped answering at {seen} (killed, crashed or its machine "
             "went away) and the job was not safe to repeat by itself. Re-run it when ready."
         ):
             _log(job, f"{worker} went silent at {seen}; the job failed (worker lost)", "error")
-            finish(job)
+            landing.finish(job)
             reaped += 1
     return reaped
 
@@ -89,13 +87,11 @@ def sweep(now=None) -> dict:
 def end_abandoned_cancels() -> int:
     """Queued jobs asked to stop (their worker died; the reaper put them back) end as
     cancelled: no worker claims a job that was asked to stop, so it would stay queued."""
-    from optimizations.jobs.runner import finish
-
     ended = 0
     for job in Job.objects.filter(status=Job.QUEUED, cancel_requested=True).select_related("run"):
         if job.cancel_abandoned():
             _log(job, "cancelled: it was asked to stop before a worker took it again")
-            finish(job)
+            landing.finish(job)
             ended += 1
     return ended
 
@@ -138,7 +134,7 @@ def resend_lost_messages(now=None) -> int:
             f"no worker took it for {int((now - sent_at).total_seconds())} s while its queue "
             f"({kind.queue}) was idle: its message was lost, so it was sent again",
         )
-        if engine.enqueue(job):
+        if landing.enqueue(job):
             resent += 1
     return resent
 
@@ -153,7 +149,7 @@ def wake_waiting() -> int:
     woken = 0
     waiting = Job.objects.filter(status=Job.WAITING).exclude(waiting_for__status__in=Job.ACTIVE)
     for job in waiting.order_by("created_at", "pk"):
-        if engine.dispatch(job) == Job.QUEUED:
+        if landing.dispatch(job) == Job.QUEUED:
             woken += 1
     return woken
 

@@ -29,7 +29,7 @@ from optimizations.analyzers.base import (
 )
 from optimizations.analyzers.loadgen.engine import ERROR_CLASSES
 from optimizations.analyzers.netguard import HostNotAllowed
-from optimizations.jobs import kinds, lease
+from optimizations.jobs import kinds, landing, lease
 from optimizations.models import Job, JobArtifact, JobLog, Measurement
 from optimizations.targets.crypto import CredentialUnreadable
 from optimizations.work import findings
@@ -225,7 +225,7 @@ def execute(job_id: int, worker: str) -> str:
         job.refresh_from_db()
         if job.cancel_abandoned():
             # Asked to stop before any worker took it (its earlier worker died): it ends here.
-            finish(job)
+            landing.finish(job)
             return "cancelled"
         return f"not claimed ({job.status})"  # a duplicate delivery, or cancelled meanwhile
     kind = kinds.get(job.kind)
@@ -282,7 +282,7 @@ def execute(job_id: int, worker: str) -> str:
         else:
             store_result(job, kind, result)
             outcome = "succeeded"
-    finish(job)
+    landing.finish(job)
     return outcome
 
 
@@ -338,17 +338,3 @@ def _store_exports(job: Job, kind: kinds.Kind, result: AnalysisResult) -> None:
             name=f"kaizen-{job.kind}-{job.pk}.{suffix}",
             defaults={"content_type": content_type, "content": content},
         )
-
-
-def finish(job: Job) -> None:
-    """Give back the target's lease, dispatch the jobs that waited for this one,
-    settle the run, tell people."""
-    from optimizations.jobs.engine import release_followers
-    from optimizations.jobs.landing import run_landed
-    from portal.notify import run_finished
-
-    release_followers(job)
-    run = job.run
-    if run.settle():
-        run_landed(run)
-        run_finished(run)

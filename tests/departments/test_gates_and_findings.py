@@ -152,10 +152,10 @@ def test_a_new_target_gets_its_findings_from_the_periodic_task(topics, departmen
 def test_a_schedule_runs_past_the_gate_of_the_person_who_made_it(
     gate, target, qa_engineer, monkeypatch, broker_up
 ):
-    from optimizations.jobs import engine, housekeeping
+    from optimizations.jobs import housekeeping, landing
     from optimizations.models import Schedule
 
-    monkeypatch.setattr(engine, "enqueue", lambda job: True)
+    monkeypatch.setattr(landing, "enqueue", lambda job: True)
     Schedule.objects.create(
         target=target,
         name="Regression sentinel",

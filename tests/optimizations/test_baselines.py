@@ -7,7 +7,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from departments.models import Membership
-from optimizations.jobs import baselines, engine
+from optimizations.jobs import baselines, engine, landing
 from optimizations.models import Job, Run, TargetService
 from optimizations.models.leases import TargetLease
 from portal.models import AuditEvent, Notification
@@ -162,7 +162,7 @@ def test_the_memory_baseline_follows_the_same_rule(target):
 @pytest.fixture
 def sent(monkeypatch, broker_up):
     queued = []
-    monkeypatch.setattr(engine, "enqueue", lambda job: queued.append(job) or True)
+    monkeypatch.setattr(landing, "enqueue", lambda job: queued.append(job) or True)
     return queued
 
 

@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from optimizations import cli
 from optimizations.analyzers.base import MeasurementData
-from optimizations.jobs import engine, kinds, lease, runner
+from optimizations.jobs import engine, kinds, landing, lease, runner
 from optimizations.management.commands import optimize
 from optimizations.models import Finding, Job, Run
 from portal.models import AuditEvent
@@ -67,7 +67,7 @@ def queue(monkeypatch, broker_up):
         Job.objects.filter(pk=job.pk).update(enqueued_at=timezone.now())
         return True
 
-    monkeypatch.setattr(engine, "enqueue", enqueue)
+    monkeypatch.setattr(landing, "enqueue", enqueue)
     return sent
 
 

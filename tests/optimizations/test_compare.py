@@ -6,7 +6,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from optimizations.jobs import engine
+from optimizations.jobs import engine, landing
 from optimizations.models import Job, Run, TargetService
 from tests.factories import benchmark_job, load_summary
 
@@ -96,7 +96,7 @@ def test_an_interleaved_comparison_alternates_its_benchmarks(
     target, fixed, qa_engineer, monkeypatch, broker_up
 ):
     sent = []
-    monkeypatch.setattr(engine, "enqueue", lambda job: sent.append(job.target.slug) or True)
+    monkeypatch.setattr(landing, "enqueue", lambda job: sent.append(job.target.slug) or True)
     run = engine.start_comparison(
         qa_engineer, target, fixed, {"mode": "load", "rate": 50.0, "duration": 10.0}, repetitions=5
     )

@@ -2,7 +2,7 @@
 
 import pytest
 
-from optimizations.jobs import engine, kinds, modes
+from optimizations.jobs import engine, kinds, landing, modes
 from optimizations.models import Job, Run
 
 pytestmark = pytest.mark.usefixtures("broker_up")
@@ -11,7 +11,7 @@ pytestmark = pytest.mark.usefixtures("broker_up")
 @pytest.fixture
 def sent(monkeypatch):
     jobs = []
-    monkeypatch.setattr(engine, "enqueue", lambda job: jobs.append(job.kind) or True)
+    monkeypatch.setattr(landing, "enqueue", lambda job: jobs.append(job.kind) or True)
     return jobs
 
 
@@ -73,7 +73,7 @@ def test_the_probe_goes_first_and_each_job_follows_the_one_before(
     probe.claim("w")
     probe.fail("target down")
     with django_capture_on_commit_callbacks(execute=True):
-        engine.release_followers(probe)
+        landing.release_followers(probe)
     # Only the next one: the load test; stress and endurance wait for it.
     assert sent == ["probe", "benchmark"]
     assert Job.objects.get(pk=jobs[1].pk).status == Job.QUEUED

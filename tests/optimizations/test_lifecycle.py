@@ -9,7 +9,7 @@ import pytest
 from django.db.models import F
 from django.utils import timezone
 
-from optimizations.jobs import engine, housekeeping, lease, modes, runner
+from optimizations.jobs import engine, housekeeping, landing, lease, modes, runner
 from optimizations.models import Job, Run, TargetLease, TargetService
 
 pytestmark = pytest.mark.usefixtures("broker_up")
@@ -25,7 +25,7 @@ def sent(monkeypatch):
         Job.objects.filter(pk=job.pk).update(enqueued_at=timezone.now(), sends=F("sends") + 1)
         return True
 
-    monkeypatch.setattr(engine, "enqueue", enqueue)
+    monkeypatch.setattr(landing, "enqueue", enqueue)
     return jobs
 
 
@@ -44,7 +44,7 @@ def start(qa_engineer, django_capture_on_commit_callbacks):
 
 @pytest.fixture
 def end(django_capture_on_commit_callbacks):
-    """A worker ends ``job`` (claims it if needed) the way runner.execute does."""
+    """A worker ends ``job`` (claims it if needed) the way runner.execute does (landing.finish)."""
 
     def go(job, how="succeed"):
         job.refresh_from_db()
@@ -55,7 +55,7 @@ def end(django_capture_on_commit_callbacks):
         else:
             assert job.fail("it broke")
         with django_capture_on_commit_callbacks(execute=True):
-            runner.finish(job)
+            landing.finish(job)
 
     return go
 
@@ -333,7 +333,7 @@ def test_the_job_run_and_history_pages_say_what_a_job_waits_for(
     end_probe = run.jobs.get(kind="probe")
     end_probe.claim("w")
     end_probe.succeed({}, "pass")
-    engine.release_followers(end_probe)
+    landing.release_followers(end_probe)
     client = login(qa_engineer)
 
     page = client.get(load.get_absolute_url()).content.decode()
@@ -462,7 +462,7 @@ def test_of_many_jobs_racing_for_a_target_exactly_one_gets_it(target):
 def test_a_job_dispatched_by_several_processes_at_once_is_sent_once(target, sent):
     run = Run.objects.create(target=target, mode="custom")
     job = Job.objects.create(run=run, kind="benchmark", target=target, status=Job.WAITING)
-    results = race(4, lambda i: engine.dispatch(Job.objects.get(pk=job.pk)))
+    results = race(4, lambda i: landing.dispatch(Job.objects.get(pk=job.pk)))
     assert sent == [job.pk]
     assert sorted(results) == [Job.QUEUED] * 4
     # None of the later ones took the target from it.

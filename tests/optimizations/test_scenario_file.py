@@ -13,7 +13,7 @@ from django.core.management import call_command
 from django.urls import reverse
 from django.utils import timezone
 
-from optimizations.jobs import engine
+from optimizations.jobs import engine, landing
 from optimizations.models import Job, Run
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "scenarios" / "shop_journey.yaml"
@@ -29,7 +29,7 @@ def queue(monkeypatch):
         Job.objects.filter(pk=job.pk).update(enqueued_at=timezone.now())
         return True
 
-    monkeypatch.setattr(engine, "enqueue", enqueue)
+    monkeypatch.setattr(landing, "enqueue", enqueue)
     monkeypatch.setattr(engine, "broker_reachable", lambda timeout=2.0: None)
     return sent
 

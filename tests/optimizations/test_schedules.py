@@ -77,7 +77,7 @@ def test_a_due_schedule_starts_its_run_once_and_moves_to_its_next_turn(
 ):
     sent = []
     monkeypatch.setattr(
-        "optimizations.jobs.engine.enqueue", lambda job: sent.append(job.pk) or True
+        "optimizations.jobs.landing.enqueue", lambda job: sent.append(job.pk) or True
     )
     schedule = Schedule.objects.create(
         target=target,

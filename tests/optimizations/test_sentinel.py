@@ -102,7 +102,7 @@ def test_nothing_to_guard_without_a_benchmark_and_the_audit_says_why(initiative,
 def test_the_beat_starts_the_references_exact_configuration(guarded, monkeypatch, broker_up):
     initiative, reference = guarded
     sent = []
-    monkeypatch.setattr("optimizations.jobs.engine.enqueue", lambda job: sent.append(job) or True)
+    monkeypatch.setattr("optimizations.jobs.landing.enqueue", lambda job: sent.append(job) or True)
     schedule = Schedule.objects.get(sentinel_reference__isnull=False)
     Schedule.objects.filter(pk=schedule.pk).update(
         next_run_at=timezone.now() - datetime.timedelta(minutes=1)

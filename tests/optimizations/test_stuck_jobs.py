@@ -12,7 +12,7 @@ import datetime
 import pytest
 from django.utils import timezone
 
-from optimizations.jobs import engine, housekeeping
+from optimizations.jobs import engine, housekeeping, landing
 from optimizations.models import Job, JobLog, Run
 from tests.optimizations.workers import StubTarget, purge
 from tests.optimizations.workers import wait_for as wait
@@ -47,7 +47,7 @@ def test_a_job_cancelled_after_its_worker_died_ends_cancelled(
 ):
     first = worker()
     job = probe_job(target, max_attempts=2)  # safe to repeat: the reaper would re-queue it
-    assert engine.enqueue(job)
+    assert landing.enqueue(job)
     wait(
         lambda: JobLog.objects.filter(job=job, message__contains="OpenAPI").exists(),
         30,
@@ -74,7 +74,7 @@ def test_a_job_whose_message_the_broker_lost_is_sent_again_and_runs_once(
     server.release.set()  # a fast target
     settings.KAIZEN_RESEND_AFTER = 30
     job = probe_job(target)
-    assert engine.enqueue(job)
+    assert landing.enqueue(job)
     purge()  # the broker restarts and forgets its queue
     process = worker()
     assert housekeeping.resend_lost_messages() == 0  # too early to call it lost
@@ -82,7 +82,7 @@ def test_a_job_whose_message_the_broker_lost_is_sent_again_and_runs_once(
 
     later = timezone.now() + datetime.timedelta(seconds=31)
     assert housekeeping.resend_lost_messages(later) == 1
-    engine.enqueue(current(job))  # and a duplicate on top: claims are conditional
+    landing.enqueue(current(job))  # and a duplicate on top: claims are conditional
     wait(lambda: current(job).status in Job.ENDED, 60, "the re-sent job to run")
     wait(lambda: process.output().count("succeeded in") >= 2, 30, "both deliveries")
     job = current(job)

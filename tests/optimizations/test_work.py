@@ -7,6 +7,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from optimizations.jobs import landing
 from optimizations.models import Finding, Job, Measurement, PhaseTask, Run
 from optimizations.work import criteria, routing, triage
 from portal.models import AuditEvent
@@ -264,14 +265,12 @@ def test_a_task_done_by_hand_is_not_touched(initiative, manager, target):
 
 
 def test_the_runner_checks_criteria_when_the_run_lands(initiative, manager, target):
-    from optimizations.jobs.runner import finish
-
     made = finding(target, "FSA101")
     triage.do_make_tasks(manager, initiative, [made])
     run = Run.objects.create(target=target, mode="performance")
     job = Job.objects.create(run=run, target=target, kind="code_scan", status=Job.SUCCEEDED)
     Finding.objects.filter(pk=made.pk).update(status=Finding.FIXED, fixed_at=NOW, fixed_in_job=job)
-    finish(job)
+    landing.finish(job)
     assert PhaseTask.objects.get(finding=made).status == PhaseTask.DONE
 
 

@@ -6,7 +6,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from optimizations.jobs import engine, kinds, runner
+from optimizations.jobs import engine, kinds, landing, runner
 from optimizations.models import Finding, Job, JobLog, Measurement, Run, TargetService
 from portal.models import ApiToken, AuditEvent
 from portal.tokens import do_create_token, do_revoke_token
@@ -23,7 +23,7 @@ def fake_kinds(monkeypatch, broker_up):
         fake = dataclasses.replace(kind, module=fake_analyzer.__name__, needs=("base_url",))
         monkeypatch.setitem(kinds.KINDS, name, fake)
     sent = []
-    monkeypatch.setattr(engine, "enqueue", lambda job: sent.append(job.pk) or True)
+    monkeypatch.setattr(landing, "enqueue", lambda job: sent.append(job.pk) or True)
     return sent
 
 

@@ -5,7 +5,7 @@ import json
 import pytest
 from django.urls import reverse
 
-from optimizations.jobs import engine
+from optimizations.jobs import engine, landing
 from optimizations.models import Job, RoiAssumptions, Run
 from portal import demo_target
 from portal.demo import DEMO_TARGET_SLUG, load_demo, start_baseline
@@ -35,7 +35,7 @@ def test_the_first_start_runs_phase_ones_analyses_for_real(
     demo, monkeypatch, django_capture_on_commit_callbacks, broker_up
 ):
     sent = []
-    monkeypatch.setattr(engine, "enqueue", lambda job: sent.append(job.kind) or True)
+    monkeypatch.setattr(landing, "enqueue", lambda job: sent.append(job.kind) or True)
     with django_capture_on_commit_callbacks(execute=True):
         started = start_baseline()
     assert [(task.title, refusal) for task, _, refusal in started] == [

@@ -9,7 +9,7 @@ import textwrap
 import pytest
 
 from examples import pgcluster
-from optimizations.jobs import engine
+from optimizations.jobs import engine, landing
 from optimizations.models import Job, Run, TargetService
 from portal import demo_target, launcher
 from portal.demo import (
@@ -213,7 +213,7 @@ def test_an_optional_process_that_keeps_exiting_is_given_up_alone(tmp_path, monk
 def broker(monkeypatch):
     sent = []
     monkeypatch.setattr(engine, "broker_reachable", lambda timeout=2.0: None)
-    monkeypatch.setattr(engine, "enqueue", lambda job: sent.append(job.kind) or True)
+    monkeypatch.setattr(landing, "enqueue", lambda job: sent.append(job.kind) or True)
     return sent
 
 

@@ -38,7 +38,7 @@ def test_beats_chores_go_to_a_queue_that_no_job_worker_consumes(task_name):
 
 
 def test_jobs_never_land_on_the_maintenance_worker():
-    # The run_job task is sent with the kind's queue explicitly (engine.enqueue).
+    # The run_job task is sent with the kind's queue explicitly (landing.enqueue).
     maintenance = queues_of("worker-maintenance")
     for name, kind in KINDS.items():
         assert kind.queue not in maintenance, f"job kind {name} would occupy the reaper's slot"
