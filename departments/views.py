@@ -41,6 +41,7 @@ from optimizations.analyzers.base import validate_params
 from optimizations.jobs import engine, kinds
 from optimizations.models import Initiative, PhaseTask, TargetService
 from portal import access
+from portal.http import HtmxHttpRequest
 from portal.models import AuditEvent
 
 
@@ -149,7 +150,7 @@ def _runbook_rows(runbooks):
 
 @require_GET
 @vary_on_headers("HX-Request")
-def runbook_list(request):
+def runbook_list(request: HtmxHttpRequest) -> HttpResponse:
     today = timezone.localdate()
     filters = {
         key: request.GET.get(key, "").strip()
@@ -508,7 +509,7 @@ def runbook_reject(request, slug, number):
 
 
 @require_POST
-def runbook_reviewed(request, slug):
+def runbook_reviewed(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     runbook = access.get_runbook_for_user(request, slug, write=True)
     actions.do_mark_runbook_reviewed(request.user, runbook)
     if request.htmx:
@@ -519,7 +520,7 @@ def runbook_reviewed(request, slug):
 
 
 @require_POST
-def runbook_run_step(request, slug, index):
+def runbook_run_step(request: HtmxHttpRequest, slug: str, index: int) -> HttpResponse:
     """Start the job a ``kaizen-run`` step describes, on its target."""
     runbook = access.get_runbook_for_user(request, slug, run=True)
     revision = runbook.current_revision

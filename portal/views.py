@@ -11,6 +11,7 @@ from django.contrib.auth import update_session_auth_hash
 from django.contrib.auth.forms import PasswordChangeForm
 from django.core.paginator import Paginator
 from django.db.models import Count, Q, Sum
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone, translation
 from django.utils.translation import get_language_from_request, gettext_lazy
@@ -23,6 +24,7 @@ from departments.models import Department, Profile
 from optimizations.models import Initiative, Phase, PhaseTask
 from optimizations.work.views.plan import _attach_phases
 from portal import access
+from portal.http import HtmxHttpRequest
 from portal.language import SESSION_KEY, do_set_language, stored_language
 from portal.models import AuditEvent
 
@@ -88,7 +90,7 @@ def dashboard(request):
 
 @require_GET
 @vary_on_headers("HX-Request")
-def audit_list(request):
+def audit_list(request: HtmxHttpRequest) -> HttpResponse:
     access.require(access.can_view_audit(request.user))
     events = AuditEvent.objects.select_related("actor", "initiative", "target")
     query = request.GET.get("q", "").strip()

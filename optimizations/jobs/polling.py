@@ -10,7 +10,8 @@ job sits still should ask less often:
 - the run page's poll is answered with an ETag of its jobs' state (one query
   on the run's jobs): the browser revalidates, and an unchanged run costs a
   304 without rendering;
-- both stop (286) when the work has ended.
+- both stop when the work has ended: django-htmx's ``HttpResponseStopPolling``
+  (status 286) still swaps its content in, then htmx stops asking.
 """
 
 from __future__ import annotations
@@ -18,7 +19,10 @@ from __future__ import annotations
 import time
 import zlib
 
+from django.http import HttpResponse
+from django.template.loader import render_to_string
 from django.utils.cache import patch_cache_control
+from django_htmx.http import HttpResponseStopPolling
 
 from optimizations.models import Job
 
@@ -91,3 +95,10 @@ def revalidate(response):
     """The browser keeps the answer but asks again each time (If-None-Match)."""
     patch_cache_control(response, no_cache=True, private=True)
     return response
+
+
+def answer(request, template: str, context: dict, *, done: bool) -> HttpResponse:
+    """A poll's answer: the rendered fragment, and once the work has ended the same
+    fragment as ``HttpResponseStopPolling`` so the page stops asking."""
+    response_class = HttpResponseStopPolling if done else HttpResponse
+    return response_class(render_to_string(template, context, request))

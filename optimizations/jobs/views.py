@@ -14,6 +14,7 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import condition, require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
+from django_htmx.http import HttpResponseClientRedirect
 
 from optimizations.jobs import engine, kinds, modes, polling, verdicts
 from optimizations.jobs.forms import (
@@ -34,10 +35,10 @@ from optimizations.models import (
 )
 from optimizations.reports import charts
 from portal import access
+from portal.http import HtmxHttpRequest
 
 LOG_TAIL = 200
 LOG_PAGE = 500
-STOP_POLLING = 286  # htmx stops polling on this status
 
 
 def _links(target, data) -> dict:
@@ -112,7 +113,7 @@ def job_params(request, slug, kind):
 
 
 @require_POST
-def job_start(request, slug, kind):
+def job_start(request: HtmxHttpRequest, slug: str, kind: str) -> HttpResponse:
     """Start a single job of ``kind`` with the parameters of its form."""
     target = access.get_target_for_user(request, slug, run=True)
     try:
@@ -125,7 +126,7 @@ def job_start(request, slug, kind):
     )
     valid = form.is_valid() & (upload is None or upload.is_valid())
     uploaded = valid and upload is not None and upload.cleaned_data["scenario_file"]
-    if uploaded and form.cleaned_data.get("scenario"):
+    if upload is not None and uploaded and form.cleaned_data.get("scenario"):
         upload.add_error("scenario_file", "Give a scenario file or a custom scenario, not both.")
         valid = False
     if not valid:
@@ -146,11 +147,10 @@ def job_start(request, slug, kind):
     except Exception as error:  # a ValidationError from params_from_form's JSON
         messages.error(request, str(error))
         return redirect(target)
-    job = run.jobs.first()
+    job = run.jobs.earliest("pk")  # its one job (a run with none is refused above)
     if request.htmx:
-        response = HttpResponse(status=204)
-        response["HX-Redirect"] = job.get_absolute_url()
-        return response
+        # The form was swapped in by htmx: the browser goes to the job's page.
+        return HttpResponseClientRedirect(job.get_absolute_url())
     return redirect(job)
 
 
@@ -208,12 +208,7 @@ def run_live(request, pk):
         **_run_state(run, jobs),
     }
     return polling.revalidate(
-        render(
-            request,
-            "optimizations/jobs/run_detail.html#run_jobs",
-            context,
-            status=STOP_POLLING if done else 200,
-        )
+        polling.answer(request, "optimizations/jobs/run_detail.html#run_jobs", context, done=done)
     )
 
 
@@ -347,12 +342,7 @@ def job_live(request, pk):
     if ended:
         full = Job.objects.select_related("target", "run").get(pk=job.pk)
         context.update(job=full, final=True, **_result_context(full), **_charts(full))
-    return render(
-        request,
-        "optimizations/jobs/job_live.html",
-        context,
-        status=STOP_POLLING if ended else 200,
-    )
+    return polling.answer(request, "optimizations/jobs/job_live.html", context, done=ended)
 
 
 @require_GET
@@ -480,7 +470,7 @@ PARAM_FILTER = re.compile(r"^([a-z_][a-z0-9_]*)=(.+)$")
 
 @require_GET
 @vary_on_headers("HX-Request")
-def job_list(request):
+def job_list(request: HtmxHttpRequest) -> HttpResponse:
     """Job history, filterable by target, initiative, kind, status, who and parameter."""
     jobs = Job.objects.select_related("target", "triggered_by", "run", "waiting_for")
     filters = {

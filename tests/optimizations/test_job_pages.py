@@ -222,3 +222,19 @@ def test_each_poll_brings_only_the_new_rows_in_few_queries(
 
     points = json.loads(extension)
     assert points["x"] == [601.0, 602.0] and points["achieved"] == [699.0, 700.0]
+
+
+def test_a_job_started_from_its_htmx_form_sends_the_browser_to_the_job(login, target, qa_engineer):
+    response = login(qa_engineer).post(
+        reverse("job_start", args=[target.slug, "probe"]), {}, headers={"HX-Request": "true"}
+    )
+    job = Job.objects.get(target=target, kind="probe")
+    # django-htmx's HttpResponseClientRedirect: htmx reads HX-Redirect and navigates.
+    assert response.status_code == 200 and "Location" not in response
+    assert response["HX-Redirect"] == job.get_absolute_url()
+
+
+def test_a_job_started_without_htmx_is_an_ordinary_redirect(login, target, qa_engineer):
+    response = login(qa_engineer).post(reverse("job_start", args=[target.slug, "probe"]))
+    assert response.status_code == 302
+    assert response["Location"] == Job.objects.get(target=target).get_absolute_url()

@@ -120,3 +120,16 @@ def test_a_running_job_still_shows_its_duration_moving(watcher, running_job, clo
     clock["step"] += 1  # ten seconds on: "took" changed
     url, _ = next_poll(body)
     assert f'id="job-{running_job.pk}-status"' in htmx_get(watcher, url).content.decode()
+
+
+def test_the_stop_polling_answer_still_carries_the_final_fragment(watcher, running_job):
+    """htmx swaps a 286 answer in like a 200, then stops: the page gets the end state."""
+    running_job.succeed({"checks": []}, "pass")
+    response = htmx_get(watcher, f"/jobs/{running_job.pk}/live/?after=0")
+    assert response.status_code == 286 and response.reason_phrase == "Stop Polling"
+    body = response.content.decode()
+    assert f'id="job-{running_job.pk}-status"' in body
+    assert f'<div id="job-{running_job.pk}-poll"></div>' in body  # no next poll
+    run = htmx_get(watcher, f"/runs/{running_job.run_id}/live/")
+    assert run.status_code == 286 and f'id="run-{running_job.run_id}-jobs"' in run.content.decode()
+    assert 'hx-trigger="every' not in run.content.decode()

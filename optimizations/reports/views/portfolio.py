@@ -8,6 +8,7 @@ charts from optimizations.reports.charts.
 from __future__ import annotations
 
 from django.core.cache import cache
+from django.http import HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
@@ -17,6 +18,7 @@ from optimizations.analyzers import stats
 from optimizations.models import Initiative
 from optimizations.reports import charts, portfolio
 from portal import access
+from portal.http import HtmxHttpRequest
 
 RULE = {
     "min_runs": stats.MIN_RUNS,
@@ -82,7 +84,7 @@ def overview() -> dict:
 
 @require_GET
 @vary_on_headers("HX-Request")
-def portfolio_changes(request):
+def portfolio_changes(request: HtmxHttpRequest) -> HttpResponse:
     """Most improved and regressed targets: the comparison rule on many pairs of
     benchmarks costs a second or more the first time (then it is cached), so the
     portfolio page loads this panel after it has shown everything else."""
@@ -101,7 +103,7 @@ def portfolio_changes(request):
 
 @require_GET
 @vary_on_headers("HX-Request")
-def initiative_burndown(request, pk):
+def initiative_burndown(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     """An initiative's burn-down: a fragment for HTMX, a small page otherwise."""
     initiative = access.get_initiative_for_user(request, pk)
     figure = charts.phase_burndown(initiative, portfolio.burndown_tasks(initiative))

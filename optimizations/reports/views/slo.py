@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from django import forms
+from django.http import HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 from django.views.decorators.vary import vary_on_headers
 
 from optimizations.reports import capacity, charts, sloboard
 from portal import access
+from portal.http import HtmxHttpRequest
 
 
 class AdvisorForm(forms.Form):
@@ -37,7 +39,7 @@ def _advice(target, form: AdvisorForm) -> capacity.Advice:
 
 @require_GET
 @vary_on_headers("HX-Request")
-def target_slo(request, slug):
+def target_slo(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     target = access.get_target_for_user(request, slug)
     form = AdvisorForm(request.GET or None)
     context = {"target": target, "form": form, "advice": _advice(target, form)}

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django import forms
 from django.core.paginator import Paginator
 from django.db.models import Count
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
@@ -15,6 +16,7 @@ from optimizations.jobs import codescans
 from optimizations.models import Finding
 from optimizations.work import findings as service
 from portal import access
+from portal.http import HtmxHttpRequest
 
 
 class TriageForm(forms.Form):
@@ -40,7 +42,7 @@ filter_findings = service.filter_findings
 
 @require_GET
 @vary_on_headers("HX-Request")
-def finding_list(request, slug):
+def finding_list(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     target = access.get_target_for_user(request, slug)
     filters = finding_filters(request.GET)
     findings = filter_findings(Finding.objects.filter(target=target), filters)
@@ -132,7 +134,7 @@ def finding_detail(request, pk):
 
 
 @require_POST
-def finding_status(request, pk):
+def finding_status(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     """An engineer triages a finding; accepted, won't fix and false positive need a reason."""
     finding = access.get_finding_for_user(request, pk, write=True)
     form = TriageForm(request.POST)

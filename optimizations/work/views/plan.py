@@ -8,7 +8,7 @@ from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.core.paginator import Paginator
 from django.db.models import Count, Q
-from django.http import HttpResponseBadRequest
+from django.http import HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
@@ -19,6 +19,7 @@ from optimizations.work import actions
 from optimizations.work.forms import InitiativeForm, PhaseStatusForm, TaskCreateForm, TaskUpdateForm
 from optimizations.work.plan import progress_percent, with_progress
 from portal import access
+from portal.http import HtmxHttpRequest
 from portal.models import AuditEvent
 
 # --- initiatives --------------------------------------------------------------
@@ -26,7 +27,7 @@ from portal.models import AuditEvent
 
 @require_GET
 @vary_on_headers("HX-Request")
-def initiative_list(request):
+def initiative_list(request: HtmxHttpRequest) -> HttpResponse:
     initiatives = Initiative.objects.select_related("target", "owner").annotate(
         open_tasks=Count(
             "phases__tasks", filter=Q(phases__tasks__status__in=PhaseTask.OPEN_STATUSES)
@@ -177,7 +178,7 @@ def initiative_edit(request, pk):
 
 
 @require_POST
-def phase_status(request, pk):
+def phase_status(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     phase = access.get_phase_for_user(request, pk, write=True)
     form = PhaseStatusForm(request.POST)
     if not form.is_valid():
@@ -198,7 +199,7 @@ def phase_status(request, pk):
 
 
 @require_http_methods(["GET", "POST"])
-def task_update(request, pk):
+def task_update(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     """The inline change of a task's status, assignee or hours.
 
     Answers an HTMX request with the task card and, out of band, its phase's
@@ -209,9 +210,9 @@ def task_update(request, pk):
     assignees = _assignees_by_department().get(task.department_id, [])
     if request.method == "GET":
         task = PhaseTask.objects.select_related("department", "assignee", "phase").get(pk=task.pk)
-        task.can_edit = True
-        task.form = TaskUpdateForm(instance=task, assignees=assignees, prefix=f"t{task.pk}")
-        task.last_run = task.runs.order_by("-created_at", "-pk").first()
+        _as_open_card(
+            task, TaskUpdateForm(instance=task, assignees=assignees, prefix=f"t{task.pk}")
+        )
         return render(
             request,
             "optimizations/work/initiative_detail.html#task_card",
@@ -225,12 +226,12 @@ def task_update(request, pk):
         task = PhaseTask.objects.select_related("department", "assignee", "phase").get(pk=task.pk)
         form = TaskUpdateForm(instance=task, assignees=assignees, prefix=f"t{task.pk}")
     elif not request.htmx:
-        messages.error(request, "; ".join(e for errors in form.errors.values() for e in errors))
+        messages.error(
+            request, "; ".join(str(e) for errors in form.errors.values() for e in errors)
+        )
     if not request.htmx:
         return redirect(task.phase.initiative)
-    task.can_edit = True
-    task.form = form
-    task.last_run = task.runs.order_by("-created_at", "-pk").first()
+    _as_open_card(task, form)
     phase = with_progress(Phase.objects.filter(pk=task.phase_id)).get()
     phase.progress = progress_percent(phase.total_weight, phase.done_weight, phase.status)
     return render(
@@ -244,6 +245,13 @@ def task_update(request, pk):
         },
         status=200 if saved else 422,
     )
+
+
+def _as_open_card(task, form) -> None:
+    """What the task's card shows when its editor opens: the form and the task's last run."""
+    task.can_edit = True
+    task.form = form
+    task.last_run = task.runs.order_by("-created_at", "-pk").first()
 
 
 @require_POST

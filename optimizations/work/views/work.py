@@ -7,12 +7,13 @@ from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.core.paginator import Paginator
 from django.db.models import Count, Q
-from django.http import QueryDict
+from django.http import HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
+from django_htmx.http import HttpResponseClientRefresh
 
 from departments.models import Department
 from optimizations.jobs import verdicts
@@ -20,6 +21,7 @@ from optimizations.models import Finding, PhaseTask
 from optimizations.work import findings as service
 from optimizations.work import routing, triage
 from portal import access
+from portal.http import HtmxHttpRequest
 
 FILTERS = ("source", "severity", "status", "department", "assignee", "task", "rule", "q")
 
@@ -63,7 +65,7 @@ def _people():
 
 @require_GET
 @vary_on_headers("HX-Request")
-def initiative_findings(request, pk):
+def initiative_findings(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     initiative = access.get_initiative_for_user(request, pk)
     filters = read_filters(request.GET)
     findings = initiative_findings_filtered(initiative, filters).select_related("assignee")
@@ -227,7 +229,7 @@ def phase_gate(request, pk):
 
 
 @require_POST
-def phase_gate_sign(request, pk):
+def phase_gate_sign(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     from optimizations.work import gates
 
     phase = access.get_phase_for_user(request, pk, sign=True)
@@ -252,14 +254,13 @@ def phase_gate_sign(request, pk):
         else:
             messages.success(request, f"Gate of phase {phase.number} signed off.")
         return redirect(phase.initiative)
+    if not error:
+        # The phase heads show the new statuses: reload the board.
+        return HttpResponseClientRefresh()
     phase.refresh_from_db()
-    response = render(
+    return render(
         request,
         "optimizations/work/phase_gate.html",
         _gate_context(request, phase, error=error, posted=request.POST),
-        status=422 if error else 200,
+        status=422,
     )
-    if not error:
-        # The phase heads show the new statuses: reload the board.
-        response["HX-Refresh"] = "true"
-    return response
