@@ -71,3 +71,42 @@ def test_run_watch_cancel_and_rerun(browser_page, live_server, worker, target, q
         assert "Succeeded" in rows.nth(0).text_content()
     finally:
         server.close()
+
+
+def test_a_single_job_from_its_form_opens_its_page_and_the_polling_stops_at_the_end(
+    browser_page, live_server, worker, target, qa_engineer
+):
+    """The htmx form answers with django-htmx's client redirect (HX-Redirect), and the
+    job page's poll ends with HttpResponseStopPolling once the job has ended."""
+    page = browser_page
+    server = StubTarget()
+    try:
+        target.base_url = server.url
+        target.save()
+        page.goto(live_server.url + "/login/")
+        page.fill("#id_username", qa_engineer.username)
+        page.fill("#id_password", PASSWORD)
+        page.click("button[type=submit]")
+        page.wait_for_url(live_server.url + "/")
+
+        page.goto(live_server.url + target.get_absolute_url())
+        page.click(f"a[href='/targets/{target.slug}/jobs/probe/']")
+        page.wait_for_selector("form#job-params button[type=submit]")
+        polls = []
+        page.on(
+            "response",
+            lambda response: polls.append(response.status) if "/live/" in response.url else None,
+        )
+        page.click("form#job-params button[type=submit]")
+        page.wait_for_url("**/jobs/*/")
+        job = Job.objects.get(target=target, kind="probe")
+        assert page.url == live_server.url + job.get_absolute_url()
+        page.wait_for_selector(f"#job-{job.pk}-status .badge.succeeded", timeout=30_000)
+        page.wait_for_function("() => !document.querySelector('[hx-trigger^=\"every\"]')")
+        assert polls and polls[-1] == 286
+        asked = len(polls)
+        # Polls came every second while it ran; after the 286 none follows.
+        page.wait_for_timeout(2_500)
+        assert len(polls) == asked
+    finally:
+        server.close()
