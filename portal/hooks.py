@@ -2,9 +2,11 @@
 importing it.
 
 ``optimizations`` does not import ``departments``' actions (runbooks, training
-sit above the optimization work and call into it); when the work changes
-something a department cares about, it calls a hook here by name, and the
-department registers its function in its ``AppConfig.ready()``. Plain function
+sit above the optimization work and call into it), and the plan (``work``)
+does not import the job machinery (``jobs`` stores its results through the
+plan); when the lower part changes something the higher one acts on, it calls
+a hook here by name, and the higher part registers its function in its app's
+``AppConfig.ready()`` (departments/apps.py, optimizations/apps.py). Plain function
 calls in the caller's transaction, in registration order — not Django signals:
 every hook is named below, a call to an unknown name raises, and an exception
 in a hook reaches the caller (a state change must not half-happen quietly).
@@ -17,6 +19,8 @@ from collections.abc import Callable
 # name → what it is called with, and when.
 HOOKS = {
     "phase_done": "(initiative, phase, actor) after a phase moved to done, in its transaction",
+    "initiative_done": "(actor, initiative) after an initiative moved to done, in its transaction",
+    "target_created": "(target, actor) after a target was registered, in its transaction",
 }
 
 _registered: dict[str, list[Callable[..., object]]] = {name: [] for name in HOOKS}

@@ -15,8 +15,9 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from optimizations.jobs import cron, engine, kinds, landing
-from optimizations.models import Job, JobLog, Measurement, Schedule, TargetService
+from optimizations.analyzers import stats
+from optimizations.jobs import baselines, cron, engine, kinds, landing, sentinel
+from optimizations.models import Job, JobLog, Measurement, Run, Schedule, TargetService
 from portal.models import ServiceBeat
 
 logger = logging.getLogger(__name__)
@@ -176,9 +177,7 @@ def start_due_schedules(now=None) -> int:
         try:
             if schedule.sentinel_reference_id:
                 # A regression sentinel re-runs its reference set's exact configuration.
-                from optimizations.jobs import sentinel
-
-                sentinel.start(schedule, expires_at=following)
+                start_sentinel(schedule, expires_at=following)
                 started += 1
                 continue
             engine.start_run(
@@ -222,3 +221,26 @@ def purge(now=None) -> dict:
         name="purge", defaults={"at": now, "detail": {"logs": logs, "samples": samples}}
     )
     return {"logs": logs, "samples": samples}
+
+
+def start_sentinel(schedule: Schedule, expires_at=None) -> Run:
+    """Re-run a regression sentinel's reference configuration as a benchmark set (the
+    beat calls this for a due sentinel; optimizations/jobs/sentinel.py says what it
+    guards). Raises engine.CannotStart with a reason."""
+    reference = sentinel.set_of_run(schedule.sentinel_reference_id)
+    if reference is None:
+        raise engine.CannotStart(
+            f"the sentinel's reference run #{schedule.sentinel_reference_id} has no "
+            f"{sentinel.SET_MODE} benchmark left; mark the initiative done again to re-arm it"
+        )
+    params = dict(reference.jobs[0].params)
+    return baselines.start_set(
+        schedule.created_by,
+        schedule.target,
+        repetitions=min(max(reference.size, stats.MIN_RUNS), baselines.SET_MAX_RUNS),
+        params=params,
+        initiative=schedule.initiative,
+        schedule=schedule,
+        trigger="schedule",
+        expires_at=expires_at,
+    )

@@ -2,10 +2,10 @@
 
 When an initiative is marked done, ``arm`` creates (or re-arms) a weekly
 schedule on its target and remembers the run of the initiative's newest load
-set as the reference. When the schedule is due, ``start`` re-runs the
-reference's exact configuration (the parameters of its set, duration
-included, as many runs as it had and at least 5) as a benchmark set; when that
-run lands, ``check_after_run`` compares the two sets through the comparison
+set as the reference. When the schedule is due, the beat
+(``housekeeping.start_sentinel``) re-runs the reference's exact configuration
+(the parameters of its set, duration included, as many runs as it had and at
+least 5) as a benchmark set; when that run lands, ``check_after_run`` compares the two sets through the comparison
 rule, one value per run (optimizations.jobs.baselines.compare_sets):
 
 - a significant regression on any metric becomes a high-severity finding (one
@@ -139,30 +139,6 @@ def arm(actor, initiative: Initiative) -> Schedule | None:
         target=initiative.target,
     )
     return schedule
-
-
-def start(schedule: Schedule, expires_at=None) -> Run:
-    """Re-run the reference's exact configuration as a benchmark set (the beat calls
-    this for a due sentinel). Raises engine.CannotStart with a reason."""
-    from optimizations.jobs import engine
-
-    reference = set_of_run(schedule.sentinel_reference_id)
-    if reference is None:
-        raise engine.CannotStart(
-            f"the sentinel's reference run #{schedule.sentinel_reference_id} has no {SET_MODE} "
-            "benchmark left; mark the initiative done again to re-arm it"
-        )
-    params = dict(reference.jobs[0].params)
-    return baselines.start_set(
-        schedule.created_by,
-        schedule.target,
-        repetitions=min(max(reference.size, stats.MIN_RUNS), baselines.SET_MAX_RUNS),
-        params=params,
-        initiative=schedule.initiative,
-        schedule=schedule,
-        trigger="schedule",
-        expires_at=expires_at,
-    )
 
 
 def check_after_run(run) -> None:

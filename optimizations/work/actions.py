@@ -111,10 +111,9 @@ def do_update_initiative(actor, initiative: Initiative, **fields) -> dict:
             target=initiative.target,
         )
     if "status" in changes and initiative.status == Initiative.DONE:
-        # A finished initiative is guarded: weekly benchmarks against its last one.
-        from optimizations.jobs.sentinel import arm
-
-        arm(actor, initiative)
+        # A finished initiative is guarded: weekly benchmarks against its last one
+        # (the regression sentinel, optimizations/apps.py).
+        hooks.call("initiative_done", actor, initiative)
     return changes
 
 
@@ -214,15 +213,14 @@ TARGET_FIELDS = (
 @transaction.atomic
 def do_create_target(actor, *, credentials=None, **fields) -> TargetService:
     """Register a target with the organisation's recurring reviews scheduled."""
-    from optimizations.jobs.schedules import create_default_schedules
-
     target = TargetService(**fields)
     _apply_credentials(target, credentials or {})
     target.save()
     record(actor, "target.create", target, f"registered target {target.name}", target=target)
     if credentials:
         _record_credentials(actor, target, credentials)
-    create_default_schedules(target, actor)
+    # Its recurring reviews are scheduled (optimizations/apps.py).
+    hooks.call("target_created", target, actor)
     return target
 
 
