@@ -36,6 +36,7 @@ from optimizations.models import (
     Schedule,
     TargetService,
 )
+from portal.models import ApiToken
 
 
 def roles_of(user) -> dict[str, str]:
@@ -230,6 +231,12 @@ def get_membership_for_user(request, pk, *, write=False):
     """``write``: change or end it (managers)."""
     require(not write or can_manage_people(request.user))
     return get_object_or_404(Membership.objects.select_related("user", "department"), pk=pk)
+
+
+def get_own_token_for_user(request, pk):
+    """One of the signed-in person's own API tokens: anybody else's is as missing (404),
+    managers included; a token is its owner's alone to revoke."""
+    return get_object_or_404(ApiToken, pk=pk, user=request.user)
 
 
 # --- runbooks and training (HR) -------------------------------------------------

@@ -13,13 +13,13 @@ from datetime import timedelta
 
 from django import forms
 from django.contrib import messages
-from django.http import Http404
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods, require_POST
 
+from portal import access
 from portal.audit import record
 from portal.models import ApiToken
 
@@ -132,9 +132,7 @@ def token_list(request):
 
 @require_POST
 def token_revoke(request, pk):
-    token = ApiToken.objects.filter(pk=pk, user=request.user).first()
-    if token is None:
-        raise Http404("No such token of yours.")
+    token = access.get_own_token_for_user(request, pk)
     if do_revoke_token(request.user, token):
         messages.success(
             request, _("Revoked “%(name)s”: it no longer opens the API.") % {"name": token.name}
