@@ -14,6 +14,7 @@ portal, examples, bench; migrations and the code-scan corpus left out) with
   has an app register its hooks and checks once every model is loaded (an
   ``apps`` module is imported before the models are), so an import there is
   registration, not a dodge — its edge still counts for cycles;
+- imports under ``if TYPE_CHECKING:`` are left out (they never run);
 - the imports of other libraries inside functions, for information: a few are
   kept on purpose so that a light command does not load a heavy library
   (plotly, schemathesis, pip-audit…); they cannot form a cycle with our code.
@@ -119,6 +120,17 @@ class _Visitor(ast.NodeVisitor):
         self.depth -= 1
 
     visit_FunctionDef = visit_AsyncFunctionDef = visit_ClassDef = visit_Lambda = _nested
+
+    def visit_If(self, node: ast.If) -> None:
+        # ``if TYPE_CHECKING:`` imports are for the type checker only: never run, no edge.
+        test = node.test
+        if getattr(test, "id", None) == "TYPE_CHECKING" or getattr(test, "attr", None) == (
+            "TYPE_CHECKING"
+        ):
+            for child in node.orelse:
+                self.visit(child)
+            return
+        self.generic_visit(node)
 
     def visit_Import(self, node: ast.Import) -> None:
         if self.in_ready:

@@ -45,7 +45,8 @@ from . import advisories, project
 from .index import Index
 from .ruff import FIX as RUFF_FIX
 from .ruff import run_ruff, severity_of
-from .rules import RULES, Hit, load_checks
+from .rules import RULES, Hit
+from .rules.checks import load_checks
 from .rules.common import Scan
 from .sarif import to_json, to_sarif
 from .stack import stack_report

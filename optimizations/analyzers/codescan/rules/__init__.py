@@ -1,8 +1,9 @@
 """The FSA rule catalog: what each rule means, why it matters, how to fix it.
 
 The checks themselves live in the modules beside this one and register with
-:func:`check`; the catalog is data so that the portal, SARIF export and the
-tests read the same titles, severities and documentation links.
+:func:`check` (``rules.checks`` imports them all); the catalog is data so that
+the portal, SARIF export and the tests read the same titles, severities and
+documentation links.
 """
 
 from __future__ import annotations
@@ -525,9 +526,3 @@ def check[F: Check](rule_id: str) -> Callable[[F], F]:
         return function
 
     return register
-
-
-def load_checks() -> dict[str, Check]:
-    from . import aio, api, compat, guide, orm, security, sessions  # noqa: F401  (registration)
-
-    return CHECKS
