@@ -280,6 +280,12 @@ class AnalysisResult:
     verdict_reason: str = ""
 
 
+class Log(Protocol):
+    """``Context.log`` handed on by itself."""
+
+    def __call__(self, message: str, level: str = "info") -> None: ...
+
+
 class Context(Protocol):
     """What an analyzer may call while it runs."""
 

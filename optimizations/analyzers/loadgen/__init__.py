@@ -7,12 +7,13 @@ The portal's benchmark job calls ``run(target, params, ctx)`` with ``PARAMS``
 """
 
 import importlib
+from typing import Any
 
 __all__ = ["MODES", "PARAMS", "PARAMS_BY_MODE", "merge_summaries", "run"]
 _HOMES = {"merge_summaries": "report"}
 
 
-def __getattr__(name):
+def __getattr__(name: str) -> Any:
     # Imported lazily: the engine process starts as ``-m ...loadgen.engine`` and
     # must not pull the analyzer (and the engine module itself) in through here.
     if name in __all__:

@@ -47,13 +47,15 @@ import socket
 import ssl
 import sys
 import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TextIO
 
 import httptools
 
 try:  # uvloop is the fast path; plain asyncio still works, only slower.
     import uvloop
 except ImportError:  # pragma: no cover - uvloop is a dependency on Linux
-    uvloop = None
+    uvloop = None  # type: ignore[assignment]  # no uvloop: plain asyncio below
 
 from optimizations.analyzers.loadgen import journeys as journeys_mod
 from optimizations.analyzers.loadgen.hdr import DEFAULT_SUB_BITS, MAX_VALUE_US
@@ -125,7 +127,7 @@ def _sparse(counts: dict[int, int]) -> list[list[int]]:
     return [[index, counts[index]] for index in sorted(counts)]
 
 
-def _hist(counts: dict[int, int], total_sum: int, high: int) -> dict:
+def _hist(counts: dict[int, int], total_sum: int, high: int) -> dict[str, Any]:
     return {"counts": _sparse(counts), "sum": total_sum, "max": high}
 
 
@@ -144,7 +146,7 @@ class Slot:
         "waiting",
     )
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.conn: Conn | None = None
         self.journey: journeys_mod.JourneyRun | None = None  # the journey this request is a step of
         self.payload = b""  # what to write once the connection is made
@@ -161,18 +163,22 @@ class Conn(asyncio.Protocol):
 
     __slots__ = ("engine", "parser", "slot", "status", "transport")
 
-    def __init__(self, engine: Engine, slot: Slot):
+    def __init__(self, engine: Engine, slot: Slot) -> None:
         self.engine = engine
         self.slot = slot
-        self.transport = None
-        self.parser = None
+        self.transport: asyncio.Transport | None = None
+        self.parser: httptools.HttpResponseParser | None = None
         self.status = 0
 
-    def connection_made(self, transport) -> None:
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        if TYPE_CHECKING:  # create_connection hands a stream transport
+            assert isinstance(transport, asyncio.Transport)
         self.transport = transport
         self.parser = httptools.HttpResponseParser(self)
 
     def data_received(self, data: bytes) -> None:
+        if TYPE_CHECKING:  # (checker only) data arrives after connection_made
+            assert self.parser is not None
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserError as exc:
@@ -180,10 +186,10 @@ class Conn(asyncio.Protocol):
                 self.engine.sample_error(f"malformed response: {exc}")
                 self.engine.fail(self.slot, MALFORMED)
 
-    def eof_received(self):
+    def eof_received(self) -> bool:
         return False  # let the transport close; connection_lost reports it
 
-    def connection_lost(self, exc) -> None:
+    def connection_lost(self, exc: Exception | None) -> None:
         self.transport = None
         slot = self.slot
         # A connection we closed or replaced ourselves is no longer the slot's.
@@ -197,6 +203,8 @@ class Conn(asyncio.Protocol):
     # httptools callbacks ----------------------------------------------------------
 
     def on_headers_complete(self) -> None:
+        if TYPE_CHECKING:  # (checker only) the parser calls this back
+            assert self.parser is not None
         self.status = self.parser.get_status_code()
 
     def on_message_complete(self) -> None:
@@ -219,7 +227,7 @@ class CaptureConn(Conn):
 
     __slots__ = ("body", "headers", "overflow")
 
-    def __init__(self, engine: Engine, slot: Slot):
+    def __init__(self, engine: Engine, slot: Slot) -> None:
         super().__init__(engine, slot)
         self.headers: list[tuple[bytes, bytes]] = []
         self.body = bytearray()
@@ -246,7 +254,7 @@ class CaptureConn(Conn):
 class Engine:
     """Drives the connections of one generator process."""
 
-    def __init__(self, config: dict, emit):
+    def __init__(self, config: dict[str, Any], emit: Callable[[dict[str, Any]], None]) -> None:
         self.emit = emit
         self.loop = asyncio.get_running_loop()
         self.host = config["host"]
@@ -281,10 +289,10 @@ class Engine:
         ]
         self.conn_class = CaptureConn if self.journeys else Conn
         # Next steps of journeys, due after their think time: (intended, order, request, run).
-        self.later: list = []
+        self.later: list[tuple[float, int, int, journeys_mod.JourneyRun]] = []
         self.later_order = itertools.count()
         self.wake_at = float("inf")
-        self.pump_handle = None
+        self.pump_handle: asyncio.TimerHandle | None = None
         self.journey_count = 0
         by_name: dict[str, OpStats] = {}
         self.request_op: list[OpStats] = []
@@ -331,7 +339,10 @@ class Engine:
 
         self.slots: list[Slot] = []
         self.idle: list[Slot] = []
-        self.queue: collections.deque = collections.deque()
+        # Requests waiting for a free connection: (intended, request, journey run or None).
+        self.queue: collections.deque[tuple[float, int, journeys_mod.JourneyRun | None]] = (
+            collections.deque()
+        )
         self.sec = [0] * len(COUNTERS)
         self.totals = [0] * len(COUNTERS)
         self.sec_lag: dict[int, int] = {}
@@ -362,7 +373,7 @@ class Engine:
 
     # -- lifecycle -----------------------------------------------------------------
 
-    async def run(self) -> dict:
+    async def run(self) -> dict[str, Any]:
         self.slots = [Slot() for _ in range(self.connections)]
         results = await asyncio.gather(
             *(self._connect(slot) for slot in self.slots), return_exceptions=True
@@ -511,11 +522,10 @@ class Engine:
         self.wake_at = wake
         if self.timerfd is not None:
             now = time.perf_counter()
-            os.timerfd_settime(
-                self.timerfd,
-                flags=os.TFD_TIMER_ABSTIME,
-                initial=wake if wake - now > MIN_WAKE_GAP else now + MIN_WAKE_GAP,
-            )
+            at = wake if wake - now > MIN_WAKE_GAP else now + MIN_WAKE_GAP
+            # os.timerfd_* are Python 3.13's (a timerfd is only made there, _start_timer);
+            # the type check targets 3.12, whose os module does not declare them.
+            os.timerfd_settime(self.timerfd, flags=os.TFD_TIMER_ABSTIME, initial=at)  # type: ignore[attr-defined]
         else:
             if self.pump_handle is not None:
                 self.pump_handle.cancel()
@@ -525,6 +535,8 @@ class Engine:
             )
 
     def _on_timerfd(self) -> None:
+        if self.timerfd is None:
+            return  # stopped since the wake-up was queued
         try:
             os.read(self.timerfd, 8)
         except BlockingIOError:
@@ -533,7 +545,7 @@ class Engine:
 
     def _start_timer(self) -> None:
         """Use a timerfd for the open model's pump where the platform has one."""
-        if not hasattr(os, "timerfd_create") or sys.platform != "linux":
+        if sys.version_info < (3, 13) or sys.platform != "linux":
             return
         try:
             fd = os.timerfd_create(time.CLOCK_MONOTONIC, flags=os.TFD_NONBLOCK | os.TFD_CLOEXEC)
@@ -548,7 +560,9 @@ class Engine:
             os.close(self.timerfd)
             self.timerfd = None
 
-    def _dispatch(self, request: int, intended: float, run=None) -> None:
+    def _dispatch(
+        self, request: int, intended: float, run: journeys_mod.JourneyRun | None = None
+    ) -> None:
         if self.idle:
             self._send(self.idle.pop(), request, intended, run)
         elif len(self.slots) < self.max_connections:
@@ -558,7 +572,9 @@ class Engine:
         else:
             self.queue.append((intended, request, run))
 
-    def _send(self, slot: Slot, request: int, intended: float, run=None) -> None:
+    def _send(
+        self, slot: Slot, request: int, intended: float, run: journeys_mod.JourneyRun | None = None
+    ) -> None:
         slot.busy = True
         slot.request = request
         slot.intended = intended
@@ -566,7 +582,12 @@ class Engine:
         self.in_flight += 1
         payload = self.payloads[request]
         if payload is None:
-            payload = run.payload if run is not None else self._render_plain(request)
+            if run is None:
+                payload = self._render_plain(request)
+            else:
+                if TYPE_CHECKING:  # (checker only) _prepare_step built the step's bytes
+                    assert run.payload is not None
+                payload = run.payload
         conn = slot.conn
         if conn is None:
             slot.waiting = True
@@ -576,6 +597,8 @@ class Engine:
             return
         slot.sent_at = time.perf_counter()
         self.sec[SENT] += 1
+        if TYPE_CHECKING:  # (checker only) a slot's live connection has its transport
+            assert conn.transport is not None
         conn.transport.write(payload)
 
     def _render_plain(self, request: int) -> bytes:
@@ -597,7 +620,7 @@ class Engine:
         if self._prepare_step(run):
             self._dispatch(run.step.index, intended, run)
 
-    def _prepare_step(self, run) -> bool:
+    def _prepare_step(self, run: journeys_mod.JourneyRun) -> bool:
         """Build the current step's bytes when it uses values; False: the journey failed."""
         step = run.step
         if step.static:
@@ -613,7 +636,15 @@ class Engine:
             return False
         return True
 
-    def _journey_answered(self, run, step, status: int, ok: bool, extracted, now: float) -> None:
+    def _journey_answered(
+        self,
+        run: journeys_mod.JourneyRun,
+        step: journeys_mod.Step,
+        status: int,
+        ok: bool,
+        extracted: dict[str, Any] | str,
+        now: float,
+    ) -> None:
         """The step answered: fail the journey, finish it, or schedule its next step."""
         journey = run.journey
         if not ok:
@@ -644,7 +675,7 @@ class Engine:
             # Sooner than the pump was going to wake: let it decide (now, or re-armed).
             self._pump()
 
-    def _journey_dropped(self, run, why: str) -> None:
+    def _journey_dropped(self, run: journeys_mod.JourneyRun | None, why: str) -> None:
         if run is not None:
             run.journey.fail(f"{run.step.operation}: {why}")
 
@@ -690,10 +721,15 @@ class Engine:
             )
         finally:
             slot.connecting = False
+        transport = conn.transport
+        if transport is None:
+            # Lost as soon as it was made: connection_lost could not fail the request
+            # (the slot did not hold this connection yet), so it fails here as a reset.
+            raise ConnectionResetError("the connection was closed as soon as it was made")
         if self.done.done():
-            conn.transport.close()
+            transport.close()
             return
-        sock = conn.transport.get_extra_info("socket")
+        sock = transport.get_extra_info("socket")
         if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
             # Requests are small and latency-bound: never let Nagle hold one back.
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -720,6 +756,8 @@ class Engine:
         slot.waiting = False
         slot.sent_at = time.perf_counter()
         self.sec[SENT] += 1
+        if TYPE_CHECKING:  # (checker only) as in _send
+            assert slot.conn.transport is not None
         slot.conn.transport.write(slot.payload)
 
     def _connect_failed(self, slot: Slot, error: int, exc: BaseException) -> None:
@@ -737,6 +775,8 @@ class Engine:
     def complete(self, slot: Slot) -> None:
         now = time.perf_counter()
         conn = slot.conn
+        if TYPE_CHECKING:  # (checker only) called back by the slot's own connection
+            assert conn is not None and conn.parser is not None
         status = conn.status
         op = self.request_op[slot.request]
         latency = int((now - slot.intended) * 1e6)
@@ -766,8 +806,10 @@ class Engine:
             # expects (2xx unless it says otherwise); anything else counts as non_2xx.
             step = self.steps[slot.request]
             ok = step.accepts(status)
-            extracted: dict | str = {}
+            extracted: dict[str, Any] | str = {}
             if ok and step.extract:
+                if TYPE_CHECKING:  # (checker only) journeys run on CaptureConn
+                    assert isinstance(conn, CaptureConn)
                 body = None if conn.overflow else bytes(conn.body)
                 try:
                     extracted = step.extract_from(status, conn.headers, body)
@@ -925,7 +967,7 @@ class Engine:
         self.sec_lag = {}
         self.emit(row)
 
-    def result(self) -> dict:
+    def result(self) -> dict[str, Any]:
         end = max(self.last_completion, self.start)
         return {
             "type": "result",
@@ -974,7 +1016,7 @@ def _index(value: int, sub_bits: int) -> int:
     return (shift << (sub_bits - 1)) + (value >> shift)
 
 
-def _pin(cpu) -> str:
+def _pin(cpu: int | str | None) -> str:
     if cpu is None:
         return ""
     try:
@@ -1001,7 +1043,7 @@ def die_with_parent() -> bool:
         return False
     try:
         libc = ctypes.CDLL(None, use_errno=True)
-        return libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) == 0
+        return bool(libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) == 0)
     except (OSError, AttributeError):
         return False
 
@@ -1022,12 +1064,12 @@ class Output:
     ``on_gone`` — there is nobody left to report to, so the traffic stops.
     """
 
-    def __init__(self, stream):
+    def __init__(self, stream: TextIO) -> None:
         self.stream = stream
         self.gone = False
-        self.on_gone = None
+        self.on_gone: Callable[[], object] | None = None
 
-    def __call__(self, message: dict) -> None:
+    def __call__(self, message: dict[str, Any]) -> None:
         if self.gone:
             return
         try:
@@ -1060,7 +1102,7 @@ def main() -> int:
     warning = _pin(config.get("cpu"))
     _raise_file_limit(int(config.get("max_connections") or config.get("connections", 10)) + 64)
 
-    async def go() -> dict:
+    async def go() -> dict[str, Any]:
         loop = asyncio.get_running_loop()
         engine = Engine(config, emit)
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Iterator
+from typing import Any
 
 DEFAULT_SUB_BITS = 10
 # One hour in microseconds: anything slower is a hung request, recorded at the cap.
@@ -176,7 +177,7 @@ class Histogram:
 
     # -- serialisation -------------------------------------------------------------
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "unit": "us",
             "sub_bits": self.sub_bits,
@@ -188,7 +189,7 @@ class Histogram:
         }
 
     @classmethod
-    def from_dict(cls, data: dict) -> Histogram:
+    def from_dict(cls, data: dict[str, Any]) -> Histogram:
         if data.get("unit", "us") != "us":
             raise ValueError(f"unsupported histogram unit {data.get('unit')!r}")
         histogram = cls(int(data.get("sub_bits", DEFAULT_SUB_BITS)))

@@ -20,6 +20,7 @@ send lag alone.
 from __future__ import annotations
 
 import os
+from typing import Any
 
 
 def _read(path: str) -> str | None:
@@ -39,7 +40,7 @@ def cores() -> int:
 class MachineSampler:
     """Per-interval deltas of the machine's CPU use, steal, run queue and our own CPU wait."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.cores = cores()
         self.available = _read("/proc/stat") is not None
         self._cpu = self._cpu_times()
@@ -71,11 +72,11 @@ class MachineSampler:
                 return int(line.split()[1])
         return None
 
-    def sample(self) -> dict:
+    def sample(self) -> dict[str, Any]:
         """What changed since the previous call (empty where /proc is not there)."""
         if not self.available:
             return {}
-        out: dict = {"cores": self.cores}
+        out: dict[str, Any] = {"cores": self.cores}
         text = _read("/proc/stat") or ""
         now = None
         first = text.split("\n", 1)[0].split()

@@ -16,8 +16,10 @@ import http.client
 import ipaddress
 import re
 import time
+from typing import Any
 
 from optimizations.analyzers import safehttp
+from optimizations.analyzers.base import Log, TargetSpec
 from optimizations.analyzers.netguard import HostNotAllowed
 from optimizations.analyzers.stats import mann_kendall, median, theil_sen
 
@@ -52,10 +54,10 @@ def listening_pids(port: int) -> list[int]:
     """Processes with a TCP socket listening on ``port`` (needs to see other users' sockets)."""
     import psutil
 
-    pids = set()
+    pids: set[int] = set()
     for conn in psutil.net_connections(kind="tcp"):
-        listening = conn.status == psutil.CONN_LISTEN and conn.laddr
-        if listening and conn.laddr.port == port and conn.pid:
+        address = conn.laddr  # () for a socket without an address
+        if conn.status == psutil.CONN_LISTEN and address and address.port == port and conn.pid:
             pids.add(conn.pid)
     return sorted(pids)
 
@@ -125,7 +127,17 @@ def parse_metrics(text: str) -> dict[str, float]:
 class MemorySampler:
     """Samples the target's memory every ``interval`` seconds while a run goes on."""
 
-    def __init__(self, target, *, addresses, port, interval=5.0, source="auto", pid=None, log):
+    def __init__(
+        self,
+        target: TargetSpec,
+        *,
+        addresses: list[str],
+        port: int,
+        interval: float = 5.0,
+        source: str = "auto",
+        pid: int | None = None,
+        log: Log,
+    ) -> None:
         self.target = target
         self.interval = float(interval)
         self.log = log
@@ -193,6 +205,7 @@ class MemorySampler:
         if now < self.next_at:
             return
         self.next_at = now + self.interval
+        pss: int | None
         if self.source == "psutil":
             pss, peak, count = tree_memory(self.roots)
             if not count:
@@ -204,7 +217,7 @@ class MemorySampler:
                 return
         self.samples.append((round(now - self.started, 3), pss))
 
-    def report(self, growth_threshold: float = 0.05) -> dict:
+    def report(self, growth_threshold: float = 0.05) -> dict[str, Any]:
         """Memory figures and the trend verdict (flat, growing or unknown)."""
         values = [value for _, value in self.samples]
         report = {

@@ -20,13 +20,16 @@ from __future__ import annotations
 import math
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 from optimizations.analyzers.base import (
     AnalysisError,
     AnalysisResult,
     Cancelled,
+    Context,
     MeasurementData,
     Param,
     TargetSpec,
@@ -34,7 +37,7 @@ from optimizations.analyzers.base import (
 )
 from optimizations.analyzers.loadgen import report, scenario, script, verdicts
 from optimizations.analyzers.loadgen.memory import MemorySampler
-from optimizations.analyzers.loadgen.runner import EngineFailed, run_engines
+from optimizations.analyzers.loadgen.runner import EngineFailed, RunOutput, run_engines
 from optimizations.analyzers.netguard import HostNotAllowed, check_url
 
 MODES = ("load", "closed", "stress", "endurance")
@@ -274,14 +277,14 @@ class Plan:
     port: int
     tls: bool
     host_header: str
-    requests: list[dict]
+    requests: list[dict[str, Any]]
     operations: list[scenario.Operation]
     # A scripted scenario's journeys, for the engine (journeys.py); None otherwise.
-    journeys: list[dict] | None = None
-    variables: dict | None = None
+    journeys: list[dict[str, Any]] | None = None
+    variables: dict[str, Any] | None = None
 
 
-def clean_params(params: dict) -> dict:
+def clean_params(params: dict[str, Any]) -> dict[str, Any]:
     """The job's parameters checked against its mode's declaration, defaults filled in."""
     union = {p.name for p in PARAMS}
     unknown = sorted(set(params) - union)
@@ -299,7 +302,7 @@ def clean_params(params: dict) -> dict:
         raise AnalysisError(str(exc)) from None
 
 
-def run(target: TargetSpec, params: dict, ctx) -> AnalysisResult:
+def run(target: TargetSpec, params: dict[str, Any], ctx: Context) -> AnalysisResult:
     """The benchmark job: one of MODES against ``target``."""
     p = clean_params(params)
     mode = p["mode"]
@@ -330,7 +333,9 @@ def run(target: TargetSpec, params: dict, ctx) -> AnalysisResult:
 READY_WAIT = 60.0
 
 
-def wait_until_ready(target: TargetSpec, p: dict, ctx, wait: float = READY_WAIT) -> None:
+def wait_until_ready(
+    target: TargetSpec, p: dict[str, Any], ctx: Context, wait: float = READY_WAIT
+) -> None:
     """Wait until GET health answers within the request timeout, or fail saying so."""
     import http.client
 
@@ -373,7 +378,7 @@ def wait_until_ready(target: TargetSpec, p: dict, ctx, wait: float = READY_WAIT)
         time.sleep(max(0.0, 1.0 - (time.monotonic() - started)))
 
 
-def prepare(target: TargetSpec, p: dict, ctx) -> Plan:
+def prepare(target: TargetSpec, p: dict[str, Any], ctx: Context) -> Plan:
     """Check the host and the limits, build the scenario, make sure the target answers."""
     parts = urlsplit(target.base_url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -436,7 +441,7 @@ def prepare(target: TargetSpec, p: dict, ctx) -> Plan:
     return Plan(host, port, parts.scheme == "https", netloc, requests, operations)
 
 
-def _check_limits(target: TargetSpec, p: dict) -> None:
+def _check_limits(target: TargetSpec, p: dict[str, Any]) -> None:
     rate = p.get("rate")
     if rate is not None and rate > target.max_rate:
         raise AnalysisError(
@@ -459,7 +464,9 @@ def _check_limits(target: TargetSpec, p: dict) -> None:
         )
 
 
-def engine_config(plan: Plan, p: dict, target: TargetSpec, **pattern) -> dict:
+def engine_config(
+    plan: Plan, p: dict[str, Any], target: TargetSpec, **pattern: Any
+) -> dict[str, Any]:
     """The engine's configuration for one load pattern (``model``, ``rate``, ``duration``)."""
     config = {
         "host": plan.host,
@@ -483,7 +490,16 @@ def engine_config(plan: Plan, p: dict, target: TargetSpec, **pattern) -> dict:
     return config
 
 
-def _generate(plan, p, target, ctx, *, on_row=None, on_poll=None, **pattern):
+def _generate(
+    plan: Plan,
+    p: dict[str, Any],
+    target: TargetSpec,
+    ctx: Context,
+    *,
+    on_row: Callable[[dict[str, Any]], None] | None = None,
+    on_poll: Callable[[], None] | None = None,
+    **pattern: Any,
+) -> RunOutput:
     output = run_engines(
         engine_config(plan, p, target, **pattern),
         ctx,
@@ -499,7 +515,9 @@ def _generate(plan, p, target, ctx, *, on_row=None, on_poll=None, **pattern):
     return output
 
 
-def _warm_up(plan, p, target, ctx, pattern: dict) -> None:
+def _warm_up(
+    plan: Plan, p: dict[str, Any], target: TargetSpec, ctx: Context, pattern: dict[str, Any]
+) -> None:
     if p["warmup"] <= 0:
         return
     ctx.progress(0.0, f"warm-up, {p['warmup']:g} s")
@@ -507,7 +525,14 @@ def _warm_up(plan, p, target, ctx, pattern: dict) -> None:
     _generate(plan, p, target, ctx, on_row=lambda row: None, **{**pattern, "duration": p["warmup"]})
 
 
-def _steady(target, p, ctx, plan, thresholds, mode) -> AnalysisResult:
+def _steady(
+    target: TargetSpec,
+    p: dict[str, Any],
+    ctx: Context,
+    plan: Plan,
+    thresholds: dict[str, float],
+    mode: str,
+) -> AnalysisResult:
     """load, closed and endurance: one measured run."""
     duration = p["duration"]
     if mode == "closed":
@@ -533,7 +558,7 @@ def _steady(target, p, ctx, plan, thresholds, mode) -> AnalysisResult:
 
     started = time.monotonic()
 
-    def on_row(row: dict) -> None:
+    def on_row(row: dict[str, Any]) -> None:
         row = {**row, "mode": mode, "at": round(time.monotonic() - started, 3)}
         if sampler is not None and sampler.samples:
             row["memory_bytes"] = sampler.samples[-1][1]
@@ -577,7 +602,7 @@ def _steady(target, p, ctx, plan, thresholds, mode) -> AnalysisResult:
     return _result(summary, judged, thresholds, target, mode, memory)
 
 
-def _log_validity(summary: dict, ctx) -> None:
+def _log_validity(summary: dict[str, Any], ctx: Context) -> None:
     validity = summary["validity"]
     if not validity["generator_limited"]:
         return
@@ -597,7 +622,14 @@ def _log_validity(summary: dict, ctx) -> None:
     )
 
 
-def _result(summary, judged, thresholds, target, mode, memory=None) -> AnalysisResult:
+def _result(
+    summary: dict[str, Any],
+    judged: list[verdicts.SloVerdict],
+    thresholds: dict[str, float],
+    target: TargetSpec,
+    mode: str,
+    memory: dict[str, Any] | None = None,
+) -> AnalysisResult:
     summary["slo"] = [verdict.to_dict() for verdict in judged]
     checks, findings = verdicts.checks_and_findings(judged, target_name=target.name, mode=mode)
     op_checks, op_findings = report.operation_findings(summary, thresholds, target.name)
@@ -615,7 +647,7 @@ def _result(summary, judged, thresholds, target, mode, memory=None) -> AnalysisR
     )
 
 
-def _memory_measurements(memory: dict) -> list[MeasurementData]:
+def _memory_measurements(memory: dict[str, Any]) -> list[MeasurementData]:
     out = []
     for key, name in (
         ("start_bytes", "memory.pss.start"),
@@ -635,7 +667,9 @@ def _memory_measurements(memory: dict) -> list[MeasurementData]:
     return out
 
 
-def step_breaches(summary: dict, p: dict, thresholds: dict) -> list[str]:
+def step_breaches(
+    summary: dict[str, Any], p: dict[str, Any], thresholds: dict[str, Any]
+) -> list[str]:
     """Why a stress step is not sustainable (empty when it is)."""
     reasons = []
     error_limit = (
@@ -659,7 +693,7 @@ def step_breaches(summary: dict, p: dict, thresholds: dict) -> list[str]:
     return reasons
 
 
-def step_limit(summary: dict, breaches: list[str], p99_limit: float) -> str | None:
+def step_limit(summary: dict[str, Any], breaches: list[str], p99_limit: float) -> str | None:
     """Whose limit a stress step met: None (it was sustained), "target", "generator" or "machine".
 
     A breach is the target's when it cannot be ours: an error rate (the
@@ -686,7 +720,9 @@ def step_limit(summary: dict, breaches: list[str], p99_limit: float) -> str | No
     return ours
 
 
-def _stress(target, p, ctx, plan, thresholds) -> AnalysisResult:
+def _stress(
+    target: TargetSpec, p: dict[str, Any], ctx: Context, plan: Plan, thresholds: dict[str, float]
+) -> AnalysisResult:
     """Step the rate up until an SLO breaks; the knee is the last sustainable step.
 
     When our side — the generator or the machine it runs on — limited the step
@@ -703,7 +739,7 @@ def _stress(target, p, ctx, plan, thresholds) -> AnalysisResult:
     planned = math.floor(math.log(target.max_rate / rate) / math.log(p["step_factor"])) + 2
     planned = max(1, min(planned, p["max_steps"], int(budget // p["step_duration"])))
     _warm_up(plan, p, target, ctx, {"model": "open", "rate": rate, "duration": p["warmup"]})
-    steps: list[dict] = []
+    steps: list[dict[str, Any]] = []
     job_started = time.monotonic()
     knee_summary = None
     knee_number = None
@@ -732,7 +768,7 @@ def _stress(target, p, ctx, plan, thresholds) -> AnalysisResult:
         ctx.log(f"step {number}: {rate:g} req/s for {p['step_duration']:g} s")
         started = time.monotonic()
 
-        def on_row(row, number=number, rate=rate):
+        def on_row(row: dict[str, Any], number: int = number, rate: float = rate) -> None:
             at = round(time.monotonic() - job_started, 3)
             ctx.sample({**row, "mode": "stress", "step": number, "step_rate": rate, "at": at})
             done = (number - 1 + min(1.0, row["elapsed"] / p["step_duration"])) / planned
@@ -863,8 +899,8 @@ def _stress(target, p, ctx, plan, thresholds) -> AnalysisResult:
 
 
 def _step_record(
-    number: int, rate: float, summary: dict, breaches: list[str], limit: str | None = None
-) -> dict:
+    number: int, rate: float, summary: dict[str, Any], breaches: list[str], limit: str | None = None
+) -> dict[str, Any]:
     requests = summary["requests"]
     return {
         "step": number,

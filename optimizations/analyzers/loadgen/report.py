@@ -12,6 +12,8 @@ sits beside it (``service_ms``).
 
 from __future__ import annotations
 
+from typing import Any
+
 from optimizations.analyzers.base import (
     CHECK_FAILED,
     CHECK_PASSED,
@@ -61,7 +63,7 @@ def latency_stats(histogram: Histogram) -> dict[str, float]:
     return {key: round(value / 1000.0, 3) for key, value in values.items()}
 
 
-def machine_signs(row: dict) -> list[str]:
+def machine_signs(row: dict[str, Any]) -> list[str]:
     """Why the machine, not the generator, held this second's sends up (empty: it did not)."""
     signs = []
     wait = row.get("sched_wait_ms")
@@ -77,7 +79,7 @@ def machine_signs(row: dict) -> list[str]:
     return signs
 
 
-def validity(result: dict, rows: list[dict]) -> dict:
+def validity(result: dict[str, Any], rows: list[dict[str, Any]]) -> dict[str, Any]:
     """The validity guard: did our side — the generator or the machine it ran on — set the limit?
 
     Each whole second is judged on its own row: the generator's CPU above
@@ -160,15 +162,15 @@ def validity(result: dict, rows: list[dict]) -> dict:
     }
 
 
-def _machine_examples(rows: list[dict]) -> str:
+def _machine_examples(rows: list[dict[str, Any]]) -> str:
     """The machine's worst second in words, e.g. "the generator waited 40 ms for a CPU"."""
     worst = max(rows, key=lambda row: (len(machine_signs(row)), row.get("sched_wait_ms") or 0))
     return "; ".join(machine_signs(worst))
 
 
-def _machine_summary(rows: list[dict]) -> dict:
+def _machine_summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
     """The machine over the run: cores, average busy %, worst steal, run queue and CPU wait."""
-    out: dict = {}
+    out: dict[str, Any] = {}
     for key, how, name in (
         ("cores", max, "cores"),
         ("machine_busy_pct", "avg", "busy_pct_avg"),
@@ -178,20 +180,20 @@ def _machine_summary(rows: list[dict]) -> dict:
     ):
         values = [float(row[key]) for row in rows if row.get(key) is not None]
         if values:
-            value = sum(values) / len(values) if how == "avg" else how(values)
+            value = sum(values) / len(values) if isinstance(how, str) else how(values)
             out[name] = round(value, 1)
     return out
 
 
 def summarize(
-    result: dict,
-    rows: list[dict],
+    result: dict[str, Any],
+    rows: list[dict[str, Any]],
     *,
     mode: str,
     offered_rate: float | None = None,
     arrival: str = "constant",
     capped: bool = False,
-) -> dict:
+) -> dict[str, Any]:
     """The run summary the portal stores (JSON-serialisable)."""
     sub_bits = result.get("sub_bits", DEFAULT_SUB_BITS)
     totals = result.get("totals", {})
@@ -265,7 +267,7 @@ def summarize(
     }
 
 
-def _journeys(result: dict, sub_bits: int, elapsed: float) -> dict:
+def _journeys(result: dict[str, Any], sub_bits: int, elapsed: float) -> dict[str, Any]:
     """A scripted scenario's journeys: how many started, completed, failed (and why),
     were cut by the end of the test, and how long a completed one took (from its
     first step's intended time to its last answer, think times included)."""
@@ -287,7 +289,7 @@ def _journeys(result: dict, sub_bits: int, elapsed: float) -> dict:
     return {"journey_rate": result.get("journey_rate"), "journeys": journeys}
 
 
-def merge_summaries(summaries: list[dict]) -> dict:
+def merge_summaries(summaries: list[dict[str, Any]]) -> dict[str, Any]:
     """One summary from the summaries of the parts of a split benchmark.
 
     Each part (a worker on another machine, say) ran the same scenario for the
@@ -300,18 +302,20 @@ def merge_summaries(summaries: list[dict]) -> dict:
     first = summaries[0]
     merged = merge_results([summary["engine"] for summary in summaries])
     merged["workers"] = sum(summary["engine"].get("workers", 1) for summary in summaries)
-    offered = [s.get("offered_rate") for s in summaries]
+    offered = [s["offered_rate"] for s in summaries if s.get("offered_rate") is not None]
     return summarize(
         merged,
         [],
         mode=first["mode"],
-        offered_rate=sum(offered) if all(o is not None for o in offered) else None,
+        offered_rate=sum(offered) if len(offered) == len(summaries) else None,
         arrival=first.get("arrival") or "constant",
         capped=any(s.get("capped_by_target_limit") for s in summaries),
     )
 
 
-def measurements(summary: dict, labels: dict[str, str] | None = None) -> list[MeasurementData]:
+def measurements(
+    summary: dict[str, Any], labels: dict[str, str] | None = None
+) -> list[MeasurementData]:
     """Every number of the summary the portal keeps as a Measurement."""
     labels = dict(labels or {})
     out = []
@@ -346,7 +350,7 @@ def measurements(summary: dict, labels: dict[str, str] | None = None) -> list[Me
 
 
 def operation_findings(
-    summary: dict, thresholds: dict[str, float], target_name: str
+    summary: dict[str, Any], thresholds: dict[str, float], target_name: str
 ) -> tuple[list[CheckOutcome], list[FindingData]]:
     """Bottleneck, slow and failing operations, from the per-operation breakdown."""
     findings = []

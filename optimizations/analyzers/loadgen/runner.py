@@ -21,11 +21,12 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
+from optimizations.analyzers.base import Context
 from optimizations.analyzers.loadgen.engine import COUNTERS, ERROR_CLASSES
 from optimizations.analyzers.loadgen.hdr import DEFAULT_SUB_BITS, Histogram, bucket_bounds
 from optimizations.analyzers.loadgen.journeys import merge_journeys
@@ -91,7 +92,9 @@ def choose_cpus(workers: int, cpu: str | int | None = "auto") -> list[int | None
     return [ranked[i % len(ranked)] for i in range(workers)]
 
 
-def split_config(config: dict, workers: int, cpus: list[int | None]) -> list[dict]:
+def split_config(
+    config: dict[str, Any], workers: int, cpus: list[int | None]
+) -> list[dict[str, Any]]:
     """One engine configuration per worker: rate, ceiling and connections shared out."""
     parts = []
     for index in range(workers):
@@ -110,11 +113,11 @@ def split_config(config: dict, workers: int, cpus: list[int | None]) -> list[dic
 
 
 class _Worker:
-    def __init__(self, index: int, config: dict):
+    def __init__(self, index: int, config: dict[str, Any]) -> None:
         self.index = index
         self.config = config
         self.buffer = b""
-        self.result: dict | None = None
+        self.result: dict[str, Any] | None = None
         self.error = ""
         self.last_tick = 0
         self.finished = False
@@ -132,24 +135,28 @@ class _Worker:
             cwd=PROJECT_ROOT,
             env=env,
         )
-        os.set_blocking(self.process.stdout.fileno(), False)
+        stdin, stdout = self.process.stdin, self.process.stdout
+        assert stdin is not None and stdout is not None  # both are pipes (PIPE above)
+        self.stdin: IO[bytes] = stdin
+        self.stdout: IO[bytes] = stdout
+        os.set_blocking(self.stdout.fileno(), False)
         # The engine stops when this process is no longer its parent (we died).
         config = {**config, "parent_pid": os.getpid()}
         # An engine that died at once closed its stdin: its stderr says why (close()).
         with contextlib.suppress(BrokenPipeError):
-            self.process.stdin.write(json.dumps(config).encode() + b"\n")
-            self.process.stdin.flush()
+            self.stdin.write(json.dumps(config).encode() + b"\n")
+            self.stdin.flush()
 
-    def read_lines(self) -> list[dict]:
+    def read_lines(self) -> list[dict[str, Any]]:
         try:
-            chunk = os.read(self.process.stdout.fileno(), 1 << 20)
+            chunk = os.read(self.stdout.fileno(), 1 << 20)
         except BlockingIOError:
             return []
         if not chunk:
             self.finished = True
         self.buffer += chunk
         *lines, self.buffer = self.buffer.split(b"\n")
-        messages = []
+        messages: list[dict[str, Any]] = []
         for line in lines:
             if line.strip():
                 try:
@@ -171,13 +178,13 @@ class _Worker:
     def close(self) -> str:
         """Reap the process; returns what it wrote on stderr."""
         with contextlib.suppress(OSError):
-            self.process.stdin.close()
+            self.stdin.close()
         try:
             self.process.wait(timeout=STOP_GRACE)
         except subprocess.TimeoutExpired:
             self.kill()
             self.process.wait()
-        self.process.stdout.close()
+        self.stdout.close()
         self.stderr.seek(0)
         text = self.stderr.read().decode(errors="replace")
         self.stderr.close()
@@ -185,12 +192,12 @@ class _Worker:
 
 
 def run_engines(
-    config: dict,
-    ctx,
+    config: dict[str, Any],
+    ctx: Context,
     *,
     workers: int = 1,
     cpu: str | int | None = "auto",
-    on_row: Callable[[dict], None] | None = None,
+    on_row: Callable[[dict[str, Any]], None] | None = None,
     on_poll: Callable[[], None] | None = None,
 ) -> RunOutput:
     """Run the engines for one load pattern and return their merged output.
@@ -207,7 +214,7 @@ def run_engines(
     parts = split_config(config, workers, cpus)
     output = RunOutput(cpus=cpus)
     emit_row = on_row or ctx.sample
-    pending: dict[int, list[dict]] = {}
+    pending: Pending = {}
     selector = selectors.DefaultSelector()
     started = time.monotonic()
     deadline = started + STARTUP_ALLOWANCE + float(config["duration"])
@@ -219,7 +226,7 @@ def run_engines(
             worker = _Worker(index, part)
             running.append(worker)
             output.pids.append(worker.process.pid)
-            selector.register(worker.process.stdout, selectors.EVENT_READ, worker)
+            selector.register(worker.stdout, selectors.EVENT_READ, worker)
         live = list(running)
         stopping = False
         next_check = 0.0
@@ -244,7 +251,7 @@ def run_engines(
                 for message in worker.read_lines():
                     _handle(message, worker, output, pending)
                 if worker.finished:
-                    selector.unregister(worker.process.stdout)
+                    selector.unregister(worker.stdout)
                     live.remove(worker)
             _flush_rows(pending, running, emit_row, output, sub_bits)
             if on_poll is not None:
@@ -263,7 +270,11 @@ def run_engines(
     return output
 
 
-def _handle(message: dict, worker: _Worker, output: RunOutput, pending) -> None:
+# Per-second ticks of the engines waiting to be merged, by second.
+type Pending = dict[int, list[dict[str, Any]]]
+
+
+def _handle(message: dict[str, Any], worker: _Worker, output: RunOutput, pending: Pending) -> None:
     kind = message.get("type")
     if kind == "tick":
         worker.last_tick = message["t"]
@@ -276,7 +287,14 @@ def _handle(message: dict, worker: _Worker, output: RunOutput, pending) -> None:
         output.logs.append((message.get("level", "info"), message.get("message", "")))
 
 
-def _flush_rows(pending, workers, emit_row, output, sub_bits, everything=False) -> None:
+def _flush_rows(
+    pending: Pending,
+    workers: list[_Worker],
+    emit_row: Callable[[dict[str, Any]], None],
+    output: RunOutput,
+    sub_bits: int,
+    everything: bool = False,
+) -> None:
     """Emit each second once every engine still running has reported it."""
     for t in sorted(pending):
         waiting_for = [w for w in workers if not w.finished and w.result is None]
@@ -291,7 +309,7 @@ def _ms(value_us: float) -> float:
     return round(value_us / 1000.0, 3)
 
 
-def merge_ticks(ticks: list[dict], sub_bits: int = DEFAULT_SUB_BITS) -> dict:
+def merge_ticks(ticks: list[dict[str, Any]], sub_bits: int = DEFAULT_SUB_BITS) -> dict[str, Any]:
     """One per-second row (the chart's) from the same second of every engine."""
     latency, service, lag = Histogram(sub_bits), Histogram(sub_bits), Histogram(sub_bits)
     counts = dict.fromkeys(COUNTERS, 0)
@@ -346,7 +364,7 @@ def merge_ticks(ticks: list[dict], sub_bits: int = DEFAULT_SUB_BITS) -> dict:
     return row
 
 
-def _bucket_percentiles(histogram: Histogram, quantiles) -> list[int]:
+def _bucket_percentiles(histogram: Histogram, quantiles: Sequence[float]) -> list[int]:
     # Per-second ticks carry bare bucket counts: no exact max, so read bucket tops.
     if not histogram.total:
         return [0] * len(quantiles)
@@ -355,7 +373,7 @@ def _bucket_percentiles(histogram: Histogram, quantiles) -> list[int]:
     return histogram.percentiles(quantiles)
 
 
-def merge_results(results: list[dict]) -> dict:
+def merge_results(results: list[dict[str, Any]]) -> dict[str, Any]:
     """One engine-shaped result from several engines' results (several processes or machines).
 
     Counts add up, histograms merge bucket by bucket, per-operation figures
@@ -372,7 +390,7 @@ def merge_results(results: list[dict]) -> dict:
     sub_bits = {r.get("sub_bits", DEFAULT_SUB_BITS) for r in results}
     if len(sub_bits) > 1:
         raise ValueError("cannot merge engine results of different histogram precision")
-    operations: dict[str, dict] = {}
+    operations: dict[str, dict[str, Any]] = {}
     for result in results:
         for op in result.get("operations", []):
             into = operations.setdefault(
@@ -429,7 +447,7 @@ def merge_results(results: list[dict]) -> dict:
     }
 
 
-def _merge_sparse(a: dict, b: dict) -> dict:
+def _merge_sparse(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
     counts = dict(map(tuple, a.get("counts", [])))
     for index, count in b.get("counts", []):
         counts[index] = counts.get(index, 0) + count
@@ -440,7 +458,7 @@ def _merge_sparse(a: dict, b: dict) -> dict:
     }
 
 
-def histogram_of(part: dict, sub_bits: int = DEFAULT_SUB_BITS) -> Histogram:
+def histogram_of(part: dict[str, Any], sub_bits: int = DEFAULT_SUB_BITS) -> Histogram:
     """A Histogram from an engine result's ``{"counts", "sum", "max"}``."""
     histogram = Histogram(sub_bits)
     counts = dict(map(tuple, part.get("counts", [])))

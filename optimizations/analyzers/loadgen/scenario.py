@@ -21,13 +21,15 @@ import fnmatch
 import http.client
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
 from optimizations.analyzers import jsondoc, safehttp
-from optimizations.analyzers.base import AnalysisError
+from optimizations.analyzers.base import AnalysisError, Log, TargetSpec
 from optimizations.analyzers.loadgen import script
+from optimizations.analyzers.netguard import AllowList
 
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 # Keys under which list endpoints commonly wrap their rows.
@@ -47,8 +49,13 @@ class Operation:
 
 
 def fetch_json(
-    url: str, *, allowed, headers: dict[str, str] | None = None, timeout=10.0, cancel=None
-):
+    url: str,
+    *,
+    allowed: AllowList,
+    headers: dict[str, str] | None = None,
+    timeout: float = 10.0,
+    cancel: Callable[[], None] | None = None,
+) -> Any:
     """GET ``url`` and decode its JSON answer.
 
     Through safehttp: the allow-list is checked on the resolved address of the
@@ -81,7 +88,7 @@ def fetch_json(
         raise AnalysisError(f"GET {url} did not answer JSON") from None
 
 
-def _example(spec: dict) -> tuple[bool, Any]:
+def _example(spec: dict[str, Any]) -> tuple[bool, Any]:
     """(found, value) from a parameter's or schema's examples, default or enum."""
     if not isinstance(spec, dict):
         return False, None
@@ -106,7 +113,7 @@ def _example(spec: dict) -> tuple[bool, Any]:
     return False, None
 
 
-def _resolve_ref(doc: dict, item: Any) -> Any:
+def _resolve_ref(doc: dict[str, Any], item: Any) -> Any:
     if isinstance(item, dict) and isinstance(item.get("$ref"), str):
         ref = item["$ref"]
         if ref.startswith("#/"):
@@ -117,21 +124,22 @@ def _resolve_ref(doc: dict, item: Any) -> Any:
     return item
 
 
-def _rows(payload: Any) -> list:
+def _rows(payload: Any) -> list[Any]:
     """The list of rows in a list endpoint's answer."""
     if isinstance(payload, list):
         return payload
     if isinstance(payload, dict):
         for key in LIST_KEYS:
-            if isinstance(payload.get(key), list):
-                return payload[key]
+            rows = payload.get(key)
+            if isinstance(rows, list):
+                return rows
         lists = [value for value in payload.values() if isinstance(value, list)]
         if len(lists) == 1:
             return lists[0]
     return []
 
 
-def _values_from_rows(rows: list, param: str, limit: int) -> list:
+def _values_from_rows(rows: list[Any], param: str, limit: int) -> list[str | int]:
     """Values for path parameter ``param`` read from list rows (``item_id`` → ``id``...)."""
     candidates = [param]
     if param.endswith("_id"):
@@ -150,15 +158,19 @@ def _values_from_rows(rows: list, param: str, limit: int) -> list:
     return []
 
 
+def _quiet(message: str, level: str = "info") -> None:
+    """A Log that says nothing."""
+
+
 def from_openapi(
-    doc: dict,
+    doc: dict[str, Any],
     *,
-    fetch=None,
+    fetch: Callable[[str], Any] | None = None,
     weights: dict[str, float] | None = None,
     exclude: list[str] | tuple[str, ...] = (),
-    log=None,
+    log: Log | None = None,
     max_variants: int = MAX_VARIANTS,
-    write_bodies=None,
+    write_bodies: Callable[[str, str, dict[str, Any]], list[tuple[str, list[Any]]]] | None = None,
 ) -> list[Operation]:
     """GET operations of an OpenAPI document, with their path parameters filled.
 
@@ -172,19 +184,19 @@ def from_openapi(
     if not isinstance(doc, dict) or not isinstance(doc.get("paths"), dict):
         raise AnalysisError("the OpenAPI document has no 'paths'")
     weights = weights or {}
-    log = log or (lambda message, level="info": None)
-    paths: dict = doc["paths"]
+    say: Log = log or _quiet
+    paths: dict[str, Any] = doc["paths"]
     operations: list[Operation] = []
-    cache: dict[str, list] = {}
+    cache: dict[str, list[Any]] = {}
 
-    def list_values(list_path: str, param: str) -> list:
+    def list_values(list_path: str, param: str) -> list[str | int]:
         if fetch is None or PARAM_RE.search(list_path):
             return []
         if list_path not in cache:
             try:
                 cache[list_path] = _rows(fetch(list_path))
             except AnalysisError as exc:
-                log(f"could not read ids from GET {list_path}: {exc}", "warning")
+                say(f"could not read ids from GET {list_path}: {exc}", "warning")
                 cache[list_path] = []
         return _values_from_rows(cache[list_path], param, max_variants)
 
@@ -202,7 +214,7 @@ def from_openapi(
         operation = _resolve_ref(doc, item[method]) or {}
         parameters = [_resolve_ref(doc, p) for p in item.get("parameters", [])]
         parameters += [_resolve_ref(doc, p) for p in operation.get("parameters", [])]
-        by_place: dict[str, dict[str, dict]] = {"path": {}, "query": {}, "header": {}}
+        by_place: dict[str, dict[str, dict[str, Any]]] = {"path": {}, "query": {}, "header": {}}
         for parameter in parameters:
             if isinstance(parameter, dict) and parameter.get("in") in by_place:
                 by_place[parameter["in"]][parameter.get("name", "")] = parameter
@@ -242,14 +254,19 @@ def from_openapi(
                 for value in values
             ][:max_variants]
         if missing:
-            log(
+            say(
                 f"{name} skipped: no value for {', '.join(missing)} (add an example to the "
                 "OpenAPI document or list the request in a custom scenario)",
                 "warning",
             )
             continue
         suffix = ("?" + urlencode(query, doseq=True)) if query else ""
-        kinds = [("", [None])] if method == "get" else write_bodies(template, method, operation)
+        # (write methods are among ``methods`` only with write_bodies)
+        kinds = (
+            write_bodies(template, method, operation)
+            if method != "get" and write_bodies is not None
+            else [("", [None])]
+        )
         for kind, bodies in kinds:
             named = name + kind
             weight = float(weights.get(named, weights.get(name, weights.get(template, 1.0))))
@@ -274,7 +291,7 @@ def from_openapi(
     return operations
 
 
-def custom(entries: list[dict]) -> list[Operation]:
+def custom(entries: list[dict[str, Any]]) -> list[Operation]:
     """Operations from the form's table of requests; a bad entry is an error naming it."""
     if not isinstance(entries, list) or not entries:
         raise AnalysisError("the custom scenario must be a non-empty list of requests")
@@ -321,11 +338,14 @@ def from_paths(paths: list[str]) -> list[Operation]:
 
 
 def engine_requests(
-    operations: list[Operation], *, base_path: str = "", auth_header=None
-) -> list[dict]:
+    operations: list[Operation],
+    *,
+    base_path: str = "",
+    auth_header: tuple[str, str] | None = None,
+) -> list[dict[str, Any]]:
     """The engine's request list: each operation's weight split over its variants."""
     prefix = base_path.rstrip("/")
-    requests = []
+    requests: list[dict[str, Any]] = []
     for operation in operations:
         share = operation.weight / len(operation.requests)
         for request in operation.requests:
@@ -345,7 +365,7 @@ def engine_requests(
     return requests
 
 
-def _decoded(value):
+def _decoded(value: Any) -> Any:
     """The scenario parameter decoded: JSON text as before, else YAML (a scenario file)."""
     if not isinstance(value, str):
         return value
@@ -355,7 +375,7 @@ def _decoded(value):
         return script.load(value)
 
 
-def scripted(params: dict) -> script.Script | None:
+def scripted(params: dict[str, Any]) -> script.Script | None:
     """The job's scripted scenario (journeys of steps), or None for any other kind."""
     document = _decoded(params.get("scenario"))
     if not script.is_script(document):
@@ -363,7 +383,12 @@ def scripted(params: dict) -> script.Script | None:
     return script.parse(document)
 
 
-def build(target, params: dict, log, cancel=None) -> list[Operation]:
+def build(
+    target: TargetSpec,
+    params: dict[str, Any],
+    log: Log,
+    cancel: Callable[[], None] | None = None,
+) -> list[Operation]:
     """The scenario a benchmark job asked for: custom list, plain paths, or OpenAPI."""
     if params.get("scenario"):
         entries = _decoded(params["scenario"])
@@ -373,7 +398,7 @@ def build(target, params: dict, log, cancel=None) -> list[Operation]:
     base = target.base_url.rstrip("/")
     headers = dict([target.auth_header]) if target.auth_header else {}
 
-    def fetch(path: str):
+    def fetch(path: str) -> Any:
         return fetch_json(
             base + path,
             allowed=target.allowed_hosts,

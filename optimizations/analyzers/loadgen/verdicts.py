@@ -11,6 +11,7 @@ target's throughput or capacity.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import Any
 
 from optimizations.analyzers import slo
 from optimizations.analyzers.base import (
@@ -25,7 +26,7 @@ from optimizations.analyzers.base import (
 )
 
 
-def thresholds_for(given: dict | None) -> dict[str, float]:
+def thresholds_for(given: dict[str, Any] | None) -> dict[str, float]:
     """The target's thresholds over the defaults of the one SLO table (its keys and units)."""
     return slo.merged(given)
 
@@ -43,11 +44,19 @@ class SloVerdict:
     status: str  # passed, failed, unknown
     detail: str = ""
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
-def _judge(slo, metric, comparison, threshold, value, unit, detail="") -> SloVerdict:
+def _judge(
+    slo: str,
+    metric: str,
+    comparison: str,
+    threshold: float,
+    value: float | None,
+    unit: str,
+    detail: str = "",
+) -> SloVerdict:
     if value is None:
         return SloVerdict(slo, metric, comparison, threshold, None, unit, CHECK_UNKNOWN, detail)
     ok = value <= threshold if comparison == "<=" else value >= threshold
@@ -64,14 +73,14 @@ def _judge(slo, metric, comparison, threshold, value, unit, detail="") -> SloVer
 
 
 def judge_run(
-    summary: dict,
+    summary: dict[str, Any],
     thresholds: dict[str, float],
     *,
     mode: str,
     capacity: float | None = None,
     capacity_reached: bool = True,
     capacity_bound: str | None = None,
-    memory: dict | None = None,
+    memory: dict[str, Any] | None = None,
     baseline_memory: float | None = None,
 ) -> list[SloVerdict]:
     """The SLO verdicts that apply to a run of ``mode`` (load, closed, stress, endurance).
@@ -148,7 +157,7 @@ def judge_run(
         if capacity_bound and capacity is None:
             value = None
             detail = f"no capacity measured: {capacity_bound}"
-        elif capacity_bound and capacity < throughput:
+        elif capacity_bound and capacity is not None and capacity < throughput:
             value = None
             detail = (
                 f"capacity ≥ {capacity:g} req/s, a lower bound below the objective: "
@@ -201,7 +210,7 @@ def judge_run(
         )
     if mode == "endurance" and memory is not None:
         trend = memory.get("trend")
-        status = {"flat": CHECK_PASSED, "growing": CHECK_FAILED}.get(trend, CHECK_UNKNOWN)
+        status = {"flat": CHECK_PASSED, "growing": CHECK_FAILED}.get(str(trend), CHECK_UNKNOWN)
         verdicts.append(
             SloVerdict(
                 "memory_trend",

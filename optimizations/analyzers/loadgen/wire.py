@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 import math
 import random
+from typing import Any
 
 USER_AGENT = "kaizen-loadgen/1"
 
 
-def build_request(host_header: str, spec: dict) -> bytes:
+def build_request(host_header: str, spec: dict[str, Any]) -> bytes:
     """The bytes of one HTTP/1.1 request, built once and written many times."""
     method = spec.get("method", "GET").upper()
     path = spec.get("path", "/") or "/"
