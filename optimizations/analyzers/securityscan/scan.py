@@ -20,7 +20,7 @@ from ..base import (
     verdict_from_checks,
 )
 from ..netguard import HostNotAllowed
-from . import checks_api, checks_http
+from . import checks_api, checks_http, fuzz
 from .client import HttpClient, Stop, TransportError
 from .openapi import Document, OpenAPIError
 from .state import Scan
@@ -37,7 +37,10 @@ CHECKS = (
     ("sec.banner", checks_http.check_banner, 33),
     ("sec.unauthenticated_writes", checks_api.check_unauthenticated_writes, 35),
     ("sec.input_bounds", checks_api.check_input_bounds, 38),
-    ("sec.negative_testing", checks_api.check_negative_testing, 40),
+    # Generated cases (schemathesis) judged by its checks; it does the negative testing's
+    # work too, so the hand-written cases below run only when asked for without it.
+    ("sec.fuzzing", fuzz.check_fuzzing, 39),
+    ("sec.negative_testing", checks_api.check_negative_testing, 70),
     ("sec.error_leakage", checks_api.check_error_leakage, 82),
     ("sec.rate_limiting", checks_http.check_rate_limiting, 90),
 )
@@ -100,6 +103,32 @@ PARAMS: list[Param] = [
         "Cases per operation",
         min=1,
         max=200,
+    ),
+    Param(
+        "fuzz_cases",
+        "int",
+        10,
+        "generated requests per operation in fuzzing (half valid, half breaking the schema)",
+        "Fuzzing cases per operation",
+        min=1,
+        max=200,
+    ),
+    Param(
+        "fuzz_seconds",
+        "float",
+        60.0,
+        "seconds fuzzing may take at most (within the target's duration limit)",
+        "Fuzzing time (s)",
+        min=1,
+        max=3_600,
+    ),
+    Param(
+        "allow_writes",
+        "bool",
+        False,
+        "set by the portal from the target's 'allows writes' setting: fuzzing sends "
+        "POST, PUT, PATCH and DELETE too (else safe methods only)",
+        "Writes allowed",
     ),
     Param("seed", "int", 0, "seed of the case selection (same seed, same requests)", "Seed"),
     Param(
@@ -186,6 +215,7 @@ def run(target: TargetSpec, params: Mapping[str, Any], ctx: Context) -> Analysis
             doc=doc,
             doc_operations=every,
             operations=every[: params["max_operations"]],
+            wanted=wanted,
         )
         ctx.log(
             f"OpenAPI {doc.version} '{doc.title}': {len(every)} operations; "
@@ -247,7 +277,15 @@ def _run_checks(scan: Scan, wanted: set[str]) -> str:
     """Run the wanted checks in order; return why the scan stopped early, if it did."""
     stopped = ""
     for check_id, check, percent in CHECKS:
-        if check_id not in wanted:
+        if check_id not in wanted or check_id in scan.covered:
+            continue
+        if check_id == "sec.fuzzing" and not fuzz.available():
+            scan.outcome(
+                check_id,
+                CHECK_UNKNOWN,
+                "schemathesis is not installed in this worker (pip install schemathesis); the "
+                "hand-written negative testing ran instead",
+            )
             continue
         if stopped:
             scan.outcome(check_id, CHECK_UNKNOWN, f"not run: {stopped}")

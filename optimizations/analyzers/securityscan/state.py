@@ -64,6 +64,11 @@ WHY = {
         "learns nothing useful, the request may hold a worker or a database connection, and "
         "crash paths are where bugs and leaks hide."
     ),
+    "sec.fuzzing": (
+        "The OpenAPI document is the contract clients and gateways rely on: input it forbids "
+        "but the service accepts is acted on unchecked, and a status, content type or shape it "
+        "does not declare breaks generated clients at run time, where nobody is looking."
+    ),
     "sec.rate_limiting": (
         "Without a per-client limit one client can take the whole capacity of the service, by "
         "accident or on purpose. Information only: a limit may sit above the rate Kaizen was "
@@ -90,6 +95,10 @@ class Scan:
     summary: dict[str, Any] = field(default_factory=dict)
     samples: list[Exchange] | None = None
     sample_failures: list[str] = field(default_factory=list)
+    # The checks this scan runs, and those another check did the work of (sec.fuzzing
+    # covers sec.negative_testing): a covered check is not run again.
+    wanted: set[str] = field(default_factory=set)
+    covered: set[str] = field(default_factory=set)
 
     # -- results ------------------------------------------------------------------------------
 
@@ -99,6 +108,12 @@ class Scan:
 
     def outcome(self, check_id: str, status: str, detail: str = "") -> None:
         self.checks.append(CheckOutcome(check_id, status, detail))
+
+    def covered_outcome(self, check_id: str, status: str, detail: str) -> None:
+        """The outcome of ``check_id``, established by another check, when it is wanted."""
+        if check_id in self.wanted:
+            self.covered.add(check_id)
+            self.outcome(check_id, status, detail)
 
     def measure(self, name: str, value: float, unit: str, **labels: str) -> None:
         self.measurements.append(MeasurementData(name, value, unit, labels))
