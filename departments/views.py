@@ -37,8 +37,7 @@ from departments.models import (
     TrainingModule,
 )
 from departments.search import search_runbooks, snippet
-from optimizations.analyzers.base import validate_params
-from optimizations.jobs import engine, kinds
+from optimizations.jobs import engine, preflight, refusals
 from optimizations.models import Initiative, PhaseTask, TargetService
 from portal import access
 from portal.http import HtmxHttpRequest
@@ -283,12 +282,24 @@ def _step_views(request, runbook, steps):
         target = targets.get(step.target) if step.target else default
         training = []
         problem = _step_problem(step, target)
-        if not problem and not may_run:
-            problem = "Engineers and managers run this step."
         if not problem:
-            training = access.missing_training(request.user, target, step.kind)
-            if training:
-                problem = access.training_gate_refusal(request.user, target, step.kind)
+            # The engine's own preflight, without the start limits: the same words the
+            # portal, the API and the command line use. What stops anybody is said
+            # first, then the role, then this person's missing training.
+            answer = preflight.check(
+                request.user,
+                target,
+                specs=[(step.kind, dict(step.params))],
+                trigger="runbook",
+                with_limits=False,
+            )
+            for_anybody = [r.message for r in answer.reasons if r.code != refusals.TRAINING]
+            problem = "; ".join(for_anybody)
+            if not problem and not may_run:
+                problem = "Engineers and managers run this step."
+            elif not problem and not answer.ok:
+                problem = answer.message
+                training = access.missing_training(request.user, target, step.kind)
         views[step.index] = {
             "step": step,
             "target": target,
@@ -299,23 +310,14 @@ def _step_views(request, runbook, steps):
 
 
 def _step_problem(step, target) -> str:
-    """Why the step cannot run for anybody, or ""."""
+    """Why the step cannot be asked of the preflight at all (it does not parse, or names
+    no target), or ""."""
     if step.error:
         return f"This step cannot run: {step.error}."
     if target is None:
         if step.target:
             return f"No target “{step.target}”."
         return "Name the target (target=…): this runbook has no single target."
-    kind = kinds.get(step.kind)
-    if not kind.available():
-        return f"{kind.label} is not yet available in this Kaizen."
-    missing = engine.missing_needs(target, kind)
-    if missing:
-        return f"{target.name} has no {' and '.join(missing)}."
-    try:
-        validate_params(kind.params(), step.params)
-    except ValueError as error:
-        return f"This step's parameters are wrong: {error}."
     return ""
 
 

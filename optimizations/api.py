@@ -32,9 +32,8 @@ from ninja.parser import Parser
 from ninja.security import HttpBearer
 from pydantic import AfterValidator, StringConstraints, field_validator
 
-from optimizations.analyzers.base import validate_params
-from optimizations.jobs import engine, kinds, limits, modes, verdicts
-from optimizations.models import Finding, Initiative, Job, JobLog, Measurement, Run
+from optimizations.jobs import engine, limits, refusals, verdicts
+from optimizations.models import Finding, Job, JobLog, Measurement, Run
 from portal import access, tokens
 
 RUN_MODES = ("comprehensive", "performance", "quality", "strategy")
@@ -437,58 +436,26 @@ def load_run(pk: int) -> Run:
     return run
 
 
-def override_errors(overrides: dict, planned: set[str] | None = None):
-    """(kind, parameter, message) for each override that cannot apply.
-
-    The engine drops parameters a kind does not declare; a person who typed
-    one should hear about it rather than get a run without it.
-    """
-    for kind_name, values in overrides.items():
-        kind = kinds.KINDS.get(kind_name)
-        if kind is None:
-            yield kind_name, None, f"unknown job kind (known: {', '.join(kinds.KINDS)})"
-            continue
-        if planned is not None and kind_name not in planned:
-            plans = ", ".join(sorted(planned))
-            yield kind_name, None, f"this run has no {kind_name} job (it plans {plans})"
-            continue
-        if not kind.available():
-            yield kind_name, None, f"the {kind.label} is not yet available in this Kaizen"
-            continue
-        declared = {param.name: param for param in kind.params()}
-        for name, value in (values or {}).items():
-            if name not in declared:
-                known = ", ".join(declared) or "no parameters"
-                yield kind_name, name, f"unknown parameter of {kind_name} (it takes {known})"
-                continue
-            try:
-                validate_params([declared[name]], {name: value})
-            except ValueError as error:
-                yield kind_name, name, str(error)
+def refused(error: engine.CannotStart, where=lambda field: list(field)):
+    """Answer the preflight's refusal as the API does: 404 for an initiative, phase or
+    task that does not exist, 422 with field errors for what the client sent wrong
+    (``where`` turns a reason's field into the payload's), else the error as it is
+    (409, 429 or 503 by its handler)."""
+    reasons = error.reasons
+    for reason in reasons:
+        if reason.code == refusals.LINK_UNKNOWN:
+            raise Http404(reason.message)
+    wrong = [r for r in reasons if r.code in refusals.INPUT]
+    if wrong:
+        invalid(*((["body", "payload", *where(r.field)], r.message) for r in wrong))
+    raise error
 
 
-def planned_kinds(mode: str, focus) -> set[str]:
-    return {job.kind for job in modes.plan(mode, list(focus))}
-
-
-def focus_error(mode: str, focus) -> str | None:
-    try:
-        modes.plan(mode, list(focus))
-    except ValueError as error:
-        return str(error)
-    return None
-
-
-def initiative_for(pk: int | None, target) -> tuple[Initiative | None, str | None]:
-    """The initiative ``pk`` when it is the target's, else why not."""
-    if pk is None:
-        return None, None
-    initiative = Initiative.objects.filter(pk=pk).first()
-    if initiative is None:
-        raise Http404(f"No initiative #{pk}.")
-    if initiative.target_id != target.pk:
-        return None, f"initiative #{pk} is about another target, not {target.slug}"
-    return initiative, None
+def _job_field(field: tuple[str, ...]) -> list[str]:
+    # POST /jobs sends "kind" and "params" {name: value}: no kind level under params.
+    if field[:1] == ("params",):
+        return ["params", *field[2:]] if len(field) > 2 else ["kind"]
+    return list(field)
 
 
 # --- access -------------------------------------------------------------------------
@@ -543,30 +510,18 @@ def start_run(request, payload: RunIn):
     """Plan the mode's jobs (probe first), create them and queue them. Answers the run."""
     _require_trigger(request)
     target = _target(request, payload.target)
-    initiative, initiative_problem = initiative_for(payload.initiative, target)
-    errors = []
-    if initiative_problem:
-        errors.append((["body", "payload", "initiative"], initiative_problem))
-    problem = focus_error(payload.mode, payload.focus)
-    if problem:
-        errors.append((["body", "payload", "focus"], problem))
-    else:
-        planned = planned_kinds(payload.mode, payload.focus)
-        for kind, name, message in override_errors(payload.params, planned):
-            loc = ["body", "payload", "params", kind] + ([name] if name else [])
-            errors.append((loc, message))
-    if errors:
-        invalid(*errors)
-    run = engine.start_run(
-        request.user,
-        target,
-        payload.mode,
-        payload.focus,
-        overrides=payload.params,
-        initiative=initiative,
-        phase=None,
-        trigger="api",
-    )
+    try:
+        run = engine.start_run(
+            request.user,
+            target,
+            payload.mode,
+            payload.focus,
+            overrides=payload.params,
+            initiative=payload.initiative,
+            trigger="api",
+        )
+    except engine.CannotStart as error:
+        refused(error)
     return Status(201, load_run(run.pk))
 
 
@@ -580,18 +535,17 @@ def start_run(request, payload: RunIn):
 def start_job(request, payload: JobIn):
     _require_trigger(request)
     target = _target(request, payload.target)
-    initiative, initiative_problem = initiative_for(payload.initiative, target)
-    errors = []
-    if initiative_problem:
-        errors.append((["body", "payload", "initiative"], initiative_problem))
-    for _kind, name, message in override_errors({payload.kind: payload.params}):
-        loc = ["body", "payload", "params", name] if name else ["body", "payload", "kind"]
-        errors.append((loc, message))
-    if errors:
-        invalid(*errors)
-    run = engine.start_job(
-        request.user, target, payload.kind, payload.params, initiative=initiative, trigger="api"
-    )
+    try:
+        run = engine.start_job(
+            request.user,
+            target,
+            payload.kind,
+            payload.params,
+            initiative=payload.initiative,
+            trigger="api",
+        )
+    except engine.CannotStart as error:
+        refused(error, _job_field)
     return Status(201, _full_job(run.jobs.get().pk))
 
 

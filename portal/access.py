@@ -345,6 +345,6 @@ def training_gate_refusal(user, target, kind: str, now=None) -> str | None:
         return None
     names = " and ".join(f"“{m.title}” ({m.get_absolute_url()})" for m in missing)
     return (
-        f"{target.name} asks for training before this job: complete {names} first; "
+        f"{target.name} asks for training first: complete {names} before this job; "
         "a completion counts until its recertification date."
     )

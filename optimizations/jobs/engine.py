@@ -1,8 +1,10 @@
 """Starting, cancelling and repeating runs — the one way jobs come into being.
 
-The UI, the CLI, the API, schedules and runbooks all call ``start_run``; it
-plans the jobs of a mode, checks each kind can run on the target, creates
-the run and its jobs in one transaction and sends the first after commit.
+The UI, the CLI, the API, schedules and runbooks all call ``start_run`` (or
+``start_job``); it asks the preflight once (optimizations.jobs.preflight: the
+mode's jobs, their parameters, the links, training, what the target has, the
+start limits), raises its refusal or creates the run and its jobs in one
+transaction, and sends the first after commit.
 
 A run's jobs go one after another in the order of ``modes.ORDER`` (probe →
 code → DB → security → load → stress → endurance): each waits ("waiting",
@@ -18,35 +20,20 @@ import logging
 import os
 
 from django.db import transaction
-from django.db.models import F
 from django.utils import timezone
 
 from optimizations.analyzers.base import validate_params
-from optimizations.jobs import kinds, landing, modes
+from optimizations.jobs import kinds, landing, limits, preflight
+from optimizations.jobs.preflight import missing_needs
+from optimizations.jobs.refusals import BrokerUnavailable, CannotStart
 from optimizations.models import Job, Run, TargetService
 from portal.audit import record
 
 logger = logging.getLogger(__name__)
 
 
-class CannotStart(Exception):
-    """A run could not start; the message says why, for a person."""
-
-
-class BrokerUnavailable(CannotStart):
-    """The job queue cannot be reached, so nothing was started."""
-
-
-def missing_needs(target: TargetService, kind: kinds.Kind) -> list[str]:
-    """What the target lacks for ``kind`` to run, in words."""
-    missing = []
-    if "base_url" in kind.needs and not target.base_url:
-        missing.append("a base URL")
-    if "database_url" in kind.needs and not target.database_url_encrypted:
-        missing.append("a database URL (set it on the target's settings page)")
-    if "source" in kind.needs and not target.source_location:
-        missing.append("a source location (set it on the target's settings page)")
-    return missing
+# Raised here, defined with the preflight's reasons (a module the limits share).
+__all__ = ["BrokerUnavailable", "CannotStart", "missing_needs"]
 
 
 def broker_reachable(timeout: float = 2.0) -> str | None:
@@ -94,37 +81,34 @@ def start_run(
     ``only_kinds`` keeps just those kinds (a runbook step, a single job).
     ``links``: initiative, phase, task, schedule, trigger, expires_at.
     """
-    if mode == "custom":
-        raise CannotStart("A single job is started with start_job, not as a run mode.")
-    try:
-        planned = modes.plan(mode, list(focus))
-    except ValueError as error:
-        raise CannotStart(str(error)) from None
-    if only_kinds is not None:
-        planned = [job for job in planned if job.kind in only_kinds] or [
-            modes.PlannedJob(kind) for kind in only_kinds
-        ]
-    overrides = overrides or {}
-    for name, values in overrides.items():
-        try:
-            kind = kinds.get(name)
-        except ValueError as error:
-            raise CannotStart(str(error)) from None
-        declared = {param.name for param in kind.params()}
-        unknown = sorted(set(values) - declared)
-        if kind.available() and unknown:
-            raise CannotStart(f"{kind.label} has no parameter {', '.join(unknown)}.")
-    specs = []
-    for item in planned:
-        params = dict(item.params)
-        params.update(overrides.get(item.kind, {}))
-        specs.append((item.kind, params))
-    return _create_run(user, target, mode, list(focus), specs, **links)
+    answer = preflight.check(
+        user,
+        target,
+        mode,
+        focus,
+        overrides=overrides,
+        only_kinds=only_kinds,
+        initiative=links.pop("initiative", None),
+        phase=links.pop("phase", None),
+        task=links.pop("task", None),
+        trigger=links.get("trigger", "ui"),
+    )
+    return _create_run(user, target, mode, list(focus), answer, **links)
 
 
 def start_job(user, target: TargetService, kind: str, params: dict, **links) -> Run:
-    """A run of one job of ``kind`` with the given parameters (the "single job" form)."""
-    return _create_run(user, target, "custom", [], [(kind, params)], **links)
+    """A run of one job of ``kind`` with the given parameters (the "single job" form,
+    a runbook step, ``POST /api/jobs``). Raises CannotStart with a readable reason."""
+    answer = preflight.check(
+        user,
+        target,
+        specs=[(kind, params)],
+        initiative=links.pop("initiative", None),
+        phase=links.pop("phase", None),
+        task=links.pop("task", None),
+        trigger=links.get("trigger", "ui"),
+    )
+    return _create_run(user, target, "custom", [], answer, **links)
 
 
 def start_comparison(
@@ -149,9 +133,7 @@ def start_comparison(
         checked = validate_params(kind.params(), params)
     except ValueError as error:
         raise CannotStart(f"{kind.label}: {error}") from None
-    from optimizations.jobs.limits import check_start
-
-    check_start(user, baseline, "ui")
+    limits.check_start(user, baseline, "ui")
     _require_broker()
     with transaction.atomic():
         run = Run.objects.create(
@@ -186,7 +168,7 @@ def start_comparison(
 def _refusal(user, target, kind) -> str | None:
     from portal.access import training_gate_refusal
 
-    missing = missing_needs(target, kind)
+    missing = missing_needs(target, kind) or preflight.host_refusal(target, kind)
     if missing:
         return f"{target.name} lacks {' and '.join(missing)}."
     return training_gate_refusal(user, target, kind.name)
@@ -195,17 +177,17 @@ def _refusal(user, target, kind) -> str | None:
 def rerun(user, run: Run, *, job: Job | None = None, trigger: str = "ui") -> Run:
     """Start the same run again (or only ``job``) with the same parameters."""
     sources = [job] if job is not None else list(run.jobs.order_by("pk"))
-    return _create_run(
+    answer = preflight.check(
         user,
         run.target,
-        run.mode,
-        run.focus,
-        [(item.kind, item.params) for item in sources],
+        specs=[(item.kind, item.params) for item in sources],
+        given=False,  # stored: a parameter its kind no longer declares is dropped
         initiative=run.initiative,
         phase=run.phase,
         task=run.task,
         trigger=trigger,
     )
+    return _create_run(user, run.target, run.mode, run.focus, answer, trigger=trigger)
 
 
 def _create_run(
@@ -213,49 +195,20 @@ def _create_run(
     target,
     mode,
     focus,
-    specs,
+    answer,
     *,
-    initiative=None,
-    phase=None,
-    task=None,
     schedule=None,
     trigger="ui",
     expires_at=None,
 ) -> Run:
-    from portal.access import training_gate_refusal
-
-    jobs, skipped = [], []
-    # One after another in the fixed order (a re-run or a runbook may list them otherwise).
-    specs = sorted(specs, key=lambda spec: modes.rank(spec[0], spec[1]))
-    for name, wanted in specs:
-        kind = kinds.get(name)
-        # Training gates stop a person starting a job by hand; a schedule (the
-        # monthly review, a regression sentinel) runs as its creator but on its own.
-        refusal = None if trigger == "schedule" else training_gate_refusal(user, target, kind.name)
-        if refusal:
-            raise CannotStart(refusal)
-        if not kind.available():
-            skipped.append({"kind": kind.name, "why": "not yet available in this Kaizen"})
-            continue
-        missing = missing_needs(target, kind)
-        if missing:
-            skipped.append({"kind": kind.name, "why": f"the target lacks {' and '.join(missing)}"})
-            continue
-        declared = {param.name for param in kind.params()}
-        wanted = {**_from_earlier_jobs(target, kind.name), **wanted}
-        try:
-            params = validate_params(
-                kind.params(), {k: v for k, v in wanted.items() if k in declared}
-            )
-        except ValueError as error:
-            raise CannotStart(f"{kind.label}: {error}") from None
-        jobs.append((kind, params))
-    if not jobs:
-        reasons = "; ".join(f"{s['kind']}: {s['why']}" for s in skipped) or "nothing to run"
-        raise CannotStart(f"No job of this run can start ({reasons}).")
-    from optimizations.jobs.limits import check_start
-
-    check_start(user, target, trigger)  # too many starts: TooManyStarts (the API's 429)
+    """Create the run the preflight's ``answer`` allows (raising its refusal if it does
+    not), once the job queue answers. ``answer`` may be a list of (kind, params)."""
+    if not isinstance(answer, preflight.Preflight):
+        answer = preflight.check(user, target, specs=answer, given=False, trigger=trigger)
+    answer.raise_if_refused()
+    jobs, skipped = answer.jobs, answer.skipped
+    initiative = answer.links["initiative"]
+    phase, task = answer.links["phase"], answer.links["task"]
     _require_broker()
     with transaction.atomic():
         run = Run.objects.create(
@@ -311,44 +264,6 @@ def chain(run: Run, steps, expires_at=None) -> list[Job]:
         )
         created.append(previous)
     return created
-
-
-def _from_earlier_jobs(target: TargetService, kind: str) -> dict:
-    """What one kind of analysis learned that another needs: the code scan's stack
-    report and pool-sizing rule want the PostgreSQL version and max_connections
-    the latest DB scan of the target read."""
-    if kind == "benchmark":
-        known = _baseline_memory(target)
-        if target.expected_rps:
-            # Load and endurance offer the expected peak; stress climbs from a quarter of it.
-            known.update(rate=float(target.expected_rps))
-            known.update(start_rate=max(1.0, target.expected_rps / 4))
-        return known
-    if kind != "code_scan":
-        return {}
-    summary = (
-        Job.objects.filter(target=target, kind="db_scan", status=Job.SUCCEEDED)
-        .order_by(F("finished_at").desc(nulls_last=True))
-        .values_list("summary", flat=True)
-        .first()
-    ) or {}
-    known = {}
-    if summary.get("server_version"):
-        known["postgres_version"] = str(summary["server_version"]).split()[0]
-    max_connections = (summary.get("connections") or {}).get("max_connections")
-    if isinstance(max_connections, int) and max_connections > 0:
-        known["max_connections"] = max_connections
-    return known
-
-
-def _baseline_memory(target: TargetService) -> dict:
-    """The memory objective (−50 % against the baseline) needs the baseline's memory:
-    the mean PSS (memory.pss.mean) of the endurance baseline, as optimizations.jobs.baselines
-    defines it for every page (the pinned run's endurance test, else the first)."""
-    from optimizations.jobs import baselines
-
-    row = baselines.baseline_measurement(target, "endurance", "memory.pss.mean")
-    return {"baseline_memory_bytes": float(row["value"])} if row and row["value"] else {}
 
 
 def cancel(user, job: Job) -> str:

@@ -1,9 +1,9 @@
 """How fast people may start jobs: a rate and a queue length, per user and per target.
 
 A script in a loop (or a fuzzer: 6 250 jobs in one afternoon) must not bury
-the workers and the targets. Every run is created by ``engine._create_run``
-(and the comparison by ``engine.start_comparison``), which calls
-``check_start`` first. A refusal is a ``TooManyStarts``: a ``CannotStart``
+the workers and the targets. Every run the engine makes asks the preflight
+(optimizations.jobs.preflight), which calls ``check_start`` last (the comparison
+and benchmark sets call it themselves). A refusal is a ``TooManyStarts``: a ``CannotStart``
 with a readable reason, so the portal and the command line show it like any
 other refusal; the API answers it 429 with ``Retry-After``.
 
@@ -24,20 +24,14 @@ from datetime import timedelta
 from django.conf import settings
 from django.utils import timezone
 
-from optimizations.jobs.engine import CannotStart
+from optimizations.jobs.refusals import TooManyStarts
 from optimizations.models import Job, Run
+
+__all__ = ["TooManyStarts", "check_start"]
 
 WINDOW = timedelta(minutes=1)
 # How long to wait when the queue is full: about the time a short job takes.
 QUEUE_RETRY_SECONDS = 30
-
-
-class TooManyStarts(CannotStart):
-    """A limit on starting jobs was reached; ``retry_after`` says when to try again (s)."""
-
-    def __init__(self, message: str, retry_after: int):
-        super().__init__(message)
-        self.retry_after = max(1, int(retry_after))
 
 
 def check_start(user, target, trigger: str = "ui", now=None) -> None:

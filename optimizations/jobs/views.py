@@ -25,12 +25,9 @@ from optimizations.jobs.forms import (
 )
 from optimizations.models import (
     Finding,
-    Initiative,
     Job,
     JobLog,
     Measurement,
-    Phase,
-    PhaseTask,
     Run,
 )
 from optimizations.reports import charts
@@ -39,25 +36,6 @@ from portal.http import HtmxHttpRequest
 
 LOG_TAIL = 200
 LOG_PAGE = 500
-
-
-def _links(target, data) -> dict:
-    """The initiative, phase and task a run started from, when they belong to the target."""
-    links = {}
-    task = PhaseTask.objects.filter(pk=data.get("task") or 0).select_related("phase").first()
-    if task is not None:
-        links["task"], links["phase"] = task, task.phase
-        links["initiative"] = Initiative.objects.filter(pk=task.phase.initiative_id).first()
-    phase = Phase.objects.filter(pk=data.get("phase") or 0).first()
-    if phase is not None and "phase" not in links:
-        links["phase"] = phase
-        links["initiative"] = Initiative.objects.filter(pk=phase.initiative_id).first()
-    initiative = Initiative.objects.filter(pk=data.get("initiative") or 0).first()
-    if initiative is not None and "initiative" not in links:
-        links["initiative"] = initiative
-    if links.get("initiative") is not None and links["initiative"].target_id != target.pk:
-        return {}
-    return links
 
 
 @require_POST
@@ -74,7 +52,10 @@ def run_start(request, slug):
             target,
             form.cleaned_data["mode"],
             form.cleaned_data["focus"],
-            **_links(target, form.cleaned_data),
+            # The preflight checks they are the target's, and says so if not.
+            initiative=form.cleaned_data["initiative"],
+            phase=form.cleaned_data["phase"],
+            task=form.cleaned_data["task"],
         )
     except engine.CannotStart as error:
         messages.error(request, str(error))

@@ -283,7 +283,8 @@ def test_a_step_the_engine_refuses_says_why_and_starts_nothing(
         ("```kaizen-run kind=teleport target=orders-api\n```", "unknown kind"),
         (
             "```kaizen-run kind=probe target=orders-api\nbogus: 1\n```",
-            "unknown parameter(s): bogus",
+            # The preflight's words, as the target page, the API and the CLI say them.
+            "unknown parameter of probe: Target probe has no parameter bogus",
         ),
         (
             "```kaizen-run kind=probe target=orders-api\ntimeout: soon\n```",

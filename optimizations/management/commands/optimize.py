@@ -32,7 +32,7 @@ from django.utils import timezone
 
 from optimizations import api
 from optimizations.analyzers.base import MOST_SEVERE_FIRST
-from optimizations.jobs import engine, kinds, verdicts
+from optimizations.jobs import engine, kinds, modes, verdicts
 from optimizations.models import Finding, Job, Measurement, Run, TargetService
 from portal import access
 
@@ -95,6 +95,25 @@ def exit_code(jobs, skipped=()) -> int:
     if not jobs or any(job.status in Job.ACTIVE for job in jobs):
         return EXIT_FAILED
     return verdicts.exit_code(run_verdict(jobs, skipped))
+
+
+# The options a preflight reason's field names, as a person typed them.
+OPTION_OF = {"focus": "--focus", "initiative": "--initiative", "mode": "mode"}
+
+
+def refusal_text(error) -> str:
+    """The preflight's reasons, each after the option it is about (``--param
+    benchmark.rate: …``), in the words the portal and the API use."""
+    parts = []
+    for reason in error.reasons or []:
+        field = reason.field
+        if field[:1] == ("params",):
+            parts.append(f"--param {'.'.join(field[1:])}: {reason.message}")
+        elif field[:1] and field[0] in OPTION_OF:
+            parts.append(f"{OPTION_OF[field[0]]}: {reason.message}")
+        else:
+            parts.append(reason.message)
+    return "; ".join(parts) or str(error)
 
 
 def _plain(text):
@@ -168,21 +187,22 @@ class Command(BaseCommand):
             user = self._user(opts["user"])
             target = self._target(user, opts["target"])
             focus = [tag.strip() for tag in opts["focus"].split(",") if tag.strip()]
-            overrides = self._overrides(opts["mode"], focus, opts["param"])
+            overrides = self._overrides(opts["param"])
             if opts["scenario"]:
                 self._scenario(opts["mode"], focus, opts["scenario"], overrides)
-            initiative = self._initiative(opts["initiative"], target)
             run = engine.start_run(
                 user,
                 target,
                 opts["mode"],
                 focus,
                 overrides=overrides,
-                initiative=initiative,
+                initiative=opts["initiative"],
                 trigger="cli",
             )
-        except (Refused, engine.CannotStart) as error:
+        except Refused as error:
             self._refuse(str(error))
+        except engine.CannotStart as error:
+            self._refuse(refusal_text(error))
         jobs = list(run.jobs.order_by("pk"))
         if not opts["wait"]:
             self._started(run, jobs, user)
@@ -226,10 +246,9 @@ class Command(BaseCommand):
             hint = f" Known targets: {', '.join(known)}." if known else " No target is registered."
             raise Refused(f"There is no target service “{slug}”.{hint}") from None
 
-    def _overrides(self, mode: str, focus: list[str], raw: list[str]) -> dict:
-        problem = api.focus_error(mode, focus)
-        if problem:
-            raise Refused(f"--focus: {problem}")
+    def _overrides(self, raw: list[str]) -> dict:
+        """``--param KIND.NAME=VALUE`` read into overrides (JSON where the parameter is);
+        whether they apply is the preflight's to say, as for the portal and the API."""
         overrides: dict[str, dict] = {}
         for item in raw:
             key, sep, value = item.partition("=")
@@ -246,13 +265,6 @@ class Command(BaseCommand):
                 except ValueError as error:
                     raise Refused(f"--param {item}: not JSON ({error})") from None
             overrides.setdefault(kind_name, {})[name] = value
-        planned = api.planned_kinds(mode, focus)
-        problems = [
-            f"--param {kind}{'.' + name if name else ''}: {message}"
-            for kind, name, message in api.override_errors(overrides, planned)
-        ]
-        if problems:
-            raise Refused("; ".join(problems))
         return overrides
 
     def _scenario(self, mode: str, focus: list[str], path: str, overrides: dict) -> None:
@@ -272,21 +284,16 @@ class Command(BaseCommand):
             script.parse(text)
         except script.ScriptError as error:
             raise Refused(f"--scenario {path}: {error}") from None
-        if "benchmark" not in api.planned_kinds(mode, focus):
+        try:
+            planned = {job.kind for job in modes.plan(mode, focus)}
+        except ValueError:
+            return  # a focus the mode does not have: the preflight says so
+        if "benchmark" not in planned:
             raise Refused(
                 f"--scenario: a {mode} run has no load test; use the performance mode "
                 "(or strategy for a stress test)"
             )
         overrides.setdefault("benchmark", {})["scenario"] = text
-
-    def _initiative(self, pk: int | None, target):
-        try:
-            initiative, problem = api.initiative_for(pk, target)
-        except Http404 as error:
-            raise Refused(f"--initiative: {error}") from None
-        if problem:
-            raise Refused(f"--initiative: {problem}")
-        return initiative
 
     # --- output -----------------------------------------------------------------------
 
