@@ -22,8 +22,7 @@ import os
 from django.db import transaction
 from django.utils import timezone
 
-from optimizations.analyzers.base import validate_params
-from optimizations.jobs import kinds, landing, limits, preflight
+from optimizations.jobs import landing, preflight
 from optimizations.jobs.preflight import missing_needs
 from optimizations.jobs.refusals import BrokerUnavailable, CannotStart
 from optimizations.models import Job, Run, TargetService
@@ -124,16 +123,23 @@ def start_comparison(
         raise CannotStart("Compare two different targets (the deployments before and after).")
     if repetitions < 5:
         raise CannotStart("The comparison rule needs at least 5 runs per side.")
-    kind = kinds.get("benchmark")
+    # Both sides through the preflight, with exactly the parameters given (nothing
+    # learned from earlier jobs: the two must get the same load); the limits count
+    # the start once, on the baseline.
     for target in (baseline, candidate):
-        refusal = _refusal(user, target, kind)
-        if refusal:
-            raise CannotStart(refusal)
-    try:
-        checked = validate_params(kind.params(), params)
-    except ValueError as error:
-        raise CannotStart(f"{kind.label}: {error}") from None
-    limits.check_start(user, baseline, "ui")
+        answer = preflight.check(
+            user,
+            target,
+            specs=[("benchmark", params)],
+            with_limits=target is baseline,
+            learn=False,
+        )
+        if not answer.ok:
+            refusal = answer.refusal()
+            if type(refusal) is CannotStart:
+                refusal = CannotStart(f"{target.name}: {answer.message}", answer.reasons)
+            raise refusal
+        kind, checked = answer.jobs[0]
     _require_broker()
     with transaction.atomic():
         run = Run.objects.create(
@@ -163,15 +169,6 @@ def start_comparison(
             target=baseline,
         )
     return run
-
-
-def _refusal(user, target, kind) -> str | None:
-    from portal.access import training_gate_refusal
-
-    missing = missing_needs(target, kind) or preflight.host_refusal(target, kind)
-    if missing:
-        return f"{target.name} lacks {' and '.join(missing)}."
-    return training_gate_refusal(user, target, kind.name)
 
 
 def rerun(user, run: Run, *, job: Job | None = None, trigger: str = "ui") -> Run:

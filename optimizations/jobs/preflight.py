@@ -114,6 +114,7 @@ def check(
     task=None,
     trigger: str = "ui",
     with_limits: bool = True,
+    learn: bool = True,
 ) -> Preflight:
     """May ``user`` start these jobs on ``target`` now?
 
@@ -124,7 +125,9 @@ def check(
     checked (a re-run's stored ones are not: a parameter its kind no longer
     declares is dropped). ``initiative``, ``phase``, ``task``: objects or primary
     keys. ``with_limits=False`` asks without the start limits (a page that only
-    shows whether a step could run).
+    shows whether a step could run). ``learn=False`` takes the parameters as they
+    are, without what earlier jobs of the target learned (a comparison sends both
+    sides exactly the same load).
     """
     answer = Preflight()
     _links(answer, target, initiative, phase, task)
@@ -143,7 +146,7 @@ def check(
         for name, values in specs:
             _given_params(answer, name, values, None)
     for name, wanted in sorted(specs or [], key=lambda spec: modes.rank(spec[0], spec[1])):
-        _job(answer, user, target, name, wanted, trigger)
+        _job(answer, user, target, name, wanted, trigger, learn)
     if answer.ok and specs is not None and not answer.jobs:
         reasons = "; ".join(f"{s['kind']}: {s['why']}" for s in answer.skipped) or "nothing to run"
         answer.refuse(NOTHING_TO_RUN, f"No job of this run can start ({reasons}).")
@@ -266,7 +269,9 @@ def _given_params(answer: Preflight, name: str, values, planned: set[str] | None
             answer.refuse(PARAMS, f"{kind.label}: {error}", "params", name, param)
 
 
-def _job(answer: Preflight, user, target, name: str, wanted: dict, trigger: str) -> None:
+def _job(
+    answer: Preflight, user, target, name: str, wanted: dict, trigger: str, learn: bool
+) -> None:
     kind = kinds.KINDS.get(name)
     if kind is None:
         if not any(reason.code == KIND for reason in answer.reasons):
@@ -294,7 +299,8 @@ def _job(answer: Preflight, user, target, name: str, wanted: dict, trigger: str)
     if any(reason.field[1:2] == (name,) for reason in answer.reasons):
         return  # its parameters were refused one by one already
     declared = {param.name for param in kind.params()}
-    wanted = {**_from_earlier_jobs(target, kind.name), **wanted}
+    if learn:
+        wanted = {**_from_earlier_jobs(target, kind.name), **wanted}
     try:
         params = validate_params(kind.params(), {k: v for k, v in wanted.items() if k in declared})
     except ValueError as error:

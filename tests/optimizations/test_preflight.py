@@ -230,3 +230,21 @@ def test_the_start_limit_is_a_reason_with_a_time_to_retry(target, qa_engineer, s
     assert isinstance(answer.refusal(), refusals.TooManyStarts)
     # A page that only shows whether a step could run does not count starts.
     assert preflight.check(qa_engineer, target, specs=[("probe", {})], with_limits=False).ok
+
+
+def test_a_comparison_asks_the_preflight_for_each_side_and_names_the_side(
+    target, qa_engineer, departments
+):
+    bare = TargetService.objects.create(
+        name="Bare", slug="bare", base_url="", owner_department=departments["qa"]
+    )
+    with pytest.raises(engine.CannotStart) as refused:
+        engine.start_comparison(qa_engineer, target, bare, {"samples": 1})
+    assert str(refused.value) == (
+        "Bare: No job of this run can start (benchmark: the target lacks a base URL)."
+    )
+    with pytest.raises(engine.CannotStart) as refused:
+        engine.start_comparison(qa_engineer, target, bare, {"speed": 5})
+    assert "unknown parameter of benchmark" in str(refused.value)
+    assert [r.field for r in refused.value.reasons] == [("params", "benchmark", "speed")]
+    assert not Run.objects.exists()
