@@ -28,6 +28,9 @@ from departments.models import (
 from departments.quiz import parse as parse_quiz
 from departments.quiz import score as score_quiz
 from departments.runbook_templates import TEMPLATES
+from optimizations.jobs import engine
+from optimizations.models import Finding, TargetService
+from optimizations.work import findings
 from portal.audit import describe_changes, record
 from portal.notify import notify
 
@@ -399,8 +402,6 @@ def do_run_runbook_step(actor, runbook: Runbook, step, target) -> RunbookStepRun
     """Start the job a runbook's ``kaizen-run`` step describes, and keep it in the
     runbook's run history. The jobs engine checks the kind, the parameters and the
     target, and raises ``CannotStart`` with a reason for a person."""
-    from optimizations.jobs import engine
-
     run = engine.start_job(actor, target, step.kind, dict(step.params), trigger="runbook")
     step_run = RunbookStepRun.objects.create(
         runbook=runbook,
@@ -742,9 +743,6 @@ def sync_runbook_findings(targets=None, now=None) -> dict[str, int]:
     (accepted, won't fix, false positive) are left as they are. Idempotent: the
     write functions call it for the targets they touch, the periodic task for all.
     """
-    from optimizations.models import Finding, TargetService
-    from optimizations.work import findings
-
     now = now or timezone.now()
     targets = list(targets) if targets is not None else list(TargetService.objects.all())
     topics = list(Topic.objects.filter(standard=True))

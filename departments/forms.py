@@ -9,6 +9,7 @@ from departments.actions import RUNBOOK_SETTINGS
 from departments.models import Department, Membership, Runbook, TrainingModule
 from departments.quiz import QuizError
 from departments.quiz import parse as parse_quiz
+from optimizations.models import TargetService
 from optimizations.work.forms import DateInput
 
 
@@ -138,7 +139,6 @@ class RunbookForm(RunbookContentForm, forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        from optimizations.models import TargetService
 
         self.fields["owner"].queryset = (
             get_user_model().objects.filter(is_active=True).order_by("username")
@@ -253,7 +253,6 @@ class TrainingGateForm(forms.Form):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        from optimizations.models import TargetService
 
         self.fields["target"].queryset = TargetService.objects.order_by("name")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from optimizations.jobs import housekeeping, runner
+from optimizations.jobs import availability, housekeeping, runner
 
 
 @shared_task(bind=True, acks_late=True, ignore_result=True)
@@ -22,8 +22,6 @@ def tick() -> dict:
 @shared_task(ignore_result=True)
 def check_availability() -> int:
     """Every minute from beat: each target's health and /metrics."""
-    from optimizations.jobs import availability
-
     return availability.check_all()
 
 

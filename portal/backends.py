@@ -15,11 +15,11 @@ from django.contrib.auth.backends import ModelBackend
 from django.core.exceptions import ValidationError
 from django.db import connection
 
+from portal.models import Notification
+
 
 @cache
 def _user_sql(vendor: str) -> str:
-    from portal.models import Notification
-
     quote = connection.ops.quote_name
     users, notes = get_user_model()._meta, Notification._meta
     pk = quote(users.pk.column)

@@ -7,6 +7,7 @@ navigation, so they must not pay for it: each value is lazy.
 from django.utils.functional import SimpleLazyObject
 
 from portal import access
+from portal.models import Notification
 
 SECTIONS = {
     "dashboard": ("dashboard",),
@@ -27,7 +28,6 @@ def _unread(user) -> int:
     # portal.backends.KaizenBackend loads it with the user; count only otherwise.
     if hasattr(user, "unread_notifications"):
         return user.unread_notifications
-    from portal.models import Notification
 
     return Notification.objects.filter(user=user, read_at__isnull=True).count()
 

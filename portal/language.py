@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from django.conf import settings
 
+from portal.models import UserPreference
+
 SESSION_KEY = "language"
 
 
@@ -20,16 +22,12 @@ def supported(code: str) -> bool:
 
 def stored_language(user) -> str:
     """The user's chosen language code, or "" to follow the browser."""
-    from portal.models import UserPreference
-
     code = UserPreference.objects.filter(user=user).values_list("language", flat=True).first()
     return code if code and supported(code) else ""
 
 
 def do_set_language(user, code: str) -> None:
     """Save the user's language ("" follows the browser)."""
-    from portal.models import UserPreference
-
     if code and not supported(code):
         raise ValueError(f"unsupported language {code!r}")
     UserPreference.objects.update_or_create(user=user, defaults={"language": code})

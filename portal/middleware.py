@@ -5,6 +5,7 @@ import zoneinfo
 from django.conf import settings
 from django.utils import timezone, translation
 
+from departments.models import Profile
 from portal.language import SESSION_KEY, stored_language, supported
 
 
@@ -19,8 +20,6 @@ class UserTimezoneMiddleware:
         if request.user.is_authenticated:
             name = request.session.get("time_zone")
             if name is None:
-                from departments.models import Profile
-
                 name = (
                     Profile.objects.filter(user=request.user)
                     .values_list("time_zone", flat=True)

@@ -7,6 +7,7 @@ import logging
 from django.conf import settings
 from django.core.mail import send_mail
 
+from departments.models import Membership
 from portal.models import Notification
 
 logger = logging.getLogger(__name__)
@@ -40,8 +41,6 @@ ROUTES = {
 
 def recipients(event: str, *, initiative=None, target=None, run=None) -> list:
     """The people ``event`` reaches (ROUTES), each once, in a stable order."""
-    from departments.models import Membership
-
     if event not in ROUTES:
         raise ValueError(f"no route for event {event!r}")
     if target is None:

@@ -9,15 +9,17 @@ from django.conf import settings
 from django.db.models import Count
 from django.utils import timezone
 
+from optimizations.jobs.engine import broker_reachable
+from optimizations.models import Job
 from portal import broker
+from portal.celery import app
+from portal.models import ServiceBeat
 
 QUEUES = ("analysis", "benchmark", "maintenance")
 
 
 def workers(timeout: float = 1.0) -> dict[str, list[str]] | None:
     """{worker name: [queues it serves]}; None when no worker answered."""
-    from portal.celery import app
-
     try:
         replies = app.control.inspect(timeout=timeout).active_queues()
     except Exception:  # the broker is down: no worker can answer
@@ -28,8 +30,6 @@ def workers(timeout: float = 1.0) -> dict[str, list[str]] | None:
 
 
 def queue_lengths() -> dict[str, int | None]:
-    from portal.celery import app
-
     lengths: dict[str, int | None] = dict.fromkeys(QUEUES)
     with contextlib.suppress(Exception), app.connection_for_read() as conn:
         channel = conn.default_channel
@@ -40,10 +40,6 @@ def queue_lengths() -> dict[str, int | None]:
 
 
 def snapshot() -> dict:
-    from optimizations.jobs.engine import broker_reachable
-    from optimizations.models import Job
-    from portal.models import ServiceBeat
-
     now = timezone.now()
     broker_problem = broker_reachable(timeout=1.0)
     beats = {beat.name: beat for beat in ServiceBeat.objects.all()}

@@ -23,10 +23,13 @@ from departments.actions import do_set_time_zone
 from departments.models import Department, Profile
 from optimizations.models import Initiative, Phase, PhaseTask
 from optimizations.work.views.plan import _attach_phases
-from portal import access
+from portal import access, demo_target
+from portal.audit import record
+from portal.demo import DEMO_TARGET_SLUG
 from portal.http import HtmxHttpRequest
 from portal.language import SESSION_KEY, do_set_language, stored_language
-from portal.models import AuditEvent
+from portal.models import AuditEvent, Notification
+from portal.status import snapshot
 
 
 @require_GET
@@ -192,15 +195,11 @@ def set_language(request):
 
 @require_GET
 def status(request):
-    from portal.status import snapshot
-
     return render(request, "portal/status.html", {"s": snapshot()})
 
 
 @require_GET
 def inbox(request):
-    from portal.models import Notification
-
     notes = Paginator(Notification.objects.filter(user=request.user), 30).get_page(
         request.GET.get("page")
     )
@@ -210,8 +209,6 @@ def inbox(request):
 @require_POST
 def inbox_read(request):
     """Mark one notification (``pk``) or all of them read."""
-    from portal.models import Notification
-
     notes = Notification.objects.filter(user=request.user, read_at__isnull=True)
     if request.POST.get("pk", "").isdigit():
         notes = notes.filter(pk=int(request.POST["pk"]))
@@ -229,10 +226,6 @@ def demo_target_mode(request):
     from pathlib import Path
 
     from django.conf import settings
-
-    from portal import demo_target
-    from portal.audit import record
-    from portal.demo import DEMO_TARGET_SLUG
 
     target = access.get_target_for_user(request, DEMO_TARGET_SLUG, write=True)
     mode = request.POST.get("mode", "")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from django import forms
 
+from optimizations.analyzers.loadgen import script
+from optimizations.jobs import cron
 from optimizations.models import Initiative, Schedule
 
 
@@ -123,8 +125,6 @@ class ScenarioFileForm(forms.Form):
     )
 
     def clean_scenario_file(self):
-        from optimizations.analyzers.loadgen import script
-
         upload = self.cleaned_data.get("scenario_file")
         if not upload:
             return ""
@@ -165,8 +165,6 @@ class ScheduleForm(forms.ModelForm):
         self.fields["mode"].choices = Initiative.RUN_MODES
 
     def clean_cron(self):
-        from optimizations.jobs import cron
-
         expression = " ".join(self.cleaned_data["cron"].split())
         try:
             cron.parse(expression)

@@ -5,8 +5,9 @@ schedule on its target and remembers the run of the initiative's newest load
 set as the reference. When the schedule is due, the beat
 (``housekeeping.start_sentinel``) re-runs the reference's exact configuration
 (the parameters of its set, duration included, as many runs as it had and at
-least 5) as a benchmark set; when that run lands, ``check_after_run`` compares the two sets through the comparison
-rule, one value per run (optimizations.jobs.baselines.compare_sets):
+least 5) as a benchmark set; when that run lands, ``check_after_run``
+compares the two sets through the comparison rule, one value per run
+(optimizations.jobs.baselines.compare_sets):
 
 - a significant regression on any metric becomes a high-severity finding (one
   per initiative, upserted like any scan's), reopens the initiative and its
@@ -26,8 +27,14 @@ from django.db import transaction
 from django.utils import timezone
 
 from optimizations.analyzers import stats
-from optimizations.jobs import baselines, cron
-from optimizations.models import Finding, Initiative, Phase, Run, Schedule
+from optimizations.analyzers.base import AnalysisResult, FindingData
+from optimizations.jobs import baselines, cron, kinds
+from optimizations.models import Finding, Initiative, Job, Phase, Run, Schedule
+from optimizations.work import findings
+from optimizations.work.actions import do_set_phase_status
+from portal.audit import record
+from portal.models import Notification
+from portal.notify import route
 
 logger = logging.getLogger(__name__)
 
@@ -87,8 +94,6 @@ def arm(actor, initiative: Initiative) -> Schedule | None:
     Returns None (and records why) when nothing was ever benchmarked, since
     there is nothing to compare with.
     """
-    from portal.audit import record
-
     found = reference_set(initiative)
     reference = Run.objects.get(pk=found.run_id) if found else None
     if reference is None:
@@ -200,9 +205,6 @@ def check_after_run(run) -> None:
 def _inconclusive(initiative, schedule, run, reasons, before=None, after=None) -> None:
     from django.urls import reverse
 
-    from portal.models import Notification
-    from portal.notify import route
-
     sets = f" {before.describe()} · {after.describe()}." if before and after else ""
     logger.info("sentinel %s: run %s inconclusive: %s", schedule.pk, run.pk, "; ".join(reasons))
     url = reverse("run_detail", args=[run.pk])
@@ -225,10 +227,6 @@ def _inconclusive(initiative, schedule, run, reasons, before=None, after=None) -
 
 @transaction.atomic
 def _regressed(initiative, schedule, before, after, regressed) -> None:
-    from optimizations.analyzers.base import AnalysisResult, FindingData
-    from optimizations.jobs import kinds
-    from optimizations.work import findings
-
     worst = next((m for m in regressed if m.key == baselines.HEADLINE), regressed[0])
     c = worst.c
     data = FindingData(
@@ -288,17 +286,11 @@ def _regressed(initiative, schedule, before, after, regressed) -> None:
 
 
 def after_job(pk: int):
-    from optimizations.models import Job
-
     return Job.objects.select_related("target", "run").get(pk=pk)
 
 
 def _reopen(initiative: Initiative, finding: Finding, worst, before, after) -> None:
     from django.urls import reverse
-
-    from optimizations.work.actions import do_set_phase_status
-    from portal.audit import record
-    from portal.notify import route
 
     initiative.status = Initiative.ACTIVE
     initiative.save(update_fields=["status", "updated_at"])

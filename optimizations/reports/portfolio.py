@@ -30,6 +30,8 @@ from optimizations.analyzers import stats
 from optimizations.analyzers.base import MOST_SEVERE_FIRST
 from optimizations.jobs import baselines
 from optimizations.models import Finding, Initiative, Job, PhaseTask, TargetService
+from optimizations.work import routing
+from portal.models import AuditEvent
 
 logger = logging.getLogger(__name__)
 
@@ -103,8 +105,6 @@ def open_findings_by_department() -> dict[str, dict[str, int]]:
     routed in Python by routing.route. Cheaper than evaluating the routing CASE
     (routing.department_case) on every open finding.
     """
-    from optimizations.work import routing
-
     findings: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     for row in (
         Finding.objects.filter(status=Finding.OPEN)
@@ -131,8 +131,6 @@ def change_stamp() -> str:
     are; a change none of them shows (say, in the admin) is seen within
     OVERVIEW_SECONDS.
     """
-    from portal.models import AuditEvent
-
     audit = AuditEvent.objects.aggregate(newest=Max("pk"))["newest"]
     finding = Finding.objects.aggregate(newest=Max("pk"))["newest"]
     jobs = Job.objects.filter(status__in=Job.ACTIVE).aggregate(n=Count("pk"), ids=Sum("pk"))
@@ -346,8 +344,6 @@ def burndown_tasks(initiative: Initiative) -> list[dict]:
     A task that is done without a recorded change (created done, or changed
     before the audit trail) counts as done at its last update. Two queries.
     """
-    from portal.models import AuditEvent
-
     tasks = list(
         PhaseTask.objects.filter(phase__initiative=initiative)
         .select_related("phase")

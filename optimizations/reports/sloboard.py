@@ -39,6 +39,7 @@ from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from optimizations.analyzers import stats
+from optimizations.jobs import baselines
 from optimizations.models import Job, Measurement
 from optimizations.targets import slo
 
@@ -314,8 +315,6 @@ def _as_days(rows) -> list[tuple[datetime.date, float, int]]:
 def _baseline_memory(target) -> _Point | None:
     """The endurance memory of the target's endurance baseline (optimizations.jobs.baselines:
     the pinned baseline run's endurance test, else the first), in one query."""
-    from optimizations.jobs import baselines
-
     row = baselines.baseline_measurement(target, "endurance", "memory.pss.mean")
     if row is None:
         return None

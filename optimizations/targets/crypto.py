@@ -7,6 +7,8 @@ from functools import cache
 from cryptography.fernet import Fernet, InvalidToken
 from django.conf import settings
 
+from optimizations.analyzers.dbscan.connect import describe_database_url
+
 
 class CredentialUnreadable(Exception):
     """The stored secret cannot be decrypted (the encryption key changed)."""
@@ -43,7 +45,6 @@ def mask_url(url: str) -> str:
     """
     if not url:
         return ""
-    from optimizations.analyzers.dbscan.connect import describe_database_url
 
     return describe_database_url(url)
 

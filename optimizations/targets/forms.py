@@ -13,6 +13,7 @@ from optimizations.analyzers.dbscan.connect import check_database_url
 from optimizations.analyzers.netguard import HostNotAllowed, check_url
 from optimizations.models import TargetService
 from optimizations.targets import slo
+from optimizations.targets.crypto import CredentialUnreadable, mask_secret
 from optimizations.work.actions import TARGET_FIELDS
 
 
@@ -55,8 +56,6 @@ class TargetForm(forms.ModelForm):
                 "database_url"
             ].help_text = f"Stored: {target.database_url_masked()}. Leave blank to keep it."
         if target.pk and target.auth_header_value_encrypted:
-            from optimizations.targets.crypto import CredentialUnreadable, mask_secret
-
             try:
                 shown = mask_secret(target.auth_header_value)
             except CredentialUnreadable:

@@ -9,11 +9,13 @@ from django.utils import timezone
 from django.utils.text import slugify
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from optimizations.analyzers import dbscan
 from optimizations.jobs import availability, cron, engine, kinds
 from optimizations.jobs.forms import RunForm, ScheduleForm
 from optimizations.models import Finding, Initiative, Schedule, TargetService
 from optimizations.reports import sloboard
 from optimizations.targets import slo
+from optimizations.targets.crypto import CredentialUnreadable
 from optimizations.targets.forms import TargetForm
 from optimizations.work import actions
 from optimizations.work.views.plan import _attach_phases
@@ -175,9 +177,6 @@ def _save_schedule(user, schedule: Schedule, action: str) -> None:
 def database_test(request, slug):
     """The "test connection" button: what Kaizen can and cannot see on the target's database."""
     from django.conf import settings
-
-    from optimizations.analyzers import dbscan
-    from optimizations.targets.crypto import CredentialUnreadable
 
     target = access.get_target_for_user(request, slug, write=True)
     if not target.database_url_encrypted:

@@ -5,6 +5,8 @@ import json
 
 from django import template
 
+from optimizations.jobs import verdicts
+
 register = template.Library()
 
 
@@ -69,8 +71,6 @@ def split(value: str, separator: str = " ") -> list[str]:
 def criterion_verdict(state) -> str:
     """A task criterion's state in the verdict vocabulary: met → pass, not met → fail,
     unknown → incomplete, not checked yet → pending."""
-    from optimizations.jobs import verdicts
-
     return verdicts.from_check(state or "pending") or "pending"
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 from django.db import transaction
 from django.utils import timezone
 
+from optimizations.jobs import verdicts
 from optimizations.jobs.kinds import KINDS
 from optimizations.models import Finding, Job, Measurement, PhaseTask
 from optimizations.work.routing import kind_of_source
@@ -52,8 +53,6 @@ def _run_task(run) -> list[PhaseTask]:
     """A task that stands for a run of a mode ("Analyze performance": performance
     --focus …) is met when a run started from it ends with the verdict pass; fail
     is not met; incomplete, error or cancelled leave it open, saying why."""
-    from optimizations.jobs import verdicts
-
     if not run.task_id or not run.verdict:
         return []
     task = (

@@ -7,6 +7,8 @@ from decimal import Decimal
 
 from django.db.models import Case, DecimalField, F, OuterRef, Q, Subquery, Sum, Value, When
 
+from optimizations.models import GateSignoff
+
 
 @dataclass(frozen=True)
 class TaskTemplate:
@@ -116,8 +118,6 @@ def with_progress(phases):
     """Annotate a Phase queryset with the weights its progress is derived from, and
     whether its newest gate sign-off was an override (a phase closed with work left
     says how it was closed, never "Done" at 0 %)."""
-    from optimizations.models import GateSignoff
-
     newest = GateSignoff.objects.filter(phase=OuterRef("pk")).order_by("-signed_at", "-pk")
     return phases.annotate(
         total_weight=Sum(_weight()),

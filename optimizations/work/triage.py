@@ -9,6 +9,7 @@ from django.db.models import Max
 
 from departments.models import Department, Membership
 from optimizations.models import Finding, Initiative, PhaseTask
+from optimizations.work import findings as service
 from optimizations.work import routing
 from portal.audit import record
 
@@ -138,6 +139,4 @@ def do_assign_findings(actor, findings, assignee) -> int:
 def do_triage_findings(actor, findings, status: str, reason: str) -> int:
     """Set many findings' status at once, with one reason for all of them (the findings
     service decides what a person may set: never "fixed")."""
-    from optimizations.work import findings as service
-
     return service.set_status(actor, findings, status, reason)

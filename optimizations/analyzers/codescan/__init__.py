@@ -35,11 +35,13 @@ from ..base import (
     CheckOutcome,
     Context,
     FindingData,
+    LocalContext,
     MeasurementData,
     Param,
     TargetSpec,
     validate_params,
 )
+from ..netguard import HostNotAllowed, check_url
 from ..secrets import mask_credentials
 from . import advisories, project
 from .index import Index
@@ -606,8 +608,6 @@ def _audit_dependencies(
     allowed_hosts: Sequence[str],
 ) -> dict[str, Any]:
     """pip-audit over the pinned dependencies: findings, one check outcome, a summary."""
-    from ..netguard import HostNotAllowed, check_url
-
     source = params["advisory_url"].rstrip("/")
     try:
         # PyPI itself is the registry Kaizen reads; a stand-in (a mirror) must be allowed
@@ -703,7 +703,5 @@ def _line(finding: FindingData) -> int:
 
 def scan_path(path: str | Path, ctx: Context | None = None, **params: Any) -> AnalysisResult:
     """Scan a local directory: the CLI's, the tests' and the benchmark's entry point."""
-    from ..base import LocalContext
-
     target = TargetSpec(name=Path(path).name or "source", source_path=str(path))
     return run(target, params, ctx or LocalContext())

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..base import SEVERITIES, AnalysisResult, FindingData, is_at_least
+from .since import compare
 
 if TYPE_CHECKING:
     from .since import Earlier
@@ -71,8 +72,6 @@ def to_sarif(result: AnalysisResult, earlier: Earlier | None = None) -> dict[str
     With ``earlier`` (a ``since.Earlier``) each result carries its ``baselineState``
     (new, unchanged, updated) and the earlier findings now gone are added as ``absent``.
     """
-    from .since import compare
-
     states, absent = compare(result, earlier) if earlier is not None else ({}, [])
     rules: dict[str, dict[str, Any]] = {}
     results = []

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from optimizations.analyzers import safehttp
 from optimizations.analyzers.base import (
     AnalysisError,
     AnalysisResult,
@@ -338,8 +339,6 @@ def wait_until_ready(
 ) -> None:
     """Wait until GET health answers within the request timeout, or fail saying so."""
     import http.client
-
-    from optimizations.analyzers import safehttp
 
     url = target.base_url.rstrip("/") + (target.health_path or "/")
     check_url(url, target.allowed_hosts)

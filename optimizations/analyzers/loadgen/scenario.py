@@ -29,6 +29,7 @@ from urllib.parse import quote, urlencode, urlsplit
 from optimizations.analyzers import jsondoc, safehttp
 from optimizations.analyzers.base import AnalysisError, Log, TargetSpec
 from optimizations.analyzers.loadgen import script
+from optimizations.analyzers.loadgen.bodies import write_bodies as generated_bodies
 from optimizations.analyzers.netguard import AllowList
 
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
@@ -421,9 +422,7 @@ def build(
     if params.get("allow_writes") and refused:
         log("writes were asked for, but this target does not allow writes: GET only", "warning")
     elif params.get("allow_writes"):
-        from optimizations.analyzers.loadgen import bodies
-
-        writer = bodies.write_bodies(document, seed=int(params.get("seed") or 1), log=log)
+        writer = generated_bodies(document, seed=int(params.get("seed") or 1), log=log)
     operations = from_openapi(
         document,
         fetch=fetch,

@@ -29,6 +29,7 @@ from optimizations.analyzers.codescan.since import (
     load_report,
 )
 from optimizations.analyzers.codescan.since import counts as since_counts
+from optimizations.jobs.codescans import earlier_scan
 
 
 class Command(BaseCommand):
@@ -105,8 +106,6 @@ class Command(BaseCommand):
         """Code scan #N of the portal, or an earlier run's report file."""
         try:
             if value.isdigit():
-                from optimizations.jobs.codescans import earlier_scan
-
                 return earlier_scan(value)
             path = Path(value)
             return load_report(path.read_text(encoding="utf-8"), path.name)

@@ -17,6 +17,7 @@ from django.views.decorators.http import require_GET, require_POST
 from optimizations.jobs import baselines, engine, modes
 from optimizations.models import Job, Run, TargetService
 from optimizations.reports import charts
+from optimizations.work.actions import do_update_target
 from portal import access
 
 
@@ -148,8 +149,6 @@ def comparison_start(request):
 def baseline_set_start(request):
     """Start a benchmark set on one target (N short load tests in one run): the
     baseline a before/after claim needs, or a latest set to compare with it."""
-    from optimizations.work.actions import do_update_target
-
     access.require(access.can_trigger_jobs(request.user))
     form = BaselineSetForm(request.POST)
     if not form.is_valid():

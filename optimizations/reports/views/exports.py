@@ -27,6 +27,7 @@ from django.views.decorators.http import require_GET
 
 from optimizations.models import Finding, Job, PhaseTask, Run
 from optimizations.work import routing
+from optimizations.work.views import work
 from optimizations.work.views.findings import filter_findings, finding_filters
 from portal import access
 
@@ -116,8 +117,6 @@ def initiative_findings(request, pk, fmt):
     """The findings of the initiative's target as the initiative's findings page filters
     them (owner department, assignee, with or without a task too), with the task of
     this initiative each became, if any."""
-    from optimizations.work.views import work
-
     initiative = access.get_initiative_for_user(request, pk)
     filters = work.read_filters(request.GET)
     task = PhaseTask.objects.filter(phase__initiative=initiative, finding=OuterRef("pk"))

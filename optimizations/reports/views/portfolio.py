@@ -16,7 +16,7 @@ from django.views.decorators.vary import vary_on_headers
 
 from optimizations.analyzers import stats
 from optimizations.models import Initiative
-from optimizations.reports import charts, portfolio
+from optimizations.reports import charts, portfolio, sloboard
 from portal import access
 from portal.http import HtmxHttpRequest
 
@@ -125,8 +125,6 @@ def target_slo_counts(request, slug):
     The SLO board reads a few queries per target, so the portfolio page asks for
     each row's counts when the row scrolls into view instead of for all at once.
     """
-    from optimizations.reports import sloboard
-
     target = access.get_target_for_user(request, slug)
     tally = sloboard.counts(sloboard.board(target))
     return render(

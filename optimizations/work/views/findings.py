@@ -13,8 +13,9 @@ from django.views.decorators.vary import vary_on_headers
 
 from departments.models import Department
 from optimizations.jobs import codescans
-from optimizations.models import Finding
+from optimizations.models import Finding, Initiative, PhaseTask
 from optimizations.work import findings as service
+from optimizations.work import routing
 from portal import access
 from portal.http import HtmxHttpRequest
 
@@ -102,8 +103,6 @@ def finding_detail(request, pk):
             "target", "first_job", "last_job", "status_changed_by"
         ),
     )
-    from optimizations.models import Initiative, PhaseTask
-    from optimizations.work import routing
 
     tasks = list(
         PhaseTask.objects.filter(finding=finding).select_related("phase__initiative", "department")

@@ -19,7 +19,7 @@ from departments.models import Department
 from optimizations.jobs import verdicts
 from optimizations.models import Finding, PhaseTask
 from optimizations.work import findings as service
-from optimizations.work import routing, triage
+from optimizations.work import gates, routing, triage
 from portal import access
 from portal.http import HtmxHttpRequest
 
@@ -205,8 +205,6 @@ def initiative_findings_bulk(request, pk):
 
 
 def _gate_context(request, phase, **extra) -> dict:
-    from optimizations.work import gates
-
     checks = gates.evaluate(phase)
     for check in checks:  # one vocabulary: met → pass, not met → fail, unknown → incomplete
         check.verdict = verdicts.from_check(check.ok)
@@ -230,8 +228,6 @@ def phase_gate(request, pk):
 
 @require_POST
 def phase_gate_sign(request: HtmxHttpRequest, pk: int) -> HttpResponse:
-    from optimizations.work import gates
-
     phase = access.get_phase_for_user(request, pk, sign=True)
     error = ""
     if phase.status == phase.DONE:
