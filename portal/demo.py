@@ -212,7 +212,7 @@ def start_baseline() -> list:
     then each task that stands for a command runs it as the task's assignee. A
     refusal (training, broker) is returned, not raised.
     """
-    from optimizations.jobs import baselines
+    from optimizations.jobs import engine
     from optimizations.jobs.engine import CannotStart, start_run
     from optimizations.work.actions import do_update_target
 
@@ -221,7 +221,7 @@ def start_baseline() -> list:
     if tasks and _baseline_set_needed(initiative, tasks[0]):
         first = tasks[0]
         try:
-            run = baselines.start_set(
+            run = engine.start_set(
                 first.assignee,
                 initiative.target,
                 initiative=initiative,

@@ -29,7 +29,6 @@ import datetime
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from django.db import transaction
 from django.db.models import Q
 from django.urls import reverse
 
@@ -516,83 +515,3 @@ def latest_interleaved(target: TargetService) -> tuple[Run, list[Job], list[Job]
         if a and b:
             return run, a, b
     return None
-
-
-# -- starting a baseline set --------------------------------------------------------
-
-
-def start_set(
-    user,
-    target: TargetService,
-    *,
-    repetitions: int = SET_RUNS,
-    params: dict | None = None,
-    initiative: Initiative | None = None,
-    phase=None,
-    task=None,
-    schedule=None,
-    trigger: str = "ui",
-    expires_at=None,
-) -> Run:
-    """A benchmark set: one run of ``repetitions`` identical short load tests.
-
-    ``params`` default to a short load test at the target's expected rate (the
-    benchmark's own defaults otherwise); a re-run of a reference passes its
-    exact parameters. Raises engine.CannotStart with a readable reason.
-    """
-    from optimizations.analyzers.base import validate_params
-    from optimizations.jobs import engine, kinds, landing, modes
-    from portal.access import training_gate_refusal
-    from portal.audit import record
-
-    if not stats.MIN_RUNS <= repetitions <= SET_MAX_RUNS:
-        raise engine.CannotStart(
-            f"A benchmark set has {stats.MIN_RUNS} to {SET_MAX_RUNS} runs (the comparison rule "
-            f"needs at least {stats.MIN_RUNS} a side)."
-        )
-    kind = kinds.get("benchmark")
-    refusal = None if trigger == "schedule" else training_gate_refusal(user, target, kind.name)
-    if refusal:
-        raise engine.CannotStart(refusal)
-    missing = engine.missing_needs(target, kind)
-    if missing:
-        raise engine.CannotStart(f"{target.name} lacks {' and '.join(missing)}.")
-    wanted = params
-    if wanted is None:
-        wanted = {"mode": "load", "duration": SET_DURATION, "exclude": modes.LOAD_EXCLUDE}
-        if target.expected_rps:
-            wanted["rate"] = float(target.expected_rps)
-    declared = {param.name for param in kind.params()}
-    try:
-        checked = validate_params(kind.params(), {k: v for k, v in wanted.items() if k in declared})
-    except ValueError as error:
-        raise engine.CannotStart(f"{kind.label}: {error}") from None
-    from optimizations.jobs.limits import check_start
-
-    check_start(user, target, trigger)  # too many starts: TooManyStarts (the API's 429)
-    engine._require_broker()
-    with transaction.atomic():
-        run = Run.objects.create(
-            target=target,
-            mode="custom",
-            initiative=initiative,
-            phase=phase,
-            task=task,
-            schedule=schedule,
-            triggered_by=user if getattr(user, "is_authenticated", False) else None,
-            trigger=trigger,
-        )
-        # One chain through the engine's dispatch, like every run: the set's load tests
-        # go one after another and each holds the target's lease while it loads it.
-        jobs = engine.chain(run, [(kind, target, checked)] * repetitions, expires_at)
-        probe = BenchmarkSet(run.pk, checked.get("mode", "load"), jobs, run_meta(jobs[0]))
-        record(
-            user,
-            "job.trigger",
-            run,
-            f"started a benchmark set on {target.name}: {probe.label}",
-            initiative=initiative,
-            target=target,
-        )
-        landing.dispatch(jobs[0])
-    return run

@@ -4,7 +4,9 @@ The UI, the CLI, the API, schedules and runbooks all call ``start_run`` (or
 ``start_job``); it asks the preflight once (optimizations.jobs.preflight: the
 mode's jobs, their parameters, the links, training, what the target has, the
 start limits), raises its refusal or creates the run and its jobs in one
-transaction, and sends the first after commit.
+transaction, and sends the first after commit. ``start_set`` starts a
+benchmark set (N identical load tests in one run; moved here from baselines,
+which only reads sets, so that it may import the engine's helpers).
 
 A run's jobs go one after another in the order of ``modes.ORDER`` (probe →
 code → DB → security → load → stress → endurance): each waits ("waiting",
@@ -22,10 +24,13 @@ import os
 from django.db import transaction
 from django.utils import timezone
 
-from optimizations.jobs import landing, preflight
+from optimizations.analyzers import stats
+from optimizations.analyzers.base import validate_params
+from optimizations.jobs import baselines, kinds, landing, limits, modes, preflight
 from optimizations.jobs.preflight import missing_needs
 from optimizations.jobs.refusals import BrokerUnavailable, CannotStart
-from optimizations.models import Job, Run, TargetService
+from optimizations.models import Initiative, Job, Run, TargetService
+from portal.access import training_gate_refusal
 from portal.audit import record
 
 logger = logging.getLogger(__name__)
@@ -185,6 +190,78 @@ def rerun(user, run: Run, *, job: Job | None = None, trigger: str = "ui") -> Run
         trigger=trigger,
     )
     return _create_run(user, run.target, run.mode, run.focus, answer, trigger=trigger)
+
+
+def start_set(
+    user,
+    target: TargetService,
+    *,
+    repetitions: int = baselines.SET_RUNS,
+    params: dict | None = None,
+    initiative: Initiative | None = None,
+    phase=None,
+    task=None,
+    schedule=None,
+    trigger: str = "ui",
+    expires_at=None,
+) -> Run:
+    """A benchmark set: one run of ``repetitions`` identical short load tests.
+
+    ``params`` default to a short load test at the target's expected rate (the
+    benchmark's own defaults otherwise); a re-run of a reference passes its
+    exact parameters. Raises CannotStart with a readable reason.
+    """
+    if not stats.MIN_RUNS <= repetitions <= baselines.SET_MAX_RUNS:
+        raise CannotStart(
+            f"A benchmark set has {stats.MIN_RUNS} to {baselines.SET_MAX_RUNS} runs (the "
+            f"comparison rule needs at least {stats.MIN_RUNS} a side)."
+        )
+    kind = kinds.get("benchmark")
+    refusal = None if trigger == "schedule" else training_gate_refusal(user, target, kind.name)
+    if refusal:
+        raise CannotStart(refusal)
+    missing = missing_needs(target, kind)
+    if missing:
+        raise CannotStart(f"{target.name} lacks {' and '.join(missing)}.")
+    wanted = params
+    if wanted is None:
+        wanted = {"mode": "load", "duration": baselines.SET_DURATION, "exclude": modes.LOAD_EXCLUDE}
+        if target.expected_rps:
+            wanted["rate"] = float(target.expected_rps)
+    declared = {param.name for param in kind.params()}
+    try:
+        checked = validate_params(kind.params(), {k: v for k, v in wanted.items() if k in declared})
+    except ValueError as error:
+        raise CannotStart(f"{kind.label}: {error}") from None
+    limits.check_start(user, target, trigger)  # too many starts: TooManyStarts (the API's 429)
+    _require_broker()
+    with transaction.atomic():
+        run = Run.objects.create(
+            target=target,
+            mode="custom",
+            initiative=initiative,
+            phase=phase,
+            task=task,
+            schedule=schedule,
+            triggered_by=user if getattr(user, "is_authenticated", False) else None,
+            trigger=trigger,
+        )
+        # One chain through the engine's dispatch, like every run: the set's load tests
+        # go one after another and each holds the target's lease while it loads it.
+        jobs = chain(run, [(kind, target, checked)] * repetitions, expires_at)
+        probe = baselines.BenchmarkSet(
+            run.pk, checked.get("mode", "load"), jobs, baselines.run_meta(jobs[0])
+        )
+        record(
+            user,
+            "job.trigger",
+            run,
+            f"started a benchmark set on {target.name}: {probe.label}",
+            initiative=initiative,
+            target=target,
+        )
+        landing.dispatch(jobs[0])
+    return run
 
 
 def _create_run(

@@ -234,7 +234,7 @@ def start_sentinel(schedule: Schedule, expires_at=None) -> Run:
             f"{sentinel.SET_MODE} benchmark left; mark the initiative done again to re-arm it"
         )
     params = dict(reference.jobs[0].params)
-    return baselines.start_set(
+    return engine.start_set(
         schedule.created_by,
         schedule.target,
         repetitions=min(max(reference.size, stats.MIN_RUNS), baselines.SET_MAX_RUNS),

@@ -172,7 +172,7 @@ def test_a_set_is_one_run_of_identical_short_load_tests(
     target.expected_rps = 20
     target.save()
     with django_capture_on_commit_callbacks(execute=True):
-        run = baselines.start_set(qa_engineer, target)
+        run = engine.start_set(qa_engineer, target)
     jobs = list(run.jobs.order_by("pk"))
     assert len(jobs) == 5
     # One after another, like every run: only the first is sent, holding the target's
@@ -187,7 +187,7 @@ def test_a_set_is_one_run_of_identical_short_load_tests(
     event = AuditEvent.objects.get(action="job.trigger")
     assert f"run #{run.pk} (5 × load, 20 req/s, 10 s)" in event.summary
     with pytest.raises(engine.CannotStart, match="5 to 20 runs"):
-        baselines.start_set(qa_engineer, target, repetitions=3)
+        engine.start_set(qa_engineer, target, repetitions=3)
 
 
 ALLOWED = {"manager", "dev_engineer", "qa_engineer", "strategist"}
@@ -244,7 +244,7 @@ def test_re_running_a_set_makes_a_comparable_latest_set(
     target.expected_rps = 20
     target.save()
     with django_capture_on_commit_callbacks(execute=True):
-        first = baselines.start_set(qa_engineer, target)
+        first = engine.start_set(qa_engineer, target)
     finish(first, T0, [100.0, 101.0, 102.0, 103.0, 104.0])
     with django_capture_on_commit_callbacks(execute=True):
         again = engine.rerun(qa_engineer, first)

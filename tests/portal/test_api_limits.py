@@ -166,10 +166,8 @@ def test_a_number_parameter_is_finite(value):
 
 
 def test_a_benchmark_set_counts_like_any_other_start(qa_engineer, target, settings, fake_kinds):
-    from optimizations.jobs import baselines
-
     settings.KAIZEN_JOB_START_RATE = 1
     engine.start_job(qa_engineer, target, "probe", {})
     with pytest.raises(limits.TooManyStarts, match="runs in the last minute"):
-        baselines.start_set(qa_engineer, target)
+        engine.start_set(qa_engineer, target)
     assert Run.objects.count() == 1

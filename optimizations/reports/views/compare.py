@@ -161,9 +161,7 @@ def baseline_set_start(request):
     if rate:
         params["rate"] = float(rate)
     try:
-        run = baselines.start_set(
-            request.user, target, repetitions=data["repetitions"], params=params
-        )
+        run = engine.start_set(request.user, target, repetitions=data["repetitions"], params=params)
     except engine.CannotStart as error:
         messages.error(request, str(error))
         return redirect("compare")
