@@ -20,8 +20,14 @@ def shop():
     running.stop()
 
 
-def target_for(shop):
-    return TargetSpec(name="catalogue", base_url=shop.url, health_path="/__stats", max_rate=500)
+def target_for(shop, allows_writes=True):
+    return TargetSpec(
+        name="catalogue",
+        base_url=shop.url,
+        health_path="/__stats",
+        max_rate=500,
+        allows_writes=allows_writes,
+    )
 
 
 def quiet(message, level="info"):
@@ -150,11 +156,8 @@ def test_a_load_test_without_writes_allowed_sends_no_write(shop):
 
 
 def test_a_target_spec_that_forbids_writes_wins_over_the_parameter(shop):
-    class ReadOnly(TargetSpec):
-        allows_writes = False  # the target's own setting, as the portal passes it
-
-    spec = ReadOnly(name="catalogue", base_url=shop.url, health_path="/__stats", max_rate=500)
     ctx = LocalContext()
+    spec = target_for(shop, allows_writes=False)  # the target's own setting, as passed
     operations = scenarios.build(spec, {"timeout": 2.0, "allow_writes": True}, ctx.log)
     assert {op.name for op in operations} == {"GET /items", "GET /items/{item_id}"}
     assert any("this target does not allow writes: GET only" in m for _, m in ctx.logs)

@@ -3,8 +3,9 @@ judged by its checks — against the live test app, with and without the problem
 
 import json
 
-from optimizations.analyzers.base import CHECK_FAILED, CHECK_PASSED
-from tests.analyzers.securityscan_servers import API_KEY, Problems
+from optimizations.analyzers import securityscan
+from optimizations.analyzers.base import CHECK_FAILED, CHECK_PASSED, LocalContext, TargetSpec
+from tests.analyzers.securityscan_servers import API_KEY, Problems, make_app, serve_app
 from tests.analyzers.test_securityscan_checks import keys, only, run_on, status_of
 
 BOTH = ["sec.fuzzing", "sec.negative_testing"]
@@ -17,7 +18,8 @@ def outcome(result, check_id):
 
 
 def test_a_5xx_to_generated_input_is_the_negative_testing_finding_with_a_curl_command():
-    result, _ = run_on(Problems(crash_on_bad_cursor=True), BOTH, auth=AUTH)
+    problems = Problems(crash_on_bad_cursor=True, bounded_inputs=False)
+    result, _ = run_on(problems, BOTH, auth=AUTH, fuzz_cases=20)
     finding = only(result, "sec.negative_testing:GET /widgets")
     assert finding.severity == "medium"
     failure = finding.evidence["failures"][0]
@@ -53,8 +55,18 @@ def test_only_safe_methods_unless_the_target_allows_writes():
     assert seen.by_method["POST"] == 0
     assert result.summary["fuzzing"]["skipped_writes"] == ["POST /widgets"]
     assert "1 write operations not fuzzed" in outcome(result, "sec.fuzzing").detail
+    # The job's parameter alone is not enough: the target's own setting must allow it too.
     result, seen = run_on(Problems(secured_writes=False), ["sec.fuzzing"], allow_writes=True)
+    assert seen.by_method["POST"] == 0
+    app, seen = make_app(Problems(secured_writes=False))
+    with serve_app(app, seen=seen) as running:
+        staging = TargetSpec(
+            name="staging", base_url=running.base_url, max_rate=1_000, allows_writes=True
+        )
+        params = {"checks": ["sec.fuzzing"], "html_paths": [], "allow_writes": True}
+        result = securityscan.run(staging, params, LocalContext())
     assert seen.by_method["POST"] > 0
+    assert result.summary["fuzzing"]["writes"] is True
     assert result.summary["fuzzing"]["skipped_writes"] == []
 
 

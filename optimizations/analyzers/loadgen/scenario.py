@@ -418,7 +418,7 @@ def build(
     writer = None
     # The job's parameter (filled by the portal from the target's setting), and the
     # target's own setting where the spec carries it: both must allow writes.
-    refused = getattr(target, "allows_writes", None) is False
+    refused = not target.allows_writes
     if params.get("allow_writes") and refused:
         log("writes were asked for, but this target does not allow writes: GET only", "warning")
     elif params.get("allow_writes"):

@@ -249,9 +249,9 @@ def check_fuzzing(scan: Scan) -> None:
     per_operation = int(scan.params["fuzz_cases"])
     seed = int(scan.params["seed"])
     limit = float(scan.params["fuzz_seconds"])
-    writes = bool(scan.params.get("allow_writes")) and (
-        getattr(scan.target, "allows_writes", None) is not False
-    )
+    # The job's parameter (filled by the portal from the target) and the target's own
+    # setting: both must allow writes.
+    writes = bool(scan.params.get("allow_writes")) and scan.target.allows_writes
     tally = _Tally()
     scan.summary["fuzzing"] = {"writes": writes}
     try:
