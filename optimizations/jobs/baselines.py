@@ -33,7 +33,7 @@ from django.db.models import Q
 from django.urls import reverse
 
 from optimizations.analyzers import stats
-from optimizations.models import Initiative, Job, Run, TargetService
+from optimizations.models import Initiative, Job, Measurement, Run, TargetService
 
 # The mode a baseline is about when nobody says: the sentinel and ROI guard latency.
 DEFAULT_MODE = "load"
@@ -367,8 +367,6 @@ def baseline_measurement(target: TargetService, mode: str, name: str) -> dict | 
     benchmarks of that mode first, else the earliest — read from the measurements.
     Returns {"value", "measured_at", "run_id", "job_id"} or None."""
     from django.db.models import Case, IntegerField, Value, When
-
-    from optimizations.models import Measurement
 
     pinned = target.baseline_run_id or 0
     return (

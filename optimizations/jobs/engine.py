@@ -32,6 +32,7 @@ from optimizations.jobs.refusals import BrokerUnavailable, CannotStart
 from optimizations.models import Initiative, Job, Run, TargetService
 from portal.access import training_gate_refusal
 from portal.audit import record
+from portal.celery import app
 
 logger = logging.getLogger(__name__)
 
@@ -43,8 +44,6 @@ __all__ = ["BrokerUnavailable", "CannotStart", "missing_needs"]
 def broker_reachable(timeout: float = 2.0) -> str | None:
     """None when the Celery broker answers, else why not."""
     from django.conf import settings
-
-    from portal.celery import app
 
     if settings.CELERY_BROKER_URL.startswith("filesystem"):
         folder = settings.CELERY_BROKER_TRANSPORT_OPTIONS["data_folder_in"]

@@ -16,7 +16,8 @@ from django.views.decorators.http import condition, require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseClientRedirect
 
-from optimizations.jobs import engine, kinds, modes, polling, verdicts
+from optimizations.analyzers.codescan.since import mark_sarif
+from optimizations.jobs import codescans, engine, kinds, modes, polling, verdicts
 from optimizations.jobs.forms import (
     RunForm,
     ScenarioFileForm,
@@ -31,6 +32,7 @@ from optimizations.models import (
     Run,
 )
 from optimizations.reports import charts
+from optimizations.work.actions import do_update_target
 from portal import access
 from portal.http import HtmxHttpRequest
 
@@ -370,8 +372,6 @@ def job_artifact(request, pk, name):
     new_since = request.GET.get("new_since", "").strip()
     if new_since and name.endswith(".sarif"):
         # SARIF's baselineState (new, unchanged, updated, absent) against code scan #N
-        from optimizations.analyzers.codescan.since import mark_sarif
-        from optimizations.jobs import codescans
 
         try:
             earlier = codescans.earlier_scan(new_since, artifact.job.target_id, report="sarif")
@@ -435,8 +435,6 @@ def run_rerun(request, pk):
 @require_POST
 def run_pin_baseline(request, pk):
     """Make this run the target's baseline: SLO "against the baseline" figures use it."""
-    from optimizations.work.actions import do_update_target
-
     run = access.get_run_for_user(
         request, pk, write=True, queryset=Run.objects.select_related("target")
     )

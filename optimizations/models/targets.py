@@ -4,6 +4,8 @@ from django.db import models
 from django.urls import reverse
 
 from departments.models import Department
+from optimizations.targets import slo
+from optimizations.targets.crypto import CredentialUnreadable, decrypt, mask_url
 
 
 class TargetService(models.Model):
@@ -72,25 +74,17 @@ class TargetService(models.Model):
         return reverse("target_detail", args=[self.slug])
 
     def thresholds(self) -> dict[str, float]:
-        from optimizations.targets import slo
-
         return slo.merged(self.slo)
 
     @property
     def database_url(self) -> str:
-        from optimizations.targets.crypto import decrypt
-
         return decrypt(self.database_url_encrypted)
 
     @property
     def auth_header_value(self) -> str:
-        from optimizations.targets.crypto import decrypt
-
         return decrypt(self.auth_header_value_encrypted)
 
     def database_url_masked(self) -> str:
-        from optimizations.targets.crypto import CredentialUnreadable, mask_url
-
         try:
             return mask_url(self.database_url)
         except CredentialUnreadable:

@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from departments.models import Department
 from optimizations.models import Initiative, Phase, PhaseTask, TargetService
+from optimizations.targets.crypto import encrypt
 from optimizations.work.plan import STANDARD_PHASES
 from portal import hooks
 from portal.audit import describe_changes, record
@@ -247,8 +248,6 @@ def do_update_target(actor, target: TargetService, *, credentials=None, **fields
 
 
 def _apply_credentials(target: TargetService, credentials: dict) -> None:
-    from optimizations.targets.crypto import encrypt
-
     if "database_url" in credentials:
         target.database_url_encrypted = encrypt(credentials["database_url"])
     if "auth_header_value" in credentials:

@@ -16,9 +16,13 @@ from dataclasses import asdict, dataclass
 from django.db import transaction
 from django.urls import reverse
 
+from optimizations.analyzers import stats
 from optimizations.analyzers.base import at_least
+from optimizations.jobs import baselines
 from optimizations.models import Finding, GateSignoff, Job, Phase
+from optimizations.reports import capacity, sloboard
 from optimizations.work import routing
+from optimizations.work.actions import do_set_phase_status
 from portal.audit import record
 
 SEVERE = at_least("high")
@@ -61,9 +65,6 @@ def _latest_job(target, kind: str):
 
 
 def _analysis(target, initiative=None) -> list[Check]:
-    from optimizations.analyzers import stats
-    from optimizations.jobs import baselines
-
     base = baselines.baseline(target, baselines.DEFAULT_MODE, initiative)
     snapshot = (
         Job.objects.filter(target=target, kind="db_scan", status=Job.SUCCEEDED)
@@ -149,8 +150,6 @@ def _implementation(target) -> list[Check]:
 
 
 def _infrastructure(target) -> list[Check]:
-    from optimizations.reports import capacity, sloboard
-
     checks = []
     advice = capacity.advise(target)
     slo_url = reverse("target_slo", args=[target.slug])
@@ -222,8 +221,6 @@ def _infrastructure(target) -> list[Check]:
 
 
 def _quality(target) -> list[Check]:
-    from optimizations.reports import sloboard
-
     verdict = sloboard.latest_benchmark_verdict(target)
     slo_url = reverse("target_slo", args=[target.slug])
     run = verdict.get("run")
@@ -282,8 +279,6 @@ def do_sign_gate(
 
     Without complete evidence this needs an override reason, which stays on record.
     """
-    from optimizations.work.actions import do_set_phase_status
-
     checks = evaluate(phase)
     complete = passes(checks)
     override_reason = override_reason.strip()

@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from departments.models import Department
+from optimizations.jobs.kinds import KINDS
+from optimizations.targets import slo
 
 
 @dataclass(frozen=True)
@@ -78,8 +80,6 @@ def department_for_finding(finding) -> str:
 
 def kind_of_source(source: str) -> str | None:
     """The job kind that re-checks findings of ``source`` (optimizations.jobs.kinds)."""
-    from optimizations.jobs.kinds import KINDS
-
     return next((kind.name for kind in KINDS.values() if kind.source == source), None)
 
 
@@ -90,8 +90,6 @@ def criterion_for(finding, thresholds: dict[str, float] | None = None) -> dict:
     measures it within the objective; everything else when the check that
     found it runs again and no longer finds it.
     """
-    from optimizations.targets import slo
-
     # The target's values over the one SLO table's defaults (never a second copy here).
     thresholds = slo.merged(thresholds)
     evidence = finding.evidence or {}

@@ -32,6 +32,7 @@ from django.utils import timezone
 
 from optimizations import api
 from optimizations.analyzers.base import MOST_SEVERE_FIRST
+from optimizations.analyzers.loadgen import script
 from optimizations.jobs import engine, kinds, modes, verdicts
 from optimizations.models import Finding, Job, Measurement, Run, TargetService
 from portal import access
@@ -273,8 +274,6 @@ class Command(BaseCommand):
         The file's text travels in the job's parameters (not its path), so a worker on
         another machine runs it, and a re-run sends exactly what this run sent.
         """
-        from optimizations.analyzers.loadgen import script
-
         try:
             with open(path, encoding="utf-8") as handle:
                 text = handle.read(script.MAX_SIZE + 1)
