@@ -13,7 +13,7 @@ with Swagger UI's files served by the portal itself (no CDN: it works offline).
 """
 
 import json
-from datetime import datetime
+from datetime import date, datetime
 from functools import cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -32,8 +32,10 @@ from ninja.parser import Parser
 from ninja.security import HttpBearer
 from pydantic import AfterValidator, StringConstraints, field_validator
 
+from optimizations.analyzers.base import CATEGORIES
 from optimizations.jobs import engine, limits, refusals, verdicts
 from optimizations.models import Finding, Job, JobLog, Measurement, Run
+from optimizations.work import findings as service
 from portal import access, tokens
 
 RUN_MODES = ("comprehensive", "performance", "quality", "strategy")
@@ -391,12 +393,17 @@ class JobIn(Schema):
 
 
 class FindingFilters(Schema):
+    """The findings list's filters (optimizations.work.findings.FILTERS), one meaning each."""
+
     source: Literal[tuple(value for value, _ in Finding.SOURCES)] | None = None
     severity: Literal[tuple(value for value, _ in Finding.SEVERITIES)] | None = None
+    category: Literal[CATEGORIES] | None = None
     status: Literal[tuple(value for value, _ in Finding.STATUSES)] | None = Field(
         None, description="Omitted: every status"
     )
     rule: Text | None = Field(None, description="Rule ids starting with this (case-insensitive)")
+    q: Text | None = Field(None, description="Text in the title or location")
+    since: date | None = Field(None, description="First seen on or after this day")
 
 
 class MeasurementFilters(Schema):
@@ -667,15 +674,11 @@ def job_log(
 )
 @paginate(Paged)
 def target_findings(request, slug: Slug, filters: Query[FindingFilters]):
-    """Most severe first. Filters: source, severity, status (omitted: all), rule (prefix)."""
-    from optimizations.work import findings as service
-
+    """Most severe first. Filters: source, severity, category, status (omitted: all), rule
+    (prefix), q (title or location), since (first seen on or after)."""
     target = _target(request, slug)
-    chosen = {field: getattr(filters, field) or "" for field in ("source", "severity", "status")}
-    findings = service.filter_findings(
-        Finding.objects.filter(target=target), {**chosen, "rule": filters.rule or ""}
-    )
-    return findings.by_severity()
+    chosen = {key: str(getattr(filters, key) or "") for key in service.FILTERS}
+    return service.query(chosen, target=target).by_severity()
 
 
 def _measurements(queryset, filters: MeasurementFilters):

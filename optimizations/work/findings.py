@@ -10,17 +10,20 @@
   reason, or open a finding again (:func:`set_status`); never "fixed" (only a
   re-scan is evidence of that) and never "suppressed" (only the code's comment).
 - One query API for lists, exports, the JSON API and the initiative's work
-  page: :func:`filters_from` and :func:`filter_findings`.
+  board: :func:`filters_from` and :func:`query` (filters in :data:`FILTERS`).
 """
 
 from __future__ import annotations
+
+import datetime
 
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from optimizations.analyzers.base import CHECK_UNKNOWN, AnalysisResult
-from optimizations.models import Finding, Job
+from optimizations.analyzers.base import CATEGORIES, CHECK_UNKNOWN, AnalysisResult
+from optimizations.models import Finding, Job, PhaseTask
+from optimizations.work import routing
 from portal.audit import record
 
 # What a person may set by hand, and which of those need a reason.
@@ -34,8 +37,21 @@ class NotSettable(ValueError):
 
 
 # --- the one query API ------------------------------------------------------------
+# The findings list, the initiative's work board, their CSV/JSON exports and the JSON
+# API all read findings through ``query``: one meaning for each filter everywhere.
 
-FILTERS = ("source", "severity", "status", "rule", "q")
+# source: the kind of analysis that reported it (code, db, security, benchmark…);
+# category: what it is about; rule: rule ids starting with this (case-insensitive);
+# q: text in the title or location; since: first seen on or after this day (YYYY-MM-DD).
+FILTERS = ("source", "severity", "category", "status", "rule", "q", "since")
+# The work board's own: the owning department, the assignee ("none": nobody) and
+# whether the finding is a task of the initiative ("yes" / "no").
+BOARD_FILTERS = (*FILTERS, "department", "assignee", "task")
+CATEGORY_CHOICES = [(name, name.capitalize()) for name in CATEGORIES]
+
+
+class BadFilter(ValueError):
+    """A filter value the query cannot read (the message names it)."""
 
 
 def filters_from(params, keys=FILTERS) -> dict[str, str]:
@@ -46,9 +62,28 @@ def filters_from(params, keys=FILTERS) -> dict[str, str]:
     return filters
 
 
+def query(filters: dict[str, str], *, target=None, initiative=None):
+    """The findings of ``target`` (or of ``initiative``'s target, with the work board's
+    filters and each finding's owning department as ``owner``) that match ``filters``.
+    Unordered: lists and exports add ``.by_severity()``. Raises BadFilter."""
+    if initiative is not None:
+        findings = Finding.objects.filter(target_id=initiative.target_id).annotate(
+            owner=routing.department_case()
+        )
+    elif target is not None:
+        findings = Finding.objects.filter(target=target)
+    else:
+        findings = Finding.objects.all()
+    findings = filter_findings(findings, filters)
+    if initiative is not None:
+        findings = _board(findings, initiative, filters)
+    return findings
+
+
 def filter_findings(findings, filters: dict[str, str]):
-    """Narrow a Finding queryset by source, severity, status, rule prefix and text."""
-    for key in ("source", "severity", "status"):
+    """Narrow a Finding queryset by source, severity, category, status, rule prefix, text
+    and first-seen day. Raises BadFilter."""
+    for key in ("source", "severity", "category", "status"):
         if filters.get(key):
             findings = findings.filter(**{key: filters[key]})
     if filters.get("rule"):
@@ -56,6 +91,33 @@ def filter_findings(findings, filters: dict[str, str]):
     if filters.get("q"):
         findings = findings.filter(
             Q(title__icontains=filters["q"]) | Q(location__icontains=filters["q"])
+        )
+    if filters.get("since"):
+        try:
+            since = datetime.date.fromisoformat(filters["since"])
+        except ValueError:
+            raise BadFilter(
+                f"since: “{filters['since']}” is not a day (write it as YYYY-MM-DD)"
+            ) from None
+        findings = findings.filter(first_seen_at__date__gte=since)
+    return findings
+
+
+def _board(findings, initiative, filters: dict[str, str]):
+    if filters.get("department"):
+        findings = findings.filter(owner=filters["department"])
+    assignee = filters.get("assignee", "")
+    if assignee == "none":
+        findings = findings.filter(assignee__isnull=True)
+    elif assignee.isdigit():
+        findings = findings.filter(assignee_id=int(assignee))
+    if filters.get("task") == "yes":
+        findings = findings.filter(tasks__phase__initiative=initiative).distinct()
+    elif filters.get("task") == "no":
+        findings = findings.exclude(
+            pk__in=PhaseTask.objects.filter(
+                phase__initiative=initiative, finding__isnull=False
+            ).values("finding_id")
         )
     return findings
 

@@ -192,9 +192,11 @@ def test_target_findings_json_carries_the_evidence_and_the_filters(login, viewer
     assert body["filters"] == {
         "source": "",
         "severity": "high",
+        "category": "",
         "status": "open",
         "rule": "",
         "q": "",
+        "since": "",
     }
     assert datetime.datetime.fromisoformat(body["exported_at"])
     (item,) = body["findings"]

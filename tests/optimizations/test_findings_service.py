@@ -121,6 +121,3 @@ def test_one_query_api_for_list_export_and_api(target):
     chosen = findings.filters_from({"q": "orders", "source": "code"})
     narrowed = findings.filter_findings(base, chosen)
     assert [f.rule_id for f in narrowed] == ["FSA101"]
-    from optimizations.work.views import findings as view
-
-    assert view.filter_findings is findings.filter_findings  # reused, not copied

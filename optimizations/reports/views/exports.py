@@ -17,6 +17,7 @@ import csv
 import json
 from collections.abc import Iterable, Iterator
 
+from django.core.exceptions import BadRequest
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db.models import OuterRef, Subquery
 from django.db.models.fields.json import KT
@@ -25,10 +26,9 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from optimizations.models import Finding, Job, PhaseTask, Run
+from optimizations.models import Job, PhaseTask, Run
+from optimizations.work import findings as service
 from optimizations.work import routing
-from optimizations.work.views import work
-from optimizations.work.views.findings import filter_findings, finding_filters
 from portal import access
 
 CHUNK = 2000
@@ -106,8 +106,8 @@ JOB_FIGURES = (
 def target_findings(request, slug, fmt):
     """The target's findings as its findings list filters them."""
     target = access.get_target_for_user(request, slug)
-    filters = finding_filters(request.GET)
-    findings = filter_findings(Finding.objects.filter(target=target), filters)
+    filters = service.filters_from(request.GET)
+    findings = _query(filters, target=target)
     scope = {"target": target.slug, "filters": filters}
     return _findings_response(request, fmt, findings, scope, f"{target.slug}-findings")
 
@@ -118,9 +118,9 @@ def initiative_findings(request, pk, fmt):
     them (owner department, assignee, with or without a task too), with the task of
     this initiative each became, if any."""
     initiative = access.get_initiative_for_user(request, pk)
-    filters = work.read_filters(request.GET)
+    filters = service.filters_from(request.GET, service.BOARD_FILTERS)
     task = PhaseTask.objects.filter(phase__initiative=initiative, finding=OuterRef("pk"))
-    findings = work.initiative_findings_filtered(initiative, filters).annotate(
+    findings = _query(filters, initiative=initiative).annotate(
         task=Subquery(task.order_by("pk").values("pk")[:1])
     )
     scope = {
@@ -132,6 +132,14 @@ def initiative_findings(request, pk, fmt):
     return _findings_response(
         request, fmt, findings, scope, f"initiative-{pk}-findings", extra=("task",)
     )
+
+
+def _query(filters, **scope):
+    """The one findings query; a filter it cannot read is the client's mistake (400)."""
+    try:
+        return service.query(filters, **scope)
+    except service.BadFilter as error:
+        raise BadRequest(str(error)) from None
 
 
 def _findings_response(request, fmt, findings, scope, name, extra=()):

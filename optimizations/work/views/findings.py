@@ -35,18 +35,16 @@ class TriageForm(forms.Form):
         return data
 
 
-# The one findings query API lives with the findings service (lists, export, API).
-FINDING_FILTERS = service.FILTERS
-finding_filters = service.filters_from
-filter_findings = service.filter_findings
-
-
 @require_GET
 @vary_on_headers("HX-Request")
 def finding_list(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     target = access.get_target_for_user(request, slug)
-    filters = finding_filters(request.GET)
-    findings = filter_findings(Finding.objects.filter(target=target), filters)
+    filters = service.filters_from(request.GET)
+    filter_error = ""
+    try:
+        findings = service.query(filters, target=target)
+    except service.BadFilter as error:
+        filter_error, findings = str(error), Finding.objects.none()
     # "New since scan #N": code findings that scan did not report (not called "baseline",
     # which names the pinned benchmark).
     new_since, since_error = request.GET.get("new_since", "").strip(), ""
@@ -74,10 +72,16 @@ def finding_list(request: HtmxHttpRequest, slug: str) -> HttpResponse:
         .annotate(n=Count("pk"))
     )
     page = Paginator(findings.by_severity(), 50).get_page(request.GET.get("page"))
+    # Every filter, for the page links (the text filter was lost on page 2).
+    query = request.GET.copy()
+    query.pop("page", None)
     context = {
         "target": target,
         "page": page,
         "filters": filters,
+        "filter_error": filter_error,
+        "query": query.urlencode(),
+        "categories": service.CATEGORY_CHOICES,
         "counts": [(value, label, counts.get(value, 0)) for value, label in Finding.SEVERITIES],
         "sources": Finding.SOURCES,
         "severities": Finding.SEVERITIES,

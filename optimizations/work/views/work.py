@@ -6,7 +6,7 @@ from django import forms
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.core.paginator import Paginator
-from django.db.models import Count, Q
+from django.db.models import Count
 from django.http import HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -23,35 +23,9 @@ from optimizations.work import gates, routing, triage
 from portal import access
 from portal.http import HtmxHttpRequest
 
-FILTERS = ("source", "severity", "status", "department", "assignee", "task", "rule", "q")
-
-
-def initiative_findings_filtered(initiative, filters: dict):
-    """The findings of the initiative's target that match the page's filters (also its export)."""
-    findings = service.filter_findings(
-        Finding.objects.filter(target=initiative.target).annotate(owner=routing.department_case()),
-        filters,  # source, severity, status, rule, q: the one findings query API
-    )
-    if filters["department"]:
-        findings = findings.filter(owner=filters["department"])
-    if filters["assignee"] == "none":
-        findings = findings.filter(assignee__isnull=True)
-    elif filters["assignee"].isdigit():
-        findings = findings.filter(assignee_id=int(filters["assignee"]))
-    in_initiative = Q(tasks__phase__initiative=initiative)
-    if filters["task"] == "yes":
-        findings = findings.filter(in_initiative).distinct()
-    elif filters["task"] == "no":
-        findings = findings.exclude(
-            pk__in=PhaseTask.objects.filter(
-                phase__initiative=initiative, finding__isnull=False
-            ).values("finding_id")
-        )
-    return findings
-
 
 def read_filters(data) -> dict:
-    return service.filters_from(data, FILTERS)
+    return service.filters_from(data, service.BOARD_FILTERS)
 
 
 def _people():
@@ -68,7 +42,12 @@ def _people():
 def initiative_findings(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     initiative = access.get_initiative_for_user(request, pk)
     filters = read_filters(request.GET)
-    findings = initiative_findings_filtered(initiative, filters).select_related("assignee")
+    filter_error = ""
+    try:
+        findings = service.query(filters, initiative=initiative)
+    except service.BadFilter as error:
+        filter_error, findings = str(error), Finding.objects.none()
+    findings = findings.select_related("assignee")
     page = Paginator(findings.by_severity(), 50).get_page(request.GET.get("page"))
     rows = list(page.object_list)
     tasks = {
@@ -94,6 +73,8 @@ def initiative_findings(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         "page": page,
         "rows": rows,
         "filters": filters,
+        "filter_error": filter_error,
+        "categories": service.CATEGORY_CHOICES,
         "query": query.urlencode(),
         "owners": [
             (code, name, open_by_owner.get(code, 0)) for code, name in sorted(names.items())
@@ -159,7 +140,11 @@ def initiative_findings_bulk(request, pk):
         messages.error(request, " ".join(e for errors in form.errors.values() for e in errors))
         return redirect(back)
     if form.cleaned_data["everything"]:
-        chosen = initiative_findings_filtered(initiative, read_filters(QueryDict(query)))
+        try:
+            chosen = service.query(read_filters(QueryDict(query)), initiative=initiative)
+        except service.BadFilter as error:
+            messages.error(request, str(error))
+            return redirect(back)
     else:
         chosen = Finding.objects.filter(target=initiative.target, pk__in=form.ids())
     chosen = list(
