@@ -25,12 +25,10 @@ from django.db import transaction
 from django.utils import timezone
 
 from optimizations.analyzers import stats
-from optimizations.analyzers.base import validate_params
-from optimizations.jobs import baselines, kinds, landing, limits, modes, preflight
+from optimizations.jobs import baselines, landing, modes, preflight
 from optimizations.jobs.preflight import missing_needs
 from optimizations.jobs.refusals import BrokerUnavailable, CannotStart
 from optimizations.models import Initiative, Job, Run, TargetService
-from portal.access import training_gate_refusal
 from portal.audit import record
 from portal.celery import app
 
@@ -215,24 +213,27 @@ def start_set(
             f"A benchmark set has {stats.MIN_RUNS} to {baselines.SET_MAX_RUNS} runs (the "
             f"comparison rule needs at least {stats.MIN_RUNS} a side)."
         )
-    kind = kinds.get("benchmark")
-    refusal = None if trigger == "schedule" else training_gate_refusal(user, target, kind.name)
-    if refusal:
-        raise CannotStart(refusal)
-    missing = missing_needs(target, kind)
-    if missing:
-        raise CannotStart(f"{target.name} lacks {' and '.join(missing)}.")
     wanted = params
     if wanted is None:
         wanted = {"mode": "load", "duration": baselines.SET_DURATION, "exclude": modes.LOAD_EXCLUDE}
         if target.expected_rps:
             wanted["rate"] = float(target.expected_rps)
-    declared = {param.name for param in kind.params()}
-    try:
-        checked = validate_params(kind.params(), {k: v for k, v in wanted.items() if k in declared})
-    except ValueError as error:
-        raise CannotStart(f"{kind.label}: {error}") from None
-    limits.check_start(user, target, trigger)  # too many starts: TooManyStarts (the API's 429)
+    # Every run of the set gets exactly these parameters (nothing learned from earlier
+    # jobs): a re-run of a reference set must send the same load.
+    answer = preflight.check(
+        user,
+        target,
+        specs=[("benchmark", wanted)],
+        given=False,
+        learn=False,
+        initiative=initiative,
+        phase=phase,
+        task=task,
+        trigger=trigger,
+    )
+    answer.raise_if_refused()
+    kind, checked = answer.jobs[0]
+    initiative, phase, task = (answer.links[name] for name in ("initiative", "phase", "task"))
     _require_broker()
     with transaction.atomic():
         run = Run.objects.create(
