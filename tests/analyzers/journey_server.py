@@ -1,7 +1,7 @@
 """A tiny order shop over HTTP/1.1, for scripted journeys' tests (its own process).
 
 It prints ``PORT <n>`` once listening. ``POST /auth/token`` with
-``{"username": "qa", "password": "pw"}`` answers ``{"access_token": "t<n>"}``
+``{"username": "qa" or "alice", "password": "pw"}`` answers ``{"access_token": "t<n>"}``
 (anything else: 401); with ``Authorization: Bearer t<n>``, ``POST /orders``
 creates ``{"id", "item_id", "quantity", "status": "open"}`` (201, ``Location``
 header), ``GET /orders/<id>`` reads it, ``POST /orders/<id>/cancel`` cancels
@@ -180,7 +180,8 @@ class Handler(asyncio.Protocol):
         except ValueError:
             return _response(422, {"detail": "not JSON"})
         if key == "POST /auth/token":
-            if data != {"username": "qa", "password": "pw"}:
+            known = ({"username": "qa", "password": "pw"}, {"username": "alice", "password": "pw"})
+            if data not in known:
                 return _response(401, {"detail": "bad credentials"})
             token = f"t{len(STATE['tokens']) + 1}"
             STATE["tokens"].add(token)
@@ -224,7 +225,8 @@ class Handler(asyncio.Protocol):
     def catalogue(self, key: str, parts: list, data) -> bytes:
         items = STATE["items"]
         if key == "GET /items":
-            return _response(200, list(items.values()))
+            # Wrapped like the demo shop's page of items.
+            return _response(200, {"items": list(items.values()), "next_cursor": None})
         if key == "POST /items":
             problem = item_problem(data)
             if problem:

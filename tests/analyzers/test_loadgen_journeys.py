@@ -173,8 +173,9 @@ def test_the_target_credentials_go_on_steps_that_do_not_set_the_header():
 def test_the_example_file_is_a_valid_scenario():
     script = parse(EXAMPLE.read_text())
     labels = [step["label"] for step in script.journeys[0]["steps"]]
-    assert [label.split()[0] for label in labels][:1] == ["log"]
+    assert labels == ["log in", "browse items", "create order", "read order", "cancel order"]
     assert script.journeys[0]["steps"][0]["path"] == "/auth/token"
+    assert [journey["weight"] for journey in script.journeys] == [2.0, 1.0]
 
 
 # -- journeys on the wire ----------------------------------------------------------------

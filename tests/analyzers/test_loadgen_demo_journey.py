@@ -1,0 +1,57 @@
+"""The example scenario file against the real demo shop: a load test of journeys (log in,
+browse, order, read back, cancel) with per-step figures, on both the slow shop and its
+fixed twin, started as the README starts them."""
+
+from pathlib import Path
+
+import pytest
+
+from optimizations.analyzers.base import LocalContext, TargetSpec
+from optimizations.analyzers.loadgen import run
+from tests.analyzers.test_securityscan_shop import _shop
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "scenarios" / "shop_journey.yaml"
+STEPS = [
+    "order and cancel › log in",
+    "order and cancel › browse items",
+    "order and cancel › create order",
+    "order and cancel › read order",
+    "order and cancel › cancel order",
+    "window shopping › browse items",
+    "window shopping › read item",
+]
+
+
+@pytest.mark.parametrize("mode", ["slow", "fast"])
+def test_the_example_journey_runs_against_the_demo_shop(mode, tmp_path):
+    server, log, base_url = _shop(mode, tmp_path)
+    try:
+        target = TargetSpec(name=f"shop {mode}", base_url=base_url, max_rate=200)
+        result = run(
+            target,
+            {
+                "mode": "load",
+                "rate": 20,
+                "duration": 4,
+                "scenario": EXAMPLE.read_text(),
+                "cpu": "none",
+            },
+            LocalContext(),
+        )
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+        log.close()
+    summary = result.summary
+    assert [op["name"] for op in summary["operations"]] == STEPS
+    journeys = {journey["name"]: journey for journey in summary["journeys"]}
+    for journey in journeys.values():
+        assert journey["failed"] == 0, journey["failures"]
+        assert journey["started"] == journey["completed"] + journey["unfinished"]
+    ordered = journeys["order and cancel"]
+    assert ordered["completed"] > 0
+    by_name = {op["name"]: op for op in summary["operations"]}
+    # Every order created was read back and cancelled by the journey that created it.
+    assert by_name["order and cancel › cancel order"]["ok"] == ordered["completed"]
+    assert by_name["order and cancel › create order"]["error_rate"] == 0
+    assert all(op["latency_ms"]["p95"] > 0 for op in summary["operations"] if op["requests"])
