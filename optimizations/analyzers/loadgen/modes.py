@@ -68,8 +68,9 @@ _SCENARIO = [
         label="Custom scenario",
         help="A list of requests: "
         '[{"method": "POST", "path": "/items", "headers": {}, "body": {...}, "weight": 1}], '
-        "or a scripted scenario in YAML: journeys of steps carrying values from one answer "
-        "to the next request (examples/scenarios/shop_journey.yaml). "
+        "or a scripted scenario: YAML journeys of steps carrying values from one answer "
+        "to the next request (examples/scenarios/shop_journey.yaml) — upload the file on the "
+        "form, or give --scenario FILE on the command line. "
         "Takes precedence over the paths and the OpenAPI.",
     ),
     Param(
