@@ -120,7 +120,7 @@ def unique_slug(model, title: str, *, max_length: int = 80) -> str:
 def _settings_snapshot(runbook: Runbook) -> dict:
     return {
         "owner_department": runbook.owner_department.name,
-        "owner": runbook.owner.username if runbook.owner_id else None,
+        "owner": runbook.owner.username if runbook.owner is not None else None,
         "status": runbook.status,
         "topics": ", ".join(sorted(t.name for t in runbook.topics.all())) or None,
         "targets": ", ".join(sorted(t.name for t in runbook.targets.all())) or None,

@@ -56,7 +56,8 @@ def _words(old: str, new: str) -> tuple[SafeString, SafeString]:
             merged[-1][2] += piece[2]
         else:
             merged.append(piece)
-    left, right = [], []
+    left: list[str] = []
+    right: list[str] = []
     for changed, old_part, new_part in merged:
         old_part, new_part = escape(old_part), escape(new_part)
         if not changed:

@@ -1,5 +1,7 @@
 """Forms for people and memberships, runbooks and training."""
 
+from typing import Any
+
 from django import forms
 from django.contrib.auth import get_user_model, password_validation
 from django.core.validators import MinValueValidator
@@ -249,7 +251,9 @@ class CompletionForm(forms.Form):
 
 
 class TrainingGateForm(forms.Form):
-    target = forms.ModelChoiceField(queryset=None, empty_label="Choose a target…")
+    target: "forms.ModelChoiceField[Any]" = forms.ModelChoiceField(
+        queryset=None, empty_label="Choose a target…"
+    )
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

@@ -329,10 +329,10 @@ class TrainingAssignment(models.Model):
         return f"{self.module} for {self.audience()}"
 
     def audience(self) -> str:
-        if self.user_id:
+        if self.user is not None:
             return self.user.get_full_name() or self.user.username
         role = f"{self.get_role_display().lower()}s" if self.role else "everyone"
-        if self.department_id:
+        if self.department is not None:
             return f"{role} of {self.department.name}" if self.role else self.department.name
         return f"all {role}"
 

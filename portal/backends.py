@@ -9,6 +9,7 @@ time cost more CPU than running it.
 """
 
 from functools import cache
+from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.backends import ModelBackend
@@ -18,15 +19,23 @@ from django.db import connection
 from portal.models import Notification
 
 
+def _column(field: Any) -> str:
+    """The database column of a concrete field (only fields without one say None)."""
+    column = field.column
+    if not isinstance(column, str):
+        raise TypeError(f"{field} has no database column")
+    return column
+
+
 @cache
 def _user_sql(vendor: str) -> str:
     quote = connection.ops.quote_name
     users, notes = get_user_model()._meta, Notification._meta
-    pk = quote(users.pk.column)
+    pk = quote(_column(users.pk))
     return (
         f"SELECT u.*, COALESCE((SELECT COUNT(*) FROM {quote(notes.db_table)} n "
-        f"WHERE n.{quote(notes.get_field('user').column)} = u.{pk} "
-        f"AND n.{quote(notes.get_field('read_at').column)} IS NULL), 0) "
+        f"WHERE n.{quote(_column(notes.get_field('user')))} = u.{pk} "
+        f"AND n.{quote(_column(notes.get_field('read_at')))} IS NULL), 0) "
         f"AS unread_notifications FROM {quote(users.db_table)} u WHERE u.{pk} = %s"
     )
 

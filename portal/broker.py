@@ -41,7 +41,11 @@ from queue import Empty
 from time import monotonic, time
 
 from kombu.exceptions import ChannelError
-from kombu.transport import TRANSPORT_ALIASES, _transport_cache, filesystem
+from kombu.transport import (  # type: ignore[attr-defined]  # _transport_cache: kombu's private table, not in the stubs
+    TRANSPORT_ALIASES,
+    _transport_cache,
+    filesystem,
+)
 from kombu.utils.encoding import bytes_to_str, str_to_bytes
 from kombu.utils.json import dumps, loads
 

@@ -15,7 +15,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from departments.models import Department, Membership, Profile
-from optimizations.models import Initiative, PhaseTask
+from optimizations.models import Initiative, PhaseTask, Run
 from optimizations.work.actions import do_create_initiative, do_create_target
 
 DEMO_TARGET_SLUG = "shop-api"
@@ -200,7 +200,7 @@ def baseline_pending() -> bool:
     return _baseline_set_needed(initiative, tasks[0]) or any(map(_task_run_needed, tasks))
 
 
-def start_baseline() -> list:
+def start_baseline() -> list[tuple[PhaseTask, Run | None, str]]:
     """Start what never finished of phase 1's analyses of the demo initiative: its baseline,
     measured for real.
 
@@ -217,7 +217,7 @@ def start_baseline() -> list:
     from optimizations.work.actions import do_update_target
 
     initiative, tasks = _tour()
-    started = []
+    started: list[tuple[PhaseTask, Run | None, str]] = []
     if tasks and _baseline_set_needed(initiative, tasks[0]):
         first = tasks[0]
         try:

@@ -193,13 +193,13 @@ def compile_mo(entries: list[Entry]) -> bytes:
     translations_at = originals_at + count * 8
     data_at = translations_at + count * 8
     originals, translations, data = [], [], bytearray()
-    for key in keys:
-        originals.append((len(key), data_at + len(data)))
-        data += key + b"\0"
-    for key in keys:
-        value = messages[key]
-        translations.append((len(value), data_at + len(data)))
-        data += value + b"\0"
+    for original in keys:
+        originals.append((len(original), data_at + len(data)))
+        data += original + b"\0"
+    for original in keys:
+        translated = messages[original]
+        translations.append((len(translated), data_at + len(data)))
+        data += translated + b"\0"
     header = struct.pack("<7I", 0x950412DE, 0, count, originals_at, translations_at, 0, 0)
     table = b"".join(struct.pack("<2I", *pair) for pair in originals + translations)
     return header + table + bytes(data)
@@ -255,6 +255,8 @@ def _call_messages(tree: ast.AST, where: str, aliases: dict[str, str]) -> list[M
         name = func.id if isinstance(func, ast.Name) else None
         if name is None and isinstance(func, ast.Attribute):
             name = func.attr  # translation.gettext(...)
+        if name is None:
+            continue
         name = aliases.get(name, name)
         if name not in _FUNCTIONS:
             continue

@@ -21,7 +21,7 @@ class RelayNotAllowed(OSError):
 
 
 def _pinned(base: type[smtplib.SMTP], address: str) -> type[smtplib.SMTP]:
-    class PinnedSMTP(base):
+    class PinnedSMTP(base):  # type: ignore[valid-type,misc]  # a class made per relay: SMTP or SMTP_SSL
         def _get_socket(self, host, port, timeout):
             # ``self._host`` keeps the relay's name for STARTTLS / SMTPS certificate checks.
             return super()._get_socket(address, port, timeout)

@@ -27,7 +27,9 @@ from __future__ import annotations
 
 import datetime
 from collections import defaultdict
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from django.db.models import Q
 from django.urls import reverse
@@ -158,6 +160,18 @@ def load_values(*sets: BenchmarkSet | None) -> None:
         wanted[pk].summary.update(zip(_VALUE_SUMMARY, values, strict=True))
 
 
+def set_label(run_id: int, mode: str, size: int, meta: Mapping[str, Any]) -> str:
+    """``run #12 (5 × load, 20 req/s, 10 s)``: a benchmark set in words."""
+    parts = [f"{size} × {mode}"]
+    if meta.get("rate") is not None:
+        parts.append(f"{float(meta['rate']):g} req/s")
+    elif meta.get("connections") is not None:
+        parts.append(f"{meta['connections']} connections")
+    if meta.get("duration") is not None:
+        parts.append(f"{float(meta['duration']):g} s")
+    return f"run #{run_id} ({', '.join(parts)})"
+
+
 @dataclass
 class BenchmarkSet:
     """The succeeded benchmark jobs of one run in one mode, asked for the same load."""
@@ -198,14 +212,7 @@ class BenchmarkSet:
     @property
     def label(self) -> str:
         """``run #12 (5 × load, 20 req/s, 10 s)``: the same words on every page."""
-        parts = [f"{self.size} × {self.mode}"]
-        if self.meta.get("rate") is not None:
-            parts.append(f"{float(self.meta['rate']):g} req/s")
-        elif self.meta.get("connections") is not None:
-            parts.append(f"{self.meta['connections']} connections")
-        if self.meta.get("duration") is not None:
-            parts.append(f"{float(self.meta['duration']):g} s")
-        return f"run #{self.run_id} ({', '.join(parts)})"
+        return set_label(self.run_id, self.mode, self.size, self.meta)
 
     def describe(self) -> str:
         """``Baseline: run #12 (5 × load, 20 req/s, 10 s), pinned``: the same words everywhere."""
@@ -361,7 +368,7 @@ def for_targets(
     return out
 
 
-def baseline_measurement(target: TargetService, mode: str, name: str) -> dict | None:
+def baseline_measurement(target: TargetService, mode: str, name: str) -> Mapping[str, Any] | None:
     """A run-level measurement ``name`` of the baseline set of ``mode`` (its first
     run's), in one query: the same rule as ``baseline`` — the pinned run's
     benchmarks of that mode first, else the earliest — read from the measurements.
@@ -453,7 +460,9 @@ class SetComparison:
         return next((m.c for m in self.metrics if m.key == key), None)
 
 
-def compare_jobs(a_jobs: list[Job], b_jobs: list[Job], *, order_known: bool = True):
+def compare_jobs(
+    a_jobs: Sequence[RunRow | Job], b_jobs: Sequence[RunRow | Job], *, order_known: bool = True
+):
     """The comparison rule on each metric of two lists of benchmark jobs (one value per job).
 
     With ``order_known`` the jobs' start times decide whether the sides were

@@ -44,13 +44,14 @@ def broker_reachable(timeout: float = 2.0) -> str | None:
     from django.conf import settings
 
     if settings.CELERY_BROKER_URL.startswith("filesystem"):
-        folder = settings.CELERY_BROKER_TRANSPORT_OPTIONS["data_folder_in"]
+        folder = str(settings.CELERY_BROKER_TRANSPORT_OPTIONS["data_folder_in"])
         if not os.access(folder, os.W_OK):
             return f"the broker folder {folder} is missing or not writable"
         return None
     try:
         with app.connection_for_write() as connection:
-            connection.ensure_connection(max_retries=1, timeout=timeout)
+            # kombu takes the timeout in seconds as a float; celery-types says int.
+            connection.ensure_connection(max_retries=1, timeout=timeout)  # type: ignore[arg-type]
     except Exception as error:  # kombu raises many kinds; any of them means "down"
         return f"{type(error).__name__}: {error}"
     return None
@@ -161,7 +162,9 @@ def start_comparison(
             ],
         )
         # Queued (or waiting for a target's lease) in the same transaction; sent after commit.
-        landing.dispatch(run.jobs.order_by("pk").first())
+        first = run.jobs.order_by("pk").first()
+        if first is not None:
+            landing.dispatch(first)
         record(
             user,
             "job.trigger",
@@ -249,14 +252,14 @@ def start_set(
         # One chain through the engine's dispatch, like every run: the set's load tests
         # go one after another and each holds the target's lease while it loads it.
         jobs = chain(run, [(kind, target, checked)] * repetitions, expires_at)
-        probe = baselines.BenchmarkSet(
-            run.pk, checked.get("mode", "load"), jobs, baselines.run_meta(jobs[0])
+        label = baselines.set_label(
+            run.pk, checked.get("mode", "load"), len(jobs), baselines.run_meta(jobs[0])
         )
         record(
             user,
             "job.trigger",
             run,
-            f"started a benchmark set on {target.name}: {probe.label}",
+            f"started a benchmark set on {target.name}: {label}",
             initiative=initiative,
             target=target,
         )

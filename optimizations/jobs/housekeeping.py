@@ -9,6 +9,7 @@ waiting jobs whose reason to wait has ended are dispatched.
 from __future__ import annotations
 
 import datetime
+import functools
 import logging
 
 from django.conf import settings
@@ -64,7 +65,7 @@ def reap_lost_jobs(now=None) -> int:
                 f"{worker} went silent at {seen}; re-queued (attempt {job.attempt + 1} of "
                 f"{job.max_attempts})",
             )
-            transaction.on_commit(lambda job=job: landing.enqueue(job))
+            transaction.on_commit(functools.partial(landing.enqueue, job))
             reaped += 1
         elif job.fail(
             f"Worker lost: {worker} stopped answering at {seen} (killed, crashed or its machine "
@@ -227,7 +228,8 @@ def start_sentinel(schedule: Schedule, expires_at=None) -> Run:
     """Re-run a regression sentinel's reference configuration as a benchmark set (the
     beat calls this for a due sentinel; optimizations/jobs/sentinel.py says what it
     guards). Raises engine.CannotStart with a reason."""
-    reference = sentinel.set_of_run(schedule.sentinel_reference_id)
+    reference_id = schedule.sentinel_reference_id
+    reference = sentinel.set_of_run(reference_id) if reference_id is not None else None
     if reference is None:
         raise engine.CannotStart(
             f"the sentinel's reference run #{schedule.sentinel_reference_id} has no "

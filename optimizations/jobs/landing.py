@@ -40,7 +40,7 @@ def enqueue(job: Job) -> bool:
     kind = kinds.get(job.kind)
     try:
         celery_app.signature(RUN_JOB_TASK).apply_async(
-            args=[job.pk],
+            args=(job.pk,),
             queue=kind.queue,
             time_limit=kind.time_limit,
             soft_time_limit=max(30, kind.time_limit - 30),

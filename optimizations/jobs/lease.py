@@ -111,7 +111,8 @@ def cool_down(job: Job, spec, ctx) -> None:
     # The job before found the target unhealthy a moment ago (a target that is down):
     # one round of health checks, not another long wait for each job of the run.
     down = (
-        previous is not None
+        lease is not None
+        and previous is not None
         and previous.status == Job.FAILED
         and previous.error.startswith(cooldown.UNHEALTHY)
         and lease.last_ended_at is not None

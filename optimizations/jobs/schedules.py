@@ -8,7 +8,7 @@ from optimizations.jobs import cron
 from optimizations.models import Schedule
 
 # (name, mode, focus, cron)
-DEFAULT_SCHEDULES = (
+DEFAULT_SCHEDULES: tuple[tuple[str, str, list[str], str], ...] = (
     ("Monthly performance analysis", "performance", [], "0 2 1 * *"),
     ("Quarterly architecture review", "strategy", ["architecture"], "0 3 1 1,4,7,10 *"),
     ("Yearly stack review", "comprehensive", [], "0 4 2 1 *"),

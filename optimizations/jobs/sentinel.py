@@ -95,8 +95,7 @@ def arm(actor, initiative: Initiative) -> Schedule | None:
     there is nothing to compare with.
     """
     found = reference_set(initiative)
-    reference = Run.objects.get(pk=found.run_id) if found else None
-    if reference is None:
+    if found is None:
         record(
             actor,
             "schedule.sentinel",
@@ -107,6 +106,7 @@ def arm(actor, initiative: Initiative) -> Schedule | None:
             target=initiative.target,
         )
         return None
+    reference = Run.objects.get(pk=found.run_id)
     now = timezone.localtime()
     fields = {
         "name": schedule_name(initiative),
@@ -157,7 +157,7 @@ def check_after_run(run) -> None:
         if run.schedule_id
         else None
     )
-    if schedule is None or schedule.initiative is None:
+    if schedule is None or schedule.initiative is None or schedule.sentinel_reference_id is None:
         return
     initiative = schedule.initiative
     before = set_of_run(schedule.sentinel_reference_id)

@@ -80,7 +80,7 @@ def exit_code(verdict: str) -> int:
     return EXIT_CODES.get(verdict, EXIT_ERROR)
 
 
-def from_check(status: str | None) -> str:
+def from_check(status: str | bool | None) -> str:
     """A criterion's or a gate check's state as a verdict: met → pass, not met → fail,
     unknown → incomplete; "pending" (not judged yet) stays pending."""
     return {

@@ -73,6 +73,9 @@ class Run(models.Model):
     skipped = CleanJSONField(default=list, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+
+    # Not a field: the run's jobs, set by what answers a run with them (api.load_run).
+    job_list: list[Job]
     # Derived from the jobs when the last one ends (Run.settle).
     status = models.CharField(max_length=20, default="queued")
     verdict = models.CharField(max_length=10, blank=True)

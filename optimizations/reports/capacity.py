@@ -42,7 +42,9 @@ an input is missing (``missing`` says which, and how to get it).
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 from django.db.models import F, Max
 
@@ -97,6 +99,13 @@ class Fact:
         else:
             text = str(self.value)
         return f"≥ {text}" if self.bound == "lower" else text
+
+    @property
+    def number(self) -> float:
+        """The value of a numeric fact (the knee, the peak, a pool figure)."""
+        if self.value is None:
+            raise ValueError(f"{self.label} has no value")
+        return float(self.value)
 
 
 @dataclass
@@ -182,7 +191,7 @@ def advise(
         return advice
 
     # 1. Instances.
-    knee_rps, peak_value = float(knee.value), float(peak.value)
+    knee_rps, peak_value = knee.number, peak.number
     if knee_rps <= 0:
         advice.ok = False
         advice.summary = "The stress test found no sustainable rate: no plan can carry the peak."
@@ -209,7 +218,7 @@ def _on_the_bound(advice: Advice, target, knee: Fact, peak, server, pool) -> Adv
     why = knee.source
     if advice.ok is False:
         advice.ok = None
-        advice.missing.append(MISSING_BOUND.format(knee=float(knee.value), why=why))
+        advice.missing.append(MISSING_BOUND.format(knee=knee.number, why=why))
     if advice.summary:
         advice.summary += f" (Planned on a knee of {knee.shown} req/s, a lower bound.)"
     return advice
@@ -217,7 +226,9 @@ def _on_the_bound(advice: Advice, target, knee: Fact, peak, server, pool) -> Adv
 
 def _plan(advice: Advice, target, knee: Fact, peak: Fact, server, pool) -> Advice:
     """Steps 2–4 of the arithmetic (the module's docstring), from the instances on."""
-    knee_rps, peak_value = float(knee.value), float(peak.value)
+    if advice.instances is None or advice.per_instance_rps is None:
+        raise ValueError("the plan starts from the instances (step 1)")
+    knee_rps, peak_value = knee.number, peak.number
     if pool is None:
         advice.summary = (
             f"{advice.instances} instance{'s' if advice.instances != 1 else ''} carry the peak; "
@@ -227,7 +238,7 @@ def _plan(advice: Advice, target, knee: Fact, peak: Fact, server, pool) -> Advic
 
     # 2. Busy connections (Little's law) and 3. the pool per worker.
     workers = advice.workers_per_instance
-    checked_out = float(pool["checked_out"].value)
+    checked_out = pool["checked_out"].number
     slo = target.thresholds()["pool_use_pct"] / 100.0
     busy_instance = checked_out * advice.per_instance_rps / knee_rps
     advice.busy_per_worker = busy_instance / workers
@@ -255,7 +266,7 @@ def _plan(advice: Advice, target, knee: Fact, peak: Fact, server, pool) -> Advic
         return advice
 
     # 4. Does it fit the server?
-    usable = int(server["usable"].value)
+    usable = int(server["usable"].number)
     advice.usable_connections = usable
     advice.fits = advice.connections_needed <= usable
     advice.steps.append(
@@ -388,7 +399,7 @@ def _server(target, max_connections: int | None) -> dict | None:
         .values("pk", "run_id", "summary__connections")
         .first()
     )
-    scanned = (row or {}).get("summary__connections") or {}
+    scanned = (row["summary__connections"] if row is not None else None) or {}
     if max_connections:
         reserved = (
             scanned["max_connections"] - scanned["available"]
@@ -397,7 +408,7 @@ def _server(target, max_connections: int | None) -> dict | None:
         )
         how = (
             f"reserved slots from DB scan #{row['pk']}"
-            if "available" in scanned
+            if row is not None and "available" in scanned
             else f"PostgreSQL's default superuser_reserved_connections ({DEFAULT_RESERVED})"
         )
         return {
@@ -410,7 +421,7 @@ def _server(target, max_connections: int | None) -> dict | None:
                 f"max_connections − {reserved} reserved ({how})",
             ),
         }
-    if not scanned.get("max_connections"):
+    if row is None or not scanned.get("max_connections"):
         return None
     source = f"DB scan, job #{row['pk']}"
     total = int(scanned["max_connections"])
@@ -450,6 +461,8 @@ def _pool_at_knee(target, knee: Fact) -> dict | None:
             checked_out = size * float(pool.get("peak_use_pct") or 0) / 100.0
         source = f"DB scan #{same_run['pk']} during the stress test (its peak)"
         return _pool_facts(pool, float(checked_out), source, same_run)
+    if knee.job_id is None:
+        return None
     stress = Job.objects.filter(pk=knee.job_id).values("started_at", "finished_at").first()
     if not stress or not stress["started_at"] or not scans:
         return None
@@ -471,7 +484,9 @@ def _pool_at_knee(target, knee: Fact) -> dict | None:
     return _pool_facts(pool, size * peak / 100.0, source, latest)
 
 
-def _pool_facts(pool: dict, checked_out: float, source: str, scan: dict) -> dict:
+def _pool_facts(
+    pool: Mapping[str, Any], checked_out: float, source: str, scan: Mapping[str, Any]
+) -> dict:
     size = Fact(
         "pool_configured",
         "Pool per process (pool_size + max_overflow)",

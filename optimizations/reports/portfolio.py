@@ -17,9 +17,11 @@ from __future__ import annotations
 import datetime
 import logging
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from types import SimpleNamespace
+from typing import Any
 
 from django.db.models import Case, Count, DateField, F, Max, Q, Sum, When, Window
 from django.db.models.functions import RowNumber, TruncWeek
@@ -73,7 +75,7 @@ def department_rollups(today: datetime.date | None = None) -> list[dict]:
     findings = open_findings_by_department()
     rows = []
     for department in Department.objects.all():
-        task_row = tasks.get(department.pk, {})
+        task_row: Mapping[str, Any] = tasks.get(department.pk, {})
         by_severity = {name: findings[department.code].get(name, 0) for name in SEVERITIES}
         estimated = task_row.get("estimated") or Decimal(0)
         logged = task_row.get("logged") or Decimal(0)
@@ -320,7 +322,9 @@ def findings_over_time(weeks: int = FINDING_WEEKS, now=None) -> list[dict]:
     )
     # How the open count of each severity changes in each week: up by those seen
     # first (from the first week for those seen before it), down by those fixed.
-    changes = {severity: defaultdict(int) for severity in SEVERITIES}
+    changes: dict[str, defaultdict[datetime.date, int]] = {
+        severity: defaultdict(int) for severity in SEVERITIES
+    }
     for row in rows:
         change = changes.get(row["severity"])
         if change is None:

@@ -30,8 +30,10 @@ from __future__ import annotations
 
 import datetime
 import math
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from decimal import Decimal
+from typing import Any
 
 from django.db import transaction
 from django.db.models import Sum
@@ -363,7 +365,7 @@ def _interleaved(target) -> tuple[Interleaved | None, baselines.SetComparison | 
         candidate_slug=run.compared_with.slug if run.compared_with else "",
         candidate_name=run.compared_with.name if run.compared_with else "",
         runs=(len(a_jobs), len(b_jobs)),
-        started_at=min(j.started_at for j in a_jobs + b_jobs),
+        started_at=min(j.started_at for j in a_jobs + b_jobs if j.started_at is not None),
     )
     return summary, comparison
 
@@ -374,9 +376,9 @@ def _columns_evidence(
     baseline: baselines.BenchmarkSet | None,
     latest: baselines.BenchmarkSet | None,
     why_no_latest: str,
-) -> dict[str, tuple]:
+) -> dict[str, Evidence]:
     """(speed-up, basis, missing) for the verified, measured and estimated columns."""
-    out = {}
+    out: dict[str, Evidence] = {}
     headline = interleaved.headline if interleaved else None
     if headline is None:
         out[stats.VERIFIED] = (
@@ -392,13 +394,20 @@ def _columns_evidence(
     if baseline is None:
         missing = ["no benchmark set of the target yet (a baseline set of 5 short load tests)"]
         out[stats.MEASURED] = (None, "", missing)
-    elif latest is None:
+    elif latest is None or measured is None:
         out[stats.MEASURED] = (None, "", [why_no_latest])
+    elif measured.headline is None:
+        # (was a crash: the sets share no metric the rule could compare)
+        out[stats.MEASURED] = (None, "", ["the baseline and latest sets share no p95 latency"])
     else:
         out[stats.MEASURED] = _from(measured.headline, stats.MEASURED, "baseline set vs latest")
     # Estimated: the point estimate of the best evidence at hand, whatever its level.
     source = next(
-        (c for c in (measured and measured.headline, headline) if c is not None and c.speedup),
+        (
+            c
+            for c in (measured.headline if measured else None, headline)
+            if c is not None and c.speedup
+        ),
         None,
     )
     if source is None:
@@ -413,7 +422,11 @@ def _columns_evidence(
     return out
 
 
-def _from(c: stats.Comparison, level: str, what: str) -> tuple:
+# A column's (speed-up, what it is based on, what is missing for it).
+type Evidence = tuple[float | None, str, list[str]]
+
+
+def _from(c: stats.Comparison, level: str, what: str) -> Evidence:
     """A column's speed-up from a comparison that reached ``level``: the end of the
     interval nearest to no change, only for a claim the rule makes."""
     if c.evidence != level:
@@ -437,7 +450,7 @@ def _from(c: stats.Comparison, level: str, what: str) -> tuple:
 # -- knees -------------------------------------------------------------------------
 
 
-def _knee(row: dict | None, kind: str = "knee") -> Knee | None:
+def _knee(row: Mapping[str, Any] | None, kind: str = "knee") -> Knee | None:
     if row is None or not row["value"] or row["value"] <= 0:
         return None
     lower = (row.get("labels") or {}).get("bound") == "lower"
@@ -601,7 +614,11 @@ def _column(
     cost = assumptions.cost_per_instance_month
     if cost is None:
         missing.append("cost per instance not entered")
-    if column.instances_before is not None and cost is not None:
+    if (
+        column.instances_before is not None
+        and column.instances_after is not None
+        and cost is not None
+    ):
         saved = column.instances_before - column.instances_after
         column.monthly_saving = round(saved * cost, 2)
         column.horizon_saving = round(column.monthly_saving * assumptions.horizon_months, 2)
@@ -630,6 +647,8 @@ def instances(peak: float, capacity_rps: float, headroom: float = HEADROOM) -> i
 def _conservative(comparison: stats.Comparison) -> float:
     """The end of the speed-up's interval nearest to no change (1)."""
     low, high = comparison.speedup_ci
+    if low is None or high is None:
+        raise ValueError("only a significant change has a speed-up interval")
     if comparison.verdict == "improved":
         return max(1.0, low)
     return min(1.0, high)

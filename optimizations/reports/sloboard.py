@@ -32,6 +32,7 @@ from __future__ import annotations
 import datetime
 from collections import defaultdict
 from dataclasses import dataclass, field
+from typing import Any
 
 from django.core.cache import cache
 from django.db.models import Avg, Count, F
@@ -40,7 +41,7 @@ from django.utils import timezone
 
 from optimizations.analyzers import stats
 from optimizations.jobs import baselines
-from optimizations.models import Job, Measurement
+from optimizations.models import Job, Measurement, TargetService
 from optimizations.targets import slo
 
 # Enough benchmark jobs for a trend of each kind (load-type, stress, endurance).
@@ -158,7 +159,7 @@ class _Point:
 class BoardData:
     """What the board reads, loaded once (``load``) and shared with the charts."""
 
-    target: object
+    target: TargetService
     # Benchmark jobs newest first: {"job_id", "run_id", "mode", "at", "values": {name: value}}.
     benchmarks: list[dict] = field(default_factory=list)
     # Newest first per name.
@@ -174,12 +175,12 @@ def load(target, *, run=None) -> BoardData:
     jobs = Job.objects.filter(target=target, kind="benchmark", status=Job.SUCCEEDED)
     if run is not None:
         jobs = jobs.filter(run=run)
-    jobs = list(
+    job_rows = list(
         jobs.order_by(F("finished_at").desc(nulls_last=True), "-pk").values(
             "pk", "run_id", "params", "finished_at"
         )[:BENCHMARK_JOBS]
     )
-    by_job = {
+    by_job: dict[int, dict[str, Any]] = {
         job["pk"]: {
             "job_id": job["pk"],
             "run_id": job["run_id"],
@@ -187,7 +188,7 @@ def load(target, *, run=None) -> BoardData:
             "at": job["finished_at"],
             "values": {},
         }
-        for job in jobs
+        for job in job_rows
     }
     if by_job:
         rows = (
@@ -205,7 +206,7 @@ def load(target, *, run=None) -> BoardData:
             if (labels or {}).get("bound") == "lower":
                 # A stress knee our side (or the target's limits) stopped: at least this.
                 entry.setdefault("lower_bounds", []).append(name)
-    data.benchmarks = [by_job[job["pk"]] for job in jobs if by_job[job["pk"]]["values"]]
+    data.benchmarks = [by_job[job["pk"]] for job in job_rows if by_job[job["pk"]]["values"]]
     if run is not None:
         data.baseline_memory = _baseline_memory(target)
         return data
@@ -224,9 +225,9 @@ def load(target, *, run=None) -> BoardData:
     newest = [
         fields.filter(pk__in=latest_first.filter(name=name)[:TREND_POINTS]) for name in OTHER_NAMES
     ]
-    rows = newest[0].union(*newest[1:], all=True).order_by()
+    trend_rows = newest[0].union(*newest[1:], all=True).order_by()
     others: dict[str, list[_Point]] = defaultdict(list)
-    for name, value, measured_at, run_id, job_id in rows:
+    for name, value, measured_at, run_id, job_id in trend_rows:
         others[name].append(_Point(value, measured_at, run_id, job_id))
     for points in others.values():
         points.sort(key=lambda p: p.at, reverse=True)

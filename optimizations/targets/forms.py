@@ -76,8 +76,10 @@ class TargetForm(forms.ModelForm):
 
     def _forget_value(self, name: str) -> None:
         """Render the field empty again: its submitted value held a credential."""
-        self.data = self.data.copy()
-        self.data[self.add_prefix(name)] = ""
+        # A QueryDict (or a test's dict): both copy; the stubs type data as a read-only Mapping.
+        data = self.data.copy()  # type: ignore[attr-defined]
+        data[self.add_prefix(name)] = ""
+        self.data = data
 
     def clean_base_url(self):
         url = self.cleaned_data["base_url"]

@@ -18,7 +18,7 @@ from __future__ import annotations
 import datetime
 
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from optimizations.analyzers.base import CATEGORIES, CHECK_UNKNOWN, AnalysisResult
@@ -66,6 +66,7 @@ def query(filters: dict[str, str], *, target=None, initiative=None):
     """The findings of ``target`` (or of ``initiative``'s target, with the work board's
     filters and each finding's owning department as ``owner``) that match ``filters``.
     Unordered: lists and exports add ``.by_severity()``. Raises BadFilter."""
+    findings: QuerySet[Finding]
     if initiative is not None:
         findings = Finding.objects.filter(target_id=initiative.target_id).annotate(
             owner=routing.department_case()

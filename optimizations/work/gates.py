@@ -35,9 +35,14 @@ class Check:
     ok: bool | None  # None: cannot tell yet
     detail: str
     url: str = ""
+    # The check as a verdict (pass, fail, incomplete), set by the page that shows it;
+    # not part of the evidence a sign-off stores.
+    verdict: str = ""
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        data = asdict(self)
+        del data["verdict"]
+        return data
 
 
 def evaluate(phase: Phase) -> list[Check]:

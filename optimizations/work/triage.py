@@ -26,7 +26,7 @@ class Outcome:
     def message(self) -> str:
         parts = []
         if self.created:
-            by_department = {}
+            by_department: dict[str, int] = {}
             for task in self.created:
                 by_department[task.department.name] = by_department.get(task.department.name, 0) + 1
             made = ", ".join(f"{n} for {name}" for name, n in sorted(by_department.items()))

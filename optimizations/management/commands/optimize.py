@@ -484,10 +484,10 @@ class Command(BaseCommand):
 
     # --- what the summary and the JSON document tell ------------------------------------
 
-    def _key_measurements(self, run: Run) -> dict[int, list[Measurement]]:
+    def _key_measurements(self, run: Run) -> dict[int | None, list[Measurement]]:
         """Up to five headline numbers per job: the known ones first, unlabelled only."""
         rows = Measurement.objects.filter(run_id=run.pk, second__isnull=True).order_by("name", "pk")
-        per_job: dict[int, dict[str, Measurement]] = {}
+        per_job: dict[int | None, dict[str, Measurement]] = {}
         for row in rows[:5000]:
             if not row.labels:
                 per_job.setdefault(row.job_id, {}).setdefault(row.name, row)

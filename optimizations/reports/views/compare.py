@@ -30,7 +30,7 @@ class ComparisonForm(forms.Form):
 
 
 def _ids(values) -> list[int]:
-    ids = []
+    ids: list[int] = []
     for value in values:
         ids.extend(int(part) for part in str(value).split(",") if part.strip().isdigit())
     return ids

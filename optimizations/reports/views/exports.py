@@ -260,10 +260,9 @@ def _run_rows(runs, url_of) -> Iterator[list]:
             for column, value in ((c, run[c]) for c, _ in RUN_COLUMNS)
         ]
         head.append(url_of(run["run_id"]))
-        for job in jobs or [None]:
-            if job is None:
-                yield [*head, *([""] * (len(JOB_COLUMNS) + len(JOB_FIGURES)))]
-                continue
+        if not jobs:
+            yield [*head, *([""] * (len(JOB_COLUMNS) + len(JOB_FIGURES)))]
+        for job in jobs:
             yield [
                 *head,
                 *(job[c] for c, _ in JOB_COLUMNS),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+from typing import Any
 
 from django import forms
 from django.contrib import messages
@@ -194,11 +195,11 @@ def initiative_roi_json(request, pk):
 CSV_COLUMNS = ["section", "item", "value", "verified", "measured", "estimated", "unit"]
 
 
-def csv_rows(result: roi.RoiResult) -> list[list]:
+def csv_rows(result: roi.RoiResult) -> list[list[Any]]:
     """The ROI as rows a spreadsheet reads: single values in ``value``, the three
     evidence levels in their columns; empty is unknown."""
     a = result.assumptions
-    rows = [
+    rows: list[list[Any]] = [
         ["initiative", "title", result.initiative_title, None, None, None, ""],
         ["initiative", "target", result.target_slug, None, None, None, ""],
         ["assumptions", "expected peak load", a.expected_peak_rps, None, None, None, "req/s"],
@@ -229,18 +230,18 @@ def csv_rows(result: roi.RoiResult) -> list[list]:
         i = result.interleaved
         rows.append(["benchmarks", "interleaved comparison run", i.run_id, None, None, None, ""])
         rows.append(["benchmarks", "interleaved against", i.candidate_slug, None, None, None, ""])
-    for section, found in (
+    for section, compared in (
         ("interleaved comparison", result.interleaved_comparison),
         ("baseline set vs latest set", result.measured),
     ):
-        for m in found.metrics if found else []:
-            c, name = m.c, f"{section}: {m.label}"
+        for metric in compared.metrics if compared else []:
+            c, name = metric.c, f"{section}: {metric.label}"
             rows += [
                 [name, "verdict", c.verdict, None, None, None, ""],
                 [name, "evidence", c.evidence, None, None, None, ""],
                 [name, "runs", f"{c.n_baseline} v {c.n_candidate}", None, None, None, ""],
-                [name, "median before", c.median_baseline, None, None, None, m.unit],
-                [name, "median after", c.median_candidate, None, None, None, m.unit],
+                [name, "median before", c.median_baseline, None, None, None, metric.unit],
+                [name, "median after", c.median_candidate, None, None, None, metric.unit],
                 [name, "estimate", c.estimate_text, None, None, None, ""],
                 [name, "interval", c.interval_text, None, None, None, ""],
                 [name, "confidence", c.confidence, None, None, None, ""],
