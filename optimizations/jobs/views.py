@@ -17,7 +17,7 @@ from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseClientRedirect
 
 from optimizations.analyzers.codescan.since import mark_sarif
-from optimizations.jobs import codescans, engine, kinds, modes, polling, verdicts
+from optimizations.jobs import codescans, engine, kinds, modes, polling, preflight, verdicts
 from optimizations.jobs.forms import (
     RunForm,
     ScenarioFileForm,
@@ -82,6 +82,12 @@ def job_params(request, slug, kind):
     except ValueError:
         raise Http404 from None
     form = params_form_class(spec.params(), modes.FORM_DEFAULTS.get(kind))(prefix="p")
+    missing = preflight.missing_needs(target, spec)
+    # The engine's preflight, without the start limits: what would stop this job (a
+    # training gate, a host off the allow-list) is said before the button, not after.
+    answer = preflight.check(
+        request.user, target, specs=[(kind, {})], given=False, with_limits=False
+    )
     return render(
         request,
         "optimizations/jobs/job_params.html",
@@ -90,7 +96,9 @@ def job_params(request, slug, kind):
             "kind": spec,
             "form": form,
             "upload": ScenarioFileForm(prefix="s") if kind == "benchmark" else None,
-            "missing": engine.missing_needs(target, spec),
+            "missing": missing,
+            "refusal": "" if missing or not spec.available() else answer.message,
+            "waits": answer.waits,
         },
     )
 

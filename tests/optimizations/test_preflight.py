@@ -249,3 +249,30 @@ def test_a_comparison_asks_the_preflight_for_each_side_and_names_the_side(
     assert "unknown parameter of benchmark" in str(refused.value)
     assert [r.field for r in refused.value.reasons] == [("params", "benchmark", "speed")]
     assert not Run.objects.exists()
+
+
+def test_the_single_job_form_says_the_refusal_and_the_wait_before_the_button(
+    gated, target, qa_engineer, login
+):
+    said = training_gate_refusal(qa_engineer, target, "benchmark")
+    client = login(qa_engineer)
+    form = client.get(reverse("job_params", args=[target.slug, "benchmark"]))
+    assert form.context["refusal"] == said
+    assert "disabled>Start" in form.content.decode()
+
+    holder = Job.objects.create(
+        run=Run.objects.create(target=target, mode="custom"),
+        target=target,
+        kind="benchmark",
+        status=Job.RUNNING,
+    )
+    TargetLease.objects.create(target=target, holder=holder)
+    form = client.get(reverse("job_params", args=[target.slug, "probe"]))
+    assert form.context["refusal"] == "" and form.context["waits"] == []
+    TrainingGate.objects.all().delete()  # trained now: the load test only waits
+    form = client.get(reverse("job_params", args=[target.slug, "benchmark"]))
+    assert form.context["refusal"] == ""
+    assert form.context["waits"] == [
+        f"The {kinds.get('benchmark').label} waits for job #{holder.pk} (benchmark), which is "
+        "loading Orders API now; it starts when that one ends."
+    ]
