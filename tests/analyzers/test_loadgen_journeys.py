@@ -18,7 +18,7 @@ from optimizations.analyzers.loadgen.journeys import (
     render_body,
     render_text,
 )
-from optimizations.analyzers.loadgen.runner import run_engines
+from optimizations.analyzers.loadgen.runner import available_cpus, run_engines
 from optimizations.analyzers.loadgen.script import ScriptError, engine_journeys, parse
 from tests.analyzers.journey_server import JourneyServer
 
@@ -356,3 +356,19 @@ def test_a_bad_scenario_file_fails_the_job_before_anything_is_sent(shop):
             LocalContext(),
         )
     assert shop.stats()["requests"] == before["requests"]
+
+
+def test_two_engine_processes_share_the_journeys_and_merge_their_tallies(shop):
+    before = shop.stats()
+    config = engine_config(shop.port, SHOP, rate=80, duration=1)
+    output = run_engines(config, LocalContext(), cpu="none", workers=2)
+    after = shop.stats()
+    result = output.result
+    (journey,) = result["journeys"]
+    assert result["workers"] == min(2, len(available_cpus()))
+    assert journey["started"] == delta(before, after, "POST /auth/token") > 10
+    assert journey["failed"] == 0, journey["failures"]
+    # ${journey} stays unique across the two processes (their seeds differ).
+    new_orders = [o for key, o in after["orders"].items() if key not in before["orders"]]
+    notes = [o["note"] for o in new_orders]
+    assert len(set(notes)) == len(notes) == delta(before, after, "POST /orders")
