@@ -296,7 +296,9 @@ def _step_views(request, runbook, steps):
             for_anybody = [r.message for r in answer.reasons if r.code != refusals.TRAINING]
             problem = "; ".join(for_anybody)
             if not problem and not may_run:
-                problem = "Engineers and managers run this step."
+                problem = (
+                    access.start_refusal(request.user) or "Engineers and managers run this step."
+                )
             elif not problem and not answer.ok:
                 problem = answer.message
                 training = access.missing_training(request.user, target, step.kind)

@@ -475,6 +475,13 @@ def _require_trigger(request) -> None:
         raise PermissionDenied(TRIGGER_REFUSED)
 
 
+def _require_start(request) -> None:
+    """Starting and repeating: the sentence every entry point says (portal.access)."""
+    refusal = access.start_refusal(request.user)
+    if refusal:
+        raise PermissionDenied(refusal)
+
+
 def _target(request, slug: str):
     try:
         return access.get_target_for_user(request, slug)
@@ -517,7 +524,7 @@ def me(request):
 )
 def start_run(request, payload: RunIn):
     """Plan the mode's jobs (probe first), create them and queue them. Answers the run."""
-    _require_trigger(request)
+    _require_start(request)
     target = _target(request, payload.target)
     try:
         run = engine.start_run(
@@ -542,7 +549,7 @@ def start_run(request, payload: RunIn):
     summary="Start a single job of one kind with its parameters",
 )
 def start_job(request, payload: JobIn):
-    _require_trigger(request)
+    _require_start(request)
     target = _target(request, payload.target)
     try:
         run = engine.start_job(
@@ -572,7 +579,7 @@ def get_run(request, run_id: Id):
     summary="Start the run again with the same parameters",
 )
 def rerun_run(request, run_id: Id):
-    _require_trigger(request)
+    _require_start(request)
     run = (
         Run.objects.select_related("target", "initiative", "phase", "task")
         .filter(pk=run_id)
@@ -627,7 +634,7 @@ def cancel_job(request, job_id: Id):
     summary="Start this job again with the same parameters (as a new run)",
 )
 def rerun_job(request, job_id: Id):
-    _require_trigger(request)
+    _require_start(request)
     job = _job(job_id, "run__target", "run__initiative", "run__phase", "run__task")
     new = engine.rerun(request.user, job.run, job=job, trigger="api")
     return Status(201, load_run(new.pk))

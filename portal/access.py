@@ -90,6 +90,18 @@ def can_trigger_jobs(user) -> bool:
     return is_manager(user) or is_engineer(user)
 
 
+def start_refusal(user) -> str | None:
+    """Why ``user`` may not start analyses, or None: the one sentence the JSON API, the
+    command line and runbook steps say (the jobs' own preflight says the rest)."""
+    if can_trigger_jobs(user):
+        return None
+    roles = ", ".join(f"{role} of {code}" for code, role in roles_of(user).items())
+    return (
+        f"{user.username} may not start analyses ({roles or 'no department'}): only managers "
+        "and engineers of dev, QA or strategy may."
+    )
+
+
 def can_edit_runbooks(user) -> bool:
     role = roles_of(user).get(Department.HR)
     return bool(getattr(user, "is_superuser", False)) or role in (

@@ -276,3 +276,39 @@ def test_the_single_job_form_says_the_refusal_and_the_wait_before_the_button(
         f"The {kinds.get('benchmark').label} waits for job #{holder.pk} (benchmark), which is "
         "loading Orders API now; it starts when that one ends."
     ]
+
+
+def test_every_entry_point_says_the_same_role_refusal(
+    target, viewer, hr_editor, departments, client
+):
+    said = "victor may not start analyses (viewer of strategy): only managers and engineers of "
+    said += "dev, QA or strategy may."
+
+    _, key = do_create_token(viewer, "tests")
+    response = client.post(
+        "/api/runs",
+        {"target": target.slug, "mode": "performance"},
+        content_type="application/json",
+        headers={"Authorization": f"Bearer {key}"},
+    )
+    assert response.status_code == 403 and response.json()["detail"] == said
+
+    err = io.StringIO()
+    with pytest.raises(SystemExit):
+        call_command(
+            "optimize", "performance", "--target", target.slug, "--user", "victor", stderr=err
+        )
+    assert err.getvalue().strip() == f"optimize: {said}"
+
+    runbook = actions.do_create_runbook(
+        hr_editor,
+        title="Probe the orders API",
+        body=f"```kaizen-run kind=probe target={target.slug}\n```",
+        owner_department=departments["hr"],
+        owner=hr_editor,
+        status=Runbook.PUBLISHED,
+        topics=[],
+    )
+    client.force_login(viewer)
+    assert html.escape(said) in client.get(runbook.get_absolute_url()).content.decode()
+    assert not Run.objects.exists()

@@ -231,12 +231,9 @@ class Command(BaseCommand):
             raise Refused(f"There is no Kaizen user named “{username}” (see --user).")
         if not user.is_active:
             raise Refused(f"The account “{username}” is disabled.")
-        if not access.can_trigger_jobs(user):
-            roles = ", ".join(f"{role} of {code}" for code, role in access.roles_of(user).items())
-            raise Refused(
-                f"{username} may not start analyses ({roles or 'no department'}): only managers "
-                "and engineers of dev, QA or strategy may."
-            )
+        refusal = access.start_refusal(user)
+        if refusal:
+            raise Refused(refusal)
         return user
 
     def _target(self, user, slug: str):
