@@ -12,19 +12,19 @@ from __future__ import annotations
 import os
 import sys
 
+import django
+from django.core.management import load_command_class
+
 PROG = "fastapi-sqlalchemy-optimize"
 
 
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
-    import django
-
     django.setup()
-
-    from optimizations.management.commands.optimize import Command
-
+    # The command found by name, as manage.py finds it: its module reads models, so it
+    # is imported once Django is set up.
+    command = load_command_class("optimizations", "optimize")
     argv = sys.argv if argv is None else argv
-    command = Command()
     command.standalone_prog = PROG
     # run_from_argv parses, runs, reports a CommandError and exits with the command's code.
     command.run_from_argv([PROG, "optimize", *argv[1:]])

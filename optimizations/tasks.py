@@ -3,8 +3,19 @@
 from __future__ import annotations
 
 from celery import shared_task
+from celery.signals import worker_init
 
+from optimizations.analyzers.dbscan.connect import clear_libpq_environment
 from optimizations.jobs import availability, housekeeping, runner
+
+
+@worker_init.connect
+def _forget_libpq_environment(**kwargs):
+    # A target's database is reached only through its checked URL: libpq must not take a
+    # host, service or password file from the worker's environment (PGHOST, PGSERVICE…).
+    # Kaizen's own database comes from DATABASE_URL, never from PG* variables. Connected
+    # here, in the module every worker imports before it sends worker_init.
+    clear_libpq_environment()
 
 
 @shared_task(bind=True, acks_late=True, ignore_result=True)

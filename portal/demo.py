@@ -14,9 +14,13 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
+from departments.demo_content import load_runbooks_and_training
 from departments.models import Department, Membership, Profile
-from optimizations.models import Initiative, PhaseTask, Run
-from optimizations.work.actions import do_create_initiative, do_create_target
+from optimizations.jobs import baselines, engine
+from optimizations.jobs.engine import CannotStart, start_run
+from optimizations.models import Initiative, Job, PhaseTask, Run
+from optimizations.reports.roi import do_update_roi_assumptions
+from optimizations.work.actions import do_create_initiative, do_create_target, do_update_target
 
 DEMO_TARGET_SLUG = "shop-api"
 
@@ -108,7 +112,6 @@ def load_demo(password: str, target_url: str) -> bool:
     for task in PhaseTask.objects.filter(phase__initiative=initiative).select_related("phase"):
         task.assignee = users[DEMO_ASSIGNEES[task.phase.number]]
         task.save(update_fields=["assignee"])
-    from optimizations.reports.roi import do_update_roi_assumptions
 
     # Assumptions, not measurements: what strategy would enter for the demo
     # shop (its busiest load, what an instance costs, what an hour costs).
@@ -122,7 +125,6 @@ def load_demo(password: str, target_url: str) -> bool:
         horizon_months=12,
         note="Demo assumptions — replace them with your organisation's figures.",
     )
-    from departments.demo_content import load_runbooks_and_training
 
     load_runbooks_and_training(users, target)
     return True
@@ -150,9 +152,6 @@ def _baseline_set_needed(initiative, first: PhaseTask) -> bool:
     for the comparison rule (baselines.SET_RUNS). Needed when there is none, or
     every one ended short (errored, expired, cancelled by a stopped worker).
     """
-    from optimizations.jobs import baselines
-    from optimizations.models import Job, Run
-
     target = initiative.target
     pinned = target.baseline_run
     if pinned is not None and pinned.task_id != first.pk:
@@ -169,8 +168,6 @@ def _baseline_set_needed(initiative, first: PhaseTask) -> bool:
 def _task_run_needed(task: PhaseTask) -> bool:
     """Whether a phase-1 task's run never finished: none, or each ended without a single
     succeeded job (a person's cancellation counts as a decision, not as never finished)."""
-    from optimizations.models import Job, Run
-
     for run in Run.objects.filter(task=task, mode=task.run_mode):
         if run.status in Job.ACTIVE or run.status == Job.CANCELLED:
             return False
@@ -181,8 +178,6 @@ def _task_run_needed(task: PhaseTask) -> bool:
 
 def tour_runs() -> list:
     """The newest run of each of the tour's items (the baseline set, then each task's)."""
-    from optimizations.models import Run
-
     tasks = _tour()[1]
     if not tasks:
         return []
@@ -212,10 +207,6 @@ def start_baseline() -> list[tuple[PhaseTask, Run | None, str]]:
     then each task that stands for a command runs it as the task's assignee. A
     refusal (training, broker) is returned, not raised.
     """
-    from optimizations.jobs import engine
-    from optimizations.jobs.engine import CannotStart, start_run
-    from optimizations.work.actions import do_update_target
-
     initiative, tasks = _tour()
     started: list[tuple[PhaseTask, Run | None, str]] = []
     if tasks and _baseline_set_needed(initiative, tasks[0]):

@@ -19,6 +19,11 @@ import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from examples.pgcluster import ensure_cluster, stop_cluster
+from optimizations.models import TargetService
+from optimizations.work.actions import do_create_target, do_update_target
+from portal.demo import DEMO_TARGET_SLUG
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 STATE_FILE = "demo_target.json"
 # The throwaway cluster's port (another copy of Kaizen beside this one sets its own).
@@ -78,8 +83,6 @@ def mode_of(target) -> str:
     """The demo target's mode when ``target`` is the demo target run by ./kaizen up, else ""."""
     from django.conf import settings
 
-    from portal.demo import DEMO_TARGET_SLUG
-
     if target.slug != DEMO_TARGET_SLUG:
         return ""
     state = reload_state(Path(settings.VAR_DIR))
@@ -116,8 +119,6 @@ def prepare(
     else:  # chosen by the launcher, which moves a target whose port was taken since
         state.port, state.fixed_port = port, fixed_port
     if use_postgres:
-        from examples.pgcluster import ensure_cluster
-
         say(f"• Starting a throwaway PostgreSQL cluster in {var_dir / 'pg'} (port {PG_PORT})…")
         if not (Path(var_dir) / "pg" / "PG_VERSION").exists() and "postgres" in state.seeded:
             state.seeded.remove("postgres")  # the cluster was removed: a new one needs seeding
@@ -180,10 +181,6 @@ FIXED_SLUG = "shop-api-fixed"
 
 def register(state: DemoState) -> None:
     """Point the registered demo targets at where they run now."""
-    from optimizations.models import TargetService
-    from optimizations.work.actions import do_create_target, do_update_target
-    from portal.demo import DEMO_TARGET_SLUG
-
     target = TargetService.objects.filter(slug=DEMO_TARGET_SLUG).first()
     if target is None:
         return
@@ -232,6 +229,4 @@ def register(state: DemoState) -> None:
 def shutdown(state: DemoState) -> None:
     """Stop the throwaway PostgreSQL cluster (the demo targets are stopped already)."""
     if state.database == "postgres":
-        from examples.pgcluster import stop_cluster
-
         stop_cluster(Path(state.var_dir) / "pg")

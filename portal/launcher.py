@@ -30,6 +30,31 @@ import urllib.request
 from pathlib import Path
 
 import django
+from django.apps import apps
+
+# A program (python -m portal.launcher, from ./kaizen up): Django is set up before the
+# imports below read models, as any standalone Django script does. Imported by a test,
+# it is set up already.
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
+if not apps.ready:
+    django.setup()
+
+from django.conf import settings
+from django.core.management import call_command
+
+from departments.models import Department
+from examples import pgcluster
+from optimizations.targets.crypto import mask_url
+from portal import demo_target
+from portal.demo import (
+    DEMO_PEOPLE,
+    baseline_pending,
+    load_demo,
+    new_password,
+    start_baseline,
+    tour_runs,
+)
+from portal.processes import commands
 
 RESTART_LIMIT = 5  # crashes of one process within RESTART_WINDOW before giving up
 RESTART_WINDOW = 60.0
@@ -375,8 +400,6 @@ def wait_for_http(url: str, timeout: float, proc: subprocess.Popen | None = None
 
 
 def prepare_database() -> None:
-    from django.core.management import call_command
-
     say("• Migrating the database…")
     call_command("migrate", interactive=False, verbosity=0)
     say("• Collecting static files…")
@@ -384,8 +407,6 @@ def prepare_database() -> None:
 
 
 def demo_password(var_dir: Path) -> str:
-    from portal.demo import new_password
-
     path = var_dir / "demo_password"
     if path.exists():
         return path.read_text().strip()
@@ -405,8 +426,6 @@ def demo_port_of(state, name: str) -> int:
 
 
 def demo_command(state, name: str) -> list[str]:
-    from portal import demo_target
-
     return demo_target.command(state) if name == "demo-target" else demo_target.fixed_command(state)
 
 
@@ -416,8 +435,6 @@ def relocate(supervisor: Supervisor, state, name: str, avoid=()) -> str:
     The state file and the registered target (its URL) follow, so jobs measure
     the service where it runs now.
     """
-    from portal import demo_target
-
     old = demo_port_of(state, name)
     new = choose_port(DEMO_HOST, old + 1, {*avoid, state.port, state.fixed_port})
     if name == "demo-target":
@@ -502,8 +519,6 @@ def web_ready(url: str, proc: subprocess.Popen, port: int, timeout: float = 60) 
 
 def postgres_check() -> tuple[str, str]:
     """(problem, note) for --postgres: which PostgreSQL runs the demo, or why none can."""
-    from examples import pgcluster
-
     try:
         major = pgcluster.server_major(None)
     except pgcluster.ClusterError as error:
@@ -524,21 +539,6 @@ def postgres_check() -> tuple[str, str]:
 
 def main(argv=None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
-    django.setup()
-    from django.conf import settings
-
-    from departments.models import Department
-    from portal import demo_target
-    from portal.demo import (
-        DEMO_PEOPLE,
-        baseline_pending,
-        load_demo,
-        start_baseline,
-        tour_runs,
-    )
-    from portal.processes import commands
-
     var_dir = Path(settings.VAR_DIR)
     log_dir = var_dir / "log"
     log_dir.mkdir(parents=True, exist_ok=True)
@@ -562,8 +562,6 @@ def main(argv=None) -> int:
     prepare_database()
     password = demo_password(var_dir)
 
-    from examples.pgcluster import ClusterError
-
     try:
         state = demo_target.prepare(
             var_dir,
@@ -572,7 +570,7 @@ def main(argv=None) -> int:
             fixed_port=fixed_port,
             say=say,
         )
-    except (ClusterError, subprocess.CalledProcessError) as error:
+    except (pgcluster.ClusterError, subprocess.CalledProcessError) as error:
         say(f"The demo target's database could not be prepared: {error}")
         return 1
     load_demo(password, state.base_url)
@@ -625,8 +623,6 @@ def main(argv=None) -> int:
         + (f"  — {problems['demo-target-fixed']}" if problems["demo-target-fixed"] else "")
     )
     if state.database == "postgres":
-        from optimizations.targets.crypto import mask_url
-
         say(f"  Demo database {mask_url(state.database_url)}  (pg_stat_statements; data in var/pg)")
     say(f"  Logs          {log_dir}/")
     say()

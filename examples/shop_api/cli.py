@@ -39,6 +39,11 @@ from examples.shop_api.common.seeding import (
     delete_unseeded_items,
     insert_catalogue,
 )
+from examples.shop_api.fast.app import DEFAULT_CORS_ORIGINS
+from examples.shop_api.fast.app import create_app as create_fast_app
+from examples.shop_api.fast.db import apply_schema as apply_fast_schema
+from examples.shop_api.slow.app import create_app as create_slow_app
+from examples.shop_api.slow.db import apply_schema as apply_slow_schema
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8100
@@ -79,12 +84,7 @@ def create_app(
     chosen = resolve_mode(mode)
     url = resolve_database_url(database_url)
     if chosen == "slow":
-        from examples.shop_api.slow.app import create_app as create_slow_app
-
         return tracing.install(create_slow_app(url), chosen, otlp_endpoint, trace_sample)
-    from examples.shop_api.fast.app import DEFAULT_CORS_ORIGINS
-    from examples.shop_api.fast.app import create_app as create_fast_app
-
     app = create_fast_app(
         url,
         redis_url=redis_url or os.environ.get("REDIS_URL") or None,
@@ -101,12 +101,8 @@ def app_from_environment() -> FastAPI:
 
 async def _apply_schema(engine: AsyncEngine, mode: str) -> None:
     if mode == "slow":
-        from examples.shop_api.slow.db import apply_schema as apply_slow_schema
-
         await apply_slow_schema(engine)
     else:
-        from examples.shop_api.fast.db import apply_schema as apply_fast_schema
-
         await apply_fast_schema(engine)
 
 
