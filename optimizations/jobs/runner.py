@@ -59,6 +59,8 @@ def target_spec(target, *, with_database: bool = True) -> TargetSpec:
         max_rate=float(target.max_rate),
         max_duration=float(target.max_duration),
         allowed_hosts=tuple(settings.KAIZEN_ALLOWED_TARGET_HOSTS),
+        # The target's "allows writes" setting (staging); False until a target has one.
+        allows_writes=bool(getattr(target, "allows_writes", False)),
     )
 
 

@@ -202,3 +202,52 @@ def test_a_load_test_may_write_only_when_its_target_allows_writes(
     # Kinds that never write carry no such parameter.
     run = engine.start_job(qa_engineer, target, "probe", {})
     assert "allow_writes" not in run.jobs.get().params
+
+
+# -- the command line, end to end -------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_cli_runs_the_scenario_as_a_load_test_with_per_step_figures(
+    target, qa_engineer, queue, monkeypatch, tmp_path
+):
+    from optimizations.jobs import lease, runner
+    from optimizations.management.commands import optimize
+    from tests.analyzers.journey_server import JourneyServer
+
+    def pause():
+        while queue:
+            runner.execute(queue.pop(0), "test-worker")
+
+    monkeypatch.setattr(optimize, "pause", pause)
+    # The health check and cool-down before a load have their own tests.
+    monkeypatch.setattr(lease, "cool_down", lambda job, spec, ctx: None)
+    scenario = tmp_path / "journey.yaml"
+    scenario.write_text(EXAMPLE.read_text().replace("password: shop-demo-password", "password: pw"))
+    shop = JourneyServer()
+    try:
+        target.base_url, target.health_path = shop.url, "/__stats"
+        target.save()
+        code, out, err = optimize_cmd(
+            *("performance", "--target", target.slug, "--user", "aiko", "--wait", "--json"),
+            *("--scenario", str(scenario)),
+            *("--param", "benchmark.rate=20", "--param", "benchmark.duration=2"),
+            *("--param", "benchmark.cpu=none"),
+        )
+        logins = shop.stats()["requests"].get("POST /auth/token", 0)
+    finally:
+        shop.stop()
+    benchmark = Run.objects.get().jobs.get(kind="benchmark")
+    assert benchmark.status == Job.SUCCEEDED, (benchmark.error, err)
+    summary = benchmark.summary
+    steps = [op["name"] for op in summary["operations"]]
+    assert steps[:3] == [
+        "order and cancel › log in",
+        "order and cancel › browse items",
+        "order and cancel › create order",
+    ]
+    journeys = {journey["name"]: journey for journey in summary["journeys"]}
+    assert journeys["order and cancel"]["started"] == logins > 0
+    assert all(journey["failed"] == 0 for journey in journeys.values())
+    # No code or database to scan on this target: incomplete, said so — never pass.
+    assert code == 3 and '"exit_code": 3' in out
