@@ -210,9 +210,10 @@ class Handler(asyncio.Protocol):
             }
             STATE["orders"][str(number)] = order
             return _response(201, order, f"Location: /orders/{number}\r\n")
-        order = STATE["orders"].get(parts[1]) if len(parts) > 1 else None
-        if order is None:
+        found = STATE["orders"].get(parts[1]) if len(parts) > 1 else None
+        if found is None:
             return _response(404, {"detail": "no such order"})
+        order = found
         if key == "GET /orders/{id}":
             return _response(200, order)
         if key == "POST /orders/{id}/cancel":
