@@ -33,8 +33,8 @@ from optimizations.analyzers.base import (
     Param,
     TargetSpec,
 )
+from optimizations.analyzers.cleantext import clean_text
 from optimizations.analyzers.netguard import check_url
-from optimizations.jobs.cleantext import clean_text
 
 PARAMS = [
     Param(

@@ -4,7 +4,7 @@ Every text a job stores (log lines, errors, results, findings, measurement
 labels) may come from a hostile or broken target. These fields clean it in
 ``get_prep_value``, the one step that ``save()``, ``bulk_create()``,
 ``bulk_update()`` and ``QuerySet.update()`` all go through, so no write path
-can forget it (see ``optimizations.jobs.cleantext``).
+can forget it (see ``optimizations.analyzers.cleantext``).
 
 The columns are the plain ones: ``deconstruct`` names the parent class, so
 migrations see an ordinary TextField / CharField / JSONField and nothing in
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from django.db import models
 
-from optimizations.jobs.cleantext import clean_json, clean_text
+from optimizations.analyzers.cleantext import clean_json, clean_text
 
 
 def _clean(value):

@@ -13,8 +13,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from django.utils import timezone
 
+from optimizations.analyzers.cleantext import REPLACEMENT, clean_json, clean_text
 from optimizations.jobs import runner
-from optimizations.jobs.cleantext import REPLACEMENT, clean_json, clean_text
 from optimizations.models import Finding, Job, JobLog, Measurement, Run
 
 pytestmark = pytest.mark.django_db(transaction=True)

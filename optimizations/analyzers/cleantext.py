@@ -14,6 +14,7 @@ Plain Python (the analyzers may use it too); the model fields in
 from __future__ import annotations
 
 import re
+from typing import Any
 
 REPLACEMENT = "\ufffd"
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
@@ -31,7 +32,7 @@ def decode(data: bytes) -> str:
     return clean_text(data.decode("utf-8", "replace"))
 
 
-def clean_json(value):
+def clean_json(value: Any) -> Any:
     """A JSON-ready value with every string (keys too) cleaned; bytes decoded.
 
     Returns ``value`` itself when nothing needed cleaning, so a large clean
@@ -42,7 +43,7 @@ def clean_json(value):
     if isinstance(value, (bytes, bytearray, memoryview)):
         return decode(bytes(value))
     if isinstance(value, dict):
-        cleaned = {}
+        cleaned: dict[Any, Any] = {}
         changed = False
         for key, item in value.items():
             new_key = clean_text(key) if isinstance(key, str) else key
