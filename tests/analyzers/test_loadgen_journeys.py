@@ -372,3 +372,24 @@ def test_two_engine_processes_share_the_journeys_and_merge_their_tallies(shop):
     new_orders = [o for key, o in after["orders"].items() if key not in before["orders"]]
     notes = [o["note"] for o in new_orders]
     assert len(set(notes)) == len(notes) == delta(before, after, "POST /orders")
+
+
+def test_a_stress_test_steps_a_scripted_scenario_up_with_per_step_figures(shop):
+    result = run(
+        target_for(shop),
+        {
+            "mode": "stress",
+            "start_rate": 20,
+            "step_factor": 2,
+            "step_duration": 1,
+            "max_steps": 2,
+            "scenario": SHOP,
+            "cpu": "none",
+        },
+        LocalContext(),
+    )
+    steps = result.summary["steps"]
+    assert [step["offered_rate"] for step in steps] == [20, 40]
+    for step in steps:
+        assert step["operations"][0]["name"] == "buy › log in"
+    assert result.summary["journeys"][0]["name"] == "buy"

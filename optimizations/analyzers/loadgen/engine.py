@@ -219,30 +219,37 @@ class Conn(asyncio.Protocol):
 
 
 class CaptureConn(Conn):
-    """A connection that keeps each answer's headers and body, for journeys' extractions.
+    """A connection that keeps an answer's headers and body when its step extracts from them.
 
     Only scripted journeys use it: httptools looks its callbacks up once, so plain
-    scenarios on ``Conn`` never pay for on_header / on_body.
+    scenarios on ``Conn`` never pay for on_header / on_body. A step that extracts
+    nothing keeps nothing (at most CAPTURE_LIMIT per connection otherwise).
     """
 
-    __slots__ = ("body", "headers", "overflow")
+    __slots__ = ("body", "headers", "keep_body", "keep_headers", "overflow")
 
     def __init__(self, engine: Engine, slot: Slot) -> None:
         super().__init__(engine, slot)
         self.headers: list[tuple[bytes, bytes]] = []
         self.body = bytearray()
         self.overflow = False
+        self.keep_headers = self.keep_body = False
 
     def on_message_begin(self) -> None:
         self.headers = []
         self.body = bytearray()
         self.overflow = False
+        run = self.slot.journey
+        step = run.step if run is not None else None
+        self.keep_headers = step is not None and step.needs_headers
+        self.keep_body = step is not None and step.needs_body
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        self.headers.append((name, value))
+        if self.keep_headers:
+            self.headers.append((name, value))
 
     def on_body(self, body: bytes) -> None:
-        if self.overflow:
+        if self.overflow or not self.keep_body:
             return
         if len(self.body) + len(body) > journeys_mod.CAPTURE_LIMIT:
             self.overflow = True

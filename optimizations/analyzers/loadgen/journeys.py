@@ -137,6 +137,14 @@ class Step:
     think: tuple[float, float]
     static: bool  # no ${...} anywhere: the engine's prebuilt bytes are used
 
+    @property
+    def needs_body(self) -> bool:
+        return any(extraction.json_path for extraction in self.extract)
+
+    @property
+    def needs_headers(self) -> bool:
+        return any(extraction.header for extraction in self.extract)
+
     def accepts(self, status: int) -> bool:
         if self.expect:
             return status in self.expect
