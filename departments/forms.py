@@ -12,7 +12,7 @@ from departments.models import Department, Membership, Runbook, TrainingModule
 from departments.quiz import QuizError
 from departments.quiz import parse as parse_quiz
 from optimizations.models import TargetService
-from optimizations.work.forms import DateInput
+from portal.widgets import DateInput
 
 
 class PersonForm(forms.Form):

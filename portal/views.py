@@ -22,7 +22,7 @@ from django.views.decorators.vary import vary_on_headers
 from departments.actions import do_set_time_zone
 from departments.models import Department, Profile
 from optimizations.models import Initiative, Phase, PhaseTask
-from optimizations.work.views.plan import _attach_phases
+from optimizations.work.plan import attach_phases
 from portal import access, demo_target
 from portal.audit import record
 from portal.demo import DEMO_TARGET_SLUG
@@ -40,7 +40,7 @@ def dashboard(request):
         .select_related("target", "owner")
         .order_by("target_date", "-created_at")[:20]
     )
-    _attach_phases(initiatives)
+    attach_phases(initiatives)
     open_tasks = PhaseTask.objects.filter(status__in=PhaseTask.OPEN_STATUSES).exclude(
         phase__initiative__status__in=(Initiative.DONE, Initiative.ARCHIVED)
     )

@@ -18,7 +18,7 @@ from optimizations.targets import slo
 from optimizations.targets.crypto import CredentialUnreadable
 from optimizations.targets.forms import TargetForm
 from optimizations.work import actions
-from optimizations.work.views.plan import _attach_phases
+from optimizations.work.plan import attach_phases
 from portal import access, demo_target
 from portal.audit import record
 from portal.models import AuditEvent
@@ -40,7 +40,7 @@ def target_list(request):
 def target_detail(request, slug):
     target = access.get_target_for_user(request, slug)
     initiatives = list(target.initiatives.select_related("owner").order_by("-created_at")[:20])
-    _attach_phases(initiatives)
+    attach_phases(initiatives)
     open_counts = dict(
         Finding.objects.filter(target=target, status=Finding.OPEN)
         .values_list("severity")

@@ -6,10 +6,7 @@ from django import forms
 from django.contrib.auth import get_user_model
 
 from optimizations.models import Initiative, Phase, PhaseTask, TargetService
-
-
-class DateInput(forms.DateInput):
-    input_type = "date"
+from portal.widgets import DateInput
 
 
 class InitiativeForm(forms.ModelForm):

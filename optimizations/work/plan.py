@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
 
 from django.db.models import Case, DecimalField, F, OuterRef, Q, Subquery, Sum, Value, When
 
-from optimizations.models import GateSignoff
+from optimizations.models import GateSignoff, Phase
 
 
 @dataclass(frozen=True)
@@ -141,3 +142,17 @@ def progress_of_tasks(tasks, status: str) -> int:
     total = sum((task.weight for task in tasks), Decimal(0))
     done = sum((task.weight for task in tasks if task.status == "done"), Decimal(0))
     return progress_percent(total, done, status)
+
+
+def attach_phases(initiatives) -> None:
+    """Give each initiative its phases with progress, in one query for all of them."""
+    initiatives = list(initiatives)
+    by_initiative = defaultdict(list)
+    phases = with_progress(
+        Phase.objects.filter(initiative__in=initiatives).select_related("lead_department")
+    ).order_by("initiative_id", "number")
+    for phase in phases:
+        phase.progress = progress_percent(phase.total_weight, phase.done_weight, phase.status)
+        by_initiative[phase.initiative_id].append(phase)
+    for initiative in initiatives:
+        initiative.phase_list = by_initiative[initiative.pk]

@@ -17,7 +17,7 @@ from departments.models import Department, Membership
 from optimizations.models import Initiative, Phase, PhaseTask, Run, TargetService
 from optimizations.work import actions
 from optimizations.work.forms import InitiativeForm, PhaseStatusForm, TaskCreateForm, TaskUpdateForm
-from optimizations.work.plan import progress_percent, with_progress
+from optimizations.work.plan import attach_phases, progress_percent, with_progress
 from portal import access
 from portal.http import HtmxHttpRequest
 from portal.models import AuditEvent
@@ -43,7 +43,7 @@ def initiative_list(request: HtmxHttpRequest) -> HttpResponse:
     if target:
         initiatives = initiatives.filter(target__slug=target)
     page = Paginator(initiatives.order_by("-created_at"), 25).get_page(request.GET.get("page"))
-    _attach_phases(page.object_list)
+    attach_phases(page.object_list)
     context = {
         "page": page,
         "filters": {"status": status, "department": department, "target": target},
@@ -56,20 +56,6 @@ def initiative_list(request: HtmxHttpRequest) -> HttpResponse:
     if request.htmx and not request.htmx.boosted:
         template += "#results"
     return render(request, template, context)
-
-
-def _attach_phases(initiatives) -> None:
-    """Give each initiative its phases with progress, in one query for all of them."""
-    initiatives = list(initiatives)
-    by_initiative = defaultdict(list)
-    phases = with_progress(
-        Phase.objects.filter(initiative__in=initiatives).select_related("lead_department")
-    ).order_by("initiative_id", "number")
-    for phase in phases:
-        phase.progress = progress_percent(phase.total_weight, phase.done_weight, phase.status)
-        by_initiative[phase.initiative_id].append(phase)
-    for initiative in initiatives:
-        initiative.phase_list = by_initiative[initiative.pk]
 
 
 @require_GET
