@@ -524,3 +524,128 @@ class RunbookStepRun(models.Model):
 
     def __str__(self):
         return f"{self.runbook} step {self.step_index}: run #{self.run_id}"
+
+
+# --- compliance -------------------------------------------------------------------
+
+
+class Control(models.Model):
+    """One line of HR's compliance register: a statement a department answers for, checked
+    from Kaizen's own records (``source``) or attested by a person (manual, no source)."""
+
+    MONTHLY, QUARTERLY, YEARLY = "monthly", "quarterly", "yearly"
+    RECURRENCES = [(MONTHLY, "Monthly"), (QUARTERLY, "Quarterly"), (YEARLY, "Yearly")]
+
+    slug = models.SlugField(max_length=80, unique=True)
+    statement = models.CharField(max_length=300)
+    description = models.TextField(blank=True, help_text="What proves it, for an auditor.")
+    department = models.ForeignKey(Department, on_delete=models.PROTECT, related_name="controls")
+    # Who hears the reminders; empty: the department's editors and managers.
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="owned_controls",
+    )
+    recurrence = models.CharField(max_length=10, choices=RECURRENCES, default=QUARTERLY)
+    # Labels only, e.g. ["ISO 27001 A.8.8", "SOC 2 CC7.1"]: no framework text.
+    framework_tags = models.JSONField(default=list, blank=True)
+    # A key of departments.compliance.SOURCES; "" for a control people attest.
+    source = models.CharField(max_length=40, blank=True)
+    # The source's settings, e.g. {"days": 30} or {"ipv4_prefix": 16}.
+    parameters = models.JSONField(default=dict, blank=True)
+    active = models.BooleanField(default=True)
+    position = models.PositiveSmallIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["position", "statement"]
+
+    def __str__(self):
+        return self.statement
+
+    def get_absolute_url(self):
+        return reverse("compliance_control", args=[self.slug])
+
+    @property
+    def is_manual(self) -> bool:
+        return not self.source
+
+
+class Evaluation(models.Model):
+    """A control's status as judged at one moment for one period; never changed, all kept."""
+
+    PASS, FAIL, INCOMPLETE, ERROR = "pass", "fail", "incomplete", "error"
+    STATUSES = [(PASS, "pass"), (FAIL, "fail"), (INCOMPLETE, "incomplete"), (ERROR, "error")]
+
+    control = models.ForeignKey(Control, on_delete=models.CASCADE, related_name="evaluations")
+    # The recurrence period judged: "2026-12", "2026-Q4" or "2026".
+    period = models.CharField(max_length=10)
+    period_start = models.DateField()
+    period_end = models.DateField()
+    status = models.CharField(max_length=12, choices=STATUSES)
+    reason = models.TextField(blank=True)
+    # [{"label": ..., "url": ..., "ok": true|false|null}]: the records that prove it.
+    evidence = models.JSONField(default=list, blank=True)
+    evaluated_at = models.DateTimeField()
+    # Who pressed "evaluate now"; empty for the schedule.
+    evaluated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-evaluated_at", "-pk"]
+        indexes = [
+            # The register's latest status per control, and a period's report.
+            models.Index(fields=["control", "-evaluated_at"]),
+        ]
+
+    def __str__(self):
+        return f"{self.control} {self.period}: {self.status}"
+
+
+class Attestation(models.Model):
+    """A person of the owning department vouching for a manual control; it counts until
+    ``expires_at`` (one recurrence later). Never changed or deleted."""
+
+    control = models.ForeignKey(Control, on_delete=models.CASCADE, related_name="attestations")
+    person = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    comment = models.TextField()
+    link = models.URLField(max_length=500, blank=True)
+    # A small file kept in the database (Kaizen has no media storage).
+    attachment = models.BinaryField(null=True, blank=True)
+    attachment_name = models.CharField(max_length=200, blank=True)
+    attachment_type = models.CharField(max_length=100, blank=True)
+    attested_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-attested_at", "-pk"]
+        indexes = [models.Index(fields=["control", "-attested_at"])]
+
+    def __str__(self):
+        return f"{self.control} attested by {self.person} on {self.attested_at:%Y-%m-%d}"
+
+
+class ComplianceReminder(models.Model):
+    """That a reminder for a control's due date was sent, so the schedule sends it once."""
+
+    BEFORE, OVERDUE = "before", "overdue"
+    KINDS = [(BEFORE, "Before the due date"), (OVERDUE, "Overdue")]
+
+    control = models.ForeignKey(Control, on_delete=models.CASCADE, related_name="reminders")
+    kind = models.CharField(max_length=10, choices=KINDS)
+    due_at = models.DateTimeField()
+    sent_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["control", "kind", "due_at"], name="one_reminder_per_due_date"
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} reminder of {self.control} for {self.due_at:%Y-%m-%d}"

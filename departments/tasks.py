@@ -15,6 +15,7 @@ from celery import shared_task
 from django.db import transaction
 from django.utils import timezone
 
+from departments import compliance
 from departments.actions import (
     GRACE_DAYS,
     materialise,
@@ -89,3 +90,13 @@ def refresh_runbook_findings() -> dict[str, int]:
     """Beat: a Finding for HR per target and standard runbook that is missing (new targets
     included), fixed once the runbook is published."""
     return sync_runbook_findings()
+
+
+@shared_task(name="departments.tasks.evaluate_compliance")
+def evaluate_compliance() -> dict[str, dict[str, int]]:
+    """Beat: judge every active compliance control, then send due and overdue reminders."""
+    now = timezone.now()
+    return {
+        "statuses": compliance.evaluate_all(now),
+        "reminders": compliance.send_reminders(now),
+    }

@@ -14,6 +14,7 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
+from departments.compliance import ensure_default_register
 from departments.demo_content import load_runbooks_and_training
 from departments.models import Department, Membership, Profile
 from optimizations.jobs import baselines, engine
@@ -61,6 +62,8 @@ def demo_loaded() -> bool:
 def load_demo(password: str, target_url: str) -> bool:
     """Create the demo people, target and initiative once; False when already there."""
     if demo_loaded():
+        # A demo made before the compliance register existed gets its controls too.
+        ensure_default_register()
         return False
     User = get_user_model()
     departments = {d.code: d for d in Department.objects.all()}
@@ -127,6 +130,7 @@ def load_demo(password: str, target_url: str) -> bool:
     )
 
     load_runbooks_and_training(users, target)
+    ensure_default_register()
     return True
 
 

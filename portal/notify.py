@@ -7,7 +7,7 @@ import logging
 from django.conf import settings
 from django.core.mail import send_mail
 
-from departments.models import Membership
+from departments.models import Department, Membership
 from portal.models import Notification
 
 logger = logging.getLogger(__name__)
@@ -31,15 +31,21 @@ def notify(users, subject: str, body: str, url: str = "") -> None:
 
 
 # Who hears of each event (route). "starter": who started the run; "initiative owner":
-# the initiative's manager; "target owners": the managers of the target's department.
+# the initiative's manager; "target owners": the managers of the target's department;
+# "control owner": a compliance control's owner, or without one its department's editors
+# and managers; "control managers": the managers of the control's department; "hr": HR's
+# editors and managers.
 ROUTES = {
     "run.finished": ("starter", "initiative owner"),
     "sentinel.regressed": ("initiative owner", "target owners"),
     "sentinel.inconclusive": ("initiative owner", "target owners"),
+    # A manual compliance control near its due date, then past it (departments.compliance).
+    "compliance.due": ("control owner",),
+    "compliance.overdue": ("control managers", "hr"),
 }
 
 
-def recipients(event: str, *, initiative=None, target=None, run=None) -> list:
+def recipients(event: str, *, initiative=None, target=None, run=None, control=None) -> list:
     """The people ``event`` reaches (ROUTES), each once, in a stable order."""
     if event not in ROUTES:
         raise ValueError(f"no route for event {event!r}")
@@ -62,15 +68,49 @@ def recipients(event: str, *, initiative=None, target=None, run=None) -> list:
                 .select_related("user")
                 .order_by("user__username")
             )
+        elif audience == "control owner" and control is not None:
+            if control.owner_id:
+                people.append(control.owner)
+            else:
+                people.extend(
+                    _members(control.department_id, (Membership.EDITOR, Membership.MANAGER))
+                )
+        elif audience == "control managers" and control is not None:
+            people.extend(_members(control.department_id, (Membership.MANAGER,)))
+        elif audience == "hr":
+            people.extend(
+                _members(
+                    Department.objects.filter(code=Department.HR).values("pk")[:1],
+                    (Membership.EDITOR, Membership.MANAGER),
+                )
+            )
     return [person for person in dict.fromkeys(people) if person is not None]
 
 
+def _members(department, roles) -> list:
+    """The users of ``department`` (a primary key or a one-row subquery) in ``roles``."""
+    return [
+        membership.user
+        for membership in Membership.objects.filter(department_id=department, role__in=roles)
+        .select_related("user")
+        .order_by("user__username")
+    ]
+
+
 def route(
-    event: str, subject: str, body: str, url: str = "", *, initiative=None, target=None, run=None
+    event: str,
+    subject: str,
+    body: str,
+    url: str = "",
+    *,
+    initiative=None,
+    target=None,
+    run=None,
+    control=None,
 ) -> list:
     """The one way Kaizen tells people of an event: decides who hears (``recipients``)
     and sends through ``notify``; channels beyond the inbox and email go here."""
-    people = recipients(event, initiative=initiative, target=target, run=run)
+    people = recipients(event, initiative=initiative, target=target, run=run, control=control)
     notify(people, subject, body, url)
     return people
 

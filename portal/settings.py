@@ -239,6 +239,7 @@ KAIZEN_AVAILABILITY_SECONDS = env_int("KAIZEN_AVAILABILITY_SECONDS", 60, minimum
 CELERY_TASK_ROUTES = {
     "optimizations.tasks.tick": {"queue": "maintenance"},
     "optimizations.tasks.check_availability": {"queue": "maintenance"},
+    "departments.tasks.evaluate_compliance": {"queue": "maintenance"},
 }
 CELERY_TASK_ANNOTATIONS = {
     "optimizations.tasks.tick": {"soft_time_limit": 60, "time_limit": 90},
@@ -262,6 +263,12 @@ CELERY_BEAT_SCHEDULE = {
     "kaizen-runbook-coverage": {
         "task": "departments.tasks.refresh_runbook_findings",
         "schedule": 3600,
+    },
+    # HR's compliance register: every control judged, reminders of due attestations.
+    "kaizen-compliance": {
+        "task": "departments.tasks.evaluate_compliance",
+        "schedule": 3600,
+        "options": {"queue": "maintenance", "expires": 3600},
     },
 }
 # A running job whose heartbeat is older than this lost its worker.

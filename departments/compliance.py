@@ -1,0 +1,990 @@
+"""HR's compliance register: controls, the evidence Kaizen gathers itself, attestations.
+
+A control is judged for the recurrence period it is in (a calendar month,
+quarter or year) with the shared verdict vocabulary: pass, fail, incomplete
+(with what is missing and how to enable it) or error. An *automatic* control
+reads Kaizen's own records through its ``source`` (``SOURCES`` below) and lists
+them, each with a link; a *manual* control passes while an attestation of a
+person of the owning department is current. Every judgement is stored as an
+``Evaluation`` (never changed), so a past period's report reads what was known
+then. The schedule (``departments.tasks.evaluate_compliance``) judges every
+active control and sends the reminders; the register page, the report and
+``manage.py compliance status`` all read :func:`register` / :func:`report`.
+
+Everything takes ``now`` so tests drive the clock.
+"""
+
+from __future__ import annotations
+
+import calendar
+import datetime
+import ipaddress
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import OuterRef, Subquery
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from departments.actions import unique_slug
+from departments.models import (
+    Attestation,
+    ComplianceReminder,
+    Control,
+    Department,
+    Evaluation,
+    Membership,
+    Runbook,
+    TrainingRecord,
+)
+from optimizations.jobs.verdicts import exit_code, roll_up
+from optimizations.models import Finding, GateSignoff, Job, Phase, TargetService
+from optimizations.targets.crypto import CredentialUnreadable, decrypt
+from portal.audit import record
+from portal.notify import route
+
+PASS, FAIL, INCOMPLETE, ERROR = (
+    Evaluation.PASS,
+    Evaluation.FAIL,
+    Evaluation.INCOMPLETE,
+    Evaluation.ERROR,
+)
+# A list of records longer than this is cut (the reason still counts them all).
+EVIDENCE_LIMIT = 50
+# Reminders go out this many days before a manual control's due date.
+REMIND_BEFORE_DAYS = {Control.MONTHLY: 7, Control.QUARTERLY: 14, Control.YEARLY: 30}
+MONTHS = {Control.MONTHLY: 1, Control.QUARTERLY: 3, Control.YEARLY: 12}
+
+
+# --- periods ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Period:
+    """A calendar month, quarter or year: ``start`` and ``end`` are its first and last day."""
+
+    label: str
+    start: datetime.date
+    end: datetime.date
+
+    def starts_at(self) -> datetime.datetime:
+        return _midnight(self.start)
+
+    def ends_at(self) -> datetime.datetime:
+        """The first moment after the period."""
+        return _midnight(self.end + datetime.timedelta(days=1))
+
+
+def _midnight(day: datetime.date) -> datetime.datetime:
+    return timezone.make_aware(datetime.datetime.combine(day, datetime.time()))
+
+
+def add_months(moment: datetime.datetime, months: int) -> datetime.datetime:
+    """``moment`` that many calendar months later (the 31st becomes the month's last day)."""
+    month_index = moment.month - 1 + months
+    year, month = moment.year + month_index // 12, month_index % 12 + 1
+    day = min(moment.day, calendar.monthrange(year, month)[1])
+    return moment.replace(year=year, month=month, day=day)
+
+
+def period_of(recurrence: str, moment: datetime.datetime) -> Period:
+    """The period of ``recurrence`` that ``moment`` (local time) falls in."""
+    day = timezone.localdate(moment) if timezone.is_aware(moment) else moment.date()
+    if recurrence == Control.MONTHLY:
+        start = day.replace(day=1)
+        label = f"{day.year}-{day.month:02d}"
+        months = 1
+    elif recurrence == Control.QUARTERLY:
+        quarter = (day.month - 1) // 3
+        start = datetime.date(day.year, quarter * 3 + 1, 1)
+        label = f"{day.year}-Q{quarter + 1}"
+        months = 3
+    else:
+        start = datetime.date(day.year, 1, 1)
+        label = str(day.year)
+        months = 12
+    next_start = add_months(datetime.datetime.combine(start, datetime.time()), months).date()
+    return Period(label, start, next_start - datetime.timedelta(days=1))
+
+
+def parse_period(label: str) -> Period:
+    """A period from its label ("2026-12", "2026-Q4", "2026"); ValueError if it is none."""
+    label = (label or "").strip()
+    try:
+        if len(label) == 4:
+            return period_of(Control.YEARLY, datetime.datetime(int(label), 1, 1))
+        year, rest = label.split("-", 1)
+        if rest.upper().startswith("Q"):
+            quarter = int(rest[1:])
+            if not 1 <= quarter <= 4:
+                raise ValueError(label)
+            return period_of(Control.QUARTERLY, datetime.datetime(int(year), quarter * 3, 1))
+        return period_of(Control.MONTHLY, datetime.datetime(int(year), int(rest), 1))
+    except (ValueError, TypeError):
+        raise ValueError(
+            f"{label!r} is not a period: write 2026-12 (a month), 2026-Q4 or 2026"
+        ) from None
+
+
+# --- what a judgement is --------------------------------------------------------------
+
+
+@dataclass
+class Result:
+    """A control's status, why, and the records that prove it."""
+
+    status: str
+    reason: str
+    evidence: list[dict] = field(default_factory=list)
+
+
+def item(label: str, url: str = "", ok: bool | None = None) -> dict:
+    return {"label": str(label)[:300], "url": url, "ok": ok}
+
+
+def _cut(evidence: list[dict]) -> list[dict]:
+    """The failing records first, then the rest, at most EVIDENCE_LIMIT."""
+    ordered = sorted(evidence, key=lambda entry: {False: 0, None: 1, True: 2}[entry["ok"]])
+    if len(ordered) <= EVIDENCE_LIMIT:
+        return ordered
+    rest = len(ordered) - EVIDENCE_LIMIT
+    return [*ordered[:EVIDENCE_LIMIT], item(f"… and {rest} more")]
+
+
+def _worst(statuses) -> str:
+    """The status of a whole from its parts' (error > fail > incomplete > pass)."""
+    return roll_up(statuses) or PASS
+
+
+# --- automatic evidence sources ------------------------------------------------------
+
+
+def _scan_coverage(kind: str, needs: str, missing: str):
+    """Every target had a job of ``kind`` that did its work within the period.
+
+    A target without what the kind needs (``needs``: a TargetService field) is
+    incomplete with ``missing`` — the scan cannot exist yet, which is not a pass.
+    """
+
+    def judge(control: Control, now: datetime.datetime, period: Period) -> Result:
+        targets = list(TargetService.objects.order_by("name"))
+        if not targets:
+            return Result(INCOMPLETE, "No targets are registered: register one under Targets.")
+        latest: dict[int, Job] = {}
+        jobs = Job.objects.filter(
+            kind=kind,
+            status=Job.SUCCEEDED,
+            target__in=targets,
+            finished_at__gte=period.starts_at(),
+            finished_at__lt=min(period.ends_at(), now),
+        ).order_by("target_id", "-finished_at")
+        for job in jobs.only("pk", "target_id", "finished_at", "verdict"):
+            latest.setdefault(job.target_id, job)
+        evidence, statuses = [], []
+        for target in targets:
+            found = latest.get(target.pk)
+            if found is not None:
+                job = found
+                statuses.append(PASS)
+                evidence.append(
+                    item(
+                        f"{target.name}: job #{job.pk} on {job.finished_at:%Y-%m-%d}"
+                        f" (verdict {job.verdict or 'none'})",
+                        job.get_absolute_url(),
+                        True,
+                    )
+                )
+            elif not getattr(target, needs):
+                statuses.append(INCOMPLETE)
+                evidence.append(item(f"{target.name}: {missing}", target.get_absolute_url()))
+            else:
+                statuses.append(FAIL)
+                evidence.append(
+                    item(f"{target.name}: none in {period.label}", target.get_absolute_url(), False)
+                )
+        status = _worst(statuses)
+        counts = {value: statuses.count(value) for value in (PASS, FAIL, INCOMPLETE)}
+        reason = (
+            f"{counts[PASS]} of {len(targets)} targets had one in {period.label}"
+            + (f"; {counts[FAIL]} had none" if counts[FAIL] else "")
+            + (
+                f"; {counts[INCOMPLETE]} cannot have one yet ({missing})"
+                if counts[INCOMPLETE]
+                else ""
+            )
+            + "."
+        )
+        return Result(status, reason, evidence)
+
+    return judge
+
+
+def _old_findings(control: Control, now: datetime.datetime, period: Period) -> Result:
+    """No critical or high finding open longer than ``days`` (30) without a person's
+    decision: accepted risk, won't fix and false positive each carry their reason."""
+    days = int(control.parameters.get("days", 30))
+    cutoff = now - datetime.timedelta(days=days)
+    severe = Finding.objects.filter(severity__in=("critical", "high")).select_related("target")
+    old_open = list(severe.filter(status=Finding.OPEN, first_seen_at__lt=cutoff).by_severity())
+    decided = list(
+        severe.filter(status__in=Finding.TRIAGED, first_seen_at__lt=cutoff).order_by("pk")
+    )
+    evidence = [
+        item(
+            f"{f.severity} {f.rule_id} on {f.target.name}, open since {f.first_seen_at:%Y-%m-%d}",
+            f.get_absolute_url(),
+            False,
+        )
+        for f in old_open
+    ] + [
+        item(
+            f"{f.severity} {f.rule_id} on {f.target.name}: {f.get_status_display()} — "
+            f"{f.status_reason}",
+            f.get_absolute_url(),
+            True,
+        )
+        for f in decided
+    ]
+    if old_open:
+        return Result(
+            FAIL,
+            f"{len(old_open)} critical or high finding(s) open longer than {days} days "
+            "without an accepted-risk reason.",
+            evidence,
+        )
+    return Result(
+        PASS,
+        f"No critical or high finding is open longer than {days} days"
+        + (f"; {len(decided)} older ones carry a person's reason." if decided else "."),
+        evidence,
+    )
+
+
+def _runbook_reviews(control: Control, now: datetime.datetime, period: Period) -> Result:
+    """Every published runbook was reviewed within its review interval."""
+    today = timezone.localdate(now)
+    runbooks = list(Runbook.objects.filter(status=Runbook.PUBLISHED).order_by("title"))
+    if not runbooks:
+        return Result(INCOMPLETE, "No runbook is published yet: publish one under Runbooks.")
+    evidence, late = [], 0
+    for runbook in runbooks:
+        due = runbook.next_review_date
+        if due is None:
+            since = runbook.last_reviewed_at or runbook.created_at
+            due = timezone.localdate(since) + datetime.timedelta(days=runbook.review_interval_days)
+        ok = due >= today
+        late += not ok
+        evidence.append(
+            item(
+                f"{runbook.title}: review due {due:%Y-%m-%d}"
+                + (
+                    f", last reviewed {runbook.last_reviewed_at:%Y-%m-%d}"
+                    if runbook.last_reviewed_at
+                    else ", never reviewed"
+                ),
+                runbook.get_absolute_url(),
+                ok,
+            )
+        )
+    if late:
+        return Result(
+            FAIL, f"{late} of {len(runbooks)} published runbooks are past their review.", evidence
+        )
+    return Result(
+        PASS, f"All {len(runbooks)} published runbooks are within their review interval.", evidence
+    )
+
+
+def _training_current(control: Control, now: datetime.datetime, period: Period) -> Result:
+    """Every engineer's assigned training is current: none overdue, no completion expired."""
+    engineers = Membership.objects.filter(role=Membership.ENGINEER).values("user_id")
+    records = list(
+        TrainingRecord.objects.filter(current=True, user_id__in=engineers, user__is_active=True)
+        .select_related("module", "user")
+        .order_by("user__username", "module__title")
+    )
+    evidence, behind = [], 0
+    for training in records:
+        expired = training.state == TrainingRecord.COMPLETED and not training.is_valid_completion(
+            now
+        )
+        ok = training.state != TrainingRecord.OVERDUE and not expired
+        behind += not ok
+        state = "expired" if expired else training.get_state_display().lower()
+        evidence.append(
+            item(
+                f"{training.user.username}: {training.module.title} — {state}, due "
+                f"{training.due_date:%Y-%m-%d}",
+                training.module.get_absolute_url(),
+                ok,
+            )
+        )
+    if behind:
+        return Result(
+            FAIL,
+            f"{behind} of {len(records)} engineers' training records are overdue or expired.",
+            evidence,
+        )
+    if not records:
+        return Result(PASS, "No training is assigned to engineers, so none is behind.")
+    return Result(PASS, f"All {len(records)} engineers' training records are current.", evidence)
+
+
+def _postmortems(control: Control, now: datetime.datetime, period: Period) -> Result:
+    """Incidents with a postmortem within ``working_days`` (5) working days.
+
+    Kaizen's incident rows (optimizations.models.Incident) are outages the
+    minute checks saw; they carry no postmortem, so the control cannot be
+    judged from them.
+    """
+    return Result(
+        INCOMPLETE,
+        "Incidents are not recorded yet: Kaizen notes outages from its minute checks but "
+        "keeps no incident with a postmortem, so whether each had one within "
+        f"{int(control.parameters.get('working_days', 5))} working days cannot be shown. "
+        "The control is judged once incidents and their postmortems are recorded in Kaizen.",
+    )
+
+
+def _load_test_before_qa_gate(control: Control, now: datetime.datetime, period: Period) -> Result:
+    """Every phase-4 (QA) gate passed in the period had a load test of its target that did
+    its work, after the initiative started and before the gate."""
+    signoffs: dict[int, datetime.datetime] = {}
+    for signoff in GateSignoff.objects.filter(
+        phase__number=4, signed_at__gte=period.starts_at(), signed_at__lt=period.ends_at()
+    ).order_by("phase_id", "signed_at"):
+        signoffs.setdefault(signoff.phase_id, signoff.signed_at)
+    done = Phase.objects.filter(
+        number=4, status=Phase.DONE, actual_end__gte=period.start, actual_end__lte=period.end
+    ).values_list("pk", "actual_end")
+    gates = dict(signoffs)
+    for pk, actual_end in done:
+        if actual_end is not None:  # the filter says so; the type does not
+            gates.setdefault(pk, _midnight(actual_end + datetime.timedelta(days=1)))
+    if not gates:
+        return Result(
+            PASS, f"No phase-4 gate was passed in {period.label}, so none lacked a load test."
+        )
+    phases = Phase.objects.filter(pk__in=gates).select_related("initiative__target")
+    evidence, missing = [], 0
+    for phase in phases.order_by("pk"):
+        initiative = phase.initiative
+        job = (
+            Job.objects.filter(
+                kind="benchmark",
+                status=Job.SUCCEEDED,
+                target_id=initiative.target_id,
+                finished_at__gte=_midnight(initiative.start_date),
+                finished_at__lt=gates[phase.pk],
+            )
+            .order_by("-finished_at")
+            .first()
+        )
+        if job is None:
+            missing += 1
+            evidence.append(
+                item(
+                    f"{initiative.title}: QA gate with no load test before it",
+                    initiative.get_absolute_url(),
+                    False,
+                )
+            )
+        else:
+            evidence.append(
+                item(
+                    f"{initiative.title}: load test job #{job.pk} on {job.finished_at:%Y-%m-%d}",
+                    job.get_absolute_url(),
+                    True,
+                )
+            )
+    if missing:
+        return Result(
+            FAIL, f"{missing} of {len(gates)} phase-4 gates had no load test before them.", evidence
+        )
+    return Result(PASS, f"All {len(gates)} phase-4 gates had a load test before them.", evidence)
+
+
+def _secrets_decrypt(control: Control, now: datetime.datetime, period: Period) -> Result:
+    """Every stored secret decrypts with the current KAIZEN_ENCRYPTION_KEY (key rotation)."""
+    evidence, unreadable, stored = [], 0, 0
+    for target in TargetService.objects.order_by("name"):
+        for column, name in (
+            ("database_url_encrypted", "database URL"),
+            ("auth_header_value_encrypted", "auth header"),
+        ):
+            token = getattr(target, column)
+            if not token:
+                continue
+            stored += 1
+            try:
+                decrypt(token)
+                ok = True
+            except CredentialUnreadable:
+                ok = False
+            unreadable += not ok
+            evidence.append(
+                item(
+                    f"{target.name}: {name} " + ("decrypts" if ok else "does not decrypt"),
+                    target.get_absolute_url(),
+                    ok,
+                )
+            )
+    if unreadable:
+        return Result(
+            FAIL,
+            f"{unreadable} of {stored} stored secrets do not decrypt with the current key: "
+            "enter them again on their target's settings page.",
+            evidence,
+        )
+    if not stored:
+        return Result(PASS, "No secrets are stored, so none is unreadable.")
+    return Result(PASS, f"All {stored} stored secrets decrypt with the current key.", evidence)
+
+
+def _allow_lists(control: Control, now: datetime.datetime, period: Period) -> Result:
+    """No allow-list entry broader than a prefix (/16 for IPv4, /48 for IPv6), and never
+    everything (0.0.0.0/0 or ::/0)."""
+    limits = {
+        4: int(control.parameters.get("ipv4_prefix", 16)),
+        6: int(control.parameters.get("ipv6_prefix", 48)),
+    }
+    evidence, broad = [], 0
+    for setting in ("KAIZEN_ALLOWED_TARGET_HOSTS", "KAIZEN_ALLOWED_NOTIFY_HOSTS"):
+        for entry in getattr(settings, setting, []):
+            try:
+                network = ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                evidence.append(item(f"{setting}: {entry} (one host name)", "", True))
+                continue
+            ok = network.prefixlen > 0 and network.prefixlen >= limits[network.version]
+            broad += not ok
+            evidence.append(
+                item(
+                    f"{setting}: {entry}"
+                    + ("" if ok else f" is broader than /{limits[network.version]}"),
+                    "",
+                    ok,
+                )
+            )
+    if broad:
+        return Result(
+            FAIL,
+            f"{broad} allow-list entries are broader than /{limits[4]} (IPv4) or "
+            f"/{limits[6]} (IPv6), or allow everything: narrow them in the environment.",
+            evidence,
+        )
+    return Result(PASS, "Every allow-list entry is within its prefix limit.", evidence)
+
+
+# key: (label, judge). The label is what the control form offers.
+SOURCES = {
+    "db_scan_coverage": (
+        _("Every target had a DB scan this period"),
+        _scan_coverage(
+            "db_scan",
+            "database_url_encrypted",
+            "no database URL: add one on the target's settings page",
+        ),
+    ),
+    "code_scan_coverage": (
+        _("Every target had a code scan this period"),
+        _scan_coverage(
+            "code_scan",
+            "source_location",
+            "no source location: add one on the target's settings page",
+        ),
+    ),
+    "security_scan_coverage": (
+        _("Every target had a security scan this period"),
+        _scan_coverage("security_scan", "base_url", "no base URL"),
+    ),
+    "old_findings": (_("No old critical or high finding without a reason"), _old_findings),
+    "runbook_reviews": (_("Runbooks reviewed within their interval"), _runbook_reviews),
+    "training_current": (_("Engineers' training current"), _training_current),
+    "postmortems": (_("Incidents have a timely postmortem"), _postmortems),
+    "load_test_before_qa_gate": (
+        _("Load-test evidence before each phase-4 gate"),
+        _load_test_before_qa_gate,
+    ),
+    "secrets_decrypt": (_("Stored secrets decrypt with the current key"), _secrets_decrypt),
+    "allow_lists": (_("No allow-list entry too broad"), _allow_lists),
+}
+SOURCE_CHOICES = [("", _("Manual: people attest"))] + [
+    (key, label) for key, (label, _judge) in SOURCES.items()
+]
+
+
+# --- manual controls ------------------------------------------------------------------
+
+
+def current_attestation(control: Control, now: datetime.datetime) -> Attestation | None:
+    return (
+        control.attestations.filter(attested_at__lte=now, expires_at__gt=now)
+        .select_related("person")
+        .order_by("-attested_at")
+        .first()
+    )
+
+
+def due_at(control: Control, now: datetime.datetime) -> datetime.datetime:
+    """When a manual control needs its next attestation: when the newest one expires, or
+    for one never attested, the end of the period it was created in."""
+    latest = control.attestations.filter(attested_at__lte=now).order_by("-attested_at").first()
+    if latest is not None:
+        return latest.expires_at
+    return period_of(control.recurrence, control.created_at).ends_at()
+
+
+def _manual(control: Control, now: datetime.datetime, period: Period) -> Result:
+    attestation = current_attestation(control, now)
+    if attestation is not None:
+        who = attestation.person.get_full_name() or attestation.person.username
+        evidence = [
+            item(
+                f"Attested by {who} on {attestation.attested_at:%Y-%m-%d}: {attestation.comment}",
+                control.get_absolute_url() + f"#attestation-{attestation.pk}",
+                True,
+            )
+        ]
+        if attestation.link:
+            evidence.append(item(attestation.link, attestation.link, True))
+        if attestation.attachment_name:
+            evidence.append(
+                item(
+                    attestation.attachment_name,
+                    reverse("compliance_attachment", args=[attestation.pk]),
+                    True,
+                )
+            )
+        return Result(PASS, f"Attested; counts until {attestation.expires_at:%Y-%m-%d}.", evidence)
+    due = due_at(control, now)
+    if due <= now:
+        return Result(
+            FAIL,
+            f"No current attestation: it was due {due:%Y-%m-%d}. A person of "
+            f"{control.department.name} (editor or manager) attests on the control's page.",
+        )
+    return Result(
+        INCOMPLETE,
+        f"Not attested yet: due {due:%Y-%m-%d}. A person of {control.department.name} "
+        "(editor or manager) attests on the control's page.",
+    )
+
+
+# --- judging and storing ----------------------------------------------------------------
+
+
+def judge(control: Control, now: datetime.datetime) -> Result:
+    """The control's status now; an exception inside a source is an error, said plainly."""
+    period = period_of(control.recurrence, now)
+    if control.is_manual:
+        return _manual(control, now, period)
+    if control.source not in SOURCES:
+        return Result(ERROR, f"Unknown evidence source {control.source!r}: edit the control.")
+    try:
+        result = SOURCES[control.source][1](control, now, period)
+    except Exception as error:  # one broken source must not stop the others
+        return Result(ERROR, f"The evidence could not be read: {type(error).__name__}: {error}")
+    result.evidence = _cut(result.evidence)
+    return result
+
+
+def evaluate(control: Control, now=None, actor=None) -> Evaluation:
+    """Judge ``control`` now and keep the judgement."""
+    now = now or timezone.now()
+    result = judge(control, now)
+    period = period_of(control.recurrence, now)
+    return Evaluation.objects.create(
+        control=control,
+        period=period.label,
+        period_start=period.start,
+        period_end=period.end,
+        status=result.status,
+        reason=result.reason,
+        evidence=result.evidence,
+        evaluated_at=now,
+        evaluated_by=actor if getattr(actor, "is_authenticated", False) else None,
+    )
+
+
+def evaluate_all(now=None, actor=None) -> dict[str, int]:
+    """Judge every active control; returns how many took each status."""
+    now = now or timezone.now()
+    counts: dict[str, int] = {}
+    for control in Control.objects.filter(active=True).select_related("department"):
+        evaluation = evaluate(control, now, actor)
+        counts[evaluation.status] = counts.get(evaluation.status, 0) + 1
+    if actor is not None:
+        record(actor, "compliance.evaluate", None, f"evaluated {sum(counts.values())} controls")
+    return counts
+
+
+# --- reading the register ---------------------------------------------------------------
+
+
+@dataclass
+class Row:
+    """One control in the register or a period's report."""
+
+    control: Control
+    evaluation: Evaluation | None
+    status: str
+    reason: str
+    evidence: list[dict]
+
+    def as_json(self) -> dict:
+        control = self.control
+        return {
+            "control": control.slug,
+            "statement": control.statement,
+            "department": control.department.code,
+            "recurrence": control.recurrence,
+            "framework_tags": list(control.framework_tags),
+            "kind": "manual" if control.is_manual else "automatic",
+            "source": control.source,
+            "status": self.status,
+            "reason": self.reason,
+            "period": self.evaluation.period if self.evaluation else None,
+            "evaluated_at": self.evaluation.evaluated_at.isoformat() if self.evaluation else None,
+            "evidence": [
+                {"label": entry["label"], "url": entry["url"], "ok": entry["ok"]}
+                for entry in self.evidence
+            ],
+            "url": control.get_absolute_url(),
+        }
+
+
+def _rows(controls, evaluations: dict[int, Evaluation], missing: str) -> list[Row]:
+    rows = []
+    for control in controls:
+        evaluation = evaluations.get(control.pk)
+        if evaluation is None:
+            rows.append(Row(control, None, INCOMPLETE, missing, []))
+        else:
+            rows.append(
+                Row(control, evaluation, evaluation.status, evaluation.reason, evaluation.evidence)
+            )
+    return rows
+
+
+def _newest(controls: list[Control], evaluations) -> dict[int, Evaluation]:
+    """{control pk: its newest of ``evaluations``}, in two queries."""
+    newest = evaluations.filter(control=OuterRef("pk")).order_by("-evaluated_at", "-pk")
+    ids = dict(
+        Control.objects.filter(pk__in=[c.pk for c in controls])
+        .annotate(newest_id=Subquery(newest.values("pk")[:1]))
+        .values_list("pk", "newest_id")
+    )
+    found = Evaluation.objects.in_bulk([pk for pk in ids.values() if pk])
+    return {pk: found[eid] for pk, eid in ids.items() if eid}
+
+
+def register(include_inactive: bool = False) -> list[Row]:
+    """Every control with its newest evaluation."""
+    controls = Control.objects.select_related("department", "owner")
+    if not include_inactive:
+        controls = controls.filter(active=True)
+    listed = list(controls)
+    return _rows(
+        listed,
+        _newest(listed, Evaluation.objects.all()),
+        "Not evaluated yet: the schedule judges every control each hour (or press Evaluate now).",
+    )
+
+
+def report(period: Period) -> list[Row]:
+    """Each control's status at the end of ``period``: its last evaluation within it."""
+    controls = list(Control.objects.filter(active=True).select_related("department", "owner"))
+    within = Evaluation.objects.filter(
+        evaluated_at__gte=period.starts_at(), evaluated_at__lt=period.ends_at()
+    )
+    return _rows(
+        controls,
+        _newest(controls, within),
+        f"Not evaluated in {period.label}: nothing shows its status then.",
+    )
+
+
+def attestations_in(period: Period):
+    return (
+        Attestation.objects.filter(
+            attested_at__gte=period.starts_at(), attested_at__lt=period.ends_at()
+        )
+        .select_related("control", "person")
+        .order_by("control__position", "attested_at")
+    )
+
+
+def overall(rows: list[Row]) -> str:
+    """The register's verdict: error, then fail, then incomplete; pass only if all pass."""
+    return roll_up(row.status for row in rows) or INCOMPLETE
+
+
+def status_exit_code(rows: list[Row]) -> int:
+    """The exit code of ``compliance status``: the other commands' (verdicts.exit_code)."""
+    return exit_code(overall(rows))
+
+
+def summary_json(rows: list[Row], **extra) -> dict:
+    return {
+        **extra,
+        "status": overall(rows),
+        "counts": {s: sum(r.status == s for r in rows) for s in (PASS, FAIL, INCOMPLETE, ERROR)},
+        "controls": [row.as_json() for row in rows],
+    }
+
+
+# --- writes ------------------------------------------------------------------------------
+
+CONTROL_FIELDS = (
+    "statement",
+    "description",
+    "department",
+    "owner",
+    "recurrence",
+    "framework_tags",
+    "source",
+    "parameters",
+    "active",
+)
+# An attachment larger than this is refused (it lives in the database).
+MAX_ATTACHMENT_BYTES = 2 * 1024 * 1024
+
+
+@transaction.atomic
+def do_create_control(actor, **fields) -> Control:
+    control = Control.objects.create(slug=unique_slug(Control, fields["statement"]), **fields)
+    record(actor, "compliance.control.create", control, f"added control “{control}”")
+    return control
+
+
+@transaction.atomic
+def do_update_control(actor, control: Control, **fields) -> dict:
+    changes = {}
+    for name, value in fields.items():
+        old = getattr(control, name)
+        if old != value:
+            changes[name] = [str(old), str(value)]
+            setattr(control, name, value)
+    if changes:
+        control.save()
+        record(
+            actor,
+            "compliance.control.update",
+            control,
+            f"changed control “{control}”",
+            changes=changes,
+        )
+    return changes
+
+
+@transaction.atomic
+def do_attest(
+    actor, control: Control, *, comment: str, link: str = "", upload=None, now=None
+) -> Attestation:
+    """A person of the owning department vouches for ``control``; it counts one recurrence."""
+    now = now or timezone.now()
+    attestation = Attestation(
+        control=control,
+        person=actor,
+        comment=comment,
+        link=link,
+        attested_at=now,
+        expires_at=add_months(now, MONTHS[control.recurrence]),
+    )
+    if upload is not None:
+        if upload.size > MAX_ATTACHMENT_BYTES:
+            raise ValueError("The attachment is larger than 2 MB: link to it instead.")
+        attestation.attachment = upload.read()
+        attestation.attachment_name = upload.name[:200]
+        attestation.attachment_type = (upload.content_type or "application/octet-stream")[:100]
+    attestation.save()
+    record(
+        actor,
+        "compliance.attest",
+        control,
+        f"attested “{control}” until {attestation.expires_at:%Y-%m-%d}",
+    )
+    evaluate(control, now, actor)
+    return attestation
+
+
+# --- reminders --------------------------------------------------------------------------
+
+
+def send_reminders(now=None) -> dict[str, int]:
+    """Manual controls near their due date remind their owner; overdue ones tell the
+    department's managers and HR. Each reminder goes once per due date (ComplianceReminder)."""
+    now = now or timezone.now()
+    sent = {ComplianceReminder.BEFORE: 0, ComplianceReminder.OVERDUE: 0}
+    for control in Control.objects.filter(active=True, source="").select_related(
+        "department", "owner"
+    ):
+        due = due_at(control, now)
+        if due <= now:
+            kind, event = ComplianceReminder.OVERDUE, "compliance.overdue"
+            subject = f"Kaizen: compliance control overdue — “{control}”"
+            body = (
+                f"“{control}” ({control.department.name}) needed an attestation by "
+                f"{due:%Y-%m-%d} and has none that is current."
+            )
+        elif due - now <= datetime.timedelta(days=REMIND_BEFORE_DAYS[control.recurrence]):
+            kind, event = ComplianceReminder.BEFORE, "compliance.due"
+            subject = f"Kaizen: attest “{control}” by {due:%Y-%m-%d}"
+            body = (
+                f"“{control}” needs an attestation by {due:%Y-%m-%d}: attest on the "
+                "control's page with a comment and a link or a file."
+            )
+        else:
+            continue
+        with transaction.atomic():
+            _reminder, created = ComplianceReminder.objects.get_or_create(
+                control=control, kind=kind, due_at=due, defaults={"sent_at": now}
+            )
+            if created:
+                route(event, subject, body, control.get_absolute_url(), control=control)
+                sent[kind] += 1
+    return sent
+
+
+# --- the default register ----------------------------------------------------------------
+
+# (slug, statement, department, recurrence, tags, source, parameters): drawn from the
+# departments' duties in the seed — DB and code work (dev), testing and security (QA),
+# architecture and monitoring (strategy), runbooks, training, compliance, incidents (HR).
+DEFAULT_REGISTER = [
+    (
+        "db-scan-each-quarter",
+        "Every target's database had a DB scan (slow queries, indexes) this quarter.",
+        Department.DEV,
+        Control.QUARTERLY,
+        ["ISO 27001 A.8.6", "SOC 2 CC7.1"],
+        "db_scan_coverage",
+        {},
+    ),
+    (
+        "code-scan-each-month",
+        "Every target's code had a code scan this month.",
+        Department.DEV,
+        Control.MONTHLY,
+        ["ISO 27001 A.8.28", "SOC 2 CC8.1"],
+        "code_scan_coverage",
+        {},
+    ),
+    (
+        "security-scan-each-month",
+        "Every target had a security scan this month.",
+        Department.QA,
+        Control.MONTHLY,
+        ["ISO 27001 A.8.8", "SOC 2 CC7.1"],
+        "security_scan_coverage",
+        {},
+    ),
+    (
+        "no-stale-severe-findings",
+        "No critical or high finding stays open longer than 30 days without an "
+        "accepted-risk reason.",
+        Department.QA,
+        Control.MONTHLY,
+        ["ISO 27001 A.8.8", "SOC 2 CC7.4"],
+        "old_findings",
+        {"days": 30},
+    ),
+    (
+        "load-test-before-qa-gate",
+        "Every phase-4 (QA) gate is passed with load-test evidence before it.",
+        Department.QA,
+        Control.QUARTERLY,
+        ["ISO 27001 A.8.29", "SOC 2 CC8.1"],
+        "load_test_before_qa_gate",
+        {},
+    ),
+    (
+        "runbooks-reviewed",
+        "Every published runbook is reviewed within its review interval.",
+        Department.HR,
+        Control.QUARTERLY,
+        ["ISO 27001 A.5.37", "SOC 2 CC2.2"],
+        "runbook_reviews",
+        {},
+    ),
+    (
+        "engineer-training-current",
+        "Every engineer's required training is current.",
+        Department.HR,
+        Control.QUARTERLY,
+        ["ISO 27001 A.6.3", "SOC 2 CC1.4"],
+        "training_current",
+        {},
+    ),
+    (
+        "postmortem-within-5-days",
+        "Every incident has a postmortem within 5 working days.",
+        Department.HR,
+        Control.MONTHLY,
+        ["ISO 27001 A.5.27", "SOC 2 CC7.5"],
+        "postmortems",
+        {"working_days": 5},
+    ),
+    (
+        "secrets-readable-after-rotation",
+        "Every stored secret decrypts with the current encryption key.",
+        Department.STRATEGY,
+        Control.QUARTERLY,
+        ["ISO 27001 A.8.24", "SOC 2 CC6.1"],
+        "secrets_decrypt",
+        {},
+    ),
+    (
+        "allow-lists-narrow",
+        "No network allow-list entry is broader than /16, and none is 0.0.0.0/0.",
+        Department.STRATEGY,
+        Control.QUARTERLY,
+        ["ISO 27001 A.8.20", "SOC 2 CC6.6"],
+        "allow_lists",
+        {"ipv4_prefix": 16, "ipv6_prefix": 48},
+    ),
+    (
+        "access-review",
+        "Each department's manager reviewed its members and their roles.",
+        Department.HR,
+        Control.QUARTERLY,
+        ["ISO 27001 A.5.18", "SOC 2 CC6.2"],
+        "",
+        {},
+    ),
+    (
+        "incident-drill",
+        "The incident-response runbook was rehearsed in a drill.",
+        Department.HR,
+        Control.YEARLY,
+        ["ISO 27001 A.5.24", "SOC 2 CC7.4"],
+        "",
+        {},
+    ),
+]
+
+
+def ensure_default_register() -> int:
+    """Create the default controls that are missing (by slug); HR's edits are kept."""
+    departments = {d.code: d for d in Department.objects.all()}
+    created = 0
+    for position, (slug, statement, code, recurrence, tags, source, parameters) in enumerate(
+        DEFAULT_REGISTER
+    ):
+        _control, made = Control.objects.get_or_create(
+            slug=slug,
+            defaults={
+                "statement": statement,
+                "department": departments[code],
+                "recurrence": recurrence,
+                "framework_tags": tags,
+                "source": source,
+                "parameters": parameters,
+                "position": position,
+            },
+        )
+        created += made
+    return created
