@@ -6,9 +6,11 @@ from django import forms
 from django.contrib.auth import get_user_model, password_validation
 from django.core.validators import MinValueValidator
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from departments.actions import RUNBOOK_SETTINGS
-from departments.models import Department, Membership, Runbook, TrainingModule
+from departments.compliance import SOURCE_CHOICES
+from departments.models import Control, Department, Membership, Runbook, TrainingModule
 from departments.quiz import QuizError
 from departments.quiz import parse as parse_quiz
 from optimizations.models import TargetService
@@ -288,3 +290,86 @@ class QuizForm(forms.Form):
             values = value if isinstance(value, list) else [value]
             answers[question.number] = {int(v) for v in values}
         return answers
+
+
+# --- compliance -------------------------------------------------------------------
+
+
+class ControlForm(forms.ModelForm):
+    """HR adds or changes a control of the register."""
+
+    framework_tags = forms.CharField(
+        required=False,
+        label=_("Framework tags"),
+        help_text=_("Comma-separated labels, e.g. ISO 27001 A.8.8, SOC 2 CC7.1."),
+    )
+    source = forms.ChoiceField(label=_("Evidence"), required=False)
+    parameters = forms.JSONField(
+        required=False,
+        label=_("Parameters"),
+        help_text=_('The source\'s settings as JSON, e.g. {"days": 30}.'),
+    )
+
+    class Meta:
+        model = Control
+        fields = [
+            "statement",
+            "description",
+            "department",
+            "owner",
+            "recurrence",
+            "framework_tags",
+            "source",
+            "parameters",
+            "active",
+        ]
+        labels = {
+            "statement": _("Statement"),
+            "description": _("What proves it"),
+            "department": _("Owning department"),
+            "owner": _("Owner (hears the reminders)"),
+            "recurrence": _("Recurrence"),
+            "active": _("Active"),
+        }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["source"].choices = SOURCE_CHOICES
+        self.fields["owner"].queryset = (
+            get_user_model().objects.filter(is_active=True).order_by("username")
+        )
+        if self.instance.pk:
+            self.initial["framework_tags"] = ", ".join(self.instance.framework_tags)
+
+    def clean_framework_tags(self):
+        raw = self.cleaned_data.get("framework_tags") or ""
+        return [tag.strip() for tag in raw.split(",") if tag.strip()]
+
+    def clean_parameters(self):
+        value = self.cleaned_data.get("parameters")
+        if value in (None, ""):
+            return {}
+        if not isinstance(value, dict):
+            raise forms.ValidationError(_('Write an object, e.g. {"days": 30}.'))
+        return value
+
+
+class AttestationForm(forms.Form):
+    """A person of the owning department vouches for a manual control."""
+
+    comment = forms.CharField(
+        label=_("Comment"),
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text=_("What was checked, by whom, and what was found."),
+    )
+    link = forms.URLField(label=_("Link to the evidence"), required=False, max_length=500)
+    attachment = forms.FileField(label=_("Or attach a file (at most 2 MB)"), required=False)
+
+    def clean(self):
+        data = super().clean()
+        if not data.get("link") and not data.get("attachment"):
+            raise forms.ValidationError(_("Give a link to the evidence or attach a file."))
+        upload = data.get("attachment")
+        if upload is not None and upload.size > 2 * 1024 * 1024:
+            self.add_error("attachment", _("The file is larger than 2 MB: link to it instead."))
+        return data

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from departments import training_views, views
+from departments import compliance_views, training_views, views
 
 urlpatterns = [
     path("departments/", views.department_list, name="department_list"),
@@ -84,5 +84,34 @@ urlpatterns = [
         "training/gates/<int:pk>/remove/",
         training_views.training_gate_remove,
         name="training_gate_remove",
+    ),
+    # Compliance
+    path("compliance/", compliance_views.compliance_register, name="compliance_register"),
+    path("compliance/evaluate/", compliance_views.compliance_evaluate, name="compliance_evaluate"),
+    path("compliance/report/", compliance_views.compliance_report, name="compliance_report"),
+    path(
+        "compliance/controls/new/",
+        compliance_views.compliance_control_new,
+        name="compliance_control_new",
+    ),
+    path(
+        "compliance/controls/<slug:slug>/",
+        compliance_views.compliance_control,
+        name="compliance_control",
+    ),
+    path(
+        "compliance/controls/<slug:slug>/edit/",
+        compliance_views.compliance_control_edit,
+        name="compliance_control_edit",
+    ),
+    path(
+        "compliance/controls/<slug:slug>/attest/",
+        compliance_views.compliance_attest,
+        name="compliance_attest",
+    ),
+    path(
+        "compliance/attestations/<int:pk>/attachment/",
+        compliance_views.compliance_attachment,
+        name="compliance_attachment",
     ),
 ]

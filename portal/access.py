@@ -16,6 +16,8 @@ from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
 from departments.models import (
+    Attestation,
+    Control,
     Department,
     Membership,
     Runbook,
@@ -360,3 +362,32 @@ def training_gate_refusal(user, target, kind: str, now=None) -> str | None:
         f"{target.name} asks for training first: complete {names} before this job; "
         "a completion counts until its recertification date."
     )
+
+
+# --- the compliance register (HR) -----------------------------------------------
+
+
+def can_edit_compliance(user) -> bool:
+    """HR's editors and managers keep the register (add and change controls, judge now)."""
+    return can_edit_runbooks(user)
+
+
+def can_attest(user, control) -> bool:
+    """Editors and managers of the control's own department attest it; viewers never."""
+    if getattr(user, "is_superuser", False):
+        return True
+    return roles_of(user).get(control.department.code) in (Membership.EDITOR, Membership.MANAGER)
+
+
+def get_control_for_user(request, slug, *, write=False, attest=False):
+    """``write``: edit it (HR); ``attest``: vouch for it (its department's editors and
+    managers — looked up first, since the right depends on the department)."""
+    require(not write or can_edit_compliance(request.user))
+    control = get_object_or_404(Control.objects.select_related("department", "owner"), slug=slug)
+    require(not attest or can_attest(request.user, control))
+    return control
+
+
+def get_attestation_for_user(request, pk):
+    """An attestation (with its attachment): everyone signed in reads the register."""
+    return get_object_or_404(Attestation.objects.select_related("control", "person"), pk=pk)
