@@ -39,7 +39,7 @@ from departments.models import (
     Runbook,
     TrainingRecord,
 )
-from optimizations.jobs.verdicts import exit_code, roll_up
+from optimizations.jobs.verdicts import EXIT_HELP, exit_code, roll_up
 from optimizations.models import Finding, GateSignoff, Job, Phase, TargetService
 from optimizations.targets.crypto import CredentialUnreadable, decrypt
 from portal.audit import record
@@ -56,6 +56,8 @@ EVIDENCE_LIMIT = 50
 # Reminders go out this many days before a manual control's due date.
 REMIND_BEFORE_DAYS = {Control.MONTHLY: 7, Control.QUARTERLY: 14, Control.YEARLY: 30}
 MONTHS = {Control.MONTHLY: 1, Control.QUARTERLY: 3, Control.YEARLY: 12}
+# What ``manage.py compliance status`` says of its exit codes: the other commands' words.
+STATUS_EXIT_HELP = EXIT_HELP
 
 
 # --- periods ------------------------------------------------------------------------

@@ -17,11 +17,10 @@ import sys
 from django.core.management.base import BaseCommand
 
 from departments import compliance
-from optimizations.jobs.verdicts import EXIT_HELP
 
 
 class Command(BaseCommand):
-    help = f"HR's compliance register: status, evaluate, seed. {EXIT_HELP}"
+    help = f"HR's compliance register: status, evaluate, seed. {compliance.STATUS_EXIT_HELP}"
 
     def add_arguments(self, parser):
         commands = parser.add_subparsers(dest="command", required=True)
