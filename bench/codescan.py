@@ -29,6 +29,7 @@ import tomllib
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -137,8 +138,11 @@ def generate(root: Path, lines: int) -> int:
 def time_ruff(root: Path, files: list[str] | None = None) -> float:
     if files is None:
         files = [str(p.relative_to(root)) for p in sorted(root.rglob("*.py"))]
+    binary = ruff_binary()
+    if binary is None:
+        raise SystemExit("ruff is not installed next to this Python or on PATH")
     command = [
-        ruff_binary(),
+        binary,
         "check",
         "--isolated",
         "--no-cache",
@@ -326,9 +330,11 @@ def precision(
     counts = Counter(f.rule for f in unique)
     severe_counts = Counter(f.rule for f in unique if f.severity in SEVERE)
     sample = draw_sample(fired, per_rule, seed)
-    rows, severe_rows, unlabelled = [], [], []
+    rows: list[dict[str, Any]] = []
+    severe_rows: list[dict[str, Any]] = []
+    unlabelled: list[Any] = []
     for rule, drawn in sample.items():
-        tally = Counter()
+        tally: Counter[str] = Counter()
         for finding in drawn:
             label = labels.get(finding.key)
             if label is None or label["commit"] != commits[finding.repo]:

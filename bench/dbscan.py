@@ -85,6 +85,7 @@ def build(dsn: str, tables: int, families: int) -> dict:
             "(SELECT count(*) FROM pg_indexes WHERE schemaname = 'public') AS indexes, "
             "(SELECT count(*) FROM pg_constraint WHERE contype = 'f') AS fks"
         ).fetchone()
+    assert counts is not None  # an aggregate answers one row
     return {
         "tables": counts[0],
         "indexes": counts[1],

@@ -103,7 +103,7 @@ def enqueue_latency(kind: str, var_dir: Path, count: int) -> list[float] | str:
                     run=run, kind="probe", target=target, params={"requests_per_operation": 1}
                 )
                 sent = time.time()
-                run_job.apply_async(args=[job.pk], queue="analysis")
+                run_job.apply_async(args=(job.pk,), queue="analysis")
                 while True:
                     job.refresh_from_db(fields=["status", "started_at"])
                     if job.started_at:

@@ -229,8 +229,9 @@ class Client(threading.Thread):
         body = response.read().decode("utf-8", "replace")
         self.samples.append((time.perf_counter() - started) * 1000)
         self.statuses[response.status] = self.statuses.get(response.status, 0) + 1
-        if response.getheader("ETag"):
-            self.etags[path] = response.getheader("ETag")
+        etag = response.getheader("ETag")
+        if etag:
+            self.etags[path] = etag
         return response.status, body
 
     def run(self) -> None:

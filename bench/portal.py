@@ -1049,6 +1049,7 @@ def pages() -> list[tuple[str, str]]:
         .order_by("-n", "pk")
         .first()
     )
+    assert initiative is not None and target is not None, "the bench data has no initiative"
     return [
         ("dashboard", "/"),
         (f"initiative #{initiative.pk}", f"/initiatives/{initiative.pk}/"),
@@ -1070,6 +1071,7 @@ def exports() -> list[tuple[str, str]]:
 
     target = TargetService.objects.order_by("pk").first()
     initiative = Initiative.objects.order_by("pk").first()
+    assert initiative is not None and target is not None, "the bench data has no initiative"
     return [
         ("target findings, all (CSV)", f"/targets/{target.slug}/findings.csv?status="),
         ("target findings, all (JSON)", f"/targets/{target.slug}/findings.json?status="),
@@ -1224,7 +1226,7 @@ def main() -> int:
         from django.db import connection
 
         connection.ensure_connection()
-        version = connection.pg_version
+        version = connection.pg_version  # type: ignore[attr-defined]  # PostgreSQL's wrapper
         print(
             f"database: PostgreSQL {version // 10000}.{version % 10000}, "
             f"{urlsplit(url).path.lstrip('/')}; machine: {os.cpu_count()} cores"

@@ -130,7 +130,8 @@ def choose_major(
             f"data: remove that directory and start again."
         )
     with_hypopg = [major for major in majors if hypopg_available(major, share_root)]
-    return (with_hypopg or majors or [None])[0]
+    candidates = with_hypopg or majors
+    return candidates[0] if candidates else None
 
 
 def _override_major(bindir: Path) -> int | None:

@@ -1,6 +1,7 @@
 """Who may do what, checked server-side for every write view and every persona."""
 
 import hashlib
+from typing import Any
 
 import pytest
 from django.urls import reverse
@@ -120,7 +121,7 @@ def test_every_write_view_refuses_whoever_its_role_does_not_allow(
                 assert response.status_code == 403, f"{persona} was allowed {name}"
 
 
-READ_PAGES = [
+READ_PAGES: list[tuple[str, list[Any]]] = [
     ("dashboard", []),
     ("initiative_list", []),
     ("target_list", []),

@@ -215,12 +215,12 @@ class Handler(asyncio.Protocol):
             return _response(404, {"detail": "no such order"})
         order = found
         if key == "GET /orders/{id}":
-            return _response(200, order)
+            return _response(200, found)
         if key == "POST /orders/{id}/cancel":
-            if order["status"] == "cancelled":
+            if found["status"] == "cancelled":
                 return _response(409, {"detail": "already cancelled"})
-            order["status"] = "cancelled"
-            return _response(200, order)
+            found["status"] = "cancelled"
+            return _response(200, found)
         return _response(404, {"detail": "not found"})
 
     def catalogue(self, key: str, parts: list, data) -> bytes:

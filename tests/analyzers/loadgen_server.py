@@ -25,8 +25,9 @@ import struct
 import subprocess
 import sys
 import urllib.request
+from typing import Any
 
-COUNTS = {"requests": 0, "responses": 0, "by_path": {}, "by_status": {}}
+COUNTS: dict[str, Any] = {"requests": 0, "responses": 0, "by_path": {}, "by_status": {}}
 LEAK: list[bytes] = []
 ITEMS = [{"id": 11, "name": "eleven"}, {"id": 12, "name": "twelve"}, {"id": 13, "name": "13"}]
 

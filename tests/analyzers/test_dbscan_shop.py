@@ -73,6 +73,7 @@ def scan_mode(mode: str):
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
         )
+        assert server.stderr is not None  # the pipe asked for above
         base = f"http://127.0.0.1:{http_port}"
         for _ in range(150):
             try:
@@ -115,7 +116,8 @@ def scan_mode(mode: str):
         if server is not None:
             server.terminate()
             server.wait(10)
-            server.stderr.close()
+            if server.stderr is not None:
+                server.stderr.close()
         fx.drop_database(port, db)
         fx.release_cluster()
 

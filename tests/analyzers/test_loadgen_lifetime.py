@@ -98,6 +98,7 @@ def start_engine(config: dict, **popen) -> subprocess.Popen:
         stderr=subprocess.PIPE,
         **popen,
     )
+    assert process.stdin is not None  # a pipe, unless the test passed its own
     process.stdin.write(json.dumps(config).encode() + b"\n")
     process.stdin.flush()
     return process

@@ -3,6 +3,8 @@ specification's JSON, compression, limits and readable refusals."""
 
 import gzip
 import json
+from collections.abc import Sequence
+from typing import Any
 
 import pytest
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
@@ -23,7 +25,7 @@ SERVER_ID = "eee19b7ec3c1b174"
 DB_ID = "eee19b7ec3c1b173"
 
 
-def sdk_export() -> tuple[bytes, list]:
+def sdk_export() -> tuple[bytes, Sequence[Any]]:
     """A server span with a database child, made and encoded by the OpenTelemetry SDK."""
     exporter = InMemorySpanExporter()
     provider = TracerProvider(resource=Resource.create({"service.name": "shop-api"}))

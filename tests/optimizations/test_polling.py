@@ -43,9 +43,15 @@ def running_job(target, qa_engineer):
 
 def next_poll(body: str) -> tuple[str, str]:
     """(the URL the next poll asks, its trigger) from an answer's poll element."""
-    element = re.search(r'<div id="job-\d+-poll"[^>]*>', body).group(0)
-    url = re.search(r'hx-get="([^"]+)"', element).group(1).replace("&amp;", "&")
-    return url, re.search(r'hx-trigger="([^"]+)"', element).group(1)
+    element = _found(r'<div id="job-\d+-poll"[^>]*>', body).group(0)
+    url = _found(r'hx-get="([^"]+)"', element).group(1).replace("&amp;", "&")
+    return url, _found(r'hx-trigger="([^"]+)"', element).group(1)
+
+
+def _found(pattern: str, text: str) -> re.Match[str]:
+    match = re.search(pattern, text)
+    assert match is not None, f"{pattern} not in {text[:500]}"
+    return match
 
 
 def test_an_unchanged_job_is_polled_less_often_and_costs_one_query(

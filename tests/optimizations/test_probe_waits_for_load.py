@@ -14,7 +14,9 @@ from optimizations.models import Job, Run, TargetLease
 
 class Context:
     def __init__(self, cancel_after: int | None = None):
-        self.lines, self.steps, self.checks = [], [], 0
+        self.lines: list[tuple[str, str]] = []
+        self.steps: list[str] = []
+        self.checks = 0
         self.cancel_after = cancel_after
 
     def log(self, message, level="info"):

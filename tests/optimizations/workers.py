@@ -67,7 +67,8 @@ def use_broker(url: str, options: dict):
         app.amqp._producer_pool = None
 
     settings.CELERY_BROKER_URL, settings.CELERY_BROKER_TRANSPORT_OPTIONS = url, options
-    app.conf.broker_url, app.conf.broker_transport_options = url, options
+    # Celery's settings are writable; celery-types declares broker_url a read-only property.
+    app.conf.broker_url, app.conf.broker_transport_options = url, options  # type: ignore[misc]
     os.environ["CELERY_BROKER_URL"] = url
     reset()
     try:
@@ -75,7 +76,7 @@ def use_broker(url: str, options: dict):
     finally:
         reset()
         settings.CELERY_BROKER_URL, settings.CELERY_BROKER_TRANSPORT_OPTIONS = saved
-        app.conf.broker_url, app.conf.broker_transport_options = saved_conf
+        app.conf.broker_url, app.conf.broker_transport_options = saved_conf  # type: ignore[misc]
         if saved_env is None:
             os.environ.pop("CELERY_BROKER_URL", None)
         else:
@@ -86,7 +87,8 @@ def purge(queue: str = "analysis") -> None:
     from portal.celery import app
 
     with app.connection_for_write() as conn, contextlib.suppress(Exception):
-        conn.default_channel.queue_purge(queue)
+        # kombu's channels purge a queue (queue_purge); the stubs' StdChannel lacks it.
+        conn.default_channel.queue_purge(queue)  # type: ignore[attr-defined]
 
 
 @contextlib.contextmanager

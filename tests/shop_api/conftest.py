@@ -18,6 +18,7 @@ from pathlib import Path
 import httpx
 import psycopg
 import pytest
+import uvicorn
 from fastapi import FastAPI
 from sqlalchemy import create_engine, inspect, text
 from sqlalchemy import exc as sa_exc
@@ -62,7 +63,7 @@ class LiveShop:
     backend: str
     database_url: str
     app: FastAPI
-    server: object
+    server: uvicorn.Server
     thread: threading.Thread
     client: httpx.Client = field(repr=False)
 
@@ -107,7 +108,7 @@ def sync_url(database_url: str) -> str:
     return url.set(drivername=driver).render_as_string(hide_password=False)
 
 
-def index_names(database_url: str) -> dict[str, list]:
+def index_names(database_url: str) -> dict[str | None, list]:
     """Indexes of the items table: name -> columns (expressions show as None)."""
     engine = create_engine(sync_url(database_url))
     try:

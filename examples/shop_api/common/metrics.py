@@ -273,7 +273,7 @@ class RequestStats:
 
     metrics: Metrics
     queries: int = 0
-    scope: dict | None = None
+    scope: Scope | None = None
 
 
 _current_request: ContextVar[RequestStats | None] = ContextVar("shop_request_stats", default=None)

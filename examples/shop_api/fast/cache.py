@@ -82,7 +82,7 @@ class RedisCache:
             logger.warning("item cache unavailable, reading the database: %s", error)
             value = None
         self.metrics.count_cache(hit=value is not None)
-        return value
+        return value  # type: ignore[return-value]  # bytes: the client does not decode answers
 
     async def set(self, key: str, value: bytes) -> None:
         try:

@@ -95,8 +95,8 @@ async def apply_schema(engine: AsyncEngine) -> None:
         for statement in SLOW_MODE_OBJECTS:
             await connection.execute(text(statement))
         await connection.execute(text(FORGET_REPEATED_IDEMPOTENCY_KEYS))
-        for index in (*Item.__table__.indexes, *Order.__table__.indexes):
-            await connection.run_sync(lambda sync, index=index: index.create(sync, checkfirst=True))
+        for index in (*Item.__table__.indexes, *Order.__table__.indexes):  # type: ignore[attr-defined]  # mapped classes' __table__ is a Table
+            await connection.run_sync(index.create, checkfirst=True)
         await ensure_demo_customers(connection)
         if engine.dialect.name == "postgresql":
             await connection.execute(text(POSTGRES_SEARCH_INDEX))

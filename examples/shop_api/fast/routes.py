@@ -220,7 +220,7 @@ async def search_items(
     query = (
         select(Item)
         .options(joinedload(Item.category))
-        .where(search_condition(session.bind.dialect.name, terms))
+        .where(search_condition(session.bind.dialect.name, terms))  # type: ignore[union-attr]  # bound: db.py
         .order_by(Item.name, Item.id)
         .limit(limit)
     )
@@ -400,10 +400,10 @@ async def _first_stock_level(session: AsyncSession, item_id: uuid.UUID, delta: i
     if delta < 0:
         raise HTTPException(status_code=409, detail="Only 0 in stock")
     # A concurrent first change may insert the row first: then add to it, still atomically.
-    postgres = session.bind.dialect.name == "postgresql"
+    postgres = session.bind.dialect.name == "postgresql"  # type: ignore[union-attr]  # bound: db.py
     dialect_insert = postgresql_insert if postgres else sqlite_insert
     upsert = dialect_insert(StockLevel).values(item_id=item_id, quantity=delta)
-    return await session.scalar(
+    return await session.scalar(  # type: ignore[return-value]  # RETURNING: the row's quantity
         upsert.on_conflict_do_update(
             index_elements=[StockLevel.item_id],
             set_={"quantity": StockLevel.quantity + delta, "updated_at": func.now()},

@@ -63,7 +63,7 @@ async def apply_schema(engine: AsyncEngine) -> None:
         if engine.dialect.name == "sqlite":
             for statement in FAST_MODE_SQLITE_OBJECTS:
                 await connection.execute(text(statement))
-        for index in (*Item.__table__.indexes, *Order.__table__.indexes):
-            await connection.run_sync(lambda sync, index=index: index.create(sync, checkfirst=True))
+        for index in (*Item.__table__.indexes, *Order.__table__.indexes):  # type: ignore[attr-defined]  # mapped classes' __table__ is a Table
+            await connection.run_sync(index.create, checkfirst=True)
         await ensure_demo_customers(connection)
         await connection.execute(text("ANALYZE"))
