@@ -25,7 +25,8 @@ def main(argv: list[str] | None = None) -> int:
     # is imported once Django is set up.
     command = load_command_class("optimizations", "optimize")
     argv = sys.argv if argv is None else argv
-    command.standalone_prog = PROG
+    # load_command_class is typed to return BaseCommand: this one is optimize's Command.
+    command.standalone_prog = PROG  # type: ignore[attr-defined]
     # run_from_argv parses, runs, reports a CommandError and exits with the command's code.
     command.run_from_argv([PROG, "optimize", *argv[1:]])
     return 0
