@@ -76,7 +76,7 @@ def use_broker(url: str, options: dict):
     finally:
         reset()
         settings.CELERY_BROKER_URL, settings.CELERY_BROKER_TRANSPORT_OPTIONS = saved
-        app.conf.broker_url, app.conf.broker_transport_options = saved_conf  # type: ignore[misc]
+        app.conf.broker_url, app.conf.broker_transport_options = saved_conf  # type: ignore[misc]  # (above)
         if saved_env is None:
             os.environ.pop("CELERY_BROKER_URL", None)
         else:

@@ -125,7 +125,10 @@ class Probes:
     def _race_changes(self, op: Op, field_name: str) -> str | None:
         """Race ``concurrency`` changes of +1; None when judged, else why it could not."""
         check = "integrity.lost_update"
-        collection = op.path[: PATH_PARAM.search(op.path).start()].rstrip("/")  # type: ignore[union-attr]
+        parameter = PATH_PARAM.search(op.path)
+        if parameter is None:
+            return f"{op.path} names no element to race on"
+        collection = op.path[: parameter.start()].rstrip("/")
         element = self.builder.template(collection)
         if element is None or element.get("id") is None:
             return f"GET {collection} listed nothing to change"
