@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -61,10 +62,36 @@ def drop_postgres() -> None:
         c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def make_target():
-    from departments.models import Department
-    from optimizations.models import TargetService
+def parse_args(argv):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--postgres", action="store_true", help="use PostgreSQL on 127.0.0.1")
+    parser.add_argument("--jobs", type=int, default=40, help="jobs per broker for the latency")
+    parser.add_argument("--polls", type=int, default=300)
+    return parser.parse_args(argv)
 
+
+# A program, not a library: its scratch folder and database come from its command line,
+# so Django is set up here, before the imports below read models (Django's way for a
+# standalone script).
+ARGS = parse_args(sys.argv[1:])
+VAR_DIR = Path(tempfile.mkdtemp(prefix="kaizen-bench-"))
+setup_django(VAR_DIR, ARGS.postgres)
+
+from django.db import connection  # noqa: E402
+
+from departments.models import Department  # noqa: E402
+from optimizations.models import Job, JobLog, Run, TargetService  # noqa: E402
+from optimizations.tasks import run_job  # noqa: E402
+from tests.optimizations.workers import (  # noqa: E402
+    StubTarget,
+    Worker,
+    broker_settings,
+    purge,
+    use_broker,
+)
+
+
+def make_target():
     return TargetService.objects.create(
         name="Bench target",
         slug=f"bench-{time.time_ns()}",
@@ -74,10 +101,6 @@ def make_target():
 
 
 def enqueue_latency(kind: str, var_dir: Path, count: int) -> list[float] | str:
-    from optimizations.models import Job, Run
-    from optimizations.tasks import run_job
-    from tests.optimizations.workers import StubTarget, Worker, broker_settings, purge, use_broker
-
     if kind == "redis":
         import socket
 
@@ -127,8 +150,6 @@ def polling(requests: int) -> dict:
     from django.test.utils import CaptureQueriesContext
     from django.utils import timezone
 
-    from optimizations.models import Job, JobLog, Run
-
     target = make_target()
     run = Run.objects.create(target=target, mode="performance")
     Job.objects.bulk_create(Job(run=run, kind="probe", target=target) for _ in range(999))
@@ -169,16 +190,8 @@ def polling(requests: int) -> dict:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--postgres", action="store_true", help="use PostgreSQL on 127.0.0.1")
-    parser.add_argument("--jobs", type=int, default=40, help="jobs per broker for the latency")
-    parser.add_argument("--polls", type=int, default=300)
-    args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="kaizen-bench-") as tmp:
-        var_dir = Path(tmp)
-        setup_django(var_dir, args.postgres)
-        from django.db import connection
-
+    args, var_dir = ARGS, VAR_DIR
+    try:
         print(f"database: {connection.vendor}; machine: {os.cpu_count()} cores")
         print("\n1. enqueue → running (a real worker; probe jobs one after another)")
         for kind in ("filesystem", "redis"):
@@ -203,6 +216,8 @@ def main() -> int:
         )
         if args.postgres:
             drop_postgres()
+    finally:
+        shutil.rmtree(var_dir, ignore_errors=True)
     return 0
 
 

@@ -36,6 +36,7 @@ import json
 import math
 import os
 import random
+import shutil
 import statistics
 import sys
 import tempfile
@@ -202,6 +203,55 @@ def setup_django(url: str, var_dir: Path) -> None:
 # --- COPY ---------------------------------------------------------------------------
 
 
+def parse_args(argv):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scale", type=float, default=1.0, help="share of the full data set")
+    parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
+    parser.add_argument("--reuse", action="store_true", help="time a kept database as it is")
+    parser.add_argument("--requests", type=int, default=30, help="timed requests per page")
+    parser.add_argument("--sql", action="store_true", help="print each page's slowest queries")
+    parser.add_argument(
+        "--explain", action="store_true", help="EXPLAIN ANALYZE each page's slowest query"
+    )
+    return parser.parse_args(argv)
+
+
+# A program, not a library: its database and scratch folder come from its command line
+# and DATABASE_URL, so Django is set up here, before the imports below read models
+# (Django's way for a standalone script).
+ARGS = parse_args(sys.argv[1:])
+URL = os.environ.get("DATABASE_URL") or DEFAULT_URL
+BEGAN = time.perf_counter()
+REUSE = ARGS.reuse and database_exists(URL)
+if not REUSE:
+    recreate_database(URL)
+VAR_DIR = Path(tempfile.mkdtemp(prefix="kaizen-bench-portal-"))
+setup_django(URL, VAR_DIR)
+
+from django.core.management import call_command  # noqa: E402
+from django.db import connection  # noqa: E402
+
+from departments.models import Department, Membership  # noqa: E402
+from optimizations.models import (  # noqa: E402
+    Finding,
+    GateSignoff,
+    Incident,
+    Initiative,
+    Job,
+    Measurement,
+    Phase,
+    PhaseTask,
+    RoiAssumptions,
+    Run,
+    Schedule,
+    TargetService,
+)
+from optimizations.models import TargetService as Target  # noqa: E402
+from optimizations.work.actions import do_create_initiative  # noqa: E402
+from optimizations.work.plan import STANDARD_PHASES  # noqa: E402
+from portal.models import AuditEvent, Notification  # noqa: E402
+
+
 def _text(value) -> str:
     """A value in COPY's text format."""
     if value is None:
@@ -290,8 +340,6 @@ class Builder:
     def people(self):
         from django.contrib.auth import get_user_model
 
-        from departments.models import Department, Membership
-
         User = get_user_model()
         departments = {d.code: d for d in Department.objects.all()}
         plan = [("bench.manager", "dev", Membership.MANAGER)]
@@ -316,8 +364,6 @@ class Builder:
         self.sizes["users"] = len(users)
 
     def targets(self):
-        from optimizations.models import TargetService
-
         count = self.n(20)
         self.target_list = TargetService.objects.bulk_create(
             TargetService(
@@ -337,10 +383,6 @@ class Builder:
 
     def initiatives(self):
         """A few through do_create_initiative (the product's path), the rest as raw rows."""
-        from optimizations.models import Initiative, Phase, PhaseTask
-        from optimizations.work.actions import do_create_initiative
-        from optimizations.work.plan import STANDARD_PHASES
-
         rng = self.rng
         count = self.n(200)
         made = []
@@ -445,8 +487,6 @@ class Builder:
     # runs and jobs -----------------------------------------------------------------
 
     def runs_and_jobs(self):
-        from optimizations.models import Job, Run, TargetService
-
         rng = self.rng
         job_goal = self.n(20_000)
         run_id, job_id = next_id(Run), next_id(Job)
@@ -523,6 +563,7 @@ class Builder:
                         "worker": "" if status == "queued" else "bench-worker@host",
                         "attempt": 0 if status == "queued" else 1,
                         "max_attempts": 1,
+                        "sends": 1,
                         "cancel_requested": False,
                         "log_lines": 0 if status == "queued" else rng.randrange(50, 3000),
                     }
@@ -660,8 +701,6 @@ class Builder:
     # findings --------------------------------------------------------------------
 
     def findings(self):
-        from optimizations.models import Finding
-
         rng = self.rng
         goal = self.n(100_000)
         per_target = math.ceil(goal / len(self.target_list))
@@ -722,8 +761,6 @@ class Builder:
 
     def finding_tasks(self):
         """Findings turned into phase-2 tasks with acceptance criteria (issue 9's flow)."""
-        from optimizations.models import PhaseTask
-
         rng = self.rng
         by_target = {}
         for finding_id, target_id, source in self.open_findings:
@@ -761,8 +798,6 @@ class Builder:
 
     def measurements(self):
         """Summary rows of every succeeded job, the minute checks, and per-second samples."""
-        from optimizations.models import Measurement
-
         rng = self.rng
         fields = (
             "target_id",
@@ -879,15 +914,6 @@ class Builder:
     # the rest: audit events, notifications, schedules, incidents, ROI, gates ----------
 
     def the_rest(self):
-        from optimizations.models import (
-            GateSignoff,
-            Incident,
-            Phase,
-            RoiAssumptions,
-            Schedule,
-        )
-        from portal.models import AuditEvent, Notification
-
         rng = self.rng
         goal = self.n(40_000)
         actions = ("job.start", "finding.status", "task.update", "task.status", "phase.status")
@@ -1011,9 +1037,6 @@ def counted_sizes() -> dict[str, int]:
     """What is in the database, counted (also for --reuse)."""
     from django.db.models import Q
 
-    from optimizations.models import Finding, Initiative, Job, Measurement, PhaseTask, Run
-    from optimizations.models import TargetService as Target
-
     return {
         "targets": Target.objects.count(),
         "initiatives": Initiative.objects.count(),
@@ -1035,8 +1058,6 @@ def counted_sizes() -> dict[str, int]:
 def pages() -> list[tuple[str, str]]:
     """(label, path) of the pages to time: the busiest objects, the worst case."""
     from django.db.models import Count, Q
-
-    from optimizations.models import Initiative, TargetService
 
     initiative = (
         Initiative.objects.filter(status="active")
@@ -1067,8 +1088,6 @@ def pages() -> list[tuple[str, str]]:
 
 
 def exports() -> list[tuple[str, str]]:
-    from optimizations.models import Initiative, TargetService
-
     target = TargetService.objects.order_by("pk").first()
     initiative = Initiative.objects.order_by("pk").first()
     assert initiative is not None and target is not None, "the bench data has no initiative"
@@ -1205,26 +1224,8 @@ def time_pages(requests: int, show_sql: bool, show_plans: bool) -> None:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--scale", type=float, default=1.0, help="share of the full data set")
-    parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
-    parser.add_argument("--reuse", action="store_true", help="time a kept database as it is")
-    parser.add_argument("--requests", type=int, default=30, help="timed requests per page")
-    parser.add_argument("--sql", action="store_true", help="print each page's slowest queries")
-    parser.add_argument(
-        "--explain", action="store_true", help="EXPLAIN ANALYZE each page's slowest query"
-    )
-    args = parser.parse_args()
-    url = os.environ.get("DATABASE_URL") or DEFAULT_URL
-    began = time.perf_counter()
-    reuse = args.reuse and database_exists(url)
-    if not reuse:
-        recreate_database(url)
-    with tempfile.TemporaryDirectory(prefix="kaizen-bench-portal-") as tmp:
-        setup_django(url, Path(tmp))
-        from django.core.management import call_command
-        from django.db import connection
-
+    args, url, reuse, began = ARGS, URL, REUSE, BEGAN
+    try:
         connection.ensure_connection()
         version = connection.pg_version  # type: ignore[attr-defined]  # PostgreSQL's wrapper
         print(
@@ -1248,6 +1249,8 @@ def main() -> int:
             drop_database(url)
         else:
             print(f"\nkept {url} (time it again with --reuse)")
+    finally:
+        shutil.rmtree(VAR_DIR, ignore_errors=True)
     print(f"\ntotal {time.perf_counter() - began:.0f} s")
     return 0
 
