@@ -193,7 +193,9 @@ def _lookup(model, value, label: str, answer: Preflight):
         return None
     if not isinstance(value, int | str):
         return value
-    found = model.objects.filter(pk=int(value)).first() if str(value).isdigit() else None
+    # Keys are 64-bit: a larger number names nothing (PostgreSQL would refuse to compare it).
+    pk = int(value) if str(value).isdigit() else 0
+    found = model.objects.filter(pk=pk).first() if 0 < pk < 2**63 else None
     if found is None:
         answer.refuse(LINK_UNKNOWN, f"No {label} #{value}.", label)
     return found

@@ -175,6 +175,8 @@ def test_a_refusal_carries_its_reasons_with_codes_and_fields(target, qa_engineer
         (refusals.FOCUS, ("focus",)),
     }
     assert "No initiative #99999." in str(refused.value)
+    answer = preflight.check(qa_engineer, target, "quality", initiative=str(2**64))
+    assert answer.message == f"No initiative #{2**64}."
     assert "focus security does not apply to performance" in str(refused.value)
 
 
