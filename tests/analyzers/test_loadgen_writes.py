@@ -161,3 +161,51 @@ def test_a_target_spec_that_forbids_writes_wins_over_the_parameter(shop):
     operations = scenarios.build(spec, {"timeout": 2.0, "allow_writes": True}, ctx.log)
     assert {op.name for op in operations} == {"GET /items", "GET /items/{item_id}"}
     assert any("this target does not allow writes: GET only" in m for _, m in ctx.logs)
+
+
+def test_ids_in_a_body_refer_to_things_that_exist():
+    known = {"category_id": ["c1", "c2"], "item_id": [7]}
+
+    def ids(field):
+        return known.get(field, [])
+
+    body = {"category_id": "random", "lines": [{"item_id": 99, "qty": 1}], "owner_id": "x"}
+    assert bodies.reference(body, ids, 1) == {
+        "category_id": "c2",
+        "lines": [{"item_id": 7, "qty": 1}],
+        "owner_id": "x",  # nothing to read its ids from: as drawn
+    }
+
+
+def test_an_oauth2_login_is_left_to_scripted_scenarios():
+    doc = {
+        "components": {
+            "securitySchemes": {
+                "bearer": {"type": "oauth2", "flows": {"password": {"tokenUrl": "auth/token"}}}
+            }
+        }
+    }
+    assert bodies.login_paths(doc) == {"/auth/token"}
+    logged = []
+    make = bodies.write_bodies(doc, seed=1, log=lambda m, level="info": logged.append(m))
+    assert make("/auth/token", "post", {}) == []
+    assert "log in from a scripted scenario" in logged[0]
+
+
+def test_unbounded_values_stay_ordinary_in_a_load():
+    schema = {
+        "type": "object",
+        "required": ["n", "x", "s"],
+        "properties": {
+            "n": {"type": "integer"},
+            "x": {"type": "number"},
+            "s": {"type": "string"},
+            "big": {"type": "integer", "minimum": 2**40},
+        },
+    }
+    drawn = bodies.draw({}, schema, 20, seed=5)
+    assert len(drawn) == 20
+    for body in drawn:
+        assert -(2**31) <= body["n"] < 2**31 and abs(body["x"]) <= 1e9 and len(body["s"]) <= 64
+        # A bound the schema sets itself is kept, not replaced.
+        assert "big" not in body or body["big"] >= 2**40

@@ -9,6 +9,10 @@ format or pattern, and room under maxLength) end in ``-${journey}``, which the
 engine makes unique per request: a load of creates does not collide with
 itself on unique keys, and a repeated run does not collide with the last one.
 
+A field named ``<thing>_id`` takes ids that exist, read from the target's
+list of things (``GET /things``), so a write refers to real rows; an OAuth2
+login is left out (generated credentials are refused by design).
+
 Bulk endpoints — a body that is an array, or an object with one array of
 objects on a path or operation named bulk/batch — are measured at batch sizes
 of 10, 100 and 1 000 (within the schema's maxItems), one operation per size.
@@ -110,13 +114,37 @@ def _int(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
+# Where a schema sets no bound, a load test's values stay ordinary: a 32-bit integer,
+# a number below a billion, a string of at most 64 characters. Extremes the schema
+# allows are the fuzzing's business (the security scan), not a load's.
+ORDINARY: dict[str, dict[str, float]] = {
+    "integer": {"minimum": -(2**31), "maximum": 2**31 - 1},
+    "number": {"minimum": -1e9, "maximum": 1e9},
+    "string": {"maxLength": 64},
+}
+
+
 def _closed(node: Any) -> Any:
-    """Every object schema without ``additionalProperties`` closed to its declared properties:
-    a load test sends what a client would, not extra keys the schema merely tolerates."""
+    """The schema as a load test draws from it: every object without ``additionalProperties``
+    closed to its declared properties (a client sends what it declares, not extra keys the
+    schema merely tolerates), and unbounded values kept ORDINARY."""
     if isinstance(node, dict):
         out = {key: _closed(value) for key, value in node.items()}
         if "properties" in out and "additionalProperties" not in out:
             out["additionalProperties"] = False
+        kind = out.get("type")
+        if (
+            isinstance(kind, str)
+            and kind in ORDINARY
+            and not any(key in out for key in ("enum", "const", "format", "pattern"))
+        ):
+            for bound, value in ORDINARY[kind].items():
+                if bound not in out and not (bound == "maximum" and "exclusiveMaximum" in out):
+                    if bound == "minimum" and "exclusiveMinimum" in out:
+                        continue
+                    if bound == "maxLength" and out.get("minLength", 0) > value:
+                        continue
+                    out[bound] = value
         return out
     if isinstance(node, list):
         return [_closed(value) for value in node]
@@ -204,18 +232,70 @@ def uniquify(doc: dict[str, Any], value: Any, schema: Any, suffix: str) -> Any:
     return value
 
 
+def reference(value: Any, ids: Callable[[str], list[Any]], index: int) -> Any:
+    """``value`` with each ``<thing>_id`` (or ``<thing>Id``) field set to an id that exists
+    (read from the target's list of things), the ``index``-th one cycled.
+
+    A body drawn from the schema alone refers to things that do not exist (a random
+    category id): the target then answers 422 or 404, and the load measures refusals
+    instead of writes. Fields without a list to read from keep the drawn value.
+    """
+    if isinstance(value, list):
+        return [reference(item, ids, index) for item in value]
+    if not isinstance(value, dict):
+        return value
+    out: dict[str, Any] = {}
+    for key, item in value.items():
+        known = ids(key) if isinstance(item, (str, int)) and not isinstance(item, bool) else []
+        out[key] = known[index % len(known)] if known else reference(item, ids, index)
+    return out
+
+
+def login_paths(doc: dict[str, Any]) -> set[str]:
+    """The token URLs of the document's OAuth2 password flows (``/auth/token``).
+
+    A generated username and password are refused (401) every time: a load that logs in
+    is a scripted scenario's job, with real credentials.
+    """
+    schemes = resolve(doc, (doc.get("components") or {}).get("securitySchemes")) or {}
+    paths = set()
+    for scheme in schemes.values() if isinstance(schemes, dict) else []:
+        flows = resolve(doc, scheme).get("flows") if isinstance(resolve(doc, scheme), dict) else {}
+        for flow in (flows or {}).values() if isinstance(flows, dict) else []:
+            url = flow.get("tokenUrl") if isinstance(flow, dict) else None
+            if isinstance(url, str) and "://" not in url:
+                paths.add("/" + url.lstrip("/"))
+    return paths
+
+
 def write_bodies(
-    doc: dict[str, Any], *, seed: int, log: Callable[..., None]
+    doc: dict[str, Any],
+    *,
+    seed: int,
+    log: Callable[..., None],
+    ids: Callable[[str], list[Any]] | None = None,
 ) -> Callable[[str, str, dict[str, Any]], list[tuple[str, list[Any]]]]:
     """The body maker ``scenario.from_openapi`` calls for each write operation.
 
     It returns ``[(name suffix, bodies)]``: one entry for a plain write, one per
     batch size for a bulk endpoint (`` ×10``...). An operation without a JSON body
-    is sent without one; one whose body cannot be generated is skipped, said in the log.
+    is sent without one; one whose body cannot be generated is skipped, said in the log,
+    as is an OAuth2 login (``login_paths``). ``ids(field)`` gives the ids that exist for
+    a ``<thing>_id`` field (``reference``).
     """
+    logins = login_paths(doc)
+
+    def known(field: str) -> list[Any]:
+        return ids(field) if ids is not None else []
 
     def make(template: str, method: str, operation: dict[str, Any]) -> list[tuple[str, list[Any]]]:
         name = f"{method.upper()} {template}"
+        if template in logins:
+            log(
+                f"{name} skipped: it is the login of the document's OAuth2 scheme, where "
+                "generated credentials are refused; log in from a scripted scenario"
+            )
+            return []
         schema = json_schema(doc, operation)
         if schema is None:
             return [("", [None])]
@@ -223,7 +303,15 @@ def write_bodies(
             shape = bulk_shape(doc, template, operation, schema)
             if shape is None:
                 bodies = draw(doc, schema, BODY_VARIANTS, seed)
-                return [("", [uniquify(doc, body, schema, UNIQUE) for body in bodies])]
+                return [
+                    (
+                        "",
+                        [
+                            reference(uniquify(doc, body, schema, UNIQUE), known, index)
+                            for index, body in enumerate(bodies)
+                        ],
+                    )
+                ]
             elements = draw(doc, shape.element, BULK_ELEMENTS, seed)
             wrapper = draw(doc, schema, 1, seed)[0] if shape.prop else None
         except NoBody as exc:
@@ -235,12 +323,17 @@ def write_bodies(
                 log(f"{name}: batches of {size} left out (the schema allows {shape.max_items})")
                 continue
             batch = [
-                uniquify(doc, elements[i % len(elements)], shape.element, f"-{i}{UNIQUE}")
+                reference(
+                    uniquify(doc, elements[i % len(elements)], shape.element, f"-{i}{UNIQUE}"),
+                    known,
+                    i,
+                )
                 for i in range(size)
             ]
             body: Any = batch
             if shape.prop:
-                body = {**(wrapper if isinstance(wrapper, dict) else {}), shape.prop: batch}
+                wrapped = reference(wrapper, known, 0) if isinstance(wrapper, dict) else {}
+                body = {**wrapped, shape.prop: batch}
             out.append((f" ×{size}", [body]))
         return out
 

@@ -422,7 +422,12 @@ def build(
     if params.get("allow_writes") and refused:
         log("writes were asked for, but this target does not allow writes: GET only", "warning")
     elif params.get("allow_writes"):
-        writer = generated_bodies(document, seed=int(params.get("seed") or 1), log=log)
+        writer = generated_bodies(
+            document,
+            seed=int(params.get("seed") or 1),
+            log=log,
+            ids=_reference_ids(document, fetch, log),
+        )
     operations = from_openapi(
         document,
         fetch=fetch,
@@ -442,6 +447,37 @@ def build(
             "generated from their schemas)"
         )
     return operations
+
+
+def _reference_ids(
+    document: dict[str, Any], fetch: Callable[[str], Any], log: Log
+) -> Callable[[str], list[Any]]:
+    """``ids(field)``: the ids that exist for a ``<thing>_id`` field, read once from the
+    target's ``GET /things`` (``/categories`` for ``category_id``; or ``/thinges``,
+    ``/thing``); none when there is no such list."""
+    paths = document.get("paths") or {}
+    cache: dict[str, list[Any]] = {}
+
+    def ids(field: str) -> list[Any]:
+        stem = field[:-3] if field.endswith("_id") else field[:-2] if field.endswith("Id") else ""
+        if not stem:
+            return []
+        if field not in cache:
+            cache[field] = []
+            plural = f"/{stem[:-1]}ies" if stem.endswith("y") else f"/{stem}s"
+            for path in (plural, f"/{stem}es", f"/{stem}"):
+                item = paths.get(path)
+                if isinstance(item, dict) and "get" in item:
+                    try:
+                        cache[field] = list(
+                            _values_from_rows(_rows(fetch(path)), "id", MAX_VARIANTS)
+                        )
+                    except AnalysisError as exc:
+                        log(f"could not read ids for {field} from GET {path}: {exc}", "warning")
+                    break
+        return cache[field]
+
+    return ids
 
 
 def base_path(base_url: str) -> str:
