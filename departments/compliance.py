@@ -70,6 +70,11 @@ class Period:
     label: str
     start: datetime.date
     end: datetime.date
+    recurrence: str = Control.QUARTERLY
+
+    def previous(self) -> Period:
+        """The period of the same length just before this one."""
+        return period_of(self.recurrence, _midnight(self.start - datetime.timedelta(days=1)))
 
     def starts_at(self) -> datetime.datetime:
         return _midnight(self.start)
@@ -108,7 +113,7 @@ def period_of(recurrence: str, moment: datetime.datetime) -> Period:
         label = str(day.year)
         months = 12
     next_start = add_months(datetime.datetime.combine(start, datetime.time()), months).date()
-    return Period(label, start, next_start - datetime.timedelta(days=1))
+    return Period(label, start, next_start - datetime.timedelta(days=1), recurrence)
 
 
 def parse_period(label: str) -> Period:
@@ -447,7 +452,7 @@ def _secrets_decrypt(control: Control, now: datetime.datetime, period: Period) -
 
 def _allow_lists(control: Control, now: datetime.datetime, period: Period) -> Result:
     """No allow-list entry broader than a prefix (/16 for IPv4, /48 for IPv6), and never
-    everything (0.0.0.0/0 or ::/0)."""
+    everything (0.0.0.0/0 or ::/0); the loopback range (127.0.0.0/8, the default) passes."""
     limits = {
         4: int(control.parameters.get("ipv4_prefix", 16)),
         6: int(control.parameters.get("ipv6_prefix", 48)),
@@ -460,16 +465,16 @@ def _allow_lists(control: Control, now: datetime.datetime, period: Period) -> Re
             except ValueError:
                 evidence.append(item(f"{setting}: {entry} (one host name)", "", True))
                 continue
-            ok = network.prefixlen > 0 and network.prefixlen >= limits[network.version]
+            # The loopback range reaches this machine only, however wide it is written.
+            loopback = network.is_loopback
+            narrow = network.prefixlen > 0 and network.prefixlen >= limits[network.version]
+            ok = loopback or narrow
             broad += not ok
-            evidence.append(
-                item(
-                    f"{setting}: {entry}"
-                    + ("" if ok else f" is broader than /{limits[network.version]}"),
-                    "",
-                    ok,
-                )
-            )
+            if loopback:
+                note = " (loopback: this machine only)"
+            else:
+                note = "" if ok else f" is broader than /{limits[network.version]}"
+            evidence.append(item(f"{setting}: {entry}{note}", "", ok))
     if broad:
         return Result(
             FAIL,
@@ -707,6 +712,31 @@ def report(period: Period) -> list[Row]:
         _newest(controls, within),
         f"Not evaluated in {period.label}: nothing shows its status then.",
     )
+
+
+@dataclass
+class Change:
+    """A control whose status at the end of a period differs from the one before."""
+
+    control: Control
+    before: str
+    after: str
+    reason: str
+
+
+def changes(period: Period) -> list[Change]:
+    """What changed in the register since the previous period: each control whose status
+    at the period's end is not what it was at the previous one's (for the report and
+    HR's quarterly review)."""
+    before = {row.control.pk: row for row in report(period.previous())}
+    found = []
+    for row in report(period):
+        earlier = before.get(row.control.pk)
+        was = earlier.status if earlier and earlier.evaluation else ""
+        now = row.status if row.evaluation else ""
+        if was != now:
+            found.append(Change(row.control, was or "—", now or "—", row.reason))
+    return found
 
 
 def attestations_in(period: Period):

@@ -243,6 +243,8 @@ def compliance_report(request):
         "rows": rows,
         "overall": compliance.overall(rows),
         "attestations": attestations,
+        "changes": compliance.changes(period),
+        "previous": period.previous(),
         "generated_at": now,
     }
     return render(request, "departments/compliance/report.html", context)

@@ -293,9 +293,10 @@ def test_a_secret_saved_under_an_older_key_fails(make_control, target, departmen
 @pytest.mark.parametrize(
     ("entries", "parameters", "status"),
     [
-        (["127.0.0.0/8", "::1", "localhost"], {}, "fail"),  # /8 is broader than /16
+        (["127.0.0.0/8", "::1", "localhost"], {}, "pass"),  # loopback: this machine only
+        (["10.0.0.0/8", "::1"], {}, "fail"),  # /8 is broader than /16
         (["192.168.0.0/16", "10.1.2.3", "::1", "localhost"], {}, "pass"),
-        (["127.0.0.0/8"], {"ipv4_prefix": 8}, "pass"),
+        (["10.0.0.0/8"], {"ipv4_prefix": 8}, "pass"),
         (["0.0.0.0/0"], {"ipv4_prefix": 0}, "fail"),  # never everything
         (["fd00::/8"], {}, "fail"),
         (["::/0"], {"ipv6_prefix": 0}, "fail"),
@@ -453,7 +454,7 @@ def test_compliance_status_json_lists_what_the_register_shows_and_exits_like_the
     assert (code, data["status"]) == (0, "pass")
     assert data["controls"][0]["control"] == allow.slug
     assert data["controls"][0]["evidence"][0] == {
-        "label": "KAIZEN_ALLOWED_TARGET_HOSTS: 127.0.0.1",
+        "label": "KAIZEN_ALLOWED_TARGET_HOSTS: 127.0.0.1 (loopback: this machine only)",
         "url": "",
         "ok": True,
     }
@@ -499,3 +500,26 @@ def test_the_demo_comes_with_the_default_register(departments, topics):
     Control.objects.filter(slug="incident-drill").delete()
     assert not load_demo("correct-horse-battery-42", "http://127.0.0.1:8100")
     assert Control.objects.filter(slug="incident-drill").exists()  # a demo from before
+
+
+def test_changes_list_the_controls_whose_status_moved_since_the_previous_period(
+    make_control, hr_editor
+):
+    attested = make_control()
+    steady = make_control("postmortems")
+    new = make_control("allow_lists")  # the default allow-lists: loopback only
+    q3 = compliance.parse_period("2026-Q3")
+    assert q3.previous().label == "2026-Q2"
+    assert compliance.parse_period("2026-01").previous().label == "2025-12"
+    compliance.evaluate(attested, NOW - days(60))  # Q3: incomplete (not attested yet)
+    compliance.evaluate(steady, NOW - days(60))
+    compliance.do_attest(hr_editor, attested, comment="ok", link="https://x", now=NOW)
+    compliance.evaluate(steady, NOW)
+    compliance.evaluate(new, NOW)
+    found = {c.control.slug: (c.before, c.after) for c in compliance.changes(q3.previous())}
+    assert found == {}
+    found = {
+        c.control.slug: (c.before, c.after)
+        for c in compliance.changes(compliance.parse_period("2026-Q4"))
+    }
+    assert found == {attested.slug: ("incomplete", "pass"), new.slug: ("—", "pass")}

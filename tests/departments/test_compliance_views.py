@@ -222,6 +222,8 @@ def test_the_report_exports_each_controls_status_and_evidence_links(
     assert page.status_code == 200
     assert f"Compliance report {period}" in page.text
     assert 'id="export-csv"' in page.text
+    # Everything evaluated this quarter is new against the last one.
+    assert 'id="change-access-review"' in page.text
 
     data = json.loads(
         client.get(reverse("compliance_report"), {"period": period, "format": "json"}).content
