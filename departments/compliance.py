@@ -331,12 +331,16 @@ def _training_current(control: Control, now: datetime.datetime, period: Period) 
     if behind:
         return Result(
             FAIL,
-            f"{behind} of {len(records)} engineers' training records are overdue or expired.",
+            f"{behind} of {len(records)} training records of engineers are overdue or expired.",
             evidence,
         )
     if not records:
         return Result(PASS, "No training is assigned to engineers, so none is behind.")
-    return Result(PASS, f"All {len(records)} engineers' training records are current.", evidence)
+    return Result(
+        PASS,
+        f"{len(records)} of {len(records)} training records of engineers are current.",
+        evidence,
+    )
 
 
 def _postmortems(control: Control, now: datetime.datetime, period: Period) -> Result:
