@@ -603,10 +603,26 @@ def judge(control: Control, now: datetime.datetime) -> Result:
 
 
 def evaluate(control: Control, now=None, actor=None) -> Evaluation:
-    """Judge ``control`` now and keep the judgement."""
+    """Judge ``control`` now and keep the judgement.
+
+    The schedule (no ``actor``) that reaches the newest judgement of the same period
+    again only confirms it (``confirmed_at``): a new row is kept for every change, and
+    for every judgement a person asked for, not for every hour nothing changed.
+    """
     now = now or timezone.now()
     result = judge(control, now)
     period = period_of(control.recurrence, now)
+    if actor is None:
+        newest = control.evaluations.order_by("-evaluated_at", "-pk").first()
+        if (
+            newest is not None
+            and newest.evaluated_at <= now
+            and (newest.period, newest.status, newest.reason, newest.evidence)
+            == (period.label, result.status, result.reason, result.evidence)
+        ):
+            Evaluation.objects.filter(pk=newest.pk).update(confirmed_at=now)
+            newest.confirmed_at = now
+            return newest
     return Evaluation.objects.create(
         control=control,
         period=period.label,
@@ -659,6 +675,7 @@ class Row:
             "reason": self.reason,
             "period": self.evaluation.period if self.evaluation else None,
             "evaluated_at": self.evaluation.evaluated_at.isoformat() if self.evaluation else None,
+            "checked_at": self.evaluation.checked_at.isoformat() if self.evaluation else None,
             "evidence": [
                 {"label": entry["label"], "url": entry["url"], "ok": entry["ok"]}
                 for entry in self.evidence

@@ -590,6 +590,9 @@ class Evaluation(models.Model):
     # [{"label": ..., "url": ..., "ok": true|false|null}]: the records that prove it.
     evidence = models.JSONField(default=list, blank=True)
     evaluated_at = models.DateTimeField()
+    # The schedule's latest check that reached this same judgement (the same period,
+    # status, reason and evidence): it is confirmed, not stored again every hour.
+    confirmed_at = models.DateTimeField(null=True, blank=True)
     # Who pressed "evaluate now"; empty for the schedule.
     evaluated_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -604,6 +607,11 @@ class Evaluation(models.Model):
 
     def __str__(self):
         return f"{self.control} {self.period}: {self.status}"
+
+    @property
+    def checked_at(self):
+        """When this judgement was last reached."""
+        return self.confirmed_at or self.evaluated_at
 
 
 class Attestation(models.Model):

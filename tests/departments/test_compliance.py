@@ -523,3 +523,33 @@ def test_changes_list_the_controls_whose_status_moved_since_the_previous_period(
         for c in compliance.changes(compliance.parse_period("2026-Q4"))
     }
     assert found == {attested.slug: ("incomplete", "pass"), new.slug: ("—", "pass")}
+
+
+def test_the_schedule_confirms_an_unchanged_judgement_and_keeps_each_change(
+    make_control, make_runbook, hr_editor, settings
+):
+    from departments.tasks import evaluate_compliance
+
+    control = make_control("runbook_reviews")
+    runbook = make_runbook("Pool exhaustion")
+    Runbook.objects.filter(pk=runbook.pk).update(next_review_date=NOW.date() + days(10))
+    first = compliance.evaluate(control, NOW)
+    again = compliance.evaluate(control, NOW + days(1))
+    assert (again.pk, again.confirmed_at) == (first.pk, NOW + days(1))
+    assert control.evaluations.get().checked_at == NOW + days(1)
+    # The review date passes: a new judgement, kept beside the old one.
+    changed = compliance.evaluate(control, NOW + days(11))
+    assert (changed.status, control.evaluations.count()) == ("fail", 2)
+    # A person asking keeps a row of its own.
+    assert compliance.evaluate(control, NOW + days(11), actor=hr_editor).pk != changed.pk
+    # The next quarter starts a new row even with the same findings.
+    assert compliance.evaluate(control, NOW + days(60)).period == "2027-Q1"
+    assert control.evaluations.count() == 4
+
+    # The beat's task: on the maintenance queue, judges and reminds.
+    entry = settings.CELERY_BEAT_SCHEDULE["kaizen-compliance"]
+    assert entry["task"] == evaluate_compliance.name == "departments.tasks.evaluate_compliance"
+    assert settings.CELERY_TASK_ROUTES[entry["task"]] == {"queue": "maintenance"}
+    outcome = evaluate_compliance()
+    assert outcome["statuses"] == {"fail": 1}
+    assert outcome["reminders"] == {"before": 0, "overdue": 0}
