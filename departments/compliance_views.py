@@ -11,6 +11,7 @@ from django.contrib import messages
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.utils.http import content_disposition_header
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -147,7 +148,10 @@ def compliance_attachment(request, pk):
     if not attestation.attachment_name:
         return HttpResponse(status=404)
     response = HttpResponse(bytes(attestation.attachment), content_type=attestation.attachment_type)
-    response["Content-Disposition"] = f'attachment; filename="{attestation.attachment_name}"'
+    # Quoted and encoded by Django: a file name is the uploader's text.
+    response["Content-Disposition"] = content_disposition_header(
+        as_attachment=True, filename=attestation.attachment_name
+    )
     response["X-Content-Type-Options"] = "nosniff"
     return response
 

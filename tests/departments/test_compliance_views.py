@@ -131,6 +131,7 @@ def test_hr_attests_with_a_file_and_everyone_can_download_it(client, register, h
     download = client.get(reverse("compliance_attachment", args=[attestation.pk]))
     assert download.content == b"%PDF-1.4 review"
     assert download["Content-Disposition"] == 'attachment; filename="review.pdf"'
+    assert download["X-Content-Type-Options"] == "nosniff"
 
 
 def test_an_attestation_needs_a_link_or_a_file(client, register, hr_editor):
@@ -251,3 +252,14 @@ def test_a_report_of_a_period_that_is_none_is_refused(client, register, viewer):
     response = client.get(reverse("compliance_report"), {"period": "last week"})
     assert response.status_code == 400
     assert "is not a period" in response.text
+
+
+def test_a_viewer_of_the_owning_department_never_attests(client, register, make_user):
+    from departments.models import Membership
+
+    hr_viewer = make_user("hana", ("hr", Membership.VIEWER))
+    client.force_login(hr_viewer)
+    response = client.post(reverse("compliance_attest", args=["access-review"]), _attest_data())
+    assert response.status_code == 403
+    assert 'name="comment"' not in client.get(register["access-review"].get_absolute_url()).text
+    assert not Attestation.objects.exists()
