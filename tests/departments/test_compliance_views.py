@@ -96,7 +96,8 @@ def test_everyone_signed_in_reads_the_register_a_control_and_the_report(
         register["db-scan-each-quarter"].get_absolute_url(),
         reverse("compliance_report"),
     ):
-        assert client.get(url).status_code == 200
+        with django_assert_max_num_queries(16):
+            assert client.get(url).status_code == 200
 
 
 def test_anonymous_visitors_go_to_login(client, register):
