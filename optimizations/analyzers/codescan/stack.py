@@ -13,7 +13,7 @@ import re
 from datetime import date
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from .project import Dependency, normalise_name
 
@@ -41,7 +41,18 @@ def _version_from(dep: Dependency) -> tuple[str, str]:
     return "", f"unpinned ({dep.source})" if dep.source else "unpinned"
 
 
-def support_status(product: str, version: str, today: date) -> dict[str, Any]:
+class SupportStatus(TypedDict, total=False):
+    """A version's support: ``status`` always (supported, ending-soon, end-of-life,
+    maintenance, latest-only or unknown), the rest when the table knows it."""
+
+    status: str
+    cycle: str
+    eol: str  # ISO date
+    source: str
+    note: str
+
+
+def support_status(product: str, version: str, today: date) -> SupportStatus:
     """Status of ``version`` of ``product``: supported, ending-soon, end-of-life,
     maintenance, latest-only or unknown, with the end-of-life date when known."""
     info = eol_table().get(product)
@@ -56,7 +67,7 @@ def support_status(product: str, version: str, today: date) -> dict[str, Any]:
     for entry in info["cycles"]:
         if entry["cycle"] != cycle:
             continue
-        result = {"cycle": cycle, "source": info["source"]}
+        result: SupportStatus = {"cycle": cycle, "source": info["source"]}
         if "eol" in entry:
             eol = date.fromisoformat(entry["eol"])
             result["eol"] = entry["eol"]
