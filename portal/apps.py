@@ -8,7 +8,10 @@ class PortalConfig(AppConfig):
     def ready(self):
         from django.contrib.auth.signals import user_logged_in
 
-        from portal import checks  # noqa: F401 - registers the system checks
+        from portal import demo_target, hooks
         from portal.language import remember_at_login
 
+        from . import checks  # noqa: F401 - registers the system checks
+
+        hooks.register("target_written", demo_target.reseed_after_writes)
         user_logged_in.connect(remember_at_login, dispatch_uid="portal.language")

@@ -87,6 +87,8 @@ def load_demo(password: str, target_url: str) -> bool:
         base_url=target_url,
         owner_department=departments[Department.DEV],
         environment="demo",
+        # The demo shop is a staging stand-in: the integrity probes may write to it.
+        allows_writes=True,
         max_rate=5000,
         max_duration=1800,
         # What the demo shop sees at its busiest (and what 2 cores can give it).

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import socket
 import subprocess
 import sys
@@ -41,6 +42,9 @@ class DemoState:
     var_dir: str = ""
     fixed_port: int = 8101
     fixed_database_url: str = ""
+    # The key both demo shops take for writes (X-API-Key; made once, kept in var/), so the
+    # portal's write jobs — the integrity probes — can write to the fixed twin too.
+    api_key: str = ""
 
     @property
     def fixed_base_url(self) -> str:
@@ -113,6 +117,8 @@ def prepare(
     remember the state."""
     state = reload_state(var_dir)
     state.var_dir = str(var_dir)
+    if not state.api_key:
+        state.api_key = secrets.token_urlsafe(24)
     if fixed_port is None:
         state.port = _free_port(port)
         state.fixed_port = _free_port(state.port + 1)
@@ -144,6 +150,31 @@ def seed(state: DemoState, reset: bool = False, fixed: bool = False) -> None:
     if reset:
         argv.append("--reset")
     subprocess.run(argv, check=True, cwd=BASE_DIR)
+
+
+def environment(state: DemoState) -> dict[str, str]:
+    """What both demo shops read from the environment: the key for writes."""
+    return {"SHOP_API_KEY": state.api_key} if state.api_key else {}
+
+
+def reseed_after_writes(target, log) -> None:
+    """After a job wrote through a demo shop's API (the "target_written" hook), put its
+    data back to what seeding made: the data size is a comparability key of benchmarks."""
+    from django.conf import settings
+
+    from portal.demo import DEMO_TARGET_SLUG
+
+    if target.slug not in (DEMO_TARGET_SLUG, FIXED_SLUG):
+        return
+    state = reload_state(Path(settings.VAR_DIR))
+    url = state.fixed_database_url if target.slug == FIXED_SLUG else state.database_url
+    if not url:
+        return  # not a demo shop that ./kaizen up runs
+    argv = [sys.executable, "-m", "examples.shop_api", "reseed", "--database-url", url]
+    done = subprocess.run(argv, cwd=BASE_DIR, capture_output=True, text=True, timeout=300)
+    if done.returncode:
+        raise RuntimeError(f"reseeding the demo data failed: {done.stdout}{done.stderr}")
+    log(f"demo shop: {done.stdout.strip()} (orders, stock changes and new items removed)")
 
 
 def command(state: DemoState) -> list[str]:
@@ -185,13 +216,18 @@ def register(state: DemoState) -> None:
     if target is None:
         return
     twin = TargetService.objects.filter(slug=FIXED_SLUG).first()
+    # Both shops allow writes (the integrity probes) with the demo's key.
+    writes = {"allows_writes": True, "auth_header_name": "X-API-Key"} if state.api_key else {}
     fixed_fields = {
         "base_url": state.fixed_base_url,
         "source_location": str(BASE_DIR / "examples" / "shop_api" / "fast"),
+        **writes,
     }
     fixed_credentials = {
         "database_url": state.fixed_database_url if state.database == "postgres" else ""
     }
+    if state.api_key:
+        fixed_credentials["auth_header_value"] = state.api_key
     if twin is None:
         do_create_target(
             None,
@@ -211,19 +247,35 @@ def register(state: DemoState) -> None:
         )
     else:
         changed = {k: v for k, v in fixed_fields.items() if getattr(twin, k) != v}
-        current = twin.database_url if twin.database_url_encrypted else ""
-        creds = fixed_credentials if current != fixed_credentials["database_url"] else {}
+        creds = _changed_credentials(twin, fixed_credentials)
         if changed or creds:
             do_update_target(None, twin, credentials=creds, **changed)
-    fields = {"base_url": state.base_url, "source_location": state.source_path}
+    fields = {"base_url": state.base_url, "source_location": state.source_path, **writes}
     fields = {name: value for name, value in fields.items() if getattr(target, name) != value}
-    credentials = {}
+    credentials = _changed_credentials(target, {"auth_header_value": state.api_key})
+    if not state.api_key:
+        credentials = {}
     database_url = state.database_url if state.database == "postgres" else ""
     current = target.database_url if target.database_url_encrypted else ""
     if database_url != current:
         credentials["database_url"] = database_url
     if fields or credentials:
         do_update_target(None, target, credentials=credentials, **fields)
+
+
+def _changed_credentials(target, wanted: dict) -> dict:
+    """The credentials in ``wanted`` that differ from what ``target`` stores."""
+    from optimizations.targets.crypto import CredentialUnreadable
+
+    stored = {}
+    try:
+        stored["database_url"] = target.database_url if target.database_url_encrypted else ""
+        stored["auth_header_value"] = (
+            target.auth_header_value if target.auth_header_value_encrypted else ""
+        )
+    except CredentialUnreadable:
+        return dict(wanted)  # encrypted with another key: write them again
+    return {name: value for name, value in wanted.items() if stored.get(name) != value}
 
 
 def shutdown(state: DemoState) -> None:

@@ -585,8 +585,9 @@ def main(argv=None) -> int:
     signal.signal(signal.SIGTERM, request_stop)
 
     say("• Starting the demo target, the web server, three Celery workers and beat…")
-    supervisor.start("demo-target", demo_target.command(state))
-    supervisor.start("demo-target-fixed", demo_target.fixed_command(state))
+    shop_env = demo_target.environment(state)  # the key both shops take for writes
+    supervisor.start("demo-target", demo_target.command(state), env=shop_env)
+    supervisor.start("demo-target-fixed", demo_target.fixed_command(state), env=shop_env)
     os.environ["KAIZEN_BIND"] = f"{args.host}:{web_port}"
     for name, argv in commands(str(var_dir)).items():
         supervisor.start(name, argv)
@@ -658,7 +659,10 @@ def main(argv=None) -> int:
         if demo_target.mode_changed(state):
             state = demo_target.reload_state(var_dir)
             say(f"• Demo target switching to {state.mode} mode…")
-            supervisor.specs["demo-target"] = (demo_target.command(state), {})
+            supervisor.specs["demo-target"] = (
+                demo_target.command(state),
+                demo_target.environment(state),
+            )
             supervisor.restart("demo-target")
             demo_target.register(state)
         relocate_exited(supervisor, state, avoid={web_port})

@@ -38,6 +38,7 @@ from examples.shop_api.common.seeding import (
     delete_all,
     delete_unseeded_items,
     insert_catalogue,
+    seeded_size,
 )
 from examples.shop_api.fast.app import DEFAULT_CORS_ORIGINS
 from examples.shop_api.fast.app import create_app as create_fast_app
@@ -185,17 +186,19 @@ async def reseed_async(
     """Put the data back to what seeding made, after writes (integrity probes, scenarios).
 
     Orders and stock levels go, and so do the items seeding did not create; the data size —
-    a comparability key of benchmarks — is then the seeded one again. When seeded items are
-    missing too, the whole catalogue is seeded again. Customers stay.
+    a comparability key of benchmarks — is then the seeded one again. Sizes not given are
+    read from the data (the highest seeded SKU, the categories). When seeded items are
+    missing too, the whole catalogue is seeded again (with ``seed``). Customers stay.
     """
     url = resolve_database_url(database_url)
-    default_items, default_categories = default_sizes(url)
-    items = default_items if items is None else items
-    categories = default_categories if categories is None else categories
     started = time.perf_counter()
     engine = _engine(url)
     try:
         async with engine.begin() as connection:
+            # Sizes not given: the ones this database was seeded with, else the defaults.
+            seeded = await seeded_size(connection) or default_sizes(url)
+            items = seeded[0] if items is None else items
+            categories = seeded[1] if categories is None else categories
             await delete_activity(connection)
             await delete_unseeded_items(connection, items)
             if await count_items(connection) == items:
@@ -288,7 +291,7 @@ def _parser() -> argparse.ArgumentParser:
     reseed_command = commands.add_parser(
         "reseed", help="drop orders, stock changes and unseeded items (after write tests)"
     )
-    reseed_command.add_argument("--items", type=int, help="items seeded (default by database)")
+    reseed_command.add_argument("--items", type=int, help="items seeded (default: as found)")
     reseed_command.add_argument("--categories", type=int, help="categories, for a full reseed")
     reseed_command.add_argument("--seed", type=int, default=DEFAULT_SEED)
     database_option(reseed_command)

@@ -34,6 +34,9 @@ class Kind:
     # Reports offered for download: (file suffix, content type, "module:function"),
     # the function taking the AnalysisResult and returning text or a JSON-able dict.
     exports: tuple[tuple[str, str, str], ...] = ()
+    # It creates, changes or cancels data through the target's API: only on a target that
+    # allows writes, and afterwards the "target_written" hook runs (the demo reseeds).
+    writes: bool = False
 
     def analyzer(self) -> ModuleType | None:
         return _load(self.module)
@@ -103,6 +106,20 @@ KINDS: dict[str, Kind] = {
             ("base_url",),
             "Headers, CORS, error leakage, unauthenticated writes, OpenAPI negative testing.",
             max_attempts=1,
+        ),
+        Kind(
+            "integrity",
+            "Integrity probes",
+            "optimizations.analyzers.integrity",
+            "analysis",
+            "integrity",
+            ("base_url",),
+            "Lost updates, bulk atomicity, unique races, idempotency and read-your-writes, "
+            "through the API — only on a target that allows writes.",
+            # It writes: never sent again without somebody asking.
+            max_attempts=1,
+            time_limit=600,
+            writes=True,
         ),
         Kind(
             "benchmark",

@@ -4,10 +4,11 @@
 |---------------|-------------------------------------------------------------|
 | performance   | code scan (performance rules), DB scan, benchmark (load)    |
 | quality       | security scan, benchmark (load, stress, endurance),         |
-|               | code scan (correctness and security rules)                  |
+|               | code scan (correctness and security rules), integrity       |
+|               | probes (only on a target that allows writes)                |
 | strategy      | benchmark (stress), DB scan (connections, pool, settings),  |
 |               | probe, availability report                                  |
-| comprehensive | all of the above                                            |
+| comprehensive | all of the above (integrity only where writes are allowed)  |
 
 Every run starts with the probe: it checks the target is reachable and
 answers before the heavier jobs spend their time on it.
@@ -19,7 +20,7 @@ from dataclasses import dataclass, field
 
 FOCUS = {
     "performance": ("fastapi", "sqlalchemy", "async"),
-    "quality": ("testing", "security", "validation"),
+    "quality": ("testing", "security", "validation", "integrity"),
     "strategy": ("architecture", "monitoring", "scaling"),
     "comprehensive": (),
 }
@@ -64,7 +65,10 @@ def _performance(focus: set[str]) -> list[PlannedJob]:
     return jobs
 
 
-def _quality(focus: set[str]) -> list[PlannedJob]:
+INTEGRITY = PlannedJob("integrity", {}, "data integrity probes (writes through the API)")
+
+
+def _quality(focus: set[str], allows_writes: bool = False) -> list[PlannedJob]:
     testing = [
         PlannedJob("benchmark", {"mode": "load", "exclude": LOAD_EXCLUDE}, "load test"),
         PlannedJob(
@@ -83,8 +87,13 @@ def _quality(focus: set[str]) -> list[PlannedJob]:
                 {"focus": ["correctness", "security"], "audit_dependencies": True},
                 "correctness and security rules, dependency advisories",
             ),
+            *([INTEGRITY] if allows_writes else []),
         ]
     jobs = []
+    if "integrity" in focus:
+        # Asked for by name: planned whatever the target allows; the engine refuses it with
+        # the reason on a target that allows no writes.
+        jobs.append(INTEGRITY)
     if "security" in focus or "validation" in focus:
         checks = {}
         if "security" not in focus:
@@ -135,6 +144,7 @@ ORDER = (
     "code_scan",
     "db_scan",
     "security_scan",
+    "integrity",
     "benchmark:load",
     "benchmark:closed",
     "benchmark:stress",
@@ -152,8 +162,14 @@ def ordered(jobs: list[PlannedJob]) -> list[PlannedJob]:
     return sorted(jobs, key=lambda job: rank(job.kind, job.params))
 
 
-def plan(mode: str, focus: list[str] | tuple[str, ...] = ()) -> list[PlannedJob]:
-    """The jobs one run of ``mode`` with ``focus`` makes, in ORDER, no duplicates."""
+def plan(
+    mode: str, focus: list[str] | tuple[str, ...] = (), *, allows_writes: bool = False
+) -> list[PlannedJob]:
+    """The jobs one run of ``mode`` with ``focus`` makes, in ORDER, no duplicates.
+
+    ``allows_writes`` (the target's setting) adds the integrity probes to quality and
+    comprehensive runs without a focus; the ``integrity`` focus plans them regardless.
+    """
     if mode not in FOCUS:
         raise ValueError(f"unknown run mode {mode!r}")
     wrong = [tag for tag in focus if tag not in FOCUS[mode]]
@@ -165,11 +181,11 @@ def plan(mode: str, focus: list[str] | tuple[str, ...] = ()) -> list[PlannedJob]
     if mode == "performance":
         jobs += _performance(chosen)
     elif mode == "quality":
-        jobs += _quality(chosen)
+        jobs += _quality(chosen, allows_writes)
     elif mode == "strategy":
         jobs += _strategy(chosen)
     else:
-        jobs += _performance(set()) + _quality(set()) + _strategy(set())
+        jobs += _performance(set()) + _quality(set(), allows_writes) + _strategy(set())
         # One code scan and one DB scan with every rule and check cover the rest.
         jobs = [j for j in jobs if j.kind not in ("code_scan", "db_scan")]
         jobs.insert(

@@ -19,7 +19,9 @@ What it checks, in this order:
   kind needs (a base URL, a database URL, a source location) and that its host
   is on the allow-list (KAIZEN_ALLOWED_TARGET_HOSTS). A kind that cannot run
   for want of one of these is *skipped*, saying what is missing and how to
-  enable it, and the run is incomplete; a run left with no job is refused;
+  enable it, and the run is incomplete; a run left with no job is refused; a kind
+  that writes through the API (the integrity probes) is refused on a target that
+  does not allow writes;
 - the start limits (optimizations.jobs.limits), last: their answer is "later",
   not "no", and they cost queries.
 
@@ -52,6 +54,7 @@ from optimizations.jobs.refusals import (
     PARAMS,
     TRAINING,
     UNAVAILABLE,
+    WRITES,
     CannotStart,
     Reason,
     TooManyStarts,
@@ -133,7 +136,7 @@ def check(
     _links(answer, target, initiative, phase, task)
     overrides = overrides or {}
     if specs is None:
-        planned = _plan(answer, mode, focus, only_kinds)
+        planned = _plan(answer, mode, focus, only_kinds, target)
         if planned is not None:
             for name, values in overrides.items():
                 _given_params(answer, name, values, {job.kind for job in planned})
@@ -221,12 +224,14 @@ def _links(answer: Preflight, target, initiative, phase, task) -> None:
     answer.links = {"initiative": initiative, "phase": phase, "task": task}
 
 
-def _plan(answer: Preflight, mode: str, focus, only_kinds) -> list[modes.PlannedJob] | None:
+def _plan(
+    answer: Preflight, mode: str, focus, only_kinds, target: TargetService
+) -> list[modes.PlannedJob] | None:
     if mode == "custom":
         answer.refuse(MODE, "A single job is started with start_job, not as a run mode.", "mode")
         return None
     try:
-        planned = modes.plan(mode, list(focus))
+        planned = modes.plan(mode, list(focus), allows_writes=target.allows_writes)
     except ValueError as error:
         answer.refuse(FOCUS if mode in modes.FOCUS else MODE, str(error), "focus")
         return None
@@ -287,6 +292,15 @@ def _job(
         return
     if not kind.available():
         answer.skipped.append({"kind": kind.name, "why": "not yet available in this Kaizen"})
+        return
+    if kind.writes and not target.allows_writes:
+        answer.refuse(
+            WRITES,
+            f"The {kind.label} create, change and cancel data through {target.name}'s API, "
+            "and this target does not allow writes. Turn on “allows writes” on its settings "
+            "page if it is a staging deployment, then start them again.",
+            "kind",
+        )
         return
     missing = missing_needs(target, kind)
     if missing:

@@ -19,6 +19,7 @@ PARAMS = "params"  # a parameter unknown to its kind, or a value it refuses
 UNAVAILABLE = "unavailable"  # the kind is not yet available in this Kaizen
 TRAINING = "training"  # a training gate of the target asks for a module first
 NOTHING_TO_RUN = "nothing_to_run"  # every job lacks what it needs (skipped), none is left
+WRITES = "writes"  # a job that writes through the API, on a target that allows no writes
 LIMIT = "limit"  # too many starts (KAIZEN_*_START_RATE, KAIZEN_*_QUEUE_MAX)
 BROKER = "broker"  # the job queue cannot be reached
 

@@ -33,6 +33,7 @@ from optimizations.jobs import kinds, landing, lease
 from optimizations.models import Job, JobArtifact, JobLog, Measurement
 from optimizations.targets.crypto import CredentialUnreadable
 from optimizations.work import findings
+from portal import hooks
 
 logger = logging.getLogger(__name__)
 
@@ -59,8 +60,8 @@ def target_spec(target, *, with_database: bool = True) -> TargetSpec:
         max_rate=float(target.max_rate),
         max_duration=float(target.max_duration),
         allowed_hosts=tuple(settings.KAIZEN_ALLOWED_TARGET_HOSTS),
-        # The target's "allows writes" setting (staging); False until a target has one.
-        allows_writes=bool(getattr(target, "allows_writes", False)),
+        # The target's "allows writes" setting (a staging deployment, the demo).
+        allows_writes=target.allows_writes,
     )
 
 
@@ -244,15 +245,21 @@ def execute(job_id: int, worker: str) -> str:
             raise AnalysisError(f"Its parameters are not valid for this Kaizen: {error}") from None
         ctx.log(f"{kind.label} on {job.target.name} (attempt {job.attempt}) on {worker}")
         spec = target_spec(job.target)
-        if lease.needs_lease(job.kind):
-            # It holds the target's lease: the target must be healthy and cooled down.
-            lease.cool_down(job, spec, ctx)
-            result = analyzer.run(spec, params, ctx)
-        elif job.kind in lease.WATCH_KINDS:
-            # It measures the target: never beside our own load (see lease.measure_alone).
-            result = lease.measure_alone(job, spec, ctx, lambda: analyzer.run(spec, params, ctx))
-        else:
-            result = analyzer.run(spec, params, ctx)
+        try:
+            if lease.needs_lease(job.kind):
+                # It holds the target's lease: the target must be healthy and cooled down.
+                lease.cool_down(job, spec, ctx)
+                result = analyzer.run(spec, params, ctx)
+            elif job.kind in lease.WATCH_KINDS:
+                # It measures the target: never beside our own load (see lease.measure_alone).
+                result = lease.measure_alone(
+                    job, spec, ctx, lambda: analyzer.run(spec, params, ctx)
+                )
+            else:
+                result = analyzer.run(spec, params, ctx)
+        finally:
+            if kind.writes:
+                _after_writes(job, ctx)
         ctx.check_cancel()
     except Cancelled:
         ctx.stop()
@@ -340,3 +347,13 @@ def _store_exports(job: Job, kind: kinds.Kind, result: AnalysisResult) -> None:
             name=f"kaizen-{job.kind}-{job.pk}.{suffix}",
             defaults={"content_type": content_type, "content": content},
         )
+
+
+def _after_writes(job: Job, ctx: JobContext) -> None:
+    """Let whoever looks after the target put its data back (the demo reseeds), while the
+    job still holds the target's lease; a failure there is logged, not the job's."""
+    try:
+        hooks.call("target_written", job.target, ctx.log)
+    except Exception as error:
+        ctx.log(f"after the writes: {type(error).__name__}: {error}", "warning")
+        logger.exception("target_written hook failed after job %s", job.pk)

@@ -33,7 +33,7 @@ class Initiative(models.Model):
     FOCUS_BY_MODE = {
         COMPREHENSIVE: (),
         PERFORMANCE: ("fastapi", "sqlalchemy", "async"),
-        QUALITY: ("testing", "security", "validation"),
+        QUALITY: ("testing", "security", "validation", "integrity"),
         STRATEGY: ("architecture", "monitoring", "scaling"),
     }
     # Every focus tag of any mode, sorted: the choices of the forms that take a focus.

@@ -40,6 +40,7 @@ class Finding(models.Model):
         ("availability", "Availability"),
         ("probe", "Probe"),
         ("runbook", "Runbooks"),
+        ("integrity", "Integrity probes"),
     ]
     # The analyzers' one order (optimizations.analyzers.base), most severe first.
     SEVERITIES = [(name, name.capitalize()) for name in MOST_SEVERE_FIRST]

@@ -45,6 +45,14 @@ class TargetService(models.Model):
     )
     # SLO thresholds that differ from DESIGN.md's defaults (optimizations.targets.slo).
     slo = models.JSONField(default=dict, blank=True)
+    # Off by default: only a target marked so (a staging deployment, the demo) may have data
+    # created, changed and cancelled through its API (the integrity probes, write-path load).
+    allows_writes = models.BooleanField(
+        default=False,
+        verbose_name="Allows writes",
+        help_text="Kaizen may create, change and cancel data through its API (integrity "
+        "probes, write-path load tests). Only for a staging or demo deployment.",
+    )
     max_rate = models.PositiveIntegerField(
         default=2000, help_text="Most requests per second Kaizen may send to it"
     )

@@ -203,6 +203,7 @@ TARGET_FIELDS = (
     "metrics_path",
     "source_location",
     "auth_header_name",
+    "allows_writes",
     "max_rate",
     "max_duration",
     "expected_rps",

@@ -3,7 +3,9 @@
 1 Analysis        a baseline benchmark set (5 runs or more) and a DB snapshot exist
 2 Implementation  no open high-severity performance finding
 3 Infrastructure  the capacity model and the monitoring checks pass
-4 QA              SLOs met on the latest benchmark, no open high-severity security finding
+4 QA              SLOs met on the latest benchmark, no open high-severity security finding,
+                  the integrity probes ran on the target (it allows writes) and no
+                  integrity finding is open
 
 A manager signs a gate off; one whose evidence is incomplete passes only with
 an override and a recorded reason.
@@ -123,17 +125,18 @@ def _analysis(target, initiative=None) -> list[Check]:
     return checks
 
 
-def _open_severe(target, department: str):
+def _open_severe(target, department: str, exclude_category: str = ""):
     return list(
         Finding.objects.filter(target=target, status=Finding.OPEN, severity__in=SEVERE)
+        .exclude(category=exclude_category)
         .annotate(owner=routing.department_case())
         .filter(owner=department)
         .by_severity()[:6]
     )
 
 
-def _findings_check(target, key, label, department, what) -> Check:
-    severe = _open_severe(target, department)
+def _findings_check(target, key, label, department, what, exclude_category="") -> Check:
+    severe = _open_severe(target, department, exclude_category)
     url = reverse("finding_list", args=[target.slug]) + "?status=open"
     if not severe:
         return Check(key, label, True, f"no open critical or high {what} finding", url)
@@ -265,8 +268,46 @@ def _quality(target) -> list[Check]:
             "No open high-severity security finding",
             routing.QA.department,
             "security",
+            exclude_category="integrity",  # their own check below
         ),
+        _integrity(target),
     ]
+
+
+def _integrity(target) -> Check:
+    """The integrity probes ran on the target and left no open integrity finding (any
+    severity: a lost update or a partial write is wrong data, whatever its size)."""
+    label = "Data integrity"
+    url = reverse("finding_list", args=[target.slug]) + "?status=open"
+    if not target.allows_writes:
+        return Check(
+            "integrity",
+            label,
+            None,
+            "not probed: the target does not allow writes — probe a staging deployment that "
+            "does (its “allows writes” setting) with quality --focus integrity",
+        )
+    job = _latest_job(target, "integrity")
+    if job is None:
+        return Check(
+            "integrity", label, None, "no integrity probe yet — run quality --focus integrity"
+        )
+    open_findings = list(
+        Finding.objects.filter(target=target, status=Finding.OPEN, category="integrity")
+        .by_severity()
+        .values_list("rule_id", "location")[:6]
+    )
+    if open_findings:
+        names = ", ".join(f"{rule} ({where})"[:80] for rule, where in open_findings[:5])
+        more = " and more" if len(open_findings) > 5 else ""
+        return Check("integrity", label, False, f"open: {names}{more}", url)
+    return Check(
+        "integrity",
+        label,
+        True,
+        f"integrity probes #{job.pk} of run #{job.run_id}: no open integrity finding",
+        job.get_absolute_url(),
+    )
 
 
 # --- sign-off ------------------------------------------------------------------

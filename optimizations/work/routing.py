@@ -3,7 +3,7 @@
 DESIGN.md: a finding can become a phase task for the department that owns its
 category. Code, query and index work is development's (phase 2); pool,
 connections, database settings, replication, monitoring and architecture are
-strategy's (phase 3); security and test gaps are QA's (phase 4); a missing
+strategy's (phase 3); security, data integrity and test gaps are QA's (phase 4); a missing
 runbook is HR's (phase 3, where operations get ready).
 """
 
@@ -42,6 +42,7 @@ BY_CATEGORY = {
     "monitoring": STRATEGY,
     "reliability": STRATEGY,
     "security": QA,
+    "integrity": QA,  # data integrity and transactions (integrity probes, NOT VALID rows)
     "testing": QA,
     "validation": QA,
     "operations": HR,

@@ -237,6 +237,22 @@ async def delete_all(connection: AsyncConnection) -> None:
     await connection.execute(delete(categories_table))
 
 
+async def seeded_size(connection: AsyncConnection) -> tuple[int, int] | None:
+    """(items, categories) the catalogue was seeded with — read from the highest seeded
+    SKU and the category count — or None when nothing seeded is there."""
+    highest = (
+        await connection.execute(
+            select(func.max(items_table.c.sku)).where(items_table.c.sku.like("SKU-________"))
+        )
+    ).scalar_one()
+    if highest is None or not highest[4:].isdigit():
+        return None
+    categories = (
+        await connection.execute(select(func.count()).select_from(categories_table))
+    ).scalar_one()
+    return int(highest[4:]), categories
+
+
 async def delete_unseeded_items(connection: AsyncConnection, items: int) -> int:
     """Remove the items seeding did not create (SKU-00000001 … SKU-<items>); their count."""
     sku = items_table.c.sku
