@@ -7,15 +7,23 @@ database, makes runs whose jobs a simulated worker moves like the real one
 (progress and a heartbeat every half second, a log line every two seconds;
 half of the watched jobs sit still, waiting), and then lets browser-like
 clients watch them: each is one tab with a job page or a run page open,
-polling it as htmx would (the job poll at the interval the answer names, the
-run poll every second with the ETag it was given) and reopening the page
-every 15 seconds. One client alone first, then many, for N seconds each.
+polling it as htmx would (the next job poll the interval its answer names
+after that answer arrived, the run poll a second after its answer, with the
+ETag it was given) and reopening the page every 10 to 20 seconds.
 
-It prints, for each: requests, req/s, p50/p95/max latency (ms), the answers
-by status, the load generator's CPU (this process: the clients and the
-simulated worker), the portal's CPU (gunicorn's processes) and the load
-average. Goal: p95 < 200 ms at 50 clients on this machine's default process
-count. Figures are printed, not asserted.
+Like people, the clients do not act in the same millisecond: each opens its
+page at a random moment of the first 15 seconds (the warm-up, not measured;
+it also leaves out each tab's first, cold page) and reopens it after a random
+10-20 s. The randomness is seeded per client, so a second run makes the same
+requests. One client alone first, then many, for N seconds each after the
+warm-up.
+
+It prints, for each: requests, req/s, p50/p95/max latency (ms) of all
+answers and of the polls and pages apart, the answers by status, the load
+generator's CPU (this process: the clients and the simulated worker), the
+portal's CPU (gunicorn's processes), how the requests were shared among
+gunicorn's workers, and the load average. Goal: p95 < 200 ms at 50 clients
+on this machine's default process count. Figures are printed, not asserted.
 
 Run from the repository root (nothing else should run on the port):
 
@@ -32,6 +40,7 @@ import argparse
 import http.client
 import math
 import os
+import random
 import re
 import shutil
 import signal
@@ -42,13 +51,16 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 GOAL_MS = 200.0
-PAGE_EVERY = 15.0
+# A tab is reopened after 10 to 20 s; each is first opened in the warm-up (15 s).
+PAGE_EVERY = (10.0, 20.0)
+WARM_UP = 15.0
 POLL_RE = re.compile(r'<div id="job-\d+-poll" hx-get="([^"]+)" hx-trigger="every (\d+)s"')
 
 
@@ -153,11 +165,27 @@ def simulate_worker(jobs: list[int], stop: threading.Event) -> None:
     connection.close()
 
 
-def start_portal(var_dir: Path, port: int, log) -> subprocess.Popen:
+def web_command(var_dir: Path | None = None) -> list[str]:
     from portal.processes import commands
 
+    return commands(str(var_dir or "."))["web"]
+
+
+def describe(command: list[str]) -> str:
+    """gunicorn's process count, threads and worker class, from its command line."""
+
+    def option(name: str, default: str) -> str:
+        return command[command.index(name) + 1] if name in command else default
+
+    return (
+        f"gunicorn, {option('--workers', '1')} workers × {option('--threads', '1')} threads "
+        f"({option('--worker-class', 'gthread' if '--threads' in command else 'sync')})"
+    )
+
+
+def start_portal(var_dir: Path, port: int, log) -> subprocess.Popen:
     os.environ["KAIZEN_BIND"] = f"127.0.0.1:{port}"
-    web = commands(str(var_dir))["web"]
+    web = web_command(var_dir)
     process = subprocess.Popen(
         web,
         cwd=ROOT,
@@ -181,10 +209,10 @@ def start_portal(var_dir: Path, port: int, log) -> subprocess.Popen:
     raise SystemExit("gunicorn did not answer within 60 s")
 
 
-def portal_cpu_seconds(root_pid: int) -> float:
-    """User + system CPU of gunicorn's master and workers, from /proc."""
+def portal_cpu_seconds(root_pid: int) -> dict[int, float]:
+    """User + system CPU of gunicorn's master and each worker, from /proc, by pid."""
     ticks = os.sysconf("SC_CLK_TCK")
-    total = 0.0
+    seconds = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -194,21 +222,39 @@ def portal_cpu_seconds(root_pid: int) -> float:
             continue
         pid, ppid = int(entry.name), int(fields[1])
         if pid == root_pid or ppid == root_pid:
-            total += (int(fields[11]) + int(fields[12])) / ticks
-    return total
+            seconds[pid] = (int(fields[11]) + int(fields[12])) / ticks
+    return seconds
 
 
 # --- the clients ---------------------------------------------------------------------------
 
 
+class Window:
+    """The measured span: requests started in it count; the warm-up before it does not."""
+
+    def __init__(self, warm_up: float, seconds: float):
+        self.opens = time.monotonic() + warm_up
+        self.closes = self.opens + seconds
+        self.samples: list[tuple[str, float]] = []  # (poll or page, milliseconds)
+        self.statuses: dict[int, int] = {}
+        self.lock = threading.Lock()
+
+    def record(self, started: float, what: str, milliseconds: float, status: int) -> None:
+        if not self.opens <= started < self.closes:
+            return
+        with self.lock:
+            self.samples.append((what, milliseconds))
+            self.statuses[status] = self.statuses.get(status, 0) + 1
+
+
 class Client(threading.Thread):
     """One browser tab: a job page or a run page, polled as htmx polls it, reopened now and
-    then."""
+    then, at moments of its own (seeded, so a second run asks the same)."""
 
-    def __init__(self, port: int, watched: dict, until: float, samples: list, statuses: dict):
+    def __init__(self, port: int, watched: dict, window: Window, seed: int):
         super().__init__(daemon=True)
-        self.port, self.watched, self.until = port, watched, until
-        self.samples, self.statuses = samples, statuses
+        self.port, self.watched, self.window = port, watched, window
+        self.random = random.Random(seed)
         self.etags: dict[str, str] = {}
 
     def get(self, path: str, htmx: bool = False) -> tuple[int, str]:
@@ -217,7 +263,7 @@ class Client(threading.Thread):
             headers["HX-Request"] = "true"
         if path in self.etags:
             headers["If-None-Match"] = self.etags[path]
-        started = time.perf_counter()
+        started = time.monotonic()
         try:
             self.connection.request("GET", path, headers=headers)
             response = self.connection.getresponse()
@@ -227,21 +273,27 @@ class Client(threading.Thread):
             self.connection.request("GET", path, headers=headers)
             response = self.connection.getresponse()
         body = response.read().decode("utf-8", "replace")
-        self.samples.append((time.perf_counter() - started) * 1000)
-        self.statuses[response.status] = self.statuses.get(response.status, 0) + 1
+        elapsed = (time.monotonic() - started) * 1000
+        self.window.record(started, "poll" if htmx else "page", elapsed, response.status)
         etag = response.getheader("ETag")
         if etag:
             self.etags[path] = etag
         return response.status, body
 
+    def next_page(self) -> float:
+        return time.monotonic() + self.random.uniform(PAGE_EVERY[0], PAGE_EVERY[1])
+
     def run(self) -> None:
         self.connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
         tab = self.watched["tab"]
         page = f"/jobs/{self.watched['job']}/" if tab == "job" else f"/runs/{self.watched['run']}/"
-        poll, poll_at, next_page = None, 0.0, time.monotonic()
+        # The tab is opened at a moment of the warm-up of its own.
+        poll, poll_at = None, 0.0
+        next_page = time.monotonic() + self.random.uniform(0, WARM_UP)
+        until = self.window.closes
         while True:
             now = time.monotonic()
-            if now >= self.until:
+            if now >= until:
                 break
             if now >= next_page:
                 _, body = self.get(page)
@@ -250,68 +302,88 @@ class Client(threading.Thread):
                     poll = found.group(1).replace("&amp;", "&") if found else None
                 else:
                     poll = f"/runs/{self.watched['run']}/live/"
-                poll_at, next_page = now + 1, now + PAGE_EVERY
+                # htmx arms the poll when the page has loaded.
+                poll_at, next_page = time.monotonic() + 1, self.next_page()
             elif poll and now >= poll_at:
                 status, body = self.get(poll, htmx=True)
                 if status == 286:
                     poll = None
                 elif tab == "job":
+                    # The answer's poll element replaces the old one and asks again
+                    # after the interval it names, counted from its arrival.
                     found = POLL_RE.search(body)
                     poll = found.group(1).replace("&amp;", "&") if found else None
-                    poll_at = now + (int(found.group(2)) if found else 1)
+                    poll_at = time.monotonic() + (int(found.group(2)) if found else 1)
                 else:
-                    poll_at = now + 1
-            wake = min(poll_at if poll else next_page, next_page, self.until)
+                    poll_at = time.monotonic() + 1
+            wake = min(poll_at if poll else next_page, next_page, until)
             time.sleep(max(0.0, wake - time.monotonic()))
         self.connection.close()
 
 
-def measure(port: int, watched: list[dict], clients: int, seconds: float, portal_pid: int):
-    samples: list[float] = []
-    statuses: dict[int, int] = {}
-    cpu_before = os.times()
-    portal_before = portal_cpu_seconds(portal_pid)
-    started = time.monotonic()
-    threads = [
-        Client(port, watched[i % len(watched)], started + seconds, samples, statuses)
-        for i in range(clients)
-    ]
+def _percentile(ordered: list[float], share: float) -> float:
+    return ordered[max(0, math.ceil(share * len(ordered)) - 1)] if ordered else 0.0
+
+
+def measure(
+    port: int, watched: list[dict], clients: int, seconds: float, portal_pid: int
+) -> dict[str, Any]:
+    window = Window(WARM_UP, seconds)
+    threads = [Client(port, watched[i % len(watched)], window, seed=i) for i in range(clients)]
     for thread in threads:
         thread.start()
+    time.sleep(max(0.0, window.opens - time.monotonic()))
+    cpu_before, portal_before = os.times(), portal_cpu_seconds(portal_pid)
+    time.sleep(max(0.0, window.closes - time.monotonic()))
+    cpu_after, portal_after = os.times(), portal_cpu_seconds(portal_pid)
     for thread in threads:
         thread.join()
-    wall = time.monotonic() - started
-    cpu_after = os.times()
     generator = (cpu_after.user - cpu_before.user) + (cpu_after.system - cpu_before.system)
-    portal = portal_cpu_seconds(portal_pid) - portal_before
-    ordered = sorted(samples)
-    return {
-        "clients": clients,
-        "requests": len(samples),
-        "rps": len(samples) / wall,
-        "p50": statistics.median(ordered) if ordered else 0.0,
-        "p95": ordered[max(0, math.ceil(0.95 * len(ordered)) - 1)] if ordered else 0.0,
-        "max": ordered[-1] if ordered else 0.0,
-        "statuses": dict(sorted(statuses.items())),
-        "generator_cpu": 100 * generator / wall,
-        "portal_cpu": 100 * portal / wall,
-        "portal_ms_per_request": 1000 * portal / max(1, len(samples)),
-        "load": os.getloadavg(),
-    }
+    used = {pid: portal_after[pid] - portal_before.get(pid, 0.0) for pid in portal_after}
+    portal = sum(used.values())
+    workers = sorted((cpu for pid, cpu in used.items() if pid != portal_pid), reverse=True)
+    figures: dict[str, Any] = {"clients": clients, "seconds": seconds}
+    for what in ("all", "poll", "page"):
+        ordered = sorted(ms for kind, ms in window.samples if what in ("all", kind))
+        figures[what] = {
+            "requests": len(ordered),
+            "p50": statistics.median(ordered) if ordered else 0.0,
+            "p95": _percentile(ordered, 0.95),
+            "max": ordered[-1] if ordered else 0.0,
+        }
+    requests = figures["all"]["requests"]
+    figures.update(
+        rps=requests / seconds,
+        statuses=dict(sorted(window.statuses.items())),
+        generator_cpu=100 * generator / seconds,
+        portal_cpu=100 * portal / seconds,
+        workers_cpu=[100 * cpu / seconds for cpu in workers],
+        portal_ms_per_request=1000 * portal / max(1, requests),
+        load=os.getloadavg(),
+    )
+    return figures
 
 
 def report(figures: dict) -> None:
-    verdict = "within" if figures["p95"] < GOAL_MS else "OVER"
+    every = figures["all"]
+    verdict = "within" if every["p95"] < GOAL_MS else "OVER"
     print(
-        f"{figures['clients']:>3} client(s): {figures['requests']:>6} requests, "
-        f"{figures['rps']:7.1f} req/s, p50 {figures['p50']:6.1f} ms, "
-        f"p95 {figures['p95']:6.1f} ms ({verdict} the {GOAL_MS:.0f} ms goal), "
-        f"max {figures['max']:7.1f} ms"
+        f"{figures['clients']:>3} client(s): {every['requests']:>6} requests in "
+        f"{figures['seconds']:g} s, {figures['rps']:6.1f} req/s, p50 {every['p50']:6.1f} ms, "
+        f"p95 {every['p95']:6.1f} ms ({verdict} the {GOAL_MS:.0f} ms goal), "
+        f"max {every['max']:7.1f} ms"
     )
+    for what, name in (("poll", "polls"), ("page", "pages")):
+        part = figures[what]
+        print(
+            f"     {name}: {part['requests']:>5}, p50 {part['p50']:6.1f} ms, "
+            f"p95 {part['p95']:6.1f} ms, max {part['max']:7.1f} ms"
+        )
     load = ", ".join(f"{value:.2f}" for value in figures["load"])
+    workers = " + ".join(f"{cpu:.0f} %" for cpu in figures["workers_cpu"])
     print(
         f"     answers {figures['statuses']}; load generator CPU {figures['generator_cpu']:.0f} %, "
-        f"portal CPU {figures['portal_cpu']:.0f} % (of one core, "
+        f"portal CPU {figures['portal_cpu']:.0f} % (of one core; workers {workers}; "
         f"{figures['portal_ms_per_request']:.1f} ms a request); load average {load}"
     )
 
@@ -346,11 +418,10 @@ def main(argv=None) -> int:
         moving = [w["job"] for w in prepared["watched"] if w["moves"]]
         log = (scratch / "gunicorn.log").open("w")
         portal = start_portal(scratch, args.port, log)
-        workers = os.environ.get("WEB_CONCURRENCY", "2")
         print(
-            f"• Portal: gunicorn, {workers} workers × 4 threads on 127.0.0.1:{args.port}; "
-            f"{len(moving)} of {args.clients} watched jobs move, {args.seconds:g} s per "
-            "measurement",
+            f"• Portal: {describe(web_command())} on 127.0.0.1:{args.port}; "
+            f"{len(moving)} of {args.clients} watched jobs move; {args.seconds:g} s measured "
+            f"after a {WARM_UP:g} s warm-up",
             flush=True,
         )
         worker = threading.Thread(target=simulate_worker, args=(moving, stop), daemon=True)
