@@ -21,8 +21,8 @@ HOOKS = {
     "phase_done": "(initiative, phase, actor) after a phase moved to done, in its transaction",
     "initiative_done": "(actor, initiative) after an initiative moved to done, in its transaction",
     "target_created": "(target, actor) after a target was registered, in its transaction",
-    "target_written": "(target, log) after a job that writes through the target's API "
-    "(Kind.writes: the integrity probes) ran, while it still holds the target's lease",
+    "target_written": "(target, log) after a job that wrote through the target's API "
+    "(the integrity probes, a load test with allow_writes) ran, while it holds the lease",
 }
 
 _registered: dict[str, list[Callable[..., object]]] = {name: [] for name in HOOKS}

@@ -258,7 +258,7 @@ def execute(job_id: int, worker: str) -> str:
             else:
                 result = analyzer.run(spec, params, ctx)
         finally:
-            if kind.writes:
+            if wrote(kind, params):
                 _after_writes(job, ctx)
         ctx.check_cancel()
     except Cancelled:
@@ -347,6 +347,12 @@ def _store_exports(job: Job, kind: kinds.Kind, result: AnalysisResult) -> None:
             name=f"kaizen-{job.kind}-{job.pk}.{suffix}",
             defaults={"content_type": content_type, "content": content},
         )
+
+
+def wrote(kind: kinds.Kind, params: dict[str, Any]) -> bool:
+    """Whether a job of ``kind`` with ``params`` may have written through the target's API:
+    the integrity probes, and a load test that sent writes (allow_writes, the target's)."""
+    return kind.writes or bool(params.get("allow_writes"))
 
 
 def _after_writes(job: Job, ctx: JobContext) -> None:

@@ -29,7 +29,7 @@ STRATEGY = Route(
     3,
     "pool, connections, database settings, replication, monitoring and architecture are strategy's",
 )
-QA = Route(Department.QA, 4, "security and test gaps are QA's")
+QA = Route(Department.QA, 4, "security, data integrity and test gaps are QA's")
 HR = Route(Department.HR, 3, "runbooks are HR's")
 
 # Categories the analyzers use (optimizations/analyzers/*) and who owns them.

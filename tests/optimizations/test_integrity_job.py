@@ -14,7 +14,7 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
-from optimizations.jobs import landing, lease, modes, runner
+from optimizations.jobs import kinds, landing, lease, modes, runner
 from optimizations.models import Finding, Job
 from optimizations.work import actions, gates, routing
 from portal import demo_target
@@ -192,3 +192,12 @@ def test_reseed_hook_leaves_other_targets_alone(demo, target):
     demo_target.reseed_after_writes(target, messages.append)
 
     assert messages == []
+
+
+def test_the_demo_is_reseeded_after_any_job_that_wrote():
+    integrity, benchmark, probe = (kinds.get(name) for name in ("integrity", "benchmark", "probe"))
+
+    assert runner.wrote(integrity, {})
+    assert runner.wrote(benchmark, {"allow_writes": True})  # a write-path load test
+    assert not runner.wrote(benchmark, {"allow_writes": False})
+    assert not runner.wrote(probe, {})

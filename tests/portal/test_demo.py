@@ -6,7 +6,7 @@ import pytest
 from django.urls import reverse
 
 from optimizations.jobs import engine, landing
-from optimizations.models import Job, RoiAssumptions, Run
+from optimizations.models import Job, RoiAssumptions, Run, TargetService
 from portal import demo_target
 from portal.demo import DEMO_TARGET_SLUG, load_demo, start_baseline
 from portal.models import AuditEvent
@@ -128,3 +128,24 @@ def test_without_a_running_demo_the_switch_says_so(login, demo, make_user):
     assert "Switch to fast mode" not in page
     response = client.post(reverse("demo_target_mode"), {"mode": "fast"}, follow=True)
     assert "start Kaizen with ./kaizen up" in response.content.decode()
+
+
+def test_both_demo_shops_allow_writes_with_the_demos_key(demo):
+    state = demo_target.DemoState(
+        var_dir=str(demo), database_url="sqlite+aiosqlite:////tmp/x.sqlite3", api_key="k-123"
+    )
+    demo_target.register(state)
+    demo_target.register(state)  # a second start changes nothing
+
+    shop = TargetService.objects.get(slug=DEMO_TARGET_SLUG)
+    twin = TargetService.objects.get(slug=demo_target.FIXED_SLUG)
+    for target in (shop, twin):
+        assert target.allows_writes
+        assert (target.auth_header_name, target.auth_header_value) == ("X-API-Key", "k-123")
+    assert demo_target.environment(state) == {"SHOP_API_KEY": "k-123"}
+    assert AuditEvent.objects.filter(action="target.edit", target=shop).count() == 1
+
+
+def test_a_new_demo_target_is_made_allowing_writes_and_others_are_not(demo, target):
+    assert TargetService.objects.get(slug=DEMO_TARGET_SLUG).allows_writes
+    assert target.allows_writes is False  # off by default
