@@ -22,6 +22,7 @@ from pathlib import Path
 
 from examples.pgcluster import ensure_cluster, stop_cluster
 from optimizations.models import TargetService
+from optimizations.targets.crypto import CredentialUnreadable
 from optimizations.work.actions import do_create_target, do_update_target
 from portal.demo import DEMO_TARGET_SLUG
 
@@ -162,8 +163,6 @@ def reseed_after_writes(target, log) -> None:
     data back to what seeding made: the data size is a comparability key of benchmarks."""
     from django.conf import settings
 
-    from portal.demo import DEMO_TARGET_SLUG
-
     if target.slug not in (DEMO_TARGET_SLUG, FIXED_SLUG):
         return
     state = reload_state(Path(settings.VAR_DIR))
@@ -265,8 +264,6 @@ def register(state: DemoState) -> None:
 
 def _changed_credentials(target, wanted: dict) -> dict:
     """The credentials in ``wanted`` that differ from what ``target`` stores."""
-    from optimizations.targets.crypto import CredentialUnreadable
-
     stored = {}
     try:
         stored["database_url"] = target.database_url if target.database_url_encrypted else ""
