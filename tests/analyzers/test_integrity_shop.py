@@ -12,6 +12,7 @@ from optimizations.analyzers import integrity
 from optimizations.analyzers.base import (
     CHECK_PASSED,
     AnalysisError,
+    Cancelled,
     LocalContext,
     TargetSpec,
     validate_params,
@@ -124,3 +125,27 @@ def test_after_reseed_the_data_size_is_the_seeded_one(scans):
     for shop in shops.values():
         cli.reseed(shop.database_url, items=ITEMS, categories=CATEGORIES, seed=SEED)
         assert len(shop.get("/items/export").text.splitlines()) == ITEMS
+
+
+class CancelAfter(LocalContext):
+    """Cancelled at the ``n``-th time the analyzer asks (each request asks once or more)."""
+
+    def __init__(self, n: int) -> None:
+        super().__init__()
+        self.asked, self.n = 0, n
+
+    def cancelled(self) -> bool:
+        self.asked += 1
+        if self.asked >= self.n:
+            self.cancel()
+        return super().cancelled()
+
+
+def test_a_cancel_stops_the_probes_between_requests_and_skips_the_cleanup(scans):
+    _, shops = scans
+    ctx = CancelAfter(40)
+
+    with pytest.raises(Cancelled):
+        integrity.run(spec_for(shops["fast"]), validate_params(integrity.PARAMS, {}), ctx)
+
+    assert ctx.step != "cleaning up"
