@@ -19,8 +19,11 @@ portal, examples, bench; migrations and the code-scan corpus left out) with
   kept on purpose so that a light command does not load a heavy library
   (plotly, schemathesis, pip-audit…); they cannot form a cycle with our code.
 
-Exit status 1 when there is a hidden project import or a cycle, else 0; the
-test in ``tests/test_house_rules.py`` asserts the same.
+The tests are held to the same rule (their imports of project modules at the
+top), and counted apart.
+
+Exit status 1 when there is a hidden project import (in the project or the
+tests) or a cycle, else 0; ``tests/test_house_rules.py`` asserts the same.
 
     .venv/bin/python bench/imports.py [--verbose]
 """
@@ -69,17 +72,17 @@ class Graph:
         return edges
 
 
-def module_name(path: Path) -> str:
-    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+def module_name(path: Path, root: Path = ROOT) -> str:
+    parts = list(path.relative_to(root).with_suffix("").parts)
     if parts[-1] == "__init__":
         parts.pop()
     return ".".join(parts)
 
 
-def project_files():
-    for package in PACKAGES:
-        for path in sorted((ROOT / package).rglob("*.py")):
-            if SKIPPED_PARTS.isdisjoint(path.relative_to(ROOT).parts):
+def project_files(root: Path = ROOT, packages=PACKAGES):
+    for package in packages:
+        for path in sorted((root / package).rglob("*.py")):
+            if SKIPPED_PARTS.isdisjoint(path.relative_to(root).parts):
                 yield path
 
 
@@ -163,10 +166,10 @@ class _Visitor(ast.NodeVisitor):
         self.generic_visit(node)
 
 
-def build() -> Graph:
+def build(root: Path = ROOT, packages=PACKAGES) -> Graph:
     graph = Graph()
-    for path in project_files():
-        graph.modules[module_name(path)] = path
+    for path in project_files(root, packages):
+        graph.modules[module_name(path, root)] = path
     seen: set[Import] = set()
     outside: set[tuple[str, str, int]] = set()
     for module, path in list(graph.modules.items()):
@@ -183,6 +186,26 @@ def build() -> Graph:
                 outside.add((module, name.partition(".")[0], line))
                 graph.outside_nested.append((module, name, line))
     return graph
+
+
+def hidden_in_tests(graph: Graph, root: Path = ROOT) -> list[tuple[Path, int, str]]:
+    """Imports of project modules inside the tests' functions: (file, line, module).
+
+    A test imports what it uses at the top like any module; only a test that needs
+    a fresh import of a module would import inside a function (none does)."""
+    found = []
+    for path in sorted((root / "tests").rglob("*.py")):
+        if "codescan_corpus" in path.parts:  # a corpus of scanned code, not our tests
+            continue
+        visitor = _Visitor("tests", False)
+        visitor.visit(ast.parse(path.read_text(encoding="utf-8"), str(path)))
+        lines = set()
+        for name, line, nested in visitor.found:
+            target = _resolve(name, graph.modules)
+            if nested and target and line not in lines:
+                lines.add(line)
+                found.append((path, line, target))
+    return found
 
 
 def strongly_connected(edges: dict[str, set[str]]) -> list[list[str]]:
@@ -267,6 +290,10 @@ def main(argv=None) -> int:
         print(f"  {path}:{i.line}  {i.target}")
     if len(hidden) > 20 and not args.verbose:
         print(f"  … and {len(hidden) - 20} more (--verbose)")
+    in_tests = hidden_in_tests(graph)
+    print(f"Imports of project modules inside the tests' functions: {len(in_tests)}")
+    for path, line, target in in_tests:
+        print(f"  {path.relative_to(ROOT)}:{line}  {target}")
     print(f"Registrations in AppConfig.ready(): {len(graph.registrations)}")
     for i in graph.registrations:
         print(f"  {graph.modules[i.module].relative_to(ROOT)}:{i.line}  {i.target}")
@@ -281,7 +308,7 @@ def main(argv=None) -> int:
     if args.verbose:
         for module, name, line in graph.outside_nested:
             print(f"  {graph.modules[module].relative_to(ROOT)}:{line}  ({name})")
-    return 1 if hidden or cycles else 0
+    return 1 if hidden or in_tests or cycles else 0
 
 
 if __name__ == "__main__":

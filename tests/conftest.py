@@ -17,6 +17,8 @@ from django.conf import settings
 from departments.defaults import ensure_departments
 from departments.models import Department, Membership
 from optimizations.jobs import engine
+from optimizations.models import TargetService
+from optimizations.work.actions import do_create_initiative
 
 PASSWORD = "correct-horse-battery-42"
 
@@ -146,8 +148,6 @@ def persona(request):
 
 @pytest.fixture
 def target(db, departments):
-    from optimizations.models import TargetService
-
     return TargetService.objects.create(
         name="Orders API",
         slug="orders-api",
@@ -158,8 +158,6 @@ def target(db, departments):
 
 @pytest.fixture
 def make_initiative(db, target, manager):
-    from optimizations.work.actions import do_create_initiative
-
     def make(title="Speed up orders", **fields):
         fields.setdefault("target", target)
         fields.setdefault("owner", manager)

@@ -17,6 +17,7 @@ import psycopg
 import pytest
 
 from examples import pgcluster
+from optimizations.analyzers import dbscan
 from optimizations.analyzers.base import LocalContext, TargetSpec
 from tests.conftest import need
 
@@ -106,8 +107,6 @@ def drop_database(port: int, name: str) -> None:
 
 def scan(database_url: str, **params):
     """Run the DB scan with window 0 (cumulative) unless given."""
-    from optimizations.analyzers import dbscan
-
     params.setdefault("window", 0)
     target = TargetSpec(name="test", database_url=database_url)
     return dbscan.run(target, params, LocalContext())

@@ -5,6 +5,7 @@ import pytest
 
 from optimizations.analyzers.codescan import advisories, scan_path, to_sarif
 from optimizations.analyzers.codescan.project import read_dependencies
+from optimizations.jobs import modes
 
 from .advisory_server import closed_port, recorded_pypi
 
@@ -188,8 +189,6 @@ def test_fix_hint_names_the_first_fixed_version_above_the_installed_one(installe
 
 
 def test_runs_with_security_in_scope_audit_the_dependencies():
-    from optimizations.jobs import modes
-
     def code_scans(mode, focus=()):
         return [job.params for job in modes.plan(mode, focus) if job.kind == "code_scan"]
 

@@ -6,7 +6,7 @@ import json
 import pytest
 
 from optimizations.analyzers.codescan import scan_path, to_json, to_sarif
-from optimizations.analyzers.codescan.since import compare, counts, load_report
+from optimizations.analyzers.codescan.since import compare, counts, load_report, mark_sarif
 
 ROUTES = """from fastapi import FastAPI
 from sqlalchemy import select
@@ -95,8 +95,6 @@ def test_a_report_of_another_kind_is_refused():
 
 
 def test_a_stored_sarif_log_is_marked_against_an_earlier_one(tmp_path):
-    from optimizations.analyzers.codescan.since import mark_sarif
-
     before = scan(tmp_path / "a")
     moved = scan(
         tmp_path / "b", routes=ROUTES.replace("app = FastAPI()\n", "\n\napp = FastAPI()\n")

@@ -10,6 +10,7 @@ import pytest
 
 from optimizations.analyzers.base import CHECK_UNKNOWN, AnalysisError, LocalContext, TargetSpec
 from optimizations.analyzers.dbscan import run, test_connection
+from optimizations.analyzers.dbscan.connect import QueryFailed, open_session
 
 from . import dbscan_fixtures as fx
 
@@ -182,8 +183,6 @@ def test_scan_creates_nothing_and_leaves_no_session(ladder):
 
 
 def test_scan_connection_is_read_only_with_timeouts(ladder):
-    from optimizations.analyzers.dbscan.connect import open_session
-
     session = open_session(fx.url(ladder, "kz_ladder"))
     try:
         settings = session.one(
@@ -192,7 +191,6 @@ def test_scan_connection_is_read_only_with_timeouts(ladder):
             "current_setting('application_name') AS app"
         )
         assert settings == {"ro": "on", "st": "5s", "lt": "500ms", "app": "kaizen"}
-        from optimizations.analyzers.dbscan.connect import QueryFailed
 
         with pytest.raises(QueryFailed) as caught:
             session.run("CREATE TABLE kaizen_must_not_exist (id int)")

@@ -9,6 +9,7 @@ import psycopg
 import pytest
 
 from optimizations.analyzers.base import CHECK_FAILED, CHECK_PASSED
+from optimizations.analyzers.dbscan import CHECK_IDS
 
 from . import dbscan_fixtures as fx
 
@@ -200,8 +201,6 @@ def test_vacuum_health_reports_dead_rows(result):
 
 
 def test_every_check_reports_an_outcome(result):
-    from optimizations.analyzers.dbscan import CHECK_IDS
-
     assert sorted(c.check_id for c in result.checks) == sorted(CHECK_IDS)
     assert fx.check(result, "db.txid_wraparound").status == CHECK_PASSED
     assert fx.check(result, "db.capabilities").status == CHECK_PASSED

@@ -11,6 +11,7 @@ import urllib.request
 
 import pytest
 
+from examples.shop_api.cli import apply_schema, seed
 from optimizations.analyzers.base import LocalContext, TargetSpec
 from optimizations.analyzers.dbscan import run
 
@@ -44,8 +45,6 @@ def traffic(base: str, mode: str) -> None:
 
 
 def scan_mode(mode: str):
-    from examples.shop_api.cli import apply_schema, seed
-
     port = fx.acquire_cluster()
     db = f"kz_shop_{mode}"
     url = fx.fresh_database(port, db)

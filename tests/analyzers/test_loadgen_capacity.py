@@ -19,7 +19,7 @@ from optimizations.analyzers.loadgen.engine import COUNTERS, ERROR_CLASSES
 from optimizations.analyzers.loadgen.hdr import Histogram
 from optimizations.analyzers.loadgen.machine import MachineSampler
 from optimizations.analyzers.loadgen.runner import RunOutput, merge_ticks
-from optimizations.analyzers.loadgen.verdicts import thresholds_for
+from optimizations.analyzers.loadgen.verdicts import judge_run, thresholds_for
 
 SECONDS = 10
 IDLE_MACHINE = {"cores": 2, "run_queue": 1, "machine_busy_pct": 35.0, "steal_pct": 0.0}
@@ -336,8 +336,6 @@ def test_the_job_page_shows_the_bound_and_whose_limit_it_was(monkeypatch):
 
 
 def test_a_machine_limited_load_test_does_not_judge_throughput_and_says_why():
-    from optimizations.analyzers.loadgen.verdicts import judge_run
-
     summary = {
         "model": "open",
         "offered_rate": 2000.0,

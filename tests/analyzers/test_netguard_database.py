@@ -9,6 +9,7 @@ import os
 
 import pytest
 
+from optimizations.analyzers import netguard
 from optimizations.analyzers.base import AnalysisError
 from optimizations.analyzers.dbscan.connect import (
     check_database_url,
@@ -90,8 +91,6 @@ def test_options_that_read_files_on_the_worker_are_refused(option):
 
 
 def test_the_connection_goes_to_the_checked_address(allowed, monkeypatch):
-    from optimizations.analyzers import netguard
-
     # A name that would resolve elsewhere on a second lookup: libpq never looks it up.
     answers = iter([[ALLOWED], [REFUSED]])
     monkeypatch.setattr(netguard, "resolve", lambda host, port=None: next(answers))
@@ -101,8 +100,6 @@ def test_the_connection_goes_to_the_checked_address(allowed, monkeypatch):
 
 
 def test_every_checked_address_of_a_name_is_an_entry_libpq_may_try(monkeypatch):
-    from optimizations.analyzers import netguard
-
     monkeypatch.setattr(netguard, "resolve", lambda host, port=None: ["127.0.0.3", ALLOWED])
     params = check_database_url("postgresql://u@db.twice.test:6543/db", ("127.0.0.0/8",))
     assert params["host"] == "db.twice.test,db.twice.test"

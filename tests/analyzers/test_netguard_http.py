@@ -8,9 +8,11 @@ The allow-list here is 127.0.0.2/32: a server on 127.0.0.2 is allowed, one on
 import pytest
 
 from optimizations.analyzers import netguard, safehttp
-from optimizations.analyzers.base import AnalysisError, TargetSpec
+from optimizations.analyzers.base import AnalysisError, LocalContext, TargetSpec
 from optimizations.analyzers.dbscan.pool import MetricsWatcher
 from optimizations.analyzers.loadgen.memory import MemorySampler
+from optimizations.analyzers.loadgen.modes import wait_until_ready
+from optimizations.analyzers.loadgen.scenario import fetch_json
 from optimizations.analyzers.netguard import HostNotAllowed
 from optimizations.analyzers.probe import Client
 from tests.analyzers.netguard_servers import ALLOWED, REFUSED, Recorder
@@ -180,9 +182,6 @@ def test_the_endurance_memory_reader_does_not_follow_a_redirect_off_the_list(
 def test_the_load_tests_readiness_wait_does_not_follow_a_redirect_off_the_list(
     allowed_server, refused_server
 ):
-    from optimizations.analyzers.base import LocalContext
-    from optimizations.analyzers.loadgen.modes import wait_until_ready
-
     allowed_server.redirect("/health", f"{refused_server.url}/health")
     with pytest.raises(HostNotAllowed, match=r"127\.0\.0\.1"):
         wait_until_ready(target(allowed_server.url), {"timeout": 2}, LocalContext(), wait=1)
@@ -190,8 +189,6 @@ def test_the_load_tests_readiness_wait_does_not_follow_a_redirect_off_the_list(
 
 
 def test_the_load_tests_openapi_reader_checks_every_hop(allowed_server, refused_server):
-    from optimizations.analyzers.loadgen.scenario import fetch_json
-
     allowed_server.routes["/real.json"] = (200, {}, b'{"paths": {}}')
     allowed_server.redirect("/openapi.json", "/real.json", status=307)
     headers = {"Authorization": TOKEN}

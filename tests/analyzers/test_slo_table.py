@@ -6,10 +6,19 @@ from types import SimpleNamespace
 import pytest
 
 from optimizations.analyzers import slo
-from optimizations.analyzers.base import CHECK_FAILED, CHECK_PASSED, LocalContext
-from optimizations.analyzers.dbscan import checks_queries
+from optimizations.analyzers.base import (
+    CHECK_FAILED,
+    CHECK_PASSED,
+    AnalysisError,
+    CheckOutcome,
+    LocalContext,
+    TargetSpec,
+    verdict_from_checks,
+)
+from optimizations.analyzers.dbscan import checks_queries, scan
 from optimizations.analyzers.dbscan.common import ScanState, Thresholds
 from optimizations.analyzers.dbscan.pool import PoolSample, pool_usage
+from optimizations.analyzers.dbscan.snapshots import Family
 from optimizations.analyzers.loadgen.verdicts import judge, judge_run, thresholds_for
 
 
@@ -168,8 +177,6 @@ def test_pool_use_override_reaches_the_db_scan_verdict():
 
 
 def test_a_scan_verdict_is_incomplete_when_a_required_check_could_not_run():
-    from optimizations.analyzers.base import CheckOutcome, verdict_from_checks
-
     checks = [
         CheckOutcome("db.avg_query_time", "unknown", "pg_stat_statements: CREATE EXTENSION …"),
         CheckOutcome("db.conn_headroom", "passed"),
@@ -184,8 +191,6 @@ def test_a_scan_verdict_is_incomplete_when_a_required_check_could_not_run():
 
 
 def _window_family(*, mean_ms, min_ms, max_ms, calls=60):
-    from optimizations.analyzers.dbscan.snapshots import Family
-
     return Family(
         queryid=1,
         userid=10,
@@ -230,9 +235,6 @@ def test_the_slow_query_threshold_changes_the_slow_query_rate_verdict():
 
 
 def test_a_db_scan_job_stored_with_the_old_parameter_name_still_runs(monkeypatch):
-    from optimizations.analyzers.base import AnalysisError, TargetSpec
-    from optimizations.analyzers.dbscan import scan
-
     seen = {}
     build = Thresholds.build
 

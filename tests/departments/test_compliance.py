@@ -25,6 +25,7 @@ from departments.models import (
 )
 from optimizations.models import Finding, GateSignoff, Job, Phase, Run, TargetService
 from optimizations.targets.crypto import encrypt
+from portal.demo import load_demo
 from portal.models import Notification
 
 # Mid-November 2026: the quarter is 2026-Q4, the month 2026-11.
@@ -493,8 +494,6 @@ def test_attestation_rows_are_never_changed_by_expiry(make_control, hr_editor):
 
 
 def test_the_demo_comes_with_the_default_register(departments, topics):
-    from portal.demo import load_demo
-
     assert load_demo("correct-horse-battery-42", "http://127.0.0.1:8100")
     assert Control.objects.count() == len(compliance.DEFAULT_REGISTER)
     Control.objects.filter(slug="incident-drill").delete()

@@ -8,6 +8,7 @@ from departments.markdown import render
 from departments.models import Membership, Runbook, TrainingModule, TrainingRecord
 from departments.quiz import parse
 from departments.runbook_templates import TEMPLATES
+from portal.demo import load_demo
 
 
 @pytest.fixture
@@ -69,8 +70,6 @@ def test_every_hr_template_renders_and_names_the_service(key):
 
 
 def test_the_portal_demo_loads_the_runbooks_and_training(departments, topics):
-    from portal.demo import load_demo
-
     assert load_demo("demo-password-42", "http://127.0.0.1:8100")
     assert Runbook.objects.count() == 5 and TrainingModule.objects.count() == 1
     # The module goes to Development's engineers.

@@ -8,7 +8,9 @@ from django.utils import timezone
 
 from departments import actions
 from departments.models import Runbook, TrainingGate
-from optimizations.models import Finding, Run, TargetService
+from departments.tasks import refresh_runbook_findings
+from optimizations.jobs import housekeeping, landing
+from optimizations.models import Finding, Run, Schedule, TargetService
 from portal.access import missing_training, training_gate_refusal
 
 RIGHT = {1: {2}, 2: {1, 2}}
@@ -137,8 +139,6 @@ def test_a_triaged_finding_stays_as_a_person_decided(target, topics):
 
 
 def test_a_new_target_gets_its_findings_from_the_periodic_task(topics, departments):
-    from departments.tasks import refresh_runbook_findings
-
     newcomer = TargetService.objects.create(
         name="Search API",
         slug="search-api",
@@ -152,9 +152,6 @@ def test_a_new_target_gets_its_findings_from_the_periodic_task(topics, departmen
 def test_a_schedule_runs_past_the_gate_of_the_person_who_made_it(
     gate, target, qa_engineer, monkeypatch, broker_up
 ):
-    from optimizations.jobs import housekeeping, landing
-    from optimizations.models import Schedule
-
     monkeypatch.setattr(landing, "enqueue", lambda job: True)
     Schedule.objects.create(
         target=target,

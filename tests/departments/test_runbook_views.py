@@ -5,7 +5,7 @@ from django.urls import reverse
 
 from departments import actions
 from departments.models import Runbook, RunbookRevision, RunbookStepRun
-from optimizations.models import Run
+from optimizations.models import Run, TargetService
 from portal.models import AuditEvent
 
 
@@ -321,8 +321,6 @@ def test_coverage_shows_which_standard_runbooks_a_target_has(
 def test_coverage_costs_the_same_queries_for_more_targets_and_runbooks(
     login, make_runbook, target, departments, hr_editor, queries_of, django_assert_max_num_queries
 ):
-    from optimizations.models import TargetService
-
     client = login(hr_editor)
     make_runbook("Pool", targets=[target], topic_slugs=["connection-pool-exhaustion"])
     baseline = queries_of(client, reverse("runbook_coverage"))

@@ -9,6 +9,7 @@ import re
 import pytest
 from django.db import connection
 
+from departments.actions import do_save_runbook
 from departments.models import Runbook
 from departments.search import search_runbooks, snippet
 
@@ -58,8 +59,6 @@ def test_nothing_matches_an_unknown_word(library):
 
 
 def test_only_the_current_revision_is_searched(library, hr_editor):
-    from departments.actions import do_save_runbook
-
     pool = library["pool"]
     do_save_runbook(hr_editor, pool, title=pool.title, body="Look at the pool metrics.")
     assert titles("pg_stat_activity") == []

@@ -5,6 +5,7 @@ from django.core import mail
 
 from optimizations.jobs import availability
 from optimizations.models import Incident, Measurement
+from optimizations.targets.crypto import encrypt
 from portal.models import Notification
 from tests.optimizations.workers import StubTarget, free_port
 
@@ -115,7 +116,6 @@ def test_a_target_outside_the_allow_list_is_down_with_the_reason(owned, settings
 def test_the_minute_check_does_not_follow_a_redirect_off_the_allow_list(owned, settings):
     # Nobody starts the minute check: it must hold the allow-list on its own, and never
     # hand the target's auth header to a host off it.
-    from optimizations.targets.crypto import encrypt
     from tests.analyzers.netguard_servers import ALLOWED, REFUSED, Recorder
 
     settings.KAIZEN_ALLOWED_TARGET_HOSTS = ["127.0.0.2/32"]

@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from departments.models import Membership
 from optimizations.jobs import baselines, engine, landing
-from optimizations.models import Job, Run, TargetService
+from optimizations.models import Job, Measurement, Run, TargetService
 from optimizations.models.leases import TargetLease
 from portal.models import AuditEvent, Notification
 from portal.notify import recipients, route
@@ -135,8 +135,6 @@ def test_a_targets_baseline_set_and_latest_in_bulk_match_one_by_one(target, twin
 
 
 def test_the_memory_baseline_follows_the_same_rule(target):
-    from optimizations.models import Measurement
-
     endurance = {**LOAD, "mode": "endurance"}
     first = load_set(target, T0, [100.0], params=endurance)
     second = load_set(target, T0 + datetime.timedelta(hours=1), [100.0], params=endurance)

@@ -7,6 +7,7 @@ from django.utils import timezone
 
 from optimizations.models import Job, Measurement, Run
 from optimizations.reports import capacity
+from optimizations.work import gates
 
 NOW = timezone.now()
 POOL = {"size": 5, "max_overflow": 10, "peak_checked_out": 6, "peak_use_pct": 40.0}
@@ -249,8 +250,6 @@ def test_a_stress_test_our_side_stopped_before_any_step_is_a_gap_not_a_failure(d
 
 
 def test_the_phase_3_gate_passes_on_a_bound_that_meets_the_need(db, target, make_initiative):
-    from optimizations.work import gates
-
     job = bounded_stress(target, 100.0)
     db_scan(target, run=job.run, pool=POOL, connections=CONNECTIONS)
     target.expected_rps = 250

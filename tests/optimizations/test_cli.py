@@ -20,7 +20,7 @@ from optimizations import cli
 from optimizations.analyzers.base import MeasurementData
 from optimizations.jobs import engine, kinds, landing, lease, runner
 from optimizations.management.commands import optimize
-from optimizations.models import Finding, Job, Run
+from optimizations.models import Finding, Job, Run, TargetService
 from portal.models import AuditEvent
 from tests.conftest import need
 from tests.optimizations import fake_analyzer
@@ -416,8 +416,6 @@ def test_broker_down_exits_2_with_the_engines_reason(target, qa_engineer, queue,
 def test_initiative_links_the_run_when_it_is_the_targets(
     target, qa_engineer, queue, make_initiative, departments
 ):
-    from optimizations.models import TargetService
-
     initiative = make_initiative()
     code, _, _ = optimize_cmd(
         "strategy",

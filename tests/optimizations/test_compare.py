@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from optimizations.jobs import engine, landing
 from optimizations.models import Job, Run, TargetService
+from portal.models import AuditEvent
 from tests.factories import benchmark_job, load_summary
 
 
@@ -119,8 +120,6 @@ def test_a_viewer_cannot_start_a_comparison(login, viewer, target, fixed):
 
 
 def test_pinning_a_baseline_is_audited(login, qa_engineer, target):
-    from portal.models import AuditEvent
-
     run = Run.objects.create(
         target=target, mode="performance", status="succeeded", finished_at=timezone.now()
     )

@@ -2,8 +2,9 @@
 
 import pytest
 
+from departments.models import TrainingGate, TrainingModule
 from optimizations.jobs import engine, kinds, landing, modes
-from optimizations.models import Job, Run
+from optimizations.models import Job, Measurement, Run
 
 pytestmark = pytest.mark.usefixtures("broker_up")
 
@@ -109,8 +110,6 @@ def test_a_rerun_repeats_the_same_jobs_with_the_same_parameters(target, qa_engin
 def test_a_training_gate_stops_a_load_test_for_someone_untrained(
     target, qa_engineer, sent, departments
 ):
-    from departments.models import TrainingGate, TrainingModule
-
     module = TrainingModule.objects.create(
         title="Load testing safely",
         slug="load-testing",
@@ -148,8 +147,6 @@ def test_a_benchmark_learns_the_baselines_memory_for_the_memory_objective(
     target, qa_engineer, sent
 ):
     from django.utils import timezone
-
-    from optimizations.models import Measurement
 
     run = Run.objects.create(target=target, mode="quality")
     endurance = Job.objects.create(

@@ -12,6 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from optimizations.models import Finding, Job, PhaseTask, Run, TargetService
+from optimizations.reports.views import exports
 from tests.conftest import PERSONAS
 from tests.factories import benchmark_job, load_summary
 
@@ -419,8 +420,6 @@ def test_runs_exports_stream_in_a_fixed_number_of_queries(login, viewer, initiat
 def test_exports_read_in_chunks_and_do_not_hold_every_row(
     login, viewer, target, monkeypatch, django_assert_max_num_queries
 ):
-    from optimizations.reports.views import exports
-
     monkeypatch.setattr(exports, "CHUNK", 10)
     many_runs(target, 35)
     client = login(viewer)

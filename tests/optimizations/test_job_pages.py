@@ -4,7 +4,8 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from optimizations.models import Job, JobLog, Run
+from optimizations.models import Job, JobLog, Measurement, Run
+from portal.models import Notification
 
 
 def htmx_get(client, url):
@@ -149,8 +150,6 @@ def test_the_status_page_reports_the_parts(login, qa_engineer, settings):
 
 
 def test_the_inbox_lists_and_marks_read(login, qa_engineer):
-    from portal.models import Notification
-
     Notification.objects.create(user=qa_engineer, subject="Run #1 succeeded", url="/runs/1/")
     client = login(qa_engineer)
     assert "Run #1 succeeded" in client.get(reverse("inbox")).content.decode()
@@ -160,8 +159,6 @@ def test_the_inbox_lists_and_marks_read(login, qa_engineer):
 
 
 def add_rows(job, first, count):
-    from optimizations.models import Measurement
-
     now = timezone.now()
     Measurement.objects.bulk_create(
         Measurement(

@@ -9,7 +9,7 @@ import pytest
 from django.db.models import F
 from django.utils import timezone
 
-from optimizations.jobs import engine, housekeeping, landing, lease, modes, runner
+from optimizations.jobs import engine, housekeeping, kinds, landing, lease, modes, runner
 from optimizations.models import Job, Run, TargetLease, TargetService
 
 pytestmark = pytest.mark.usefixtures("broker_up")
@@ -356,8 +356,6 @@ def test_the_job_run_and_history_pages_say_what_a_job_waits_for(
 @pytest.fixture
 def fake_load_kind(monkeypatch):
     """A kind that "loads" the target: the fake analyzer, under the lease."""
-    from optimizations.jobs import kinds
-
     kind = kinds.Kind(
         "fake",
         "Fake load",

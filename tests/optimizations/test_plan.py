@@ -5,6 +5,7 @@ from decimal import Decimal
 import pytest
 
 from optimizations.models import Phase, PhaseTask
+from optimizations.work.actions import do_update_initiative
 from optimizations.work.plan import (
     STANDARD_PHASES,
     progress_of_tasks,
@@ -56,8 +57,6 @@ def test_an_active_initiative_starts_in_phase_one(initiative):
 
 
 def test_a_draft_starts_its_first_phase_when_it_becomes_active(make_initiative, manager):
-    from optimizations.work.actions import do_update_initiative
-
     draft = make_initiative(status="draft")
     assert not draft.phases.filter(status=Phase.ACTIVE).exists()
     do_update_initiative(manager, draft, status="active")

@@ -23,6 +23,7 @@ from optimizations.models import (
     TargetService,
 )
 from optimizations.reports import charts, portfolio
+from optimizations.targets import slo
 from optimizations.work import routing
 from optimizations.work.actions import do_update_task
 from optimizations.work.triage import do_triage_findings
@@ -546,7 +547,6 @@ def test_each_targets_slo_counts_load_as_its_row_comes_into_view(
     with django_assert_max_num_queries(15):
         cell = client.get(url, headers={"HX-Request": "true"}).content.decode()
     # Nothing measured yet: every SLO is unknown, none passes or fails.
-    from optimizations.targets import slo
 
     every = sum(1 for threshold in slo.THRESHOLDS if threshold.is_slo)
     assert "0 pass" in cell and "0 fail" in cell and f"{every} unknown" in cell

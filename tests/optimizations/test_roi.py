@@ -14,7 +14,8 @@ from django.utils import timezone
 
 from optimizations.analyzers import stats
 from optimizations.models import Measurement, PhaseTask, RoiAssumptions, Run, TargetService
-from optimizations.reports import roi
+from optimizations.reports import charts, roi
+from optimizations.work.actions import do_create_initiative
 from portal.models import AuditEvent
 from tests.conftest import PERSONAS
 from tests.factories import benchmark_job, load_summary
@@ -252,8 +253,6 @@ def test_a_pinned_load_set_takes_the_first_knee_measured_before_the_latest_set(i
 
 
 def test_runs_of_another_initiative_are_not_its_baseline(initiative, target, manager):
-    from optimizations.work.actions import do_create_initiative
-
     other = do_create_initiative(
         manager,
         title="Another",
@@ -597,8 +596,6 @@ def test_two_stress_knees_alone_give_an_estimate_but_verify_nothing(initiative, 
 
 
 def test_the_before_after_chart_goes_logarithmic_for_a_tenfold_change():
-    from optimizations.reports import charts
-
     close = charts.before_after_latency(
         {"p50": [50.0, 51.0], "p95": [100.0, 102.0]},
         {"p50": [40.0, 41.0], "p95": [80.0, 82.0]},

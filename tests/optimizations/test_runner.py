@@ -4,6 +4,7 @@ import pytest
 
 from optimizations.jobs import kinds, runner
 from optimizations.models import Finding, Job, JobLog, Measurement, Run
+from portal.models import Notification
 
 # The runner writes progress from a second thread, on its own connection: the
 # rows it updates must be committed, not inside a test transaction.
@@ -128,8 +129,6 @@ def test_a_job_that_is_gone_is_skipped_quietly():
 
 
 def test_the_run_finishing_tells_who_started_it(target, qa_engineer, run_fake):
-    from portal.models import Notification
-
     run = Run.objects.create(target=target, mode="custom", triggered_by=qa_engineer)
     job = Job.objects.create(run=run, kind="fake", target=target, triggered_by=qa_engineer)
     runner.execute(job.pk, "w")

@@ -13,7 +13,10 @@ from django.core.management import call_command
 from django.urls import reverse
 from django.utils import timezone
 
-from optimizations.jobs import engine, landing
+from optimizations.analyzers.base import LocalContext, TargetSpec
+from optimizations.analyzers.loadgen import run as benchmark
+from optimizations.jobs import engine, landing, lease, runner
+from optimizations.management.commands import optimize
 from optimizations.models import Job, Run
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "scenarios" / "shop_journey.yaml"
@@ -148,8 +151,6 @@ def test_a_viewer_cannot_start_a_scripted_load_test(login, viewer, target, queue
 
 @pytest.mark.django_db
 def test_the_job_page_shows_journeys_and_per_step_figures(login, qa_engineer, target):
-    from optimizations.analyzers.base import LocalContext, TargetSpec
-    from optimizations.analyzers.loadgen import run as benchmark
     from tests.analyzers.journey_server import JourneyServer
 
     shop = JourneyServer()
@@ -211,8 +212,6 @@ def test_a_load_test_may_write_only_when_its_target_allows_writes(
 def test_cli_runs_the_scenario_as_a_load_test_with_per_step_figures(
     target, qa_engineer, queue, monkeypatch, tmp_path
 ):
-    from optimizations.jobs import lease, runner
-    from optimizations.management.commands import optimize
     from tests.analyzers.journey_server import JourneyServer
 
     def pause():

@@ -9,7 +9,9 @@ from django.utils import timezone
 
 from optimizations.jobs import cron, housekeeping
 from optimizations.jobs.schedules import DEFAULT_SCHEDULES
-from optimizations.models import Job, Run, Schedule
+from optimizations.models import Job, JobLog, Measurement, Run, Schedule
+from optimizations.targets import slo
+from portal.models import ServiceBeat
 
 UTC = zoneinfo.ZoneInfo("UTC")
 
@@ -67,8 +69,6 @@ def test_every_registered_target_gets_the_recurring_reviews(login, dev_engineer,
 
 
 def _slo_defaults():
-    from optimizations.targets import slo
-
     return slo.defaults()
 
 
@@ -115,8 +115,6 @@ def test_a_scheduled_job_that_could_not_start_in_time_expires(target):
 
 
 def test_beat_leaves_its_tick_for_the_status_page(target):
-    from portal.models import ServiceBeat
-
     housekeeping.tick()
     assert ServiceBeat.objects.get(name="beat").at <= timezone.now()
 
@@ -148,8 +146,6 @@ def test_a_schedule_with_a_bad_cron_is_refused_readably(login, target, manager):
 
 
 def test_purge_removes_old_logs_and_samples_but_keeps_summaries(target, settings):
-    from optimizations.models import JobLog, Measurement
-
     settings.KAIZEN_RETENTION_DAYS = 30
     old = timezone.now() - datetime.timedelta(days=40)
     run = Run.objects.create(target=target, mode="performance")
@@ -174,8 +170,6 @@ def test_purge_removes_old_logs_and_samples_but_keeps_summaries(target, settings
 
 
 def test_purge_keeps_the_samples_of_baselines_and_sentinel_references(target, settings):
-    from optimizations.models import Measurement
-
     settings.KAIZEN_RETENTION_DAYS = 30
     old = timezone.now() - datetime.timedelta(days=40)
     runs = [Run.objects.create(target=target, mode="performance") for _ in range(3)]

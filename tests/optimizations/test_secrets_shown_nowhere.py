@@ -12,6 +12,7 @@ from django.urls import reverse
 
 from optimizations.jobs import runner
 from optimizations.models import Job, Run
+from optimizations.targets.crypto import encrypt
 from portal.tokens import do_create_token
 from tests.analyzers.netguard_servers import Listener
 
@@ -29,8 +30,6 @@ def listener():
 
 @pytest.fixture
 def secret_target(target, listener):
-    from optimizations.targets.crypto import encrypt
-
     target.database_url_encrypted = encrypt(
         f"postgresql://shop:{SECRET}@127.0.0.1:{listener.port}/shop?password={SECRET}"
     )

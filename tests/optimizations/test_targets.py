@@ -5,6 +5,7 @@ from django.urls import reverse
 
 from optimizations.models import TargetService
 from optimizations.targets import slo
+from optimizations.targets.crypto import CredentialUnreadable, encrypt
 from portal.models import AuditEvent
 
 SECRET_URL = "postgresql://shop:s3cr3t-pa55@127.0.0.1:5432/shop"
@@ -114,8 +115,6 @@ def test_thresholds_keep_only_what_differs_from_the_defaults(login, target, dev_
 
 
 def test_a_changed_encryption_key_reads_as_a_clear_message(target, settings):
-    from optimizations.targets.crypto import CredentialUnreadable, encrypt
-
     target.database_url_encrypted = encrypt(SECRET_URL)
     target.save()
     settings.KAIZEN_ENCRYPTION_KEY = "q3X2b3nO8rT0rV9J0Yl6k4C1pQm9JX0dHc1sVb2zWfA="

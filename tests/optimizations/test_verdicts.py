@@ -7,7 +7,8 @@ import pytest
 from django.urls import reverse
 
 from optimizations.jobs import verdicts
-from optimizations.models import Job, Run
+from optimizations.models import GateSignoff, Job, PhaseTask, Run
+from optimizations.work import criteria, gates
 
 
 def test_a_job_status_maps_to_one_verdict():
@@ -150,8 +151,6 @@ def test_the_live_fragment_drops_cancel_and_shows_the_cancelled_verdict(
 def test_a_phase_closed_by_override_says_so_instead_of_done_at_0_percent(
     client, manager, initiative
 ):
-    from optimizations.models import GateSignoff
-
     phase = initiative.phases.get(number=1)
     GateSignoff.objects.create(
         phase=phase, signed_by=manager, override=True, override_reason="baseline taken by hand"
@@ -171,9 +170,6 @@ def test_a_phase_closed_by_override_says_so_instead_of_done_at_0_percent(
     [("pass", "done", "met"), ("fail", "todo", "not_met"), ("incomplete", "todo", "unknown")],
 )
 def test_a_task_whose_run_passed_moves_to_done(initiative, target, verdict, status, state):
-    from optimizations.models import PhaseTask
-    from optimizations.work import criteria
-
     task = PhaseTask.objects.get(phase__initiative=initiative, title="Analyze performance")
     run = Run.objects.create(
         target=target, mode="performance", task=task, initiative=initiative, verdict=verdict
@@ -189,8 +185,6 @@ def test_a_task_whose_run_passed_moves_to_done(initiative, target, verdict, stat
 def test_a_gate_speaks_the_vocabulary_and_missing_evidence_is_never_pass(
     client, manager, initiative, monkeypatch
 ):
-    from optimizations.work import gates
-
     phase = initiative.phases.get(number=1)
     client.force_login(manager)
     url = reverse("phase_gate", args=[phase.pk])
@@ -224,8 +218,6 @@ def test_the_job_page_says_what_an_incomplete_verdict_misses(client, qa_engineer
 
 @pytest.mark.django_db
 def test_task_criteria_show_in_the_verdict_vocabulary(client, manager, initiative, target):
-    from optimizations.models import PhaseTask
-
     task = PhaseTask.objects.filter(phase__initiative=initiative).first()
     criterion = {"kind": "finding_gone", "text": "FSA101 gone on re-scan", "finding": 0}
     states = {"met": "pass", "not_met": "fail", "unknown": "incomplete", "": "pending"}

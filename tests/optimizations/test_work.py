@@ -8,7 +8,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from optimizations.jobs import landing
-from optimizations.models import Finding, Job, Measurement, PhaseTask, Run
+from optimizations.models import Finding, Job, Measurement, PhaseTask, Run, TargetService
 from optimizations.work import criteria, routing, triage
 from portal.models import AuditEvent
 from tests.conftest import PERSONAS
@@ -387,8 +387,6 @@ def test_bulk_assign_and_everything_matching_the_filter(
 
 
 def test_findings_of_another_target_cannot_be_planned_here(login, manager, initiative, departments):
-    from optimizations.models import TargetService
-
     other = TargetService.objects.create(
         name="Other",
         slug="other",

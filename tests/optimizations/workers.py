@@ -18,6 +18,8 @@ from pathlib import Path
 from django.conf import settings
 from django.db import connection
 
+from portal.celery import app
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -52,8 +54,6 @@ def broker_settings(kind: str, var_dir: Path) -> tuple[str, dict]:
 @contextlib.contextmanager
 def use_broker(url: str, options: dict):
     """Point this process's Celery app (the publisher) at the test broker."""
-    from portal.celery import app
-
     saved = (settings.CELERY_BROKER_URL, settings.CELERY_BROKER_TRANSPORT_OPTIONS)
     saved_conf = (app.conf.broker_url, app.conf.broker_transport_options)
     # Celery reads CELERY_BROKER_URL from the environment before its own
@@ -84,8 +84,6 @@ def use_broker(url: str, options: dict):
 
 
 def purge(queue: str = "analysis") -> None:
-    from portal.celery import app
-
     with app.connection_for_write() as conn, contextlib.suppress(Exception):
         # kombu's channels purge a queue (queue_purge); the stubs' StdChannel lacks it.
         conn.default_channel.queue_purge(queue)  # type: ignore[attr-defined]

@@ -17,6 +17,7 @@ from kombu.exceptions import ChannelError
 from kombu.transport import filesystem as stock_filesystem
 
 from portal import broker
+from portal.celery import app
 from portal.models import ServiceBeat
 from tests.optimizations.workers import Worker, broker_settings, use_broker, wait_for
 
@@ -240,8 +241,6 @@ def test_a_real_worker_survives_a_torn_message_and_runs_the_next_task(tmp_path):
     try:
         worker.wait_ready()
         with use_broker(url, transport_options):
-            from portal.celery import app
-
             app.send_task("optimizations.tasks.tick")
             wait_for(
                 lambda: ServiceBeat.objects.filter(name="beat").exists(),

@@ -5,6 +5,7 @@ import json
 import pytest
 from django.urls import reverse
 
+from departments.models import Membership
 from optimizations.jobs import engine, landing
 from optimizations.models import Job, RoiAssumptions, Run, TargetService
 from portal import demo_target
@@ -86,8 +87,6 @@ def _state(var_dir, mode="slow"):
 
 @pytest.mark.parametrize("persona", PERSONAS, indirect=True)
 def test_switching_the_demo_target_mode_by_role(request, login, persona, demo):
-    from optimizations.models import TargetService
-
     _state(demo)
     client = login(persona)
     response = client.post(reverse("demo_target_mode"), {"mode": "fast"})
@@ -111,8 +110,6 @@ def test_switching_the_demo_target_mode_by_role(request, login, persona, demo):
 
 
 def test_the_demo_target_page_offers_the_switch(login, demo, make_user):
-    from departments.models import Membership
-
     _state(demo)
     engineer = make_user("eng", ("dev", Membership.ENGINEER))
     page = login(engineer).get(reverse("target_detail", args=[DEMO_TARGET_SLUG])).content.decode()
@@ -120,8 +117,6 @@ def test_the_demo_target_page_offers_the_switch(login, demo, make_user):
 
 
 def test_without_a_running_demo_the_switch_says_so(login, demo, make_user):
-    from departments.models import Membership
-
     engineer = make_user("eng", ("dev", Membership.ENGINEER))
     client = login(engineer)
     page = client.get(reverse("target_detail", args=[DEMO_TARGET_SLUG])).content.decode()

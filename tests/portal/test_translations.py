@@ -19,6 +19,7 @@ from django.urls import reverse
 
 from portal.i18n import (
     Entry,
+    PoError,
     compile_catalogue,
     compile_mo,
     parse_po,
@@ -28,7 +29,8 @@ from portal.i18n import (
     python_messages,
     template_messages,
 )
-from portal.models import UserPreference
+from portal.language import language_for
+from portal.models import Notification, UserPreference
 
 BASE = Path(settings.BASE_DIR)
 JA_PO = BASE / "locale" / "ja" / "LC_MESSAGES" / "django.po"
@@ -210,8 +212,6 @@ def test_the_mo_file_is_what_python_gettext_reads():
 
 
 def test_a_broken_po_file_is_refused_with_its_line():
-    from portal.i18n import PoError
-
     with pytest.raises(PoError, match="line 2"):
         parse_po('msgid "a"\nmsgstr "unterminated\n')
 
@@ -300,8 +300,6 @@ def test_dates_follow_the_language(login, manager):
 
     from django.utils import timezone
 
-    from portal.models import Notification
-
     note = Notification.objects.create(user=manager, subject="Load test #7 finished")
     at = timezone.make_aware(datetime.datetime(2026, 3, 5, 14, 30), datetime.UTC)
     Notification.objects.filter(pk=note.pk).update(created_at=at)
@@ -314,8 +312,6 @@ def test_dates_follow_the_language(login, manager):
 
 
 def test_mail_goes_out_in_the_users_language_else_english(manager, dev_engineer):
-    from portal.language import language_for
-
     UserPreference.objects.create(user=manager, language="ja")
     assert language_for(manager) == "ja"
     assert language_for(dev_engineer) == settings.LANGUAGE_CODE == "en"

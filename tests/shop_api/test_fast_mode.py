@@ -12,9 +12,11 @@ import redis
 
 from examples.shop_api.common.metrics import Metrics
 from examples.shop_api.common.seeding import example_ids
+from examples.shop_api.fast import routes as fast_routes
 from examples.shop_api.fast.cache import REDIS_KEY_PREFIX, MemoryCache, RedisCache
 from examples.shop_api.fast.db import MAX_OVERFLOW, POOL_SIZE
 from examples.shop_api.fast.routes import MAX_PAGE_SIZE
+from examples.shop_api.slow import routes as slow_routes
 from tests.conftest import need, reachable
 from tests.shop_api.conftest import (
     ALLOWED_ORIGIN,
@@ -146,9 +148,6 @@ def test_concurrent_requests_overlap_their_waits(shops, backend, monkeypatch):
     started (so the burst must overlap); slow mode's, being synchronous on the
     event loop, can never see a second.
     """
-    from examples.shop_api.fast import routes as fast_routes
-    from examples.shop_api.slow import routes as slow_routes
-
     peak = {"slow": 0, "fast": 0}
     in_flight = {"slow": 0, "fast": 0}
     lock = threading.Lock()
