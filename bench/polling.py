@@ -54,6 +54,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import django
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
@@ -73,25 +75,47 @@ def parse_args(argv):
     return parser.parse_args(argv)
 
 
+def _postgres(url: str, create: bool) -> None:
+    import psycopg
+
+    parts = urlsplit(url)
+    name = parts.path.lstrip("/")
+    admin = parts._replace(path="/postgres").geturl()
+    with psycopg.connect(admin, autocommit=True) as connection:
+        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        if create:
+            connection.execute(f'CREATE DATABASE "{name}"')
+
+
+# A program, not a library: its scratch folder and database come from its command line,
+# so Django is set up here, before the imports below read models (Django's way for a
+# standalone script).
+ARGS = parse_args(sys.argv[1:])
+SCRATCH = Path(tempfile.mkdtemp(prefix="kaizen-bench-polling-"))
+DATABASE_URL = ARGS.database_url or f"sqlite:///{SCRATCH / 'kaizen.sqlite3'}"
+if DATABASE_URL.startswith("postgres"):
+    _postgres(DATABASE_URL, create=True)
+os.environ.update(KAIZEN_VAR_DIR=str(SCRATCH), DATABASE_URL=DATABASE_URL)
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
+django.setup()
+
+from django.conf import settings  # noqa: E402
+from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY  # noqa: E402
+from django.contrib.auth.models import User  # noqa: E402
+from django.contrib.sessions.backends.db import SessionStore  # noqa: E402
+from django.core.management import call_command  # noqa: E402
+from django.db import connection, connections, transaction  # noqa: E402
+from django.utils import timezone  # noqa: E402
+
+from departments.models import Department, Membership  # noqa: E402
+from optimizations.models import Job, JobLog, Run, TargetService  # noqa: E402
+from portal.processes import commands  # noqa: E402
+
 # --- the scratch portal ------------------------------------------------------------------
 
 
-def prepare(var_dir: Path, database_url: str, clients: int) -> dict:
+def prepare(clients: int) -> dict:
     """Migrate, collect static files, make the people and runs; returns what clients watch."""
-    os.environ.update(KAIZEN_VAR_DIR=str(var_dir), DATABASE_URL=database_url)
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
-    import django
-
-    django.setup()
-    from django.conf import settings
-    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
-    from django.contrib.auth.models import User
-    from django.contrib.sessions.backends.db import SessionStore
-    from django.core.management import call_command
-
-    from departments.models import Department, Membership
-    from optimizations.models import Job, Run, TargetService
-
     call_command("migrate", interactive=False, verbosity=0)
     call_command("collectstatic", interactive=False, verbosity=0)
     qa = Department.objects.get(code="qa")
@@ -130,18 +154,12 @@ def prepare(var_dir: Path, database_url: str, clients: int) -> dict:
                 "done": probe.pk,
             }
         )
-    from django.db import connection
-
     connection.close()
     return {"watched": watched}
 
 
 def simulate_worker(jobs: list[int], stop: threading.Event) -> None:
     """What the runner writes while jobs run: progress and heartbeat every 0.5 s, log lines."""
-    from django.db import connection, transaction
-    from django.utils import timezone
-
-    from optimizations.models import Job, JobLog
 
     tick = 0
     seq = dict.fromkeys(jobs, 0)
@@ -166,8 +184,6 @@ def simulate_worker(jobs: list[int], stop: threading.Event) -> None:
 
 
 def web_command(var_dir: Path | None = None) -> list[str]:
-    from portal.processes import commands
-
     return commands(str(var_dir or "."))["web"]
 
 
@@ -391,30 +407,14 @@ def report(figures: dict) -> None:
 # --- main ------------------------------------------------------------------------------------
 
 
-def _postgres(url: str, create: bool) -> None:
-    import psycopg
-
-    parts = urlsplit(url)
-    name = parts.path.lstrip("/")
-    admin = parts._replace(path="/postgres").geturl()
-    with psycopg.connect(admin, autocommit=True) as connection:
-        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        if create:
-            connection.execute(f'CREATE DATABASE "{name}"')
-
-
-def main(argv=None) -> int:
-    args = parse_args(sys.argv[1:] if argv is None else argv)
-    scratch = Path(tempfile.mkdtemp(prefix="kaizen-bench-polling-"))
-    database_url = args.database_url or f"sqlite:///{scratch / 'kaizen.sqlite3'}"
+def main() -> int:
+    args, scratch, database_url = ARGS, SCRATCH, DATABASE_URL
     postgres = database_url.startswith("postgres")
     portal = log = None
     stop = threading.Event()
     try:
-        if postgres:
-            _postgres(database_url, create=True)
         print(f"• Preparing {database_url} with {args.clients} watchers…", flush=True)
-        prepared = prepare(scratch, database_url, args.clients)
+        prepared = prepare(args.clients)
         moving = [w["job"] for w in prepared["watched"] if w["moves"]]
         log = (scratch / "gunicorn.log").open("w")
         portal = start_portal(scratch, args.port, log)
@@ -440,8 +440,6 @@ def main(argv=None) -> int:
             except subprocess.TimeoutExpired:
                 os.killpg(portal.pid, signal.SIGKILL)
         if postgres:
-            from django.db import connections
-
             connections.close_all()
             _postgres(database_url, create=False)
         shutil.rmtree(scratch, ignore_errors=True)

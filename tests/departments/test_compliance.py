@@ -23,6 +23,7 @@ from departments.models import (
     Runbook,
     TrainingRecord,
 )
+from departments.tasks import evaluate_compliance
 from optimizations.models import Finding, GateSignoff, Job, Phase, Run, TargetService
 from optimizations.targets.crypto import encrypt
 from portal.demo import load_demo
@@ -527,8 +528,6 @@ def test_changes_list_the_controls_whose_status_moved_since_the_previous_period(
 def test_the_schedule_confirms_an_unchanged_judgement_and_keeps_each_change(
     make_control, make_runbook, hr_editor, settings
 ):
-    from departments.tasks import evaluate_compliance
-
     control = make_control("runbook_reviews")
     runbook = make_runbook("Pool exhaustion")
     Runbook.objects.filter(pk=runbook.pk).update(next_review_date=NOW.date() + days(10))

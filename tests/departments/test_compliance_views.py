@@ -13,7 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from departments import compliance
-from departments.models import Attestation, Control, Evaluation
+from departments.models import Attestation, Control, Evaluation, Membership
 from portal.models import AuditEvent
 from tests.conftest import PERSONAS
 
@@ -256,8 +256,6 @@ def test_a_report_of_a_period_that_is_none_is_refused(client, register, viewer):
 
 
 def test_a_viewer_of_the_owning_department_never_attests(client, register, make_user):
-    from departments.models import Membership
-
     hr_viewer = make_user("hana", ("hr", Membership.VIEWER))
     client.force_login(hr_viewer)
     response = client.post(reverse("compliance_attest", args=["access-review"]), _attest_data())

@@ -15,6 +15,7 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from optimizations.jobs import kinds, landing, lease, modes, runner
+from optimizations.management.commands import optimize
 from optimizations.models import Finding, Job
 from optimizations.work import actions, gates, routing
 from portal import demo_target
@@ -91,8 +92,6 @@ def demo(shops, departments, make_user, settings, tmp_path, monkeypatch):
 @pytest.fixture
 def inline_worker(monkeypatch, broker_up):
     """What the engine queues runs at --wait's next pause, in this process."""
-    from optimizations.management.commands import optimize
-
     queue = []
 
     def enqueue(job):
