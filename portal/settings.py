@@ -287,6 +287,9 @@ KAIZEN_COOLDOWN_MAX_SECONDS = env_int("KAIZEN_COOLDOWN_MAX_SECONDS", 120, minimu
 KAIZEN_PROBE_WAIT_MAX_SECONDS = env_int("KAIZEN_PROBE_WAIT_MAX_SECONDS", 900, minimum=0)
 # Job logs and per-second samples older than this many days are purged.
 KAIZEN_RETENTION_DAYS = env_int("KAIZEN_RETENTION_DAYS", 90, minimum=1)
+# Traces a target sends over OTLP (optimizations/targets/traces.py) are kept this many
+# days; the runtime N+1 findings made from them stay.
+KAIZEN_TRACE_RETENTION_DAYS = env_int("KAIZEN_TRACE_RETENTION_DAYS", 7, minimum=1)
 # Starting jobs (optimizations/jobs/limits.py): runs a user, and runs on one target,
 # may start per minute; jobs queued and not yet started, per user and per
 # target. Beyond them a start is refused (the API answers 429 with Retry-After).

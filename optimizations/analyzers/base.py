@@ -48,6 +48,7 @@ SOURCES = (
     "probe",
     "runbook",
     "integrity",
+    "trace",
 )
 
 # What a finding is about; the portal routes categories to departments

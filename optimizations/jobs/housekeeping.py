@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from optimizations.analyzers import stats
 from optimizations.jobs import baselines, cron, engine, kinds, landing, sentinel
-from optimizations.models import Job, JobLog, Measurement, Run, Schedule, TargetService
+from optimizations.models import Job, JobLog, Measurement, Run, Schedule, TargetService, Trace
 from portal.models import ServiceBeat
 
 logger = logging.getLogger(__name__)
@@ -198,7 +198,8 @@ def start_due_schedules(now=None) -> int:
 
 
 def purge(now=None) -> dict:
-    """Logs and per-second samples past KAIZEN_RETENTION_DAYS go; summaries stay.
+    """Logs and per-second samples past KAIZEN_RETENTION_DAYS go; summaries stay. Traces
+    go after KAIZEN_TRACE_RETENTION_DAYS (the findings made from them stay).
 
     The samples of pinned baseline runs and of regression sentinels' reference
     runs stay too: ROI, the portfolio and the sentinel compare against them.
@@ -218,10 +219,11 @@ def purge(now=None) -> dict:
         .exclude(run_id__in=kept)
         .delete()
     )
-    ServiceBeat.objects.update_or_create(
-        name="purge", defaults={"at": now, "detail": {"logs": logs, "samples": samples}}
-    )
-    return {"logs": logs, "samples": samples}
+    trace_cutoff = now - datetime.timedelta(days=settings.KAIZEN_TRACE_RETENTION_DAYS)
+    trace_rows, _ = Trace.objects.filter(received_at__lt=trace_cutoff).delete()
+    detail = {"logs": logs, "samples": samples, "traces": trace_rows}
+    ServiceBeat.objects.update_or_create(name="purge", defaults={"at": now, "detail": detail})
+    return detail
 
 
 def start_sentinel(schedule: Schedule, expires_at=None) -> Run:

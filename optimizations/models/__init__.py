@@ -5,6 +5,7 @@ from optimizations.models.leases import TargetLease
 from optimizations.models.plan import GateSignoff, Initiative, Phase, PhaseTask, RoiAssumptions
 from optimizations.models.results import Finding, Incident, Measurement
 from optimizations.models.targets import TargetService
+from optimizations.models.traces import Trace
 
 __all__ = [
     "Finding",
@@ -22,4 +23,5 @@ __all__ = [
     "Schedule",
     "TargetLease",
     "TargetService",
+    "Trace",
 ]

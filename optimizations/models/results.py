@@ -41,6 +41,7 @@ class Finding(models.Model):
         ("probe", "Probe"),
         ("runbook", "Runbooks"),
         ("integrity", "Integrity probes"),
+        ("trace", "Traces"),
     ]
     # The analyzers' one order (optimizations.analyzers.base), most severe first.
     SEVERITIES = [(name, name.capitalize()) for name in MOST_SEVERE_FIRST]

@@ -66,6 +66,10 @@ class TargetService(models.Model):
         help_text="Requests per second at the busiest hour: the rate load and endurance tests "
         "offer by default (stress tests start at a quarter of it).",
     )
+    # Its traces come in over OTLP/HTTP with this token (optimizations.targets.traces):
+    # only the SHA-256 is kept, and the first characters to tell tokens apart.
+    otlp_token_hash = models.CharField(max_length=64, blank=True)
+    otlp_token_prefix = models.CharField(max_length=16, blank=True)
     baseline_run = models.ForeignKey(
         "Run", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

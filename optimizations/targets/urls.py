@@ -2,6 +2,7 @@
 
 from django.urls import path
 
+from optimizations.targets import traces
 from optimizations.targets import views as targets
 
 urlpatterns = [
@@ -12,4 +13,6 @@ urlpatterns = [
     path("targets/<slug:slug>/database/test/", targets.database_test, name="database_test"),
     path("targets/<slug:slug>/schedules/new/", targets.schedule_create, name="schedule_create"),
     path("schedules/<int:pk>/edit/", targets.schedule_edit, name="schedule_edit"),
+    # OTLP/HTTP's own path shape: exporters append /v1/traces to the endpoint they are given.
+    path("otlp/<slug:slug>/v1/traces", traces.otlp_traces, name="otlp_traces"),
 ]

@@ -214,12 +214,23 @@ def record_result(job: Job, source: str, result: AnalysisResult, now) -> tuple[s
     return reported, fix_vanished(job, source, result, reported, now)
 
 
-def upsert(job: Job, source: str, result: AnalysisResult, now) -> set[str]:
-    """Findings upserted by fingerprint; a fixed one reported again reopens."""
+def upsert(
+    job: Job | None, source: str, result: AnalysisResult, now, *, target_id: int | None = None
+) -> set[str]:
+    """Findings upserted by fingerprint; a fixed one reported again reopens.
+
+    Without a job (what a target's own telemetry showed, e.g. a runtime N+1 in its
+    traces) ``target_id`` names the target and no job is recorded on the findings.
+    """
+    if job is not None:
+        target_id = job.target_id
+    if target_id is None:
+        raise ValueError("findings need the job that reported them, or their target")
+    came_back = f"It came back in job #{job.pk}." if job else f"It came back in the {source}s."
     by_print = {f.fingerprint(source): f for f in result.findings}
     existing = {
         f.fingerprint: f
-        for f in Finding.objects.filter(target_id=job.target_id, fingerprint__in=list(by_print))
+        for f in Finding.objects.filter(target_id=target_id, fingerprint__in=list(by_print))
     }
     new, changed = [], []
     for fingerprint, data in by_print.items():
@@ -238,7 +249,7 @@ def upsert(job: Job, source: str, result: AnalysisResult, now) -> set[str]:
         suppressed = (data.evidence or {}).get("suppressed")
         if finding is None:
             finding = Finding(
-                target_id=job.target_id,
+                target_id=target_id,
                 fingerprint=fingerprint,
                 first_seen_at=now,
                 last_seen_at=now,
@@ -251,9 +262,11 @@ def upsert(job: Job, source: str, result: AnalysisResult, now) -> set[str]:
             continue
         for name, value in fields.items():
             setattr(finding, name, value)
-        finding.last_seen_at, finding.last_job = now, job
+        finding.last_seen_at = now
+        if job is not None:
+            finding.last_job = job
         finding.times_seen += 1
-        reopen(finding, f"It came back in job #{job.pk}.")
+        reopen(finding, came_back)
         _apply_suppression(finding, suppressed, job)
         changed.append(finding)
     Finding.objects.bulk_create(new)
@@ -268,7 +281,7 @@ def upsert(job: Job, source: str, result: AnalysisResult, now) -> set[str]:
     return set(by_print)
 
 
-def _apply_suppression(finding: Finding, suppressed: dict | None, job: Job) -> None:
+def _apply_suppression(finding: Finding, suppressed: dict | None, job: Job | None) -> None:
     """A `# kaizen: ignore[...] -- reason` in the code makes an open finding suppressed (shown
     so, with the reason; never fixed); the comment gone, it is open again. A person's triage
     (accepted, won't fix, false positive) stands either way."""
@@ -284,7 +297,8 @@ def _apply_suppression(finding: Finding, suppressed: dict | None, job: Job) -> N
             )
     elif finding.status == Finding.SUPPRESSED:
         finding.status = Finding.OPEN
-        finding.status_reason = f"Its suppression comment was gone in job #{job.pk}."
+        where = f"job #{job.pk}" if job else "the latest report"
+        finding.status_reason = f"Its suppression comment was gone in {where}."
 
 
 def fix_vanished(job: Job, source: str, result: AnalysisResult, reported: set[str], now) -> int:

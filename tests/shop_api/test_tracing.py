@@ -1,129 +1,29 @@
 """The demo target with tracing on: real OTLP/HTTP exports, received on loopback and read by
 Kaizen's decoder and trace analysis — the planted N+1 shows at runtime, the fixed twin has none."""
 
-import os
-import subprocess
-import sys
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
 import pytest
 
 from examples.shop_api.common import tracing
-from examples.shop_api.common.config import REPOSITORY_ROOT, ConfigurationError
+from examples.shop_api.common.config import ConfigurationError
 from optimizations.analyzers.observe import otlp, traces
+from tests.shop_api.traced_demo import Receiver, serve_traced, stop
 
 ITEMS_PAGES = 3
 
 
-class Receiver:
-    """An OTLP/HTTP receiver on loopback: decodes each export as Kaizen does and keeps the spans."""
-
-    def __init__(self) -> None:
-        self.spans: list[otlp.Span] = []
-        self.requests: list[tuple[str, str, str | None]] = []  # (path, type, encoding)
-        self.lock = threading.Lock()
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                content_type = self.headers.get("Content-Type")
-                encoding = self.headers.get("Content-Encoding")
-                try:
-                    export = otlp.decode(body, content_type, encoding)
-                except otlp.OTLPRefused as refused:
-                    self.send_error(refused.status, str(refused))
-                    return
-                with outer.lock:
-                    outer.requests.append((self.path, content_type, encoding))
-                    outer.spans.extend(export.spans)
-                answer, answer_type = otlp.response(export, content_type)
-                self.send_response(200)
-                self.send_header("Content-Type", answer_type)
-                self.send_header("Content-Length", str(len(answer)))
-                self.end_headers()
-                self.wfile.write(answer)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def received(self) -> list[otlp.Span]:
-        with self.lock:
-            return list(self.spans)
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def serve_traced(mode: str, database_url: str, receiver: Receiver, log: Path) -> tuple:
-    port = _free_port()
-    command = [
-        sys.executable,
-        "-m",
-        "examples.shop_api",
-        "serve",
-        "--mode",
-        mode,
-        "--port",
-        str(port),
-        "--database-url",
-        database_url,
-        "--no-seed",
-        "--otlp-endpoint",
-        receiver.url,  # no path: the standard /v1/traces is added
-    ]
-    env = {**os.environ, "OTEL_BSP_SCHEDULE_DELAY": "100", "SHOP_API_KEY": "k"}
-    env.pop(tracing.ENDPOINT_VARIABLE, None)
-    output = log.open("wb")
-    process = subprocess.Popen(
-        command, cwd=REPOSITORY_ROOT, env=env, stdout=output, stderr=subprocess.STDOUT
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                return process, base, output
-        except httpx.TransportError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            output.close()
-            raise RuntimeError(f"the traced {mode} demo did not start:\n{log.read_text()[-3000:]}")
-        time.sleep(0.1)
-
-
-def stop(process: subprocess.Popen, output) -> None:
-    process.terminate()  # uvicorn shuts down gracefully: the lifespan flushes the last spans
-    try:
-        process.wait(timeout=20)
-    finally:
-        if process.poll() is None:
-            process.kill()
-        output.close()
-
-
 def drive_and_collect(mode: str, database_url: str, tmp_path: Path) -> list[otlp.Span]:
     receiver = Receiver()
-    process, base, output = serve_traced(mode, database_url, receiver, tmp_path / f"{mode}.log")
+    process, base, output = serve_traced(
+        mode,
+        database_url,
+        # No path: the standard /v1/traces is added.
+        receiver.url,
+        tmp_path / f"{mode}.log",
+    )
     try:
         with httpx.Client(base_url=base, timeout=30) as client:
             for _ in range(ITEMS_PAGES):

@@ -164,6 +164,30 @@ def response(export: Export, content_type: str | None) -> tuple[bytes, str]:
     return answer.SerializeToString(), PROTOBUF
 
 
+# google.rpc.Code of an HTTP refusal: what OTLP/HTTP puts in a failure's Status body.
+_RPC_CODES = {400: 3, 401: 16, 403: 7, 413: 8, 415: 3, 429: 8}
+
+
+def error_body(message: str, status: int, content_type: str | None) -> tuple[bytes, str]:
+    """The ``google.rpc.Status`` body of a refusal, in the request's encoding (protobuf
+    unless the request was JSON), as OTLP/HTTP answers a failed export."""
+    code = _RPC_CODES.get(status, 2)  # 2: UNKNOWN
+    if media_type(content_type) == JSON:
+        return json.dumps({"code": code, "message": message}).encode(), JSON
+    text = message.encode()
+    # Status{code = 1 (varint), message = 2 (length-delimited)}; codes are below 128.
+    return bytes((0x08, code, 0x12)) + _varint(len(text)) + text, PROTOBUF
+
+
+def _varint(number: int) -> bytes:
+    out = bytearray()
+    while True:
+        low, number = number & 0x7F, number >> 7
+        out.append(low | (0x80 if number else 0))
+        if not number:
+            return bytes(out)
+
+
 def _decompressed(body: bytes, encoding: str | None, max_bytes: int) -> bytes:
     encoding = (encoding or "identity").strip().lower()
     if encoding == "identity":
