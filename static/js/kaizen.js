@@ -70,6 +70,14 @@
   document.addEventListener("DOMContentLoaded", tidyBulk);
   document.addEventListener("htmx:afterSwap", tidyBulk);
 
+  // The Menu button of a narrow screen opens and folds the navigation.
+  document.addEventListener("click", (event) => {
+    const button = event.target.closest("[data-menu-toggle]");
+    if (!button) return;
+    const open = button.closest(".topbar").classList.toggle("open");
+    button.setAttribute("aria-expanded", open ? "true" : "false");
+  });
+
   document.addEventListener("htmx:sendError", () => {
     show("Kaizen could not be reached. Check your connection and try again.");
   });
