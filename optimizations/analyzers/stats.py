@@ -52,6 +52,8 @@ RATE_MARGIN_RELATIVE = 0.10
 EXACT_LIMIT = 60
 # The comparability guard: what each run was asked to do and by what. The
 # target's version is the one meant to differ between the sides of a claim.
+# "tracing": whether the target exported traces during the run (issue 16: an
+# instrumented service is a different service to time).
 COMPARABILITY_KEYS = (
     "scenario",
     "mode",
@@ -60,6 +62,7 @@ COMPARABILITY_KEYS = (
     "connections",
     "engine_version",
     "data_size",
+    "tracing",
     "target_version",
 )
 RATIO, POINTS = "ratio", "points"

@@ -35,7 +35,7 @@ from django.db.models import Q
 from django.urls import reverse
 
 from optimizations.analyzers import stats
-from optimizations.models import Initiative, Job, Measurement, Run, TargetService
+from optimizations.models import Initiative, Job, Measurement, Run, TargetService, Trace
 
 # The mode a baseline is about when nobody says: the sentinel and ROI guard latency.
 DEFAULT_MODE = "load"
@@ -78,10 +78,24 @@ def run_meta(job) -> dict:
         "connections": params.get("connections"),
         "engine_version": summary.get("engine_version"),
         "data_size": summary.get("data_size"),
+        # Whether the target sent traces while it was measured (traced_during): a run
+        # from before tracing existed was not traced.
+        "tracing": bool(summary.get("traced")),
         # Two targets are two versions side by side; one target's runs over time
         # compare its versions, which is what a before/after claim is about.
         "target_version": slug,
     }
+
+
+def traced_during(job, until: datetime.datetime) -> bool:
+    """Whether ``job``'s target sent Kaizen traces while the job ran (from its start to
+    ``until``): the "tracing" comparability key. Sampling is the exporter's, so one trace
+    received in the window is enough to say the target ran instrumented."""
+    if job.started_at is None:
+        return False
+    return Trace.objects.filter(
+        target_id=job.target_id, received_at__gte=job.started_at, received_at__lte=until
+    ).exists()
 
 
 def _key(meta: dict) -> str:
@@ -113,7 +127,7 @@ class RunRow:
 
 
 # Summary keys read with the rows (small), and the ones read for the chosen sets only.
-_ROW_SUMMARY = ("mode", "engine_version", "data_size", "offered_rate")
+_ROW_SUMMARY = ("mode", "engine_version", "data_size", "offered_rate", "traced")
 _VALUE_SUMMARY = ("latency_ms", "rps", "error_rate")
 
 
@@ -169,6 +183,8 @@ def set_label(run_id: int, mode: str, size: int, meta: Mapping[str, Any]) -> str
         parts.append(f"{meta['connections']} connections")
     if meta.get("duration") is not None:
         parts.append(f"{float(meta['duration']):g} s")
+    if meta.get("tracing"):
+        parts.append("traced")
     return f"run #{run_id} ({', '.join(parts)})"
 
 

@@ -29,7 +29,7 @@ from optimizations.analyzers.base import (
 )
 from optimizations.analyzers.loadgen.engine import ERROR_CLASSES
 from optimizations.analyzers.netguard import HostNotAllowed
-from optimizations.jobs import kinds, landing, lease
+from optimizations.jobs import baselines, kinds, landing, lease
 from optimizations.models import Job, JobArtifact, JobLog, Measurement
 from optimizations.targets.crypto import CredentialUnreadable
 from optimizations.work import findings
@@ -325,6 +325,9 @@ def store_result(job: Job, kind: kinds.Kind, result: AnalysisResult) -> None:
         summary["verdict_reason"] = result.verdict_reason or (
             "" if result.verdict else "the analysis judged nothing"
         )
+        if job.kind == "benchmark":
+            # Traced and untraced runs are not compared (the "tracing" comparability key).
+            summary["traced"] = baselines.traced_during(job, now)
         _store_exports(job, kind, result)
         if not job.succeed(summary, result.verdict):
             # The job stopped being ours while we stored (reaped or cancelled):
