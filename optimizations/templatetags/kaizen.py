@@ -4,6 +4,7 @@ import datetime
 import json
 
 from django import template
+from django.utils.translation import gettext_lazy as _
 
 from optimizations.jobs import verdicts
 
@@ -78,3 +79,26 @@ def criterion_verdict(state) -> str:
 def slo_verdict(state) -> str:
     """An SLO row's state as a verdict: pass, fail, or incomplete when it was not measured."""
     return {"pass": "pass", "fail": "fail"}.get(state, "incomplete")
+
+
+# The verdict and comparison tokens stay English in the CLI, JSON and SARIF;
+# pages show them in the reader's language (the CSS classes keep the token).
+VERDICT_LABELS = {
+    "pass": _("pass"),
+    "fail": _("fail"),
+    "incomplete": _("incomplete"),
+    "error": _("error"),
+    "cancelled": _("cancelled"),
+    "pending": _("pending"),
+    "improved": _("improved"),
+    "regressed": _("regressed"),
+    "no change": _("no change"),
+    "inconclusive": _("inconclusive"),
+}
+
+
+@register.filter
+def verdict_label(token) -> str:
+    """A verdict token (pass, fail, incomplete, error, cancelled, pending, or a comparison's
+    improved, regressed, no change, inconclusive) in the page's language; others unchanged."""
+    return VERDICT_LABELS.get(token, token)
