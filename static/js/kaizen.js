@@ -70,6 +70,17 @@
   document.addEventListener("DOMContentLoaded", tidyBulk);
   document.addEventListener("htmx:afterSwap", tidyBulk);
 
+  // A table wider than its card scrolls inside it; the keyboard must reach it too.
+  function focusableScrollers() {
+    document.querySelectorAll("main table, main pre").forEach((table) => {
+      if (table.scrollWidth > table.clientWidth + 1) table.tabIndex = 0;
+      else table.removeAttribute("tabindex");
+    });
+  }
+  document.addEventListener("DOMContentLoaded", focusableScrollers);
+  document.addEventListener("htmx:afterSettle", focusableScrollers);
+  window.addEventListener("resize", focusableScrollers);
+
   // The Menu button of a narrow screen opens and folds the navigation.
   document.addEventListener("click", (event) => {
     const button = event.target.closest("[data-menu-toggle]");

@@ -1,0 +1,159 @@
+"""Every main page, per persona, at a laptop's and a phone's width, in a real browser.
+
+Each page must fit the viewport (no horizontal scroll), log no console error and
+have no serious or critical axe-core violation. axe-core is the npm registry's
+package, vendored minified at static/vendor/axe-core/ (tests/browser/fetch_axe.sh
+fetches it again).
+"""
+
+import datetime
+from pprint import pformat
+from pathlib import Path
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from departments.models import Runbook, Topic, TrainingModule
+from departments.runbook_templates import ensure_topics
+from optimizations.models import Initiative, TargetService
+from portal.demo import DEMO_TARGET_SLUG, load_demo
+from tests.conftest import PASSWORD
+from tests.factories import benchmark_job
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+AXE = Path(__file__).resolve().parents[2] / "static" / "vendor" / "axe-core" / "axe.min.js"
+WIDTHS = {"laptop": (1440, 900), "phone": (375, 740)}
+# One persona per way the pages differ: a manager sees every button, an engineer
+# of another department fewer, a viewer none.
+PERSONAS = ["dev.manager", "qa.engineer", "viewer"]
+
+
+@pytest.fixture
+def demo(departments):
+    # A transactional test flushes what the data migrations made; put the topics back.
+    ensure_topics(Topic)
+    load_demo(PASSWORD, "http://127.0.0.1:9")
+    target = TargetService.objects.get(slug=DEMO_TARGET_SLUG)
+    initiative = Initiative.objects.get(target=target)
+    finished = timezone.now() - datetime.timedelta(hours=1)
+    job = benchmark_job(
+        target,
+        finished=finished,
+        initiative=initiative,
+        per_second={
+            "p50_ms": [40.0 + i for i in range(20)],
+            "p95_ms": [120.0 + 3 * i for i in range(20)],
+            "p99_ms": [200.0 + 5 * i for i in range(20)],
+            "achieved": [95.0 + (i % 3) for i in range(20)],
+            "ok": [95.0] * 20,
+        },
+        verdict="pass",
+    )
+    return target, initiative, job
+
+
+def main_pages(target, initiative, job):
+    runbook = Runbook.objects.order_by("pk").first()
+    module = TrainingModule.objects.order_by("pk").first()
+    return {
+        "dashboard": reverse("dashboard"),
+        "initiatives": reverse("initiative_list"),
+        "initiative board": reverse("initiative_detail", args=[initiative.pk]),
+        "findings": reverse("finding_list", args=[target.slug]),
+        "ROI": reverse("initiative_roi", args=[initiative.pk]),
+        "report": reverse("initiative_report", args=[initiative.pk]),
+        "portfolio": reverse("portfolio"),
+        "targets": reverse("target_list"),
+        "target": reverse("target_detail", args=[target.slug]),
+        "SLO board": reverse("target_slo", args=[target.slug]),
+        "job history": reverse("job_list"),
+        "job page": reverse("job_detail", args=[job.pk]),
+        "runbooks": reverse("runbook_list"),
+        "runbook": reverse("runbook_detail", args=[runbook.slug]),
+        "training": reverse("training_mine"),
+        "module": reverse("training_module", args=[module.slug]),
+        "status": reverse("status"),
+    }
+
+
+def sign_in(page, base, username):
+    page.goto(base + "/login/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(base + "/")
+
+
+def problems_on(page, url, errors):
+    """What is wrong with one page: overflow, console errors, serious axe violations."""
+    errors.clear()
+    page.goto(url)
+    page.wait_for_load_state("load")
+    found = []
+    overflow = page.evaluate(
+        "() => [document.documentElement.scrollWidth, window.innerWidth]"
+    )
+    if overflow[0] > overflow[1]:
+        wide = page.evaluate(
+            # The outermost elements that stick out: their parent still fits.
+            """() => [...document.querySelectorAll('body *')]
+                 .filter(e => e.getBoundingClientRect().right > window.innerWidth + 1
+                   && e.parentElement.getBoundingClientRect().right <= window.innerWidth + 1)
+                 .slice(0, 3).map(e => e.tagName + '.' + e.className + ' in '
+                   + e.parentElement.tagName + '.' + e.parentElement.className)"""
+        )
+        found.append(f"{overflow[0]} px wide in a {overflow[1]} px viewport ({wide})")
+    page.add_script_tag(path=str(AXE))
+    violations = page.evaluate(
+        """async () => (await axe.run(document, {resultTypes: ['violations']})).violations
+             .filter(v => v.impact === 'serious' || v.impact === 'critical')
+             .map(v => v.id + ': ' + v.nodes.slice(0, 2).map(n => n.target.join(' ')).join(', '))"""
+    )
+    found += [f"axe {v}" for v in violations]
+    found += [f"console: {e}" for e in errors]
+    return found
+
+
+@pytest.mark.parametrize("width", sorted(WIDTHS))
+@pytest.mark.parametrize("username", PERSONAS)
+def test_main_pages_fit_have_no_console_error_and_are_axe_clean(
+    browser_page, live_server, demo, username, width
+):
+    page = browser_page
+    page.set_viewport_size(dict(zip(("width", "height"), WIDTHS[width], strict=True)))
+    errors: list[str] = []
+    page.on("console", lambda message: message.type == "error" and errors.append(message.text))
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    sign_in(page, live_server.url, username)
+
+    report = {}
+    for name, path in main_pages(*demo).items():
+        found = problems_on(page, live_server.url + path, errors)
+        if found:
+            report[name] = found
+    assert report == {}, pformat(report, width=140)
+
+
+def test_the_menu_button_opens_the_navigation_at_phone_width(browser_page, live_server, demo):
+    page = browser_page
+    page.set_viewport_size({"width": 375, "height": 740})
+    sign_in(page, live_server.url, "dev.manager")
+    assert not page.is_visible("text=Sign out")
+    page.click("[data-menu-toggle]")
+    assert page.get_attribute("[data-menu-toggle]", "aria-expanded") == "true"
+    assert page.is_visible("text=Sign out")
+    page.click(".mainnav >> text=Jobs")
+    page.wait_for_url("**/jobs/")
+
+
+def test_the_skip_link_is_the_first_tab_stop_and_lands_on_the_content(
+    browser_page, live_server, demo
+):
+    page = browser_page
+    sign_in(page, live_server.url, "dev.manager")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.className") == "skip-link"
+    page.keyboard.press("Enter")
+    assert page.evaluate("document.activeElement.id") == "content"
