@@ -7,8 +7,8 @@ fetches it again).
 """
 
 import datetime
-from pprint import pformat
 from pathlib import Path
+from pprint import pformat
 
 import pytest
 from django.urls import reverse
@@ -92,9 +92,7 @@ def problems_on(page, url, errors):
     page.goto(url)
     page.wait_for_load_state("load")
     found = []
-    overflow = page.evaluate(
-        "() => [document.documentElement.scrollWidth, window.innerWidth]"
-    )
+    overflow = page.evaluate("() => [document.documentElement.scrollWidth, window.innerWidth]")
     if overflow[0] > overflow[1]:
         wide = page.evaluate(
             # The outermost elements that stick out: their parent still fits.
