@@ -11,4 +11,5 @@ urlpatterns = [
     path("", include("optimizations.work.urls")),
     path("", include("optimizations.targets.urls")),
     path("", include("optimizations.jobs.urls")),
+    path("", include("optimizations.observe.traces_urls")),
 ]

@@ -37,6 +37,7 @@ from optimizations.models import (
     Run,
     Schedule,
     TargetService,
+    Trace,
 )
 from portal.models import ApiToken
 
@@ -201,6 +202,13 @@ def get_target_for_user(request, slug, *, write=False, run=False, schedule=False
     require(not run or can_trigger_jobs(request.user))
     require(not schedule or can_edit_schedules(request.user))
     return get_object_or_404(TargetService.objects.select_related("owner_department"), slug=slug)
+
+
+def get_trace_for_user(request, slug, trace_id):
+    """One trace a target sent (its waterfall): read only, like the target's findings."""
+    return get_object_or_404(
+        Trace.objects.select_related("target"), target__slug=slug, trace_id=trace_id
+    )
 
 
 def get_schedule_for_user(request, pk, *, write=False):

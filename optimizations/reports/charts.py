@@ -677,3 +677,84 @@ def target_runs(points: list[dict]) -> dict | None:
             }
         )
     return _plain_figure(traces, {**layout, "hovermode": "closest", "height": 480})
+
+
+TRACE_COLORS = {"db": "#2563eb", "app": "#0f766e", "outbound": "#d97706"}
+
+
+def endpoint_time_split(endpoints: list[dict]) -> dict | None:
+    """Where a request's time goes, per endpoint: mean ms in the database, the app and
+    outbound calls as stacked horizontal bars (observe.traces.endpoints; the page's
+    endpoint table carries the same figures as text). ``endpoints``: dicts with
+    ``endpoint``, ``db_ms``, ``app_ms``, ``outbound_ms`` and the three labels' words
+    in ``labels``."""
+    if not endpoints:
+        return None
+    names = [e["endpoint"] for e in reversed(endpoints)]
+    labels = endpoints[0]["labels"]
+    traces = [
+        {
+            "type": "bar",
+            "orientation": "h",
+            "name": labels[part],
+            "y": names,
+            "x": [round(e[f"{part}_ms"], 3) for e in reversed(endpoints)],
+            "marker": {"color": TRACE_COLORS[part]},
+            "hovertemplate": f"%{{x:.3g}} ms<extra>{labels[part]}</extra>",
+        }
+        for part in ("db", "app", "outbound")
+    ]
+    return _plain_figure(
+        traces,
+        {
+            "barmode": "stack",
+            "hovermode": "closest",
+            "height": 120 + 28 * len(names),
+            "xaxis": {"title": {"text": "ms"}, "rangemode": "tozero"},
+            "yaxis": {"automargin": True},
+        },
+    )
+
+
+def trace_waterfall(rows: list[dict]) -> dict | None:
+    """One request's spans as horizontal bars from their offset (observe.traces.waterfall),
+    first span on top, indented by depth in its label; coloured by database, app or
+    outbound. ``rows``: dicts with ``label``, ``offset_ms``, ``duration_ms``, ``category``
+    and ``hover``."""
+    if not rows:
+        return None
+    traces = []
+    for category, color in TRACE_COLORS.items():
+        mine = [r for r in rows if r["category"] == category]
+        if not mine:
+            continue
+        traces.append(
+            {
+                "type": "bar",
+                "orientation": "h",
+                "name": mine[0]["category_label"],
+                "y": [r["key"] for r in mine],
+                "base": [round(r["offset_ms"], 3) for r in mine],
+                "x": [max(round(r["duration_ms"], 3), 0.001) for r in mine],
+                "marker": {"color": color},
+                "customdata": [r["hover"] for r in mine],
+                "hovertemplate": "%{customdata}<br>+%{base:.3g} ms, %{x:.3g} ms<extra></extra>",
+            }
+        )
+    order = [r["key"] for r in rows]
+    return _plain_figure(
+        traces,
+        {
+            "barmode": "overlay",
+            "hovermode": "closest",
+            "height": 120 + 22 * len(rows),
+            "xaxis": {"title": {"text": "ms"}, "rangemode": "tozero"},
+            "yaxis": {
+                "categoryorder": "array",
+                "categoryarray": list(reversed(order)),
+                "tickvals": order,
+                "ticktext": [r["label"] for r in rows],
+                "automargin": True,
+            },
+        },
+    )
