@@ -9,7 +9,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from optimizations.models import Trace
+from optimizations.models import Finding, Trace
 from optimizations.targets import traces as ingest
 from portal.models import AuditEvent
 from tests.conftest import PERSONAS
@@ -197,3 +197,50 @@ def test_query_bounds_do_not_grow_with_the_traces(
     trace = Trace.objects.filter(target=target).first()
     with django_assert_max_num_queries(8):
         client.get(reverse("trace_waterfall", args=[target.slug, trace.trace_id]))
+
+
+def _code_finding(target, route="GET /items", rule="FSA102", location="app/routes.py:136"):
+    now = timezone.now()
+    return Finding.objects.create(
+        target=target,
+        source="code",
+        rule_id=rule,
+        severity="high",
+        category="performance",
+        title="Lazy relationship read per row",
+        location=location,
+        evidence={"request_path": [f"{route} → app.routes.list_items"]},
+        fingerprint=f"code-{rule}-{location}",
+        first_seen_at=now,
+        last_seen_at=now,
+    )
+
+
+def test_static_and_runtime_evidence_side_by_side(login, viewer, target, recorded):
+    code = _code_finding(target)
+    _code_finding(target, route="GET /orders", rule="FSA101", location="app/orders.py:9")
+    runtime = Finding.objects.get(target=target, source="trace")
+    client = login(viewer)
+
+    page = client.get(reverse("finding_detail", args=[runtime.pk])).content.decode()
+    panel = page.split(f'id="finding-{runtime.pk}-beside"', 1)[1].split("</section>", 1)[0]
+    assert "app/routes.py:136" in panel and "FSA102" in panel
+    assert "app/orders.py:9" not in panel  # another route
+    assert "6× in one request; in 3 of 3 traced requests" in panel
+    assert reverse("trace_waterfall", args=[target.slug, runtime.evidence["trace_id"]]) in panel
+
+    page = client.get(reverse("finding_detail", args=[code.pk])).content.decode()
+    panel = page.split(f'id="finding-{code.pk}-beside"', 1)[1].split("</section>", 1)[0]
+    assert "SELECT categories.name FROM categories WHERE categories.id = ?" in panel
+    assert '<td class="num">6</td><td class="num">3 / 3</td>' in panel
+    assert reverse("finding_detail", args=[runtime.pk]) in panel
+
+
+def test_a_code_finding_on_an_untraced_target_says_the_runtime_side_is_incomplete(
+    login, viewer, target
+):
+    code = _code_finding(target)
+    page = login(viewer).get(reverse("finding_detail", args=[code.pk])).content.decode()
+    panel = page.split(f'id="finding-{code.pk}-beside"', 1)[1].split("</section>", 1)[0]
+    assert "Incomplete: this target sends no traces." in panel
+    assert reverse("target_traces", args=[target.slug]) in panel

@@ -14,6 +14,7 @@ from django.views.decorators.vary import vary_on_headers
 from departments.models import Department
 from optimizations.jobs import codescans
 from optimizations.models import Finding, Initiative, PhaseTask
+from optimizations.observe import evidence
 from optimizations.work import findings as service
 from optimizations.work import routing
 from portal import access
@@ -132,6 +133,7 @@ def finding_detail(request, pk):
             "finding": finding,
             "form": TriageForm(initial={"status": finding.status, "reason": finding.status_reason}),
             "can_triage": access.can_triage_findings(request.user),
+            "beside": evidence.beside(finding),
         },
     )
 
