@@ -114,17 +114,21 @@ def problems_on(page, url, errors):
     return found
 
 
+@pytest.mark.parametrize("language", ["en", "ja"])
 @pytest.mark.parametrize("width", sorted(WIDTHS))
 @pytest.mark.parametrize("username", PERSONAS)
 def test_main_pages_fit_have_no_console_error_and_are_axe_clean(
-    browser_page, live_server, demo, username, width
+    browser_page, live_server, demo, username, width, language
 ):
     page = browser_page
+    # No language in the profile: the browser's is used.
+    page.set_extra_http_headers({"Accept-Language": language})
     page.set_viewport_size(dict(zip(("width", "height"), WIDTHS[width], strict=True)))
     errors: list[str] = []
     page.on("console", lambda message: message.type == "error" and errors.append(message.text))
     page.on("pageerror", lambda error: errors.append(str(error)))
     sign_in(page, live_server.url, username)
+    assert page.get_attribute("html", "lang") == language
 
     report = {}
     for name, path in main_pages(*demo).items():
