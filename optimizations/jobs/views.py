@@ -319,6 +319,9 @@ def job_live(request, pk):
     context = {
         "job": job,
         "logs": logs,
+        # Only a page that had no line yet shows "No log lines yet." (an oob swap
+        # whose target is gone is an htmx:oobErrorNoTarget in the console).
+        "first_lines": after == 0,
         "after": logs[-1].seq if logs else after,
         "rows_after": rows[-1]["row"] if rows else rows_after,
         "points": charts.points_json(rows) if rows else "",

@@ -1,5 +1,7 @@
 """The job and run pages: live progress and log, paging, download, history, status, inbox."""
 
+import re
+
 import pytest
 from django.urls import reverse
 from django.utils import timezone
@@ -46,6 +48,36 @@ def test_the_live_answer_carries_only_new_lines_and_the_status(login, running_jo
     assert f'hx-swap-oob="beforeend:#job-{running_job.pk}-log"' in body
     assert f'id="job-{running_job.pk}-status" hx-swap-oob="true"' in body
     assert "?after=13" in body  # the next poll asks for what follows
+
+
+def oob_targets(body):
+    """The ids an htmx answer swaps out of band."""
+    ids = re.findall(r'id="([^"]+)"[^>]*hx-swap-oob="(?:true|delete)"', body)
+    return ids + re.findall(r'hx-swap-oob="[a-z]+:#([^"]+)"', body)
+
+
+@pytest.mark.parametrize("lines_at_load", [0, 10])
+def test_every_out_of_band_swap_of_a_poll_finds_its_target_in_the_page(
+    login, running_job, qa_engineer, lines_at_load
+):
+    client = login(qa_engineer)
+    if lines_at_load:
+        add_lines(running_job, lines_at_load)
+    page = client.get(running_job.get_absolute_url()).content.decode()
+    add_lines(running_job, 3, start=lines_at_load + 1)
+    first = htmx_get(client, f"/jobs/{running_job.pk}/live/?after={lines_at_load}").content.decode()
+    add_lines(running_job, 3, start=lines_at_load + 4)
+    after = lines_at_load + 3
+    second = htmx_get(client, f"/jobs/{running_job.pk}/live/?after={after}").content.decode()
+    # The placeholder goes with the first lines, once; later polls do not ask again.
+    assert (f'id="job-{running_job.pk}-log-empty"' in first) == (lines_at_load == 0)
+    assert f"job-{running_job.pk}-log-empty" not in second
+    assert oob_targets(first) and oob_targets(second)
+    for target in oob_targets(first) + oob_targets(second):
+        if target != f"job-{running_job.pk}-log-empty":
+            assert f'id="{target}"' in page
+    if lines_at_load == 0:
+        assert f'id="job-{running_job.pk}-log-empty"' in page
 
 
 def test_polling_stops_when_the_job_ends_and_the_result_arrives(login, running_job, qa_engineer):
