@@ -223,6 +223,8 @@ def _object_requests(initiative, target, job, finding, schedule):
         ("run rerun", "post", reverse("run_rerun", args=[run.pk]), {}, TRIGGERS),
         ("run baseline", "post", reverse("run_pin_baseline", args=[run.pk]), {}, TRIGGERS),
         ("database test", "post", reverse("database_test", args=[target.slug]), {}, TRIGGERS),
+        # can_edit_targets: the same people as TRIGGERS (managers and engineers).
+        ("otlp token", "post", reverse("otlp_token_issue", args=[target.slug]), {}, TRIGGERS),
         ("schedule add", "post", reverse("schedule_create", args=[target.slug]), {}, MANAGER),
         ("schedule form", "get", reverse("schedule_edit", args=[schedule.pk]), {}, MANAGER),
         ("schedule edit", "post", reverse("schedule_edit", args=[schedule.pk]), {}, MANAGER),
@@ -296,6 +298,7 @@ def test_everyone_signed_in_reads_every_object_page(
         reverse("phase_gate", args=[phase.pk]),
         reverse("initiative_roi", args=[initiative.pk]),
         reverse("target_slo", args=[target.slug]),
+        reverse("target_traces", args=[target.slug]),
     ]
     for url in urls:
         # run_live and job_live stop the page's polling (286) once the work has ended.
