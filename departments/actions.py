@@ -11,6 +11,7 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import slugify
+from django.utils.translation import gettext_noop
 
 from departments.models import (
     Membership,
@@ -32,7 +33,7 @@ from optimizations.jobs import engine
 from optimizations.models import Finding, TargetService
 from optimizations.work import findings
 from portal.audit import describe_changes, record
-from portal.notify import notify
+from portal.notify import Text, notify
 
 
 @transaction.atomic
@@ -469,10 +470,21 @@ def flag_runbooks_for_review(initiative, phase, actor) -> list[Runbook]:
         lines = "\n".join(f"- {r.title}: {r.get_absolute_url()}" for r in owned)
         notify_after_commit(
             [owned[0].owner],
-            f"Kaizen: {len(owned)} runbook{'s' if len(owned) != 1 else ''} to review "
-            f"for {target.name}",
-            f"{reason}\n\nRunbooks you own that may need changes:\n{lines}\n\n"
-            "Open each one, update it if needed, and press “Mark reviewed”.",
+            Text(
+                gettext_noop("Kaizen: %(count)s runbook to review for %(target)s")
+                if len(owned) == 1
+                else gettext_noop("Kaizen: %(count)s runbooks to review for %(target)s"),
+                count=len(owned),
+                target=target.name,
+            ),
+            Text(
+                gettext_noop(
+                    "%(reason)s\n\nRunbooks you own that may need changes:\n%(lines)s\n\n"
+                    "Open each one, update it if needed, and press “Mark reviewed”."
+                ),
+                reason=reason,
+                lines=lines,
+            ),
             reverse("runbook_reviews"),
         )
     return runbooks
@@ -484,7 +496,7 @@ def _name(user) -> str:
     return user.get_full_name() or user.username
 
 
-def notify_after_commit(users, subject: str, body: str, url: str = "") -> None:
+def notify_after_commit(users, subject, body, url: str = "") -> None:
     """Inbox entry and email (portal.notify) once the change is committed: a change that
     rolls back tells nobody, and a mail relay that is down never fails the change."""
     users = list(users)

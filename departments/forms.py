@@ -20,18 +20,20 @@ from portal.widgets import DateInput
 class PersonForm(forms.Form):
     """A manager adds a person with a first membership."""
 
-    username = forms.RegexField(regex=r"^[\w.@+-]+$", max_length=150)
-    first_name = forms.CharField(max_length=150, required=False)
-    last_name = forms.CharField(max_length=150, required=False)
-    email = forms.EmailField(required=False)
-    password = forms.CharField(widget=forms.PasswordInput, help_text="The person changes it later.")
-    department = forms.ModelChoiceField(queryset=Department.objects.all())
-    role = forms.ChoiceField(choices=Membership.ROLES)
+    username = forms.RegexField(label=_("Username"), regex=r"^[\w.@+-]+$", max_length=150)
+    first_name = forms.CharField(label=_("First name"), max_length=150, required=False)
+    last_name = forms.CharField(label=_("Last name"), max_length=150, required=False)
+    email = forms.EmailField(label=_("Email"), required=False)
+    password = forms.CharField(
+        label=_("Password"), widget=forms.PasswordInput, help_text=_("The person changes it later.")
+    )
+    department = forms.ModelChoiceField(label=_("Department"), queryset=Department.objects.all())
+    role = forms.ChoiceField(label=_("Role"), choices=Membership.ROLES)
 
     def clean_username(self):
         username = self.cleaned_data["username"]
         if get_user_model().objects.filter(username__iexact=username).exists():
-            raise forms.ValidationError("Somebody already has this username.")
+            raise forms.ValidationError(_("Somebody already has this username."))
         return username
 
     def clean(self):
@@ -54,13 +56,16 @@ class MembershipForm(forms.Form):
     """Give a person a role in a department (adds or changes the membership)."""
 
     user = forms.ModelChoiceField(
+        label=_("Person"),
         queryset=get_user_model().objects.filter(is_active=True).order_by("username"),
-        empty_label="Choose a person…",
+        empty_label=_("Choose a person…"),
     )
     department = forms.ModelChoiceField(
-        queryset=Department.objects.all(), empty_label="Choose a department…"
+        label=_("Department"),
+        queryset=Department.objects.all(),
+        empty_label=_("Choose a department…"),
     )
-    role = forms.ChoiceField(choices=Membership.ROLES, initial=Membership.ENGINEER)
+    role = forms.ChoiceField(label=_("Role"), choices=Membership.ROLES, initial=Membership.ENGINEER)
 
 
 # --- runbooks -------------------------------------------------------------------
@@ -69,20 +74,22 @@ class MembershipForm(forms.Form):
 class RunbookContentForm(forms.Form):
     """The text of a runbook: what a revision holds."""
 
-    title = forms.CharField(max_length=200)
+    title = forms.CharField(label=_("Title"), max_length=200)
     body = forms.CharField(
-        label="Text",
+        label=_("Text"),
         required=False,
         strip=False,
         widget=forms.Textarea(attrs={"rows": 26, "class": "markdown-source", "spellcheck": "true"}),
-        help_text="Markdown. A ```kaizen-run fenced block (kind=…, target=…, key: value lines) "
-        "becomes a “run this” button.",
+        help_text=_(
+            "Markdown. A ```kaizen-run fenced block (kind=…, target=…, key: value lines) "
+            "becomes a “run this” button."
+        ),
     )
     note = forms.CharField(
-        label="What changed",
+        label=_("What changed"),
         max_length=300,
         required=False,
-        help_text="One line for the history, e.g. “pool_size raised to 20 after the load test”.",
+        help_text=_("One line for the history, e.g. “pool_size raised to 20 after the load test”."),
     )
 
     def clean_body(self):
@@ -95,11 +102,12 @@ class RunbookForm(RunbookContentForm, forms.ModelForm):
     """HR's full form: the text and the runbook's owner, status, tags and review dates."""
 
     phases = forms.TypedMultipleChoiceField(
+        label=_("Phases"),
         choices=Runbook.PHASES,
         coerce=int,
         required=False,
         widget=forms.CheckboxSelectMultiple,
-        help_text="The initiative phases the runbook serves.",
+        help_text=_("The initiative phases the runbook serves."),
     )
 
     class Meta:
@@ -115,16 +123,26 @@ class RunbookForm(RunbookContentForm, forms.ModelForm):
             "next_review_date",
             "review_interval_days",
         ]
-        labels = {"review_interval_days": "Review every (days)"}
+        labels = {
+            "title": _("Title"),
+            "status": _("Status"),
+            "owner_department": _("Owner department"),
+            "owner": _("Owner"),
+            "topics": _("Topics"),
+            "targets": _("Targets"),
+            "next_review_date": _("Next review"),
+            "review_interval_days": _("Review every (days)"),
+        }
         widgets = {
             "topics": forms.CheckboxSelectMultiple,
             "targets": forms.CheckboxSelectMultiple,
             "next_review_date": DateInput,
         }
         help_texts = {
-            "targets": "The services this runbook operates; it counts in their coverage when "
-            "published.",
-            "next_review_date": "Empty: set from the interval when published.",
+            "targets": _(
+                "The services this runbook operates; it counts in their coverage when published."
+            ),
+            "next_review_date": _("Empty: set from the interval when published."),
         }
 
     field_order = [
@@ -161,7 +179,7 @@ class RunbookForm(RunbookContentForm, forms.ModelForm):
 
 
 class ReviewNoteForm(forms.Form):
-    note = forms.CharField(max_length=300, required=False)
+    note = forms.CharField(label=_("Note"), max_length=300, required=False)
 
 
 # --- training -------------------------------------------------------------------
@@ -186,13 +204,25 @@ class TrainingModuleForm(forms.ModelForm):
             "quiz": forms.Textarea(attrs={"rows": 12, "class": "markdown-source"}),
             "runbooks": forms.CheckboxSelectMultiple,
         }
-        labels = {"pass_mark": "Pass mark (%)", "recertify_after_days": "Recertify after (days)"}
+        labels = {
+            "title": _("Title"),
+            "summary": _("Summary"),
+            "status": _("Status"),
+            "owner_department": _("Owner department"),
+            "content": _("Content"),
+            "quiz": _("Quiz"),
+            "runbooks": _("Runbooks"),
+            "pass_mark": _("Pass mark (%)"),
+            "recertify_after_days": _("Recertify after (days)"),
+        }
         help_texts = {
-            "content": "Markdown.",
-            "quiz": "Optional. One line each: “? question”, “+ right choice”, “- wrong choice”, "
-            "“> explanation”; a blank line between questions. Several + lines: all of them "
-            "must be chosen.",
-            "runbooks": "The runbooks this training teaches.",
+            "content": _("Markdown."),
+            "quiz": _(
+                "Optional. One line each: “? question”, “+ right choice”, “- wrong choice”, "
+                "“> explanation”; a blank line between questions. Several + lines: all of them "
+                "must be chosen."
+            ),
+            "runbooks": _("The runbooks this training teaches."),
         }
 
     def __init__(self, *args, **kwargs):
@@ -216,20 +246,25 @@ class AssignmentForm(forms.Form):
     user = forms.ModelChoiceField(
         queryset=get_user_model().objects.filter(is_active=True).order_by("username"),
         required=False,
-        label="Person",
-        empty_label="— nobody in particular —",
+        label=_("Person"),
+        empty_label=_("— nobody in particular —"),
     )
     department = forms.ModelChoiceField(
-        queryset=Department.objects.all(), required=False, empty_label="— any department —"
+        label=_("Department"),
+        queryset=Department.objects.all(),
+        required=False,
+        empty_label=_("— any department —"),
     )
-    role = forms.ChoiceField(choices=[("", "— any role —"), *Membership.ROLES], required=False)
-    due_date = forms.DateField(widget=DateInput)
-    note = forms.CharField(max_length=300, required=False)
+    role = forms.ChoiceField(
+        label=_("Role"), choices=[("", _("— any role —")), *Membership.ROLES], required=False
+    )
+    due_date = forms.DateField(label=_("Due date"), widget=DateInput)
+    note = forms.CharField(label=_("Note"), max_length=300, required=False)
 
     def clean_due_date(self):
         due = self.cleaned_data["due_date"]
         if due < timezone.localdate():
-            raise forms.ValidationError("The due date has passed already.")
+            raise forms.ValidationError(_("The due date has passed already."))
         return due
 
     def clean(self):
@@ -237,24 +272,25 @@ class AssignmentForm(forms.Form):
         user, department, role = data.get("user"), data.get("department"), data.get("role")
         if user and (department or role):
             raise forms.ValidationError(
-                "Choose a person, or a department and/or a role — not both."
+                _("Choose a person, or a department and/or a role — not both.")
             )
         if not (user or department or role):
-            raise forms.ValidationError("Choose a person, a department or a role.")
+            raise forms.ValidationError(_("Choose a person, a department or a role."))
         return data
 
 
 class CompletionForm(forms.Form):
     evidence = forms.CharField(
+        label=_("Evidence"),
         max_length=2000,
         widget=forms.Textarea(attrs={"rows": 3}),
-        help_text="How you completed it: what you read or did, a link to your notes.",
+        help_text=_("How you completed it: what you read or did, a link to your notes."),
     )
 
 
 class TrainingGateForm(forms.Form):
     target: "forms.ModelChoiceField[Any]" = forms.ModelChoiceField(
-        queryset=None, empty_label="Choose a target…"
+        label=_("Target"), queryset=None, empty_label=_("Choose a target…")
     )
 
     def __init__(self, *args, **kwargs):
@@ -275,12 +311,12 @@ class QuizForm(forms.Form):
                 field = forms.MultipleChoiceField(
                     choices=choices,
                     widget=forms.CheckboxSelectMultiple,
-                    help_text="Choose every right answer.",
+                    help_text=_("Choose every right answer."),
                 )
             else:
                 field = forms.ChoiceField(choices=choices, widget=forms.RadioSelect)
             field.label = question.text
-            field.error_messages["required"] = "Answer this question."
+            field.error_messages["required"] = _("Answer this question.")
             self.fields[f"q{question.number}"] = field
 
     def answers(self) -> dict[int, set[int]]:

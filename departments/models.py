@@ -8,6 +8,8 @@ from django.db import models
 from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 
 class Department(models.Model):
@@ -18,10 +20,10 @@ class Department(models.Model):
     STRATEGY = "strategy"
     HR = "hr"
     CODES = [
-        (DEV, "Development"),
-        (QA, "Quality assurance"),
-        (STRATEGY, "Strategy"),
-        (HR, "HR / operations"),
+        (DEV, pgettext_lazy("department", "Development")),
+        (QA, pgettext_lazy("department", "Quality assurance")),
+        (STRATEGY, pgettext_lazy("department", "Strategy")),
+        (HR, pgettext_lazy("department", "HR / operations")),
     ]
     # Departments whose engineers register targets and trigger analyses.
     ENGINEERING = (DEV, QA, STRATEGY)
@@ -51,10 +53,10 @@ class Membership(models.Model):
     EDITOR = "editor"
     VIEWER = "viewer"
     ROLES = [
-        (MANAGER, "Manager"),
-        (ENGINEER, "Engineer"),
-        (EDITOR, "Editor"),
-        (VIEWER, "Viewer"),
+        (MANAGER, _("Manager")),
+        (ENGINEER, _("Engineer")),
+        (EDITOR, _("Editor")),
+        (VIEWER, _("Viewer")),
     ]
 
     user = models.ForeignKey(
@@ -138,7 +140,7 @@ class Runbook(models.Model):
     # Which of HR's templates it started from ("" for a blank page).
     template_key = models.CharField(max_length=40, blank=True)
     review_interval_days = models.PositiveSmallIntegerField(
-        default=180, help_text="A review sets the next review date this many days ahead."
+        default=180, help_text=_("A review sets the next review date this many days ahead.")
     )
     next_review_date = models.DateField(null=True, blank=True)
     last_reviewed_at = models.DateTimeField(null=True, blank=True)
@@ -187,17 +189,17 @@ class RunbookRevision(models.Model):
 
     ACCEPTED, PROPOSED, APPROVED, REJECTED = "accepted", "proposed", "approved", "rejected"
     STATES = [
-        (ACCEPTED, "Saved"),
-        (PROPOSED, "Proposed"),
-        (APPROVED, "Approved proposal"),
-        (REJECTED, "Rejected proposal"),
+        (ACCEPTED, _("Saved")),
+        (PROPOSED, _("Proposed")),
+        (APPROVED, _("Approved proposal")),
+        (REJECTED, _("Rejected proposal")),
     ]
 
     runbook = models.ForeignKey(Runbook, on_delete=models.CASCADE, related_name="revisions")
     number = models.PositiveIntegerField()
     title = models.CharField(max_length=200)
     body = models.TextField(blank=True)
-    note = models.CharField(max_length=300, blank=True, help_text="What changed and why.")
+    note = models.CharField(max_length=300, blank=True, help_text=_("What changed and why."))
     state = models.CharField(max_length=20, choices=STATES, default=ACCEPTED)
     author = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
@@ -259,13 +261,15 @@ class TrainingModule(models.Model):
     pass_mark = models.PositiveSmallIntegerField(
         default=80,
         validators=[MinValueValidator(1), MaxValueValidator(100)],
-        help_text="Per cent of questions answered right to pass the quiz.",
+        help_text=_("Per cent of questions answered right to pass the quiz."),
     )
     recertify_after_days = models.PositiveIntegerField(
         null=True,
         blank=True,
         validators=[MinValueValidator(1)],
-        help_text="Days until a completion expires and the module is assigned again; empty: never.",
+        help_text=_(
+            "Days until a completion expires and the module is assigned again; empty: never."
+        ),
     )
     status = models.CharField(max_length=20, choices=STATUSES, default=DRAFT)
     owner_department = models.ForeignKey(
@@ -362,10 +366,10 @@ class TrainingRecord(models.Model):
 
     ASSIGNED, IN_PROGRESS, COMPLETED, OVERDUE = "assigned", "in_progress", "completed", "overdue"
     STATES = [
-        (ASSIGNED, "Assigned"),
-        (IN_PROGRESS, "In progress"),
-        (COMPLETED, "Completed"),
-        (OVERDUE, "Overdue"),
+        (ASSIGNED, _("Assigned")),
+        (IN_PROGRESS, _("In progress")),
+        (COMPLETED, _("Completed")),
+        (OVERDUE, _("Overdue")),
     ]
     OPEN_STATES = (ASSIGNED, IN_PROGRESS, OVERDUE)
 
@@ -538,7 +542,7 @@ class Control(models.Model):
 
     slug = models.SlugField(max_length=80, unique=True)
     statement = models.CharField(max_length=300)
-    description = models.TextField(blank=True, help_text="What proves it, for an auditor.")
+    description = models.TextField(blank=True, help_text=_("What proves it, for an auditor."))
     department = models.ForeignKey(Department, on_delete=models.PROTECT, related_name="controls")
     # Who hears the reminders; empty: the department's editors and managers.
     owner = models.ForeignKey(

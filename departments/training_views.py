@@ -9,6 +9,7 @@ from django.db.models import Count, Q
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.utils.translation import gettext, ngettext
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from departments import actions
@@ -104,7 +105,9 @@ def training_module_create(request):
     if request.method == "POST" and form.is_valid():
         data = dict(form.cleaned_data)
         module = actions.do_create_module(request.user, runbooks=data.pop("runbooks"), **data)
-        messages.success(request, f"Training module “{module}” created.")
+        messages.success(
+            request, gettext("Training module “%(module)s” created.") % {"module": module}
+        )
         return redirect(module)
     return render(
         request,
@@ -121,7 +124,7 @@ def training_module_edit(request, slug):
         fresh = TrainingModule.objects.get(pk=module.pk)
         data = dict(form.cleaned_data)
         actions.do_update_module(request.user, fresh, runbooks=data.pop("runbooks"), **data)
-        messages.success(request, "Training module saved.")
+        messages.success(request, gettext("Training module saved."))
         return redirect(fresh)
     context = {**_page(request), "form": form, "creating": False, "module": module}
     return render(request, "departments/training_module_form.html", context)
@@ -172,7 +175,7 @@ def training_assign(request, slug):
     module = access.get_module_for_user(request, slug, write=True)
     form = AssignmentForm(request.POST)
     if module.status != TrainingModule.PUBLISHED:
-        messages.error(request, "Publish the module before assigning it.")
+        messages.error(request, gettext("Publish the module before assigning it."))
     elif form.is_valid():
         data = form.cleaned_data
         assignment, count = actions.do_assign_training(
@@ -186,12 +189,16 @@ def training_assign(request, slug):
         )
         messages.success(
             request,
-            f"Assigned to {assignment.audience()}: {count} "
-            f"{'person' if count == 1 else 'people'} got it.",
+            ngettext(
+                "Assigned to %(audience)s: %(count)s person got it.",
+                "Assigned to %(audience)s: %(count)s people got it.",
+                count,
+            )
+            % {"audience": assignment.audience(), "count": count},
         )
     else:
         errors = "; ".join(e for errors in form.errors.values() for e in errors)
-        messages.error(request, f"Not assigned: {errors}")
+        messages.error(request, gettext("Not assigned: %(errors)s") % {"errors": errors})
     return redirect(module)
 
 
@@ -200,7 +207,9 @@ def training_assignment_withdraw(request, pk):
     assignment = access.get_assignment_for_user(request, pk, write=True)
     removed = actions.do_withdraw_assignment(request.user, assignment)
     messages.success(
-        request, f"Withdrawn from {assignment.audience()}; {removed} unfinished record(s) removed."
+        request,
+        gettext("Withdrawn from %(audience)s; %(removed)s unfinished record(s) removed.")
+        % {"audience": assignment.audience(), "removed": removed},
     )
     return redirect(assignment.module)
 
@@ -220,7 +229,7 @@ def training_take(request, slug):
     module = access.get_module_for_user(request, slug)
     training = access.get_own_training_record(request, module)
     if training is None:
-        messages.info(request, "Press “Start” to take this module.")
+        messages.info(request, gettext("Press “Start” to take this module."))
         return redirect(module)
     questions = parse_quiz(module.quiz) if module.has_quiz() else []
     result = attempt = None
@@ -234,7 +243,7 @@ def training_take(request, slug):
             attempt, result = actions.do_submit_quiz(request.user, training, form.answers())
         else:
             actions.do_complete_training(request.user, training, form.cleaned_data["evidence"])
-            messages.success(request, f"“{module}” completed.")
+            messages.success(request, gettext("“%(module)s” completed.") % {"module": module})
             return redirect("training_mine")
         training.refresh_from_db()
         done = training.state == TrainingRecord.COMPLETED
@@ -320,7 +329,7 @@ def training_gate_add(request, slug):
         gate = actions.do_set_training_gate(request.user, form.cleaned_data["target"], module)
         messages.success(request, f"{gate}.")
     else:
-        messages.error(request, "Choose a target for the gate.")
+        messages.error(request, gettext("Choose a target for the gate."))
     return redirect(module)
 
 
@@ -328,5 +337,5 @@ def training_gate_add(request, slug):
 def training_gate_remove(request, pk):
     gate = access.get_training_gate_for_user(request, pk, write=True)
     actions.do_remove_training_gate(request.user, gate)
-    messages.success(request, "Gate removed.")
+    messages.success(request, gettext("Gate removed."))
     return redirect(gate.module)

@@ -15,6 +15,7 @@ from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 
@@ -102,7 +103,7 @@ def person_add(request):
     form = PersonForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         user = actions.do_add_person(request.user, **form.cleaned_data)
-        messages.success(request, f"{user.username} added.")
+        messages.success(request, gettext("%(username)s added.") % {"username": user.username})
         return redirect("people")
     return render(request, "departments/person_form.html", {"form": form})
 
@@ -131,7 +132,11 @@ def membership_set(request):
 def membership_remove(request, pk):
     membership = access.get_membership_for_user(request, pk, write=True)
     actions.do_remove_membership(request.user, membership)
-    messages.success(request, f"{membership.user.username} left {membership.department.name}.")
+    messages.success(
+        request,
+        gettext("%(username)s left %(name)s.")
+        % {"username": membership.user.username, "name": membership.department.name},
+    )
     return redirect("people")
 
 
@@ -241,7 +246,7 @@ def runbook_create(request):
             template_key=template.key if template else "",
             **form.settings(),
         )
-        messages.success(request, f"Runbook “{runbook}” created.")
+        messages.success(request, gettext("Runbook “%(runbook)s” created.") % {"runbook": runbook})
         return redirect(runbook)
     context = {**RUNBOOKS, "form": form, "creating": True, "template": template}
     return render(request, "departments/runbook_form.html", context)
@@ -375,11 +380,13 @@ def runbook_edit(request, slug):
             revision = actions.do_save_runbook(request.user, fresh, **form.content())
             changes = actions.do_update_runbook_settings(request.user, fresh, **form.settings())
             if revision:
-                messages.success(request, f"Saved as revision {revision.number}.")
+                messages.success(
+                    request, gettext("Saved as revision %(number)s.") % {"number": revision.number}
+                )
             elif changes:
-                messages.success(request, "Settings saved; the text did not change.")
+                messages.success(request, gettext("Settings saved; the text did not change."))
             else:
-                messages.info(request, "Nothing changed.")
+                messages.info(request, gettext("Nothing changed."))
             return redirect(fresh)
         content = form.cleaned_data
         if current and content["title"] == current.title and content["body"] == current.body:
@@ -480,7 +487,9 @@ def runbook_restore(request, slug, number):
         return HttpResponseBadRequest("Only saved revisions can be restored.")
     restored = actions.do_restore_revision(request.user, revision)
     messages.success(
-        request, f"Revision {number} restored as revision {restored.number}; nothing was lost."
+        request,
+        gettext("Revision %(number)s restored as revision %(number2)s; nothing was lost.")
+        % {"number": number, "number2": restored.number},
     )
     return redirect(runbook)
 
@@ -494,7 +503,10 @@ def runbook_approve(request, slug, number):
     form = ReviewNoteForm(request.POST)
     note = form.cleaned_data["note"] if form.is_valid() else ""
     accepted = actions.do_approve_revision(request.user, proposal, note)
-    messages.success(request, f"Proposal approved: it is revision {accepted.number} now.")
+    messages.success(
+        request,
+        gettext("Proposal approved: it is revision %(number)s now.") % {"number": accepted.number},
+    )
     return redirect(runbook)
 
 
@@ -508,7 +520,10 @@ def runbook_reject(request, slug, number):
     actions.do_reject_revision(
         request.user, proposal, form.cleaned_data["note"] if form.is_valid() else ""
     )
-    messages.success(request, f"Proposal r{number} rejected; it stays in the history.")
+    messages.success(
+        request,
+        gettext("Proposal r%(number)s rejected; it stays in the history.") % {"number": number},
+    )
     return redirect(runbook)
 
 
@@ -519,7 +534,11 @@ def runbook_reviewed(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     if request.htmx:
         context = {"runbook": runbook, "can_edit": True, "today": timezone.localdate()}
         return render(request, "departments/runbook_detail.html#review", context)
-    messages.success(request, f"Reviewed; next review {runbook.next_review_date}.")
+    messages.success(
+        request,
+        gettext("Reviewed; next review %(next_review_date)s.")
+        % {"next_review_date": runbook.next_review_date},
+    )
     return redirect(runbook)
 
 
@@ -542,7 +561,11 @@ def runbook_run_step(request: HtmxHttpRequest, slug: str, index: int) -> HttpRes
             view["problem"] = str(error)
     if not request.htmx:
         if started:
-            messages.success(request, f"Started run #{started.pk} from “{runbook}”.")
+            messages.success(
+                request,
+                gettext("Started run #%(pk)s from “%(runbook)s”.")
+                % {"pk": started.pk, "runbook": runbook},
+            )
             return redirect(started)
         messages.error(request, view["problem"])
         return redirect(runbook)

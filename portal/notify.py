@@ -6,25 +6,69 @@ import logging
 
 from django.conf import settings
 from django.core.mail import send_mail
+from django.utils import translation
+from django.utils.translation import gettext, gettext_noop
 
 from departments.models import Department, Membership
+from portal.language import language_for
 from portal.models import Notification
 
 logger = logging.getLogger(__name__)
 
 
-def notify(users, subject: str, body: str, url: str = "") -> None:
-    """One inbox entry and one email per person (people without an address get the entry)."""
+class Text:
+    """Words to tell people, put into each reader's language as they are sent.
+
+    ``message`` is an English msgid marked with ``gettext_noop`` (so the catalogue
+    has it); ``params`` fill its ``%(name)s`` placeholders and may themselves be
+    ``Text``, ``Joined`` or lazy strings (a model's choice label), rendered in the
+    same language. A plain ``str`` is data and is sent as it is.
+    """
+
+    def __init__(self, message: str, /, **params) -> None:
+        self.message, self.params = message, params
+
+    def __str__(self) -> str:
+        text = gettext(self.message)
+        if not self.params:
+            return text
+        return text % {name: str(value) for name, value in self.params.items()}
+
+
+class Joined:
+    """Several Text (or str) parts, joined in the reader's language."""
+
+    def __init__(self, parts, separator: str = "\n") -> None:
+        self.parts, self.separator = list(parts), separator
+
+    def __str__(self) -> str:
+        return self.separator.join(str(part) for part in self.parts)
+
+
+def in_language(words, language: str) -> str:
+    """``words`` (str, Text, Joined or a lazy string) as written in ``language``."""
+    with translation.override(language):
+        return str(words)
+
+
+def notify(users, subject, body, url: str = "") -> None:
+    """One inbox entry and one email per person (people without an address get the entry),
+    each in the person's own language (their profile's choice, else English)."""
     seen = set()
     for user in users:
         if user is None or user.pk in seen or not user.is_active:
             continue
         seen.add(user.pk)
-        Notification.objects.create(user=user, subject=subject[:200], body=body, url=url)
+        language = language_for(user)
+        subject_text, body_text = in_language(subject, language), in_language(body, language)
+        Notification.objects.create(user=user, subject=subject_text[:200], body=body_text, url=url)
         if user.email:
             try:
                 send_mail(
-                    subject, f"{body}\n\n{url}".strip(), settings.DEFAULT_FROM_EMAIL, [user.email]
+                    subject_text,
+                    f"{body_text}\n\n{url}".strip(),
+                    settings.DEFAULT_FROM_EMAIL,
+                    [user.email],
                 )
             except OSError as error:  # a mail relay that is down must not fail the job
                 logger.warning("could not email %s: %s", user.email, error)
@@ -119,20 +163,62 @@ def run_finished(run) -> None:
     """The person who started the run and the initiative's owner hear how it ended."""
     from django.urls import reverse
 
-    verdict = {
-        "pass": "verdict pass",
-        "fail": "verdict fail",
-        "incomplete": "verdict incomplete (a check could not run; see the run)",
-        "error": "verdict error (a job could not do its work)",
-        "cancelled": "verdict cancelled",
-    }.get(run.verdict, "no verdict")
-    subject = f"Kaizen: {run.command_line()} {run.status}, {verdict}"
-    lines = [f"Run #{run.pk} ({run.command_line()}) ended: {run.status}; {verdict}."]
+    verdict = Text(
+        {
+            "pass": gettext_noop("verdict pass"),
+            "fail": gettext_noop("verdict fail"),
+            "incomplete": gettext_noop("verdict incomplete (a check could not run; see the run)"),
+            "error": gettext_noop("verdict error (a job could not do its work)"),
+            "cancelled": gettext_noop("verdict cancelled"),
+        }.get(run.verdict, gettext_noop("no verdict"))
+    )
+    status = Text(STATUS_WORDS.get(run.status, run.status))
+    command = run.command_line()
+    subject = Text(
+        gettext_noop("Kaizen: %(command)s %(status)s, %(verdict)s"),
+        command=command,
+        status=status,
+        verdict=verdict,
+    )
+    lines: list = [
+        Text(
+            gettext_noop("Run #%(pk)s (%(command)s) ended: %(status)s; %(verdict)s."),
+            pk=run.pk,
+            command=command,
+            status=status,
+            verdict=verdict,
+        )
+    ]
     for job in run.jobs.order_by("pk"):
-        line = f"- {job.kind}: {job.status}"
+        job_status = Text(STATUS_WORDS.get(job.status, job.status))
         if job.verdict:
-            line += f", verdict {job.verdict}"
-        if job.error:
-            line += f" — {job.error}"
-        lines.append(line)
-    route("run.finished", subject, "\n".join(lines), reverse("run_detail", args=[run.pk]), run=run)
+            line = Text(
+                gettext_noop("- %(kind)s: %(status)s, verdict %(verdict)s"),
+                kind=job.kind,
+                status=job_status,
+                verdict=Text(VERDICT_WORDS.get(job.verdict, job.verdict)),
+            )
+        else:
+            line = Text(gettext_noop("- %(kind)s: %(status)s"), kind=job.kind, status=job_status)
+        lines.append(Joined([line, f" — {job.error}"], "") if job.error else line)
+    route("run.finished", subject, Joined(lines), reverse("run_detail", args=[run.pk]), run=run)
+
+
+# A run's and a job's status and verdict tokens as the sentences above use them (lower
+# case, unlike the choice labels): English keeps the token itself.
+STATUS_WORDS = {
+    "waiting": gettext_noop("waiting"),
+    "queued": gettext_noop("queued"),
+    "running": gettext_noop("running"),
+    "succeeded": gettext_noop("succeeded"),
+    "failed": gettext_noop("failed"),
+    "cancelled": gettext_noop("cancelled"),
+    "expired": gettext_noop("expired"),
+}
+VERDICT_WORDS = {
+    "pass": gettext_noop("pass"),
+    "fail": gettext_noop("fail"),
+    "incomplete": gettext_noop("incomplete"),
+    "error": gettext_noop("error"),
+    "cancelled": gettext_noop("cancelled"),
+}

@@ -14,6 +14,7 @@ import logging
 
 from django.db.models import Avg, Q
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from departments.models import Membership
 from optimizations.analyzers.base import AnalysisError
@@ -22,7 +23,7 @@ from optimizations.analyzers.probe import Client, parse_prometheus, pool_use_per
 from optimizations.jobs.runner import target_spec
 from optimizations.models import Incident, Measurement, TargetService
 from optimizations.targets.crypto import CredentialUnreadable
-from portal.notify import notify
+from portal.notify import Text, notify
 
 logger = logging.getLogger(__name__)
 
@@ -159,7 +160,7 @@ def _track(target, kind, slo_key, bad: bool, now, message: str) -> None:
             )
             notify(
                 owners(target),
-                f"Kaizen: {message}",
+                Text(gettext_noop("Kaizen: %(message)s"), message=message),
                 _incident_body(incident),
                 target.get_absolute_url(),
             )
@@ -168,16 +169,26 @@ def _track(target, kind, slo_key, bad: bool, now, message: str) -> None:
         open_incident.save(update_fields=["ended_at"])
         notify(
             owners(target),
-            f"Kaizen: {target.name} recovered ({open_incident.get_kind_display()})",
+            Text(
+                gettext_noop("Kaizen: %(target)s recovered (%(kind)s)"),
+                target=target.name,
+                kind=open_incident.get_kind_display(),
+            ),
             _incident_body(open_incident),
             target.get_absolute_url(),
         )
 
 
-def _incident_body(incident: Incident) -> str:
+def _incident_body(incident: Incident) -> Text:
     when = timezone.localtime(incident.started_at).strftime("%Y-%m-%d %H:%M")
-    end = f", ended {timezone.localtime(incident.ended_at):%H:%M}" if incident.ended_at else ""
-    return f"{incident.detail}\nSince {when}{end}."
+    if incident.ended_at:
+        return Text(
+            gettext_noop("%(detail)s\nSince %(when)s, ended %(end)s."),
+            detail=incident.detail,
+            when=when,
+            end=f"{timezone.localtime(incident.ended_at):%H:%M}",
+        )
+    return Text(gettext_noop("%(detail)s\nSince %(when)s."), detail=incident.detail, when=when)
 
 
 def owners(target: TargetService):

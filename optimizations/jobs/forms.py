@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from django import forms
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from optimizations.analyzers.loadgen import script
 from optimizations.jobs import cron
@@ -12,8 +14,11 @@ from optimizations.models import Initiative, Schedule
 class RunForm(forms.Form):
     """Start a run of a mode (with focus) on a target."""
 
-    mode = forms.ChoiceField(choices=Initiative.RUN_MODES, initial=Initiative.PERFORMANCE)
+    mode = forms.ChoiceField(
+        label=gettext_lazy("Mode"), choices=Initiative.RUN_MODES, initial=Initiative.PERFORMANCE
+    )
     focus = forms.MultipleChoiceField(
+        label=gettext_lazy("Focus"),
         choices=[(tag, tag) for tag in Initiative.ALL_FOCUS],
         required=False,
         widget=forms.CheckboxSelectMultiple,
@@ -28,9 +33,12 @@ class RunForm(forms.Form):
         allowed = Initiative.FOCUS_BY_MODE.get(mode, ())
         wrong = [tag for tag in focus if tag not in allowed]
         if wrong:
+            if allowed:
+                message = _("%(wrong)s does not apply to %(mode)s mode (use %(allowed)s).")
+            else:
+                message = _("%(wrong)s does not apply to %(mode)s mode (it takes no focus).")
             raise forms.ValidationError(
-                f"{', '.join(wrong)} does not apply to {mode} mode"
-                + (f" (use {', '.join(allowed)})." if allowed else " (it takes no focus).")
+                message % {"wrong": ", ".join(wrong), "mode": mode, "allowed": ", ".join(allowed)}
             )
         return data
 
@@ -46,8 +54,11 @@ def params_form_class(declared, defaults=None):
     for param in declared:
         if param.name in FILLED_BY_PORTAL:
             continue
-        label = param.label or param.name.replace("_", " ").capitalize()
-        common = {"label": label, "help_text": param.help, "required": param.required}
+        # The analyzers stay Django-free and English: their labels and help are looked
+        # up in the catalogue here (tests/portal/test_translations.py checks each has one).
+        label = _(param.label or param.name.replace("_", " ").capitalize())
+        help_text = _(param.help) if param.help else ""
+        common = {"label": label, "help_text": help_text, "required": param.required}
         initial = defaults.get(param.name, param.default)
         if param.type == "int":
             field = forms.IntegerField(
@@ -66,7 +77,7 @@ def params_form_class(declared, defaults=None):
         elif param.type == "list":
             field = forms.CharField(
                 initial=", ".join(initial or []),
-                **{**common, "help_text": (param.help + " (comma-separated)").strip()},
+                **{**common, "help_text": (help_text + " " + _("(comma-separated)")).strip()},
             )
         elif param.type in ("text", "json"):
             field = forms.CharField(
@@ -97,7 +108,9 @@ def params_from_form(declared, cleaned: dict) -> dict:
             try:
                 value = json.loads(value)
             except ValueError as error:
-                raise forms.ValidationError(f"{param.name}: not valid JSON ({error})") from None
+                raise forms.ValidationError(
+                    _("%(name)s: not valid JSON (%(error)s)") % {"name": param.name, "error": error}
+                ) from None
         if param.type == "list" and isinstance(value, str):
             value = [item.strip() for item in value.split(",") if item.strip()]
         if value != param.default:
@@ -116,11 +129,13 @@ class ScenarioFileForm(forms.Form):
     """
 
     scenario_file = forms.FileField(
-        label="Scenario file",
+        label=gettext_lazy("Scenario file"),
         required=False,
-        help_text="A scripted scenario (YAML): journeys of steps carrying values from one "
-        "answer to the next request — e.g. examples/scenarios/shop_journey.yaml. "
-        "Runs in the open model (load, stress, endurance).",
+        help_text=gettext_lazy(
+            "A scripted scenario (YAML): journeys of steps carrying values from one "
+            "answer to the next request — e.g. examples/scenarios/shop_journey.yaml. "
+            "Runs in the open model (load, stress, endurance)."
+        ),
         widget=forms.ClearableFileInput(attrs={"accept": ".yaml,.yml,text/yaml"}),
     )
 
@@ -130,12 +145,13 @@ class ScenarioFileForm(forms.Form):
             return ""
         if upload.size > script.MAX_SIZE:
             raise forms.ValidationError(
-                f"The file is larger than {script.MAX_SIZE // 1024} KiB; a scenario is short."
+                _("The file is larger than %(kib)s KiB; a scenario is short.")
+                % {"kib": script.MAX_SIZE // 1024}
             )
         try:
             text = upload.read().decode("utf-8")
         except UnicodeDecodeError:
-            raise forms.ValidationError("The file is not UTF-8 text.") from None
+            raise forms.ValidationError(_("The file is not UTF-8 text.")) from None
         try:
             script.parse(text)
         except script.ScriptError as error:
@@ -145,6 +161,7 @@ class ScenarioFileForm(forms.Form):
 
 class ScheduleForm(forms.ModelForm):
     focus = forms.MultipleChoiceField(
+        label=_("Focus"),
         choices=[(tag, tag) for tag in Initiative.ALL_FOCUS],
         required=False,
         widget=forms.CheckboxSelectMultiple,
@@ -153,9 +170,19 @@ class ScheduleForm(forms.ModelForm):
     class Meta:
         model = Schedule
         fields = ["name", "mode", "focus", "cron", "initiative", "enabled"]
+        labels = {
+            "name": gettext_lazy("Name"),
+            "mode": gettext_lazy("Mode"),
+            "focus": gettext_lazy("Focus"),
+            "cron": gettext_lazy("When (cron)"),
+            "initiative": gettext_lazy("Initiative"),
+            "enabled": gettext_lazy("Enabled"),
+        }
         help_texts = {
-            "cron": "Five fields: minute hour day-of-month month day-of-week, "
-            "e.g. “0 2 1 * *” = the 1st of every month at 02:00 (portal time zone).",
+            "cron": gettext_lazy(
+                "Five fields: minute hour day-of-month month day-of-week, "
+                "e.g. “0 2 1 * *” = the 1st of every month at 02:00 (portal time zone)."
+            ),
         }
 
     def __init__(self, *args, target=None, **kwargs):
@@ -177,5 +204,7 @@ class ScheduleForm(forms.ModelForm):
         allowed = Initiative.FOCUS_BY_MODE.get(data.get("mode"), ())
         wrong = [tag for tag in data.get("focus") or [] if tag not in allowed]
         if wrong:
-            self.add_error("focus", f"{', '.join(wrong)} does not apply to this mode")
+            self.add_error(
+                "focus", _("%(wrong)s does not apply to this mode") % {"wrong": ", ".join(wrong)}
+            )
         return data

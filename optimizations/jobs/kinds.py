@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from functools import cache
 from types import ModuleType
 
+from django.utils.translation import gettext_noop
+
 from optimizations.analyzers.base import Param
 
 
@@ -67,22 +69,26 @@ KINDS: dict[str, Kind] = {
     for kind in (
         Kind(
             "probe",
-            "Target probe",
+            gettext_noop("Target probe"),
             "optimizations.analyzers.probe",
             "analysis",
             "probe",
             ("base_url",),
-            "Reachability, health endpoint, OpenAPI operations, a few timed requests, /metrics.",
+            gettext_noop(
+                "Reachability, health endpoint, OpenAPI operations, a few timed requests, /metrics."
+            ),
             time_limit=300,
         ),
         Kind(
             "code_scan",
-            "Code scan",
+            gettext_noop("Code scan"),
             "optimizations.analyzers.codescan",
             "analysis",
             "code",
             ("source",),
-            "FastAPI and SQLAlchemy rules over the source tree, with ruff's where they apply.",
+            gettext_noop(
+                "FastAPI and SQLAlchemy rules over the source tree, with ruff's where they apply."
+            ),
             exports=(
                 ("sarif", "application/sarif+json", "optimizations.analyzers.codescan:to_sarif"),
                 ("json", "application/json", "optimizations.analyzers.codescan:to_json"),
@@ -90,32 +96,38 @@ KINDS: dict[str, Kind] = {
         ),
         Kind(
             "db_scan",
-            "DB scan",
+            gettext_noop("DB scan"),
             "optimizations.analyzers.dbscan",
             "analysis",
             "db",
             ("database_url",),
-            "Slow queries, index problems and suggestions, pool and connection use — read-only.",
+            gettext_noop(
+                "Slow queries, index problems and suggestions, pool and connection use — read-only."
+            ),
         ),
         Kind(
             "security_scan",
-            "Security scan",
+            gettext_noop("Security scan"),
             "optimizations.analyzers.securityscan",
             "analysis",
             "security",
             ("base_url",),
-            "Headers, CORS, error leakage, unauthenticated writes, OpenAPI negative testing.",
+            gettext_noop(
+                "Headers, CORS, error leakage, unauthenticated writes, OpenAPI negative testing."
+            ),
             max_attempts=1,
         ),
         Kind(
             "integrity",
-            "Integrity probes",
+            gettext_noop("Integrity probes"),
             "optimizations.analyzers.integrity",
             "analysis",
             "integrity",
             ("base_url",),
-            "Lost updates, bulk atomicity, unique races, idempotency and read-your-writes, "
-            "through the API — only on a target that allows writes.",
+            gettext_noop(
+                "Lost updates, bulk atomicity, unique races, idempotency and read-your-writes, "
+                "through the API — only on a target that allows writes."
+            ),
             # It writes: never sent again without somebody asking.
             max_attempts=1,
             time_limit=600,
@@ -123,12 +135,14 @@ KINDS: dict[str, Kind] = {
         ),
         Kind(
             "benchmark",
-            "Benchmark",
+            gettext_noop("Benchmark"),
             "optimizations.analyzers.loadgen",
             "benchmark",
             "benchmark",
             ("base_url",),
-            "Load, stress (capacity knee) or endurance (memory trend) against the HTTP API.",
+            gettext_noop(
+                "Load, stress (capacity knee) or endurance (memory trend) against the HTTP API."
+            ),
             max_attempts=1,
             time_limit=3 * 3600,
         ),

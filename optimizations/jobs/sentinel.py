@@ -23,8 +23,10 @@ from __future__ import annotations
 
 import logging
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from optimizations.analyzers import stats
 from optimizations.analyzers.base import AnalysisResult, FindingData
@@ -34,7 +36,7 @@ from optimizations.work import findings
 from optimizations.work.actions import do_set_phase_status
 from portal.audit import record
 from portal.models import Notification
-from portal.notify import route
+from portal.notify import Text, in_language, route
 
 logger = logging.getLogger(__name__)
 
@@ -208,17 +210,28 @@ def _inconclusive(initiative, schedule, run, reasons, before=None, after=None) -
     sets = f" {before.describe()} · {after.describe()}." if before and after else ""
     logger.info("sentinel %s: run %s inconclusive: %s", schedule.pk, run.pk, "; ".join(reasons))
     url = reverse("run_detail", args=[run.pk])
-    subject = f"Kaizen: the regression sentinel of “{initiative.title}” could not decide"
-    if Notification.objects.filter(url=url, subject=subject[:200]).exists():
+    subject = Text(
+        gettext_noop("Kaizen: the regression sentinel of “%(title)s” could not decide"),
+        title=initiative.title,
+    )
+    # Each reader's inbox holds the subject in their language: any of them means reported.
+    written = {in_language(subject, code)[:200] for code, _name in settings.LANGUAGES}
+    if Notification.objects.filter(url=url, subject__in=written).exists():
         return  # this run was reported already (a run lands once; a re-check tells nobody twice)
     route(
         "sentinel.inconclusive",
         subject,
-        (
-            f"The weekly regression sentinel of “{initiative.title}” on {initiative.target.name} "
-            f"could not tell whether it regressed (run #{run.pk}).{sets} Why: "
-            + "; ".join(reasons)
-            + ". Nothing was reopened; look at the runs, and add runs or re-arm the sentinel."
+        Text(
+            gettext_noop(
+                "The weekly regression sentinel of “%(title)s” on %(target)s could not tell "
+                "whether it regressed (run #%(pk)s).%(sets)s Why: %(reasons)s. Nothing was "
+                "reopened; look at the runs, and add runs or re-arm the sentinel."
+            ),
+            title=initiative.title,
+            target=initiative.target.name,
+            pk=run.pk,
+            sets=sets,
+            reasons="; ".join(reasons),
         ),
         url,
         initiative=initiative,
@@ -309,14 +322,26 @@ def _reopen(initiative: Initiative, finding: Finding, worst, before, after) -> N
     c = worst.c
     route(
         "sentinel.regressed",
-        f"Kaizen: {initiative.target.name} regressed; “{initiative.title}” is reopened",
-        (
-            f"The weekly regression sentinel of “{initiative.title}” measured a significant "
-            f"regression on {initiative.target.name}: {finding.title}. {worst.label} "
-            f"{c.estimate_text}, {c.confidence:.1%} interval {c.interval_text}, "
-            f"p = {c.p_value:.3g} ({c.n_baseline} and {c.n_candidate} runs). "
-            f"{before.describe()} · {after.describe()}. The initiative and its "
-            "quality-assurance phase are active again."
+        Text(
+            gettext_noop("Kaizen: %(target)s regressed; “%(title)s” is reopened"),
+            target=initiative.target.name,
+            title=initiative.title,
+        ),
+        Text(
+            gettext_noop(
+                "The weekly regression sentinel of “%(title)s” measured a significant "
+                "regression on %(target)s: %(finding)s. %(measured)s The initiative and its "
+                "quality-assurance phase are active again."
+            ),
+            title=initiative.title,
+            target=initiative.target.name,
+            finding=finding.title,
+            # The comparison's own figures stay as the comparison rule writes them.
+            measured=(
+                f"{worst.label} {c.estimate_text}, {c.confidence:.1%} interval "
+                f"{c.interval_text}, p = {c.p_value:.3g} ({c.n_baseline} and {c.n_candidate} "
+                f"runs). {before.describe()} · {after.describe()}."
+            ),
         ),
         reverse("finding_detail", args=[finding.pk]),
         initiative=initiative,

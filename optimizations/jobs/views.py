@@ -12,6 +12,7 @@ from django.db.models import Q
 from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.utils.translation import gettext
 from django.views.decorators.http import condition, require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseClientRedirect
@@ -46,7 +47,9 @@ def run_start(request, slug):
     target = access.get_target_for_user(request, slug, run=True)
     form = RunForm(request.POST)
     if not form.is_valid():
-        messages.error(request, " ".join(form.errors.get("__all__", ["Choose a run mode."])))
+        messages.error(
+            request, " ".join(form.errors.get("__all__", [gettext("Choose a run mode.")]))
+        )
         return redirect(target)
     try:
         run = engine.start_run(
@@ -63,7 +66,11 @@ def run_start(request, slug):
         messages.error(request, str(error))
         return redirect(request.POST.get("back") if _safe(request) else target)
     for skipped in run.skipped:
-        messages.warning(request, f"{skipped['kind']} skipped: {skipped['why']}.")
+        messages.warning(
+            request,
+            gettext("%(kind)s skipped: %(why)s.")
+            % {"kind": skipped["kind"], "why": skipped["why"]},
+        )
     return redirect(run)
 
 
@@ -401,11 +408,15 @@ def job_cancel(request, pk):
     )
     state = engine.cancel(request.user, job)
     if state == Job.CANCELLED:
-        messages.success(request, "Cancelled before it started.")
+        messages.success(request, gettext("Cancelled before it started."))
     elif job.status == Job.RUNNING:
-        messages.success(request, "Asked to stop; it stops within a second or two.")
+        messages.success(request, gettext("Asked to stop; it stops within a second or two."))
     else:
-        messages.info(request, f"It had already ended ({job.get_status_display().lower()}).")
+        messages.info(
+            request,
+            gettext("It had already ended (%(status)s).")
+            % {"status": job.get_status_display().lower()},
+        )
     return redirect(job)
 
 
@@ -413,7 +424,7 @@ def job_cancel(request, pk):
 def run_cancel(request, pk):
     run = access.get_run_for_user(request, pk, write=True)
     engine.cancel_run(request.user, run)
-    messages.success(request, "Asked every unfinished job of this run to stop.")
+    messages.success(request, gettext("Asked every unfinished job of this run to stop."))
     return redirect(run)
 
 
@@ -451,7 +462,11 @@ def run_pin_baseline(request, pk):
     )
     fresh = run.target.__class__.objects.get(pk=run.target_id)
     do_update_target(request.user, fresh, baseline_run=run)
-    messages.success(request, f"Run #{run.pk} is now the baseline of {fresh.name}.")
+    messages.success(
+        request,
+        gettext("Run #%(pk)s is now the baseline of %(name)s.")
+        % {"pk": run.pk, "name": fresh.name},
+    )
     return redirect(run)
 
 

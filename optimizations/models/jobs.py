@@ -13,6 +13,7 @@ from django.db import models
 from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from optimizations.jobs import verdicts
 from optimizations.models.fields import CleanCharField, CleanJSONField, CleanTextField
@@ -37,11 +38,11 @@ class Run(models.Model):
     """One invocation of a run mode (comprehensive, performance, …) on a target."""
 
     TRIGGERS = [
-        ("ui", "Portal"),
-        ("cli", "Command line"),
-        ("api", "API"),
-        ("schedule", "Schedule"),
-        ("runbook", "Runbook"),
+        ("ui", _("Portal")),
+        ("cli", _("Command line")),
+        ("api", _("API")),
+        ("schedule", _("Schedule")),
+        ("runbook", _("Runbook")),
     ]
 
     MODES = [*Initiative.RUN_MODES, ("custom", "Single job")]
@@ -163,13 +164,13 @@ class Job(models.Model):
     # for the target's lease (``waiting_for`` names which job). It has no broker
     # message, so nothing re-sends it; it is sent when that job ends.
     STATUSES = [
-        (WAITING, "Waiting"),
-        (QUEUED, "Queued"),
-        (RUNNING, "Running"),
-        (SUCCEEDED, "Succeeded"),
-        (FAILED, "Failed"),
-        (CANCELLED, "Cancelled"),
-        (EXPIRED, "Expired"),
+        (WAITING, _("Waiting")),
+        (QUEUED, _("Queued")),
+        (RUNNING, _("Running")),
+        (SUCCEEDED, _("Succeeded")),
+        (FAILED, _("Failed")),
+        (CANCELLED, _("Cancelled")),
+        (EXPIRED, _("Expired")),
     ]
     ACTIVE = (WAITING, QUEUED, RUNNING)
     ENDED = (SUCCEEDED, FAILED, CANCELLED, EXPIRED)

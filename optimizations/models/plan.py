@@ -6,6 +6,7 @@ from django.conf import settings
 from django.db import models
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from departments.models import Department
 from optimizations.models.targets import TargetService
@@ -15,7 +16,12 @@ class Initiative(models.Model):
     """A performance-optimization initiative on one target, run through four phases."""
 
     DRAFT, ACTIVE, DONE, ARCHIVED = "draft", "active", "done", "archived"
-    STATUSES = [(DRAFT, "Draft"), (ACTIVE, "Active"), (DONE, "Done"), (ARCHIVED, "Archived")]
+    STATUSES = [
+        (DRAFT, _("Draft")),
+        (ACTIVE, _("Active")),
+        (DONE, _("Done")),
+        (ARCHIVED, _("Archived")),
+    ]
 
     COMPREHENSIVE, PERFORMANCE, QUALITY, STRATEGY = (
         "comprehensive",
@@ -24,10 +30,10 @@ class Initiative(models.Model):
         "strategy",
     )
     RUN_MODES = [
-        (COMPREHENSIVE, "Comprehensive"),
-        (PERFORMANCE, "Performance"),
-        (QUALITY, "Quality"),
-        (STRATEGY, "Strategy"),
+        (COMPREHENSIVE, _("Comprehensive")),
+        (PERFORMANCE, _("Performance")),
+        (QUALITY, _("Quality")),
+        (STRATEGY, _("Strategy")),
     ]
     # The focus tags each run mode accepts (DESIGN.md, "Run modes").
     FOCUS_BY_MODE = {
@@ -71,7 +77,7 @@ class Phase(models.Model):
     """One of an initiative's four standard phases."""
 
     NOT_STARTED, ACTIVE, DONE = "not_started", "active", "done"
-    STATUSES = [(NOT_STARTED, "Not started"), (ACTIVE, "Active"), (DONE, "Done")]
+    STATUSES = [(NOT_STARTED, _("Not started")), (ACTIVE, _("Active")), (DONE, _("Done"))]
 
     initiative = models.ForeignKey(Initiative, on_delete=models.CASCADE, related_name="phases")
     number = models.PositiveSmallIntegerField()
@@ -101,10 +107,10 @@ class Phase(models.Model):
 
 
 CRITERION_STATES = [
-    ("pending", "Not checked yet"),
-    ("met", "Met"),
-    ("not_met", "Not met"),
-    ("unknown", "Could not be checked"),
+    ("pending", _("Not checked yet")),
+    ("met", _("Met")),
+    ("not_met", _("Not met")),
+    ("unknown", _("Could not be checked")),
 ]
 
 
@@ -112,7 +118,7 @@ class PhaseTask(models.Model):
     """A piece of work in a phase, owned by a department."""
 
     TODO, DOING, BLOCKED, DONE = "todo", "doing", "blocked", "done"
-    STATUSES = [(TODO, "To do"), (DOING, "Doing"), (BLOCKED, "Blocked"), (DONE, "Done")]
+    STATUSES = [(TODO, _("To do")), (DOING, _("Doing")), (BLOCKED, _("Blocked")), (DONE, _("Done"))]
     OPEN_STATUSES = (TODO, DOING, BLOCKED)
 
     phase = models.ForeignKey(Phase, on_delete=models.CASCADE, related_name="tasks")

@@ -5,11 +5,21 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
 
 from optimizations.analyzers.base import MOST_SEVERE_FIRST, SEVERITY_RANK
 from optimizations.models.fields import CleanCharField, CleanJSONField, CleanTextField
 from optimizations.models.jobs import Job, Run
 from optimizations.models.targets import TargetService
+
+# The analyzers' severities (analyzers/base.py) as a person reads them.
+SEVERITY_LABELS = {
+    "critical": _("Critical"),
+    "high": _("High"),
+    "medium": _("Medium"),
+    "low": _("Low"),
+    "info": _("Info"),
+}
 
 
 class FindingQuerySet(models.QuerySet):
@@ -33,18 +43,18 @@ class Finding(models.Model):
     """A problem any analysis reported, identified across runs by its fingerprint."""
 
     SOURCES = [
-        ("code", "Code scan"),
-        ("db", "DB scan"),
-        ("security", "Security scan"),
-        ("benchmark", "Benchmark"),
-        ("availability", "Availability"),
-        ("probe", "Probe"),
-        ("runbook", "Runbooks"),
-        ("integrity", "Integrity probes"),
-        ("trace", "Traces"),
+        ("code", _("Code scan")),
+        ("db", _("DB scan")),
+        ("security", _("Security scan")),
+        ("benchmark", _("Benchmark")),
+        ("availability", _("Availability")),
+        ("probe", _("Probe")),
+        ("runbook", _("Runbooks")),
+        ("integrity", _("Integrity probes")),
+        ("trace", _("Traces")),
     ]
     # The analyzers' one order (optimizations.analyzers.base), most severe first.
-    SEVERITIES = [(name, name.capitalize()) for name in MOST_SEVERE_FIRST]
+    SEVERITIES = [(name, SEVERITY_LABELS[name]) for name in MOST_SEVERE_FIRST]
     OPEN, ACCEPTED, FIXED, WONT_FIX, FALSE_POSITIVE = (
         "open",
         "accepted",
@@ -56,12 +66,12 @@ class Finding(models.Model):
     # set by the scan that saw the comment (its reason in status_reason), never by a person.
     SUPPRESSED = "suppressed"
     STATUSES = [
-        (OPEN, "Open"),
-        (ACCEPTED, "Accepted"),
-        (FIXED, "Fixed"),
-        (WONT_FIX, "Won't fix"),
-        (FALSE_POSITIVE, "False positive"),
-        (SUPPRESSED, "Suppressed in code"),
+        (OPEN, _("Open")),
+        (ACCEPTED, _("Accepted")),
+        (FIXED, _("Fixed")),
+        (WONT_FIX, _("Won't fix")),
+        (FALSE_POSITIVE, _("False positive")),
+        (SUPPRESSED, _("Suppressed in code")),
     ]
     # What a person may set by hand (optimizations.work.findings.set_status): never "fixed"
     # (only a re-scan that ran the finding's check is evidence of it) and never
@@ -176,7 +186,7 @@ class Incident(models.Model):
     """A stretch of time a target was down or breached an SLO (from the minute checks)."""
 
     DOWN, SLO = "down", "slo"
-    KINDS = [(DOWN, "Down"), (SLO, "SLO breached")]
+    KINDS = [(DOWN, _("Down")), (SLO, _("SLO breached"))]
 
     target = models.ForeignKey(TargetService, on_delete=models.CASCADE, related_name="incidents")
     kind = models.CharField(max_length=10, choices=KINDS)

@@ -2,6 +2,7 @@
 
 from django.db import models
 from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
 
 from departments.models import Department
 from optimizations.targets import slo
@@ -12,16 +13,16 @@ class TargetService(models.Model):
     """A FastAPI + SQLAlchemy + PostgreSQL service that Kaizen analyses."""
 
     ENVIRONMENTS = [
-        ("production", "Production"),
-        ("staging", "Staging"),
-        ("development", "Development"),
-        ("demo", "Demo"),
+        ("production", _("Production")),
+        ("staging", _("Staging")),
+        ("development", _("Development")),
+        ("demo", _("Demo")),
     ]
 
     name = models.CharField(max_length=120)
     slug = models.SlugField(max_length=60, unique=True)
     base_url = models.URLField(
-        max_length=300, help_text="Where its HTTP API answers, e.g. http://127.0.0.1:8100"
+        max_length=300, help_text=_("Where its HTTP API answers, e.g. http://127.0.0.1:8100")
     )
     owner_department = models.ForeignKey(
         Department, on_delete=models.PROTECT, related_name="targets"
@@ -31,7 +32,7 @@ class TargetService(models.Model):
     health_path = models.CharField(max_length=200, default="/health")
     openapi_path = models.CharField(max_length=200, default="/openapi.json")
     metrics_path = models.CharField(
-        max_length=200, default="/metrics", blank=True, help_text="Prometheus text format"
+        max_length=200, default="/metrics", blank=True, help_text=_("Prometheus text format")
     )
     # Credentials, encrypted with KAIZEN_ENCRYPTION_KEY (optimizations.targets.crypto);
     # never rendered back in full, never logged.
@@ -41,7 +42,7 @@ class TargetService(models.Model):
     source_location = models.CharField(
         max_length=500,
         blank=True,
-        help_text="A directory on the workers' machines, or a git URL on an allowed host",
+        help_text=_("A directory on the workers' machines, or a git URL on an allowed host"),
     )
     # SLO thresholds that differ from DESIGN.md's defaults (optimizations.targets.slo).
     slo = models.JSONField(default=dict, blank=True)
@@ -49,22 +50,26 @@ class TargetService(models.Model):
     # created, changed and cancelled through its API (the integrity probes, write-path load).
     allows_writes = models.BooleanField(
         default=False,
-        verbose_name="Allows writes",
-        help_text="Kaizen may create, change and cancel data through its API (integrity "
-        "probes, write-path load tests). Only for a staging or demo deployment.",
+        verbose_name=_("Allows writes"),
+        help_text=_(
+            "Kaizen may create, change and cancel data through its API (integrity "
+            "probes, write-path load tests). Only for a staging or demo deployment."
+        ),
     )
     max_rate = models.PositiveIntegerField(
-        default=2000, help_text="Most requests per second Kaizen may send to it"
+        default=2000, help_text=_("Most requests per second Kaizen may send to it")
     )
     max_duration = models.PositiveIntegerField(
-        default=600, help_text="Longest load test, in seconds"
+        default=600, help_text=_("Longest load test, in seconds")
     )
     expected_rps = models.PositiveIntegerField(
         null=True,
         blank=True,
-        verbose_name="Expected peak load",
-        help_text="Requests per second at the busiest hour: the rate load and endurance tests "
-        "offer by default (stress tests start at a quarter of it).",
+        verbose_name=_("Expected peak load"),
+        help_text=_(
+            "Requests per second at the busiest hour: the rate load and endurance tests "
+            "offer by default (stress tests start at a quarter of it)."
+        ),
     )
     # Its traces come in over OTLP/HTTP with this token (optimizations.targets.traces):
     # only the SHA-256 is kept, and the first characters to tell tokens apart.

@@ -6,6 +6,8 @@ from urllib.parse import urlsplit
 
 from django import forms
 from django.conf import settings
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from departments.models import Department
 from optimizations.analyzers.base import AnalysisError
@@ -21,22 +23,27 @@ class TargetForm(forms.ModelForm):
     """Register or edit a target. Credentials are write-only: blank keeps what is stored."""
 
     database_url = forms.CharField(
+        label=_("Database URL"),
         required=False,
         max_length=1000,
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
-        help_text="postgresql://user:password@host:5432/db — read-only access is enough. "
-        "Stored encrypted; leave blank to keep the stored one.",
+        help_text=_(
+            "postgresql://user:password@host:5432/db — read-only access is enough. "
+            "Stored encrypted; leave blank to keep the stored one."
+        ),
     )
-    clear_database_url = forms.BooleanField(required=False, label="Forget the database URL")
+    clear_database_url = forms.BooleanField(required=False, label=_("Forget the database URL"))
     auth_header_value = forms.CharField(
         required=False,
         max_length=2000,
-        label="Auth header value",
+        label=_("Auth header value"),
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
-        help_text="Sent with every request to the API, e.g. “Bearer …”. Stored encrypted; "
-        "leave blank to keep the stored one.",
+        help_text=_(
+            "Sent with every request to the API, e.g. “Bearer …”. Stored encrypted; "
+            "leave blank to keep the stored one."
+        ),
     )
-    clear_auth_header = forms.BooleanField(required=False, label="Forget the auth header")
+    clear_auth_header = forms.BooleanField(required=False, label=_("Forget the auth header"))
 
     class Meta:
         model = TargetService
@@ -44,6 +51,23 @@ class TargetForm(forms.ModelForm):
         # fields below) and the baseline (pinned from a run's page).
         fields = [name for name in TARGET_FIELDS if name not in ("slo", "baseline_run")]
         widgets = {"description": forms.Textarea(attrs={"rows": 3})}
+        labels = {
+            "name": _("Name"),
+            "slug": _("Slug"),
+            "base_url": _("Base URL"),
+            "owner_department": _("Owner department"),
+            "environment": _("Environment"),
+            "description": _("Description"),
+            "health_path": _("Health path"),
+            "openapi_path": _("OpenAPI path"),
+            "metrics_path": _("Metrics path"),
+            "source_location": _("Source location"),
+            "auth_header_name": _("Auth header name"),
+            "allows_writes": _("Allows writes"),
+            "max_rate": _("Max rate"),
+            "max_duration": _("Max duration"),
+            "expected_rps": _("Expected peak load"),
+        }
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -52,23 +76,27 @@ class TargetForm(forms.ModelForm):
         )
         target = self.instance
         if target.pk and target.database_url_encrypted:
-            self.fields[
-                "database_url"
-            ].help_text = f"Stored: {target.database_url_masked()}. Leave blank to keep it."
+            self.fields["database_url"].help_text = gettext(
+                "Stored: %(shown)s. Leave blank to keep it."
+            ) % {"shown": target.database_url_masked()}
         if target.pk and target.auth_header_value_encrypted:
             try:
                 shown = mask_secret(target.auth_header_value)
             except CredentialUnreadable:
-                shown = "(unreadable: enter it again)"
-            self.fields["auth_header_value"].help_text = f"Stored: {shown}. Leave blank to keep it."
+                shown = gettext("(unreadable: enter it again)")
+            self.fields["auth_header_value"].help_text = gettext(
+                "Stored: %(shown)s. Leave blank to keep it."
+            ) % {"shown": shown}
         current = target.thresholds() if target.pk else slo.defaults()
         for threshold in slo.THRESHOLDS:
             self.fields[f"slo_{threshold.key}"] = forms.FloatField(
-                label=f"{threshold.label} ({threshold.unit})",
+                label=f"{gettext(threshold.label)} ({threshold.unit})",
                 initial=current[threshold.key],
                 min_value=0,
                 max_value=threshold.upper_bound,  # a percentage: 1 is 1 %, at most 100
-                help_text=threshold.help or f"Default {threshold.default:g}",
+                help_text=gettext(threshold.help)
+                if threshold.help
+                else gettext("Default %(value)s") % {"value": f"{threshold.default:g}"},
             )
 
     def slo_fields(self):
@@ -88,8 +116,10 @@ class TargetForm(forms.ModelForm):
             # in again with it: it holds a secret.
             self._forget_value("base_url")
             raise forms.ValidationError(
-                "Put no credentials in the base URL: give them as the auth header below, "
-                "which is stored encrypted and never shown."
+                _(
+                    "Put no credentials in the base URL: give them as the auth header below, "
+                    "which is stored encrypted and never shown."
+                )
             )
         try:
             check_url(url, settings.KAIZEN_ALLOWED_TARGET_HOSTS)
@@ -118,8 +148,10 @@ class TargetForm(forms.ModelForm):
             if urlsplit(host_url).password is not None:
                 self._forget_value("source_location")
                 raise forms.ValidationError(
-                    "Put no password or token in the git URL: it is stored and shown in clear. "
-                    "Give the workers read access (a deploy key) or use a local checkout."
+                    _(
+                        "Put no password or token in the git URL: it is stored and shown in clear. "
+                        "Give the workers read access (a deploy key) or use a local checkout."
+                    )
                 )
             try:
                 check_url(host_url, settings.KAIZEN_ALLOWED_TARGET_HOSTS)
@@ -130,7 +162,7 @@ class TargetForm(forms.ModelForm):
 
         if not Path(location).is_dir():
             raise forms.ValidationError(
-                "That is not a directory on this machine (give a git URL otherwise)."
+                _("That is not a directory on this machine (give a git URL otherwise).")
             )
         return location
 

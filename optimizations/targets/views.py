@@ -7,6 +7,7 @@ from django.db.models import Count, Q
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.text import slugify
+from django.utils.translation import gettext
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from optimizations.analyzers import dbscan
@@ -89,7 +90,7 @@ def target_create(request):
             slo=form.thresholds(),
             **form.model_fields(),
         )
-        messages.success(request, f"Target {target.name} registered.")
+        messages.success(request, gettext("Target %(name)s registered.") % {"name": target.name})
         return redirect(target)
     return render(
         request, "optimizations/targets/target_form.html", {"form": form, "creating": True}
@@ -109,7 +110,7 @@ def target_edit(request, slug):
             slo=form.thresholds(),
             **form.model_fields(),
         )
-        messages.success(request, "Target saved.")
+        messages.success(request, gettext("Target saved."))
         return redirect(fresh)
     return render(
         request,
@@ -126,7 +127,7 @@ def schedule_create(request, slug):
         schedule = form.save(commit=False)
         schedule.target, schedule.created_by = target, request.user
         _save_schedule(request.user, schedule, "schedule.create")
-        messages.success(request, f"Schedule “{schedule.name}” added.")
+        messages.success(request, gettext("Schedule “%(name)s” added.") % {"name": schedule.name})
         return redirect(target)
     return render(
         request, "optimizations/targets/schedule_form.html", {"form": form, "target": target}
@@ -147,11 +148,11 @@ def schedule_edit(request, pk):
                 target=schedule.target,
             )
             schedule.delete()
-            messages.success(request, "Schedule removed.")
+            messages.success(request, gettext("Schedule removed."))
             return redirect(schedule.target)
         if form.is_valid():
             _save_schedule(request.user, form.save(commit=False), "schedule.edit")
-            messages.success(request, "Schedule saved.")
+            messages.success(request, gettext("Schedule saved."))
             return redirect(schedule.target)
     return render(
         request,

@@ -4,6 +4,7 @@ import datetime
 import json
 
 from django import template
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from optimizations.jobs import verdicts
@@ -102,3 +103,10 @@ def verdict_label(token) -> str:
     """A verdict token (pass, fail, incomplete, error, cancelled, pending, or a comparison's
     improved, regressed, no change, inconclusive) in the page's language; others unchanged."""
     return VERDICT_LABELS.get(token, token)
+
+
+@register.filter
+def translated(value):
+    """A string marked with gettext_noop where it is defined (a job kind's label, its
+    description) in the page's language; text without a translation is shown as it is."""
+    return gettext(value) if isinstance(value, str) and value else value

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib.auth import get_user_model
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from optimizations.models import Initiative, Phase, PhaseTask, TargetService
 from portal.widgets import DateInput
@@ -11,11 +13,14 @@ from portal.widgets import DateInput
 
 class InitiativeForm(forms.ModelForm):
     focus = forms.MultipleChoiceField(
+        label=_("Focus"),
         choices=[(tag, tag) for tag in Initiative.ALL_FOCUS],
         required=False,
         widget=forms.CheckboxSelectMultiple,
-        help_text="Narrows the run mode (performance: fastapi, sqlalchemy, async; "
-        "quality: testing, security, validation; strategy: architecture, monitoring, scaling).",
+        help_text=_(
+            "Narrows the run mode (performance: fastapi, sqlalchemy, async; "
+            "quality: testing, security, validation; strategy: architecture, monitoring, scaling)."
+        ),
     )
 
     class Meta:
@@ -36,6 +41,16 @@ class InitiativeForm(forms.ModelForm):
             "target_date": DateInput,
             "description": forms.Textarea(attrs={"rows": 4}),
         }
+        labels = {
+            "title": _("Title"),
+            "target": _("Target"),
+            "run_mode": _("Run mode"),
+            "owner": _("Owner"),
+            "status": _("Status"),
+            "start_date": _("Start date"),
+            "target_date": _("Target date"),
+            "description": _("Description"),
+        }
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -50,19 +65,22 @@ class InitiativeForm(forms.ModelForm):
         allowed = Initiative.FOCUS_BY_MODE.get(mode, ())
         wrong = [tag for tag in focus if tag not in allowed]
         if wrong:
+            if allowed:
+                message = gettext("%(wrong)s does not apply to %(mode)s mode (use %(allowed)s).")
+            else:
+                message = gettext("%(wrong)s does not apply to %(mode)s mode (it takes no focus).")
             self.add_error(
                 "focus",
-                f"{', '.join(wrong)} does not apply to {mode} mode"
-                + (f" (use {', '.join(allowed)})" if allowed else " (it takes no focus)"),
+                message % {"wrong": ", ".join(wrong), "mode": mode, "allowed": ", ".join(allowed)},
             )
         start, end = data.get("start_date"), data.get("target_date")
         if start and end and end < start:
-            self.add_error("target_date", "The target date is before the start date.")
+            self.add_error("target_date", _("The target date is before the start date."))
         return data
 
 
 class PhaseStatusForm(forms.Form):
-    status = forms.ChoiceField(choices=Phase.STATUSES)
+    status = forms.ChoiceField(label=_("Status"), choices=Phase.STATUSES)
 
 
 class TaskUpdateForm(forms.ModelForm):
@@ -71,6 +89,11 @@ class TaskUpdateForm(forms.ModelForm):
     class Meta:
         model = PhaseTask
         fields = ["status", "assignee", "logged_hours"]
+        labels = {
+            "status": _("Status"),
+            "assignee": _("Assignee"),
+            "logged_hours": _("Logged hours"),
+        }
 
     def __init__(self, *args, assignees=None, **kwargs):
         super().__init__(*args, **kwargs)
@@ -85,7 +108,7 @@ class TaskUpdateForm(forms.ModelForm):
             # Choices given as a list render without a query per task card;
             # the queryset above still validates what comes back.
             self.fields["assignee"].queryset = users
-            self.fields["assignee"].choices = [("", "— nobody —")] + [
+            self.fields["assignee"].choices = [("", gettext("— nobody —"))] + [
                 (user.pk, user.get_full_name() or user.username)
                 for user in sorted(people.values(), key=lambda u: u.username)
             ]
@@ -95,7 +118,7 @@ class TaskUpdateForm(forms.ModelForm):
     def clean_logged_hours(self):
         hours = self.cleaned_data["logged_hours"]
         if hours is None or hours < 0:
-            raise forms.ValidationError("Hours cannot be negative.")
+            raise forms.ValidationError(_("Hours cannot be negative."))
         return hours
 
 
@@ -104,6 +127,14 @@ class TaskCreateForm(forms.ModelForm):
         model = PhaseTask
         fields = ["title", "department", "assignee", "estimate_hours", "due_date", "description"]
         widgets = {"due_date": DateInput, "description": forms.Textarea(attrs={"rows": 2})}
+        labels = {
+            "title": _("Title"),
+            "department": _("Department"),
+            "assignee": _("Assignee"),
+            "estimate_hours": _("Estimate (hours)"),
+            "due_date": _("Due date"),
+            "description": _("Description"),
+        }
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from django import forms
 from django.contrib import messages
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext
 from django.views.decorators.http import require_GET, require_POST
 
 from optimizations.jobs import baselines, engine, modes
@@ -123,7 +124,11 @@ def comparison_start(request):
     access.require(access.can_trigger_jobs(request.user))
     form = ComparisonForm(request.POST)
     if not form.is_valid():
-        messages.error(request, "The comparison was not started: " + form.errors.as_text())
+        messages.error(
+            request,
+            gettext("The comparison was not started: %(errors)s")
+            % {"errors": form.errors.as_text()},
+        )
         return redirect("compare")
     data = form.cleaned_data
     try:
@@ -152,7 +157,11 @@ def baseline_set_start(request):
     access.require(access.can_trigger_jobs(request.user))
     form = BaselineSetForm(request.POST)
     if not form.is_valid():
-        messages.error(request, "The benchmark set was not started: " + form.errors.as_text())
+        messages.error(
+            request,
+            gettext("The benchmark set was not started: %(errors)s")
+            % {"errors": form.errors.as_text()},
+        )
         return redirect("compare")
     data = form.cleaned_data
     target = data["target"]

@@ -16,6 +16,7 @@ from django.contrib import messages
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.utils.translation import gettext
 from django.views.decorators.http import require_GET, require_http_methods
 
 from departments.models import Department
@@ -128,7 +129,7 @@ def initiative_roi(request, pk):
         form = RoiAssumptionsForm(request.POST, departments=departments)
         if form.is_valid():
             roi.do_update_roi_assumptions(request.user, initiative, **form.values())
-            messages.success(request, "Assumptions saved; the figures below use them.")
+            messages.success(request, gettext("Assumptions saved; the figures below use them."))
             return redirect("initiative_roi", pk=initiative.pk)
         status = 400
     result = roi.compute(initiative)

@@ -10,6 +10,7 @@ from django.core.paginator import Paginator
 from django.db.models import Count, Q
 from django.http import HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 
@@ -123,7 +124,11 @@ def initiative_create(request):
     form = InitiativeForm(request.POST or None, initial=_initiative_defaults(request))
     if request.method == "POST" and form.is_valid():
         initiative = actions.do_create_initiative(request.user, **form.cleaned_data)
-        messages.success(request, f"Initiative “{initiative.title}” created with its four phases.")
+        messages.success(
+            request,
+            gettext("Initiative “%(title)s” created with its four phases.")
+            % {"title": initiative.title},
+        )
         return redirect(initiative)
     return render(
         request, "optimizations/work/initiative_form.html", {"form": form, "creating": True}
@@ -154,7 +159,7 @@ def initiative_edit(request, pk):
         # The form only validated; the write and its audit go through the action.
         fresh = Initiative.objects.get(pk=initiative.pk)
         actions.do_update_initiative(request.user, fresh, **form.cleaned_data)
-        messages.success(request, "Initiative saved.")
+        messages.success(request, gettext("Initiative saved."))
         return redirect(fresh)
     return render(
         request,
@@ -246,7 +251,10 @@ def task_create(request, pk):
     form = TaskCreateForm(request.POST)
     if form.is_valid():
         actions.do_create_task(request.user, phase, **form.cleaned_data)
-        messages.success(request, "Task added.")
+        messages.success(request, gettext("Task added."))
     else:
-        messages.error(request, "The task was not added: " + form.errors.as_text())
+        messages.error(
+            request,
+            gettext("The task was not added: %(errors)s") % {"errors": form.errors.as_text()},
+        )
     return redirect(phase.initiative)

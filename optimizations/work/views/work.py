@@ -11,6 +11,7 @@ from django.http import HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext, ngettext
 from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseClientRefresh
@@ -153,12 +154,13 @@ def initiative_findings_bulk(request, pk):
         ]
     )
     if not chosen:
-        messages.error(request, "Choose at least one finding.")
+        messages.error(request, gettext("Choose at least one finding."))
         return redirect(back)
     if len(chosen) > routing.BULK_LIMIT:
         messages.error(
             request,
-            f"That is more than {routing.BULK_LIMIT} findings at once; narrow the filters.",
+            gettext("That is more than %(BULK_LIMIT)s findings at once; narrow the filters.")
+            % {"BULK_LIMIT": routing.BULK_LIMIT},
         )
         return redirect(back)
     action = form.cleaned_data["action"]
@@ -171,18 +173,32 @@ def initiative_findings_bulk(request, pk):
         if value and value != "none":
             assignee = get_user_model().objects.filter(pk=int(value), is_active=True).first()
             if assignee is None:
-                messages.error(request, "That person does not exist.")
+                messages.error(request, gettext("That person does not exist."))
                 return redirect(back)
         count = triage.do_assign_findings(request.user, chosen, assignee)
         who = assignee.get_username() if assignee else "nobody"
-        messages.success(request, f"Assigned {count} finding{'s' if count != 1 else ''} to {who}.")
+        messages.success(
+            request,
+            ngettext(
+                "Assigned %(count)s finding to %(who)s.",
+                "Assigned %(count)s findings to %(who)s.",
+                count,
+            )
+            % {"count": count, "who": who},
+        )
     else:
         status = form.cleaned_data["status"]
         count = triage.do_triage_findings(
             request.user, chosen, status, form.cleaned_data["reason"].strip()
         )
         label = dict(Finding.STATUSES)[status].lower()
-        messages.success(request, f"Marked {count} finding{'s' if count != 1 else ''} {label}.")
+        messages.success(
+            request,
+            ngettext(
+                "Marked %(count)s finding %(label)s.", "Marked %(count)s findings %(label)s.", count
+            )
+            % {"count": count, "label": label},
+        )
     return redirect(back)
 
 
@@ -233,7 +249,9 @@ def phase_gate_sign(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         if error:
             messages.error(request, error)
         else:
-            messages.success(request, f"Gate of phase {phase.number} signed off.")
+            messages.success(
+                request, gettext("Gate of phase %(number)s signed off.") % {"number": phase.number}
+            )
         return redirect(phase.initiative)
     if not error:
         # The phase heads show the new statuses: reload the board.
