@@ -8,6 +8,7 @@ from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExport
 from opentelemetry.sdk.trace.export import SpanExportResult
 
 from optimizations.models import Trace
+from tests.browser.test_pages import problems_on
 from tests.browser.test_runbooks import sign_in
 from tests.optimizations.test_traces_ingest import Exporter
 
@@ -61,3 +62,17 @@ def test_an_engineer_connects_a_target_and_reads_its_traces(
         page.text_content(".message-warning").split()
     )
     assert page.locator("#trace-waterfall .main-svg").count() > 0
+
+    # Both pages fit a laptop and a phone, log no console error and are axe-clean.
+    waterfall = page.url
+    errors: list[str] = []
+    page.on("console", lambda message: message.type == "error" and errors.append(message.text))
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    report = {}
+    for width, height in ((1440, 900), (375, 740)):
+        page.set_viewport_size({"width": width, "height": height})
+        for url in (f"{live_server.url}/targets/{target.slug}/traces/", waterfall):
+            found = problems_on(page, url, errors)
+            if found:
+                report[(width, url)] = found
+    assert report == {}
