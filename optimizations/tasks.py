@@ -6,7 +6,7 @@ from celery import shared_task
 from celery.signals import worker_init
 
 from optimizations.analyzers.dbscan.connect import clear_libpq_environment
-from optimizations.jobs import availability, housekeeping, runner
+from optimizations.jobs import availability, generators, housekeeping, runner
 
 
 @worker_init.connect
@@ -22,6 +22,12 @@ def _forget_libpq_environment(**kwargs):
 def run_job(self, job_id: int) -> str:
     """Run one job. Safe to deliver twice: only the first claim runs it."""
     return runner.execute(job_id, self.request.hostname or "worker")
+
+
+@shared_task(bind=True, acks_late=True, ignore_result=True)
+def run_generator(self, generator_id: int) -> str:
+    """Be one generator of a distributed load test. Safe to deliver twice (claimed once)."""
+    return generators.serve(generator_id, self.request.hostname or "worker")
 
 
 @shared_task(ignore_result=True)

@@ -285,6 +285,13 @@ KAIZEN_COOLDOWN_FACTOR = 2.0
 KAIZEN_COOLDOWN_MAX_SECONDS = env_int("KAIZEN_COOLDOWN_MAX_SECONDS", 120, minimum=0)
 # A probe waits at most this long for another job's load on its target to end.
 KAIZEN_PROBE_WAIT_MAX_SECONDS = env_int("KAIZEN_PROBE_WAIT_MAX_SECONDS", 900, minimum=0)
+# Distributed load tests (optimizations/jobs/generators.py): production keeps one load
+# generator per worker host (two on one host measure each other); a test machine or the
+# benchmark may let several share one. A generator not connected within READY seconds is
+# named and the test is incomplete; one silent for LOST seconds is named as lost.
+KAIZEN_GENERATORS_SHARE_HOST = env_bool("KAIZEN_GENERATORS_SHARE_HOST", False)
+KAIZEN_GENERATOR_READY_SECONDS = env_int("KAIZEN_GENERATOR_READY_SECONDS", 30, minimum=2)
+KAIZEN_GENERATOR_LOST_SECONDS = env_int("KAIZEN_GENERATOR_LOST_SECONDS", 5, minimum=2)
 # Job logs and per-second samples older than this many days are purged.
 KAIZEN_RETENTION_DAYS = env_int("KAIZEN_RETENTION_DAYS", 90, minimum=1)
 # Traces a target sends over OTLP (optimizations/targets/traces.py) are kept this many

@@ -29,7 +29,7 @@ from optimizations.analyzers.base import (
 )
 from optimizations.analyzers.loadgen.engine import ERROR_CLASSES
 from optimizations.analyzers.netguard import HostNotAllowed
-from optimizations.jobs import baselines, kinds, landing, lease
+from optimizations.jobs import baselines, generators, kinds, landing, lease
 from optimizations.models import Job, JobArtifact, JobLog, Measurement
 from optimizations.targets.crypto import CredentialUnreadable
 from optimizations.work import findings
@@ -104,6 +104,10 @@ class JobContext:
 
     def cancelled(self) -> bool:
         return self._cancel.is_set()
+
+    def distribute(self, config: dict, **options: Any):
+        """A distributed load test's round over several generators (generators.py)."""
+        return generators.distribute(self.job, self, config, **options)
 
     def check_cancel(self) -> None:
         if self._cancel.is_set():

@@ -1,5 +1,6 @@
 """The optimizations app's models, one module per domain."""
 
+from optimizations.models.generators import Generator, GeneratorSecond
 from optimizations.models.jobs import Job, JobArtifact, JobLog, Run, Schedule
 from optimizations.models.leases import TargetLease
 from optimizations.models.plan import GateSignoff, Initiative, Phase, PhaseTask, RoiAssumptions
@@ -10,6 +11,8 @@ from optimizations.models.traces import Trace
 __all__ = [
     "Finding",
     "GateSignoff",
+    "Generator",
+    "GeneratorSecond",
     "Incident",
     "Initiative",
     "Job",

@@ -105,8 +105,11 @@ def running_broker(kind: str, var_dir: Path):
 class Worker:
     """A real `celery worker` process serving one queue, killable like in production."""
 
-    def __init__(self, broker_url: str, var_dir: Path, queue: str = "analysis"):
+    def __init__(
+        self, broker_url: str, var_dir: Path, queue: str = "analysis", env: dict | None = None
+    ):
         self.log_path = var_dir / f"worker-{uuid.uuid4().hex[:6]}.log"
+        extra = dict(env or {})
         env = {
             "PATH": os.environ["PATH"],
             "HOME": os.environ.get("HOME", "/tmp"),
@@ -117,6 +120,7 @@ class Worker:
             "SECRET_KEY": settings.SECRET_KEY,
             "KAIZEN_ENCRYPTION_KEY": settings.KAIZEN_ENCRYPTION_KEY,
             "KAIZEN_ALLOWED_TARGET_HOSTS": ",".join(settings.KAIZEN_ALLOWED_TARGET_HOSTS),
+            **extra,
         }
         self.name = f"test-{uuid.uuid4().hex[:8]}"
         argv = [

@@ -264,6 +264,8 @@ class Engine:
     def __init__(self, config: dict[str, Any], emit: Callable[[dict[str, Any]], None]) -> None:
         self.emit = emit
         self.loop = asyncio.get_running_loop()
+        self.wait_for_start = bool(config.get("wait_for_start"))
+        self.start_signal: asyncio.Future[float] = self.loop.create_future()
         self.host = config["host"]
         self.port = int(config["port"])
         self.tls = bool(config.get("tls"))
@@ -394,6 +396,13 @@ class Engine:
         if self.done.done():  # cancelled while connecting
             return self.result()
         self.emit({"type": "ready", "connections": self.open_connections()})
+        if self.wait_for_start:
+            # A distributed test (several generators on several hosts): connected, we wait
+            # for the instant every generator agreed on ("start <epoch>" on stdin).
+            at = await self.start_signal
+            await asyncio.sleep(max(0.0, at - time.time()))
+            if self.done.done():  # cancelled while waiting
+                return self.result()
         self.start = time.perf_counter()
         self.end = self.start + self.duration
         self.tick_wall = self.start
@@ -423,6 +432,8 @@ class Engine:
         if self.done.done():
             return
         self.cancelled = True
+        if not self.start_signal.done():
+            self.start_signal.set_result(0.0)  # no longer waiting for the agreed start
         self.arrivals_open = False
         self.stopping = True
         for slot in self.slots:
@@ -1139,6 +1150,10 @@ def main() -> int:
             if not data or b"stop" in data:
                 loop.remove_reader(stdin_fd)
                 stop()
+                return
+            for line in data.splitlines():
+                if line.startswith(b"start ") and not engine.start_signal.done():
+                    engine.start_signal.set_result(float(line.split()[1]))
 
         def watch_parent() -> None:
             if engine.done.done():

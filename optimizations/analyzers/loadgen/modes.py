@@ -21,12 +21,13 @@ import math
 import socket
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
 from optimizations.analyzers import safehttp
 from optimizations.analyzers.base import (
+    INCOMPLETE,
     AnalysisError,
     AnalysisResult,
     Cancelled,
@@ -129,6 +130,19 @@ _ENGINE = [
 ]
 
 
+_GENERATORS = Param(
+    "generators",
+    "int",
+    1,
+    label="Generators",
+    min=1,
+    max=64,
+    help="Benchmark workers sending this test together, each its share of the rate and "
+    "connections, all starting at one agreed instant; their histograms are merged. A "
+    "generator that falls behind or dies makes the test incomplete, named.",
+)
+
+
 def _open_params(rate: float, duration: float) -> list[Param]:
     return [
         Param(
@@ -156,7 +170,7 @@ def _open_params(rate: float, duration: float) -> list[Param]:
 
 
 PARAMS_BY_MODE: dict[str, list[Param]] = {
-    "load": [_MODE, *_open_params(100.0, 30.0), *_SCENARIO, *_ENGINE],
+    "load": [_MODE, *_open_params(100.0, 30.0), *_SCENARIO, *_ENGINE, _GENERATORS],
     "closed": [
         _MODE,
         Param("connections", "int", 10, label="Connections", min=1, max=10000),
@@ -182,6 +196,7 @@ PARAMS_BY_MODE: dict[str, list[Param]] = {
         Param("arrival", "choice", "constant", label="Arrivals", choices=("constant", "poisson")),
         Param("connections", "int", 10, label="Connections at start", min=1, max=10000),
         Param("max_connections", "int", 512, label="Most connections", min=1, max=10000),
+        _GENERATORS,
         Param(
             "p99_ms",
             "float",
@@ -215,6 +230,7 @@ PARAMS_BY_MODE: dict[str, list[Param]] = {
     "endurance": [
         _MODE,
         *_open_params(50.0, 300.0),
+        _GENERATORS,
         Param("memory_interval", "float", 5.0, label="Memory sample every (s)", min=0.1),
         Param(
             "memory_source",
@@ -284,6 +300,8 @@ class Plan:
     # A scripted scenario's journeys, for the engine (journeys.py); None otherwise.
     journeys: list[dict[str, Any]] | None = None
     variables: dict[str, Any] | None = None
+    # A distributed test: each round's per-generator health (runner.RunOutput.generators).
+    rounds: list[list[dict[str, Any]]] = field(default_factory=list)
 
 
 def clean_params(params: dict[str, Any]) -> dict[str, Any]:
@@ -325,8 +343,35 @@ def run(target: TargetSpec, params: dict[str, Any], ctx: Context) -> AnalysisRes
     ]
     if plan.journeys is not None:
         result.summary["scripted"] = True
+    if plan.rounds:
+        _judge_generators(result, plan.rounds)
     ctx.progress(100.0, "done")
     return result
+
+
+def _judge_generators(result: AnalysisResult, rounds: list[list[dict[str, Any]]]) -> None:
+    """A distributed test names each generator's health; one that was not ready, fell
+    behind (the generator-limited guard) or died makes the verdict incomplete: the
+    target received less than the test asked for, which is never a pass."""
+    result.summary["generators"] = rounds[-1]
+    problems: list[str] = []
+    for health in (h for round_ in rounds for h in round_):
+        if health["healthy"]:
+            continue
+        said = f"{health['name']} ({health.get('host') or 'no host'}): {health['problem']}"
+        if said not in problems:
+            problems.append(said)
+    if not problems:
+        return
+    result.summary["generator_problems"] = problems
+    result.verdict = INCOMPLETE
+    result.verdict_reason = (
+        "not every generator sent its share — "
+        + "; ".join(problems)
+        + ". Run it again with enough free benchmark workers (one per generator, "
+        "docker compose up --scale worker-benchmark=N) or fewer generators."
+        + (f" Besides: {result.verdict_reason}" if result.verdict_reason else "")
+    )
 
 
 # A target still digesting the previous test (a queue of requests, a pool that
@@ -500,14 +545,29 @@ def _generate(
     on_poll: Callable[[], None] | None = None,
     **pattern: Any,
 ) -> RunOutput:
-    output = run_engines(
-        engine_config(plan, p, target, **pattern),
-        ctx,
-        workers=p["workers"],
-        cpu=p["cpu"],
-        on_row=on_row,
-        on_poll=on_poll,
-    )
+    config = engine_config(plan, p, target, **pattern)
+    generators = int(p.get("generators") or 1)
+    if generators > 1:
+        # The generators are Celery tasks: only the portal's job context can start them.
+        distribute = getattr(ctx, "distribute", None)
+        if distribute is None:
+            raise AnalysisError(
+                "several generators need Kaizen's benchmark workers: start the test from "
+                "the portal (or manage.py optimize), or set generators to 1"
+            )
+        output: RunOutput = distribute(
+            config,
+            generators=generators,
+            workers=p["workers"],
+            cpu=p["cpu"],
+            on_row=on_row or ctx.sample,
+            on_poll=on_poll,
+        )
+        plan.rounds.append(output.generators)
+    else:
+        output = run_engines(
+            config, ctx, workers=p["workers"], cpu=p["cpu"], on_row=on_row, on_poll=on_poll
+        )
     for level, message in output.logs:
         ctx.log(message, level)
     if output.cancelled:

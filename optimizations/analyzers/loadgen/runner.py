@@ -56,6 +56,8 @@ class RunOutput:
     cancelled: bool = False
     cpus: list[int | None] = field(default_factory=list)
     pids: list[int] = field(default_factory=list)
+    # A distributed test: each generator's health (name, host, status, problem…).
+    generators: list[dict[str, Any]] = field(default_factory=list)
 
 
 def available_cpus() -> list[int]:
@@ -121,6 +123,7 @@ class _Worker:
         self.error = ""
         self.last_tick = 0
         self.finished = False
+        self.ready = False  # connected, waiting for the start (a distributed test)
         # Closed in close(): it must outlive this constructor, so no with-block.
         self.stderr = tempfile.TemporaryFile()  # noqa: SIM115
         env = dict(os.environ)
@@ -199,6 +202,8 @@ def run_engines(
     cpu: str | int | None = "auto",
     on_row: Callable[[dict[str, Any]], None] | None = None,
     on_poll: Callable[[], None] | None = None,
+    start_gate: Callable[[], float | None] | None = None,
+    on_ticks: Callable[[list[dict[str, Any]], dict[str, Any]], None] | None = None,
 ) -> RunOutput:
     """Run the engines for one load pattern and return their merged output.
 
@@ -208,9 +213,18 @@ def run_engines(
     every engine, which aborts its connections at once; an engine still alive
     half a second later is killed. The caller decides what a cancelled run
     means (``output.cancelled``).
+
+    A generator of a distributed test passes ``start_gate``: once every engine
+    has connected, it is called (it may block) and returns the wall-clock
+    instant every generator agreed to start at, or None to stop without
+    sending; ``on_ticks`` receives each second's raw engine ticks (bucket
+    counts, for the parent to merge with the other generators') beside the
+    merged row.
     """
     workers = max(1, min(int(workers), len(available_cpus())))
     cpus = choose_cpus(workers, cpu)
+    if start_gate is not None:
+        config = {**config, "wait_for_start": True}
     parts = split_config(config, workers, cpus)
     output = RunOutput(cpus=cpus)
     emit_row = on_row or ctx.sample
@@ -229,8 +243,24 @@ def run_engines(
             selector.register(worker.stdout, selectors.EVENT_READ, worker)
         live = list(running)
         stopping = False
+        gated = start_gate is None
         next_check = 0.0
         while live:
+            if not gated and not stopping and all(w.ready or w.finished for w in running):
+                gated = True
+                asked = time.monotonic()
+                at = start_gate() if start_gate is not None else None
+                deadline += time.monotonic() - asked
+                if at is None:
+                    stopping, output.cancelled = True, True
+                    stop_at = time.monotonic()
+                    for worker in live:
+                        worker.stop()
+                else:
+                    for worker in live:
+                        with contextlib.suppress(BrokenPipeError, OSError):
+                            worker.stdin.write(f"start {at!r}\n".encode())
+                            worker.stdin.flush()
             now = time.monotonic()
             checking = not stopping and now >= next_check
             if checking:
@@ -253,7 +283,7 @@ def run_engines(
                 if worker.finished:
                     selector.unregister(worker.stdout)
                     live.remove(worker)
-            _flush_rows(pending, running, emit_row, output, sub_bits)
+            _flush_rows(pending, running, emit_row, output, sub_bits, on_ticks=on_ticks)
             if on_poll is not None:
                 on_poll()
     finally:
@@ -261,7 +291,7 @@ def run_engines(
             worker.stop()
         errors = [(worker, worker.close()) for worker in running]
         selector.close()
-    _flush_rows(pending, running, emit_row, output, sub_bits, everything=True)
+    _flush_rows(pending, running, emit_row, output, sub_bits, everything=True, on_ticks=on_ticks)
     for worker, stderr in errors:
         if worker.result is None and not output.cancelled:
             detail = worker.error or (stderr.strip().splitlines() or ["no output"])[-1]
@@ -279,6 +309,8 @@ def _handle(message: dict[str, Any], worker: _Worker, output: RunOutput, pending
     if kind == "tick":
         worker.last_tick = message["t"]
         pending.setdefault(message["t"], []).append(message)
+    elif kind == "ready":
+        worker.ready = True
     elif kind == "result":
         worker.result = message
     elif kind == "error":
@@ -294,14 +326,18 @@ def _flush_rows(
     output: RunOutput,
     sub_bits: int,
     everything: bool = False,
+    on_ticks: Callable[[list[dict[str, Any]], dict[str, Any]], None] | None = None,
 ) -> None:
     """Emit each second once every engine still running has reported it."""
     for t in sorted(pending):
         waiting_for = [w for w in workers if not w.finished and w.result is None]
         if not everything and any(w.last_tick < t for w in waiting_for):
             break
-        row = merge_ticks(pending.pop(t), sub_bits)
+        ticks = pending.pop(t)
+        row = merge_ticks(ticks, sub_bits)
         output.rows.append(row)
+        if on_ticks is not None:
+            on_ticks(ticks, row)
         emit_row(row)
 
 
