@@ -17,7 +17,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 def test_an_engineer_connects_a_target_and_reads_its_traces(
     browser_page, live_server, dev_engineer, target
-):
+) -> None:
     page = browser_page
     sign_in(page, live_server, dev_engineer)
     page.goto(f"{live_server.url}/targets/{target.slug}/")
@@ -66,7 +66,12 @@ def test_an_engineer_connects_a_target_and_reads_its_traces(
     # Both pages fit a laptop and a phone, log no console error and are axe-clean.
     waterfall = page.url
     errors: list[str] = []
-    page.on("console", lambda message: message.type == "error" and errors.append(message.text))
+
+    def console(message) -> None:
+        if message.type == "error":
+            errors.append(message.text)
+
+    page.on("console", console)
     page.on("pageerror", lambda error: errors.append(str(error)))
     report = {}
     for width, height in ((1440, 900), (375, 740)):
