@@ -8,6 +8,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from optimizations.jobs import verdicts
+from optimizations.work import rule_texts
 
 register = template.Library()
 
@@ -110,3 +111,24 @@ def translated(value):
     """A string marked with gettext_noop where it is defined (a job kind's label, its
     description) in the page's language; text without a translation is shown as it is."""
     return gettext(value) if isinstance(value, str) and value else value
+
+
+# A finding's analyzer texts in the page's language (optimizations.work.rule_texts).
+@register.filter
+def finding_title(finding) -> str:
+    return rule_texts.title(finding)
+
+
+@register.filter
+def finding_why(finding) -> str:
+    return rule_texts.why(finding)
+
+
+@register.filter
+def finding_fix(finding) -> str:
+    return rule_texts.fix(finding)
+
+
+@register.filter
+def finding_title_translated(finding) -> bool:
+    return rule_texts.translated_title(finding)
