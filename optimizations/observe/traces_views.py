@@ -37,6 +37,8 @@ DEFAULT_WINDOW = "24h"
 # The traces a page analyses at most: the newest of the window.
 MAX_TRACES = 1000
 SLOWEST = 10
+# The spans a waterfall draws at most (a trace may keep 5 000): the first in its order.
+MAX_ROWS = 300
 # Statements longer than this are cut in the waterfall's labels (the table has them whole).
 LABEL_CHARS = 60
 
@@ -173,7 +175,7 @@ def trace_waterfall(request: HtmxHttpRequest, slug: str, trace_id: str) -> HttpR
     request_of = next((r for r in found.requests if rows and r.span_id == rows[0].span_id), None)
     categories = {"db": _("database"), "app": _("app"), "outbound": _("outbound")}
     shown = []
-    for row in rows:
+    for row in rows[:MAX_ROWS]:
         detail = masked_sql(row.detail) if row.category == traces.DB else row.detail
         shown.append(
             {
@@ -198,6 +200,7 @@ def trace_waterfall(request: HtmxHttpRequest, slug: str, trace_id: str) -> HttpR
             "trace": trace,
             "target": trace.target,
             "rows": shown,
+            "span_total": len(rows),
             "request_of": request_of,
             "others": [
                 r for r in found.requests if request_of is None or r.span_id != request_of.span_id

@@ -10,6 +10,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from optimizations.models import Finding, Trace
+from optimizations.observe import traces_views
 from optimizations.targets import traces as ingest
 from portal.models import AuditEvent
 from tests.conftest import PERSONAS
@@ -244,3 +245,28 @@ def test_a_code_finding_on_an_untraced_target_says_the_runtime_side_is_incomplet
     panel = page.split(f'id="finding-{code.pk}-beside"', 1)[1].split("</section>", 1)[0]
     assert "Incomplete: this target sends no traces." in panel
     assert reverse("target_traces", args=[target.slug]) in panel
+
+
+def test_a_long_trace_s_waterfall_shows_its_first_spans_and_says_so(
+    login, viewer, target, dev_engineer, monkeypatch
+):
+    monkeypatch.setattr(traces_views, "MAX_ROWS", 10)
+    key = ingest.do_issue_token(dev_engineer, target)
+    exporter = Exporter()
+    exporter.request(lookups=20)
+    login(viewer).post(
+        reverse("otlp_traces", args=[target.slug]),
+        exporter.body(),
+        content_type=PROTOBUF,
+        HTTP_AUTHORIZATION=f"Bearer {key}",
+    )
+    trace = Trace.objects.get(target=target)
+    body = (
+        login(viewer)
+        .get(reverse("trace_waterfall", args=[target.slug, trace.trace_id]))
+        .content.decode()
+    )
+    table = body.split('id="waterfall-table"', 1)[1].split("</table>", 1)[0]
+    assert table.count('<tr class="depth-') == 10
+    assert "The first 10 of 22 spans are shown." in body
+    assert "20× <code>" in body  # the repeats are counted over the whole request
