@@ -81,8 +81,11 @@ def _safe(request) -> bool:
 
 
 @require_GET
-def job_params(request, slug, kind):
-    """The parameter form of one kind, generated from its declared parameters."""
+@vary_on_headers("HX-Request")
+def job_params(request: HtmxHttpRequest, slug: str, kind: str) -> HttpResponse:
+    """The parameter form of one kind, generated from its declared parameters.
+
+    The target page swaps it in; opened directly it is a page of its own."""
     target = access.get_target_for_user(request, slug)
     try:
         spec = kinds.get(kind)
@@ -97,7 +100,9 @@ def job_params(request, slug, kind):
     )
     return render(
         request,
-        "optimizations/jobs/job_params.html",
+        "optimizations/jobs/job_params.html#params"
+        if request.htmx
+        else "optimizations/jobs/job_params.html",
         {
             "target": target,
             "kind": spec,
@@ -130,7 +135,9 @@ def job_start(request: HtmxHttpRequest, slug: str, kind: str) -> HttpResponse:
     if not valid:
         return render(
             request,
-            "optimizations/jobs/job_params.html",
+            "optimizations/jobs/job_params.html#params"
+            if request.htmx
+            else "optimizations/jobs/job_params.html",
             {"target": target, "kind": spec, "form": form, "upload": upload, "missing": []},
             status=422,
         )
@@ -189,9 +196,12 @@ def _run_progress(jobs) -> int:
 
 
 @require_GET
+@vary_on_headers("HX-Request")
 @condition(etag_func=lambda request, pk: polling.run_etag(request, pk))
-def run_live(request, pk):
+def run_live(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     """The run's jobs, polled every second; an unchanged run answers 304 (polling.run_etag)."""
+    if not request.htmx:  # the poll's address opened directly: the run's page
+        return redirect("run_detail", pk)
     run = access.get_run_for_user(request, pk, queryset=Run.objects.select_related("compared_with"))
     # Each job's target is named only in a comparison (A or B); polled every second.
     related = ("target", "waiting_for") if run.compared_with_id else ("waiting_for",)
@@ -285,7 +295,8 @@ def _result_context(job) -> dict:
 
 
 @require_GET
-def job_live(request, pk):
+@vary_on_headers("HX-Request")
+def job_live(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     """What changed since the page last asked: status, progress, new log lines.
 
     Polled every second while the job runs: one query for the job, one for
@@ -293,6 +304,8 @@ def job_live(request, pk):
     not change since the last answer (its stamp ``v``) gets only the poll
     element back, asking again a little later each time (optimizations.jobs.polling).
     """
+    if not request.htmx:  # the poll's address opened directly: the job's page
+        return redirect("job_detail", pk)
     # The summary and parameters can be large and are not shown while it runs.
     job = access.get_job_for_user(request, pk, queryset=Job.objects.defer("summary", "params"))
     try:

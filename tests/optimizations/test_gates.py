@@ -185,7 +185,9 @@ def test_only_managers_sign_gates(request, login, persona, initiative):
 def test_the_gate_fragment_explains_a_refusal(login, manager, initiative):
     client = login(manager)
     first = phase(initiative, 1)
-    fragment = client.get(reverse("phase_gate", args=[first.pk])).content.decode()
+    fragment = client.get(
+        reverse("phase_gate", args=[first.pk]), headers={"HX-Request": "true"}
+    ).content.decode()
     assert "evidence missing" in fragment and "Override" in fragment
     response = client.post(
         reverse("phase_gate_sign", args=[first.pk]), {"override": "1"}, HTTP_HX_REQUEST="true"
@@ -198,7 +200,9 @@ def test_the_gate_fragment_explains_a_refusal(login, manager, initiative):
         HTTP_HX_REQUEST="true",
     )
     assert response.status_code == 200 and response["HX-Refresh"] == "true"
-    fragment = client.get(reverse("phase_gate", args=[first.pk])).content.decode()
+    fragment = client.get(
+        reverse("phase_gate", args=[first.pk]), headers={"HX-Request": "true"}
+    ).content.decode()
     assert "Overridden by" in fragment and "the demo has no database" in fragment
 
 

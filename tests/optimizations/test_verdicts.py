@@ -188,11 +188,11 @@ def test_a_gate_speaks_the_vocabulary_and_missing_evidence_is_never_pass(
     phase = initiative.phases.get(number=1)
     client.force_login(manager)
     url = reverse("phase_gate", args=[phase.pk])
-    fragment = client.get(url).content.decode()
+    fragment = client.get(url, headers={"HX-Request": "true"}).content.decode()
     assert "verdict-pass" not in fragment and "evidence missing" in fragment
     checks = [gates.Check("a", "A", True, ""), gates.Check("b", "B", None, "no benchmark yet")]
     monkeypatch.setattr(gates, "evaluate", lambda phase: checks)
-    fragment = client.get(url).content.decode()
+    fragment = client.get(url, headers={"HX-Request": "true"}).content.decode()
     assert '<span class="badge verdict-incomplete">incomplete</span>' in fragment
     assert 'aria-label="incomplete"' in fragment and 'aria-label="pass"' in fragment
 

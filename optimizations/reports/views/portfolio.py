@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from django.core.cache import cache
 from django.http import HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 from django.views.decorators.vary import vary_on_headers
@@ -119,13 +119,16 @@ def initiative_burndown(request: HtmxHttpRequest, pk: int) -> HttpResponse:
 
 
 @require_GET
-def target_slo_counts(request, slug):
+@vary_on_headers("HX-Request")
+def target_slo_counts(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     """How many of a target's SLOs pass, fail or are unknown: a portfolio row's cell.
 
     The SLO board reads a few queries per target, so the portfolio page asks for
     each row's counts when the row scrolls into view instead of for all at once.
     """
     target = access.get_target_for_user(request, slug)
+    if not request.htmx:  # opened directly: the target's whole SLO board
+        return redirect("target_slo", target.slug)
     tally = sloboard.counts(sloboard.board(target))
     return render(
         request,

@@ -18,11 +18,13 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext
 from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.vary import vary_on_headers
 
 from departments.models import Department
 from optimizations.reports import charts, roi
 from optimizations.reports.views.exports import safe_cell
 from portal import access
+from portal.http import HtmxHttpRequest
 
 HISTORY_ROWS = 50
 CHANGE_LABELS = {
@@ -170,9 +172,12 @@ def initiative_roi(request, pk):
 
 
 @require_GET
-def initiative_roi_panel(request, pk):
+@vary_on_headers("HX-Request")
+def initiative_roi_panel(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     """The ROI panel alone, for the initiative page to load after itself."""
     initiative = access.get_initiative_for_user(request, pk)
+    if not request.htmx:  # opened directly: the initiative's whole ROI page
+        return redirect("initiative_roi", initiative.pk)
     return render(request, "optimizations/reports/roi_panel.html", {"roi": roi.compute(initiative)})
 
 

@@ -190,6 +190,7 @@ def phase_status(request: HtmxHttpRequest, pk: int) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
+@vary_on_headers("HX-Request")
 def task_update(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     """The inline change of a task's status, assignee or hours.
 
@@ -199,6 +200,8 @@ def task_update(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     """
     task = access.get_task_for_user(request, pk, write=True)
     assignees = _assignees_by_department().get(task.department_id, [])
+    if request.method == "GET" and not request.htmx:  # opened directly: the board, at the task
+        return redirect(f"{task.phase.initiative.get_absolute_url()}#task-{task.pk}")
     if request.method == "GET":
         task = PhaseTask.objects.select_related("department", "assignee", "phase").get(pk=task.pk)
         _as_open_card(

@@ -221,9 +221,12 @@ def _gate_context(request, phase, **extra) -> dict:
 
 
 @require_GET
-def phase_gate(request, pk):
+@vary_on_headers("HX-Request")
+def phase_gate(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     """The gate of a phase: its evidence now, its sign-offs, and the sign-off form (a fragment)."""
     phase = access.get_phase_for_user(request, pk)
+    if not request.htmx:  # opened directly: the board, at this phase's gate
+        return redirect(f"{phase.initiative.get_absolute_url()}#phase-{phase.pk}-gate")
     return render(request, "optimizations/work/phase_gate.html", _gate_context(request, phase))
 
 
