@@ -14,6 +14,7 @@ from django.utils.text import slugify
 from django.utils.translation import gettext_noop
 
 from departments.models import (
+    Department,
     Membership,
     Profile,
     QuizAttempt,
@@ -396,6 +397,28 @@ def do_mark_runbook_reviewed(actor, runbook: Runbook) -> None:
         changes=describe_changes(
             {"next_review_date": before}, {"next_review_date": runbook.next_review_date}
         ),
+    )
+
+
+def create_postmortem_runbook(actor) -> Runbook:
+    """The runbook every postmortem starts from, made from HR's "postmortem" template and
+    published (the hook ``postmortem_template_needed``: a postmortem was begun without one)."""
+    existing = (
+        Runbook.objects.filter(template_key="postmortem").exclude(status=Runbook.ARCHIVED).first()
+    )
+    if existing is not None:
+        return existing
+    template = TEMPLATES["postmortem"]
+    title, body = template.fill("every service")
+    return do_create_runbook(
+        actor if getattr(actor, "is_authenticated", False) else None,
+        title=title,
+        body=body,
+        owner_department=Department.objects.get(code=Department.HR),
+        status=Runbook.PUBLISHED,
+        topics=Topic.objects.filter(slug__in=template.topics),
+        template_key=template.key,
+        note="Created for the first postmortem",
     )
 
 

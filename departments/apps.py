@@ -13,3 +13,4 @@ class DepartmentsConfig(AppConfig):
         from departments import actions
 
         hooks.register("phase_done", actions.flag_runbooks_for_review)
+        hooks.register("postmortem_template_needed", actions.create_postmortem_runbook)

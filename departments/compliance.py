@@ -40,7 +40,7 @@ from departments.models import (
     TrainingRecord,
 )
 from optimizations.jobs.verdicts import EXIT_HELP, exit_code, roll_up
-from optimizations.models import Finding, GateSignoff, Job, Phase, TargetService
+from optimizations.models import Finding, GateSignoff, Incident, Job, Phase, TargetService
 from optimizations.targets.crypto import CredentialUnreadable, decrypt
 from portal.audit import record
 from portal.notify import route
@@ -53,6 +53,7 @@ PASS, FAIL, INCOMPLETE, ERROR = (
 )
 # A list of records longer than this is cut (the reason still counts them all).
 EVIDENCE_LIMIT = 50
+_ONE_DAY = datetime.timedelta(days=1)
 # Reminders go out this many days before a manual control's due date.
 REMIND_BEFORE_DAYS = {Control.MONTHLY: 7, Control.QUARTERLY: 14, Control.YEARLY: 30}
 MONTHS = {Control.MONTHLY: 1, Control.QUARTERLY: 3, Control.YEARLY: 12}
@@ -343,19 +344,81 @@ def _training_current(control: Control, now: datetime.datetime, period: Period) 
     )
 
 
-def _postmortems(control: Control, now: datetime.datetime, period: Period) -> Result:
-    """Incidents with a postmortem within ``working_days`` (5) working days.
+def working_days_after(day: datetime.date, days: int) -> datetime.date:
+    """The date ``days`` working days (Monday to Friday) after ``day``."""
+    while days > 0:
+        day += datetime.timedelta(days=1)
+        if day.weekday() < 5:
+            days -= 1
+    return day
 
-    Kaizen's incident rows (optimizations.models.Incident) are outages the
-    minute checks saw; they carry no postmortem, so the control cannot be
-    judged from them.
-    """
+
+def _postmortems(control: Control, now: datetime.datetime, period: Period) -> Result:
+    """Every incident resolved in the period has a postmortem written within
+    ``working_days`` (5) working days of its end (optimizations.observe.incidents).
+
+    Fail: one has none and its time is up, or it came late. Incomplete: one still
+    within its working days has none yet — it cannot be judged before its deadline."""
+    days = int(control.parameters.get("working_days", 5))
+    resolved = (
+        Incident.objects.filter(
+            ended_at__gte=period.starts_at(), ended_at__lt=min(period.ends_at(), now)
+        )
+        .select_related("target", "postmortem")
+        .order_by("ended_at", "pk")
+    )
+    evidence, late, waiting = [], 0, 0
+    for incident in resolved:
+        ended = incident.ended_at
+        assert ended is not None  # the filter says so; the type does not
+        deadline = _midnight(working_days_after(timezone.localdate(ended), days) + _ONE_DAY)
+        postmortem = getattr(incident, "postmortem", None)
+        label = f"#{incident.pk} {incident.target.name}, resolved {timezone.localdate(ended)}"
+        url = incident.get_absolute_url()
+        if postmortem is not None and postmortem.written_at < deadline:
+            evidence.append(
+                item(f"{label}: postmortem {timezone.localdate(postmortem.written_at)}", url, True)
+            )
+        elif postmortem is not None:
+            late += 1
+            evidence.append(
+                item(
+                    f"{label}: postmortem late ({timezone.localdate(postmortem.written_at)})",
+                    url,
+                    False,
+                )
+            )
+        elif now >= deadline:
+            late += 1
+            evidence.append(item(f"{label}: no postmortem", url, False))
+        else:
+            waiting += 1
+            evidence.append(
+                item(f"{label}: postmortem due by {timezone.localdate(deadline - _ONE_DAY)}", url)
+            )
+    if not evidence:
+        return Result(
+            PASS, f"No incident was resolved in {period.label}, so none lacked a postmortem."
+        )
+    if late:
+        return Result(
+            FAIL,
+            f"{late} of {len(evidence)} incident(s) resolved in {period.label} had no "
+            f"postmortem within {days} working days.",
+            _cut(evidence),
+        )
+    if waiting:
+        return Result(
+            INCOMPLETE,
+            f"{waiting} incident(s) resolved in {period.label} are still within their {days} "
+            "working days and have no postmortem yet; judged once written or due.",
+            _cut(evidence),
+        )
     return Result(
-        INCOMPLETE,
-        "Incidents are not recorded yet: Kaizen notes outages from its minute checks but "
-        "keeps no incident with a postmortem, so whether each had one within "
-        f"{int(control.parameters.get('working_days', 5))} working days cannot be shown. "
-        "The control is judged once incidents and their postmortems are recorded in Kaizen.",
+        PASS,
+        f"All {len(evidence)} incident(s) resolved in {period.label} had a postmortem within "
+        f"{days} working days.",
+        _cut(evidence),
     )
 
 

@@ -195,6 +195,41 @@ Check each item, note the evidence (a link, a ticket, a screenshot) and the date
 """,
 )
 
+# The page every incident's postmortem starts from (optimizations.observe.incidents): HR
+# edits the runbook made from it to change what postmortems ask. Its text keeps {target},
+# {incident}, {started} and {ended}, filled in for each incident.
+POSTMORTEM = RunbookTemplate(
+    key="postmortem",
+    name="Postmortem",
+    description="A blameless review of one incident: timeline, impact, causes and actions.",
+    title="Postmortem — {service}",
+    # No topic: it is not a target's incident-response runbook (the coverage's template).
+    topics=(),
+    body="""\
+# Postmortem — {target}
+
+Incident {incident}, from {started} to {ended}.
+
+## Summary
+What happened, in two or three sentences a newcomer understands.
+
+## Impact
+Who noticed, for how long, what they could not do; the SLOs and error budget spent.
+
+## Timeline
+The incident page's timeline, with what people saw and decided at each step.
+
+## Causes
+What made it possible (not who): the trigger, and why it was not caught earlier.
+
+## What went well, what did not
+
+## Action items
+One per line in the form's action items: each becomes a task of the target's open
+initiative, or a follow-up on the incident when none is open.
+""",
+)
+
 TEMPLATES = {
     template.key: template
     for template in (
@@ -202,5 +237,6 @@ TEMPLATES = {
         INCIDENT_RESPONSE,
         MONITORING_PROCEDURE,
         COMPLIANCE_CHECKLIST,
+        POSTMORTEM,
     )
 }

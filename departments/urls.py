@@ -1,6 +1,6 @@
 from django.urls import path
 
-from departments import compliance_views, training_views, views
+from departments import compliance_views, operations_views, training_views, views
 
 urlpatterns = [
     path("departments/", views.department_list, name="department_list"),
@@ -87,6 +87,7 @@ urlpatterns = [
     ),
     # Compliance
     path("compliance/", compliance_views.compliance_register, name="compliance_register"),
+    path("operations/review/", operations_views.operations_review, name="operations_review"),
     path("compliance/evaluate/", compliance_views.compliance_evaluate, name="compliance_evaluate"),
     path("compliance/report/", compliance_views.compliance_report, name="compliance_report"),
     path(

@@ -40,6 +40,7 @@ from departments.models import (
 from departments.search import search_runbooks, snippet
 from optimizations.jobs import engine, preflight, refusals
 from optimizations.models import Initiative, PhaseTask, TargetService
+from optimizations.observe import incidents as observe_incidents
 from portal import access
 from portal.http import HtmxHttpRequest
 from portal.models import AuditEvent
@@ -334,6 +335,7 @@ def runbook_detail(request, slug):
     revision = runbook.current_revision
     rendered = render_markdown(revision.body if revision else "")
     steps = _step_views(request, runbook, rendered.steps)
+    incident = _incident_of(request, request.GET)
     parts = [
         {"html": part.html, "step": steps[part.step.index] if part.step else None}
         for part in rendered.parts
@@ -356,6 +358,7 @@ def runbook_detail(request, slug):
             object_type="runbook", object_id=str(runbook.pk)
         ).select_related("actor")[:10],
         "step_runs": _step_runs(runbook),
+        "incident": incident,
         "can_edit": access.can_edit_runbooks(request.user),
         "can_propose": access.can_propose_runbook_edits(request.user),
         "today": timezone.localdate(),
@@ -551,12 +554,16 @@ def runbook_run_step(request: HtmxHttpRequest, slug: str, index: int) -> HttpRes
     if not 1 <= index <= len(steps):
         raise Http404("No such step in the current revision.")
     view = _step_views(request, runbook, steps)[index]
+    incident = _incident_of(request, request.POST, write=True)
     started = None
     if not view["problem"]:
         try:
-            started = actions.do_run_runbook_step(
+            step_run = actions.do_run_runbook_step(
                 request.user, runbook, view["step"], view["target"]
-            ).run
+            )
+            started = step_run.run
+            if incident is not None:
+                observe_incidents.do_record_step_run(request.user, incident, step_run)
         except engine.CannotStart as error:
             view["problem"] = str(error)
     if not request.htmx:
@@ -572,6 +579,7 @@ def runbook_run_step(request: HtmxHttpRequest, slug: str, index: int) -> HttpRes
     context = {
         "view": view,
         "runbook": runbook,
+        "incident": incident,
         "started": started,
         "message": f"Started run #{started.pk}." if started else view["problem"],
     }
@@ -584,6 +592,15 @@ def runbook_run_step(request: HtmxHttpRequest, slug: str, index: int) -> HttpRes
             request,
         )
     return HttpResponse(html, status=200 if started else 422)
+
+
+def _incident_of(request, data, *, write=False):
+    """The incident the runbook is being followed for (``?incident=`` on the page, a hidden
+    field on each step's form): each step run then goes on its timeline."""
+    value = data.get("incident", "")
+    if not value.isdigit() or len(value) > 18:
+        return None
+    return access.get_incident_for_user(request, int(value), write=write)
 
 
 def _step_runs(runbook):

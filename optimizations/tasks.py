@@ -7,6 +7,7 @@ from celery.signals import worker_init
 
 from optimizations.analyzers.dbscan.connect import clear_libpq_environment
 from optimizations.jobs import availability, generators, housekeeping, runner
+from optimizations.observe import channels, incidents
 
 
 @worker_init.connect
@@ -40,6 +41,13 @@ def tick() -> dict:
 def check_availability() -> int:
     """Every minute from beat: each target's health and /metrics."""
     return availability.check_all()
+
+
+@shared_task(ignore_result=True)
+def incident_sweep() -> dict:
+    """Every few seconds from beat: escalate unacknowledged incidents, send and retry the
+    webhook deliveries that are due."""
+    return {"escalated": incidents.escalate_overdue(), "delivered": channels.deliver_due()}
 
 
 @shared_task(ignore_result=True)

@@ -29,6 +29,7 @@ from departments.models import (
 )
 from optimizations.models import (
     Finding,
+    Incident,
     Initiative,
     Job,
     JobArtifact,
@@ -38,6 +39,7 @@ from optimizations.models import (
     Schedule,
     TargetService,
     Trace,
+    WebhookEndpoint,
 )
 from portal.models import ApiToken
 
@@ -399,3 +401,34 @@ def get_control_for_user(request, slug, *, write=False, attest=False):
 def get_attestation_for_user(request, pk):
     """An attestation (with its attachment): everyone signed in reads the register."""
     return get_object_or_404(Attestation.objects.select_related("control", "person"), pk=pk)
+
+
+# --- incidents (HR runs incident response; the engineers and managers respond) ---------
+
+
+def can_respond_to_incidents(user) -> bool:
+    """Acknowledge, assign, escalate, note, resolve and write postmortems: managers,
+    engineers of dev, QA and strategy, and HR's editors (incident response is HR's)."""
+    return can_trigger_jobs(user) or can_edit_runbooks(user)
+
+
+def can_edit_webhooks(user) -> bool:
+    """Outgoing webhooks send incidents out of Kaizen: managers and HR's editors add them."""
+    return is_manager(user) or can_edit_runbooks(user)
+
+
+def get_incident_for_user(request, pk, *, write=False):
+    """Everyone signed in reads an incident; ``write`` (every change) is for responders."""
+    require(not write or can_respond_to_incidents(request.user))
+    return get_object_or_404(
+        Incident.objects.select_related(
+            "target__owner_department", "acknowledged_by", "assignee", "runbook"
+        ),
+        pk=pk,
+    )
+
+
+def get_webhook_for_user(request, pk, *, write=False):
+    """``write``: switch it on or off (managers and HR's editors)."""
+    require(not write or can_edit_webhooks(request.user))
+    return get_object_or_404(WebhookEndpoint.objects.select_related("department"), pk=pk)

@@ -23,6 +23,8 @@ HOOKS = {
     "target_created": "(target, actor) after a target was registered, in its transaction",
     "target_written": "(target, log) after a job that wrote through the target's API "
     "(the integrity probes, a load test with allow_writes) ran, while it holds the lease",
+    "postmortem_template_needed": "(actor) when a postmortem is begun and no runbook made "
+    "from HR's 'postmortem' template exists: create it",
 }
 
 _registered: dict[str, list[Callable[..., object]]] = {name: [] for name in HOOKS}

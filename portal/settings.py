@@ -239,11 +239,13 @@ KAIZEN_AVAILABILITY_SECONDS = env_int("KAIZEN_AVAILABILITY_SECONDS", 60, minimum
 CELERY_TASK_ROUTES = {
     "optimizations.tasks.tick": {"queue": "maintenance"},
     "optimizations.tasks.check_availability": {"queue": "maintenance"},
+    "optimizations.tasks.incident_sweep": {"queue": "maintenance"},
     "departments.tasks.evaluate_compliance": {"queue": "maintenance"},
 }
 CELERY_TASK_ANNOTATIONS = {
     "optimizations.tasks.tick": {"soft_time_limit": 60, "time_limit": 90},
     "optimizations.tasks.check_availability": {"soft_time_limit": 50, "time_limit": 80},
+    "optimizations.tasks.incident_sweep": {"soft_time_limit": 150, "time_limit": 180},
 }
 CELERY_BEAT_SCHEDULE = {
     "kaizen-tick": {
@@ -255,6 +257,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "optimizations.tasks.check_availability",
         "schedule": KAIZEN_AVAILABILITY_SECONDS,
         "options": {"expires": KAIZEN_AVAILABILITY_SECONDS},
+    },
+    # Unacknowledged incidents escalate; webhook deliveries are tried and retried.
+    "kaizen-incidents": {
+        "task": "optimizations.tasks.incident_sweep",
+        "schedule": KAIZEN_TICK_SECONDS,
+        "options": {"expires": max(3 * KAIZEN_TICK_SECONDS, 30)},
     },
     "kaizen-purge": {"task": "optimizations.tasks.purge_old_data", "schedule": 24 * 3600},
     # Overdue training, recertification, late joiners of assigned departments.
@@ -271,6 +279,11 @@ CELERY_BEAT_SCHEDULE = {
         "options": {"queue": "maintenance", "expires": 3600},
     },
 }
+# Incidents (optimizations.observe): an open incident nobody acknowledged for this many
+# minutes goes to its department's managers; between these local hours ("22-7", empty
+# for none) only critical alerts are emailed and sent to webhooks (the inbox always).
+KAIZEN_INCIDENT_ESCALATE_MINUTES = env_int("KAIZEN_INCIDENT_ESCALATE_MINUTES", 15, minimum=1)
+KAIZEN_ALERT_QUIET_HOURS = env_str("KAIZEN_ALERT_QUIET_HOURS", "")
 # A running job whose heartbeat is older than this lost its worker.
 KAIZEN_LOST_AFTER = env_int("KAIZEN_LOST_AFTER", 60, minimum=2)
 # A queued job no worker claimed for this long while nothing of its queue runs

@@ -3,8 +3,8 @@
 Every minute beat asks each target for its health (up or down, and how fast)
 and, where it has one, its /metrics (pool use, error rate). Each answer is a
 Measurement, so uptime over 24 h / 7 d / 30 d and the SLO board read the
-same rows. Three bad minutes in a row open an incident and tell the target's
-owners; the first good one closes it.
+same rows. Three bad minutes in a row open an incident (optimizations.observe.incidents:
+the owners and HR hear of it); the first good one resolves it.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ import logging
 
 from django.db.models import Avg, Q
 from django.utils import timezone
-from django.utils.translation import gettext_noop
 
 from departments.models import Membership
 from optimizations.analyzers.base import AnalysisError
@@ -22,12 +21,13 @@ from optimizations.analyzers.netguard import HostNotAllowed
 from optimizations.analyzers.probe import Client, parse_prometheus, pool_use_percent, request_counts
 from optimizations.jobs.runner import target_spec
 from optimizations.models import Incident, Measurement, TargetService
+from optimizations.observe import incidents
 from optimizations.targets.crypto import CredentialUnreadable
-from portal.notify import Text, notify
 
 logger = logging.getLogger(__name__)
 
 BREACH_MINUTES = 3
+SOURCE = "minute-check"
 WINDOWS = {
     "24 h": datetime.timedelta(hours=24),
     "7 d": datetime.timedelta(days=7),
@@ -145,50 +145,24 @@ def _recent_breaches(target, kind, slo_key) -> int:
 
 
 def _track(target, kind, slo_key, bad: bool, now, message: str) -> None:
-    open_incident = Incident.objects.filter(
-        target=target, kind=kind, slo_key=slo_key, ended_at__isnull=True
-    ).first()
-    if bad and open_incident is None:
+    """Open an incident after BREACH_MINUTES bad minutes, resolve it at the first good one
+    (through the same functions every alert uses: optimizations.observe.incidents)."""
+    key = f"slo:{slo_key}" if slo_key else "down"
+    if bad:
         if _recent_breaches(target, kind, slo_key) >= BREACH_MINUTES:
-            incident = Incident.objects.create(
-                target=target,
+            incidents.open_from_alert(
+                target,
+                SOURCE,
+                key,
+                message,
+                "critical" if kind == Incident.DOWN else "high",
                 kind=kind,
                 slo_key=slo_key,
                 started_at=now - datetime.timedelta(minutes=BREACH_MINUTES - 1),
-                detail=message,
-                notified=True,
+                now=now,
             )
-            notify(
-                owners(target),
-                Text(gettext_noop("Kaizen: %(message)s"), message=message),
-                _incident_body(incident),
-                target.get_absolute_url(),
-            )
-    elif not bad and open_incident is not None:
-        open_incident.ended_at = now
-        open_incident.save(update_fields=["ended_at"])
-        notify(
-            owners(target),
-            Text(
-                gettext_noop("Kaizen: %(target)s recovered (%(kind)s)"),
-                target=target.name,
-                kind=open_incident.get_kind_display(),
-            ),
-            _incident_body(open_incident),
-            target.get_absolute_url(),
-        )
-
-
-def _incident_body(incident: Incident) -> Text:
-    when = timezone.localtime(incident.started_at).strftime("%Y-%m-%d %H:%M")
-    if incident.ended_at:
-        return Text(
-            gettext_noop("%(detail)s\nSince %(when)s, ended %(end)s."),
-            detail=incident.detail,
-            when=when,
-            end=f"{timezone.localtime(incident.ended_at):%H:%M}",
-        )
-    return Text(gettext_noop("%(detail)s\nSince %(when)s."), detail=incident.detail, when=when)
+    else:
+        incidents.resolve_from_alert(target, SOURCE, key, now=now)
 
 
 def owners(target: TargetService):

@@ -1,6 +1,13 @@
 """The optimizations app's models, one module per domain."""
 
 from optimizations.models.generators import Generator, GeneratorSecond
+from optimizations.models.incidents import (
+    Delivery,
+    IncidentEvent,
+    Postmortem,
+    PostmortemAction,
+    WebhookEndpoint,
+)
 from optimizations.models.jobs import Job, JobArtifact, JobLog, Run, Schedule
 from optimizations.models.leases import TargetLease
 from optimizations.models.plan import GateSignoff, Initiative, Phase, PhaseTask, RoiAssumptions
@@ -9,11 +16,13 @@ from optimizations.models.targets import TargetService
 from optimizations.models.traces import Trace
 
 __all__ = [
+    "Delivery",
     "Finding",
     "GateSignoff",
     "Generator",
     "GeneratorSecond",
     "Incident",
+    "IncidentEvent",
     "Initiative",
     "Job",
     "JobArtifact",
@@ -21,10 +30,13 @@ __all__ = [
     "Measurement",
     "Phase",
     "PhaseTask",
+    "Postmortem",
+    "PostmortemAction",
     "RoiAssumptions",
     "Run",
     "Schedule",
     "TargetLease",
     "TargetService",
     "Trace",
+    "WebhookEndpoint",
 ]

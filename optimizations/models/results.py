@@ -183,23 +183,74 @@ class Measurement(models.Model):
 
 
 class Incident(models.Model):
-    """A stretch of time a target was down or breached an SLO (from the minute checks)."""
+    """Something wrong with a target that people run until it is resolved: opened by an
+    alert (the minute check, a burn-rate rule, Prometheus' Alertmanager), acknowledged,
+    assigned, escalated, resolved, and written up in a postmortem. Its timeline is
+    ``events`` (IncidentEvent); every change goes through optimizations.observe.incidents."""
 
-    DOWN, SLO = "down", "slo"
-    KINDS = [(DOWN, _("Down")), (SLO, _("SLO breached"))]
+    DOWN, SLO, ALERT = "down", "slo", "alert"
+    KINDS = [(DOWN, _("Down")), (SLO, _("SLO breached")), (ALERT, _("Alert"))]
 
     target = models.ForeignKey(TargetService, on_delete=models.CASCADE, related_name="incidents")
     kind = models.CharField(max_length=10, choices=KINDS)
     # For SLO incidents, which one (a key of optimizations.targets.slo.THRESHOLDS).
     slo_key = models.CharField(max_length=40, blank=True)
+    # Who opened it ("minute-check", "burn-rate", "alertmanager", …) and the alert's own key
+    # within that source: at most one open incident per (target, source, key).
+    source = models.CharField(max_length=40, default="minute-check")
+    key = models.CharField(max_length=200, blank=True)
+    severity = models.CharField(
+        max_length=10, choices=[(name, name) for name in MOST_SEVERE_FIRST], default="high"
+    )
     started_at = models.DateTimeField()
     ended_at = models.DateTimeField(null=True, blank=True)
     detail = CleanTextField(blank=True)
     notified = models.BooleanField(default=False)
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    acknowledged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="assigned_incidents",
+    )
+    # Set when nobody acknowledged it in time and the department's managers were told.
+    escalated_at = models.DateTimeField(null=True, blank=True)
+    runbook = models.ForeignKey(
+        "departments.Runbook",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="incidents",
+    )
 
     class Meta:
         ordering = ["-started_at"]
-        indexes = [models.Index(fields=["target", "ended_at"])]
+        indexes = [
+            models.Index(fields=["target", "ended_at"]),
+            # The escalation sweep: open and unacknowledged.
+            models.Index(fields=["ended_at", "acknowledged_at"]),
+            # MTTA / MTTR per month and quarter.
+            models.Index(fields=["started_at"]),
+        ]
+        constraints = [
+            # open_from_alert is idempotent: one open incident per alert.
+            models.UniqueConstraint(
+                fields=["target", "source", "key"],
+                condition=models.Q(ended_at__isnull=True),
+                name="one_open_incident_per_alert",
+            )
+        ]
 
     def __str__(self):
         return f"{self.get_kind_display()} on {self.target} since {self.started_at:%Y-%m-%d %H:%M}"
+
+    def get_absolute_url(self):
+        return reverse("incident_detail", args=[self.pk])
+
+    @property
+    def is_open(self) -> bool:
+        return self.ended_at is None

@@ -1,0 +1,2 @@
+"""Observing targets between analyses: traces in, incidents people run, alert routing and
+channels."""

@@ -231,11 +231,58 @@ def test_training_fails_for_an_engineers_overdue_or_expired_record(
 # --- incidents, gates -------------------------------------------------------------------
 
 
-def test_postmortems_are_incomplete_until_incidents_are_recorded(make_control):
+def _incident(target, ended_at, key="down"):
+    from optimizations.observe import incidents
+
+    incident = incidents.open_from_alert(
+        target, "test", key, "Orders API is down", "high", now=ended_at - HOUR
+    )
+    incidents.resolve_from_alert(target, "test", key, now=ended_at)
+    incident.refresh_from_db()
+    return incident
+
+
+HOUR = datetime.timedelta(hours=1)
+
+
+def test_postmortems_pass_with_no_incident_resolved_in_the_period(make_control):
     result = judge(make_control("postmortems", recurrence=Control.MONTHLY))
+    assert result.status == "pass"
+    assert result.reason == "No incident was resolved in 2026-11, so none lacked a postmortem."
+
+
+def test_postmortems_within_five_working_days_pass_late_or_missing_fail(
+    make_control, target, hr_editor
+):
+    from optimizations.observe import incidents
+
+    control = make_control("postmortems", recurrence=Control.MONTHLY)
+    # Resolved Friday 2026-11-06: five working days end on Friday 2026-11-13.
+    friday = timezone.make_aware(datetime.datetime(2026, 11, 6, 10, 0))
+    on_time = _incident(target, friday, "a")
+    incidents.do_write_postmortem(hr_editor, on_time, "What happened", [], now=friday + days(7))
+    result = judge(control)
+    assert result.status == "pass", result.reason
+    assert result.evidence[0]["ok"] is True
+    late = _incident(target, friday, "b")
+    incidents.do_write_postmortem(hr_editor, late, "Late", [], now=friday + days(8))
+    missing = _incident(target, friday, "c")
+    result = judge(control)
+    assert result.status == "fail"
+    assert result.reason.startswith("2 of 3 incident(s) resolved in 2026-11 had no postmortem")
+    assert {entry["url"] for entry in result.evidence if entry["ok"] is False} == {
+        late.get_absolute_url(),
+        missing.get_absolute_url(),
+    }
+
+
+def test_a_postmortem_not_yet_due_leaves_the_control_incomplete(make_control, target):
+    control = make_control("postmortems", recurrence=Control.MONTHLY)
+    _incident(target, NOW - days(1))  # resolved Saturday the 14th; due by Friday the 20th
+    result = judge(control)
     assert result.status == "incomplete"
-    assert result.reason.startswith("Incidents are not recorded yet")
-    assert "5 working days" in result.reason
+    assert "still within their 5 working days" in result.reason
+    assert "due by 2026-11-20" in result.evidence[0]["label"]
 
 
 def _sign_qa_gate(initiative, manager, at):
