@@ -13,6 +13,7 @@ from optimizations.analyzers.base import MOST_SEVERE_FIRST
 from optimizations.models.fields import CleanCharField, CleanJSONField, CleanTextField
 from optimizations.models.plan import PhaseTask
 from optimizations.models.results import Incident
+from optimizations.targets.crypto import decrypt
 
 
 class IncidentEvent(models.Model):
@@ -115,8 +116,6 @@ class WebhookEndpoint(models.Model):
         return self.name
 
     def secret(self) -> str:
-        from optimizations.targets.crypto import decrypt
-
         return decrypt(self.secret_encrypted) if self.secret_encrypted else ""
 
 

@@ -25,6 +25,7 @@ from departments.models import (
 )
 from departments.tasks import evaluate_compliance
 from optimizations.models import Finding, GateSignoff, Job, Phase, Run, TargetService
+from optimizations.observe import incidents
 from optimizations.targets.crypto import encrypt
 from portal.demo import load_demo
 from portal.models import Notification
@@ -232,8 +233,6 @@ def test_training_fails_for_an_engineers_overdue_or_expired_record(
 
 
 def _incident(target, ended_at, key="down"):
-    from optimizations.observe import incidents
-
     incident = incidents.open_from_alert(
         target, "test", key, "Orders API is down", "high", now=ended_at - HOUR
     )
@@ -254,8 +253,6 @@ def test_postmortems_pass_with_no_incident_resolved_in_the_period(make_control):
 def test_postmortems_within_five_working_days_pass_late_or_missing_fail(
     make_control, target, hr_editor
 ):
-    from optimizations.observe import incidents
-
     control = make_control("postmortems", recurrence=Control.MONTHLY)
     # Resolved Friday 2026-11-06: five working days end on Friday 2026-11-13.
     friday = timezone.make_aware(datetime.datetime(2026, 11, 6, 10, 0))

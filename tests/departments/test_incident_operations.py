@@ -10,6 +10,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from departments import compliance
 from departments.models import Control
 from optimizations.models import Run
 from optimizations.observe import incidents
@@ -64,8 +65,6 @@ def test_everyone_reads_the_operations_review(login, persona, incident):
 def test_the_review_shows_the_quarters_figures_and_the_registers_changes(
     login, target, hr_editor, django_assert_max_num_queries
 ):
-    from departments import compliance
-
     for key, ack, end in (("a", 4, 30), ("b", 10, 90)):
         incident = incidents.open_from_alert(target, "burn-rate", key, key, "low", now=NOW)
         incidents.do_acknowledge(hr_editor, incident, NOW + datetime.timedelta(minutes=ack))

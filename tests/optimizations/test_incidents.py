@@ -13,6 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from departments.models import Membership, Runbook
+from optimizations.jobs import availability
 from optimizations.models import (
     Delivery,
     Incident,
@@ -24,6 +25,7 @@ from optimizations.observe import channels, incidents, metrics
 from portal.models import AuditEvent, Notification
 from portal.tokens import do_create_token
 from tests.conftest import PERSONAS
+from tests.optimizations.workers import free_port
 
 NOW = timezone.make_aware(datetime.datetime(2026, 11, 16, 10, 0))  # a Monday, 10:00
 RESPONDERS = {"manager", "dev_engineer", "qa_engineer", "strategist", "hr_editor"}
@@ -373,9 +375,6 @@ def test_mtta_and_mttr_per_month_and_quarter(target, hr_editor):
 
 
 def test_the_minute_checks_incidents_go_through_the_same_functions(target, dev_engineer):
-    from optimizations.jobs import availability
-    from tests.optimizations.workers import free_port
-
     target.base_url = f"http://127.0.0.1:{free_port()}"
     target.save()
     for step in range(3):
