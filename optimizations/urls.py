@@ -12,5 +12,5 @@ urlpatterns = [
     path("", include("optimizations.targets.urls")),
     path("", include("optimizations.jobs.urls")),
     path("", include("optimizations.observe.traces_urls")),
-    path("", include("optimizations.observe.urls")),
+    path("", include("optimizations.observe.incident_urls")),
 ]

@@ -19,7 +19,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from optimizations.models import Delivery, Incident, TargetService, WebhookEndpoint
 from optimizations.observe import incidents, metrics
-from optimizations.observe.forms import (
+from optimizations.observe.incident_forms import (
     AssignForm,
     NoteForm,
     PostmortemForm,

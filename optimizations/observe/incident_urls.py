@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from optimizations.observe import views as observe
+from optimizations.observe import incident_views as observe
 
 urlpatterns = [
     path("incidents/", observe.incident_list, name="incident_list"),
