@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from optimizations.analyzers.base import MOST_SEVERE_FIRST
 from optimizations.models.fields import CleanCharField, CleanJSONField, CleanTextField
@@ -23,16 +24,16 @@ class IncidentEvent(models.Model):
     NOTE, RUNBOOK, STEP_RUN, NOTIFIED = "note", "runbook", "step_run", "notified"
     RESOLVED, POSTMORTEM = "resolved", "postmortem"
     KINDS = [
-        (OPENED, "Opened"),
-        (ACKNOWLEDGED, "Acknowledged"),
-        (ASSIGNED, "Assigned"),
-        (ESCALATED, "Escalated"),
-        (NOTE, "Note"),
-        (RUNBOOK, "Runbook linked"),
-        (STEP_RUN, "Runbook step run"),
-        (NOTIFIED, "Notified"),
-        (RESOLVED, "Resolved"),
-        (POSTMORTEM, "Postmortem"),
+        (OPENED, _("Opened")),
+        (ACKNOWLEDGED, _("Acknowledged")),
+        (ASSIGNED, _("Assigned")),
+        (ESCALATED, _("Escalated")),
+        (NOTE, _("Note")),
+        (RUNBOOK, _("Runbook linked")),
+        (STEP_RUN, _("Runbook step run")),
+        (NOTIFIED, _("Notified")),
+        (RESOLVED, _("Resolved")),
+        (POSTMORTEM, _("Postmortem")),
     ]
 
     incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="events")
@@ -90,7 +91,7 @@ class WebhookEndpoint(models.Model):
     KAIZEN_ALLOWED_NOTIFY_HOSTS."""
 
     JSON, SLACK = "json", "slack"
-    FLAVOURS = [(JSON, "Generic JSON"), (SLACK, "Slack-compatible")]
+    FLAVOURS = [(JSON, _("Generic JSON")), (SLACK, _("Slack-compatible"))]
 
     name = CleanCharField(max_length=100)
     url = models.URLField(max_length=500)
@@ -123,9 +124,9 @@ class Delivery(models.Model):
     """One message sent (or being retried) on one channel: the delivery log."""
 
     INBOX, EMAIL, WEBHOOK = "inbox", "email", "webhook"
-    CHANNELS = [(INBOX, "Inbox"), (EMAIL, "Email"), (WEBHOOK, "Webhook")]
+    CHANNELS = [(INBOX, _("Inbox")), (EMAIL, _("Email")), (WEBHOOK, _("Webhook"))]
     PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
-    STATUSES = [(PENDING, "Pending"), (DELIVERED, "Delivered"), (FAILED, "Failed")]
+    STATUSES = [(PENDING, _("Pending")), (DELIVERED, _("Delivered")), (FAILED, _("Failed"))]
 
     channel = models.CharField(max_length=10, choices=CHANNELS)
     event = models.CharField(max_length=40)

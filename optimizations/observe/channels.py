@@ -32,7 +32,9 @@ from optimizations.analyzers.base import SEVERITY_RANK
 from optimizations.analyzers.netguard import NOTIFY_SETTING, HostNotAllowed
 from optimizations.analyzers.safehttp import fetch
 from optimizations.models import Delivery, Incident, WebhookEndpoint
+from portal.language import language_for
 from portal.models import Notification
+from portal.notify import in_language
 
 logger = logging.getLogger(__name__)
 
@@ -146,8 +148,8 @@ def _absolute(path: str) -> str:
 def send(
     incident: Incident,
     event: str,
-    subject: str,
-    body: str,
+    subject,
+    body,
     *,
     people=None,
     channels: tuple[str, ...] | None = None,
@@ -161,15 +163,19 @@ def send(
     url = incident.get_absolute_url()
     deliveries = []
     for person in dict.fromkeys(p for p in people if p is not None and p.is_active):
+        language = language_for(person)
+        subject_text, body_text = in_language(subject, language), in_language(body, language)
         if Delivery.INBOX in channels:
-            Notification.objects.create(user=person, subject=subject[:200], body=body, url=url)
+            Notification.objects.create(
+                user=person, subject=subject_text[:200], body=body_text, url=url
+            )
             deliveries.append(
                 Delivery.objects.create(
                     channel=Delivery.INBOX,
                     event=event,
                     incident=incident,
                     recipient=person.username,
-                    subject=subject[:200],
+                    subject=subject_text[:200],
                     status=Delivery.DELIVERED,
                     attempts=1,
                     created_at=now,
@@ -177,9 +183,12 @@ def send(
                 )
             )
         if Delivery.EMAIL in channels and person.email:
-            deliveries.append(_email(incident, event, person.email, subject, body, url, now))
+            deliveries.append(
+                _email(incident, event, person.email, subject_text, body_text, url, now)
+            )
     if Delivery.WEBHOOK in channels:
-        deliveries.extend(_queue_webhooks(incident, event, subject, now))
+        subject_text = in_language(subject, settings.LANGUAGE_CODE)
+        deliveries.extend(_queue_webhooks(incident, event, subject_text, now))
     return deliveries
 
 

@@ -15,6 +15,7 @@ import datetime
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from departments.models import Runbook
 from optimizations.models import (
@@ -30,6 +31,7 @@ from optimizations.observe import channels
 from optimizations.work.actions import do_create_task
 from portal import hooks
 from portal.audit import record
+from portal.notify import Text
 
 POSTMORTEM_TEMPLATE = "postmortem"
 
@@ -98,7 +100,11 @@ def open_from_alert(
     )
     _audit(None, "incident.open", incident, f"{source} alert {key} opened: {summary}"[:300])
     deliveries = channels.send(
-        incident, "incident.opened", f"Kaizen: {summary}", _body(incident), now=now
+        incident,
+        "incident.opened",
+        Text(gettext_noop("Kaizen: %(summary)s"), summary=summary),
+        _body(incident),
+        now=now,
     )
     _notified(incident, deliveries, now)
     return incident
@@ -125,12 +131,26 @@ def _open(target, source, key) -> Incident | None:
     )
 
 
-def _body(incident: Incident) -> str:
+def _body(incident: Incident) -> Text:
     when = timezone.localtime(incident.started_at).strftime("%Y-%m-%d %H:%M")
-    end = f", ended {timezone.localtime(incident.ended_at):%H:%M}" if incident.ended_at else ""
-    return (
-        f"{incident.detail}\nSince {when}{end}. Severity {incident.severity}, "
-        f"source {incident.source}."
+    facts = {
+        "detail": incident.detail,
+        "when": when,
+        "severity": incident.severity,
+        "source": incident.source,
+    }
+    if incident.ended_at:
+        return Text(
+            gettext_noop(
+                "%(detail)s\nSince %(when)s, ended %(end)s. Severity %(severity)s, "
+                "source %(source)s."
+            ),
+            end=f"{timezone.localtime(incident.ended_at):%H:%M}",
+            **facts,
+        )
+    return Text(
+        gettext_noop("%(detail)s\nSince %(when)s. Severity %(severity)s, source %(source)s."),
+        **facts,
     )
 
 
@@ -157,7 +177,11 @@ def _resolve(actor, incident: Incident, now, text: str) -> None:
     deliveries = channels.send(
         incident,
         "incident.resolved",
-        f"Kaizen: {target.name} recovered ({incident.get_kind_display()})",
+        Text(
+            gettext_noop("Kaizen: %(target)s recovered (%(kind)s)"),
+            target=target.name,
+            kind=incident.get_kind_display(),
+        ),
         _body(incident),
         now=now,
     )
@@ -202,7 +226,11 @@ def do_assign(actor, incident: Incident, assignee, now=None) -> bool:
     channels.send(
         incident,
         "incident.assigned",
-        f"Kaizen: incident #{incident.pk} on {incident.target.name} is yours",
+        Text(
+            gettext_noop("Kaizen: incident #%(pk)s on %(target)s is yours"),
+            pk=incident.pk,
+            target=incident.target.name,
+        ),
         _body(incident),
         people=[assignee],
         channels=(channels.Delivery.INBOX, channels.Delivery.EMAIL),
@@ -233,8 +261,8 @@ def do_escalate(actor, incident: Incident, now=None, reason: str = "") -> bool:
     channels.send(
         incident,
         "incident.escalated",
-        f"Kaizen: escalated — {incident.detail}"[:200],
-        f"{text}\n{_body(incident)}",
+        Text(gettext_noop("Kaizen: escalated — %(detail)s"), detail=incident.detail[:150]),
+        Text(gettext_noop("%(why)s\n%(body)s"), why=text, body=_body(incident)),
         people=managers,
         channels=(channels.Delivery.INBOX, channels.Delivery.EMAIL, channels.Delivery.WEBHOOK),
         now=now,
