@@ -18,7 +18,16 @@ from django.utils import timezone
 
 from optimizations.analyzers import stats
 from optimizations.jobs import baselines, cron, engine, kinds, landing, sentinel
-from optimizations.models import Job, JobLog, Measurement, Run, Schedule, TargetService, Trace
+from optimizations.models import (
+    GeneratorSecond,
+    Job,
+    JobLog,
+    Measurement,
+    Run,
+    Schedule,
+    TargetService,
+    Trace,
+)
 from portal.models import ServiceBeat
 
 logger = logging.getLogger(__name__)
@@ -219,6 +228,13 @@ def purge(now=None) -> dict:
         .exclude(run_id__in=kept)
         .delete()
     )
+    # A distributed test's per-generator seconds are per-second samples too.
+    generator_seconds, _ = (
+        GeneratorSecond.objects.filter(generator__job__finished_at__lt=cutoff)
+        .exclude(generator__job__run_id__in=kept)
+        .delete()
+    )
+    samples += generator_seconds
     trace_cutoff = now - datetime.timedelta(days=settings.KAIZEN_TRACE_RETENTION_DAYS)
     trace_rows, _ = Trace.objects.filter(received_at__lt=trace_cutoff).delete()
     detail = {"logs": logs, "samples": samples, "traces": trace_rows}

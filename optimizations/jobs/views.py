@@ -18,7 +18,16 @@ from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseClientRedirect
 
 from optimizations.analyzers.codescan.since import mark_sarif
-from optimizations.jobs import codescans, engine, kinds, modes, polling, preflight, verdicts
+from optimizations.jobs import (
+    codescans,
+    engine,
+    generators,
+    kinds,
+    modes,
+    polling,
+    preflight,
+    verdicts,
+)
 from optimizations.jobs.forms import (
     RunForm,
     ScenarioFileForm,
@@ -27,6 +36,7 @@ from optimizations.jobs.forms import (
 )
 from optimizations.models import (
     Finding,
+    Generator,
     Job,
     JobLog,
     Measurement,
@@ -241,8 +251,24 @@ def job_detail(request, pk):
         "can_trigger": access.can_trigger_jobs(request.user),
         **_result_context(job),
         **_charts(job),
+        **_generators_now(job),
     }
     return render(request, "optimizations/jobs/job_detail.html", context)
+
+
+def _generators_now(job) -> dict:
+    """A distributed load test still running: its current round's generators (the
+    finished job's health is in its summary)."""
+    if job.kind != "benchmark" or job.status not in Job.ACTIVE:
+        return {}
+    if int((job.params or {}).get("generators") or 1) < 2:
+        return {}
+    latest = list(Generator.objects.filter(job=job).order_by("-round", "index")[:64])
+    current = [g for g in latest if g.round == latest[0].round] if latest else []
+    return {
+        "generators_now": [generators.health(g, []) for g in current],
+        "live_statuses": " ".join(Generator.ACTIVE),
+    }
 
 
 TIMELINE_NAMES = [f"sample.{field}" for field in ("at", "memory_bytes", *charts.TIMELINE_FIELDS)]
