@@ -381,3 +381,90 @@ def missing_entries(messages: dict, entries: list[Entry]) -> str:
             lines.append('msgstr ""')
         blocks.append("\n".join(lines) + "\n")
     return "\n".join(blocks)
+
+
+# --- English a template shows without marking it -------------------------------------
+
+# Words that read the same in both languages: units, formats, product and protocol names.
+_SAME_IN_BOTH = (
+    "Kaizen ms MiB KiB MB GB CSV JSON SARIF HTML PDF YAML API URL HTTP HTTPS SQL OpenAPI "
+    "PgBouncer PostgreSQL HypoPG FastAPI SQLAlchemy Celery Redis ROI SLO SLOs CPU RPS req "
+    "p50 p90 p95 p99 pp id ID OK vs min"
+)
+UNTRANSLATED_WORDS = frozenset(_SAME_IN_BOTH.split())
+_SKIPPED_ELEMENTS = ("script", "style", "code", "pre", "textarea", "kbd", "samp")
+_READ_ATTRIBUTES = re.compile(r'(?<![\w-])(title|placeholder|aria-label|alt)="([^"{}]*)"')
+
+
+def _english(text: str) -> bool:
+    text = re.sub(r"--[\w-]+", "", text)  # a command-line option
+    words = re.findall(r"[A-Za-z][A-Za-z']+", text)
+    return any(word not in UNTRANSLATED_WORDS for word in words)
+
+
+def unmarked_texts(source: str) -> list[tuple[int, str]]:
+    """(line, text) of each English text a person reads that the template does not mark:
+    text between tags (outside code, pre, script…) and the title, placeholder,
+    aria-label and alt attributes. Template variables are data; text inside
+    {% blocktranslate %}, {% comment %} and {% verbatim %} is left alone.
+    """
+    from django.template.base import Lexer, TokenType
+
+    found: list[tuple[int, str]] = []
+    in_tag = False  # inside an HTML tag's angle brackets
+    skipped: list[str] = []  # open elements whose text is code or data
+    quiet = 0  # inside blocktranslate / comment / verbatim
+    for token in Lexer(source).tokenize():
+        if token.token_type == TokenType.BLOCK:
+            name = token.contents.split()[0] if token.contents else ""
+            if name in ("blocktranslate", "blocktrans", "comment", "verbatim"):
+                quiet += 1
+            elif name in ("endblocktranslate", "endblocktrans", "endcomment", "endverbatim"):
+                quiet -= 1
+            continue
+        if token.token_type != TokenType.TEXT or quiet:
+            continue
+        text, position, node, start = token.contents, 0, [], 0
+
+        def line_at(index: int, token=token, text=text) -> int:
+            return token.lineno + text.count("\n", 0, index)
+
+        while position < len(text):
+            char = text[position]
+            if in_tag:
+                end = text.find(">", position)
+                chunk = text[position : len(text) if end < 0 else end]
+                for attribute in _READ_ATTRIBUTES.finditer(chunk):
+                    name, value = attribute.groups()
+                    if name == "placeholder" and re.search(r"[=.,:/@]", value):
+                        continue  # an example of a value (mode=stress, FSA1, db.fk), not words
+                    if _english(value) and not skipped:
+                        found.append((line_at(position + attribute.start()), value))
+                if end < 0:
+                    break
+                in_tag, position = False, end + 1
+                continue
+            if char == "<" and re.match(r"</?[A-Za-z!]", text[position : position + 3]):
+                if node and not skipped and _english("".join(node)):
+                    found.append((line_at(start), " ".join("".join(node).split())))
+                node = []
+                element = re.match(r"<(/?)([A-Za-z][\w-]*)", text[position:])
+                if element and element.group(2).lower() in _SKIPPED_ELEMENTS:
+                    if element.group(1):
+                        if skipped:
+                            skipped.pop()
+                    else:
+                        skipped.append(element.group(2).lower())
+                if text.startswith("<!--", position):
+                    end = text.find("-->", position)
+                    position = len(text) if end < 0 else end + 3
+                    continue
+                in_tag, position = True, position + 1
+                continue
+            if not "".join(node).strip():
+                start = position  # where the words begin, for the line number
+            node.append(char)
+            position += 1
+        if node and not skipped and _english("".join(node)):
+            found.append((line_at(start), " ".join("".join(node).split())))
+    return found

@@ -28,6 +28,7 @@ from portal.i18n import (
     project_sources,
     python_messages,
     template_messages,
+    unmarked_texts,
 )
 from portal.language import language_for
 from portal.models import Notification, UserPreference
@@ -100,6 +101,78 @@ def test_the_check_names_a_missing_an_empty_and_a_fuzzy_string():
         'missing: msgid "Gone" (t.html:1)',
         'fuzzy: msgid "Unsure" (t.html:1)',
     ]
+
+
+def test_no_template_shows_english_it_does_not_mark():
+    """Every page is born translatable: English text between tags, or in the title,
+    placeholder, aria-label and alt a person reads, goes through {% translate %}."""
+    template_dirs, _ = project_sources(BASE, settings.TEMPLATES[0]["DIRS"])
+    templates = [path for folder in template_dirs for path in Path(folder).rglob("*.html")]
+    assert len(templates) > 60
+    problems = [
+        f"{path.relative_to(BASE)}:{line}: {text!r}"
+        for path in sorted(templates)
+        for line, text in unmarked_texts(path.read_text(encoding="utf-8"))
+    ]
+    assert not problems, (
+        f"{len(problems)} English text(s) a person reads are not marked for translation "
+        "(wrap them in {% translate %} / {% blocktranslate %}):\n" + "\n".join(problems)
+    )
+
+
+def test_the_unmarked_text_check_finds_text_and_attributes_and_spares_data():
+    source = (
+        "{% load i18n %}\n"
+        '<h1 title="Open it">{% translate "Marked" %}</h1>\n'
+        "<p>Hello {{ user.username }}, welcome</p>\n"
+        "<code>select 1</code><pre>raw log</pre>\n"
+        "{% blocktranslate %}Inside a block{% endblocktranslate %}\n"
+        '<input placeholder="mode=stress"><td>42 ms · CSV · JSON</td>\n'
+        "<span>{{ finding.title }}</span> <small>--focus</small>\n"
+        '<img alt="Chart of the runs">\n'
+    )
+    assert unmarked_texts(source) == [
+        (2, "Open it"),
+        (3, "Hello"),
+        (3, ", welcome"),
+        (8, "Chart of the runs"),
+    ]
+
+
+def test_every_analyzer_parameter_and_slo_text_has_a_japanese_translation():
+    """The analyzers and the SLO table stay English and Django-free; the forms and pages
+    look their labels and help up in the catalogue at render time."""
+    from optimizations.jobs import kinds
+    from optimizations.jobs.forms import FILLED_BY_PORTAL
+    from optimizations.targets import slo
+
+    texts = set()
+    for kind in kinds.KINDS.values():
+        for param in kind.params():
+            if param.name not in FILLED_BY_PORTAL:
+                texts |= {param.label or param.name.replace("_", " ").capitalize(), param.help}
+    for threshold in slo.THRESHOLDS:
+        texts |= {threshold.label, threshold.help}
+    texts.discard("")
+    assert len(texts) > 100
+    catalogue = {
+        entry.msgid: entry
+        for entry in parse_po(JA_PO.read_text(encoding="utf-8"))
+        if entry.msgctxt is None and not entry.obsolete
+    }
+    missing = sorted(t for t in texts if t not in catalogue or not catalogue[t].translated)
+    assert not missing, f"add them to {JA_PO.relative_to(BASE)} with their Japanese:\n" + "\n".join(
+        f"msgid {po_quote(t)}" for t in missing
+    )
+
+
+def test_a_job_form_in_japanese_shows_the_analyzers_labels_in_japanese(login, manager, target):
+    UserPreference.objects.create(user=manager, language="ja")
+    page = login(manager).get(reverse("job_params", args=[target.slug, "benchmark"]))
+    text = page.content.decode()
+    assert page.status_code == 200
+    assert "時間（秒）" in text and "レート（req/s）" in text
+    assert ">Duration (s)<" not in text
 
 
 # --- finding marked strings ------------------------------------------------------------
