@@ -7,6 +7,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from optimizations.analyzers.loadgen import script
+from optimizations.analyzers.loadgen.modes import MODES, PARAMS_BY_MODE
 from optimizations.jobs import cron
 from optimizations.models import Initiative, Schedule
 
@@ -47,10 +48,89 @@ class RunForm(forms.Form):
 FILLED_BY_PORTAL = ("allow_writes",)
 
 
-def params_form_class(declared, defaults=None):
+# What a kind's form shows unfolded; its other parameters wait under "Advanced options".
+ESSENTIAL = {
+    "benchmark": {
+        "mode",
+        "rate",
+        "duration",
+        "connections",
+        "start_rate",
+        "step_factor",
+        "step_duration",
+        "max_steps",
+        "p99_ms",
+        "paths",
+        "memory_source",
+    },
+    "code_scan": {"source", "git_ref", "focus", "include_tests"},
+}
+
+# The benchmark's fields by test type: a field shows only for the types that read it,
+# and a default that differs between types is shown for the chosen one.
+TEST_TYPE_FIELD = "mode"
+FIELD_TEST_TYPES = {
+    param.name: tuple(
+        mode for mode in MODES if any(p.name == param.name for p in PARAMS_BY_MODE[mode])
+    )
+    for params in PARAMS_BY_MODE.values()
+    for param in params
+}
+TEST_TYPE_DEFAULTS = {
+    name: {
+        mode: next(p.default for p in PARAMS_BY_MODE[mode] if p.name == name)
+        for mode in FIELD_TEST_TYPES[name]
+    }
+    for name in FIELD_TEST_TYPES
+}
+
+
+def _shown(value) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, list):
+        return ", ".join(value)
+    return "" if value is None else str(value)
+
+
+class ParamsForm(forms.Form):
+    """An analyzer's parameters: the essential ones first, the rest folded."""
+
+    kind = ""
+
+    def essential_fields(self):
+        return [field for field in self if not field.field.advanced]
+
+    def advanced_fields(self):
+        return [field for field in self if field.field.advanced]
+
+    def advanced_errors(self) -> bool:
+        return any(field.errors for field in self.advanced_fields())
+
+    def test_type(self) -> str:
+        """The benchmark's chosen test type (load, stress…), or "" for other kinds."""
+        if TEST_TYPE_FIELD not in self.fields or self.kind != "benchmark":
+            return ""
+        value = self[TEST_TYPE_FIELD].value()
+        return value if value in MODES else MODES[0]
+
+
+def _by_test_type(name: str, field, test_type: str) -> None:
+    """Mark a benchmark field with the test types it belongs to and their defaults."""
+    field.test_types = " ".join(FIELD_TEST_TYPES.get(name, MODES))
+    defaults = {mode: _shown(value) for mode, value in TEST_TYPE_DEFAULTS.get(name, {}).items()}
+    if len(set(defaults.values())) > 1:
+        # One input, a default per test type: the placeholder shows the chosen type's.
+        for mode, value in defaults.items():
+            field.widget.attrs[f"data-default-{mode}"] = value
+        field.widget.attrs["placeholder"] = defaults.get(test_type, "")
+
+
+def params_form_class(declared, defaults=None, kind=""):
     """A form generated from an analyzer's declared parameters (defaults, bounds, help)."""
     fields = {}
     defaults = defaults or {}
+    essential = ESSENTIAL.get(kind)
     for param in declared:
         if param.name in FILLED_BY_PORTAL:
             continue
@@ -89,8 +169,21 @@ def params_form_class(declared, defaults=None):
             field = forms.CharField(initial=initial or "", **common)
         if not param.required:
             field.required = False
+        field.advanced = essential is not None and param.name not in essential
+        field.test_types = ""
+        if kind == "benchmark":
+            _by_test_type(param.name, field, MODES[0])
+            if param.name == TEST_TYPE_FIELD:
+                field.widget.attrs["data-test-type"] = ""
         fields[param.name] = field
-    return type("ParamsForm", (forms.Form,), fields)
+    return type("ParamsForm", (ParamsForm,), {**fields, "kind": kind})
+
+
+def of_test_type(params: dict) -> dict:
+    """A benchmark's parameters less those its test type does not read (a field of
+    another type, filled before the type was changed)."""
+    mode = params.get(TEST_TYPE_FIELD, MODES[0])
+    return {name: value for name, value in params.items() if mode in FIELD_TEST_TYPES[name]}
 
 
 def params_from_form(declared, cleaned: dict) -> dict:

@@ -31,6 +31,7 @@ from optimizations.jobs import (
 from optimizations.jobs.forms import (
     RunForm,
     ScenarioFileForm,
+    of_test_type,
     params_form_class,
     params_from_form,
 )
@@ -101,7 +102,7 @@ def job_params(request: HtmxHttpRequest, slug: str, kind: str) -> HttpResponse:
         spec = kinds.get(kind)
     except ValueError:
         raise Http404 from None
-    form = params_form_class(spec.params(), modes.FORM_DEFAULTS.get(kind))(prefix="p")
+    form = params_form_class(spec.params(), modes.FORM_DEFAULTS.get(kind), kind)(prefix="p")
     missing = preflight.missing_needs(target, spec)
     # The engine's preflight, without the start limits: what would stop this job (a
     # training gate, a host off the allow-list) is said before the button, not after.
@@ -133,7 +134,9 @@ def job_start(request: HtmxHttpRequest, slug: str, kind: str) -> HttpResponse:
         spec = kinds.get(kind)
     except ValueError:
         raise Http404 from None
-    form = params_form_class(spec.params(), modes.FORM_DEFAULTS.get(kind))(request.POST, prefix="p")
+    form = params_form_class(spec.params(), modes.FORM_DEFAULTS.get(kind), kind)(
+        request.POST, prefix="p"
+    )
     upload = (
         ScenarioFileForm(request.POST, request.FILES, prefix="s") if kind == "benchmark" else None
     )
@@ -153,6 +156,8 @@ def job_start(request: HtmxHttpRequest, slug: str, kind: str) -> HttpResponse:
         )
     try:
         params = params_from_form(spec.params(), form.cleaned_data)
+        if kind == "benchmark":
+            params = of_test_type(params)
         if upload is not None and upload.cleaned_data["scenario_file"]:
             params["scenario"] = upload.cleaned_data["scenario_file"]
         run = engine.start_job(request.user, target, kind, params)

@@ -81,6 +81,26 @@
   document.addEventListener("htmx:afterSettle", focusableScrollers);
   window.addEventListener("resize", focusableScrollers);
 
+  // A benchmark's form shows the fields of the chosen test type only (their inputs
+  // disabled, so not sent, while hidden), and that type's defaults as placeholders.
+  function showTestType(select) {
+    const type = select.value;
+    select.form.querySelectorAll("[data-test-types]").forEach((row) => {
+      const shown = row.dataset.testTypes.split(" ").includes(type);
+      row.hidden = !shown;
+      row.querySelectorAll("input, select, textarea").forEach((input) => { input.disabled = !shown; });
+    });
+    select.form.querySelectorAll(`[data-default-${type}]`).forEach((input) => {
+      input.placeholder = input.getAttribute(`data-default-${type}`);
+    });
+  }
+  document.addEventListener("change", (event) => {
+    if (event.target.matches("[data-test-type]")) showTestType(event.target);
+  });
+  function tidyTestTypes() { document.querySelectorAll("[data-test-type]").forEach(showTestType); }
+  document.addEventListener("DOMContentLoaded", tidyTestTypes);
+  document.addEventListener("htmx:afterSettle", tidyTestTypes);
+
   // The Menu button of a narrow screen opens and folds the navigation.
   document.addEventListener("click", (event) => {
     const button = event.target.closest("[data-menu-toggle]");

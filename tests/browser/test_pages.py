@@ -159,3 +159,20 @@ def test_the_skip_link_is_the_first_tab_stop_and_lands_on_the_content(
     assert page.evaluate("document.activeElement.className") == "skip-link"
     page.keyboard.press("Enter")
     assert page.evaluate("document.activeElement.id") == "content"
+
+
+def test_the_benchmark_form_follows_the_chosen_test_type(browser_page, live_server, demo):
+    page = browser_page
+    target = demo[0]
+    sign_in(page, live_server.url, "qa.engineer")
+    page.goto(live_server.url + reverse("job_params", args=[target.slug, "benchmark"]))
+    assert page.is_visible("#id_p-rate") and not page.is_visible("#id_p-step_factor")
+    page.select_option("#id_p-mode", "stress")
+    assert page.is_visible("#id_p-step_factor") and not page.is_visible("#id_p-rate")
+    assert page.is_disabled("#id_p-rate")  # a hidden field is not sent
+    page.select_option("#id_p-mode", "endurance")
+    assert page.get_attribute("#id_p-rate", "placeholder") == "50"
+    assert page.get_attribute("#id_p-duration", "placeholder") == "300"
+    assert not page.is_visible("#id_p-timeout")
+    page.click("details.advanced > summary")
+    assert page.is_visible("#id_p-timeout")
