@@ -73,16 +73,41 @@ def _rows(span: Span, **filters):
 def summary(span: Span, **filters) -> dict:
     """{period, incidents, acknowledged, resolved, mtta_minutes, mttr_minutes} for ``span``
     (``filters`` narrow the incidents, e.g. target=…)."""
-    rows = list(_rows(span, **filters))
+    return _summarise(span.label, list(_rows(span, **filters)))
+
+
+def _summarise(label: str, rows) -> dict:
     to_ack = [ack - started for started, ack, _end in rows if ack is not None]
     to_resolve = [end - started for started, _ack, end in rows if end is not None]
     return {
-        "period": span.label,
+        "period": label,
         "incidents": len(rows),
         "acknowledged": len(to_ack),
         "resolved": len(to_resolve),
         "mtta_minutes": _mean_minutes(to_ack),
         "mttr_minutes": _mean_minutes(to_resolve),
+    }
+
+
+def recent(now=None, months: int = 6, quarters: int = 4) -> dict[str, list[dict]]:
+    """{"months": the last ``months`` months, "quarters": the last ``quarters`` quarters},
+    newest first, from one query (the portfolio's incident panel)."""
+    now = now or timezone.now()
+    month_spans = [month_of(now, back) for back in range(months)]
+    quarter_spans = [quarter_of(now, back) for back in range(quarters)]
+    earliest = min(span.start for span in month_spans + quarter_spans)
+    rows = list(
+        Incident.objects.filter(started_at__gte=earliest).values_list(
+            "started_at", "acknowledged_at", "ended_at"
+        )
+    )
+
+    def within(span: Span) -> list:
+        return [row for row in rows if span.start <= row[0] < span.end]
+
+    return {
+        "months": [_summarise(span.label, within(span)) for span in month_spans],
+        "quarters": [_summarise(span.label, within(span)) for span in quarter_spans],
     }
 
 

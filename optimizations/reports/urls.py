@@ -14,6 +14,7 @@ urlpatterns = [
         name="initiative_burndown",
     ),
     path("portfolio/changes/", portfolio_views.portfolio_changes, name="portfolio_changes"),
+    path("portfolio/incidents/", portfolio_views.portfolio_incidents, name="portfolio_incidents"),
     path(
         "portfolio/targets/<slug:slug>/slo/",
         portfolio_views.target_slo_counts,

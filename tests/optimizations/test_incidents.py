@@ -388,3 +388,23 @@ def test_the_minute_checks_incidents_go_through_the_same_functions(target, dev_e
     assert incident.started_at == NOW
     assert kinds(incident) == ["opened", "notified"]
     assert IncidentEvent.objects.filter(kind="opened").count() == 1
+
+
+def test_the_portfolio_shows_incidents_per_month_and_quarter(login, target, hr_editor, viewer):
+    incident = incidents.open_from_alert(target, "test", "k", "down", now=NOW)
+    incidents.do_acknowledge(hr_editor, incident, NOW + minutes(6))
+    incidents.do_resolve(hr_editor, incident, NOW + minutes(45))
+    recent = metrics.recent(NOW, months=2, quarters=2)
+    assert [row["period"] for row in recent["months"]] == ["2026-11", "2026-10"]
+    assert recent["months"][0] == metrics.summary(metrics.month_of(NOW))
+    assert recent["quarters"][0]["mtta_minutes"] == 6.0
+    assert recent["quarters"][0]["mttr_minutes"] == 45.0
+    client = login(viewer)
+    page = client.get(reverse("portfolio")).content.decode()
+    assert f'hx-get="{reverse("portfolio_incidents")}"' in page  # loaded after the page
+    panel = client.get(reverse("portfolio_incidents"), headers={"HX-Request": "true"})
+    body = panel.content.decode()
+    assert body.strip().startswith('<section class="panel" id="portfolio-incidents">')
+    assert f'id="incidents-{metrics.month_of(timezone.now()).label}"' in body
+    whole = client.get(reverse("portfolio_incidents")).content.decode()
+    assert "<html" in whole and 'id="portfolio-incidents"' in whole

@@ -16,6 +16,7 @@ from django.views.decorators.vary import vary_on_headers
 
 from optimizations.analyzers import stats
 from optimizations.models import Initiative
+from optimizations.observe import metrics
 from optimizations.reports import charts, portfolio, sloboard
 from portal import access
 from portal.http import HtmxHttpRequest
@@ -80,6 +81,18 @@ def overview() -> dict:
     }
     cache.set(key, result, portfolio.OVERVIEW_SECONDS)
     return result
+
+
+@require_GET
+@vary_on_headers("HX-Request")
+def portfolio_incidents(request: HtmxHttpRequest) -> HttpResponse:
+    """Incidents, MTTA and MTTR per month and quarter: a panel the portfolio page loads
+    after it has shown everything else (its own query; a whole page opened directly)."""
+    context = {"incidents": metrics.recent(), "incidents_only": True, "nav_section": "portfolio"}
+    template = "optimizations/reports/portfolio.html"
+    if request.htmx and not request.htmx.boosted:
+        template += "#incidents_panel"
+    return render(request, template, context)
 
 
 @require_GET
