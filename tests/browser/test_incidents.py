@@ -1,0 +1,55 @@
+"""In a real browser: an HR editor runs an incident — acknowledge, assign, resolve — and
+writes its postmortem, whose action item becomes a task of the target's open initiative."""
+
+import pytest
+
+from optimizations.models import Incident, PhaseTask
+from optimizations.observe import incidents
+from tests.browser.test_runbooks import sign_in
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def test_acknowledge_assign_resolve_and_write_the_postmortem(
+    browser_page, live_server, departments, hr_editor, dev_engineer, initiative, target
+):
+    incident = incidents.open_from_alert(
+        target, "burn-rate", "availability/fast", "Orders API burns its error budget", "high"
+    )
+    page = browser_page
+    sign_in(page, live_server, hr_editor)
+
+    page.click("nav >> text=Incidents")
+    page.click(f"#incident-row-{incident.pk} >> text=Orders API burns its error budget")
+    page.wait_for_selector("#timeline [data-kind='opened']")
+
+    # Each action swaps the incident's panel in place (htmx), the page stays.
+    page.click("#acknowledge")
+    page.wait_for_selector("#incident-state >> text=Acknowledged by tomas")
+    page.select_option("#assign-form select[name='assignee']", label=dev_engineer.username)
+    page.click("#assign-form button:has-text('Assign')")
+    page.wait_for_selector("#incident-state >> text=Assigned to devon")
+    page.click("#resolve")
+    page.wait_for_selector("#incident-state >> text=Resolved at")
+    assert not page.is_visible("#acknowledge") and not page.is_visible("#resolve")
+    kinds = page.eval_on_selector_all("#timeline li", "items => items.map(i => i.dataset.kind)")
+    assert [kind for kind in kinds if kind != "notified"] == [
+        "opened",
+        "acknowledged",
+        "assigned",
+        "resolved",
+    ]
+
+    page.click("#postmortem-link")
+    body = page.input_value("#id_body")
+    assert "# Postmortem — Orders API" in body  # from HR's template, filled in
+    page.fill("#id_action_items", "Alert on connection-pool use above 80 %")
+    page.click("button:has-text('Save the postmortem')")
+    page.wait_for_selector("#postmortem >> text=Alert on connection-pool use above 80 %")
+    assert page.is_visible(".message-success")
+    task = PhaseTask.objects.get(title="Alert on connection-pool use above 80 %")
+    assert task.phase.initiative == initiative
+    incident = Incident.objects.get()
+    assert incident.acknowledged_by == hr_editor and incident.assignee == dev_engineer
+    assert incident.ended_at is not None and incident.postmortem.author == hr_editor
+    assert page.is_visible("#timeline [data-kind='postmortem']")
