@@ -7,7 +7,7 @@ from celery.signals import worker_init
 
 from optimizations.analyzers.dbscan.connect import clear_libpq_environment
 from optimizations.jobs import availability, generators, housekeeping, runner
-from optimizations.observe import channels, incidents
+from optimizations.observe import alerting, channels, incidents, sources
 
 
 @worker_init.connect
@@ -48,6 +48,13 @@ def incident_sweep() -> dict:
     """Every few seconds from beat: escalate unacknowledged incidents, send and retry the
     webhook deliveries that are due."""
     return {"escalated": incidents.escalate_overdue(), "delivered": channels.deliver_due()}
+
+
+@shared_task(ignore_result=True)
+def observe_minute() -> dict:
+    """Every minute from beat: read each target's Prometheus, then judge the burn-rate
+    alert rules (opening and resolving incidents)."""
+    return {"prometheus": sources.read_all(), "judged": alerting.evaluate_all()}
 
 
 @shared_task(ignore_result=True)

@@ -13,4 +13,5 @@ urlpatterns = [
     path("", include("optimizations.jobs.urls")),
     path("", include("optimizations.observe.traces_urls")),
     path("", include("optimizations.observe.incident_urls")),
+    path("", include("optimizations.observe.alert_urls")),
 ]

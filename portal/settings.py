@@ -240,12 +240,14 @@ CELERY_TASK_ROUTES = {
     "optimizations.tasks.tick": {"queue": "maintenance"},
     "optimizations.tasks.check_availability": {"queue": "maintenance"},
     "optimizations.tasks.incident_sweep": {"queue": "maintenance"},
+    "optimizations.tasks.observe_minute": {"queue": "maintenance"},
     "departments.tasks.evaluate_compliance": {"queue": "maintenance"},
 }
 CELERY_TASK_ANNOTATIONS = {
     "optimizations.tasks.tick": {"soft_time_limit": 60, "time_limit": 90},
     "optimizations.tasks.check_availability": {"soft_time_limit": 50, "time_limit": 80},
     "optimizations.tasks.incident_sweep": {"soft_time_limit": 150, "time_limit": 180},
+    "optimizations.tasks.observe_minute": {"soft_time_limit": 50, "time_limit": 80},
 }
 CELERY_BEAT_SCHEDULE = {
     "kaizen-tick": {
@@ -263,6 +265,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "optimizations.tasks.incident_sweep",
         "schedule": KAIZEN_TICK_SECONDS,
         "options": {"expires": max(3 * KAIZEN_TICK_SECONDS, 30)},
+    },
+    # Prometheus read into Measurements, then the burn-rate rules judged (optimizations.observe).
+    "kaizen-observe": {
+        "task": "optimizations.tasks.observe_minute",
+        "schedule": KAIZEN_AVAILABILITY_SECONDS,
+        "options": {"expires": KAIZEN_AVAILABILITY_SECONDS},
     },
     "kaizen-purge": {"task": "optimizations.tasks.purge_old_data", "schedule": 24 * 3600},
     # Overdue training, recertification, late joiners of assigned departments.

@@ -10,6 +10,7 @@ from optimizations.models.incidents import (
 )
 from optimizations.models.jobs import Job, JobArtifact, JobLog, Run, Schedule
 from optimizations.models.leases import TargetLease
+from optimizations.models.observe import ObserveSettings
 from optimizations.models.plan import GateSignoff, Initiative, Phase, PhaseTask, RoiAssumptions
 from optimizations.models.results import Finding, Incident, Measurement
 from optimizations.models.targets import TargetService
@@ -28,6 +29,7 @@ __all__ = [
     "JobArtifact",
     "JobLog",
     "Measurement",
+    "ObserveSettings",
     "Phase",
     "PhaseTask",
     "Postmortem",

@@ -25,6 +25,12 @@ scrape_configs:
     static_configs:
       - targets: ["127.0.0.1:{port}"]
 """
+# Another server to scrape (a target's /metrics), as a job of its own.
+JOB = """\
+  - job_name: {job}
+    static_configs:
+      - targets: ["{address}"]
+"""
 
 
 def _free_port() -> int:
@@ -36,13 +42,17 @@ def _free_port() -> int:
 class PrometheusServer:
     """``start()`` waits until it is ready and has scraped itself once; ``stop()`` ends it."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, scrape: dict[str, str] | None = None) -> None:
+        """``scrape``: more jobs, {job name: "host:port"} (their /metrics)."""
         binary = shutil.which("prometheus")
         need(binary is not None, "Prometheus is not installed (apt-get install prometheus)")
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         config = directory / "prometheus.yml"
-        config.write_text(CONFIG.format(port=self.port))
+        jobs = "".join(
+            JOB.format(job=job, address=address) for job, address in (scrape or {}).items()
+        )
+        config.write_text(CONFIG.format(port=self.port) + jobs)
         self.log = directory / "prometheus.log"
         self._log_file = self.log.open("wb")
         self.process = subprocess.Popen(

@@ -8,6 +8,7 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 from django.views.decorators.vary import vary_on_headers
 
+from optimizations.observe import panel
 from optimizations.reports import capacity, charts, sloboard
 from portal import access
 from portal.http import HtmxHttpRequest
@@ -51,6 +52,8 @@ def target_slo(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     context.update(
         rows=rows,
         tally=sloboard.counts(rows),
+        # Continuous figures, budgets and alerts beside the benchmark's (issue 16).
+        observe_board=panel.board(target),
         figures=charts.bundle(
             **{
                 "slo-trends": charts.slo_trends(rows),

@@ -1,0 +1,116 @@
+"""The alerts page of a target: everyone signed in reads it; managers and engineers change
+the sources and rules, each change audited (the rules' history)."""
+
+import pytest
+from django.urls import reverse
+
+from optimizations.models import ObserveSettings
+from portal import access
+from portal.models import AuditEvent
+
+EDITORS = ["manager", "dev_engineer", "qa_engineer", "strategist"]
+READERS = ["hr_editor", "viewer", "outsider"]
+
+
+def rules_post(*rules):
+    data = {
+        "rules-TOTAL_FORMS": str(len(rules)),
+        "rules-INITIAL_FORMS": "0",
+        "rules-MIN_NUM_FORMS": "0",
+        "rules-MAX_NUM_FORMS": "12",
+    }
+    for index, rule in enumerate(rules):
+        data.update({f"rules-{index}-{key}": value for key, value in rule.items()})
+    return data
+
+
+LIVE = {
+    "name": "live",
+    "severity": "page",
+    "burn_rate": "2",
+    "long_window": "10",
+    "short_window": "2",
+    "route": "high",
+}
+
+
+@pytest.mark.parametrize("persona", EDITORS + READERS, indirect=True)
+def test_everyone_signed_in_reads_the_page(login, persona, target):
+    page = login(persona).get(reverse("target_alerts", args=[target.slug]))
+
+    assert page.status_code == 200
+    body = page.content.decode()
+    assert "fast burn" in body and "Error budget left this month" in body
+    # The editor's fields only for those who may save them.
+    assert ('name="rules-0-burn_rate"' in body) == access.can_edit_targets(persona)
+
+
+@pytest.mark.parametrize("persona", EDITORS, indirect=True)
+def test_managers_and_engineers_save_rules(login, persona, target):
+    answer = login(persona).post(
+        reverse("target_alert_rules", args=[target.slug]), rules_post(LIVE)
+    )
+
+    assert answer.status_code == 302
+    observe = ObserveSettings.objects.get(target=target)
+    assert observe.rules == [
+        {
+            "name": "live",
+            "severity": "page",
+            "burn_rate": 2.0,
+            "long_window_s": 600,
+            "short_window_s": 120,
+            "route": "high",
+        }
+    ]
+    event = AuditEvent.objects.get(action="alerts.rules")
+    assert event.actor == persona
+    history = login(persona).get(reverse("target_alerts", args=[target.slug])).content.decode()
+    assert f"alert-change-{event.pk}" in history
+
+
+@pytest.mark.parametrize("persona", READERS, indirect=True)
+def test_others_may_not_change_rules_or_sources(login, persona, target):
+    client = login(persona)
+
+    rules = client.post(reverse("target_alert_rules", args=[target.slug]), rules_post(LIVE))
+    sources = client.post(
+        reverse("target_alert_sources", args=[target.slug]),
+        {"prometheus_url": "http://127.0.0.1:9090"},
+    )
+
+    assert rules.status_code == sources.status_code == 403
+    assert not AuditEvent.objects.filter(action__startswith="alerts.").exists()
+
+
+def test_a_short_window_longer_than_the_long_one_is_refused(login, manager, target):
+    odd = {**LIVE, "long_window": "5", "short_window": "30"}
+
+    answer = login(manager).post(reverse("target_alert_rules", args=[target.slug]), rules_post(odd))
+
+    assert answer.status_code == 400
+    assert "The short window must be shorter than the long one." in answer.content.decode()
+    assert not AuditEvent.objects.filter(action="alerts.rules").exists()
+
+
+def test_sources_are_saved_and_audited(login, dev_engineer, target):
+    answer = login(dev_engineer).post(
+        reverse("target_alert_sources", args=[target.slug]),
+        {"prometheus_url": "http://127.0.0.1:9090", "query_pool_use_pct": "max(db_pool_use)"},
+    )
+
+    assert answer.status_code == 302
+    observe = ObserveSettings.objects.get(target=target)
+    assert observe.prometheus_url == "http://127.0.0.1:9090"
+    assert observe.queries == {"pool_use_pct": "max(db_pool_use)"}
+    event = AuditEvent.objects.get(action="alerts.sources")
+    assert event.changes["prometheus_url"] == ["", "http://127.0.0.1:9090"]
+
+
+def test_the_slo_board_shows_budgets_beside_the_benchmark(login, viewer, target):
+    page = login(viewer).get(reverse("target_slo", args=[target.slug]))
+
+    assert page.status_code == 200
+    body = page.content.decode()
+    assert 'id="budget-availability_pct"' in body
+    assert "99 % of requests ≤ 500 ms" in body
