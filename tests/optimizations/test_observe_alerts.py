@@ -8,6 +8,7 @@ from optimizations.analyzers.observe import burnrate
 from optimizations.models import Measurement, ObserveSettings, Trace
 from optimizations.observe import alerting, budgets, incidents, panel
 from optimizations.observe.sources import settings_of
+from portal.models import AuditEvent
 
 NOW = datetime.datetime(2026, 12, 7, 12, 0, tzinfo=datetime.UTC)
 
@@ -92,8 +93,6 @@ def test_no_events_is_incomplete_and_changes_nothing(target, calls):
 
 
 def test_edited_rules_are_judged_and_audited(target, manager, calls):
-    from portal.models import AuditEvent
-
     rule = burnrate.AlertRule(
         "live", burnrate.PAGE, 2.0, datetime.timedelta(minutes=10), datetime.timedelta(minutes=2)
     )
