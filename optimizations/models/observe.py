@@ -14,7 +14,7 @@ class ObserveSettings(models.Model):
     minute's events) to a PromQL expression; ``rules`` holds the target's burn-rate rules
     (AlertRule.as_dict plus the incident severity each opens with) — empty: the SRE
     workbook's defaults. ``evaluation`` is the latest judgement of every rule, what the
-    pages and ``manage.py observability status`` show.
+    pages and ``manage.py observability status`` show, with ``budgets``.
     """
 
     target = models.OneToOneField(TargetService, on_delete=models.CASCADE, related_name="observe")
@@ -28,6 +28,8 @@ class ObserveSettings(models.Model):
     queries = CleanJSONField(default=dict, blank=True)
     rules = CleanJSONField(default=list, blank=True)
     evaluation = CleanJSONField(default=dict, blank=True)
+    # The budgets left this month as of ``evaluated_at`` (budgets.BudgetRow.as_dict each).
+    budgets = CleanJSONField(default=list, blank=True)
     evaluated_at = models.DateTimeField(null=True, blank=True)
     prometheus_read_at = models.DateTimeField(null=True, blank=True)
     prometheus_series = models.PositiveIntegerField(default=0)

@@ -97,7 +97,10 @@ def evaluate_target(target: TargetService, now=None) -> dict:
     for key, before in previous.items():
         if key not in evaluation and before.get("verdict") == FAIL:
             incidents.resolve_from_alert(target, SOURCE, key)
-    ObserveSettings.objects.filter(pk=observe.pk).update(evaluation=evaluation, evaluated_at=now)
+    spent = [row.as_dict() for row in budgets.budgets(target, now)]
+    ObserveSettings.objects.filter(pk=observe.pk).update(
+        evaluation=evaluation, budgets=spent, evaluated_at=now
+    )
     return evaluation
 
 

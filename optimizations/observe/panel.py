@@ -8,7 +8,6 @@ firing now.
 
 from __future__ import annotations
 
-from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from optimizations.models import Measurement, ObserveSettings, TargetService, Trace
@@ -16,27 +15,25 @@ from optimizations.observe import alerting, budgets, sources
 
 
 def continuous(target: TargetService) -> dict[str, dict]:
-    """The latest Prometheus figure of each expression: {query key: {value, unit, at,
-    source, label, slo}} (one indexed LIMIT 1 per expression)."""
+    """The latest Prometheus figure of each expression: {SLO key or query key: {value, unit,
+    at, source, label, slo}} — one query, a LIMIT 1 per expression glued by UNION ALL."""
+    shown = [query for query in sources.QUERIES if not query.name.startswith("events.")]
+    latest_first = (
+        Measurement.objects.filter(target=target).order_by("-measured_at", "-pk").values("pk")
+    )
+    fields = Measurement.objects.order_by().values_list("name", "value", "unit", "measured_at")
+    parts = [fields.filter(pk__in=latest_first.filter(name=query.name)[:1]) for query in shown]
+    by_name = {query.name: query for query in shown}
     figures = {}
-    for query in sources.QUERIES:
-        if query.name.startswith("events."):
-            continue
-        row = (
-            Measurement.objects.filter(target=target, name=query.name)
-            .order_by("-measured_at", "-pk")
-            .values("value", "unit", "measured_at")
-            .first()
-        )
-        if row is None:
-            continue
+    for name, value, unit, at in parts[0].union(*parts[1:], all=True).order_by():
+        query = by_name[name]
         figures[query.slo or query.key] = {
             "key": query.key,
             "label": str(query.label),
             "slo": query.slo,
-            "value": row["value"],
-            "unit": row["unit"],
-            "at": row["measured_at"],
+            "value": value,
+            "unit": unit,
+            "at": at,
             "source": _("Prometheus"),
         }
     return figures
@@ -56,10 +53,19 @@ def configured(target: TargetService, observe: ObserveSettings) -> list[str]:
     return found
 
 
-def status(target: TargetService, now=None) -> dict:
-    """Everything ``manage.py observability status`` prints for one target."""
-    now = now or timezone.now()
-    observe = sources.settings_of(target)
+def stored_budgets(observe: ObserveSettings) -> dict[str, dict]:
+    """The budgets the minute's evaluation stored, by SLO key, with their labels."""
+    labels = {objective.key: objective.label for objective in budgets.OBJECTIVES}
+    return {
+        row["slo"]: {**row, "label": labels.get(row["slo"], row["slo"])}
+        for row in observe.budgets or []
+    }
+
+
+def status(target: TargetService) -> dict:
+    """Everything ``manage.py observability status`` prints for one target: the figures
+    the pages show (budgets and alerts as the latest minute's evaluation left them)."""
+    observe = sources.read_settings(target)
     return {
         "target": target.slug,
         "sources": configured(target, observe),
@@ -70,7 +76,7 @@ def status(target: TargetService, now=None) -> dict:
         else None,
         "prometheus_error": observe.prometheus_error,
         "traces_received": Trace.objects.filter(target=target).count(),
-        "budgets": [row.as_dict() for row in budgets.budgets(target, now)],
+        "budgets": list(observe.budgets or []),
         "open_alerts": [
             {key: entry[key] for key in ("slo", "rule", "route", "reason", "since")}
             for entry in alerting.firing(observe)
@@ -79,13 +85,13 @@ def status(target: TargetService, now=None) -> dict:
     }
 
 
-def board(target: TargetService, now=None) -> dict:
-    """What the SLO board adds: continuous figures, budgets by SLO, alerts."""
-    observe = sources.settings_of(target)
+def board(target: TargetService) -> dict:
+    """What the SLO board adds: continuous figures, budgets by SLO, alerts (two queries)."""
+    observe = sources.read_settings(target)
     return {
         "observe": observe,
         "continuous": continuous(target),
-        "budgets": {row.key: row for row in budgets.budgets(target, now)},
+        "budgets": stored_budgets(observe),
         "alerts": sorted(
             (observe.evaluation or {}).values(), key=lambda entry: (entry["slo"], entry["rule"])
         ),

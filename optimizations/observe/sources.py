@@ -120,6 +120,11 @@ def settings_of(target: TargetService) -> ObserveSettings:
     return found
 
 
+def read_settings(target: TargetService) -> ObserveSettings:
+    """The target's settings for a page (one query; unsaved and empty when there are none)."""
+    return ObserveSettings.objects.filter(target=target).first() or ObserveSettings(target=target)
+
+
 def client(observe: ObserveSettings, cancel=None) -> Prometheus:
     return Prometheus(
         observe.prometheus_url,

@@ -5,6 +5,7 @@ import pytest
 from django.urls import reverse
 
 from optimizations.models import ObserveSettings
+from optimizations.observe import alerting, incidents
 from portal import access
 from portal.models import AuditEvent
 
@@ -107,10 +108,24 @@ def test_sources_are_saved_and_audited(login, dev_engineer, target):
     assert event.changes["prometheus_url"] == ["", "http://127.0.0.1:9090"]
 
 
-def test_the_slo_board_shows_budgets_beside_the_benchmark(login, viewer, target):
-    page = login(viewer).get(reverse("target_slo", args=[target.slug]))
+def test_the_slo_board_shows_budgets_beside_the_benchmark(
+    login, viewer, target, monkeypatch, django_assert_max_num_queries
+):
+    monkeypatch.setattr(incidents, "open_from_alert", lambda *args, **kwargs: None)
+    alerting.evaluate_target(target)
+    client = login(viewer)
+    page = client.get(reverse("target_slo", args=[target.slug]))
+    assert 'id="slo-continuous" hx-get=' in page.content.decode()
+
+    with django_assert_max_num_queries(6):  # session, user, target, settings, figures
+        page = client.get(
+            reverse("target_slo", args=[target.slug]),
+            HTTP_HX_REQUEST="true",
+            HTTP_HX_TARGET="slo-continuous",
+        )
 
     assert page.status_code == 200
     body = page.content.decode()
     assert 'id="budget-availability_pct"' in body
+    assert 'id="budget-error_rate_pct"' in body
     assert "99 % of requests ≤ 500 ms" in body

@@ -177,7 +177,7 @@ def test_status_gives_the_pages_figures(target, calls):
     alerting.evaluate_target(target, NOW)
     ObserveSettings.objects.filter(target=target).update(prometheus_url="http://127.0.0.1:9")
 
-    status = panel.status(target, NOW)
+    status = panel.status(target)
 
     assert status["sources"] == ["minute-check", "metrics", "prometheus"]
     assert status["traces_received"] == 0

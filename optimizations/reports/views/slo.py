@@ -42,6 +42,11 @@ def _advice(target, form: AdvisorForm) -> capacity.Advice:
 @vary_on_headers("HX-Request")
 def target_slo(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     target = access.get_target_for_user(request, slug)
+    # Continuous figures, budgets and alerts beside the benchmark's (issue 16): loaded
+    # after the page, so the board's own queries stay as they were.
+    if request.htmx and request.htmx.target == "slo-continuous":
+        context = {"target": target, "observe_board": panel.board(target)}
+        return render(request, "optimizations/observe/slo_continuous.html", context)
     form = AdvisorForm(request.GET or None)
     context = {"target": target, "form": form, "advice": _advice(target, form)}
     # The advisor's form re-renders only its own panel.
@@ -52,8 +57,6 @@ def target_slo(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     context.update(
         rows=rows,
         tally=sloboard.counts(rows),
-        # Continuous figures, budgets and alerts beside the benchmark's (issue 16).
-        observe_board=panel.board(target),
         figures=charts.bundle(
             **{
                 "slo-trends": charts.slo_trends(rows),
