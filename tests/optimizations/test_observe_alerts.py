@@ -1,8 +1,11 @@
 """Burn-rate alerts and error budgets from stored events, judged at an injected moment."""
 
 import datetime
+import io
+import json
 
 import pytest
+from django.core.management import call_command
 
 from optimizations.analyzers.observe import burnrate
 from optimizations.models import Measurement, ObserveSettings, Trace
@@ -191,3 +194,28 @@ def test_status_gives_the_pages_figures(target, calls):
         "remaining_pct": 100.0,
         "verdict": "pass",
     }
+
+
+def test_the_status_command_prints_what_the_pages_show(target, calls):
+    checks(target, 58, 2)
+    alerting.evaluate_target(target, NOW)
+    out = io.StringIO()
+
+    call_command("observability", "status", "--json", stdout=out)
+
+    (entry,) = json.loads(out.getvalue())["targets"]
+    assert entry == panel.status(target)
+    assert entry["target"] == "orders-api"
+    assert [alert["rule"] for alert in entry["open_alerts"]] == [
+        "fast burn",
+        "slow burn",
+        "steady burn",
+    ]
+    assert entry["budgets"][0]["remaining_pct"] == pytest.approx(-3233.3, abs=0.1)
+
+    text = io.StringIO()
+    call_command("observability", "status", "--target", "orders-api", stdout=text)
+    assert "FIRING availability_pct · fast burn" in text.getvalue()
+    assert "budget 99.9 % of minute checks up: -3233.3 % left (fail), from minute-check" in (
+        text.getvalue()
+    )
