@@ -318,6 +318,8 @@ KAIZEN_RETENTION_DAYS = env_int("KAIZEN_RETENTION_DAYS", 90, minimum=1)
 # Traces a target sends over OTLP (optimizations/targets/traces.py) are kept this many
 # days; the runtime N+1 findings made from them stay.
 KAIZEN_TRACE_RETENTION_DAYS = env_int("KAIZEN_TRACE_RETENTION_DAYS", 7, minimum=1)
+# Kaizen's own /metrics (portal.metrics) answers only a request bearing this token; empty: off.
+KAIZEN_METRICS_TOKEN = env_str("KAIZEN_METRICS_TOKEN", "")
 # Starting jobs (optimizations/jobs/limits.py): runs a user, and runs on one target,
 # may start per minute; jobs queued and not yet started, per user and per
 # target. Beyond them a start is refused (the API answers 429 with Retry-After).

@@ -3,7 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from optimizations.api import api
-from portal import tokens, views
+from portal import metrics, tokens, views
 
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
@@ -22,6 +22,7 @@ urlpatterns = [
     path("api/", api.urls),
     path("audit/", views.audit_list, name="audit_list"),
     path("status/", views.status, name="status"),
+    path("metrics", metrics.metrics, name="kaizen_metrics"),
     path("inbox/", views.inbox, name="inbox"),
     path("inbox/read/", views.inbox_read, name="inbox_read"),
     path("demo/target/mode/", views.demo_target_mode, name="demo_target_mode"),
