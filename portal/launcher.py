@@ -45,15 +45,17 @@ from django.core.management import call_command
 from departments.models import Department
 from examples import pgcluster
 from optimizations.targets.crypto import mask_url
-from portal import demo_target
+from portal import demo_target, observability
 from portal.demo import (
     DEMO_PEOPLE,
+    DEMO_TARGET_SLUG,
     baseline_pending,
     load_demo,
     new_password,
     start_baseline,
     tour_runs,
 )
+from portal.demo_target import FIXED_SLUG
 from portal.processes import commands
 
 RESTART_LIMIT = 5  # crashes of one process within RESTART_WINDOW before giving up
@@ -90,6 +92,15 @@ def parse_args(argv):
             "port of the demo target (default 8100; its fixed twin takes the next one). When "
             "it is taken the next free one is used, the registered target follows, and both "
             "ports are printed"
+        ),
+    )
+    parser.add_argument(
+        "--observability",
+        action="store_true",
+        help=(
+            "also start a real Prometheus (Debian's prometheus package) scraping the demo "
+            "shops and Kaizen's /metrics, point the demo targets at it, and have the demo "
+            "shops send their traces to Kaizen (OTLP)"
         ),
     )
     return parser.parse_args(argv)
@@ -537,12 +548,35 @@ def postgres_check() -> tuple[str, str]:
     )
 
 
+def start_observability(supervisor: Supervisor, state, var_dir: Path, host: str, web_port: int):
+    """Start Prometheus (when installed) and point the demo targets at it; its URL, or ""."""
+    program = observability.binary()
+    if program is None:
+        say(f"• {observability.INSTALL}")
+        return ""
+    port = choose_port(DEMO_HOST, 9090, {web_port, state.port, state.fixed_port})
+    kaizen = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    config = observability.write_config(
+        var_dir,
+        {
+            DEMO_TARGET_SLUG: f"{DEMO_HOST}:{state.port}",
+            FIXED_SLUG: f"{DEMO_HOST}:{state.fixed_port}",
+        },
+        f"{kaizen}:{web_port}",
+    )
+    url = f"http://{DEMO_HOST}:{port}"
+    supervisor.start("prometheus", observability.command(program, config, port))
+    observability.use_prometheus([DEMO_TARGET_SLUG, FIXED_SLUG], url)
+    return url
+
+
 def main(argv=None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     var_dir = Path(settings.VAR_DIR)
     log_dir = var_dir / "log"
     log_dir.mkdir(parents=True, exist_ok=True)
-    supervisor = Supervisor(log_dir, var_dir / "processes.json", optional=DEMO_PROCESSES)
+    optional = {*DEMO_PROCESSES, "prometheus"} if args.observability else DEMO_PROCESSES
+    supervisor = Supervisor(log_dir, var_dir / "processes.json", optional=optional)
     supervisor.stop_leftovers()
 
     if args.postgres:
@@ -586,8 +620,21 @@ def main(argv=None) -> int:
 
     say("• Starting the demo target, the web server, three Celery workers and beat…")
     shop_env = demo_target.environment(state)  # the key both shops take for writes
-    supervisor.start("demo-target", demo_target.command(state), env=shop_env)
-    supervisor.start("demo-target-fixed", demo_target.fixed_command(state), env=shop_env)
+    traced = {"demo-target": {}, "demo-target-fixed": {}}
+    prometheus_url = ""
+    if args.observability:
+        prometheus_url = start_observability(supervisor, state, var_dir, args.host, web_port)
+        kaizen_url = f"http://127.0.0.1:{web_port}"
+        traced["demo-target"] = observability.tracing_environment(DEMO_TARGET_SLUG, kaizen_url)
+        traced["demo-target-fixed"] = observability.tracing_environment(FIXED_SLUG, kaizen_url)
+    supervisor.start(
+        "demo-target", demo_target.command(state), env={**shop_env, **traced["demo-target"]}
+    )
+    supervisor.start(
+        "demo-target-fixed",
+        demo_target.fixed_command(state),
+        env={**shop_env, **traced["demo-target-fixed"]},
+    )
     os.environ["KAIZEN_BIND"] = f"{args.host}:{web_port}"
     for name, argv in commands(str(var_dir)).items():
         supervisor.start(name, argv)
@@ -625,6 +672,13 @@ def main(argv=None) -> int:
     )
     if state.database == "postgres":
         say(f"  Demo database {mask_url(state.database_url)}  (pg_stat_statements; data in var/pg)")
+    if args.observability:
+        say(
+            f"  Prometheus    {prometheus_url}  (scrapes both shops and Kaizen's /metrics; "
+            "the shops send traces to Kaizen)"
+            if prometheus_url
+            else f"  Prometheus    {observability.INSTALL}"
+        )
     say(f"  Logs          {log_dir}/")
     say()
     if not target_problem:
@@ -661,7 +715,7 @@ def main(argv=None) -> int:
             say(f"• Demo target switching to {state.mode} mode…")
             supervisor.specs["demo-target"] = (
                 demo_target.command(state),
-                demo_target.environment(state),
+                {**demo_target.environment(state), **traced["demo-target"]},
             )
             supervisor.restart("demo-target")
             demo_target.register(state)
