@@ -620,7 +620,7 @@ def main(argv=None) -> int:
 
     say("• Starting the demo target, the web server, three Celery workers and beat…")
     shop_env = demo_target.environment(state)  # the key both shops take for writes
-    traced = {"demo-target": {}, "demo-target-fixed": {}}
+    traced: dict[str, dict[str, str]] = {"demo-target": {}, "demo-target-fixed": {}}
     prometheus_url = ""
     if args.observability:
         prometheus_url = start_observability(supervisor, state, var_dir, args.host, web_port)

@@ -14,7 +14,9 @@ endpoint is off (404): nothing about the jobs is public by default.
 
 from __future__ import annotations
 
+import datetime
 import hmac
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
@@ -113,14 +115,15 @@ def _durations(out: Exposition) -> None:
         took=took
     )
     buckets = {
-        f"le_{index}": Count("pk", filter=Q(took__lte=timezone.timedelta(seconds=bound)))
+        f"le_{index}": Count("pk", filter=Q(took__lte=datetime.timedelta(seconds=bound)))
         for index, bound in enumerate(DURATION_BUCKETS)
     }
     rows = (
         finished.order_by().values("kind").annotate(count=Count("pk"), total=Sum("took"), **buckets)
     )
     out.family("kaizen_job_duration_seconds", "histogram", "Run time of finished jobs by kind.")
-    for row in rows:
+    for found in rows:
+        row: dict[str, Any] = dict(found)
         kind = {"kind": row["kind"]}
         for index, bound in enumerate(DURATION_BUCKETS):
             out.sample(

@@ -71,6 +71,7 @@ def target_alert_rules(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     if not formset.is_valid():
         context = _context(request, target, rules_formset=formset)
         return render(request, "optimizations/observe/alerts.html", context, status=400)
+    assert isinstance(formset, alert_forms.BaseRuleFormSet)
     alerting.do_save_rules(request.user, target, formset.rules())
     messages.success(request, _("Alert rules saved."))
     return redirect("target_alerts", target.slug)

@@ -85,10 +85,10 @@ def _trace_buckets(target, since, key) -> list[burnrate.Bucket]:
     rows = Trace.objects.filter(
         target=target, started_at__gte=since, duration_ms__isnull=False
     ).values_list("started_at", "duration_ms", "error")
-    if key == "error_rate_pct":
-        events = [(at, not error) for at, _ms, error in rows]
-    else:
-        events = [(at, ms <= bound) for at, ms, _error in rows]
+    events: list[tuple[datetime.datetime, bool]] = []
+    for at, ms, error in rows:
+        if at is not None and ms is not None:  # both filtered in SQL; for the type checker
+            events.append((at, not error) if key == "error_rate_pct" else (at, ms <= bound))
     return burnrate.bucketize(events)
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
 from django.utils import timezone
@@ -36,7 +37,7 @@ TIMEOUT = 5.0  # seconds per query: twelve of them fit in the minute
 @dataclass(frozen=True)
 class Query:
     key: str
-    label: object  # a lazy translation
+    label: Any  # a lazy translation (gettext_lazy)
     unit: str
     default: str  # a format string: {job} is the target's slug, {le} the latency bound in s
     name: str  # the Measurement's name
