@@ -8,7 +8,7 @@ import pytest
 from django.core.management import call_command
 
 from optimizations.analyzers.observe import burnrate
-from optimizations.models import Measurement, ObserveSettings, Trace
+from optimizations.models import Incident, Measurement, ObserveSettings, Trace
 from optimizations.observe import alerting, budgets, incidents, panel
 from optimizations.observe.sources import settings_of
 from portal.models import AuditEvent
@@ -219,3 +219,26 @@ def test_the_status_command_prints_what_the_pages_show(target, calls):
     assert "budget 99.9 % of minute checks up: -3233.3 % left (fail), from minute-check" in (
         text.getvalue()
     )
+
+
+def test_a_firing_rule_opens_a_real_incident_and_quiet_resolves_it(target, dev_engineer):
+    checks(target, 120, 0)
+    alerting.evaluate_target(target, NOW)
+    later = NOW + datetime.timedelta(minutes=2)
+    checks(target, 0, 2, end=later)
+
+    alerting.evaluate_target(target, later)
+
+    opened = Incident.objects.get(source="burn-rate", key="availability_pct:fast burn")
+    assert opened.target == target and opened.severity == "critical" and opened.is_open
+    assert "fast burn" in opened.detail
+    assert Incident.objects.filter(source="burn-rate", ended_at__isnull=True).count() == 3
+
+    back = later + datetime.timedelta(minutes=7)
+    checks(target, 6, 0, end=back)
+    alerting.evaluate_target(target, back)
+
+    opened.refresh_from_db()
+    assert not opened.is_open
+    still = Incident.objects.get(source="burn-rate", key="availability_pct:slow burn")
+    assert still.is_open
