@@ -313,6 +313,9 @@ KAIZEN_PROBE_WAIT_MAX_SECONDS = env_int("KAIZEN_PROBE_WAIT_MAX_SECONDS", 900, mi
 KAIZEN_GENERATORS_SHARE_HOST = env_bool("KAIZEN_GENERATORS_SHARE_HOST", False)
 KAIZEN_GENERATOR_READY_SECONDS = env_int("KAIZEN_GENERATOR_READY_SECONDS", 30, minimum=2)
 KAIZEN_GENERATOR_LOST_SECONDS = env_int("KAIZEN_GENERATOR_LOST_SECONDS", 5, minimum=2)
+# The machine a benchmark worker runs on, for the one-generator-per-host rule: a
+# container's own hostname by default; containers sharing one machine set its name.
+KAIZEN_GENERATOR_HOST = env_str("KAIZEN_GENERATOR_HOST", "")
 # Job logs and per-second samples older than this many days are purged.
 KAIZEN_RETENTION_DAYS = env_int("KAIZEN_RETENTION_DAYS", 90, minimum=1)
 # Traces a target sends over OTLP (optimizations/targets/traces.py) are kept this many

@@ -397,7 +397,7 @@ def serve(generator_id: int, worker: str) -> str:
     gen = Generator.objects.select_related("job").filter(pk=generator_id).first()
     if gen is None:
         return "gone"
-    host = socket.gethostname()
+    host = settings.KAIZEN_GENERATOR_HOST or socket.gethostname()
     now = timezone.now()
     claimed = Generator.objects.filter(pk=gen.pk, status=Generator.PENDING, stop=False).update(
         status=Generator.CLAIMED,
