@@ -28,8 +28,7 @@ class TargetForm(forms.ModelForm):
         max_length=1000,
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
         help_text=_(
-            "postgresql://user:password@host:5432/db — read-only access is enough. "
-            "Stored encrypted; leave blank to keep the stored one."
+            "postgresql://user:password@host:5432/db — read-only access is enough. Kept encrypted."
         ),
     )
     clear_database_url = forms.BooleanField(required=False, label=_("Forget the database URL"))
@@ -38,10 +37,7 @@ class TargetForm(forms.ModelForm):
         max_length=2000,
         label=_("Auth header value"),
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
-        help_text=_(
-            "Sent with every request to the API, e.g. “Bearer …”. Stored encrypted; "
-            "leave blank to keep the stored one."
-        ),
+        help_text=_("Sent with every request to the API, e.g. “Bearer …”. Kept encrypted."),
     )
     clear_auth_header = forms.BooleanField(required=False, label=_("Forget the auth header"))
 
@@ -53,7 +49,7 @@ class TargetForm(forms.ModelForm):
         widgets = {"description": forms.Textarea(attrs={"rows": 3})}
         labels = {
             "name": _("Name"),
-            "slug": _("Slug"),
+            "slug": _("Short name"),
             "base_url": _("Base URL"),
             "owner_department": _("Owner department"),
             "environment": _("Environment"),
@@ -75,9 +71,18 @@ class TargetForm(forms.ModelForm):
             code__in=Department.ENGINEERING
         )
         target = self.instance
+        # The slug names the target in its addresses; a new target's comes from its name
+        # (the view fills it in when empty, and the page shows it while the name is typed).
+        self.fields["slug"].help_text = gettext(
+            "Lower-case letters, digits and hyphens, used in the target's web address. "
+            "Made from the name when left empty."
+        )
+        self.fields["slug"].widget.attrs["data-slug-from"] = self["name"].auto_id
+        if not target.pk:
+            self.fields["slug"].required = False
         if target.pk and target.database_url_encrypted:
             self.fields["database_url"].help_text = gettext(
-                "Stored: %(shown)s. Leave blank to keep it."
+                "Stored: %(shown)s. A new value replaces it; an empty field keeps it."
             ) % {"shown": target.database_url_masked()}
         if target.pk and target.auth_header_value_encrypted:
             try:
@@ -85,7 +90,7 @@ class TargetForm(forms.ModelForm):
             except CredentialUnreadable:
                 shown = gettext("(unreadable: enter it again)")
             self.fields["auth_header_value"].help_text = gettext(
-                "Stored: %(shown)s. Leave blank to keep it."
+                "Stored: %(shown)s. A new value replaces it; an empty field keeps it."
             ) % {"shown": shown}
         current = target.thresholds() if target.pk else slo.defaults()
         for threshold in slo.THRESHOLDS:

@@ -76,12 +76,21 @@ def target_detail(request, slug):
     return render(request, "optimizations/targets/target_detail.html", context)
 
 
+def derived_slug(name: str) -> str:
+    """A free slug made from a target's name ("target" when the name has no Latin letters)."""
+    base = slugify(name)[:50].strip("-") or "target"
+    slug, number = base, 2
+    while TargetService.objects.filter(slug=slug).exists():
+        slug, number = f"{base}-{number}", number + 1
+    return slug
+
+
 @require_http_methods(["GET", "POST"])
 def target_create(request):
     access.require(access.can_edit_targets(request.user))
     data = request.POST.copy() if request.method == "POST" else None
     if data is not None and not data.get("slug") and data.get("name"):
-        data["slug"] = slugify(data["name"])[:60]
+        data["slug"] = derived_slug(data["name"])
     form = TargetForm(data)
     if request.method == "POST" and form.is_valid():
         target = actions.do_create_target(

@@ -101,6 +101,14 @@
   document.addEventListener("DOMContentLoaded", tidyTestTypes);
   document.addEventListener("htmx:afterSettle", tidyTestTypes);
 
+  // A new target's short name is made from its name: shown as the empty field's hint.
+  document.addEventListener("input", (event) => {
+    document.querySelectorAll(`[data-slug-from="${event.target.id}"]`).forEach((slug) => {
+      slug.placeholder = event.target.value.normalize("NFKD").replace(/[\u0300-\u036f]/g, "")
+        .toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(/^-+|-+$/g, "").slice(0, 50) || "target";
+    });
+  });
+
   // The Menu button of a narrow screen opens and folds the navigation.
   document.addEventListener("click", (event) => {
     const button = event.target.closest("[data-menu-toggle]");

@@ -187,3 +187,30 @@ def test_the_auth_header_mask_shows_no_character_of_it(login, target, dev_engine
     assert "Stored: •••• (set)" in page
     for piece in ("Bear", "zq", "98", "token"):
         assert piece not in page.split("Stored: ", 1)[1].split(".", 1)[0]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("name", "slug"),
+    [
+        ("Orders API", "orders-api-2"),
+        ("Café Payments", "cafe-payments"),
+        ("受注システム", "target"),
+    ],
+)
+def test_a_new_targets_short_name_is_made_from_its_name(client, manager, target, name, slug):
+    # The fixture's target already holds "orders-api": the new one gets the next free name.
+    client.force_login(manager)
+    data = form_data(target, name=name, slug="", base_url="http://127.0.0.1:8200")
+    response = client.post(reverse("target_create"), data)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    assert TargetService.objects.filter(name=name).latest("pk").slug == slug
+
+
+@pytest.mark.django_db
+def test_the_register_form_explains_itself_in_plain_words(client, manager):
+    client.force_login(manager)
+    page = client.get(reverse("target_create")).content.decode()
+    assert "Made from the name when left empty" in page and 'data-slug-from="id_name"' in page
+    for jargon in ("leave blank to keep", "Leave blank to keep", "DESIGN.md"):
+        assert jargon not in page
