@@ -33,6 +33,7 @@ The hosts' clocks must agree (NTP) to the precision wanted for the start.
 
 from __future__ import annotations
 
+import datetime
 import logging
 import os
 import socket
@@ -356,9 +357,17 @@ class _Beat:
             seconds, self.seconds = self.seconds, []
         if seconds:
             GeneratorSecond.objects.bulk_create(seconds)
-        alive = Generator.objects.filter(pk=self.gen.pk, status__in=LIVE, stop=False).update(
-            heartbeat_at=timezone.now()
-        )
+        now = timezone.now()
+        # The parent must be alive too: a generator whose parent died (and gave the
+        # target's lease up, or will when it is reaped) stops sending.
+        parent_silent = datetime.timedelta(seconds=2 * settings.KAIZEN_GENERATOR_LOST_SECONDS)
+        alive = Generator.objects.filter(
+            pk=self.gen.pk,
+            status__in=LIVE,
+            stop=False,
+            job__status=Job.RUNNING,
+            job__heartbeat_at__gte=now - parent_silent,
+        ).update(heartbeat_at=now)
         if not alive:
             self.stop_asked.set()
 

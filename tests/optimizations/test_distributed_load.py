@@ -188,3 +188,66 @@ def test_a_generator_killed_mid_run_is_named_and_the_test_is_incomplete(
     health = {h["name"]: h for h in job.summary["generators"]}
     assert health["g1"]["healthy"] and not health["g2"]["healthy"]
     assert health["g2"]["status"] == "lost"
+
+
+def test_a_cancel_stops_every_generator(benchmark_workers, counting_target, target):
+    benchmark_workers(2)
+    job = start_load(target, rate=20.0, duration=30.0, generators=2)
+    wait(
+        lambda: Generator.objects.filter(job=job, status=Generator.RUNNING).count() == 2,
+        120,
+        "both generators to run",
+    )
+    Job.objects.filter(pk=job.pk).update(cancel_requested=True)
+    job = ended(job)
+    assert job.status == Job.CANCELLED
+    gens = Generator.objects.filter(job=job)
+    assert {g.status for g in gens} == {Generator.CANCELLED}
+    sent = len(counting_target.arrivals)
+    time.sleep(2)
+    assert len(counting_target.arrivals) == sent < 600  # nothing more after the cancel
+
+
+def test_generators_stop_when_the_parent_job_dies(benchmark_workers, counting_target, target):
+    workers = benchmark_workers(2)
+    job = start_load(target, rate=20.0, duration=40.0, generators=2)
+    g2 = wait(
+        lambda: Generator.objects.filter(job=job, index=1, status=Generator.RUNNING).first(),
+        120,
+        "the second generator to run",
+    )
+    job.refresh_from_db()
+    (parent,) = [w for w in workers if job.worker.startswith(w.name)]
+    parent.kill()  # the parent (and its own generator) die; the target's lease is no longer held
+    wait(
+        lambda: Generator.objects.get(pk=g2.pk).status == Generator.CANCELLED,
+        60,
+        "the orphaned generator to stop",
+    )
+    sent = len(counting_target.arrivals)
+    time.sleep(2)
+    assert len(counting_target.arrivals) == sent < 800
+
+
+def test_a_stress_test_runs_each_step_as_a_round_of_every_generator(
+    benchmark_workers, counting_target, target
+):
+    benchmark_workers(2)
+    job = ended(
+        start_load(
+            target,
+            mode="stress",
+            start_rate=20.0,
+            step_factor=2.0,
+            step_duration=2.0,
+            max_steps=2,
+            generators=2,
+        )
+    )
+    assert job.status == Job.SUCCEEDED, job.error
+    steps = job.summary["steps"]
+    assert [s["offered_rate"] for s in steps] == [20.0, 40.0]
+    rounds = Generator.objects.filter(job=job).values_list("round", "index", "status")
+    assert sorted(rounds) == [(1, 0, "done"), (1, 1, "done"), (2, 0, "done"), (2, 1, "done")]
+    # Both steps' requests, counted by the merge and by the target alike.
+    assert sum(s["requests"]["ok"] for s in steps) == len(counting_target.arrivals) == 120
