@@ -111,7 +111,7 @@ class Runbook(models.Model):
     """An operating procedure in Markdown, owned by a department; its text lives in revisions."""
 
     DRAFT, PUBLISHED, ARCHIVED = "draft", "published", "archived"
-    STATUSES = [(DRAFT, "Draft"), (PUBLISHED, "Published"), (ARCHIVED, "Archived")]
+    STATUSES = [(DRAFT, _("Draft")), (PUBLISHED, _("Published")), (ARCHIVED, _("Archived"))]
     PHASES = [(1, "1 Analysis"), (2, "2 Implementation"), (3, "3 Infrastructure"), (4, "4 QA")]
 
     title = models.CharField(max_length=200)
@@ -250,7 +250,7 @@ class TrainingModule(models.Model):
     """A piece of training: Markdown content and an optional multiple-choice quiz."""
 
     DRAFT, PUBLISHED, ARCHIVED = "draft", "published", "archived"
-    STATUSES = [(DRAFT, "Draft"), (PUBLISHED, "Published"), (ARCHIVED, "Archived")]
+    STATUSES = [(DRAFT, _("Draft")), (PUBLISHED, _("Published")), (ARCHIVED, _("Archived"))]
 
     title = models.CharField(max_length=200)
     slug = models.SlugField(max_length=80, unique=True)
@@ -481,7 +481,7 @@ class TrainingGate(models.Model):
     """On a target, starting a job of this kind needs a current completion of the module."""
 
     BENCHMARK = "benchmark"
-    JOB_KINDS = [(BENCHMARK, "Load tests (benchmarks: load, stress, endurance)")]
+    JOB_KINDS = [(BENCHMARK, _("Load tests (benchmarks: load, stress, endurance)"))]
 
     target = models.ForeignKey(
         "optimizations.TargetService", on_delete=models.CASCADE, related_name="training_gates"
@@ -538,7 +538,7 @@ class Control(models.Model):
     from Kaizen's own records (``source``) or attested by a person (manual, no source)."""
 
     MONTHLY, QUARTERLY, YEARLY = "monthly", "quarterly", "yearly"
-    RECURRENCES = [(MONTHLY, "Monthly"), (QUARTERLY, "Quarterly"), (YEARLY, "Yearly")]
+    RECURRENCES = [(MONTHLY, _("Monthly")), (QUARTERLY, _("Quarterly")), (YEARLY, _("Yearly"))]
 
     slug = models.SlugField(max_length=80, unique=True)
     statement = models.CharField(max_length=300)
@@ -582,7 +582,12 @@ class Evaluation(models.Model):
     """A control's status as judged at one moment for one period; never changed, all kept."""
 
     PASS, FAIL, INCOMPLETE, ERROR = "pass", "fail", "incomplete", "error"
-    STATUSES = [(PASS, "pass"), (FAIL, "fail"), (INCOMPLETE, "incomplete"), (ERROR, "error")]
+    STATUSES = [
+        (PASS, _("pass")),
+        (FAIL, _("fail")),
+        (INCOMPLETE, _("incomplete")),
+        (ERROR, _("error")),
+    ]
 
     control = models.ForeignKey(Control, on_delete=models.CASCADE, related_name="evaluations")
     # The recurrence period judged: "2026-12", "2026-Q4" or "2026".
@@ -645,7 +650,7 @@ class ComplianceReminder(models.Model):
     """That a reminder for a control's due date was sent, so the schedule sends it once."""
 
     BEFORE, OVERDUE = "before", "overdue"
-    KINDS = [(BEFORE, "Before the due date"), (OVERDUE, "Overdue")]
+    KINDS = [(BEFORE, _("Before the due date")), (OVERDUE, _("Overdue"))]
 
     control = models.ForeignKey(Control, on_delete=models.CASCADE, related_name="reminders")
     kind = models.CharField(max_length=10, choices=KINDS)

@@ -389,7 +389,7 @@ def missing_entries(messages: dict, entries: list[Entry]) -> str:
 _SAME_IN_BOTH = (
     "Kaizen ms MiB KiB MB GB CSV JSON SARIF HTML PDF YAML API URL HTTP HTTPS SQL OpenAPI "
     "PgBouncer PostgreSQL HypoPG FastAPI SQLAlchemy Celery Redis ROI SLO SLOs CPU RPS req "
-    "p50 p90 p95 p99 pp id ID OK vs min"
+    "p50 p90 p95 p99 pp id ID OK vs min DB CORS PNG GET POST PUT PATCH DELETE"
 )
 UNTRANSLATED_WORDS = frozenset(_SAME_IN_BOTH.split())
 _SKIPPED_ELEMENTS = ("script", "style", "code", "pre", "textarea", "kbd", "samp")

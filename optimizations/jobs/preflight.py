@@ -39,6 +39,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db.models import F
+from django.utils.translation import gettext
 
 from optimizations.analyzers.base import validate_params
 from optimizations.analyzers.netguard import HostNotAllowed, check_url
@@ -165,14 +166,15 @@ def check(
 
 
 def missing_needs(target: TargetService, kind: kinds.Kind) -> list[str]:
-    """What the target lacks for ``kind`` to run, in words."""
+    """What the target lacks for ``kind`` to run, in words (the page's language; the API
+    and the CLI answer in English)."""
     missing = []
     if "base_url" in kind.needs and not target.base_url:
-        missing.append("a base URL")
+        missing.append(gettext("a base URL"))
     if "database_url" in kind.needs and not target.database_url_encrypted:
-        missing.append("a database URL (set it on the target's settings page)")
+        missing.append(gettext("a database URL (set it on the target's settings page)"))
     if "source" in kind.needs and not target.source_location:
-        missing.append("a source location (set it on the target's settings page)")
+        missing.append(gettext("a source location (set it on the target's settings page)"))
     return missing
 
 

@@ -13,6 +13,7 @@ from django.db import models
 from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from optimizations.jobs import verdicts
@@ -45,7 +46,7 @@ class Run(models.Model):
         ("runbook", _("Runbook")),
     ]
 
-    MODES = [*Initiative.RUN_MODES, ("custom", "Single job")]
+    MODES = [*Initiative.RUN_MODES, ("custom", _("Single job"))]
 
     target = models.ForeignKey(TargetService, on_delete=models.CASCADE, related_name="runs")
     mode = models.CharField(max_length=20, choices=MODES)
@@ -96,13 +97,13 @@ class Run(models.Model):
         """What the run is, in words: its mode, or for a custom run what it holds
         (an interleaved comparison, a benchmark set of repeated load tests, one job)."""
         if self.compared_with_id:
-            return "Interleaved comparison"
+            return gettext("Interleaved comparison")
         if self.mode != "custom":
-            return self.get_mode_display()
+            return str(self.get_mode_display())
         count = self.jobs.count()
         if count > 1 and not self.jobs.exclude(kind="benchmark").exists():
-            return f"Benchmark set ({count} runs)"
-        return "Single job" if count == 1 else "Custom run"
+            return gettext("Benchmark set (%(count)s runs)") % {"count": count}
+        return gettext("Single job") if count == 1 else gettext("Custom run")
 
     def command_line(self) -> str:
         if self.mode == "custom":

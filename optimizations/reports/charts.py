@@ -16,6 +16,7 @@ from collections import defaultdict
 
 import plotly.graph_objects as go
 import plotly.io as pio
+from django.utils.translation import gettext
 from plotly.io.json import to_json_plotly
 from plotly.subplots import make_subplots
 
@@ -90,7 +91,10 @@ def benchmark_timeline(rows: list[dict]) -> go.Figure:
         cols=1,
         shared_xaxes=True,
         vertical_spacing=0.1,
-        subplot_titles=("Requests per second", "Latency from the intended send time (ms)"),
+        subplot_titles=(
+            gettext("Requests per second"),
+            gettext("Latency from the intended send time (ms)"),
+        ),
     )
     traces = [
         ("offered", "offered", 1, {"dash": "dot"}),
@@ -106,7 +110,7 @@ def benchmark_timeline(rows: list[dict]) -> go.Figure:
             go.Scatter(
                 x=points["x"],
                 y=points[field],
-                name=name,
+                name=gettext(name),
                 mode="lines",
                 line={"color": color, "width": 2, **line},
             ),
@@ -114,7 +118,7 @@ def benchmark_timeline(rows: list[dict]) -> go.Figure:
             col=1,
         )
     figure.update_layout(**LAYOUT, height=460)
-    figure.update_xaxes(title_text="seconds since start", row=2, col=1)
+    figure.update_xaxes(title_text=gettext("seconds since start"), row=2, col=1)
     # Latency spans milliseconds to seconds when a target saturates.
     figure.update_yaxes(type="log", dtick=1, tickformat=",.0f", row=2, col=1)
     return figure
@@ -130,14 +134,16 @@ def latency_histogram(hdr: dict | None) -> go.Figure | None:
     for low, _high, count in histogram.buckets():
         lows.append(low / scale)
         counts.append(count)
-    figure = go.Figure(go.Bar(x=lows, y=counts, marker_color=PALETTE["achieved"], name="requests"))
+    figure = go.Figure(
+        go.Bar(x=lows, y=counts, marker_color=PALETTE["achieved"], name=gettext("requests"))
+    )
     figure.update_layout(
         **LAYOUT,
         height=300,
         bargap=0.05,
-        title={"text": "Latency distribution", "x": 0},
-        xaxis={"title": "latency (ms, log scale)", "type": "log"},
-        yaxis={"title": "requests"},
+        title={"text": gettext("Latency distribution"), "x": 0},
+        xaxis={"title": gettext("latency (ms, log scale)"), "type": "log"},
+        yaxis={"title": gettext("requests")},
         showlegend=False,
     )
     return figure
@@ -164,7 +170,7 @@ def operations_chart(operations: list[dict]) -> go.Figure | None:
         **{**LAYOUT, "hovermode": "y unified"},
         height=120 + 34 * len(names),
         barmode="group",
-        title={"text": "Latency per operation (ms)", "x": 0},
+        title={"text": gettext("Latency per operation (ms)"), "x": 0},
         xaxis={"title": "ms", "type": "log"},
         yaxis={"autorange": "reversed"},
     )
@@ -181,7 +187,7 @@ def stress_steps(steps: list[dict]) -> go.Figure | None:
         go.Scatter(
             x=offered,
             y=[step.get("achieved_rate") for step in steps],
-            name="achieved req/s",
+            name=gettext("achieved req/s"),
             mode="lines+markers",
             line={"color": PALETTE["achieved"]},
         ),
@@ -197,9 +203,9 @@ def stress_steps(steps: list[dict]) -> go.Figure | None:
         ),
         secondary_y=True,
     )
-    figure.update_layout(**LAYOUT, height=340, title={"text": "Stress steps", "x": 0})
-    figure.update_xaxes(title_text="offered req/s")
-    figure.update_yaxes(title_text="achieved req/s", secondary_y=False)
+    figure.update_layout(**LAYOUT, height=340, title={"text": gettext("Stress steps"), "x": 0})
+    figure.update_xaxes(title_text=gettext("offered req/s"))
+    figure.update_yaxes(title_text=gettext("achieved req/s"), secondary_y=False)
     figure.update_yaxes(title_text="p99 ms", type="log", secondary_y=True)
     return figure
 
@@ -216,8 +222,8 @@ def memory_trend(samples: list) -> go.Figure | None:
     figure.update_layout(
         **LAYOUT,
         height=300,
-        title={"text": "Target memory (PSS, MiB)", "x": 0},
-        xaxis={"title": "seconds"},
+        title={"text": gettext("Target memory (PSS, MiB)"), "x": 0},
+        xaxis={"title": gettext("seconds")},
         yaxis={"title": "MiB"},
         showlegend=False,
     )
@@ -331,20 +337,20 @@ def phase_burndown(initiative, tasks: list[dict], now=None) -> go.Figure | None:
             go.Scatter(
                 x=[_midnight(initiative.start_date), _midnight(initiative.target_date)],
                 y=[total, 0],
-                name="ideal",
+                name=gettext("ideal"),
                 mode="lines",
                 line={"color": "#1c2430", "dash": "dash", "width": 1.5},
             )
         )
     left_out = len(tasks) - len(estimated)
-    title = "Remaining estimated hours"
+    title = gettext("Remaining estimated hours")
     if left_out:
         title += f" ({left_out} task{'s' if left_out != 1 else ''} without an estimate not counted)"
     figure.update_layout(
         **LAYOUT,
         height=320,
         title={"text": title, "x": 0},
-        yaxis={"title": "hours", "rangemode": "tozero"},
+        yaxis={"title": gettext("hours"), "rangemode": "tozero"},
     )
     return figure
 
@@ -382,7 +388,7 @@ def open_work_by_department(rows: list[dict]) -> dict | None:
             "type": "scatter",
             "x": names,
             "y": [float(row["open_hours"]) for row in rows],
-            "name": "estimated hours left",
+            "name": gettext("estimated hours left"),
             "mode": "markers",
             "marker": {"size": 12, "symbol": "diamond", "color": PALETTE["service"]},
             "xaxis": "x",
@@ -395,19 +401,19 @@ def open_work_by_department(rows: list[dict]) -> dict | None:
             "hovermode": "x",
             "height": 320,
             "barmode": "group",
-            "title": {"text": "Open work per department", "x": 0},
+            "title": {"text": gettext("Open work per department"), "x": 0},
             "xaxis": {"anchor": "y", "domain": [0.0, 0.94]},
             "yaxis": {
                 "anchor": "x",
                 "domain": [0.0, 1.0],
-                "title": {"text": "count"},
+                "title": {"text": gettext("count")},
                 "rangemode": "tozero",
             },
             "yaxis2": {
                 "anchor": "x",
                 "overlaying": "y",
                 "side": "right",
-                "title": {"text": "hours"},
+                "title": {"text": gettext("hours")},
                 "rangemode": "tozero",
                 "showgrid": False,
                 "tickformat": ",.0f",
@@ -442,9 +448,9 @@ def findings_over_time(rows: list[dict]) -> dict | None:
         traces,
         {
             "height": 320,
-            "title": {"text": "Open findings by severity, week by week", "x": 0},
-            "yaxis": {"title": {"text": "open findings"}, "rangemode": "tozero"},
-            "xaxis": {"title": {"text": "week starting"}},
+            "title": {"text": gettext("Open findings by severity, week by week"), "x": 0},
+            "yaxis": {"title": {"text": gettext("open findings")}, "rangemode": "tozero"},
+            "xaxis": {"title": {"text": gettext("week starting")}},
         },
     )
 
@@ -606,7 +612,7 @@ def slo_trends(rows) -> dict | None:
                 "x": [xs[0], xs[-1]] if len(xs) > 1 else xs * 2,
                 "y": [row.threshold, row.threshold],
                 "mode": "lines",
-                "name": "objective",
+                "name": gettext("objective"),
                 "line": {"color": "#94a3b8", "dash": "dash", "width": 1},
                 "hovertemplate": (
                     f"objective {row.comparison} {row.threshold:g} {row.unit}<extra></extra>"

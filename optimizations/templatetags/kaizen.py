@@ -8,6 +8,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from optimizations.jobs import verdicts
+from optimizations.models import Job
 from optimizations.work import rule_texts
 
 register = template.Library()
@@ -85,6 +86,7 @@ def slo_verdict(state) -> str:
 
 # The verdict and comparison tokens stay English in the CLI, JSON and SARIF;
 # pages show them in the reader's language (the CSS classes keep the token).
+STATUS_LABELS = dict(Job.STATUSES)
 VERDICT_LABELS = {
     "pass": _("pass"),
     "fail": _("fail"),
@@ -97,6 +99,12 @@ VERDICT_LABELS = {
     "no change": _("no change"),
     "inconclusive": _("inconclusive"),
 }
+
+
+@register.filter
+def status_label(token) -> str:
+    """A job's or run's status token (queued, running, succeeded…) in the page's language."""
+    return STATUS_LABELS.get(token, token)
 
 
 @register.filter

@@ -293,6 +293,9 @@ JA: dict[str, RuleText] = {
     "sec.negative_testing": RuleText("不正な入力に対する想定外の応答"),
     "sec.rate_limiting": RuleText("レート制限が見当たらない"),
     "sec.unauthenticated_writes": RuleText("認証なしで受け付けられる書き込み"),
+    # --- runbooks and the regression sentinel -------------------------------------------
+    "runbook.missing": RuleText("公開済みの標準ランブックがない"),
+    "benchmark.regression": RuleText("ベースラインからの悪化（回帰センチネル）"),
     # --- benchmarks -------------------------------------------------------------------
     "benchmark.bottleneck": RuleText("ボトルネックのオペレーション"),
     "benchmark.journey_failures": RuleText("失敗するジャーニー"),
