@@ -6,11 +6,13 @@ windows, burn rates and the route — the incident severity a firing rule opens 
 which decides who is told how (optimizations.observe.channels). Every edit is an
 audited write (portal.audit), the rules' history.
 
-Every rule is judged for every SLO with a budget (optimizations.observe.budgets). A
-rule that starts firing opens an incident (``incidents.open_from_alert``, source
-``burn-rate``, key ``<slo>:<rule>``); one that is quiet again resolves it. A rule
-whose windows saw no events is incomplete and changes nothing: no data is not
-recovery.
+Every rule is judged for every SLO with a budget (optimizations.observe.budgets). As in
+the SRE workbook, the rules of one kind are one alert: the page alert of an SLO fires
+when its fast or its slow burn does, the ticket alert when the steady burn does. An
+alert that starts firing opens an incident (``incidents.open_from_alert``, source
+``burn-rate``, key ``<slo>:<page|ticket>``, the most severe route of its firing rules);
+once none of its rules fires it is resolved. A rule whose windows saw no events is
+incomplete and changes nothing: no data is not recovery.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import logging
 from django.db import transaction
 from django.utils import timezone
 
-from optimizations.analyzers.base import FAIL, PASS
+from optimizations.analyzers.base import FAIL, MOST_SEVERE_FIRST, PASS
 from optimizations.analyzers.observe import burnrate
 from optimizations.models import ObserveSettings, TargetService
 from optimizations.observe import budgets, incidents
@@ -79,29 +81,53 @@ def evaluate_target(target: TargetService, now=None) -> dict:
             evaluation[key] = {
                 "slo": objective.key,
                 "rule": state.rule.name,
+                "kind": state.rule.severity,
                 "verdict": state.verdict,
                 "reason": state.reason,
                 "source": source,
                 "route": route,
                 "since": since or now.isoformat(),
             }
-            summary = (
-                f"{target.name}: {objective.label} budget burning — {state.rule.name} "
-                f"({budgets.describe(target, objective.key)}): {state.reason}"
-            )
-            if state.verdict == FAIL and before.get("verdict") != FAIL:
-                incidents.open_from_alert(target, SOURCE, key, summary, route)
-            elif state.verdict == PASS and before.get("verdict") == FAIL:
-                incidents.resolve_from_alert(target, SOURCE, key)
-    # Rules removed by an edit while firing: their incidents resolve too.
-    for key, before in previous.items():
-        if key not in evaluation and before.get("verdict") == FAIL:
-            incidents.resolve_from_alert(target, SOURCE, key)
+    _open_and_resolve(target, previous, evaluation)
     spent = [row.as_dict() for row in budgets.budgets(target, now)]
     ObserveSettings.objects.filter(pk=observe.pk).update(
         evaluation=evaluation, budgets=spent, evaluated_at=now
     )
     return evaluation
+
+
+def _groups(evaluation: dict[str, dict]) -> dict[str, list[dict]]:
+    """The rules of one SLO and kind are one alert, as in the SRE workbook: the page
+    alert fires when the fast or the slow burn does, the ticket when the steady one does."""
+    groups: dict[str, list[dict]] = {}
+    for entry in evaluation.values():
+        groups.setdefault(f"{entry['slo']}:{entry.get('kind', entry['rule'])}", []).append(entry)
+    return groups
+
+
+def _open_and_resolve(target, previous: dict[str, dict], evaluation: dict[str, dict]) -> None:
+    """One incident per alert (SLO and kind): opened when one of its rules starts firing,
+    resolved when none fires and one has events to say so (no events is no recovery)."""
+    before = _groups(previous)
+    for key, entries in _groups(evaluation).items():
+        was_firing = any(entry["verdict"] == FAIL for entry in before.get(key, []))
+        burning = [entry for entry in entries if entry["verdict"] == FAIL]
+        if burning and not was_firing:
+            objective = next(o for o in budgets.OBJECTIVES if o.key == entries[0]["slo"])
+            severity = max((entry["route"] for entry in burning), key=MOST_SEVERE_FIRST[::-1].index)
+            why = "; ".join(f"{entry['rule']}: {entry['reason']}" for entry in burning)
+            summary = (
+                f"{target.name}: {objective.label} budget burning "
+                f"({budgets.describe(target, objective.key)}) — {why}"
+            )
+            incidents.open_from_alert(target, SOURCE, key, summary, severity)
+        elif was_firing and not burning and any(e["verdict"] == PASS for e in entries):
+            incidents.resolve_from_alert(target, SOURCE, key)
+    # Alerts removed by an edit of the rules while firing: their incidents resolve too.
+    now_keys = set(_groups(evaluation))
+    for key, entries in before.items():
+        if key not in now_keys and any(entry["verdict"] == FAIL for entry in entries):
+            incidents.resolve_from_alert(target, SOURCE, key)
 
 
 def evaluate_all(now=None) -> int:

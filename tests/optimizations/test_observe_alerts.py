@@ -50,7 +50,7 @@ def checks(target, minutes_up: int, minutes_down: int, end=NOW):
     )
 
 
-def test_a_target_that_stops_fires_the_fast_burn_and_recovers(target, calls):
+def test_a_target_that_stops_fires_the_page_and_ticket_alerts_and_recovers(target, calls):
     checks(target, 120, 0)
     quiet = alerting.evaluate_target(target, NOW)
     assert quiet["availability_pct:fast burn"]["verdict"] == "pass"
@@ -63,28 +63,38 @@ def test_a_target_that_stops_fires_the_fast_burn_and_recovers(target, calls):
     assert fired["availability_pct:fast burn"]["verdict"] == "fail"
     # 2 bad of 60 checks over the hour: 3.3 % bad against a 0.1 % allowance.
     assert "33.3× over 1 h" in fired["availability_pct:fast burn"]["reason"]
+    # As in the SRE workbook: fast or slow burn is one page alert, the steady burn a ticket.
     opened = [call for call in calls if call[0] == "open"]
     assert [(c[2], c[3], c[4]) for c in opened] == [
-        ("burn-rate", "availability_pct:fast burn", "critical"),
-        ("burn-rate", "availability_pct:slow burn", "critical"),
-        ("burn-rate", "availability_pct:steady burn", "medium"),
+        ("burn-rate", "availability_pct:page", "critical"),
+        ("burn-rate", "availability_pct:ticket", "medium"),
     ]
     assert "Orders API" in opened[0][5]
+    assert "fast burn: burn rate 33.3×" in opened[0][5] and "slow burn: " in opened[0][5]
 
     # Still firing a minute later: no second incident.
     checks(target, 0, 1, end=later + datetime.timedelta(minutes=1))
     alerting.evaluate_target(target, later + datetime.timedelta(minutes=1))
-    assert len([c for c in calls if c[0] == "open"]) == 3
+    assert len([c for c in calls if c[0] == "open"]) == 2
 
-    # Six good minutes: the 5-minute window is clean again, the fast burn clears.
+    # Six good minutes: the 5-minute window is clean, the fast burn quiet; the 30-minute
+    # window still holds the bad minutes, so the page alert goes on (the slow burn).
     back = later + datetime.timedelta(minutes=7)
     checks(target, 6, 0, end=back)
     judged = alerting.evaluate_target(target, back)
     assert judged["availability_pct:fast burn"]["verdict"] == "pass"
-    assert ("resolve", "orders-api", "burn-rate", "availability_pct:fast burn") in calls
-    # The 30-minute window still holds the bad minutes: the slow burn keeps firing.
     assert judged["availability_pct:slow burn"]["verdict"] == "fail"
-    assert ("resolve", "orders-api", "burn-rate", "availability_pct:slow burn") not in calls
+    assert [c for c in calls if c[0] == "resolve"] == []
+
+    # Thirty clean minutes: the slow burn is quiet too, the page alert resolves; the
+    # steady burn's 6-hour window keeps the ticket open.
+    clean = later + datetime.timedelta(minutes=31)
+    checks(target, 24, 0, end=clean)
+    judged = alerting.evaluate_target(target, clean)
+    assert judged["availability_pct:slow burn"]["verdict"] == "pass"
+    assert [c for c in calls if c[0] == "resolve"] == [
+        ("resolve", "orders-api", "burn-rate", "availability_pct:page")
+    ]
 
 
 def test_no_events_is_incomplete_and_changes_nothing(target, calls):
@@ -105,7 +115,7 @@ def test_edited_rules_are_judged_and_audited(target, manager, calls):
     judged = alerting.evaluate_target(target, NOW)
 
     assert list(judged) == ["availability_pct:live", "error_rate_pct:live", "p99_ms:live"]
-    assert calls[0][:5] == ("open", "orders-api", "burn-rate", "availability_pct:live", "high")
+    assert calls[0][:5] == ("open", "orders-api", "burn-rate", "availability_pct:page", "high")
     event = AuditEvent.objects.get(action="alerts.rules")
     assert event.actor == manager and event.target == target
     assert "fast burn" in event.changes["rules"][0] and "live" in event.changes["rules"][1]
@@ -229,16 +239,16 @@ def test_a_firing_rule_opens_a_real_incident_and_quiet_resolves_it(target, dev_e
 
     alerting.evaluate_target(target, later)
 
-    opened = Incident.objects.get(source="burn-rate", key="availability_pct:fast burn")
+    opened = Incident.objects.get(source="burn-rate", key="availability_pct:page")
     assert opened.target == target and opened.severity == "critical" and opened.is_open
     assert "fast burn" in opened.detail
-    assert Incident.objects.filter(source="burn-rate", ended_at__isnull=True).count() == 3
+    assert Incident.objects.filter(source="burn-rate", ended_at__isnull=True).count() == 2
 
-    back = later + datetime.timedelta(minutes=7)
-    checks(target, 6, 0, end=back)
+    back = later + datetime.timedelta(minutes=31)
+    checks(target, 29, 0, end=back)
     alerting.evaluate_target(target, back)
 
     opened.refresh_from_db()
     assert not opened.is_open
-    still = Incident.objects.get(source="burn-rate", key="availability_pct:slow burn")
+    still = Incident.objects.get(source="burn-rate", key="availability_pct:ticket")
     assert still.is_open
