@@ -90,6 +90,20 @@ def _requests(initiative, target, departments, personas):
             {},
             {"manager"} | ENGINEERS,
         ),
+        (
+            "alert rules",
+            "post",
+            reverse("target_alert_rules", args=[target.slug]),
+            {},
+            {"manager"} | ENGINEERS,
+        ),
+        (
+            "alert sources",
+            "post",
+            reverse("target_alert_sources", args=[target.slug]),
+            {},
+            {"manager"} | ENGINEERS,
+        ),
         ("person add", "post", reverse("person_add"), {}, {"manager"}),
         ("membership set", "post", reverse("membership_set"), {}, {"manager"}),
         (
@@ -299,6 +313,7 @@ def test_everyone_signed_in_reads_every_object_page(
         reverse("initiative_roi", args=[initiative.pk]),
         reverse("target_slo", args=[target.slug]),
         reverse("target_traces", args=[target.slug]),
+        reverse("target_alerts", args=[target.slug]),
     ]
     # The polls and the gate are htmx fragments (opened directly, they send to their page).
     fragments = {urls[1], urls[3], reverse("phase_gate", args=[phase.pk])}

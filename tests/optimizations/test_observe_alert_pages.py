@@ -129,3 +129,28 @@ def test_the_slo_board_shows_budgets_beside_the_benchmark(
     assert 'id="budget-availability_pct"' in body
     assert 'id="budget-error_rate_pct"' in body
     assert "99 % of requests ≤ 500 ms" in body
+
+
+@pytest.mark.parametrize("changes", [1, 15])
+def test_the_alerts_page_reads_a_bounded_number_of_queries(
+    login, manager, target, changes, django_assert_max_num_queries
+):
+    for index in range(changes):
+        alerting.do_save_rules(
+            manager,
+            target,
+            [
+                {
+                    "name": f"rule {index}",
+                    "severity": "page",
+                    "burn_rate": 2,
+                    "long_window_s": 600,
+                    "short_window_s": 60,
+                    "route": "high",
+                }
+            ],
+        )
+    client = login(manager)
+    with django_assert_max_num_queries(12):
+        page = client.get(reverse("target_alerts", args=[target.slug]))
+    assert page.content.decode().count('id="alert-change-') == changes
