@@ -35,7 +35,11 @@ def responder_choices(incident):
 
 
 class AssignForm(forms.Form):
-    assignee = forms.ModelChoiceField(queryset=get_user_model().objects.none(), label=_("Assignee"))
+    assignee = forms.ModelChoiceField(
+        queryset=get_user_model().objects.none(),
+        label=_("Assignee"),
+        widget=forms.Select(attrs={"aria-label": _("Assignee")}),
+    )
 
     def __init__(self, *args, incident, **kwargs):
         super().__init__(*args, **kwargs)
@@ -44,7 +48,9 @@ class AssignForm(forms.Form):
 
 class NoteForm(forms.Form):
     text = forms.CharField(
-        label=_("Note"), max_length=4000, widget=forms.Textarea(attrs={"rows": 3})
+        label=_("Note"),
+        max_length=4000,
+        widget=forms.Textarea(attrs={"rows": 3, "aria-label": _("Note")}),
     )
 
 
@@ -52,6 +58,7 @@ class RunbookForm(forms.Form):
     runbook = forms.ModelChoiceField(
         queryset=Runbook.objects.exclude(status=Runbook.ARCHIVED).order_by("title"),
         label=_("Runbook"),
+        widget=forms.Select(attrs={"aria-label": _("Runbook")}),
     )
 
 

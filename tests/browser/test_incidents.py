@@ -1,11 +1,20 @@
 """In a real browser: an HR editor runs an incident — acknowledge, assign, resolve — and
 writes its postmortem, whose action item becomes a task of the target's open initiative."""
 
-import pytest
+from pprint import pformat
 
-from optimizations.models import Incident, PhaseTask
+import pytest
+from django.contrib.auth import get_user_model
+from django.urls import reverse
+
+from departments.models import Topic
+from departments.runbook_templates import ensure_topics
+from optimizations.models import Incident, PhaseTask, TargetService
 from optimizations.observe import incidents
+from portal.demo import DEMO_TARGET_SLUG, load_demo
+from tests.browser.test_pages import WIDTHS, problems_on
 from tests.browser.test_runbooks import sign_in
+from tests.conftest import PASSWORD
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -53,3 +62,42 @@ def test_acknowledge_assign_resolve_and_write_the_postmortem(
     assert incident.acknowledged_by == hr_editor and incident.assignee == dev_engineer
     assert incident.ended_at is not None and incident.postmortem.author == hr_editor
     assert page.is_visible("#timeline [data-kind='postmortem']")
+
+
+@pytest.fixture
+def demo_target(departments):
+    # A transactional test flushes what the data migrations made; put the topics back.
+    ensure_topics(Topic)
+    load_demo(PASSWORD, "http://127.0.0.1:9")
+    return TargetService.objects.get(slug=DEMO_TARGET_SLUG)
+
+
+@pytest.mark.parametrize("language", ["en", "ja"])
+@pytest.mark.parametrize("width", sorted(WIDTHS))
+def test_the_incident_pages_fit_have_no_console_error_and_are_axe_clean(
+    browser_page, live_server, demo_target, width, language
+):
+    target = demo_target
+    incident = incidents.open_from_alert(target, "burn-rate", "k", "Demo shop burns", "high")
+    incidents.do_add_note(None, incident, "Looking at the pool")
+    incidents.do_write_postmortem(None, incident, "What happened", ["Drill"])
+    page = browser_page
+    page.set_extra_http_headers({"Accept-Language": language})
+    page.set_viewport_size(dict(zip(("width", "height"), WIDTHS[width], strict=True)))
+    errors: list[str] = []
+    page.on("console", lambda message: message.type == "error" and errors.append(message.text))
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    sign_in(page, live_server, get_user_model().objects.get(username="dev.manager"))
+    report = {}
+    for name, path in {
+        "incidents": reverse("incident_list"),
+        "incident": incident.get_absolute_url(),
+        "postmortem": reverse("incident_postmortem", args=[incident.pk]),
+        "deliveries": reverse("delivery_log"),
+        "operations review": reverse("operations_review"),
+        "portfolio incidents": reverse("portfolio_incidents"),
+    }.items():
+        found = problems_on(page, live_server.url + path, errors)
+        if found:
+            report[name] = found
+    assert report == {}, pformat(report, width=140)
