@@ -567,6 +567,7 @@ def start_observability(supervisor: Supervisor, state, var_dir: Path, host: str,
     url = f"http://{DEMO_HOST}:{port}"
     supervisor.start("prometheus", observability.command(program, config, port))
     observability.use_prometheus([DEMO_TARGET_SLUG, FIXED_SLUG], url)
+    observability.use_demo_rules([DEMO_TARGET_SLUG, FIXED_SLUG])
     return url
 
 

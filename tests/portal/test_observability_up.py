@@ -15,6 +15,7 @@ from optimizations.models import ObserveSettings
 from optimizations.observe import sources
 from optimizations.targets.traces import hash_token
 from portal import observability
+from portal.models import AuditEvent
 from tests.conftest import need
 
 
@@ -74,6 +75,12 @@ def test_the_demo_targets_read_prometheus_and_send_traces(target, settings):
     assert observe.prometheus_url == "http://127.0.0.1:9090"
     assert observe.queries == sources.defaults(target)
     assert 'job="orders-api"' in observe.queries["requests_1m"]
+
+    observability.use_demo_rules([target.slug])
+    observe.refresh_from_db()
+    assert [rule["short_window_s"] for rule in observe.rules] == [60, 180, 1800]
+    observability.use_demo_rules([target.slug])  # edited or set rules stay as they are
+    assert AuditEvent.objects.filter(action="alerts.rules").count() == 1
 
     env = observability.tracing_environment(target.slug, "http://127.0.0.1:8000")
 
