@@ -8,10 +8,22 @@ from django.urls import reverse
 from django.utils import timezone
 
 from departments.models import Membership
-from optimizations.models import Finding, Job, JobArtifact, JobLog, PhaseTask, Run, Schedule
+from optimizations.models import (
+    Finding,
+    Job,
+    JobArtifact,
+    JobLog,
+    PhaseTask,
+    Run,
+    Schedule,
+    WebhookEndpoint,
+)
+from optimizations.observe import incidents
 from tests.conftest import PERSONAS
 
 ENGINEERS = {"dev_engineer", "qa_engineer", "strategist"}
+# Incident response is HR's; managers and engineers respond too.
+RESPONDERS = {"manager", "hr_editor"} | ENGINEERS
 
 
 def _task(initiative, department):
@@ -104,6 +116,7 @@ def _requests(initiative, target, departments, personas):
             {},
             {"manager"} | ENGINEERS,
         ),
+        *_incident_requests(target),
         ("person add", "post", reverse("person_add"), {}, {"manager"}),
         ("membership set", "post", reverse("membership_set"), {}, {"manager"}),
         (
@@ -114,6 +127,38 @@ def _requests(initiative, target, departments, personas):
             {"manager"},
         ),
         ("audit list", "get", reverse("audit_list"), {}, {"manager"}),
+    ]
+
+
+def _incident_requests(target):
+    incident = incidents.open_from_alert(target, "test", "down", "Orders API is down")
+    endpoint = WebhookEndpoint.objects.create(name="ops", url="http://127.0.0.1:9/hook")
+    return [
+        *(
+            (
+                f"incident {action}",
+                "post",
+                reverse(f"incident_{action}", args=[incident.pk]),
+                {},
+                RESPONDERS,
+            )
+            for action in ("acknowledge", "assign", "escalate", "note", "runbook", "resolve")
+        ),
+        (
+            "postmortem",
+            "post",
+            reverse("incident_postmortem", args=[incident.pk]),
+            {},
+            RESPONDERS,
+        ),
+        ("webhook add", "post", reverse("webhook_new"), {}, {"manager", "hr_editor"}),
+        (
+            "webhook toggle",
+            "post",
+            reverse("webhook_toggle", args=[endpoint.pk]),
+            {},
+            {"manager", "hr_editor"},
+        ),
     ]
 
 
@@ -137,6 +182,9 @@ def test_every_write_view_refuses_whoever_its_role_does_not_allow(
 
 READ_PAGES: list[tuple[str, list[Any]]] = [
     ("dashboard", []),
+    ("incident_list", []),
+    ("delivery_log", []),
+    ("operations_review", []),
     ("initiative_list", []),
     ("target_list", []),
     ("department_list", []),
