@@ -140,3 +140,56 @@ def finding_fix(finding) -> str:
 @register.filter
 def finding_title_translated(finding) -> bool:
     return rule_texts.translated_title(finding)
+
+
+# The parameters that tell one job of a kind from another, in the order people read them;
+# the history shows these on its one line per job, the rest on demand.
+KEY_PARAMS = {
+    "benchmark": ("mode", "rate", "start_rate", "connections", "duration"),
+    "code_scan": ("focus", "rules", "source"),
+    "db_scan": ("checks",),
+    "security_scan": ("checks",),
+    "integrity": ("probes",),
+}
+
+
+def _param_text(value) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, list | tuple):
+        return ", ".join(str(item) for item in value)
+    if isinstance(value, dict):
+        return json.dumps(value, ensure_ascii=False)
+    return str(value)
+
+
+@register.filter
+def key_params(job, most: int = 3) -> list[tuple[str, str]]:
+    """The two or three parameters that matter for a job of its kind, set ones only."""
+    params = job.params or {}
+    shown = [
+        (name, _param_text(params[name]))
+        for name in KEY_PARAMS.get(job.kind, ())
+        if params.get(name) not in (None, "", [], {})
+    ]
+    return shown[:most]
+
+
+@register.filter
+def all_params(job) -> list[tuple[str, str]]:
+    """Every parameter a job ran with, set ones only, as name and readable value."""
+    params = job.params or {}
+    return [
+        (name, _param_text(value))
+        for name, value in sorted(params.items())
+        if value not in (None, "", [], {})
+    ]
+
+
+@register.simple_tag
+def query_without(query, name: str) -> str:
+    """The query string less ``name``, ending in "&" when anything is left (for paging)."""
+    rest = query.copy()
+    rest.pop(name, None)
+    encoded = rest.urlencode()
+    return encoded + "&" if encoded else ""

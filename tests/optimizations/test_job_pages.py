@@ -267,3 +267,41 @@ def test_a_job_started_without_htmx_is_an_ordinary_redirect(login, target, qa_en
     response = login(qa_engineer).post(reverse("job_start", args=[target.slug, "probe"]))
     assert response.status_code == 302
     assert response["Location"] == Job.objects.get(target=target).get_absolute_url()
+
+
+def test_the_history_shows_one_line_per_job_with_the_parameters_that_matter(
+    login, target, qa_engineer
+):
+    run = Run.objects.create(target=target, mode="custom", triggered_by=qa_engineer)
+    params = {
+        "mode": "stress",
+        "start_rate": 50.0,
+        "duration": None,
+        "paths": [],
+        "timeout": 5.0,
+        "seed": 1,
+        "arrival": "constant",
+        "max_connections": 512,
+        "connections": 10,
+    }
+    Job.objects.create(run=run, kind="benchmark", target=target, params=params)
+    page = login(qa_engineer).get(reverse("job_list")).content.decode()
+    line = page.split('<tr id="job-', 1)[1].split("</tr>", 1)[0]
+    shown = line.split('<details class="params">', 1)[0]
+    assert "mode=stress start_rate=50 connections=10" in shown
+    assert "timeout" not in shown and "duration=None" not in shown and "paths=[]" not in shown
+    # The rest on demand, set ones only.
+    folded = line.split('<details class="params">', 1)[1]
+    assert "all 7 parameters" in folded and "<dt>timeout</dt><dd>5</dd>" in folded
+    assert "None" not in folded
+
+
+def test_the_history_filters_live_in_the_url_and_paging_keeps_them(login, target, qa_engineer):
+    run = Run.objects.create(target=target, mode="custom", triggered_by=qa_engineer)
+    Job.objects.bulk_create(Job(run=run, kind="probe", target=target, params={}) for _ in range(51))
+    client = login(qa_engineer)
+    page = client.get(reverse("job_list") + "?kind=probe&status=queued&page=1").content.decode()
+    assert 'value="probe" selected' in page and 'value="queued" selected' in page
+    assert 'href="?kind=probe&amp;status=queued&amp;page=2"' in page
+    second = client.get(reverse("job_list") + "?kind=probe&status=queued&page=2").content.decode()
+    assert second.count('<tr id="job-') == 1
