@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
+from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -171,7 +172,7 @@ def read_target(observe: ObserveSettings, now=None) -> dict:
     Measurement.objects.bulk_create(rows)
     ObserveSettings.objects.filter(pk=observe.pk).update(
         prometheus_read_at=now,
-        prometheus_series=observe.prometheus_series + len(rows),
+        prometheus_series=F("prometheus_series") + len(rows),
         prometheus_error="\n".join(errors)[:2000],
     )
     return {"read": len(rows), "errors": errors}
