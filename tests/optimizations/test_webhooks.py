@@ -12,6 +12,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from optimizations.management.commands.webhook_receiver import make_server
 from optimizations.models import Delivery, WebhookEndpoint
 from optimizations.observe import channels, incidents
 from optimizations.targets.crypto import encrypt
@@ -64,8 +65,9 @@ def receiver():
 
 
 def endpoint(url, flavour=WebhookEndpoint.JSON, **fields):
+    fields.setdefault("name", "ops")
     return WebhookEndpoint.objects.create(
-        name="ops", url=url, flavour=flavour, secret_encrypted=encrypt(SECRET), **fields
+        url=url, flavour=flavour, secret_encrypted=encrypt(SECRET), **fields
     )
 
 
@@ -191,3 +193,25 @@ def test_the_webhook_form_refuses_a_host_off_the_allow_list(login, manager, sett
         response.status_code == 200 and "KAIZEN_ALLOWED_NOTIFY_HOSTS" in response.content.decode()
     )
     assert not WebhookEndpoint.objects.exists()
+
+
+def test_the_local_receiver_checks_what_kaizen_sends(target):
+    lines: list[str] = []
+    server = make_server(0, SECRET, lines.append, now=lambda: NOW.timestamp())
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        port = server.server_address[1]
+        endpoint(f"http://127.0.0.1:{port}/")
+        endpoint(f"http://127.0.0.1:{port}/", name="wrong")
+        WebhookEndpoint.objects.filter(name="wrong").update(secret_encrypted=encrypt("other"))
+        incident = open_incident(target)
+        assert channels.deliver_due(NOW) == 1  # the right secret's delivery only
+        assert sorted(lines) == [
+            f"BAD signature · incident.opened #{incident.pk} orders-api: Orders API is down",
+            f"signature ok · incident.opened #{incident.pk} orders-api: Orders API is down",
+        ]
+        wrong = Delivery.objects.get(endpoint__name="wrong")
+        assert wrong.status == "pending" and wrong.response_status == 401
+    finally:
+        server.shutdown()
+        server.server_close()
