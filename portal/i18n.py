@@ -389,7 +389,8 @@ def missing_entries(messages: dict, entries: list[Entry]) -> str:
 _SAME_IN_BOTH = (
     "Kaizen ms MiB KiB MB GB CSV JSON SARIF HTML PDF YAML API URL HTTP HTTPS SQL OpenAPI "
     "PgBouncer PostgreSQL HypoPG FastAPI SQLAlchemy Celery Redis ROI SLO SLOs CPU RPS req "
-    "p50 p90 p95 p99 pp id ID OK vs min DB CORS PNG GET POST PUT PATCH DELETE"
+    "p50 p90 p95 p99 pp id ID OK vs min DB CORS PNG GET POST PUT PATCH DELETE Uvicorn "
+    "Prometheus OTLP"
 )
 UNTRANSLATED_WORDS = frozenset(_SAME_IN_BOTH.split())
 _SKIPPED_ELEMENTS = ("script", "style", "code", "pre", "textarea", "kbd", "samp")
@@ -424,7 +425,8 @@ def unmarked_texts(source: str) -> list[tuple[int, str]]:
             continue
         if token.token_type != TokenType.TEXT or quiet:
             continue
-        text, position, node, start = token.contents, 0, [], 0
+        text, position, start = token.contents, 0, 0
+        node: list[str] = []
 
         def line_at(index: int, token=token, text=text) -> int:
             return token.lineno + text.count("\n", 0, index)
@@ -468,3 +470,24 @@ def unmarked_texts(source: str) -> list[tuple[int, str]]:
         if node and not skipped and _english("".join(node)):
             found.append((line_at(start), " ".join("".join(node).split())))
     return found
+
+
+class Phrase(str):
+    """English words that remember their msgid and parameters.
+
+    Code, JSON, gates and the CLI use it as the plain English ``str`` it is; a
+    page shows it in its own language through the ``|translated`` filter. The
+    msgid is marked where it is written: ``Phrase(gettext_noop("… %(path)s …"), path=…)``.
+    """
+
+    msgid: str
+    params: dict
+
+    def __new__(cls, msgid: str, **params) -> Phrase:
+        phrase = super().__new__(cls, msgid % params if params else msgid)
+        phrase.msgid, phrase.params = msgid, params
+        return phrase
+
+    def translated(self, gettext) -> str:
+        text = gettext(self.msgid)
+        return text % self.params if self.params else text

@@ -45,13 +45,17 @@ class Joined:
         return self.separator.join(str(part) for part in self.parts)
 
 
+# What notify and route send: plain English, or words put into each reader's language.
+Words = str | Text | Joined
+
+
 def in_language(words, language: str) -> str:
     """``words`` (str, Text, Joined or a lazy string) as written in ``language``."""
     with translation.override(language):
         return str(words)
 
 
-def notify(users, subject, body, url: str = "") -> None:
+def notify(users, subject: Words, body: Words, url: str = "") -> None:
     """One inbox entry and one email per person (people without an address get the entry),
     each in the person's own language (their profile's choice, else English)."""
     seen = set()
@@ -143,8 +147,8 @@ def _members(department, roles) -> list:
 
 def route(
     event: str,
-    subject: str,
-    body: str,
+    subject: Words,
+    body: Words,
     url: str = "",
     *,
     initiative=None,

@@ -47,6 +47,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from django.db.models import F, Max
+from django.utils.translation import gettext_noop
 
 from optimizations.models import Job, Measurement
 
@@ -57,21 +58,21 @@ DEFAULT_WORKERS = 1
 # PostgreSQL's default superuser_reserved_connections, when no DB scan read it.
 DEFAULT_RESERVED = 3
 
-MISSING_STRESS = (
+MISSING_STRESS = gettext_noop(
     "no stress benchmark with a knee yet — run strategy --focus scaling "
     "(or quality --focus testing)"
 )
-MISSING_PEAK = (
+MISSING_PEAK = gettext_noop(
     "expected peak load not set on the target — set it in the target's settings "
     "(or enter a peak above)"
 )
-MISSING_DB = "no DB scan with max_connections — run strategy --focus architecture"
+MISSING_DB = gettext_noop("no DB scan with max_connections — run strategy --focus architecture")
 MISSING_BOUND = (
     "the knee is known only as a lower bound (≥ {knee:g} req/s: {why}), and on the bound "
     "the plan does not fit — measure the knee where the load generator has a core of its "
     "own (a quieter machine, or more generator workers)"
 )
-MISSING_POOL = (
+MISSING_POOL = gettext_noop(
     "pool use at the knee not measured — run strategy --focus scaling (a stress test and a "
     "DB scan together) with the pool gauges (db_pool_size, db_pool_checked_out, "
     "db_pool_max_overflow) on the target's /metrics"
@@ -174,7 +175,7 @@ def advise(
                 f"the latest stress test (job #{job.pk}) measured no knee: {why} — run it "
                 "where the load generator has a core of its own"
             )
-            advice.summary = "Not enough measurements for a capacity model yet."
+            advice.summary = gettext_noop("Not enough measurements for a capacity model yet.")
             return advice
         # A stress test ran and no step met the SLOs: more instances do not bring
         # latency under its objective — that is a failed capacity model, not a gap.
@@ -187,14 +188,16 @@ def advise(
         )
         return advice
     if knee is None or peak is None:
-        advice.summary = "Not enough measurements for a capacity model yet."
+        advice.summary = gettext_noop("Not enough measurements for a capacity model yet.")
         return advice
 
     # 1. Instances.
     knee_rps, peak_value = knee.number, peak.number
     if knee_rps <= 0:
         advice.ok = False
-        advice.summary = "The stress test found no sustainable rate: no plan can carry the peak."
+        advice.summary = gettext_noop(
+            "The stress test found no sustainable rate: no plan can carry the peak."
+        )
         return advice
     planned = knee_rps * HEADROOM
     advice.instances = max(1, math.ceil(peak_value / planned))
@@ -363,27 +366,39 @@ def _knee(target) -> Fact | None:
 
 def _peak(target, peak_rps: float | None) -> Fact | None:
     if peak_rps:
-        return Fact("peak", "Expected peak load", float(peak_rps), "req/s", "entered above")
+        return Fact(
+            "peak",
+            gettext_noop("Expected peak load"),
+            float(peak_rps),
+            "req/s",
+            gettext_noop("entered above"),
+        )
     if target.expected_rps:
         return Fact(
             "peak",
-            "Expected peak load",
+            gettext_noop("Expected peak load"),
             float(target.expected_rps),
             "req/s",
-            "the target's settings",
+            gettext_noop("the target's settings"),
         )
     return None
 
 
 def _workers(workers: int | None) -> Fact:
     if workers:
-        return Fact("workers", "Worker processes per instance", workers, "", "entered above")
+        return Fact(
+            "workers",
+            gettext_noop("Worker processes per instance"),
+            workers,
+            "",
+            gettext_noop("entered above"),
+        )
     return Fact(
         "workers",
-        "Worker processes per instance",
+        gettext_noop("Worker processes per instance"),
         DEFAULT_WORKERS,
         "",
-        "assumed: Uvicorn's default (enter yours above)",
+        gettext_noop("assumed: Uvicorn's default (enter yours above)"),
     )
 
 
@@ -412,10 +427,16 @@ def _server(target, max_connections: int | None) -> dict | None:
             else f"PostgreSQL's default superuser_reserved_connections ({DEFAULT_RESERVED})"
         )
         return {
-            "max": Fact("max_connections", "max_connections", max_connections, "", "entered above"),
+            "max": Fact(
+                "max_connections",
+                "max_connections",
+                max_connections,
+                "",
+                gettext_noop("entered above"),
+            ),
             "usable": Fact(
                 "usable",
-                "Usable connections",
+                gettext_noop("Usable connections"),
                 max(0, max_connections - reserved),
                 "",
                 f"max_connections − {reserved} reserved ({how})",
@@ -432,7 +453,7 @@ def _server(target, max_connections: int | None) -> dict | None:
         ),
         "usable": Fact(
             "usable",
-            "Usable connections",
+            gettext_noop("Usable connections"),
             usable,
             "",
             f"max_connections − {total - usable} reserved (superuser_reserved_connections, "

@@ -38,11 +38,13 @@ from django.core.cache import cache
 from django.db.models import Avg, Count, F
 from django.db.models.functions import TruncDate
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from optimizations.analyzers import stats
 from optimizations.jobs import baselines
 from optimizations.models import Job, Measurement, TargetService
 from optimizations.targets import slo
+from portal.i18n import Phrase
 
 # Enough benchmark jobs for a trend of each kind (load-type, stress, endurance).
 BENCHMARK_JOBS = 48
@@ -86,11 +88,39 @@ OTHER_NAMES = (
     "metrics.error_rate",
 )
 
-# What to run when an SLO has no value, in the words of the run form.
-RUN_LOAD = "run a load benchmark (performance --focus fastapi, or quality --focus testing)"
-RUN_STRESS = "run a stress benchmark (quality --focus testing, or strategy --focus scaling)"
-RUN_ENDURANCE = "run an endurance benchmark with memory sampling (quality --focus testing)"
-RUN_DB_SCAN = "run a DB scan while the target serves traffic (performance --focus sqlalchemy)"
+# What to run when an SLO has no value, in the words of the run form. Marked with
+# gettext_noop: they stay English here (gates, reports) and the SLO board shows them
+# through |translated.
+RUN_LOAD = gettext_noop(
+    "run a load benchmark (performance --focus fastapi, or quality --focus testing)"
+)
+RUN_STRESS = gettext_noop(
+    "run a stress benchmark (quality --focus testing, or strategy --focus scaling)"
+)
+RUN_ENDURANCE = gettext_noop(
+    "run an endurance benchmark with memory sampling (quality --focus testing)"
+)
+RUN_DB_SCAN = gettext_noop(
+    "run a DB scan while the target serves traffic (performance --focus sqlalchemy)"
+)
+RUN_DB_SCAN_STATEMENTS = gettext_noop(
+    "run a DB scan with pg_stat_statements while the target serves traffic "
+    "(performance --focus sqlalchemy)"
+)
+SET_DATABASE_URL = {
+    RUN_DB_SCAN: gettext_noop(
+        "set the target's database URL, then run a DB scan while the target serves traffic "
+        "(performance --focus sqlalchemy)"
+    ),
+    RUN_DB_SCAN_STATEMENTS: gettext_noop(
+        "set the target's database URL, then run a DB scan with pg_stat_statements while "
+        "the target serves traffic (performance --focus sqlalchemy)"
+    ),
+}
+NO_AVAILABILITY = gettext_noop(
+    "no availability check in the last 30 days: Celery beat checks every target's health "
+    "each minute (./kaizen up starts it)"
+)
 
 
 @dataclass
@@ -520,7 +550,7 @@ def _memory(row: SloRow, data: BoardData) -> SloRow:
         row.missing = RUN_ENDURANCE
         return row
     if baseline is None or not baseline.value:
-        row.missing = (
+        row.missing = gettext_noop(
             "the baseline's memory is unknown: pin a run with an endurance test as the baseline"
         )
         return row
@@ -551,9 +581,7 @@ def _db_avg(row: SloRow, data: BoardData) -> SloRow:
 
 
 def _slow_rate(row: SloRow, data: BoardData) -> SloRow:
-    row.missing = _db_scan_hint(data.target).replace(
-        "run a DB scan", "run a DB scan with pg_stat_statements", 1
-    )
+    row.missing = _db_scan_hint(data.target, RUN_DB_SCAN_STATEMENTS)
     # A scan with samples stores the exact rate beside its estimate: the exact one judges.
     exact = {p.job_id: p for p in data.others.get("db.slow_query_rate.exact") or []}
     points = [exact.get(p.job_id, p) for p in data.others.get("db.slow_query_rate.estimate") or []]
@@ -570,10 +598,13 @@ def _pool(row: SloRow, data: BoardData) -> SloRow:
     if not target.metrics_path:
         row.missing = "set the target's metrics path and expose the SQLAlchemy pool gauges there"
     else:
-        row.missing = (
-            f"expose the pool gauges (db_pool_size, db_pool_checked_out, db_pool_max_overflow) "
-            f"on {target.metrics_path}, then run a DB scan or a probe "
-            "(strategy --focus architecture)"
+        row.missing = Phrase(
+            gettext_noop(
+                "expose the pool gauges (db_pool_size, db_pool_checked_out, "
+                "db_pool_max_overflow) on %(path)s, then run a DB scan or a probe "
+                "(strategy --focus architecture)"
+            ),
+            path=target.metrics_path,
         )
     linked = sorted(
         (data.others.get("db.pool.use") or []) + (data.others.get("probe.pool_use") or []),
@@ -595,10 +626,7 @@ def _is_in(data: BoardData, name: str, point: _Point) -> bool:
 
 
 def _availability(row: SloRow, data: BoardData) -> SloRow:
-    row.missing = (
-        "no availability check in the last 30 days: Celery beat checks every target's health "
-        "each minute (./kaizen up starts it)"
-    )
+    row.missing = NO_AVAILABILITY
     days = data.availability
     checks = sum(n for _, _, n in days)
     if not checks:
@@ -618,10 +646,10 @@ def _day_start(day) -> datetime.datetime:
     return timezone.make_aware(datetime.datetime.combine(day, datetime.time()))
 
 
-def _db_scan_hint(target) -> str:
+def _db_scan_hint(target, run: str = RUN_DB_SCAN) -> str:
     if not target.database_url_encrypted:
-        return "set the target's database URL, then " + RUN_DB_SCAN
-    return RUN_DB_SCAN
+        return SET_DATABASE_URL[run]
+    return run
 
 
 _ROW_BUILDERS = {

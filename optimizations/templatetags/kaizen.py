@@ -10,6 +10,7 @@ from django.utils.translation import gettext_lazy as _
 from optimizations.jobs import verdicts
 from optimizations.models import Job
 from optimizations.work import rule_texts
+from portal.i18n import Phrase
 
 register = template.Library()
 
@@ -118,6 +119,8 @@ def verdict_label(token) -> str:
 def translated(value):
     """A string marked with gettext_noop where it is defined (a job kind's label, its
     description) in the page's language; text without a translation is shown as it is."""
+    if isinstance(value, Phrase):
+        return value.translated(gettext)
     return gettext(value) if isinstance(value, str) and value else value
 
 

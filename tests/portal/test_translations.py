@@ -17,6 +17,9 @@ import pytest
 from django.conf import settings
 from django.urls import reverse
 
+from optimizations.jobs import kinds
+from optimizations.jobs.forms import FILLED_BY_PORTAL
+from optimizations.targets import slo
 from portal.i18n import (
     Entry,
     PoError,
@@ -142,10 +145,6 @@ def test_the_unmarked_text_check_finds_text_and_attributes_and_spares_data():
 def test_every_analyzer_parameter_and_slo_text_has_a_japanese_translation():
     """The analyzers and the SLO table stay English and Django-free; the forms and pages
     look their labels and help up in the catalogue at render time."""
-    from optimizations.jobs import kinds
-    from optimizations.jobs.forms import FILLED_BY_PORTAL
-    from optimizations.targets import slo
-
     texts = set()
     for kind in kinds.KINDS.values():
         for param in kind.params():

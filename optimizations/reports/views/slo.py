@@ -5,6 +5,7 @@ from __future__ import annotations
 from django import forms
 from django.http import HttpResponse
 from django.shortcuts import render
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET
 from django.views.decorators.vary import vary_on_headers
 
@@ -18,10 +19,10 @@ class AdvisorForm(forms.Form):
     """What strategy enters to try a plan; empty fields fall back to what is measured."""
 
     peak_rps = forms.FloatField(
-        required=False, min_value=0.1, max_value=10_000_000, label="Peak load (req/s)"
+        required=False, min_value=0.1, max_value=10_000_000, label=gettext_lazy("Peak load (req/s)")
     )
     workers_per_instance = forms.IntegerField(
-        required=False, min_value=1, max_value=512, label="Workers per instance"
+        required=False, min_value=1, max_value=512, label=gettext_lazy("Workers per instance")
     )
     max_connections = forms.IntegerField(
         required=False, min_value=1, max_value=1_000_000, label="max_connections"
