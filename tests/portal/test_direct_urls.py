@@ -53,6 +53,7 @@ def arguments(route, objects):
         "number": 1,
         "name": "x",
         "trace_id": "x",
+        "action_pk": 1,
     }
     return {name: values[name] for name in _names(route)}
 
