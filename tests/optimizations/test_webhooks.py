@@ -12,6 +12,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from optimizations import tasks
 from optimizations.management.commands.webhook_receiver import make_server
 from optimizations.models import Delivery, WebhookEndpoint
 from optimizations.observe import channels, incidents
@@ -20,6 +21,7 @@ from tests.conftest import PERSONAS
 
 NOW = timezone.make_aware(datetime.datetime(2026, 11, 16, 10, 0))
 SECRET = "s3cret-for-the-receiver"
+MINUTES_20 = datetime.timedelta(minutes=20)
 
 
 class Receiver:
@@ -215,3 +217,19 @@ def test_the_local_receiver_checks_what_kaizen_sends(target):
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_the_maintenance_sweep_escalates_and_delivers(target, receiver, manager, settings):
+    server = receiver()
+    endpoint(server.url)
+    incident = incidents.open_from_alert(
+        target, "test", "k", "Orders API is down", "high", now=timezone.now() - MINUTES_20
+    )
+    settings.KAIZEN_INCIDENT_ESCALATE_MINUTES = 15
+    # Run as beat runs it (the task's function, in this process).
+    assert tasks.incident_sweep() == {"escalated": 1, "delivered": 2}
+    assert [json.loads(body)["event"] for _headers, body in server.received] == [
+        "incident.opened",
+        "incident.escalated",
+    ]
+    assert incident.events.filter(kind="escalated").exists()
