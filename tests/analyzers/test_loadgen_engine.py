@@ -291,3 +291,34 @@ def test_a_longer_run_at_a_higher_rate_keeps_its_counts(fresh):
     output, _ = run(config(fresh.port, ["/ok"], rate=1000, duration=10, max_connections=64))
     totals = output.result["totals"]
     assert totals["offered"] == totals["ok"] == fresh.stats()["requests"] == 10_000
+
+
+def test_engines_of_a_distributed_test_wait_connected_for_the_agreed_start(fresh):
+    asked = []
+
+    def gate():
+        # Every engine is connected and nothing is sent yet: the instant is agreed now.
+        asked.append(fresh.stats()["requests"])
+        return time.time() + 0.3
+
+    ticks = []
+    output, _ = run(
+        config(fresh.port, ["/ok"], rate=200, duration=1, cpu=None),
+        workers=2,
+        start_gate=gate,
+        on_ticks=lambda raw, row: ticks.append((raw, row)),
+    )
+    assert asked == [0]
+    totals = output.result["totals"]
+    assert totals["sent"] == totals["ok"] == fresh.stats()["requests"] == 200
+    # The raw ticks (bucket counts, for a parent to merge) come with each merged row.
+    assert sum(t["ok"] for raw, _ in ticks for t in raw) == 200
+    assert [row for _, row in ticks] == output.rows
+
+
+def test_a_start_that_never_comes_sends_nothing(fresh):
+    output, _ = run(
+        config(fresh.port, ["/ok"], rate=200, duration=1, cpu=None), start_gate=lambda: None
+    )
+    assert output.cancelled
+    assert fresh.stats()["requests"] == 0

@@ -400,7 +400,9 @@ class Engine:
             # A distributed test (several generators on several hosts): connected, we wait
             # for the instant every generator agreed on ("start <epoch>" on stdin).
             at = await self.start_signal
-            await asyncio.sleep(max(0.0, at - time.time()))
+            # Timers may round to the millisecond (uvloop): never start before the instant.
+            while not self.done.done() and (left := at - time.time()) > 0:
+                await asyncio.sleep(left)
             if self.done.done():  # cancelled while waiting
                 return self.result()
         self.start = time.perf_counter()

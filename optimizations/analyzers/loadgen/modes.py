@@ -366,10 +366,11 @@ def _judge_generators(result: AnalysisResult, rounds: list[list[dict[str, Any]]]
     result.summary["generator_problems"] = problems
     result.verdict = INCOMPLETE
     result.verdict_reason = (
-        "not every generator sent its share — "
+        "not every generator sent its share as planned — "
         + "; ".join(problems)
-        + ". Run it again with enough free benchmark workers (one per generator, "
-        "docker compose up --scale worker-benchmark=N) or fewer generators."
+        + ". Run it again with a free benchmark worker per generator, each on a machine "
+        "of its own with cores to spare (README: One load test from many machines), or "
+        "with fewer generators."
         + (f" Besides: {result.verdict_reason}" if result.verdict_reason else "")
     )
 
