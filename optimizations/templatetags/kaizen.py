@@ -9,6 +9,7 @@ from django.utils.translation import gettext_lazy as _
 
 from optimizations.jobs import verdicts
 from optimizations.models import Job
+from optimizations.models.results import SEVERITY_LABELS
 from optimizations.work import rule_texts
 from portal.i18n import Phrase
 
@@ -100,6 +101,12 @@ VERDICT_LABELS = {
     "no change": _("no change"),
     "inconclusive": _("inconclusive"),
 }
+
+
+@register.filter
+def severity_label(token) -> str:
+    """A severity token (critical, high, medium, low, info) in the page's language."""
+    return SEVERITY_LABELS.get(token, token)
 
 
 @register.filter

@@ -17,6 +17,7 @@ from django.http import HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET, require_http_methods
 from django.views.decorators.vary import vary_on_headers
 
@@ -38,14 +39,14 @@ CHANGE_LABELS = {
 
 class RoiAssumptionsForm(forms.Form):
     expected_peak_rps = forms.IntegerField(
-        label="Expected peak load (req/s)",
+        label=_("Expected peak load (req/s)"),
         min_value=1,
         max_value=10_000_000,
         required=False,
-        help_text="Empty: the target's expected peak load.",
+        help_text=_("Empty: the target's expected peak load."),
     )
     cost_per_instance_month = forms.DecimalField(
-        label="Cost per instance and month",
+        label=_("Cost per instance and month"),
         min_value=0,
         max_digits=10,
         decimal_places=2,
@@ -54,13 +55,17 @@ class RoiAssumptionsForm(forms.Form):
     currency = forms.RegexField(
         regex=r"^[A-Z]{3}$",
         max_length=3,
-        error_messages={"invalid": "Enter a three-letter currency code such as EUR or USD."},
+        label=_("Currency"),
+        error_messages={"invalid": _("Enter a three-letter currency code such as EUR or USD.")},
     )
     horizon_months = forms.IntegerField(
-        label="Horizon (months)", min_value=1, max_value=120, help_text="Savings counted over it."
+        label=_("Horizon (months)"),
+        min_value=1,
+        max_value=120,
+        help_text=_("Savings counted over it."),
     )
     note = forms.CharField(
-        widget=forms.Textarea(attrs={"rows": 2}), required=False, max_length=2000
+        label=_("Note"), widget=forms.Textarea(attrs={"rows": 2}), required=False, max_length=2000
     )
 
     def __init__(self, *args, departments=(), **kwargs):
@@ -68,7 +73,7 @@ class RoiAssumptionsForm(forms.Form):
         self.departments = list(departments)
         for department in self.departments:
             self.fields[f"rate_{department.code}"] = forms.DecimalField(
-                label=f"{department.name} (per hour)",
+                label=gettext("%(department)s (per hour)") % {"department": department.name},
                 min_value=0,
                 max_digits=8,
                 decimal_places=2,
