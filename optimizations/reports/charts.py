@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import statistics
 from collections import defaultdict
 
@@ -29,18 +30,35 @@ PALETTE = {
     "errors": "#dc2626",
     "p50": "#2563eb",
     "p95": "#d97706",
-    "p99": "#b91c1c",
-    "service": "#7c3aed",
+    "p99": "#7c3aed",  # not red: errors are red, and both share a chart
+    "service": "#0891b2",
     "memory": "#0f766e",
 }
 LAYOUT = {
-    "margin": {"l": 56, "r": 16, "t": 28, "b": 40},
+    "margin": {"l": 56, "r": 16, "t": 48, "b": 40},
     "font": {"family": "system-ui, sans-serif", "size": 12, "color": "#1c2430"},
     "paper_bgcolor": "#ffffff",
     "plot_bgcolor": "#ffffff",
     "legend": {"orientation": "h", "y": -0.18},
     "hovermode": "x unified",
 }
+
+
+def log_ticks(values) -> dict:
+    """A logarithmic axis labelled 1-2-5 (1, 2, 5, 10, 20, 50 …) over the values' range,
+    each label written in full (Plotly's own labels read "5 2 1000 5 2 100")."""
+    positive = [v for v in values if isinstance(v, int | float) and v > 0]
+    if not positive:
+        return {"type": "log"}
+    low, high = min(positive), max(positive)
+    ticks, decade = [], 10.0 ** math.floor(math.log10(low))
+    while decade <= high * 10:
+        ticks += [decade * step for step in (1, 2, 5)]
+        decade *= 10
+    shown = [t for t in ticks if low / 2.5 <= t <= high * 2.5] or ticks[:3]
+    return {"type": "log", "tickvals": shown, "ticktext": [f"{t:,.10g}" for t in shown]}
+
+
 # The per-second row fields the benchmark timeline shows, in trace order.
 TIMELINE_FIELDS = ("offered", "achieved", "errors", "p50_ms", "p95_ms", "p99_ms")
 
@@ -120,8 +138,28 @@ def benchmark_timeline(rows: list[dict]) -> go.Figure:
     figure.update_layout(**LAYOUT, height=460)
     figure.update_xaxes(title_text=gettext("seconds since start"), row=2, col=1)
     # Latency spans milliseconds to seconds when a target saturates.
-    figure.update_yaxes(type="log", dtick=1, tickformat=",.0f", row=2, col=1)
+    latencies = [v for field in LATENCY_FIELDS for v in points[field] if v]
+    figure.update_yaxes(**log_ticks(latencies), row=2, col=1)
     return figure
+
+
+def _bin_floor(value: float) -> float:
+    """The 1-2-5 edge at or below ``value`` (0.37 → 0.2, 37 → 20, 120 → 100)."""
+    if value <= 0:
+        return 0.0
+    decade = 10.0 ** math.floor(math.log10(value))
+    for step in (5, 2, 1):
+        if value >= step * decade * (1 - 1e-9):
+            return round(step * decade, 12)
+    return round(decade, 12)
+
+
+def _next_edge(edge: float) -> float:
+    if edge <= 0:
+        return 0.001
+    decade = 10.0 ** math.floor(math.log10(edge) + 1e-9)
+    step = round(edge / decade)
+    return round({1: 2, 2: 5}.get(step, 10) * decade, 12)
 
 
 def latency_histogram(hdr: dict | None) -> go.Figure | None:
@@ -130,19 +168,29 @@ def latency_histogram(hdr: dict | None) -> go.Figure | None:
         return None
     histogram = Histogram.from_dict(hdr)
     scale = 1000.0 if hdr.get("unit", "us") == "us" else 1.0
-    lows, counts = [], []
+    # The HDR buckets are hundreds of thin slivers on a log axis: gathered into
+    # 1-2-5 bins (…, 10–20, 20–50, 50–100 ms, …) they are bars one can read.
+    bins: dict[float, int] = {}
     for low, _high, count in histogram.buckets():
-        lows.append(low / scale)
-        counts.append(count)
+        if count:
+            edge = _bin_floor(low / scale)
+            bins[edge] = bins.get(edge, 0) + count
+    edges = sorted(bins)
+    labels = [f"{edge:,.10g}–{_next_edge(edge):,.10g}" for edge in edges]
     figure = go.Figure(
-        go.Bar(x=lows, y=counts, marker_color=PALETTE["achieved"], name=gettext("requests"))
+        go.Bar(
+            x=labels,
+            y=[bins[edge] for edge in edges],
+            marker_color=PALETTE["achieved"],
+            name=gettext("requests"),
+        )
     )
     figure.update_layout(
         **LAYOUT,
         height=300,
-        bargap=0.05,
+        bargap=0.15,
         title={"text": gettext("Latency distribution"), "x": 0},
-        xaxis={"title": gettext("latency (ms, log scale)"), "type": "log"},
+        xaxis={"title": gettext("latency (ms)"), "type": "category"},
         yaxis={"title": gettext("requests")},
         showlegend=False,
     )
@@ -171,7 +219,12 @@ def operations_chart(operations: list[dict]) -> go.Figure | None:
         height=120 + 34 * len(names),
         barmode="group",
         title={"text": gettext("Latency per operation (ms)"), "x": 0},
-        xaxis={"title": "ms", "type": "log"},
+        xaxis={
+            "title": "ms",
+            **log_ticks(
+                [v for op in operations for v in (op.get("latency_ms") or {}).values() if v]
+            ),
+        },
         yaxis={"autorange": "reversed"},
     )
     return figure
@@ -206,7 +259,8 @@ def stress_steps(steps: list[dict]) -> go.Figure | None:
     figure.update_layout(**LAYOUT, height=340, title={"text": gettext("Stress steps"), "x": 0})
     figure.update_xaxes(title_text=gettext("offered req/s"))
     figure.update_yaxes(title_text=gettext("achieved req/s"), secondary_y=False)
-    figure.update_yaxes(title_text="p99 ms", type="log", secondary_y=True)
+    p99s = [(step.get("latency_ms") or {}).get("p99") for step in steps]
+    figure.update_yaxes(title_text="p99 ms", **log_ticks(p99s), secondary_y=True)
     return figure
 
 
@@ -346,10 +400,19 @@ def phase_burndown(initiative, tasks: list[dict], now=None) -> go.Figure | None:
     title = gettext("Remaining estimated hours")
     if left_out:
         title += f" ({left_out} task{'s' if left_out != 1 else ''} without an estimate not counted)"
+    # The planned period on the x axis: on day one the chart shows where the work
+    # starts against the ideal line, not a vertical stack of points.
+    xaxis: dict = {}
+    if initiative.target_date and initiative.start_date:
+        start = min(_midnight(initiative.start_date), times[0])
+        end = max(_midnight(initiative.target_date), times[-1])
+        if end > start:
+            xaxis = {"range": [start, end]}
     figure.update_layout(
         **LAYOUT,
         height=320,
         title={"text": title, "x": 0},
+        xaxis=xaxis,
         yaxis={"title": gettext("hours"), "rangemode": "tozero"},
     )
     return figure
@@ -495,7 +558,7 @@ def before_after_latency(
             + (", logarithmic scale)" if logarithmic else ")"),
             "x": 0,
         },
-        yaxis={"title": "ms", "type": "log"}
+        yaxis={"title": "ms", **log_ticks([*before["p95"], *after["p95"], *before.get("p50", [])])}
         if logarithmic
         else {"title": "ms", "rangemode": "tozero"},
     )

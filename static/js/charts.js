@@ -43,14 +43,93 @@
   }
   const TRACE_FIELDS = ["offered", "achieved", "errors", "p50_ms", "p95_ms", "p99_ms"];
 
+  const WORDS = {
+    en: { data: "The chart's data", series: "Series", points: "Points", lowest: "Lowest", highest: "Highest", latest: "Latest", chart: "Chart", table: "its data follow in a table" },
+    ja: { data: "グラフのデータ", series: "系列", points: "点数", lowest: "最小", highest: "最大", latest: "最新", chart: "グラフ", table: "データは下の表にあります" },
+  };
+  const words = () => WORDS[(document.documentElement.lang || "en").slice(0, 2)] || WORDS.en;
+
+  function titleOf(figure) {
+    const title = figure.layout && figure.layout.title;
+    const text = typeof title === "string" ? title : title && title.text;
+    const notes = ((figure.layout && figure.layout.annotations) || []).map((a) => a.text);
+    return [text, ...notes].filter(Boolean).join(" · ");
+  }
+
+  function shown(value) {
+    if (typeof value !== "number") return value == null ? "—" : String(value);
+    return value.toLocaleString(document.documentElement.lang || undefined, { maximumFractionDigits: 2 });
+  }
+
+  // Each series' extent, as the chart's text alternative (a table screen readers read).
+  function dataTable(figure) {
+    const w = words();
+    const details = document.createElement("details");
+    details.className = "chart-data";
+    const summary = document.createElement("summary");
+    summary.textContent = w.data;
+    details.append(summary);
+    const table = document.createElement("table");
+    const head = table.createTHead().insertRow();
+    [w.series, w.points, w.lowest, w.highest, w.latest].forEach((label) => {
+      const th = document.createElement("th");
+      th.textContent = label;
+      head.append(th);
+    });
+    const body = table.createTBody();
+    figure.data.forEach((trace, index) => {
+      const values = (trace.orientation === "h" ? trace.x : trace.y) || [];
+      const numbers = values.filter((v) => typeof v === "number");
+      const row = body.insertRow();
+      [trace.name || `${index + 1}`, numbers.length,
+        numbers.length ? Math.min(...numbers) : null, numbers.length ? Math.max(...numbers) : null,
+        numbers.length ? numbers[numbers.length - 1] : null].forEach((cell) => {
+        row.insertCell().textContent = shown(cell);
+      });
+    });
+    details.append(table);
+    return details;
+  }
+
+  // A chart of one point is a figure, not a chart: the value, its series and when.
+  function singlePoint(figure) {
+    const traces = figure.data.filter((t) => (t.y || []).some((v) => v != null));
+    if (!traces.length || traces.some((t) => t.type === "bar" || t.type === "box")) return null;
+    if (traces.some((t) => (t.x || []).filter((x, i) => t.y[i] != null).length > 1)) return null;
+    const box = document.createElement("div");
+    box.className = "chart-figure";
+    traces.forEach((trace) => {
+      const i = trace.y.findIndex((v) => v != null);
+      const line = document.createElement("p");
+      const figureValue = document.createElement("strong");
+      figureValue.textContent = shown(trace.y[i]);
+      line.append(figureValue, ` ${trace.name || ""}`);
+      if (trace.x && trace.x[i] != null) line.append(` · ${String(trace.x[i]).replace("T", " ").slice(0, 16)}`);
+      box.append(line);
+    });
+    return box;
+  }
+
   function draw(root) {
     if (!window.Plotly) return;
     root.querySelectorAll("script.plotly-figure").forEach((script) => {
       const target = document.getElementById(script.dataset.target);
       if (!target || target.dataset.drawn) return;
       const figure = JSON.parse(script.textContent);
-      Plotly.newPlot(target, figure.data, figure.layout, CONFIG);
+      const title = titleOf(figure);
+      const live = script.dataset.target.endsWith("-timeline");
+      const single = live ? null : singlePoint(figure);
       target.dataset.drawn = "1";
+      if (single) {
+        if (title) single.prepend(Object.assign(document.createElement("p"), { className: "muted", textContent: title }));
+        target.replaceChildren(single);
+        target.classList.add("as-figure");
+        return;
+      }
+      Plotly.newPlot(target, figure.data, figure.layout, CONFIG);
+      target.setAttribute("role", "figure");
+      target.setAttribute("aria-label", `${title || words().chart}: ${words().table}`);
+      if (!live) target.after(dataTable(figure));
     });
     root.querySelectorAll("script.plotly-extend").forEach((script) => {
       const target = document.getElementById(script.dataset.target);
