@@ -244,6 +244,12 @@ def job_detail(request, pk):
             "target", "run", "initiative", "phase", "triggered_by", "waiting_for"
         ),
     )
+    if request.htmx and request.GET.get("part") == "generators":
+        # A distributed test's generators, polled while it runs; once it has ended the
+        # panel goes (the result shows their final health) and the polling stops.
+        now = _generators_now(job)
+        template = "optimizations/jobs/job_detail.html#generators"
+        return polling.answer(request, template, {"job": job, **now}, done=not now)
     logs = list(
         JobLog.objects.filter(job=job, seq__gt=max(0, job.log_lines - LOG_TAIL)).order_by("seq")
     )

@@ -122,6 +122,17 @@ def test_while_it_runs_the_job_page_shows_the_current_rounds_generators(
     rows = page.split(f'id="job-{job.pk}-generators"')[1].split("</table>")[0]
     assert rows.count("<tr id=") == 2  # the current round only
     assert "running" in rows and "pending" in rows and "badge bad" not in rows
+    # The panel polls its own fragment while the test runs, and stops once it has ended.
+    url = reverse("job_detail", args=[job.pk]) + "?part=generators"
+    assert f'hx-get="{url}"' in page
+    fragment = client.get(url, headers={"HX-Request": "true"})
+    assert fragment.status_code == 200
+    assert fragment.content.decode().count("<tr id=") == 2
+    Generator.objects.filter(job=job, round=2, index=1).update(status=Generator.RUNNING)
+    assert client.get(url, headers={"HX-Request": "true"}).content.decode().count("running") == 2
+    job.fail("stopped")
+    ended = client.get(url, headers={"HX-Request": "true"})
+    assert ended.status_code == 286 and ended.content.strip() == b""
 
 
 def test_purge_takes_old_generator_seconds_with_the_other_samples(target, settings):
