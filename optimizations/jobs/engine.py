@@ -315,6 +315,11 @@ def _create_run(
     return run
 
 
+# Kinds whose writes are a person's choice on a target that allows them (the others
+# write whenever the target allows it).
+WRITES_WHEN_ASKED = frozenset({"benchmark"})
+
+
 def chain(run: Run, steps, expires_at=None) -> list[Job]:
     """Create a run's jobs as one chain, in the order given: each waits for the one
     before it (and, if it loads its target, for the target's lease) until dispatch()
@@ -322,9 +327,13 @@ def chain(run: Run, steps, expires_at=None) -> list[Job]:
     created, previous = [], None
     for kind, target, params in steps:
         if any(param.name == "allow_writes" for param in kind.params()):
-            # Whether a job may write through the target's API is the target's setting
-            # ("allows writes": staging), never the person's or the form's.
-            params = {**params, "allow_writes": bool(getattr(target, "allows_writes", False))}
+            # No job writes through a target's API unless the target allows writes
+            # (staging). There, the security scan's fuzzing writes (issue 17, Decided);
+            # a load test writes only when asked, so a baseline on a staging target is
+            # a read-only load test unless someone chose a write-path one.
+            asked = params.get("allow_writes") if kind.name in WRITES_WHEN_ASKED else True
+            allowed = bool(getattr(target, "allows_writes", False))
+            params = {**params, "allow_writes": bool(asked) and allowed}
         previous = Job.objects.create(
             run=run,
             kind=kind.name,

@@ -44,8 +44,9 @@ class RunForm(forms.Form):
         return data
 
 
-# Parameters the portal fills from the target itself (engine.chain), not offered on forms.
-FILLED_BY_PORTAL = ("allow_writes",)
+# Parameters the portal fills from the target itself (engine.chain), not offered on the
+# kind's form: the security scan writes whenever its target allows writes.
+FILLED_BY_PORTAL = {"security_scan": ("allow_writes",)}
 
 
 # What a kind's form shows unfolded; its other parameters wait under "Advanced options".
@@ -132,7 +133,7 @@ def params_form_class(declared, defaults=None, kind=""):
     defaults = defaults or {}
     essential = ESSENTIAL.get(kind)
     for param in declared:
-        if param.name in FILLED_BY_PORTAL:
+        if param.name in FILLED_BY_PORTAL.get(kind, ()):
             continue
         # The analyzers stay Django-free and English: their labels and help are looked
         # up in the catalogue here (tests/portal/test_translations.py checks each has one).
@@ -186,13 +187,13 @@ def of_test_type(params: dict) -> dict:
     return {name: value for name, value in params.items() if mode in FIELD_TEST_TYPES[name]}
 
 
-def params_from_form(declared, cleaned: dict) -> dict:
+def params_from_form(declared, cleaned: dict, kind: str = "") -> dict:
     """The values a person changed from the defaults, ready for validate_params."""
     import json
 
     values = {}
     for param in declared:
-        if param.name in FILLED_BY_PORTAL:
+        if param.name in FILLED_BY_PORTAL.get(kind, ()):
             continue
         value = cleaned.get(param.name)
         if value in (None, "") and param.type != "bool":

@@ -155,7 +155,7 @@ def job_start(request: HtmxHttpRequest, slug: str, kind: str) -> HttpResponse:
             status=422,
         )
     try:
-        params = params_from_form(spec.params(), form.cleaned_data)
+        params = params_from_form(spec.params(), form.cleaned_data, kind)
         if kind == "benchmark":
             params = of_test_type(params)
         if upload is not None and upload.cleaned_data["scenario_file"]:

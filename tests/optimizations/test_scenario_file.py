@@ -185,20 +185,28 @@ def test_the_job_page_shows_journeys_and_per_step_figures(login, qa_engineer, ta
     assert sum(journey["completed"] for journey in result.summary["journeys"]) > 0
 
 
-# -- writes: the target's setting, never the form's -----------------------------------------
+# -- writes: asked for, and only where the target allows them -------------------------------
 
 
 @pytest.mark.django_db
-def test_a_load_test_may_write_only_when_its_target_allows_writes(
+def test_a_load_test_writes_only_when_asked_and_its_target_allows_writes(
     login, qa_engineer, target, queue
 ):
     page = login(qa_engineer).get(reverse("job_params", args=[target.slug, "benchmark"]))
-    assert "allow_writes" not in page.content.decode()  # not the person's to choose
-    # Asked for by hand (the API, a re-run of an edited job): the target's setting wins.
+    assert 'name="p-allow_writes"' in page.content.decode()  # a write-path load is a choice
+    # Asked for on a target that does not allow writes: the target's setting wins.
     run = engine.start_job(qa_engineer, target, "benchmark", {"mode": "load", "allow_writes": True})
     assert run.jobs.get().params["allow_writes"] is False
     target.allows_writes = True  # the setting of a staging target
+    # Not asked for: a load test stays read-only even where writes are allowed.
     run = engine.start_job(qa_engineer, target, "benchmark", {"mode": "load"})
+    assert run.jobs.get().params["allow_writes"] is False
+    run = engine.start_job(qa_engineer, target, "benchmark", {"mode": "load", "allow_writes": True})
+    assert run.jobs.get().params["allow_writes"] is True
+    # The security scan's fuzzing writes whenever the target allows it (not on its form).
+    page = login(qa_engineer).get(reverse("job_params", args=[target.slug, "security_scan"]))
+    assert 'name="p-allow_writes"' not in page.content.decode()
+    run = engine.start_job(qa_engineer, target, "security_scan", {})
     assert run.jobs.get().params["allow_writes"] is True
     # Kinds that never write carry no such parameter.
     run = engine.start_job(qa_engineer, target, "probe", {})

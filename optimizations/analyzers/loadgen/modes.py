@@ -78,10 +78,10 @@ _SCENARIO = [
         "allow_writes",
         "bool",
         False,
-        label="Writes allowed",
-        help="Set by the portal from the target's 'allows writes' setting: POST, PUT and "
-        "PATCH operations of the OpenAPI join the load with valid bodies generated from "
-        "their schemas, bulk endpoints at batches of 10, 100 and 1 000. Off: GET only.",
+        label="Write-path load",
+        help="POST, PUT and PATCH operations of the OpenAPI join the load with valid bodies "
+        "generated from their schemas, bulk endpoints at batches of 10, 100 and 1 000. "
+        "Only on a target whose settings allow writes (staging); off: GET only.",
     ),
     Param(
         "weights",
