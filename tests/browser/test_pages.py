@@ -129,6 +129,9 @@ def test_main_pages_fit_have_no_console_error_and_are_axe_clean(
     page.on("pageerror", lambda error: errors.append(str(error)))
     sign_in(page, live_server.url, username)
     assert page.get_attribute("html", "lang") == language
+    # A laptop's top bar is one line: every link shown, none wrapped; a phone's folds.
+    bar = page.evaluate("document.querySelector('.topbar').getBoundingClientRect().height")
+    assert bar <= 56 if width == "laptop" else page.is_visible("[data-menu-toggle]")
 
     report = {}
     for name, path in main_pages(*demo).items():
