@@ -24,6 +24,8 @@ def worker(tmp_path):
 
 def test_run_watch_cancel_and_rerun(browser_page, live_server, worker, target, qa_engineer):
     page = browser_page
+    errors = []
+    page.on("console", lambda message: message.type == "error" and errors.append(message.text))
     server = StubTarget(slow_seconds=20)
     try:
         target.base_url = server.url
@@ -69,6 +71,8 @@ def test_run_watch_cancel_and_rerun(browser_page, live_server, worker, target, q
         assert rows.count() == 2
         assert "Cancelled" in rows.nth(1).text_content()
         assert "Succeeded" in rows.nth(0).text_content()
+        # Watching it live logged nothing in the console (no oob swap without a target).
+        assert errors == []
     finally:
         server.close()
 

@@ -73,6 +73,10 @@ def test_every_out_of_band_swap_of_a_poll_finds_its_target_in_the_page(
     assert (f'id="job-{running_job.pk}-log-empty"' in first) == (lines_at_load == 0)
     assert f"job-{running_job.pk}-log-empty" not in second
     assert oob_targets(first) and oob_targets(second)
+    # An out-of-band element without an id has no target either ("#null" in the console).
+    for body in (first, second):
+        tags = re.findall(r'<[^>]*hx-swap-oob="[^":]*"[^>]*>', body)  # no selector of its own
+        assert tags and [tag for tag in tags if ' id="' not in tag] == []
     for target in oob_targets(first) + oob_targets(second):
         if target != f"job-{running_job.pk}-log-empty":
             assert f'id="{target}"' in page
