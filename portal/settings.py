@@ -231,6 +231,9 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {
 }
 KAIZEN_TICK_SECONDS = env_int("KAIZEN_TICK_SECONDS", 10, minimum=1)
 KAIZEN_AVAILABILITY_SECONDS = env_int("KAIZEN_AVAILABILITY_SECONDS", 60, minimum=5)
+# HR's compliance register is judged this often (a judgement that did not change only
+# confirms the stored one, so a short interval costs no rows).
+KAIZEN_COMPLIANCE_SECONDS = env_int("KAIZEN_COMPLIANCE_SECONDS", 600, minimum=60)
 # Beat's tick (the reaper of lost jobs, due schedules, expiry) and the minute
 # availability checks have a queue of their own, served by the maintenance
 # worker alone (portal/processes.py): long analysis jobs never hold them up.
@@ -283,8 +286,8 @@ CELERY_BEAT_SCHEDULE = {
     # HR's compliance register: every control judged, reminders of due attestations.
     "kaizen-compliance": {
         "task": "departments.tasks.evaluate_compliance",
-        "schedule": 3600,
-        "options": {"queue": "maintenance", "expires": 3600},
+        "schedule": KAIZEN_COMPLIANCE_SECONDS,
+        "options": {"queue": "maintenance", "expires": KAIZEN_COMPLIANCE_SECONDS},
     },
 }
 # Incidents (optimizations.observe): an open incident nobody acknowledged for this many
