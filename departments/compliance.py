@@ -781,7 +781,8 @@ def register(include_inactive: bool = False) -> list[Row]:
     return _rows(
         listed,
         _newest(listed, Evaluation.objects.all()),
-        "Not evaluated yet: the schedule judges every control every ten minutes (or press Evaluate now).",
+        "Not evaluated yet: the schedule judges every control every ten minutes "
+        "(or press Evaluate now).",
     )
 
 
