@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 
 import pytest
 from django.conf import settings
+from django.utils import translation
 
 from departments.defaults import ensure_departments
 from departments.models import Department, Membership
@@ -63,7 +64,12 @@ def _test_settings(settings):
     from django.core.cache import cache
 
     cache.clear()
+    # Django keeps the last activated language on the thread after a request; a test
+    # that renders or names things outside a request must not inherit the previous
+    # test's Japanese.
+    translation.activate(settings.LANGUAGE_CODE)
     yield
+    translation.deactivate()
     cache.clear()
 
 

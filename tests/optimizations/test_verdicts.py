@@ -120,7 +120,7 @@ def test_the_run_page_says_running_while_a_job_runs_and_offers_cancel(client, qa
     probe.save()
     client.force_login(qa_engineer)
     page = client.get(reverse("run_detail", args=[run.pk])).content.decode()
-    assert '<span class="badge running">running</span>' in page
+    assert '<span class="badge running">Running</span>' in page  # the status in words
     assert "Cancel run" in page and "25 %" in page
 
 
