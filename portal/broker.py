@@ -149,6 +149,43 @@ class Channel(filesystem.Channel):
             moved,
         )
 
+    def _queue_bind(self, exchange, routing_key, pattern, queue):
+        # Stock kombu creates a missing exchange table with "wb" and only then locks it,
+        # so a second worker starting at the same instant can open the new, still empty
+        # file, lock it first and fail on its empty JSON (seen with two benchmark workers
+        # starting together: "the worker did not start", JSONDecodeError). Here the file
+        # is created without truncation and read, changed and rewritten under one lock;
+        # an empty table is an empty list.
+        file = self._exchange_file(exchange)
+        self.control_folder.mkdir(exist_ok=True)
+        binding = filesystem.exchange_queue_t(routing_key or "", pattern or "", queue or "")
+        try:
+            with file.open("ab+", buffering=0) as f_obj:
+                filesystem.lock(f_obj, filesystem.LOCK_EX)
+                try:
+                    f_obj.seek(0)
+                    text = bytes_to_str(f_obj.read()).strip()
+                    try:
+                        table = (
+                            [filesystem.exchange_queue_t(*row) for row in loads(text)]
+                            if text
+                            else []
+                        )
+                    except ValueError as exc:
+                        logger.error(
+                            "broker: exchange table %r was unreadable (%s); rebuilt", exchange, exc
+                        )
+                        table = []
+                    if binding not in table:
+                        table.insert(0, binding)
+                        f_obj.seek(0)
+                        f_obj.truncate()
+                        f_obj.write(str_to_bytes(dumps(table)))
+                finally:
+                    filesystem.unlock(f_obj)
+        except OSError as exc:
+            raise ChannelError(f"Cannot open {file}") from exc
+
     def get_table(self, exchange):
         # A damaged exchange table must not take the worker down either: no
         # bindings means the broadcast reaches nobody, which the status page shows.

@@ -252,3 +252,29 @@ def test_a_real_worker_survives_a_torn_message_and_runs_the_next_task(tmp_path):
         assert "torn or corrupt" in worker.output()
     finally:
         worker.stop()
+
+
+def test_a_binding_made_while_another_worker_creates_the_exchange_table_succeeds(folders):
+    """Two workers starting at once: the first has created the exchange table but not yet
+    written it (stock kombu creates with "wb", then locks); the second must bind, not die
+    on the empty file."""
+    (folders["control"] / "celery.pidbox.exchange").write_bytes(b"")
+    with connect(folders) as connection:
+        channel = connection.default_channel
+        channel._queue_bind("celery.pidbox", "", "", "worker-1.pidbox")
+        channel._queue_bind("celery.pidbox", "", "", "worker-2.pidbox")
+        channel._queue_bind("celery.pidbox", "", "", "worker-1.pidbox")  # once only
+        assert sorted(q.queue for q in channel.get_table("celery.pidbox")) == [
+            "worker-1.pidbox",
+            "worker-2.pidbox",
+        ]
+
+
+def test_the_stock_binding_would_have_died_on_the_same_empty_table(folders):
+    """The failure the binding above fixes (so that test can fail)."""
+    (folders["control"] / "celery.pidbox.exchange").write_bytes(b"")
+    connection = Connection(
+        transport=stock_filesystem.Transport, transport_options=options(folders)
+    )
+    with connection, pytest.raises(ValueError):
+        connection.default_channel._queue_bind("celery.pidbox", "", "", "worker-1.pidbox")
