@@ -215,7 +215,7 @@ def test_concurrent_readers_deliver_each_message_once(folders):
 
 def test_the_status_page_lists_messages_set_aside(login, viewer, settings, tmp_path, monkeypatch):
     # The page's other panels ask the broker and the workers; none runs here.
-    monkeypatch.setattr("optimizations.jobs.engine.broker_reachable", lambda timeout: None)
+    monkeypatch.setattr("portal.status.broker_reachable", lambda timeout: None)
     monkeypatch.setattr("portal.status.workers", lambda timeout=1.0: None)
     monkeypatch.setattr("portal.status.queue_lengths", dict)
     settings.BROKER_DIR = tmp_path / "broker"
