@@ -336,7 +336,13 @@ def _training_current(control: Control, now: datetime.datetime, period: Period) 
             evidence,
         )
     if not records:
-        return Result(PASS, "No training is assigned to engineers, so none is behind.")
+        # Nothing to judge is not a pass (the shared vocabulary): say what would make
+        # this control judgeable.
+        return Result(
+            INCOMPLETE,
+            "No training is assigned to engineers yet: assign the required modules under "
+            "Training, then this control can be judged.",
+        )
     return Result(
         PASS,
         f"{len(records)} of {len(records)} training records of engineers are current.",
@@ -398,7 +404,8 @@ def _postmortems(control: Control, now: datetime.datetime, period: Period) -> Re
             )
     if not evidence:
         return Result(
-            PASS, f"No incident was resolved in {period.label}, so none lacked a postmortem."
+            INCOMPLETE,
+            f"No incident was resolved in {period.label}: there is no postmortem to judge yet.",
         )
     if late:
         return Result(
@@ -439,7 +446,8 @@ def _load_test_before_qa_gate(control: Control, now: datetime.datetime, period: 
             gates.setdefault(pk, _midnight(actual_end + datetime.timedelta(days=1)))
     if not gates:
         return Result(
-            PASS, f"No phase-4 gate was passed in {period.label}, so none lacked a load test."
+            INCOMPLETE,
+            f"No phase-4 gate was passed in {period.label}: there is no gate to judge yet.",
         )
     phases = Phase.objects.filter(pk__in=gates).select_related("initiative__target")
     evidence, missing = [], 0
@@ -513,7 +521,10 @@ def _secrets_decrypt(control: Control, now: datetime.datetime, period: Period) -
             evidence,
         )
     if not stored:
-        return Result(PASS, "No secrets are stored, so none is unreadable.")
+        return Result(
+            INCOMPLETE,
+            "No secrets are stored yet (database URLs, auth headers): nothing to decrypt.",
+        )
     return Result(PASS, f"All {stored} stored secrets decrypt with the current key.", evidence)
 
 

@@ -244,10 +244,12 @@ def _incident(target, ended_at, key="down"):
 HOUR = datetime.timedelta(hours=1)
 
 
-def test_postmortems_pass_with_no_incident_resolved_in_the_period(make_control):
+def test_postmortems_are_incomplete_with_no_incident_resolved_in_the_period(make_control):
     result = judge(make_control("postmortems", recurrence=Control.MONTHLY))
-    assert result.status == "pass"
-    assert result.reason == "No incident was resolved in 2026-11, so none lacked a postmortem."
+    assert result.status == "incomplete"  # nothing seen is never a pass
+    assert result.reason == (
+        "No incident was resolved in 2026-11: there is no postmortem to judge yet."
+    )
 
 
 def test_postmortems_within_five_working_days_pass_late_or_missing_fail(
@@ -293,7 +295,7 @@ def test_a_qa_gate_without_a_load_test_before_it_fails(make_control, initiative,
     control = make_control("load_test_before_qa_gate", code="qa")
     type(initiative).objects.filter(pk=initiative.pk).update(start_date=NOW.date() - days(30))
     finished_job(target, "benchmark", NOW - days(31))  # before the initiative: not its evidence
-    assert judge(control).status == "pass"  # no gate this quarter: nothing lacks one
+    assert judge(control).status == "incomplete"  # no gate this quarter: nothing to judge
     _sign_qa_gate(initiative, manager, NOW - days(2))
     finished_job(target, "benchmark", NOW - days(1))  # after the gate: no evidence
     result = judge(control)
@@ -595,3 +597,12 @@ def test_the_schedule_confirms_an_unchanged_judgement_and_keeps_each_change(
     outcome = evaluate_compliance()
     assert outcome["statuses"] == {"fail": 1}
     assert outcome["reminders"] == {"before": 0, "overdue": 0}
+
+
+def test_controls_with_nothing_to_judge_are_incomplete_never_pass(make_control):
+    # No training assigned, no secret stored: nothing seen is not evidence of compliance.
+    training = judge(make_control("training_current", code="hr"))
+    secrets = judge(make_control("secrets_decrypt", code="strategy"))
+    assert (training.status, secrets.status) == ("incomplete", "incomplete")
+    assert "No training is assigned" in training.reason
+    assert "No secrets are stored" in secrets.reason
