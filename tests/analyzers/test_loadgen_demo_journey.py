@@ -8,7 +8,7 @@ import pytest
 
 from optimizations.analyzers.base import LocalContext, TargetSpec
 from optimizations.analyzers.loadgen import run
-from tests.analyzers.test_securityscan_shop import _shop
+from tests.analyzers.test_securityscan_shop import API_KEY, _shop
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "scenarios" / "shop_journey.yaml"
 STEPS = [
@@ -58,10 +58,20 @@ def test_the_example_journey_runs_against_the_demo_shop(mode, tmp_path):
 
 
 def test_write_path_load_on_the_demo_shop_refers_to_real_rows(tmp_path):
-    server, log, base_url = _shop("slow", tmp_path)
+    # The fixed twin: what is checked here is the load generator's bodies — they name rows
+    # that exist and keep unique codes unique (its sku is ^[A-Za-z0-9-]+$, at most 32, unique)
+    # — not the slow shop's planted write races, whose per-item commits on SQLite could make a
+    # valid order wait past its timeout on a busy machine.
+    server, log, base_url = _shop("fast", tmp_path)
     ctx = LocalContext()
     try:
-        target = TargetSpec(name="shop", base_url=base_url, max_rate=200, allows_writes=True)
+        target = TargetSpec(
+            name="shop",
+            base_url=base_url,
+            max_rate=200,
+            allows_writes=True,
+            auth_header=("X-API-Key", API_KEY),  # the twin's writes need the key
+        )
         result = run(
             target,
             {
@@ -82,7 +92,9 @@ def test_write_path_load_on_the_demo_shop_refers_to_real_rows(tmp_path):
         log.close()
     by_name = {op["name"]: op for op in result.summary["operations"]}
     # Valid bodies whose category_id and item_id name rows that exist: created, not refused.
+    shop_log = (tmp_path / "fast.log").read_text(errors="replace")[-3000:]
     for name in ("POST /items", "POST /orders", "POST /items/bulk ×10"):
-        assert by_name[name]["ok"] > 0 and by_name[name]["error_rate"] == 0, by_name[name]
+        op = by_name[name]
+        assert op["ok"] > 0 and op["error_rate"] == 0, (op, shop_log)
     assert "POST /auth/token" not in by_name
     assert any("POST /auth/token skipped" in message for _, message in ctx.logs)

@@ -209,3 +209,22 @@ def test_unbounded_values_stay_ordinary_in_a_load():
         assert -(2**31) <= body["n"] < 2**31 and abs(body["x"]) <= 1e9 and len(body["s"]) <= 64
         # A bound the schema sets itself is kept, not replaced.
         assert "big" not in body or body["big"] >= 2**40
+
+
+def test_codes_with_a_pattern_or_a_tight_max_length_are_made_unique_within_the_schema():
+    # The demo shop's fixed twin: sku is ^[A-Za-z0-9-]+$ and at most 32 characters, unique.
+    sku = {"type": "string", "minLength": 1, "maxLength": 32, "pattern": "^[A-Za-z0-9-]+$"}
+    long_one = "A" * 30
+    assert bodies.uniquify({}, "AB-1", sku, "-${journey}") == "AB-1-${journey}"
+    shortened = bodies.uniquify({}, long_one, sku, "-${journey}")
+    assert shortened == "A" * (32 - bodies.SUFFIX_ROOM) + "-${journey}"
+    for rendered in ("-0-0", "-7-123-45", bodies.RENDERED_SUFFIX):
+        text = shortened.replace("-${journey}", rendered)
+        assert len(text) <= 32 and bodies._accepts(sku["pattern"], text)
+    # A pattern the suffix cannot satisfy, or no room at all: left as drawn, never invalid.
+    digits = {"type": "string", "pattern": "^[0-9]+$"}
+    assert bodies.uniquify({}, "123", digits, "-${journey}") == "123"
+    tiny = {"type": "string", "maxLength": 10}
+    assert bodies.uniquify({}, "abc", tiny, "-${journey}") == "abc"
+    unreadable = {"type": "string", "pattern": "(?<=x"}
+    assert bodies.uniquify({}, "abc", unreadable, "-${journey}") == "abc"

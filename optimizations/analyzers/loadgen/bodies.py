@@ -8,6 +8,9 @@ the same job draws the same bodies. Strings the schema leaves free (no enum,
 format or pattern, and room under maxLength) end in ``-${journey}``, which the
 engine makes unique per request: a load of creates does not collide with
 itself on unique keys, and a repeated run does not collide with the last one.
+A string with a ``pattern`` (a SKU like ``^[A-Za-z0-9-]+$``) gets the suffix too
+when the pattern still accepts it, and one near its ``maxLength`` is shortened to
+make room, so codes the schema constrains are unique as well.
 
 A field named ``<thing>_id`` takes ids that exist, read from the target's
 list of things (``GET /things``), so a write refers to real rows; an OAuth2
@@ -33,6 +36,9 @@ BULK_ELEMENTS = 20
 UNIQUE = "-${journey}"
 # The longest a unique suffix gets: "-" + "<seed>-<count>" + "-<index>" ≈ 24 characters.
 SUFFIX_ROOM = 24
+# What a suffix renders to at its longest (the index, then the seed and the count): a
+# pattern must accept the value with this appended for the value to be made unique.
+RENDERED_SUFFIX = "-999-2147483647-99999999"
 BULK_WORDS = re.compile(r"bulk|batch", re.IGNORECASE)
 WRITE_METHODS = ("post", "put", "patch")
 
@@ -223,13 +229,33 @@ def uniquify(doc: dict[str, Any], value: Any, schema: Any, suffix: str) -> Any:
     if isinstance(value, list):
         return [uniquify(doc, item, node.get("items"), suffix) for item in value]
     if isinstance(value, str) and node.get("type") == "string":
-        if any(key in node for key in ("enum", "const", "format", "pattern")):
+        if any(key in node for key in ("enum", "const", "format")):
             return value
+        drawn = value
         limit = _int(node.get("maxLength"))
         if limit is not None and len(value) + SUFFIX_ROOM > limit:
-            return value
+            value = value[: max(0, limit - SUFFIX_ROOM)]  # shortened to make room
+        shortest = value + "-0-0"  # the shortest a suffix renders to
+        if (
+            not value
+            or len(shortest) < (_int(node.get("minLength")) or 0)
+            or not _accepts(node.get("pattern"), value + RENDERED_SUFFIX)
+            or not _accepts(node.get("pattern"), shortest)
+        ):
+            return drawn  # no unique suffix fits what the schema accepts: left as drawn
         return value + suffix
     return value
+
+
+def _accepts(pattern: Any, text: str) -> bool:
+    """Whether a JSON Schema ``pattern`` (unanchored, as the standard says) accepts ``text``;
+    no pattern accepts everything, one Python cannot read accepts nothing."""
+    if pattern is None:
+        return True
+    try:
+        return isinstance(pattern, str) and re.search(pattern, text) is not None
+    except re.error:
+        return False
 
 
 def reference(value: Any, ids: Callable[[str], list[Any]], index: int) -> Any:
