@@ -79,6 +79,19 @@ def test_no_catalogue_entry_is_fuzzy_or_empty():
     assert not bad
 
 
+def test_the_catalogue_calls_a_target_by_one_name():
+    """A target service is 対象サービス on every page (the dominant term), never ターゲット."""
+    entries = parse_po(JA_PO.read_text(encoding="utf-8"))
+    translations = [
+        text
+        for entry in entries
+        if entry.msgid and not entry.obsolete
+        for text in [entry.msgstr, *entry.msgstr_plural.values()]
+    ]
+    assert sum("対象サービス" in text for text in translations) > 50
+    assert [text for text in translations if "ターゲット" in text] == []
+
+
 def test_the_committed_mo_is_compiled_from_the_po():
     mo = JA_PO.with_suffix(".mo")
     assert mo.exists(), "run ./kaizen manage compile_translations and commit the .mo"
