@@ -484,10 +484,39 @@ class Phrase(str):
     params: dict
 
     def __new__(cls, msgid: str, **params) -> Phrase:
-        phrase = super().__new__(cls, msgid % params if params else msgid)
+        english = {name: _translated(value, str) for name, value in params.items()}
+        phrase = super().__new__(cls, msgid % english if params else msgid)
         phrase.msgid, phrase.params = msgid, params
         return phrase
 
     def translated(self, gettext) -> str:
+        """The words in the active language; a parameter that is itself a Phrase (or a
+        list of them, joined with "; ") is put into the same language."""
         text = gettext(self.msgid)
-        return text % self.params if self.params else text
+        if not self.params:
+            return text
+        return text % {name: _translated(value, gettext) for name, value in self.params.items()}
+
+
+class Parts(list):
+    """Words joined by ``separator``: in English as a plain ``str``, or each part (a
+    Phrase among them) in a page's language when a Phrase holding them is translated."""
+
+    def __init__(self, parts=(), separator: str = "; ") -> None:
+        super().__init__(parts)
+        self.separator = separator
+
+    def __str__(self) -> str:
+        return self.separator.join(str(part) for part in self)
+
+    def translated(self, gettext) -> str:
+        return self.separator.join(str(_translated(part, gettext)) for part in self)
+
+
+def _translated(value, gettext):
+    """A parameter of a Phrase: in English when ``gettext`` is ``str``, else translated."""
+    if isinstance(value, Phrase | Parts):
+        return str(value) if gettext is str else value.translated(gettext)
+    if isinstance(value, list | tuple):
+        return _translated(Parts(value), gettext)
+    return value

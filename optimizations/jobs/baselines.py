@@ -33,9 +33,12 @@ from typing import Any
 
 from django.db.models import Q
 from django.urls import reverse
+from django.utils.translation import gettext_noop
+from django.utils.translation import gettext_noop as _
 
 from optimizations.analyzers import stats
 from optimizations.models import Initiative, Job, Measurement, Run, TargetService, Trace
+from portal.i18n import Parts, Phrase
 
 # The mode a baseline is about when nobody says: the sentinel and ROI guard latency.
 DEFAULT_MODE = "load"
@@ -46,13 +49,14 @@ SET_RUNS = stats.MIN_RUNS
 SET_DURATION = 10.0
 SET_MAX_RUNS = 20
 
-# (key, label, unit, lower is better, scale, value of one run from its summary)
+# (key, label, unit, lower is better, scale, value of one run from its summary); the labels
+# stay English (CSV, JSON) and the pages show them through |translated.
 METRICS = (
-    ("latency_med", "Median latency", "ms", True, stats.RATIO, lambda s: s["latency_ms"]["med"]),
-    ("latency_p95", "p95 latency", "ms", True, stats.RATIO, lambda s: s["latency_ms"]["p95"]),
-    ("latency_p99", "p99 latency", "ms", True, stats.RATIO, lambda s: s["latency_ms"]["p99"]),
-    ("throughput", "Throughput", "req/s", False, stats.RATIO, lambda s: s["rps"]),
-    ("error_rate", "Error rate", "%", True, stats.POINTS, lambda s: 100.0 * s["error_rate"]),
+    ("latency_med", _("Median latency"), "ms", True, stats.RATIO, lambda s: s["latency_ms"]["med"]),
+    ("latency_p95", _("p95 latency"), "ms", True, stats.RATIO, lambda s: s["latency_ms"]["p95"]),
+    ("latency_p99", _("p99 latency"), "ms", True, stats.RATIO, lambda s: s["latency_ms"]["p99"]),
+    ("throughput", _("Throughput"), "req/s", False, stats.RATIO, lambda s: s["rps"]),
+    ("error_rate", _("Error rate"), "%", True, stats.POINTS, lambda s: 100.0 * s["error_rate"]),
 )
 HEADLINE = "latency_p95"
 
@@ -174,18 +178,29 @@ def load_values(*sets: BenchmarkSet | None) -> None:
         wanted[pk].summary.update(zip(_VALUE_SUMMARY, values, strict=True))
 
 
-def set_label(run_id: int, mode: str, size: int, meta: Mapping[str, Any]) -> str:
-    """``run #12 (5 × load, 20 req/s, 10 s)``: a benchmark set in words."""
+def set_label(run_id: int, mode: str, size: int, meta: Mapping[str, Any]) -> Phrase:
+    """``run #12 (5 × load, 20 req/s, 10 s)``: a benchmark set in words (English; a
+    page shows it in its language through |translated)."""
     parts = [f"{size} × {mode}"]
     if meta.get("rate") is not None:
         parts.append(f"{float(meta['rate']):g} req/s")
     elif meta.get("connections") is not None:
-        parts.append(f"{meta['connections']} connections")
+        parts.append(
+            Phrase(gettext_noop("%(connections)s connections"), connections=meta["connections"])
+        )
     if meta.get("duration") is not None:
         parts.append(f"{float(meta['duration']):g} s")
     if meta.get("tracing"):
-        parts.append("traced")
-    return f"run #{run_id} ({', '.join(parts)})"
+        parts.append(Phrase(gettext_noop("traced")))
+    return Phrase(
+        gettext_noop("run #%(run_id)s (%(parts)s)"), run_id=run_id, parts=Parts(parts, ", ")
+    )
+
+
+# A set's role, marked for the pages (which show them through |translated).
+SET = Phrase(gettext_noop("Set"))
+BASELINE = Phrase(gettext_noop("Baseline"))
+LATEST = Phrase(gettext_noop("Latest"))
 
 
 @dataclass
@@ -199,7 +214,7 @@ class BenchmarkSet:
     pinned: bool = False
     # How it was chosen, in words: "pinned", "the first load set in the initiative"...
     how: str = ""
-    role: str = "Set"  # "Baseline" or "Latest" once chosen
+    role: str = SET  # BASELINE or LATEST once chosen
 
     @property
     def initiative_id(self) -> int | None:
@@ -231,8 +246,16 @@ class BenchmarkSet:
         return set_label(self.run_id, self.mode, self.size, self.meta)
 
     def describe(self) -> str:
-        """``Baseline: run #12 (5 × load, 20 req/s, 10 s), pinned``: the same words everywhere."""
-        return f"{self.role}: {self.label}" + (f", {self.how}" if self.how else "")
+        """``Baseline: run #12 (5 × load, 20 req/s, 10 s), pinned``: the same words everywhere
+        (English; a page shows it in its language through |translated)."""
+        if self.how:
+            return Phrase(
+                gettext_noop("%(role)s: %(label)s, %(how)s"),
+                role=self.role,
+                label=self.label,
+                how=self.how,
+            )
+        return Phrase(gettext_noop("%(role)s: %(label)s"), role=self.role, label=self.label)
 
     @property
     def url(self) -> str:
@@ -307,7 +330,7 @@ def choose_baseline(
     pinned = [s for s in sets if target.baseline_run_id and s.run_id == target.baseline_run_id]
     if pinned:
         chosen = max(pinned, key=lambda s: s.size)  # the set, not a stray single run beside it
-        chosen.pinned, chosen.how, chosen.role = True, "pinned", "Baseline"
+        chosen.pinned, chosen.how, chosen.role = True, Phrase(gettext_noop("pinned")), BASELINE
         return chosen
     others = [
         s
@@ -319,8 +342,13 @@ def choose_baseline(
     if not others:
         return None
     first = others[0]
-    first.role = "Baseline"
-    first.how = f"the first {mode} set" + (" in the initiative" if initiative else " of the target")
+    first.role = BASELINE
+    first.how = Phrase(
+        gettext_noop("the first %(mode)s set in the initiative")
+        if initiative
+        else gettext_noop("the first %(mode)s set of the target"),
+        mode=mode,
+    )
     return first
 
 
@@ -339,7 +367,10 @@ def choose_latest(base: BenchmarkSet, sets: list[BenchmarkSet]) -> BenchmarkSet 
     if not later:
         return None
     newest = later[-1]
-    newest.role, newest.how = "Latest", f"the newest set comparable to run #{base.run_id}"
+    newest.role = LATEST
+    newest.how = Phrase(
+        gettext_noop("the newest set comparable to run #%(run_id)s"), run_id=base.run_id
+    )
     return newest
 
 
@@ -429,16 +460,26 @@ def why_no_latest_in(base: BenchmarkSet, sets: list[BenchmarkSet]) -> str:
         and s.started_at > base.started_at
     ]
     if not later:
-        return f"no {base.mode} set after the baseline ({base.label})"
+        return Phrase(
+            gettext_noop("no %(mode)s set after the baseline (%(label)s)"),
+            mode=base.mode,
+            label=base.label,
+        )
     newest = later[-1]
     differs = [
         key
         for key in stats.COMPARABILITY_KEYS
         if key != "target_version" and newest.meta.get(key) != base.meta.get(key)
     ]
-    return (
-        f"no later {base.mode} set is comparable to the baseline ({base.label}): the newest, "
-        f"{newest.label}, differs in {', '.join(differs)}; re-run the baseline's configuration"
+    return Phrase(
+        gettext_noop(
+            "no later %(mode)s set is comparable to the baseline (%(label)s): the newest, "
+            "%(newest)s, differs in %(keys)s; re-run the baseline's configuration"
+        ),
+        mode=base.mode,
+        label=base.label,
+        newest=newest.label,
+        keys=", ".join(differs),
     )
 
 

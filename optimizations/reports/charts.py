@@ -430,9 +430,9 @@ def open_work_by_department(rows: list[dict]) -> dict | None:
         return None
     names = [row["name"] for row in rows]
     bars = (
-        ("open_tasks", "open tasks", PALETTE["achieved"]),
-        ("overdue_tasks", "of them overdue", PALETTE["errors"]),
-        ("open_findings", "open findings they own", PALETTE["offered"]),
+        ("open_tasks", gettext("open tasks"), PALETTE["achieved"]),
+        ("overdue_tasks", gettext("of them overdue"), PALETTE["errors"]),
+        ("open_findings", gettext("open findings they own"), PALETTE["offered"]),
     )
     traces = [
         {
@@ -500,7 +500,7 @@ def findings_over_time(rows: list[dict]) -> dict | None:
             "type": "scatter",
             "x": weeks,
             "y": [row[severity] for row in rows],
-            "name": severity,
+            "name": gettext(severity),
             "mode": "lines",
             "stackgroup": "severity",
             "line": {"color": SEVERITY_COLORS[severity], "width": 1, "shape": "hv"},
@@ -525,7 +525,6 @@ def before_after_latency(
     before: dict[str, list[float]],
     after: dict[str, list[float]],
     labels: tuple[str, str],
-    per: str = "run",
 ) -> go.Figure | None:
     """p50 and p95 latency of the baseline and the latest benchmark set, as boxes.
 
@@ -542,7 +541,7 @@ def before_after_latency(
         xs, ys = [], []
         for quantile in ("p50", "p95"):
             values = samples.get(quantile) or []
-            xs.extend([f"{quantile} per {per}"] * len(values))
+            xs.extend([gettext("%(quantile)s per run") % {"quantile": quantile}] * len(values))
             ys.extend(values)
         figure.add_trace(go.Box(x=xs, y=ys, name=name, marker_color=color, boxpoints="outliers"))
     # A tenfold change flattens one side against zero on a linear axis: go logarithmic.
@@ -554,8 +553,9 @@ def before_after_latency(
         height=360,
         boxmode="group",
         title={
-            "text": f"Latency per {per}, before and after (ms"
-            + (", logarithmic scale)" if logarithmic else ")"),
+            "text": gettext("Latency per run, before and after (ms, logarithmic scale)")
+            if logarithmic
+            else gettext("Latency per run, before and after (ms)"),
             "x": 0,
         },
         yaxis={"title": "ms", **log_ticks([*before["p95"], *after["p95"], *before.get("p50", [])])}
@@ -647,7 +647,7 @@ def slo_trends(rows) -> dict | None:
     layout, cells = _grid(
         lines,
         columns,
-        [f"{row.label} ({row.unit})" for row in rows],
+        [f"{gettext(row.label)} ({row.unit})" for row in rows],
         horizontal_spacing=0.08,
         vertical_spacing=0.5 / lines,
         title_size=12,
@@ -662,9 +662,9 @@ def slo_trends(rows) -> dict | None:
                 "x": xs,
                 "y": [value for _, value in row.trend],
                 "mode": "lines+markers",
-                "name": row.label,
+                "name": gettext(row.label),
                 "line": {"color": color, "width": 2},
-                "hovertemplate": f"%{{y:.4g}} {row.unit}<extra>{row.label}</extra>",
+                "hovertemplate": f"%{{y:.4g}} {row.unit}<extra>{gettext(row.label)}</extra>",
                 "xaxis": xaxis,
                 "yaxis": yaxis,
             }
@@ -677,9 +677,13 @@ def slo_trends(rows) -> dict | None:
                 "mode": "lines",
                 "name": gettext("objective"),
                 "line": {"color": "#94a3b8", "dash": "dash", "width": 1},
-                "hovertemplate": (
-                    f"objective {row.comparison} {row.threshold:g} {row.unit}<extra></extra>"
-                ),
+                "hovertemplate": gettext("objective %(comparison)s %(threshold)s %(unit)s")
+                % {
+                    "comparison": row.comparison,
+                    "threshold": f"{row.threshold:g}",
+                    "unit": row.unit,
+                }
+                + "<extra></extra>",
                 "xaxis": xaxis,
                 "yaxis": yaxis,
             }
@@ -700,7 +704,7 @@ def target_runs(points: list[dict]) -> dict | None:
     layout, _ = _grid(
         2,
         1,
-        ["Latency (ms)", "Throughput (req/s; a stress test's is its knee)"],
+        [gettext("Latency (ms)"), gettext("Throughput (req/s; a stress test's is its knee)")],
         horizontal_spacing=0.0,
         vertical_spacing=0.12,
         rangemode="tozero",
@@ -719,7 +723,11 @@ def target_runs(points: list[dict]) -> dict | None:
             "legendgroup": mode,
             "mode": "lines+markers",
             "marker": {"symbol": symbols[index % len(symbols)], "size": 7},
-            "text": [f"run #{p['run_id']} · job #{p['job_id']} ({mode})" for p in mine],
+            "text": [
+                gettext("run #%(run_id)s · job #%(job_id)s (%(mode)s)")
+                % {"run_id": p["run_id"], "job_id": p["job_id"], "mode": mode}
+                for p in mine
+            ],
         }
         dash = dashes[index % len(dashes)]
         for key in ("p50", "p95", "p99"):

@@ -26,6 +26,7 @@ from typing import Any
 from django.db.models import Case, Count, DateField, F, Max, Q, Sum, When, Window
 from django.db.models.functions import RowNumber, TruncWeek
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from departments.models import Department
 from optimizations.analyzers import stats
@@ -33,6 +34,7 @@ from optimizations.analyzers.base import MOST_SEVERE_FIRST
 from optimizations.jobs import baselines
 from optimizations.models import Finding, Initiative, Job, PhaseTask, TargetService
 from optimizations.work import routing
+from portal.i18n import Phrase
 from portal.models import AuditEvent
 
 logger = logging.getLogger(__name__)
@@ -256,10 +258,19 @@ def benchmark_changes(limit: int = MAX_COMPARED_TARGETS, mode: str = MODE) -> Ch
     for target in chosen:
         base, latest, sets = found[target.pk]
         if base is None:
-            result.not_compared.append((target, f"no {mode} set outside interleaved comparisons"))
+            result.not_compared.append(
+                (
+                    target,
+                    Phrase(
+                        gettext_noop("no %(mode)s set outside interleaved comparisons"), mode=mode
+                    ),
+                )
+            )
         elif latest is None:
             why = (
-                f"one {mode} set so far ({base.label})"
+                Phrase(
+                    gettext_noop("one %(mode)s set so far (%(label)s)"), mode=mode, label=base.label
+                )
                 if len(sets) == 1
                 else baselines.why_no_latest_in(base, sets)
             )
@@ -270,7 +281,9 @@ def benchmark_changes(limit: int = MAX_COMPARED_TARGETS, mode: str = MODE) -> Ch
     for target, base, latest in pairs:
         headline = baselines.compare_sets(base, latest).headline
         if headline is None:
-            result.not_compared.append((target, "the runs' summaries have no p95 latency"))
+            result.not_compared.append(
+                (target, Phrase(gettext_noop("the runs' summaries have no p95 latency")))
+            )
             continue
         result.compared_targets += 1
         change = BenchmarkChange(target, base, latest, headline)

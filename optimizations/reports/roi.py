@@ -37,13 +37,15 @@ from typing import Any
 
 from django.db import transaction
 from django.db.models import Sum
+from django.utils.translation import gettext_noop
 
 from departments.models import Department
 from optimizations.analyzers import stats
 from optimizations.jobs import baselines
 from optimizations.models import Initiative, Job, Measurement, PhaseTask, RoiAssumptions
-from optimizations.reports import capacity
+from optimizations.reports import capacity, texts
 from portal.audit import record
+from portal.i18n import Phrase
 
 # Each instance is planned at no more than this share of its knee at the peak —
 # the capacity advisor's rule, so the ROI and the advisor size instances alike.
@@ -385,22 +387,36 @@ def _columns_evidence(
             None,
             "",
             [
-                "no interleaved comparison of this target against its improved version "
-                "(the compare page runs one: 5 runs a side, alternating)"
+                Phrase(
+                    gettext_noop(
+                        "no interleaved comparison of this target against its improved version "
+                        "(the compare page runs one: 5 runs a side, alternating)"
+                    )
+                )
             ],
         )
     else:
-        out[stats.VERIFIED] = _from(headline, stats.VERIFIED, "interleaved comparison")
+        out[stats.VERIFIED] = _from(headline, stats.VERIFIED, INTERLEAVED)
     if baseline is None:
-        missing = ["no benchmark set of the target yet (a baseline set of 5 short load tests)"]
+        missing: list[str] = [
+            Phrase(
+                gettext_noop(
+                    "no benchmark set of the target yet (a baseline set of 5 short load tests)"
+                )
+            )
+        ]
         out[stats.MEASURED] = (None, "", missing)
     elif latest is None or measured is None:
         out[stats.MEASURED] = (None, "", [why_no_latest])
     elif measured.headline is None:
         # (was a crash: the sets share no metric the rule could compare)
-        out[stats.MEASURED] = (None, "", ["the baseline and latest sets share no p95 latency"])
+        out[stats.MEASURED] = (
+            None,
+            "",
+            [Phrase(gettext_noop("the baseline and latest sets share no p95 latency"))],
+        )
     else:
-        out[stats.MEASURED] = _from(measured.headline, stats.MEASURED, "baseline set vs latest")
+        out[stats.MEASURED] = _from(measured.headline, stats.MEASURED, SETS)
     # Estimated: the point estimate of the best evidence at hand, whatever its level.
     source = next(
         (
@@ -411,19 +427,27 @@ def _columns_evidence(
         None,
     )
     if source is None:
-        out[stats.ESTIMATED] = (None, "", out[stats.MEASURED][2] or ["no comparison yet"])
-    else:
-        what = (
-            "baseline set vs latest"
-            if measured and source is measured.headline
-            else ("interleaved comparison")
+        out[stats.ESTIMATED] = (
+            None,
+            "",
+            out[stats.MEASURED][2] or [Phrase(gettext_noop("no comparison yet"))],
         )
-        out[stats.ESTIMATED] = (source.speedup, f"p95 latency, {what}, point estimate", [])
+    else:
+        what = SETS if measured and source is measured.headline else INTERLEAVED
+        out[stats.ESTIMATED] = (
+            source.speedup,
+            Phrase(gettext_noop("p95 latency, %(what)s, point estimate"), what=what),
+            [],
+        )
     return out
 
 
 # A column's (speed-up, what it is based on, what is missing for it).
 type Evidence = tuple[float | None, str, list[str]]
+
+# What a column's speed-up comes from, in its sentences.
+INTERLEAVED = Phrase(gettext_noop("interleaved comparison"))
+SETS = Phrase(gettext_noop("baseline set vs latest"))
 
 
 def _from(c: stats.Comparison, level: str, what: str) -> Evidence:
@@ -434,15 +458,41 @@ def _from(c: stats.Comparison, level: str, what: str) -> Evidence:
             None,
             "",
             [
-                f"the {what} is {c.evidence} evidence only "
-                f"({c.n_baseline} and {c.n_candidate} runs; {'; '.join(c.reasons)})"
+                Phrase(
+                    gettext_noop(
+                        "the %(what)s is %(evidence)s evidence only "
+                        "(%(n)s and %(m)s runs; %(reasons)s)"
+                    ),
+                    what=what,
+                    evidence=texts.evidence(c.evidence),
+                    n=c.n_baseline,
+                    m=c.n_candidate,
+                    reasons=texts.reasons(c),
+                )
             ],
         )
     if c.verdict not in (stats.IMPROVED, stats.REGRESSED):
-        return (None, "", [f"the {what} says {c.verdict} on p95 latency ({'; '.join(c.reasons)})"])
+        return (
+            None,
+            "",
+            [
+                Phrase(
+                    gettext_noop("the %(what)s says %(verdict)s on p95 latency (%(reasons)s)"),
+                    what=what,
+                    verdict=Phrase(c.verdict),
+                    reasons=texts.reasons(c),
+                )
+            ],
+        )
     return (
         _conservative(c),
-        f"p95 latency, {what}, end of the {c.confidence:.1%} interval nearest to no change",
+        Phrase(
+            gettext_noop(
+                "p95 latency, %(what)s, end of the %(confidence)s interval nearest to no change"
+            ),
+            what=what,
+            confidence=f"{c.confidence:.1%}",
+        ),
         [],
     )
 
@@ -517,7 +567,9 @@ def _investment(initiative: Initiative, rates: dict[str, float]) -> Investment:
         .annotate(hours=Sum("logged_hours"))
         .order_by("department__position", "department__code")
     )
-    rows, missing, total = [], [], 0.0
+    rows: list[DepartmentCost] = []
+    missing: list[str] = []
+    total = 0.0
     for entry in hours:
         logged = float(entry["hours"] or 0)
         if not logged:
@@ -527,14 +579,18 @@ def _investment(initiative: Initiative, rates: dict[str, float]) -> Investment:
         cost = round(logged * rate, 2) if rate is not None else None
         if cost is None:
             missing.append(
-                f"hourly rate of {entry['department__name']} not entered ({logged:g} h logged)"
+                Phrase(
+                    gettext_noop("hourly rate of %(department)s not entered (%(hours)s h logged)"),
+                    department=entry["department__name"],
+                    hours=f"{logged:g}",
+                )
             )
         else:
             total += cost
         rows.append(DepartmentCost(code, entry["department__name"], logged, rate, cost))
     logged_total = sum(row.hours for row in rows)
     if not rows:
-        missing.append("no hours logged on the initiative's tasks yet")
+        missing.append(Phrase(gettext_noop("no hours logged on the initiative's tasks yet")))
     return Investment(
         rows=rows,
         hours=logged_total,
@@ -579,41 +635,70 @@ def _column(
     if speedup is None and not knees_suffice:
         missing.extend(speedup_missing)
     if knee_before is None:
-        missing.append("no stress benchmark on the baseline — capacity unknown")
+        missing.append(
+            Phrase(gettext_noop("no stress benchmark on the baseline — capacity unknown"))
+        )
     else:
         column.capacity_before = knee_before.value
-        what = "knee" if knee_before.kind == "knee" else "throughput ceiling"
+        knee = knee_before.kind == "knee"
         if knee_after is not None and (knees_suffice or speedup is not None):
             column.capacity_after = knee_after.value
-            column.capacity_basis = f"stress {what}s measured before and after"
+            column.capacity_basis = Phrase(
+                gettext_noop("stress knees measured before and after")
+                if knee
+                else gettext_noop("stress throughput ceilings measured before and after")
+            )
         elif speedup is not None:
             column.capacity_after = knee_before.value * speedup
-            column.capacity_basis = f"baseline {what} × speed-up ×{speedup:.2f} (derived)"
+            column.capacity_basis = Phrase(
+                gettext_noop("baseline knee × speed-up ×%(speedup)s (derived)")
+                if knee
+                else gettext_noop("baseline throughput ceiling × speed-up ×%(speedup)s (derived)"),
+                speedup=f"{speedup:.2f}",
+            )
         if knee_before.lower_bound:
             notes.append(
-                f"the baseline's knee is a lower bound (≥ {knee_before.value:g} req/s: the load "
-                "generator or its machine stopped the stress test before the target broke), so "
-                "the instances before may be too many and the saving overstated"
+                Phrase(
+                    gettext_noop(
+                        "the baseline's knee is a lower bound (≥ %(knee)s req/s: the load "
+                        "generator or its machine stopped the stress test before the target "
+                        "broke), so the instances before may be too many and the saving overstated"
+                    ),
+                    knee=f"{knee_before.value:g}",
+                )
             )
         if knee_after is not None and knee_after.lower_bound and column.capacity_after:
             notes.append(
-                f"the latest knee is a lower bound (≥ {knee_after.value:g} req/s), so the "
-                "instances after may be too many and the saving understated"
+                Phrase(
+                    gettext_noop(
+                        "the latest knee is a lower bound (≥ %(knee)s req/s), so the "
+                        "instances after may be too many and the saving understated"
+                    ),
+                    knee=f"{knee_after.value:g}",
+                )
             )
         if knee_before.kind == "ceiling":
             notes.append(
-                "no step of the baseline's stress test met the p99 objective, so capacity is "
-                "the throughput ceiling (the most a step served in full, at any latency)"
+                Phrase(
+                    gettext_noop(
+                        "no step of the baseline's stress test met the p99 objective, so capacity "
+                        "is the throughput ceiling (the most a step served in full, at any latency)"
+                    )
+                )
             )
     peak = assumptions.expected_peak_rps
     if not peak:
-        missing.append("expected peak load not entered (on the assumptions or the target)")
+        missing.append(
+            Phrase(
+                gettext_noop("expected peak load not entered (on the assumptions or the target)")
+            )
+        )
     if peak and column.capacity_before and column.capacity_after:
         column.instances_before = instances(peak, column.capacity_before, assumptions.headroom)
         column.instances_after = instances(peak, column.capacity_after, assumptions.headroom)
     cost = assumptions.cost_per_instance_month
     if cost is None:
-        missing.append("cost per instance not entered")
+        missing.append(Phrase(gettext_noop("cost per instance not entered")))
     if (
         column.instances_before is not None
         and column.instances_after is not None
@@ -624,8 +709,19 @@ def _column(
         column.horizon_saving = round(column.monthly_saving * assumptions.horizon_months, 2)
         if saved == 0:
             notes.append(
-                f"{column.instances_before} instance{'s' if column.instances_before != 1 else ''} "
-                f"carry {peak:g} req/s before and after: nothing saved at this peak"
+                Phrase(
+                    gettext_noop(
+                        "%(instances)s instance carry %(peak)s req/s before and after: "
+                        "nothing saved at this peak"
+                    )
+                    if column.instances_before == 1
+                    else gettext_noop(
+                        "%(instances)s instances carry %(peak)s req/s before and after: "
+                        "nothing saved at this peak"
+                    ),
+                    instances=column.instances_before,
+                    peak=f"{peak:g}",
+                )
             )
     missing.extend(investment.missing)
     spent = investment.total
@@ -635,7 +731,9 @@ def _column(
         if column.monthly_saving > 0:
             column.payback_months = spent / column.monthly_saving
         else:
-            notes.append("no monthly saving, so the investment is not paid back")
+            notes.append(
+                Phrase(gettext_noop("no monthly saving, so the investment is not paid back"))
+            )
     return column
 
 

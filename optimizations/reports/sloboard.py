@@ -159,9 +159,18 @@ class SloRow:
 
     def describe(self) -> str:
         """ "p99 latency under stress: 812 ms (objective ≤ 500 ms)"."""
-        value = "unknown" if self.value is None else f"{self.value_shown} {self.unit}"
+        value = (
+            Phrase(gettext_noop("unknown"))
+            if self.value is None
+            else f"{self.value_shown} {self.unit}"
+        )
         objective = f"{self.comparison} {self.threshold_shown} {self.unit}"
-        return f"{self.label}: {value} (objective {objective})"
+        return Phrase(
+            gettext_noop("%(label)s: %(value)s (objective %(objective)s)"),
+            label=Phrase(self.label),
+            value=value,
+            objective=objective,
+        )
 
 
 def shown(value: float) -> str:
@@ -400,7 +409,15 @@ def latest_benchmark_verdict(target) -> dict:
     data = load(target, run=run)
     rows = [_ROW_BUILDERS[key](_blank(target, slo.BY_KEY[key]), data) for key in BENCHMARK_SLOS]
     failing = [row.describe() for row in rows if row.state == "fail"]
-    missing = [f"{row.label}: {row.missing}" for row in rows if row.state == "unknown"]
+    missing = [
+        Phrase(
+            gettext_noop("%(label)s: %(missing)s"),
+            label=Phrase(row.label),
+            missing=row.missing if isinstance(row.missing, Phrase) else Phrase(row.missing),
+        )
+        for row in rows
+        if row.state == "unknown"
+    ]
     return {
         "run": run,
         "rows": rows,
@@ -468,19 +485,27 @@ def _is_lower_bound(data: BoardData, point: _Point, name: str) -> bool:
     return job is not None and name in job.get("lower_bounds", ())
 
 
-def _run_ref(point: _Point) -> str:
-    return f"run #{point.run_id}" if point.run_id else f"job #{point.job_id}"
+def _run_ref(point: _Point) -> Phrase:
+    if point.run_id:
+        return Phrase(gettext_noop("run #%(run_id)s"), run_id=point.run_id)
+    return Phrase(gettext_noop("job #%(job_id)s"), job_id=point.job_id)
 
 
 def _steady_then_stress(row: SloRow, data: BoardData, name: str, scale: float = 1.0) -> SloRow:
     steady = _benchmark_points(data, name, STEADY_MODES, scale)
     if steady:
         latest = steady[0]
-        return _judge(row, latest, steady, f"benchmark ({latest.mode}) · {_run_ref(latest)}")
+        source = Phrase(
+            gettext_noop("benchmark (%(mode)s) · %(run)s"), mode=latest.mode, run=_run_ref(latest)
+        )
+        return _judge(row, latest, steady, source)
     stress = _benchmark_points(data, name, ("stress",), scale)
     if stress:
         latest = stress[0]
-        source = f"benchmark (stress, at its knee; no load test yet) · {_run_ref(latest)}"
+        source = Phrase(
+            gettext_noop("benchmark (stress, at its knee; no load test yet) · %(run)s"),
+            run=_run_ref(latest),
+        )
         return _judge(row, latest, stress, source)
     return row
 
@@ -496,7 +521,12 @@ def _error_rate(row: SloRow, data: BoardData) -> SloRow:
     if row.value is None:
         minute = data.others.get("metrics.error_rate") or []
         if minute:
-            _judge(row, minute[0], minute, "minute check of /metrics (no benchmark yet)")
+            _judge(
+                row,
+                minute[0],
+                minute,
+                Phrase(gettext_noop("minute check of /metrics (no benchmark yet)")),
+            )
     return row
 
 
@@ -506,13 +536,20 @@ def _throughput(row: SloRow, data: BoardData) -> SloRow:
     if knees:
         knee = knees[0]
         if not _is_lower_bound(data, knee, "http.capacity"):
-            return _judge(row, knee, knees, f"stress knee · {_run_ref(knee)}")
+            source = Phrase(gettext_noop("stress knee · %(run)s"), run=_run_ref(knee))
+            return _judge(row, knee, knees, source)
         _judge(
             row,
             knee,
             knees,
-            f"stress knee ≥ {knee.value:g} req/s, a lower bound (the load generator or its "
-            f"machine stopped the test before the target broke) · {_run_ref(knee)}",
+            Phrase(
+                gettext_noop(
+                    "stress knee ≥ %(knee)s req/s, a lower bound (the load generator or its "
+                    "machine stopped the test before the target broke) · %(run)s"
+                ),
+                knee=f"{knee.value:g}",
+                run=_run_ref(knee),
+            ),
         )
         if row.state == "fail":
             # The real knee may meet the objective: not known, rather than failed.
@@ -521,11 +558,27 @@ def _throughput(row: SloRow, data: BoardData) -> SloRow:
     achieved = _benchmark_points(data, "http.throughput", STEADY_MODES)
     if achieved:
         latest = achieved[0]
-        offered = f"an offered {latest.offered:g} req/s" if latest.offered else "a closed loop"
-        source = (
-            f"achieved by a {latest.mode} test at {offered}, not a capacity "
-            f"({RUN_STRESS.removeprefix('run ')} for the knee) · {_run_ref(latest)}"
-        )
+        if latest.offered:
+            source = Phrase(
+                gettext_noop(
+                    "achieved by a %(mode)s test at an offered %(offered)s req/s, not a capacity "
+                    "(a stress benchmark (quality --focus testing, or strategy --focus scaling) "
+                    "for the knee) · %(run)s"
+                ),
+                mode=latest.mode,
+                offered=f"{latest.offered:g}",
+                run=_run_ref(latest),
+            )
+        else:
+            source = Phrase(
+                gettext_noop(
+                    "achieved by a %(mode)s test at a closed loop, not a capacity "
+                    "(a stress benchmark (quality --focus testing, or strategy --focus scaling) "
+                    "for the knee) · %(run)s"
+                ),
+                mode=latest.mode,
+                run=_run_ref(latest),
+            )
         return _judge(row, latest, achieved, source)
     return row
 
@@ -534,11 +587,16 @@ def _p99(row: SloRow, data: BoardData) -> SloRow:
     row.missing = RUN_STRESS
     stress = _benchmark_points(data, "http.latency.p99", ("stress",))
     if stress:
-        return _judge(row, stress[0], stress, f"stress test at its knee · {_run_ref(stress[0])}")
+        source = Phrase(gettext_noop("stress test at its knee · %(run)s"), run=_run_ref(stress[0]))
+        return _judge(row, stress[0], stress, source)
     steady = _benchmark_points(data, "http.latency.p99", STEADY_MODES)
     if steady:
         latest = steady[0]
-        source = f"{latest.mode} test (no stress test yet) · {_run_ref(latest)}"
+        source = Phrase(
+            gettext_noop("%(mode)s test (no stress test yet) · %(run)s"),
+            mode=latest.mode,
+            run=_run_ref(latest),
+        )
         return _judge(row, latest, steady, source)
     return row
 
@@ -555,9 +613,12 @@ def _memory(row: SloRow, data: BoardData) -> SloRow:
         )
         return row
     if not means or means[0].job_id == baseline.job_id:
-        row.missing = (
-            f"the latest measured memory is the baseline's own ({_run_ref(baseline)}): "
-            f"{RUN_ENDURANCE.removeprefix('run ')} after the changes"
+        row.missing = Phrase(
+            gettext_noop(
+                "the latest measured memory is the baseline's own (%(run)s): an endurance "
+                "benchmark with memory sampling (quality --focus testing) after the changes"
+            ),
+            run=_run_ref(baseline),
         )
         return row
     reductions = [
@@ -565,9 +626,15 @@ def _memory(row: SloRow, data: BoardData) -> SloRow:
         for p in means
     ]
     latest = reductions[0]
-    source = (
-        f"endurance mean PSS {means[0].value / 2**20:.0f} MiB against the baseline's "
-        f"{baseline.value / 2**20:.0f} MiB ({_run_ref(baseline)}) · {_run_ref(latest)}"
+    source = Phrase(
+        gettext_noop(
+            "endurance mean PSS %(mean)s MiB against the baseline's %(baseline)s MiB "
+            "(%(baseline_run)s) · %(run)s"
+        ),
+        mean=f"{means[0].value / 2**20:.0f}",
+        baseline=f"{baseline.value / 2**20:.0f}",
+        baseline_run=_run_ref(baseline),
+        run=_run_ref(latest),
     )
     return _judge(row, latest, reductions, source)
 
@@ -576,7 +643,8 @@ def _db_avg(row: SloRow, data: BoardData) -> SloRow:
     row.missing = _db_scan_hint(data.target)
     points = data.others.get("db.query.avg") or []
     if points:
-        _judge(row, points[0], points, f"DB scan · {_run_ref(points[0])}")
+        source = Phrase(gettext_noop("DB scan · %(run)s"), run=_run_ref(points[0]))
+        _judge(row, points[0], points, source)
     return row
 
 
@@ -588,15 +656,25 @@ def _slow_rate(row: SloRow, data: BoardData) -> SloRow:
     points += [p for p in exact.values() if all(p is not q for q in points)]
     points.sort(key=lambda p: p.at, reverse=True)
     if points:
-        how = "exact" if any(points[0] is p for p in exact.values()) else "estimate"
-        _judge(row, points[0], points, f"DB scan ({how}) · {_run_ref(points[0])}")
+        exactly = any(points[0] is p for p in exact.values())
+        source = Phrase(
+            gettext_noop("DB scan (exact) · %(run)s")
+            if exactly
+            else gettext_noop("DB scan (estimate) · %(run)s"),
+            run=_run_ref(points[0]),
+        )
+        _judge(row, points[0], points, source)
     return row
 
 
 def _pool(row: SloRow, data: BoardData) -> SloRow:
     target = data.target
     if not target.metrics_path:
-        row.missing = "set the target's metrics path and expose the SQLAlchemy pool gauges there"
+        row.missing = Phrase(
+            gettext_noop(
+                "set the target's metrics path and expose the SQLAlchemy pool gauges there"
+            )
+        )
     else:
         row.missing = Phrase(
             gettext_noop(
@@ -613,11 +691,21 @@ def _pool(row: SloRow, data: BoardData) -> SloRow:
     )
     if linked:
         latest = linked[0]
-        name = "DB scan (peak in its window)" if _is_in(data, "db.pool.use", latest) else "probe"
-        return _judge(row, latest, linked, f"{name} · {_run_ref(latest)}")
+        source = Phrase(
+            gettext_noop("DB scan (peak in its window) · %(run)s")
+            if _is_in(data, "db.pool.use", latest)
+            else gettext_noop("probe · %(run)s"),
+            run=_run_ref(latest),
+        )
+        return _judge(row, latest, linked, source)
     minute = data.others.get("metrics.pool_use") or []
     if minute:
-        _judge(row, minute[0], minute, "minute check of /metrics (no DB scan or probe read it)")
+        _judge(
+            row,
+            minute[0],
+            minute,
+            Phrase(gettext_noop("minute check of /metrics (no DB scan or probe read it)")),
+        )
     return row
 
 
@@ -634,7 +722,12 @@ def _availability(row: SloRow, data: BoardData) -> SloRow:
     value = 100.0 * sum(up * n for _, up, n in days) / checks
     points = [_Point(100.0 * up, _day_start(day)) for day, up, _ in reversed(days[-TREND_POINTS:])]
     latest = _Point(round(value, 3), points[0].at)
-    _judge(row, latest, points, f"availability, last {AVAILABILITY_DAYS} days ({checks} checks)")
+    source = Phrase(
+        gettext_noop("availability, last %(days)s days (%(checks)s checks)"),
+        days=AVAILABILITY_DAYS,
+        checks=checks,
+    )
+    _judge(row, latest, points, source)
     return row
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from django import forms
 from django.contrib import messages
 from django.shortcuts import redirect, render
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 
 from optimizations.jobs import baselines, engine, modes
@@ -23,11 +23,17 @@ from portal import access
 
 
 class ComparisonForm(forms.Form):
-    baseline = forms.ModelChoiceField(queryset=TargetService.objects.all(), label="Before (A)")
-    candidate = forms.ModelChoiceField(queryset=TargetService.objects.all(), label="After (B)")
-    repetitions = forms.IntegerField(min_value=5, max_value=20, initial=5, label="Runs per side")
-    rate = forms.FloatField(min_value=1, initial=100, label="Offered rate (req/s)")
-    duration = forms.FloatField(min_value=5, initial=20, label="Each run (s)")
+    baseline = forms.ModelChoiceField(
+        queryset=TargetService.objects.all(), label=gettext_lazy("Before (A)")
+    )
+    candidate = forms.ModelChoiceField(
+        queryset=TargetService.objects.all(), label=gettext_lazy("After (B)")
+    )
+    repetitions = forms.IntegerField(
+        min_value=5, max_value=20, initial=5, label=gettext_lazy("Runs per side")
+    )
+    rate = forms.FloatField(min_value=1, initial=100, label=gettext_lazy("Offered rate (req/s)"))
+    duration = forms.FloatField(min_value=5, initial=20, label=gettext_lazy("Each run (s)"))
 
 
 def _ids(values) -> list[int]:
@@ -38,18 +44,31 @@ def _ids(values) -> list[int]:
 
 
 class BaselineSetForm(forms.Form):
-    target = forms.ModelChoiceField(queryset=TargetService.objects.all(), label="Target")
+    target = forms.ModelChoiceField(
+        queryset=TargetService.objects.all(), label=gettext_lazy("Target")
+    )
     repetitions = forms.IntegerField(
-        min_value=5, max_value=baselines.SET_MAX_RUNS, initial=baselines.SET_RUNS, label="Runs"
+        min_value=5,
+        max_value=baselines.SET_MAX_RUNS,
+        initial=baselines.SET_RUNS,
+        label=gettext_lazy("Runs"),
     )
     duration = forms.FloatField(
-        min_value=5, max_value=120, initial=baselines.SET_DURATION, label="Each run (s)"
+        min_value=5,
+        max_value=120,
+        initial=baselines.SET_DURATION,
+        label=gettext_lazy("Each run (s)"),
     )
     rate = forms.FloatField(
-        min_value=1, required=False, label="Rate (req/s)", help_text="Empty: the target's expected"
+        min_value=1,
+        required=False,
+        label=gettext_lazy("Rate (req/s)"),
+        help_text=gettext_lazy("Empty: the target's expected"),
     )
     pin = forms.BooleanField(
-        required=False, initial=False, label="Pin as the target's baseline (replaces the pin)"
+        required=False,
+        initial=False,
+        label=gettext_lazy("Pin as the target's baseline (replaces the pin)"),
     )
 
 

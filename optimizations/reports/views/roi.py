@@ -29,11 +29,11 @@ from portal.http import HtmxHttpRequest
 
 HISTORY_ROWS = 50
 CHANGE_LABELS = {
-    "expected_peak_rps": "peak load (req/s)",
-    "cost_per_instance_month": "cost per instance and month",
-    "currency": "currency",
-    "horizon_months": "horizon (months)",
-    "note": "note",
+    "expected_peak_rps": _("peak load (req/s)"),
+    "cost_per_instance_month": _("cost per instance and month"),
+    "currency": _("currency"),
+    "horizon_months": _("horizon (months)"),
+    "note": _("note"),
 }
 
 
@@ -118,7 +118,13 @@ def _history(initiative) -> list[dict]:
             roi.assumption_values(previous), roi.assumption_values(row)
         )
         readable = [
-            (CHANGE_LABELS.get(name) or name.replace("hourly_rate.", "hourly rate of "), old, new)
+            (
+                CHANGE_LABELS.get(name)
+                or gettext("hourly rate of %(department)s")
+                % {"department": name.removeprefix("hourly_rate.")},
+                old,
+                new,
+            )
             for name, (old, new) in changes.items()
         ]
         history.append({"row": row, "changes": readable, "first": previous is None})
@@ -152,8 +158,8 @@ def initiative_roi(request, pk):
                 {"p50": values["latency_med"][0], "p95": values["latency_p95"][0]},
                 {"p50": values["latency_med"][1], "p95": values["latency_p95"][1]},
                 (
-                    f"baseline: run #{result.baseline.run_id}",
-                    f"latest: run #{result.latest.run_id}",
+                    gettext("baseline: run #%(run_id)s") % {"run_id": result.baseline.run_id},
+                    gettext("latest: run #%(run_id)s") % {"run_id": result.latest.run_id},
                 ),
             )
     context = {
@@ -161,11 +167,11 @@ def initiative_roi(request, pk):
         "roi": result,
         "roi_tables": [
             (
-                "Interleaved comparison (verified evidence)",
+                gettext("Interleaved comparison (verified evidence)"),
                 result.interleaved_comparison,
                 "verified",
             ),
-            ("Baseline set against the latest set", result.measured, "measured"),
+            (gettext("Baseline set against the latest set"), result.measured, "measured"),
         ],
         "form": form,
         "can_edit": can_edit,
