@@ -24,10 +24,13 @@ Two models:
 * ``closed``: ``connections`` connections send back to back.
 
 The hot path avoids every allocation it can: requests are prebuilt bytes, each
-connection is one Protocol object reused across reconnects, and latencies go
-into plain dicts of bucket counts (see ``hdr.bucket_index``) that are folded
-into histograms once a second. Measured on one core against nginx this way of
-doing it was ~6x aiohttp and ~60x httpx (ANALYSIS.md §3; bench/loadgen).
+connection is one Protocol object reused across reconnects, latencies are
+appended to a list and counted into histogram buckets once a second
+(``bucket_values``, see ``hdr.bucket_index``), an answer whose bytes equal the
+last one parsed is not parsed again (``Conn``), and in the closed model the
+answer's callback writes the connection's next request itself. Measured on one
+core against nginx this way of doing it was ~6x aiohttp and ~60x httpx
+(ANALYSIS.md §3; bench/loadgen).
 """
 
 from __future__ import annotations
@@ -48,6 +51,7 @@ import ssl
 import sys
 import time
 from collections.abc import Callable
+from time import perf_counter
 from typing import TYPE_CHECKING, Any, TextIO
 
 import httptools
@@ -88,19 +92,25 @@ OFFERED, SENT, OK, REFUSED, TIMEOUT, RESET, NON_2XX, MALFORMED, LATE, DROPPED = 
 
 
 class OpStats:
-    """Counters and histogram buckets of one operation (``GET /items/{id}``)."""
+    """Counters and histogram buckets of one operation (``GET /items/{id}``).
+
+    The hot path only appends each answer's latency and service time (whole
+    microseconds) to ``lat_values`` / ``svc_values``; once a second
+    ``bucket_values`` counts them in bulk (``collections.Counter`` counts in C)
+    into the histogram buckets, sums and maxima. Every value is still recorded.
+    """
 
     __slots__ = (
         "errors",
         "lat_max",
         "lat_sum",
+        "lat_values",
         "name",
         "ok",
-        "sec_lat",
-        "sec_svc",
         "status",
         "svc_max",
         "svc_sum",
+        "svc_values",
         "tot_lat",
         "tot_svc",
     )
@@ -110,12 +120,29 @@ class OpStats:
         self.ok = 0
         self.errors = dict.fromkeys(ERROR_CLASSES, 0)
         self.status: dict[int, int] = {}
-        self.sec_lat: dict[int, int] = {}
-        self.sec_svc: dict[int, int] = {}
+        self.lat_values: list[int] = []
+        self.svc_values: list[int] = []
         self.tot_lat: dict[int, int] = {}
         self.tot_svc: dict[int, int] = {}
         self.lat_sum = self.svc_sum = 0
         self.lat_max = self.svc_max = 0
+
+
+def bucket_values(values: list[int], sub_bits: int) -> tuple[dict[int, int], int, int]:
+    """Histogram buckets, sum and maximum of whole-microsecond ``values`` (capped at
+    MAX_VALUE_US, like ``Histogram.record``): the bulk half of the hot path's recording."""
+    counts: dict[int, int] = {}
+    total = high = 0
+    exact_below = 1 << sub_bits
+    for value, count in collections.Counter(values).items():
+        if value > MAX_VALUE_US:
+            value = MAX_VALUE_US
+        index = value if value < exact_below else _index(value, sub_bits)
+        counts[index] = counts.get(index, 0) + count
+        total += value * count
+        if value > high:
+            high = value
+    return counts, total, high
 
 
 def _fold(into: dict[int, int], counts: dict[int, int]) -> None:
@@ -159,9 +186,23 @@ class Slot:
 
 
 class Conn(asyncio.Protocol):
-    """One TCP connection of a slot, parsing responses as they stream in."""
+    """One TCP connection of a slot, parsing responses as they stream in.
 
-    __slots__ = ("engine", "parser", "slot", "status", "transport")
+    A target often answers the same bytes over and over (nginx: the same headers
+    and body, only ``Date`` changes once a second). httptools' parse of a whole
+    answer from a parser at a message boundary depends on those bytes alone, so
+    the engine keeps the last such answer with what the parse found (status,
+    keep-alive); a connection at a message boundary that reads exactly those
+    bytes again takes that result instead of parsing them again. Anything else
+    (another answer, a part of one, two at once, a parser in mid-message) goes
+    through httptools as before.
+    """
+
+    __slots__ = ("begun", "ended", "engine", "keep_alive", "parser", "slot", "status", "transport")
+
+    # Whether answers on this kind of connection may be taken from the engine's last
+    # parsed answer: not where the step needs each answer's headers or body.
+    reuses_answers = True
 
     def __init__(self, engine: Engine, slot: Slot) -> None:
         self.engine = engine
@@ -169,14 +210,32 @@ class Conn(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.parser: httptools.HttpResponseParser | None = None
         self.status = 0
+        self.keep_alive = True
+        # Answers begun and ended on this connection: equal at a message boundary.
+        self.begun = self.ended = 0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         if TYPE_CHECKING:  # create_connection hands a stream transport
             assert isinstance(transport, asyncio.Transport)
         self.transport = transport
         self.parser = httptools.HttpResponseParser(self)
+        self.begun = self.ended = 0
 
     def data_received(self, data: bytes) -> None:
+        engine = self.engine
+        ended = self.ended
+        if self.begun == ended and data == engine.known_answer:
+            # Bytes already parsed whole from a message boundary: the same answer.
+            self.status = engine.known_status
+            self.keep_alive = engine.known_keep_alive
+            self.begun = self.ended = ended + 1
+            slot = self.slot
+            if slot.conn is self and slot.busy and not slot.waiting:
+                engine.complete(slot, self)
+            else:
+                self.on_message_complete()
+            return
+        at_boundary = self.begun == ended
         if TYPE_CHECKING:  # (checker only) data arrives after connection_made
             assert self.parser is not None
         try:
@@ -185,6 +244,12 @@ class Conn(asyncio.Protocol):
             if self.slot.conn is self:
                 self.engine.sample_error(f"malformed response: {exc}")
                 self.engine.fail(self.slot, MALFORMED)
+            return
+        if at_boundary and self.begun == self.ended == ended + 1 and self.reuses_answers:
+            # Exactly one whole answer, parsed from a boundary: remember it.
+            engine.known_answer = data
+            engine.known_status = self.status
+            engine.known_keep_alive = self.keep_alive
 
     def eof_received(self) -> bool:
         return False  # let the transport close; connection_lost reports it
@@ -202,17 +267,25 @@ class Conn(asyncio.Protocol):
 
     # httptools callbacks ----------------------------------------------------------
 
+    def on_message_begin(self) -> None:
+        self.begun += 1
+
     def on_headers_complete(self) -> None:
         if TYPE_CHECKING:  # (checker only) the parser calls this back
             assert self.parser is not None
         self.status = self.parser.get_status_code()
 
     def on_message_complete(self) -> None:
+        if self.ended < self.begun:  # called back by httptools, not from a known answer
+            if TYPE_CHECKING:  # (checker only) the parser calls this back
+                assert self.parser is not None
+            self.ended = self.begun
+            self.keep_alive = self.parser.should_keep_alive()
         slot = self.slot
         if slot.conn is not self:
             return
         if slot.busy and not slot.waiting:
-            self.engine.complete(slot)
+            self.engine.complete(slot, self)
         else:
             self.engine.sample_error("an answer arrived that no request asked for")
             self.engine.fail(slot, MALFORMED)
@@ -228,6 +301,8 @@ class CaptureConn(Conn):
 
     __slots__ = ("body", "headers", "keep_body", "keep_headers", "overflow")
 
+    reuses_answers = False  # each answer's headers and body are needed
+
     def __init__(self, engine: Engine, slot: Slot) -> None:
         super().__init__(engine, slot)
         self.headers: list[tuple[bytes, bytes]] = []
@@ -236,6 +311,7 @@ class CaptureConn(Conn):
         self.keep_headers = self.keep_body = False
 
     def on_message_begin(self) -> None:
+        super().on_message_begin()
         self.headers = []
         self.body = bytearray()
         self.overflow = False
@@ -260,6 +336,83 @@ class CaptureConn(Conn):
 
 class Engine:
     """Drives the connections of one generator process."""
+
+    # Slots: the hot path reads and writes a dozen of these per answer, and an
+    # instance with this many attributes in a __dict__ pays a dict lookup each time.
+    __slots__ = (
+        "arrival_rate",
+        "arrivals",
+        "arrivals_open",
+        "cancelled",
+        "cancelled_in_flight",
+        "conn_class",
+        "connections",
+        "cpu_samples",
+        "done",
+        "duration",
+        "emit",
+        "end",
+        "error_samples",
+        "exact_below",
+        "grace",
+        "host",
+        "host_header",
+        "idle",
+        "in_flight",
+        "interval",
+        "journey_count",
+        "journeys",
+        "known_answer",
+        "known_keep_alive",
+        "known_status",
+        "lag_max",
+        "lag_sum",
+        "last_completion",
+        "later",
+        "later_order",
+        "loop",
+        "machine",
+        "max_connections",
+        "model",
+        "next_allowed",
+        "next_arrival",
+        "ops",
+        "pace",
+        "payloads",
+        "plain_templates",
+        "poisson",
+        "port",
+        "pump_handle",
+        "queue",
+        "random",
+        "rate",
+        "refill",
+        "request_op",
+        "sec",
+        "sec_lag",
+        "seed",
+        "slots",
+        "ssl_context",
+        "start",
+        "start_signal",
+        "steps",
+        "stopping",
+        "sub_bits",
+        "table",
+        "table_pos",
+        "table_size",
+        "tick_cpu",
+        "tick_number",
+        "tick_wall",
+        "timeout",
+        "timerfd",
+        "tls",
+        "tot_lag",
+        "totals",
+        "variables",
+        "wait_for_start",
+        "wake_at",
+    )
 
     def __init__(self, config: dict[str, Any], emit: Callable[[dict[str, Any]], None]) -> None:
         self.emit = emit
@@ -315,6 +468,7 @@ class Engine:
             float(s.get("weight", 1.0)) for s in requests
         ]
         self.table = weighted_table(weights, seed)
+        self.table_size = len(self.table)
         self.table_pos = 0
         self.model = config.get("model", "open")
         if self.model not in {"open", "closed"}:
@@ -359,6 +513,14 @@ class Engine:
         self.lag_sum = 0
         self.lag_max = 0
         self.timerfd: int | None = None
+        # The last whole answer httptools parsed from a message boundary, and what it
+        # found in it (Conn.data_received).
+        self.known_answer = b""
+        self.known_status = 0
+        self.known_keep_alive = True
+        # Closed model without a rate ceiling and with prebuilt requests, while the
+        # arrivals are open: complete() sends a connection's next request itself.
+        self.refill = False
         self.error_samples: list[str] = []
         self.in_flight = 0
         self.start = 0.0
@@ -424,6 +586,7 @@ class Engine:
         else:
             self.loop.call_later(self.duration, self._close_arrivals)
             self.next_allowed = self.start
+            self.refill = not self.pace and all(payload is not None for payload in self.payloads)
             for slot in self.slots:
                 self._closed_next(slot)
         await self.done
@@ -436,7 +599,7 @@ class Engine:
         self.cancelled = True
         if not self.start_signal.done():
             self.start_signal.set_result(0.0)  # no longer waiting for the agreed start
-        self.arrivals_open = False
+        self.arrivals_open = self.refill = False
         self.stopping = True
         for slot in self.slots:
             if slot.busy:
@@ -454,7 +617,7 @@ class Engine:
         if not self.arrivals_open:
             return
         self._stop_timer()
-        self.arrivals_open = False
+        self.arrivals_open = self.refill = False
         self.stopping = True
         # In-flight requests get ``grace`` seconds to finish so that every request
         # sent is accounted for (the target's counters must match ours).
@@ -792,32 +955,14 @@ class Engine:
 
     # -- outcomes ------------------------------------------------------------------
 
-    def complete(self, slot: Slot) -> None:
-        now = time.perf_counter()
-        conn = slot.conn
-        if TYPE_CHECKING:  # (checker only) called back by the slot's own connection
-            assert conn is not None and conn.parser is not None
+    def complete(self, slot: Slot, conn: Conn) -> None:
+        """``conn``, the live connection of ``slot``, has the whole answer to its request."""
+        now = perf_counter()
         status = conn.status
         op = self.request_op[slot.request]
-        latency = int((now - slot.intended) * 1e6)
-        service = int((now - slot.sent_at) * 1e6)
-        if latency > MAX_VALUE_US:
-            latency = MAX_VALUE_US
-        if service > MAX_VALUE_US:
-            service = MAX_VALUE_US
-        exact_below = self.exact_below
-        index = latency if latency < exact_below else _index(latency, self.sub_bits)
-        counts = op.sec_lat
-        counts[index] = counts.get(index, 0) + 1
-        index = service if service < exact_below else _index(service, self.sub_bits)
-        counts = op.sec_svc
-        counts[index] = counts.get(index, 0) + 1
-        op.lat_sum += latency
-        op.svc_sum += service
-        if latency > op.lat_max:
-            op.lat_max = latency
-        if service > op.svc_max:
-            op.svc_max = service
+        # Recorded in bulk once a second (_flush_second): here only the values.
+        op.lat_values.append(int((now - slot.intended) * 1e6))
+        op.svc_values.append(int((now - slot.sent_at) * 1e6))
         run = slot.journey
         if run is None:
             ok = 200 <= status < 300
@@ -846,8 +991,28 @@ class Engine:
         self.last_completion = now
         slot.busy = False
         self.in_flight -= 1
-        if not conn.parser.should_keep_alive():
+        if not conn.keep_alive:
             self._drop_connection(slot, abort=False)
+        elif self.refill:
+            # Closed model, no rate ceiling, static requests: the connection's next
+            # request goes out at once (what _release -> _closed_next -> _send does,
+            # inlined: this runs once per answer). It is intended, and written, now.
+            if now >= self.end:
+                self._close_arrivals()
+                return
+            sec = self.sec
+            sec[OFFERED] += 1
+            sec[SENT] += 1
+            pos = self.table_pos
+            request = self.table[pos]
+            pos += 1
+            self.table_pos = pos if pos < self.table_size else 0
+            slot.busy = True
+            slot.request = request
+            slot.intended = slot.sent_at = now
+            self.in_flight += 1
+            conn.transport.write(self.payloads[request])  # type: ignore[union-attr, arg-type]
+            return
         self._release(slot)
         if run is not None:
             self._journey_answered(run, step, status, ok, extracted, now)
@@ -955,15 +1120,22 @@ class Engine:
         self.tick_wall, self.tick_cpu = now, cpu
         latency: dict[int, int] = {}
         service: dict[int, int] = {}
+        sub_bits = self.sub_bits
         for op in self.ops:
-            if op.sec_lat:
-                _fold(latency, op.sec_lat)
-                _fold(op.tot_lat, op.sec_lat)
-                op.sec_lat = {}
-            if op.sec_svc:
-                _fold(service, op.sec_svc)
-                _fold(op.tot_svc, op.sec_svc)
-                op.sec_svc = {}
+            if op.lat_values:
+                counts, total, high = bucket_values(op.lat_values, sub_bits)
+                op.lat_values = []
+                _fold(latency, counts)
+                _fold(op.tot_lat, counts)
+                op.lat_sum += total
+                op.lat_max = max(op.lat_max, high)
+            if op.svc_values:
+                counts, total, high = bucket_values(op.svc_values, sub_bits)
+                op.svc_values = []
+                _fold(service, counts)
+                _fold(op.tot_svc, counts)
+                op.svc_sum += total
+                op.svc_max = max(op.svc_max, high)
         _fold(self.tot_lag, self.sec_lag)
         row = {
             "type": "tick",
