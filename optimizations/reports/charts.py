@@ -9,6 +9,7 @@ browser with the rows the job page's poll brings.
 
 from __future__ import annotations
 
+import datetime
 import functools
 import json
 import math
@@ -17,7 +18,8 @@ from collections import defaultdict
 
 import plotly.graph_objects as go
 import plotly.io as pio
-from django.utils.translation import gettext
+from django.utils import formats, timezone
+from django.utils.translation import get_language, gettext, ngettext
 from plotly.io.json import to_json_plotly
 from plotly.subplots import make_subplots
 
@@ -57,6 +59,150 @@ def log_ticks(values) -> dict:
         decade *= 10
     shown = [t for t in ticks if low / 2.5 <= t <= high * 2.5] or ticks[:3]
     return {"type": "log", "tickvals": shown, "ticktext": [f"{t:,.10g}" for t in shown]}
+
+
+def value_axis(values, **linear) -> dict:
+    """A logarithmic axis labelled 1-2-5 when the values span a decade or more; below
+    that a log axis has one label or none over the data, so a linear one (``linear``:
+    its other properties, such as rangemode)."""
+    positive = [v for v in values if isinstance(v, int | float) and v > 0]
+    if positive and max(positive) / min(positive) < 10:
+        return {"type": "linear", **linear}
+    return log_ticks(positive)
+
+
+# --- Time axes ---------------------------------------------------------------------
+# Plotly picks a time axis's tick spacing from the axis's width in pixels (seconds,
+# minutes, hours, days, weeks, months, years); the format of each spacing is ours, in
+# the page's language, chosen for the span of the data (a date beside the time once the
+# span crosses midnight, the year once it crosses a new year), so no axis reads
+# "02:54:41.8595" or "Dec 7, 2026" under every tick.
+
+SECOND_MS, MINUTE_MS, HOUR_MS, DAY_MS = 1_000, 60_000, 3_600_000, 86_400_000
+DATE_FORMATS = {
+    "en": {
+        "seconds": "%H:%M:%S",
+        "minutes": "%H:%M",
+        "day_minutes": "%b %-d %H:%M",
+        "days": "%b %-d",
+        "year_days": "%b %-d, %Y",
+        "months": "%b %Y",
+        "years": "%Y",
+        "hover_day": "%b %-d, %Y",
+        "hover_minute": "%b %-d, %Y %H:%M",
+        "hover_second": "%b %-d, %Y %H:%M:%S",
+    },
+    "ja": {
+        "seconds": "%H:%M:%S",
+        "minutes": "%H:%M",
+        "day_minutes": "%-m/%-d %H:%M",
+        "days": "%-m/%-d",
+        "year_days": "%Y/%-m/%-d",
+        "months": "%Y年%-m月",
+        "years": "%Y年",
+        "hover_day": "%Y/%-m/%-d",
+        "hover_minute": "%Y/%-m/%-d %H:%M",
+        "hover_second": "%Y/%-m/%-d %H:%M:%S",
+    },
+}
+# A single moment is shown in the two hours around it; a span under a minute in the
+# minute around it (never milliseconds apart on the axis).
+SINGLE_MOMENT_PAD = datetime.timedelta(hours=1)
+SHORTEST_SPAN = datetime.timedelta(minutes=1)
+
+
+def local_time(when):
+    """A datetime in the reader's time zone (Plotly draws a time's wall clock and
+    ignores its offset); a date stays a date."""
+    if isinstance(when, datetime.datetime) and timezone.is_aware(when):
+        return timezone.localtime(when)
+    return when
+
+
+def _moment(when) -> datetime.datetime:
+    if isinstance(when, datetime.datetime):
+        return when
+    return datetime.datetime.combine(when, datetime.time())
+
+
+def time_axis(times, language: str | None = None) -> dict:
+    """A date axis for ``times`` (datetimes in the reader's time zone, or dates): tick
+    formats per tick spacing for the data's span, the hover format, and a range padded
+    out when the span is too short to space ticks over."""
+    words = DATE_FORMATS.get((language or get_language() or "en")[:2], DATE_FORMATS["en"])
+    moments = sorted(_moment(when) for when in times if when is not None)
+    axis: dict = {"type": "date"}
+    if not moments:
+        return axis
+    low, high = moments[0], moments[-1]
+    span = high - low
+    if span < SHORTEST_SPAN:
+        pad = SINGLE_MOMENT_PAD if not span else (SHORTEST_SPAN - span) / 2
+        low, high = low - pad, high + pad
+        axis["range"] = [low.isoformat(), high.isoformat()]
+    one_day = low.date() == high.date()
+    one_year = low.year == high.year
+    axis["tickformatstops"] = [
+        {"dtickrange": [None, MINUTE_MS - 1], "value": words["seconds"]},
+        {
+            "dtickrange": [MINUTE_MS, DAY_MS - 1],
+            "value": words["minutes" if one_day else "day_minutes"],
+        },
+        {"dtickrange": [DAY_MS, 28 * DAY_MS], "value": words["days" if one_year else "year_days"]},
+        {"dtickrange": ["M1", "M6"], "value": words["months"]},
+        {"dtickrange": ["M12", None], "value": words["years"]},
+    ]
+    dates_only = all(m.time() == datetime.time() for m in moments)
+    if dates_only:
+        axis["hoverformat"] = words["hover_day"]
+    elif span < datetime.timedelta(hours=1):
+        axis["hoverformat"] = words["hover_second"]
+    else:
+        axis["hoverformat"] = words["hover_minute"]
+    return axis
+
+
+def elapsed_axis(seconds: list[float]) -> tuple[float, str]:
+    """The unit an elapsed-time axis reads best in for its longest value: (seconds per
+    unit, axis title) — seconds up to five minutes, minutes up to five hours, then hours."""
+    longest = max((s for s in seconds if s is not None), default=0.0)
+    if longest > 5 * 3600:
+        return 3600.0, gettext("hours since start")
+    if longest > 5 * 60:
+        return 60.0, gettext("minutes since start")
+    return 1.0, gettext("seconds since start")
+
+
+# --- Figures that are not charts ------------------------------------------------------
+# What a chart would show with no span (a figure: numbers) or with nothing to draw (a
+# sentence), decided here and written by static/js/charts.js from the figure's
+# layout.meta instead of drawing axes.
+
+
+def as_numbers(title: str, items: list[tuple[str, str]], note: str = "") -> dict:
+    """A figure shown as numbers: ``items`` are (value as written, what it is)."""
+    return {
+        "data": [],
+        "layout": {
+            "meta": {
+                "show": "numbers",
+                "title": title,
+                "items": [{"value": value, "label": label} for value, label in items],
+                "note": note,
+            }
+        },
+    }
+
+
+def as_message(title: str, text: str) -> dict:
+    """A figure with nothing to draw, said in words."""
+    return {"data": [], "layout": {"meta": {"show": "message", "title": title, "text": text}}}
+
+
+def shown_as(figure) -> str:
+    """How a builder's result reaches the reader: "chart", "numbers" or "message"."""
+    layout = figure.get("layout", {}) if isinstance(figure, dict) else {}
+    return (layout.get("meta") or {}).get("show", "chart")
 
 
 # The per-second row fields the benchmark timeline shows, in trace order.
@@ -139,7 +285,7 @@ def benchmark_timeline(rows: list[dict]) -> go.Figure:
     figure.update_xaxes(title_text=gettext("seconds since start"), row=2, col=1)
     # Latency spans milliseconds to seconds when a target saturates.
     latencies = [v for field in LATENCY_FIELDS for v in points[field] if v]
-    figure.update_yaxes(**log_ticks(latencies), row=2, col=1)
+    figure.update_yaxes(**value_axis(latencies, rangemode="tozero"), row=2, col=1)
     return figure
 
 
@@ -197,10 +343,22 @@ def latency_histogram(hdr: dict | None) -> go.Figure | None:
     return figure
 
 
-def operations_chart(operations: list[dict]) -> go.Figure | None:
-    """p50 / p95 / p99 per operation, so the bottleneck endpoint stands out."""
+def operations_chart(operations: list[dict]) -> go.Figure | dict | None:
+    """p50 / p95 / p99 per operation, so the bottleneck endpoint stands out; in words
+    when no operation has a latency (nothing answered: the load engine writes zeros)."""
     if not operations:
         return None
+    title = gettext("Latency per operation (ms)")
+
+    def latency(op: dict, quantile: str) -> float | None:
+        return (op.get("latency_ms") or {}).get(quantile) or None
+
+    values = [latency(op, q) for op in operations for q in ("med", "p95", "p99")]
+    if not any(values):
+        return as_message(
+            title,
+            gettext("No operation has a latency to draw: none of their requests was answered."),
+        )
     names = [op["name"] for op in operations]
     figure = go.Figure()
     for quantile in ("med", "p95", "p99"):
@@ -208,7 +366,7 @@ def operations_chart(operations: list[dict]) -> go.Figure | None:
         figure.add_trace(
             go.Bar(
                 y=names,
-                x=[(op.get("latency_ms") or {}).get(quantile) for op in operations],
+                x=[latency(op, quantile) for op in operations],
                 name=key,
                 orientation="h",
                 marker_color=PALETTE[key],
@@ -218,13 +376,8 @@ def operations_chart(operations: list[dict]) -> go.Figure | None:
         **{**LAYOUT, "hovermode": "y unified"},
         height=120 + 34 * len(names),
         barmode="group",
-        title={"text": gettext("Latency per operation (ms)"), "x": 0},
-        xaxis={
-            "title": "ms",
-            **log_ticks(
-                [v for op in operations for v in (op.get("latency_ms") or {}).values() if v]
-            ),
-        },
+        title={"text": title, "x": 0},
+        xaxis={"title": "ms", **value_axis(values, rangemode="tozero")},
         yaxis={"autorange": "reversed"},
     )
     return figure
@@ -260,15 +413,25 @@ def stress_steps(steps: list[dict]) -> go.Figure | None:
     figure.update_xaxes(title_text=gettext("offered req/s"))
     figure.update_yaxes(title_text=gettext("achieved req/s"), secondary_y=False)
     p99s = [(step.get("latency_ms") or {}).get("p99") for step in steps]
-    figure.update_yaxes(title_text="p99 ms", **log_ticks(p99s), secondary_y=True)
+    figure.update_yaxes(
+        title_text="p99 ms", **value_axis(p99s, rangemode="tozero"), secondary_y=True
+    )
     return figure
 
 
-def memory_trend(samples: list) -> go.Figure | None:
-    """The target's memory (PSS summed over its processes) over an endurance run."""
+def memory_trend(samples: list) -> go.Figure | dict | None:
+    """The target's memory (PSS summed over its processes) over an endurance run, against
+    the time since the start in seconds, minutes or hours as the run's length reads best;
+    one sample is a figure, not a chart."""
     if not samples:
         return None
-    xs = [point[0] for point in samples]
+    title = gettext("Target memory (PSS, MiB)")
+    if len(samples) == 1:
+        return as_numbers(
+            title, [(formats.number_format(samples[0][1] / (1024 * 1024), 1), "MiB PSS")]
+        )
+    per, unit = elapsed_axis([point[0] for point in samples])
+    xs = [round(point[0] / per, 3) for point in samples]
     ys = [point[1] / (1024 * 1024) for point in samples]
     figure = go.Figure(
         go.Scatter(x=xs, y=ys, mode="lines", name="PSS", line={"color": PALETTE["memory"]})
@@ -276,8 +439,8 @@ def memory_trend(samples: list) -> go.Figure | None:
     figure.update_layout(
         **LAYOUT,
         height=300,
-        title={"text": gettext("Target memory (PSS, MiB)"), "x": 0},
-        xaxis={"title": gettext("seconds")},
+        title={"text": title, "x": 0},
+        xaxis={"title": unit},
         yaxis={"title": "MiB"},
         showlegend=False,
     )
@@ -297,19 +460,24 @@ def comparison_runs(a_points: list, b_points: list, title: str) -> go.Figure:
     """Each run's value on both sides, in time order: the alternation and the spread."""
     figure = go.Figure()
     for name, points, color in (
-        ("A (before)", a_points, PALETTE["offered"]),
-        ("B (after)", b_points, PALETTE["achieved"]),
+        (gettext("A (before)"), a_points, PALETTE["offered"]),
+        (gettext("B (after)"), b_points, PALETTE["achieved"]),
     ):
         figure.add_trace(
             go.Scatter(
-                x=[when for when, _ in points],
+                x=[local_time(when) for when, _ in points],
                 y=[value for _, value in points],
                 mode="markers",
                 name=name,
                 marker={"size": 11, "color": color},
             )
         )
-    figure.update_layout(**LAYOUT, height=320, title={"text": title, "x": 0})
+    figure.update_layout(
+        **LAYOUT,
+        height=320,
+        title={"text": title, "x": 0},
+        xaxis=time_axis([local_time(when) for when, _ in [*a_points, *b_points]]),
+    )
     return figure
 
 
@@ -329,22 +497,22 @@ PHASE_COLORS = ("#2563eb", "#0f766e", "#d97706", "#7c3aed")
 
 def _midnight(day):
     """A date as the start of that day, so dates and times share one axis."""
-    import datetime
-
-    from django.utils import timezone
-
     return timezone.make_aware(datetime.datetime.combine(day, datetime.time()))
 
 
-def phase_burndown(initiative, tasks: list[dict], now=None) -> go.Figure | None:
+def _hours(value: float) -> str:
+    return formats.number_format(value, 1 if value % 1 else 0, use_l10n=True)
+
+
+def phase_burndown(initiative, tasks: list[dict], now=None) -> go.Figure | dict | None:
     """Remaining estimated hours per phase over time (stacked), with the ideal line
     from the initiative's start date to its target date.
 
     ``tasks`` are optimizations.reports.portfolio.burndown_tasks rows: each task's
-    estimate, when it was created, and when it was done or reopened.
+    estimate, when it was created, and when it was done or reopened. On day one (the
+    initiative started and its work was planned less than a day ago) there is no span
+    to draw over: the remaining hours are figures.
     """
-    from django.utils import timezone
-
     estimated = [task for task in tasks if task["hours"]]
     if not estimated:
         return None
@@ -365,8 +533,8 @@ def phase_burndown(initiative, tasks: list[dict], now=None) -> go.Figure | None:
     times = sorted({when for when, _, _ in steps} | {now})
     phases = sorted({task["phase"] for task in estimated})
     names = {task["phase"]: task["phase_name"] for task in estimated}
-    figure = go.Figure()
-    for index, phase in enumerate(phases):
+    levels: dict[int, list[float]] = {}
+    for phase in phases:
         level, ys, pending = 0.0, [], [s for s in steps if s[1] == phase]
         position = 0
         for when in times:
@@ -374,40 +542,63 @@ def phase_burndown(initiative, tasks: list[dict], now=None) -> go.Figure | None:
                 level += pending[position][2]
                 position += 1
             ys.append(round(max(level, 0.0), 1))
+        levels[phase] = ys
+    total = round(sum(task["hours"] for task in estimated), 1)
+    left_out = len(tasks) - len(estimated)
+    title = gettext("Remaining estimated hours")
+    if left_out:
+        title += " " + ngettext(
+            "(%(count)d task without an estimate not counted)",
+            "(%(count)d tasks without an estimate not counted)",
+            left_out,
+        ) % {"count": left_out}
+    began = min(times[0], _midnight(initiative.start_date)) if initiative.start_date else times[0]
+    if now - began < datetime.timedelta(days=1):
+        left = round(sum(ys[-1] for ys in levels.values()), 1)
+        return as_numbers(
+            title,
+            [
+                (
+                    _hours(left),
+                    gettext("hours left of %(total)s estimated, all phases")
+                    % {"total": _hours(total)},
+                ),
+                *(
+                    (_hours(levels[phase][-1]), f"{phase}. {names[phase]}")
+                    for phase in phases
+                    if levels[phase][-1]
+                ),
+            ],
+            gettext("Day one: the burn-down is drawn once the work has a day behind it."),
+        )
+    figure = go.Figure()
+    shown_times = [local_time(when) for when in times]
+    for index, phase in enumerate(phases):
         figure.add_trace(
             go.Scatter(
-                x=times,
-                y=ys,
+                x=shown_times,
+                y=levels[phase],
                 name=f"{phase}. {names[phase]}",
-                mode="lines+markers",
-                marker={"size": 4},
+                mode="lines",
                 stackgroup="phases",
                 line={"shape": "hv", "width": 1, "color": PHASE_COLORS[index % len(PHASE_COLORS)]},
             )
         )
-    total = round(sum(task["hours"] for task in estimated), 1)
     if initiative.target_date and initiative.target_date > initiative.start_date:
         figure.add_trace(
             go.Scatter(
-                x=[_midnight(initiative.start_date), _midnight(initiative.target_date)],
+                x=[initiative.start_date, initiative.target_date],
                 y=[total, 0],
                 name=gettext("ideal"),
                 mode="lines",
                 line={"color": "#1c2430", "dash": "dash", "width": 1.5},
             )
         )
-    left_out = len(tasks) - len(estimated)
-    title = gettext("Remaining estimated hours")
-    if left_out:
-        title += f" ({left_out} task{'s' if left_out != 1 else ''} without an estimate not counted)"
-    # The planned period on the x axis: on day one the chart shows where the work
-    # starts against the ideal line, not a vertical stack of points.
-    xaxis: dict = {}
-    if initiative.target_date and initiative.start_date:
-        start = min(_midnight(initiative.start_date), times[0])
-        end = max(_midnight(initiative.target_date), times[-1])
-        if end > start:
-            xaxis = {"range": [start, end]}
+    # The planned period on the x axis, so the work so far reads against the ideal line.
+    start, end = local_time(began), shown_times[-1]
+    if initiative.target_date:
+        end = max(end, local_time(_midnight(initiative.target_date)))
+    xaxis = {**time_axis([start, end]), "range": [start.isoformat(), end.isoformat()]}
     figure.update_layout(
         **LAYOUT,
         height=320,
@@ -513,7 +704,7 @@ def findings_over_time(rows: list[dict]) -> dict | None:
             "height": 320,
             "title": {"text": gettext("Open findings by severity, week by week"), "x": 0},
             "yaxis": {"title": {"text": gettext("open findings")}, "rangemode": "tozero"},
-            "xaxis": {"title": {"text": gettext("week starting")}},
+            "xaxis": {"title": {"text": gettext("week starting")}, **time_axis(weeks)},
         },
     )
 
@@ -654,7 +845,11 @@ def slo_trends(rows) -> dict | None:
     )
     traces = []
     for row, (xaxis, yaxis) in zip(rows, cells, strict=False):
-        xs = [when for when, _ in row.trend]
+        xs = [local_time(when) for when, _ in row.trend]
+        axis = time_axis(xs)
+        layout[f"xaxis{xaxis[1:]}"].update(axis)
+        # The objective across the axis: over a padded range when the trend is one value.
+        ends = axis.get("range") or [xs[0], xs[-1]]
         color = {"pass": PALETTE["achieved"], "fail": PALETTE["errors"]}.get(row.state, "#64748b")
         traces.append(
             {
@@ -672,7 +867,7 @@ def slo_trends(rows) -> dict | None:
         traces.append(
             {
                 "type": "scatter",
-                "x": [xs[0], xs[-1]] if len(xs) > 1 else xs * 2,
+                "x": ends,
                 "y": [row.threshold, row.threshold],
                 "mode": "lines",
                 "name": gettext("objective"),
@@ -701,6 +896,22 @@ def target_runs(points: list[dict]) -> dict | None:
     """
     if not points:
         return None
+    if len(points) == 1:
+        point = points[0]
+        when = formats.date_format(local_time(point["at"]), "DATETIME_FORMAT")
+        items = [
+            (formats.number_format(point[key], 1), f"{key} ms")
+            for key in ("p50", "p95", "p99")
+            if point[key] is not None
+        ]
+        if point["rps"] is not None:
+            items.append((formats.number_format(point["rps"], 1), "req/s"))
+        return as_numbers(
+            gettext("One benchmark so far"),
+            items,
+            gettext("%(mode)s test, run #%(run)s, %(when)s: a trend needs a second one.")
+            % {"mode": point["mode"], "run": point["run_id"], "when": when},
+        )
     layout, _ = _grid(
         2,
         1,
@@ -711,6 +922,7 @@ def target_runs(points: list[dict]) -> dict | None:
     )
     # Shared x axes, as make_subplots(shared_xaxes=True): the top one follows the bottom's.
     layout["xaxis"].update(matches="x2", showticklabels=False)
+    layout["xaxis2"].update(time_axis([local_time(point["at"]) for point in points]))
     modes = sorted({point["mode"] for point in points}, key=lambda m: (m != "load", m))
     dashes = ["solid", "dot", "dash", "dashdot"]
     symbols = ["circle", "diamond", "square", "triangle-up"]
@@ -719,7 +931,7 @@ def target_runs(points: list[dict]) -> dict | None:
         mine = [point for point in points if point["mode"] == mode]
         common = {
             "type": "scatter",
-            "x": [point["at"] for point in mine],
+            "x": [local_time(point["at"]) for point in mine],
             "legendgroup": mode,
             "mode": "lines+markers",
             "marker": {"symbol": symbols[index % len(symbols)], "size": 7},

@@ -110,6 +110,31 @@
     return box;
   }
 
+  // A figure the server decided is not a chart (charts.as_numbers / as_message): the
+  // numbers, or the sentence saying why there is nothing to draw.
+  function notAChart(figure) {
+    const meta = figure.layout && figure.layout.meta;
+    if (!meta || (meta.show !== "numbers" && meta.show !== "message")) return null;
+    const box = document.createElement("div");
+    box.className = "chart-figure";
+    if (meta.title) box.append(Object.assign(document.createElement("p"), { className: "muted", textContent: meta.title }));
+    if (meta.show === "message") {
+      box.append(Object.assign(document.createElement("p"), { className: "empty", textContent: meta.text }));
+      return box;
+    }
+    const list = document.createElement("dl");
+    list.className = "chart-numbers";
+    meta.items.forEach((item) => {
+      const group = document.createElement("div");
+      group.append(Object.assign(document.createElement("dt"), { textContent: item.label }));
+      group.append(Object.assign(document.createElement("dd"), { textContent: item.value }));
+      list.append(group);
+    });
+    box.append(list);
+    if (meta.note) box.append(Object.assign(document.createElement("p"), { className: "muted", textContent: meta.note }));
+    return box;
+  }
+
   function draw(root) {
     if (!window.Plotly) return;
     root.querySelectorAll("script.plotly-figure").forEach((script) => {
@@ -118,8 +143,14 @@
       const figure = JSON.parse(script.textContent);
       const title = titleOf(figure);
       const live = script.dataset.target.endsWith("-timeline");
-      const single = live ? null : singlePoint(figure);
       target.dataset.drawn = "1";
+      const decided = notAChart(figure);
+      if (decided) {
+        target.replaceChildren(decided);
+        target.classList.add("as-figure");
+        return;
+      }
+      const single = live ? null : singlePoint(figure);
       if (single) {
         if (title) single.prepend(Object.assign(document.createElement("p"), { className: "muted", textContent: title }));
         target.replaceChildren(single);

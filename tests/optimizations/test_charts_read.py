@@ -2,6 +2,9 @@
 burn-down over its planned period, room for titles."""
 
 import datetime
+from types import SimpleNamespace
+
+from django.utils import timezone, translation
 
 from optimizations.analyzers.loadgen.hdr import Histogram
 from optimizations.reports import charts
@@ -43,19 +46,175 @@ class Initiative:
     target_date = datetime.date(2027, 1, 26)
 
 
-def test_a_burn_down_on_day_one_spans_the_planned_period():
-    day_one = datetime.datetime(2026, 12, 1, 10, tzinfo=datetime.UTC)
-    tasks = [
+def burndown_tasks(created):
+    return [
         {
             "hours": hours,
             "done_at_start": False,
-            "created": day_one,
+            "created": created,
             "moves": [],
             "phase": phase,
             "phase_name": f"Phase {phase}",
         }
-        for phase, hours in ((1, 8.0), (2, 16.0), (3, 4.0))
+        for phase, hours in ((1, 8.0), (2, 16.0), (3, 4.5))
     ]
-    figure = charts.phase_burndown(Initiative(), tasks, now=day_one)
+
+
+def test_a_burn_down_on_day_one_is_its_figures_not_a_stack_of_dots():
+    day_one = datetime.datetime(2026, 12, 1, 10, tzinfo=datetime.UTC)
+    tasks = burndown_tasks(day_one)
+    tasks[1]["moves"] = [(day_one + datetime.timedelta(hours=2), True)]
+    figure = charts.phase_burndown(Initiative(), tasks, now=day_one + datetime.timedelta(hours=3))
+    assert charts.shown_as(figure) == "numbers"
+    meta = figure["layout"]["meta"]
+    assert [item["value"] for item in meta["items"]] == ["12.5", "8", "4.5"]
+    assert "28.5" in meta["items"][0]["label"]
+    assert [item["label"] for item in meta["items"][1:]] == ["1. Phase 1", "3. Phase 3"]
+    assert meta["note"]
+
+
+def test_a_burn_down_after_day_one_spans_the_planned_period_in_days():
+    day_one = datetime.datetime(2026, 12, 1, 10, tzinfo=datetime.UTC)
+    tasks = burndown_tasks(day_one)
+    tasks[1]["moves"] = [(day_one + datetime.timedelta(days=2), True)]
+    figure = charts.phase_burndown(Initiative(), tasks, now=day_one + datetime.timedelta(days=3))
+    assert charts.shown_as(figure) == "chart"
     start, end = figure.layout.xaxis.range
-    assert str(start).startswith("2026-12-01") and str(end).startswith("2027-01-26")
+    assert str(start).startswith("2026-12-01T00:00") and str(end).startswith("2027-01-26")
+    stops = {tuple(stop.dtickrange): stop.value for stop in figure.layout.xaxis.tickformatstops}
+    assert stops[(charts.DAY_MS, 28 * charts.DAY_MS)] == "%b %-d, %Y"  # crosses a new year
+    assert [trace.y[-1] for trace in figure.data[:3]] == [8.0, 0.0, 4.5]
+    assert len({trace.line.color for trace in figure.data}) == len(figure.data)
+
+
+def formats_of(axis):
+    return {tuple(stop["dtickrange"]): stop["value"] for stop in axis["tickformatstops"]}
+
+
+AT = datetime.datetime(2026, 12, 7, 14, 5, 30)
+
+
+def test_a_time_axis_formats_each_tick_spacing_for_the_span():
+    minute = charts.time_axis([AT, AT + datetime.timedelta(minutes=1)], "en")
+    assert "range" not in minute
+    assert formats_of(minute)[(None, charts.MINUTE_MS - 1)] == "%H:%M:%S"
+    assert formats_of(minute)[(charts.MINUTE_MS, charts.DAY_MS - 1)] == "%H:%M"
+    assert minute["hoverformat"] == "%b %-d, %Y %H:%M:%S"
+    # Over midnight, a time carries its day; within the year, a day no year.
+    days = charts.time_axis([AT, AT + datetime.timedelta(hours=30)], "en")
+    assert formats_of(days)[(charts.MINUTE_MS, charts.DAY_MS - 1)] == "%b %-d %H:%M"
+    assert formats_of(days)[(charts.DAY_MS, 28 * charts.DAY_MS)] == "%b %-d"
+    assert days["hoverformat"] == "%b %-d, %Y %H:%M"
+    year = charts.time_axis([AT - datetime.timedelta(days=360), AT], "en")
+    assert formats_of(year)[(charts.DAY_MS, 28 * charts.DAY_MS)] == "%b %-d, %Y"
+    assert formats_of(year)[("M1", "M6")] == "%b %Y"
+    # Weeks as dates: a hover says the day, not midnight.
+    weeks = charts.time_axis([datetime.date(2026, 10, 5), datetime.date(2026, 12, 7)], "en")
+    assert weeks["hoverformat"] == "%b %-d, %Y"
+
+
+def test_a_time_axis_never_spaces_ticks_over_less_than_a_minute():
+    single = charts.time_axis([AT], "en")
+    assert single["range"] == ["2026-12-07T13:05:30", "2026-12-07T15:05:30"]
+    seconds = charts.time_axis([AT, AT + datetime.timedelta(seconds=20)], "en")
+    assert seconds["range"] == ["2026-12-07T14:05:10", "2026-12-07T14:06:10"]
+    assert charts.time_axis([], "en") == {"type": "date"}
+
+
+def test_a_time_axis_speaks_the_readers_language():
+    days = charts.time_axis([AT - datetime.timedelta(days=40), AT], "ja")
+    assert formats_of(days)[(charts.DAY_MS, 28 * charts.DAY_MS)] == "%-m/%-d"
+    assert formats_of(days)[("M1", "M6")] == "%Y年%-m月"
+    assert days["hoverformat"] == "%Y/%-m/%-d %H:%M"
+    with translation.override("ja"):
+        assert charts.time_axis([AT, AT])["hoverformat"] == "%Y/%-m/%-d %H:%M:%S"
+
+
+def test_times_are_drawn_in_the_readers_time_zone():
+    when = datetime.datetime(2026, 12, 7, 14, 0, tzinfo=datetime.UTC)
+    with timezone.override("Asia/Tokyo"):
+        assert charts.local_time(when).hour == 23
+    assert charts.local_time(datetime.date(2026, 12, 7)) == datetime.date(2026, 12, 7)
+
+
+def test_an_operations_chart_with_no_latency_says_so_in_words():
+    answered_none = [
+        {"name": "GET /", "latency_ms": dict.fromkeys(("med", "p95", "p99"), 0.0)},
+        {"name": "POST /x", "latency_ms": None},
+    ]
+    figure = charts.operations_chart(answered_none)
+    assert charts.shown_as(figure) == "message"
+    assert "answered" in figure["layout"]["meta"]["text"]
+    assert charts.operations_chart([]) is None
+
+
+def test_an_operations_chart_within_a_decade_is_linear_and_over_decades_logarithmic():
+    def op(name, med, p95, p99):
+        return {"name": name, "latency_ms": {"med": med, "p95": p95, "p99": p99}}
+
+    close = charts.operations_chart([op("GET /", 40.0, 52.0, 61.0), op("GET /a", 0.0, 0.0, 0.0)])
+    assert close.layout.xaxis.type == "linear" and close.layout.xaxis.rangemode == "tozero"
+    assert list(close.data[0].x) == [40.0, None]  # nothing answered: no bar, not a zero
+    far = charts.operations_chart([op("GET /", 4.0, 52.0, 610.0)])
+    assert far.layout.xaxis.type == "log" and 10 in far.layout.xaxis.tickvals
+
+
+def test_the_axis_of_values_within_a_decade_is_linear():
+    assert charts.value_axis([40, 60], rangemode="tozero") == {
+        "type": "linear",
+        "rangemode": "tozero",
+    }
+    assert charts.value_axis([4, 60])["type"] == "log"
+    assert charts.value_axis([]) == {"type": "log"}
+
+
+def test_one_benchmark_on_a_target_is_its_figures():
+    point = {
+        "at": datetime.datetime(2026, 12, 7, 14, tzinfo=datetime.UTC),
+        "run_id": 3,
+        "job_id": 9,
+        "mode": "load",
+        "p50": 12.0,
+        "p95": 30.5,
+        "p99": None,
+        "rps": 200.0,
+    }
+    figure = charts.target_runs([point])
+    assert charts.shown_as(figure) == "numbers"
+    items = figure["layout"]["meta"]["items"]
+    assert [(i["value"], i["label"]) for i in items] == [
+        ("12.0", "p50 ms"),
+        ("30.5", "p95 ms"),
+        ("200.0", "req/s"),
+    ]
+    later = {**point, "at": point["at"] + datetime.timedelta(days=3), "run_id": 4}
+    two = charts.target_runs([point, later])
+    assert charts.shown_as(two) == "chart"
+    assert two["layout"]["xaxis2"]["type"] == "date"
+    assert two["layout"]["xaxis2"]["hoverformat"] == "%b %-d, %Y %H:%M"
+
+
+def test_one_memory_sample_is_a_figure_and_a_long_run_reads_in_minutes_or_hours():
+    assert charts.shown_as(charts.memory_trend([(0, 64 * 1024 * 1024)])) == "numbers"
+    short = charts.memory_trend([(0, 1), (120, 2)])
+    assert list(short.data[0].x) == [0, 120] and "seconds" in short.layout.xaxis.title.text
+    hour = charts.memory_trend([(0, 1), (3600, 2)])
+    assert list(hour.data[0].x) == [0, 60] and "minutes" in hour.layout.xaxis.title.text
+    day = charts.memory_trend([(0, 1), (8 * 3600, 2)])
+    assert list(day.data[0].x) == [0, 8] and "hours" in day.layout.xaxis.title.text
+
+
+def test_an_slo_with_one_value_has_its_objective_across_a_padded_axis():
+    row = SimpleNamespace(
+        trend=[(datetime.datetime(2026, 12, 7, 14, tzinfo=datetime.UTC), 80.0)],
+        label="p95",
+        unit="ms",
+        state="pass",
+        threshold=100.0,
+        comparison="<=",
+    )
+    figure = charts.slo_trends([row])
+    objective = figure["data"][1]
+    assert objective["x"] == figure["layout"]["xaxis"]["range"]
+    start, end = objective["x"]
+    assert start < end
