@@ -41,7 +41,9 @@ LAYOUT = {
     "font": {"family": "system-ui, sans-serif", "size": 12, "color": "#1c2430"},
     "paper_bgcolor": "#ffffff",
     "plot_bgcolor": "#ffffff",
-    "legend": {"orientation": "h", "y": -0.18},
+    # The legend at the foot of the figure, below the x axis's labels and title (placed
+    # under the plot at a fraction of its height, it covered them once they rotated).
+    "legend": {"orientation": "h", "yref": "container", "y": 0, "yanchor": "bottom", "x": 0},
     "hovermode": "x unified",
 }
 
@@ -105,8 +107,9 @@ DATE_FORMATS = {
         "hover_second": "%Y/%-m/%-d %H:%M:%S",
     },
 }
-# A single moment is shown in the two hours around it; a span under a minute in the
-# minute around it (never milliseconds apart on the axis).
+# A single moment is shown in the two hours around it (a single day between the days
+# either side); a span under a minute in the minute around it (never milliseconds apart
+# on the axis).
 SINGLE_MOMENT_PAD = datetime.timedelta(hours=1)
 SHORTEST_SPAN = datetime.timedelta(minutes=1)
 
@@ -136,8 +139,11 @@ def time_axis(times, language: str | None = None) -> dict:
         return axis
     low, high = moments[0], moments[-1]
     span = high - low
+    dates_only = all(m.time() == datetime.time() for m in moments)
     if span < SHORTEST_SPAN:
         pad = SINGLE_MOMENT_PAD if not span else (SHORTEST_SPAN - span) / 2
+        if dates_only:  # a day's figure: the days either side of it
+            pad = datetime.timedelta(days=1)
         low, high = low - pad, high + pad
         axis["range"] = [low.isoformat(), high.isoformat()]
     one_day = low.date() == high.date()
@@ -152,14 +158,27 @@ def time_axis(times, language: str | None = None) -> dict:
         {"dtickrange": ["M1", "M6"], "value": words["months"]},
         {"dtickrange": ["M12", None], "value": words["years"]},
     ]
-    dates_only = all(m.time() == datetime.time() for m in moments)
     if dates_only:
         axis["hoverformat"] = words["hover_day"]
+        if high - low <= datetime.timedelta(days=10):  # a tick a day, never noon
+            axis.update(tickmode="linear", tick0=low.date().isoformat(), dtick=DAY_MS)
     elif span < datetime.timedelta(hours=1):
         axis["hoverformat"] = words["hover_second"]
     else:
         axis["hoverformat"] = words["hover_minute"]
     return axis
+
+
+def week_ticks(weeks: list[datetime.date]) -> dict:
+    """Ticks on weekly data at its weeks' Mondays: every week, every other week, or the
+    first of each month (so a few weeks never read as days, nor half a year crowds)."""
+    if not weeks:
+        return {}
+    if len(weeks) <= 6:
+        return {"tickmode": "linear", "tick0": weeks[0].isoformat(), "dtick": 7 * DAY_MS}
+    if len(weeks) <= 12:
+        return {"tickmode": "linear", "tick0": weeks[0].isoformat(), "dtick": 14 * DAY_MS}
+    return {"tickmode": "linear", "tick0": weeks[0].replace(day=1).isoformat(), "dtick": "M1"}
 
 
 def elapsed_axis(seconds: list[float]) -> tuple[float, str]:
@@ -360,6 +379,12 @@ def operations_chart(operations: list[dict]) -> go.Figure | dict | None:
             gettext("No operation has a latency to draw: none of their requests was answered."),
         )
     names = [op["name"] for op in operations]
+    labels = [
+        _short(op["name"])
+        if any(latency(op, q) for q in ("med", "p95", "p99"))
+        else gettext("%(operation)s (no answer)") % {"operation": _short(op["name"])}
+        for op in operations
+    ]
     figure = go.Figure()
     for quantile in ("med", "p95", "p99"):
         key = {"med": "p50"}.get(quantile, quantile)
@@ -378,9 +403,18 @@ def operations_chart(operations: list[dict]) -> go.Figure | dict | None:
         barmode="group",
         title={"text": title, "x": 0},
         xaxis={"title": "ms", **value_axis(values, rangemode="tozero")},
-        yaxis={"autorange": "reversed"},
+        yaxis={"autorange": "reversed", "tickvals": names, "ticktext": labels},
     )
     return figure
+
+
+def _short(name: str, limit: int = 28) -> str:
+    """A long operation name shortened in its middle (GET /categories/…/stats), so its
+    bars keep the width of a phone; the hover and the table carry it whole."""
+    if len(name) <= limit:
+        return name
+    keep = (limit - 1) // 2
+    return f"{name[:keep]}…{name[-keep:]}"
 
 
 def stress_steps(steps: list[dict]) -> go.Figure | None:
@@ -671,6 +705,8 @@ def open_work_by_department(rows: list[dict]) -> dict | None:
                 "rangemode": "tozero",
                 "showgrid": False,
                 "tickformat": ",.0f",
+                # Its own round ticks (hours), not the count axis's lines carried over.
+                "tickmode": "auto",
             },
         },
     )
@@ -684,6 +720,15 @@ def findings_over_time(rows: list[dict]) -> dict | None:
         return None
     # Weeks before the first finding say nothing; one empty week shows where it began.
     first = next(i for i, row in enumerate(rows) if any(row[name] for name in severities))
+    title = gettext("Open findings by severity, week by week")
+    if first == len(rows) - 1:
+        # Findings in one week only: a figure per severity, not a wall at the chart's edge.
+        week = formats.date_format(rows[-1]["week"], "DATE_FORMAT")
+        return as_numbers(
+            title,
+            [(formats.number_format(rows[-1][name]), gettext(name)) for name in severities],
+            gettext("In the week starting %(week)s: a trend needs a second week.") % {"week": week},
+        )
     rows = rows[max(first - 1, 0) :]
     weeks = [row["week"] for row in rows]
     traces = [
@@ -702,9 +747,13 @@ def findings_over_time(rows: list[dict]) -> dict | None:
         traces,
         {
             "height": 320,
-            "title": {"text": gettext("Open findings by severity, week by week"), "x": 0},
+            "title": {"text": title, "x": 0},
             "yaxis": {"title": {"text": gettext("open findings")}, "rangemode": "tozero"},
-            "xaxis": {"title": {"text": gettext("week starting")}, **time_axis(weeks)},
+            "xaxis": {
+                "title": {"text": gettext("week starting")},
+                **time_axis(weeks),
+                **week_ticks(weeks),
+            },
         },
     )
 
@@ -829,18 +878,29 @@ def _grid(
 
 
 def slo_trends(rows) -> dict | None:
-    """One small chart per SLO with a trend (sloboard.SloRow), threshold dashed."""
+    """One small chart per SLO with a trend (sloboard.SloRow), threshold dashed: three
+    to a line, and one to a line on a phone (``layout.meta.narrow``, which
+    static/js/charts.js lays over the layout when the chart is narrower than 560 px)."""
     rows = [row for row in rows if row.trend]
     if not rows:
         return None
+    titles = [f"{gettext(row.label)} ({row.unit})" for row in rows]
     columns = 3
     lines = -(-len(rows) // columns)
     layout, cells = _grid(
         lines,
         columns,
-        [f"{gettext(row.label)} ({row.unit})" for row in rows],
+        titles,
         horizontal_spacing=0.08,
         vertical_spacing=0.5 / lines,
+        title_size=12,
+    )
+    narrow, _ = _grid(
+        len(rows),
+        1,
+        titles,
+        horizontal_spacing=0.0,
+        vertical_spacing=0.5 / len(rows),
         title_size=12,
     )
     traces = []
@@ -848,6 +908,7 @@ def slo_trends(rows) -> dict | None:
         xs = [local_time(when) for when, _ in row.trend]
         axis = time_axis(xs)
         layout[f"xaxis{xaxis[1:]}"].update(axis)
+        narrow[f"xaxis{xaxis[1:]}"].update(axis)
         # The objective across the axis: over a padded range when the trend is one value.
         ends = axis.get("range") or [xs[0], xs[-1]]
         color = {"pass": PALETTE["achieved"], "fail": PALETTE["errors"]}.get(row.state, "#64748b")
@@ -883,8 +944,16 @@ def slo_trends(rows) -> dict | None:
                 "yaxis": yaxis,
             }
         )
+    narrow["height"] = 200 * len(rows)
     return _plain_figure(
-        traces, {**layout, "hovermode": "closest", "height": 230 * lines, "showlegend": False}
+        traces,
+        {
+            **layout,
+            "hovermode": "closest",
+            "height": 230 * lines,
+            "showlegend": False,
+            "meta": {"narrow": narrow},
+        },
     )
 
 
@@ -915,9 +984,9 @@ def target_runs(points: list[dict]) -> dict | None:
     layout, _ = _grid(
         2,
         1,
-        [gettext("Latency (ms)"), gettext("Throughput (req/s; a stress test's is its knee)")],
+        [gettext("Latency (ms)"), gettext("Throughput (req/s)")],
         horizontal_spacing=0.0,
-        vertical_spacing=0.12,
+        vertical_spacing=0.18,
         rangemode="tozero",
     )
     # Shared x axes, as make_subplots(shared_xaxes=True): the top one follows the bottom's.

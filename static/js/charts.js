@@ -110,6 +110,49 @@
     return box;
   }
 
+  // On a phone (a chart narrower than NARROW px) long titles wrap onto lines of their
+  // own, subplot titles get smaller, and a figure with a layout for narrow screens
+  // (layout.meta.narrow, e.g. the SLO trends one to a line) takes it.
+  const NARROW = 560;
+  function wrapped(text, limit) {
+    if (typeof text !== "string" || text.length <= limit || text.includes("<br>")) return text;
+    const lines = [];
+    let line = "";
+    text.split(" ").forEach((word) => {
+      if (line && `${line} ${word}`.length > limit) {
+        lines.push(line);
+        line = word;
+      } else {
+        line = line ? `${line} ${word}` : word;
+      }
+    });
+    lines.push(line);
+    return lines.join("<br>");
+  }
+
+  function fitted(layout, width) {
+    if (!width || width >= NARROW) return layout;
+    const out = Object.assign({}, layout, (layout.meta && layout.meta.narrow) || {});
+    const limit = Math.max(20, Math.floor(width / 9));
+    const title = out.title;
+    const text = typeof title === "string" ? title : title && title.text;
+    const lines = wrapped(text, limit);
+    if (lines && lines !== text) {
+      const extra = lines.split("<br>").length - 1;
+      out.title = Object.assign({}, typeof title === "string" ? {} : title, {
+        text: lines, font: { size: 15 }, yref: "container", y: 1, yanchor: "top", pad: { t: 10 },
+      });
+      out.margin = Object.assign({}, out.margin, { t: ((out.margin && out.margin.t) || 48) + 19 * extra });
+    }
+    if (out.annotations) {
+      out.annotations = out.annotations.map((note) => Object.assign({}, note, {
+        text: wrapped(note.text, limit + 8),
+        font: Object.assign({}, note.font, { size: Math.min((note.font && note.font.size) || 16, 13) }),
+      }));
+    }
+    return out;
+  }
+
   // A figure the server decided is not a chart (charts.as_numbers / as_message): the
   // numbers, or the sentence saying why there is nothing to draw.
   function notAChart(figure) {
@@ -157,7 +200,7 @@
         target.classList.add("as-figure");
         return;
       }
-      Plotly.newPlot(target, figure.data, figure.layout, CONFIG);
+      Plotly.newPlot(target, figure.data, fitted(figure.layout, target.clientWidth), CONFIG);
       target.setAttribute("role", "figure");
       target.setAttribute("aria-label", `${title || words().chart}: ${words().table}`);
       if (!live) target.after(dataTable(figure));

@@ -332,7 +332,8 @@ def test_target_runs_draw_one_line_per_mode_on_shared_axes():
     assert [trace.yaxis for trace in drawn.data[:4]] == ["y", "y", "y", "y2"]
     assert list(drawn.data[3].y) == [500.0, 502.0]
     assert drawn.data[0].text == ("run #0 · job #100 (load)", "run #2 · job #102 (load)")
-    expected = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.12)
+    # Room between the two for the lower one's title (0.12 put it against the upper's 0).
+    expected = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.18)
     assert domains(figure["layout"]) == domains(expected.to_plotly_json()["layout"])
     assert drawn.layout.xaxis.matches == "x2" and drawn.layout.xaxis.showticklabels is False
     assert drawn.layout.yaxis.rangemode == "tozero" == drawn.layout.yaxis2.rangemode
@@ -340,11 +341,14 @@ def test_target_runs_draw_one_line_per_mode_on_shared_axes():
 
 
 def test_bundle_takes_plain_figures_and_plotly_figures():
-    plain = charts.target_runs([run_point(1, "load")])
+    plain = charts.target_runs([run_point(1, "load"), run_point(2, "load")])
     plotly_figure = charts.comparison_runs([(NOW, 1.0)], [(NOW, 2.0)], "p95")
     figures = charts.bundle(plain=plain, plotly=plotly_figure, missing=None)
     assert set(figures) == {"plain", "plotly"}
-    assert json.loads(figures["plain"])["data"][0]["x"] == [ago(days=9).isoformat()]
+    assert json.loads(figures["plain"])["data"][0]["x"] == [
+        ago(days=9).isoformat(),
+        ago(days=8).isoformat(),
+    ]
     assert json.loads(figures["plotly"]) == json.loads(plotly_figure.to_json())
 
 

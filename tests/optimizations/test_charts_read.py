@@ -118,6 +118,10 @@ def test_a_time_axis_never_spaces_ticks_over_less_than_a_minute():
     assert single["range"] == ["2026-12-07T13:05:30", "2026-12-07T15:05:30"]
     seconds = charts.time_axis([AT, AT + datetime.timedelta(seconds=20)], "en")
     assert seconds["range"] == ["2026-12-07T14:05:10", "2026-12-07T14:06:10"]
+    day = charts.time_axis([datetime.date(2026, 12, 7)], "en")
+    assert day["range"] == ["2026-12-06T00:00:00", "2026-12-08T00:00:00"]
+    assert day["hoverformat"] == "%b %-d, %Y"
+    assert day["dtick"] == charts.DAY_MS and day["tick0"] == "2026-12-06"
     assert charts.time_axis([], "en") == {"type": "date"}
 
 
@@ -218,3 +222,69 @@ def test_an_slo_with_one_value_has_its_objective_across_a_padded_axis():
     assert objective["x"] == figure["layout"]["xaxis"]["range"]
     start, end = objective["x"]
     assert start < end
+
+
+def weekly(counts):
+    monday = datetime.date(2026, 12, 7) - datetime.timedelta(weeks=len(counts) - 1)
+    return [
+        {"week": monday + datetime.timedelta(weeks=i), **dict.fromkeys(charts.SEVERITY_COLORS, 0)}
+        | {"high": count}
+        for i, count in enumerate(counts)
+    ]
+
+
+def test_findings_of_one_week_are_figures_and_weeks_are_ticked_as_weeks():
+    one = charts.findings_over_time(weekly([0, 0, 0, 5]))
+    assert charts.shown_as(one) == "numbers"
+    assert {i["label"]: i["value"] for i in one["layout"]["meta"]["items"]}["high"] == "5"
+    few = charts.findings_over_time(weekly([0, 2, 3, 5]))
+    assert few["layout"]["xaxis"]["dtick"] == 7 * charts.DAY_MS
+    assert few["layout"]["xaxis"]["tick0"] == "2026-11-16"  # a Monday, the first week shown
+    some = charts.findings_over_time(weekly([1] * 10))
+    assert some["layout"]["xaxis"]["dtick"] == 14 * charts.DAY_MS
+    half_a_year = charts.findings_over_time(weekly([1] * 26))
+    assert half_a_year["layout"]["xaxis"]["dtick"] == "M1"
+    assert half_a_year["layout"]["xaxis"]["tick0"].endswith("-01")
+
+
+def test_long_operation_names_are_shortened_and_one_that_never_answered_says_so():
+    operations = [
+        {"name": "GET /categories/{category_id}/stats", "latency_ms": {"med": 3.0, "p99": 40.0}},
+        {"name": "GET /items", "latency_ms": {"med": 0.0, "p95": 0.0, "p99": 0.0}},
+    ]
+    figure = charts.operations_chart(operations)
+    assert list(figure.layout.yaxis.tickvals) == [op["name"] for op in operations]
+    short, silent = figure.layout.yaxis.ticktext
+    assert "…" in short and len(short) <= 28 and short.endswith("/stats")
+    assert silent == "GET /items (no answer)"
+
+
+def test_slo_trends_carry_a_one_column_layout_for_a_phone():
+    rows = [
+        SimpleNamespace(
+            trend=[(AT.replace(tzinfo=datetime.UTC), 80.0)],
+            label=f"SLO {i}",
+            unit="ms",
+            state="pass",
+            threshold=100.0,
+            comparison="<=",
+        )
+        for i in range(4)
+    ]
+    figure = charts.slo_trends(rows)
+    narrow = figure["layout"]["meta"]["narrow"]
+    assert figure["layout"]["xaxis2"]["domain"] != [0.0, 1.0]
+    assert all(narrow[f"xaxis{s}"]["domain"] == [0.0, 1.0] for s in ("", "2", "3", "4"))
+    assert narrow["xaxis4"]["type"] == "date" and narrow["height"] == 800
+
+
+def test_legends_sit_at_the_foot_of_the_figure_below_the_axis_labels():
+    assert charts.LAYOUT["legend"]["yref"] == "container"
+    assert charts.LAYOUT["legend"]["y"] == 0 and charts.LAYOUT["legend"]["yanchor"] == "bottom"
+
+
+def test_the_hours_axis_of_open_work_has_its_own_round_ticks():
+    rows = [
+        {"name": "Dev", "open_tasks": 3, "overdue_tasks": 0, "open_findings": 30, "open_hours": 64}
+    ]
+    assert charts.open_work_by_department(rows)["layout"]["yaxis2"]["tickmode"] == "auto"
