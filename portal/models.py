@@ -102,6 +102,24 @@ class ServiceBeat(models.Model):
         return f"{self.name} at {self.at:%H:%M:%S}"
 
 
+class WorkerBeat(models.Model):
+    """A Celery worker's own word that it is alive: written when it starts, on every
+    tick while it runs and when it stops (``portal/workerbeat.py``). The status page
+    reads these rows instead of asking the workers through the broker, which waits
+    the whole reply timeout because it cannot know how many workers should answer."""
+
+    name = models.CharField(max_length=200, primary_key=True)  # Celery's "analysis@host"
+    queues = models.JSONField(default=list)
+    pid = models.PositiveIntegerField(null=True, blank=True)
+    concurrency = models.PositiveIntegerField(null=True, blank=True)
+    started_at = models.DateTimeField()
+    at = models.DateTimeField()
+    stopped_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self):
+        return f"{self.name} at {self.at:%H:%M:%S}"
+
+
 class UserPreference(models.Model):
     """A user's portal language; blank follows the browser's Accept-Language."""
 

@@ -1,9 +1,14 @@
-"""Kaizen's own health: workers and their queues, beat, the broker, queue lengths."""
+"""Kaizen's own health: workers and their queues, beat, the broker, queue lengths.
+
+The page itself reads only Kaizen's rows and folders (the workers' heartbeat rows,
+beat's, the jobs), so it is shown at once; what only the broker can tell comes in
+a panel the page loads after it is shown (``broker_facts``)."""
 
 from __future__ import annotations
 
 import contextlib
 import datetime
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.db.models import Count
@@ -11,22 +16,66 @@ from django.utils import timezone
 
 from optimizations.jobs.engine import broker_reachable
 from optimizations.models import Job
-from portal import broker
+from portal import broker, workerbeat
 from portal.celery import app
-from portal.models import ServiceBeat
+from portal.models import ServiceBeat, WorkerBeat
 
 QUEUES = ("analysis", "benchmark", "maintenance")
+# The broker check's budget (kombu connects, then retries once at once).
+BROKER_TIMEOUT = 1.0
 
 
-def workers(timeout: float = 1.0) -> dict[str, list[str]] | None:
-    """{worker name: [queues it serves]}; None when no worker answered."""
-    try:
-        replies = app.control.inspect(timeout=timeout).active_queues()
-    except Exception:  # the broker is down: no worker can answer
-        return None
-    if not replies:
-        return None
-    return {name: sorted(q["name"] for q in queues) for name, queues in replies.items()}
+@dataclass(frozen=True)
+class WorkerState:
+    """One worker as its heartbeat row tells it: alive, silent (gone without a word) or stopped."""
+
+    name: str
+    queues: list[str]
+    pid: int | None
+    concurrency: int | None
+    started_at: datetime.datetime
+    at: datetime.datetime
+    stopped_at: datetime.datetime | None
+    state: str  # ALIVE, SILENT or STOPPED
+
+    @property
+    def alive(self) -> bool:
+        return self.state == ALIVE
+
+
+ALIVE, SILENT, STOPPED = "alive", "silent", "stopped"
+# Workers gone for longer than this drop off the page (their rows stay).
+SHOWN_FOR = datetime.timedelta(days=1)
+
+
+def workers() -> list[WorkerState]:
+    """The workers seen in the last day, from the rows they write themselves (one query):
+    the alive first, then the silent and the stopped, most recently heard of first."""
+    now = timezone.now()
+    silent = datetime.timedelta(seconds=workerbeat.silent_after())
+    states = []
+    for row in WorkerBeat.objects.filter(at__gte=now - SHOWN_FOR).order_by("name"):
+        if row.stopped_at is not None:
+            state = STOPPED
+        elif now - row.at > silent:
+            state = SILENT
+        else:
+            state = ALIVE
+        states.append(
+            WorkerState(
+                name=row.name,
+                queues=list(row.queues),
+                pid=row.pid,
+                concurrency=row.concurrency,
+                started_at=row.started_at,
+                at=row.at,
+                stopped_at=row.stopped_at,
+                state=state,
+            )
+        )
+    # Stable: the alive keep their names' order; the others, most recently heard of first.
+    states.sort(key=lambda w: (0, 0.0) if w.alive else (1, -w.at.timestamp()))
+    return states
 
 
 def queue_lengths() -> dict[str, int | None]:
@@ -40,9 +89,30 @@ def queue_lengths() -> dict[str, int | None]:
     return lengths
 
 
+def broker_facts() -> dict:
+    """What only the broker can tell: is it reachable, and how many messages wait per queue.
+
+    Asked by the page's broker panel after the page is shown (a broker that does not
+    answer costs its timeout there, never the page), and inline when that panel's
+    address is opened directly."""
+    problem = broker_reachable(timeout=BROKER_TIMEOUT)
+    return {
+        "broker": broker_kind(),
+        "broker_checked": True,
+        "broker_problem": problem,
+        "queues": {} if problem else queue_lengths(),
+    }
+
+
+def broker_kind() -> str:
+    return settings.CELERY_BROKER_URL.split("://", 1)[0]
+
+
 def snapshot() -> dict:
+    """Everything the page shows that Kaizen's own rows and folders tell at once; the
+    broker's facts come from ``broker_facts()`` (``broker_checked`` says whether they
+    are in)."""
     now = timezone.now()
-    broker_problem = broker_reachable(timeout=1.0)
     beats = {beat.name: beat for beat in ServiceBeat.objects.all()}
     beat = beats.get("beat")
     tick = settings.KAIZEN_TICK_SECONDS
@@ -57,13 +127,20 @@ def snapshot() -> dict:
         if settings.CELERY_BROKER_URL.startswith("filesystem")
         else (0, [])
     )
+    seen = workers() or []
+    alive = [worker for worker in seen if worker.alive]
     return {
-        "broker": settings.CELERY_BROKER_URL.split("://", 1)[0],
-        "broker_problem": broker_problem,
+        "broker": broker_kind(),
+        "broker_checked": False,
+        "broker_problem": None,
+        "queues": {},
         "broker_corrupt": corrupt_count,
         "broker_corrupt_newest": corrupt_newest,
-        "workers": None if broker_problem else workers(),
-        "queues": {} if broker_problem else queue_lengths(),
+        "workers": seen,
+        "workers_alive": len(alive),
+        "unserved_queues": [q for q in QUEUES if not any(q in w.queues for w in alive)],
+        "worker_beat": workerbeat.beat_seconds(),
+        "worker_silent_after": workerbeat.silent_after(),
         "beat": beat,
         "beat_late": beat is None or (now - beat.at).total_seconds() > 3 * tick,
         "purge": beats.get("purge"),

@@ -22,6 +22,7 @@ urlpatterns = [
     path("api/", api.urls),
     path("audit/", views.audit_list, name="audit_list"),
     path("status/", views.status, name="status"),
+    path("status/broker/", views.status_broker, name="status_broker"),
     path("metrics", metrics.metrics, name="kaizen_metrics"),
     path("inbox/", views.inbox, name="inbox"),
     path("inbox/read/", views.inbox_read, name="inbox_read"),

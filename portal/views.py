@@ -29,7 +29,7 @@ from portal.demo import DEMO_TARGET_SLUG
 from portal.http import HtmxHttpRequest
 from portal.language import SESSION_KEY, do_set_language, stored_language
 from portal.models import AuditEvent, Notification
-from portal.status import snapshot
+from portal.status import broker_facts, snapshot
 
 
 @require_GET
@@ -195,7 +195,21 @@ def set_language(request):
 
 @require_GET
 def status(request):
+    """Kaizen's own status from its rows at once; the broker panel loads after (below)."""
     return render(request, "portal/status.html", {"s": snapshot()})
+
+
+@require_GET
+@vary_on_headers("HX-Request")
+def status_broker(request: HtmxHttpRequest) -> HttpResponse:
+    """The status page's broker panel: reachable or not, and the waiting messages.
+
+    Loaded by the page once it is shown, so a broker that does not answer costs this
+    panel its timeout, never the page. Opened directly, the whole status page with
+    the broker checked in place."""
+    if request.htmx and not request.htmx.boosted:
+        return render(request, "portal/status.html#broker_panel", {"s": broker_facts()})
+    return render(request, "portal/status.html", {"s": snapshot() | broker_facts()})
 
 
 @require_GET
