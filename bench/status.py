@@ -4,11 +4,12 @@
 Builds a scratch database with a day of jobs in every status (--jobs of them),
 then asks for /status/ as a signed-in manager with Django's test client,
 in-process: queries per request, p50 and p95 server time over N requests after
-a warm-up, against the goal p95 < 300 ms. The page asks the broker whether it
-is reachable and, when it is, the workers and queue lengths: the embedded
-file-system broker of the scratch directory is used unless CELERY_BROKER_URL
-says otherwise (no worker answers there, which is what a person sees when the
-workers are down — the slow case the issue reported).
+a warm-up, against the goal p95 < 300 ms. The page reads the workers from the
+heartbeat rows they write (none here: a person sees the workers as down, the case
+the issue reported as slow), so it asks the broker nothing; the broker's panel,
+which the page loads once shown, is timed on a second line (htmx request to
+/status/broker/): the embedded file-system broker of the scratch directory is
+used unless CELERY_BROKER_URL says otherwise.
 
 Run from the repository root:
 
@@ -95,6 +96,26 @@ def build(jobs: int) -> None:
     )
 
 
+def time_one(client, url, **headers) -> tuple[float, int]:
+    with CaptureQueriesContext(connection) as captured:
+        started = time.perf_counter()
+        response = client.get(url, **headers)
+        took = (time.perf_counter() - started) * 1000
+    assert response.status_code == 200, response.status_code
+    return took, len(captured)
+
+
+def report(what: str, timed: list[tuple[float, int]]) -> None:
+    times = sorted(took for took, _ in timed)
+    queries = timed[-1][1]
+    p95 = times[min(len(times) - 1, round(0.95 * len(times)) - 1)]
+    verdict = "within" if p95 < GOAL_MS else "OVER"
+    print(
+        f"  {what}: queries {queries}  p50 {statistics.median(times):.1f} ms"
+        f"  p95 {p95:.1f} ms  ({verdict} the goal of {GOAL_MS:.0f} ms)"
+    )
+
+
 def main() -> None:
     try:
         build(ARGS.jobs)
@@ -102,22 +123,15 @@ def main() -> None:
         assert client.login(username="dev.manager", password=PASSWORD)
         for _ in range(3):  # warm-up: templates, connections, the broker's client
             client.get("/status/")
-        times, queries = [], 0
-        for _ in range(ARGS.requests):
-            with CaptureQueriesContext(connection) as captured:
-                started = time.perf_counter()
-                response = client.get("/status/")
-                times.append((time.perf_counter() - started) * 1000)
-            assert response.status_code == 200, response.status_code
-            queries = len(captured)
-        times.sort()
-        p95 = times[min(len(times) - 1, round(0.95 * len(times)) - 1)]
-        verdict = "within" if p95 < GOAL_MS else "OVER"
+            client.get("/status/broker/", HTTP_HX_REQUEST="true")
+        page = [time_one(client, "/status/") for _ in range(ARGS.requests)]
+        panel = [
+            time_one(client, "/status/broker/", HTTP_HX_REQUEST="true")
+            for _ in range(ARGS.requests)
+        ]
         print(f"status page, {connection.vendor}, {ARGS.jobs} jobs, {ARGS.requests} requests")
-        print(
-            f"  queries {queries}  p50 {statistics.median(times):.1f} ms  p95 {p95:.1f} ms"
-            f"  ({verdict} the goal of {GOAL_MS:.0f} ms)"
-        )
+        report("page", page)
+        report("broker panel (loaded after)", panel)
     finally:
         connections.close_all()
         if ARGS.database_url:
