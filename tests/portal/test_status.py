@@ -12,6 +12,7 @@ from django.utils import timezone
 from optimizations.jobs import engine
 from portal import workerbeat
 from portal.models import WorkerBeat
+from tests.conftest import need, reachable
 from tests.optimizations.workers import Worker, broker_settings, use_broker, wait_for
 
 HTMX = {"HTTP_HX_REQUEST": "true"}
@@ -171,9 +172,13 @@ def test_the_page_costs_a_few_queries_however_many_workers(
         assert client.get("/status/").status_code == 200
 
 
+# With Redis the worker's timer is its event loop; with the embedded broker, a thread.
+@pytest.mark.parametrize("kind", ["filesystem", "redis"])
 @pytest.mark.django_db(transaction=True)
-def test_a_real_worker_writes_its_heartbeat_and_its_stop(tmp_path):
-    url, options = broker_settings("filesystem", tmp_path)
+def test_a_real_worker_writes_its_heartbeat_and_its_stop(tmp_path, kind):
+    if kind == "redis":
+        need(reachable("redis://127.0.0.1:6379"), "Redis is not reachable on 127.0.0.1:6379")
+    url, options = broker_settings(kind, tmp_path)
     with use_broker(url, options):
         worker = Worker(url, tmp_path, queue="benchmark", env={"KAIZEN_TICK_SECONDS": "1"})
         try:
