@@ -300,7 +300,8 @@ def benchmark_timeline(rows: list[dict]) -> go.Figure:
             row=row,
             col=1,
         )
-    figure.update_layout(**LAYOUT, height=460)
+    # Tall enough for the latency subplot's 1-2-5 labels over three decades.
+    figure.update_layout(**LAYOUT, height=540)
     figure.update_xaxes(title_text=gettext("seconds since start"), row=2, col=1)
     # Latency spans milliseconds to seconds when a target saturates.
     latencies = [v for field in LATENCY_FIELDS for v in points[field] if v]
@@ -445,10 +446,17 @@ def stress_steps(steps: list[dict]) -> go.Figure | None:
     )
     figure.update_layout(**LAYOUT, height=340, title={"text": gettext("Stress steps"), "x": 0})
     figure.update_xaxes(title_text=gettext("offered req/s"))
-    figure.update_yaxes(title_text=gettext("achieved req/s"), secondary_y=False)
+    figure.update_yaxes(title_text=gettext("achieved req/s"), rangemode="tozero", secondary_y=False)
     p99s = [(step.get("latency_ms") or {}).get("p99") for step in steps]
+    p99_axis = value_axis(p99s, rangemode="tozero")
     figure.update_yaxes(
-        title_text="p99 ms", **value_axis(p99s, rangemode="tozero"), secondary_y=True
+        title_text="p99 ms",
+        # Its own round ticks (or its 1-2-5 labels), not the achieved axis's lines carried
+        # over: Plotly's default for an overlaying axis, which read 10, 1650, 3280, 4920.
+        tickmode="array" if "tickvals" in p99_axis else "auto",
+        showgrid=False,
+        **p99_axis,
+        secondary_y=True,
     )
     return figure
 

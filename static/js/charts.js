@@ -130,7 +130,7 @@
     return lines.join("<br>");
   }
 
-  function fitted(layout, width) {
+  function fitted(layout, width, traces) {
     if (!width || width >= NARROW) return layout;
     const out = Object.assign({}, layout, (layout.meta && layout.meta.narrow) || {});
     const limit = Math.max(20, Math.floor(width / 9));
@@ -144,6 +144,8 @@
       });
       out.margin = Object.assign({}, out.margin, { t: ((out.margin && out.margin.t) || 48) + 19 * extra });
     }
+    // The legend wraps onto more lines on a phone: room for them, not less for the plot.
+    if (out.showlegend !== false && out.height && traces > 1) out.height += 60;
     if (out.annotations) {
       out.annotations = out.annotations.map((note) => Object.assign({}, note, {
         text: wrapped(note.text, limit + 8),
@@ -200,7 +202,7 @@
         target.classList.add("as-figure");
         return;
       }
-      Plotly.newPlot(target, figure.data, fitted(figure.layout, target.clientWidth), CONFIG);
+      Plotly.newPlot(target, figure.data, fitted(figure.layout, target.clientWidth, figure.data.length), CONFIG);
       target.setAttribute("role", "figure");
       target.setAttribute("aria-label", `${title || words().chart}: ${words().table}`);
       if (!live) target.after(dataTable(figure));

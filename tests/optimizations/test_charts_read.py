@@ -288,3 +288,16 @@ def test_the_hours_axis_of_open_work_has_its_own_round_ticks():
         {"name": "Dev", "open_tasks": 3, "overdue_tasks": 0, "open_findings": 30, "open_hours": 64}
     ]
     assert charts.open_work_by_department(rows)["layout"]["yaxis2"]["tickmode"] == "auto"
+
+
+def test_stress_steps_start_at_zero_with_round_ticks_on_both_axes():
+    steps = [
+        {"offered_rate": 5.0, "achieved_rate": 4.8, "latency_ms": {"p99": 1200.0}},
+        {"offered_rate": 6.25, "achieved_rate": 4.66, "latency_ms": {"p99": 4900.0}},
+    ]
+    figure = charts.stress_steps(steps)
+    assert figure.layout.yaxis.rangemode == "tozero"
+    assert figure.layout.yaxis2.tickmode == "auto" and figure.layout.yaxis2.type == "linear"
+    steps[1]["latency_ms"]["p99"] = 49_000.0
+    far = charts.stress_steps(steps)
+    assert far.layout.yaxis2.type == "log" and far.layout.yaxis2.tickmode == "array"
