@@ -95,6 +95,21 @@ def test_a_repeated_answer_counts_like_a_parsed_one_and_the_next_request_goes_ou
     assert row["malformed"] == row["non_2xx"] == 0
 
 
+def test_a_repeated_error_answer_in_the_closed_model_counts_and_sends_the_next():
+    failing = b"HTTP/1.1 503 X\r\nContent-Length: 0\r\n\r\n"
+
+    def script(conns):
+        for _ in range(2):
+            for conn in conns:
+                conn.data_received(failing)
+        assert [len(conn.transport.written) for conn in conns] == [3, 3]
+
+    row = drive(script, model="closed")
+    assert row["non_2xx"] == 4
+    assert row["ok"] == 0
+    assert row["sent"] == 6
+
+
 def test_the_same_bytes_inside_a_body_are_the_body_not_an_answer():
     # A 503 whose body happens to be the bytes of the answer already known.
     head = b"HTTP/1.1 503 X\r\nContent-Length: %d\r\n\r\n" % len(ANSWER)

@@ -963,6 +963,25 @@ class Engine:
         # Recorded in bulk once a second (_flush_second): here only the values.
         op.lat_values.append(int((now - slot.intended) * 1e6))
         op.svc_values.append(int((now - slot.sent_at) * 1e6))
+        self.last_completion = now
+        if self.refill and 200 <= status < 300 and conn.keep_alive and now < self.end:
+            # Closed model, no rate ceiling, static requests: the connection's next
+            # request goes out at once (what _release -> _closed_next -> _send does,
+            # inlined: this runs once per answer). The slot stays busy, so in_flight
+            # does not change; the request is intended, and written, now.
+            sec = self.sec
+            sec[OK] += 1
+            op.ok += 1
+            sec[OFFERED] += 1
+            sec[SENT] += 1
+            pos = self.table_pos
+            request = self.table[pos]
+            pos += 1
+            self.table_pos = pos if pos < self.table_size else 0
+            slot.request = request
+            slot.intended = slot.sent_at = now
+            conn.transport.write(self.payloads[request])  # type: ignore[union-attr, arg-type]
+            return
         run = slot.journey
         if run is None:
             ok = 200 <= status < 300
@@ -988,31 +1007,10 @@ class Engine:
             self.sec[NON_2XX] += 1
             op.errors["non_2xx"] += 1
             op.status[status] = op.status.get(status, 0) + 1
-        self.last_completion = now
         slot.busy = False
         self.in_flight -= 1
         if not conn.keep_alive:
             self._drop_connection(slot, abort=False)
-        elif self.refill:
-            # Closed model, no rate ceiling, static requests: the connection's next
-            # request goes out at once (what _release -> _closed_next -> _send does,
-            # inlined: this runs once per answer). It is intended, and written, now.
-            if now >= self.end:
-                self._close_arrivals()
-                return
-            sec = self.sec
-            sec[OFFERED] += 1
-            sec[SENT] += 1
-            pos = self.table_pos
-            request = self.table[pos]
-            pos += 1
-            self.table_pos = pos if pos < self.table_size else 0
-            slot.busy = True
-            slot.request = request
-            slot.intended = slot.sent_at = now
-            self.in_flight += 1
-            conn.transport.write(self.payloads[request])  # type: ignore[union-attr, arg-type]
-            return
         self._release(slot)
         if run is not None:
             self._journey_answered(run, step, status, ok, extracted, now)
