@@ -28,7 +28,7 @@ from optimizations.models import (
     TargetService,
     Trace,
 )
-from portal.models import ServiceBeat
+from portal.models import ServiceBeat, WorkerBeat
 
 logger = logging.getLogger(__name__)
 
@@ -207,7 +207,8 @@ def start_due_schedules(now=None) -> int:
 
 
 def purge(now=None) -> dict:
-    """Logs and per-second samples past KAIZEN_RETENTION_DAYS go; summaries stay. Traces
+    """Logs, per-second samples and workers' heartbeat rows past KAIZEN_RETENTION_DAYS go;
+    summaries stay. Traces
     go after KAIZEN_TRACE_RETENTION_DAYS (the findings made from them stay).
 
     The samples of pinned baseline runs and of regression sentinels' reference
@@ -237,7 +238,10 @@ def purge(now=None) -> dict:
     samples += generator_seconds
     trace_cutoff = now - datetime.timedelta(days=settings.KAIZEN_TRACE_RETENTION_DAYS)
     trace_rows, _ = Trace.objects.filter(received_at__lt=trace_cutoff).delete()
-    detail = {"logs": logs, "samples": samples, "traces": trace_rows}
+    # A worker's heartbeat row silent that long belongs to a host that is gone (a worker
+    # alive rewrites its row every tick); the status page stopped showing it after a day.
+    workers, _ = WorkerBeat.objects.filter(at__lt=cutoff).delete()
+    detail = {"logs": logs, "samples": samples, "traces": trace_rows, "workers": workers}
     ServiceBeat.objects.update_or_create(name="purge", defaults={"at": now, "detail": detail})
     return detail
 

@@ -165,7 +165,7 @@ def test_purge_removes_old_logs_and_samples_but_keeps_summaries(target, settings
     Measurement.objects.create(
         target=target, job=job, name="http.latency.p95", value=9, unit="ms", measured_at=old
     )
-    assert housekeeping.purge() == {"logs": 1, "samples": 1, "traces": 0}
+    assert housekeeping.purge() == {"logs": 1, "samples": 1, "traces": 0, "workers": 0}
     assert Measurement.objects.filter(name="http.latency.p95").exists()
 
 

@@ -9,7 +9,7 @@ import kombu.utils.functional
 import pytest
 from django.utils import timezone
 
-from optimizations.jobs import engine
+from optimizations.jobs import engine, housekeeping
 from portal import workerbeat
 from portal.models import WorkerBeat
 from tests.conftest import need, reachable
@@ -227,3 +227,15 @@ def test_a_killed_worker_reads_as_gone_once_its_beats_are_missed(
         at=row.at - datetime.timedelta(seconds=workerbeat.silent_after() + 1)
     )
     assert worker_rows(client.get("/status/").content.decode()) == {row.name: "silent"}
+
+
+def test_the_purge_forgets_workers_silent_past_the_retention(db, settings):
+    settings.KAIZEN_RETENTION_DAYS = 30
+    beat_row("analysis@gone-host", ["analysis"], ago=31 * 24 * 3600)
+    beat_row("analysis@here", ["analysis"], ago=5)
+    beat_row("benchmark@stopped-last-week", ["benchmark"], ago=7 * 24 * 3600, stopped=True)
+    assert housekeeping.purge()["workers"] == 1
+    assert set(WorkerBeat.objects.values_list("name", flat=True)) == {
+        "analysis@here",
+        "benchmark@stopped-last-week",
+    }
