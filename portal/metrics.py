@@ -3,7 +3,8 @@
 Jobs by state and by kind, queue depth (the broker's queues and the queued jobs), job
 durations as a cumulative histogram per kind, and heartbeats: how long ago beat, the
 reaper and the purge last showed they were alive, and the oldest heartbeat of a running
-job (the workers beat while they run one).
+job (the workers beat while they run one); each worker's own heartbeat and how many
+workers alive serve each queue.
 
 Protected by a token, not by an address allow-list: set KAIZEN_METRICS_TOKEN and give
 Prometheus ``authorization: {credentials: <token>}`` in its scrape config. A client's
@@ -27,7 +28,7 @@ from django.views.decorators.http import require_GET
 
 from optimizations.models import Job
 from portal.models import ServiceBeat
-from portal.status import queue_lengths
+from portal.status import QUEUES, queue_lengths, workers
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 # Seconds: from a quick probe to a long endurance test.
@@ -94,6 +95,23 @@ def render(now=None, *, broker_queues: dict[str, int | None] | None = None) -> s
     )
     for beat in ServiceBeat.objects.order_by("name"):
         out.sample("kaizen_heartbeat_age_seconds", {"service": beat.name}, _age(now, beat.at))
+    seen = workers()
+    out.family(
+        "kaizen_worker_heartbeat_age_seconds",
+        "gauge",
+        "Seconds since each worker not stopped last wrote its heartbeat (seen in the last day).",
+    )
+    for worker in seen:
+        if worker.stopped_at is None:
+            out.sample(
+                "kaizen_worker_heartbeat_age_seconds", {"worker": worker.name}, _age(now, worker.at)
+            )
+    out.family(
+        "kaizen_workers_alive", "gauge", "Workers alive (heartbeat on time) serving each queue."
+    )
+    for queue in QUEUES:
+        alive = sum(1 for worker in seen if worker.alive and queue in worker.queues)
+        out.sample("kaizen_workers_alive", {"queue": queue}, alive)
     stalest = Job.objects.filter(status=Job.RUNNING).aggregate(at=Min("heartbeat_at"))["at"]
     out.family(
         "kaizen_running_job_heartbeat_age_seconds",

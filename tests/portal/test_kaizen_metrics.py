@@ -11,7 +11,7 @@ from django.utils import timezone
 from optimizations.analyzers.probe import parse_prometheus
 from optimizations.models import Job, Run
 from portal import metrics
-from portal.models import ServiceBeat
+from portal.models import ServiceBeat, WorkerBeat
 
 TOKEN = "s3cret-metrics-token"
 
@@ -61,6 +61,18 @@ def test_jobs_queues_durations_and_heartbeats(db, token, target, monkeypatch):
     )
     Job.objects.create(run=run, target=target, kind="probe", status=Job.QUEUED)
     ServiceBeat.objects.create(name="beat", at=now - datetime.timedelta(seconds=5))
+    for name, queues, ago, stopped in (
+        ("analysis@a", ["analysis"], 2, None),
+        ("benchmark@b", ["benchmark"], 3600, None),  # killed an hour ago: silent
+        ("maintenance@c", ["maintenance"], 60, now),
+    ):
+        WorkerBeat.objects.create(
+            name=name,
+            queues=queues,
+            started_at=now - datetime.timedelta(hours=2),
+            at=now - datetime.timedelta(seconds=ago),
+            stopped_at=stopped,
+        )
 
     answer = Client().get(reverse("kaizen_metrics"), HTTP_AUTHORIZATION=f"Bearer {TOKEN}")
 
@@ -72,7 +84,7 @@ def test_jobs_queues_durations_and_heartbeats(db, token, target, monkeypatch):
     assert 'kaizen_jobs{state="running"} 1' in text
     assert 'kaizen_jobs_active{kind="probe",state="queued"} 1' in text
     assert 'kaizen_queue_depth{queue="analysis"} 3' in text
-    assert 'queue="benchmark"' not in text  # unknown is left out, not 0
+    assert 'kaizen_queue_depth{queue="benchmark"}' not in text  # unknown is left out, not 0
     assert 'kaizen_job_duration_seconds_bucket{kind="benchmark",le="5"} 1' in text
     assert 'kaizen_job_duration_seconds_bucket{kind="benchmark",le="60"} 2' in text
     assert 'kaizen_job_duration_seconds_bucket{kind="benchmark",le="+Inf"} 3' in text
@@ -84,6 +96,16 @@ def test_jobs_queues_durations_and_heartbeats(db, token, target, monkeypatch):
     )
     assert 30 <= age < 3600
     assert 'kaizen_heartbeat_age_seconds{service="beat"}' in text
+    ages = {
+        labels["worker"]: value
+        for name, labels, value in _samples(parsed)
+        if name == "kaizen_worker_heartbeat_age_seconds"
+    }
+    assert set(ages) == {"analysis@a", "benchmark@b"}  # a stopped worker is not late
+    assert ages["benchmark@b"] >= 3600 > ages["analysis@a"]
+    assert 'kaizen_workers_alive{queue="analysis"} 1' in text
+    assert 'kaizen_workers_alive{queue="benchmark"} 0' in text
+    assert 'kaizen_workers_alive{queue="maintenance"} 0' in text
 
 
 def _samples(parsed):
