@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 
-from django.utils.translation import gettext, gettext_noop
+from django.utils.translation import gettext, gettext_noop, pgettext
 
 from optimizations.analyzers.observe import burnrate
 from optimizations.models import Delivery
@@ -184,7 +184,7 @@ def stored(text: str) -> str:
     if burning:
         reasons = [_RULE_REASON.fullmatch(part) for part in burning["why"].split("; ")]
         if all(reasons):
-            why = "; ".join(
+            why = pgettext("between sentences", "; ").join(
                 gettext("%(rule)s: %(reason)s")
                 % {"rule": _rule(m["rule"]), "reason": stored(m["reason"])}
                 for m in reasons

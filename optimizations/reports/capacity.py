@@ -50,6 +50,7 @@ from django.db.models import F, Max
 from django.utils.translation import gettext_noop
 
 from optimizations.models import Job, Measurement
+from portal.i18n import Phrase
 
 # Plan each instance at no more than this share of its knee at the peak.
 HEADROOM = 0.8
@@ -67,8 +68,8 @@ MISSING_PEAK = gettext_noop(
     "(or enter a peak above)"
 )
 MISSING_DB = gettext_noop("no DB scan with max_connections — run strategy --focus architecture")
-MISSING_BOUND = (
-    "the knee is known only as a lower bound (≥ {knee:g} req/s: {why}), and on the bound "
+MISSING_BOUND = gettext_noop(
+    "the knee is known only as a lower bound (≥ %(knee)s req/s: %(why)s), and on the bound "
     "the plan does not fit — measure the knee where the load generator has a core of its "
     "own (a quieter machine, or more generator workers)"
 )
@@ -172,20 +173,40 @@ def advise(
             # Our side stopped the test before any step was sustained: nothing is
             # known of the target's knee yet — a gap, not a failure.
             advice.missing.append(
-                f"the latest stress test (job #{job.pk}) measured no knee: {why} — run it "
-                "where the load generator has a core of its own"
+                Phrase(
+                    gettext_noop(
+                        "the latest stress test (job #%(job_id)s) measured no knee: %(why)s — "
+                        "run it where the load generator has a core of its own"
+                    ),
+                    job_id=job.pk,
+                    why=why,
+                )
             )
             advice.summary = gettext_noop("Not enough measurements for a capacity model yet.")
             return advice
         # A stress test ran and no step met the SLOs: more instances do not bring
         # latency under its objective — that is a failed capacity model, not a gap.
         advice.ok = False
-        advice.summary = (
-            f"No step of the latest stress test (job #{job.pk}, from "
-            f"{job.params.get('start_rate', 0):g} req/s) met the SLOs, so no number of "
-            "instances meets them: fix the slow operations first"
-            + (f" (throughput ceiling {ceiling:g} req/s at any latency)." if ceiling else ".")
-        )
+        facts = {"job_id": job.pk, "start": f"{job.params.get('start_rate', 0):g}"}
+        if ceiling:
+            advice.summary = Phrase(
+                gettext_noop(
+                    "No step of the latest stress test (job #%(job_id)s, from %(start)s req/s) "
+                    "met the SLOs, so no number of instances meets them: fix the slow "
+                    "operations first (throughput ceiling %(ceiling)s req/s at any latency)."
+                ),
+                ceiling=f"{ceiling:g}",
+                **facts,
+            )
+        else:
+            advice.summary = Phrase(
+                gettext_noop(
+                    "No step of the latest stress test (job #%(job_id)s, from %(start)s req/s) "
+                    "met the SLOs, so no number of instances meets them: fix the slow "
+                    "operations first."
+                ),
+                **facts,
+            )
         return advice
     if knee is None or peak is None:
         advice.summary = gettext_noop("Not enough measurements for a capacity model yet.")
@@ -203,13 +224,27 @@ def advise(
     advice.instances = max(1, math.ceil(peak_value / planned))
     advice.per_instance_rps = peak_value / advice.instances
     advice.steps.append(
-        f"instances = ⌈{peak_value:g} req/s ÷ ({knee.shown} req/s knee × {HEADROOM:.0%})⌉ "
-        f"= {advice.instances}, each at {advice.per_instance_rps:.1f} req/s"
+        Phrase(
+            gettext_noop(
+                "instances = ⌈%(peak)s req/s ÷ (%(knee)s req/s knee × %(headroom)s)⌉ "
+                "= %(instances)s, each at %(each)s req/s"
+            ),
+            peak=f"{peak_value:g}",
+            knee=knee.shown,
+            headroom=f"{HEADROOM:.0%}",
+            instances=advice.instances,
+            each=f"{advice.per_instance_rps:.1f}",
+        )
     )
     if knee.bound == "lower":
         advice.steps.append(
-            f"the knee is a lower bound, so {advice.instances} instance(s) is an upper "
-            "estimate: the real knee may carry the peak on fewer"
+            Phrase(
+                gettext_noop(
+                    "the knee is a lower bound, so %(instances)s instance(s) is an upper "
+                    "estimate: the real knee may carry the peak on fewer"
+                ),
+                instances=advice.instances,
+            )
         )
         return _on_the_bound(advice, target, knee, peak, server, pool)
     return _plan(advice, target, knee, peak, server, pool)
@@ -221,9 +256,13 @@ def _on_the_bound(advice: Advice, target, knee: Fact, peak, server, pool) -> Adv
     why = knee.source
     if advice.ok is False:
         advice.ok = None
-        advice.missing.append(MISSING_BOUND.format(knee=knee.number, why=why))
+        advice.missing.append(Phrase(MISSING_BOUND, knee=f"{knee.number:g}", why=why))
     if advice.summary:
-        advice.summary += f" (Planned on a knee of {knee.shown} req/s, a lower bound.)"
+        advice.summary = Phrase(
+            gettext_noop("%(summary)s (Planned on a knee of %(knee)s req/s, a lower bound.)"),
+            summary=_phrase(advice.summary),
+            knee=knee.shown,
+        )
     return advice
 
 
@@ -233,9 +272,17 @@ def _plan(advice: Advice, target, knee: Fact, peak: Fact, server, pool) -> Advic
         raise ValueError("the plan starts from the instances (step 1)")
     knee_rps, peak_value = knee.number, peak.number
     if pool is None:
-        advice.summary = (
-            f"{advice.instances} instance{'s' if advice.instances != 1 else ''} carry the peak; "
-            "the pool size needs the pool use at the knee."
+        advice.summary = Phrase(
+            gettext_noop(
+                "%(instances)s instance carry the peak; the pool size needs the pool use at "
+                "the knee."
+            )
+            if advice.instances == 1
+            else gettext_noop(
+                "%(instances)s instances carry the peak; the pool size needs the pool use at "
+                "the knee."
+            ),
+            instances=advice.instances,
         )
         return advice
 
@@ -250,21 +297,47 @@ def _plan(advice: Advice, target, knee: Fact, peak: Fact, server, pool) -> Advic
     advice.max_overflow = capacity - advice.pool_size
     advice.pool_use_at_peak_pct = 100.0 * advice.busy_per_worker / capacity
     advice.steps.append(
-        f"busy connections per instance = {checked_out:g} checked out at the knee × "
-        f"{advice.per_instance_rps:.1f} ÷ {knee_rps:g} req/s = {busy_instance:.2f}; "
-        f"per worker ({workers}) {advice.busy_per_worker:.2f}"
+        Phrase(
+            gettext_noop(
+                "busy connections per instance = %(checked_out)s checked out at the knee × "
+                "%(each)s ÷ %(knee)s req/s = %(busy)s; per worker (%(workers)s) %(per_worker)s"
+            ),
+            checked_out=f"{checked_out:g}",
+            each=f"{advice.per_instance_rps:.1f}",
+            knee=f"{knee_rps:g}",
+            busy=f"{busy_instance:.2f}",
+            workers=workers,
+            per_worker=f"{advice.busy_per_worker:.2f}",
+        )
     )
     advice.steps.append(
-        f"per worker: pool_size = {advice.pool_size}, pool_size + max_overflow = "
-        f"⌈{advice.busy_per_worker:.2f} ÷ {slo:.0%}⌉ = {capacity} → max_overflow = "
-        f"{advice.max_overflow}; pool use at the peak {advice.pool_use_at_peak_pct:.0f} %"
+        Phrase(
+            gettext_noop(
+                "per worker: pool_size = %(pool_size)s, pool_size + max_overflow = "
+                "⌈%(per_worker)s ÷ %(slo)s⌉ = %(capacity)s → max_overflow = %(max_overflow)s; "
+                "pool use at the peak %(use)s %%"
+            ),
+            pool_size=advice.pool_size,
+            per_worker=f"{advice.busy_per_worker:.2f}",
+            slo=f"{slo:.0%}",
+            capacity=capacity,
+            max_overflow=advice.max_overflow,
+            use=f"{advice.pool_use_at_peak_pct:.0f}",
+        )
     )
     advice.connections_needed = advice.instances * workers * capacity
     if server is None:
-        advice.summary = (
-            f"{advice.instances} instance(s) × {workers} worker(s) with pool_size "
-            f"{advice.pool_size}, max_overflow {advice.max_overflow}: "
-            f"{advice.connections_needed} connections at most — the server's limit is unknown."
+        advice.summary = Phrase(
+            gettext_noop(
+                "%(instances)s instance(s) × %(workers)s worker(s) with pool_size %(pool_size)s, "
+                "max_overflow %(max_overflow)s: %(needed)s connections at most — the server's "
+                "limit is unknown."
+            ),
+            instances=advice.instances,
+            workers=workers,
+            pool_size=advice.pool_size,
+            max_overflow=advice.max_overflow,
+            needed=advice.connections_needed,
         )
         return advice
 
@@ -273,16 +346,35 @@ def _plan(advice: Advice, target, knee: Fact, peak: Fact, server, pool) -> Advic
     advice.usable_connections = usable
     advice.fits = advice.connections_needed <= usable
     advice.steps.append(
-        f"{advice.instances} × {workers} × {capacity} = {advice.connections_needed} connections "
-        f"{'≤' if advice.fits else '>'} {usable} usable on the server"
+        Phrase(
+            gettext_noop(
+                "%(instances)s × %(workers)s × %(capacity)s = %(needed)s connections "
+                "%(compared)s %(usable)s usable on the server"
+            ),
+            instances=advice.instances,
+            workers=workers,
+            capacity=capacity,
+            needed=advice.connections_needed,
+            compared="≤" if advice.fits else ">",
+            usable=usable,
+        )
     )
     if advice.fits:
         advice.ok = True
-        advice.summary = (
-            f"{advice.instances} instance(s) × {workers} worker(s), pool_size "
-            f"{advice.pool_size} and max_overflow {advice.max_overflow} per worker: pool use "
-            f"≤ {slo:.0%} at {peak_value:g} req/s with {advice.connections_needed} of "
-            f"{usable} server connections."
+        advice.summary = Phrase(
+            gettext_noop(
+                "%(instances)s instance(s) × %(workers)s worker(s), pool_size %(pool_size)s and "
+                "max_overflow %(max_overflow)s per worker: pool use ≤ %(slo)s at %(peak)s req/s "
+                "with %(needed)s of %(usable)s server connections."
+            ),
+            instances=advice.instances,
+            workers=workers,
+            pool_size=advice.pool_size,
+            max_overflow=advice.max_overflow,
+            slo=f"{slo:.0%}",
+            peak=f"{peak_value:g}",
+            needed=advice.connections_needed,
+            usable=usable,
         )
         return advice
     busy_total = checked_out * peak_value / knee_rps
@@ -294,24 +386,43 @@ def _plan(advice: Advice, target, knee: Fact, peak: Fact, server, pool) -> Advic
         "fits": default_pool_size <= usable,
     }
     advice.steps.append(
-        f"PgBouncer (transaction pooling): default_pool_size = ⌈{busy_total:.2f} busy at the "
-        f"peak ÷ {slo:.0%}⌉ = {default_pool_size} server connections "
-        f"{'≤' if default_pool_size <= usable else '>'} {usable}; max_client_conn ≥ "
-        f"{advice.connections_needed}"
+        Phrase(
+            gettext_noop(
+                "PgBouncer (transaction pooling): default_pool_size = ⌈%(busy)s busy at the "
+                "peak ÷ %(slo)s⌉ = %(default_pool_size)s server connections %(compared)s "
+                "%(usable)s; max_client_conn ≥ %(needed)s"
+            ),
+            busy=f"{busy_total:.2f}",
+            slo=f"{slo:.0%}",
+            default_pool_size=default_pool_size,
+            compared="≤" if default_pool_size <= usable else ">",
+            usable=usable,
+            needed=advice.connections_needed,
+        )
     )
     advice.ok = default_pool_size <= usable
     if advice.ok:
-        advice.summary = (
-            f"The application pools need {advice.connections_needed} connections, more than "
-            f"the {usable} the server allows: put PgBouncer in transaction mode in front "
-            f"(default_pool_size {default_pool_size}) and point the pools at it."
+        advice.summary = Phrase(
+            gettext_noop(
+                "The application pools need %(needed)s connections, more than the %(usable)s "
+                "the server allows: put PgBouncer in transaction mode in front "
+                "(default_pool_size %(default_pool_size)s) and point the pools at it."
+            ),
+            needed=advice.connections_needed,
+            usable=usable,
+            default_pool_size=default_pool_size,
         )
     else:
-        advice.summary = (
-            f"Even through PgBouncer the peak needs {default_pool_size} server connections "
-            f"({busy_total:.1f} busy ÷ {slo:.0%}), more than the {usable} usable: shorten how "
-            "long requests hold a connection, "
-            "raise max_connections, or move reads to a replica."
+        advice.summary = Phrase(
+            gettext_noop(
+                "Even through PgBouncer the peak needs %(default_pool_size)s server connections "
+                "(%(busy)s busy ÷ %(slo)s), more than the %(usable)s usable: shorten how long "
+                "requests hold a connection, raise max_connections, or move reads to a replica."
+            ),
+            default_pool_size=default_pool_size,
+            busy=f"{busy_total:.1f}",
+            slo=f"{slo:.0%}",
+            usable=usable,
         )
     return advice
 
@@ -331,10 +442,15 @@ def _stress_without_knee(target):
 
 
 BOUND_BY = {
-    "machine": "the machine was busy: the load generator waited for a CPU",
-    "generator": "the load generator was saturated",
-    "limits": "the steps reached the target's own rate or duration limit",
+    "machine": Phrase(gettext_noop("the machine was busy: the load generator waited for a CPU")),
+    "generator": Phrase(gettext_noop("the load generator was saturated")),
+    "limits": Phrase(gettext_noop("the steps reached the target's own rate or duration limit")),
 }
+
+
+def _phrase(text: str) -> Phrase:
+    """A summary as a Phrase (a gettext_noop constant becomes one without parameters)."""
+    return text if isinstance(text, Phrase) else Phrase(text)
 
 
 def _knee(target) -> Fact | None:
@@ -347,14 +463,23 @@ def _knee(target) -> Fact | None:
     if row is None:
         return None
     labels = row["labels"] or {}
-    source = f"stress test, job #{row['job_id']} ({row['measured_at']:%Y-%m-%d %H:%M})"
+    source = Phrase(
+        gettext_noop("stress test, job #%(job_id)s (%(at)s)"),
+        job_id=row["job_id"],
+        at=f"{row['measured_at']:%Y-%m-%d %H:%M}",
+    )
     bound = "lower" if labels.get("bound") == "lower" else ""
     if bound:
-        why = BOUND_BY.get(labels.get("limited_by", ""), "the test stopped before the target broke")
-        source = f"{source}; a lower bound — {why}"
+        why = BOUND_BY.get(
+            labels.get("limited_by", ""),
+            Phrase(gettext_noop("the test stopped before the target broke")),
+        )
+        source = Phrase(gettext_noop("%(source)s; a lower bound — %(why)s"), source=source, why=why)
     return Fact(
         "knee",
-        "Stress knee of one instance" + (" (lower bound)" if bound else ""),
+        gettext_noop("Stress knee of one instance (lower bound)")
+        if bound
+        else gettext_noop("Stress knee of one instance"),
         row["value"],
         "req/s",
         source,
@@ -422,9 +547,12 @@ def _server(target, max_connections: int | None) -> dict | None:
             else DEFAULT_RESERVED
         )
         how = (
-            f"reserved slots from DB scan #{row['pk']}"
+            Phrase(gettext_noop("reserved slots from DB scan #%(job_id)s"), job_id=row["pk"])
             if row is not None and "available" in scanned
-            else f"PostgreSQL's default superuser_reserved_connections ({DEFAULT_RESERVED})"
+            else Phrase(
+                gettext_noop("PostgreSQL's default superuser_reserved_connections (%(reserved)s)"),
+                reserved=DEFAULT_RESERVED,
+            )
         )
         return {
             "max": Fact(
@@ -439,12 +567,16 @@ def _server(target, max_connections: int | None) -> dict | None:
                 gettext_noop("Usable connections"),
                 max(0, max_connections - reserved),
                 "",
-                f"max_connections − {reserved} reserved ({how})",
+                Phrase(
+                    gettext_noop("max_connections − %(reserved)s reserved (%(how)s)"),
+                    reserved=reserved,
+                    how=how,
+                ),
             ),
         }
     if row is None or not scanned.get("max_connections"):
         return None
-    source = f"DB scan, job #{row['pk']}"
+    source = Phrase(gettext_noop("DB scan, job #%(job_id)s"), job_id=row["pk"])
     total = int(scanned["max_connections"])
     usable = int(scanned.get("available", total - DEFAULT_RESERVED))
     return {
@@ -456,8 +588,14 @@ def _server(target, max_connections: int | None) -> dict | None:
             gettext_noop("Usable connections"),
             usable,
             "",
-            f"max_connections − {total - usable} reserved (superuser_reserved_connections, "
-            f"reserved_connections) · {source}",
+            Phrase(
+                gettext_noop(
+                    "max_connections − %(reserved)s reserved (superuser_reserved_connections, "
+                    "reserved_connections) · %(source)s"
+                ),
+                reserved=total - usable,
+                source=source,
+            ),
             row["run_id"],
             row["pk"],
         ),
@@ -480,7 +618,10 @@ def _pool_at_knee(target, knee: Fact) -> dict | None:
         checked_out = pool.get("peak_checked_out")
         if checked_out is None:
             checked_out = size * float(pool.get("peak_use_pct") or 0) / 100.0
-        source = f"DB scan #{same_run['pk']} during the stress test (its peak)"
+        source = Phrase(
+            gettext_noop("DB scan #%(job_id)s during the stress test (its peak)"),
+            job_id=same_run["pk"],
+        )
         return _pool_facts(pool, float(checked_out), source, same_run)
     if knee.job_id is None:
         return None
@@ -498,9 +639,14 @@ def _pool_at_knee(target, knee: Fact) -> dict | None:
     latest = scans[0]
     pool = latest["summary__pool"]
     size = float(pool["size"]) + max(float(pool.get("max_overflow") or 0), 0.0)
-    source = (
-        f"minute checks of /metrics during stress job #{knee.job_id}: peak {peak:.0f} % of "
-        f"the pool size from DB scan #{latest['pk']}"
+    source = Phrase(
+        gettext_noop(
+            "minute checks of /metrics during stress job #%(job_id)s: peak %(peak)s %% of "
+            "the pool size from DB scan #%(scan_id)s"
+        ),
+        job_id=knee.job_id,
+        peak=f"{peak:.0f}",
+        scan_id=latest["pk"],
     )
     return _pool_facts(pool, size * peak / 100.0, source, latest)
 
@@ -510,16 +656,16 @@ def _pool_facts(
 ) -> dict:
     size = Fact(
         "pool_configured",
-        "Pool per process (pool_size + max_overflow)",
+        gettext_noop("Pool per process (pool_size + max_overflow)"),
         f"{pool['size']:g} + {float(pool.get('max_overflow') or 0):g}",
         "",
-        f"/metrics as read by DB scan #{scan['pk']}",
+        Phrase(gettext_noop("/metrics as read by DB scan #%(job_id)s"), job_id=scan["pk"]),
         scan["run_id"],
         scan["pk"],
     )
     busy = Fact(
         "checked_out",
-        "Connections checked out at the knee",
+        gettext_noop("Connections checked out at the knee"),
         round(checked_out, 2),
         "",
         source,

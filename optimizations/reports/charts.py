@@ -25,6 +25,7 @@ from plotly.subplots import make_subplots
 
 from optimizations.analyzers.base import MOST_SEVERE_FIRST
 from optimizations.analyzers.loadgen.hdr import Histogram
+from optimizations.models.results import SEVERITY_LABELS
 
 PALETTE = {
     "offered": "#94a3b8",
@@ -744,7 +745,7 @@ def findings_over_time(rows: list[dict]) -> dict | None:
             "type": "scatter",
             "x": weeks,
             "y": [row[severity] for row in rows],
-            "name": gettext(severity),
+            "name": str(SEVERITY_LABELS.get(severity, severity)),
             "mode": "lines",
             "stackgroup": "severity",
             "line": {"color": SEVERITY_COLORS[severity], "width": 1, "shape": "hv"},

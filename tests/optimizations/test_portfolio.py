@@ -298,7 +298,8 @@ def test_findings_over_time_counts_what_was_open_at_each_weeks_end(target):
     assert [row["low"] for row in rows] == [0, 0, 0, 0, 0, 0, 1, 1]
     figure = charts.findings_over_time(rows)
     data = json.loads(charts.to_json(figure))["data"]
-    assert [trace["name"] for trace in data] == ["critical", "high", "medium", "low", "info"]
+    # Named as the badges name them (in the page's language): most severe first.
+    assert [trace["name"] for trace in data] == ["Critical", "High", "Medium", "Low", "Info"]
     # The chart starts one empty week before the first finding.
     assert data[1]["y"] == [0, 2, 2, 2, 1, 1, 1]
     assert data[1]["x"][0] == rows[1]["week"].isoformat()

@@ -12,10 +12,10 @@ from django.utils.translation import gettext, override
 from optimizations.analyzers import stats
 from optimizations.jobs import baselines
 from optimizations.models import TargetService
-from optimizations.reports import roi, texts
+from optimizations.reports import capacity, roi, texts
 from portal.i18n import Phrase
 from portal.models import UserPreference
-from tests.optimizations import test_compare, test_roi
+from tests.optimizations import test_capacity, test_compare, test_roi
 from tests.optimizations.test_roi import SLOW, T0, bench_set
 
 META = {"mode": "load", "rate": 100, "duration": 10}
@@ -174,3 +174,27 @@ def test_the_roi_dict_keeps_the_rules_english(initiative, improved):
     result = roi.compute(initiative)
     assert result.measured_column.speedup_basis.startswith("p95 latency, baseline set vs latest")
     assert "no interleaved comparison of this target" in result.verified.missing[0]
+
+
+def test_the_capacity_advice_is_english_and_reads_in_japanese_on_the_board(login, manager, target):
+    job = test_capacity.bounded_stress(target, 100.0)
+    test_capacity.db_scan(
+        target, run=job.run, pool=test_capacity.POOL, connections=test_capacity.CONNECTIONS
+    )
+    advice = capacity.advise(target, peak_rps=250, workers_per_instance=2)
+    assert advice.summary.startswith("4 instance(s) × 2 worker(s), pool_size 2")
+    assert advice.summary.endswith("(Planned on a knee of ≥ 100 req/s, a lower bound.)")
+    with override("ja"):
+        summary = advice.summary.translated(gettext)
+        steps = [step.translated(gettext) for step in advice.steps]
+        knee = advice.input("knee")
+        source = knee.source.translated(gettext)
+    assert summary.startswith("4 インスタンス × 2 ワーカー、ワーカーあたり pool_size 2")
+    assert summary.endswith("（下限値である ≥ 100 req/s のニーで計画しています。）")
+    assert steps[0].startswith("インスタンス数 = ⌈250 req/s ÷ (ニー ≥ 100 req/s × 80%)⌉ = 4")
+    assert "マシンが混雑していました" in source
+
+    page = ja_page(login, manager, reverse("target_slo", args=[target.slug]) + "?peak_rps=250")
+    assert "下限値である ≥ 100 req/s のニーで計画しています" in page
+    assert "1 インスタンスのストレステストのニー（下限値）" in page
+    assert "Planned on a knee" not in page and "busy connections per instance" not in page

@@ -115,7 +115,8 @@ def compare(request):
             charts.comparison_runs(
                 [(job.started_at, value) for job, value in zip(a_jobs, headline["a"], strict=True)],
                 [(job.started_at, value) for job, value in zip(b_jobs, headline["b"], strict=True)],
-                f"{headline['label']} ({headline['unit']}) per run",
+                gettext("%(metric)s (%(unit)s) per run")
+                % {"metric": gettext(headline["label"]), "unit": headline["unit"]},
             )
         )
     recent = list(
