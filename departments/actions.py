@@ -34,6 +34,7 @@ from optimizations.jobs import engine
 from optimizations.models import Finding, TargetService
 from optimizations.work import findings
 from portal.audit import describe_changes, record
+from portal.i18n import Phrase
 from portal.notify import Text, notify
 
 
@@ -53,7 +54,12 @@ def do_add_person(actor, *, username, first_name, last_name, email, password, de
         actor,
         "membership.create",
         membership,
-        f"added {user.username} to {department.name} as {membership.get_role_display()}",
+        Phrase(
+            gettext_noop("added %(user)s to %(department)s as %(role)s"),
+            user=user.username,
+            department=department.name,
+            role=dict(Membership.ROLES)[membership.role],
+        ),
         changes={"role": [None, role]},
     )
     return user
@@ -74,8 +80,15 @@ def do_set_membership(actor, user, department, role) -> Membership:
             actor,
             "membership.role" if old else "membership.create",
             membership,
-            f"{user.username} is now {membership.get_role_display()} of {department.name}"
-            + (f" (was {old})" if old else ""),
+            Phrase(
+                gettext_noop("%(user)s is now %(role)s of %(department)s (was %(old)s)")
+                if old
+                else gettext_noop("%(user)s is now %(role)s of %(department)s"),
+                user=user.username,
+                role=dict(Membership.ROLES)[membership.role],
+                department=department.name,
+                old=dict(Membership.ROLES).get(old, old) if old else "",
+            ),
             changes={"role": [old, role]},
         )
     return membership
@@ -87,7 +100,11 @@ def do_remove_membership(actor, membership: Membership) -> None:
         actor,
         "membership.delete",
         membership,
-        f"removed {membership.user.username} from {membership.department.name}",
+        Phrase(
+            gettext_noop("removed %(user)s from %(department)s"),
+            user=membership.user.username,
+            department=membership.department.name,
+        ),
         changes={"role": [membership.role, None]},
     )
     membership.delete()
@@ -203,8 +220,13 @@ def do_create_runbook(
         actor,
         "runbook.create",
         runbook,
-        f"created runbook “{title}”"
-        + (f" from the {template_key} template" if template_key else ""),
+        Phrase(
+            gettext_noop("created runbook “%(title)s” from the %(template)s template")
+            if template_key
+            else gettext_noop("created runbook “%(title)s”"),
+            title=title,
+            template=template_key or "",
+        ),
     )
     return runbook
 
@@ -221,7 +243,14 @@ def do_save_runbook(actor, runbook: Runbook, *, title, body, note="") -> Runbook
         actor,
         "runbook.edit",
         runbook,
-        f"saved revision {revision.number} of “{title}”" + (f": {note}" if note else ""),
+        Phrase(
+            gettext_noop("saved revision %(number)s of “%(title)s”: %(note)s")
+            if note
+            else gettext_noop("saved revision %(number)s of “%(title)s”"),
+            number=revision.number,
+            title=title,
+            note=note or "",
+        ),
     )
     return revision
 
@@ -251,7 +280,11 @@ def do_update_runbook_settings(actor, runbook: Runbook, **fields) -> dict:
             actor,
             "runbook.settings",
             runbook,
-            f"changed {', '.join(name.replace('_', ' ') for name in changes)} of “{runbook}”",
+            Phrase(
+                gettext_noop("changed %(fields)s of “%(title)s”"),
+                fields=", ".join(name.replace("_", " ") for name in changes),
+                title=str(runbook),
+            ),
             changes=changes,
         )
     return changes
@@ -275,7 +308,14 @@ def do_propose_runbook_edit(actor, runbook: Runbook, *, title, body, note="") ->
         actor,
         "runbook.propose",
         runbook,
-        f"proposed revision {revision.number} of “{runbook}”" + (f": {note}" if note else ""),
+        Phrase(
+            gettext_noop("proposed revision %(number)s of “%(title)s”: %(note)s")
+            if note
+            else gettext_noop("proposed revision %(number)s of “%(title)s”"),
+            number=revision.number,
+            title=str(runbook),
+            note=note or "",
+        ),
     )
     if runbook.owner_id and runbook.owner != actor:
         notify_after_commit(
@@ -321,8 +361,15 @@ def do_approve_revision(actor, proposal: RunbookRevision, note="") -> RunbookRev
         actor,
         "runbook.approve",
         runbook,
-        f"approved {_name(proposal.author)}’s proposal r{proposal.number} of “{runbook}” "
-        f"as revision {accepted.number}",
+        Phrase(
+            gettext_noop(
+                "approved %(author)s’s proposal r%(proposal)s of “%(title)s” as revision %(number)s"
+            ),
+            author=_name(proposal.author),
+            proposal=proposal.number,
+            title=str(runbook),
+            number=accepted.number,
+        ),
     )
     return accepted
 
@@ -342,8 +389,15 @@ def do_reject_revision(actor, proposal: RunbookRevision, note="") -> None:
         actor,
         "runbook.reject",
         proposal.runbook,
-        f"rejected {_name(proposal.author)}’s proposal r{proposal.number} of “{proposal.runbook}”"
-        + (f": {note}" if note else ""),
+        Phrase(
+            gettext_noop("rejected %(author)s’s proposal r%(proposal)s of “%(title)s”: %(note)s")
+            if note
+            else gettext_noop("rejected %(author)s’s proposal r%(proposal)s of “%(title)s”"),
+            author=_name(proposal.author),
+            proposal=proposal.number,
+            title=str(proposal.runbook),
+            note=note or "",
+        ),
     )
 
 
@@ -365,7 +419,12 @@ def do_restore_revision(actor, revision: RunbookRevision) -> RunbookRevision:
         actor,
         "runbook.restore",
         runbook,
-        f"restored revision {revision.number} of “{runbook}” as revision {restored.number}",
+        Phrase(
+            gettext_noop("restored revision %(number)s of “%(title)s” as revision %(new)s"),
+            number=revision.number,
+            title=str(runbook),
+            new=restored.number,
+        ),
     )
     return restored
 
@@ -393,7 +452,11 @@ def do_mark_runbook_reviewed(actor, runbook: Runbook) -> None:
         actor,
         "runbook.reviewed",
         runbook,
-        f"reviewed “{runbook}”; next review {runbook.next_review_date}",
+        Phrase(
+            gettext_noop("reviewed “%(title)s”; next review %(date)s"),
+            title=str(runbook),
+            date=str(runbook.next_review_date),
+        ),
         changes=describe_changes(
             {"next_review_date": before}, {"next_review_date": runbook.next_review_date}
         ),
@@ -439,7 +502,16 @@ def do_run_runbook_step(actor, runbook: Runbook, step, target) -> RunbookStepRun
         actor,
         "runbook.step",
         runbook,
-        f"ran step {step.index} of “{runbook}” ({step.label}): run #{run.pk} on {target.name}",
+        Phrase(
+            gettext_noop(
+                "ran step %(step)s of “%(title)s” (%(label)s): run #%(run)s on %(target)s"
+            ),
+            step=step.index,
+            title=str(runbook),
+            label=step.label,
+            run=run.pk,
+            target=target.name,
+        ),
         target=target,
     )
     return step_run
@@ -483,7 +555,11 @@ def flag_runbooks_for_review(initiative, phase, actor) -> list[Runbook]:
             actor,
             "runbook.review_needed",
             runbook,
-            f"flagged “{runbook}” for review: {reason}",
+            Phrase(
+                gettext_noop("flagged “%(title)s” for review: %(reason)s"),
+                title=str(runbook),
+                reason=reason,
+            ),
             initiative=initiative,
             target=target,
         )
@@ -548,7 +624,12 @@ def do_create_module(actor, *, runbooks=(), **fields) -> TrainingModule:
         slug=unique_slug(TrainingModule, fields["title"]), created_by=actor, **fields
     )
     module.runbooks.set(runbooks)
-    record(actor, "training.module.create", module, f"created training module “{module}”")
+    record(
+        actor,
+        "training.module.create",
+        module,
+        Phrase(gettext_noop("created training module “%(title)s”"), title=str(module)),
+    )
     return module
 
 
@@ -573,7 +654,11 @@ def do_update_module(actor, module: TrainingModule, *, runbooks=None, **fields) 
             actor,
             "training.module.edit",
             module,
-            f"edited {', '.join(n.replace('_', ' ') for n in changes)} of “{module}”",
+            Phrase(
+                gettext_noop("edited %(fields)s of “%(title)s”"),
+                fields=", ".join(n.replace("_", " ") for n in changes),
+                title=str(module),
+            ),
             changes=changes,
         )
     return changes
@@ -633,8 +718,17 @@ def do_assign_training(
         actor,
         "training.assign",
         assignment,
-        f"assigned “{module}” to {assignment.audience()} by {due_date} ({count} "
-        f"{'person' if count == 1 else 'people'})",
+        Phrase(
+            gettext_noop("assigned “%(title)s” to %(audience)s by %(date)s (1 person)")
+            if count == 1
+            else gettext_noop(
+                "assigned “%(title)s” to %(audience)s by %(date)s (%(count)s people)"
+            ),
+            title=str(module),
+            audience=assignment.audience(),
+            date=str(due_date),
+            count=count,
+        ),
     )
     return assignment, count
 
@@ -653,7 +747,11 @@ def do_withdraw_assignment(actor, assignment: TrainingAssignment) -> int:
         actor,
         "training.withdraw",
         assignment,
-        f"withdrew “{assignment.module}” from {assignment.audience()}",
+        Phrase(
+            gettext_noop("withdrew “%(title)s” from %(audience)s"),
+            title=str(assignment.module),
+            audience=assignment.audience(),
+        ),
     )
     return removed
 
@@ -678,7 +776,12 @@ def do_start_training(user, module: TrainingModule) -> TrainingRecord:
             due_date=timezone.localdate(now) + datetime.timedelta(days=GRACE_DAYS),
             assigned_at=now,
         )
-        record(user, "training.enrol", training, f"started “{module}” unassigned")
+        record(
+            user,
+            "training.enrol",
+            training,
+            Phrase(gettext_noop("started “%(title)s” unassigned"), title=str(module)),
+        )
     if training.start(now):
         training.save(update_fields=["state", "started_at"])
     return training
@@ -711,7 +814,16 @@ def do_submit_quiz(user, training: TrainingRecord, answers: dict[int, set[int]])
             f"pass mark {module.pass_mark} %), attempt #{attempt.pk}.",
             score=result.percent,
         )
-        record(user, "training.complete", training, f"completed “{module}” ({result.percent} %)")
+        record(
+            user,
+            "training.complete",
+            training,
+            Phrase(
+                gettext_noop("completed “%(title)s” (%(percent)s %%)"),
+                title=str(module),
+                percent=result.percent,
+            ),
+        )
     training.save()
     return attempt, result
 
@@ -726,7 +838,12 @@ def do_complete_training(user, training: TrainingRecord, evidence: str) -> None:
         raise TrainingRecord.IllegalTransition("this module is completed by passing its quiz")
     training.complete(timezone.now(), evidence=evidence)
     training.save()
-    record(user, "training.complete", training, f"completed “{training.module}”")
+    record(
+        user,
+        "training.complete",
+        training,
+        Phrase(gettext_noop("completed “%(title)s”"), title=str(training.module)),
+    )
 
 
 @transaction.atomic
@@ -739,7 +856,12 @@ def do_set_training_gate(actor, target, module: TrainingModule, job_kind=Trainin
             actor,
             "training.gate.set",
             gate,
-            f"{gate.get_job_kind_display()} on {target.name} now need “{module}”",
+            Phrase(
+                gettext_noop("%(jobs)s on %(target)s now need “%(title)s”"),
+                jobs=dict(TrainingGate.JOB_KINDS).get(gate.job_kind, gate.job_kind),
+                target=target.name,
+                title=str(module),
+            ),
             target=target,
         )
     return gate
@@ -751,7 +873,12 @@ def do_remove_training_gate(actor, gate: TrainingGate) -> None:
         actor,
         "training.gate.remove",
         gate,
-        f"{gate.get_job_kind_display()} on {gate.target.name} no longer need “{gate.module}”",
+        Phrase(
+            gettext_noop("%(jobs)s on %(target)s no longer need “%(title)s”"),
+            jobs=dict(TrainingGate.JOB_KINDS).get(gate.job_kind, gate.job_kind),
+            target=gate.target.name,
+            title=str(gate.module),
+        ),
         target=gate.target,
     )
     gate.delete()

@@ -26,6 +26,7 @@ from django.db import transaction
 from django.db.models import OuterRef, Subquery
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext, gettext_noop
 from django.utils.translation import gettext_lazy as _
 
 from departments.actions import unique_slug
@@ -43,6 +44,7 @@ from optimizations.jobs.verdicts import EXIT_HELP, exit_code, roll_up
 from optimizations.models import Finding, GateSignoff, Incident, Job, Phase, TargetService
 from optimizations.targets.crypto import CredentialUnreadable, decrypt
 from portal.audit import record
+from portal.i18n import Phrase
 from portal.notify import route
 
 PASS, FAIL, INCOMPLETE, ERROR = (
@@ -718,7 +720,12 @@ def evaluate_all(now=None, actor=None) -> dict[str, int]:
         evaluation = evaluate(control, now, actor)
         counts[evaluation.status] = counts.get(evaluation.status, 0) + 1
     if actor is not None:
-        record(actor, "compliance.evaluate", None, f"evaluated {sum(counts.values())} controls")
+        record(
+            actor,
+            "compliance.evaluate",
+            None,
+            Phrase(gettext_noop("evaluated %(count)s controls"), count=sum(counts.values())),
+        )
     return counts
 
 
@@ -792,8 +799,10 @@ def register(include_inactive: bool = False) -> list[Row]:
     return _rows(
         listed,
         _newest(listed, Evaluation.objects.all()),
-        "Not evaluated yet: the schedule judges every control every ten minutes "
-        "(or press Evaluate now).",
+        gettext(
+            "Not evaluated yet: the schedule judges every control every ten minutes "
+            "(or press Evaluate now)."
+        ),
     )
 
 
@@ -806,7 +815,8 @@ def report(period: Period) -> list[Row]:
     return _rows(
         controls,
         _newest(controls, within),
-        f"Not evaluated in {period.label}: nothing shows its status then.",
+        gettext("Not evaluated in %(period)s: nothing shows its status then.")
+        % {"period": period.label},
     )
 
 
@@ -884,7 +894,12 @@ MAX_ATTACHMENT_BYTES = 2 * 1024 * 1024
 @transaction.atomic
 def do_create_control(actor, **fields) -> Control:
     control = Control.objects.create(slug=unique_slug(Control, fields["statement"]), **fields)
-    record(actor, "compliance.control.create", control, f"added control “{control}”")
+    record(
+        actor,
+        "compliance.control.create",
+        control,
+        Phrase(gettext_noop("added control “%(control)s”"), control=_statement(control)),
+    )
     return control
 
 
@@ -902,7 +917,7 @@ def do_update_control(actor, control: Control, **fields) -> dict:
             actor,
             "compliance.control.update",
             control,
-            f"changed control “{control}”",
+            Phrase(gettext_noop("changed control “%(control)s”"), control=_statement(control)),
             changes=changes,
         )
     return changes
@@ -933,7 +948,11 @@ def do_attest(
         actor,
         "compliance.attest",
         control,
-        f"attested “{control}” until {attestation.expires_at:%Y-%m-%d}",
+        Phrase(
+            gettext_noop("attested “%(control)s” until %(date)s"),
+            control=_statement(control),
+            date=f"{attestation.expires_at:%Y-%m-%d}",
+        ),
     )
     evaluate(control, now, actor)
     return attestation
@@ -982,10 +1001,12 @@ def send_reminders(now=None) -> dict[str, int]:
 # (slug, statement, department, recurrence, tags, source, parameters): drawn from the
 # departments' duties in the seed — DB and code work (dev), testing and security (QA),
 # architecture and monitoring (strategy), runbooks, training, compliance, incidents (HR).
+# A statement is stored in English and shown in each reader's language (|translated);
+# one HR rewrites is shown as written.
 DEFAULT_REGISTER = [
     (
         "db-scan-each-quarter",
-        "Every target's database had a DB scan (slow queries, indexes) this quarter.",
+        gettext_noop("Every target's database had a DB scan (slow queries, indexes) this quarter."),
         Department.DEV,
         Control.QUARTERLY,
         ["ISO 27001 A.8.6", "SOC 2 CC7.1"],
@@ -994,7 +1015,7 @@ DEFAULT_REGISTER = [
     ),
     (
         "code-scan-each-month",
-        "Every target's code had a code scan this month.",
+        gettext_noop("Every target's code had a code scan this month."),
         Department.DEV,
         Control.MONTHLY,
         ["ISO 27001 A.8.28", "SOC 2 CC8.1"],
@@ -1003,7 +1024,7 @@ DEFAULT_REGISTER = [
     ),
     (
         "security-scan-each-month",
-        "Every target had a security scan this month.",
+        gettext_noop("Every target had a security scan this month."),
         Department.QA,
         Control.MONTHLY,
         ["ISO 27001 A.8.8", "SOC 2 CC7.1"],
@@ -1012,8 +1033,10 @@ DEFAULT_REGISTER = [
     ),
     (
         "no-stale-severe-findings",
-        "No critical or high finding stays open longer than 30 days without an "
-        "accepted-risk reason.",
+        gettext_noop(
+            "No critical or high finding stays open longer than 30 days without an "
+            "accepted-risk reason."
+        ),
         Department.QA,
         Control.MONTHLY,
         ["ISO 27001 A.8.8", "SOC 2 CC7.4"],
@@ -1022,7 +1045,7 @@ DEFAULT_REGISTER = [
     ),
     (
         "load-test-before-qa-gate",
-        "Every phase-4 (QA) gate is passed with load-test evidence before it.",
+        gettext_noop("Every phase-4 (QA) gate is passed with load-test evidence before it."),
         Department.QA,
         Control.QUARTERLY,
         ["ISO 27001 A.8.29", "SOC 2 CC8.1"],
@@ -1031,7 +1054,7 @@ DEFAULT_REGISTER = [
     ),
     (
         "runbooks-reviewed",
-        "Every published runbook is reviewed within its review interval.",
+        gettext_noop("Every published runbook is reviewed within its review interval."),
         Department.HR,
         Control.QUARTERLY,
         ["ISO 27001 A.5.37", "SOC 2 CC2.2"],
@@ -1040,7 +1063,7 @@ DEFAULT_REGISTER = [
     ),
     (
         "engineer-training-current",
-        "Every engineer's required training is current.",
+        gettext_noop("Every engineer's required training is current."),
         Department.HR,
         Control.QUARTERLY,
         ["ISO 27001 A.6.3", "SOC 2 CC1.4"],
@@ -1049,7 +1072,7 @@ DEFAULT_REGISTER = [
     ),
     (
         "postmortem-within-5-days",
-        "Every incident has a postmortem within 5 working days.",
+        gettext_noop("Every incident has a postmortem within 5 working days."),
         Department.HR,
         Control.MONTHLY,
         ["ISO 27001 A.5.27", "SOC 2 CC7.5"],
@@ -1058,7 +1081,7 @@ DEFAULT_REGISTER = [
     ),
     (
         "secrets-readable-after-rotation",
-        "Every stored secret decrypts with the current encryption key.",
+        gettext_noop("Every stored secret decrypts with the current encryption key."),
         Department.STRATEGY,
         Control.QUARTERLY,
         ["ISO 27001 A.8.24", "SOC 2 CC6.1"],
@@ -1067,7 +1090,7 @@ DEFAULT_REGISTER = [
     ),
     (
         "allow-lists-narrow",
-        "No network allow-list entry is broader than /16, and none is 0.0.0.0/0.",
+        gettext_noop("No network allow-list entry is broader than /16, and none is 0.0.0.0/0."),
         Department.STRATEGY,
         Control.QUARTERLY,
         ["ISO 27001 A.8.20", "SOC 2 CC6.6"],
@@ -1076,7 +1099,7 @@ DEFAULT_REGISTER = [
     ),
     (
         "access-review",
-        "Each department's manager reviewed its members and their roles.",
+        gettext_noop("Each department's manager reviewed its members and their roles."),
         Department.HR,
         Control.QUARTERLY,
         ["ISO 27001 A.5.18", "SOC 2 CC6.2"],
@@ -1085,7 +1108,7 @@ DEFAULT_REGISTER = [
     ),
     (
         "incident-drill",
-        "The incident-response runbook was rehearsed in a drill.",
+        gettext_noop("The incident-response runbook was rehearsed in a drill."),
         Department.HR,
         Control.YEARLY,
         ["ISO 27001 A.5.24", "SOC 2 CC7.4"],
@@ -1093,6 +1116,15 @@ DEFAULT_REGISTER = [
         {},
     ),
 ]
+
+
+DEFAULT_STATEMENTS = frozenset(statement for _slug, statement, *_rest in DEFAULT_REGISTER)
+
+
+def _statement(control: Control):
+    """A control's statement inside a sentence: a default one translated where shown."""
+    statement = str(control)
+    return Phrase(statement) if statement in DEFAULT_STATEMENTS else statement
 
 
 def ensure_default_register() -> int:

@@ -9,7 +9,9 @@ from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import pgettext_lazy
+from django.utils.translation import gettext_noop, pgettext_lazy
+
+from portal.i18n import Phrase
 
 
 class Department(models.Model):
@@ -295,6 +297,21 @@ class TrainingModule(models.Model):
         return bool(self.quiz.strip())
 
 
+# A training assignment's audience in words (TrainingAssignment.audience).
+_AUDIENCE_OF = {
+    Membership.MANAGER: gettext_noop("managers of %(department)s"),
+    Membership.ENGINEER: gettext_noop("engineers of %(department)s"),
+    Membership.EDITOR: gettext_noop("editors of %(department)s"),
+    Membership.VIEWER: gettext_noop("viewers of %(department)s"),
+}
+_AUDIENCE_ALL = {
+    Membership.MANAGER: gettext_noop("all managers"),
+    Membership.ENGINEER: gettext_noop("all engineers"),
+    Membership.EDITOR: gettext_noop("all editors"),
+    Membership.VIEWER: gettext_noop("all viewers"),
+}
+
+
 class TrainingAssignment(models.Model):
     """HR's decision that a person, a department, a role (or a role in a department) takes
     a module by a date. Each person concerned gets a ``TrainingRecord``; people who join
@@ -333,12 +350,15 @@ class TrainingAssignment(models.Model):
         return f"{self.module} for {self.audience()}"
 
     def audience(self) -> str:
+        """Who the assignment is for, in words: English as a str, a Phrase that pages show
+        in their reader's language (|translated) and audit entries keep as such."""
         if self.user is not None:
             return self.user.get_full_name() or self.user.username
-        role = f"{self.get_role_display().lower()}s" if self.role else "everyone"
+        if self.department is not None and not self.role:
+            return self.department.name
         if self.department is not None:
-            return f"{role} of {self.department.name}" if self.role else self.department.name
-        return f"all {role}"
+            return Phrase(_AUDIENCE_OF[self.role], department=self.department.name)
+        return Phrase(_AUDIENCE_ALL.get(self.role, gettext_noop("everyone")))
 
     def audience_users(self):
         """The active users this assignment concerns, as a queryset."""

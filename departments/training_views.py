@@ -30,6 +30,7 @@ from departments.models import (
 )
 from departments.quiz import parse as parse_quiz
 from portal import access
+from portal.i18n import shown
 
 
 def _page(request) -> dict:
@@ -194,7 +195,7 @@ def training_assign(request, slug):
                 "Assigned to %(audience)s: %(count)s people got it.",
                 count,
             )
-            % {"audience": assignment.audience(), "count": count},
+            % {"audience": shown(assignment.audience()), "count": count},
         )
     else:
         errors = "; ".join(e for errors in form.errors.values() for e in errors)
@@ -209,7 +210,7 @@ def training_assignment_withdraw(request, pk):
     messages.success(
         request,
         gettext("Withdrawn from %(audience)s; %(removed)s unfinished record(s) removed.")
-        % {"audience": assignment.audience(), "removed": removed},
+        % {"audience": shown(assignment.audience()), "removed": removed},
     )
     return redirect(assignment.module)
 
@@ -327,7 +328,11 @@ def training_gate_add(request, slug):
     form = TrainingGateForm(request.POST)
     if form.is_valid():
         gate = actions.do_set_training_gate(request.user, form.cleaned_data["target"], module)
-        messages.success(request, f"{gate}.")
+        messages.success(
+            request,
+            gettext("%(jobs)s on %(target)s now need “%(title)s”.")
+            % {"jobs": gate.get_job_kind_display(), "target": gate.target, "title": module},
+        )
     else:
         messages.error(request, gettext("Choose a target for the gate."))
     return redirect(module)

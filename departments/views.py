@@ -120,9 +120,20 @@ def membership_set(request):
             form.cleaned_data["department"],
             form.cleaned_data["role"],
         )
-        messages.success(request, f"{membership}.")
+        messages.success(
+            request,
+            gettext("%(user)s — %(role)s of %(department)s.")
+            % {
+                "user": membership.user,
+                "role": membership.get_role_display(),
+                "department": membership.department,
+            },
+        )
     else:
-        messages.error(request, "Membership not changed: " + form.errors.as_text())
+        messages.error(
+            request,
+            gettext("Membership not changed: %(errors)s") % {"errors": form.errors.as_text()},
+        )
     next_url = request.POST.get("next", "")
     if not url_has_allowed_host_and_scheme(next_url, {request.get_host()}):
         next_url = "people"

@@ -291,6 +291,11 @@ class RunOut(Schema):
         return obj.job_list
 
     @staticmethod
+    def resolve_skipped(obj):
+        # The API speaks English: the kind and why (the phrase kept for pages stays out).
+        return [{"kind": item["kind"], "why": item["why"]} for item in obj.skipped]
+
+    @staticmethod
     def resolve_status(obj):
         return run_status(obj, obj.job_list)
 

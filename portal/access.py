@@ -14,6 +14,7 @@ from __future__ import annotations
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from departments.models import (
     Attestation,
@@ -367,11 +368,14 @@ def training_gate_refusal(user, target, kind: str, now=None) -> str | None:
     missing = missing_training(user, target, kind, now)
     if not missing:
         return None
-    names = " and ".join(f"“{m.title}” ({m.get_absolute_url()})" for m in missing)
-    return (
-        f"{target.name} asks for training first: complete {names} before this job; "
-        "a completion counts until its recertification date."
+    names = ", ".join(
+        gettext("“%(title)s” (%(url)s)") % {"title": m.title, "url": m.get_absolute_url()}
+        for m in missing
     )
+    return gettext(
+        "%(target)s asks for training first: complete %(modules)s before this job; "
+        "a completion counts until its recertification date."
+    ) % {"target": target.name, "modules": names}
 
 
 # --- the compliance register (HR) -----------------------------------------------

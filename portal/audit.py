@@ -1,5 +1,6 @@
 """Record audit events. Every write function calls ``record`` in plain sight."""
 
+from portal.i18n import Phrase
 from portal.models import AuditEvent
 
 
@@ -19,6 +20,8 @@ def _plain(value):
 
 
 def record(actor, action, obj, summary, *, changes=None, initiative=None, target=None):
+    """``summary``: a Phrase (translated for each reader) or, as before, English text."""
+    phrase = summary.as_data() if isinstance(summary, Phrase) else {}
     return AuditEvent.objects.create(
         actor=actor if getattr(actor, "is_authenticated", False) else None,
         action=action,
@@ -28,5 +31,6 @@ def record(actor, action, obj, summary, *, changes=None, initiative=None, target
         initiative=initiative,
         target=target,
         changes=changes or {},
-        summary=summary[:300],
+        summary=str(summary)[:300],
+        summary_phrase=phrase,
     )

@@ -24,6 +24,10 @@ import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from django.utils.functional import Promise
+from django.utils.translation import gettext as _gettext
+from django.utils.translation import override
+
 # --- reading a .po file ---------------------------------------------------------
 
 _ESCAPES = {
@@ -476,14 +480,22 @@ class Phrase(str):
     """English words that remember their msgid and parameters.
 
     Code, JSON, gates and the CLI use it as the plain English ``str`` it is; a
-    page shows it in its own language through the ``|translated`` filter. The
-    msgid is marked where it is written: ``Phrase(gettext_noop("… %(path)s …"), path=…)``.
+    page shows it in its own language through the ``|translated`` filter (or
+    ``phrase.shown()`` in Python). The msgid is marked where it is written:
+    ``Phrase(gettext_noop("… %(path)s …"), path=…)``.
+
+    Prose stored and read later (an audit entry's summary, why a run skipped a
+    job) keeps ``as_data()`` — the msgid and values as JSON — so each reader gets
+    it in their own language, not the writer's: ``Phrase.from_data``. A value may
+    itself be a Phrase, a list of them (``Parts``), or a lazy translation such as
+    a model choice's label: each is translated with the sentence.
     """
 
     msgid: str
     params: dict
 
     def __new__(cls, msgid: str, **params) -> Phrase:
+        params = {name: _kept(value) for name, value in params.items()}
         english = {name: _translated(value, str) for name, value in params.items()}
         phrase = super().__new__(cls, msgid % english if params else msgid)
         phrase.msgid, phrase.params = msgid, params
@@ -496,6 +508,24 @@ class Phrase(str):
         if not self.params:
             return text
         return text % {name: _translated(value, gettext) for name, value in self.params.items()}
+
+    def shown(self) -> str:
+        """The phrase in the active language."""
+        return self.translated(_gettext)
+
+    def as_data(self) -> dict:
+        """JSON to store: {"msgid", "params"}, nested phrases and parts alike."""
+        data: dict = {"msgid": self.msgid}
+        if self.params:
+            data["params"] = {name: _stored(value) for name, value in self.params.items()}
+        return data
+
+    @classmethod
+    def from_data(cls, data: dict) -> Phrase:
+        return cls(
+            data["msgid"],
+            **{name: _loaded(value) for name, value in (data.get("params") or {}).items()},
+        )
 
 
 class Parts(list):
@@ -520,3 +550,53 @@ def _translated(value, gettext):
     if isinstance(value, list | tuple):
         return _translated(Parts(value), gettext)
     return value
+
+
+def _kept(value):
+    """A phrase's value as kept: a lazy translation (a choice's label) becomes the
+    Phrase of its English msgid; phrases, parts, lists, numbers and None stay; anything
+    else is text."""
+    if isinstance(value, Phrase | Parts | list | tuple) or value is None:
+        return value
+    if isinstance(value, bool | int | float):
+        return value
+    if isinstance(value, Promise):
+        with override("en"):
+            return Phrase(str(value))
+    return str(value)
+
+
+def _stored(value):
+    if isinstance(value, Phrase):
+        return value.as_data()
+    if isinstance(value, Parts):
+        return {"parts": [_stored(part) for part in value], "separator": value.separator}
+    if isinstance(value, list | tuple):
+        return {"parts": [_stored(part) for part in value], "separator": "; "}
+    return value
+
+
+def _loaded(value):
+    if isinstance(value, dict) and "msgid" in value:
+        return Phrase.from_data(value)
+    if isinstance(value, dict) and "parts" in value:
+        return Parts([_loaded(part) for part in value["parts"]], value.get("separator", "; "))
+    return value
+
+
+def shown(text) -> str:
+    """A Phrase in the active language; any other text as it is."""
+    return text.shown() if isinstance(text, Phrase) else str(text)
+
+
+def shown_phrase(data, fallback: str = "") -> str:
+    """Stored prose in the reader's language: ``data`` as ``Phrase.as_data`` wrote it,
+    else ``fallback`` (the English a row written before kept)."""
+    if isinstance(data, Phrase):
+        return data.shown()
+    if isinstance(data, dict) and data.get("msgid"):
+        try:
+            return Phrase.from_data(data).shown()
+        except (KeyError, ValueError, TypeError):
+            return fallback  # values that no longer fit a changed msgid
+    return fallback

@@ -4,6 +4,8 @@ from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from portal.i18n import shown_phrase
+
 
 class AuditEvent(models.Model):
     """One recorded change, shown where it happened and in the managers' audit list."""
@@ -38,7 +40,11 @@ class AuditEvent(models.Model):
     )
     # {"field": [old, new], ...} — never holds a secret.
     changes = models.JSONField(default=dict, blank=True)
+    # In English, as written (the API, exports and the admin read it) …
     summary = models.CharField(max_length=300)
+    # … and as its msgid and values (portal.i18n.Phrase.as_data), so each reader gets
+    # it in their own language; empty for an entry written before (shown as stored).
+    summary_phrase = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-pk"]
@@ -49,6 +55,11 @@ class AuditEvent(models.Model):
 
     def __str__(self):
         return self.summary
+
+    @property
+    def shown_summary(self) -> str:
+        """The summary in the reader's language."""
+        return shown_phrase(self.summary_phrase, self.summary)
 
 
 class Notification(models.Model):

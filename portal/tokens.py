@@ -16,11 +16,12 @@ from django.contrib import messages
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, gettext_noop
 from django.views.decorators.http import require_http_methods, require_POST
 
 from portal import access
 from portal.audit import record
+from portal.i18n import Phrase
 from portal.models import ApiToken
 
 KEY_PREFIX = "kz_"
@@ -44,7 +45,16 @@ def do_create_token(user, name: str) -> tuple[ApiToken, str]:
     token = ApiToken.objects.create(
         user=user, name=name.strip(), prefix=key[:SHOWN_CHARS], key_hash=hash_key(key)
     )
-    record(user, "token.create", token, f"created API token “{token.name}” ({token.prefix}…)")
+    record(
+        user,
+        "token.create",
+        token,
+        Phrase(
+            gettext_noop("created API token “%(name)s” (%(prefix)s…)"),
+            name=token.name,
+            prefix=token.prefix,
+        ),
+    )
     return token, key
 
 
@@ -55,7 +65,16 @@ def do_revoke_token(user, token: ApiToken) -> bool:
     )
     token.refresh_from_db(fields=["revoked_at"])
     if revoked:
-        record(user, "token.revoke", token, f"revoked API token “{token.name}” ({token.prefix}…)")
+        record(
+            user,
+            "token.revoke",
+            token,
+            Phrase(
+                gettext_noop("revoked API token “%(name)s” (%(prefix)s…)"),
+                name=token.name,
+                prefix=token.prefix,
+            ),
+        )
     return bool(revoked)
 
 

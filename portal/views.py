@@ -14,7 +14,7 @@ from django.db.models import Count, Q, Sum
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone, translation
-from django.utils.translation import get_language_from_request, gettext_lazy
+from django.utils.translation import get_language_from_request, gettext_lazy, gettext_noop
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
@@ -27,6 +27,7 @@ from portal import access, demo_target
 from portal.audit import record
 from portal.demo import DEMO_TARGET_SLUG
 from portal.http import HtmxHttpRequest
+from portal.i18n import Phrase
 from portal.language import SESSION_KEY, do_set_language, stored_language
 from portal.models import AuditEvent, Notification
 from portal.status import broker_facts, snapshot
@@ -259,7 +260,11 @@ def demo_target_mode(request):
             request.user,
             "target.demo_mode",
             target,
-            f"switched the demo target from {old} to {mode} mode",
+            Phrase(
+                gettext_noop("switched the demo target from %(old)s to %(new)s mode"),
+                old=old,
+                new=mode,
+            ),
             changes={"mode": [old, mode]},
             target=target,
         )

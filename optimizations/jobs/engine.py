@@ -23,6 +23,7 @@ import os
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext, gettext_noop
 
 from optimizations.analyzers import stats
 from optimizations.jobs import baselines, landing, modes, preflight
@@ -31,6 +32,7 @@ from optimizations.jobs.refusals import BrokerUnavailable, CannotStart
 from optimizations.models import Initiative, Job, Run, TargetService
 from portal.audit import record
 from portal.celery import app
+from portal.i18n import Phrase
 
 logger = logging.getLogger(__name__)
 
@@ -67,8 +69,11 @@ def _require_broker() -> None:
     problem = broker_reachable()
     if problem:
         raise BrokerUnavailable(
-            "The job queue (Celery broker) cannot be reached, so nothing was started. "
-            f"Check that it is running and try again. ({problem})"
+            gettext(
+                "The job queue (Celery broker) cannot be reached, so nothing was started. "
+                "Check that it is running and try again. (%(problem)s)"
+            )
+            % {"problem": problem}
         )
 
 
@@ -129,9 +134,11 @@ def start_comparison(
     one job at a time in order, which keeps the alternation.
     """
     if baseline.pk == candidate.pk:
-        raise CannotStart("Compare two different targets (the deployments before and after).")
+        raise CannotStart(
+            gettext("Compare two different targets (the deployments before and after).")
+        )
     if repetitions < 5:
-        raise CannotStart("The comparison rule needs at least 5 runs per side.")
+        raise CannotStart(gettext("The comparison rule needs at least 5 runs per side."))
     # Both sides through the preflight, with exactly the parameters given (nothing
     # learned from earlier jobs: the two must get the same load); the limits count
     # the start once, on the baseline.
@@ -146,7 +153,11 @@ def start_comparison(
         if not answer.ok:
             refusal = answer.refusal()
             if type(refusal) is CannotStart:
-                refusal = CannotStart(f"{target.name}: {answer.message}", answer.reasons)
+                refusal = CannotStart(
+                    gettext("%(target)s: %(reasons)s")
+                    % {"target": target.name, "reasons": answer.message},
+                    answer.reasons,
+                )
             raise refusal
         kind, checked = answer.jobs[0]
     _require_broker()
@@ -175,8 +186,15 @@ def start_comparison(
             user,
             "job.trigger",
             run,
-            f"started an interleaved comparison of {baseline.name} and {candidate.name} "
-            f"({repetitions} benchmarks each)",
+            Phrase(
+                gettext_noop(
+                    "started an interleaved comparison of %(baseline)s and %(candidate)s "
+                    "(%(count)s benchmarks each)"
+                ),
+                baseline=baseline.name,
+                candidate=candidate.name,
+                count=repetitions,
+            ),
             target=baseline,
         )
     return run
@@ -219,8 +237,11 @@ def start_set(
     """
     if not stats.MIN_RUNS <= repetitions <= baselines.SET_MAX_RUNS:
         raise CannotStart(
-            f"A benchmark set has {stats.MIN_RUNS} to {baselines.SET_MAX_RUNS} runs (the "
-            f"comparison rule needs at least {stats.MIN_RUNS} a side)."
+            gettext(
+                "A benchmark set has %(least)s to %(most)s runs (the comparison rule needs at "
+                "least %(least)s a side)."
+            )
+            % {"least": stats.MIN_RUNS, "most": baselines.SET_MAX_RUNS}
         )
     wanted = params
     if wanted is None:
@@ -265,7 +286,11 @@ def start_set(
             user,
             "job.trigger",
             run,
-            f"started a benchmark set on {target.name}: {label}",
+            Phrase(
+                gettext_noop("started a benchmark set on %(target)s: %(set)s"),
+                target=target.name,
+                set=label,
+            ),
             initiative=initiative,
             target=target,
         )
@@ -304,15 +329,21 @@ def _create_run(
             schedule=schedule,
             triggered_by=user if getattr(user, "is_authenticated", False) else None,
             trigger=trigger,
-            skipped=skipped,
+            skipped=preflight.stored_skipped(skipped),
         )
         created = chain(run, [(kind, target, params) for kind, params in jobs], expires_at)
-        count = f"{len(created)} job{'s' if len(created) != 1 else ''}"
         record(
             user,
             "job.trigger",
             run,
-            f"started {run.command_line()} ({count}, via {run.get_trigger_display()})",
+            Phrase(
+                gettext_noop("started %(command)s (1 job, via %(trigger)s)")
+                if len(created) == 1
+                else gettext_noop("started %(command)s (%(count)s jobs, via %(trigger)s)"),
+                command=run.command_line(),
+                count=len(created),
+                trigger=dict(Run.TRIGGERS).get(run.trigger, run.trigger),
+            ),
             initiative=initiative,
             target=target,
         )
@@ -364,7 +395,7 @@ def cancel(user, job: Job) -> str:
         user,
         "job.cancel",
         job,
-        f"asked to cancel {job.label()} #{job.pk}",
+        Phrase(gettext_noop("asked to cancel %(job)s #%(number)s"), job=job.label(), number=job.pk),
         initiative=job.initiative,
         target=job.target,
     )

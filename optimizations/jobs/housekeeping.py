@@ -15,6 +15,7 @@ import logging
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from optimizations.analyzers import stats
 from optimizations.jobs import baselines, cron, engine, kinds, landing, sentinel
@@ -254,8 +255,11 @@ def start_sentinel(schedule: Schedule, expires_at=None) -> Run:
     reference = sentinel.set_of_run(reference_id) if reference_id is not None else None
     if reference is None:
         raise engine.CannotStart(
-            f"the sentinel's reference run #{schedule.sentinel_reference_id} has no "
-            f"{sentinel.SET_MODE} benchmark left; mark the initiative done again to re-arm it"
+            gettext(
+                "the sentinel's reference run #%(run)s has no %(mode)s benchmark left; mark the "
+                "initiative done again to re-arm it"
+            )
+            % {"run": schedule.sentinel_reference_id, "mode": sentinel.SET_MODE}
         )
     params = dict(reference.jobs[0].params)
     return engine.start_set(

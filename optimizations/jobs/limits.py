@@ -23,6 +23,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.utils import timezone
+from django.utils.translation import gettext, gettext_noop
 
 from optimizations.jobs.refusals import TooManyStarts
 from optimizations.models import Job, Run
@@ -46,42 +47,54 @@ def check_start(user, target, trigger: str = "ui", now=None) -> None:
             Run.objects.filter(triggered_by_id=user_id, created_at__gt=since),
             settings.KAIZEN_JOB_START_RATE,
             now,
-            "You have started {count} runs in the last minute (at most {limit} a minute, "
-            "KAIZEN_JOB_START_RATE). Try again in {wait} s.",
+            gettext_noop(
+                "You have started %(count)s runs in the last minute (at most %(limit)s a minute, "
+                "KAIZEN_JOB_START_RATE). Try again in %(wait)s s."
+            ),
         )
     _rate(
         Run.objects.filter(target_id=target.pk, created_at__gt=since),
         settings.KAIZEN_TARGET_START_RATE,
         now,
-        "{count} runs were started on " + target.name + " in the last minute (at most "
-        "{limit} a minute per target, KAIZEN_TARGET_START_RATE). Try again in {wait} s.",
+        gettext_noop(
+            "%(count)s runs were started on %(target)s in the last minute (at most "
+            "%(limit)s a minute per target, KAIZEN_TARGET_START_RATE). Try again in %(wait)s s."
+        ),
+        target=target.name,
     )
     if user_id is not None:
         _queue(
             Job.objects.filter(triggered_by_id=user_id, status=Job.QUEUED),
             settings.KAIZEN_JOB_QUEUE_MAX,
-            "{count} of your jobs are queued and not yet started (at most {limit}, "
-            "KAIZEN_JOB_QUEUE_MAX). Wait for some to start, or cancel some, and try again.",
+            gettext_noop(
+                "%(count)s of your jobs are queued and not yet started (at most %(limit)s, "
+                "KAIZEN_JOB_QUEUE_MAX). Wait for some to start, or cancel some, and try again."
+            ),
         )
     _queue(
         Job.objects.filter(target_id=target.pk, status=Job.QUEUED),
         settings.KAIZEN_TARGET_QUEUE_MAX,
-        "{count} jobs on " + target.name + " are queued and not yet started (at most "
-        "{limit} per target, KAIZEN_TARGET_QUEUE_MAX). Wait for some to start and try again.",
+        gettext_noop(
+            "%(count)s jobs on %(target)s are queued and not yet started (at most "
+            "%(limit)s per target, KAIZEN_TARGET_QUEUE_MAX). Wait for some to start and try again."
+        ),
+        target=target.name,
     )
 
 
-def _rate(runs, limit: int, now, message: str) -> None:
+def _rate(runs, limit: int, now, message: str, **values) -> None:
     # Only the oldest ``limit + 1`` matter: the count is capped, the query stays cheap.
     times = list(runs.order_by("-created_at").values_list("created_at", flat=True)[:limit])
     if len(times) < limit:
         return
     # The start that frees a slot: the oldest of the last ``limit`` leaves the window.
     wait = math.ceil((times[-1] + WINDOW - now).total_seconds())
-    raise TooManyStarts(message.format(count=len(times), limit=limit, wait=max(1, wait)), wait)
+    values.update(count=len(times), limit=limit, wait=max(1, wait))
+    raise TooManyStarts(gettext(message) % values, wait)
 
 
-def _queue(jobs, limit: int, message: str) -> None:
+def _queue(jobs, limit: int, message: str, **values) -> None:
     count = jobs[: limit + 1].count()
     if count >= limit:
-        raise TooManyStarts(message.format(count=count, limit=limit), QUEUE_RETRY_SECONDS)
+        values.update(count=count, limit=limit)
+        raise TooManyStarts(gettext(message) % values, QUEUE_RETRY_SECONDS)

@@ -39,7 +39,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db.models import F
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_noop
 
 from optimizations.analyzers.base import validate_params
 from optimizations.analyzers.netguard import HostNotAllowed, check_url
@@ -62,6 +62,7 @@ from optimizations.jobs.refusals import (
 )
 from optimizations.models import Initiative, Job, Phase, PhaseTask, TargetLease, TargetService
 from portal.access import training_gate_refusal
+from portal.i18n import Phrase, shown_phrase
 
 
 @dataclass
@@ -152,8 +153,14 @@ def check(
     for name, wanted in sorted(specs or [], key=lambda spec: modes.rank(spec[0], spec[1])):
         _job(answer, user, target, name, wanted, trigger, learn)
     if answer.ok and specs is not None and not answer.jobs:
-        reasons = "; ".join(f"{s['kind']}: {s['why']}" for s in answer.skipped) or "nothing to run"
-        answer.refuse(NOTHING_TO_RUN, f"No job of this run can start ({reasons}).")
+        reasons = "; ".join(
+            gettext("%(kind)s: %(why)s") % {"kind": s["kind"], "why": skipped_why(s)}
+            for s in answer.skipped
+        ) or gettext("nothing to run")
+        answer.refuse(
+            NOTHING_TO_RUN,
+            gettext("No job of this run can start (%(reasons)s).") % {"reasons": reasons},
+        )
     if answer.ok and with_limits:
         try:
             limits.check_start(user, target, trigger)
@@ -168,29 +175,85 @@ def check(
 def missing_needs(target: TargetService, kind: kinds.Kind) -> list[str]:
     """What the target lacks for ``kind`` to run, in words (the page's language; the API
     and the CLI answer in English)."""
+    return [need.shown() for need in _missing_needs(target, kind)]
+
+
+def _missing_needs(target: TargetService, kind: kinds.Kind) -> list[Phrase]:
     missing = []
     if "base_url" in kind.needs and not target.base_url:
-        missing.append(gettext("a base URL"))
+        missing.append(Phrase(gettext_noop("a base URL")))
     if "database_url" in kind.needs and not target.database_url_encrypted:
-        missing.append(gettext("a database URL (set it on the target's settings page)"))
+        missing.append(
+            Phrase(gettext_noop("a database URL (set it on the target's settings page)"))
+        )
     if "source" in kind.needs and not target.source_location:
-        missing.append(gettext("a source location (set it on the target's settings page)"))
+        missing.append(
+            Phrase(gettext_noop("a source location (set it on the target's settings page)"))
+        )
     return missing
 
 
-def host_refusal(target: TargetService, kind: kinds.Kind) -> str | None:
-    """Why the target's host may not be reached by ``kind`` (the allow-list), or None.
-    The runner checks it again on the resolved address of every connection."""
+def _lacks(missing: list[Phrase]) -> Phrase:
+    return Phrase(gettext_noop("the target lacks %(needs)s"), needs=_and(missing))
+
+
+def _and(items: list[Phrase]) -> Phrase:
+    """ "X and Y (and Z)" as one phrase per pair, each translated whole."""
+    if len(items) == 1:
+        return items[0]
+    return Phrase(gettext_noop("%(first)s and %(rest)s"), first=items[0], rest=_and(items[1:]))
+
+
+def skipped_why(item: dict) -> str:
+    """Why a run skipped a kind — an item of ``Preflight.skipped`` or of ``Run.skipped`` —
+    in the reader's language (a run stored before kept only the English ``why``)."""
+    why = item.get("why", "")
+    if isinstance(why, Phrase):
+        return why.shown()
+    return shown_phrase(item.get("why_phrase"), why)
+
+
+def stored_skipped(skipped: list[dict]) -> list[dict]:
+    """``Preflight.skipped`` as a run keeps it: ``why`` in English for the API and the
+    CLI, ``why_phrase`` for each page's reader."""
+    return [
+        {**item, "why": str(item["why"]), "why_phrase": item["why"].as_data()}
+        if isinstance(item.get("why"), Phrase)
+        else item
+        for item in skipped
+    ]
+
+
+def _skip(answer: Preflight, kind: kinds.Kind, why: Phrase) -> None:
+    answer.skipped.append({"kind": kind.name, "why": why})
+
+
+def host_refusal(target: TargetService, kind: kinds.Kind) -> Phrase | None:
+    """Why the target's host may not be reached by ``kind`` (the allow-list), or None
+    (English; ``.shown()`` in the reader's language). The runner checks it again on the
+    resolved address of every connection."""
     if "base_url" not in kind.needs or not target.base_url:
         return None
     try:
         check_url(target.base_url, settings.KAIZEN_ALLOWED_TARGET_HOSTS)
     except HostNotAllowed as error:
-        return f"its base URL may not be reached: {error}"
+        return Phrase(gettext_noop("its base URL may not be reached: %(error)s"), error=str(error))
+    return None
+    try:
+        check_url(target.base_url, settings.KAIZEN_ALLOWED_TARGET_HOSTS)
+    except HostNotAllowed as error:
+        return Phrase(gettext_noop("its base URL may not be reached: %(error)s"), error=str(error))
     return None
 
 
 # --- the steps -----------------------------------------------------------------------
+
+
+_NO_SUCH = {
+    "task": gettext_noop("No task #%(number)s."),
+    "phase": gettext_noop("No phase #%(number)s."),
+    "initiative": gettext_noop("No initiative #%(number)s."),
+}
 
 
 def _lookup(model, value, label: str, answer: Preflight):
@@ -202,7 +265,7 @@ def _lookup(model, value, label: str, answer: Preflight):
     pk = int(value) if str(value).isdigit() else 0
     found = model.objects.filter(pk=pk).first() if 0 < pk < 2**63 else None
     if found is None:
-        answer.refuse(LINK_UNKNOWN, f"No {label} #{value}.", label)
+        answer.refuse(LINK_UNKNOWN, gettext(_NO_SUCH[label]) % {"number": value}, label)
     return found
 
 
@@ -219,7 +282,8 @@ def _links(answer: Preflight, target, initiative, phase, task) -> None:
     if initiative is not None and initiative.target_id != target.pk:
         answer.refuse(
             LINK_ELSEWHERE,
-            f"initiative #{initiative.pk} is about another target, not {target.slug}",
+            gettext("initiative #%(number)s is about another target, not %(target)s")
+            % {"number": initiative.pk, "target": target.slug},
             "initiative",
         )
         return
@@ -230,7 +294,9 @@ def _plan(
     answer: Preflight, mode: str, focus, only_kinds, target: TargetService
 ) -> list[modes.PlannedJob] | None:
     if mode == "custom":
-        answer.refuse(MODE, "A single job is started with start_job, not as a run mode.", "mode")
+        answer.refuse(
+            MODE, gettext("A single job is started with start_job, not as a run mode."), "mode"
+        )
         return None
     try:
         planned = modes.plan(mode, list(focus), allows_writes=target.allows_writes)
@@ -250,32 +316,51 @@ def _given_params(answer: Preflight, name: str, values, planned: set[str] | None
     kind = kinds.KINDS.get(name)
     if kind is None:
         known = ", ".join(kinds.KINDS)
-        answer.refuse(KIND, f"unknown job kind (known: {known})", "params", name)
+        answer.refuse(
+            KIND, gettext("unknown job kind (known: %(known)s)") % {"known": known}, "params", name
+        )
         return
     if planned is not None and name not in planned:
         plans = ", ".join(sorted(planned))
-        answer.refuse(PARAMS, f"this run has no {name} job (it plans {plans})", "params", name)
+        answer.refuse(
+            PARAMS,
+            gettext("this run has no %(kind)s job (it plans %(plans)s)")
+            % {"kind": name, "plans": plans},
+            "params",
+            name,
+        )
         return
     if not kind.available():
         answer.refuse(
-            UNAVAILABLE, f"the {kind.label} is not yet available in this Kaizen", "params", name
+            UNAVAILABLE,
+            gettext("the %(kind)s is not yet available in this Kaizen")
+            % {"kind": gettext(kind.label)},
+            "params",
+            name,
         )
         return
     declared = {param.name: param for param in kind.params()}
     for param, value in (values or {}).items():
         if param not in declared:
-            takes = ", ".join(declared) or "no parameters"
+            takes = ", ".join(declared) or gettext("no parameters")
             answer.refuse(
                 PARAMS,
-                f"unknown parameter of {name}: {kind.label} has no parameter {param} "
-                f"(it takes {takes})",
+                gettext(
+                    "unknown parameter of %(kind)s: %(label)s has no parameter %(param)s "
+                    "(it takes %(takes)s)"
+                )
+                % {"kind": name, "label": gettext(kind.label), "param": param, "takes": takes},
                 *("params", name, param),
             )
             continue
         try:
             validate_params([declared[param]], {param: value})
         except ValueError as error:
-            answer.refuse(PARAMS, f"{kind.label}: {error}", "params", name, param)
+            answer.refuse(
+                PARAMS,
+                gettext("%(label)s: %(error)s") % {"label": gettext(kind.label), "error": error},
+                *("params", name, param),
+            )
 
 
 def _job(
@@ -284,7 +369,10 @@ def _job(
     kind = kinds.KINDS.get(name)
     if kind is None:
         if not any(reason.code == KIND for reason in answer.reasons):
-            answer.refuse(KIND, f"unknown job kind (known: {', '.join(kinds.KINDS)})", "kind")
+            known = ", ".join(kinds.KINDS)
+            answer.refuse(
+                KIND, gettext("unknown job kind (known: %(known)s)") % {"known": known}, "kind"
+            )
         return
     # Training gates stop a person starting a job by hand; a schedule (the monthly
     # review, a regression sentinel) runs as its creator but on its own.
@@ -293,26 +381,27 @@ def _job(
         answer.refuse(TRAINING, refusal)
         return
     if not kind.available():
-        answer.skipped.append({"kind": kind.name, "why": "not yet available in this Kaizen"})
+        _skip(answer, kind, Phrase(gettext_noop("not yet available in this Kaizen")))
         return
     if kind.writes and not target.allows_writes:
         answer.refuse(
             WRITES,
-            f"The {kind.label} create, change and cancel data through {target.name}'s API, "
-            "and this target does not allow writes. Turn on “allows writes” on its settings "
-            "page if it is a staging deployment, then start them again.",
+            gettext(
+                "The %(kind)s create, change and cancel data through %(target)s's API, "
+                "and this target does not allow writes. Turn on “allows writes” on its settings "
+                "page if it is a staging deployment, then start them again."
+            )
+            % {"kind": gettext(kind.label), "target": target.name},
             "kind",
         )
         return
-    missing = missing_needs(target, kind)
+    missing = _missing_needs(target, kind)
     if missing:
-        answer.skipped.append(
-            {"kind": kind.name, "why": f"the target lacks {' and '.join(missing)}"}
-        )
+        _skip(answer, kind, _lacks(missing))
         return
     unreachable = host_refusal(target, kind)
     if unreachable:
-        answer.skipped.append({"kind": kind.name, "why": unreachable})
+        _skip(answer, kind, unreachable)
         return
     if any(reason.field[1:2] == (name,) for reason in answer.reasons):
         return  # its parameters were refused one by one already
@@ -322,7 +411,12 @@ def _job(
     try:
         params = validate_params(kind.params(), {k: v for k, v in wanted.items() if k in declared})
     except ValueError as error:
-        answer.refuse(PARAMS, f"{kind.label}: {error}", "params", name)
+        answer.refuse(
+            PARAMS,
+            gettext("%(label)s: %(error)s") % {"label": gettext(kind.label), "error": error},
+            "params",
+            name,
+        )
         return
     answer.jobs.append((kind, params))
 
@@ -339,8 +433,16 @@ def _waits(target: TargetService, jobs) -> list[str]:
     if holder is None:
         return []
     return [
-        f"The {kind.label} waits for job #{holder.pk} ({holder.kind}), which is loading "
-        f"{target.name} now; it starts when that one ends."
+        gettext(
+            "The %(kind)s waits for job #%(job)s (%(holder)s), which is loading %(target)s now; "
+            "it starts when that one ends."
+        )
+        % {
+            "kind": gettext(kind.label),
+            "job": holder.pk,
+            "holder": holder.kind,
+            "target": target.name,
+        }
         for kind in leased[:1]
     ]
 

@@ -3,16 +3,24 @@
 from __future__ import annotations
 
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from optimizations.jobs import cron
 from optimizations.models import Schedule
 
-# (name, mode, focus, cron)
+# (name, mode, focus, cron). The names are stored in English and shown in each reader's
+# language until a person renames the schedule (the |default_text filter).
 DEFAULT_SCHEDULES: tuple[tuple[str, str, list[str], str], ...] = (
-    ("Monthly performance analysis", "performance", [], "0 2 1 * *"),
-    ("Quarterly architecture review", "strategy", ["architecture"], "0 3 1 1,4,7,10 *"),
-    ("Yearly stack review", "comprehensive", [], "0 4 2 1 *"),
+    (gettext_noop("Monthly performance analysis"), "performance", [], "0 2 1 * *"),
+    (
+        gettext_noop("Quarterly architecture review"),
+        "strategy",
+        ["architecture"],
+        "0 3 1 1,4,7,10 *",
+    ),
+    (gettext_noop("Yearly stack review"), "comprehensive", [], "0 4 2 1 *"),
 )
+DEFAULT_NAMES = frozenset(name for name, *_ in DEFAULT_SCHEDULES)
 
 
 def create_default_schedules(target, actor=None) -> list[Schedule]:

@@ -35,6 +35,7 @@ from optimizations.models import Finding, Initiative, Job, Phase, Run, Schedule
 from optimizations.work import findings
 from optimizations.work.actions import do_set_phase_status
 from portal.audit import record
+from portal.i18n import Phrase
 from portal.models import Notification
 from portal.notify import Text, in_language, route
 
@@ -102,8 +103,14 @@ def arm(actor, initiative: Initiative) -> Schedule | None:
             actor,
             "schedule.sentinel",
             initiative,
-            f"no regression sentinel for “{initiative.title}”: {initiative.target} has no "
-            "successful benchmark to guard; run a performance analysis, then mark it done again",
+            Phrase(
+                gettext_noop(
+                    "no regression sentinel for “%(title)s”: %(target)s has no successful "
+                    "benchmark to guard; run a performance analysis, then mark it done again"
+                ),
+                title=initiative.title,
+                target=str(initiative.target),
+            ),
             initiative=initiative,
             target=initiative.target,
         )
@@ -127,20 +134,31 @@ def arm(actor, initiative: Initiative) -> Schedule | None:
             created_by=actor if getattr(actor, "is_authenticated", False) else None,
             **fields,
         )
-        verb = "armed"
+        armed = gettext_noop(
+            "armed the regression sentinel of “%(title)s”: weekly benchmark set of %(target)s "
+            "against run #%(run)s (%(set)s, re-run with the same parameters), first on %(first)s"
+        )
     else:
         for name, value in fields.items():
             setattr(schedule, name, value)
         schedule.save()
-        verb = "re-armed"
+        armed = gettext_noop(
+            "re-armed the regression sentinel of “%(title)s”: weekly benchmark set of "
+            "%(target)s against run #%(run)s (%(set)s, re-run with the same parameters), "
+            "first on %(first)s"
+        )
     record(
         actor,
         "schedule.sentinel",
         schedule,
-        f"{verb} the regression sentinel of “{initiative.title}”: weekly benchmark set of "
-        f"{initiative.target} against run #{reference.pk} ({found.label}, re-run with the same "
-        "parameters), first on "
-        f"{timezone.localtime(schedule.next_run_at):%Y-%m-%d %H:%M}",
+        Phrase(
+            armed,
+            title=initiative.title,
+            target=str(initiative.target),
+            run=reference.pk,
+            set=found.label,
+            first=f"{timezone.localtime(schedule.next_run_at):%Y-%m-%d %H:%M}",
+        ),
         changes={"sentinel_reference": [None, reference.pk], "cron": [None, CRON]},
         initiative=initiative,
         target=initiative.target,
@@ -314,7 +332,11 @@ def _reopen(initiative: Initiative, finding: Finding, worst, before, after) -> N
         None,
         "initiative.reopen",
         initiative,
-        f"the regression sentinel reopened “{initiative.title}”: {finding.title}",
+        Phrase(
+            gettext_noop("the regression sentinel reopened “%(title)s”: %(finding)s"),
+            title=initiative.title,
+            finding=finding.title,
+        ),
         changes={"status": [Initiative.DONE, Initiative.ACTIVE]},
         initiative=initiative,
         target=initiative.target,

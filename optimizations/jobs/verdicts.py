@@ -14,6 +14,8 @@ the jobs' verdicts up with :func:`roll_up`.
 
 from __future__ import annotations
 
+from django.utils.translation import gettext
+
 from optimizations.analyzers.base import CANCELLED, ERROR, FAIL, INCOMPLETE, PASS, VERDICTS
 
 PENDING = ""
@@ -110,23 +112,34 @@ def reason_of_job(job) -> str:
     """Why a job's verdict is what it is, in words (empty for pass and pending)."""
     verdict = of_job(job.status, job.verdict)
     if verdict == ERROR:
-        return job.error or "the job ended without doing its work"
+        return job.error or gettext("the job ended without doing its work")
     if verdict == CANCELLED:
-        return "cancelled before it finished"
+        return gettext("cancelled before it finished")
     if verdict in (FAIL, INCOMPLETE):
         return str((job.summary or {}).get("verdict_reason") or "")
     return ""
 
 
 def reasons_of_run(jobs, skipped=()) -> list[str]:
-    """Why a run did not pass: a line per job that did not pass, and per kind skipped."""
-    lines = [f"{item['kind']}: incomplete — not run: {item['why']}" for item in skipped]
+    """Why a run did not pass: a line per job that did not pass, and per kind skipped
+    (``why`` already in the reader's language: preflight.skipped_why)."""
+    lines = [
+        gettext("%(kind)s: incomplete — not run: %(why)s")
+        % {"kind": item["kind"], "why": item["why"]}
+        for item in skipped
+    ]
     for job in jobs:
         verdict = of_job(job.status, job.verdict)
         if verdict in (PASS, PENDING):
             continue
         reason = reason_of_job(job)
-        lines.append(f"{job.kind} #{job.pk}: {verdict}" + (f" — {reason}" if reason else ""))
+        if reason:
+            line = gettext("%(kind)s #%(job)s: %(verdict)s — %(reason)s")
+        else:
+            line = gettext("%(kind)s #%(job)s: %(verdict)s")
+        lines.append(
+            line % {"kind": job.kind, "job": job.pk, "verdict": gettext(verdict), "reason": reason}
+        )
     return lines
 
 

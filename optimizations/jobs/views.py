@@ -80,7 +80,7 @@ def run_start(request, slug):
         messages.warning(
             request,
             gettext("%(kind)s skipped: %(why)s.")
-            % {"kind": skipped["kind"], "why": skipped["why"]},
+            % {"kind": skipped["kind"], "why": preflight.skipped_why(skipped)},
         )
     return redirect(run)
 
@@ -197,12 +197,15 @@ def _run_state(run, jobs) -> dict:
     """What the run page shows of the run now, from its jobs (the stored status is
     settled only when a job ends): status, progress, verdict and why, live or not."""
     live = any(job.status in Job.ACTIVE for job in jobs)
+    # Why each kind was not run, in the reader's language (stored as English and a phrase).
+    skipped = [{**item, "why": preflight.skipped_why(item)} for item in run.skipped]
     status = verdicts.run_status_while_active(j.status for j in jobs) if live else run.status
     return {
         "live": live,
         "run_status": status,
         "progress": _run_progress(jobs),
-        "verdict_reasons": [] if live else verdicts.reasons_of_run(jobs, run.skipped),
+        "skipped": skipped,
+        "verdict_reasons": [] if live else verdicts.reasons_of_run(jobs, skipped),
     }
 
 

@@ -13,13 +13,14 @@ from django.db import models
 from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_noop
 from django.utils.translation import gettext_lazy as _
 
 from optimizations.jobs import verdicts
 from optimizations.models.fields import CleanCharField, CleanJSONField, CleanTextField
 from optimizations.models.plan import Initiative, Phase, PhaseTask
 from optimizations.models.targets import TargetService
+from portal.i18n import Phrase
 
 
 class IllegalTransition(Exception):
@@ -27,11 +28,18 @@ class IllegalTransition(Exception):
 
 
 # How pages and messages name a job's kind (a benchmark by its mode: Job.label).
+# A job's kind in words, inside a sentence (English msgids: Job.label() gives a Phrase).
 JOB_LABELS = {
-    "probe": "probe",
-    "code_scan": "code scan",
-    "db_scan": "DB scan",
-    "security_scan": "security scan",
+    "probe": gettext_noop("probe"),
+    "code_scan": gettext_noop("code scan"),
+    "db_scan": gettext_noop("DB scan"),
+    "security_scan": gettext_noop("security scan"),
+}
+BENCHMARK_LABELS = {
+    "load": gettext_noop("load test"),
+    "closed": gettext_noop("closed-loop load test"),
+    "stress": gettext_noop("stress test"),
+    "endurance": gettext_noop("endurance test"),
 }
 
 
@@ -247,20 +255,25 @@ class Job(models.Model):
             return ""
         other = self.waiting_for
         if other is None:
-            return "Waiting to be sent to its queue"
-        name = f"{other.label()} #{other.pk}"
+            return gettext("Waiting to be sent to its queue")
+        values = {"job": other.label().shown(), "number": other.pk}
         if other.pk == self.after_id:
-            return f"Waiting for {name}, the run's previous job"
+            return gettext("Waiting for %(job)s #%(number)s, the run's previous job") % values
         if other.target_id == self.target_id:
-            return f"Waiting for {name} on this target"
-        return f"Waiting for {name}"
+            return gettext("Waiting for %(job)s #%(number)s on this target") % values
+        return gettext("Waiting for %(job)s #%(number)s") % values
 
-    def label(self) -> str:
-        """The job's kind in words: "load test", "stress test", "security scan"…."""
+    def label(self) -> Phrase:
+        """The job's kind in words: "load test", "stress test", "security scan"… (English
+        as a str; ``.shown()`` in the reader's language)."""
         if self.kind == "benchmark":
             mode = (self.params or {}).get("mode") or "load"
-            return {"closed": "closed-loop load test"}.get(mode, f"{mode} test")
-        return JOB_LABELS.get(self.kind, self.kind.replace("_", " "))
+            if mode in BENCHMARK_LABELS:
+                return Phrase(BENCHMARK_LABELS[mode])
+            return Phrase(gettext_noop("%(mode)s test"), mode=mode)
+        if self.kind in JOB_LABELS:
+            return Phrase(JOB_LABELS[self.kind])
+        return Phrase(self.kind.replace("_", " "))
 
     def duration(self):
         if not self.started_at:

@@ -27,6 +27,7 @@ from django.contrib.auth.decorators import login_not_required
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
@@ -35,6 +36,7 @@ from optimizations.analyzers.observe import otlp, traces
 from optimizations.models import Finding, TargetService, Trace
 from optimizations.work.findings import fix_by_check, upsert
 from portal.audit import record
+from portal.i18n import Phrase
 
 TOKEN_PREFIX = "kzt_"
 SHOWN_CHARS = 10
@@ -61,7 +63,11 @@ def do_issue_token(actor, target: TargetService) -> str:
         actor,
         "target.otlp_token",
         target,
-        f"issued a new OTLP ingestion token ({target.otlp_token_prefix}…) for {target}",
+        Phrase(
+            gettext_noop("issued a new OTLP ingestion token (%(prefix)s…) for %(target)s"),
+            prefix=target.otlp_token_prefix,
+            target=str(target),
+        ),
         target=target,
     )
     return key

@@ -7,7 +7,7 @@ from django.db.models import Count, Q
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.text import slugify
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_noop
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from optimizations.analyzers import dbscan
@@ -22,6 +22,7 @@ from optimizations.work import actions
 from optimizations.work.plan import attach_phases
 from portal import access, demo_target
 from portal.audit import record
+from portal.i18n import Phrase
 from portal.models import AuditEvent
 
 
@@ -153,7 +154,7 @@ def schedule_edit(request, pk):
                 request.user,
                 "schedule.delete",
                 schedule,
-                f"removed schedule {schedule.name}",
+                Phrase(gettext_noop("removed schedule %(name)s"), name=schedule.name),
                 target=schedule.target,
             )
             schedule.delete()
@@ -177,8 +178,14 @@ def _save_schedule(user, schedule: Schedule, action: str) -> None:
         user,
         action,
         schedule,
-        f"{'added' if action.endswith('create') else 'edited'} schedule “{schedule.name}” "
-        f"({schedule.cron}, {'on' if schedule.enabled else 'paused'})",
+        Phrase(
+            gettext_noop("added schedule “%(name)s” (%(cron)s, %(state)s)")
+            if action.endswith("create")
+            else gettext_noop("edited schedule “%(name)s” (%(cron)s, %(state)s)"),
+            name=schedule.name,
+            cron=schedule.cron,
+            state=Phrase(gettext_noop("on") if schedule.enabled else gettext_noop("paused")),
+        ),
         target=schedule.target,
     )
 

@@ -7,10 +7,10 @@ from django import template
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from optimizations.jobs import verdicts
+from optimizations.jobs import schedules, verdicts
 from optimizations.models import Job
 from optimizations.models.results import SEVERITY_LABELS
-from optimizations.work import rule_texts
+from optimizations.work import plan, rule_texts
 from portal.i18n import Phrase
 
 register = template.Library()
@@ -129,6 +129,16 @@ def translated(value):
     if isinstance(value, Phrase):
         return value.translated(gettext)
     return gettext(value) if isinstance(value, str) and value else value
+
+
+@register.filter
+def default_text(value):
+    """Text Kaizen wrote as a default and stored in English — the standard plan's phase
+    names, exit criteria, task titles and descriptions, the recurring reviews' names — in
+    the page's language; a person's own text (a renamed phase) as written."""
+    if isinstance(value, str) and (value in plan.DEFAULT_TEXTS or value in schedules.DEFAULT_NAMES):
+        return gettext(value)
+    return value
 
 
 # A finding's analyzer texts in the page's language (optimizations.work.rule_texts).

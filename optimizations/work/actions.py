@@ -6,13 +6,15 @@ import datetime
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from departments.models import Department
 from optimizations.models import Initiative, Phase, PhaseTask, TargetService
 from optimizations.targets.crypto import encrypt
-from optimizations.work.plan import STANDARD_PHASES
+from optimizations.work.plan import STANDARD_PHASES, default_text
 from portal import hooks
 from portal.audit import describe_changes, record
+from portal.i18n import Phrase
 
 INITIATIVE_FIELDS = (
     "title",
@@ -75,7 +77,11 @@ def do_create_initiative(actor, **fields) -> Initiative:
         actor,
         "initiative.create",
         initiative,
-        f"created initiative “{initiative.title}” on {initiative.target}",
+        Phrase(
+            gettext_noop("created initiative “%(title)s” on %(target)s"),
+            title=initiative.title,
+            target=str(initiative.target),
+        ),
         initiative=initiative,
         target=initiative.target,
     )
@@ -106,7 +112,11 @@ def do_update_initiative(actor, initiative: Initiative, **fields) -> dict:
             actor,
             "initiative.edit",
             initiative,
-            f"edited {', '.join(changes)} of “{initiative.title}”",
+            Phrase(
+                gettext_noop("edited %(fields)s of “%(title)s”"),
+                fields=", ".join(changes),
+                title=initiative.title,
+            ),
             changes=changes,
             initiative=initiative,
             target=initiative.target,
@@ -141,7 +151,13 @@ def do_set_phase_status(actor, phase: Phase, status: str) -> bool:
         actor,
         "phase.status",
         phase,
-        f"moved phase {phase.number} ({phase.name}) from {old} to {status}",
+        Phrase(
+            gettext_noop("moved phase %(number)s (%(phase)s) from %(old)s to %(new)s"),
+            number=phase.number,
+            phase=default_text(phase.name),
+            old=_PHASE_STATUSES.get(old, old),
+            new=_PHASE_STATUSES.get(status, status),
+        ),
         changes={"status": [old, status]},
         initiative=phase.initiative,
         target=phase.initiative.target,
@@ -168,7 +184,11 @@ def do_update_task(actor, task: PhaseTask, **fields) -> dict:
             actor,
             "task." + "+".join(sorted(changes)),
             task,
-            f"task “{task.title}”: {what}",
+            Phrase(
+                gettext_noop("task “%(title)s”: %(changes)s"),
+                title=default_text(task.title),
+                changes=what,
+            ),
             changes=changes,
             initiative=task.phase.initiative,
             target=task.phase.initiative.target,
@@ -184,7 +204,11 @@ def do_create_task(actor, phase: Phase, **fields) -> PhaseTask:
         actor,
         "task.create",
         task,
-        f"added task “{task.title}” to phase {phase.number}",
+        Phrase(
+            gettext_noop("added task “%(title)s” to phase %(number)s"),
+            title=task.title,
+            number=phase.number,
+        ),
         initiative=phase.initiative,
         target=phase.initiative.target,
     )
@@ -218,7 +242,13 @@ def do_create_target(actor, *, credentials=None, **fields) -> TargetService:
     target = TargetService(**fields)
     _apply_credentials(target, credentials or {})
     target.save()
-    record(actor, "target.create", target, f"registered target {target.name}", target=target)
+    record(
+        actor,
+        "target.create",
+        target,
+        Phrase(gettext_noop("registered target %(target)s"), target=target.name),
+        target=target,
+    )
     if credentials:
         _record_credentials(actor, target, credentials)
     # Its recurring reviews are scheduled (optimizations/apps.py).
@@ -239,7 +269,11 @@ def do_update_target(actor, target: TargetService, *, credentials=None, **fields
             actor,
             "target.edit",
             target,
-            f"edited {', '.join(changes)} of target {target.name}",
+            Phrase(
+                gettext_noop("edited %(fields)s of target %(target)s"),
+                fields=", ".join(changes),
+                target=target.name,
+            ),
             changes=changes,
             target=target,
         )
@@ -255,6 +289,23 @@ def _apply_credentials(target: TargetService, credentials: dict) -> None:
         target.auth_header_value_encrypted = encrypt(credentials["auth_header_value"])
 
 
+_PHASE_STATUSES = dict(Phase.STATUSES)
+_CREDENTIALS = {
+    "database_url": gettext_noop("database URL"),
+    "auth_header_value": gettext_noop("auth header value"),
+}
+
+
+def _credential_names(names: list[str]):
+    """ "database URL and auth header value", each name translated where shown."""
+    first = _CREDENTIALS.get(names[0], names[0].replace("_", " "))
+    first = Phrase(first) if names[0] in _CREDENTIALS else first
+    if len(names) == 1:
+        return first
+    rest = _credential_names(names[1:])
+    return Phrase(gettext_noop("%(first)s and %(rest)s"), first=first, rest=rest)
+
+
 def _record_credentials(actor, target, credentials: dict) -> None:
     # Which credential changed, never its value.
     what = {name: ["•••", "removed" if not value else "•••"] for name, value in credentials.items()}
@@ -262,7 +313,11 @@ def _record_credentials(actor, target, credentials: dict) -> None:
         actor,
         "target.credentials",
         target,
-        f"changed the {' and '.join(n.replace('_', ' ') for n in credentials)} of {target.name}",
+        Phrase(
+            gettext_noop("changed the %(credentials)s of %(target)s"),
+            credentials=_credential_names(list(credentials)),
+            target=target.name,
+        ),
         changes=what,
         target=target,
     )

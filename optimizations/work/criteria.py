@@ -13,12 +13,22 @@ from __future__ import annotations
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from optimizations.jobs import verdicts
 from optimizations.jobs.kinds import KINDS
 from optimizations.models import Finding, Job, Measurement, PhaseTask
 from optimizations.work.routing import kind_of_source
 from portal.audit import record
+from portal.i18n import Phrase
+
+# A criterion's state inside a sentence ("criterion of “…” not met: …").
+_STATE_WORDS = {
+    "pending": gettext_noop("not checked yet"),
+    "met": gettext_noop("met"),
+    "not_met": gettext_noop("not met"),
+    "unknown": gettext_noop("could not be checked"),
+}
 
 MET, NOT_MET, UNKNOWN = "met", "not_met", "unknown"
 # A benchmark "at 1 000 req/s" holds when it offered at least this share of it:
@@ -167,8 +177,15 @@ def _settle(task, run, state: str, detail: str) -> bool:
             None,
             "task.criterion_met",
             task,
-            f"task “{task.title}” closed itself: {task.criterion.get('text', '')} — {detail} "
-            f"(run #{run.pk})",
+            Phrase(
+                gettext_noop(
+                    "task “%(title)s” closed itself: %(criterion)s — %(detail)s (run #%(run)s)"
+                ),
+                title=task.title,
+                criterion=task.criterion.get("text", ""),
+                detail=detail,
+                run=run.pk,
+            ),
             changes={"status": [old_status, PhaseTask.DONE]},
             initiative=initiative,
             target=initiative.target,
@@ -178,7 +195,12 @@ def _settle(task, run, state: str, detail: str) -> bool:
             None,
             "task.criterion_checked",
             task,
-            f"criterion of “{task.title}” {task.get_criterion_state_display().lower()}: {detail}",
+            Phrase(
+                gettext_noop("criterion of “%(title)s” %(state)s: %(detail)s"),
+                title=task.title,
+                state=Phrase(_STATE_WORDS.get(state, state)),
+                detail=detail,
+            ),
             initiative=initiative,
             target=initiative.target,
         )

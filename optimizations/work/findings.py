@@ -20,11 +20,13 @@ import datetime
 from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext, gettext_noop
 
 from optimizations.analyzers.base import CATEGORIES, CHECK_UNKNOWN, AnalysisResult
 from optimizations.models import Finding, Job, PhaseTask
 from optimizations.work import routing
 from portal.audit import record
+from portal.i18n import Phrase
 
 # What a person may set by hand, and which of those need a reason.
 HAND_SETTABLE = (Finding.OPEN, Finding.ACCEPTED, Finding.WONT_FIX, Finding.FALSE_POSITIVE)
@@ -130,14 +132,31 @@ def check_settable(status: str, reason: str) -> None:
     """Raise NotSettable unless a person may set ``status`` with this ``reason``."""
     if status == Finding.FIXED:
         raise NotSettable(
-            "Only a re-scan marks a finding fixed: run the check that found it again "
-            "(the finding is fixed when that check runs and no longer reports it)."
+            gettext(
+                "Only a re-scan marks a finding fixed: run the check that found it again "
+                "(the finding is fixed when that check runs and no longer reports it)."
+            )
         )
     if status not in HAND_SETTABLE:
-        raise NotSettable(f"A finding cannot be set to “{status}” by hand.")
+        raise NotSettable(
+            gettext("A finding cannot be set to “%(status)s” by hand.") % {"status": status}
+        )
     if status in NEEDS_REASON and not (reason or "").strip():
-        label = dict(Finding.STATUSES)[status].lower()
-        raise NotSettable(f"Say why the finding is “{label}”: a reason is required.")
+        raise NotSettable(
+            gettext("Say why the finding is “%(status)s”: a reason is required.")
+            % {"status": STATUS_WORDS[status].shown()}
+        )
+
+
+# A finding's status inside a sentence ("marked FSA101 … accepted").
+STATUS_WORDS = {
+    Finding.OPEN: Phrase(gettext_noop("open")),
+    Finding.ACCEPTED: Phrase(gettext_noop("accepted")),
+    Finding.FIXED: Phrase(gettext_noop("fixed")),
+    Finding.WONT_FIX: Phrase(gettext_noop("won't fix")),
+    Finding.FALSE_POSITIVE: Phrase(gettext_noop("false positive")),
+    Finding.SUPPRESSED: Phrase(gettext_noop("suppressed in code")),
+}
 
 
 @transaction.atomic
@@ -160,14 +179,19 @@ def set_status(actor, findings, status: str, reason: str) -> int:
     Finding.objects.filter(pk__in=[f.pk for f in chosen]).update(
         status=status, status_reason=reason, status_changed_by=actor
     )
-    label = dict(Finding.STATUSES)[status].lower()
     for finding in chosen:
+        values = {"rule": finding.rule_id, "title": finding.title, "status": STATUS_WORDS[status]}
         record(
             actor,
             "finding.status",
             finding,
-            f"marked {finding.rule_id} “{finding.title}” {label}"
-            + (f": {reason}" if reason else ""),
+            Phrase(
+                gettext_noop("marked %(rule)s “%(title)s” %(status)s: %(reason)s"),
+                **values,
+                reason=reason,
+            )
+            if reason
+            else Phrase(gettext_noop("marked %(rule)s “%(title)s” %(status)s"), **values),
             changes={"status": [finding.status, status]},
             target=finding.target,
         )

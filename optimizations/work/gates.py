@@ -17,21 +17,39 @@ from dataclasses import asdict, dataclass
 
 from django.db import transaction
 from django.urls import reverse
+from django.utils.translation import gettext, gettext_noop
 
 from optimizations.analyzers import stats
 from optimizations.analyzers.base import at_least
 from optimizations.jobs import baselines
 from optimizations.models import Finding, GateSignoff, Job, Phase
 from optimizations.reports import capacity, sloboard
-from optimizations.work import routing
+from optimizations.work import plan, routing
 from optimizations.work.actions import do_set_phase_status
 from portal.audit import record
+from portal.i18n import Phrase, shown
 
 SEVERE = at_least("high")
 
 
+# The checks' names (English msgids: the stored evidence keeps English, a page shows
+# them in its reader's language through |translated).
+BASELINE_SET = Phrase(gettext_noop("Baseline benchmark set"))
+DB_SNAPSHOT = Phrase(gettext_noop("DB snapshot"))
+NO_SEVERE_PERFORMANCE = Phrase(gettext_noop("No open high-severity performance finding"))
+CAPACITY = Phrase(gettext_noop("Capacity model"))
+MONITORING = Phrase(gettext_noop("Monitoring checks"))
+AVAILABILITY = Phrase(gettext_noop("Availability"))
+SLOS = Phrase(gettext_noop("SLOs on the latest benchmark"))
+NO_SEVERE_SECURITY = Phrase(gettext_noop("No open high-severity security finding"))
+INTEGRITY = Phrase(gettext_noop("Data integrity"))
+
+
 @dataclass
 class Check:
+    """One piece of a gate's evidence: ``label`` and ``detail`` are English (a Phrase
+    where Kaizen wrote it), shown in the reader's language with |translated."""
+
     key: str
     label: str
     ok: bool | None  # None: cannot tell yet
@@ -80,18 +98,21 @@ def _analysis(target, initiative=None) -> list[Check]:
     )
     checks = []
     if base is not None and base.size >= stats.MIN_RUNS:
-        checks.append(
-            Check("baseline_benchmark", "Baseline benchmark set", True, base.describe(), base.url)
-        )
+        checks.append(Check("baseline_benchmark", BASELINE_SET, True, base.describe(), base.url))
     elif base is not None:
         checks.append(
             Check(
                 "baseline_benchmark",
-                "Baseline benchmark set",
+                BASELINE_SET,
                 False,
-                f"{base.describe()}: fewer than {stats.MIN_RUNS} runs, so no before/after "
-                "claim can rest on it — start a baseline set (5 short load tests) on the "
-                "Compare page",
+                Phrase(
+                    gettext_noop(
+                        "%(set)s: fewer than %(least)s runs, so no before/after claim can rest "
+                        "on it — start a baseline set (5 short load tests) on the Compare page"
+                    ),
+                    set=base.describe(),
+                    least=stats.MIN_RUNS,
+                ),
                 base.url,
             )
         )
@@ -99,29 +120,42 @@ def _analysis(target, initiative=None) -> list[Check]:
         checks.append(
             Check(
                 "baseline_benchmark",
-                "Baseline benchmark set",
+                BASELINE_SET,
                 False,
-                f"no {baselines.DEFAULT_MODE} benchmark has succeeded on this target in the "
-                "initiative yet — start a baseline set (5 short load tests) on the Compare page",
+                Phrase(
+                    gettext_noop(
+                        "no %(mode)s benchmark has succeeded on this target in the initiative "
+                        "yet — start a baseline set (5 short load tests) on the Compare page"
+                    ),
+                    mode=baselines.DEFAULT_MODE,
+                ),
             )
         )
     if snapshot:
         checks.append(
             Check(
                 "db_snapshot",
-                "DB snapshot",
+                DB_SNAPSHOT,
                 True,
-                f"DB scan #{snapshot.pk} of run #{snapshot.run_id}",
+                Phrase(
+                    gettext_noop("DB scan #%(job)s of run #%(run)s"),
+                    job=snapshot.pk,
+                    run=snapshot.run_id,
+                ),
                 snapshot.get_absolute_url(),
             )
         )
     else:
         why = (
-            "no DB scan has succeeded on this target yet"
+            Phrase(gettext_noop("no DB scan has succeeded on this target yet"))
             if target.database_url_encrypted
-            else "no DB scan: the target has no database URL — add one on the target's edit page"
+            else Phrase(
+                gettext_noop(
+                    "no DB scan: the target has no database URL — add one on the target's edit page"
+                )
+            )
         )
-        checks.append(Check("db_snapshot", "DB snapshot", False, why))
+        checks.append(Check("db_snapshot", DB_SNAPSHOT, False, why))
     return checks
 
 
@@ -135,14 +169,35 @@ def _open_severe(target, department: str, exclude_category: str = ""):
     )
 
 
+def _open(found: list, names) -> Phrase:
+    """ "open: FSA101 (app/x.py:3), …" of the first five, saying when there are more."""
+    names = ", ".join(f"{rule} ({where})"[:80] for rule, where in list(names)[:5])
+    if len(found) > 5:
+        return Phrase(gettext_noop("open: %(names)s and more"), names=names)
+    return Phrase(gettext_noop("open: %(names)s"), names=names)
+
+
+def _joined(items, separator: str):
+    """Items (phrases or text) joined, each translated when shown."""
+    items = list(items)
+    if len(items) <= 1:
+        return items[0] if items else ""
+    template = (
+        gettext_noop("%(first)s; %(rest)s")
+        if separator == "; "
+        else gettext_noop("%(first)s, %(rest)s")
+    )
+    return Phrase(template, first=items[0], rest=_joined(items[1:], separator))
+
+
 def _findings_check(target, key, label, department, what, exclude_category="") -> Check:
     severe = _open_severe(target, department, exclude_category)
     url = reverse("finding_list", args=[target.slug]) + "?status=open"
     if not severe:
-        return Check(key, label, True, f"no open critical or high {what} finding", url)
-    names = ", ".join(f"{f.rule_id} ({f.location or f.title})"[:80] for f in severe[:5])
-    more = " and more" if len(severe) > 5 else ""
-    return Check(key, label, False, f"open: {names}{more}", url)
+        return Check(key, label, True, what, url)
+    return Check(
+        key, label, False, _open(severe, ((f.rule_id, f.location or f.title) for f in severe)), url
+    )
 
 
 def _implementation(target) -> list[Check]:
@@ -150,9 +205,9 @@ def _implementation(target) -> list[Check]:
         _findings_check(
             target,
             "no_severe_performance",
-            "No open high-severity performance finding",
+            NO_SEVERE_PERFORMANCE,
             routing.DEV.department,
-            "performance",
+            Phrase(gettext_noop("no open critical or high performance finding")),
         )
     ]
 
@@ -162,23 +217,20 @@ def _infrastructure(target) -> list[Check]:
     advice = capacity.advise(target)
     slo_url = reverse("target_slo", args=[target.slug])
     if advice.ok is True:
-        checks.append(Check("capacity", "Capacity model", True, advice.summary, slo_url))
+        checks.append(Check("capacity", CAPACITY, True, advice.summary, slo_url))
     elif advice.ok is False:
-        checks.append(Check("capacity", "Capacity model", False, advice.summary, slo_url))
+        checks.append(Check("capacity", CAPACITY, False, advice.summary, slo_url))
     else:
-        checks.append(
-            Check(
-                "capacity", "Capacity model", None, "missing: " + "; ".join(advice.missing), slo_url
-            )
-        )
+        missing = Phrase(gettext_noop("missing: %(what)s"), what=_joined(advice.missing, "; "))
+        checks.append(Check("capacity", CAPACITY, None, missing, slo_url))
     probe = _latest_job(target, "probe")
     if probe is None:
         checks.append(
             Check(
                 "monitoring",
-                "Monitoring checks",
+                MONITORING,
                 None,
-                "no probe has run — run strategy --focus monitoring",
+                Phrase(gettext_noop("no probe has run — run strategy --focus monitoring")),
             )
         )
     else:
@@ -191,9 +243,9 @@ def _infrastructure(target) -> list[Check]:
             checks.append(
                 Check(
                     "monitoring",
-                    "Monitoring checks",
+                    MONITORING,
                     False,
-                    "; ".join(gaps),
+                    _joined(gaps, "; "),
                     probe.get_absolute_url(),
                 )
             )
@@ -201,9 +253,12 @@ def _infrastructure(target) -> list[Check]:
             checks.append(
                 Check(
                     "monitoring",
-                    "Monitoring checks",
+                    MONITORING,
                     True,
-                    f"health and metrics endpoints answer (probe #{probe.pk})",
+                    Phrase(
+                        gettext_noop("health and metrics endpoints answer (probe #%(job)s)"),
+                        job=probe.pk,
+                    ),
                     probe.get_absolute_url(),
                 )
             )
@@ -214,11 +269,15 @@ def _infrastructure(target) -> list[Check]:
         checks.append(
             Check(
                 "availability",
-                "Availability",
+                AVAILABILITY,
                 {"pass": True, "fail": False}.get(availability.state),
                 (
-                    f"{availability.value:.3f} % ({availability.source}), objective "
-                    f"≥ {availability.threshold:g} %"
+                    Phrase(
+                        gettext_noop("%(value)s %% (%(source)s), objective ≥ %(objective)s %%"),
+                        value=f"{availability.value:.3f}",
+                        source=availability.source,
+                        objective=f"{availability.threshold:g}",
+                    )
                     if availability.value is not None
                     else availability.missing
                 ),
@@ -235,39 +294,47 @@ def _quality(target) -> list[Check]:
     if run is None:
         slo = Check(
             "slos",
-            "SLOs on the latest benchmark",
+            SLOS,
             None,
-            "no benchmark yet — run quality --focus testing",
+            Phrase(gettext_noop("no benchmark yet — run quality --focus testing")),
         )
     elif verdict.get("ok"):
         slo = Check(
             "slos",
-            "SLOs on the latest benchmark",
+            SLOS,
             True,
-            f"all met on run #{run.pk}",
+            Phrase(gettext_noop("all met on run #%(run)s"), run=run.pk),
             run.get_absolute_url(),
         )
     else:
-        parts = []
-        if verdict.get("failing"):
-            parts.append("not met: " + "; ".join(verdict["failing"]))
-        if verdict.get("missing"):
-            parts.append("not measured: " + "; ".join(verdict["missing"]))
-        slo = Check(
-            "slos",
-            "SLOs on the latest benchmark",
-            False if verdict.get("failing") else None,
-            f"run #{run.pk} — " + " · ".join(parts),
-            slo_url,
-        )
+        failing = _joined(verdict.get("failing") or [], "; ")
+        unmeasured = _joined(verdict.get("missing") or [], "; ")
+        if failing and unmeasured:
+            detail = Phrase(
+                gettext_noop("run #%(run)s — not met: %(failing)s · not measured: %(missing)s"),
+                run=run.pk,
+                failing=failing,
+                missing=unmeasured,
+            )
+        elif failing:
+            detail = Phrase(
+                gettext_noop("run #%(run)s — not met: %(failing)s"), run=run.pk, failing=failing
+            )
+        else:
+            detail = Phrase(
+                gettext_noop("run #%(run)s — not measured: %(missing)s"),
+                run=run.pk,
+                missing=unmeasured,
+            )
+        slo = Check("slos", SLOS, False if verdict.get("failing") else None, detail, slo_url)
     return [
         slo,
         _findings_check(
             target,
             "no_severe_security",
-            "No open high-severity security finding",
+            NO_SEVERE_SECURITY,
             routing.QA.department,
-            "security",
+            Phrase(gettext_noop("no open critical or high security finding")),
             exclude_category="integrity",  # their own check below
         ),
         _integrity(target),
@@ -277,20 +344,27 @@ def _quality(target) -> list[Check]:
 def _integrity(target) -> Check:
     """The integrity probes ran on the target and left no open integrity finding (any
     severity: a lost update or a partial write is wrong data, whatever its size)."""
-    label = "Data integrity"
+    label = INTEGRITY
     url = reverse("finding_list", args=[target.slug]) + "?status=open"
     if not target.allows_writes:
         return Check(
             "integrity",
             label,
             None,
-            "not probed: the target does not allow writes — probe a staging deployment that "
-            "does (its “allows writes” setting) with quality --focus integrity",
+            Phrase(
+                gettext_noop(
+                    "not probed: the target does not allow writes — probe a staging deployment "
+                    "that does (its “allows writes” setting) with quality --focus integrity"
+                )
+            ),
         )
     job = _latest_job(target, "integrity")
     if job is None:
         return Check(
-            "integrity", label, None, "no integrity probe yet — run quality --focus integrity"
+            "integrity",
+            label,
+            None,
+            Phrase(gettext_noop("no integrity probe yet — run quality --focus integrity")),
         )
     open_findings = list(
         Finding.objects.filter(target=target, status=Finding.OPEN, category="integrity")
@@ -298,14 +372,16 @@ def _integrity(target) -> Check:
         .values_list("rule_id", "location")[:6]
     )
     if open_findings:
-        names = ", ".join(f"{rule} ({where})"[:80] for rule, where in open_findings[:5])
-        more = " and more" if len(open_findings) > 5 else ""
-        return Check("integrity", label, False, f"open: {names}{more}", url)
+        return Check("integrity", label, False, _open(open_findings, open_findings), url)
     return Check(
         "integrity",
         label,
         True,
-        f"integrity probes #{job.pk} of run #{job.run_id}: no open integrity finding",
+        Phrase(
+            gettext_noop("integrity probes #%(job)s of run #%(run)s: no open integrity finding"),
+            job=job.pk,
+            run=job.run_id,
+        ),
         job.get_absolute_url(),
     )
 
@@ -329,10 +405,16 @@ def do_sign_gate(
     complete = passes(checks)
     override_reason = override_reason.strip()
     if not complete and not override_reason:
-        lacking = "; ".join(f"{c.label}: {c.detail}" for c in missing(checks))
+        lacking = "; ".join(
+            gettext("%(check)s: %(detail)s") % {"check": shown(c.label), "detail": shown(c.detail)}
+            for c in missing(checks)
+        )
         raise GateRefused(
-            f"The gate's evidence is incomplete — {lacking}. To pass it anyway, give a reason "
-            "for the override."
+            gettext(
+                "The gate's evidence is incomplete — %(lacking)s. To pass it anyway, give a "
+                "reason for the override."
+            )
+            % {"lacking": lacking}
         )
     signoff = GateSignoff.objects.create(
         phase=phase,
@@ -342,17 +424,28 @@ def do_sign_gate(
         override_reason=override_reason if not complete else "",
         evidence=[check.to_dict() for check in checks],
     )
-    lacking = ", ".join(check.label for check in missing(checks))
-    how = (
-        "signed off the gate"
-        if complete
-        else f"overrode the gate (missing: {lacking}) — {override_reason}"
-    )
+    if complete:
+        summary = Phrase(
+            gettext_noop("signed off the gate of phase %(number)s (%(phase)s)"),
+            number=phase.number,
+            phase=plan.default_text(phase.name),
+        )
+    else:
+        summary = Phrase(
+            gettext_noop(
+                "overrode the gate (missing: %(lacking)s) — %(reason)s of phase %(number)s "
+                "(%(phase)s)"
+            ),
+            lacking=_joined([check.label for check in missing(checks)], ", "),
+            reason=override_reason,
+            number=phase.number,
+            phase=plan.default_text(phase.name),
+        )
     record(
         actor,
         "phase.gate",
         phase,
-        f"{how} of phase {phase.number} ({phase.name})",
+        summary,
         changes={"override": [None, not complete]},
         initiative=phase.initiative,
         target=phase.initiative.target,

@@ -7,8 +7,10 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from django.db.models import Case, DecimalField, F, OuterRef, Q, Subquery, Sum, Value, When
+from django.utils.translation import gettext_noop
 
 from optimizations.models import GateSignoff, Phase
+from portal.i18n import Phrase
 
 
 @dataclass(frozen=True)
@@ -30,24 +32,31 @@ class PhaseTemplate:
     tasks: tuple[TaskTemplate, ...] = field(default_factory=tuple)
 
 
+# The texts are marked for the catalogue (gettext_noop) and stored in English: see
+# DEFAULT_TEXTS below.
 STANDARD_PHASES = (
     PhaseTemplate(
         1,
-        "Analysis",
+        gettext_noop("Analysis"),
         "qa",
-        "A baseline benchmark and DB snapshot exist.",
+        gettext_noop("A baseline benchmark and DB snapshot exist."),
         (
             TaskTemplate(
-                "Analyze performance",
-                "FastAPI, SQLAlchemy, database: code scan, DB scan and a baseline benchmark.",
+                gettext_noop("Analyze performance"),
+                gettext_noop(
+                    "FastAPI, SQLAlchemy, database: code scan, DB scan and a baseline benchmark."
+                ),
                 "qa",
                 16,
                 run_mode="performance",
                 run_focus=("fastapi", "sqlalchemy", "async"),
             ),
             TaskTemplate(
-                "Find bottlenecks",
-                "API endpoints, DB queries, connection pool: the capacity knee, pool and settings.",
+                gettext_noop("Find bottlenecks"),
+                gettext_noop(
+                    "API endpoints, DB queries, connection pool: the capacity knee, pool and "
+                    "settings."
+                ),
                 "qa",
                 12,
                 run_mode="strategy",
@@ -57,44 +66,67 @@ STANDARD_PHASES = (
     ),
     PhaseTemplate(
         2,
-        "Implementation",
+        gettext_noop("Implementation"),
         "dev",
-        "No open high-severity performance finding.",
+        gettext_noop("No open high-severity performance finding."),
         (
-            TaskTemplate("Enhance FastAPI", "Async, middleware, response optimization.", "dev", 24),
-            TaskTemplate("Enhance SQLAlchemy", "ORM, queries, relationships.", "dev", 24),
-            TaskTemplate("Enhance the database", "Indexes, connection pool, caching.", "dev", 16),
+            TaskTemplate(
+                gettext_noop("Enhance FastAPI"),
+                gettext_noop("Async, middleware, response optimization."),
+                "dev",
+                24,
+            ),
+            TaskTemplate(
+                gettext_noop("Enhance SQLAlchemy"),
+                gettext_noop("ORM, queries, relationships."),
+                "dev",
+                24,
+            ),
+            TaskTemplate(
+                gettext_noop("Enhance the database"),
+                gettext_noop("Indexes, connection pool, caching."),
+                "dev",
+                16,
+            ),
         ),
     ),
     PhaseTemplate(
         3,
-        "Infrastructure",
+        gettext_noop("Infrastructure"),
         "strategy",
-        "Capacity model and monitoring checks pass.",
+        gettext_noop("Capacity model and monitoring checks pass."),
         (
             TaskTemplate(
-                "Architecture", "Scalability, monitoring, high availability.", "strategy", 16
+                gettext_noop("Architecture"),
+                gettext_noop("Scalability, monitoring, high availability."),
+                "strategy",
+                16,
             ),
-            TaskTemplate("Monitoring", "Performance metrics, alerting, logging.", "strategy", 12),
+            TaskTemplate(
+                gettext_noop("Monitoring"),
+                gettext_noop("Performance metrics, alerting, logging."),
+                "strategy",
+                12,
+            ),
         ),
     ),
     PhaseTemplate(
         4,
-        "Quality assurance",
+        gettext_noop("Quality assurance"),
         "qa",
-        "SLOs met on the latest benchmark, no open high-severity security finding.",
+        gettext_noop("SLOs met on the latest benchmark, no open high-severity security finding."),
         (
             TaskTemplate(
-                "Performance tests",
-                "Load, stress, endurance.",
+                gettext_noop("Performance tests"),
+                gettext_noop("Load, stress, endurance."),
                 "qa",
                 16,
                 run_mode="quality",
                 run_focus=("testing",),
             ),
             TaskTemplate(
-                "Security tests",
-                "API security, data protection.",
+                gettext_noop("Security tests"),
+                gettext_noop("API security, data protection."),
                 "qa",
                 12,
                 run_mode="quality",
@@ -103,6 +135,27 @@ STANDARD_PHASES = (
         ),
     ),
 )
+
+
+# The plan's default names, criteria and descriptions. They are stored in English when
+# an initiative is created and translated when shown, so a bilingual organisation reads
+# one plan in each person's language (and the CLI, the API and exports in English);
+# text a person typed (a renamed phase, a new task) is shown as written.
+DEFAULT_TEXTS = frozenset(
+    text
+    for phase in STANDARD_PHASES
+    for text in (
+        phase.name,
+        phase.exit_criterion,
+        *(part for task in phase.tasks for part in (task.title, task.description)),
+    )
+)
+
+
+def default_text(value):
+    """``value`` as a Phrase (translated where shown) when it is one of the plan's default
+    texts, else as it is."""
+    return Phrase(value) if isinstance(value, str) and value in DEFAULT_TEXTS else value
 
 
 def _weight():

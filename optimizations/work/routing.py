@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.utils.translation import gettext_noop
+
 from departments.models import Department
 from optimizations.jobs.kinds import KINDS
 from optimizations.targets import slo
@@ -23,14 +25,18 @@ class Route:
     why: str
 
 
-DEV = Route(Department.DEV, 2, "code, query and index work is development's")
+# ``why`` is English, marked for the catalogue: pages show it with |translated.
+DEV = Route(Department.DEV, 2, gettext_noop("code, query and index work is development's"))
 STRATEGY = Route(
     Department.STRATEGY,
     3,
-    "pool, connections, database settings, replication, monitoring and architecture are strategy's",
+    gettext_noop(
+        "pool, connections, database settings, replication, monitoring and architecture are "
+        "strategy's"
+    ),
 )
-QA = Route(Department.QA, 4, "security, data integrity and test gaps are QA's")
-HR = Route(Department.HR, 3, "runbooks are HR's")
+QA = Route(Department.QA, 4, gettext_noop("security, data integrity and test gaps are QA's"))
+HR = Route(Department.HR, 3, gettext_noop("runbooks are HR's"))
 
 # Categories the analyzers use (optimizations/analyzers/*) and who owns them.
 BY_CATEGORY = {

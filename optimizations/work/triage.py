@@ -6,12 +6,15 @@ from dataclasses import dataclass, field
 
 from django.db import transaction
 from django.db.models import Max
+from django.utils.translation import gettext, gettext_noop, ngettext
 
 from departments.models import Department, Membership
 from optimizations.models import Finding, Initiative, PhaseTask
 from optimizations.work import findings as service
 from optimizations.work import routing
+from optimizations.work.findings import STATUS_WORDS
 from portal.audit import record
+from portal.i18n import Phrase
 
 # Findings that may still become work: open ones, and accepted ones (a risk
 # someone chose to carry may still get a task later).
@@ -24,19 +27,31 @@ class Outcome:
     skipped: list = field(default_factory=list)  # (finding, why)
 
     def message(self) -> str:
+        """What happened, for the page (in its reader's language)."""
         parts = []
         if self.created:
             by_department: dict[str, int] = {}
             for task in self.created:
                 by_department[task.department.name] = by_department.get(task.department.name, 0) + 1
-            made = ", ".join(f"{n} for {name}" for name, n in sorted(by_department.items()))
+            made = ", ".join(
+                gettext("%(count)s for %(department)s") % {"count": n, "department": name}
+                for name, n in sorted(by_department.items())
+            )
             parts.append(
-                f"Made {len(self.created)} task{'s' if len(self.created) != 1 else ''}: {made}."
+                ngettext(
+                    "Made %(count)s task: %(made)s.",
+                    "Made %(count)s tasks: %(made)s.",
+                    len(self.created),
+                )
+                % {"count": len(self.created), "made": made}
             )
         if self.skipped:
-            reasons = sorted({why for _, why in self.skipped})
-            parts.append(f"Skipped {len(self.skipped)}: {'; '.join(reasons)}.")
-        return " ".join(parts) or "Nothing to do."
+            reasons = sorted({str(why.shown()) for _, why in self.skipped})
+            parts.append(
+                gettext("Skipped %(count)s: %(reasons)s.")
+                % {"count": len(self.skipped), "reasons": "; ".join(reasons)}
+            )
+        return " ".join(parts) or gettext("Nothing to do.")
 
 
 def _title(finding) -> str:
@@ -74,18 +89,32 @@ def do_make_tasks(actor, initiative: Initiative, findings) -> Outcome:
     thresholds = initiative.target.thresholds()
     for finding in findings:
         if finding.target_id != initiative.target_id:
-            outcome.skipped.append((finding, "not on this initiative's target"))
+            outcome.skipped.append(
+                (finding, Phrase(gettext_noop("not on this initiative's target")))
+            )
             continue
         if finding.status not in PLANNABLE:
-            outcome.skipped.append((finding, f"already {finding.get_status_display().lower()}"))
+            outcome.skipped.append(
+                (
+                    finding,
+                    Phrase(gettext_noop("already %(status)s"), status=STATUS_WORDS[finding.status]),
+                )
+            )
             continue
         if finding.pk in taken:
-            outcome.skipped.append((finding, "already a task"))
+            outcome.skipped.append((finding, Phrase(gettext_noop("already a task"))))
             continue
         route = routing.route(finding)
         phase = phases.get(route.phase)
         if phase is None:
-            outcome.skipped.append((finding, f"the initiative has no phase {route.phase}"))
+            outcome.skipped.append(
+                (
+                    finding,
+                    Phrase(
+                        gettext_noop("the initiative has no phase %(number)s"), number=route.phase
+                    ),
+                )
+            )
             continue
         positions[route.phase] = (positions.get(route.phase) or 0) + 1
         assignee = finding.assignee if (finding.assignee_id, route.department) in members else None
@@ -106,8 +135,16 @@ def do_make_tasks(actor, initiative: Initiative, findings) -> Outcome:
             actor,
             "task.from_finding",
             task,
-            f"made task “{task.title}” for {task.department.name} (phase {phase.number}); "
-            f"done when {task.criterion['text']}",
+            Phrase(
+                gettext_noop(
+                    "made task “%(title)s” for %(department)s (phase %(number)s); done when "
+                    "%(criterion)s"
+                ),
+                title=task.title,
+                department=task.department.name,
+                number=phase.number,
+                criterion=task.criterion["text"],
+            ),
             initiative=initiative,
             target=initiative.target,
         )
@@ -127,7 +164,12 @@ def do_assign_findings(actor, findings, assignee) -> int:
             actor,
             "finding.assign",
             finding,
-            f"assigned {finding.rule_id} “{finding.title}” to {who}",
+            Phrase(
+                gettext_noop("assigned %(rule)s “%(title)s” to %(who)s"),
+                rule=finding.rule_id,
+                title=finding.title,
+                who=who if assignee else Phrase(gettext_noop("nobody")),
+            ),
             changes={
                 "assignee": [finding.assignee.get_username() if finding.assignee else None, who]
             },

@@ -235,7 +235,7 @@ def phase_gate_sign(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     phase = access.get_phase_for_user(request, pk, sign=True)
     error = ""
     if phase.status == phase.DONE:
-        error = "This phase is already done."
+        error = gettext("This phase is already done.")
     else:
         try:
             gates.do_sign_gate(
