@@ -178,8 +178,9 @@ def _open(found: list, names) -> Phrase:
 
 
 def _joined(items, separator: str):
-    """Items (phrases or text) joined, each translated when shown."""
-    items = list(items)
+    """Items (phrases or text) joined, each translated when shown (a text that is a msgid
+    of the catalogue, such as the capacity advisor's, too)."""
+    items = [item if isinstance(item, Phrase) else Phrase(str(item)) for item in items]
     if len(items) <= 1:
         return items[0] if items else ""
     template = (
