@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('portal', '0003_user_preference'),
+        ('portal', '0004_worker_beats'),
     ]
 
     operations = [
