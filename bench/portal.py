@@ -47,7 +47,9 @@ from urllib.parse import urlsplit
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/kaizen_bench_portal"
+SERVER_URL = "postgres://postgres@127.0.0.1:5432"
+# Scale 1 builds kaizen_bench_portal; another scale its own, kaizen_bench_scale10 for 10.
+DEFAULT_URL = f"{SERVER_URL}/kaizen_bench_portal"
 GOAL_MS = 150.0
 NULL = r"\N"  # COPY's NULL
 SEED = 20240609
@@ -220,7 +222,9 @@ def parse_args(argv):
 # and DATABASE_URL, so Django is set up here, before the imports below read models
 # (Django's way for a standalone script).
 ARGS = parse_args(sys.argv[1:])
-URL = os.environ.get("DATABASE_URL") or DEFAULT_URL
+URL = os.environ.get("DATABASE_URL") or (
+    DEFAULT_URL if ARGS.scale == 1 else f"{SERVER_URL}/kaizen_bench_scale{ARGS.scale:g}"
+)
 BEGAN = time.perf_counter()
 REUSE = ARGS.reuse and database_exists(URL)
 if not REUSE:
@@ -250,6 +254,9 @@ from optimizations.models import TargetService as Target  # noqa: E402
 from optimizations.work.actions import do_create_initiative  # noqa: E402
 from optimizations.work.plan import STANDARD_PHASES  # noqa: E402
 from portal.models import AuditEvent, Notification  # noqa: E402
+
+# The tables that take most rows: loaded without their secondary indexes (build()).
+BULK_MODELS = (Measurement, Finding, Job, Run, AuditEvent)
 
 
 def _text(value) -> str:
@@ -858,58 +865,97 @@ class Builder:
                 for name, value, unit, labels in scan_rows(summary, kind):
                     yield line(target, run, job, at.isoformat(), name, value, unit, labels)
 
-        def minute_checks():
+        def minute_checks() -> int:
             # The minute check of the last 30 days (the SLO board's availability window):
-            # up or down, and pool use from /metrics every fifth minute.
+            # up or down, and pool use from /metrics every fifth minute. Made by the server
+            # (generate_series): at scale 10 they are 10 million rows.
             minutes = min(30 * 24 * 60, self.n(30 * 24 * 60))
-            for target in self.target_list:
-                for minute in range(minutes):
-                    at = (self.now - datetime.timedelta(minutes=minute)).isoformat()
-                    up = 0.0 if rng.random() < 0.001 else 1.0
-                    yield line(target.pk, None, None, at, "availability.up", up, "bool")
-                    if minute % 5 == 0:
-                        pool = rng.uniform(20, 90)
-                        yield line(target.pk, None, None, at, "metrics.pool_use", pool, "%")
+            table = Measurement._meta.db_table
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT setseed(0.20240609)")
+                cursor.execute(
+                    f'INSERT INTO "{table}" ({columns}) '
+                    "SELECT t.id, NULL, NULL, f.name, "
+                    "  CASE WHEN f.name = 'availability.up' "
+                    "    THEN CASE WHEN random() < 0.001 THEN 0.0 ELSE 1.0 END "
+                    "    ELSE 20 + random() * 70 END, "
+                    "  f.unit, '{}', NULL, %s - make_interval(mins => m) "
+                    f'FROM "{TargetService._meta.db_table}" t '
+                    "CROSS JOIN generate_series(0, %s - 1) m "
+                    "CROSS JOIN (VALUES ('availability.up', 'bool'), ('metrics.pool_use', '%%')) "
+                    "  AS f(name, unit) "
+                    "WHERE f.name = 'availability.up' OR m %% 5 = 0 "
+                    "ORDER BY t.id, m, f.name",
+                    [self.now, minutes],
+                )
+                return cursor.rowcount
 
         goal = self.n(1_000_000)
 
-        def samples():
-            written = 0
-            # The newest benchmarks keep their per-second rows (the live chart's source).
+        def samples() -> int:
+            # The newest benchmarks keep their per-second rows (the live chart's source):
+            # their figures go to the server in a scratch table, generate_series makes the
+            # seconds (one row per field and second, as the runner stores them).
+            left = math.ceil(goal / len(SAMPLE_FIELDS))
+            chosen = []
             for job, run, target, _, at, summary, params in reversed(self.benchmark_jobs):
+                if left <= 0:
+                    break
                 seconds = int(params["duration"])
-                p50 = summary["latency_ms"]["med"]
                 start = at - datetime.timedelta(seconds=seconds)
-                for second in range(seconds):
-                    stamp = (start + datetime.timedelta(seconds=second)).isoformat()
-                    noise = rng.uniform(0.8, 1.25)
-                    errors = 0.0 if rng.random() < 0.98 else 1.0
-                    values = (
-                        second,
+                kept = min(seconds, left)
+                left -= kept
+                p50 = summary["latency_ms"]["med"]
+                chosen.append(
+                    (
+                        len(chosen),
+                        job,
+                        run,
+                        target,
+                        start,
+                        kept,
                         params["rate"],
-                        summary["rps"] * noise,
-                        errors,
-                        p50 * noise,
-                        p50 * 2 * noise,
-                        p50 * 3 * noise,
+                        summary["rps"],
+                        p50,
                     )
-                    for name, value in zip(SAMPLE_FIELDS, values, strict=True):
-                        yield line(
-                            target, run, job, stamp, f"sample.{name}", value, "", "{}", second
-                        )
-                        written += 1
-                        if written >= goal:
-                            return
+                )
+            table = Measurement._meta.db_table
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "CREATE TEMPORARY TABLE bench_sampled (ord int, job int, run int, "
+                    "target int, start timestamptz, seconds int, rate float8, rps float8, "
+                    "p50 float8)"
+                )
+                with cursor.cursor.copy("COPY bench_sampled FROM STDIN") as out:
+                    for row in chosen:
+                        out.write_row(row)
+                cursor.execute("SELECT setseed(0.5)")
+                names = ", ".join(f"('sample.{name}', {n})" for n, name in enumerate(SAMPLE_FIELDS))
+                cursor.execute(
+                    "WITH seconds AS MATERIALIZED ("
+                    "  SELECT j.*, s, 0.8 + random() * 0.45 AS noise, "
+                    "    CASE WHEN random() < 0.98 THEN 0.0 ELSE 1.0 END AS errors "
+                    "  FROM bench_sampled j CROSS JOIN LATERAL generate_series(0, j.seconds - 1) s"
+                    ") "
+                    f'INSERT INTO "{table}" ({columns}) '
+                    "SELECT target, run, job, f.name, CASE f.n "
+                    "  WHEN 0 THEN s WHEN 1 THEN rate WHEN 2 THEN rps * noise WHEN 3 THEN errors "
+                    "  WHEN 4 THEN p50 * noise WHEN 5 THEN p50 * 2 * noise ELSE p50 * 3 * noise "
+                    "  END, '', '{}', s, start + make_interval(secs => s) "
+                    f"FROM seconds CROSS JOIN (VALUES {names}) AS f(name, n) "
+                    "ORDER BY ord, s, f.n"
+                )
+                made = cursor.rowcount
+                cursor.execute("DROP TABLE bench_sampled")
+            return made
 
+        meta = Measurement._meta
+        columns = ", ".join(f'"{meta.get_field(name).column}"' for name in fields)
         self.sizes["measurements (summaries)"] = copy(
             Measurement, fields, summaries(), raw_lines=True
         )
-        self.sizes["measurements (minute checks)"] = copy(
-            Measurement, fields, minute_checks(), raw_lines=True
-        )
-        self.sizes["measurements (per-second samples)"] = copy(
-            Measurement, fields, samples(), raw_lines=True
-        )
+        self.sizes["measurements (minute checks)"] = minute_checks()
+        self.sizes["measurements (per-second samples)"] = samples()
 
     # the rest: audit events, notifications, schedules, incidents, ROI, gates ----------
 
@@ -1018,6 +1064,12 @@ def build(scale: float) -> dict[str, int]:
     with connection.cursor() as cursor:
         # Foreign-key triggers off for this session: the builder keeps references right.
         cursor.execute("SET session_replication_role = replica")
+        # A bulk load: no wait for each commit's flush, room to sort when indexing.
+        cursor.execute("SET synchronous_commit = off")
+        cursor.execute("SET maintenance_work_mem = '512MB'")
+    # The big tables take their rows without secondary indexes, which are built once
+    # after (a sort each) rather than kept up row by row; constraints' indexes stay.
+    indexes = drop_indexes(BULK_MODELS)
     try:
         for label, step in steps:
             started = time.perf_counter()
@@ -1028,9 +1080,53 @@ def build(scale: float) -> dict[str, int]:
             cursor.execute("SET session_replication_role = DEFAULT")
     started = time.perf_counter()
     with connection.cursor() as cursor:
+        for statement in indexes:
+            cursor.execute(statement)
+    print(f"   {f'{len(indexes)} indexes':<16} {time.perf_counter() - started:6.1f} s", flush=True)
+    started = time.perf_counter()
+    with connection.cursor() as cursor:
         cursor.execute("VACUUM ANALYZE")
     print(f"   {'VACUUM ANALYZE':<16} {time.perf_counter() - started:6.1f} s", flush=True)
     return builder.sizes
+
+
+def drop_indexes(models) -> list[str]:
+    """Drop the secondary indexes of ``models``' tables; return the statements that make
+    them again. Indexes behind a constraint (primary keys, unique) stay."""
+    from django.db import connection
+
+    tables = [model._meta.db_table for model in models]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT i.indexname, i.indexdef FROM pg_indexes i "
+            "WHERE i.schemaname = current_schema() AND i.tablename = ANY(%s) "
+            "AND NOT EXISTS (SELECT 1 FROM pg_constraint c "
+            "  WHERE c.conindid = format('%%I.%%I', i.schemaname, i.indexname)::regclass) "
+            "ORDER BY i.tablename, i.indexname",
+            [tables],
+        )
+        found = cursor.fetchall()
+        for name, _ in found:
+            cursor.execute(f'DROP INDEX "{name}"')
+    return [definition for _, definition in found]
+
+
+def disk_use() -> list[tuple[str, int]]:
+    """(the database, its size) then its ten largest tables with their indexes."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT current_database(), pg_database_size(current_database())")
+        rows = [cursor.fetchone()]
+        cursor.execute(
+            "SELECT c.relname, pg_total_relation_size(c.oid) FROM pg_class c "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p') "
+            "AND c.relispartition IS NOT TRUE "
+            "ORDER BY 2 DESC LIMIT 10"
+        )
+        rows += cursor.fetchall()
+    return rows
 
 
 def counted_sizes() -> dict[str, int]:
@@ -1240,7 +1336,12 @@ def main() -> int:
             print(
                 f"migrated in {time.perf_counter() - started:.1f} s; building (scale {args.scale})"
             )
+            started = time.perf_counter()
             build(args.scale)
+            print(f"built in {time.perf_counter() - started:.0f} s (migrations excluded)")
+        print("\ndisk use:")
+        for name, size in disk_use():
+            print(f"   {name:<32} {size / 2**20:>9,.0f} MiB")
         print("\ndata in the database:")
         for name, count in counted_sizes().items():
             print(f"   {name:<20} {count:>10,}")

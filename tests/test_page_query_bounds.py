@@ -33,7 +33,19 @@ from optimizations.work.plan import STANDARD_PHASES
 from portal.models import AuditEvent, Notification
 
 # Bounds with headroom for the panels issue 9 is adding; flatness is the real test.
-BOUNDS = {"dashboard": 30, "initiative": 40, "target": 45, "findings": 20}
+BOUNDS = {
+    "dashboard": 30,
+    "initiative": 40,
+    "target": 45,
+    "findings": 20,
+    "findings search": 20,
+    "initiative list": 20,
+    "job history": 20,
+    "portfolio": 30,
+    "slo board": 30,
+    "roi": 30,
+    "initiative findings": 20,
+}
 SEVERITIES = [value for value, _ in Finding.SEVERITIES]
 STATUSES = [value for value, _ in Finding.STATUSES]
 
@@ -266,11 +278,19 @@ def world(target, initiative, manager, make_user, departments):
 
 
 def _pages(world):
+    initiative, slug = world.initiative.pk, world.target.slug
     return {
         "dashboard": "/",
-        "initiative": f"/initiatives/{world.initiative.pk}/",
-        "target": f"/targets/{world.target.slug}/",
-        "findings": f"/targets/{world.target.slug}/findings/?status=",
+        "initiative": f"/initiatives/{initiative}/",
+        "target": f"/targets/{slug}/",
+        "findings": f"/targets/{slug}/findings/?status=",
+        "findings search": f"/targets/{slug}/findings/?status=&q=orders",
+        "initiative list": "/initiatives/",
+        "job history": "/jobs/",
+        "portfolio": "/portfolio/",
+        "slo board": f"/targets/{slug}/slo/",
+        "roi": f"/initiatives/{initiative}/roi/",
+        "initiative findings": f"/initiatives/{initiative}/findings/",
     }
 
 
@@ -288,13 +308,15 @@ def test_the_main_pages_cost_the_same_queries_with_ten_times_the_data(
     pages = _pages(world)
     world.grow(1)
     client.get("/")  # the session learns the user's time zone once
-    small = {page: _count(client, url) for page, url in pages.items()}
+    # Each page twice: the first request after the data changed (what a page caches is
+    # computed again) and the next one (served from that cache where the page keeps one).
+    small = {page: (_count(client, url), _count(client, url)) for page, url in pages.items()}
     world.grow(9)
     large = {}
     for page, url in pages.items():
         with django_assert_max_num_queries(BOUNDS[page]):
-            assert client.get(url).status_code == 200
-        large[page] = _count(client, url)
+            cold = _count(client, url)
+        large[page] = (cold, _count(client, url))
     assert large == small, f"queries per page with 1 slice of data: {small}; with 10: {large}"
 
 
