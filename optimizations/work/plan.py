@@ -6,10 +6,21 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from django.db.models import Case, DecimalField, F, OuterRef, Q, Subquery, Sum, Value, When
+from django.db.models import (
+    Case,
+    Count,
+    DecimalField,
+    F,
+    OuterRef,
+    Q,
+    Subquery,
+    Sum,
+    Value,
+    When,
+)
 from django.utils.translation import gettext_noop
 
-from optimizations.models import GateSignoff, Phase
+from optimizations.models import GateSignoff, Phase, PhaseTask
 from portal.i18n import Phrase
 
 
@@ -198,14 +209,20 @@ def progress_of_tasks(tasks, status: str) -> int:
 
 
 def attach_phases(initiatives) -> None:
-    """Give each initiative its phases with progress, in one query for all of them."""
+    """Give each initiative its phases with progress, and its count of open tasks
+    (``open_tasks``), in one query for all of them."""
     initiatives = list(initiatives)
     by_initiative = defaultdict(list)
-    phases = with_progress(
-        Phase.objects.filter(initiative__in=initiatives).select_related("lead_department")
-    ).order_by("initiative_id", "number")
+    phases = (
+        with_progress(
+            Phase.objects.filter(initiative__in=initiatives).select_related("lead_department")
+        )
+        .annotate(open_tasks=Count("tasks", filter=Q(tasks__status__in=PhaseTask.OPEN_STATUSES)))
+        .order_by("initiative_id", "number")
+    )
     for phase in phases:
         phase.progress = progress_percent(phase.total_weight, phase.done_weight, phase.status)
         by_initiative[phase.initiative_id].append(phase)
     for initiative in initiatives:
         initiative.phase_list = by_initiative[initiative.pk]
+        initiative.open_tasks = sum(phase.open_tasks for phase in initiative.phase_list)

@@ -1,5 +1,7 @@
 """The initiative pages: list, detail, inline task edits, create and edit."""
 
+import re
+
 import pytest
 from django.urls import reverse
 
@@ -217,3 +219,20 @@ def test_the_initiative_page_costs_the_same_queries_for_few_and_many_tasks(
     client = login(manager)
     with django_assert_max_num_queries(14):
         assert client.get(initiative.get_absolute_url()).status_code == 200
+
+
+def test_the_initiative_list_counts_each_initiatives_open_tasks(login, make_initiative, manager):
+    busy, quiet = make_initiative(title="Busy"), make_initiative(title="Quiet")
+    busy_tasks = PhaseTask.objects.filter(phase__initiative=busy)
+    busy_tasks.update(status="todo")
+    busy_tasks.filter(pk=busy_tasks.order_by("pk")[0].pk).update(status="done")
+    PhaseTask.objects.filter(phase__initiative=quiet).update(status="done")
+    html = login(manager).get(reverse("initiative_list")).content.decode()
+
+    def open_tasks(initiative) -> int:
+        row = re.search(rf'<tr id="initiative-{initiative.pk}">.*?</tr>', html, re.S)
+        assert row is not None
+        return int(re.findall(r'<td class="num">(\d+)</td>', row.group(0))[0])
+
+    assert open_tasks(busy) == busy_tasks.count() - 1 > 0
+    assert open_tasks(quiet) == 0

@@ -7,7 +7,6 @@ from collections import defaultdict
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.core.paginator import Paginator
-from django.db.models import Count, Q
 from django.http import HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext
@@ -29,11 +28,7 @@ from portal.models import AuditEvent
 @require_GET
 @vary_on_headers("HX-Request")
 def initiative_list(request: HtmxHttpRequest) -> HttpResponse:
-    initiatives = Initiative.objects.select_related("target", "owner").annotate(
-        open_tasks=Count(
-            "phases__tasks", filter=Q(phases__tasks__status__in=PhaseTask.OPEN_STATUSES)
-        )
-    )
+    initiatives = Initiative.objects.select_related("target", "owner")
     status = request.GET.get("status", "")
     department = request.GET.get("department", "")
     target = request.GET.get("target", "")
@@ -44,6 +39,9 @@ def initiative_list(request: HtmxHttpRequest) -> HttpResponse:
     if target:
         initiatives = initiatives.filter(target__slug=target)
     page = Paginator(initiatives.order_by("-created_at"), 25).get_page(request.GET.get("page"))
+    # Open tasks are counted with the page's phases (attach_phases), not annotated
+    # here: an annotation counts the tasks of every initiative before the page is cut.
+    page.object_list = list(page.object_list)
     attach_phases(page.object_list)
     context = {
         "page": page,
