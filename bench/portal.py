@@ -897,7 +897,7 @@ class Builder:
             # their figures go to the server in a scratch table, generate_series makes the
             # seconds (one row per field and second, as the runner stores them).
             left = math.ceil(goal / len(SAMPLE_FIELDS))
-            chosen = []
+            chosen: list[tuple] = []
             for job, run, target, _, at, summary, params in reversed(self.benchmark_jobs):
                 if left <= 0:
                     break

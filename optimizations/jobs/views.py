@@ -530,7 +530,10 @@ PARAM_FILTER = re.compile(r"^([a-z_][a-z0-9_]*)=(.+)$")
 @vary_on_headers("HX-Request")
 def job_list(request: HtmxHttpRequest) -> HttpResponse:
     """Job history, filterable by target, initiative, kind, status, who and parameter."""
-    jobs = Job.objects.select_related("target", "triggered_by", "run", "waiting_for")
+    # A result summary (a benchmark's histograms and steps, kilobytes each) is not shown.
+    jobs = Job.objects.select_related("target", "triggered_by", "run", "waiting_for").defer(
+        "summary", "waiting_for__summary"
+    )
     filters = {
         key: request.GET.get(key, "").strip()
         for key in ("target", "initiative", "kind", "status", "who", "param")
