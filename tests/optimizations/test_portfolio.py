@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import re
 from decimal import Decimal
 
 import plotly.graph_objects as go
@@ -484,6 +485,34 @@ def test_the_page_keeps_its_rollups_until_something_changes(
     assert portfolio.change_stamp() != stamp
     # Reading changes nothing.
     assert portfolio.change_stamp() == portfolio.change_stamp()
+
+
+def test_the_targets_table_is_kept_with_the_rollups_and_rendered_again_on_a_change(
+    login, viewer, manager, departments, target
+):
+    build_portfolio(departments, manager, 2)
+    client = login(viewer)
+    url = reverse("portfolio")
+
+    def targets_table() -> tuple[str, str]:
+        html = client.get(url).content.decode()
+        start = html.index('<section class="panel" id="portfolio-targets">')
+        table = html[start : html.index("</section>", start)]
+        row = re.search(r'<tr id="portfolio-target-svc-0">.*?</tr>', table, re.S)
+        assert row is not None
+        return table, row.group(0)
+
+    table, row = targets_table()
+    assert re.search(r">1 high<", row, re.I) and not re.search(r">2 high<", row, re.I)
+    # A change no stamp sees (an update behind the product's back, as in the admin) is
+    # not shown while the stamp stands: the table comes from the cache.
+    Initiative.objects.filter(title="Initiative 0").update(title="Renamed quietly")
+    assert targets_table() == (table, row)
+    svc_0 = TargetService.objects.get(slug="svc-0")
+    finding(svc_0, "FSA121", "high", "performance")  # a new finding: a new stamp
+    table_after, row_after = targets_table()
+    assert re.search(r">2 high<", row_after, re.I) and "Renamed quietly" in row_after
+    assert table_after.replace(row_after, "") == table.replace(row, "")
 
 
 def test_the_page_shows_rollups_and_charts_and_loads_the_changes_after(

@@ -78,6 +78,8 @@ def overview() -> dict:
         "figures": figures,
         "totals": totals,
         "as_of": timezone.now(),
+        # The page keeps its rendered targets' table under the same stamp.
+        "stamp": key,
     }
     cache.set(key, result, portfolio.OVERVIEW_SECONDS)
     return result
