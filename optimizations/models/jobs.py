@@ -238,6 +238,10 @@ class Job(models.Model):
             models.Index(fields=["kind", "-created_at"]),
             # The job history, newest first across all targets (its default ordering).
             models.Index(fields=["-created_at", "-id"]),
+            # A target's succeeded jobs of a kind (the SLO board, capacity, ROI): without
+            # it PostgreSQL ANDs the target's rows with every job of the kind, which grows
+            # with the whole history (52 000 benchmarks at bench scale 10).
+            models.Index(fields=["target", "kind", "status"], name="job_target_kind_status"),
         ]
 
     def __str__(self):
