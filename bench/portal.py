@@ -1343,7 +1343,14 @@ def main() -> int:
             f"{urlsplit(url).path.lstrip('/')}; machine: {os.cpu_count()} cores"
         )
         if reuse:
-            print("reusing the kept database (no build)")
+            # The code may have gained migrations since the build: apply them (an index on
+            # a big table takes a while, once), so the pages read the columns they expect.
+            started = time.perf_counter()
+            call_command("migrate", verbosity=0)
+            print(
+                f"reusing the kept database (no build; migrated in "
+                f"{time.perf_counter() - started:.1f} s)"
+            )
         else:
             started = time.perf_counter()
             call_command("migrate", verbosity=0)
