@@ -198,3 +198,19 @@ def test_the_capacity_advice_is_english_and_reads_in_japanese_on_the_board(login
     assert "下限値である ≥ 100 req/s のニーで計画しています" in page
     assert "1 インスタンスのストレステストのニー（下限値）" in page
     assert "Planned on a knee" not in page and "busy connections per instance" not in page
+
+
+def test_the_portfolios_kept_charts_are_kept_per_language(login, viewer, manager, target):
+    from tests.optimizations.test_portfolio import finding
+
+    finding(target, "FSA120", "high", "performance")
+    client = login(viewer)
+    english = client.get(reverse("portfolio")).content.decode()
+    assert "Open findings by severity, week by week" in english
+    UserPreference.objects.create(user=viewer, language="ja")
+    japanese = login(viewer).get(reverse("portfolio")).content.decode()
+    with override("ja"):
+        title = gettext("Open findings by severity, week by week")
+    assert title != "Open findings by severity, week by week"
+    assert json.dumps(title)[1:-1] in japanese  # the figure's JSON, kept for Japanese readers
+    assert "Open findings by severity, week by week" not in japanese

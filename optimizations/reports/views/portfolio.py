@@ -10,7 +10,7 @@ from __future__ import annotations
 from django.core.cache import cache
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.views.decorators.http import require_GET
 from django.views.decorators.vary import vary_on_headers
 
@@ -41,7 +41,8 @@ def portfolio_page(request):
 
 
 def overview() -> dict:
-    """The page's roll-ups, totals and charts, the same for everyone who reads it.
+    """The page's roll-ups, totals and charts, the same for everyone who reads them in
+    one language.
 
     Reading them scans every finding twice, so they are kept in the cache for a
     minute at most, under the day and the change stamp (portfolio.change_stamp):
@@ -49,7 +50,9 @@ def overview() -> dict:
     page says when they were computed.
     """
     today = timezone.localdate()
-    key = f"kaizen:portfolio:overview:{today}:{portfolio.change_stamp()}"
+    # Per language too: the charts' titles and legends are written in the reader's.
+    stamp = portfolio.change_stamp()
+    key = f"kaizen:portfolio:overview:{today}:{stamp}:{translation.get_language()}"
     cached = cache.get(key)
     if cached is not None:
         return cached
