@@ -39,12 +39,13 @@ from departments.models import (
     Membership,
     Runbook,
     TrainingRecord,
+    shown_evidence,
 )
 from optimizations.jobs.verdicts import EXIT_HELP, exit_code, roll_up
 from optimizations.models import Finding, GateSignoff, Incident, Job, Phase, TargetService
 from optimizations.targets.crypto import CredentialUnreadable, decrypt
 from portal.audit import record
-from portal.i18n import Phrase
+from portal.i18n import Parts, Phrase, shown_phrase
 from portal.notify import route
 
 PASS, FAIL, INCOMPLETE, ERROR = (
@@ -61,6 +62,22 @@ REMIND_BEFORE_DAYS = {Control.MONTHLY: 7, Control.QUARTERLY: 14, Control.YEARLY:
 MONTHS = {Control.MONTHLY: 1, Control.QUARTERLY: 3, Control.YEARLY: 12}
 # What ``manage.py compliance status`` says of its exit codes: the other commands' words.
 STATUS_EXIT_HELP = EXIT_HELP
+# A finding's severity and a training record's state inside an evidence label, in
+# lower case as the sentence reads (a Phrase's value: each reader's language).
+SEVERITY_WORDS = {
+    "critical": gettext_noop("critical"),
+    "high": gettext_noop("high"),
+    "medium": gettext_noop("medium"),
+    "low": gettext_noop("low"),
+    "info": gettext_noop("info"),
+}
+TRAINING_STATE_WORDS = {
+    TrainingRecord.ASSIGNED: gettext_noop("assigned"),
+    TrainingRecord.IN_PROGRESS: gettext_noop("in progress"),
+    TrainingRecord.COMPLETED: gettext_noop("completed"),
+    TrainingRecord.OVERDUE: gettext_noop("overdue"),
+    "expired": gettext_noop("expired"),
+}
 
 
 # --- periods ------------------------------------------------------------------------
@@ -143,7 +160,9 @@ def parse_period(label: str) -> Period:
 
 @dataclass
 class Result:
-    """A control's status, why, and the records that prove it."""
+    """A control's status, why, and the records that prove it. ``reason`` and each
+    evidence label are Phrases: English where stored and read by the API and the CLI,
+    each reader's language on the pages (``Evaluation.shown_reason``)."""
 
     status: str
     reason: str
@@ -151,7 +170,12 @@ class Result:
 
 
 def item(label: str, url: str = "", ok: bool | None = None) -> dict:
-    return {"label": str(label)[:300], "url": url, "ok": ok}
+    """One record of the evidence: its label in English, and as a Phrase's msgid and
+    values ("phrase") when it is one, so pages show it in their reader's language."""
+    entry = {"label": str(label)[:300], "url": url, "ok": ok}
+    if isinstance(label, Phrase):
+        entry["phrase"] = label.as_data()
+    return entry
 
 
 def _cut(evidence: list[dict]) -> list[dict]:
@@ -160,7 +184,10 @@ def _cut(evidence: list[dict]) -> list[dict]:
     if len(ordered) <= EVIDENCE_LIMIT:
         return ordered
     rest = len(ordered) - EVIDENCE_LIMIT
-    return [*ordered[:EVIDENCE_LIMIT], item(f"… and {rest} more")]
+    return [
+        *ordered[:EVIDENCE_LIMIT],
+        item(Phrase(gettext_noop("… and %(count)s more"), count=rest)),
+    ]
 
 
 def _worst(statuses) -> str:
@@ -178,10 +205,15 @@ def _scan_coverage(kind: str, needs: str, missing: str):
     incomplete with ``missing`` — the scan cannot exist yet, which is not a pass.
     """
 
+    lacks = Phrase(missing)
+
     def judge(control: Control, now: datetime.datetime, period: Period) -> Result:
         targets = list(TargetService.objects.order_by("name"))
         if not targets:
-            return Result(INCOMPLETE, "No targets are registered: register one under Targets.")
+            return Result(
+                INCOMPLETE,
+                Phrase(gettext_noop("No targets are registered: register one under Targets.")),
+            )
         latest: dict[int, Job] = {}
         jobs = Job.objects.filter(
             kind=kind,
@@ -200,33 +232,67 @@ def _scan_coverage(kind: str, needs: str, missing: str):
                 statuses.append(PASS)
                 evidence.append(
                     item(
-                        f"{target.name}: job #{job.pk} on {job.finished_at:%Y-%m-%d}"
-                        f" (verdict {job.verdict or 'none'})",
+                        Phrase(
+                            gettext_noop(
+                                "%(target)s: job #%(job)s on %(date)s (verdict %(verdict)s)"
+                            ),
+                            target=target.name,
+                            job=job.pk,
+                            date=f"{job.finished_at:%Y-%m-%d}",
+                            verdict=job.verdict or Phrase(gettext_noop("none")),
+                        ),
                         job.get_absolute_url(),
                         True,
                     )
                 )
             elif not getattr(target, needs):
                 statuses.append(INCOMPLETE)
-                evidence.append(item(f"{target.name}: {missing}", target.get_absolute_url()))
+                evidence.append(
+                    item(
+                        Phrase(
+                            gettext_noop("%(target)s: %(missing)s"),
+                            target=target.name,
+                            missing=lacks,
+                        ),
+                        target.get_absolute_url(),
+                    )
+                )
             else:
                 statuses.append(FAIL)
                 evidence.append(
-                    item(f"{target.name}: none in {period.label}", target.get_absolute_url(), False)
+                    item(
+                        Phrase(
+                            gettext_noop("%(target)s: none in %(period)s"),
+                            target=target.name,
+                            period=period.label,
+                        ),
+                        target.get_absolute_url(),
+                        False,
+                    )
                 )
         status = _worst(statuses)
         counts = {value: statuses.count(value) for value in (PASS, FAIL, INCOMPLETE)}
-        reason = (
-            f"{counts[PASS]} of {len(targets)} targets had one in {period.label}"
-            + (f"; {counts[FAIL]} had none" if counts[FAIL] else "")
-            + (
-                f"; {counts[INCOMPLETE]} cannot have one yet ({missing})"
-                if counts[INCOMPLETE]
-                else ""
-            )
-            + "."
+        clauses = Parts(
+            [
+                Phrase(
+                    gettext_noop("%(count)s of %(total)s targets had one in %(period)s"),
+                    count=counts[PASS],
+                    total=len(targets),
+                    period=period.label,
+                )
+            ]
         )
-        return Result(status, reason, evidence)
+        if counts[FAIL]:
+            clauses.append(Phrase(gettext_noop("%(count)s had none"), count=counts[FAIL]))
+        if counts[INCOMPLETE]:
+            clauses.append(
+                Phrase(
+                    gettext_noop("%(count)s cannot have one yet (%(missing)s)"),
+                    count=counts[INCOMPLETE],
+                    missing=lacks,
+                )
+            )
+        return Result(status, Phrase(gettext_noop("%(clauses)s."), clauses=clauses), evidence)
 
     return judge
 
@@ -243,15 +309,27 @@ def _old_findings(control: Control, now: datetime.datetime, period: Period) -> R
     )
     evidence = [
         item(
-            f"{f.severity} {f.rule_id} on {f.target.name}, open since {f.first_seen_at:%Y-%m-%d}",
+            Phrase(
+                gettext_noop("%(severity)s %(rule)s on %(target)s, open since %(date)s"),
+                severity=Phrase(SEVERITY_WORDS.get(f.severity, f.severity)),
+                rule=f.rule_id,
+                target=f.target.name,
+                date=f"{f.first_seen_at:%Y-%m-%d}",
+            ),
             f.get_absolute_url(),
             False,
         )
         for f in old_open
     ] + [
         item(
-            f"{f.severity} {f.rule_id} on {f.target.name}: {f.get_status_display()} — "
-            f"{f.status_reason}",
+            Phrase(
+                gettext_noop("%(severity)s %(rule)s on %(target)s: %(status)s — %(reason)s"),
+                severity=Phrase(SEVERITY_WORDS.get(f.severity, f.severity)),
+                rule=f.rule_id,
+                target=f.target.name,
+                status=dict(Finding.STATUSES).get(f.status, f.status),
+                reason=f.status_reason,
+            ),
             f.get_absolute_url(),
             True,
         )
@@ -260,16 +338,31 @@ def _old_findings(control: Control, now: datetime.datetime, period: Period) -> R
     if old_open:
         return Result(
             FAIL,
-            f"{len(old_open)} critical or high finding(s) open longer than {days} days "
-            "without an accepted-risk reason.",
+            Phrase(
+                gettext_noop(
+                    "%(count)s critical or high finding(s) open longer than %(days)s days "
+                    "without an accepted-risk reason."
+                ),
+                count=len(old_open),
+                days=days,
+            ),
             evidence,
         )
-    return Result(
-        PASS,
-        f"No critical or high finding is open longer than {days} days"
-        + (f"; {len(decided)} older ones carry a person's reason." if decided else "."),
-        evidence,
-    )
+    if decided:
+        reason = Phrase(
+            gettext_noop(
+                "No critical or high finding is open longer than %(days)s days; "
+                "%(count)s older ones carry a person's reason."
+            ),
+            days=days,
+            count=len(decided),
+        )
+    else:
+        reason = Phrase(
+            gettext_noop("No critical or high finding is open longer than %(days)s days."),
+            days=days,
+        )
+    return Result(PASS, reason, evidence)
 
 
 def _runbook_reviews(control: Control, now: datetime.datetime, period: Period) -> Result:
@@ -277,7 +370,10 @@ def _runbook_reviews(control: Control, now: datetime.datetime, period: Period) -
     today = timezone.localdate(now)
     runbooks = list(Runbook.objects.filter(status=Runbook.PUBLISHED).order_by("title"))
     if not runbooks:
-        return Result(INCOMPLETE, "No runbook is published yet: publish one under Runbooks.")
+        return Result(
+            INCOMPLETE,
+            Phrase(gettext_noop("No runbook is published yet: publish one under Runbooks.")),
+        )
     evidence, late = [], 0
     for runbook in runbooks:
         due = runbook.next_review_date
@@ -288,11 +384,17 @@ def _runbook_reviews(control: Control, now: datetime.datetime, period: Period) -
         late += not ok
         evidence.append(
             item(
-                f"{runbook.title}: review due {due:%Y-%m-%d}"
-                + (
-                    f", last reviewed {runbook.last_reviewed_at:%Y-%m-%d}"
-                    if runbook.last_reviewed_at
-                    else ", never reviewed"
+                Phrase(
+                    gettext_noop("%(runbook)s: review due %(due)s, last reviewed %(date)s"),
+                    runbook=runbook.title,
+                    due=f"{due:%Y-%m-%d}",
+                    date=f"{runbook.last_reviewed_at:%Y-%m-%d}",
+                )
+                if runbook.last_reviewed_at
+                else Phrase(
+                    gettext_noop("%(runbook)s: review due %(due)s, never reviewed"),
+                    runbook=runbook.title,
+                    due=f"{due:%Y-%m-%d}",
                 ),
                 runbook.get_absolute_url(),
                 ok,
@@ -300,10 +402,21 @@ def _runbook_reviews(control: Control, now: datetime.datetime, period: Period) -
         )
     if late:
         return Result(
-            FAIL, f"{late} of {len(runbooks)} published runbooks are past their review.", evidence
+            FAIL,
+            Phrase(
+                gettext_noop("%(count)s of %(total)s published runbooks are past their review."),
+                count=late,
+                total=len(runbooks),
+            ),
+            evidence,
         )
     return Result(
-        PASS, f"All {len(runbooks)} published runbooks are within their review interval.", evidence
+        PASS,
+        Phrase(
+            gettext_noop("All %(total)s published runbooks are within their review interval."),
+            total=len(runbooks),
+        ),
+        evidence,
     )
 
 
@@ -322,11 +435,16 @@ def _training_current(control: Control, now: datetime.datetime, period: Period) 
         )
         ok = training.state != TrainingRecord.OVERDUE and not expired
         behind += not ok
-        state = "expired" if expired else training.get_state_display().lower()
+        state = TRAINING_STATE_WORDS["expired" if expired else training.state]
         evidence.append(
             item(
-                f"{training.user.username}: {training.module.title} — {state}, due "
-                f"{training.due_date:%Y-%m-%d}",
+                Phrase(
+                    gettext_noop("%(person)s: %(module)s — %(state)s, due %(date)s"),
+                    person=training.user.username,
+                    module=training.module.title,
+                    state=Phrase(state),
+                    date=f"{training.due_date:%Y-%m-%d}",
+                ),
                 training.module.get_absolute_url(),
                 ok,
             )
@@ -334,7 +452,13 @@ def _training_current(control: Control, now: datetime.datetime, period: Period) 
     if behind:
         return Result(
             FAIL,
-            f"{behind} of {len(records)} training records of engineers are overdue or expired.",
+            Phrase(
+                gettext_noop(
+                    "%(count)s of %(total)s training records of engineers are overdue or expired."
+                ),
+                count=behind,
+                total=len(records),
+            ),
             evidence,
         )
     if not records:
@@ -342,12 +466,20 @@ def _training_current(control: Control, now: datetime.datetime, period: Period) 
         # this control judgeable.
         return Result(
             INCOMPLETE,
-            "No training is assigned to engineers yet: assign the required modules under "
-            "Training, then this control can be judged.",
+            Phrase(
+                gettext_noop(
+                    "No training is assigned to engineers yet: assign the required modules "
+                    "under Training, then this control can be judged."
+                )
+            ),
         )
     return Result(
         PASS,
-        f"{len(records)} of {len(records)} training records of engineers are current.",
+        Phrase(
+            gettext_noop("%(count)s of %(total)s training records of engineers are current."),
+            count=len(records),
+            total=len(records),
+        ),
         evidence,
     )
 
@@ -381,52 +513,109 @@ def _postmortems(control: Control, now: datetime.datetime, period: Period) -> Re
         assert ended is not None  # the filter says so; the type does not
         deadline = _midnight(working_days_after(timezone.localdate(ended), days) + _ONE_DAY)
         postmortem = getattr(incident, "postmortem", None)
-        label = f"#{incident.pk} {incident.target.name}, resolved {timezone.localdate(ended)}"
+        label = Phrase(
+            gettext_noop("#%(number)s %(target)s, resolved %(date)s"),
+            number=incident.pk,
+            target=incident.target.name,
+            date=str(timezone.localdate(ended)),
+        )
         url = incident.get_absolute_url()
         if postmortem is not None and postmortem.written_at < deadline:
+            written = str(timezone.localdate(postmortem.written_at))
             evidence.append(
-                item(f"{label}: postmortem {timezone.localdate(postmortem.written_at)}", url, True)
+                item(
+                    Phrase(
+                        gettext_noop("%(incident)s: postmortem %(date)s"),
+                        incident=label,
+                        date=written,
+                    ),
+                    url,
+                    True,
+                )
             )
         elif postmortem is not None:
             late += 1
+            written = str(timezone.localdate(postmortem.written_at))
             evidence.append(
                 item(
-                    f"{label}: postmortem late ({timezone.localdate(postmortem.written_at)})",
+                    Phrase(
+                        gettext_noop("%(incident)s: postmortem late (%(date)s)"),
+                        incident=label,
+                        date=written,
+                    ),
                     url,
                     False,
                 )
             )
         elif now >= deadline:
             late += 1
-            evidence.append(item(f"{label}: no postmortem", url, False))
+            evidence.append(
+                item(
+                    Phrase(gettext_noop("%(incident)s: no postmortem"), incident=label), url, False
+                )
+            )
         else:
             waiting += 1
             evidence.append(
-                item(f"{label}: postmortem due by {timezone.localdate(deadline - _ONE_DAY)}", url)
+                item(
+                    Phrase(
+                        gettext_noop("%(incident)s: postmortem due by %(date)s"),
+                        incident=label,
+                        date=str(timezone.localdate(deadline - _ONE_DAY)),
+                    ),
+                    url,
+                )
             )
     if not evidence:
         return Result(
             INCOMPLETE,
-            f"No incident was resolved in {period.label}: there is no postmortem to judge yet.",
+            Phrase(
+                gettext_noop(
+                    "No incident was resolved in %(period)s: there is no postmortem to judge yet."
+                ),
+                period=period.label,
+            ),
         )
     if late:
         return Result(
             FAIL,
-            f"{late} of {len(evidence)} incident(s) resolved in {period.label} had no "
-            f"postmortem within {days} working days.",
+            Phrase(
+                gettext_noop(
+                    "%(count)s of %(total)s incident(s) resolved in %(period)s had no "
+                    "postmortem within %(days)s working days."
+                ),
+                count=late,
+                total=len(evidence),
+                period=period.label,
+                days=days,
+            ),
             _cut(evidence),
         )
     if waiting:
         return Result(
             INCOMPLETE,
-            f"{waiting} incident(s) resolved in {period.label} are still within their {days} "
-            "working days and have no postmortem yet; judged once written or due.",
+            Phrase(
+                gettext_noop(
+                    "%(count)s incident(s) resolved in %(period)s are still within their "
+                    "%(days)s working days and have no postmortem yet; judged once written or due."
+                ),
+                count=waiting,
+                period=period.label,
+                days=days,
+            ),
             _cut(evidence),
         )
     return Result(
         PASS,
-        f"All {len(evidence)} incident(s) resolved in {period.label} had a postmortem within "
-        f"{days} working days.",
+        Phrase(
+            gettext_noop(
+                "All %(total)s incident(s) resolved in %(period)s had a postmortem within "
+                "%(days)s working days."
+            ),
+            total=len(evidence),
+            period=period.label,
+            days=days,
+        ),
         _cut(evidence),
     )
 
@@ -449,7 +638,12 @@ def _load_test_before_qa_gate(control: Control, now: datetime.datetime, period: 
     if not gates:
         return Result(
             INCOMPLETE,
-            f"No phase-4 gate was passed in {period.label}: there is no gate to judge yet.",
+            Phrase(
+                gettext_noop(
+                    "No phase-4 gate was passed in %(period)s: there is no gate to judge yet."
+                ),
+                period=period.label,
+            ),
         )
     phases = Phase.objects.filter(pk__in=gates).select_related("initiative__target")
     evidence, missing = [], 0
@@ -470,7 +664,10 @@ def _load_test_before_qa_gate(control: Control, now: datetime.datetime, period: 
             missing += 1
             evidence.append(
                 item(
-                    f"{initiative.title}: QA gate with no load test before it",
+                    Phrase(
+                        gettext_noop("%(initiative)s: QA gate with no load test before it"),
+                        initiative=initiative.title,
+                    ),
                     initiative.get_absolute_url(),
                     False,
                 )
@@ -478,16 +675,34 @@ def _load_test_before_qa_gate(control: Control, now: datetime.datetime, period: 
         else:
             evidence.append(
                 item(
-                    f"{initiative.title}: load test job #{job.pk} on {job.finished_at:%Y-%m-%d}",
+                    Phrase(
+                        gettext_noop("%(initiative)s: load test job #%(job)s on %(date)s"),
+                        initiative=initiative.title,
+                        job=job.pk,
+                        date=f"{job.finished_at:%Y-%m-%d}",
+                    ),
                     job.get_absolute_url(),
                     True,
                 )
             )
     if missing:
         return Result(
-            FAIL, f"{missing} of {len(gates)} phase-4 gates had no load test before them.", evidence
+            FAIL,
+            Phrase(
+                gettext_noop("%(count)s of %(total)s phase-4 gates had no load test before them."),
+                count=missing,
+                total=len(gates),
+            ),
+            evidence,
         )
-    return Result(PASS, f"All {len(gates)} phase-4 gates had a load test before them.", evidence)
+    return Result(
+        PASS,
+        Phrase(
+            gettext_noop("All %(total)s phase-4 gates had a load test before them."),
+            total=len(gates),
+        ),
+        evidence,
+    )
 
 
 def _secrets_decrypt(control: Control, now: datetime.datetime, period: Period) -> Result:
@@ -495,8 +710,8 @@ def _secrets_decrypt(control: Control, now: datetime.datetime, period: Period) -
     evidence, unreadable, stored = [], 0, 0
     for target in TargetService.objects.order_by("name"):
         for column, name in (
-            ("database_url_encrypted", "database URL"),
-            ("auth_header_value_encrypted", "auth header"),
+            ("database_url_encrypted", gettext_noop("database URL")),
+            ("auth_header_value_encrypted", gettext_noop("auth header")),
         ):
             token = getattr(target, column)
             if not token:
@@ -510,7 +725,13 @@ def _secrets_decrypt(control: Control, now: datetime.datetime, period: Period) -
             unreadable += not ok
             evidence.append(
                 item(
-                    f"{target.name}: {name} " + ("decrypts" if ok else "does not decrypt"),
+                    Phrase(
+                        gettext_noop("%(target)s: %(secret)s decrypts")
+                        if ok
+                        else gettext_noop("%(target)s: %(secret)s does not decrypt"),
+                        target=target.name,
+                        secret=Phrase(name),
+                    ),
                     target.get_absolute_url(),
                     ok,
                 )
@@ -518,16 +739,32 @@ def _secrets_decrypt(control: Control, now: datetime.datetime, period: Period) -
     if unreadable:
         return Result(
             FAIL,
-            f"{unreadable} of {stored} stored secrets do not decrypt with the current key: "
-            "enter them again on their target's settings page.",
+            Phrase(
+                gettext_noop(
+                    "%(count)s of %(total)s stored secrets do not decrypt with the current key: "
+                    "enter them again on their target's settings page."
+                ),
+                count=unreadable,
+                total=stored,
+            ),
             evidence,
         )
     if not stored:
         return Result(
             INCOMPLETE,
-            "No secrets are stored yet (database URLs, auth headers): nothing to decrypt.",
+            Phrase(
+                gettext_noop(
+                    "No secrets are stored yet (database URLs, auth headers): nothing to decrypt."
+                )
+            ),
         )
-    return Result(PASS, f"All {stored} stored secrets decrypt with the current key.", evidence)
+    return Result(
+        PASS,
+        Phrase(
+            gettext_noop("All %(total)s stored secrets decrypt with the current key."), total=stored
+        ),
+        evidence,
+    )
 
 
 def _allow_lists(control: Control, now: datetime.datetime, period: Period) -> Result:
@@ -543,7 +780,17 @@ def _allow_lists(control: Control, now: datetime.datetime, period: Period) -> Re
             try:
                 network = ipaddress.ip_network(entry, strict=False)
             except ValueError:
-                evidence.append(item(f"{setting}: {entry} (one host name)", "", True))
+                evidence.append(
+                    item(
+                        Phrase(
+                            gettext_noop("%(setting)s: %(entry)s (one host name)"),
+                            setting=setting,
+                            entry=entry,
+                        ),
+                        "",
+                        True,
+                    )
+                )
                 continue
             # The loopback range reaches this machine only, however wide it is written.
             loopback = network.is_loopback
@@ -551,18 +798,38 @@ def _allow_lists(control: Control, now: datetime.datetime, period: Period) -> Re
             ok = loopback or narrow
             broad += not ok
             if loopback:
-                note = " (loopback: this machine only)"
+                label = Phrase(
+                    gettext_noop("%(setting)s: %(entry)s (loopback: this machine only)"),
+                    setting=setting,
+                    entry=entry,
+                )
+            elif ok:
+                label = Phrase(gettext_noop("%(setting)s: %(entry)s"), setting=setting, entry=entry)
             else:
-                note = "" if ok else f" is broader than /{limits[network.version]}"
-            evidence.append(item(f"{setting}: {entry}{note}", "", ok))
+                label = Phrase(
+                    gettext_noop("%(setting)s: %(entry)s is broader than /%(prefix)s"),
+                    setting=setting,
+                    entry=entry,
+                    prefix=limits[network.version],
+                )
+            evidence.append(item(label, "", ok))
     if broad:
         return Result(
             FAIL,
-            f"{broad} allow-list entries are broader than /{limits[4]} (IPv4) or "
-            f"/{limits[6]} (IPv6), or allow everything: narrow them in the environment.",
+            Phrase(
+                gettext_noop(
+                    "%(count)s allow-list entries are broader than /%(ipv4)s (IPv4) or "
+                    "/%(ipv6)s (IPv6), or allow everything: narrow them in the environment."
+                ),
+                count=broad,
+                ipv4=limits[4],
+                ipv6=limits[6],
+            ),
             evidence,
         )
-    return Result(PASS, "Every allow-list entry is within its prefix limit.", evidence)
+    return Result(
+        PASS, Phrase(gettext_noop("Every allow-list entry is within its prefix limit.")), evidence
+    )
 
 
 # key: (label, judge). The label is what the control form offers.
@@ -572,7 +839,7 @@ SOURCES = {
         _scan_coverage(
             "db_scan",
             "database_url_encrypted",
-            "no database URL: add one on the target's settings page",
+            gettext_noop("no database URL: add one on the target's settings page"),
         ),
     ),
     "code_scan_coverage": (
@@ -580,12 +847,12 @@ SOURCES = {
         _scan_coverage(
             "code_scan",
             "source_location",
-            "no source location: add one on the target's settings page",
+            gettext_noop("no source location: add one on the target's settings page"),
         ),
     ),
     "security_scan_coverage": (
         _("Every target had a security scan this period"),
-        _scan_coverage("security_scan", "base_url", "no base URL"),
+        _scan_coverage("security_scan", "base_url", gettext_noop("no base URL")),
     ),
     "old_findings": (_("No old critical or high finding without a reason"), _old_findings),
     "runbook_reviews": (_("Runbooks reviewed within their interval"), _runbook_reviews),
@@ -630,7 +897,12 @@ def _manual(control: Control, now: datetime.datetime, period: Period) -> Result:
         who = attestation.person.get_full_name() or attestation.person.username
         evidence = [
             item(
-                f"Attested by {who} on {attestation.attested_at:%Y-%m-%d}: {attestation.comment}",
+                Phrase(
+                    gettext_noop("Attested by %(person)s on %(date)s: %(comment)s"),
+                    person=who,
+                    date=f"{attestation.attested_at:%Y-%m-%d}",
+                    comment=attestation.comment,
+                ),
                 control.get_absolute_url() + f"#attestation-{attestation.pk}",
                 True,
             )
@@ -645,18 +917,37 @@ def _manual(control: Control, now: datetime.datetime, period: Period) -> Result:
                     True,
                 )
             )
-        return Result(PASS, f"Attested; counts until {attestation.expires_at:%Y-%m-%d}.", evidence)
+        return Result(
+            PASS,
+            Phrase(
+                gettext_noop("Attested; counts until %(date)s."),
+                date=f"{attestation.expires_at:%Y-%m-%d}",
+            ),
+            evidence,
+        )
     due = due_at(control, now)
     if due <= now:
         return Result(
             FAIL,
-            f"No current attestation: it was due {due:%Y-%m-%d}. A person of "
-            f"{control.department.name} (editor or manager) attests on the control's page.",
+            Phrase(
+                gettext_noop(
+                    "No current attestation: it was due %(date)s. A person of %(department)s "
+                    "(editor or manager) attests on the control's page."
+                ),
+                date=f"{due:%Y-%m-%d}",
+                department=control.department.name,
+            ),
         )
     return Result(
         INCOMPLETE,
-        f"Not attested yet: due {due:%Y-%m-%d}. A person of {control.department.name} "
-        "(editor or manager) attests on the control's page.",
+        Phrase(
+            gettext_noop(
+                "Not attested yet: due %(date)s. A person of %(department)s "
+                "(editor or manager) attests on the control's page."
+            ),
+            date=f"{due:%Y-%m-%d}",
+            department=control.department.name,
+        ),
     )
 
 
@@ -669,11 +960,23 @@ def judge(control: Control, now: datetime.datetime) -> Result:
     if control.is_manual:
         return _manual(control, now, period)
     if control.source not in SOURCES:
-        return Result(ERROR, f"Unknown evidence source {control.source!r}: edit the control.")
+        return Result(
+            ERROR,
+            Phrase(
+                gettext_noop("Unknown evidence source %(source)s: edit the control."),
+                source=repr(control.source),
+            ),
+        )
     try:
         result = SOURCES[control.source][1](control, now, period)
     except Exception as error:  # one broken source must not stop the others
-        return Result(ERROR, f"The evidence could not be read: {type(error).__name__}: {error}")
+        return Result(
+            ERROR,
+            Phrase(
+                gettext_noop("The evidence could not be read: %(error)s"),
+                error=f"{type(error).__name__}: {error}",
+            ),
+        )
     result.evidence = _cut(result.evidence)
     return result
 
@@ -688,13 +991,15 @@ def evaluate(control: Control, now=None, actor=None) -> Evaluation:
     now = now or timezone.now()
     result = judge(control, now)
     period = period_of(control.recurrence, now)
+    reason = str(result.reason)
+    reason_phrase = result.reason.as_data() if isinstance(result.reason, Phrase) else {}
     if actor is None:
         newest = control.evaluations.order_by("-evaluated_at", "-pk").first()
         if (
             newest is not None
             and newest.evaluated_at <= now
-            and (newest.period, newest.status, newest.reason, newest.evidence)
-            == (period.label, result.status, result.reason, result.evidence)
+            and (newest.period, newest.status, newest.reason, newest.reason_phrase, newest.evidence)
+            == (period.label, result.status, reason, reason_phrase, result.evidence)
         ):
             Evaluation.objects.filter(pk=newest.pk).update(confirmed_at=now)
             newest.confirmed_at = now
@@ -705,7 +1010,8 @@ def evaluate(control: Control, now=None, actor=None) -> Evaluation:
         period_start=period.start,
         period_end=period.end,
         status=result.status,
-        reason=result.reason,
+        reason=reason,
+        reason_phrase=reason_phrase,
         evidence=result.evidence,
         evaluated_at=now,
         evaluated_by=actor if getattr(actor, "is_authenticated", False) else None,
@@ -741,6 +1047,16 @@ class Row:
     status: str
     reason: str
     evidence: list[dict]
+    reason_phrase: dict = field(default_factory=dict)
+
+    @property
+    def shown_reason(self) -> str:
+        """Why, in the reader's language (``reason`` stays English for the API and CLI)."""
+        return shown_phrase(self.reason_phrase, self.reason)
+
+    @property
+    def shown_evidence(self) -> list[dict]:
+        return shown_evidence(self.evidence)
 
     def as_json(self) -> dict:
         control = self.control
@@ -773,7 +1089,14 @@ def _rows(controls, evaluations: dict[int, Evaluation], missing: str) -> list[Ro
             rows.append(Row(control, None, INCOMPLETE, missing, []))
         else:
             rows.append(
-                Row(control, evaluation, evaluation.status, evaluation.reason, evaluation.evidence)
+                Row(
+                    control,
+                    evaluation,
+                    evaluation.status,
+                    evaluation.reason,
+                    evaluation.evidence,
+                    evaluation.reason_phrase,
+                )
             )
     return rows
 
@@ -828,6 +1151,11 @@ class Change:
     before: str
     after: str
     reason: str
+    reason_phrase: dict = field(default_factory=dict)
+
+    @property
+    def shown_reason(self) -> str:
+        return shown_phrase(self.reason_phrase, self.reason)
 
 
 def changes(period: Period) -> list[Change]:
@@ -841,7 +1169,7 @@ def changes(period: Period) -> list[Change]:
         was = earlier.status if earlier and earlier.evaluation else ""
         now = row.status if row.evaluation else ""
         if was != now:
-            found.append(Change(row.control, was or "—", now or "—", row.reason))
+            found.append(Change(row.control, was or "—", now or "—", row.reason, row.reason_phrase))
     return found
 
 

@@ -11,7 +11,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import gettext_noop, pgettext_lazy
 
-from portal.i18n import Phrase
+from portal.i18n import Phrase, shown_phrase
 
 
 class Department(models.Model):
@@ -598,6 +598,14 @@ class Control(models.Model):
         return not self.source
 
 
+def shown_evidence(evidence: list[dict]) -> list[dict]:
+    """Evidence records with each label in the reader's language (an Evaluation's)."""
+    return [
+        {**entry, "label": shown_phrase(entry.get("phrase"), entry.get("label", ""))}
+        for entry in evidence
+    ]
+
+
 class Evaluation(models.Model):
     """A control's status as judged at one moment for one period; never changed, all kept."""
 
@@ -615,8 +623,13 @@ class Evaluation(models.Model):
     period_start = models.DateField()
     period_end = models.DateField()
     status = models.CharField(max_length=12, choices=STATUSES)
+    # In English, as judged (the API, exports and the CLI read it) …
     reason = models.TextField(blank=True)
-    # [{"label": ..., "url": ..., "ok": true|false|null}]: the records that prove it.
+    # … and as its msgid and values (portal.i18n.Phrase.as_data), so each reader gets it
+    # in their own language; empty for a judgement stored before (shown as stored).
+    reason_phrase = models.JSONField(default=dict, blank=True)
+    # [{"label": ..., "url": ..., "ok": true|false|null, "phrase": {...}}]: the records
+    # that prove it; "label" in English, "phrase" (when there is one) for the pages.
     evidence = models.JSONField(default=list, blank=True)
     evaluated_at = models.DateTimeField()
     # The schedule's latest check that reached this same judgement (the same period,
@@ -641,6 +654,15 @@ class Evaluation(models.Model):
     def checked_at(self):
         """When this judgement was last reached."""
         return self.confirmed_at or self.evaluated_at
+
+    @property
+    def shown_reason(self) -> str:
+        """Why, in the reader's language."""
+        return shown_phrase(self.reason_phrase, self.reason)
+
+    @property
+    def shown_evidence(self) -> list[dict]:
+        return shown_evidence(self.evidence)
 
 
 class Attestation(models.Model):

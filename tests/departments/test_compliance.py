@@ -115,8 +115,17 @@ def test_scan_coverage_fails_for_a_target_whose_scan_is_older_than_the_period_or
     control = make_control("security_scan_coverage", recurrence=Control.MONTHLY)
     result = judge(control)
     assert result.status == "fail"
+    # The label in English (the API's), and its phrase for each reader's language.
     assert result.evidence == [
-        {"label": "Orders API: none in 2026-11", "url": target.get_absolute_url(), "ok": False}
+        {
+            "label": "Orders API: none in 2026-11",
+            "url": target.get_absolute_url(),
+            "ok": False,
+            "phrase": {
+                "msgid": "%(target)s: none in %(period)s",
+                "params": {"target": "Orders API", "period": "2026-11"},
+            },
+        }
     ]
 
 
@@ -330,11 +339,19 @@ def test_a_secret_saved_under_an_older_key_fails(make_control, target, departmen
         "label": "Orders API: database URL does not decrypt",
         "url": target.get_absolute_url(),
         "ok": False,
+        "phrase": {
+            "msgid": "%(target)s: %(secret)s does not decrypt",
+            "params": {"target": "Orders API", "secret": {"msgid": "database URL"}},
+        },
     }
     assert {
         "label": "Billing API: auth header decrypts",
         "url": other.get_absolute_url(),
         "ok": True,
+        "phrase": {
+            "msgid": "%(target)s: %(secret)s decrypts",
+            "params": {"target": "Billing API", "secret": {"msgid": "auth header"}},
+        },
     } in result.evidence
 
 

@@ -8,14 +8,16 @@ language, not the writer's.
 """
 
 import dataclasses
+import datetime
+import html
 
 import pytest
 from django.urls import reverse
-from django.utils import translation
+from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy, gettext_noop
 
 from departments import actions, compliance
-from departments.models import Runbook, TrainingGate, TrainingModule
+from departments.models import Control, Runbook, TrainingGate, TrainingModule
 from optimizations.jobs import engine, kinds, landing, preflight
 from optimizations.models import Phase, Run
 from optimizations.work import gates
@@ -244,3 +246,40 @@ def test_a_runbook_audit_entry_and_the_default_controls_read_japanese(
     assert event.summary == "created runbook “Slow-query triage”"
     with translation.override("ja"):
         assert event.shown_summary == "ランブック「Slow-query triage」を作成しました"
+
+
+def test_a_compliance_judgement_is_stored_in_english_and_shown_in_the_readers_language(
+    login, hr_editor, target
+):
+    compliance.ensure_default_register()
+    control = Control.objects.get(slug="db-scan-each-quarter")
+    # Orders API has no database URL: it cannot have a DB scan yet (incomplete).
+    evaluation = compliance.evaluate(
+        control, now=timezone.make_aware(datetime.datetime(2026, 11, 16, 9))
+    )
+    lacks = "no database URL: add one on the target's settings page"
+    assert (
+        evaluation.reason == f"0 of 1 targets had one in 2026-Q4; 1 cannot have one yet ({lacks})."
+    )
+    assert [entry["label"] for entry in evaluation.evidence] == [f"Orders API: {lacks}"]
+
+    text = html.unescape(
+        login(japanese(hr_editor)).get(reverse("compliance_register")).content.decode()
+    )
+    row = text[text.index('id="control-db-scan-each-quarter"') :]
+    row = row[: row.index("</tr>")]
+    assert (
+        "対象サービス 1 件中 0 件が 2026-Q4 に実行済み; 1 件はまだ実行できません"
+        "（データベース URL がない：対象サービスの設定ページで追加してください）。"
+    ) in row
+    assert "Orders API：データベース URL がない：対象サービスの設定ページで追加してください" in row
+    assert "targets had one" not in row
+    control_page = html.unescape(login(hr_editor).get(control.get_absolute_url()).content.decode())
+    assert "対象サービス 1 件中 0 件が 2026-Q4 に実行済み" in control_page
+
+    # The same judgement for a reader of English.
+    UserPreference.objects.filter(user=hr_editor).update(language="en")
+    text = html.unescape(login(hr_editor).get(reverse("compliance_register")).content.decode())
+    assert evaluation.reason in text
+    assert f"Orders API: {lacks}" in text
+    assert "対象サービス" not in text
