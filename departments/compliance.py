@@ -172,7 +172,7 @@ class Result:
 def item(label: str, url: str = "", ok: bool | None = None) -> dict:
     """One record of the evidence: its label in English, and as a Phrase's msgid and
     values ("phrase") when it is one, so pages show it in their reader's language."""
-    entry = {"label": str(label)[:300], "url": url, "ok": ok}
+    entry: dict = {"label": str(label)[:300], "url": url, "ok": ok}
     if isinstance(label, Phrase):
         entry["phrase"] = label.as_data()
     return entry
