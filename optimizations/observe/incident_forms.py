@@ -38,6 +38,7 @@ class AssignForm(forms.Form):
     assignee = forms.ModelChoiceField(
         queryset=get_user_model().objects.none(),
         label=_("Assignee"),
+        empty_label=_("Choose a person"),
         widget=forms.Select(attrs={"aria-label": _("Assignee")}),
     )
 
@@ -58,6 +59,7 @@ class RunbookForm(forms.Form):
     runbook = forms.ModelChoiceField(
         queryset=Runbook.objects.exclude(status=Runbook.ARCHIVED).order_by("title"),
         label=_("Runbook"),
+        empty_label=_("Choose a runbook"),
         widget=forms.Select(attrs={"aria-label": _("Runbook")}),
     )
 
@@ -101,6 +103,7 @@ class WebhookForm(forms.Form):
         queryset=Department.objects.all(),
         required=False,
         label=_("Department"),
+        empty_label=_("All departments"),
         help_text=_("Only incidents of this department's targets (empty: all)."),
     )
     min_severity = forms.ChoiceField(

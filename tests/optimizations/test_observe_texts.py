@@ -62,6 +62,7 @@ def test_a_burn_rate_incident_reads_in_japanese_and_stays_english_stored(
     client = login(dev_engineer)
     page = client.get(reverse("incident_detail", args=[opened.pk])).content.decode()
     assert japanese in page
+    assert "ランブックを選択" in page and "Select an option" not in page  # the runbook's choice
     assert "alert availability_pct:page cleared" not in page
     assert "burn-rate のアラート availability_pct:page が解消しました。" in page
     listing = client.get(reverse("incident_list")).content.decode()
