@@ -73,6 +73,23 @@ def test_every_marked_string_has_a_japanese_translation():
     )
 
 
+def test_the_check_covers_the_python_sources_too():
+    """Words built in Python (gettext, gettext_noop for Phrase) are held to the same test
+    as the templates: the reports' and observe pages' sentences among them."""
+    messages = project_messages(BASE, *project_sources(BASE, settings.TEMPLATES[0]["DIRS"]))
+    where = {m.where.split(":")[0] for found in messages.values() for m in found}
+    for module in (
+        "optimizations/reports/texts.py",
+        "optimizations/reports/roi.py",
+        "optimizations/reports/capacity.py",
+        "optimizations/observe/texts.py",
+        "optimizations/jobs/baselines.py",
+    ):
+        assert module in where, module
+    assert (None, "no interval (too few runs)") in messages
+    assert ("between sentences", "; ") in messages
+
+
 def test_no_catalogue_entry_is_fuzzy_or_empty():
     entries = parse_po(JA_PO.read_text(encoding="utf-8"))
     bad = [e.msgid for e in entries if e.msgid and not e.obsolete and (e.fuzzy or not e.translated)]
