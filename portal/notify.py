@@ -10,6 +10,7 @@ from django.utils import translation
 from django.utils.translation import gettext, gettext_noop
 
 from departments.models import Department, Membership
+from portal.i18n import shown
 from portal.language import language_for
 from portal.models import Notification
 
@@ -21,8 +22,8 @@ class Text:
 
     ``message`` is an English msgid marked with ``gettext_noop`` (so the catalogue
     has it); ``params`` fill its ``%(name)s`` placeholders and may themselves be
-    ``Text``, ``Joined`` or lazy strings (a model's choice label), rendered in the
-    same language. A plain ``str`` is data and is sent as it is.
+    ``Text``, ``Joined``, a ``portal.i18n.Phrase`` or lazy strings (a model's choice
+    label), rendered in the same language. A plain ``str`` is data and is sent as it is.
     """
 
     def __init__(self, message: str, /, **params) -> None:
@@ -32,7 +33,7 @@ class Text:
         text = gettext(self.message)
         if not self.params:
             return text
-        return text % {name: str(value) for name, value in self.params.items()}
+        return text % {name: shown(value) for name, value in self.params.items()}
 
 
 class Joined:
@@ -42,7 +43,7 @@ class Joined:
         self.parts, self.separator = list(parts), separator
 
     def __str__(self) -> str:
-        return self.separator.join(str(part) for part in self.parts)
+        return self.separator.join(shown(part) for part in self.parts)
 
 
 # What notify and route send: plain English, or words put into each reader's language.

@@ -37,7 +37,7 @@ from optimizations.work.actions import do_set_phase_status
 from portal.audit import record
 from portal.i18n import Phrase
 from portal.models import Notification
-from portal.notify import Text, in_language, route
+from portal.notify import Joined, Text, in_language, route
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +48,10 @@ CRON = "0 3 * * 1"  # weekly, Monday 03:00
 RULE_ID = "benchmark.regression"
 QA_PHASE = 4
 SET_MODE = baselines.DEFAULT_MODE
+# The two sets' roles as the sentinel's messages name them (in each reader's language).
+REFERENCE = Phrase(gettext_noop("Reference"))
+RERUN = Phrase(gettext_noop("Re-run"))
+THE_SENTINELS = Phrase(gettext_noop("the sentinel's"))
 
 
 def schedule_name(initiative: Initiative) -> str:
@@ -62,7 +66,7 @@ def reference_set(initiative: Initiative) -> baselines.BenchmarkSet | None:
         full = [s for s in sets if s.size >= stats.MIN_RUNS]
         chosen = (full or sets)[-1] if sets else None
         if chosen is not None:
-            chosen.role, chosen.how = "Reference", "the sentinel's"
+            chosen.role, chosen.how = REFERENCE, THE_SENTINELS
             return chosen
     return None
 
@@ -201,8 +205,11 @@ def check_after_run(run) -> None:
             [f"run #{run.pk} measured no {SET_MODE} benchmark (its jobs failed or were cancelled)"],
         )
         return
-    before.role, before.how = "Reference", "the sentinel's"
-    after.role, after.how = "Re-run", f"sentinel run of {timezone.localdate(run.created_at)}"
+    before.role, before.how = REFERENCE, THE_SENTINELS
+    after.role = RERUN
+    after.how = Phrase(
+        gettext_noop("sentinel run of %(date)s"), date=str(timezone.localdate(run.created_at))
+    )
     result = baselines.compare_sets(before, after)
     regressed = [m for m in result.metrics if m.c.verdict == stats.REGRESSED]
     if regressed:
@@ -225,7 +232,11 @@ def check_after_run(run) -> None:
 def _inconclusive(initiative, schedule, run, reasons, before=None, after=None) -> None:
     from django.urls import reverse
 
-    sets = f" {before.describe()} · {after.describe()}." if before and after else ""
+    sets = (
+        Joined([" ", before.describe(), " · ", after.describe(), "."], separator="")
+        if before and after
+        else ""
+    )
     logger.info("sentinel %s: run %s inconclusive: %s", schedule.pk, run.pk, "; ".join(reasons))
     url = reverse("run_detail", args=[run.pk])
     subject = Text(
@@ -359,10 +370,17 @@ def _reopen(initiative: Initiative, finding: Finding, worst, before, after) -> N
             target=initiative.target.name,
             finding=finding.title,
             # The comparison's own figures stay as the comparison rule writes them.
-            measured=(
-                f"{worst.label} {c.estimate_text}, {c.confidence:.1%} interval "
-                f"{c.interval_text}, p = {c.p_value:.3g} ({c.n_baseline} and {c.n_candidate} "
-                f"runs). {before.describe()} · {after.describe()}."
+            measured=Joined(
+                [
+                    f"{worst.label} {c.estimate_text}, {c.confidence:.1%} interval "
+                    f"{c.interval_text}, p = {c.p_value:.3g} ({c.n_baseline} and "
+                    f"{c.n_candidate} runs). ",
+                    before.describe(),
+                    " · ",
+                    after.describe(),
+                    ".",
+                ],
+                separator="",
             ),
         ),
         reverse("finding_detail", args=[finding.pk]),

@@ -14,7 +14,7 @@ from optimizations.targets.crypto import encrypt
 from optimizations.work.plan import STANDARD_PHASES, default_text
 from portal import hooks
 from portal.audit import describe_changes, record
-from portal.i18n import Phrase
+from portal.i18n import Parts, Phrase
 
 INITIATIVE_FIELDS = (
     "title",
@@ -166,6 +166,35 @@ def do_set_phase_status(actor, phase: Phase, status: str) -> bool:
 
 
 TASK_FIELDS = ("status", "assignee", "logged_hours", "estimate_hours", "due_date", "title")
+# A task's fields as its audit entry names them (a Phrase's value: each reader's language).
+TASK_FIELD_WORDS = {
+    "status": gettext_noop("status"),
+    "assignee": gettext_noop("assignee"),
+    "logged_hours": gettext_noop("logged hours"),
+    "estimate_hours": gettext_noop("estimated hours"),
+    "due_date": gettext_noop("due date"),
+    "title": gettext_noop("title"),
+}
+_TASK_STATUSES = dict(PhaseTask.STATUSES)
+
+
+def _task_change(name: str, old, new) -> Phrase:
+    """One changed field in words: ``status To do → Doing`` (a status by its label, a
+    default title translated where shown; the audit's ``changes`` keep the values)."""
+
+    def value(raw):
+        if raw is None or raw == "":
+            return "—"
+        if name == "status":
+            return _TASK_STATUSES.get(raw, raw)
+        return default_text(raw) if name == "title" else raw
+
+    return Phrase(
+        gettext_noop("%(field)s %(old)s → %(new)s"),
+        field=Phrase(TASK_FIELD_WORDS[name]) if name in TASK_FIELD_WORDS else name,
+        old=value(old),
+        new=value(new),
+    )
 
 
 @transaction.atomic
@@ -177,8 +206,8 @@ def do_update_task(actor, task: PhaseTask, **fields) -> dict:
     task.save()
     changes = describe_changes(before, _snapshot(task, TASK_FIELDS))
     if changes:
-        what = ", ".join(
-            f"{name} {old or '—'} → {new or '—'}" for name, (old, new) in changes.items()
+        what = Parts(
+            [_task_change(name, old, new) for name, (old, new) in changes.items()], separator=", "
         )
         record(
             actor,

@@ -10,6 +10,7 @@ language, not the writer's.
 import dataclasses
 import datetime
 import html
+from decimal import Decimal
 
 import pytest
 from django.urls import reverse
@@ -19,9 +20,9 @@ from django.utils.translation import gettext_lazy, gettext_noop
 from departments import actions, compliance
 from departments.models import Control, Runbook, TrainingGate, TrainingModule
 from optimizations.jobs import engine, kinds, landing, preflight
-from optimizations.models import Phase, Run
+from optimizations.models import Phase, PhaseTask, Run
 from optimizations.work import gates
-from optimizations.work.actions import do_set_phase_status
+from optimizations.work.actions import do_set_phase_status, do_update_task
 from portal.i18n import Phrase, shown_phrase
 from portal.models import AuditEvent, UserPreference
 from portal.tokens import do_create_token
@@ -283,3 +284,23 @@ def test_a_compliance_judgement_is_stored_in_english_and_shown_in_the_readers_la
     assert evaluation.reason in text
     assert f"Orders API: {lacks}" in text
     assert "対象サービス" not in text
+
+
+def test_a_task_edits_changes_read_japanese_and_stay_english_where_stored(
+    login, manager, initiative
+):
+    task = PhaseTask.objects.filter(phase__initiative=initiative).order_by("pk").first()
+    PhaseTask.objects.filter(pk=task.pk).update(title="Index the orders table")
+    task.refresh_from_db()
+    do_update_task(manager, task, status=PhaseTask.DOING, logged_hours=Decimal("2.5"))
+    event = AuditEvent.objects.get(action="task.logged_hours+status")
+    assert event.summary == (
+        "task “Index the orders table”: status To do → Doing, logged hours 0.0 → 2.5"
+    )
+    assert event.changes["status"] == ["todo", "doing"]  # the values, as the API reads them
+
+    text = login(japanese(manager)).get(reverse("audit_list")).content.decode()
+    assert (
+        "タスク「Index the orders table」：ステータス 未着手 → 作業中, 記録工数 0.0 → 2.5" in text
+    )
+    assert "status To do" not in text

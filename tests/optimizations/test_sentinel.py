@@ -12,7 +12,7 @@ from departments.models import Membership
 from optimizations.jobs import housekeeping, landing, sentinel
 from optimizations.models import Finding, Initiative, Phase, Run, Schedule
 from optimizations.work.actions import do_update_initiative
-from portal.models import AuditEvent, Notification
+from portal.models import AuditEvent, Notification, UserPreference
 from tests.optimizations.test_portfolio import HOURS_AGO, LOAD, benchmark_set
 
 
@@ -254,3 +254,22 @@ def test_a_triaged_regression_does_not_reopen_the_initiative(guarded, manager):
     sentinel.check_after_run(sentinel_run(schedule, 200))
     initiative.refresh_from_db()
     assert initiative.status == Initiative.DONE
+
+
+def test_a_japanese_reader_gets_the_sets_roles_in_japanese(guarded, make_user):
+    initiative, reference = guarded
+    dora = make_user("dora", ("dev", Membership.MANAGER))
+    UserPreference.objects.update_or_create(user=dora, defaults={"language": "ja"})
+    schedule = Schedule.objects.get(sentinel_reference__isnull=False)
+    run = sentinel_run(schedule, 300, runs=3)
+    landing.run_landed(run)
+    body = Notification.objects.get(user=dora).body
+    assert f"基準：実行 #{reference.run_id}（5 × load" in body
+    assert f"、センチネルの基準 · 再実行：実行 #{run.pk}（3 × load" in body
+    assert "のセンチネル実行" in body
+    assert "Reference" not in body and "Re-run" not in body
+    # The initiative's manager reads English: the same roles in English.
+    english = Notification.objects.get(user=initiative.owner).body
+    assert f"Reference: run #{reference.run_id} (5 × load" in english
+    assert f"the sentinel's · Re-run: run #{run.pk} (3 × load" in english
+    assert "sentinel run of " in english
