@@ -49,7 +49,7 @@ def test_a_task_change_is_audited_on_the_initiative(login, initiative, qa_engine
     assert event.initiative == initiative
     assert event.changes == {"status": ["todo", "blocked"]}
     page = client.get(initiative.get_absolute_url()).content.decode()
-    assert "Find bottlenecks" in page and "todo → blocked" in page
+    assert "Find bottlenecks" in page and "status To do → Blocked" in page
 
 
 def test_negative_hours_are_refused_with_the_card_showing_why(login, initiative, qa_engineer):
