@@ -18,6 +18,8 @@ from departments.models import Runbook, Topic, TrainingModule
 from departments.runbook_templates import ensure_topics
 from optimizations.models import Initiative, TargetService
 from portal.demo import DEMO_TARGET_SLUG, load_demo
+from portal.models import Notification
+from tests.browser.conftest import ARTIFACTS
 from tests.conftest import PASSWORD
 from tests.factories import benchmark_job
 
@@ -132,6 +134,10 @@ def test_main_pages_fit_have_no_console_error_and_are_axe_clean(
     # A laptop's top bar is one line: every link shown, none wrapped; a phone's folds.
     bar = page.evaluate("document.querySelector('.topbar').getBoundingClientRect().height")
     assert bar <= 56 if width == "laptop" else page.is_visible("[data-menu-toggle]")
+    # English fits a laptop unfolded; whatever folds, Sign out stays within the window.
+    if width == "laptop" and language == "en":
+        assert not page.is_visible("[data-menu-toggle]")
+    assert top_bar_problems(page) == []
 
     report = {}
     for name, path in main_pages(*demo).items():
@@ -139,6 +145,89 @@ def test_main_pages_fit_have_no_console_error_and_are_axe_clean(
         if found:
             report[name] = found
     assert report == {}, pformat(report, width=140)
+
+
+def top_bar_problems(page):
+    """What sticks out of the window in the top bar, its menu opened if it is folded."""
+    found = []
+    width = page.evaluate("window.innerWidth")
+    folded = page.is_visible("[data-menu-toggle]")
+    if folded:
+        page.click("[data-menu-toggle]")
+    if not page.is_visible(".usermenu button[type=submit]"):
+        found.append("Sign out is not shown")
+    shown = page.evaluate(
+        """() => [...document.querySelectorAll('.topbar *')]
+             .filter(e => e.getClientRects().length)
+             .map(e => [e.tagName + ' ' + e.textContent.trim().slice(0, 20),
+                        e.getBoundingClientRect().right])"""
+    )
+    found += [f"{name!r} ends at {right:.0f} px" for name, right in shown if right > width]
+    if page.evaluate("document.documentElement.scrollWidth") > width:
+        found.append("the page scrolls sideways")
+    if folded:
+        page.click("[data-menu-toggle]")
+    return found
+
+
+# The top bar's classes at every frame in which its links can be seen: a bar that
+# folds after it was shown unfolded flashes.
+RECORD_FRAMES = """
+window.barFrames = [];
+const record = () => {
+  const bar = document.getElementById("topbar");
+  const menu = document.getElementById("topbar-menu");
+  if (bar && menu && getComputedStyle(menu).visibility !== "hidden") {
+    window.barFrames.push(bar.className);
+  }
+  if (document.readyState !== "complete") requestAnimationFrame(record);
+};
+requestAnimationFrame(record);
+"""
+
+
+def test_the_top_bar_fits_or_folds_in_either_language_without_a_flash(
+    browser_page, live_server, demo, django_user_model
+):
+    """The widest bar (a manager's: the Audit link, Incidents, a two-digit unread badge)
+    shows every link on one line when it fits the window, and folds behind the Menu
+    button when it does not, already at the first paint; Sign out is in the window."""
+    page = browser_page
+    sign_in(page, live_server.url, "dev.manager")
+    user = django_user_model.objects.get(username="dev.manager")
+    Notification.objects.bulk_create(
+        Notification(user=user, subject=f"Run {n} finished", body="") for n in range(12)
+    )
+    page.add_init_script(RECORD_FRAMES)
+    report, folds = {}, {}
+    for language in ("en", "ja"):
+        page.set_extra_http_headers({"Accept-Language": language})
+        for width in (1440, 1280, 1024, 375):
+            page.set_viewport_size({"width": width, "height": 800})
+            page.goto(live_server.url + reverse("incident_list"))
+            page.wait_for_load_state("load")
+            assert page.get_attribute("html", "lang") == language
+            assert page.text_content(".usermenu .count") == "12"
+            assert page.locator(".mainnav a[href$='/incidents/']").count() == 1
+            folded = page.is_visible("[data-menu-toggle]")
+            folds[language, width] = folded
+            final = page.evaluate("document.getElementById('topbar').className")
+            flashes = {c for c in page.evaluate("window.barFrames") if c != final}
+            found = top_bar_problems(page) + [f"painted as {c!r} before {final!r}" for c in flashes]
+            height = page.evaluate("document.getElementById('topbar').offsetHeight")
+            if not folded and height > 56:
+                found.append(f"the unfolded bar wraps ({height} px high)")
+            page.screenshot(path=str(ARTIFACTS / f"topbar-{language}-{width}.png"))
+            if folded:
+                page.click("[data-menu-toggle]")
+                page.screenshot(path=str(ARTIFACTS / f"topbar-{language}-{width}-open.png"))
+                page.click("[data-menu-toggle]")
+            if found:
+                report[language, width] = found
+    assert report == {}, pformat(report, width=140)
+    # English fits a laptop; a phone folds in either language.
+    assert folds["en", 1440] is False
+    assert folds["en", 375] is True and folds["ja", 375] is True
 
 
 def test_the_menu_button_opens_the_navigation_at_phone_width(browser_page, live_server, demo):
