@@ -1,13 +1,20 @@
 """A real browser: Debian's Chromium driven by Playwright, skipped only off CI."""
 
+import datetime
 import os
 import shutil
 from pathlib import Path
 
 import pytest
 from django.db import connections
+from django.utils import timezone
 
-from tests.conftest import need
+from departments.models import Topic
+from departments.runbook_templates import ensure_topics
+from optimizations.models import Initiative, TargetService
+from portal.demo import DEMO_TARGET_SLUG, load_demo
+from tests.conftest import PASSWORD, need
+from tests.factories import benchmark_job
 
 CHROMIUM = os.environ.get("KAIZEN_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
@@ -49,3 +56,28 @@ def browser_page(monkeypatch, request):
             # (asgiref's context-local storage); close them here, where they are
             # visible, or PostgreSQL cannot drop the test database at the end.
             connections.close_all()
+
+
+@pytest.fixture
+def demo(departments):
+    """The demo's target and initiative with one finished benchmark: (target, initiative, job)."""
+    # A transactional test flushes what the data migrations made; put the topics back.
+    ensure_topics(Topic)
+    load_demo(PASSWORD, "http://127.0.0.1:9")
+    target = TargetService.objects.get(slug=DEMO_TARGET_SLUG)
+    initiative = Initiative.objects.get(target=target)
+    finished = timezone.now() - datetime.timedelta(hours=1)
+    job = benchmark_job(
+        target,
+        finished=finished,
+        initiative=initiative,
+        per_second={
+            "p50_ms": [40.0 + i for i in range(20)],
+            "p95_ms": [120.0 + 3 * i for i in range(20)],
+            "p99_ms": [200.0 + 5 * i for i in range(20)],
+            "achieved": [95.0 + (i % 3) for i in range(20)],
+            "ok": [95.0] * 20,
+        },
+        verdict="pass",
+    )
+    return target, initiative, job

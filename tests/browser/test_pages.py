@@ -6,22 +6,16 @@ package, vendored minified at static/vendor/axe-core/ (tests/browser/fetch_axe.s
 fetches it again).
 """
 
-import datetime
 from pathlib import Path
 from pprint import pformat
 
 import pytest
 from django.urls import reverse
-from django.utils import timezone
 
-from departments.models import Runbook, Topic, TrainingModule
-from departments.runbook_templates import ensure_topics
-from optimizations.models import Initiative, TargetService
-from portal.demo import DEMO_TARGET_SLUG, load_demo
+from departments.models import Runbook, TrainingModule
 from portal.models import Notification
 from tests.browser.conftest import ARTIFACTS
 from tests.conftest import PASSWORD
-from tests.factories import benchmark_job
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -30,30 +24,6 @@ WIDTHS = {"laptop": (1440, 900), "phone": (375, 740)}
 # One persona per way the pages differ: a manager sees every button, an engineer
 # of another department fewer, a viewer none.
 PERSONAS = ["dev.manager", "qa.engineer", "viewer"]
-
-
-@pytest.fixture
-def demo(departments):
-    # A transactional test flushes what the data migrations made; put the topics back.
-    ensure_topics(Topic)
-    load_demo(PASSWORD, "http://127.0.0.1:9")
-    target = TargetService.objects.get(slug=DEMO_TARGET_SLUG)
-    initiative = Initiative.objects.get(target=target)
-    finished = timezone.now() - datetime.timedelta(hours=1)
-    job = benchmark_job(
-        target,
-        finished=finished,
-        initiative=initiative,
-        per_second={
-            "p50_ms": [40.0 + i for i in range(20)],
-            "p95_ms": [120.0 + 3 * i for i in range(20)],
-            "p99_ms": [200.0 + 5 * i for i in range(20)],
-            "achieved": [95.0 + (i % 3) for i in range(20)],
-            "ok": [95.0] * 20,
-        },
-        verdict="pass",
-    )
-    return target, initiative, job
 
 
 def main_pages(target, initiative, job):
