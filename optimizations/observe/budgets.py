@@ -142,6 +142,14 @@ def month_start(now: datetime.datetime) -> datetime.datetime:
     return now.astimezone(datetime.UTC).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
 
 
+def times_spent(remaining_pct: float | None) -> float | None:
+    """How many budgets were spent, once past the budget (None before): a budget left of
+    -14 185.7 % reads as 142.9× the budget spent."""
+    return (
+        None if remaining_pct is None or remaining_pct >= 0 else round(1 - remaining_pct / 100, 1)
+    )
+
+
 @dataclass
 class BudgetRow:
     key: str
@@ -154,6 +162,10 @@ class BudgetRow:
     def remaining_pct(self) -> float | None:
         left = self.budget.remaining
         return None if left is None else round(100 * left, 1)
+
+    @property
+    def spent_times(self) -> float | None:
+        return times_spent(self.remaining_pct)
 
     def as_dict(self) -> dict:
         return {

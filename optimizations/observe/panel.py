@@ -57,7 +57,11 @@ def stored_budgets(observe: ObserveSettings) -> dict[str, dict]:
     """The budgets the minute's evaluation stored, by SLO key, with their labels."""
     labels = {objective.key: objective.label for objective in budgets.OBJECTIVES}
     return {
-        row["slo"]: {**row, "label": labels.get(row["slo"], row["slo"])}
+        row["slo"]: {
+            **row,
+            "label": labels.get(row["slo"], row["slo"]),
+            "spent_times": budgets.times_spent(row.get("remaining_pct")),
+        }
         for row in observe.budgets or []
     }
 

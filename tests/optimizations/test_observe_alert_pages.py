@@ -1,11 +1,13 @@
 """The alerts page of a target: everyone signed in reads it; managers and engineers change
 the sources and rules, each change audited (the rules' history)."""
 
+
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
-from optimizations.models import ObserveSettings
-from optimizations.observe import alerting, incidents
+from optimizations.models import Measurement, ObserveSettings
+from optimizations.observe import alerting, budgets, incidents
 from portal import access
 from portal.models import AuditEvent
 
@@ -154,3 +156,43 @@ def test_the_alerts_page_reads_a_bounded_number_of_queries(
     with django_assert_max_num_queries(12):
         page = client.get(reverse("target_alerts", args=[target.slug]))
     assert page.content.decode().count('id="alert-change-') == changes
+
+
+@pytest.mark.parametrize("language", ["en", "ja"])
+def test_a_budget_spent_many_times_over_reads_as_exhausted_not_as_a_large_negative_percentage(
+    login, viewer, target, monkeypatch, language
+):
+    monkeypatch.setattr(incidents, "open_from_alert", lambda *args, **kwargs: None)
+    now = timezone.now()
+    start = budgets.month_start(now)
+    # 58 checks up and 2 down this month at 99.9 %: the budget (0.06 of a check) spent 33.3×.
+    Measurement.objects.bulk_create(
+        Measurement(
+            target=target,
+            name="availability.up",
+            value=1.0 if index < 58 else 0.0,
+            unit="bool",
+            measured_at=start + (now - start) * index / 60,
+        )
+        for index in range(60)
+    )
+    rows = {row.key: row for row in budgets.budgets(target, now)}
+    spent = rows["availability_pct"].spent_times
+    assert rows["availability_pct"].remaining_pct == -3233.3
+    assert spent == 33.3
+    alerting.evaluate_target(target, now)
+    client = login(viewer)
+    client.cookies["django_language"] = language
+    body = client.get(
+        reverse("target_slo", args=[target.slug]),
+        HTTP_HX_REQUEST="true",
+        HTTP_HX_TARGET="slo-continuous",
+        HTTP_ACCEPT_LANGUAGE=language,
+    ).content.decode()
+    row = body[body.index('id="budget-availability_pct"') :].split("</tr>")[0]
+    expected = {
+        "en": f"exhausted: {spent}× the budget spent",
+        "ja": f"使い切り：予算の {spent} 倍を消費",
+    }[language]
+    assert expected in row
+    assert f">{rows['availability_pct'].remaining_pct}\xa0%<" not in row
