@@ -1,7 +1,6 @@
 """The alerts page of a target: everyone signed in reads it; managers and engineers change
 the sources and rules, each change audited (the rules' history)."""
 
-
 import pytest
 from django.urls import reverse
 from django.utils import timezone
