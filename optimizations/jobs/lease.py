@@ -26,6 +26,7 @@ from django.utils import timezone
 
 from optimizations.analyzers import cooldown
 from optimizations.analyzers.base import AnalysisError
+from optimizations.jobs import kinds
 from optimizations.models import Job, TargetLease
 
 logger = logging.getLogger(__name__)
@@ -175,6 +176,15 @@ def settle_before_measuring(job: Job, spec, ctx) -> None:
     max_wait = float(settings.KAIZEN_COOLDOWN_MAX_SECONDS)
     if (timezone.now() - row.last_ended_at).total_seconds() >= max_wait:
         return
+    # Never wait past the job's own time limit: it would be stopped before it measured.
+    max_wait = min(max_wait, seconds_left(job))
+    if max_wait <= 0:
+        ctx.log(
+            "no cool-down: the job's time limit leaves no room to wait for it "
+            "(the figures may include the last load's after-effects)",
+            "warning",
+        )
+        return
     after = f"{row.last_job.label()} #{row.last_job.pk}"
     ctx.progress(0, f"cool-down after {after}")
     try:
@@ -192,10 +202,30 @@ def settle_before_measuring(job: Job, spec, ctx) -> None:
     ctx.log(outcome.describe())
 
 
+# What a probe keeps of its time limit for measuring, once it has waited.
+MEASURE_RESERVE_SECONDS = 60
+
+
+def seconds_left(job: Job) -> float:
+    """How long ``job`` may still wait before measuring: its kind's time limit, less what
+    it has run, less MEASURE_RESERVE_SECONDS to measure in."""
+    try:
+        limit = float(kinds.get(job.kind).time_limit)
+    except ValueError:  # a kind this build does not know: only the setting bounds it
+        return float("inf")
+    ran = (timezone.now() - job.started_at).total_seconds() if job.started_at else 0.0
+    return limit - ran - MEASURE_RESERVE_SECONDS
+
+
 def wait_until_unloaded(job: Job, ctx, *, max_wait: float | None = None, sleep=time.sleep) -> None:
-    """Wait (cancellably) while another job loads the target, at most ``max_wait`` seconds;
-    past that the job goes on and its log says what it measured beside."""
-    limit = float(settings.KAIZEN_PROBE_WAIT_MAX_SECONDS if max_wait is None else max_wait)
+    """Wait (cancellably) while another job loads the target, at most ``max_wait`` seconds
+    (by default KAIZEN_PROBE_WAIT_MAX_SECONDS, and never so long that the job's time limit
+    leaves no room for the cool-down and the measuring: stopped at its limit, it would
+    measure nothing); past that the job goes on and its log says what it measured beside."""
+    if max_wait is None:
+        room = seconds_left(job) - float(settings.KAIZEN_COOLDOWN_MAX_SECONDS)
+        max_wait = max(0.0, min(float(settings.KAIZEN_PROBE_WAIT_MAX_SECONDS), room))
+    limit = float(max_wait)
     waited, said = 0.0, None
     while (holder := loading_job(job)) is not None:
         name = f"{holder.label()} #{holder.pk}"

@@ -6,9 +6,10 @@ from __future__ import annotations
 import datetime
 
 import pytest
+from django.utils import timezone
 
 from optimizations.analyzers.base import Cancelled
-from optimizations.jobs import lease
+from optimizations.jobs import kinds, lease
 from optimizations.models import Job, Run, TargetLease
 
 
@@ -75,6 +76,30 @@ def test_a_probe_that_waited_its_limit_goes_on_and_says_what_it_measured_beside(
     level, message = ctx.lines[-1]
     assert level == "warning"
     assert f"#{load.pk} still loads the target after 2 s" in message
+
+
+@pytest.mark.parametrize(("ran", "naps"), [(0, 120), (200, 0), (290, 0)])
+def test_a_probe_waits_no_longer_than_its_time_limit_leaves_room_for(target, settings, ran, naps):
+    # The demo's tour: a probe queued behind five load tests waited for each in turn, was
+    # stopped at its 300 s limit mid cool-down and measured nothing ("ran past its time
+    # limit"). It now waits at most its limit less the cool-down (120 s) and 60 s to measure.
+    settings.KAIZEN_PROBE_WAIT_MAX_SECONDS = 900
+    settings.KAIZEN_COOLDOWN_MAX_SECONDS = 120
+    load = job_of(target, "benchmark", Job.RUNNING, {"mode": "load"})
+    hold(target, load)
+    probe = job_of(target, "probe", Job.RUNNING)
+    Job.objects.filter(pk=probe.pk).update(
+        started_at=timezone.now() - datetime.timedelta(seconds=ran)
+    )
+    probe.refresh_from_db()
+    assert kinds.get("probe").time_limit == 300
+    slept = []
+    ctx = Context()
+    lease.wait_until_unloaded(probe, ctx, sleep=slept.append)
+    assert sum(slept) == pytest.approx(naps, abs=lease.WATCH_POLL_SECONDS)
+    level, message = ctx.lines[-1]
+    assert level == "warning" and "still loads the target" in message
+    assert lease.seconds_left(probe) == pytest.approx(300 - ran - 60, abs=2)
 
 
 def test_a_probe_waiting_for_the_target_is_cancellable(target):
