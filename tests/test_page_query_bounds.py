@@ -15,6 +15,7 @@ from decimal import Decimal
 
 import pytest
 from django.db import connection
+from django.db.models import Q
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -333,3 +334,11 @@ def test_the_larger_data_set_is_really_larger(world):
         ).count()
         == 30
     )
+
+
+def test_the_open_task_indexes_cover_exactly_the_open_statuses():
+    # The dashboard's overdue and my-tasks lists read these partial indexes; a status added
+    # to OPEN_STATUSES but not to their condition would silently fall back to a full scan.
+    conditions = {index.name: index.condition for index in PhaseTask._meta.indexes}
+    for name in ("task_open_due", "task_open_assignee_due"):
+        assert conditions[name] == Q(status__in=PhaseTask.OPEN_STATUSES)

@@ -167,6 +167,18 @@ class PhaseTask(models.Model):
             # The dashboard's "my open tasks" and "open work per department".
             models.Index(fields=["assignee", "status"]),
             models.Index(fields=["department", "status"]),
+            # The dashboard's "overdue" and "my tasks" lists: open tasks in due-date order,
+            # read a page at a time (at bench scale 10 both scanned all 37 000 tasks).
+            models.Index(
+                fields=["due_date", "id"],
+                condition=models.Q(status__in=("todo", "doing", "blocked")),
+                name="task_open_due",
+            ),
+            models.Index(
+                fields=["assignee", "due_date", "id"],
+                condition=models.Q(status__in=("todo", "doing", "blocked")),
+                name="task_open_assignee_due",
+            ),
         ]
 
     def __str__(self):
